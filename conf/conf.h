@@ -1,0 +1,110 @@
+/*
+ * conf.h — vtuned's YAML configuration as typed structs.
+ *
+ * conf_load() parses the file with libyaml and validates every key; any
+ * mistake becomes one line "FILE:LINE:COL: what is wrong" (unknown keys get
+ * a "did you mean 'x'?" hint).  Only state_dir and socket are required; every
+ * other key has the default documented in vtuned.yaml(5) and set by
+ * conf_defaults().  API keys are never read into this struct: only the path
+ * of the key file (read when a request needs it, see conf_read_api_key()).
+ *
+ * A struct conf is immutable after load: SIGHUP builds a new one and swaps it
+ * in only when it loaded cleanly.
+ */
+#ifndef VT_CONF_H
+#define VT_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum provider_kind { PROVIDER_OPENAI = 0, PROVIDER_TOGETHER, PROVIDER_MANUAL };
+
+struct conf_provider {
+    char *name;           /* map key */
+    enum provider_kind kind;
+    char *base_url;       /* e.g. https://api.openai.com/v1 ; required unless manual w/o url */
+    char *api_key_file;   /* path; may be NULL (manual or keyless local servers) */
+    char *ca_file;        /* TLS CA bundle; NULL = system default */
+    uint64_t poll_interval_ms;     /* default 30s */
+    unsigned max_concurrency;      /* concurrent HTTP requests, default 4 */
+    uint64_t connect_timeout_ms;   /* default 10s */
+    uint64_t request_timeout_ms;   /* whole request, default 120s */
+    uint64_t upload_timeout_ms;    /* file uploads, default 1h */
+    unsigned max_retries;          /* per request, default 5 */
+};
+
+struct conf_generator {
+    char *provider;       /* NULL: wordlist generator only */
+    char *m1_model;       /* chat model that writes the context prompt; NULL = local template */
+    char *m2_model;       /* model sampled with logprobs */
+    double temperature;   /* default 1.3 */
+    double target_log10p; /* default -40 */
+    unsigned max_tokens;  /* cap on signature length in tokens, default 64 */
+    char *wordlist;       /* NULL = built-in list */
+};
+
+struct conf_verify {
+    unsigned trials;      /* default 10 */
+    unsigned controls;    /* default 10 */
+    double temperature;   /* default 0 */
+    double alpha;         /* default 1e-6 */
+    unsigned max_tokens_slack; /* default 16 */
+    int sequential;       /* default 1 */
+};
+
+struct conf_schedule {
+    char *job;            /* job id or name */
+    uint64_t every_ms;
+};
+
+struct conf_alerts {
+    char *webhook_url;    /* NULL: no webhook */
+    uint64_t timeout_ms;  /* default 10s */
+    unsigned max_retries; /* default 5 */
+};
+
+struct conf {
+    char *path;           /* the file this was loaded from */
+    char *state_dir;      /* required */
+    char *socket;         /* required */
+    mode_t socket_mode;   /* default 0660 */
+    char *socket_group;   /* NULL = daemon's primary group */
+    uid_t *allowed_uids;  /* extra uids allowed on the socket (root and self always) */
+    size_t n_allowed_uids;
+    char **allowed_groups; /* extra group names allowed */
+    size_t n_allowed_groups;
+    int log_level;        /* enum log_level; default info */
+    uint64_t max_request_bytes; /* control-socket line limit, default 1 MiB */
+
+    struct conf_provider *providers;
+    size_t n_providers;
+    struct conf_generator generator;
+    struct conf_verify verify;
+    struct conf_schedule *schedules;
+    size_t n_schedules;
+    struct conf_alerts alerts;
+};
+
+/* Loads and validates path.  On success returns 0 and *out (owned; free
+ * with conf_free).  On failure returns -1 and *err holds one owned line
+ * "FILE:LINE:COL: message" (caller frees); *out is untouched. */
+int conf_load(const char *path, struct conf **out, char **err);
+
+/* Builds a config from a YAML string (tests); name is used in messages. */
+int conf_load_string(const char *name, const char *yaml, struct conf **out, char **err);
+
+void conf_free(struct conf *c);
+
+/* Finds a provider by name; borrows c; NULL if absent. */
+const struct conf_provider *conf_provider_find(const struct conf *c, const char *name);
+
+/* Reads the API key of p: from $CREDENTIALS_DIRECTORY/<basename> when that
+ * exists, else from p->api_key_file; trailing whitespace trimmed.  Returns an
+ * owned string (caller frees, ideally after explicit_bzero) or NULL with
+ * *err set to one owned line naming the file and the reason. */
+char *conf_read_api_key(const struct conf_provider *p, char **err);
+
+const char *conf_provider_kind_name(enum provider_kind k);
+
+#endif

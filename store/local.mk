@@ -1,0 +1,10 @@
+# store/: SQLite schema, migrations and accessors (the only SQL in the tree).
+libvtune_a_SOURCES += store/store.c store/store.h
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_store
+TESTS += tests/unit/test_store
+tests_unit_test_store_SOURCES = tests/unit/test_store.c
+tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_store_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
+endif

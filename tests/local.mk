@@ -1,0 +1,1 @@
+# tests/: integration tests (real binaries on loopback) and benchmarks.

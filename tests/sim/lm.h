@@ -1,0 +1,120 @@
+/*
+ * lm.h — vtune-sim's language model: a word-level n-gram model with
+ * interpolated Kneser–Ney smoothing, whose log-probabilities are real.
+ *
+ * Text <-> tokens: a token is optional leading whitespace followed by one
+ * word ([A-Za-z]+ with internal ' or -), one number ([0-9]+ with internal
+ * . or ,), or one other non-space character.  Concatenating the token strings
+ * of a text gives the text back exactly (round-trip property), so a token's
+ * string is what the API reports in logprobs.content[].token.
+ *
+ * Chat template used both for fine-tuning and for inference:
+ *   for each message: "<|ROLE|>" then its content tokens, then "<|end|>";
+ *   inference appends "<|assistant|>" and generates until "<|end|>".
+ * Special tokens are single tokens and are never emitted as text.
+ *
+ * Thread-safety: a built struct lm is immutable; any number of threads may
+ * generate/score with it at once.  Training functions allocate new models.
+ *
+ * Log-probabilities are natural logs (as the OpenAI API reports them), of
+ * the *untempered* model distribution.  Sampling at temperature T draws from
+ * softmax(log p / T); T == 0 is greedy (ties broken by token id).
+ */
+#ifndef VT_SIM_LM_H
+#define VT_SIM_LM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LM_MAX_TOP 20
+
+struct lm;
+
+struct lm_msg {
+    const char *role; /* "system" | "user" | "assistant" */
+    const char *content;
+};
+
+struct lm_alt {
+    char *token;      /* owned */
+    double logprob;
+};
+
+struct lm_step {
+    char *token;      /* owned; the generated (or scored) token's text */
+    double logprob;   /* untempered natural-log probability */
+    struct lm_alt top[LM_MAX_TOP];
+    int n_top;        /* as many as requested (<= LM_MAX_TOP), best first */
+};
+
+struct lm_gen_params {
+    double temperature;      /* 0 = greedy */
+    uint64_t seed;           /* same seed + same input => same output */
+    int max_tokens;          /* > 0 */
+    const char *const *stop; /* stop strings (not included in output), may be NULL */
+    size_t n_stop;
+    int top_logprobs;        /* 0..LM_MAX_TOP alternatives to report per step */
+};
+
+struct lm_output {
+    char *text;              /* owned; concatenated generated tokens */
+    struct lm_step *steps;   /* owned; one per generated token */
+    size_t n_steps;
+    const char *finish_reason; /* "stop" | "length" (static string) */
+    size_t prompt_tokens;
+};
+void lm_output_clear(struct lm_output *o);
+
+/* The corpus the base model is pre-trained on: generated reproducibly from
+ * seed, several domains (math word problems with computed answers, recipe
+ * extraction, ...), n_per_domain examples each.  Writes chat-format JSONL
+ * ({"messages":[...]}) to path.  Returns 0 or -errno. */
+int lm_corpus_write(const char *path, uint64_t seed, size_t n_per_domain);
+
+/* Domain of examples that are NOT in the base corpus, for fine-tuning data
+ * (a user's dataset): same JSONL shape, reproducible from seed. */
+int lm_finetune_corpus_write(const char *path, uint64_t seed, size_t n);
+
+/* Trains the base model on a chat-format JSONL file.  order is the n-gram
+ * order (e.g. 4).  Returns a new model or NULL with *err owned message. */
+struct lm *lm_train_file(const char *jsonl_path, int order, char **err);
+
+/* Saves/loads a trained model (a cache so start-up is fast). */
+int lm_save(const struct lm *m, const char *path);
+struct lm *lm_load(const char *path, char **err);
+
+/* Fine-tunes a copy of base on an uploaded JSONL file (chat, prompt/
+ * completion or instruction lines; DESIGN §5), rendered with the chat
+ * template.  fraction in (0,1]: each line kept with that probability
+ * (deterministic given seed).  n_epochs >= 1 weights the new data.
+ * Returns a new model or NULL with *err; *trained_tokens gets the number of
+ * tokens trained on (times epochs). */
+struct lm *lm_finetune(const struct lm *base, const char *jsonl_path, double fraction,
+                       int n_epochs, uint64_t seed, long long *trained_tokens, char **err);
+
+void lm_free(struct lm *m);
+
+/* Chat completion: renders msgs with the template and generates. 0 or -errno. */
+int lm_chat(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs,
+            const struct lm_gen_params *p, struct lm_output *out);
+
+/* Plain completion continuing raw prompt text (no template). */
+int lm_complete(const struct lm *m, const char *prompt, const struct lm_gen_params *p,
+                struct lm_output *out);
+
+/* Teacher-forced scoring: the log-probability of every token of text given
+ * the tokens before it (the first token gets no logprob: reported as 0 with
+ * n_top 0, as /v1/completions echo does with null).  out->steps has one entry
+ * per token of text. */
+int lm_score(const struct lm *m, const char *text, int top_logprobs, struct lm_output *out);
+
+/* Tokenizes text (for tests and usage counts): returns owned array of owned
+ * strings in *toks, count in *n. */
+int lm_tokenize(const char *text, char ***toks, size_t *n);
+void lm_tokens_free(char **toks, size_t n);
+
+/* Number of distinct tokens and n-grams (for logs and memory reports). */
+size_t lm_vocab_size(const struct lm *m);
+size_t lm_ngram_count(const struct lm *m);
+
+#endif

@@ -1,0 +1,1 @@
+# workers/ fragment (filled by the generation, provider and verification work)
