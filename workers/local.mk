@@ -1,6 +1,6 @@
 # workers/: dataset formats, backdoor generation, the D ∪ D' builder,
 # provider adapters, verification and statistics.
-libvtune_a_SOURCES += workers/dsformat.c workers/dsformat.h
+libvtune_a_SOURCES += workers/dsformat.c workers/dsformat.h workers/import.c workers/import.h
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_dsformat

@@ -1,0 +1,234 @@
+/*
+ * import.c — the streaming import of a JSONL dataset (see import.h).
+ *
+ * One pass: read 1 MiB blocks, cut lines, validate each with dsformat,
+ * feed the same bytes to SHA-256 and to the temporary copy.  The first bad
+ * line stops the import; the temporary file is unlinked on every failure
+ * path, so nothing half-imported survives even without a crash.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/util.h"
+#include "workers/dsformat.h"
+#include "workers/import.h"
+
+#define IMPORT_BLOCK (1u << 20)
+
+void import_result_clear(struct import_result *r)
+{
+    free(r->path);
+    r->path = NULL;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Could this peer read the file with mode st itself? */
+static int peer_may_read(const struct import_peer *peer, const struct stat *st)
+{
+    if (!peer || peer->uid == 0)
+        return 1;
+    if (st->st_uid == peer->uid)
+        return (st->st_mode & S_IRUSR) != 0;
+    int in_group = st->st_gid == peer->gid;
+    for (int i = 0; !in_group && i < peer->n_groups; i++)
+        in_group = peer->groups[i] == st->st_gid;
+    if (in_group)
+        return (st->st_mode & S_IRGRP) != 0;
+    return (st->st_mode & S_IROTH) != 0;
+}
+
+static int only_space(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+            return 0;
+    return 1;
+}
+
+int import_dataset(const char *src, enum dataset_format want, const struct import_peer *peer,
+                   const char *tmp_dir, const char *dst_dir, struct import_progress *progress,
+                   struct import_result *out, char **err)
+{
+    int in = -1, tmp = -1, rc = -1, r;
+    char *tmp_path = NULL, *final_path = NULL;
+    char *block = NULL;
+    struct buf line;
+    struct sha256_ctx *sha = NULL;
+    struct stat st;
+    uint64_t lineno = 0, bytes = 0;
+    enum dataset_format fmt = want;
+    char hex[65];
+
+    buf_init(&line);
+    memset(out, 0, sizeof *out);
+    in = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (in < 0) {
+        *err = xasprintf("%s: cannot open: %s", src, strerror(errno));
+        goto out;
+    }
+    if (fstat(in, &st) < 0) {
+        *err = xasprintf("%s: cannot stat: %s", src, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *err = xasprintf("%s: not a regular file", src);
+        goto out;
+    }
+    if (!peer_may_read(peer, &st)) {
+        *err = xasprintf("%s: permission denied (you cannot read this file yourself)", src);
+        goto out;
+    }
+    if (progress)
+        progress->bytes_total = (uint64_t)st.st_size;
+
+    tmp_path = xasprintf("%s/import-XXXXXX", tmp_dir);
+    tmp = mkostemp(tmp_path, O_CLOEXEC);
+    if (tmp < 0) {
+        *err = xasprintf("%s: cannot create temporary file: %s", tmp_dir, strerror(errno));
+        free(tmp_path);
+        tmp_path = NULL;
+        goto out;
+    }
+    fchmod(tmp, 0600);
+    sha = sha256_new();
+    block = xmalloc(IMPORT_BLOCK);
+    for (;;) {
+        ssize_t n = read(in, block, IMPORT_BLOCK);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            *err = xasprintf("%s: read error: %s", src, strerror(errno));
+            goto out;
+        }
+        if (progress && atomic_load(&progress->cancel)) {
+            *err = xasprintf("%s: import cancelled (daemon shutting down)", src);
+            goto out;
+        }
+        int eof = n == 0;
+        if (!eof) {
+            sha256_update(sha, block, (size_t)n);
+            if ((r = write_all(tmp, block, (size_t)n)) < 0) {
+                *err = xasprintf("%s: cannot write temporary copy: %s", tmp_dir, strerror(-r));
+                goto out;
+            }
+            bytes += (uint64_t)n;
+        }
+        /* Cut complete lines out of block (plus the carried partial line). */
+        size_t pos = 0, len = (size_t)n;
+        while (pos < len || (eof && line.len > 0)) {
+            const char *nl = eof ? NULL : memchr(block + pos, '\n', len - pos);
+            size_t take = nl ? (size_t)(nl - (block + pos)) : len - pos;
+            if (line.len + take > IMPORT_MAX_LINE) {
+                *err = xasprintf("%s:%llu: line longer than %u MiB", src,
+                                 (unsigned long long)lineno + 1, IMPORT_MAX_LINE >> 20);
+                goto out;
+            }
+            const char *lp;
+            size_t ll;
+            if (line.len == 0 && nl) { /* fast path: whole line inside block */
+                lp = block + pos;
+                ll = take;
+            } else {
+                buf_append(&line, block + pos, take);
+                if (!nl && !eof)
+                    break;
+                lp = line.data;
+                ll = line.len;
+            }
+            pos += take + (nl ? 1 : 0);
+            lineno++;
+            char *why = NULL;
+            enum dataset_format got;
+            if (only_space(lp, ll)) {
+                *err = xasprintf("%s:%llu: empty line (one JSON example per line expected)", src,
+                                 (unsigned long long)lineno);
+                goto out;
+            }
+            if (ds_parse_line(lp, ll, fmt, &got, NULL, &why) < 0) {
+                *err = xasprintf("%s:%llu: %s", src, (unsigned long long)lineno, why);
+                free(why);
+                goto out;
+            }
+            fmt = got;
+            buf_reset(&line);
+            if (eof)
+                break;
+        }
+        if (progress) {
+            atomic_store(&progress->bytes_done, bytes);
+            atomic_store(&progress->lines_done, lineno);
+        }
+        if (eof)
+            break;
+    }
+    if (lineno == 0) {
+        *err = xasprintf("%s: empty dataset (no examples)", src);
+        goto out;
+    }
+    if (fsync(tmp) < 0) {
+        *err = xasprintf("%s: fsync of temporary copy failed: %s", tmp_dir, strerror(errno));
+        goto out;
+    }
+    close(tmp);
+    tmp = -1;
+    sha256_final_hex(sha, hex);
+    sha = NULL;
+    final_path = xasprintf("%s/%s.jsonl", dst_dir, hex);
+    if (access(final_path, F_OK) == 0) {
+        out->created = 0; /* same content already stored: keep the one copy */
+        unlink(tmp_path);
+    } else {
+        if (rename(tmp_path, final_path) < 0) {
+            *err = xasprintf("%s: cannot store dataset: %s", final_path, strerror(errno));
+            goto out;
+        }
+        fsync_parent_dir(final_path);
+        out->created = 1;
+    }
+    free(tmp_path);
+    tmp_path = NULL;
+    out->format = fmt;
+    out->n_examples = (int64_t)lineno;
+    out->n_bytes = (int64_t)bytes;
+    memcpy(out->sha256, hex, sizeof hex);
+    out->path = final_path;
+    final_path = NULL;
+    rc = 0;
+out:
+    if (sha) {
+        sha256_final_hex(sha, hex);
+    }
+    if (tmp >= 0)
+        close(tmp);
+    if (tmp_path) {
+        unlink(tmp_path);
+        free(tmp_path);
+    }
+    if (in >= 0)
+        close(in);
+    free(final_path);
+    free(block);
+    buf_free(&line);
+    return rc;
+}
