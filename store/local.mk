@@ -1,5 +1,6 @@
 # store/: SQLite schema, migrations and accessors (the only SQL in the tree).
-libvtune_a_SOURCES += store/store.c store/store.h
+libvtune_a_SOURCES += store/store.c store/store.h store/store_internal.h \
+	store/schema.c store/statements.c store/dataset.c
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_store

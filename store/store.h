@@ -70,7 +70,9 @@ void store_dataset_list_free(struct store_dataset *v, size_t n);
  * refer to it.  *path_out (owned, may be NULL) receives the file path when
  * no other row still refers to the same content, so the caller can unlink. */
 int store_dataset_delete(struct store *s, int64_t id, char **path_out);
-/* Whether any dataset row refers to this content path (for orphan cleanup). */
+/* Whether any row refers to this path: a dataset's content file or a
+ * backdoor's built D u D' file (for orphan cleanup).  Returns 1 (in use),
+ * 0 (not referenced) or a negative errno. */
 int store_dataset_path_in_use(struct store *s, const char *path);
 
 /* Counts for `status`. */
