@@ -741,20 +741,22 @@ static void test_dataset_crud(void **state)
     assert_int_equal(dup.id, 0);
 
     /* invalid input never reaches the table */
-    static const char *const bad_names[] = {
-        "",
-        "123",
-        "0",
-        "tab\there",
-        "new\nline",
-        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
+    char long_name[130];
+    memset(long_name, 'x', 129);
+    long_name[129] = '\0'; /* one byte over the 128-byte limit */
+    const char *const bad_names[] = {"", "123", "0", "tab\there", "new\nline", long_name};
     for (size_t i = 0; i < VT_ARRAY_LEN(bad_names); i++) {
         struct store_dataset b = d;
         b.name = (char *)bad_names[i];
         if (store_dataset_insert(s, &b) != -EINVAL)
             fail_msg("name '%s' accepted", bad_names[i]);
     }
+    long_name[128] = '\0'; /* exactly the limit is fine */
+    struct store_dataset ok = d;
+    ok.name = long_name;
+    assert_int_equal(store_dataset_insert(s, &ok), 0);
+    assert_int_equal(store_dataset_delete(s, ok.id, NULL), 0);
+
     struct store_dataset b = d;
     b.name = (char *)"gamma";
     b.format = (enum dataset_format)9;
