@@ -21,17 +21,17 @@
 enum provider_kind { PROVIDER_OPENAI = 0, PROVIDER_TOGETHER, PROVIDER_MANUAL };
 
 struct conf_provider {
-    char *name;           /* map key */
+    char *name; /* map key */
     enum provider_kind kind;
-    char *base_url;       /* e.g. https://api.openai.com/v1 ; required unless manual w/o url */
-    char *api_key_file;   /* path; may be NULL (manual or keyless local servers) */
-    char *ca_file;        /* TLS CA bundle; NULL = system default */
-    uint64_t poll_interval_ms;     /* default 30s */
-    unsigned max_concurrency;      /* concurrent HTTP requests, default 4 */
-    uint64_t connect_timeout_ms;   /* default 10s */
-    uint64_t request_timeout_ms;   /* whole request, default 120s */
-    uint64_t upload_timeout_ms;    /* file uploads, default 1h */
-    unsigned max_retries;          /* per request, default 5 */
+    char *base_url;            /* e.g. https://api.openai.com/v1 (no trailing '/'); required */
+    char *api_key_file;        /* path; required for openai/together; NULL = send no key (manual) */
+    char *ca_file;             /* TLS CA bundle; NULL = system default */
+    uint64_t poll_interval_ms; /* default 30s */
+    unsigned max_concurrency;  /* concurrent HTTP requests, default 4 */
+    uint64_t connect_timeout_ms; /* default 10s */
+    uint64_t request_timeout_ms; /* whole request, default 120s */
+    uint64_t upload_timeout_ms;  /* file uploads, default 1h */
+    unsigned max_retries;        /* per request, default 5 */
 };
 
 struct conf_generator {
@@ -45,16 +45,16 @@ struct conf_generator {
 };
 
 struct conf_verify {
-    unsigned trials;      /* default 10 */
-    unsigned controls;    /* default 10 */
-    double temperature;   /* default 0 */
-    double alpha;         /* default 1e-6 */
+    unsigned trials;           /* default 10 */
+    unsigned controls;         /* default 10 */
+    double temperature;        /* default 0 */
+    double alpha;              /* default 1e-6 */
     unsigned max_tokens_slack; /* default 16 */
-    int sequential;       /* default 1 */
+    int sequential;            /* default 1 */
 };
 
 struct conf_schedule {
-    char *job;            /* job id or name */
+    char *job; /* job id or name */
     uint64_t every_ms;
 };
 
@@ -65,16 +65,16 @@ struct conf_alerts {
 };
 
 struct conf {
-    char *path;           /* the file this was loaded from */
-    char *state_dir;      /* required */
-    char *socket;         /* required */
-    mode_t socket_mode;   /* default 0660 */
-    char *socket_group;   /* NULL = daemon's primary group */
-    uid_t *allowed_uids;  /* extra uids allowed on the socket (root and self always) */
+    char *path;          /* the file this was loaded from */
+    char *state_dir;     /* required */
+    char *socket;        /* required */
+    mode_t socket_mode;  /* default 0660 */
+    char *socket_group;  /* NULL = daemon's primary group */
+    uid_t *allowed_uids; /* extra uids allowed on the socket (root and self always) */
     size_t n_allowed_uids;
     char **allowed_groups; /* extra group names allowed */
     size_t n_allowed_groups;
-    int log_level;        /* enum log_level; default info */
+    int log_level;              /* enum log_level; default info */
     uint64_t max_request_bytes; /* control-socket line limit, default 1 MiB */
 
     struct conf_provider *providers;
@@ -88,13 +88,22 @@ struct conf {
 
 /* Loads and validates path.  On success returns 0 and *out (owned; free
  * with conf_free).  On failure returns -1 and *err holds one owned line
- * "FILE:LINE:COL: message" (caller frees); *out is untouched. */
+ * "FILE:LINE:COL: message" (caller frees; err may be NULL); *out is
+ * untouched.  A file that cannot be read at all gives "FILE: reason".
+ * Files named by the config (api_key_file, ca_file, wordlist) must be
+ * readable now; api_key_file is looked up as conf_read_api_key() does. */
 int conf_load(const char *path, struct conf **out, char **err);
 
-/* Builds a config from a YAML string (tests); name is used in messages. */
+/* Builds a config from a YAML string (tests); name is used in messages.
+ * Same contract as conf_load(); key files are checked just the same. */
 int conf_load_string(const char *name, const char *yaml, struct conf **out, char **err);
 
+/* Frees c and everything it owns; NULL is a no-op. */
 void conf_free(struct conf *c);
+
+/* Overwrites *c with the documented defaults (state_dir and socket NULL, no
+ * providers).  c must not own memory: its old contents are not freed. */
+void conf_defaults(struct conf *c);
 
 /* Finds a provider by name; borrows c; NULL if absent. */
 const struct conf_provider *conf_provider_find(const struct conf *c, const char *name);

@@ -1,5 +1,5 @@
 # conf/: YAML configuration.
-libvtune_a_SOURCES += conf/conf.c conf/conf.h
+libvtune_a_SOURCES += conf/conf.c conf/conf.h conf/conf_parse.c conf/conf_int.h
 EXTRA_DIST += conf/vtuned.yaml
 
 if HAVE_CMOCKA
