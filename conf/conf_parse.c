@@ -247,6 +247,7 @@ static int scalar_text(struct pctx *p, const yaml_node_t *n, const char *kpath, 
 {
     const char *s = (const char *)n->data.scalar.value;
 
+    *out = "";
     if (strlen(s) != n->data.scalar.length)
         return failn(p, n, kpath, "contains a NUL character");
     *out = s;
