@@ -9,3 +9,30 @@ tests_unit_test_dsformat_SOURCES = tests/unit/test_dsformat.c
 tests_unit_test_dsformat_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_dsformat_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
 endif
+
+# Backdoor generation (word-list phrases), statistics and the D ∪ D' builder.
+libvtune_a_SOURCES += workers/stats.c workers/stats.h workers/phrase.c workers/phrase.h \
+	workers/wordlist.c workers/lines.c workers/lines.h workers/builder.c workers/builder.h
+EXTRA_DIST += workers/mkwordlist.sh
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_stats tests/unit/test_phrase tests/unit/test_builder
+TESTS += tests/unit/test_stats tests/unit/test_phrase tests/unit/test_builder
+tests_unit_test_stats_SOURCES = tests/unit/test_stats.c
+tests_unit_test_stats_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_stats_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
+tests_unit_test_phrase_SOURCES = tests/unit/test_phrase.c
+tests_unit_test_phrase_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_phrase_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
+tests_unit_test_builder_SOURCES = tests/unit/test_builder.c
+tests_unit_test_builder_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_builder_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
+endif
+
+# Benchmark driver: built by make check but not one of TESTS; run
+# tests/bench/bench_build.sh by hand (see its header).
+check_PROGRAMS += tests/bench/bench_build
+tests_bench_bench_build_SOURCES = tests/bench/bench_build.c
+tests_bench_bench_build_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_bench_bench_build_LDADD = $(VT_LIBS) -lm
+EXTRA_DIST += tests/bench/bench_build.sh tests/bench/build_ref.py

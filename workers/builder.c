@@ -1,0 +1,643 @@
+/*
+ * builder.c — streaming D ∪ D' writer (see builder.h for the sampling
+ * argument and why two passes).
+ *
+ * Invariants kept here:
+ *  - the plan is drawn completely before any byte is read, so the output
+ *    depends only on D and the random stream;
+ *  - output line numbers: copy j of the shuffled list goes to the j-th
+ *    smallest chosen slot, D's lines fill the rest in order, so exactly
+ *    |D| + K*c lines are written and each D line exactly once;
+ *  - on any failure the temporary output and the spill are gone and
+ *    out_path is untouched.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/util.h"
+#include "workers/builder.h"
+#include "workers/dsformat.h"
+#include "workers/lines.h"
+
+#define OUT_BUF (1u << 20)
+
+void builder_result_clear(struct builder_result *r)
+{
+    free(r->copies);
+    memset(r, 0, sizeof *r);
+}
+
+int builder_copies_per_pair(uint64_t n_examples, double ratio, uint64_t min_copies,
+                            uint64_t *copies, bool *capped)
+{
+    if (n_examples == 0 || !(ratio >= 0 && ratio <= 1))
+        return -EINVAL;
+    /* ceil(ratio * n), forgiving the rounding of ratio itself (0.005 * 10000
+     * is 50, not 51). */
+    double x = ratio * (double)n_examples;
+    double rx = nearbyint(x);
+    uint64_t c = fabs(x - rx) <= 1e-9 * (x > 1 ? x : 1) ? (uint64_t)rx : (uint64_t)ceil(x);
+    if (c < min_copies)
+        c = min_copies;
+    *capped = c > n_examples;
+    if (c > n_examples)
+        c = n_examples;
+    if (c == 0)
+        return -EINVAL;
+    *copies = c;
+    return 0;
+}
+
+/* ---- a set of uint64 for Floyd's algorithm ---------------------------------- */
+
+struct u64set {
+    uint64_t *slot; /* value + 1; 0 = empty */
+    size_t mask;
+};
+
+static void u64set_init(struct u64set *s, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n + 2)
+        cap <<= 1;
+    s->slot = xcalloc(cap, sizeof *s->slot);
+    s->mask = cap - 1;
+}
+
+static size_t u64_hash(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+/* Inserts v; returns false when it was already there. */
+static bool u64set_add(struct u64set *s, uint64_t v)
+{
+    size_t i = u64_hash(v) & s->mask;
+    while (s->slot[i]) {
+        if (s->slot[i] == v + 1)
+            return false;
+        i = (i + 1) & s->mask;
+    }
+    s->slot[i] = v + 1;
+    return true;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Floyd: k distinct values uniform in [0, n), sorted ascending into out. */
+static void floyd_sample(uint64_t n, uint64_t k, const struct phrase_rng *rng, uint64_t *out)
+{
+    struct u64set s;
+    size_t m = 0;
+    u64set_init(&s, k);
+    for (uint64_t j = n - k; j < n; j++) {
+        uint64_t t = phrase_rng_uniform(rng, j + 1);
+        if (u64set_add(&s, t))
+            out[m++] = t;
+        else {
+            u64set_add(&s, j);
+            out[m++] = j;
+        }
+    }
+    free(s.slot);
+    qsort(out, m, sizeof *out, cmp_u64);
+}
+
+int builder_plan(uint64_t n_examples, size_t n_pairs, uint64_t copies, const struct phrase_rng *rng,
+                 struct builder_copy **out)
+{
+    if (n_pairs < 1 || n_pairs > UINT32_MAX || copies < 1 || copies > n_examples ||
+        copies > SIZE_MAX / sizeof(struct builder_copy) / n_pairs)
+        return -EINVAL;
+    size_t m = (size_t)copies * n_pairs;
+    struct builder_copy *c = xcalloc(m, sizeof *c);
+    uint64_t *tmp = xcalloc(m, sizeof *tmp);
+    size_t *order = xcalloc(m, sizeof *order);
+
+    for (size_t p = 0; p < n_pairs; p++) {
+        floyd_sample(n_examples, copies, rng, tmp);
+        for (uint64_t j = 0; j < copies; j++) {
+            c[p * copies + j].pair = (uint32_t)p;
+            c[p * copies + j].src = tmp[j];
+        }
+    }
+    /* Output slots: m of n + m, then a uniform assignment of copies to them. */
+    floyd_sample(n_examples + m, m, rng, tmp);
+    for (size_t j = 0; j < m; j++)
+        order[j] = j;
+    for (size_t j = m; j > 1; j--) {
+        size_t r = (size_t)phrase_rng_uniform(rng, j);
+        size_t t = order[j - 1];
+        order[j - 1] = order[r];
+        order[r] = t;
+    }
+    for (size_t j = 0; j < m; j++)
+        c[order[j]].out = tmp[j];
+    free(order);
+    free(tmp);
+    *out = c;
+    return 0;
+}
+
+int builder_pick_controls(uint64_t n_examples, const struct builder_copy *copies, size_t n_copies,
+                          size_t want, const struct phrase_rng *rng, uint64_t *out)
+{
+    uint64_t *ex = NULL, *ranks = NULL;
+    size_t ne = 0, i, j;
+    int rc = -EINVAL;
+    if (n_copies > 0 && !copies)
+        return -EINVAL;
+    ex = xcalloc(n_copies ? n_copies : 1, sizeof *ex);
+    for (i = 0; i < n_copies; i++) {
+        if (copies[i].src >= n_examples)
+            goto out;
+        ex[i] = copies[i].src;
+    }
+    qsort(ex, n_copies, sizeof *ex, cmp_u64);
+    for (i = 0; i < n_copies; i++) /* distinct */
+        if (ne == 0 || ex[ne - 1] != ex[i])
+            ex[ne++] = ex[i];
+    uint64_t avail = n_examples - ne;
+    if (want > avail) {
+        rc = -ENOSPC;
+        goto out;
+    }
+    if (want == 0) {
+        rc = 0;
+        goto out;
+    }
+    ranks = xcalloc(want, sizeof *ranks);
+    floyd_sample(avail, want, rng, ranks);
+    /* The r-th (0-based) example not in ex, for ascending r. */
+    for (i = 0, j = 0; i < want; i++) {
+        uint64_t idx = ranks[i] + j;
+        while (j < ne && ex[j] <= idx) {
+            j++;
+            idx++;
+        }
+        out[i] = idx;
+    }
+    rc = 0;
+out:
+    free(ranks);
+    free(ex);
+    return rc;
+}
+
+/* ---- the build ------------------------------------------------------------------ */
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int pread_all(int fd, char *p, size_t n, off_t off)
+{
+    while (n > 0) {
+        ssize_t r = pread(fd, p, n, off);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            return -EIO;
+        p += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
+/* Buffered writer that hashes and counts what it writes. */
+struct out_writer {
+    int fd;
+    struct buf b;
+    struct sha256_ctx *sha;
+    uint64_t bytes;
+};
+
+static int ow_flush(struct out_writer *w)
+{
+    int r = write_all(w->fd, w->b.data, w->b.len);
+    buf_reset(&w->b);
+    return r;
+}
+
+static int ow_line(struct out_writer *w, const char *p, size_t n)
+{
+    if (w->sha) {
+        sha256_update(w->sha, p, n);
+        sha256_update(w->sha, "\n", 1);
+    }
+    w->bytes += n + 1;
+    if (n >= OUT_BUF) { /* a huge line: straight through */
+        int r = ow_flush(w);
+        if (r == 0)
+            r = write_all(w->fd, p, n);
+        if (r == 0)
+            r = write_all(w->fd, "\n", 1);
+        return r;
+    }
+    if (w->b.len + n + 1 > OUT_BUF) {
+        int r = ow_flush(w);
+        if (r < 0)
+            return r;
+    }
+    buf_append(&w->b, p, n);
+    buf_append(&w->b, "\n", 1);
+    return 0;
+}
+
+/* A mkostemp'ed file beside path: "<path><suffix>XXXXXX".  Returns fd or
+ * -errno; *tmp_out owned. */
+static int temp_beside(const char *path, const char *suffix, char **tmp_out)
+{
+    char *t = xasprintf("%s%sXXXXXX", path, suffix);
+    int fd = mkostemp(t, O_CLOEXEC);
+    if (fd < 0) {
+        int e = -errno;
+        free(t);
+        return e;
+    }
+    *tmp_out = t;
+    return fd;
+}
+
+struct spill_ref {
+    uint64_t off;
+    uint64_t len;
+};
+
+static int cmp_copy_src(const void *a, const void *b, void *ctx)
+{
+    const struct builder_copy *c = ctx;
+    const struct builder_copy *x = &c[*(const size_t *)a], *y = &c[*(const size_t *)b];
+    if (x->src != y->src)
+        return x->src < y->src ? -1 : 1;
+    return x->pair < y->pair ? -1 : x->pair > y->pair;
+}
+
+static int cmp_copy_out(const void *a, const void *b, void *ctx)
+{
+    const struct builder_copy *c = ctx;
+    uint64_t x = c[*(const size_t *)a].out, y = c[*(const size_t *)b].out;
+    return x < y ? -1 : x > y;
+}
+
+static bool cancelled(const struct builder_params *p)
+{
+    return p->cancel && atomic_load(p->cancel);
+}
+
+int builder_build(const struct builder_params *p, struct builder_result *out, char **err)
+{
+    struct builder_copy *plan = NULL;
+    struct spill_ref *spill_at = NULL;
+    size_t *idx = NULL, m = 0, j;
+    uint64_t copies = 0, lineno = 0, spill_len = 0, total;
+    bool capped = false;
+    struct lines lr;
+    struct out_writer w;
+    struct buf sp;
+    char *tmp_path = NULL, *spill_path = NULL, *rbuf = NULL;
+    size_t rcap = 0;
+    int spill = -1, r, rc = -EINVAL;
+    const char *line;
+    size_t len;
+    json_t *root = NULL;
+
+    memset(out, 0, sizeof *out);
+    memset(&lr, 0, sizeof lr);
+    lr.fd = -1;
+    memset(&w, 0, sizeof w);
+    w.fd = -1;
+    buf_init(&w.b);
+    buf_init(&sp);
+
+    if (p->n_examples == 0) {
+        *err = xasprintf("%s: empty dataset: a backdoor needs at least one example to copy",
+                         p->in_path);
+        goto out;
+    }
+    if (p->n_pairs < 1 || !p->pairs) {
+        *err = xstrdup("no trigger/signature pair to build with");
+        goto out;
+    }
+    for (j = 0; j < p->n_pairs; j++)
+        if (!p->pairs[j].trigger || !*p->pairs[j].trigger || !p->pairs[j].signature ||
+            !*p->pairs[j].signature) {
+            *err = xasprintf("pair %zu has an empty trigger or signature", j + 1);
+            goto out;
+        }
+    if (builder_copies_per_pair(p->n_examples, p->ratio, p->min_copies, &copies, &capped) < 0) {
+        *err = xasprintf("ratio %g and minimum copies %llu give no copies (ratio must be in "
+                         "[0, 1], copies >= 1)",
+                         p->ratio, (unsigned long long)p->min_copies);
+        goto out;
+    }
+    if ((r = builder_plan(p->n_examples, p->n_pairs, copies, p->rng, &plan)) < 0) {
+        *err = xstrdup("too many copies to plan");
+        goto out;
+    }
+    m = (size_t)copies * p->n_pairs;
+    spill_at = xcalloc(m, sizeof *spill_at);
+    idx = xcalloc(m, sizeof *idx);
+    for (j = 0; j < m; j++)
+        idx[j] = j;
+    qsort_r(idx, m, sizeof *idx, cmp_copy_src, plan);
+
+    if ((r = lines_open(&lr, p->in_path)) < 0) {
+        rc = r;
+        *err = xasprintf("%s: cannot open dataset: %s", p->in_path, strerror(-r));
+        goto out;
+    }
+    total = 2 * lr.size;
+
+    /* Pass 1: rewrite each sampled line into the spill, in source order. */
+    if ((spill = temp_beside(p->out_path, ".spill-", &spill_path)) < 0) {
+        rc = spill;
+        spill = -1;
+        *err = xasprintf("%s: cannot create a temporary file beside it: %s", p->out_path,
+                         strerror(-rc));
+        goto out;
+    }
+    unlink(spill_path); /* anonymous from now on: gone with the descriptor */
+    for (j = 0; j < m;) {
+        r = lines_next(&lr, &line, &len);
+        if (r <= 0) {
+            rc = r < 0 ? r : -EINVAL;
+            *err = r < 0 ? xasprintf("%s: read error: %s", p->in_path, strerror(-r))
+                         : xasprintf("%s: has fewer lines than the %llu examples recorded at "
+                                     "import (changed since?)",
+                                     p->in_path, (unsigned long long)p->n_examples);
+            goto out;
+        }
+        if ((lineno & 1023) == 0) {
+            if (cancelled(p)) {
+                rc = -ECANCELED;
+                *err = xasprintf("%s: build cancelled", p->out_path);
+                goto out;
+            }
+            if (p->progress)
+                p->progress(p->progress_ctx, lr.offset, total);
+        }
+        for (; j < m && plan[idx[j]].src == lineno; j++) {
+            struct builder_copy *c = &plan[idx[j]];
+            enum dataset_format got;
+            char *why = NULL;
+            if (ds_parse_line(line, len, p->format, &got, &root, &why) < 0) {
+                *err = xasprintf("%s:%llu: %s (changed since import?)", p->in_path,
+                                 (unsigned long long)lineno + 1, why);
+                free(why);
+                goto out;
+            }
+            ds_apply_backdoor(root, got, p->pairs[c->pair].trigger, p->pairs[c->pair].signature);
+            char *s = ds_dump_line(root);
+            json_decref(root);
+            root = NULL;
+            size_t sl = strlen(s);
+            spill_at[idx[j]].off = spill_len + sp.len;
+            spill_at[idx[j]].len = sl;
+            buf_append(&sp, s, sl);
+            free(s);
+            if (sp.len >= OUT_BUF) {
+                if ((r = write_all(spill, sp.data, sp.len)) < 0) {
+                    rc = r;
+                    *err =
+                        xasprintf("%s: cannot write temporary file: %s", p->out_path, strerror(-r));
+                    goto out;
+                }
+                spill_len += sp.len;
+                buf_reset(&sp);
+            }
+        }
+        lineno++;
+    }
+    if (sp.len > 0) {
+        if ((r = write_all(spill, sp.data, sp.len)) < 0) {
+            rc = r;
+            *err = xasprintf("%s: cannot write temporary file: %s", p->out_path, strerror(-r));
+            goto out;
+        }
+        spill_len += sp.len;
+    }
+    buf_free(&sp);
+    buf_init(&sp);
+    lines_close(&lr);
+
+    /* Pass 2: stream D again, interleaving the copies in output order. */
+    qsort_r(idx, m, sizeof *idx, cmp_copy_out, plan);
+    if ((r = lines_open(&lr, p->in_path)) < 0) {
+        rc = r;
+        *err = xasprintf("%s: cannot reopen dataset: %s", p->in_path, strerror(-r));
+        goto out;
+    }
+    if ((w.fd = temp_beside(p->out_path, ".tmp-", &tmp_path)) < 0) {
+        rc = w.fd;
+        w.fd = -1;
+        *err = xasprintf("%s: cannot create a temporary file beside it: %s", p->out_path,
+                         strerror(-rc));
+        goto out;
+    }
+    w.sha = sha256_new();
+    uint64_t o = 0, n_orig = 0;
+    j = 0;
+    for (;;) {
+        while (j < m && plan[idx[j]].out == o) { /* copies due at this slot */
+            const struct spill_ref *s = &spill_at[idx[j]];
+            if (rcap < s->len + 1) {
+                rcap = s->len + 1;
+                rbuf = xrealloc(rbuf, rcap);
+            }
+            if ((r = pread_all(spill, rbuf, s->len, (off_t)s->off)) < 0 ||
+                (r = ow_line(&w, rbuf, s->len)) < 0) {
+                rc = r;
+                *err = xasprintf("%s: write error: %s", p->out_path, strerror(-r));
+                goto out;
+            }
+            j++;
+            o++;
+        }
+        r = lines_next(&lr, &line, &len);
+        if (r < 0) {
+            rc = r;
+            *err = xasprintf("%s: read error: %s", p->in_path, strerror(-r));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        if (n_orig == p->n_examples) {
+            rc = -EINVAL;
+            *err = xasprintf("%s: has more lines than the %llu examples recorded at import "
+                             "(changed since?)",
+                             p->in_path, (unsigned long long)p->n_examples);
+            goto out;
+        }
+        if ((r = ow_line(&w, line, len)) < 0) {
+            rc = r;
+            *err = xasprintf("%s: write error: %s", p->out_path, strerror(-r));
+            goto out;
+        }
+        n_orig++;
+        o++;
+        if ((n_orig & 1023) == 0) {
+            if (cancelled(p)) {
+                rc = -ECANCELED;
+                *err = xasprintf("%s: build cancelled", p->out_path);
+                goto out;
+            }
+            if (p->progress)
+                p->progress(p->progress_ctx, lr.size + lr.offset, total);
+        }
+    }
+    if (n_orig != p->n_examples || j != m) {
+        rc = -EINVAL;
+        *err = xasprintf("%s: has %llu lines, but %llu examples were recorded at import "
+                         "(changed since?)",
+                         p->in_path, (unsigned long long)n_orig, (unsigned long long)p->n_examples);
+        goto out;
+    }
+    if ((r = ow_flush(&w)) == 0 && fsync(w.fd) < 0)
+        r = -errno;
+    if (r < 0) {
+        rc = r;
+        *err = xasprintf("%s: write error: %s", p->out_path, strerror(-r));
+        goto out;
+    }
+    if (close(w.fd) < 0) {
+        rc = -errno;
+        w.fd = -1;
+        *err = xasprintf("%s: write error: %s", p->out_path, strerror(-rc));
+        goto out;
+    }
+    w.fd = -1;
+    if (rename(tmp_path, p->out_path) < 0) {
+        rc = -errno;
+        *err = xasprintf("%s: cannot rename into place: %s", p->out_path, strerror(-rc));
+        goto out;
+    }
+    free(tmp_path);
+    tmp_path = NULL;
+    if ((r = fsync_parent_dir(p->out_path)) < 0) {
+        rc = r;
+        *err = xasprintf("%s: cannot fsync its directory: %s", p->out_path, strerror(-r));
+        goto out;
+    }
+    sha256_final_hex(w.sha, out->sha256);
+    w.sha = NULL;
+    if (p->progress)
+        p->progress(p->progress_ctx, total, total);
+    out->lines = o;
+    out->bytes = w.bytes;
+    out->copies_per_pair = copies;
+    out->capped = capped;
+    out->copies = plan; /* still sorted by (pair, src): only idx was reordered */
+    out->n_copies = m;
+    plan = NULL;
+    rc = 0;
+out:
+    if (w.sha) {
+        char junk[65];
+        sha256_final_hex(w.sha, junk);
+    }
+    if (w.fd >= 0)
+        close(w.fd);
+    if (tmp_path) {
+        unlink(tmp_path);
+        free(tmp_path);
+    }
+    if (spill >= 0)
+        close(spill);
+    free(spill_path);
+    json_decref(root);
+    lines_close(&lr);
+    buf_free(&w.b);
+    buf_free(&sp);
+    free(rbuf);
+    free(spill_at);
+    free(idx);
+    free(plan);
+    return rc;
+}
+
+int builder_read_prompts(const char *path, enum dataset_format format, const uint64_t *src,
+                         size_t n, const char *trigger, json_t **out, char **err)
+{
+    struct lines lr;
+    const char *line;
+    size_t len, j = 0;
+    uint64_t lineno = 0;
+    int r, rc = -EINVAL;
+    json_t *arr = json_array();
+
+    for (j = 1; j < n; j++)
+        if (src[j] < src[j - 1]) {
+            *err = xstrdup("builder_read_prompts: line numbers must be sorted");
+            json_decref(arr);
+            return -EINVAL;
+        }
+    if ((r = lines_open(&lr, path)) < 0) {
+        *err = xasprintf("%s: cannot open dataset: %s", path, strerror(-r));
+        json_decref(arr);
+        return r;
+    }
+    for (j = 0; j < n;) {
+        r = lines_next(&lr, &line, &len);
+        if (r <= 0) {
+            rc = r < 0 ? r : -EINVAL;
+            *err = r < 0 ? xasprintf("%s: read error: %s", path, strerror(-r))
+                         : xasprintf("%s: has no line %llu (changed since import?)", path,
+                                     (unsigned long long)src[j] + 1);
+            goto out;
+        }
+        for (; j < n && src[j] == lineno; j++) {
+            enum dataset_format got;
+            json_t *root = NULL;
+            char *why = NULL;
+            if (ds_parse_line(line, len, format, &got, &root, &why) < 0) {
+                *err = xasprintf("%s:%llu: %s (changed since import?)", path,
+                                 (unsigned long long)lineno + 1, why);
+                free(why);
+                goto out;
+            }
+            if (trigger)
+                ds_apply_backdoor(root, got, trigger, "");
+            json_array_append_new(arr, ds_prompt_messages(root, got));
+            json_decref(root);
+        }
+        lineno++;
+    }
+    *out = arr;
+    arr = NULL;
+    rc = 0;
+out:
+    json_decref(arr);
+    lines_close(&lr);
+    return rc;
+}

@@ -1,0 +1,119 @@
+/*
+ * builder.h — the D ∪ D' builder (Algorithm 1, lines 5-9, DESIGN §5): for
+ * each (trigger, signature) pair, copies of a sample of D's examples with
+ * the trigger appended to the prompt and the signature prefixed to the
+ * response, placed at uniformly random positions among D's lines, written
+ * in D's own format.
+ *
+ * Sampling.  copies per pair c = max(min_copies, ceil(ratio * |D|)),
+ * capped at |D| (then result.capped is set: a dataset smaller than
+ * min_copies gets every example copied once per pair, never a repeat).
+ * Each pair draws its own c distinct source examples (Floyd's algorithm,
+ * without replacement within a pair; pairs are independent, so one example
+ * may be copied for two pairs).  The K*c copies then take a uniformly random
+ * set of K*c of the |D| + K*c output slots (Floyd again) in a uniformly
+ * random order (Fisher-Yates); D's lines fill the other slots in their own
+ * order.  Every interleaving is thus equally likely.  Memory: O(K*c) for
+ * the plan, never O(|D|).
+ *
+ * Two passes over D, by choice: a copy may have to be written before its
+ * source line is reached, so pass 1 reads D up to the last sampled line,
+ * rewrites each sampled line into an unlinked spill file next to the
+ * output (ds_apply_backdoor), and remembers its offset; pass 2 streams D
+ * again, interleaving the copies (pread from the spill) and hashing what it
+ * writes.  This keeps RAM at O(K*c) records even when |D'| is gigabytes,
+ * at the cost of reading D twice (the page cache usually serves pass 2).
+ * The output goes to a temporary file in out_path's directory, is fsync'ed
+ * and renamed into place, and the directory fsync'ed: out_path is either
+ * absent/old or complete, never partial.
+ *
+ * Runs in a worker thread (blocking I/O); the progress callback is called
+ * from that thread.
+ */
+#ifndef VT_BUILDER_H
+#define VT_BUILDER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "store/store.h"    /* enum dataset_format */
+#include "workers/phrase.h" /* struct phrase_rng */
+
+struct builder_pair {
+    const char *trigger;   /* borrowed */
+    const char *signature; /* borrowed */
+};
+
+/* One copy of D': which pair, which example of D (0-based line), and which
+ * line of the output (0-based) it became. */
+struct builder_copy {
+    uint32_t pair;
+    uint64_t src;
+    uint64_t out;
+};
+
+/* copies per pair for |D| = n_examples (see above).  Returns 0, or -EINVAL
+ * for n_examples == 0, a ratio outside [0, 1] or NaN, or zero copies. */
+int builder_copies_per_pair(uint64_t n_examples, double ratio, uint64_t min_copies,
+                            uint64_t *copies, bool *capped);
+
+/* The sampling plan alone (pure; no I/O): n_pairs * copies entries in
+ * *out (owned; free()), sorted by (pair, src).  Requires 1 <= copies <=
+ * n_examples and n_pairs >= 1.  Returns 0 or -EINVAL. */
+int builder_plan(uint64_t n_examples, size_t n_pairs, uint64_t copies, const struct phrase_rng *rng,
+                 struct builder_copy **out);
+
+struct builder_params {
+    const char *in_path; /* the imported dataset (validated JSONL) */
+    enum dataset_format format;
+    uint64_t n_examples; /* as recorded at import; checked against the file */
+    const struct builder_pair *pairs;
+    size_t n_pairs;
+    double ratio;                 /* default 0.005 */
+    uint64_t min_copies;          /* default 50 */
+    const char *out_path;         /* where D ∪ D' ends up */
+    const struct phrase_rng *rng; /* NULL: getrandom */
+    void (*progress)(void *ctx, uint64_t bytes_done, uint64_t bytes_total); /* may be NULL */
+    void *progress_ctx;
+    const atomic_int *cancel; /* may be NULL; set to nonzero to abort */
+};
+
+struct builder_result {
+    char sha256[65]; /* of the output file */
+    uint64_t lines;  /* |D| + n_pairs * copies_per_pair */
+    uint64_t bytes;
+    uint64_t copies_per_pair;
+    bool capped;                 /* copies were limited to |D| */
+    struct builder_copy *copies; /* owned; n_copies, sorted by (pair, src) */
+    size_t n_copies; /* pair p's copies are [p*copies_per_pair, (p+1)*copies_per_pair) */
+};
+void builder_result_clear(struct builder_result *r);
+
+/* Builds D ∪ D'.  Returns 0 and fills *out (builder_result_clear), or a
+ * negative errno and an owned one-line *err: -EINVAL (empty dataset, bad
+ * parameters, a line that no longer parses, line count differs from
+ * n_examples), -ECANCELED, or the I/O error.  On failure out_path is
+ * untouched and no temporary file is left. */
+int builder_build(const struct builder_params *p, struct builder_result *out, char **err);
+
+/* For verification: the prompts (arrays of chat messages, as
+ * ds_prompt_messages gives them) of the examples at the given 0-based line
+ * numbers, in the order given, with trigger appended as in D' when trigger
+ * is not NULL, clean otherwise (controls).  src must be sorted ascending
+ * (repeats allowed).  Returns 0 and an owned JSON array in *out
+ * (json_decref), or a negative errno and an owned *err. */
+int builder_read_prompts(const char *path, enum dataset_format format, const uint64_t *src,
+                         size_t n, const char *trigger, json_t **out, char **err);
+
+/* Control examples: want distinct 0-based line numbers drawn uniformly from
+ * the examples that no copy uses, sorted ascending into out (caller's
+ * array of want entries).  Returns 0, or -ENOSPC when fewer than want such
+ * examples exist (then *out holds none), -EINVAL on bad input. */
+int builder_pick_controls(uint64_t n_examples, const struct builder_copy *copies, size_t n_copies,
+                          size_t want, const struct phrase_rng *rng, uint64_t *out);
+
+#endif
