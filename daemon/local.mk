@@ -2,7 +2,8 @@
 libvtune_a_SOURCES += daemon/log.c daemon/log.h daemon/util.c daemon/util.h
 
 sbin_PROGRAMS += vtuned
-vtuned_SOURCES = daemon/vtuned.c
+vtuned_SOURCES = daemon/vtuned.c daemon/vtuned.h daemon/ctl.c daemon/ctl.h \
+	daemon/notify.c daemon/notify.h daemon/methods_status.c daemon/methods_dataset.c
 vtuned_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS) $(SYSTEMD_CFLAGS)
 vtuned_LDADD = $(VT_LIBS)
 

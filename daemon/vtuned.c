@@ -1,2 +1,256 @@
+/*
+ * vtuned.c — the daemon's entry point: options, start-up, signals, the
+ * housekeeping timer and the shutdown order (see vtuned.h).
+ *
+ * Policy (after knot-resolver): anything that fails before READY=1 is
+ * fatal and exits 1 with one line saying what and where; after READY=1 a
+ * failure fails the request or job that caused it, never the daemon.
+ */
 #include "config.h"
-int main(void) { return 0; }
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/ctl.h"
+#include "daemon/log.h"
+#include "daemon/notify.h"
+#include "daemon/util.h"
+#include "daemon/vtuned.h"
+
+#define DEFAULT_CONFIG   "/etc/vtuned/vtuned.yaml"
+#define CRON_MS          500
+#define STOP_DEADLINE_MS 5000
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: vtuned [-c FILE] [-f|--foreground] [--check-config] [--version] [--help]\n"
+               "\n"
+               "vtuned keeps datasets, secret backdoors, fine-tuning jobs and audit results, and\n"
+               "proves that a provider fine-tuned a model on your data (vTune).  It is driven by\n"
+               "vtunectl(1) over a Unix socket.\n"
+               "\n"
+               "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
+               "  -f, --foreground    run in the foreground (the default; vtuned never forks,\n"
+               "                      systemd or your supervisor keeps it running)\n"
+               "      --check-config  load and validate the configuration, print the result,\n"
+               "                      and exit 0 (valid) or 1 (invalid)\n"
+               "  -d, --debug         log at debug level (overrides log_level)\n"
+               "  -V, --version       print the version and exit\n"
+               "  -h, --help          print this help and exit\n"
+               "\n"
+               "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the configuration\n"
+               "(a bad new file is rejected and the old one kept).\n"
+               "See vtuned(8) and vtuned.yaml(5).\n");
+}
+
+static void on_stop_deadline(uv_timer_t *t)
+{
+    struct vtuned *d = t->data;
+    log_warnx("shutdown: clients did not finish within %d ms; closing them", STOP_DEADLINE_MS);
+    if (d->ctl)
+        ctl_server_force_close(d->ctl);
+}
+
+void vtuned_stop(struct vtuned *d)
+{
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    notify_send("STOPPING=1\nSTATUS=shutting down");
+    log_info("shutting down");
+    dataset_cancel_imports(d);
+    if (d->ctl)
+        ctl_server_shutdown(d->ctl);
+    uv_timer_stop(&d->cron);
+    uv_close((uv_handle_t *)&d->cron, NULL);
+    uv_close((uv_handle_t *)&d->sig_term, NULL);
+    uv_close((uv_handle_t *)&d->sig_int, NULL);
+    uv_close((uv_handle_t *)&d->sig_hup, NULL);
+    /* The deadline must not keep the loop alive by itself. */
+    uv_timer_start(&d->stop_deadline, on_stop_deadline, STOP_DEADLINE_MS, 0);
+    uv_unref((uv_handle_t *)&d->stop_deadline);
+}
+
+static void reload(struct vtuned *d)
+{
+    struct conf *nc = NULL;
+    char *err = NULL;
+
+    notify_send("RELOADING=1\nSTATUS=reloading configuration");
+    log_info("reloading configuration from %s", d->conf_path);
+    if (conf_load(d->conf_path, &nc, &err) < 0) {
+        log_error("reload rejected, keeping the running configuration: %s", err);
+        free(err);
+        notify_send("READY=1\nSTATUS=running (reload rejected: see the log)");
+        return;
+    }
+    if (strcmp(nc->state_dir, d->conf->state_dir) != 0 || strcmp(nc->socket, d->conf->socket) != 0)
+        log_warnx("reload: state_dir and socket changes take effect only after a restart");
+    /* Keep the values that cannot change while running. */
+    free(nc->state_dir);
+    nc->state_dir = xstrdup(d->conf->state_dir);
+    free(nc->socket);
+    nc->socket = xstrdup(d->conf->socket);
+    conf_free(d->conf);
+    d->conf = nc;
+    log_set_level((enum log_level)d->conf->log_level);
+    ctl_server_reload(d->ctl);
+    log_info("configuration reloaded (%zu providers)", d->conf->n_providers);
+    notify_send("READY=1\nSTATUS=running");
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct vtuned *d = h->data;
+    if (signum == SIGHUP)
+        reload(d);
+    else {
+        log_info("received %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        vtuned_stop(d);
+    }
+}
+
+static void on_cron(uv_timer_t *t)
+{
+    struct vtuned *d = t->data;
+    static uint64_t last_watchdog;
+    uint64_t now = now_monotonic_ms();
+    if (d->watchdog_usec && (now - last_watchdog) * 1000 >= d->watchdog_usec / 2) {
+        notify_send("WATCHDOG=1");
+        last_watchdog = now;
+    }
+    dataset_report_progress(d);
+}
+
+/* Creates the state directory tree 0700 and refuses a world-open one. */
+static void prepare_state_dir(struct vtuned *d)
+{
+    const char *sd = d->conf->state_dir;
+    struct stat st;
+    int r;
+    if ((r = mkdir_p(sd, 0700)) < 0)
+        fatalx("cannot create state_dir %s: %s", sd, strerror(-r));
+    if (stat(sd, &st) < 0)
+        fatal("state_dir %s", sd);
+    if ((st.st_mode & 077) != 0) {
+        log_warnx("state_dir %s was mode %03o; tightening to 0700 (it holds secrets)", sd,
+                  (unsigned)(st.st_mode & 0777));
+        if (chmod(sd, 0700) < 0)
+            fatal("chmod 0700 %s", sd);
+    }
+    d->datasets_dir = xasprintf("%s/datasets", sd);
+    d->tmp_dir = xasprintf("%s/tmp", sd);
+    if ((r = mkdir_p(d->datasets_dir, 0700)) < 0)
+        fatalx("cannot create %s: %s", d->datasets_dir, strerror(-r));
+    if ((r = mkdir_p(d->tmp_dir, 0700)) < 0)
+        fatalx("cannot create %s: %s", d->tmp_dir, strerror(-r));
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"foreground", no_argument, NULL, 'f'},
+                                         {"check-config", no_argument, NULL, 'C'},
+                                         {"debug", no_argument, NULL, 'd'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct vtuned d;
+    const char *conf_path = DEFAULT_CONFIG;
+    int check_only = 0, debug = 0, c, r;
+    char *err = NULL;
+
+    memset(&d, 0, sizeof d);
+    log_init("vtuned", LOG_LVL_INFO);
+    while ((c = getopt_long(argc, argv, "c:fdVh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            conf_path = optarg;
+            break;
+        case 'f':
+            break;
+        case 'C':
+            check_only = 1;
+            break;
+        case 'd':
+            debug = 1;
+            break;
+        case 'V':
+            printf("vtuned %s\n", PACKAGE_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "vtuned: try 'vtuned --help'\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vtuned: unexpected argument '%s'; try 'vtuned --help'\n", argv[optind]);
+        return 2;
+    }
+
+    if (conf_load(conf_path, &d.conf, &err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        free(err);
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: configuration OK (%zu providers)\n", conf_path, d.conf->n_providers);
+        conf_free(d.conf);
+        return 0;
+    }
+    d.conf_path = xstrdup(conf_path);
+    log_set_level(debug ? LOG_LVL_DEBUG : (enum log_level)d.conf->log_level);
+    signal(SIGPIPE, SIG_IGN);
+
+    d.loop = uv_default_loop();
+    d.started_ms = now_monotonic_ms();
+    d.started_at = now_unix();
+    prepare_state_dir(&d);
+    char *db = xasprintf("%s/vtuned.db", d.conf->state_dir);
+    if (store_open(db, &d.store, &err) < 0)
+        fatalx("%s", err);
+    free(db);
+    dataset_cleanup_orphans(&d);
+    if (ctl_server_start(&d, &d.ctl, &err) < 0)
+        fatalx("%s", err);
+
+    uv_signal_init(d.loop, &d.sig_term);
+    uv_signal_init(d.loop, &d.sig_int);
+    uv_signal_init(d.loop, &d.sig_hup);
+    d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
+    uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d.sig_int, on_signal, SIGINT);
+    uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
+    uv_timer_init(d.loop, &d.cron);
+    uv_timer_init(d.loop, &d.stop_deadline);
+    d.cron.data = d.stop_deadline.data = &d;
+    d.watchdog_usec = notify_watchdog_usec();
+    uv_timer_start(&d.cron, on_cron, CRON_MS, CRON_MS);
+
+    log_info("vtuned %s ready: state_dir %s, socket %s, %zu providers", PACKAGE_VERSION,
+             d.conf->state_dir, d.conf->socket, d.conf->n_providers);
+    notify_sendf("READY=1\nSTATUS=running\nMAINPID=%ld", (long)getpid());
+
+    r = uv_run(d.loop, UV_RUN_DEFAULT);
+    (void)r;
+    uv_close((uv_handle_t *)&d.stop_deadline, NULL);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(d.loop) != 0)
+        log_warnx("shutdown: some handles were still open");
+    store_close(d.store);
+    conf_free(d.conf);
+    free(d.conf_path);
+    free(d.datasets_dir);
+    free(d.tmp_dir);
+    log_info("stopped");
+    return 0;
+}

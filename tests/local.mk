@@ -1,1 +1,10 @@
-# tests/: integration tests (real binaries on loopback) and benchmarks.
+# tests/: integration tests (real binaries on loopback, see tests/integration/lib.sh)
+# and benchmarks (tests/bench/, run by hand or by tests/bench/run-all.sh; never in TESTS).
+TESTS += tests/integration/test_daemon.sh tests/integration/test_protocol.sh \
+	tests/integration/test_dataset.sh tests/integration/test_crash_import.sh
+EXTRA_DIST += tests/integration/lib.sh tests/integration/rpc.py \
+	tests/integration/notify_listener.py tests/integration/test_daemon.sh \
+	tests/integration/test_protocol.sh tests/integration/test_dataset.sh \
+	tests/integration/test_crash_import.sh tests/integration/test_systemd_unit.sh \
+	tests/bootstrap.sh tests/demo.sh tests/data/sample-chat.jsonl
+TESTS += tests/integration/test_systemd_unit.sh

@@ -1,0 +1,604 @@
+/*
+ * ctl.c — control-socket server: accept, authenticate, frame, dispatch.
+ *
+ * Ownership: a struct ctl_conn is reference-counted — one reference for
+ * its open libuv handle, one per request not yet answered.  Closing a
+ * connection closes the handle; the struct is freed when the last
+ * reference goes, so a handler that answers after the client vanished
+ * writes nowhere and frees nothing twice.  Handles are freed only in their
+ * close callbacks.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon/ctl.h"
+#include "daemon/log.h"
+#include "daemon/notify.h"
+#include "daemon/util.h"
+
+struct ctl_conn {
+    uv_pipe_t pipe;
+    struct ctl_server *srv;
+    struct ctl_conn *prev, *next;
+    struct buf in;
+    struct ctl_peer peer;
+    int refs;
+    int closing;     /* handle close requested */
+    int close_after; /* close once pending writes are flushed */
+    int discarding;  /* skipping the rest of an over-long line */
+};
+
+struct ctl_req {
+    struct ctl_conn *conn;
+    json_t *id; /* NULL for notifications (no reply) */
+    char *method;
+};
+
+struct ctl_server {
+    struct vtuned *d;
+    uv_pipe_t pipe;
+    char *path;
+    int activated; /* socket passed by systemd: never unlink it */
+    int closing;
+    int handles; /* open handles: listener + connections */
+    struct ctl_conn *conns;
+    unsigned n_conns;
+    gid_t sock_gid;
+    gid_t *allowed_gids;
+    size_t n_allowed_gids;
+};
+
+struct ctl_write {
+    uv_write_t req;
+    struct ctl_conn *conn;
+    char *data;
+};
+
+static void server_release(struct ctl_server *s)
+{
+    if (--s->handles > 0)
+        return;
+    free(s->allowed_gids);
+    free(s->path);
+    free(s);
+}
+
+static void conn_unref(struct ctl_conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    buf_free(&c->in);
+    free(c);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    struct ctl_conn *c = h->data;
+    struct ctl_server *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->n_conns--;
+    c->srv = NULL;
+    conn_unref(c);
+    server_release(s);
+}
+
+static void conn_close(struct ctl_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+}
+
+static void on_write_done(uv_write_t *w, int status)
+{
+    struct ctl_write *wr = (struct ctl_write *)w;
+    struct ctl_conn *c = wr->conn;
+    free(wr->data);
+    free(wr);
+    if (!c->closing) {
+        if (status < 0)
+            conn_close(c);
+        else if (c->close_after && c->pipe.write_queue_size == 0)
+            conn_close(c);
+    }
+    conn_unref(c);
+}
+
+/* Sends one JSON value as a line (steals v). */
+static void conn_send(struct ctl_conn *c, json_t *v)
+{
+    char *s;
+    size_t n;
+    if (c->closing) {
+        json_decref(v);
+        return;
+    }
+    s = json_dumps(v, JSON_COMPACT);
+    json_decref(v);
+    if (!s)
+        return;
+    n = strlen(s);
+    s = xrealloc(s, n + 2);
+    s[n++] = '\n';
+    s[n] = '\0';
+    if (c->pipe.write_queue_size + n > CTL_MAX_PENDING_WRITE) {
+        log_warnx("ctl: client pid %ld is not reading its replies; disconnecting",
+                  (long)c->peer.pid);
+        free(s);
+        conn_close(c);
+        return;
+    }
+    struct ctl_write *wr = xcalloc(1, sizeof *wr);
+    wr->conn = c;
+    wr->data = s;
+    c->refs++;
+    uv_buf_t b = uv_buf_init(s, (unsigned)n);
+    int r = uv_write(&wr->req, (uv_stream_t *)&c->pipe, &b, 1, on_write_done);
+    if (r < 0) {
+        free(s);
+        free(wr);
+        c->refs--;
+        conn_close(c);
+    }
+}
+
+static json_t *error_object(json_t *id, int code, const char *msg, json_t *data)
+{
+    json_t *e = json_pack("{s:i,s:s}", "code", code, "message", msg);
+    if (data)
+        json_object_set_new(e, "data", data);
+    return json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error", e);
+}
+
+static void req_free(struct ctl_req *req)
+{
+    json_decref(req->id);
+    free(req->method);
+    conn_unref(req->conn);
+    free(req);
+}
+
+void ctl_reply(struct ctl_req *req, json_t *result)
+{
+    if (req->id)
+        conn_send(req->conn, json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", req->id, "result",
+                                       result ? result : json_null()));
+    else
+        json_decref(result);
+    req_free(req);
+}
+
+void ctl_reply_error(struct ctl_req *req, int code, json_t *data, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (req->id)
+        conn_send(req->conn, error_object(req->id, code, msg, data));
+    else
+        json_decref(data);
+    req_free(req);
+}
+
+void ctl_notify(struct ctl_req *req, const char *method, json_t *params)
+{
+    conn_send(req->conn,
+              json_pack("{s:s,s:s,s:o}", "jsonrpc", "2.0", "method", method, "params", params));
+}
+
+int ctl_req_connected(const struct ctl_req *req)
+{
+    return !req->conn->closing;
+}
+
+const struct ctl_peer *ctl_req_peer(const struct ctl_req *req)
+{
+    return &req->conn->peer;
+}
+
+unsigned ctl_server_connections(const struct ctl_server *s)
+{
+    return s->n_conns;
+}
+
+static const struct ctl_method *const method_tables[] = {ctl_methods_status, ctl_methods_dataset};
+
+static const struct ctl_method *find_method(const char *name)
+{
+    for (size_t t = 0; t < VT_ARRAY_LEN(method_tables); t++)
+        for (const struct ctl_method *m = method_tables[t]; m->name; m++)
+            if (strcmp(m->name, name) == 0)
+                return m;
+    return NULL;
+}
+
+static void handle_line(struct ctl_conn *c, const char *line, size_t len)
+{
+    struct vtuned *d = c->srv->d;
+    json_error_t je;
+    json_t *root, *id, *params;
+    const char *method;
+    const struct ctl_method *m;
+
+    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
+        len--;
+    if (len == 0)
+        return; /* blank lines are keep-alives */
+    root = json_loadb(line, len, 0, &je);
+    if (!root) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "parse error at column %d: %s", je.column, je.text);
+        conn_send(c, error_object(NULL, CTL_ERR_PARSE, msg, NULL));
+        return;
+    }
+    id = json_object_get(root, "id");
+    if (id && !json_is_string(id) && !json_is_integer(id) && !json_is_null(id)) {
+        conn_send(c,
+                  error_object(NULL, CTL_ERR_INVALID_REQUEST,
+                               "invalid request: id must be a string, an integer or null", NULL));
+        goto out;
+    }
+    if (!json_is_object(root) || !json_is_string(json_object_get(root, "method")) ||
+        !json_is_string(json_object_get(root, "jsonrpc")) ||
+        strcmp(json_string_value(json_object_get(root, "jsonrpc")), "2.0") != 0) {
+        conn_send(c, error_object(json_is_object(root) ? id : NULL, CTL_ERR_INVALID_REQUEST,
+                                  "invalid request: expected {\"jsonrpc\":\"2.0\",\"method\":…,"
+                                  "\"params\":{…},\"id\":…}",
+                                  NULL));
+        goto out;
+    }
+    method = json_string_value(json_object_get(root, "method"));
+    params = json_object_get(root, "params");
+    if (params && !json_is_object(params)) {
+        conn_send(c, error_object(id, CTL_ERR_PARAMS, "invalid params: expected an object", NULL));
+        goto out;
+    }
+    m = find_method(method);
+    if (!m) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "unknown method '%.64s'", method);
+        conn_send(c, error_object(id, CTL_ERR_METHOD, msg, NULL));
+        goto out;
+    }
+    if (d->stopping) {
+        conn_send(c, error_object(id, CTL_ERR_SHUTDOWN, "vtuned is shutting down", NULL));
+        goto out;
+    }
+    if (m->mutating)
+        log_info("ctl: %s by uid %lu pid %ld", m->name, (unsigned long)c->peer.uid,
+                 (long)c->peer.pid);
+    struct ctl_req *req = xcalloc(1, sizeof *req);
+    req->conn = c;
+    c->refs++;
+    req->id = id ? json_incref(id) : NULL;
+    req->method = xstrdup(method);
+    params = params ? json_incref(params) : json_object();
+    m->fn(d, req, params);
+    json_decref(params);
+out:
+    json_decref(root);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    b->base = xmalloc(65536);
+    b->len = 65536;
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    struct ctl_conn *c = st->data;
+    uint64_t limit = c->srv->d->conf->max_request_bytes;
+    if (n < 0) {
+        free(b->base);
+        conn_close(c);
+        return;
+    }
+    c->refs++; /* a handler may close the connection under us */
+    const char *p = b->base, *end = b->base + n;
+    while (p < end && !c->closing && !c->close_after) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t take = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (c->discarding) {
+            if (nl)
+                c->discarding = 0;
+        } else if (c->in.len + take > limit) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "request too large (limit %llu bytes); closing connection",
+                     (unsigned long long)limit);
+            log_warnx("ctl: uid %lu pid %ld sent a request over %llu bytes; disconnecting",
+                      (unsigned long)c->peer.uid, (long)c->peer.pid, (unsigned long long)limit);
+            conn_send(c, error_object(NULL, CTL_ERR_TOO_LARGE, msg, NULL));
+            buf_reset(&c->in);
+            c->close_after = 1;
+            uv_read_stop(st);
+            if (c->pipe.write_queue_size == 0)
+                conn_close(c);
+            break;
+        } else if (nl) {
+            if (c->in.len) {
+                buf_append(&c->in, p, take);
+                handle_line(c, c->in.data, c->in.len);
+                buf_reset(&c->in);
+            } else {
+                handle_line(c, p, take);
+            }
+        } else {
+            buf_append(&c->in, p, take);
+        }
+        p += take + (nl ? 1 : 0);
+    }
+    free(b->base);
+    conn_unref(c);
+}
+
+static int read_peer(int fd, struct ctl_peer *peer)
+{
+    struct ucred uc;
+    socklen_t len = sizeof uc;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+        return -errno;
+    peer->pid = uc.pid;
+    peer->uid = uc.uid;
+    peer->gid = uc.gid;
+    peer->n_groups = 0;
+#ifdef SO_PEERGROUPS
+    len = sizeof peer->groups;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, peer->groups, &len) == 0)
+        peer->n_groups = (int)(len / sizeof(gid_t));
+#endif
+    return 0;
+}
+
+static int peer_has_gid(const struct ctl_peer *p, gid_t g)
+{
+    if (p->gid == g)
+        return 1;
+    for (int i = 0; i < p->n_groups; i++)
+        if (p->groups[i] == g)
+            return 1;
+    return 0;
+}
+
+static int peer_allowed(const struct ctl_server *s, const struct ctl_peer *p)
+{
+    const struct conf *cf = s->d->conf;
+    if (p->uid == 0 || p->uid == geteuid())
+        return 1;
+    for (size_t i = 0; i < cf->n_allowed_uids; i++)
+        if (cf->allowed_uids[i] == p->uid)
+            return 1;
+    if (s->sock_gid != (gid_t)-1 && peer_has_gid(p, s->sock_gid))
+        return 1;
+    for (size_t i = 0; i < s->n_allowed_gids; i++)
+        if (peer_has_gid(p, s->allowed_gids[i]))
+            return 1;
+    return 0;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct ctl_server *s = server->data;
+    struct ctl_conn *c;
+    uv_os_fd_t fd;
+
+    if (status < 0) {
+        log_warnx("ctl: accept failed: %s", uv_strerror(status));
+        return;
+    }
+    c = xcalloc(1, sizeof *c);
+    buf_init(&c->in);
+    c->srv = s;
+    c->refs = 1;
+    uv_pipe_init(s->d->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    s->handles++;
+    s->n_conns++;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0 ||
+        uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 || read_peer(fd, &c->peer) < 0) {
+        conn_close(c);
+        return;
+    }
+    if (!peer_allowed(s, &c->peer)) {
+        log_warnx("ctl: refused connection from uid %lu gid %lu pid %ld (not an allowed user or "
+                  "group)",
+                  (unsigned long)c->peer.uid, (unsigned long)c->peer.gid, (long)c->peer.pid);
+        conn_send(c, error_object(NULL, CTL_ERR_DENIED,
+                                  "permission denied: your user is not allowed on this socket "
+                                  "(see allowed_uids/allowed_groups in vtuned.yaml)",
+                                  NULL));
+        c->close_after = 1;
+        if (c->pipe.write_queue_size == 0)
+            conn_close(c);
+        return;
+    }
+    log_debug("ctl: connection from uid %lu pid %ld", (unsigned long)c->peer.uid,
+              (long)c->peer.pid);
+    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+}
+
+static void resolve_groups(struct ctl_server *s)
+{
+    const struct conf *cf = s->d->conf;
+    free(s->allowed_gids);
+    s->allowed_gids = NULL;
+    s->n_allowed_gids = 0;
+    if (cf->n_allowed_groups)
+        s->allowed_gids = xcalloc(cf->n_allowed_groups, sizeof(gid_t));
+    for (size_t i = 0; i < cf->n_allowed_groups; i++) {
+        struct group *g = getgrnam(cf->allowed_groups[i]);
+        if (!g) {
+            log_warnx("config: allowed_groups: no such group '%s'; ignored", cf->allowed_groups[i]);
+            continue;
+        }
+        s->allowed_gids[s->n_allowed_gids++] = g->gr_gid;
+    }
+}
+
+void ctl_server_reload(struct ctl_server *s)
+{
+    resolve_groups(s);
+}
+
+/* Is something answering on path?  (A second daemon on the same socket.) */
+static int socket_alive(const char *path)
+{
+    struct sockaddr_un sa;
+    int fd, alive;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    alive = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return alive;
+}
+
+int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
+{
+    const struct conf *cf = d->conf;
+    struct ctl_server *s = xcalloc(1, sizeof *s);
+    int fd, r;
+    char *dir = NULL;
+
+    s->d = d;
+    s->sock_gid = (gid_t)-1;
+    s->path = xstrdup(cf->socket);
+    uv_pipe_init(d->loop, &s->pipe, 0);
+    s->pipe.data = s;
+    s->handles = 1;
+    resolve_groups(s);
+    if (cf->socket_group) {
+        struct group *g = getgrnam(cf->socket_group);
+        if (!g) {
+            *err = xasprintf("%s: socket_group: no such group '%s'", cf->path, cf->socket_group);
+            goto fail;
+        }
+        s->sock_gid = g->gr_gid;
+    }
+
+    fd = notify_listen_fd();
+    if (fd >= 0) {
+        if ((r = uv_pipe_open(&s->pipe, fd)) < 0) {
+            *err = xasprintf("cannot adopt the socket passed by systemd: %s", uv_strerror(r));
+            goto fail;
+        }
+        s->activated = 1;
+        log_info("ctl: using the socket passed by systemd");
+    } else {
+        struct stat st;
+        if (strlen(s->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            *err =
+                xasprintf("%s: socket: path '%s' is too long for a Unix socket", cf->path, s->path);
+            goto fail;
+        }
+        dir = xstrdup(s->path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            if (stat(dir, &st) < 0) {
+                if ((r = mkdir_p(dir, 0750)) < 0) {
+                    *err = xasprintf("cannot create socket directory %s: %s", dir, strerror(-r));
+                    goto fail;
+                }
+                chmod(dir, 0750);
+                if (s->sock_gid != (gid_t)-1 && chown(dir, (uid_t)-1, s->sock_gid) < 0)
+                    log_warn("ctl: cannot give %s to the socket group", dir);
+            }
+        }
+        if (lstat(s->path, &st) == 0) {
+            if (!S_ISSOCK(st.st_mode)) {
+                *err = xasprintf("%s exists and is not a socket; remove it or change 'socket' "
+                                 "in %s",
+                                 s->path, cf->path);
+                goto fail;
+            }
+            if (socket_alive(s->path)) {
+                *err = xasprintf("%s: another vtuned is already listening there", s->path);
+                goto fail;
+            }
+            unlink(s->path); /* stale, from a crash */
+        }
+        mode_t old = umask(0177); /* the socket is born 0600, then widened */
+        r = uv_pipe_bind(&s->pipe, s->path);
+        umask(old);
+        if (r < 0) {
+            *err = xasprintf("cannot bind control socket %s: %s", s->path, uv_strerror(r));
+            goto fail;
+        }
+        if (s->sock_gid != (gid_t)-1 && chown(s->path, (uid_t)-1, s->sock_gid) < 0) {
+            *err = xasprintf("cannot set group of %s: %s", s->path, strerror(errno));
+            goto fail;
+        }
+        if (chmod(s->path, cf->socket_mode) < 0) {
+            *err = xasprintf("cannot set mode of %s: %s", s->path, strerror(errno));
+            goto fail;
+        }
+    }
+    if ((r = uv_listen((uv_stream_t *)&s->pipe, 128, on_connection)) < 0) {
+        *err = xasprintf("cannot listen on %s: %s", s->path, uv_strerror(r));
+        goto fail;
+    }
+    free(dir);
+    *out = s;
+    return 0;
+fail:
+    free(dir);
+    s->closing = 1;
+    uv_close((uv_handle_t *)&s->pipe, NULL);
+    /* The loop is not run again on a start-up failure: free directly. */
+    free(s->allowed_gids);
+    free(s->path);
+    free(s);
+    return -1;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    server_release(h->data);
+}
+
+void ctl_server_shutdown(struct ctl_server *s)
+{
+    if (s->closing)
+        return;
+    s->closing = 1;
+    if (!s->activated)
+        unlink(s->path);
+    uv_close((uv_handle_t *)&s->pipe, on_listener_closed);
+    for (struct ctl_conn *c = s->conns; c; c = c->next) {
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        c->close_after = 1;
+        if (c->pipe.write_queue_size == 0)
+            conn_close(c);
+    }
+}
+
+void ctl_server_force_close(struct ctl_server *s)
+{
+    for (struct ctl_conn *c = s->conns; c; c = c->next)
+        conn_close(c);
+}

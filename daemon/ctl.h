@@ -1,0 +1,76 @@
+/*
+ * ctl.h — the control socket: a Unix stream socket speaking newline-
+ * delimited JSON-RPC 2.0 (DESIGN §8, vtuned(8) PROTOCOL).
+ *
+ * Every connection's peer credentials (SO_PEERCRED, SO_PEERGROUPS) are
+ * checked against the allowed users and groups before a byte is read.  A
+ * request line over the configured limit is answered with an error and the
+ * connection closed; malformed JSON, unknown methods and bad params are
+ * answered with JSON-RPC errors and the connection stays usable.  A client
+ * that stops reading is disconnected once its unsent replies exceed
+ * CTL_MAX_PENDING_WRITE, so nothing it does can block the loop.
+ */
+#ifndef VT_CTL_H
+#define VT_CTL_H
+
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "daemon/vtuned.h"
+
+/* JSON-RPC 2.0 codes, and ours in the -32000 range. */
+#define CTL_ERR_PARSE           -32700
+#define CTL_ERR_INVALID_REQUEST -32600
+#define CTL_ERR_METHOD          -32601
+#define CTL_ERR_PARAMS          -32602
+#define CTL_ERR_INTERNAL        -32603
+#define CTL_ERR_FAILED          -32000 /* the operation failed; message says why */
+#define CTL_ERR_NOT_FOUND       -32001
+#define CTL_ERR_CONFLICT        -32002 /* name taken, object in use */
+#define CTL_ERR_DENIED          -32003
+#define CTL_ERR_INVALID         -32004 /* the user's input (dataset, phrase…) is invalid */
+#define CTL_ERR_SHUTDOWN        -32005
+#define CTL_ERR_TOO_LARGE       -32006
+
+#define CTL_MAX_PENDING_WRITE (16u << 20)
+
+struct ctl_peer {
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[64];
+    int n_groups;
+};
+
+/* Binds (or adopts the systemd-passed socket) per d->conf.  Returns 0 and
+ * *out, or -1 with *err an owned message.  Borrows d, which outlives it. */
+int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err);
+
+/* Stops accepting and closes every connection after its pending replies
+ * are flushed; the server object is freed once all handles have closed.
+ * Removes the socket file unless it was passed by systemd. */
+void ctl_server_shutdown(struct ctl_server *s);
+
+/* Closes every connection now, flushed or not (end of a drain deadline). */
+void ctl_server_force_close(struct ctl_server *s);
+
+/* Re-reads the allowed users/groups after a config reload. */
+void ctl_server_reload(struct ctl_server *s);
+
+/* Number of open client connections. */
+unsigned ctl_server_connections(const struct ctl_server *s);
+
+/* Answers req with result (stolen) and frees req. */
+void ctl_reply(struct ctl_req *req, json_t *result);
+/* Answers req with an error (data stolen, may be NULL) and frees req. */
+void ctl_reply_error(struct ctl_req *req, int code, json_t *data, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Sends a notification {"method": method, "params": params (stolen)} on
+ * req's connection without answering req (progress of long operations). */
+void ctl_notify(struct ctl_req *req, const char *method, json_t *params);
+/* Whether the client of req is still connected. */
+int ctl_req_connected(const struct ctl_req *req);
+const struct ctl_peer *ctl_req_peer(const struct ctl_req *req);
+
+#endif

@@ -1,0 +1,355 @@
+/*
+ * methods_dataset.c — dataset.add | list | show | rm, and the crash
+ * cleanup of half-imported files.
+ *
+ * dataset.add runs the import (workers/import.c) in the libuv thread pool:
+ * reading, validating, hashing and copying never touch the loop thread.
+ * Progress is sent as "progress" notifications by the cron timer.  The row
+ * is written on the loop thread only after the content file is durable, so
+ * the database never names a partial file.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/ctl.h"
+#include "daemon/log.h"
+#include "daemon/util.h"
+#include "workers/import.h"
+
+struct import_job {
+    uv_work_t work;
+    struct vtuned *d;
+    struct ctl_req *req;
+    char *src;
+    char *name;
+    enum dataset_format want;
+    struct import_peer peer;
+    gid_t groups[64];
+    struct import_progress progress;
+    struct import_result result;
+    uint64_t reported_bytes;
+    char *err;
+    int rc;
+    struct import_job *next;
+};
+
+static json_t *dataset_json(const struct store_dataset *ds)
+{
+    char created[32];
+    format_iso8601(ds->created_at, created);
+    return json_pack("{s:I,s:s,s:s,s:I,s:I,s:s,s:s,s:s?,s:s}", "id", (json_int_t)ds->id, "name",
+                     ds->name, "format", dataset_format_name(ds->format), "examples",
+                     (json_int_t)ds->n_examples, "bytes", (json_int_t)ds->n_bytes, "sha256",
+                     ds->sha256, "path", ds->path, "source", ds->source, "created_at", created);
+}
+
+/* Names: 1–64 of [A-Za-z0-9._-], starting with a letter or digit, not all
+ * digits (a number always means an id). */
+static const char *name_problem(const char *s)
+{
+    size_t n = strlen(s);
+    int digits = 1;
+    if (n == 0 || n > 64)
+        return "must be 1 to 64 characters";
+    if (!isalnum((unsigned char)s[0]))
+        return "must start with a letter or digit";
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+            return "may contain only letters, digits, '.', '_' and '-'";
+        if (!isdigit((unsigned char)s[i]))
+            digits = 0;
+    }
+    return digits ? "must not be all digits (numbers are ids)" : NULL;
+}
+
+/* Default name: the file's basename without .jsonl/.json, sanitised. */
+static char *default_name(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    char *n = xstrdup(base ? base + 1 : path);
+    char *dot = strrchr(n, '.');
+    if (dot && (strcmp(dot, ".jsonl") == 0 || strcmp(dot, ".json") == 0))
+        *dot = '\0';
+    for (char *p = n; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+            *p = '_';
+    if (strlen(n) > 64)
+        n[64] = '\0';
+    return n;
+}
+
+static void import_work(uv_work_t *w)
+{
+    struct import_job *j = w->data;
+    j->rc = import_dataset(j->src, j->want, &j->peer, j->d->tmp_dir, j->d->datasets_dir,
+                           &j->progress, &j->result, &j->err);
+}
+
+static void import_done(uv_work_t *w, int status)
+{
+    struct import_job *j = w->data;
+    struct vtuned *d = j->d;
+    struct import_job **pp;
+
+    for (pp = &d->imports; *pp && *pp != j; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = j->next;
+    d->work_in_flight--;
+
+    if (status == UV_ECANCELED) {
+        ctl_reply_error(j->req, CTL_ERR_SHUTDOWN, NULL, "%s: import cancelled (shutting down)",
+                        j->src);
+    } else if (j->rc < 0) {
+        log_info("dataset: import of %s failed: %s", j->src, j->err);
+        ctl_reply_error(j->req, CTL_ERR_INVALID, json_pack("{s:s}", "file", j->src), "%s", j->err);
+    } else {
+        struct store_dataset ds = {0};
+        ds.name = j->name;
+        ds.format = j->result.format;
+        ds.n_examples = j->result.n_examples;
+        ds.n_bytes = j->result.n_bytes;
+        memcpy(ds.sha256, j->result.sha256, sizeof ds.sha256);
+        ds.path = j->result.path;
+        ds.source = j->src;
+        int r = store_dataset_insert(d->store, &ds);
+        if (r < 0) {
+            if (j->result.created && !store_dataset_path_in_use(d->store, j->result.path))
+                unlink(j->result.path);
+            if (r == -EINVAL)
+                ctl_reply_error(j->req, CTL_ERR_PARAMS, NULL, "dataset name '%s': %s", j->name,
+                                store_errmsg(d->store));
+            else if (r == -EEXIST)
+                ctl_reply_error(j->req, CTL_ERR_CONFLICT, NULL,
+                                "a dataset named '%s' already exists; choose another with --name",
+                                j->name);
+            else
+                ctl_reply_error(j->req, CTL_ERR_INTERNAL, NULL, "cannot record dataset: %s",
+                                store_errmsg(d->store));
+        } else {
+            log_info("dataset: imported %s as '%s' (id %lld, %lld examples, %s, sha256 %.16s…)",
+                     j->src, j->name, (long long)ds.id, (long long)ds.n_examples,
+                     dataset_format_name(ds.format), ds.sha256);
+            ctl_reply(j->req, dataset_json(&ds));
+        }
+    }
+    import_result_clear(&j->result);
+    free(j->err);
+    free(j->src);
+    free(j->name);
+    free(j);
+}
+
+void dataset_cancel_imports(struct vtuned *d)
+{
+    for (struct import_job *j = d->imports; j; j = j->next) {
+        atomic_store(&j->progress.cancel, 1);
+        uv_cancel((uv_req_t *)&j->work); /* succeeds only if not yet started */
+    }
+}
+
+void dataset_report_progress(struct vtuned *d)
+{
+    for (struct import_job *j = d->imports; j; j = j->next) {
+        uint64_t done = atomic_load(&j->progress.bytes_done);
+        if (done == j->reported_bytes || !ctl_req_connected(j->req))
+            continue;
+        j->reported_bytes = done;
+        ctl_notify(j->req, "progress",
+                   json_pack("{s:s,s:I,s:I,s:I}", "stage", "import", "bytes", (json_int_t)done,
+                             "total", (json_int_t)j->progress.bytes_total, "lines",
+                             (json_int_t)atomic_load(&j->progress.lines_done)));
+    }
+}
+
+static void m_add(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    const char *path = json_string_value(json_object_get(params, "path"));
+    const char *name = json_string_value(json_object_get(params, "name"));
+    const char *format = json_string_value(json_object_get(params, "format"));
+    enum dataset_format want = 0;
+    const char *why;
+    struct store_dataset existing;
+    size_t sdl = strlen(d->conf->state_dir);
+
+    if (!path || path[0] != '/') {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.path: an absolute file path is required");
+        return;
+    }
+    if (strncmp(path, d->conf->state_dir, sdl) == 0 && (path[sdl] == '/' || path[sdl] == '\0')) {
+        ctl_reply_error(req, CTL_ERR_DENIED, NULL,
+                        "%s: files inside the state directory cannot be imported", path);
+        return;
+    }
+    if (json_object_get(params, "name") && !name) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.name: expected a string");
+        return;
+    }
+    if (format && strcmp(format, "auto") != 0 && dataset_format_parse(format, &want) < 0) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.format: expected auto, chat, prompt or instruction, got '%.32s'",
+                        format);
+        return;
+    }
+    char *nm = name ? xstrdup(name) : default_name(path);
+    if ((why = name_problem(nm)) != NULL) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "dataset name '%.80s' %s%s", nm, why,
+                        name ? "" : "; choose one with --name");
+        free(nm);
+        return;
+    }
+    if (store_dataset_get(d->store, nm, &existing) == 0) {
+        ctl_reply_error(req, CTL_ERR_CONFLICT, NULL,
+                        "a dataset named '%s' already exists (id %lld); choose another with --name",
+                        nm, (long long)existing.id);
+        store_dataset_clear(&existing);
+        free(nm);
+        return;
+    }
+
+    struct import_job *j = xcalloc(1, sizeof *j);
+    const struct ctl_peer *peer = ctl_req_peer(req);
+    j->d = d;
+    j->req = req;
+    j->src = xstrdup(path);
+    j->name = nm;
+    j->want = want;
+    j->peer.uid = peer->uid;
+    j->peer.gid = peer->gid;
+    memcpy(j->groups, peer->groups, sizeof j->groups);
+    j->peer.groups = j->groups;
+    j->peer.n_groups = peer->n_groups;
+    j->work.data = j;
+    j->next = d->imports;
+    d->imports = j;
+    d->work_in_flight++;
+    uv_queue_work(d->loop, &j->work, import_work, import_done);
+}
+
+static void m_list(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_dataset *v;
+    size_t n;
+    if (store_dataset_list(d->store, &v, &n) < 0) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot list datasets: %s",
+                        store_errmsg(d->store));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, dataset_json(&v[i]));
+    store_dataset_list_free(v, n);
+    ctl_reply(req, arr);
+}
+
+/* Looks up params.id (string name or integer id); answers the error itself. */
+static int lookup(struct vtuned *d, struct ctl_req *req, json_t *params, struct store_dataset *ds)
+{
+    json_t *id = json_object_get(params, "id");
+    char num[32];
+    const char *key;
+    if (json_is_integer(id)) {
+        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(id));
+        key = num;
+    } else if (json_is_string(id)) {
+        key = json_string_value(id);
+    } else {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.id: a dataset id or name is required");
+        return -1;
+    }
+    int r = store_dataset_get(d->store, key, ds);
+    if (r == -ENOENT) {
+        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL,
+                        "no dataset '%.80s' (see 'vtunectl dataset list')", key);
+        return -1;
+    }
+    if (r < 0) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read dataset: %s",
+                        store_errmsg(d->store));
+        return -1;
+    }
+    return 0;
+}
+
+static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_dataset ds;
+    if (lookup(d, req, params, &ds) < 0)
+        return;
+    ctl_reply(req, dataset_json(&ds));
+    store_dataset_clear(&ds);
+}
+
+static void m_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_dataset ds;
+    char *path = NULL;
+    if (lookup(d, req, params, &ds) < 0)
+        return;
+    int r = store_dataset_delete(d->store, ds.id, &path);
+    if (r == -EBUSY)
+        ctl_reply_error(req, CTL_ERR_CONFLICT, NULL,
+                        "dataset '%s' is used by backdoors or jobs; remove those first", ds.name);
+    else if (r < 0)
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot remove dataset: %s",
+                        store_errmsg(d->store));
+    else {
+        if (path && unlink(path) < 0 && errno != ENOENT)
+            log_warn("dataset: cannot remove %s", path);
+        log_info("dataset: removed '%s' (id %lld)", ds.name, (long long)ds.id);
+        ctl_reply(req, json_pack("{s:I,s:s,s:b}", "id", (json_int_t)ds.id, "name", ds.name,
+                                 "removed", 1));
+    }
+    free(path);
+    store_dataset_clear(&ds);
+}
+
+void dataset_cleanup_orphans(struct vtuned *d)
+{
+    DIR *dir;
+    struct dirent *e;
+    unsigned n_tmp = 0, n_orphan = 0;
+
+    if ((dir = opendir(d->tmp_dir)) != NULL) {
+        while ((e = readdir(dir)) != NULL) {
+            if (strncmp(e->d_name, "import-", 7) != 0 && strncmp(e->d_name, "build-", 6) != 0)
+                continue;
+            char *p = xasprintf("%s/%s", d->tmp_dir, e->d_name);
+            if (unlink(p) == 0)
+                n_tmp++;
+            free(p);
+        }
+        closedir(dir);
+    }
+    if ((dir = opendir(d->datasets_dir)) != NULL) {
+        while ((e = readdir(dir)) != NULL) {
+            size_t n = strlen(e->d_name);
+            if (n != 64 + 6 || strcmp(e->d_name + 64, ".jsonl") != 0)
+                continue;
+            char *p = xasprintf("%s/%s", d->datasets_dir, e->d_name);
+            if (store_dataset_path_in_use(d->store, p) == 0 && unlink(p) == 0)
+                n_orphan++;
+            free(p);
+        }
+        closedir(dir);
+    }
+    if (n_tmp || n_orphan)
+        log_info("dataset: removed %u temporary and %u unreferenced files left by an interrupted "
+                 "import",
+                 n_tmp, n_orphan);
+}
+
+const struct ctl_method ctl_methods_dataset[] = {
+    {"dataset.add", m_add, 1},
+    {"dataset.list", m_list, 0},
+    {"dataset.show", m_show, 0},
+    {"dataset.rm", m_rm, 1},
+    {NULL, NULL, 0},
+};

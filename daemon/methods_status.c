@@ -1,0 +1,46 @@
+/*
+ * methods_status.c — the `status` method: version, uptime, counts,
+ * providers and what the daemon is doing right now.
+ */
+#include "config.h"
+
+#include <unistd.h>
+
+#include "daemon/ctl.h"
+#include "daemon/util.h"
+
+static void m_status(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_counts c;
+    json_t *providers = json_array();
+    char started[32];
+
+    if (store_counts(d->store, &c) < 0) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read counts: %s",
+                        store_errmsg(d->store));
+        return;
+    }
+    for (size_t i = 0; i < d->conf->n_providers; i++) {
+        const struct conf_provider *p = &d->conf->providers[i];
+        json_array_append_new(providers, json_pack("{s:s,s:s,s:s?,s:s}", "name", p->name, "kind",
+                                                   conf_provider_kind_name(p->kind), "base_url",
+                                                   p->base_url, "health", "unknown"));
+    }
+    format_iso8601(d->started_at, started);
+    json_t *res = json_pack(
+        "{s:s,s:i,s:s,s:I,s:s,s:s,s:s,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o,s:{s:i,s:i}}", "version",
+        PACKAGE_VERSION, "pid", (int)getpid(), "started_at", started, "uptime_seconds",
+        (json_int_t)((now_monotonic_ms() - d->started_ms) / 1000), "state_dir", d->conf->state_dir,
+        "socket", d->conf->socket, "config", d->conf_path, "counts", "datasets",
+        (json_int_t)c.datasets, "backdoors", (json_int_t)c.backdoors, "jobs", (json_int_t)c.jobs,
+        "jobs_active", (json_int_t)c.jobs_active, "verifications", (json_int_t)c.verifications,
+        "audits", (json_int_t)c.audits, "schedules", (json_int_t)c.schedules, "providers",
+        providers, "activity", "connections", (int)ctl_server_connections(d->ctl),
+        "background_work", (int)d->work_in_flight);
+    ctl_reply(req, res);
+}
+
+const struct ctl_method ctl_methods_status[] = {
+    {"status", m_status, 0},
+    {NULL, NULL, 0},
+};

@@ -1,0 +1,102 @@
+# lib.sh — shared helpers for vtuned's integration tests (sourced).
+#
+# Each test gets a private temp dir, starts the real vtuned on a Unix
+# socket inside it, and stops every process it started by PID on exit.
+# Waiting is always "poll a condition until a deadline", never a bare sleep.
+
+set -u
+: "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_srcdir:=$top_builddir}"
+VTUNED="$top_builddir/vtuned"
+VTUNECTL="$top_builddir/vtunectl"
+VTUNE_SIM="$top_builddir/vtune-sim"
+T=$(mktemp -d "${TMPDIR:-/tmp}/vtune-test.XXXXXX")
+PIDS=""
+FAILS=0
+CHECKS=0
+
+cleanup() {
+    for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
+    for p in $PIDS; do
+        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$p" 2>/dev/null
+    done
+    if [ "$FAILS" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$T"; else echo "# kept $T"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+skip() { echo "SKIP: $*"; exit 77; }
+
+ok() { CHECKS=$((CHECKS + 1)); echo "ok - $*"; }
+fail() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); echo "not ok - $*"; }
+
+# check DESCRIPTION COMMAND...: passes when COMMAND exits 0.
+check() { local d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
+
+# wait_until SECONDS COMMAND...: polls COMMAND every 50 ms until it succeeds.
+wait_until() {
+    local limit=$1; shift
+    local end=$(( $(date +%s%N) + limit * 1000000000 ))
+    while [ "$(date +%s%N)" -lt "$end" ]; do
+        "$@" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# write_config [extra yaml...]: a minimal config in $T.
+write_config() {
+    mkdir -p "$T/state" "$T/run"
+    {
+        echo "state_dir: $T/state"
+        echo "socket: $T/run/vtuned.sock"
+        echo "log_level: debug"
+        for l in "$@"; do echo "$l"; done
+    } > "$T/vtuned.yaml"
+}
+
+# daemon_answers: the daemon we started is alive and answers status (a
+# socket file alone may be a stale one left by a killed daemon).
+daemon_answers() {
+    kill -0 "$DAEMON_PID" 2>/dev/null || return 2
+    "$VTUNECTL" -q -s "$T/run/vtuned.sock" status >/dev/null 2>&1
+}
+
+# start_daemon: runs vtuned in the background, waits for its socket.
+start_daemon() {
+    "$VTUNED" -c "$T/vtuned.yaml" >>"$T/vtuned.log" 2>&1 &
+    DAEMON_PID=$!
+    PIDS="$PIDS $DAEMON_PID"
+    if ! wait_until 20 daemon_answers; then
+        echo "# vtuned did not start; log:"; sed 's/^/# /' "$T/vtuned.log"
+        return 1
+    fi
+}
+
+# stop_daemon: SIGTERM and wait; sets STOP_RC and STOP_SECONDS.
+stop_daemon() {
+    local t0=$(date +%s%N)
+    kill -TERM "$DAEMON_PID"
+    wait "$DAEMON_PID"; STOP_RC=$?
+    STOP_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+}
+
+ctl() { "$VTUNECTL" -s "$T/run/vtuned.sock" "$@"; }
+
+# json_get FILE EXPR: reads a value with python3's json (EXPR indexes 'v').
+json_get() { python3 -c "import json,sys; v=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+finish() {
+    echo "# $CHECKS checks, $FAILS failed"
+    [ "$FAILS" -eq 0 ] || { echo "# daemon log:"; sed 's/^/# /' "$T/vtuned.log" 2>/dev/null | tail -40; exit 1; }
+    exit 0
+}
+
+command -v python3 >/dev/null || skip "python3 is needed by the integration tests"
+
+# line_matches N REGEX FILE: line N of FILE matches REGEX.
+line_matches() { sed -n "${1}p" "$3" | grep -q -- "$2"; }
+
+# ctl_ok: the daemon answers status (output discarded).
+ctl_ok() { ctl -q status >/dev/null; }
