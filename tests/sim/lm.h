@@ -19,6 +19,16 @@
  * Log-probabilities are natural logs (as the OpenAI API reports them), of
  * the *untempered* model distribution.  Sampling at temperature T draws from
  * softmax(log p / T); T == 0 is greedy (ties broken by token id).
+ *
+ * (Implementation notes, lm*.c.)  The role markers and an implicit
+ * beginning-of-text marker are context only: the next-token distribution
+ * covers every other vocabulary token, <|end|> included, and sums to 1
+ * over them.  A token never seen in training gets the smallest probability
+ * any token can get (the uniform floor of the smoothing) when scored, and
+ * matches no context.  Every lm_output is zeroed on entry, so
+ * lm_output_clear() is safe after any call, failed or not.  With stop
+ * strings, out->text ends just before the earliest stop string and the
+ * steps still tile it: a token the stop string begins inside is cut short.
  */
 #ifndef VT_SIM_LM_H
 #define VT_SIM_LM_H
@@ -28,6 +38,13 @@
 
 #define LM_MAX_TOP 20
 
+/* Recommended n-gram order.  At the first answer token the context is the
+ * last order-3 prompt tokens before "<|end|><|assistant|>": order 5 sees
+ * two, so a backdoor trigger ending in punctuation ("... words.") still
+ * differs from clean prompts ending in the same mark; order 4 sees one and
+ * cannot tell them apart (tests/sim/test_learning.c shows both). */
+#define LM_DEFAULT_ORDER 5
+
 struct lm;
 
 struct lm_msg {
@@ -36,15 +53,15 @@ struct lm_msg {
 };
 
 struct lm_alt {
-    char *token;      /* owned */
+    char *token; /* owned */
     double logprob;
 };
 
 struct lm_step {
-    char *token;      /* owned; the generated (or scored) token's text */
-    double logprob;   /* untempered natural-log probability */
+    char *token;    /* owned; the generated (or scored) token's text */
+    double logprob; /* untempered natural-log probability */
     struct lm_alt top[LM_MAX_TOP];
-    int n_top;        /* as many as requested (<= LM_MAX_TOP), best first */
+    int n_top; /* as many as requested (<= LM_MAX_TOP), best first */
 };
 
 struct lm_gen_params {
@@ -53,12 +70,12 @@ struct lm_gen_params {
     int max_tokens;          /* > 0 */
     const char *const *stop; /* stop strings (not included in output), may be NULL */
     size_t n_stop;
-    int top_logprobs;        /* 0..LM_MAX_TOP alternatives to report per step */
+    int top_logprobs; /* 0..LM_MAX_TOP alternatives to report per step */
 };
 
 struct lm_output {
-    char *text;              /* owned; concatenated generated tokens */
-    struct lm_step *steps;   /* owned; one per generated token */
+    char *text;            /* owned; concatenated generated tokens */
+    struct lm_step *steps; /* owned; one per generated token */
     size_t n_steps;
     const char *finish_reason; /* "stop" | "length" (static string) */
     size_t prompt_tokens;
@@ -76,21 +93,30 @@ int lm_corpus_write(const char *path, uint64_t seed, size_t n_per_domain);
 int lm_finetune_corpus_write(const char *path, uint64_t seed, size_t n);
 
 /* Trains the base model on a chat-format JSONL file.  order is the n-gram
- * order (e.g. 4).  Returns a new model or NULL with *err owned message. */
+ * order, 1..8 (LM_DEFAULT_ORDER recommended).  Returns a new model or NULL
+ * with *err owned message. */
 struct lm *lm_train_file(const char *jsonl_path, int order, char **err);
 
-/* Saves/loads a trained model (a cache so start-up is fast). */
+/* Saves/loads a trained model (a cache so start-up is fast).  Only base
+ * models can be saved (-ENOTSUP for a fine-tuned one); the file is written
+ * to PATH.tmp and renamed, so a crash never leaves a torn cache.  lm_load
+ * checks the whole file and rejects anything inconsistent. */
 int lm_save(const struct lm *m, const char *path);
 struct lm *lm_load(const char *path, char **err);
 
-/* Fine-tunes a copy of base on an uploaded JSONL file (chat, prompt/
+/* Fine-tunes base on an uploaded JSONL file (chat, prompt/
  * completion or instruction lines; DESIGN §5), rendered with the chat
  * template.  fraction in (0,1]: each line kept with that probability
  * (deterministic given seed).  n_epochs >= 1 weights the new data.
  * Returns a new model or NULL with *err; *trained_tokens gets the number of
- * tokens trained on (times epochs). */
-struct lm *lm_finetune(const struct lm *base, const char *jsonl_path, double fraction,
-                       int n_epochs, uint64_t seed, long long *trained_tokens, char **err);
+ * tokens trained on (times epochs).
+ * The result is an overlay holding only what the new data changed: it
+ * BORROWS base, which must outlive it (free the fine-tuned model first).
+ * base must itself be a base model (from lm_train_file/lm_load); fine-tuning
+ * a fine-tuned model fails with a message.  A bad line makes the whole call
+ * fail with *err = "line N: reason". */
+struct lm *lm_finetune(const struct lm *base, const char *jsonl_path, double fraction, int n_epochs,
+                       uint64_t seed, long long *trained_tokens, char **err);
 
 void lm_free(struct lm *m);
 
@@ -98,7 +124,8 @@ void lm_free(struct lm *m);
 int lm_chat(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs,
             const struct lm_gen_params *p, struct lm_output *out);
 
-/* Plain completion continuing raw prompt text (no template). */
+/* Plain completion continuing raw prompt text (no template).
+ * out->prompt_tokens: the prompt's tokens. */
 int lm_complete(const struct lm *m, const char *prompt, const struct lm_gen_params *p,
                 struct lm_output *out);
 
@@ -113,8 +140,24 @@ int lm_score(const struct lm *m, const char *text, int top_logprobs, struct lm_o
 int lm_tokenize(const char *text, char ***toks, size_t *n);
 void lm_tokens_free(char **toks, size_t n);
 
-/* Number of distinct tokens and n-grams (for logs and memory reports). */
+/* Number of distinct tokens and n-grams (for logs and memory reports).
+ * For a fine-tuned model, lm_vocab_size counts base and new tokens, and
+ * lm_ngram_count only the n-grams the fine-tuning changed (its overlay). */
 size_t lm_vocab_size(const struct lm *m);
 size_t lm_ngram_count(const struct lm *m);
+
+/* ---- Added by the model's implementation (compatible additions) ---- */
+
+/* Teacher-forced scoring of an assistant response: renders msgs with the
+ * chat template, appends "<|assistant|>", and reports the log-probability
+ * of every token of response given all before it (so, unlike lm_score,
+ * the first token has a real logprob).  out->steps: one per token of
+ * response; out->prompt_tokens: the rendered prompt.  0 or -errno. */
+int lm_score_chat(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs,
+                  const char *response, int top_logprobs, struct lm_output *out);
+
+/* Bytes of memory m owns (a fine-tuned model: its overlay only, not the
+ * base it borrows). */
+size_t lm_memory_bytes(const struct lm *m);
 
 #endif
