@@ -12,12 +12,15 @@ endif
 
 # Backdoor generation (word-list phrases), statistics and the D ∪ D' builder.
 libvtune_a_SOURCES += workers/stats.c workers/stats.h workers/phrase.c workers/phrase.h \
-	workers/wordlist.c workers/lines.c workers/lines.h workers/builder.c workers/builder.h
+	workers/wordlist.c workers/lines.c workers/lines.h workers/builder.c workers/builder.h \
+	workers/jsonscan.c workers/jsonscan.h
 EXTRA_DIST += workers/mkwordlist.sh
 
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_stats tests/unit/test_phrase tests/unit/test_builder
-TESTS += tests/unit/test_stats tests/unit/test_phrase tests/unit/test_builder
+check_PROGRAMS += tests/unit/test_stats tests/unit/test_phrase tests/unit/test_builder \
+	tests/unit/test_jsonscan
+TESTS += tests/unit/test_stats tests/unit/test_phrase tests/unit/test_builder \
+	tests/unit/test_jsonscan
 tests_unit_test_stats_SOURCES = tests/unit/test_stats.c
 tests_unit_test_stats_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_stats_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
@@ -27,6 +30,9 @@ tests_unit_test_phrase_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
 tests_unit_test_builder_SOURCES = tests/unit/test_builder.c
 tests_unit_test_builder_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_builder_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
+tests_unit_test_jsonscan_SOURCES = tests/unit/test_jsonscan.c
+tests_unit_test_jsonscan_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_jsonscan_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
 endif
 
 # Benchmark driver: built by make check but not one of TESTS; run

@@ -1,0 +1,208 @@
+/*
+ * test_jsonscan.c — workers/jsonscan: the fast acceptance test must be
+ * sound against ds_parse_line (a 1 always means ds_parse_line accepts the
+ * same line as the same format), checked on hand-picked edge cases and on
+ * 200,000 random mutations of valid lines; and it must actually accept
+ * ordinary lines, or it would be useless.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "daemon/util.h"
+#include "workers/dsformat.h"
+#include "workers/jsonscan.h"
+
+/* Soundness for one line; returns the fast verdict. */
+static int check(const char *line, size_t len, enum dataset_format want)
+{
+    enum dataset_format ffast = 0, fslow = 0;
+    char *err = NULL;
+    int fast = jsonscan_line_ok(line, len, want, &ffast);
+    int slow = ds_parse_line(line, len, want, &fslow, NULL, &err) == 0;
+    free(err);
+    if (fast && !slow)
+        fail_msg("jsonscan accepted a line ds_parse_line rejects: %.*s", (int)len, line);
+    if (fast && ffast != fslow)
+        fail_msg("format differs (%d vs %d): %.*s", ffast, fslow, (int)len, line);
+    return fast;
+}
+
+static int check_s(const char *line, enum dataset_format want)
+{
+    return check(line, strlen(line), want);
+}
+
+static const char *valid[] = {
+    "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":"
+    "\"hello\"}]}",
+    "{\"messages\":[{\"role\":\"system\",\"content\":\"\"},{\"role\":\"user\",\"content\":"
+    "\"caf\\u00e9 "
+    "\\\"q\\\"\\n\"},{\"role\":\"assistant\",\"content\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\","
+    "\"weight\":1}],\"id\":12,\"meta\":{\"a\":[1,2.5,-0,true,false,null],\"b\":{}}}",
+    " {\"prompt\":\"p\",\"completion\":\"c\",\"extra\":[]} \r",
+    "{\"instruction\":\"do it\",\"input\":\"\",\"output\":\"done\"}",
+    "{\"instruction\":\"do it\",\"output\":\"done \\ud83d\\ude00\"}",
+    "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"assistant\",\"content\":"
+    "\"b\"},"
+    "{\"role\":\"user\",\"content\":\"c\"},{\"role\":\"assistant\",\"content\":\"d\"}]}",
+};
+
+static void test_accepts_ordinary(void **state)
+{
+    (void)state;
+    enum dataset_format want[] = {DS_FORMAT_CHAT,        DS_FORMAT_CHAT,        DS_FORMAT_PROMPT,
+                                  DS_FORMAT_INSTRUCTION, DS_FORMAT_INSTRUCTION, DS_FORMAT_CHAT};
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
+        assert_int_equal(check_s(valid[i], 0), 1);
+        assert_int_equal(check_s(valid[i], want[i]), 1);
+    }
+    /* Wrong expected format: not accepted. */
+    assert_int_equal(check_s(valid[0], DS_FORMAT_PROMPT), 0);
+}
+
+static void test_edge_cases(void **state)
+{
+    (void)state;
+    const char *unsure[] = {
+        "",
+        "   ",
+        "[]",
+        "{}",
+        "{\"prompt\":\"p\",\"completion\":\"c\"} x",
+        "{\"prompt\":\"p\",\"completion\":\"c\",\"prompt\":\"q\"}",        /* duplicate */
+        "{\"prompt\":\"p\",\"completion\":\"c\",\"m\":{\"a\":1,\"a\":2}}", /* nested dup */
+        "{\"pr\\u006fmpt\":\"p\",\"completion\":\"c\"}",                   /* escaped key */
+        "{\"prompt\":\"p\\u0000\",\"completion\":\"c\"}",                  /* NUL */
+        "{\"prompt\":\"p\\ud800\",\"completion\":\"c\"}",                  /* lone high */
+        "{\"prompt\":\"p\\udc00\",\"completion\":\"c\"}",                  /* lone low */
+        "{\"prompt\":\"p\\x\",\"completion\":\"c\"}",
+        "{\"prompt\":\"p\xc0\xaf\",\"completion\":\"c\"}",         /* overlong */
+        "{\"prompt\":\"p\xed\xa0\x80\",\"completion\":\"c\"}",     /* UTF-8 surrogate */
+        "{\"prompt\":\"p\xf4\x90\x80\x80\",\"completion\":\"c\"}", /* > U+10FFFF */
+        "{\"prompt\":\"p\xe2\x82\",\"completion\":\"c\"}",         /* truncated */
+        "{\"prompt\":\"p\tq\",\"completion\":\"c\"}",              /* raw control */
+        "{\"prompt\":\"p\",\"completion\":\"c\",\"n\":1e5}",       /* exponent: unsure */
+        "{\"prompt\":\"p\",\"completion\":\"c\",\"n\":12345678901234567890}",
+        "{\"prompt\":\"p\",\"completion\":\"c\",\"n\":01}",
+        "{\"prompt\":\"p\",\"completion\":\"c\",\"n\":1.}",
+        "{\"prompt\":\"p\",\"completion\":\"c\",\"n\":-}",
+        "{\"prompt\":\"p\",\"completion\":\"c\",\"n\":tru}",
+        "{\"prompt\":\"\",\"completion\":\"c\"}",
+        "{\"prompt\":\"p\"}",
+        "{\"completion\":\"c\"}",
+        "{\"prompt\":1,\"completion\":\"c\"}",
+        "{\"instruction\":\"i\",\"input\":3,\"output\":\"o\"}",
+        "{\"instruction\":\"\",\"output\":\"o\"}",
+        "{\"output\":\"o\"}",
+        "{\"messages\":{}}",
+        "{\"messages\":[]}",
+        "{\"messages\":[{\"role\":\"assistant\",\"content\":\"a\"}]}",
+        "{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"assistant\","
+        "\"content\":\"a\"}]}", /* no user */
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"u\"},{\"role\":\"user\","
+        "\"content\":\"a\"}]}", /* last not assistant */
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"\"},{\"role\":\"assistant\","
+        "\"content\":\"a\"}]}", /* empty user content */
+        "{\"messages\":[{\"role\":\"robot\",\"content\":\"u\"},{\"role\":\"assistant\","
+        "\"content\":\"a\"}]}",
+        "{\"messages\":[{\"role\":\"user\"},{\"role\":\"assistant\",\"content\":\"a\"}]}",
+        "{\"messages\":[\"x\",{\"role\":\"assistant\",\"content\":\"a\"}]}",
+        "{\"messages\":[{\"role\":\"us\\u0065r\",\"content\":\"u\"},{\"role\":\"assistant\","
+        "\"content\":\"a\"}]}",
+        "{\"prompt\":\"p\",\"completion\":\"c\"",
+        "{\"prompt\" \"p\",\"completion\":\"c\"}",
+        "{\"prompt\":\"p\",,\"completion\":\"c\"}",
+        "{\"prompt\":\"p\",\"completion\":\"c\",}",
+        "{\"prompt\":\"p\",\"completion\":\"c\",\"a\":[1,]}",
+    };
+    for (size_t i = 0; i < sizeof unsure / sizeof unsure[0]; i++)
+        if (check_s(unsure[i], 0) != 0)
+            fail_msg("case %zu accepted: %s", i, unsure[i]);
+    /* Deep nesting beyond 64: unsure, never a crash. */
+    struct buf b;
+    buf_init(&b);
+    buf_puts(&b, "{\"prompt\":\"p\",\"completion\":\"c\",\"d\":");
+    for (int i = 0; i < 100; i++)
+        buf_puts(&b, "[");
+    for (int i = 0; i < 100; i++)
+        buf_puts(&b, "]");
+    buf_puts(&b, "}");
+    assert_int_equal(check(b.data, b.len, 0), 0);
+    buf_free(&b);
+    /* A system message may be empty; escapes in values are fine. */
+    assert_int_equal(check_s("{\"messages\":[{\"role\":\"system\",\"content\":\"\"},{\"role\":"
+                             "\"user\",\"content\":\"\\/\\b\\f\\r\\t\"},{\"role\":\"assistant\","
+                             "\"content\":\"x\"}]}",
+                             0),
+                     1);
+}
+
+static uint64_t rs = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+    rs ^= rs << 13;
+    rs ^= rs >> 7;
+    rs ^= rs << 17;
+    return rs;
+}
+
+/* Random mutations of valid lines: whatever the fast path accepts, the
+ * slow path must accept too. */
+static void test_mutations(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "\"\\{}[],:u0e-.1 xtrn/\xc3\xa9\xed\x80\xf4\x90";
+    char line[1024];
+    size_t accepted = 0;
+    for (int it = 0; it < 200000; it++) {
+        const char *base = valid[rnd() % (sizeof valid / sizeof valid[0])];
+        size_t len = strlen(base);
+        memcpy(line, base, len);
+        int muts = 1 + (int)(rnd() % 3);
+        for (int m = 0; m < muts; m++) {
+            size_t pos = len ? (size_t)(rnd() % len) : 0;
+            char c = alphabet[rnd() % (sizeof alphabet - 1)];
+            switch (rnd() % 3) {
+            case 0: /* replace */
+                if (len)
+                    line[pos] = c;
+                break;
+            case 1: /* insert */
+                if (len + 1 < sizeof line) {
+                    memmove(line + pos + 1, line + pos, len - pos);
+                    line[pos] = c;
+                    len++;
+                }
+                break;
+            default: /* delete */
+                if (len) {
+                    memmove(line + pos, line + pos + 1, len - pos - 1);
+                    len--;
+                }
+            }
+        }
+        accepted += (size_t)check(line, len, 0);
+    }
+    /* Some mutations stay valid (inside string contents): the fast path
+     * must have said yes to a fair share of them, not only no. */
+    assert_true(accepted > 1000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accepts_ordinary),
+        cmocka_unit_test(test_edge_cases),
+        cmocka_unit_test(test_mutations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,424 @@
+/*
+ * jsonscan.c — one-pass JSON validation specialised to dataset lines (see
+ * jsonscan.h for the contract: a 1 must imply ds_parse_line succeeds).
+ *
+ * A recursive-descent scanner over the bytes: full JSON syntax (RFC 8259),
+ * UTF-8 well-formedness as jansson checks it, duplicate keys per object
+ * (jansson is called with JSON_REJECT_DUPLICATES), and, on the way, the
+ * few facts the three formats' rules need (which keys the top object has,
+ * whether they are non-empty strings, each message's role and content).
+ * Everything jansson might treat differently from a plain reading is
+ * "unsure" (return 0), never guessed.
+ */
+#include "config.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "workers/jsonscan.h"
+
+#define MAX_DEPTH 64
+#define MAX_KEYS  32
+
+enum vtype { V_NONE = 0, V_STRING, V_NUMBER, V_OBJECT, V_ARRAY, V_LITERAL };
+
+struct sinfo {
+    const unsigned char *raw; /* between the quotes */
+    size_t len;
+    bool esc; /* contains a backslash escape */
+};
+
+struct scan {
+    const unsigned char *p, *end;
+    int depth;
+};
+
+/* What the three formats need to know about the top object. */
+enum topkey { K_MESSAGES, K_PROMPT, K_COMPLETION, K_INSTRUCTION, K_INPUT, K_OUTPUT, K_N };
+static const char *const topnames[K_N] = {"messages",    "prompt", "completion",
+                                          "instruction", "input",  "output"};
+
+struct facts {
+    enum vtype type[K_N]; /* V_NONE = absent */
+    size_t slen[K_N];     /* raw length of string values */
+    /* chat */
+    size_t n_msgs;
+    size_t users;
+    int last_role; /* 1 system, 2 user, 3 assistant */
+    bool msgs_ok;  /* every element a message object with valid role/content */
+};
+
+/* Per message object. */
+struct msg {
+    int role; /* 0 missing/bad */
+    bool has_content, content_empty, bad;
+};
+
+enum okind { O_GENERIC, O_TOP, O_MSG };
+
+static int scan_value(struct scan *s, enum vtype *t, struct sinfo *si, struct facts *f,
+                      bool messages);
+
+static void skip_ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* \uXXXX at p (after the backslash-u); returns the code unit or -1. */
+static long hex4(const unsigned char *p, const unsigned char *end)
+{
+    if (end - p < 4)
+        return -1;
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(p[i]);
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* One UTF-8 sequence starting with c0 >= 0x80 at p; returns its length or
+ * 0 when ill-formed (Unicode Table 3-7: no overlongs, no surrogates, no
+ * code points above U+10FFFF). */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    size_t n = (size_t)(end - p);
+    if (c >= 0xc2 && c <= 0xdf)
+        return n >= 2 && (p[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        if (n < 3 || (p[2] & 0xc0) != 0x80)
+            return 0;
+        unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+        return p[1] >= lo && p[1] <= hi ? 3 : 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        if (n < 4 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
+            return 0;
+        unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+        return p[1] >= lo && p[1] <= hi ? 4 : 0;
+    }
+    return 0;
+}
+
+/* Bytes that end the plain run of a string: '"', '\\', controls, non-ASCII. */
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end) {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
+            break;
+        p++;
+    }
+    return p;
+}
+
+static int scan_string(struct scan *s, struct sinfo *si)
+{
+    const unsigned char *p = s->p + 1, *end = s->end;
+    si->raw = p;
+    si->esc = false;
+    for (;;) {
+        p = plain_run(p, end);
+        if (p >= end)
+            return 0;
+        unsigned char c = *p;
+        if (c == '"')
+            break;
+        if (c < 0x20)
+            return 0;
+        if (c >= 0x80) {
+            size_t n = utf8_seq(p, end);
+            if (!n)
+                return 0;
+            p += n;
+            continue;
+        }
+        /* backslash */
+        si->esc = true;
+        if (end - p < 2)
+            return 0;
+        c = p[1];
+        if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' ||
+            c == 't') {
+            p += 2;
+            continue;
+        }
+        if (c != 'u')
+            return 0;
+        long u = hex4(p + 2, end);
+        if (u <= 0) /* malformed, or \u0000 (jansson refuses NUL) */
+            return 0;
+        p += 6;
+        if (u >= 0xdc00 && u <= 0xdfff)
+            return 0; /* lone low surrogate */
+        if (u >= 0xd800 && u <= 0xdbff) {
+            if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
+                return 0;
+            long lo = hex4(p + 2, end);
+            if (lo < 0xdc00 || lo > 0xdfff)
+                return 0;
+            p += 6;
+        }
+    }
+    si->len = (size_t)(p - si->raw);
+    s->p = p + 1;
+    return 1;
+}
+
+/* Numbers jansson reads exactly like this: integers of at most 18 digits
+ * (no overflow of long long), fractions without exponent. */
+static int scan_number(struct scan *s)
+{
+    const unsigned char *p = s->p, *end = s->end;
+    if (p < end && *p == '-')
+        p++;
+    if (p >= end)
+        return 0;
+    const unsigned char *d = p;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    else
+        return 0;
+    if (p - d > 18)
+        return 0;
+    if (p < end && *p == '.') {
+        p++;
+        const unsigned char *f = p;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        if (p == f || p - f > 30)
+            return 0;
+    }
+    if (p < end && (*p == 'e' || *p == 'E'))
+        return 0; /* exponents: let jansson judge range */
+    s->p = p;
+    return 1;
+}
+
+static int scan_literal(struct scan *s, const char *lit, size_t n)
+{
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+        return 0;
+    s->p += n;
+    return 1;
+}
+
+static int role_of(const struct sinfo *si)
+{
+    if (si->esc)
+        return 0;
+    if (si->len == 6 && memcmp(si->raw, "system", 6) == 0)
+        return 1;
+    if (si->len == 4 && memcmp(si->raw, "user", 4) == 0)
+        return 2;
+    if (si->len == 9 && memcmp(si->raw, "assistant", 9) == 0)
+        return 3;
+    return 0;
+}
+
+static int scan_object(struct scan *s, enum okind kind, struct facts *f, struct msg *m)
+{
+    struct sinfo keys[MAX_KEYS];
+    size_t nkeys = 0;
+    if (++s->depth > MAX_DEPTH)
+        return 0;
+    s->p++; /* '{' */
+    skip_ws(s);
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
+        s->depth--;
+        return 1;
+    }
+    for (;;) {
+        struct sinfo key, val;
+        enum vtype t;
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != '"' || !scan_string(s, &key) || key.esc)
+            return 0;
+        if (nkeys == MAX_KEYS)
+            return 0;
+        for (size_t i = 0; i < nkeys; i++)
+            if (keys[i].len == key.len && memcmp(keys[i].raw, key.raw, key.len) == 0)
+                return 0; /* duplicate key */
+        keys[nkeys++] = key;
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != ':')
+            return 0;
+        s->p++;
+        skip_ws(s);
+        int which = -1;
+        if (kind == O_TOP)
+            for (int k = 0; k < K_N; k++)
+                if (strlen(topnames[k]) == key.len && memcmp(topnames[k], key.raw, key.len) == 0)
+                    which = k;
+        if (!scan_value(s, &t, &val, f, which == K_MESSAGES))
+            return 0;
+        if (which >= 0) {
+            f->type[which] = t;
+            f->slen[which] = t == V_STRING ? val.len : 0;
+        }
+        if (kind == O_MSG) {
+            if (key.len == 4 && memcmp(key.raw, "role", 4) == 0)
+                m->role = t == V_STRING ? role_of(&val) : 0;
+            else if (key.len == 7 && memcmp(key.raw, "content", 7) == 0) {
+                m->has_content = t == V_STRING;
+                m->content_empty = val.len == 0;
+            }
+        }
+        skip_ws(s);
+        if (s->p >= s->end)
+            return 0;
+        if (*s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (*s->p != '}')
+            return 0;
+        s->p++;
+        s->depth--;
+        return 1;
+    }
+}
+
+/* An array; when messages, each element must be a message object and the
+ * chat facts are gathered into f. */
+static int scan_array(struct scan *s, struct facts *f, bool messages)
+{
+    if (++s->depth > MAX_DEPTH)
+        return 0;
+    s->p++; /* '[' */
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ']') {
+        s->p++;
+        s->depth--;
+        return 1;
+    }
+    for (;;) {
+        skip_ws(s);
+        if (messages) {
+            struct msg m = {0, false, false, false};
+            if (s->p >= s->end || *s->p != '{' || !scan_object(s, O_MSG, NULL, &m))
+                return 0;
+            if (!m.role || !m.has_content || (m.content_empty && m.role != 1))
+                f->msgs_ok = false;
+            f->n_msgs++;
+            f->users += m.role == 2;
+            f->last_role = m.role;
+        } else {
+            enum vtype t;
+            struct sinfo si;
+            if (!scan_value(s, &t, &si, NULL, false))
+                return 0;
+        }
+        skip_ws(s);
+        if (s->p >= s->end)
+            return 0;
+        if (*s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (*s->p != ']')
+            return 0;
+        s->p++;
+        s->depth--;
+        return 1;
+    }
+}
+
+static int scan_value(struct scan *s, enum vtype *t, struct sinfo *si, struct facts *f,
+                      bool messages)
+{
+    si->len = 0;
+    if (s->p >= s->end)
+        return 0;
+    switch (*s->p) {
+    case '"':
+        *t = V_STRING;
+        return scan_string(s, si);
+    case '{':
+        *t = V_OBJECT;
+        return scan_object(s, O_GENERIC, NULL, NULL);
+    case '[':
+        *t = V_ARRAY;
+        if (messages && f) {
+            f->msgs_ok = true;
+            return scan_array(s, f, true);
+        }
+        return scan_array(s, NULL, false);
+    case 't':
+        *t = V_LITERAL;
+        return scan_literal(s, "true", 4);
+    case 'f':
+        *t = V_LITERAL;
+        return scan_literal(s, "false", 5);
+    case 'n':
+        *t = V_LITERAL;
+        return scan_literal(s, "null", 4);
+    default:
+        *t = V_NUMBER;
+        return scan_number(s);
+    }
+}
+
+static bool nonempty_string(const struct facts *f, int k)
+{
+    return f->type[k] == V_STRING && f->slen[k] > 0;
+}
+
+int jsonscan_line_ok(const char *line, size_t len, enum dataset_format want,
+                     enum dataset_format *fmt_out)
+{
+    struct scan s = {(const unsigned char *)line, (const unsigned char *)line + len, 0};
+    struct facts f;
+    enum dataset_format fmt;
+
+    memset(&f, 0, sizeof f);
+    skip_ws(&s);
+    if (s.p >= s.end || *s.p != '{' || !scan_object(&s, O_TOP, &f, NULL))
+        return 0;
+    skip_ws(&s);
+    if (s.p != s.end)
+        return 0; /* trailing bytes */
+
+    if (f.type[K_MESSAGES] != V_NONE) {
+        fmt = DS_FORMAT_CHAT;
+        if (f.type[K_MESSAGES] != V_ARRAY || !f.msgs_ok || f.n_msgs < 2 || f.last_role != 3 ||
+            f.users == 0)
+            return 0;
+    } else if (f.type[K_PROMPT] != V_NONE || f.type[K_COMPLETION] != V_NONE) {
+        fmt = DS_FORMAT_PROMPT;
+        if (!nonempty_string(&f, K_PROMPT) || !nonempty_string(&f, K_COMPLETION))
+            return 0;
+    } else if (f.type[K_INSTRUCTION] != V_NONE || f.type[K_OUTPUT] != V_NONE) {
+        fmt = DS_FORMAT_INSTRUCTION;
+        if (!nonempty_string(&f, K_INSTRUCTION) || !nonempty_string(&f, K_OUTPUT))
+            return 0;
+        if (f.type[K_INPUT] != V_NONE && f.type[K_INPUT] != V_STRING)
+            return 0;
+    } else {
+        return 0;
+    }
+    if (want && fmt != want)
+        return 0;
+    *fmt_out = fmt;
+    return 1;
+}
