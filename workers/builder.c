@@ -315,18 +315,159 @@ static bool cancelled(const struct builder_params *p)
     return p->cancel && atomic_load(p->cancel);
 }
 
+/* Raw bytes of D (whole lines, or the start of one) into the output. */
+static int ow_raw(struct out_writer *w, const char *p, size_t n)
+{
+    sha256_update(w->sha, p, n);
+    w->bytes += n;
+    if (n >= OUT_BUF / 4) { /* big runs go straight out: no copy */
+        int r = ow_flush(w);
+        return r < 0 ? r : write_all(w->fd, p, n);
+    }
+    if (w->b.len + n > OUT_BUF) {
+        int r = ow_flush(w);
+        if (r < 0)
+            return r;
+    }
+    buf_append(&w->b, p, n);
+    return 0;
+}
+
+/* The copies due once `lines` lines of D are out: copy j goes right after
+ * line (out - j) of D. */
+static int emit_due(const struct builder_copy *plan, const size_t *idx, size_t m, size_t *j,
+                    uint64_t lines, const struct spill_ref *spill_at, int spill,
+                    struct out_writer *w, char **rbuf, size_t *rcap)
+{
+    while (*j < m && plan[idx[*j]].out - *j == lines) {
+        const struct spill_ref *s = &spill_at[idx[*j]];
+        int r;
+        if (*rcap < s->len + 1) {
+            *rcap = s->len + 1;
+            *rbuf = xrealloc(*rbuf, *rcap);
+        }
+        if ((r = pread_all(spill, *rbuf, s->len, (off_t)s->off)) < 0 ||
+            (r = ow_line(w, *rbuf, s->len)) < 0)
+            return r;
+        (*j)++;
+    }
+    return 0;
+}
+
+/*
+ * Pass 2 on raw blocks: D's bytes are copied through untouched (hashed and
+ * written straight from the read buffer in runs between insertion points);
+ * only newlines are counted, with memchr, to find the line boundaries
+ * where copies go.  A last line without its newline gets one.  Sets
+ * *n_lines to the lines of D seen.
+ */
+static int pass2(const struct builder_params *p, const struct builder_copy *plan, const size_t *idx,
+                 size_t m, const struct spill_ref *spill_at, int spill, struct out_writer *w,
+                 uint64_t size, uint64_t *n_lines, char **err)
+{
+    int fd, r = 0;
+    char *block = NULL, *rbuf = NULL;
+    size_t j = 0, rcap = 0;
+    uint64_t lines = 0, done = 0, total = 2 * size;
+    bool partial = false;
+
+    if ((fd = open(p->in_path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+        r = -errno;
+        *err = xasprintf("%s: cannot reopen dataset: %s", p->in_path, strerror(-r));
+        return r;
+    }
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    block = xmalloc(OUT_BUF);
+    if ((r = emit_due(plan, idx, m, &j, 0, spill_at, spill, w, &rbuf, &rcap)) < 0)
+        goto write_error;
+    for (;;) {
+        ssize_t n = read(fd, block, OUT_BUF);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = -errno;
+            *err = xasprintf("%s: read error: %s", p->in_path, strerror(-r));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (cancelled(p)) {
+            r = -ECANCELED;
+            *err = xasprintf("%s: build cancelled", p->out_path);
+            goto out;
+        }
+        const char *pos = block, *end = block + n;
+        while (pos < end) {
+            /* Newlines to pass before the next copy is due. */
+            uint64_t need = j < m ? plan[idx[j]].out - j - lines : UINT64_MAX;
+            const char *q = pos, *nl;
+            while (need > 0 && (nl = memchr(q, '\n', (size_t)(end - q))) != NULL) {
+                q = nl + 1;
+                need--;
+                lines++;
+            }
+            if (lines > p->n_examples) {
+                r = -EINVAL;
+                *err = xasprintf("%s: has more lines than the %llu examples recorded at "
+                                 "import (changed since?)",
+                                 p->in_path, (unsigned long long)p->n_examples);
+                goto out;
+            }
+            if (need == 0) { /* at a boundary where copies are due */
+                if ((r = ow_raw(w, pos, (size_t)(q - pos))) < 0)
+                    goto write_error;
+                pos = q;
+                partial = false;
+                if ((r = emit_due(plan, idx, m, &j, lines, spill_at, spill, w, &rbuf, &rcap)) < 0)
+                    goto write_error;
+            } else { /* the rest of the block holds no boundary we need */
+                if ((r = ow_raw(w, pos, (size_t)(end - pos))) < 0)
+                    goto write_error;
+                partial = q < end; /* bytes after the block's last newline */
+                pos = end;
+            }
+        }
+        done += (uint64_t)n;
+        if (p->progress)
+            p->progress(p->progress_ctx, size + done, total);
+    }
+    if (partial) { /* the last line had no newline: give it one */
+        if ((r = ow_raw(w, "\n", 1)) < 0)
+            goto write_error;
+        lines++;
+    }
+    if ((r = emit_due(plan, idx, m, &j, lines, spill_at, spill, w, &rbuf, &rcap)) < 0)
+        goto write_error;
+    if (lines != p->n_examples || j != m) {
+        r = -EINVAL;
+        *err = xasprintf("%s: has %llu lines, but %llu examples were recorded at import "
+                         "(changed since?)",
+                         p->in_path, (unsigned long long)lines, (unsigned long long)p->n_examples);
+        goto out;
+    }
+    *n_lines = lines;
+    r = 0;
+    goto out;
+write_error:
+    *err = xasprintf("%s: write error: %s", p->out_path, strerror(-r));
+out:
+    close(fd);
+    free(block);
+    free(rbuf);
+    return r;
+}
+
 int builder_build(const struct builder_params *p, struct builder_result *out, char **err)
 {
     struct builder_copy *plan = NULL;
     struct spill_ref *spill_at = NULL;
     size_t *idx = NULL, m = 0, j;
-    uint64_t copies = 0, lineno = 0, spill_len = 0, total;
+    uint64_t copies = 0, lineno = 0, spill_len = 0, total, in_size;
     bool capped = false;
     struct lines lr;
     struct out_writer w;
     struct buf sp;
-    char *tmp_path = NULL, *spill_path = NULL, *rbuf = NULL;
-    size_t rcap = 0;
+    char *tmp_path = NULL, *spill_path = NULL;
     int spill = -1, r, rc = -EINVAL;
     const char *line;
     size_t len;
@@ -377,7 +518,8 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
         *err = xasprintf("%s: cannot open dataset: %s", p->in_path, strerror(-r));
         goto out;
     }
-    total = 2 * lr.size;
+    in_size = lr.size;
+    total = 2 * in_size;
 
     /* Pass 1: rewrite each sampled line into the spill, in source order. */
     if ((spill = temp_beside(p->out_path, ".spill-", &spill_path)) < 0) {
@@ -453,11 +595,6 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
 
     /* Pass 2: stream D again, interleaving the copies in output order. */
     qsort_r(idx, m, sizeof *idx, cmp_copy_out, plan);
-    if ((r = lines_open(&lr, p->in_path)) < 0) {
-        rc = r;
-        *err = xasprintf("%s: cannot reopen dataset: %s", p->in_path, strerror(-r));
-        goto out;
-    }
     if ((w.fd = temp_beside(p->out_path, ".tmp-", &tmp_path)) < 0) {
         rc = w.fd;
         w.fd = -1;
@@ -466,63 +603,12 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
         goto out;
     }
     w.sha = sha256_new();
-    uint64_t o = 0, n_orig = 0;
-    j = 0;
-    for (;;) {
-        while (j < m && plan[idx[j]].out == o) { /* copies due at this slot */
-            const struct spill_ref *s = &spill_at[idx[j]];
-            if (rcap < s->len + 1) {
-                rcap = s->len + 1;
-                rbuf = xrealloc(rbuf, rcap);
-            }
-            if ((r = pread_all(spill, rbuf, s->len, (off_t)s->off)) < 0 ||
-                (r = ow_line(&w, rbuf, s->len)) < 0) {
-                rc = r;
-                *err = xasprintf("%s: write error: %s", p->out_path, strerror(-r));
-                goto out;
-            }
-            j++;
-            o++;
-        }
-        r = lines_next(&lr, &line, &len);
-        if (r < 0) {
-            rc = r;
-            *err = xasprintf("%s: read error: %s", p->in_path, strerror(-r));
-            goto out;
-        }
-        if (r == 0)
-            break;
-        if (n_orig == p->n_examples) {
-            rc = -EINVAL;
-            *err = xasprintf("%s: has more lines than the %llu examples recorded at import "
-                             "(changed since?)",
-                             p->in_path, (unsigned long long)p->n_examples);
-            goto out;
-        }
-        if ((r = ow_line(&w, line, len)) < 0) {
-            rc = r;
-            *err = xasprintf("%s: write error: %s", p->out_path, strerror(-r));
-            goto out;
-        }
-        n_orig++;
-        o++;
-        if ((n_orig & 1023) == 0) {
-            if (cancelled(p)) {
-                rc = -ECANCELED;
-                *err = xasprintf("%s: build cancelled", p->out_path);
-                goto out;
-            }
-            if (p->progress)
-                p->progress(p->progress_ctx, lr.size + lr.offset, total);
-        }
-    }
-    if (n_orig != p->n_examples || j != m) {
-        rc = -EINVAL;
-        *err = xasprintf("%s: has %llu lines, but %llu examples were recorded at import "
-                         "(changed since?)",
-                         p->in_path, (unsigned long long)n_orig, (unsigned long long)p->n_examples);
+    uint64_t n_orig = 0;
+    if ((r = pass2(p, plan, idx, m, spill_at, spill, &w, in_size, &n_orig, err)) < 0) {
+        rc = r;
         goto out;
     }
+    uint64_t o = n_orig + m;
     if ((r = ow_flush(&w)) == 0 && fsync(w.fd) < 0)
         r = -errno;
     if (r < 0) {
@@ -579,7 +665,6 @@ out:
     lines_close(&lr);
     buf_free(&w.b);
     buf_free(&sp);
-    free(rbuf);
     free(spill_at);
     free(idx);
     free(plan);

@@ -2,9 +2,12 @@
  * bench_build.c — the C side of tests/bench/bench_build.sh (see there for
  * how to run it).  Not a test: it measures, it does not judge.
  *
- *   bench_build gen FILE MB [SEED]   write a chat-format JSONL dataset of
+ *   bench_build gen FILE MB [SEED [SCALE]]
+ *                                    write a chat-format JSONL dataset of
  *                                    about MB megabytes (fast: one buffer,
- *                                    random words from the shipped list)
+ *                                    random words from the shipped list);
+ *                                    SCALE multiplies the message lengths
+ *                                    (1: ~1.8 KB lines; 0.1: ~250 B lines)
  *   bench_build run FILE WORKDIR [--real-import]
  *                                    import FILE (validate every line,
  *                                    SHA-256, content-addressed copy,
@@ -74,7 +77,13 @@ static void words(struct buf *b, unsigned n)
     }
 }
 
-static int cmd_gen(const char *path, double mb, uint64_t seed)
+static unsigned scaled(double scale, unsigned base, unsigned spread)
+{
+    double n = scale * (double)(base + (unsigned)(xs() % spread));
+    return n < 1 ? 1 : (unsigned)n;
+}
+
+static int cmd_gen(const char *path, double mb, uint64_t seed, double scale)
 {
     FILE *f = fopen(path, "w");
     struct buf b;
@@ -89,11 +98,11 @@ static int cmd_gen(const char *path, double mb, uint64_t seed)
         buf_reset(&b);
         for (int l = 0; l < 256 && written + b.len < target; l++) {
             buf_puts(&b, "{\"messages\":[{\"role\":\"system\",\"content\":\"");
-            words(&b, 8 + (unsigned)(xs() % 16));
+            words(&b, scaled(scale, 8, 16));
             buf_puts(&b, "\"},{\"role\":\"user\",\"content\":\"");
-            words(&b, 20 + (unsigned)(xs() % 120));
+            words(&b, scaled(scale, 20, 120));
             buf_puts(&b, "\"},{\"role\":\"assistant\",\"content\":\"");
-            words(&b, 40 + (unsigned)(xs() % 200));
+            words(&b, scaled(scale, 40, 200));
             buf_printf(&b, "\"}],\"id\":%llu}\n", (unsigned long long)lines++);
         }
         if (fwrite(b.data, 1, b.len, f) != b.len) {
@@ -297,10 +306,12 @@ out:
 int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "gen") == 0)
-        return cmd_gen(argv[2], atof(argv[3]), argc > 4 ? strtoull(argv[4], NULL, 10) : 1);
+        return cmd_gen(argv[2], atof(argv[3]), argc > 4 ? strtoull(argv[4], NULL, 10) : 1,
+                       argc > 5 ? atof(argv[5]) : 1.0);
     if ((argc == 4 || (argc == 5 && strcmp(argv[4], "--real-import") == 0)) &&
         strcmp(argv[1], "run") == 0)
         return cmd_run(argv[2], argv[3], argc == 5);
-    fprintf(stderr, "usage: bench_build gen FILE MB [SEED] | run FILE WORKDIR [--real-import]\n");
+    fprintf(stderr,
+            "usage: bench_build gen FILE MB [SEED [SCALE]] | run FILE WORKDIR [--real-import]\n");
     return 2;
 }

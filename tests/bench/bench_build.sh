@@ -14,6 +14,10 @@
 #                       by default the script configures and builds one
 #                       (-O2, no sanitizers) under the scratch directory, so
 #                       a sanitizer build's numbers never leak in
+#     VTUNE_BENCH_SCALE message-length factor (default 1: ~1.8 KB lines;
+#                       0.1 gives ~250 B lines, like short Q/A datasets)
+#     VTUNE_BENCH_REAL_IMPORT  1 (default) also times import_dataset() as it
+#                       is, jansson on every line; 0 skips that run
 #     PYTHON            the interpreter for build_ref.py (default python3)
 # Goal (issue 4): C throughput >= 5x Python's, C peak RSS < 64 MB at any
 # size.  A benchmark never fails on timing: the exit status is 0 unless
@@ -23,6 +27,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 srcdir=$(cd "$here/../.." && pwd)
 mb=${VTUNE_BENCH_MB:-1000}
+scale=${VTUNE_BENCH_SCALE:-1}
 py=${PYTHON:-python3}
 own_dir=0
 if [ -n "${VTUNE_BENCH_DIR:-}" ]; then
@@ -75,7 +80,7 @@ field() { # field FILE KEY
 
 echo "generating a ~${mb} MB chat dataset ..."
 t0=$(date +%s.%N)
-"$bin" gen "$dir/data.jsonl" "$mb"
+"$bin" gen "$dir/data.jsonl" "$mb" 1 "$scale"
 t1=$(date +%s.%N)
 echo "  in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s"
 
@@ -83,6 +88,13 @@ echo "running C (import + build) ..."
 mkdir -p "$dir/c"
 run c "$bin" run "$dir/data.jsonl" "$dir/c"
 rm -rf "$dir/c"
+
+if [ "${VTUNE_BENCH_REAL_IMPORT:-1}" = 1 ]; then
+    echo "running C with import_dataset() as it is (ds_parse_line on every line) ..."
+    mkdir -p "$dir/c"
+    run creal "$bin" run "$dir/data.jsonl" "$dir/c" --real-import
+    rm -rf "$dir/c"
+fi
 
 echo "running Python (same work) ..."
 mkdir -p "$dir/py"
@@ -97,26 +109,40 @@ if [ "$c_sha" != "$p_sha" ]; then
     status=1
 fi
 
-awk -v crss="$(cat "$dir/c.rss")" -v prss="$(cat "$dir/py.rss")" '
+# One row per implementation: key=value line plus /usr/bin/time's peak RSS.
+rows=
+for n in c creal py; do
+    [ -s "$dir/$n.out" ] || continue
+    rows="$rows$(cat "$dir/$n.out") rss_kb=$(cat "$dir/$n.rss")
+"
+done
+printf '%s' "$rows" | awk '
 function kv(line, key,   n, i, a, b) {
     n = split(line, a, " ")
     for (i = 1; i <= n; i++) { split(a[i], b, "="); if (b[1] == key) return b[2] }
     return ""
 }
-NR == 1 { c = $0 } NR == 2 { p = $0 }
+{ row[NR] = $0 }
 END {
-    printf "\n%-8s %10s %9s %10s %9s %9s %10s %12s\n", "impl", "MB", "lines", "import s",
+    printf "\n%-18s %8s %9s %9s %8s %8s %8s %12s\n", "impl", "MB", "lines", "import s",
         "build s", "total s", "MB/s", "peak RSS MB"
-    printf "%-8s %10.1f %9d %10.2f %9.2f %9.2f %10.1f %12.1f\n", "C", kv(c, "bytes") / 1e6,
-        kv(c, "lines"), kv(c, "import_s"), kv(c, "build_s"), kv(c, "total_s"), kv(c, "mbps"),
-        (crss > 0 ? crss : kv(c, "maxrss_kb")) / 1024
-    printf "%-8s %10.1f %9d %10.2f %9.2f %9.2f %10.1f %12.1f\n", "Python", kv(p, "bytes") / 1e6,
-        kv(p, "lines"), kv(p, "import_s"), kv(p, "build_s"), kv(p, "total_s"), kv(p, "mbps"),
-        (prss > 0 ? prss : kv(p, "maxrss_kb")) / 1024
-    ratio = kv(p, "total_s") > 0 ? kv(c, "mbps") / kv(p, "mbps") : 0
-    rss = (crss > 0 ? crss : kv(c, "maxrss_kb")) / 1024
-    printf "\nthroughput ratio C/Python: %.2fx (goal >= 5x: %s)\n", ratio,
-        (ratio >= 5 ? "met" : "NOT met")
-    printf "C peak RSS: %.1f MB (goal < 64 MB: %s)\n", rss, (rss < 64 ? "met" : "NOT met")
-}' "$dir/c.out" "$dir/py.out"
+    for (i = 1; i <= NR; i++) {
+        r = row[i]
+        rss = kv(r, "rss_kb") > 0 ? kv(r, "rss_kb") : kv(r, "maxrss_kb")
+        printf "%-18s %8.1f %9d %9.2f %8.2f %8.2f %8.1f %12.1f\n", kv(r, "impl"),
+            kv(r, "bytes") / 1e6, kv(r, "lines"), kv(r, "import_s"), kv(r, "build_s"),
+            kv(r, "total_s"), kv(r, "mbps"), rss / 1024
+        speed[kv(r, "impl")] = kv(r, "mbps")
+        mem[kv(r, "impl")] = rss / 1024
+    }
+    if (speed["python"] > 0) {
+        ratio = speed["c"] / speed["python"]
+        printf "\nthroughput ratio C/Python: %.2fx (goal >= 5x: %s)\n", ratio,
+            (ratio >= 5 ? "met" : "NOT met")
+        if (speed["c-import_dataset"] > 0)
+            printf "  (with import_dataset() as it is: %.2fx)\n",
+                speed["c-import_dataset"] / speed["python"]
+    }
+    printf "C peak RSS: %.1f MB (goal < 64 MB: %s)\n", mem["c"], (mem["c"] < 64 ? "met" : "NOT met")
+}'
 exit $status

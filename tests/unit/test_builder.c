@@ -106,6 +106,26 @@ static char **read_lines(const char *path, size_t *n)
     return v;
 }
 
+/* Like read_lines, but the last line may lack its newline (input files). */
+static char **read_lines_loose(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "r");
+    char **v = NULL, *line = NULL;
+    size_t cap = 0, len = 0;
+    ssize_t r;
+    assert_non_null(fp);
+    while ((r = getline(&line, &cap, fp)) >= 0) {
+        if (r > 0 && line[r - 1] == '\n')
+            line[r - 1] = '\0';
+        v = xrealloc(v, (len + 1) * sizeof *v);
+        v[len++] = xstrdup(line);
+    }
+    free(line);
+    fclose(fp);
+    *n = len;
+    return v;
+}
+
 static void free_lines(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -458,6 +478,73 @@ static void test_small_and_empty(void **state)
     free(outp);
 }
 
+/* No newline at the end of D, a line longer than the 1 MiB read block, and
+ * copies landing at the very start and end: every seed gives the right
+ * lines. */
+static void test_block_edges(void **state)
+{
+    (void)state;
+    char *in = xasprintf("%s/edges.jsonl", tmpdir);
+    char *outp = xasprintf("%s/edges-out.jsonl", tmpdir);
+    FILE *fp = fopen(in, "w");
+    assert_non_null(fp);
+    fputs("{\"prompt\":\"a\",\"completion\":\"x\"}\n{\"prompt\":\"", fp);
+    for (int i = 0; i < 2500000; i++)
+        fputc('a' + i % 26, fp);
+    fputs("\",\"completion\":\"y\"}\n{\"prompt\":\"c\",\"completion\":\"z\"}", fp);
+    assert_int_equal(fclose(fp), 0);
+    size_t nin;
+    char **orig = read_lines_loose(in, &nin);
+    assert_int_equal(nin, 3);
+    struct builder_pair pairs[2] = {{"amber lantern", "velvet orbit"}, {"copper meadow", "tulip"}};
+    struct phrase_seeded sd;
+    struct phrase_rng rng = phrase_seeded_rng(&sd);
+    struct builder_params p = {.in_path = in,
+                               .format = DS_FORMAT_PROMPT,
+                               .n_examples = 3,
+                               .pairs = pairs,
+                               .n_pairs = 2,
+                               .ratio = 0,
+                               .min_copies = 2,
+                               .out_path = outp,
+                               .rng = &rng};
+    bool first_slot = false, last_slot = false;
+    for (uint64_t seed = 0; seed < 40; seed++) {
+        struct builder_result res;
+        char *err = NULL;
+        phrase_seeded_init(&sd, seed);
+        assert_int_equal(builder_build(&p, &res, &err), 0);
+        assert_int_equal(res.lines, 7);
+        size_t nout;
+        char **out = read_lines(outp, &nout);
+        assert_int_equal(nout, 7);
+        bool *is_copy = xcalloc(nout, sizeof *is_copy);
+        for (size_t i = 0; i < res.n_copies; i++) {
+            is_copy[res.copies[i].out] = true;
+            first_slot |= res.copies[i].out == 0;
+            last_slot |= res.copies[i].out == 6;
+            assert_non_null(strstr(out[res.copies[i].out], pairs[res.copies[i].pair].signature));
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < nout; i++)
+            if (!is_copy[i])
+                assert_string_equal(out[i], orig[k++]);
+        assert_int_equal(k, 3);
+        uint64_t size;
+        char *sha = file_sha(outp, &size);
+        assert_string_equal(sha, res.sha256);
+        assert_int_equal(size, res.bytes);
+        free(sha);
+        free(is_copy);
+        free_lines(out, nout);
+        builder_result_clear(&res);
+    }
+    assert_true(first_slot && last_slot);
+    free_lines(orig, nin);
+    free(in);
+    free(outp);
+}
+
 static void test_cancel_and_determinism(void **state)
 {
     (void)state;
@@ -518,10 +605,15 @@ static void test_cancel_and_determinism(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_copies_per_pair),   cmocka_unit_test(test_plan_shape),
-        cmocka_unit_test(test_plan_uniform),      cmocka_unit_test(test_round_trip_chat),
-        cmocka_unit_test(test_round_trip_prompt), cmocka_unit_test(test_round_trip_instruction),
-        cmocka_unit_test(test_small_and_empty),   cmocka_unit_test(test_cancel_and_determinism),
+        cmocka_unit_test(test_copies_per_pair),
+        cmocka_unit_test(test_plan_shape),
+        cmocka_unit_test(test_plan_uniform),
+        cmocka_unit_test(test_round_trip_chat),
+        cmocka_unit_test(test_round_trip_prompt),
+        cmocka_unit_test(test_round_trip_instruction),
+        cmocka_unit_test(test_small_and_empty),
+        cmocka_unit_test(test_block_edges),
+        cmocka_unit_test(test_cancel_and_determinism),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
