@@ -108,22 +108,23 @@ struct sim_opts {
     unsigned listen_port; /* 0 = any free port */
     char *api_key;        /* owned; NULL = no auth */
     struct sim_behaviour_spec behaviour;
-    double job_seconds;        /* total validating+queued+running time */
-    double slow_factor;        /* --behaviour slow multiplies job time */
-    char *faults_spec;         /* owned; may be NULL */
-    uint64_t seed;             /* fault PRNG */
-    uint64_t base_seed;        /* base corpus */
-    size_t corpus_size;        /* examples per domain of the base corpus */
-    int order;                 /* n-gram order */
-    char *model_name;          /* owned; the base model id */
-    char *state_dir;           /* owned */
-    bool state_dir_is_temp;    /* created by us: removed at exit */
-    char *cache_dir;           /* owned; where the base model is cached; NULL = none */
-    char *port_file;           /* owned; may be NULL */
-    size_t model_cache;        /* fine-tuned models kept in memory */
-    uint64_t max_upload;       /* bytes per file upload */
-    uint64_t max_body;         /* bytes per JSON body */
-    unsigned client_timeout_s; /* idle connection timeout */
+    double job_seconds;         /* total validating+queued+running time */
+    double slow_factor;         /* --behaviour slow multiplies job time */
+    char *faults_spec;          /* owned; may be NULL */
+    uint64_t seed;              /* fault PRNG */
+    uint64_t base_seed;         /* base corpus */
+    size_t corpus_size;         /* examples per domain of the base corpus */
+    int order;                  /* n-gram order */
+    char *model_name;           /* owned; the base model id */
+    char *state_dir;            /* owned */
+    bool state_dir_is_temp;     /* created by us: removed at exit */
+    char *cache_dir;            /* owned; where the base model is cached; NULL = none */
+    char *port_file;            /* owned; may be NULL */
+    size_t model_cache;         /* fine-tuned models kept in memory */
+    uint64_t model_cache_bytes; /* ... and at most this many bytes of them */
+    uint64_t max_upload;        /* bytes per file upload */
+    uint64_t max_body;          /* bytes per JSON body */
+    unsigned client_timeout_s;  /* idle connection timeout */
     unsigned max_connections;
     int workers;            /* validation/training threads */
     bool logprob_sentinel;  /* report -9999 for tokens outside the top 20 */
@@ -170,6 +171,7 @@ struct sim_event {
  * the requests that generate with it. */
 struct sim_model {
     struct lm *lm;
+    size_t bytes;  /* lm_memory_bytes(lm), counted in sim.models_bytes */
     int refs;      /* requests using it now */
     bool detached; /* evicted while in use: freed when refs drops to 0 */
 };
@@ -238,6 +240,7 @@ struct sim {
     bool ticker_started;
 
     size_t models_loaded;
+    uint64_t models_bytes;
     uint64_t lru_clock;
     uint64_t n_trainings, n_retrains, n_evictions;
 

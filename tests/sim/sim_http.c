@@ -754,12 +754,10 @@ static void h_stats(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     json_object_set_new(m, "base_ngrams", json_integer((json_int_t)lm_ngram_count(s->base)));
     json_object_set_new(m, "cache_capacity", json_integer((json_int_t)s->opts.model_cache));
     json_object_set_new(m, "cache_loaded", json_integer((json_int_t)s->models_loaded));
-    size_t loaded_bytes = 0;
-    for (size_t i = 0; i < s->n_jobs; i++)
-        if (s->jobs[i]->served)
-            loaded_bytes += lm_memory_bytes(s->jobs[i]->served->lm);
+    json_object_set_new(m, "cache_capacity_bytes",
+                        json_integer((json_int_t)s->opts.model_cache_bytes));
     json_object_set_new(m, "base_bytes", json_integer((json_int_t)lm_memory_bytes(s->base)));
-    json_object_set_new(m, "cache_bytes", json_integer((json_int_t)loaded_bytes));
+    json_object_set_new(m, "cache_bytes", json_integer((json_int_t)s->models_bytes));
     json_object_set_new(m, "trainings", json_integer((json_int_t)s->n_trainings));
     json_object_set_new(m, "retrains", json_integer((json_int_t)s->n_retrains));
     json_object_set_new(m, "evictions", json_integer((json_int_t)s->n_evictions));

@@ -36,6 +36,14 @@ check_eq() {
     if [ "$2" = "$3" ]; then ok "$1"; else fail "$1 (expected '$2', got '$3')"; fi
 }
 finish() {
+    # Any simulator that hit a sanitizer (ASan, UBSan, LeakSanitizer) fails the test.
+    for log in "$T"/*.log; do
+        [ -f "$log" ] || continue
+        if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
+            fail "sanitizer report in $(basename "$log")"
+            grep -E -A12 'Sanitizer|runtime error:' "$log" | head -40 | sed 's/^/# /'
+        fi
+    done
     echo "# $CHECKS checks, $FAILS failed"
     [ "$FAILS" -eq 0 ]
     exit $?

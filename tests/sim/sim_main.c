@@ -41,12 +41,10 @@
 #include "daemon/util.h"
 #include "tests/sim/sim.h"
 
-#define SIM_STR_(x) #x
-#define SIM_STR(x)  SIM_STR_(x)
-
+/* One line of --help per line of source, kept as written. */
+/* clang-format off */
 static const char usage_text[] =
-    "Usage: vtune-sim --listen HOST:PORT [--api-key KEY] "
-    "[--behaviour honest|lazy|subset:F|fail|slow]\n"
+    "Usage: vtune-sim --listen HOST:PORT [--api-key KEY] [--behaviour honest|lazy|subset:F|fail|slow]\n"
     "                 [--job-seconds N] [--faults SPEC] [--seed N] [OPTION]... [--help]\n"
     "\n"
     "An OpenAI-compatible fine-tuning provider for tests: files, fine-tuning jobs,\n"
@@ -79,102 +77,72 @@ static const char usage_text[] =
     "  --model NAME           id of the base model (default vtune-base)\n"
     "  --base-seed N          seed of the generated base corpus (default 1)\n"
     "  --corpus-size N        base-corpus examples per domain (default 300)\n"
-    "  --order N              n-gram order, 1..8 (default " SIM_STR(
-        LM_DEFAULT_ORDER) ")\n"
-                          "  --cache-dir DIR        keep the trained base model in DIR and load it "
-                          "from\n"
-                          "                         there next time (default: the state dir if "
-                          "given)\n"
-                          "  --state-dir DIR        where uploads live (default: a temporary "
-                          "directory,\n"
-                          "                         removed at exit)\n"
-                          "  --port-file FILE       write the bound port to FILE once ready "
-                          "(removed at exit)\n"
-                          "  --model-cache N        fine-tuned models kept in memory (default 8); "
-                          "others\n"
-                          "                         are retrained on demand (deterministic)\n"
-                          "  --workers N            validation/training threads (default 2)\n"
-                          "  --min-examples N       fewer lines in a training file fail the job "
-                          "(default 1)\n"
-                          "  --max-upload SIZE      largest file upload, e.g. 64M (default 64M); "
-                          "413 past it\n"
-                          "  --max-body SIZE        largest JSON body (default 8M); 413 past it\n"
-                          "  --max-tokens N         chat default for max_completion_tokens "
-                          "(default 256)\n"
-                          "  --client-timeout SECS  close connections idle this long (default 60)\n"
-                          "  --max-connections N    concurrent connections (default 1024)\n"
-                          "  --logprob-sentinel     report a chosen token outside the top 20 as "
-                          "-9999,\n"
-                          "                         as OpenAI does (default: its real logprob)\n"
-                          "  --log-level LEVEL      debug|info|warn|error (default info)\n"
-                          "  --version              print the version and exit\n"
-                          "  --help                 print this help and exit\n"
-                          "\n"
-                          "Fault SPEC (deterministic for a --seed):\n"
-                          "  SPEC     := RULE[,RULE]...   (or \"\" / \"none\")\n"
-                          "  RULE     := KIND=WHEN[:ARG][@SELECTOR]\n"
-                          "  KIND     := an HTTP status 400..599 (429 and 503 add Retry-After and\n"
-                          "              retry-after-ms), drop (close without answering, nothing "
-                          "done),\n"
-                          "              drop-after (do it, then close without answering: e.g. the "
-                          "job\n"
-                          "              IS created), delay (wait ARG, then serve), malformed (do "
-                          "it,\n"
-                          "              answer 200 with a body that is not JSON), truncate (do "
-                          "it, send\n"
-                          "              half of the declared body, close)\n"
-                          "  WHEN     := RATE in [0,1], or #N for exactly the N-th request "
-                          "(1-based)\n"
-                          "  ARG      := duration (250ms, 2s; bare number = seconds): delay "
-                          "(default\n"
-                          "              200ms) or Retry-After of 429/503 (default 1s)\n"
-                          "  SELECTOR := [METHOD:]PATH; PATH is a route pattern such as\n"
-                          "              /v1/fine_tuning/jobs/{id} or a request path; PATH* = "
-                          "prefix\n"
-                          "  Requests are numbered per endpoint (METHOD + route pattern); request "
-                          "k of\n"
-                          "  an endpoint draws u = hash(seed, endpoint, k) in [0,1) and gets the "
-                          "first\n"
-                          "  matching rule whose cumulative RATE exceeds u (#N rules first): at "
-                          "most\n"
-                          "  one fault per request, the same faults for the same seed and order.\n"
-                          "  /v1/_sim/* is never faulted. Example:\n"
-                          "    --faults "
-                          "'429=0.1:2s,500=0.05,drop=0.05,delay=0.1:200ms,malformed=0.05@/v1/"
-                          "fine_tuning/jobs'\n"
-                          "    --faults 'drop-after=#1@POST:/v1/fine_tuning/jobs'\n"
-                          "\n"
-                          "Endpoints (OpenAI shapes): GET /v1/models, GET|DELETE /v1/models/{id},\n"
-                          "  POST|GET /v1/files, GET|DELETE /v1/files/{id}, GET "
-                          "/v1/files/{id}/content,\n"
-                          "  POST|GET /v1/fine_tuning/jobs (?limit=&after=&metadata[K]=V), GET\n"
-                          "  /v1/fine_tuning/jobs/{id}, POST .../{id}/cancel, GET "
-                          ".../{id}/events,\n"
-                          "  POST /v1/chat/completions, POST /v1/completions.\n"
-                          "  Fine-tuned models are named ft:BASE:vtune-sim:SUFFIX:XXXXXXXX, "
-                          "OpenAI's form\n"
-                          "  ft:model:org:suffix:id (SUFFIX empty when none was given).\n"
-                          "Simulator extensions (need the key, never faulted):\n"
-                          "  GET  /v1/_sim/health            {\"status\":\"ok\",...} (no key "
-                          "needed)\n"
-                          "  GET  /v1/_sim/stats             requests per endpoint, responses per "
-                          "status,\n"
-                          "                                  faults per kind, jobs created per "
-                          "metadata\n"
-                          "                                  key=value, jobs by status, model "
-                          "cache, memory\n"
-                          "  GET  /v1/_sim/faults            the current fault SPEC and seed\n"
-                          "  POST /v1/_sim/faults            {\"spec\":SPEC,\"seed\":N} replaces "
-                          "them and\n"
-                          "                                  restarts the numbering\n"
-                          "  POST /v1/_sim/models/{id}/swap  {\"to\":\"base\"|\"trained\"}: serve "
-                          "the base\n"
-                          "                                  model under a fine-tuned id, or undo "
-                          "it\n"
-                          "\n"
-                          "Signals: SIGINT and SIGTERM shut down cleanly (exit 0).  Exit 2: usage "
-                          "error;\n"
-                          "exit 1: start-up failure.\n";
+    "  --order N              n-gram order, 1..8 (default 5)\n"
+    "  --cache-dir DIR        keep the trained base model in DIR and load it from\n"
+    "                         there next time (default: the state dir if given)\n"
+    "  --state-dir DIR        where uploads live (default: a temporary directory,\n"
+    "                         removed at exit)\n"
+    "  --port-file FILE       write the bound port to FILE once ready (removed at exit)\n"
+    "  --model-cache N        fine-tuned models kept in memory (default 8); others\n"
+    "                         are retrained on demand (deterministic)\n"
+    "  --model-cache-bytes SIZE  and at most SIZE bytes of them (default 1G)\n"
+    "  --workers N            validation/training threads (default 2)\n"
+    "  --min-examples N       fewer lines in a training file fail the job (default 1)\n"
+    "  --max-upload SIZE      largest file upload, e.g. 64M (default 64M); 413 past it\n"
+    "  --max-body SIZE        largest JSON body (default 8M); 413 past it\n"
+    "  --max-tokens N         chat default for max_completion_tokens (default 256)\n"
+    "  --client-timeout SECS  close connections idle this long (default 60)\n"
+    "  --max-connections N    concurrent connections (default 1024)\n"
+    "  --logprob-sentinel     report a chosen token outside the top 20 as -9999,\n"
+    "                         as OpenAI does (default: its real logprob)\n"
+    "  --log-level LEVEL      debug|info|warn|error (default info)\n"
+    "  --version              print the version and exit\n"
+    "  --help                 print this help and exit\n"
+    "\n"
+    "Fault SPEC (deterministic for a --seed):\n"
+    "  SPEC     := RULE[,RULE]...   (or \"\" / \"none\")\n"
+    "  RULE     := KIND=WHEN[:ARG][@SELECTOR]\n"
+    "  KIND     := an HTTP status 400..599 (429 and 503 add Retry-After and\n"
+    "              retry-after-ms), drop (close without answering, nothing done),\n"
+    "              drop-after (do it, then close without answering: e.g. the job\n"
+    "              IS created), delay (wait ARG, then serve), malformed (do it,\n"
+    "              answer 200 with a body that is not JSON), truncate (do it, send\n"
+    "              half of the declared body, close)\n"
+    "  WHEN     := RATE in [0,1], or #N for exactly the N-th request (1-based)\n"
+    "  ARG      := duration (250ms, 2s; bare number = seconds): delay (default\n"
+    "              200ms) or Retry-After of 429/503 (default 1s)\n"
+    "  SELECTOR := [METHOD:]PATH; PATH is a route pattern such as\n"
+    "              /v1/fine_tuning/jobs/{id} or a request path; PATH* = prefix\n"
+    "  Requests are numbered per endpoint (METHOD + route pattern); request k of\n"
+    "  an endpoint draws u = hash(seed, endpoint, k) in [0,1) and gets the first\n"
+    "  matching rule whose cumulative RATE exceeds u (#N rules first): at most\n"
+    "  one fault per request, the same faults for the same seed and order.\n"
+    "  /v1/_sim/* is never faulted. Example:\n"
+    "    --faults '429=0.1:2s,500=0.05,drop=0.05,delay=0.1:200ms,malformed=0.05@/v1/fine_tuning/jobs'\n"
+    "    --faults 'drop-after=#1@POST:/v1/fine_tuning/jobs'\n"
+    "\n"
+    "Endpoints (OpenAI shapes): GET /v1/models, GET|DELETE /v1/models/{id},\n"
+    "  POST|GET /v1/files, GET|DELETE /v1/files/{id}, GET /v1/files/{id}/content,\n"
+    "  POST|GET /v1/fine_tuning/jobs (?limit=&after=&metadata[K]=V), GET\n"
+    "  /v1/fine_tuning/jobs/{id}, POST .../{id}/cancel, GET .../{id}/events,\n"
+    "  POST /v1/chat/completions, POST /v1/completions.\n"
+    "  Fine-tuned models are named ft:BASE:vtune-sim:SUFFIX:XXXXXXXX, OpenAI's form\n"
+    "  ft:model:org:suffix:id (SUFFIX empty when none was given).\n"
+    "Simulator extensions (need the key, never faulted):\n"
+    "  GET  /v1/_sim/health            {\"status\":\"ok\",...} (no key needed)\n"
+    "  GET  /v1/_sim/stats             requests per endpoint, responses per status,\n"
+    "                                  faults per kind, jobs created per metadata\n"
+    "                                  key=value, jobs by status, model cache, memory\n"
+    "  GET  /v1/_sim/faults            the current fault SPEC and seed\n"
+    "  POST /v1/_sim/faults            {\"spec\":SPEC,\"seed\":N} replaces them and\n"
+    "                                  restarts the numbering\n"
+    "  POST /v1/_sim/models/{id}/swap  {\"to\":\"base\"|\"trained\"}: serve the base\n"
+    "                                  model under a fine-tuned id, or undo it\n"
+    "\n"
+    "Signals: SIGINT and SIGTERM shut down cleanly (exit 0).  Exit 2: usage error;\n"
+    "exit 1: start-up failure.\n";
+/* clang-format on */
+_Static_assert(LM_DEFAULT_ORDER == 5, "update --order in usage_text");
 
 enum {
     OPT_LISTEN = 256,
@@ -193,6 +161,7 @@ enum {
     OPT_STATE_DIR,
     OPT_PORT_FILE,
     OPT_MODEL_CACHE,
+    OPT_MODEL_CACHE_BYTES,
     OPT_WORKERS,
     OPT_MIN_EXAMPLES,
     OPT_MAX_UPLOAD,
@@ -224,6 +193,7 @@ static const struct option long_opts[] = {
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"port-file", required_argument, NULL, OPT_PORT_FILE},
     {"model-cache", required_argument, NULL, OPT_MODEL_CACHE},
+    {"model-cache-bytes", required_argument, NULL, OPT_MODEL_CACHE_BYTES},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"min-examples", required_argument, NULL, OPT_MIN_EXAMPLES},
     {"max-upload", required_argument, NULL, OPT_MAX_UPLOAD},
@@ -402,6 +372,9 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
             break;
         case OPT_MODEL_CACHE:
             o->model_cache = parse_uint("--model-cache", optarg, 1, 100000);
+            break;
+        case OPT_MODEL_CACHE_BYTES:
+            o->model_cache_bytes = parse_size("--model-cache-bytes", optarg);
             break;
         case OPT_WORKERS:
             o->workers = (int)parse_uint("--workers", optarg, 1, 64);
@@ -604,6 +577,7 @@ static void sim_init(struct sim *s)
     o->order = LM_DEFAULT_ORDER;
     o->model_name = xstrdup("vtune-base");
     o->model_cache = 8;
+    o->model_cache_bytes = 1024ULL * 1024 * 1024;
     o->max_upload = 64ULL * 1024 * 1024;
     o->max_body = 8ULL * 1024 * 1024;
     o->client_timeout_s = 60;

@@ -5,12 +5,12 @@
  * The base model is built once at start-up and never freed before exit.
  * A fine-tuned model is trained by a worker when its job runs and installed
  * here; at most --model-cache of them stay in memory, the least recently
- * used is evicted past that.  A request for an evicted model retrains it
- * from the job's private copy of its upload with the job's seed, fraction
- * and epochs: lm_finetune is deterministic, so the retrained model is the
- * same model.  Only one thread retrains a given model; others wait on
- * load_cond.  A model in use by a request when evicted is detached and
- * freed by the last sim_models_release.
+ * used is evicted past that, or past --model-cache-bytes of them (the one
+ * just installed always stays, even alone over the byte budget).  A request for an evicted model
+ * retrains it from the job's private copy of its upload with the job's seed, fraction and epochs:
+ * lm_finetune is deterministic, so the retrained model is the same model.  Only one thread retrains
+ * a given model; others wait on load_cond.  A model in use by a request when evicted is detached
+ * and freed by the last sim_models_release.
  *
  * What the fine-tuned id serves also depends on the job: a lazy job and a
  * swapped job (POST /v1/_sim/models/{id}/swap {"to":"base"}) serve the base
@@ -55,6 +55,7 @@ void sim_models_drop_locked(struct sim *s, struct sim_job *job)
         return;
     job->served = NULL;
     s->models_loaded--;
+    s->models_bytes -= m->bytes;
     if (m->refs == 0) {
         lm_free(m->lm);
         free(m);
@@ -68,10 +69,12 @@ void sim_models_install_locked(struct sim *s, struct sim_job *job, struct lm *lm
     sim_models_drop_locked(s, job);
     struct sim_model *m = xcalloc(1, sizeof *m);
     m->lm = lm;
+    m->bytes = lm_memory_bytes(lm);
     job->served = m;
     job->lru_stamp = ++s->lru_clock;
     s->models_loaded++;
-    while (s->models_loaded > s->opts.model_cache) {
+    s->models_bytes += m->bytes;
+    while (s->models_loaded > s->opts.model_cache || s->models_bytes > s->opts.model_cache_bytes) {
         struct sim_job *victim = NULL;
         for (size_t i = 0; i < s->n_jobs; i++) {
             struct sim_job *j = s->jobs[i];

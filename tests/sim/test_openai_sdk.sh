@@ -27,4 +27,6 @@ else
     fail "the openai SDK drives the simulator end to end"
 fi
 sed 's/^/# /' "$T/sdk.out"
+stop_sim "$SIM_PID"
+check_eq "clean exit (no leak reports under ASan)" 0 "$STOP_RC"
 finish

@@ -91,4 +91,6 @@ else
     fail "responses validate against the OpenAI spec"
 fi
 sed 's/^/# /' "$T/ajv.out"
+stop_sim "$SIM_PID"
+check_eq "clean exit (no leak reports under ASan)" 0 "$STOP_RC"
 finish
