@@ -3,8 +3,10 @@
  * loopback, for vtuned's tests and demos (DESIGN §7, §10).
  *
  * Start-up order: parse the command line (a bad flag is one line on stderr
- * and exit 2); block SIGINT/SIGTERM in every thread (the main thread takes
- * them with sigwait, so no handler runs inside libmicrohttpd or the model);
+ * and exit 2); block SIGINT/SIGTERM in every thread but the main one (whose
+ * handler only writes the signal number to a self-pipe, so nothing runs
+ * inside libmicrohttpd or the model; were a signal ever delivered to
+ * another thread, the same handler still just writes the pipe);
  * make the state directory; load the base model from the cache or train it
  * from lm_corpus_write (timed and logged); start the job ticker and
  * workers; start the HTTP server; then announce readiness: the line
@@ -631,6 +633,19 @@ static void sim_cleanup(struct sim *s)
     pthread_cond_destroy(&s->load_cond);
 }
 
+/* The self-pipe the signal handler writes to; the main thread reads it. */
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char c = (unsigned char)sig;
+    if (write(sig_pipe[1], &c, 1) < 0) {
+        /* full pipe: a signal is already waiting to be read */
+    }
+    errno = saved;
+}
+
 int main(int argc, char **argv)
 {
     static struct sim sim;
@@ -652,13 +667,21 @@ int main(int argc, char **argv)
     s->n_fault_rules = n_rules;
     s->fault_seed = s->opts.seed;
 
-    /* Every thread inherits this mask; only sigwait below sees the signals. */
+    /* Every thread inherits this mask; the main thread unblocks the signals
+     * once ready and waits on the self-pipe. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (pipe2(sig_pipe, O_CLOEXEC) < 0 || fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK) < 0)
+        fatal("cannot create the signal pipe");
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
+        fatal("cannot install the signal handlers");
 
     s->started_at = now_unix();
     s->started_ms = now_monotonic_ms();
@@ -690,9 +713,13 @@ int main(int argc, char **argv)
            v6 ? "]" : "", s->bound_port);
     fflush(stdout);
 
-    int sig = 0;
-    while (sigwait(&set, &sig) != 0)
-        ;
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL); /* a signal pending since start-up lands now */
+    unsigned char sig = 0;
+    for (;;) {
+        ssize_t r = read(sig_pipe[0], &sig, 1);
+        if (r == 1 || (r < 0 && errno != EINTR))
+            break;
+    }
     log_info("signal %d: shutting down", sig);
     rc = 0;
 out:
@@ -703,5 +730,8 @@ out:
     sim_http_stop(s);
     sim_jobs_stop(s);
     sim_cleanup(s);
+    for (int i = 0; i < 2; i++)
+        if (sig_pipe[i] >= 0)
+            close(sig_pipe[i]);
     return rc;
 }
