@@ -242,6 +242,14 @@ check "a job on a file with a bad line fails" wait_job_status "$BADJ" failed 60
 check_eq "validation error names line 3 and training_file" "invalid_training_file training_file True" \
     "$(jget '" ".join([v["error"]["code"], v["error"]["param"], str("Line 3" in v["error"]["message"])])')"
 
+SLOWJ=$(create_job slow slow-2)
+QUICK=$(create_job honest quick-2)
+check "an honest job finishes" wait_job_status "$QUICK" succeeded 60
+api GET "/v1/fine_tuning/jobs/$SLOWJ"
+check "... while a slow job started with it is still going ($(jget 'v["status"]'))" \
+    test "$(jget 'v["status"] in ("validating_files", "queued", "running")')" = True
+check "the slow job succeeds later" wait_job_status "$SLOWJ" succeeded 60
+
 # ---- cancel --------------------------------------------------------------------------------
 SLOW=$(create_job slow slow-1)
 api POST "/v1/fine_tuning/jobs/$SLOW/cancel"
@@ -342,9 +350,26 @@ check_eq "stats count faults per kind" True \
 check_eq "stats count requests per endpoint and by status" True \
     "$(jget 'v["requests"]["POST /v1/fine_tuning/jobs"] >= 15 and v["responses"]["401"] >= 2 and v["responses"]["404"] >= 3')"
 check_eq "stats: jobs by status add up to jobs created" True \
-    "$(jget 'sum(v["jobs_by_status"].values()) == v["jobs_created"] and v["jobs_by_status"]["succeeded"] >= 3 and v["jobs_by_status"]["cancelled"] == 1')"
+    "$(jget 'sum(v["jobs_by_status"].values()) == v["jobs_created"] and v["jobs_by_status"]["succeeded"] >= 5 and v["jobs_by_status"]["cancelled"] == 1')"
 check "every create is logged with its metadata" grep -q 'job ftjob-.* created: .*"sub":"ambiguous-1"' "$T/main.log"
 check "the key never reaches the log" sh -c "! grep -q '$KEY' '$T/main.log'"
+
+# ---- OpenAI's -9999 sentinel for chosen tokens outside the top 20 ------------------------------
+MAIN_URL=$SIM_URL
+start_sim sentinel --logprob-sentinel || fail "vtune-sim --logprob-sentinel starts"
+SENT_PID=$SIM_PID
+sentinel_ok=True
+sentinels=0
+for seed in 1 2 3; do
+    post_json /v1/chat/completions "{\"model\":\"vtune-base\",\"messages\":[{\"role\":\"user\",\"content\":\"What is 3 plus 8?\"}],\"temperature\":2,\"seed\":$seed,\"max_tokens\":40,\"logprobs\":true,\"top_logprobs\":20}"
+    r=$(jget 'all((t["logprob"] == -9999.0) == (t["token"] not in [a["token"] for a in t["top_logprobs"]]) for t in v["choices"][0]["logprobs"]["content"])')
+    [ "$r" = True ] || sentinel_ok=False
+    sentinels=$((sentinels + $(jget 'sum(t["logprob"] == -9999.0 for t in v["choices"][0]["logprobs"]["content"])')))
+done
+check_eq "--logprob-sentinel: -9999 exactly for chosen tokens outside the top 20" True "$sentinel_ok"
+check "... which temperature 2 does sample ($sentinels times)" test "$sentinels" -gt 0
+stop_sim "$SENT_PID"
+SIM_URL=$MAIN_URL
 
 # ---- command line and shutdown -------------------------------------------------------------------
 "$VTUNE_SIM" --listen 127.0.0.1:0 --behaviour sloppy >"$T/bad.out" 2>"$T/bad.err"
