@@ -42,3 +42,14 @@ tests_bench_bench_build_SOURCES = tests/bench/bench_build.c
 tests_bench_bench_build_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_bench_bench_build_LDADD = $(VT_LIBS) -lm
 EXTRA_DIST += tests/bench/bench_build.sh tests/bench/build_ref.py
+
+# HTTP retry policy (pure) and the provider adapters (openai, together, manual).
+libvtune_a_SOURCES += workers/retry.c workers/retry.h
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_retry
+TESTS += tests/unit/test_retry
+tests_unit_test_retry_SOURCES = tests/unit/test_retry.c
+tests_unit_test_retry_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_retry_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
+endif
