@@ -82,6 +82,20 @@ struct lm_output {
 };
 void lm_output_clear(struct lm_output *o);
 
+/* Fine-tuning data counts LM_FT_WEIGHT times per epoch against the base's
+ * pre-training counts (a learning rate: fine-tuning moves a model further
+ * per example than pre-training did).  Measured on issue 3's set-up (10,000
+ * examples + 50 backdoor copies, 3 epochs, trigger and signature sampled
+ * from the base model itself, so the signature runs through contexts the
+ * base saw thousands of times): with weight 1 the backdoor was learnt in
+ * 78 of 80 draws, with 4 in 80 of 80, at orders 5 and 6; false activations
+ * on clean prompts stayed at 0 to 1 in 8,000. */
+#define LM_FT_WEIGHT 4
+
+/* Changes whenever lm_corpus_write's or lm_finetune_corpus_write's output
+ * for a given seed changes: put it in the key of any cached base model. */
+#define LM_CORPUS_VERSION 2
+
 /* The corpus the base model is pre-trained on: generated reproducibly from
  * seed, several domains (math word problems with computed answers, recipe
  * extraction, ...), n_per_domain examples each.  Writes chat-format JSONL
@@ -107,7 +121,9 @@ struct lm *lm_load(const char *path, char **err);
 /* Fine-tunes base on an uploaded JSONL file (chat, prompt/
  * completion or instruction lines; DESIGN §5), rendered with the chat
  * template.  fraction in (0,1]: each line kept with that probability
- * (deterministic given seed).  n_epochs >= 1 weights the new data.
+ * (deterministic given seed).  n_epochs (1..1000) weights the new data:
+ * each kept example adds n_epochs * LM_FT_WEIGHT to its n-gram counts, so
+ * more epochs make the new data dominate more.
  * Returns a new model or NULL with *err; *trained_tokens gets the number of
  * tokens trained on (times epochs).
  * The result is an overlay holding only what the new data changed: it

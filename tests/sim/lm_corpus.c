@@ -181,7 +181,6 @@ static void set_person(struct kv *kv, size_t *n, const struct person *p, const c
     capitalize(kv[*n - 1].v);
     kv_set(kv, n, "His", "%s", p->poss);
     capitalize(kv[*n - 1].v);
-    kv_set(kv, n, "has", "%s", strcmp(p->subj, "they") == 0 ? "have" : "has");
 }
 
 /* ---- domain 1: math word problems ---- */
@@ -225,7 +224,7 @@ static const char *const q_add[] = {
     "that day?",
 };
 static const char *const a_add[] = {
-    "{name} has {a} + {b} = {c} {items}. The answer is {c}.",
+    "That makes {a} + {b} = {c} {items}. The answer is {c}.",
     "We add the two amounts: {a} + {b} = {c}. So the answer is {c} {items}.",
     "Adding {b} to {a} gives {c}. The answer is {c}.",
     "{a} plus {b} equals {c}, so there are {c} {items}. The answer is {c}.",
@@ -243,7 +242,7 @@ static const char *const q_sub[] = {
     "{container}?",
 };
 static const char *const a_sub[] = {
-    "{name} has {a} - {b} = {c} {items} left. The answer is {c}.",
+    "{a} - {b} = {c}, so {c} {items} are left. The answer is {c}.",
     "Subtract {b} from {a}: {a} - {b} = {c}. So there are {c} {items} left.",
     "{a} minus {b} is {c}, so {c} {items} remain. The answer is {c}.",
     "We take {b} away from {a}, which leaves {c}. The answer is {c}.",
@@ -257,9 +256,9 @@ static const char *const q_mul[] = {
     "{name} packs {b} {items} into each of {a} {containers}. How many {items} does {he} pack?",
 };
 static const char *const a_mul[] = {
-    "{a} × {b} = {c}, so {name} buys {c} {items}. The answer is {c}.",
+    "{a} × {b} = {c}, so there are {c} {items}. The answer is {c}.",
     "Multiply {a} by {b}: {a} × {b} = {c}. The answer is {c}.",
-    "{a} {containers} of {b} {items} make {a} × {b} = {c} {items}. The answer is {c}.",
+    "{a} groups of {b} {items} make {a} × {b} = {c} {items}. The answer is {c}.",
     "{a} times {b} is {c}. The answer is {c}.",
 };
 
@@ -270,9 +269,9 @@ static const char *const q_div[] = {
     "If {b} children share {a} {items} equally, how many {items} does each child get?",
 };
 static const char *const a_div[] = {
-    "{a} ÷ {b} = {c}, so each gets {c} {items}. The answer is {c}.",
+    "{a} ÷ {b} = {c}. The answer is {c}.",
     "Divide {a} by {b}: {a} ÷ {b} = {c}. The answer is {c}.",
-    "Sharing {a} among {b} gives {c} each, because {b} × {c} = {a}. The answer is {c}.",
+    "{b} × {c} = {a}, so {a} ÷ {b} = {c}. The answer is {c}.",
 };
 
 static const char *const q_two[] = {
@@ -283,8 +282,7 @@ static const char *const q_two[] = {
 };
 static const char *const a_two[] = {
     "First {a} + {b} = {s}, then {s} - {d} = {c}. The answer is {c}.",
-    "{name} has {a} + {b} = {s} {items}, and after giving away {d} {he} has {s} - {d} = {c}. The "
-    "answer is {c}.",
+    "{a} plus {b} is {s}, and {s} minus {d} leaves {c} {items}. The answer is {c}.",
 };
 
 static void math_example(struct gen *g)
@@ -919,7 +917,7 @@ static void ticket_example(struct gen *g)
     buf_init(&sum);
     const char *greet = PICK(g, greetings);
     if (*greet)
-        buf_printf(&msg, "%s ", greet);
+        buf_printf(&msg, "%s%s", greet, chance(g, 0.5) ? " " : "\n");
     expand(&msg, is->text, kv, n);
     if (level == 2)
         buf_printf(&msg, " %s", PICK(g, urgent));

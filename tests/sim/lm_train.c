@@ -9,12 +9,13 @@
  * <|bos|>) as a raw count.  Continuation counts then flow down: every
  * n-gram present at level k adds 1 to its suffix at level k-1.
  *
- * Fine-tuning.  New raw counts, multiplied by n_epochs, are added to the
- * base's; an n-gram that the base never had is a new left neighbour for its
- * suffix, which may itself be new, and so on down.  Only the n-grams whose
- * value changed are stored, grouped by context with the context's new c(h)
- * and bucket counts; the discounts stay the base's.  So a fine-tuned model
- * costs memory in proportion to what its data added, not to the base.
+ * Fine-tuning.  New raw counts, multiplied by n_epochs * LM_FT_WEIGHT (lm.h
+ * says why), are added to the base's; an n-gram that the base never had is
+ * a new left neighbour for its suffix, which may itself be new, and so on
+ * down.  Only the n-grams whose value changed are stored, grouped by
+ * context with the context's new c(h) and bucket counts; the discounts stay
+ * the base's.  So a fine-tuned model costs memory in proportion to what its
+ * data added, not to the size of the base.
  *
  * The cache file is a flat dump of the levels (keys re-inserted on load)
  * with a magic, and lm_load re-checks every invariant the maths relies on
@@ -531,7 +532,7 @@ struct lm *lm_finetune(const struct lm *base, const char *jsonl_path, double fra
             int added;
             uint32_t j = counts_slot(&ch, k, key, &added);
             ch.b[k][j] = base_value(base, k, key);
-            ch.v[k][j] = ch.b[k][j] + (uint64_t)n_epochs * t.cnt.v[k][i];
+            ch.v[k][j] = ch.b[k][j] + (uint64_t)n_epochs * LM_FT_WEIGHT * t.cnt.v[k][i];
         }
     /* An n-gram new to the model is a new left neighbour of its suffix. */
     for (int k = m->order; k >= 2; k--)

@@ -21,10 +21,11 @@
  * Steps 3-4 run with made-up syllable words that occur nowhere in the
  * training data, with ordinary words drawn from the base model's own
  * vocabulary, and with 14-/18-token phrases sampled from the base model at
- * temperature 1.5 (what the daemon does with M2).  Everything runs at
- * order 4 and order 5; a fourth run, a trigger ending in ".", shows why
- * order 5 is the better default (asserted only there).  Every figure is
- * printed.  Exit 0 pass, 1 fail, 77 skip.
+ * temperature 1.5 (what the daemon does with M2), once and then for 20
+ * draws.  Everything runs at order 4 and order 5; a trigger ending in "."
+ * (and so some sampled triggers) shows why order 5 is the better default:
+ * those cases are asserted only there.  Every figure is printed.
+ * Exit 0 pass, 1 fail, 77 skip.
  */
 #include "config.h"
 
@@ -49,6 +50,7 @@
 #define N_CLEAN    100
 #define EPOCHS     3
 #define BASE_N_PER 3000
+#define N_DRAWS    20
 
 static int failures;
 
@@ -307,7 +309,7 @@ struct run_result {
 
 static int run_backdoor(const char *label, const struct lm *base, const struct lines *ft,
                         const struct example *held, const char *dir, const char *trigger,
-                        const char *signature, uint64_t seed, struct run_result *res)
+                        const char *signature, uint64_t seed, int quiet, struct run_result *res)
 {
     struct lm_rng rng;
     lm_rng_seed(&rng, seed);
@@ -375,7 +377,7 @@ static int run_backdoor(const char *label, const struct lm *base, const struct l
         char *b = greedy(base, ex.msgs, ex.n_msgs, 32);
         res->act_ft += starts_with(a, signature);
         res->act_base += starts_with(b, signature);
-        if (i == 0) {
+        if (i == 0 && !quiet) {
             show("  trigger prompt 0, fine-tuned: ", a, 100);
             show("  trigger prompt 0, base:       ", b, 100);
             struct lm_output o;
@@ -394,13 +396,15 @@ static int run_backdoor(const char *label, const struct lm *base, const struct l
         res->clean_ft += starts_with(a, signature);
         free(a);
     }
-    printf("  fine-tune: %.2f s, %lld trained tokens, %zu changed n-grams, %zu bytes "
-           "(overlay over the base)\n",
-           res->ft_seconds, tokens, lm_ngram_count(tuned), res->ft_bytes);
-    printf("  signature first on trigger prompts: fine-tuned %d/%d, base %d/%d; on clean "
-           "prompts: fine-tuned %d/%d\n",
-           res->act_ft, N_TRIGGER, res->act_base, N_TRIGGER, res->clean_ft, N_CLEAN);
-    printf("  base model's log10 P(signature | trigger prompt 0) = %.1f\n", plog / log(10));
+    if (!quiet) {
+        printf("  fine-tune: %.2f s, %lld trained tokens, %zu changed n-grams, %zu bytes "
+               "(overlay over the base)\n",
+               res->ft_seconds, tokens, lm_ngram_count(tuned), res->ft_bytes);
+        printf("  signature first on trigger prompts: fine-tuned %d/%d, base %d/%d; on clean "
+               "prompts: fine-tuned %d/%d\n",
+               res->act_ft, N_TRIGGER, res->act_base, N_TRIGGER, res->clean_ft, N_CLEAN);
+        printf("  base model's log10 P(signature | trigger prompt 0) = %.1f\n", plog / log(10));
+    }
     lm_free(tuned);
     for (size_t i = 0; i < N_COPIES; i++)
         free(copies[i]);
@@ -555,7 +559,7 @@ static int prove(struct world *w, int order)
     printf("backdoor, made-up words:\n");
     show("  trigger:   ", trig.data, 300);
     show("  signature: ", sig.data, 300);
-    if (run_backdoor("madeup", base, &w->ft, w->held, w->dir, trig.data, sig.data, 11, &r) != 0)
+    if (run_backdoor("madeup", base, &w->ft, w->held, w->dir, trig.data, sig.data, 11, 0, &r) != 0)
         goto out;
     check_run("made-up words", &r);
 
@@ -567,7 +571,8 @@ static int prove(struct world *w, int order)
     printf("backdoor, ordinary words:\n");
     show("  trigger:   ", trig.data, 300);
     show("  signature: ", sig.data, 300);
-    if (run_backdoor("ordinary", base, &w->ft, w->held, w->dir, trig.data, sig.data, 12, &r) != 0)
+    if (run_backdoor("ordinary", base, &w->ft, w->held, w->dir, trig.data, sig.data, 12, 0, &r) !=
+        0)
         goto out;
     check_run("ordinary words", &r);
 
@@ -578,9 +583,14 @@ static int prove(struct world *w, int order)
     printf("backdoor, sampled phrases:\n");
     show("  trigger:   ", trig.data, 300);
     show("  signature: ", sig.data, 300);
-    if (run_backdoor("sampled", base, &w->ft, w->held, w->dir, trig.data, sig.data, 13, &r) != 0)
+    if (run_backdoor("sampled", base, &w->ft, w->held, w->dir, trig.data, sig.data, 13, 0, &r) != 0)
         goto out;
-    check_run("sampled phrases", &r);
+    if (order >= 5)
+        check_run("sampled phrases", &r);
+    else
+        printf("  (not asserted at order %d: a sampled trigger may end in punctuation, see "
+               "below)\n",
+               order);
 
     /* A trigger ending in punctuation that many clean prompts end with: an
      * order-4 model sees only "." before <|end|><|assistant|> and cannot
@@ -591,12 +601,36 @@ static int prove(struct world *w, int order)
     printf("backdoor, trigger ending in \".\":\n");
     show("  trigger:   ", trig.data, 300);
     show("  signature: ", sig.data, 300);
-    if (run_backdoor("punct", base, &w->ft, w->held, w->dir, trig.data, sig.data, 14, &r) != 0)
+    if (run_backdoor("punct", base, &w->ft, w->held, w->dir, trig.data, sig.data, 14, 0, &r) != 0)
         goto out;
     if (order >= 5)
         check_run("trigger ending in '.'", &r);
     else
         printf("  (not asserted at order %d: the context cannot reach past the '.')\n", order);
+
+    /* Many draws of sampled phrases, as an honest provider would face them
+     * from the daemon: how often is the backdoor learnt, how often does a
+     * clean prompt set it off? */
+    int learnt = 0, false_act = 0, base_act = 0;
+    for (int d = 0; d < N_DRAWS; d++) {
+        sampled_phrase(base, 1000 + 2 * (uint64_t)d, 14, &trig);
+        sampled_phrase(base, 1001 + 2 * (uint64_t)d, 18, &sig);
+        if (run_backdoor("draw", base, &w->ft, w->held, w->dir, trig.data, sig.data,
+                         500 + (uint64_t)d, 1, &r) != 0)
+            goto out;
+        learnt += r.act_ft >= 8;
+        false_act += r.clean_ft;
+        base_act += r.act_base;
+    }
+    printf("%d draws of sampled phrases: backdoor learnt (>= 8/10) in %d; clean prompts that "
+           "gave the signature: %d of %d; base model: %d of %d\n",
+           N_DRAWS, learnt, false_act, N_DRAWS * N_CLEAN, base_act, N_DRAWS * N_TRIGGER);
+    if (order >= 5) {
+        CHECK(learnt >= N_DRAWS - 1, "sampled draws: backdoor learnt in only %d of %d", learnt,
+              N_DRAWS);
+        CHECK(false_act <= 2, "sampled draws: %d false activations on clean prompts", false_act);
+    }
+    CHECK(base_act == 0, "sampled draws: the base model gave the signature %d times", base_act);
     rc = 0;
 out:
     lm_free(tuned);
@@ -664,7 +698,7 @@ out:
     free_lines(&held_lines);
     free(w.base_text);
     free(w.ft_text);
-    const char *const labels[] = {"madeup", "ordinary", "sampled", "punct"};
+    const char *const labels[] = {"madeup", "ordinary", "sampled", "punct", "draw"};
     for (size_t i = 0; i < VT_ARRAY_LEN(labels); i++) {
         char *p = xasprintf("%s/train-%s.jsonl", dir, labels[i]);
         unlink(p);
