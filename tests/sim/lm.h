@@ -4,9 +4,11 @@
  *
  * Text <-> tokens: a token is optional leading whitespace followed by one
  * word ([A-Za-z]+ with internal ' or -), one number ([0-9]+ with internal
- * . or ,), or one other non-space character.  Concatenating the token strings
- * of a text gives the text back exactly (round-trip property), so a token's
- * string is what the API reports in logprobs.content[].token.
+ * . or ,), or one other non-space character (a whole UTF-8 sequence);
+ * whitespace at the very end of a text is a token of its own.
+ * Concatenating the token strings of a text gives the text back exactly
+ * (round-trip property), so a token's string is what the API reports in
+ * logprobs.content[].token.
  *
  * Chat template used both for fine-tuning and for inference:
  *   for each message: "<|ROLE|>" then its content tokens, then "<|end|>";
