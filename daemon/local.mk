@@ -1,5 +1,14 @@
 # daemon/: vtuned, vtunectl and the shared log/util modules.
 libvtune_a_SOURCES += daemon/log.c daemon/log.h daemon/util.c daemon/util.h
+# libcurl multi ⇄ libuv glue and the per-provider request pool.
+libvtune_a_SOURCES += daemon/http.c daemon/http.h
+# Its integration test: a C driver on a real loop against a loopback server.
+check_PROGRAMS += tests/integration/test_http_glue
+tests_integration_test_http_glue_SOURCES = tests/integration/test_http_glue.c
+tests_integration_test_http_glue_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS)
+tests_integration_test_http_glue_LDADD = $(VT_LIBS)
+TESTS += tests/integration/test_http.sh
+EXTRA_DIST += tests/integration/test_http.sh
 
 sbin_PROGRAMS += vtuned
 vtuned_SOURCES = daemon/vtuned.c daemon/vtuned.h daemon/ctl.c daemon/ctl.h \
