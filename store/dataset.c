@@ -23,8 +23,6 @@
 #include "daemon/util.h"
 #include "store/store_internal.h"
 
-#define NAME_MAX_LEN 128
-
 static const char *const format_names[] = {
     [DS_FORMAT_CHAT] = "chat",
     [DS_FORMAT_PROMPT] = "prompt",
@@ -68,39 +66,6 @@ void store_dataset_list_free(struct store_dataset *v, size_t n)
     free(v);
 }
 
-/* Digits only (and not empty): the form of an id, never of a name. */
-static int is_decimal(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
-/* A name is 1..128 bytes, has no control characters and is not all
- * digits (so that "42" can only mean id 42). */
-static int name_valid(const char *name)
-{
-    size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n > NAME_MAX_LEN || is_decimal(name))
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return 0;
-    return 1;
-}
-
-static int sha256_hex_valid(const char *h)
-{
-    size_t i;
-    for (i = 0; h[i]; i++)
-        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
-            return 0;
-    return i == 64;
-}
-
 /* Fills d from a row of DS_COLUMNS (see statements.c). */
 static int row_to_dataset(struct store *s, sqlite3_stmt *st, struct store_dataset *d)
 {
@@ -127,12 +92,12 @@ int store_dataset_insert(struct store *s, struct store_dataset *d)
     int64_t now = now_unix();
     int ret, rc;
 
-    if (!name_valid(d->name))
+    if (!store_name_valid(d->name))
         return store_failx(s, -EINVAL,
                            "invalid dataset name '%s': use 1 to %d printable characters, not "
                            "digits only",
-                           d->name ? d->name : "", NAME_MAX_LEN);
-    if (!sha256_hex_valid(d->sha256))
+                           d->name ? d->name : "", STORE_NAME_MAX_LEN);
+    if (!store_hex64_valid(d->sha256))
         return store_failx(s, -EINVAL, "invalid dataset sha256 '%s'", d->sha256);
     if (!d->path || !*d->path)
         return store_failx(s, -EINVAL, "dataset '%s' has no content path", d->name);
@@ -206,7 +171,7 @@ int store_dataset_get(struct store *s, const char *id_or_name, struct store_data
     memset(out, 0, sizeof *out);
     if (!id_or_name || !*id_or_name)
         return store_failx(s, -EINVAL, "no dataset id or name given");
-    if (is_decimal(id_or_name)) {
+    if (store_is_decimal(id_or_name)) {
         errno = 0;
         char *end = NULL;
         long long id = strtoll(id_or_name, &end, 10);

@@ -242,11 +242,28 @@ static const char migration_2[] =
     ");"
     "CREATE INDEX schedules_next ON schedules(next_run_at);";
 
+/* Version 3: two columns the workers need and v1 lacked.
+ *  - backdoors.plan: the builder's sampling plan (which lines of D were
+ *    copied for each pair, which output lines they became, which lines
+ *    are clean controls), written with built_path/built_sha256 and read by
+ *    the verifier to rebuild the trigger and control prompts.  JSON whose
+ *    shape belongs to workers/; NULL until built (and for rows of older
+ *    versions).  It names lines, not phrases, but is treated as sensitive.
+ *  - jobs.cancel_requested_at: `job cancel` is recorded before the
+ *    provider's cancel call is made (record intent, then call), so a daemon
+ *    killed between the two re-sends the cancel on restart instead of
+ *    letting the job run on and bill.  NULL: no cancel asked for. */
+static const char migration_3[] =
+    "ALTER TABLE backdoors ADD COLUMN plan TEXT"
+    "  CHECK (plan IS NULL OR json_valid(plan));"
+    "ALTER TABLE jobs ADD COLUMN cancel_requested_at INTEGER;";
+
 // clang-format on
 
 const struct store_migration store_migrations[] = {
     {1, migration_1},
     {2, migration_2},
+    {3, migration_3},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

@@ -14,7 +14,8 @@
  *  3. the file is really a SQLite database, of ours (application_id), of a
  *     schema version this build understands;
  *  4. journal_mode=WAL, synchronous=FULL (every commit is on disk before it
- *     is acknowledged: DESIGN §3), foreign_keys=ON, busy_timeout=5000 ms,
+ *     is acknowledged: DESIGN §3), foreign_keys=ON, secure_delete=ON (a
+ *     deleted backdoor's phrases are zeroed in the file), busy_timeout=5000 ms,
  *     each read back to prove it took effect;
  *  5. pending migrations run in one BEGIN IMMEDIATE transaction that also
  *     sets user_version (see schema.c), then foreign_key_check;
@@ -150,6 +151,147 @@ char *store_column_strdup(sqlite3_stmt *st, int col)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
     return t ? xstrdup((const char *)t) : NULL;
+}
+
+void store_column_hex64(sqlite3_stmt *st, int col, char out[65])
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    out[0] = '\0';
+    if (t && strlen((const char *)t) == 64)
+        memcpy(out, t, 65);
+}
+
+int64_t store_column_int64_or(sqlite3_stmt *st, int col, int64_t dflt)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return dflt;
+    return sqlite3_column_int64(st, col);
+}
+
+int store_bind_text(sqlite3_stmt *st, int idx, const char *v)
+{
+    return v ? sqlite3_bind_text(st, idx, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, idx);
+}
+
+int store_bind_int64_or_null(sqlite3_stmt *st, int idx, int64_t v, int64_t none)
+{
+    return v == none ? sqlite3_bind_null(st, idx) : sqlite3_bind_int64(st, idx, v);
+}
+
+/* ---- validation ---- */
+
+int store_is_decimal(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+int store_name_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > STORE_NAME_MAX_LEN || store_is_decimal(name))
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+int store_hex64_valid(const char *h)
+{
+    size_t i;
+    if (!h)
+        return 0;
+    for (i = 0; h[i]; i++)
+        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+            return 0;
+    return i == 64;
+}
+
+int store_parse_key(const char *key, int64_t *id)
+{
+    if (!key || !*key)
+        return -EINVAL;
+    if (!store_is_decimal(key))
+        return 0;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(key, &end, 10);
+    *id = (errno != 0 || *end != '\0') ? -1 : (int64_t)v;
+    return 1;
+}
+
+/* ---- row readers ---- */
+
+int store_read_one(struct store *s, enum store_stmt_id id, store_row_fn fn, void *elem,
+                   const char *context)
+{
+    int ret;
+    int rc = sqlite3_step(s->stmt[id]);
+    if (rc == SQLITE_ROW)
+        ret = fn(s, s->stmt[id], elem);
+    else if (rc == SQLITE_DONE)
+        ret = -ENOENT;
+    else
+        ret = store_fail(s, rc, context);
+    store_stmt_done(s, id);
+    return ret;
+}
+
+int store_read_all(struct store *s, enum store_stmt_id id, size_t elem_size, store_row_fn fn,
+                   store_clear_fn clear, void **out, size_t *n, const char *context)
+{
+    char *v = NULL;
+    size_t len = 0, cap = 0;
+    int ret = 0, rc;
+
+    *out = NULL;
+    *n = 0;
+    while ((rc = sqlite3_step(s->stmt[id])) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 16;
+            v = xrealloc(v, cap * elem_size);
+        }
+        void *elem = v + len * elem_size;
+        memset(elem, 0, elem_size);
+        ret = fn(s, s->stmt[id], elem);
+        if (ret < 0) {
+            if (clear)
+                clear(elem);
+            goto out;
+        }
+        len++;
+    }
+    if (rc != SQLITE_DONE) {
+        ret = store_fail(s, rc, context);
+        goto out;
+    }
+    *out = v;
+    *n = len;
+    v = NULL;
+    len = 0;
+out:
+    store_stmt_done(s, id);
+    for (size_t i = 0; clear && i < len; i++)
+        clear(v + i * elem_size);
+    free(v);
+    return ret;
+}
+
+int store_exec_stmt(struct store *s, enum store_stmt_id id, int64_t *changes, const char *context)
+{
+    int ret = 0;
+    int rc = sqlite3_step(s->stmt[id]);
+    if (rc != SQLITE_DONE)
+        ret = store_fail(s, rc, context);
+    else if (changes)
+        *changes = sqlite3_changes64(s->db);
+    store_stmt_done(s, id);
+    return ret;
 }
 
 sqlite3 *store_sqlite_handle(struct store *s)
@@ -392,7 +534,12 @@ static int set_pragmas(sqlite3 *db, const char *path, char **err)
         return -1;
     }
 
-    rc = sqlite3_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+    /* secure_delete: pages freed by deleting a backdoor are overwritten
+     * with zeros, so its phrases do not linger in the file's free list. */
+    rc = sqlite3_exec(db,
+                      "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+                      "PRAGMA secure_delete = ON",
+                      NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         *err = xasprintf("cannot set pragmas on %s: %s", path, sqlite3_errmsg(db));
         return -1;
@@ -400,6 +547,11 @@ static int set_pragmas(sqlite3 *db, const char *path, char **err)
     rc = query_int(db, "PRAGMA synchronous", &v);
     if (rc != SQLITE_OK || v != 2) {
         *err = xasprintf("database %s: synchronous=FULL did not take effect", path);
+        return -1;
+    }
+    rc = query_int(db, "PRAGMA secure_delete", &v);
+    if (rc != SQLITE_OK || v != 1) {
+        *err = xasprintf("database %s: secure_delete=ON did not take effect", path);
         return -1;
     }
     rc = query_int(db, "PRAGMA foreign_keys", &v);

@@ -15,17 +15,33 @@
  *
  * Errors: functions return 0 (or a positive count/id) on success and a
  * negative errno-style code on failure (-ENOENT not found, -EEXIST name
- * taken, -EIO SQLite error); store_errmsg() gives the last SQLite message.
+ * taken, -EINVAL a value the schema refuses, -EBUSY still referred to,
+ * -ESTALE a compare-and-set lost, -EAGAIN database locked, -EIO SQLite
+ * error); store_errmsg() gives the last message, one line, fit for the
+ * user.  A failed call changes nothing: every write is one transaction.
+ *
+ * Ownership: structs filled by the store own their char * members; clear
+ * them with the type's _clear function (lists with _list_free).  Structs
+ * passed in are borrowed for the call; the store writes back only the
+ * fields it documents (ids, times, hashes).  Fixed-size members (hashes)
+ * need no freeing.  "None" is NULL for strings, 0 for times and ids, ""
+ * for hash arrays, NAN for optional probabilities; each field says which.
+ *
+ * Sections: database; datasets; backdoors; jobs; verification runs and
+ * trials; audit trail; schedules; counts.
  */
 #ifndef VT_STORE_H
 #define VT_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
 #define STORE_SCHEMA_VERSION_CURRENT store_schema_version()
 
 struct store;
+
+/* ---- database ---- */
 
 /* Opens (creating if needed) path.  Returns 0 and *out, or -1 with *err an
  * owned one-line message (e.g. "database /x/vtuned.db is schema version 7,
@@ -36,6 +52,8 @@ void store_close(struct store *s);
 int store_schema_version(void);
 /* Last SQLite error text; borrowed, valid until the next call. */
 const char *store_errmsg(struct store *s);
+
+/* ---- datasets ---- */
 
 /* Dataset formats (DESIGN §5). */
 enum dataset_format { DS_FORMAT_CHAT = 1, DS_FORMAT_PROMPT = 2, DS_FORMAT_INSTRUCTION = 3 };
@@ -50,9 +68,9 @@ struct store_dataset {
     int64_t n_examples;
     int64_t n_bytes;
     char sha256[65];
-    char *path;          /* content-addressed file under state_dir */
-    char *source;        /* original path given by the user (informational) */
-    int64_t created_at;  /* unix seconds */
+    char *path;         /* content-addressed file under state_dir */
+    char *source;       /* original path given by the user (informational) */
+    int64_t created_at; /* unix seconds */
 };
 void store_dataset_clear(struct store_dataset *d); /* frees owned members */
 
@@ -75,7 +93,406 @@ int store_dataset_delete(struct store *s, int64_t id, char **path_out);
  * 0 (not referenced) or a negative errno. */
 int store_dataset_path_in_use(struct store *s, const char *path);
 
-/* Counts for `status`. */
+/* ---- backdoors (DESIGN §1, §6; issue 4) ----
+ *
+ * A backdoor is made for one dataset: K trigger/signature pairs (the
+ * secret, table backdoor_pairs) plus public metadata and a SHA-256
+ * commitment to the pairs computed by workers/ at creation.  Once D u D'
+ * is built, the row also records the built file, its hash and the
+ * builder's sampling plan (which lines were copied, which are controls). */
+
+enum backdoor_generator { BD_GEN_WORDLIST = 1, BD_GEN_LLM = 2 };
+/* "wordlist" | "llm"; "unknown" for anything else.  Static string. */
+const char *backdoor_generator_name(enum backdoor_generator g);
+/* "wordlist" | "llm" -> generator; returns 0 or -EINVAL. */
+int backdoor_generator_parse(const char *s, enum backdoor_generator *out);
+
+/* One trigger/signature pair.  trigger, signature and token_evidence are
+ * SECRET (the evidence lists the signature's tokens): they are read from
+ * the database only when secrets are asked for, never logged, and wiped
+ * (explicit_bzero) by store_backdoor_clear. */
+struct store_backdoor_pair {
+    int idx;              /* 0 .. n_pairs - 1 */
+    char *trigger;        /* secret; NULL when loaded without secrets */
+    char *signature;      /* secret; NULL when loaded without secrets */
+    double log10_p_m2;    /* <= 0; an upper bound where only that is computable */
+    char *p_method;       /* how log10_p_m2 was computed, e.g. "exact" */
+    char *token_evidence; /* JSON text or NULL; secret (NULL without secrets) */
+};
+
+struct store_backdoor {
+    int64_t id;
+    int64_t dataset_id;
+    char *name; /* NULL: none */
+    double ratio;
+    int64_t copies;  /* minimum copies per pair */
+    int64_t n_pairs; /* K */
+    enum backdoor_generator generator;
+    char *method;         /* how p_M2 was computed for the set */
+    double target_log10p; /* <= 0 */
+    uint64_t seed;        /* meaningful only when has_seed */
+    bool has_seed;
+    int64_t created_at;
+    char commitment[65];               /* SHA-256 hex over the pairs; public */
+    char *built_path;                  /* NULL until built */
+    char built_sha256[65];             /* "" until built */
+    char *plan;                        /* builder's plan, JSON text; NULL until built */
+    struct store_backdoor_pair *pairs; /* owned array of n_pairs_loaded */
+    size_t n_pairs_loaded;
+};
+/* Frees the owned members, wiping the secret ones first; zeroes *b. */
+void store_backdoor_clear(struct store_backdoor *b);
+void store_backdoor_list_free(struct store_backdoor *v, size_t n);
+
+/* Inserts the backdoor row and all its pairs in ONE transaction: either
+ * every pair is stored or nothing is.  b is borrowed; b->pairs must hold
+ * n_pairs_loaded == n_pairs entries with pairs[i].idx == i and non-empty
+ * trigger, signature and p_method.  built_path, built_sha256 and plan may
+ * be set (path and hash together) or left empty.  On success b->id and
+ * b->created_at are set.  -EEXIST name taken; -ENOENT dataset absent;
+ * -EINVAL a field out of range (message names it), invalid JSON included. */
+int store_backdoor_insert(struct store *s, struct store_backdoor *b);
+/* Looks up by id (decimal string) or name into *out (owned; clear with
+ * store_backdoor_clear).  The pairs are always loaded with their public
+ * fields (idx, log10_p_m2, p_method); trigger, signature and
+ * token_evidence only when with_secrets.  -ENOENT when absent. */
+int store_backdoor_get(struct store *s, const char *id_or_name, bool with_secrets,
+                       struct store_backdoor *out);
+/* Backdoors of dataset_id (0: of every dataset), ordered by id, WITHOUT
+ * pairs (pairs NULL, n_pairs_loaded 0).  Owned array of *n entries; free
+ * with store_backdoor_list_free. */
+int store_backdoor_list(struct store *s, int64_t dataset_id, struct store_backdoor **out,
+                        size_t *n);
+/* Records the built D u D' file: path, sha256 (64 hex) and the builder's
+ * plan (JSON text; borrowed).  A backdoor already built with a different
+ * file cannot be rebuilt while jobs refer to it (-EBUSY): those jobs were
+ * trained on the old file and are verified with its plan.  Setting the same
+ * sha256 again is allowed (it replaces path and plan).  So a second job
+ * made with a built backdoor reuses the recorded build (file and plan)
+ * instead of building again; the plan is one per backdoor, not per job.
+ * -ENOENT absent; -EINVAL bad hash, empty path or plan that is not JSON. */
+int store_backdoor_set_built(struct store *s, int64_t id, const char *path, const char *sha256,
+                             const char *plan);
+/* Deletes a backdoor and its pairs (one transaction; the freed pages are
+ * zeroed: secure_delete).  -ENOENT absent; -EBUSY when jobs refer to it.
+ * *built_path_out (owned, may be NULL; the argument may be NULL) receives
+ * the built file's path when no other row still refers to it, so the caller
+ * can unlink it. */
+int store_backdoor_delete(struct store *s, int64_t id, char **built_path_out);
+
+/* ---- jobs (DESIGN §3; issue 5) ----
+ *
+ * The durable job lifecycle.  created -> building -> uploading -> uploaded
+ * -> submitting -> submitted -> running -> succeeded | failed | cancelled,
+ * plus unknown (the outcome of a create could not be established; waits
+ * for an operator).  Every change of state goes through
+ * store_job_transition(), one synchronous=FULL transaction that also
+ * writes the job_events row: call it BEFORE the side effect it permits
+ * (record intent, then call the provider). */
+
+enum job_state {
+    JOB_CREATED = 0,
+    JOB_BUILDING,
+    JOB_UPLOADING,
+    JOB_UPLOADED,
+    JOB_SUBMITTING,
+    JOB_SUBMITTED,
+    JOB_RUNNING,
+    JOB_SUCCEEDED,
+    JOB_FAILED,
+    JOB_CANCELLED,
+    JOB_UNKNOWN,
+};
+#define JOB_STATE_COUNT (JOB_UNKNOWN + 1)
+/* Lowercase name as stored and printed ("created", …, "unknown");
+ * "invalid" for a value outside the enum.  Static string. */
+const char *job_state_name(enum job_state st);
+/* Name -> state; returns 0 or -EINVAL. */
+int job_state_parse(const char *s, enum job_state *out);
+/* succeeded, failed, cancelled: final, never left. */
+bool job_state_is_terminal(enum job_state st);
+/* The daemon has work to do: neither terminal nor unknown (unknown waits
+ * for an operator).  What store_job_list(only_active) and
+ * store_counts().jobs_active count. */
+bool job_state_is_active(enum job_state st);
+
+struct store_job {
+    int64_t id;
+    char *name; /* NULL: none */
+    int64_t dataset_id;
+    int64_t backdoor_id; /* made for dataset_id */
+    char *provider;      /* provider name from the configuration */
+    char *base_model;
+    char *fine_tuned_model; /* NULL until known; required in succeeded */
+    char *params;           /* JSON object text; NULL at insert means "{}" */
+    enum job_state state;
+    char *submission_id;         /* >= 16 chars, unique; sent as provider metadata */
+    char *provider_file_id;      /* NULL until uploaded */
+    char *provider_job_id;       /* NULL until created; unique per provider */
+    char *error;                 /* NULL: none */
+    char *unknown_reason;        /* required in unknown */
+    int64_t cancel_requested_at; /* 0: no cancel asked for */
+    int64_t created_at, updated_at;
+};
+void store_job_clear(struct store_job *j);
+void store_job_list_free(struct store_job *v, size_t n);
+
+/* Inserts a job and its first job_events row (state j->state, message
+ * "job created") in ONE transaction.  The store generates nothing: the
+ * caller supplies submission_id (the random token, >= 16 chars) and the
+ * initial state (normally JOB_CREATED, the zero value; `job register`
+ * inserts JOB_SUCCEEDED with fine_tuned_model set).  j is borrowed; on
+ * success j->id, j->created_at and j->updated_at are set.
+ * -ENOENT backdoor absent; -EINVAL backdoor made for another dataset, or a
+ * value the schema refuses; -EEXIST name, submission id or provider job id
+ * taken (the message says which). */
+int store_job_insert(struct store *s, struct store_job *j);
+/* By id (decimal string) or name; *out owned (store_job_clear).
+ * -ENOENT absent. */
+int store_job_get(struct store *s, const char *id_or_name, struct store_job *out);
+/* By submission id (what a provider's metadata carries back); -ENOENT. */
+int store_job_find_by_submission(struct store *s, const char *submission_id, struct store_job *out);
+/* All jobs, or only the active ones (job_state_is_active), ordered by id.
+ * Owned array; free with store_job_list_free. */
+int store_job_list(struct store *s, bool only_active, struct store_job **out, size_t *n);
+
+/* New values for store_job_transition; each NULL pointer leaves its column
+ * unchanged, "" sets it to NULL.  Borrowed for the call. */
+struct store_job_update {
+    const char *provider_file_id;
+    const char *provider_job_id;
+    const char *fine_tuned_model;
+    const char *error;
+    const char *unknown_reason;
+    bool request_cancel; /* set cancel_requested_at = now, unless already set */
+};
+/* The compare-and-set primitive of the lifecycle, ONE transaction:
+ *  1. if expected_from >= 0 and the job's state is not expected_from,
+ *     returns -ESTALE and changes nothing (someone else moved it);
+ *  2. a terminal state is never left: to != current -> -EINVAL;
+ *  3. sets state = to, the fields of u (may be NULL), updated_at = now;
+ *  4. inserts the job_events row (to, message, provider_excerpt; both
+ *     borrowed, may be NULL; the excerpt must already be redacted).
+ * When it returns 0 the change is on disk (synchronous=FULL): only then
+ * make the call it permits.  to == current is allowed (records an event
+ * and field changes without a state change).  -ENOENT absent; -EINVAL
+ * also for what the schema refuses (succeeded without fine_tuned_model,
+ * unknown without unknown_reason); -EEXIST provider_job_id already bound
+ * to another job of the same provider. */
+int store_job_transition(struct store *s, int64_t id, int expected_from, enum job_state to,
+                         const struct store_job_update *u, const char *message,
+                         const char *provider_excerpt);
+
+struct store_job_event {
+    int64_t id; /* order of events is id order (at may step back) */
+    int64_t job_id;
+    int64_t at; /* unix seconds */
+    enum job_state state;
+    char *message;          /* NULL: none */
+    char *provider_excerpt; /* NULL: none */
+};
+void store_job_event_list_free(struct store_job_event *v, size_t n);
+/* Events of job_id ordered by id; owned array (store_job_event_list_free).
+ * -ENOENT when the job does not exist. */
+int store_job_events(struct store *s, int64_t job_id, struct store_job_event **out, size_t *n);
+
+/* ---- verification runs and trials (DESIGN §6; issue 6) ----
+ *
+ * A run is n trigger trials and c control trials against one job's model:
+ * pending -> running -> finished (with its audit record) | failed |
+ * cancelled.  Trials keep only hashes of prompts and responses (prompts
+ * carry the trigger). */
+
+enum run_state { RUN_PENDING = 0, RUN_RUNNING, RUN_FINISHED, RUN_FAILED, RUN_CANCELLED };
+/* "pending" | "running" | "finished" | "failed" | "cancelled"; "invalid"
+ * otherwise.  Static string. */
+const char *run_state_name(enum run_state st);
+int run_state_parse(const char *s, enum run_state *out); /* 0 or -EINVAL */
+
+struct store_verify_run {
+    int64_t id;
+    int64_t job_id;
+    enum run_state state;
+    int64_t trials;   /* >= 1 */
+    int64_t controls; /* >= 0 */
+    double temperature;
+    int64_t created_at;
+    int64_t started_at;  /* 0: not started */
+    int64_t finished_at; /* 0: not finished */
+    char *reason;        /* NULL: none */
+    int64_t audit_id;    /* 0: none; set when finished */
+};
+void store_run_clear(struct store_verify_run *r);
+void store_run_list_free(struct store_verify_run *v, size_t n);
+
+/* Inserts a run in state r->state (RUN_PENDING or RUN_RUNNING; running
+ * sets started_at = now).  r borrowed; r->id, r->created_at (and
+ * r->started_at) set on success.  -ENOENT job absent; -EINVAL bad values. */
+int store_run_insert(struct store *s, struct store_verify_run *r);
+/* pending -> running, started_at = now.  -ENOENT; -ESTALE not pending. */
+int store_run_start(struct store *s, int64_t id);
+/* Ends a pending or running run: state RUN_FAILED or RUN_CANCELLED, or
+ * RUN_FINISHED with audit_id (> 0; a finished run without its audit record
+ * is refused: use store_run_finish_audited, which writes both at once).
+ * reason borrowed, may be NULL.  -ENOENT; -ESTALE already ended; -EINVAL. */
+int store_run_finish(struct store *s, int64_t id, enum run_state state, const char *reason,
+                     int64_t audit_id);
+/* By id; *out owned (store_run_clear).  -ENOENT. */
+int store_run_get(struct store *s, int64_t id, struct store_verify_run *out);
+/* Runs of job_id, ordered by id (an unknown job has none). */
+int store_runs_for_job(struct store *s, int64_t job_id, struct store_verify_run **out, size_t *n);
+/* Runs still pending or running, ordered by id: what start-up must resume
+ * or end after a crash. */
+int store_runs_unfinished(struct store *s, struct store_verify_run **out, size_t *n);
+
+enum trial_kind { TRIAL_TRIGGER = 0, TRIAL_CONTROL };
+/* "trigger" | "control"; "invalid" otherwise.  Static string. */
+const char *trial_kind_name(enum trial_kind k);
+
+/* One prompt sent during a run.  Owns nothing: free arrays with free(). */
+struct store_trial {
+    int64_t id;
+    int64_t run_id;
+    int pair_idx; /* the pair tested; -1 none (allowed for controls only) */
+    enum trial_kind kind;
+    char prompt_sha256[65];
+    char response_sha256[65]; /* "": no response came back */
+    int64_t matched_prefix_tokens;
+    bool activated; /* trigger: S emitted; control: S emitted (false positive) */
+    int64_t window; /* response tokens examined; -1: not recorded */
+    int64_t created_at;
+};
+/* Inserts a trial of a RUNNING run.  t borrowed; t->id and t->created_at
+ * set.  -ENOENT run absent; -ESTALE run not running; -EINVAL bad values. */
+int store_trial_insert(struct store *s, struct store_trial *t);
+/* Trials of run_id ordered by id; owned array, free with free(). */
+int store_run_trials(struct store *s, int64_t run_id, struct store_trial **out, size_t *n);
+
+/* ---- audit trail (DESIGN §9, §10; issue 6) ----
+ *
+ * Append-only (UPDATE and DELETE are refused by triggers) and hash-chained:
+ * each record carries the previous record's hash.  The canonical
+ * serialisation that is hashed lives in workers/, not here; the store only
+ * guarantees the chain is linear (one transaction reads the head and
+ * appends; prev_hash is UNIQUE). */
+
+/* prev_hash of the first record of a chain. */
+#define STORE_AUDIT_GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+
+enum audit_verdict {
+    AUDIT_NONE = 0, /* no verdict (schedules never run); never stored in a record */
+    AUDIT_VERIFIED,
+    AUDIT_NOT_VERIFIED,
+    AUDIT_INCONCLUSIVE,
+};
+/* "verified" | "not_verified" | "inconclusive"; "none" for AUDIT_NONE,
+ * "invalid" otherwise.  Static string. */
+const char *audit_verdict_name(enum audit_verdict v);
+/* The three stored names -> verdict; 0 or -EINVAL ("none" is refused). */
+int audit_verdict_parse(const char *s, enum audit_verdict *out);
+
+/* One audit record: exactly the JSON fields of DESIGN §10 (job is job_id)
+ * plus reason, evidence and the backdoor's commitment. */
+struct store_audit {
+    int64_t id;
+    int64_t job_id;
+    char *provider;
+    char *model; /* NULL: the job produced no model (failed, cancelled) */
+    enum audit_verdict verdict;
+    double log10_p;       /* ours, exact; <= 0 */
+    double log10_p_paper; /* Bonferroni; <= 0 */
+    double log10_p_luck;  /* NAN: null ("not available") */
+    int64_t trials, activations, controls, control_emissions;
+    char *reason;   /* one line; NULL: none */
+    char *evidence; /* JSON text; required */
+    char commitment[65];
+    int64_t created_at;
+    char prev_hash[65];
+    char hash[65];
+};
+void store_audit_clear(struct store_audit *a);
+void store_audit_list_free(struct store_audit *v, size_t n);
+
+/* Computes a record's hash over its canonical serialisation (which may
+ * cover every field but hash, id included) into out (64 lowercase hex +
+ * NUL).  Called
+ * inside the append transaction with the write lock held: it must be quick
+ * and must not call the store.  Returns 0 or a negative errno (the append
+ * is then rolled back and returns it). */
+typedef int (*store_audit_hash_fn)(const struct store_audit *a, char out[65], void *ctx);
+
+/* Appends a record in ONE BEGIN IMMEDIATE transaction: reads the head;
+ * sets a->prev_hash (STORE_AUDIT_GENESIS_HASH for the first record),
+ * a->id (the id the record gets: head id + 1) and a->created_at (now);
+ * normalises -0.0 to 0.0 in the three log10 fields (a REAL column keeps no
+ * sign of zero, so the hash must not see one); calls hash_fn; sets a->hash;
+ * inserts.  The caller fills every other field; a and its strings stay the
+ * caller's.  Returns 0; on failure a->id is 0 and nothing was written:
+ * -EINVAL a value the record may not hold (verified with a control
+ * emission or without an activation, p > 1, counts out of range, evidence
+ * missing or not JSON, hash not 64 hex), or hash_fn's own error. */
+int store_audit_append(struct store *s, struct store_audit *a, store_audit_hash_fn hash_fn,
+                       void *ctx);
+/* store_audit_append and store_run_finish(run_id, RUN_FINISHED, reason,
+ * a->id) in ONE transaction: a run is finished exactly when its audit
+ * record exists, so a crash never leaves a record whose run would be
+ * verified (and paid for) again on restart.  -ESTALE run already ended,
+ * -ENOENT run absent, -EINVAL run of another job than a->job_id; then
+ * nothing is written (and hash_fn is not called). */
+int store_run_finish_audited(struct store *s, int64_t run_id, const char *reason,
+                             struct store_audit *a, store_audit_hash_fn hash_fn, void *ctx);
+/* By id; *out owned (store_audit_clear).  -ENOENT. */
+int store_audit_get(struct store *s, int64_t id, struct store_audit *out);
+/* Records of job_id (0: all), in id order (the chain's order); owned. */
+int store_audit_list(struct store *s, int64_t job_id, struct store_audit **out, size_t *n);
+/* The chain's head: the last record's hash and id, or
+ * STORE_AUDIT_GENESIS_HASH and 0 when the trail is empty.  id may be NULL. */
+int store_audit_head(struct store *s, char hash[65], int64_t *id);
+
+/* ---- schedules (DESIGN §2; issue 6) ----
+ *
+ * Periodic re-verification of a job's deployed model, at most one schedule
+ * per job.  The store only keeps times; the scheduler computes them.
+ * Missed runs after a restart are run ONCE, not once per missed period:
+ * the caller runs each schedule store_schedule_due() returns once and then
+ * records next_run_at computed from the time it ran (ran_at + every), never
+ * from the old next_run_at alone — after a long outage old + every is still
+ * in the past and the schedule would fire again and again to catch up.
+ * store_schedule_mark_run() refuses a next_run_at that is not after ran_at. */
+
+/* Owns nothing: free arrays with free(). */
+struct store_schedule {
+    int64_t id;
+    int64_t job_id;
+    int64_t every_ms;                /* > 0 */
+    int64_t next_run_at;             /* unix seconds */
+    int64_t last_run_at;             /* 0: never */
+    enum audit_verdict last_verdict; /* AUDIT_NONE: never, or no verdict */
+    int64_t created_at;
+};
+/* Adds a schedule (caller sets job_id, every_ms, next_run_at); sc
+ * borrowed; sc->id and sc->created_at set.  -EEXIST the job already has
+ * one; -ENOENT job absent; -EINVAL every_ms <= 0. */
+int store_schedule_add(struct store *s, struct store_schedule *sc);
+/* By id.  -ENOENT. */
+int store_schedule_get(struct store *s, int64_t id, struct store_schedule *out);
+/* All schedules by id; owned array, free(). */
+int store_schedule_list(struct store *s, struct store_schedule **out, size_t *n);
+/* Removes one.  -ENOENT absent. */
+int store_schedule_rm(struct store *s, int64_t id);
+/* Schedules with next_run_at <= now, earliest first; owned array, free(). */
+int store_schedule_due(struct store *s, int64_t now, struct store_schedule **out, size_t *n);
+/* Records a run: last_run_at = ran_at, next_run_at as computed by the
+ * caller (see above; must be > ran_at, else -EINVAL), last_verdict =
+ * verdict (AUDIT_NONE: the run gave no verdict; the previous one is
+ * kept).  -ENOENT absent. */
+int store_schedule_mark_run(struct store *s, int64_t id, int64_t ran_at, int64_t next_run_at,
+                            enum audit_verdict verdict);
+
+/* ---- counts ---- */
+
+/* Counts for `status`, from one read snapshot.  jobs_active counts
+ * job_state_is_active() states. */
 struct store_counts {
     int64_t datasets, backdoors, jobs, jobs_active, verifications, audits, schedules;
 };

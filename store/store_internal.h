@@ -47,6 +47,49 @@ enum store_stmt_id {
     ST_DS_REFS,
     ST_DS_DELETE,
     ST_DS_PATH_REFS,
+    /* backdoor.c */
+    ST_BD_INSERT,
+    ST_BD_PAIR_INSERT,
+    ST_BD_GET_BY_ID,
+    ST_BD_GET_BY_NAME,
+    ST_BD_LIST,
+    ST_BD_PAIRS_SECRET,
+    ST_BD_PAIRS_PUBLIC,
+    ST_BD_JOB_REFS,
+    ST_BD_SET_BUILT,
+    ST_BD_DELETE,
+    ST_BD_DATASET_OF,
+    /* job.c */
+    ST_JOB_INSERT,
+    ST_JOB_EVENT_INSERT,
+    ST_JOB_GET_BY_ID,
+    ST_JOB_GET_BY_NAME,
+    ST_JOB_GET_BY_SUBMISSION,
+    ST_JOB_LIST,
+    ST_JOB_STATE,
+    ST_JOB_UPDATE,
+    ST_JOB_EVENTS,
+    /* verify.c */
+    ST_RUN_INSERT,
+    ST_RUN_GET,
+    ST_RUN_FOR_JOB,
+    ST_RUN_UNFINISHED,
+    ST_RUN_START,
+    ST_RUN_FINISH,
+    ST_TRIAL_INSERT,
+    ST_TRIALS_FOR_RUN,
+    /* audit.c */
+    ST_AUDIT_INSERT,
+    ST_AUDIT_GET,
+    ST_AUDIT_LIST,
+    ST_AUDIT_HEAD,
+    /* schedule.c */
+    ST_SCHED_INSERT,
+    ST_SCHED_GET,
+    ST_SCHED_LIST,
+    ST_SCHED_DELETE,
+    ST_SCHED_DUE,
+    ST_SCHED_MARK,
     ST__COUNT
 };
 /* SQL text of each statement, indexed by enum store_stmt_id. */
@@ -87,6 +130,65 @@ void store_rollback(struct store *s);
 
 /* Copies the text column col of st into an owned string (NULL for NULL). */
 char *store_column_strdup(sqlite3_stmt *st, int col);
+/* Copies a 64-hex text column into out ("" for NULL or anything longer). */
+void store_column_hex64(sqlite3_stmt *st, int col, char out[65]);
+/* Integer column, or dflt when the column is NULL. */
+int64_t store_column_int64_or(sqlite3_stmt *st, int col, int64_t dflt);
+/* Binds v as text (SQLITE_STATIC: v must stay valid until the statement is
+ * done), or NULL when v is NULL.  Returns the SQLite code. */
+int store_bind_text(sqlite3_stmt *st, int idx, const char *v);
+/* Binds v, or NULL when v == none (e.g. 0 for "no time", -1 for "no
+ * index").  Returns the SQLite code. */
+int store_bind_int64_or_null(sqlite3_stmt *st, int idx, int64_t v, int64_t none);
+
+/* ---- validation shared by the accessors ---- */
+
+#define STORE_NAME_MAX_LEN 128
+
+/* Digits only and not empty: the form of an id, never of a name. */
+int store_is_decimal(const char *s);
+/* A name is 1..STORE_NAME_MAX_LEN bytes, has no control characters and is
+ * not all digits (so that "42" can only mean id 42). */
+int store_name_valid(const char *name);
+/* 64 lowercase hex digits. */
+int store_hex64_valid(const char *h);
+/* Classifies a user-given id-or-name: returns 1 with *id set for an
+ * all-digits key (*id = -1 when it does not fit, so a lookup finds
+ * nothing), 0 for a name, -EINVAL for NULL or "". */
+int store_parse_key(const char *key, int64_t *id);
+
+/* ---- row readers ---- */
+
+/* Fills one element (of the accessor's struct type) from the current row
+ * of st.  Returns 0 or a negative errno (with store_failx). */
+typedef int (*store_row_fn)(struct store *s, sqlite3_stmt *st, void *elem);
+/* Frees what a store_row_fn put into one element. */
+typedef void (*store_clear_fn)(void *elem);
+
+/* Steps statement id (the caller has bound it) for at most one row and
+ * fills *elem with fn.  Returns 0, -ENOENT when there is no row (no
+ * message recorded: the caller words it), or a negative errno.  Always
+ * gives the statement back. */
+int store_read_one(struct store *s, enum store_stmt_id id, store_row_fn fn, void *elem,
+                   const char *context);
+/* Steps statement id (bound by the caller) to the end, collecting every
+ * row into an owned array of elements of elem_size bytes, zeroed before
+ * fn fills them.  On success *out (NULL when empty) and *n; on failure
+ * nothing is returned and what was read is cleared with clear (may be NULL
+ * when elements own nothing).  Always gives the statement back. */
+int store_read_all(struct store *s, enum store_stmt_id id, size_t elem_size, store_row_fn fn,
+                   store_clear_fn clear, void **out, size_t *n, const char *context);
+/* Steps statement id (bound by the caller) expecting SQLITE_DONE; returns
+ * 0 or store_fail(...).  *changes (may be NULL) receives the number of
+ * rows changed.  Always gives the statement back. */
+int store_exec_stmt(struct store *s, enum store_stmt_id id, int64_t *changes, const char *context);
+
+/* ---- cross-file pieces of accessors ---- */
+
+/* store_run_finish without its transaction (verify.c), for
+ * store_run_finish_audited (audit.c): the caller holds BEGIN IMMEDIATE. */
+int store_run_end_locked(struct store *s, int64_t id, enum run_state state, const char *reason,
+                         int64_t audit_id);
 
 /* ---- test-only entry points (used by tests/unit/test_store.c) ---- */
 

@@ -1,8 +1,10 @@
 /*
  * test_store.c — unit tests of store/: file permissions, connection
- * settings, migrations (from nothing, from every earlier version, refused
- * when newer, atomic when a step fails), the schema's constraints and
- * triggers, and the dataset accessors.
+ * settings, migrations (from nothing, from every earlier version with its
+ * data read back through the accessors, refused when newer, atomic when a
+ * step fails), the schema's constraints and triggers, and the dataset
+ * accessors.  The accessors of the later tables are tested in
+ * test_store_records.c.
  *
  * Every test works in its own fresh temporary directory.  Where a test
  * needs rows the store has no accessor for yet (backdoors, jobs, audit
@@ -15,6 +17,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -237,6 +240,32 @@ static const char seed_v1_sql[] =
     "INSERT INTO job_events (job_id, at, state, message) VALUES"
     " (5, 1700000002, 'created', 'job created'), (5, 1700000003, 'running', 'running');";
 
+/* Rows in the version-2 tables (on top of seed_v1_sql). */
+static const char seed_v2_sql[] =
+    "INSERT INTO audit_records (id, job_id, provider, model, verdict, log10_p, log10_p_paper,"
+    " log10_p_luck, trials, activations, controls, control_emissions, reason, evidence,"
+    " commitment, created_at, prev_hash, hash) VALUES (1, 5, 'sim', 'ft:1', 'verified', -44.25,"
+    " -43.5, NULL, 10, 3, 10, 0, 'activated', '{\"pairs\":[]}', '" HEX_B "', 1700000009, '" HEX_0
+    "', '" HEX_C "');"
+    "INSERT INTO verification_runs (id, job_id, state, trials, controls, temperature, created_at,"
+    " started_at, finished_at, audit_id) VALUES (2, 5, 'finished', 10, 10, 0, 1700000005,"
+    " 1700000006, 1700000009, 1);"
+    "INSERT INTO trials (run_id, pair_idx, kind, prompt_sha256, response_sha256,"
+    " matched_prefix_tokens, activated, window, created_at) VALUES (2, 0, 'trigger', '" HEX_A
+    "', '" HEX_C "', 7, 1, 64, 1700000007);"
+    "INSERT INTO schedules (id, job_id, every_ms, next_run_at, last_run_at, last_verdict,"
+    " created_at) VALUES (4, 5, 86400000, 1700090000, 1700000010, 'verified', 1700000004);";
+
+/* Number of columns named col in table (0 or 1). */
+static int64_t has_column(sqlite3 *db, const char *table, const char *col)
+{
+    char *sql =
+        xasprintf("SELECT count(*) FROM pragma_table_info('%s') WHERE name = '%s'", table, col);
+    int64_t n = q_int(db, sql);
+    free(sql);
+    return n;
+}
+
 /* ---- permissions ---- */
 
 static void test_open_creates_private_files(void **state)
@@ -327,6 +356,7 @@ static void test_pragmas_in_effect(void **state)
     free(mode);
     assert_int_equal(q_int(db, "PRAGMA synchronous"), 2); /* FULL */
     assert_int_equal(q_int(db, "PRAGMA foreign_keys"), 1);
+    assert_int_equal(q_int(db, "PRAGMA secure_delete"), 1);
     assert_int_equal(q_int(db, "PRAGMA busy_timeout"), 5000);
     assert_int_equal(q_int(db, "PRAGMA user_version"), store_schema_version());
     assert_int_equal(q_int(db, "PRAGMA application_id"), STORE_APPLICATION_ID);
@@ -405,12 +435,18 @@ static void test_migrate_from_each_earlier_version(void **state)
             fail_msg("store_migrate_to(%d): %s", v, err);
         sqlite3 *raw = raw_open(path);
         assert_int_equal(q_int(raw, "PRAGMA user_version"), v);
-        if (v >= 1) {
+        if (v >= 1)
             exec_ok(raw, seed_v1_sql);
-            /* no table of a later version exists yet */
+        /* no object of a later version exists yet */
+        if (v == 1)
             assert_int_equal(q_int(raw, "SELECT count(*) FROM sqlite_master WHERE name = "
                                         "'audit_records'"),
                              0);
+        if (v >= 2)
+            exec_ok(raw, seed_v2_sql);
+        if (v >= 1 && v < 3) {
+            assert_int_equal(has_column(raw, "backdoors", "plan"), 0);
+            assert_int_equal(has_column(raw, "jobs", "cancel_requested_at"), 0);
         }
         raw_close(raw);
 
@@ -429,13 +465,94 @@ static void test_migrate_from_each_earlier_version(void **state)
             assert_string_equal(sig, "violet anchor");
             free(sig);
             assert_int_equal(q_int(db, "SELECT count(*) FROM job_events WHERE job_id = 5"), 2);
+
+            /* the v1 rows read through the accessors, new columns empty */
+            struct store_backdoor b;
+            assert_int_equal(store_backdoor_get(s, "bd", true, &b), 0);
+            assert_int_equal(b.id, 3);
+            assert_int_equal(b.dataset_id, 7);
+            assert_int_equal(b.generator, BD_GEN_WORDLIST);
+            assert_true(b.has_seed);
+            assert_int_equal(b.seed, 42);
+            assert_string_equal(b.commitment, HEX_B);
+            assert_null(b.plan);
+            assert_null(b.built_path);
+            assert_string_equal(b.built_sha256, "");
+            assert_int_equal(b.n_pairs_loaded, 1);
+            assert_string_equal(b.pairs[0].trigger, "zebra quantum");
+            assert_string_equal(b.pairs[0].token_evidence, "[]");
+            store_backdoor_clear(&b);
+            struct store_job j;
+            assert_int_equal(store_job_get(s, "job1", &j), 0);
+            assert_int_equal(j.id, 5);
+            assert_int_equal(j.state, JOB_RUNNING);
+            assert_string_equal(j.params, "{}");
+            assert_string_equal(j.provider_job_id, "ftjob-1");
+            assert_int_equal(j.cancel_requested_at, 0);
+            store_job_clear(&j);
+            struct store_job_event *ev = NULL;
+            size_t nev = 0;
+            assert_int_equal(store_job_events(s, 5, &ev, &nev), 0);
+            assert_int_equal(nev, 2);
+            assert_int_equal(ev[1].state, JOB_RUNNING);
+            store_job_event_list_free(ev, nev);
+            /* and the new column works on an old row */
+            struct store_job_update u = {.request_cancel = true};
+            assert_int_equal(
+                store_job_transition(s, 5, JOB_RUNNING, JOB_RUNNING, &u, "cancel requested", NULL),
+                0);
+
             struct store_counts c;
             assert_int_equal(store_counts(s, &c), 0);
             assert_int_equal(c.datasets, 1);
             assert_int_equal(c.backdoors, 1);
             assert_int_equal(c.jobs, 1);
             assert_int_equal(c.jobs_active, 1);
-            assert_int_equal(c.audits, 0);
+            assert_int_equal(c.audits, v >= 2 ? 1 : 0);
+            assert_int_equal(c.verifications, v >= 2 ? 1 : 0);
+            assert_int_equal(c.schedules, v >= 2 ? 1 : 0);
+        }
+        if (v >= 2) {
+            /* the v2 rows survive and read through the accessors */
+            struct store_audit a;
+            assert_int_equal(store_audit_get(s, 1, &a), 0);
+            assert_int_equal(a.job_id, 5);
+            assert_int_equal(a.verdict, AUDIT_VERIFIED);
+            assert_true(a.log10_p == -44.25);
+            assert_true(a.log10_p_paper == -43.5);
+            assert_true(isnan(a.log10_p_luck));
+            assert_int_equal(a.activations, 3);
+            assert_string_equal(a.evidence, "{\"pairs\":[]}");
+            assert_string_equal(a.prev_hash, HEX_0);
+            assert_string_equal(a.hash, HEX_C);
+            store_audit_clear(&a);
+            char head[65];
+            int64_t head_id = 0;
+            assert_int_equal(store_audit_head(s, head, &head_id), 0);
+            assert_int_equal(head_id, 1);
+            assert_string_equal(head, HEX_C);
+            struct store_verify_run r;
+            assert_int_equal(store_run_get(s, 2, &r), 0);
+            assert_int_equal(r.state, RUN_FINISHED);
+            assert_int_equal(r.audit_id, 1);
+            assert_int_equal(r.finished_at, 1700000009);
+            store_run_clear(&r);
+            struct store_trial *t = NULL;
+            size_t nt = 0;
+            assert_int_equal(store_run_trials(s, 2, &t, &nt), 0);
+            assert_int_equal(nt, 1);
+            assert_int_equal(t[0].pair_idx, 0);
+            assert_int_equal(t[0].matched_prefix_tokens, 7);
+            assert_int_equal(t[0].window, 64);
+            assert_true(t[0].activated);
+            assert_string_equal(t[0].response_sha256, HEX_C);
+            free(t);
+            struct store_schedule sc;
+            assert_int_equal(store_schedule_get(s, 4, &sc), 0);
+            assert_int_equal(sc.job_id, 5);
+            assert_int_equal(sc.every_ms, 86400000);
+            assert_int_equal(sc.last_verdict, AUDIT_VERIFIED);
+            assert_int_equal(sc.last_run_at, 1700000010);
         }
         store_close(s);
 
@@ -483,6 +600,37 @@ static void test_migration_is_atomic(void **state)
     /* once the obstacle is gone the same file migrates */
     struct store *s = open_ok(f->db);
     assert_int_equal(q_int(store_sqlite_handle(s), "PRAGMA user_version"), store_schema_version());
+    store_close(s);
+}
+
+/* Version 3's ALTERs fail on a v2 file that already has one of the
+ * columns: the whole step rolls back and the v2 data stays readable. */
+static void test_migration_v3_is_atomic(void **state)
+{
+    struct fx *f = *state;
+    char *err = NULL;
+    assert_int_equal(store_migrate_to(f->db, 2, &err), 0);
+    sqlite3 *raw = raw_open(f->db);
+    exec_ok(raw, seed_v1_sql);
+    exec_ok(raw, seed_v2_sql);
+    exec_ok(raw, "ALTER TABLE jobs ADD COLUMN cancel_requested_at TEXT");
+    raw_close(raw);
+
+    err = open_fails(f->db);
+    assert_non_null(strstr(err, "schema version 3 failed"));
+    assert_non_null(strstr(err, "cancel_requested_at"));
+    free(err);
+
+    raw = raw_open(f->db);
+    assert_int_equal(q_int(raw, "PRAGMA user_version"), 2);
+    /* the first ALTER of the step was rolled back with the second */
+    assert_int_equal(has_column(raw, "backdoors", "plan"), 0);
+    assert_int_equal(q_int(raw, "SELECT count(*) FROM audit_records"), 1);
+    exec_ok(raw, "ALTER TABLE jobs DROP COLUMN cancel_requested_at");
+    raw_close(raw);
+
+    struct store *s = open_ok(f->db);
+    assert_int_equal(q_int(store_sqlite_handle(s), "PRAGMA user_version"), 3);
     store_close(s);
 }
 
@@ -956,6 +1104,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_each_earlier_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_is_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_v3_is_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
