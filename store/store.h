@@ -415,10 +415,9 @@ void store_audit_list_free(struct store_audit *v, size_t n);
 
 /* Computes a record's hash over its canonical serialisation (which may
  * cover every field but hash, id included) into out (64 lowercase hex +
- * NUL).  Called
- * inside the append transaction with the write lock held: it must be quick
- * and must not call the store.  Returns 0 or a negative errno (the append
- * is then rolled back and returns it). */
+ * NUL).  Called inside the append transaction with the write lock held:
+ * it must be quick and must not call the store.  Returns 0 or a negative
+ * errno (the append is then rolled back and returns it). */
 typedef int (*store_audit_hash_fn)(const struct store_audit *a, char out[65], void *ctx);
 
 /* Appends a record in ONE BEGIN IMMEDIATE transaction: reads the head;
