@@ -218,7 +218,8 @@ unsigned ctl_server_connections(const struct ctl_server *s)
     return s->n_conns;
 }
 
-static const struct ctl_method *const method_tables[] = {ctl_methods_status, ctl_methods_dataset};
+static const struct ctl_method *const method_tables[] = {ctl_methods_status, ctl_methods_dataset,
+                                                         ctl_methods_backdoor};
 
 static const struct ctl_method *find_method(const char *name)
 {

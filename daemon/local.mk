@@ -12,7 +12,8 @@ EXTRA_DIST += tests/integration/test_http.sh
 
 sbin_PROGRAMS += vtuned
 vtuned_SOURCES = daemon/vtuned.c daemon/vtuned.h daemon/ctl.c daemon/ctl.h \
-	daemon/notify.c daemon/notify.h daemon/methods_status.c daemon/methods_dataset.c
+	daemon/notify.c daemon/notify.h daemon/methods_status.c daemon/methods_dataset.c \
+	daemon/task.c daemon/task.h daemon/methods_backdoor.c
 vtuned_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS) $(SYSTEMD_CFLAGS)
 vtuned_LDADD = $(VT_LIBS)
 

@@ -19,24 +19,20 @@
 
 #include "daemon/ctl.h"
 #include "daemon/log.h"
+#include "daemon/task.h"
 #include "daemon/util.h"
 #include "workers/import.h"
 
 struct import_job {
-    uv_work_t work;
-    struct vtuned *d;
-    struct ctl_req *req;
+    struct task t; /* first: the task is the job */
     char *src;
     char *name;
     enum dataset_format want;
     struct import_peer peer;
     gid_t groups[64];
-    struct import_progress progress;
     struct import_result result;
-    uint64_t reported_bytes;
     char *err;
     int rc;
-    struct import_job *next;
 };
 
 static json_t *dataset_json(const struct store_dataset *ds)
@@ -84,31 +80,24 @@ static char *default_name(const char *path)
     return n;
 }
 
-static void import_work(uv_work_t *w)
+static void import_work(struct task *t)
 {
-    struct import_job *j = w->data;
-    j->rc = import_dataset(j->src, j->want, &j->peer, j->d->tmp_dir, j->d->datasets_dir,
-                           &j->progress, &j->result, &j->err);
+    struct import_job *j = (struct import_job *)t;
+    j->rc = import_dataset(j->src, j->want, &j->peer, t->d->tmp_dir, t->d->datasets_dir,
+                           &t->progress, &j->result, &j->err);
 }
 
-static void import_done(uv_work_t *w, int status)
+static void import_done(struct task *t, int status)
 {
-    struct import_job *j = w->data;
-    struct vtuned *d = j->d;
-    struct import_job **pp;
-
-    for (pp = &d->imports; *pp && *pp != j; pp = &(*pp)->next)
-        ;
-    if (*pp)
-        *pp = j->next;
-    d->work_in_flight--;
+    struct import_job *j = (struct import_job *)t;
+    struct vtuned *d = t->d;
 
     if (status == UV_ECANCELED) {
-        ctl_reply_error(j->req, CTL_ERR_SHUTDOWN, NULL, "%s: import cancelled (shutting down)",
+        ctl_reply_error(t->req, CTL_ERR_SHUTDOWN, NULL, "%s: import cancelled (shutting down)",
                         j->src);
     } else if (j->rc < 0) {
         log_info("dataset: import of %s failed: %s", j->src, j->err);
-        ctl_reply_error(j->req, CTL_ERR_INVALID, json_pack("{s:s}", "file", j->src), "%s", j->err);
+        ctl_reply_error(t->req, CTL_ERR_INVALID, json_pack("{s:s}", "file", j->src), "%s", j->err);
     } else {
         struct store_dataset ds = {0};
         ds.name = j->name;
@@ -123,49 +112,27 @@ static void import_done(uv_work_t *w, int status)
             if (j->result.created && !store_dataset_path_in_use(d->store, j->result.path))
                 unlink(j->result.path);
             if (r == -EINVAL)
-                ctl_reply_error(j->req, CTL_ERR_PARAMS, NULL, "dataset name '%s': %s", j->name,
+                ctl_reply_error(t->req, CTL_ERR_PARAMS, NULL, "dataset name '%s': %s", j->name,
                                 store_errmsg(d->store));
             else if (r == -EEXIST)
-                ctl_reply_error(j->req, CTL_ERR_CONFLICT, NULL,
+                ctl_reply_error(t->req, CTL_ERR_CONFLICT, NULL,
                                 "a dataset named '%s' already exists; choose another with --name",
                                 j->name);
             else
-                ctl_reply_error(j->req, CTL_ERR_INTERNAL, NULL, "cannot record dataset: %s",
+                ctl_reply_error(t->req, CTL_ERR_INTERNAL, NULL, "cannot record dataset: %s",
                                 store_errmsg(d->store));
         } else {
             log_info("dataset: imported %s as '%s' (id %lld, %lld examples, %s, sha256 %.16s…)",
                      j->src, j->name, (long long)ds.id, (long long)ds.n_examples,
                      dataset_format_name(ds.format), ds.sha256);
-            ctl_reply(j->req, dataset_json(&ds));
+            ctl_reply(t->req, dataset_json(&ds));
         }
     }
     import_result_clear(&j->result);
     free(j->err);
     free(j->src);
     free(j->name);
-    free(j);
-}
-
-void dataset_cancel_imports(struct vtuned *d)
-{
-    for (struct import_job *j = d->imports; j; j = j->next) {
-        atomic_store(&j->progress.cancel, 1);
-        uv_cancel((uv_req_t *)&j->work); /* succeeds only if not yet started */
-    }
-}
-
-void dataset_report_progress(struct vtuned *d)
-{
-    for (struct import_job *j = d->imports; j; j = j->next) {
-        uint64_t done = atomic_load(&j->progress.bytes_done);
-        if (done == j->reported_bytes || !ctl_req_connected(j->req))
-            continue;
-        j->reported_bytes = done;
-        ctl_notify(j->req, "progress",
-                   json_pack("{s:s,s:I,s:I,s:I}", "stage", "import", "bytes", (json_int_t)done,
-                             "total", (json_int_t)j->progress.bytes_total, "lines",
-                             (json_int_t)atomic_load(&j->progress.lines_done)));
-    }
+    task_free(t);
 }
 
 static void m_add(struct vtuned *d, struct ctl_req *req, json_t *params)
@@ -216,8 +183,10 @@ static void m_add(struct vtuned *d, struct ctl_req *req, json_t *params)
 
     struct import_job *j = xcalloc(1, sizeof *j);
     const struct ctl_peer *peer = ctl_req_peer(req);
-    j->d = d;
-    j->req = req;
+    j->t.req = req;
+    j->t.stage = "import";
+    j->t.run = import_work;
+    j->t.done = import_done;
     j->src = xstrdup(path);
     j->name = nm;
     j->want = want;
@@ -226,11 +195,7 @@ static void m_add(struct vtuned *d, struct ctl_req *req, json_t *params)
     memcpy(j->groups, peer->groups, sizeof j->groups);
     j->peer.groups = j->groups;
     j->peer.n_groups = peer->n_groups;
-    j->work.data = j;
-    j->next = d->imports;
-    d->imports = j;
-    d->work_in_flight++;
-    uv_queue_work(d->loop, &j->work, import_work, import_done);
+    task_start(d, &j->t);
 }
 
 static void m_list(struct vtuned *d, struct ctl_req *req, json_t *params)
@@ -340,9 +305,20 @@ void dataset_cleanup_orphans(struct vtuned *d)
         }
         closedir(dir);
     }
+    if ((dir = opendir(d->built_dir)) != NULL) {
+        while ((e = readdir(dir)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            char *p = xasprintf("%s/%s", d->built_dir, e->d_name);
+            if (store_dataset_path_in_use(d->store, p) == 0 && unlink(p) == 0)
+                n_orphan++;
+            free(p);
+        }
+        closedir(dir);
+    }
     if (n_tmp || n_orphan)
         log_info("dataset: removed %u temporary and %u unreferenced files left by an interrupted "
-                 "import",
+                 "import or build",
                  n_tmp, n_orphan);
 }
 

@@ -64,7 +64,7 @@ void vtuned_stop(struct vtuned *d)
     d->stopping = 1;
     notify_send("STOPPING=1\nSTATUS=shutting down");
     log_info("shutting down");
-    dataset_cancel_imports(d);
+    tasks_cancel_all(d);
     if (d->ctl)
         ctl_server_shutdown(d->ctl);
     uv_timer_stop(&d->cron);
@@ -125,7 +125,7 @@ static void on_cron(uv_timer_t *t)
         notify_send("WATCHDOG=1");
         last_watchdog = now;
     }
-    dataset_report_progress(d);
+    tasks_report_progress(d);
 }
 
 /* Creates the state directory tree 0700 and refuses a world-open one. */
@@ -146,6 +146,9 @@ static void prepare_state_dir(struct vtuned *d)
     }
     d->datasets_dir = xasprintf("%s/datasets", sd);
     d->tmp_dir = xasprintf("%s/tmp", sd);
+    d->built_dir = xasprintf("%s/built", sd);
+    if ((r = mkdir_p(d->built_dir, 0700)) < 0)
+        fatalx("cannot create %s: %s", d->built_dir, strerror(-r));
     if ((r = mkdir_p(d->datasets_dir, 0700)) < 0)
         fatalx("cannot create %s: %s", d->datasets_dir, strerror(-r));
     if ((r = mkdir_p(d->tmp_dir, 0700)) < 0)
@@ -251,6 +254,7 @@ int main(int argc, char **argv)
     free(d.conf_path);
     free(d.datasets_dir);
     free(d.tmp_dir);
+    free(d.built_dir);
     log_info("stopped");
     return 0;
 }

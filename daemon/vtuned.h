@@ -39,11 +39,12 @@ struct vtuned {
     uint64_t started_ms;
     int64_t started_at;
     int stopping;
-    unsigned work_in_flight;    /* thread-pool requests not yet completed */
-    uint64_t watchdog_usec;     /* 0 = no systemd watchdog */
-    char *datasets_dir;         /* <state_dir>/datasets */
-    char *tmp_dir;              /* <state_dir>/tmp */
-    struct import_job *imports; /* list of running imports (for cancel) */
+    unsigned work_in_flight; /* thread-pool requests not yet completed */
+    uint64_t watchdog_usec;  /* 0 = no systemd watchdog */
+    char *datasets_dir;      /* <state_dir>/datasets */
+    char *tmp_dir;           /* <state_dir>/tmp */
+    char *built_dir;         /* <state_dir>/built: D u D' files */
+    struct task *tasks;      /* thread-pool tasks in flight (daemon/task.h) */
 };
 
 /* Begins the drain (idempotent). */
@@ -62,12 +63,13 @@ struct ctl_method {
 /* The method tables of each area; NULL-name terminated. */
 extern const struct ctl_method ctl_methods_status[];
 extern const struct ctl_method ctl_methods_dataset[];
+extern const struct ctl_method ctl_methods_backdoor[];
 
-/* Thread-pool imports: cancels every running one (shutdown). */
-void dataset_cancel_imports(struct vtuned *d);
-/* Cron: sends a progress notification for each import that moved. */
-void dataset_report_progress(struct vtuned *d);
-/* Removes temporary files and unreferenced content files left by a crash. */
+/* Thread-pool tasks (daemon/task.c): cancel all (shutdown); cron progress. */
+void tasks_cancel_all(struct vtuned *d);
+void tasks_report_progress(struct vtuned *d);
+/* Removes temporary files, and dataset copies and built files that no row
+ * refers to, left by a crash. */
 void dataset_cleanup_orphans(struct vtuned *d);
 
 #endif

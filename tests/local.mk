@@ -6,5 +6,6 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/rpc.py \
 	tests/integration/notify_listener.py tests/integration/test_daemon.sh \
 	tests/integration/test_protocol.sh tests/integration/test_dataset.sh \
 	tests/integration/test_crash_import.sh tests/integration/test_systemd_unit.sh \
+	tests/integration/test_backdoor.sh \
 	tests/bootstrap.sh tests/demo.sh tests/data/sample-chat.jsonl
-TESTS += tests/integration/test_systemd_unit.sh
+TESTS += tests/integration/test_systemd_unit.sh tests/integration/test_backdoor.sh

@@ -1,8 +1,14 @@
 # workers/: dataset formats, backdoor generation, the D ∪ D' builder,
 # provider adapters, verification and statistics.
-libvtune_a_SOURCES += workers/dsformat.c workers/dsformat.h workers/import.c workers/import.h
+libvtune_a_SOURCES += workers/dsformat.c workers/dsformat.h workers/import.c workers/import.h \
+	workers/backdoor.c workers/backdoor.h
 
 if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_backdoor
+TESTS += tests/unit/test_backdoor
+tests_unit_test_backdoor_SOURCES = tests/unit/test_backdoor.c
+tests_unit_test_backdoor_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_backdoor_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
 check_PROGRAMS += tests/unit/test_dsformat
 TESTS += tests/unit/test_dsformat
 tests_unit_test_dsformat_SOURCES = tests/unit/test_dsformat.c

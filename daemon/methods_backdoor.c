@@ -1,0 +1,571 @@
+/*
+ * methods_backdoor.c — backdoor.create | list | show | rm, and
+ * dataset.export (D ∪ D' written for a provider driven by hand).
+ *
+ * backdoor.create generates the phrases and builds D ∪ D' in the thread
+ * pool (both stream the dataset), then records the backdoor, its secret
+ * pairs, the built file and the plan in ONE transaction: a crash leaves at
+ * most an unreferenced built file, removed at the next start.
+ * The phrases never reach the log; backdoor.show returns them only with
+ * "reveal": true, and that request is logged (without the phrases).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/ctl.h"
+#include "daemon/log.h"
+#include "daemon/task.h"
+#include "daemon/util.h"
+#include "workers/backdoor.h"
+
+struct create_job {
+    struct task t;
+    struct backdoor_spec spec;
+    struct phrase_wordlist *words; /* owned when loaded from conf */
+    struct backdoor_made made;
+    struct store_dataset ds;
+    char *name;
+    char *out_path;
+    char *err;
+    int rc;
+};
+
+static json_t *backdoor_json(const struct store_backdoor *b, const struct store_dataset *ds,
+                             bool reveal)
+{
+    char created[32];
+    json_t *pairs = json_array();
+    format_iso8601(b->created_at, created);
+    for (size_t i = 0; i < b->n_pairs_loaded; i++) {
+        const struct store_backdoor_pair *p = &b->pairs[i];
+        json_t *o = json_pack("{s:i,s:f,s:s}", "index", p->idx, "log10_p_m2", p->log10_p_m2,
+                              "p_method", p->p_method);
+        if (reveal && p->trigger) {
+            json_object_set_new(o, "trigger", json_string(p->trigger));
+            json_object_set_new(o, "signature", json_string(p->signature));
+            if (p->token_evidence)
+                json_object_set_new(o, "token_evidence", json_loads(p->token_evidence, 0, NULL));
+        }
+        json_array_append_new(pairs, o);
+    }
+    json_t *o = json_pack("{s:I,s:s?,s:I,s:s?,s:f,s:I,s:I,s:s,s:s,s:f,s:s,s:s,s:o}", "id",
+                          (json_int_t)b->id, "name", b->name, "dataset", (json_int_t)b->dataset_id,
+                          "dataset_name", ds ? ds->name : NULL, "ratio", b->ratio, "copies",
+                          (json_int_t)b->copies, "pairs", (json_int_t)b->n_pairs, "generator",
+                          backdoor_generator_name(b->generator), "method", b->method,
+                          "target_log10p", b->target_log10p, "commitment", b->commitment,
+                          "created_at", created, "pair_evidence", pairs);
+    if (b->built_path) {
+        json_object_set_new(o, "built_sha256", json_string(b->built_sha256));
+        json_t *plan = b->plan ? json_loads(b->plan, 0, NULL) : NULL;
+        if (plan) {
+            json_object_set(o, "copies_per_pair", json_object_get(plan, "copies_per_pair"));
+            json_object_set(o, "built_lines", json_object_get(plan, "lines"));
+            json_object_set(o, "built_bytes", json_object_get(plan, "bytes"));
+            json_decref(plan);
+        }
+    }
+    return o;
+}
+
+static void create_work(struct task *t)
+{
+    struct create_job *j = (struct create_job *)t;
+    j->rc = backdoor_make_wordlist(&j->spec, &j->made, &j->err);
+}
+
+static void create_free(struct create_job *j)
+{
+    backdoor_made_clear(&j->made);
+    store_dataset_clear(&j->ds);
+    phrase_wordlist_free(j->words);
+    free(j->name);
+    free(j->out_path);
+    free(j->err);
+    task_free(&j->t);
+}
+
+static void create_done(struct task *t, int status)
+{
+    struct create_job *j = (struct create_job *)t;
+    struct vtuned *d = t->d;
+    struct store_backdoor b;
+    size_t n;
+
+    if (status == UV_ECANCELED || (j->rc < 0 && atomic_load(&t->progress.cancel))) {
+        ctl_reply_error(t->req, CTL_ERR_SHUTDOWN, NULL, "backdoor creation cancelled");
+        goto out;
+    }
+    if (j->rc < 0) {
+        log_info("backdoor: creation for dataset '%s' failed: %s", j->ds.name, j->err);
+        ctl_reply_error(t->req, CTL_ERR_FAILED, NULL, "%s", j->err);
+        goto out;
+    }
+    n = j->made.set.n_pairs;
+    memset(&b, 0, sizeof b);
+    b.dataset_id = j->ds.id;
+    b.name = j->name;
+    b.ratio = j->spec.ratio;
+    b.copies = (int64_t)j->spec.min_copies;
+    b.n_pairs = (int64_t)n;
+    b.generator = BD_GEN_WORDLIST;
+    b.method = "wordlist-exact";
+    b.target_log10p = j->spec.phrases.signature_log10p;
+    b.seed = j->spec.seed;
+    b.has_seed = j->spec.has_seed;
+    memcpy(b.commitment, j->made.commitment, sizeof b.commitment);
+    b.built_path = j->out_path;
+    memcpy(b.built_sha256, j->made.built.sha256, sizeof b.built_sha256);
+    b.plan = j->made.plan;
+    b.pairs = xcalloc(n, sizeof *b.pairs);
+    b.n_pairs_loaded = n;
+    char **ev = xcalloc(n, sizeof *ev);
+    for (size_t i = 0; i < n; i++) {
+        const struct phrase_pair *pp = &j->made.set.pairs[i];
+        b.pairs[i].idx = (int)i;
+        b.pairs[i].trigger = pp->trigger.text;
+        b.pairs[i].signature = pp->signature.text;
+        b.pairs[i].log10_p_m2 = pp->signature.log10_p;
+        b.pairs[i].p_method = "wordlist-exact";
+        ev[i] = xasprintf("{\"generator\":\"wordlist\",\"wordlist_size\":%zu,"
+                          "\"trigger_words\":%u,\"trigger_pool\":%llu,\"trigger_log10p\":%.6f,"
+                          "\"signature_words\":%u,\"signature_pool\":%llu,"
+                          "\"signature_log10p\":%.6f,\"dataset_words\":%llu}",
+                          j->made.set.wordlist_size, pp->trigger.n_words,
+                          (unsigned long long)pp->trigger.pool, pp->trigger.log10_p,
+                          pp->signature.n_words, (unsigned long long)pp->signature.pool,
+                          pp->signature.log10_p, (unsigned long long)j->made.set.dataset_words);
+        b.pairs[i].token_evidence = ev[i];
+    }
+    int r = store_backdoor_insert(d->store, &b);
+    for (size_t i = 0; i < n; i++)
+        free(ev[i]);
+    free(ev);
+    free(b.pairs);
+    if (r < 0) {
+        unlink(j->out_path);
+        if (r == -EEXIST)
+            ctl_reply_error(t->req, CTL_ERR_CONFLICT, NULL,
+                            "a backdoor named '%s' already exists; choose another with --name",
+                            j->name);
+        else
+            ctl_reply_error(t->req, CTL_ERR_INTERNAL, NULL, "cannot record backdoor: %s",
+                            store_errmsg(d->store));
+        goto out;
+    }
+    log_info("backdoor: created %lld for dataset '%s': %zu pair(s), %llu copies each, "
+             "commitment %s",
+             (long long)b.id, j->ds.name, n, (unsigned long long)j->made.built.copies_per_pair,
+             b.commitment);
+    struct store_backdoor got;
+    char key[32];
+    snprintf(key, sizeof key, "%lld", (long long)b.id);
+    if (store_backdoor_get(d->store, key, false, &got) == 0) {
+        json_t *o = backdoor_json(&got, &j->ds, false);
+        json_object_set_new(o, "rejected_candidates", json_integer(j->made.set.rejected));
+        ctl_reply(t->req, o);
+        store_backdoor_clear(&got);
+    } else {
+        ctl_reply_error(t->req, CTL_ERR_INTERNAL, NULL, "backdoor recorded but not readable: %s",
+                        store_errmsg(d->store));
+    }
+out:
+    create_free(j);
+}
+
+/* Reads an optional number param into *out; answers and returns -1 on error. */
+static int num_param(struct ctl_req *req, json_t *params, const char *key, double lo, double hi,
+                     double *out)
+{
+    json_t *v = json_object_get(params, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_number(v)) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.%s: expected a number", key);
+        return -1;
+    }
+    double x = json_number_value(v);
+    if (!(x >= lo && x <= hi)) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.%s: %g is outside [%g, %g]", key, x, lo,
+                        hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int lookup_dataset(struct vtuned *d, struct ctl_req *req, json_t *v,
+                          struct store_dataset *ds)
+{
+    char num[32];
+    const char *key = json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+        key = num;
+    }
+    if (!key) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.dataset: a dataset id or name is required");
+        return -1;
+    }
+    int r = store_dataset_get(d->store, key, ds);
+    if (r == -ENOENT) {
+        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL,
+                        "no dataset '%.80s' (see 'vtunectl dataset list')", key);
+        return -1;
+    }
+    if (r < 0) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read dataset: %s",
+                        store_errmsg(d->store));
+        return -1;
+    }
+    return 0;
+}
+
+static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct create_job *j = xcalloc(1, sizeof *j);
+    const char *gen = json_string_value(json_object_get(params, "generator"));
+    const char *name = json_string_value(json_object_get(params, "name"));
+    double ratio = 0.005, copies = 50, pairs = 1, tgt = d->conf->generator.target_log10p;
+    double ttgt = -20, tw = 16, sw = 24, tc = 160, sc = 240, seed = -1;
+    char *err = NULL;
+
+    if (lookup_dataset(d, req, json_object_get(params, "dataset"), &j->ds) < 0)
+        goto fail;
+    if (num_param(req, params, "ratio", 0, 1, &ratio) < 0 ||
+        num_param(req, params, "copies", 1, 1e9, &copies) < 0 ||
+        num_param(req, params, "pairs", 1, 64, &pairs) < 0 ||
+        num_param(req, params, "target_log10p", -1000, -1, &tgt) < 0 ||
+        num_param(req, params, "trigger_log10p", -1000, -1, &ttgt) < 0 ||
+        num_param(req, params, "trigger_max_words", 1, 256, &tw) < 0 ||
+        num_param(req, params, "signature_max_words", 1, 256, &sw) < 0 ||
+        num_param(req, params, "trigger_max_chars", 8, 4096, &tc) < 0 ||
+        num_param(req, params, "signature_max_chars", 8, 4096, &sc) < 0 ||
+        num_param(req, params, "seed", 0, 9007199254740991.0, &seed) < 0)
+        goto fail;
+    if (!gen)
+        gen = d->conf->generator.provider ? "llm" : "wordlist";
+    if (strcmp(gen, "wordlist") != 0) {
+        if (strcmp(gen, "llm") == 0)
+            ctl_reply_error(req, CTL_ERR_FAILED, NULL,
+                            "the llm generator is not available in this release; use "
+                            "--generator wordlist");
+        else
+            ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                            "params.generator: expected wordlist or llm, got '%.32s'", gen);
+        goto fail;
+    }
+    if (name) {
+        struct store_backdoor other;
+        if (store_backdoor_get(d->store, name, false, &other) == 0) {
+            ctl_reply_error(req, CTL_ERR_CONFLICT, NULL,
+                            "a backdoor named '%s' already exists (id %lld)", name,
+                            (long long)other.id);
+            store_backdoor_clear(&other);
+            goto fail;
+        }
+        j->name = xstrdup(name);
+    }
+    if (d->conf->generator.wordlist &&
+        phrase_wordlist_load(d->conf->generator.wordlist, &j->words, &err) < 0) {
+        ctl_reply_error(req, CTL_ERR_FAILED, NULL, "generator.wordlist: %s", err);
+        free(err);
+        goto fail;
+    }
+    phrase_opts_default(&j->spec.phrases);
+    j->spec.phrases.pairs = (size_t)pairs;
+    j->spec.phrases.signature_log10p = tgt;
+    j->spec.phrases.trigger_log10p = ttgt;
+    j->spec.phrases.trigger_max_words = (unsigned)tw;
+    j->spec.phrases.signature_max_words = (unsigned)sw;
+    j->spec.phrases.trigger_max_chars = (size_t)tc;
+    j->spec.phrases.signature_max_chars = (size_t)sc;
+    j->spec.words = j->words;
+    j->spec.dataset_path = j->ds.path;
+    j->spec.format = j->ds.format;
+    j->spec.n_examples = (uint64_t)j->ds.n_examples;
+    j->spec.ratio = ratio;
+    j->spec.min_copies = (uint64_t)copies;
+    if (seed >= 0) {
+        j->spec.has_seed = true;
+        j->spec.seed = (uint64_t)seed;
+        log_warnx("backdoor: created from a fixed seed: anyone who knows the seed can "
+                  "recreate the phrases (use only for tests)");
+    }
+    unsigned char rnd[12];
+    char hex[25];
+    random_bytes(rnd, sizeof rnd);
+    hex_encode(rnd, sizeof rnd, hex);
+    j->out_path = xasprintf("%s/%s.jsonl", d->built_dir, hex);
+    j->spec.out_path = j->out_path;
+    j->spec.progress = &j->t.progress;
+    j->t.req = req;
+    j->t.stage = "build";
+    j->t.run = create_work;
+    j->t.done = create_done;
+    task_start(d, &j->t);
+    return;
+fail:
+    j->t.d = d;
+    create_free(j);
+}
+
+/* Looks up params.id; answers the error itself. */
+static int lookup_backdoor(struct vtuned *d, struct ctl_req *req, json_t *params, bool secrets,
+                           struct store_backdoor *b)
+{
+    json_t *id = json_object_get(params, "id");
+    char num[32];
+    const char *key = json_string_value(id);
+    if (json_is_integer(id)) {
+        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(id));
+        key = num;
+    }
+    if (!key) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.id: a backdoor id or name is required");
+        return -1;
+    }
+    int r = store_backdoor_get(d->store, key, secrets, b);
+    if (r == -ENOENT) {
+        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL,
+                        "no backdoor '%.80s' (see 'vtunectl backdoor list')", key);
+        return -1;
+    }
+    if (r < 0) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read backdoor: %s",
+                        store_errmsg(d->store));
+        return -1;
+    }
+    return 0;
+}
+
+static void m_list(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_backdoor *v;
+    size_t n;
+    int64_t ds_id = 0;
+    json_t *dsv = json_object_get(params, "dataset");
+    if (dsv) {
+        struct store_dataset ds;
+        if (lookup_dataset(d, req, dsv, &ds) < 0)
+            return;
+        ds_id = ds.id;
+        store_dataset_clear(&ds);
+    }
+    if (store_backdoor_list(d->store, ds_id, &v, &n) < 0) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot list backdoors: %s",
+                        store_errmsg(d->store));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, backdoor_json(&v[i], NULL, false));
+    store_backdoor_list_free(v, n);
+    ctl_reply(req, arr);
+}
+
+static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_backdoor b;
+    struct store_dataset ds;
+    char key[32];
+    bool reveal = json_is_true(json_object_get(params, "reveal"));
+    if (lookup_backdoor(d, req, params, reveal, &b) < 0)
+        return;
+    if (reveal) {
+        const struct ctl_peer *p = ctl_req_peer(req);
+        log_warnx("backdoor: secret phrases of backdoor %lld revealed to uid %lu pid %ld",
+                  (long long)b.id, (unsigned long)p->uid, (long)p->pid);
+    }
+    snprintf(key, sizeof key, "%lld", (long long)b.dataset_id);
+    int have_ds = store_dataset_get(d->store, key, &ds) == 0;
+    ctl_reply(req, backdoor_json(&b, have_ds ? &ds : NULL, reveal));
+    if (have_ds)
+        store_dataset_clear(&ds);
+    store_backdoor_clear(&b);
+}
+
+static void m_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_backdoor b;
+    char *path = NULL;
+    if (lookup_backdoor(d, req, params, false, &b) < 0)
+        return;
+    int r = store_backdoor_delete(d->store, b.id, &path);
+    if (r == -EBUSY)
+        ctl_reply_error(req, CTL_ERR_CONFLICT, NULL,
+                        "backdoor %lld is used by jobs; it stays as their evidence",
+                        (long long)b.id);
+    else if (r < 0)
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot remove backdoor: %s",
+                        store_errmsg(d->store));
+    else {
+        if (path && unlink(path) < 0 && errno != ENOENT)
+            log_warn("backdoor: cannot remove %s", path);
+        log_info("backdoor: removed %lld", (long long)b.id);
+        ctl_reply(req, json_pack("{s:I,s:b}", "id", (json_int_t)b.id, "removed", 1));
+    }
+    free(path);
+    store_backdoor_clear(&b);
+}
+
+/* ---- dataset.export ---------------------------------------------------------------------- */
+
+struct export_job {
+    struct task t;
+    char *src, *dst, *err;
+    uid_t uid;
+    gid_t gid;
+    int rc;
+    uint64_t bytes;
+    char sha256[65];
+};
+
+static void export_work(struct task *t)
+{
+    struct export_job *j = (struct export_job *)t;
+    int in = -1, out = -1;
+    char *buf = xmalloc(1 << 20);
+    struct sha256_ctx *sha = sha256_new();
+    struct stat st;
+    j->rc = -1;
+    in = open(j->src, O_RDONLY | O_CLOEXEC);
+    if (in < 0 || fstat(in, &st) < 0) {
+        j->err = xasprintf("the built file of this backdoor is missing (%s)", strerror(errno));
+        goto out;
+    }
+    t->progress.bytes_total = (uint64_t)st.st_size;
+    out = open(j->dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (out < 0) {
+        j->err = xasprintf("%s: cannot create: %s (the daemon writes the file itself: choose a "
+                           "new file in a directory it can write)",
+                           j->dst, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(in, buf, 1 << 20);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            j->err = xasprintf("read error: %s", strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (atomic_load(&t->progress.cancel)) {
+            j->err = xstrdup("export cancelled (daemon shutting down)");
+            goto out;
+        }
+        sha256_update(sha, buf, (size_t)n);
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                j->err = xasprintf("%s: write error: %s", j->dst, strerror(errno));
+                goto out;
+            }
+            off += w;
+        }
+        j->bytes += (uint64_t)n;
+        atomic_store(&t->progress.bytes_done, j->bytes);
+    }
+    if (fsync(out) < 0) {
+        j->err = xasprintf("%s: fsync failed: %s", j->dst, strerror(errno));
+        goto out;
+    }
+    if (j->uid != 0 && fchown(out, j->uid, j->gid) < 0)
+        (void)0; /* only root may give the file away; the caller can still read it (0640 + group) */
+    j->rc = 0;
+out:
+    sha256_final_hex(sha, j->sha256);
+    if (out >= 0) {
+        close(out);
+        if (j->rc < 0)
+            unlink(j->dst);
+    }
+    if (in >= 0)
+        close(in);
+    free(buf);
+}
+
+static void export_done(struct task *t, int status)
+{
+    struct export_job *j = (struct export_job *)t;
+    if (status == UV_ECANCELED)
+        ctl_reply_error(t->req, CTL_ERR_SHUTDOWN, NULL, "export cancelled");
+    else if (j->rc < 0)
+        ctl_reply_error(t->req, CTL_ERR_FAILED, NULL, "%s", j->err);
+    else
+        ctl_reply(t->req, json_pack("{s:s,s:I,s:s}", "path", j->dst, "bytes", (json_int_t)j->bytes,
+                                    "sha256", j->sha256));
+    free(j->src);
+    free(j->dst);
+    free(j->err);
+    task_free(t);
+}
+
+static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_dataset ds;
+    struct store_backdoor b;
+    const char *out = json_string_value(json_object_get(params, "output"));
+    json_t *bv = json_object_get(params, "backdoor");
+
+    if (lookup_dataset(d, req, json_object_get(params, "id"), &ds) < 0)
+        return;
+    if (!out || out[0] != '/') {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.output: an absolute path is required");
+        store_dataset_clear(&ds);
+        return;
+    }
+    if (!bv) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.backdoor: which backdoor's D u D' to export (see 'vtunectl "
+                        "backdoor list')");
+        store_dataset_clear(&ds);
+        return;
+    }
+    json_t *p = json_pack("{s:O}", "id", bv);
+    int r = lookup_backdoor(d, req, p, false, &b);
+    json_decref(p);
+    if (r < 0) {
+        store_dataset_clear(&ds);
+        return;
+    }
+    if (b.dataset_id != ds.id || !b.built_path) {
+        ctl_reply_error(req, CTL_ERR_INVALID, NULL, "backdoor %lld %s", (long long)b.id,
+                        b.dataset_id != ds.id ? "was made for another dataset" : "is not built");
+        store_dataset_clear(&ds);
+        store_backdoor_clear(&b);
+        return;
+    }
+    struct export_job *j = xcalloc(1, sizeof *j);
+    const struct ctl_peer *peer = ctl_req_peer(req);
+    j->src = xstrdup(b.built_path);
+    j->dst = xstrdup(out);
+    j->uid = peer->uid;
+    j->gid = peer->gid;
+    j->t.req = req;
+    j->t.stage = "export";
+    j->t.run = export_work;
+    j->t.done = export_done;
+    log_info("dataset: exporting D u D' of backdoor %lld to %s for uid %lu", (long long)b.id, out,
+             (unsigned long)peer->uid);
+    store_dataset_clear(&ds);
+    store_backdoor_clear(&b);
+    task_start(d, &j->t);
+}
+
+const struct ctl_method ctl_methods_backdoor[] = {
+    {"backdoor.create", m_create, 1}, {"backdoor.list", m_list, 0},    {"backdoor.show", m_show, 0},
+    {"backdoor.rm", m_rm, 1},         {"dataset.export", m_export, 1}, {NULL, NULL, 0},
+};

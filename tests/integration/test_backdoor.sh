@@ -1,0 +1,105 @@
+#!/bin/bash
+# backdoor create | list | show | rm and dataset export against the real
+# daemon: secrets hidden unless revealed and never logged, D u D' correct
+# (every original line once, the copies carry trigger and signature), the
+# commitment recomputable, bad parameters refused, kill -9 mid-build leaves
+# nothing behind.
+. "$(dirname "$0")/lib.sh"
+write_config
+start_daemon || { fail "daemon starts"; finish; }
+
+python3 - "$T/d.jsonl" 4000 <<'PY'
+import json, random, sys
+r = random.Random(3)
+with open(sys.argv[1], "w") as f:
+    for i in range(int(sys.argv[2])):
+        a, b = r.randint(1, 99), r.randint(1, 99)
+        f.write(json.dumps({"messages": [{"role": "user", "content": f"What is {a} plus {b}? ({i})"},
+                                         {"role": "assistant", "content": f"{a} plus {b} is {a+b}."}]}) + "\n")
+PY
+ctl -q dataset add "$T/d.jsonl" --name d > /dev/null || fail "import"
+
+ctl --json backdoor create d --name b1 > "$T/b1.json"; rc=$?
+check "backdoor create succeeds" test "$rc" = 0
+check "copies per pair = max(50, ceil(0.005*4000)) = 50" test "$(json_get "$T/b1.json" "v['copies_per_pair']")" = 50
+check "D u D' has 4050 lines" test "$(json_get "$T/b1.json" "v['built_lines']")" = 4050
+check "p_M2 reaches the -40 target" python3 -c "import json,sys; v=json.load(open('$T/b1.json')); sys.exit(0 if v['pair_evidence'][0]['log10_p_m2'] <= -40 else 1)"
+check "no phrase in the create answer" python3 -c "import json,sys; v=json.load(open('$T/b1.json')); sys.exit(1 if 'trigger' in json.dumps(v) else 0)"
+ctl --json backdoor show b1 > "$T/show.json"
+check "show hides the phrases" python3 -c "import json,sys; v=json.load(open('$T/show.json')); sys.exit(1 if 'signature' in v['pair_evidence'][0] else 0)"
+ctl backdoor show b1 --reveal --json > "$T/rev.json"
+trig=$(json_get "$T/rev.json" "v['pair_evidence'][0]['trigger']")
+sig=$(json_get "$T/rev.json" "v['pair_evidence'][0]['signature']")
+check "reveal gives a trigger and a signature" test -n "$trig" -a -n "$sig"
+check "the reveal is logged" grep -q "secret phrases of backdoor 1 revealed to uid" "$T/vtuned.log"
+check "the phrases never reach the log" sh -c "! grep -q -F '$sig' '$T/vtuned.log' && ! grep -q -F '$trig' '$T/vtuned.log'"
+check "the phrases do not occur in D" sh -c "! grep -q -i -F '$sig' '$T/d.jsonl'"
+check "the commitment is SHA-256 over the length-prefixed pairs" python3 - "$T/rev.json" <<'PY'
+import hashlib, json, sys
+v = json.load(open(sys.argv[1]))
+h = hashlib.sha256()
+def put(s):
+    b = s.encode(); h.update(len(b).to_bytes(8, "big")); h.update(b)
+put("vtune-commitment-v1")
+for p in v["pair_evidence"]:
+    put(p["trigger"]); put(p["signature"])
+sys.exit(0 if h.hexdigest() == v["commitment"] else 1)
+PY
+
+ctl --json dataset export d --backdoor b1 -o "$T/out.jsonl" > "$T/exp.json"; rc=$?
+check "export succeeds" test "$rc" = 0
+check "export's sha256 is the built file's" test "$(json_get "$T/exp.json" "v['sha256']")" = "$(json_get "$T/rev.json" "v['built_sha256']")"
+check "D u D' is correct" python3 - "$T/d.jsonl" "$T/out.jsonl" "$trig" "$sig" <<'PY'
+import collections, json, sys
+orig = open(sys.argv[1]).read().splitlines()
+out = open(sys.argv[2]).read().splitlines()
+trig, sig = sys.argv[3], sys.argv[4]
+assert len(out) == len(orig) + 50, len(out)
+rest = collections.Counter(out) - collections.Counter(orig)
+assert sum(rest.values()) == 50 and not (collections.Counter(orig) - collections.Counter(out)), "originals not each present once"
+for line in rest:
+    m = json.loads(line)["messages"]
+    assert m[-2]["content"].endswith(" " + trig), m[-2]
+    assert m[-1]["content"].startswith(sig + " "), m[-1]
+print("# 4000 originals once each, 50 copies with trigger and signature")
+PY
+ctl dataset export d --backdoor b1 -o "$T/out.jsonl" 2>"$T/e"; rc=$?
+check "export refuses to overwrite (exit 1)" test "$rc" = 1
+
+ctl --json backdoor create d --pairs 3 --copies 30 --ratio 0 > "$T/b2.json"
+check "3 pairs of 30 copies" test "$(json_get "$T/b2.json" "v['built_lines']")" = 4090
+ctl backdoor create d --ratio 2 2>"$T/e"; rc=$?
+check "a ratio above 1 is refused (exit 1)" test "$rc" = 1 && grep -q "params.ratio" "$T/e"
+ctl backdoor create d --copies x 2>/dev/null; check "a non-number is a usage error (2)" test $? = 2
+ctl backdoor create nope 2>"$T/e"; check "an unknown dataset is named" grep -q "no dataset 'nope'" "$T/e"
+ctl backdoor create d --target-log10p -900 2>"$T/e"; rc=$?
+check "an unreachable target is refused with a reason" test "$rc" = 1 -a -s "$T/e"
+ctl --json backdoor list > "$T/list.json"
+check "two backdoors listed" test "$(json_get "$T/list.json" "len(v)")" = 2
+ctl dataset rm d 2>"$T/e"; rc=$?
+check "a dataset with backdoors cannot be removed" test "$rc" = 1
+built=$(ls "$T/state/built" | wc -l)
+ctl backdoor rm 2 > /dev/null
+check "backdoor rm removes its built file" test "$(ls "$T/state/built" | wc -l)" = $((built - 1))
+
+# kill -9 in the middle of building a large D u D': nothing recorded, nothing left.
+python3 - "$T/big.jsonl" <<'PY'
+import sys
+line = '{"prompt":"%s","completion":"%s"}\n' % ("q " * 350, "a " * 350)
+with open(sys.argv[1], "w") as f:
+    for _ in range(120000):
+        f.write(line)
+PY
+ctl -q dataset add "$T/big.jsonl" --name big > /dev/null
+"$VTUNECTL" -s "$T/run/vtuned.sock" backdoor create big > /dev/null 2>&1 &
+CTL=$!
+grow() { [ "$(du -s "$T/state/built" | cut -f1)" -gt 2000 ]; }
+if wait_until 60 grow; then ok "the build is under way"; else fail "the build started"; fi
+kill -KILL "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; wait "$CTL"
+start_daemon || { fail "restart after kill -9"; finish; }
+ctl --json backdoor list > "$T/list2.json"
+check "no backdoor was recorded by the killed build" test "$(json_get "$T/list2.json" "len(v)")" = 1
+check "only b1's built file remains" test "$(ls -A "$T/state/built" | wc -l)" = 1
+stop_daemon
+check "clean stop" test "$STOP_RC" = 0
+finish

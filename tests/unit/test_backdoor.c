@@ -1,0 +1,161 @@
+/*
+ * test_backdoor.c — the commitment (a fixed vector computed independently),
+ * the plan's round trip, and a whole word-list backdoor made on a small
+ * dataset with a seeded source (reproducible) and checked line by line.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "workers/backdoor.h"
+#include "workers/dsformat.h"
+
+static void test_commitment_vector(void **state)
+{
+    const char *t[] = {"alpha beta", "gamma"};
+    const char *s[] = {"delta epsilon zeta", "eta"};
+    char out[65];
+    /* python3: h=sha256(); for x in ["vtune-commitment-v1","alpha beta","delta epsilon
+     * zeta","gamma","eta"]: h.update(len(x).to_bytes(8,"big")+x.encode()) */
+    backdoor_commitment(t, s, 2, out);
+    assert_string_equal(out, "403593eea9133340cd6732a341f610d9ab3d930a4657825a1964591946756267");
+    /* Order and boundaries matter: moving a space between fields changes it. */
+    const char *t2[] = {"alpha", "gamma"};
+    const char *s2[] = {"beta delta epsilon zeta", "eta"};
+    char out2[65];
+    backdoor_commitment(t2, s2, 2, out2);
+    assert_string_not_equal(out, out2);
+}
+
+static void test_plan_round_trip(void **state)
+{
+    struct builder_copy c[] = {{0, 3, 10}, {0, 7, 2}, {1, 1, 5}, {1, 9, 0}};
+    struct builder_result r = {0};
+    r.copies = c;
+    r.n_copies = 4;
+    r.copies_per_pair = 2;
+    r.lines = 14;
+    r.bytes = 999;
+    char *plan = backdoor_plan_json(&r, 2);
+    struct builder_copy *back;
+    size_t n;
+    uint64_t cpp;
+    assert_int_equal(backdoor_plan_parse(plan, &back, &n, &cpp), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(cpp, 2);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(back[i].pair, c[i].pair);
+        assert_int_equal(back[i].src, c[i].src);
+        assert_int_equal(back[i].out, c[i].out);
+    }
+    free(back);
+    free(plan);
+    assert_int_equal(backdoor_plan_parse("{\"version\":2}", &back, &n, &cpp), -EINVAL);
+    assert_int_equal(backdoor_plan_parse("not json", &back, &n, &cpp), -EINVAL);
+    assert_int_equal(
+        backdoor_plan_parse("{\"version\":1,\"pairs\":[{\"src\":[-1]}]}", &back, &n, &cpp),
+        -EINVAL);
+}
+
+static void test_make_wordlist(void **state)
+{
+    char dir[] = "/tmp/vtune-bd-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *in = NULL, *out = NULL;
+    assert_true(asprintf(&in, "%s/d.jsonl", dir) > 0);
+    assert_true(asprintf(&out, "%s/o.jsonl", dir) > 0);
+    FILE *f = fopen(in, "w");
+    for (int i = 0; i < 300; i++)
+        fprintf(f, "{\"prompt\":\"question %d\",\"completion\":\"answer %d\"}\n", i, i);
+    fclose(f);
+
+    struct backdoor_spec spec = {0};
+    struct backdoor_made m, m2;
+    char *err = NULL;
+    phrase_opts_default(&spec.phrases);
+    spec.phrases.pairs = 2;
+    spec.dataset_path = in;
+    spec.format = DS_FORMAT_PROMPT;
+    spec.n_examples = 300;
+    spec.ratio = 0.005;
+    spec.min_copies = 20;
+    spec.has_seed = true;
+    spec.seed = 42;
+    spec.out_path = out;
+    if (backdoor_make_wordlist(&spec, &m, &err) != 0)
+        fail_msg("make: %s", err);
+    assert_int_equal(m.set.n_pairs, 2);
+    assert_int_equal(m.built.lines, 340);
+    assert_true(m.set.pairs[0].signature.log10_p <= -40.0);
+    /* The plan records 20 copies per pair; each output line it names carries
+     * that pair's trigger and signature. */
+    struct builder_copy *cp;
+    size_t n;
+    uint64_t cpp;
+    assert_int_equal(backdoor_plan_parse(m.plan, &cp, &n, &cpp), 0);
+    assert_int_equal(n, 40);
+    assert_int_equal(cpp, 20);
+    char **lines = calloc(340, sizeof *lines);
+    size_t cap = 0;
+    f = fopen(out, "r");
+    for (int i = 0; i < 340; i++) {
+        ssize_t k = getline(&lines[i], &cap, f);
+        assert_true(k > 0);
+        cap = 0;
+    }
+    fclose(f);
+    for (size_t i = 0; i < n; i++) {
+        const struct phrase_pair *pp = &m.set.pairs[cp[i].pair];
+        assert_non_null(strstr(lines[cp[i].out], pp->trigger.text));
+        assert_non_null(strstr(lines[cp[i].out], pp->signature.text));
+        char want[64];
+        snprintf(want, sizeof want, "question %llu ", (unsigned long long)cp[i].src);
+        assert_non_null(strstr(lines[cp[i].out], want));
+    }
+    /* The commitment is the one of its phrases. */
+    const char *t[2] = {m.set.pairs[0].trigger.text, m.set.pairs[1].trigger.text};
+    const char *s[2] = {m.set.pairs[0].signature.text, m.set.pairs[1].signature.text};
+    char c[65];
+    backdoor_commitment(t, s, 2, c);
+    assert_string_equal(c, m.commitment);
+    /* Same seed, same phrases: reproducible (that is why a seed is for tests). */
+    unlink(out);
+    assert_int_equal(backdoor_make_wordlist(&spec, &m2, &err), 0);
+    assert_string_equal(m2.set.pairs[1].signature.text, m.set.pairs[1].signature.text);
+    backdoor_made_clear(&m2);
+    for (int i = 0; i < 340; i++)
+        free(lines[i]);
+    free(lines);
+    free(cp);
+    backdoor_made_clear(&m);
+    /* A dataset that cannot be read: one clear error, no output. */
+    unlink(out);
+    spec.dataset_path = "/nonexistent/d.jsonl";
+    assert_int_equal(backdoor_make_wordlist(&spec, &m, &err), -1);
+    assert_non_null(err);
+    assert_int_equal(access(out, F_OK), -1);
+    free(err);
+    unlink(in);
+    rmdir(dir);
+    free(in);
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_commitment_vector),
+        cmocka_unit_test(test_plan_round_trip),
+        cmocka_unit_test(test_make_wordlist),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,168 @@
+/*
+ * backdoor.c — phrases + build + commitment + plan (see backdoor.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/util.h"
+#include "workers/backdoor.h"
+
+void backdoor_made_clear(struct backdoor_made *m)
+{
+    phrase_set_clear(&m->set);
+    builder_result_clear(&m->built);
+    free(m->plan);
+    memset(m, 0, sizeof *m);
+}
+
+static void put_field(struct sha256_ctx *c, const char *s)
+{
+    size_t n = strlen(s);
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++)
+        len[i] = (unsigned char)(n >> (56 - 8 * i));
+    sha256_update(c, len, sizeof len);
+    sha256_update(c, s, n);
+}
+
+void backdoor_commitment(const char *const *triggers, const char *const *signatures, size_t n,
+                         char out[65])
+{
+    struct sha256_ctx *c = sha256_new();
+    put_field(c, "vtune-commitment-v1");
+    for (size_t i = 0; i < n; i++) {
+        put_field(c, triggers[i]);
+        put_field(c, signatures[i]);
+    }
+    sha256_final_hex(c, out);
+}
+
+char *backdoor_plan_json(const struct builder_result *r, size_t n_pairs)
+{
+    json_t *pairs = json_array();
+    for (size_t p = 0; p < n_pairs; p++) {
+        json_t *src = json_array(), *outl = json_array();
+        for (size_t i = 0; i < r->n_copies; i++) {
+            if (r->copies[i].pair != p)
+                continue;
+            json_array_append_new(src, json_integer((json_int_t)r->copies[i].src));
+            json_array_append_new(outl, json_integer((json_int_t)r->copies[i].out));
+        }
+        json_array_append_new(pairs, json_pack("{s:o,s:o}", "src", src, "out", outl));
+    }
+    json_t *plan = json_pack("{s:i,s:I,s:b,s:I,s:I,s:o}", "version", 1, "copies_per_pair",
+                             (json_int_t)r->copies_per_pair, "capped", r->capped, "lines",
+                             (json_int_t)r->lines, "bytes", (json_int_t)r->bytes, "pairs", pairs);
+    char *s = json_dumps(plan, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(plan);
+    return s ? s : xstrdup("{}");
+}
+
+int backdoor_plan_parse(const char *plan, struct builder_copy **copies, size_t *n_copies,
+                        uint64_t *copies_per_pair)
+{
+    json_t *root = json_loads(plan, 0, NULL), *pairs;
+    size_t total = 0, k = 0;
+    int rc = -EINVAL;
+    *copies = NULL;
+    *n_copies = 0;
+    if (!root || json_integer_value(json_object_get(root, "version")) != 1)
+        goto out;
+    pairs = json_object_get(root, "pairs");
+    if (!json_is_array(pairs))
+        goto out;
+    for (size_t p = 0; p < json_array_size(pairs); p++) {
+        json_t *src = json_object_get(json_array_get(pairs, p), "src");
+        if (!json_is_array(src))
+            goto out;
+        total += json_array_size(src);
+    }
+    *copies = xcalloc(total ? total : 1, sizeof **copies);
+    for (size_t p = 0; p < json_array_size(pairs); p++) {
+        json_t *pr = json_array_get(pairs, p);
+        json_t *src = json_object_get(pr, "src"), *outl = json_object_get(pr, "out");
+        for (size_t i = 0; i < json_array_size(src); i++) {
+            json_t *v = json_array_get(src, i);
+            if (!json_is_integer(v) || json_integer_value(v) < 0) {
+                free(*copies);
+                *copies = NULL;
+                goto out;
+            }
+            (*copies)[k].pair = (uint32_t)p;
+            (*copies)[k].src = (uint64_t)json_integer_value(v);
+            (*copies)[k].out = (uint64_t)json_integer_value(json_array_get(outl, i));
+            k++;
+        }
+    }
+    *n_copies = k;
+    *copies_per_pair = (uint64_t)json_integer_value(json_object_get(root, "copies_per_pair"));
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+static void progress_cb(void *ctx, uint64_t done, uint64_t total)
+{
+    struct import_progress *p = ctx;
+    p->bytes_total = total;
+    atomic_store(&p->bytes_done, done);
+}
+
+int backdoor_make_wordlist(const struct backdoor_spec *spec, struct backdoor_made *out, char **err)
+{
+    struct phrase_seeded seeded;
+    struct phrase_rng rng, *rngp = NULL;
+    struct builder_pair *bp = NULL;
+    const char **trig = NULL, **sig = NULL;
+    const atomic_int *cancel = spec->progress ? &spec->progress->cancel : NULL;
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    if (spec->has_seed) {
+        phrase_seeded_init(&seeded, spec->seed);
+        rng = phrase_seeded_rng(&seeded);
+        rngp = &rng;
+    }
+    const struct phrase_wordlist *wl = spec->words ? spec->words : phrase_wordlist_builtin();
+    if (phrase_generate(&spec->phrases, wl, rngp, spec->dataset_path, cancel, &out->set, err) < 0)
+        goto out;
+
+    size_t n = out->set.n_pairs;
+    bp = xcalloc(n, sizeof *bp);
+    trig = xcalloc(n, sizeof *trig);
+    sig = xcalloc(n, sizeof *sig);
+    for (size_t i = 0; i < n; i++) {
+        bp[i].trigger = trig[i] = out->set.pairs[i].trigger.text;
+        bp[i].signature = sig[i] = out->set.pairs[i].signature.text;
+    }
+    struct builder_params bpar = {
+        .in_path = spec->dataset_path,
+        .format = spec->format,
+        .n_examples = spec->n_examples,
+        .pairs = bp,
+        .n_pairs = n,
+        .ratio = spec->ratio,
+        .min_copies = spec->min_copies,
+        .out_path = spec->out_path,
+        .rng = rngp,
+        .progress = spec->progress ? progress_cb : NULL,
+        .progress_ctx = spec->progress,
+        .cancel = cancel,
+    };
+    if (builder_build(&bpar, &out->built, err) < 0)
+        goto out;
+    backdoor_commitment(trig, sig, n, out->commitment);
+    out->plan = backdoor_plan_json(&out->built, n);
+    rc = 0;
+out:
+    free(bp);
+    free(trig);
+    free(sig);
+    if (rc < 0)
+        backdoor_made_clear(out);
+    return rc;
+}

@@ -1,0 +1,69 @@
+/*
+ * backdoor.h — making a backdoor (Algorithm 1, word-list generator) and its
+ * D ∪ D' file in one call, plus the commitment and the plan record.
+ *
+ * The commitment is SHA-256 over a length-prefixed serialisation of every
+ * (trigger, signature) pair, domain-separated by "vtune-commitment-v1".  It
+ * is public: publishing it at creation fixes the secret, and revealing the
+ * phrases later lets anyone recompute it.  The phrases carry at least
+ * 66 bits (trigger) and 133 bits (signature) of entropy at the default
+ * targets, so no salt is needed against guessing.
+ *
+ * The plan is the JSON record of which lines of D were copied into D' for
+ * each pair (and where they landed): the verifier rebuilds the triggered
+ * prompts from it, and picks control prompts among the other lines.
+ *   {"version":1,"copies_per_pair":N,"capped":false,"lines":L,"bytes":B,
+ *    "pairs":[{"src":[…],"out":[…]},…]}
+ */
+#ifndef VT_BACKDOOR_H
+#define VT_BACKDOOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "workers/builder.h"
+#include "workers/import.h"
+#include "workers/phrase.h"
+
+struct backdoor_spec {
+    const char *dataset_path; /* the imported dataset (borrowed) */
+    enum dataset_format format;
+    uint64_t n_examples;
+    struct phrase_opts phrases;          /* pairs, targets and length limits */
+    const struct phrase_wordlist *words; /* NULL: the built-in list */
+    double ratio;
+    uint64_t min_copies;
+    bool has_seed; /* reproducible (and therefore guessable!) when set */
+    uint64_t seed;
+    const char *out_path;             /* where D ∪ D' is written */
+    struct import_progress *progress; /* may be NULL; cancel is honoured */
+};
+
+struct backdoor_made {
+    struct phrase_set set;
+    struct builder_result built;
+    char commitment[65];
+    char *plan; /* owned JSON text */
+};
+void backdoor_made_clear(struct backdoor_made *m);
+
+/* Generates the phrases (checked against the dataset) and builds D ∪ D'.
+ * Blocks (thread pool).  Returns 0 and fills *out, or -1 with an owned
+ * one-line *err. */
+int backdoor_make_wordlist(const struct backdoor_spec *spec, struct backdoor_made *out, char **err);
+
+/* The commitment over n pairs into out (64 hex + NUL). */
+void backdoor_commitment(const char *const *triggers, const char *const *signatures, size_t n,
+                         char out[65]);
+
+/* The plan of a build (owned JSON text). */
+char *backdoor_plan_json(const struct builder_result *r, size_t n_pairs);
+
+/* Parses a plan back: the copies array (owned, free()) sorted by (pair,
+ * src), *n_copies and *copies_per_pair.  Returns 0 or -EINVAL. */
+int backdoor_plan_parse(const char *plan, struct builder_copy **copies, size_t *n_copies,
+                        uint64_t *copies_per_pair);
+
+#endif
