@@ -18,6 +18,7 @@ vtuned_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS) $(SYSTEMD_CFLAGS)
 vtuned_LDADD = $(VT_LIBS)
 
 bin_PROGRAMS += vtunectl
-vtunectl_SOURCES = daemon/vtunectl.c
+vtunectl_SOURCES = daemon/vtunectl.c daemon/vtunectl.h daemon/cli_status.c daemon/cli_dataset.c \
+	daemon/cli_backdoor.c
 vtunectl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 vtunectl_LDADD = $(VT_LIBS)
