@@ -80,6 +80,36 @@ void http_request_free(struct http_request *r)
     free(r);
 }
 
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+struct http_request *http_request_dup(const struct http_request *r)
+{
+    struct http_request *d = xmalloc(sizeof *d);
+    *d = *r;
+    d->method = xstrdup(r->method);
+    d->url = xstrdup(r->url);
+    d->headers = r->n_headers ? xcalloc(r->n_headers, sizeof *d->headers) : NULL;
+    for (size_t i = 0; i < r->n_headers; i++)
+        d->headers[i] = xstrdup(r->headers[i]);
+    if (r->body) {
+        d->body = xmalloc(r->body_len + 1);
+        memcpy(d->body, r->body, r->body_len + 1);
+    }
+    d->parts = r->n_parts ? xcalloc(r->n_parts, sizeof *d->parts) : NULL;
+    for (size_t i = 0; i < r->n_parts; i++) {
+        d->parts[i].name = dup_or_null(r->parts[i].name);
+        d->parts[i].value = dup_or_null(r->parts[i].value);
+        d->parts[i].file_path = dup_or_null(r->parts[i].file_path);
+        d->parts[i].filename = dup_or_null(r->parts[i].filename);
+        d->parts[i].content_type = dup_or_null(r->parts[i].content_type);
+    }
+    d->ca_file = dup_or_null(r->ca_file);
+    return d;
+}
+
 void http_request_add_header(struct http_request *r, const char *name, const char *fmt, ...)
 {
     va_list ap;

@@ -84,6 +84,8 @@ struct http_request {
  * it to http_start which consumes it).  Copies method and url. */
 struct http_request *http_request_new(const char *method, const char *url);
 void http_request_free(struct http_request *r);
+/* Returns an owned deep copy of r (a retry sends a copy of the template). */
+struct http_request *http_request_dup(const struct http_request *r);
 /* Appends "name: value" (copied); value formatted printf-style. */
 void http_request_add_header(struct http_request *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

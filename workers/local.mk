@@ -59,3 +59,29 @@ tests_unit_test_retry_SOURCES = tests/unit/test_retry.c
 tests_unit_test_retry_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_retry_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
 endif
+libvtune_a_SOURCES += workers/provider.c workers/provider.h workers/provider_openai.c \
+	workers/provider_together.c workers/provider_manual.c
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_provider_openai tests/unit/test_provider_together
+TESTS += tests/unit/test_provider_openai tests/unit/test_provider_together
+tests_unit_test_provider_openai_SOURCES = tests/unit/test_provider_openai.c
+tests_unit_test_provider_openai_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(UV_CFLAGS)
+tests_unit_test_provider_openai_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_provider_together_SOURCES = tests/unit/test_provider_together.c
+tests_unit_test_provider_together_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_provider_together_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
+endif
+EXTRA_DIST += tests/fixtures/openai/file.json tests/fixtures/openai/job_queued.json \
+	tests/fixtures/openai/job_succeeded.json tests/fixtures/openai/job_failed.json \
+	tests/fixtures/openai/job_paused.json tests/fixtures/openai/jobs_list.json \
+	tests/fixtures/openai/jobs_list_last.json tests/fixtures/openai/events.json \
+	tests/fixtures/openai/chat_logprobs.json tests/fixtures/openai/chat_plain.json \
+	tests/fixtures/openai/completions_echo.json tests/fixtures/openai/error_quota.json \
+	tests/fixtures/openai/error_invalid.json tests/fixtures/openai/error_echo.json \
+	tests/fixtures/openai/error_vllm.json \
+	tests/fixtures/together/file.json tests/fixtures/together/job_created.json \
+	tests/fixtures/together/job_completed.json tests/fixtures/together/job_error.json \
+	tests/fixtures/together/jobs_list.json tests/fixtures/together/events.json \
+	tests/fixtures/together/chat_logprobs.json tests/fixtures/together/completions_echo.json \
+	tests/fixtures/together/error.json

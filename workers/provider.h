@@ -1,0 +1,498 @@
+/*
+ * provider.h — the one small interface a fine-tuning provider implements,
+ * the common result structs every adapter parses into, and the client that
+ * sends an adapter's requests with retries, a retry budget and a circuit
+ * breaker.
+ *
+ * Layers:
+ *   adapter  struct provider_ops: pure functions, no I/O.  build_* turns
+ *            arguments into a struct http_request (daemon/http.h); parse_*
+ *            turns a struct http_response into the common structs below.
+ *            One file per provider kind: provider_openai.c,
+ *            provider_together.c, provider_manual.c.  Adding a provider is
+ *            one new file with one `const struct provider_ops` and a line
+ *            in provider_ops_find() (plus the kind in conf/).
+ *   client   struct provider_client: one per configured provider, on the
+ *            daemon's loop.  It owns the provider's http_pool (concurrency
+ *            limit), retry policy, retry budget and circuit breaker, and
+ *            runs one call = build → send → parse → classify → maybe wait
+ *            and resend → one done callback.
+ *
+ * THE CREATE RULE (DESIGN §3): provider_create_job() is sent exactly once
+ * per call, on a fresh connection, and never resent by this layer.  When
+ * its outcome is unknown (timeout, dropped connection, 5xx, malformed 2xx,
+ * cancelled in flight) the outcome says RETRY_CLASS_RECONCILE and the
+ * caller must list the provider's jobs for our tag (provider_list_jobs
+ * with tag, then provider_job_matches) before deciding to create again.
+ * Every create carries the tag: OpenAI metadata {vtune_submission: ID} and
+ * a suffix "vt-ID"; Together has no job metadata, so only the suffix.
+ *
+ * Job states are mapped exactly as each provider's spec defines them; a
+ * status the spec does not list becomes PROVIDER_JOB_UNRECOGNIZED, which is
+ * not terminal (keep polling; the raw status is kept and should be logged).
+ */
+#ifndef VT_PROVIDER_H
+#define VT_PROVIDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "conf/conf.h"
+#include "daemon/http.h"
+#include "workers/retry.h"
+
+struct uv_loop_s;
+
+/* Metadata key carrying our submission id on providers that have metadata. */
+#define PROVIDER_TAG_KEY "vtune_submission"
+/* OpenAI reports a token outside the top 20 with this log-probability. */
+#define PROVIDER_LOGPROB_SENTINEL (-9999.0)
+
+/* ---- errors ---- */
+
+enum provider_error_kind {
+    PROVIDER_E_NONE = 0,
+    PROVIDER_E_HTTP,        /* the provider answered with an error status */
+    PROVIDER_E_TRANSPORT,   /* no usable HTTP response (see transport) */
+    PROVIDER_E_MALFORMED,   /* a 2xx body that is not the JSON expected */
+    PROVIDER_E_UNSUPPORTED, /* this provider (or model) cannot do that */
+    PROVIDER_E_INVALID,     /* our arguments are wrong (e.g. unknown --param) */
+};
+
+struct provider_error {
+    enum provider_error_kind kind;
+    long http_status;          /* 0 when none */
+    enum http_error transport; /* for PROVIDER_E_TRANSPORT */
+    char *type;                /* provider's error.type, owned, may be NULL */
+    char *code;                /* provider's error.code (integers stringified) */
+    char *message;             /* provider's message, or ours; owned */
+    char *param;
+    char *request_id; /* x-request-id */
+};
+void provider_error_clear(struct provider_error *e);
+/* One line for the user: "openai: 400 invalid_request_error (invalid_file):
+ * message [param training_file, x-request-id req_1]".  Returns an owned
+ * string; caller frees.  prov may be NULL. */
+char *provider_error_line(const char *prov, const struct provider_error *e);
+
+/* ---- results ---- */
+
+enum provider_job_state {
+    PROVIDER_JOB_SUBMITTED = 0, /* accepted, not training yet */
+    PROVIDER_JOB_RUNNING,       /* training or finishing */
+    PROVIDER_JOB_SUCCEEDED,     /* fine_tuned_model is set */
+    PROVIDER_JOB_FAILED,        /* error_* say why */
+    PROVIDER_JOB_CANCELLED,
+    PROVIDER_JOB_UNRECOGNIZED, /* status not in the spec: not terminal */
+};
+const char *provider_job_state_name(enum provider_job_state s);
+int provider_job_state_terminal(enum provider_job_state s);
+
+struct provider_file {
+    char *id;
+    int64_t bytes; /* -1 unknown */
+    char *filename;
+    char *status; /* "uploaded" | "processed" | "error" (OpenAI, deprecated) or derived */
+    int64_t created_at;
+};
+void provider_file_clear(struct provider_file *f);
+
+struct provider_job {
+    char *id;
+    enum provider_job_state state;
+    char *raw_status;       /* as the provider wrote it */
+    char *model;            /* base model */
+    char *fine_tuned_model; /* name to use for inference: OpenAI sets it on success;
+                               Together announces model_output_name earlier, so
+                               use it only when state is SUCCEEDED */
+    char *training_file;
+    char *suffix;           /* when the provider reports it (Together) */
+    char *submission_tag;   /* metadata[PROVIDER_TAG_KEY] when present */
+    int64_t trained_tokens; /* -1 unknown */
+    int64_t created_at;     /* Unix seconds; 0 unknown */
+    int64_t finished_at;
+    char *error_code; /* failed jobs */
+    char *error_message;
+    char *error_param;
+};
+void provider_job_clear(struct provider_job *j);
+/* Whether j belongs to submission_id: its metadata tag, its suffix, or its
+ * fine-tuned model name carries provider_suffix(submission_id) as a whole
+ * component.  Submission ids should be fixed-length tokens. */
+int provider_job_matches(const struct provider_job *j, const char *submission_id);
+
+struct provider_job_page {
+    struct provider_job *jobs;
+    size_t n_jobs;
+    int has_more;
+    char *next_cursor; /* pass as `after` for the next page; NULL when none */
+};
+void provider_job_page_clear(struct provider_job_page *p);
+
+struct provider_event {
+    char *id;
+    int64_t created_at;
+    char *level;
+    char *type;
+    char *message;
+};
+struct provider_event_page {
+    struct provider_event *events;
+    size_t n_events;
+    int has_more;
+    char *next_cursor;
+};
+void provider_event_page_clear(struct provider_event_page *p);
+
+struct provider_top {
+    char *token;
+    double logprob;
+};
+
+struct provider_token {
+    char *token;
+    double logprob; /* natural log, as returned (untempered on most backends) */
+    int known;      /* 0: the -9999 sentinel (outside the top 20) or null */
+    unsigned char *bytes;
+    size_t n_bytes;
+    int has_bytes;
+    struct provider_top *top; /* alternatives; sentinel entries are dropped */
+    size_t n_top;
+};
+
+struct provider_chat_result {
+    char *id;
+    char *model;
+    char *text; /* choices[0].message.content; "" when null */
+    char *finish_reason;
+    struct provider_token *tokens; /* when logprobs were returned */
+    size_t n_tokens;
+    int has_logprobs;
+    int64_t prompt_tokens, completion_tokens, total_tokens; /* -1 unknown */
+    char *system_fingerprint;
+};
+void provider_chat_result_clear(struct provider_chat_result *r);
+
+/* Teacher-forced scoring of `continuation` after `prompt`. */
+struct provider_score_result {
+    struct provider_token *tokens; /* the continuation's tokens, in order */
+    size_t n_tokens;
+    size_t n_prompt_tokens; /* echoed tokens that belong to the prompt */
+    /* A token spanning the prompt/continuation boundary is left out: the
+     * product over the rest is then an upper bound (conservative). */
+    int boundary_split;
+    int all_known;      /* every continuation token has a real logprob */
+    double sum_logprob; /* over the known continuation tokens */
+};
+void provider_score_result_clear(struct provider_score_result *r);
+
+/* ---- arguments ---- */
+
+struct provider_endpoint {
+    const char *name;     /* the provider's name in the config (messages) */
+    const char *base_url; /* e.g. https://api.openai.com/v1 */
+    const char *api_key;  /* NULL: no Authorization header */
+    const char *ca_file;  /* NULL: system CAs */
+    uint64_t connect_timeout_ms;
+    uint64_t request_timeout_ms;
+    uint64_t upload_timeout_ms;
+};
+
+struct provider_upload_args {
+    const char *path;     /* file streamed from disk */
+    const char *filename; /* name shown at the provider (e.g. "vtune-12.jsonl") */
+};
+
+struct provider_param {
+    const char *key; /* e.g. "n_epochs", "learning_rate_multiplier", "metadata.k" */
+    const char *value;
+};
+
+struct provider_create_args {
+    const char *model;
+    const char *training_file;
+    const char *submission_id; /* our tag; required */
+    const char *suffix;        /* NULL: provider_suffix(submission_id) */
+    int has_seed;
+    int64_t seed;
+    const struct provider_param *params; /* --param KEY=VALUE, validated per provider */
+    size_t n_params;
+};
+
+struct provider_list_args {
+    const char *after; /* cursor from the previous page, or NULL */
+    unsigned limit;    /* 0: provider default */
+    const char *tag;   /* only jobs of this submission id, where the API can filter */
+};
+
+struct provider_message {
+    const char *role;
+    const char *content;
+};
+
+struct provider_chat_args {
+    const char *model;
+    const struct provider_message *messages;
+    size_t n_messages;
+    double temperature; /* always sent */
+    double top_p;       /* always sent (a server's defaults must not apply) */
+    int has_seed;
+    int64_t seed;
+    unsigned max_tokens;   /* 0: provider default */
+    int logprobs;          /* per-token log-probabilities */
+    unsigned top_logprobs; /* alternatives per position, 0..20 */
+};
+/* Defaults: temperature 1, top_p 1, no seed, max_tokens 256, no logprobs. */
+void provider_chat_args_init(struct provider_chat_args *a);
+
+struct provider_score_args {
+    const char *model;
+    const char *prompt; /* should not end with a space (tokenizers glue it to the next word) */
+    const char *continuation; /* the text scored */
+    unsigned top_logprobs;    /* alternatives per position (OpenAI legacy: 0..5) */
+};
+
+/* "vt-" + the submission id with [^A-Za-z0-9-] replaced by '-', at most
+ * 40 characters (Together's limit; OpenAI allows 64).  Returns 0, or
+ * -EINVAL when the id is empty or too long (never truncated: the suffix is
+ * how a lost job is found again). */
+int provider_suffix(const char *submission_id, char *out, size_t outlen);
+
+/* ---- the adapter interface ---- */
+
+#define PROVIDER_CAP_TRAIN      0x01 /* upload/create/retrieve/list/cancel/events */
+#define PROVIDER_CAP_TAG_FILTER 0x02 /* list_jobs filters by tag on the server */
+#define PROVIDER_CAP_METADATA   0x04 /* jobs carry metadata (the tag) */
+#define PROVIDER_CAP_PAGINATION 0x08 /* list_jobs/list_events have cursors */
+#define PROVIDER_CAP_SCORE      0x10 /* build_score may work (the model may still refuse) */
+
+/* Build functions: return 0 and an owned *out (caller frees or hands it to
+ * http_start), or a negative errno with *err filled (-EINVAL bad argument,
+ * -ENOTSUP not available here).  Parse functions: return 0 and fill *out
+ * (owned members; clear with the matching _clear), or -EIO (an HTTP or
+ * transport error: *err says which), -EPROTO (malformed body: *err has an
+ * excerpt), -ENOTSUP (the backend cannot do it: *err says why).  All are
+ * pure: no I/O, no globals, thread-safe. */
+struct provider_ops {
+    const char *kind; /* "openai" | "together" | "manual" */
+    unsigned caps;
+    int (*build_upload)(const struct provider_endpoint *ep, const struct provider_upload_args *a,
+                        struct http_request **out, struct provider_error *err);
+    int (*build_create)(const struct provider_endpoint *ep, const struct provider_create_args *a,
+                        struct http_request **out, struct provider_error *err);
+    int (*build_retrieve)(const struct provider_endpoint *ep, const char *job_id,
+                          struct http_request **out, struct provider_error *err);
+    int (*build_list)(const struct provider_endpoint *ep, const struct provider_list_args *a,
+                      struct http_request **out, struct provider_error *err);
+    int (*build_cancel)(const struct provider_endpoint *ep, const char *job_id,
+                        struct http_request **out, struct provider_error *err);
+    int (*build_events)(const struct provider_endpoint *ep, const char *job_id, const char *after,
+                        unsigned limit, struct http_request **out, struct provider_error *err);
+    int (*build_chat)(const struct provider_endpoint *ep, const struct provider_chat_args *a,
+                      struct http_request **out, struct provider_error *err);
+    int (*build_score)(const struct provider_endpoint *ep, const struct provider_score_args *a,
+                       struct http_request **out, struct provider_error *err);
+
+    int (*parse_file)(const struct http_response *res, struct provider_file *out,
+                      struct provider_error *err);
+    /* create, retrieve and cancel all answer with a job */
+    int (*parse_job)(const struct http_response *res, struct provider_job *out,
+                     struct provider_error *err);
+    int (*parse_list)(const struct http_response *res, struct provider_job_page *out,
+                      struct provider_error *err);
+    int (*parse_events)(const struct http_response *res, struct provider_event_page *out,
+                        struct provider_error *err);
+    int (*parse_chat)(const struct http_response *res, struct provider_chat_result *out,
+                      struct provider_error *err);
+    int (*parse_score)(const struct http_response *res, const struct provider_score_args *a,
+                       struct provider_score_result *out, struct provider_error *err);
+    /* The spec's status word → our state (UNRECOGNIZED when not listed). */
+    enum provider_job_state (*map_status)(const char *raw);
+};
+
+extern const struct provider_ops provider_openai;
+extern const struct provider_ops provider_together;
+extern const struct provider_ops provider_manual;
+
+/* The adapter of a kind name / config kind; NULL when unknown. */
+const struct provider_ops *provider_ops_find(const char *kind);
+const struct provider_ops *provider_ops_for(enum provider_kind kind);
+
+/* ---- the client (loop thread only) ---- */
+
+enum provider_op {
+    PROVIDER_OP_UPLOAD = 0,
+    PROVIDER_OP_CREATE,
+    PROVIDER_OP_RETRIEVE,
+    PROVIDER_OP_LIST,
+    PROVIDER_OP_CANCEL,
+    PROVIDER_OP_EVENTS,
+    PROVIDER_OP_CHAT,
+    PROVIDER_OP_SCORE,
+};
+const char *provider_op_name(enum provider_op op);
+
+struct provider_client_conf {
+    const struct provider_ops *ops;
+    struct provider_endpoint ep; /* strings copied by provider_client_new */
+    unsigned max_concurrency;
+    struct retry_policy policy;
+    struct breaker_conf breaker;
+    uint64_t budget_window_ms; /* retry budget: sliding window */
+    double budget_ratio;       /* retries per request in the window */
+    unsigned budget_min;       /* retries always allowed per window */
+    uint64_t max_wait_ms;      /* a call waiting on an open breaker gives up after this */
+};
+/* Fills c from a provider's config entry: ops by kind, endpoint (borrows
+ * cp and api_key: they must outlive the call to provider_client_new),
+ * max_retries + 1 attempts, and the defaults of retry.h (budget 20% over
+ * 60 s with a floor of 10, max_wait 10 min). */
+void provider_client_conf_from(const struct conf_provider *cp, const char *api_key,
+                               struct provider_client_conf *c);
+
+struct provider_client;
+struct provider_call;
+
+/* What one call ended with; borrowed by the done callback (valid during it). */
+struct provider_outcome {
+    enum provider_op op;
+    int rc;                           /* 0, or -EIO (error reply or transport failure), -EPROTO
+                                         (malformed after the retries), -ENOTSUP, -ECANCELED,
+                                         -ETIMEDOUT (breaker stayed open past max_wait) */
+    enum retry_class cls;             /* last attempt: SUCCESS, RETRY (gave up), FATAL, RECONCILE */
+    const char *reason;               /* static text for cls */
+    int maybe_applied;                /* for RECONCILE / CANCELLED creates */
+    unsigned attempts;                /* requests actually sent */
+    const struct provider_error *err; /* rc < 0 */
+    /* One of these is set when rc == 0 (by op). */
+    const struct provider_file *file;
+    const struct provider_job *job; /* create, retrieve, cancel */
+    const struct provider_job_page *jobs;
+    const struct provider_event_page *events;
+    const struct provider_chat_result *chat;
+    const struct provider_score_result *score;
+};
+typedef void (*provider_done_fn)(const struct provider_outcome *o, void *arg);
+
+/* Creates a client on loop sending through transport (borrowed, e.g.
+ * http_ctx_transport(); both must outlive the client): it puts its own
+ * http_pool of c->max_concurrency on top.  Returns 0 and *out (owned; free
+ * with provider_client_free) or -EINVAL (no ops/base_url). */
+int provider_client_new(struct uv_loop_s *loop, struct http_transport *transport,
+                        const struct provider_client_conf *c, struct provider_client **out);
+/* Cancels every call (each done runs with -ECANCELED inside this call; a
+ * create in flight reports RECONCILE, maybe_applied 1), then frees pc once
+ * its timers have closed (the loop must run).  NULL is a no-op. */
+void provider_client_free(struct provider_client *pc);
+/* Seams for tests: the random source of the jitter, and "now". */
+void provider_client_set_rand(struct provider_client *pc, retry_rand_fn fn, void *arg);
+
+struct provider_client_stats {
+    const char *breaker; /* breaker_state_name() */
+    uint64_t breaker_opens;
+    uint64_t calls_active;  /* started, not yet done */
+    uint64_t requests_sent; /* attempts, all calls */
+    uint64_t retries;       /* attempts beyond the first */
+    uint64_t budget_denied;
+    struct http_pool_stats pool;
+};
+void provider_client_stats(struct provider_client *pc, struct provider_client_stats *out);
+
+/* Each starts one call.  The arguments are borrowed for the duration of the
+ * call to this function only.  On success returns 0 and (when call is not
+ * NULL) a handle valid until done runs; done runs exactly once, on the
+ * loop, never inside this function.  On failure (bad arguments, not
+ * supported by this provider) returns a negative errno, fills *err (may be
+ * NULL; clear it after) and never calls done.  progress (may be NULL)
+ * reports upload/download counters. */
+int provider_upload(struct provider_client *pc, const struct provider_upload_args *a,
+                    void (*progress)(const struct http_progress *p, void *arg),
+                    provider_done_fn done, void *arg, struct provider_call **call,
+                    struct provider_error *err);
+/* Sent once, never resent (THE CREATE RULE above). */
+int provider_create_job(struct provider_client *pc, const struct provider_create_args *a,
+                        provider_done_fn done, void *arg, struct provider_call **call,
+                        struct provider_error *err);
+int provider_retrieve_job(struct provider_client *pc, const char *job_id, provider_done_fn done,
+                          void *arg, struct provider_call **call, struct provider_error *err);
+int provider_list_jobs(struct provider_client *pc, const struct provider_list_args *a,
+                       provider_done_fn done, void *arg, struct provider_call **call,
+                       struct provider_error *err);
+int provider_cancel_job(struct provider_client *pc, const char *job_id, provider_done_fn done,
+                        void *arg, struct provider_call **call, struct provider_error *err);
+int provider_list_events(struct provider_client *pc, const char *job_id, const char *after,
+                         unsigned limit, provider_done_fn done, void *arg,
+                         struct provider_call **call, struct provider_error *err);
+int provider_chat(struct provider_client *pc, const struct provider_chat_args *a,
+                  provider_done_fn done, void *arg, struct provider_call **call,
+                  struct provider_error *err);
+int provider_score(struct provider_client *pc, const struct provider_score_args *a,
+                   provider_done_fn done, void *arg, struct provider_call **call,
+                   struct provider_error *err);
+
+/* Ends a call: done runs with -ECANCELED before this returns. */
+void provider_call_cancel(struct provider_call *c);
+/* Transfer counters of the attempt in flight (zeros between attempts). */
+void provider_call_progress(struct provider_call *c, struct http_progress *out);
+
+/* ---- helpers shared by the adapters (provider.c) ---- */
+
+/* A request to base_url + path (path already escaped) with Accept and, when
+ * ep->api_key is set, "Authorization: Bearer KEY"; timeouts from ep. */
+struct http_request *provider_request(const struct provider_endpoint *ep, const char *method,
+                                      const char *path);
+/* Appends "?k=v" or "&k=v" to *url (owned, reallocated), both escaped. */
+void provider_url_add_query(char **url, const char *key, const char *value);
+/* Sets a JSON body (compact) and Content-Type; steals body (decref'd). */
+void provider_request_json(struct http_request *r, json_t *body);
+/* For parse functions: handles transport errors, error statuses (parsing
+ * the {"error":{...}} body) and JSON syntax.  Returns 0 and *root (owned
+ * reference; json_decref it) for a 2xx JSON object; otherwise -EIO or
+ * -EPROTO with *err filled. */
+int provider_response_json(const struct http_response *res, json_t **root,
+                           struct provider_error *err);
+/* Fills *err as PROVIDER_E_MALFORMED with an excerpt of the body; -EPROTO. */
+int provider_malformed(const struct http_response *res, struct provider_error *err,
+                       const char *what);
+/* ISO-8601 / RFC 3339 "2023-05-17T17:35:45.123Z" (or with +hh:mm) → Unix
+ * seconds; returns 0 or -EINVAL. */
+int provider_parse_iso8601(const char *s, int64_t *out);
+/* Parses an OpenAI chat completion (choices[0].message, logprobs.content). */
+int provider_parse_chat_openai(const struct http_response *res, struct provider_chat_result *out,
+                               struct provider_error *err);
+/* Parses the legacy completions logprobs of choices[0] (echo) for scoring;
+ * used by openai and manual. */
+int provider_parse_score_openai(const struct http_response *res,
+                                const struct provider_score_args *a,
+                                struct provider_score_result *out, struct provider_error *err);
+/* Aligns legacy logprobs {tokens, token_logprobs, top_logprobs[, text_offset]}
+ * (borrowed) against prompt + continuation into *out; used by the
+ * adapters' parse_score.  When the tokens do not spell the text (partial
+ * UTF-8 shown as "bytes:..."), text_offset is used, but only if echoed (the
+ * server's echoed text, may be NULL) starts with prompt + continuation.
+ * Returns 0 or -EPROTO with *err. */
+int provider_score_align(const struct http_response *res, json_t *logprobs, const char *echoed,
+                         const struct provider_score_args *a, struct provider_score_result *out,
+                         struct provider_error *err);
+/* Builds the OpenAI-shaped chat and completions(echo) requests; used by
+ * openai and manual (which differ in the max-tokens field and key). */
+int provider_build_chat_openai(const struct provider_endpoint *ep,
+                               const struct provider_chat_args *a, const char *max_tokens_field,
+                               struct http_request **out, struct provider_error *err);
+int provider_build_score_openai(const struct provider_endpoint *ep,
+                                const struct provider_score_args *a, unsigned max_tokens,
+                                struct http_request **out, struct provider_error *err);
+/* The chat messages of a as a JSON array (new reference). */
+json_t *provider_chat_messages_json(const struct provider_chat_args *a);
+/* Parses one chat TokenLogprob {token, logprob, bytes, top_logprobs} into
+ * *t (owned members); returns 0 or -1 when e is malformed. */
+int provider_parse_token_logprob(json_t *e, struct provider_token *t);
+/* Releases n tokens and the array. */
+void provider_tokens_free(struct provider_token *t, size_t n);
+/* Sets *err to kind with a formatted message; returns ret. */
+int provider_fail(struct provider_error *err, enum provider_error_kind kind, int ret,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#endif
