@@ -9,6 +9,13 @@ tests_integration_test_http_glue_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JANSSON_CF
 tests_integration_test_http_glue_LDADD = $(VT_LIBS)
 TESTS += tests/integration/test_http.sh
 EXTRA_DIST += tests/integration/test_http.sh
+# The provider client over the glue, against vtune-sim.
+check_PROGRAMS += tests/integration/test_http_provider
+tests_integration_test_http_provider_SOURCES = tests/integration/test_http_provider.c
+tests_integration_test_http_provider_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS)
+tests_integration_test_http_provider_LDADD = $(VT_LIBS)
+TESTS += tests/integration/test_http_sim.sh
+EXTRA_DIST += tests/integration/test_http_sim.sh
 
 sbin_PROGRAMS += vtuned
 vtuned_SOURCES = daemon/vtuned.c daemon/vtuned.h daemon/ctl.c daemon/ctl.h \
