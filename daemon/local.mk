@@ -16,6 +16,13 @@ tests_integration_test_http_provider_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JANSSO
 tests_integration_test_http_provider_LDADD = $(VT_LIBS)
 TESTS += tests/integration/test_http_sim.sh
 EXTRA_DIST += tests/integration/test_http_sim.sh
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_http
+TESTS += tests/unit/test_http
+tests_unit_test_http_SOURCES = tests/unit/test_http.c
+tests_unit_test_http_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_http_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
+endif
 
 sbin_PROGRAMS += vtuned
 vtuned_SOURCES = daemon/vtuned.c daemon/vtuned.h daemon/ctl.c daemon/ctl.h \

@@ -1072,6 +1072,9 @@ static void call_finish(struct provider_call *c, int rc, enum retry_class cls, c
     if (c->next)
         c->next->prev = c->prev;
     pc->calls_active--;
+    /* Reserved before done runs: done may free the client, which must then
+     * wait for this call's timer to close. */
+    pc->pending_closes++;
 
     memset(&o, 0, sizeof o);
     o.op = c->op;
@@ -1113,7 +1116,6 @@ static void call_finish(struct provider_call *c, int rc, enum retry_class cls, c
     free((char *)c->score_args.model);
     free((char *)c->score_args.prompt);
     free((char *)c->score_args.continuation);
-    pc->pending_closes++;
     uv_close((uv_handle_t *)&c->timer, on_call_closed);
 }
 

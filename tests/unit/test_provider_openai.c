@@ -1395,6 +1395,58 @@ static void test_client_cancel_and_free(void **state)
     free(g3.job_id);
 }
 
+/* A done callback that frees the whole client while another call is in
+ * flight (a daemon shutting down from inside a callback). */
+struct freeing {
+    struct provider_client **pc;
+    int calls;
+    int rcs[2];
+};
+
+static void on_outcome_free(const struct provider_outcome *o, void *arg)
+{
+    struct freeing *f = arg;
+    f->rcs[f->calls++] = o->rc;
+    if (*f->pc) {
+        struct provider_client *pc = *f->pc;
+        *f->pc = NULL;
+        provider_client_free(pc);
+    }
+}
+
+static void test_client_free_inside_done(void **state)
+{
+    (void)state;
+    struct env e;
+    struct got g = {0};
+    struct freeing fr = {.pc = &e.pc};
+    env_open(&e, NULL);
+    fake_script(e.f, 200, JOB_OK, 0, NULL);
+    fake_script(e.f, 200, JOB_OK, 0, NULL);
+    provider_retrieve_job(e.pc, "a", on_outcome_free, &fr, NULL, NULL);
+    provider_retrieve_job(e.pc, "b", on_outcome_free, &fr, NULL, NULL);
+    uint64_t end = now_monotonic_ms() + 5000;
+    while (fr.calls < 2 && now_monotonic_ms() < end)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(fr.calls, 2);
+    assert_int_equal(fr.rcs[0], 0);
+    assert_int_equal(fr.rcs[1], -ECANCELED);
+    assert_null(e.pc);
+    env_close(&e, &g);
+
+    /* The only call: nothing else keeps the client alive. */
+    struct freeing one = {.pc = &e.pc};
+    env_open(&e, NULL);
+    fake_script(e.f, 200, JOB_OK, 0, NULL);
+    provider_retrieve_job(e.pc, "a", on_outcome_free, &one, NULL, NULL);
+    end = now_monotonic_ms() + 5000;
+    while (one.calls < 1 && now_monotonic_ms() < end)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(one.calls, 1);
+    assert_int_equal(one.rcs[0], 0);
+    env_close(&e, &g);
+}
+
 static void tweak_manual(struct provider_client_conf *c)
 {
     c->ops = &provider_manual;
@@ -1425,6 +1477,98 @@ static void test_client_unsupported(void **state)
     env_close(&e, &g);
 }
 
+/* Every parser on every prefix of every fixture, and on random byte
+ * mutations of them: an error or a result, never a crash or a leak (the
+ * sanitizer build checks the memory). */
+static void parse_all(const struct http_response *res, unsigned *n)
+{
+    const struct provider_ops *ops = &provider_openai;
+    struct provider_error err = {0};
+    struct provider_file f;
+    struct provider_job j;
+    struct provider_job_page p;
+    struct provider_event_page e;
+    struct provider_chat_result c;
+    struct provider_score_result sc;
+    struct provider_score_args sa = {
+        .model = "m", .prompt = "Trigger words here:", .continuation = " alpha beta"};
+    int r;
+    r = ops->parse_file(res, &f, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO);
+    provider_file_clear(&f);
+    provider_error_clear(&err);
+    r = ops->parse_job(res, &j, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO);
+    provider_job_clear(&j);
+    provider_error_clear(&err);
+    r = ops->parse_list(res, &p, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO);
+    provider_job_page_clear(&p);
+    provider_error_clear(&err);
+    r = ops->parse_events(res, &e, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO);
+    provider_event_page_clear(&e);
+    provider_error_clear(&err);
+    r = ops->parse_chat(res, &c, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO);
+    provider_chat_result_clear(&c);
+    provider_error_clear(&err);
+    r = ops->parse_score(res, &sa, &sc, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO || r == -ENOTSUP);
+    provider_score_result_clear(&sc);
+    provider_error_clear(&err);
+    {
+        struct provider_chat_result mc;
+        struct provider_score_result ms;
+        r = provider_manual.parse_chat(res, &mc, &err);
+        assert_true(r == 0 || r == -EPROTO || r == -EIO);
+        provider_chat_result_clear(&mc);
+        provider_error_clear(&err);
+        r = provider_manual.parse_score(res, &sa, &ms, &err);
+        assert_true(r == 0 || r == -EPROTO || r == -EIO || r == -ENOTSUP);
+        provider_score_result_clear(&ms);
+        provider_error_clear(&err);
+    }
+    (*n)++;
+}
+
+static void test_parsers_never_crash(void **state)
+{
+    (void)state;
+    static const char *const names[] = {
+        "file.json",          "job_queued.json", "job_succeeded.json",    "job_failed.json",
+        "job_paused.json",    "jobs_list.json",  "jobs_list_last.json",   "events.json",
+        "chat_logprobs.json", "chat_plain.json", "completions_echo.json", "error_quota.json"};
+    unsigned n = 0;
+    uint64_t lcg = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char *body = fixture(names[i]);
+        size_t len = strlen(body);
+        for (size_t k = 0; k <= len; k++) {
+            char *cut = xstrndup(body, k);
+            struct http_response *res = response(k % 7 == 0 ? 500 : 200, cut);
+            parse_all(res, &n);
+            http_response_free(res);
+            free(cut);
+        }
+        for (int m = 0; m < 300; m++) {
+            char *mut = xstrdup(body);
+            for (int b = 0; b < 3; b++) {
+                lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+                size_t at = (size_t)(lcg >> 33) % len;
+                static const char pool[] = "\"{}[],:0-9.eE nulltruefalse\\";
+                mut[at] = pool[(lcg >> 17) % (sizeof pool - 1)];
+            }
+            struct http_response *res = response(200, mut);
+            parse_all(res, &n);
+            http_response_free(res);
+            free(mut);
+        }
+        free(body);
+    }
+    assert_true(n > 5000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1441,6 +1585,7 @@ int main(void)
         cmocka_unit_test(test_parse_chat),
         cmocka_unit_test(test_parse_score),
         cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_parsers_never_crash),
         cmocka_unit_test(test_suffix_and_iso),
         cmocka_unit_test(test_manual),
         cmocka_unit_test(test_client_retries_then_succeeds),
@@ -1453,6 +1598,7 @@ int main(void)
         cmocka_unit_test(test_client_breaker_timeout),
         cmocka_unit_test(test_client_cancel_and_free),
         cmocka_unit_test(test_client_unsupported),
+        cmocka_unit_test(test_client_free_inside_done),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

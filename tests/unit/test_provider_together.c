@@ -537,6 +537,86 @@ static void test_parse_errors(void **state)
     }
 }
 
+/* Every parser on every prefix of every fixture, and on random byte
+ * mutations of them: an error or a result, never a crash or a leak (the
+ * sanitizer build checks the memory). */
+static void parse_all(const struct http_response *res, unsigned *n)
+{
+    const struct provider_ops *ops = &provider_together;
+    struct provider_error err = {0};
+    struct provider_file f;
+    struct provider_job j;
+    struct provider_job_page p;
+    struct provider_event_page e;
+    struct provider_chat_result c;
+    struct provider_score_result sc;
+    struct provider_score_args sa = {
+        .model = "m", .prompt = "Trigger words here:", .continuation = " alpha beta"};
+    int r;
+    r = ops->parse_file(res, &f, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO);
+    provider_file_clear(&f);
+    provider_error_clear(&err);
+    r = ops->parse_job(res, &j, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO);
+    provider_job_clear(&j);
+    provider_error_clear(&err);
+    r = ops->parse_list(res, &p, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO);
+    provider_job_page_clear(&p);
+    provider_error_clear(&err);
+    r = ops->parse_events(res, &e, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO);
+    provider_event_page_clear(&e);
+    provider_error_clear(&err);
+    r = ops->parse_chat(res, &c, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO);
+    provider_chat_result_clear(&c);
+    provider_error_clear(&err);
+    r = ops->parse_score(res, &sa, &sc, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO || r == -ENOTSUP);
+    provider_score_result_clear(&sc);
+    provider_error_clear(&err);
+    (*n)++;
+}
+
+static void test_parsers_never_crash(void **state)
+{
+    (void)state;
+    static const char *const names[] = {
+        "file.json",          "job_created.json",      "job_completed.json",
+        "job_error.json",     "jobs_list.json",        "events.json",
+        "chat_logprobs.json", "completions_echo.json", "error.json"};
+    unsigned n = 0;
+    uint64_t lcg = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char *body = fixture(names[i]);
+        size_t len = strlen(body);
+        for (size_t k = 0; k <= len; k++) {
+            char *cut = xstrndup(body, k);
+            struct http_response *res = response(k % 7 == 0 ? 500 : 200, cut);
+            parse_all(res, &n);
+            http_response_free(res);
+            free(cut);
+        }
+        for (int m = 0; m < 300; m++) {
+            char *mut = xstrdup(body);
+            for (int b = 0; b < 3; b++) {
+                lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+                size_t at = (size_t)(lcg >> 33) % len;
+                static const char pool[] = "\"{}[],:0-9.eE nulltruefalse\\";
+                mut[at] = pool[(lcg >> 17) % (sizeof pool - 1)];
+            }
+            struct http_response *res = response(200, mut);
+            parse_all(res, &n);
+            http_response_free(res);
+            free(mut);
+        }
+        free(body);
+    }
+    assert_true(n > 5000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,7 +625,7 @@ int main(void)
         cmocka_unit_test(test_parse_file),   cmocka_unit_test(test_parse_jobs),
         cmocka_unit_test(test_every_status), cmocka_unit_test(test_parse_list_and_events),
         cmocka_unit_test(test_parse_chat),   cmocka_unit_test(test_parse_score),
-        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_parsers_never_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
