@@ -848,7 +848,11 @@ static int ctx_start(struct http_transport *t, struct http_request *req,
     SETOPT(c, CURLOPT_PRIVATE, (char *)c);
     SETOPT(c, CURLOPT_ERRORBUFFER, c->errbuf);
     SETOPT(c, CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85: the string form; the bitmask is deprecated */
     SETOPT(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SETOPT(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
     SETOPT(c, CURLOPT_FOLLOWLOCATION, 0L);
     SETOPT(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     /* Never off: there is deliberately no option to disable verification. */
