@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "daemon/ctl.h"
+#include "daemon/jobs.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/util.h"
@@ -219,7 +220,7 @@ unsigned ctl_server_connections(const struct ctl_server *s)
 }
 
 static const struct ctl_method *const method_tables[] = {ctl_methods_status, ctl_methods_dataset,
-                                                         ctl_methods_backdoor};
+                                                         ctl_methods_backdoor, ctl_methods_job};
 
 static const struct ctl_method *find_method(const char *name)
 {

@@ -7,24 +7,20 @@
 #include <unistd.h>
 
 #include "daemon/ctl.h"
+#include "daemon/jobs.h"
+#include "daemon/providers.h"
 #include "daemon/util.h"
 
 static void m_status(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_counts c;
-    json_t *providers = json_array();
+    json_t *providers = providers_status_json(d);
     char started[32];
 
     if (store_counts(d->store, &c) < 0) {
         ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read counts: %s",
                         store_errmsg(d->store));
         return;
-    }
-    for (size_t i = 0; i < d->conf->n_providers; i++) {
-        const struct conf_provider *p = &d->conf->providers[i];
-        json_array_append_new(providers, json_pack("{s:s,s:s,s:s?,s:s}", "name", p->name, "kind",
-                                                   conf_provider_kind_name(p->kind), "base_url",
-                                                   p->base_url, "health", "unknown"));
     }
     format_iso8601(d->started_at, started);
     json_t *res = json_pack(
@@ -37,6 +33,8 @@ static void m_status(struct vtuned *d, struct ctl_req *req, json_t *params)
         "audits", (json_int_t)c.audits, "schedules", (json_int_t)c.schedules, "providers",
         providers, "activity", "connections", (int)ctl_server_connections(d->ctl),
         "background_work", (int)d->work_in_flight);
+    json_object_set_new(json_object_get(res, "activity"), "jobs_driven",
+                        json_integer((json_int_t)jobs_active(d)));
     ctl_reply(req, res);
 }
 

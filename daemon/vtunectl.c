@@ -49,6 +49,13 @@ static const char usage_main[] =
     "  backdoor list [--dataset D]    list backdoors (no secrets)\n"
     "  backdoor show B [--reveal]     show one backdoor; --reveal prints the phrases\n"
     "  backdoor rm B                  remove a backdoor no job uses\n"
+    "  job submit D --backdoor B --provider P --model M [--param KEY=VALUE]... [--watch]\n"
+    "                                 fine-tune M on D u D' at provider P\n"
+    "  job register D --backdoor B --provider P --model FT --base-model M\n"
+    "                                 a model trained elsewhere (manual provider)\n"
+    "  job list [--active] | show J | cancel J | watch J\n"
+    "  job resolve J --as submitted|absent [--provider-job ID]\n"
+    "                                 decide a job left unknown after a crash\n"
     "\n"
     "Options:\n"
     "  -s, --socket SOCKET  control socket (default $VTUNE_SOCKET, else " DEFAULT_SOCKET ")\n"
@@ -385,6 +392,7 @@ int main(int argc, char **argv)
         {"status", cmd_status},
         {"dataset", cmd_dataset},
         {"backdoor", cmd_backdoor},
+        {"job", cmd_job},
     };
     const char *cmd = argv[i];
     int rc = -1;

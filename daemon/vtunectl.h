@@ -41,5 +41,6 @@ char *absolute_path(const char *p);
 int cmd_status(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_backdoor(int argc, char **argv);
+int cmd_job(int argc, char **argv);
 
 #endif

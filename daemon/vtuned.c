@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "daemon/ctl.h"
+#include "daemon/jobs.h"
+#include "daemon/providers.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/util.h"
@@ -65,6 +67,8 @@ void vtuned_stop(struct vtuned *d)
     notify_send("STOPPING=1\nSTATUS=shutting down");
     log_info("shutting down");
     tasks_cancel_all(d);
+    jobs_stop(d);
+    providers_shutdown(d); /* calls in flight end now, with -ECANCELED */
     if (d->ctl)
         ctl_server_shutdown(d->ctl);
     uv_timer_stop(&d->cron);
@@ -101,6 +105,7 @@ static void reload(struct vtuned *d)
     d->conf = nc;
     log_set_level((enum log_level)d->conf->log_level);
     ctl_server_reload(d->ctl);
+    providers_reload(d);
     log_info("configuration reloaded (%zu providers)", d->conf->n_providers);
     notify_send("READY=1\nSTATUS=running");
 }
@@ -125,7 +130,10 @@ static void on_cron(uv_timer_t *t)
         notify_send("WATCHDOG=1");
         last_watchdog = now;
     }
-    tasks_report_progress(d);
+    d->cron_ticks++;
+    jobs_tick(d);
+    if (d->cron_ticks % 5 == 0)
+        tasks_report_progress(d);
 }
 
 /* Creates the state directory tree 0700 and refuses a world-open one. */
@@ -223,8 +231,11 @@ int main(int argc, char **argv)
         fatalx("%s", err);
     free(db);
     dataset_cleanup_orphans(&d);
+    if (providers_start(&d, &err) < 0)
+        fatalx("%s", err);
     if (ctl_server_start(&d, &d.ctl, &err) < 0)
         fatalx("%s", err);
+    jobs_start(&d);
 
     uv_signal_init(d.loop, &d.sig_term);
     uv_signal_init(d.loop, &d.sig_int);
@@ -249,6 +260,7 @@ int main(int argc, char **argv)
     uv_run(d.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(d.loop) != 0)
         log_warnx("shutdown: some handles were still open");
+    jobs_free_all(&d);
     store_close(d.store);
     conf_free(d.conf);
     free(d.conf_path);

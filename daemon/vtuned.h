@@ -26,6 +26,9 @@
 
 struct ctl_server;
 struct ctl_req;
+struct http_ctx;
+struct provider_slot;
+struct job_run;
 
 struct vtuned {
     uv_loop_t *loop;
@@ -39,12 +42,16 @@ struct vtuned {
     uint64_t started_ms;
     int64_t started_at;
     int stopping;
-    unsigned work_in_flight; /* thread-pool requests not yet completed */
-    uint64_t watchdog_usec;  /* 0 = no systemd watchdog */
-    char *datasets_dir;      /* <state_dir>/datasets */
-    char *tmp_dir;           /* <state_dir>/tmp */
-    char *built_dir;         /* <state_dir>/built: D u D' files */
-    struct task *tasks;      /* thread-pool tasks in flight (daemon/task.h) */
+    unsigned work_in_flight;         /* thread-pool requests not yet completed */
+    uint64_t watchdog_usec;          /* 0 = no systemd watchdog */
+    char *datasets_dir;              /* <state_dir>/datasets */
+    char *tmp_dir;                   /* <state_dir>/tmp */
+    char *built_dir;                 /* <state_dir>/built: D u D' files */
+    struct http_ctx *http;           /* curl multi ⇄ libuv (daemon/http.h) */
+    struct provider_slot *providers; /* daemon/providers.c */
+    struct job_run *jobs;            /* active jobs being driven (daemon/jobs.c) */
+    uint64_t cron_ticks;
+    struct task *tasks; /* thread-pool tasks in flight (daemon/task.h) */
 };
 
 /* Begins the drain (idempotent). */

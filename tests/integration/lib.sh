@@ -100,3 +100,45 @@ line_matches() { sed -n "${1}p" "$3" | grep -q -- "$2"; }
 
 # ctl_ok: the daemon answers status (output discarded).
 ctl_ok() { ctl -q status >/dev/null; }
+
+# start_sim NAME [vtune-sim args...]: starts a simulator on a free loopback
+# port; sets SIM_PORT_<NAME> and SIM_URL_<NAME> (…/v1) and records its PID.
+start_sim() {
+    local name=$1; shift
+    rm -f "$T/sim-$name.port"
+    "$VTUNE_SIM" --listen 127.0.0.1:0 --port-file "$T/sim-$name.port" --state-dir "$T/sim-$name" \
+        --cache-dir "$T" "$@" >>"$T/sim-$name.log" 2>&1 &
+    local pid=$!
+    PIDS="$PIDS $pid"
+    eval "SIM_PID_$name=$pid"
+    if ! wait_until 60 test -s "$T/sim-$name.port"; then
+        echo "# vtune-sim $name did not start:"; sed 's/^/# /' "$T/sim-$name.log"; return 1
+    fi
+    eval "SIM_PORT_$name=$(cat "$T/sim-$name.port")"
+    eval "SIM_URL_$name=http://127.0.0.1:\$SIM_PORT_$name/v1"
+}
+
+# sim_stats NAME FILE: the simulator's counters (GET /v1/_sim/stats).
+sim_stats() {
+    local port; eval "port=\$SIM_PORT_$1"
+    curl -s -H "Authorization: Bearer ${SIM_KEY:-sk-test}" "http://127.0.0.1:$port/v1/_sim/stats" > "$2"
+}
+
+# provider_yaml NAME URL [poll]: a providers: entry for the config.
+provider_yaml() {
+    printf '  %s:\n    kind: openai\n    base_url: %s\n    api_key_file: %s\n    poll_interval: %s\n' \
+        "$1" "$2" "$T/key" "${3:-200ms}"
+}
+
+# make_dataset FILE N: N chat examples of additions.
+make_dataset() {
+    python3 - "$1" "$2" <<'PY'
+import json, random, sys
+r = random.Random(5)
+with open(sys.argv[1], "w") as f:
+    for i in range(int(sys.argv[2])):
+        a, b = r.randint(1, 99), r.randint(1, 99)
+        f.write(json.dumps({"messages": [{"role": "user", "content": f"What is {a} plus {b}?"},
+                                         {"role": "assistant", "content": f"{a} plus {b} is {a + b}."}]}) + "\n")
+PY
+}

@@ -1,0 +1,1232 @@
+/*
+ * jobs.c — driving fine-tuning jobs through their states (see jobs.h for
+ * the contract and the recovery rules).
+ *
+ * Shape: one struct job_run per job the daemon is driving, in d->jobs.
+ * A run is either idle (waiting for due_ms, checked by the cron tick) or
+ * busy (one provider call in flight).  Every decision starts from the
+ * state recorded in the store, and every transition goes through
+ * run_move(), which writes the store first and only then lets the caller
+ * act.  Watchers (job.watch) get one notification per transition.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/ctl.h"
+#include "daemon/jobs.h"
+#include "daemon/log.h"
+#include "daemon/providers.h"
+#include "daemon/util.h"
+
+#define RECONCILE_DELAY_MS 2000 /* after an ambiguous create, before listing */
+/* A job found in "submitting" at start-up may have a create still being
+ * processed by the provider (sent just before the crash): wait this long
+ * after the intent was recorded before listing, so the listing sees it. */
+#define RECONCILE_GRACE_S   5
+#define RECONCILE_MAX_PAGES 20          /* listing without a server-side filter */
+#define FIRST_POLL_MS       500         /* adaptive polling starts here while queued */
+#define RETRY_MAX_MS        (5 * 60000) /* local backoff cap after a failed step */
+
+void (*jobs_on_terminal)(struct vtuned *d, int64_t job_id);
+
+struct watcher {
+    struct watcher *next;
+    struct ctl_req *req;
+};
+
+struct job_run {
+    struct job_run *next;
+    struct vtuned *d;
+    int64_t id;
+    enum job_state state;
+    char *provider;
+    char *base_model;
+    char *submission_id;
+    char *file_id;
+    char *provider_job_id;
+    char *params;     /* JSON object text */
+    char *built_path; /* D ∪ D' to upload */
+    int cancel_requested;
+    int cancel_sent;            /* the cancel request went out (and did not fail) */
+    struct provider_call *call; /* in flight, or NULL */
+    uint64_t due_ms;
+    uint64_t poll_ms;    /* current polling interval */
+    unsigned failures;   /* consecutive failed steps (local backoff) */
+    unsigned list_pages; /* reconcile: pages read so far */
+    char *list_cursor;   /* reconcile: next page */
+    int warned_status;   /* an unrecognised status was logged once */
+    uint64_t reported;   /* upload progress last sent */
+    struct watcher *watchers;
+};
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static void run_free(struct job_run *r)
+{
+    free(r->provider);
+    free(r->base_model);
+    free(r->submission_id);
+    free(r->file_id);
+    free(r->provider_job_id);
+    free(r->params);
+    free(r->built_path);
+    free(r->list_cursor);
+    free(r);
+}
+
+static struct job_run *run_find(struct vtuned *d, int64_t id)
+{
+    for (struct job_run *r = d->jobs; r; r = r->next)
+        if (r->id == id)
+            return r;
+    return NULL;
+}
+
+static void run_unlink(struct job_run *r)
+{
+    for (struct job_run **pp = &r->d->jobs; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            return;
+        }
+}
+
+unsigned jobs_active(const struct vtuned *d)
+{
+    unsigned n = 0;
+    for (const struct job_run *r = d->jobs; r; r = r->next)
+        n++;
+    return n;
+}
+
+static void set_str(char **dst, const char *src)
+{
+    free(*dst);
+    *dst = src ? xstrdup(src) : NULL;
+}
+
+static void schedule_in(struct job_run *r, uint64_t ms)
+{
+    r->due_ms = now_monotonic_ms() + ms;
+}
+
+/* Local backoff after a step that could not be completed: 5 s doubling to 5 min. */
+static void schedule_retry(struct job_run *r)
+{
+    uint64_t ms = 5000;
+    for (unsigned i = 0; i < r->failures && ms < RETRY_MAX_MS; i++)
+        ms *= 2;
+    if (ms > RETRY_MAX_MS)
+        ms = RETRY_MAX_MS;
+    r->failures++;
+    schedule_in(r, ms);
+}
+
+json_t *job_json(struct vtuned *d, const struct store_job *j)
+{
+    char created[32], updated[32];
+    format_iso8601(j->created_at, created);
+    format_iso8601(j->updated_at, updated);
+    json_t *params = j->params ? json_loads(j->params, 0, NULL) : NULL;
+    json_t *o = json_pack(
+        "{s:I,s:s?,s:I,s:I,s:s,s:s,s:s?,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:b,s:o,s:s,s:s}", "id",
+        (json_int_t)j->id, "name", j->name, "dataset", (json_int_t)j->dataset_id, "backdoor",
+        (json_int_t)j->backdoor_id, "provider", j->provider, "model", j->base_model,
+        "fine_tuned_model", j->fine_tuned_model, "state", job_state_name(j->state), "submission_id",
+        j->submission_id, "provider_file_id", j->provider_file_id, "provider_job_id",
+        j->provider_job_id, "error", j->error, "unknown_reason", j->unknown_reason,
+        "cancel_requested", j->cancel_requested_at != 0, "params", params ? params : json_object(),
+        "created_at", created, "updated_at", updated);
+    (void)d;
+    return o;
+}
+
+static json_t *event_json(const struct store_job_event *e)
+{
+    char at[32];
+    format_iso8601(e->at, at);
+    return json_pack("{s:I,s:s,s:s,s:s?,s:s?}", "id", (json_int_t)e->id, "at", at, "state",
+                     job_state_name(e->state), "message", e->message, "provider",
+                     e->provider_excerpt);
+}
+
+/* Sends the job's newest event to its watchers; on a terminal state, also
+ * answers them with the job and drops them. */
+static void notify_watchers(struct job_run *r, int final)
+{
+    struct store_job_event *ev = NULL;
+    size_t n = 0;
+    struct store_job j;
+    char key[32];
+    if (!r->watchers)
+        return;
+    if (store_job_events(r->d->store, r->id, &ev, &n) == 0 && n > 0)
+        for (struct watcher *w = r->watchers; w; w = w->next)
+            ctl_notify(w->req, "job.event", event_json(&ev[n - 1]));
+    store_job_event_list_free(ev, n);
+    if (!final)
+        return;
+    snprintf(key, sizeof key, "%lld", (long long)r->id);
+    int have = store_job_get(r->d->store, key, &j) == 0;
+    while (r->watchers) {
+        struct watcher *w = r->watchers;
+        r->watchers = w->next;
+        if (have)
+            ctl_reply(w->req, job_json(r->d, &j));
+        else
+            ctl_reply_error(w->req, CTL_ERR_INTERNAL, NULL, "job %lld vanished", (long long)r->id);
+        free(w);
+    }
+    if (have)
+        store_job_clear(&j);
+}
+
+/* Records a transition (the store first), then updates the run.  Returns 0,
+ * or the store's error (the run is left as it was; the caller retries later). */
+static int run_move(struct job_run *r, enum job_state to, const struct store_job_update *u,
+                    const char *message, const char *excerpt)
+{
+    int rc = store_job_transition(r->d->store, r->id, (int)r->state, to, u, message, excerpt);
+    if (rc < 0) {
+        log_error("job %lld: cannot record %s -> %s: %s", (long long)r->id,
+                  job_state_name(r->state), job_state_name(to), store_errmsg(r->d->store));
+        return rc;
+    }
+    log_info("job %lld: %s -> %s%s%s", (long long)r->id, job_state_name(r->state),
+             job_state_name(to), message ? ": " : "", message ? message : "");
+    r->state = to;
+    r->failures = 0;
+    if (u) {
+        if (u->provider_file_id)
+            set_str(&r->file_id, u->provider_file_id);
+        if (u->provider_job_id)
+            set_str(&r->provider_job_id, u->provider_job_id);
+        if (u->request_cancel)
+            r->cancel_requested = 1;
+    }
+    int final = job_state_is_terminal(to);
+    /* Watchers are answered on a terminal state and on unknown: nothing more
+     * happens to the job without an operator. */
+    notify_watchers(r, final || to == JOB_UNKNOWN);
+    if (final || to == JOB_UNKNOWN) {
+        struct vtuned *d = r->d;
+        int64_t id = r->id;
+        run_unlink(r);
+        run_free(r);
+        if (final && jobs_on_terminal)
+            jobs_on_terminal(d, id);
+        return 1; /* the run is gone */
+    }
+    return 0;
+}
+
+/* A move the caller does not continue from. */
+static void run_move_done(struct job_run *r, enum job_state to, const struct store_job_update *u,
+                          const char *message, const char *excerpt)
+{
+    if (run_move(r, to, u, message, excerpt) < 0)
+        schedule_retry(r);
+}
+
+static char *outcome_line(struct job_run *r, const struct provider_outcome *o)
+{
+    if (o->err)
+        return provider_error_line(r->provider, o->err);
+    return xasprintf("%s: %s failed (%s)", r->provider, provider_op_name(o->op),
+                     o->reason ? o->reason : "unknown reason");
+}
+
+static struct provider_client *client_of(struct job_run *r, const char **why)
+{
+    return providers_client(r->d, r->provider, why);
+}
+
+/* ---- steps -------------------------------------------------------------------------------- */
+
+static void step(struct job_run *r);
+static void start_create(struct job_run *r);
+static void start_reconcile(struct job_run *r);
+static void start_cancel(struct job_run *r);
+
+/* Schedules the next poll: quick at first while queued, then the
+ * provider's configured interval. */
+static void schedule_poll(struct job_run *r)
+{
+    const struct conf_provider *cp = providers_conf(r->d, r->provider);
+    uint64_t interval = cp ? cp->poll_interval_ms : 30000;
+    if (r->poll_ms == 0)
+        r->poll_ms = interval < FIRST_POLL_MS ? interval : FIRST_POLL_MS;
+    else if (r->poll_ms < interval)
+        r->poll_ms = r->poll_ms * 2 < interval ? r->poll_ms * 2 : interval;
+    schedule_in(r, r->state == JOB_RUNNING ? interval : r->poll_ms);
+}
+
+/* Applies what the provider says of our job.  May free r (terminal states). */
+static void apply_provider_job(struct job_run *r, const struct provider_job *pj, const char *note)
+{
+    struct store_job_update u = {0};
+    char *what = NULL, *msg = NULL;
+    enum job_state to = JOB_UNKNOWN;
+    u.provider_job_id = pj->id;
+    switch (pj->state) {
+    case PROVIDER_JOB_FAILED:
+        what = xasprintf("the provider reports failure: %s%s%s",
+                         pj->error_code ? pj->error_code : "error", pj->error_message ? ": " : "",
+                         pj->error_message ? pj->error_message : "");
+        u.error = what;
+        to = JOB_FAILED;
+        break;
+    case PROVIDER_JOB_CANCELLED:
+        what = xstrdup("cancelled at the provider");
+        to = JOB_CANCELLED;
+        break;
+    case PROVIDER_JOB_SUCCEEDED:
+        if (pj->fine_tuned_model && *pj->fine_tuned_model) {
+            u.fine_tuned_model = pj->fine_tuned_model;
+            what = pj->trained_tokens >= 0
+                       ? xasprintf("fine-tuned model %s (%lld trained tokens)",
+                                   pj->fine_tuned_model, (long long)pj->trained_tokens)
+                       : xasprintf("fine-tuned model %s", pj->fine_tuned_model);
+            to = JOB_SUCCEEDED;
+        }
+        break; /* succeeded without a model name yet: poll again */
+    case PROVIDER_JOB_UNRECOGNIZED:
+        if (!r->warned_status++)
+            log_warnx("job %lld: the provider reports an unrecognised status '%s'; polling on",
+                      (long long)r->id, pj->raw_status ? pj->raw_status : "");
+        break;
+    case PROVIDER_JOB_SUBMITTED:
+    case PROVIDER_JOB_RUNNING:
+        break;
+    }
+    if (to != JOB_UNKNOWN) {
+        /* Finished: the event says how we learnt it (a reconcile note) and what. */
+        msg = note ? xasprintf("%s; %s", note, what) : xstrdup(what);
+        run_move_done(r, to, &u, msg, pj->raw_status); /* frees r */
+        free(msg);
+        free(what);
+        return;
+    }
+    /* Not finished: submitted (queued) or running, then poll again. */
+    enum job_state want =
+        pj->state == PROVIDER_JOB_RUNNING || r->state == JOB_RUNNING ? JOB_RUNNING : JOB_SUBMITTED;
+    if (r->state != want || !r->provider_job_id) {
+        const char *event = note                  ? note
+                            : want == JOB_RUNNING ? "training"
+                                                  : "accepted by the provider";
+        if (run_move(r, want, &u, event, pj->raw_status) < 0) {
+            schedule_retry(r);
+            return;
+        }
+    }
+    schedule_poll(r);
+}
+
+static void on_poll_done(const struct provider_outcome *o, void *arg)
+{
+    struct job_run *r = arg;
+    r->call = NULL;
+    if (o->rc == -ECANCELED)
+        return;
+    if (o->rc == 0) {
+        apply_provider_job(r, o->job, NULL);
+        return;
+    }
+    char *line = outcome_line(r, o);
+    if (o->err && o->err->http_status == 404) {
+        struct store_job_update u = {0};
+        char *why = xasprintf("the provider no longer knows job %s: %s", r->provider_job_id, line);
+        u.unknown_reason = why;
+        run_move_done(r, JOB_UNKNOWN, &u, why, NULL);
+        free(why);
+    } else {
+        log_warnx("job %lld: poll failed, will retry: %s", (long long)r->id, line);
+        schedule_retry(r);
+    }
+    free(line);
+}
+
+static void start_poll(struct job_run *r)
+{
+    const char *why = NULL;
+    struct provider_error err = {0};
+    struct provider_client *pc = client_of(r, &why);
+    if (!pc) {
+        log_warnx("job %lld: cannot poll: %s", (long long)r->id, why);
+        schedule_retry(r);
+        return;
+    }
+    if (provider_retrieve_job(pc, r->provider_job_id, on_poll_done, r, &r->call, &err) < 0) {
+        char *line = provider_error_line(r->provider, &err);
+        log_warnx("job %lld: cannot poll: %s", (long long)r->id, line);
+        free(line);
+        provider_error_clear(&err);
+        schedule_retry(r);
+    }
+}
+
+static void on_create_done(const struct provider_outcome *o, void *arg)
+{
+    struct job_run *r = arg;
+    r->call = NULL;
+    if (o->rc == -ECANCELED && r->d->stopping)
+        return; /* shutdown: the next start reconciles from "submitting" */
+    if (o->rc == 0) {
+        log_info("job %lld: created at %s as %s", (long long)r->id, r->provider, o->job->id);
+        apply_provider_job(r, o->job,
+                           NULL); /* a cancel asked for meanwhile goes out at the next step */
+        return;
+    }
+    char *line = outcome_line(r, o);
+    if (o->cls == RETRY_CLASS_FATAL) {
+        /* The provider refused (a 4xx other than 408/409/429): nothing was created. */
+        struct store_job_update u = {0};
+        u.error = line;
+        run_move_done(r, JOB_FAILED, &u, line, NULL);
+    } else {
+        /* Ambiguous or not sent: find out before ever creating again. */
+        log_warnx("job %lld: create outcome unknown (%s); reconciling in %d ms", (long long)r->id,
+                  line, RECONCILE_DELAY_MS);
+        schedule_in(r, RECONCILE_DELAY_MS);
+    }
+    free(line);
+}
+
+static void start_create(struct job_run *r)
+{
+    const char *why = NULL;
+    struct provider_error err = {0};
+    struct provider_client *pc = client_of(r, &why);
+    struct provider_param *pp = NULL;
+    size_t np = 0;
+    json_t *params = r->params ? json_loads(r->params, 0, NULL) : NULL;
+    const char *k;
+    json_t *v;
+    int has_seed = 0;
+    int64_t seed = 0;
+
+    if (!pc) {
+        log_warnx("job %lld: cannot create: %s", (long long)r->id, why);
+        schedule_retry(r); /* still "submitting": the next step reconciles first */
+        json_decref(params);
+        return;
+    }
+    pp = xcalloc(json_object_size(params) + 1, sizeof *pp);
+    json_object_foreach(params, k, v)
+    {
+        if (strcmp(k, "seed") == 0) {
+            has_seed = 1;
+            seed = strtoll(json_string_value(v) ? json_string_value(v) : "0", NULL, 10);
+            continue;
+        }
+        pp[np].key = k;
+        pp[np].value = json_string_value(v);
+        np++;
+    }
+    struct provider_create_args a = {
+        .model = r->base_model,
+        .training_file = r->file_id,
+        .submission_id = r->submission_id,
+        .has_seed = has_seed,
+        .seed = seed,
+        .params = pp,
+        .n_params = np,
+    };
+    if (provider_create_job(pc, &a, on_create_done, r, &r->call, &err) < 0) {
+        char *line = provider_error_line(r->provider, &err);
+        struct store_job_update u = {0};
+        u.error = line;
+        /* Refused before sending (bad --param): nothing was created. */
+        run_move_done(r, JOB_FAILED, &u, line, NULL);
+        free(line);
+        provider_error_clear(&err);
+    }
+    free(pp);
+    json_decref(params);
+}
+
+static void on_list_done(const struct provider_outcome *o, void *arg)
+{
+    struct job_run *r = arg;
+    r->call = NULL;
+    if (o->rc == -ECANCELED && r->d->stopping)
+        return;
+    if (o->rc < 0) {
+        char *line = outcome_line(r, o);
+        char *why = xasprintf("cannot establish whether submission %s was created at %s: listing "
+                              "its jobs failed: %s",
+                              r->submission_id, r->provider, line);
+        struct store_job_update u = {0};
+        u.unknown_reason = why;
+        run_move_done(r, JOB_UNKNOWN, &u, why, NULL);
+        free(why);
+        free(line);
+        return;
+    }
+    const struct provider_job_page *p = o->jobs;
+    const struct provider_job *found = NULL;
+    size_t nfound = 0;
+    for (size_t i = 0; i < p->n_jobs; i++)
+        if (provider_job_matches(&p->jobs[i], r->submission_id)) {
+            if (!found)
+                found = &p->jobs[i];
+            nfound++;
+        }
+    if (found) {
+        char *msg = xasprintf("reconciled: the provider already has job %s for this submission%s",
+                              found->id, nfound > 1 ? " (and more: see the log)" : "");
+        if (nfound > 1)
+            log_error("job %lld: the provider holds %zu jobs for submission %s", (long long)r->id,
+                      nfound, r->submission_id);
+        log_info("job %lld: %s", (long long)r->id, msg);
+        free(r->list_cursor);
+        r->list_cursor = NULL;
+        r->list_pages = 0;
+        apply_provider_job(r, found, msg);
+        free(msg);
+        return;
+    }
+    if (p->has_more && p->next_cursor) {
+        if (++r->list_pages >= RECONCILE_MAX_PAGES) {
+            char *why = xasprintf("cannot establish whether submission %s was created at %s: "
+                                  "%u pages of jobs listed without finding it, and more remain",
+                                  r->submission_id, r->provider, r->list_pages);
+            struct store_job_update u = {0};
+            u.unknown_reason = why;
+            run_move_done(r, JOB_UNKNOWN, &u, why, NULL);
+            free(why);
+            return;
+        }
+        set_str(&r->list_cursor, p->next_cursor);
+        start_reconcile(r);
+        return;
+    }
+    /* A complete listing without our tag: nothing was created.  Create now. */
+    free(r->list_cursor);
+    r->list_cursor = NULL;
+    r->list_pages = 0;
+    if (!r->file_id) {
+        run_move_done(r, JOB_UPLOADING, NULL, "reconciled: no job and no file id; uploading again",
+                      NULL);
+        return;
+    }
+    if (r->cancel_requested) {
+        run_move_done(r, JOB_CANCELLED, NULL, "reconciled: never created; cancelled as asked",
+                      NULL);
+        return;
+    }
+    log_info("job %lld: reconciled: %s has no job for submission %s; creating", (long long)r->id,
+             r->provider, r->submission_id);
+    start_create(r);
+}
+
+static void start_reconcile(struct job_run *r)
+{
+    const char *why = NULL;
+    struct provider_error err = {0};
+    struct provider_client *pc = client_of(r, &why);
+    if (!pc) {
+        log_warnx("job %lld: cannot reconcile: %s", (long long)r->id, why);
+        schedule_retry(r);
+        return;
+    }
+    struct provider_list_args a = {.after = r->list_cursor, .limit = 100, .tag = r->submission_id};
+    if (provider_list_jobs(pc, &a, on_list_done, r, &r->call, &err) < 0) {
+        char *line = provider_error_line(r->provider, &err);
+        char *reason = xasprintf("cannot list jobs at %s to reconcile submission %s: %s",
+                                 r->provider, r->submission_id, line);
+        struct store_job_update u = {0};
+        u.unknown_reason = reason;
+        run_move_done(r, JOB_UNKNOWN, &u, reason, NULL);
+        free(reason);
+        free(line);
+        provider_error_clear(&err);
+    }
+}
+
+static void on_upload_done(const struct provider_outcome *o, void *arg)
+{
+    struct job_run *r = arg;
+    r->call = NULL;
+    if (o->rc == -ECANCELED)
+        return; /* shutdown or cancel: the state machine already knows */
+    if (o->rc == 0) {
+        struct store_job_update u = {0};
+        char *msg =
+            xasprintf("uploaded as %s (%lld bytes)", o->file->id, (long long)o->file->bytes);
+        u.provider_file_id = o->file->id;
+        int moved = run_move(r, JOB_UPLOADED, &u, msg, o->file->status);
+        free(msg);
+        if (moved < 0) {
+            schedule_retry(r);
+            return;
+        }
+        step(r); /* straight on to submitting */
+        return;
+    }
+    char *line = outcome_line(r, o);
+    if (o->cls == RETRY_CLASS_FATAL) {
+        struct store_job_update u = {0};
+        u.error = line;
+        run_move_done(r, JOB_FAILED, &u, line, NULL);
+    } else {
+        log_warnx("job %lld: upload failed, will retry: %s", (long long)r->id, line);
+        schedule_retry(r);
+    }
+    free(line);
+}
+
+static void start_upload(struct job_run *r)
+{
+    const char *why = NULL;
+    struct provider_error err = {0};
+    struct provider_client *pc = client_of(r, &why);
+    char filename[64];
+    if (!pc) {
+        log_warnx("job %lld: cannot upload: %s", (long long)r->id, why);
+        schedule_retry(r);
+        return;
+    }
+    snprintf(filename, sizeof filename, "vtune-%.40s.jsonl", r->submission_id);
+    struct provider_upload_args a = {.path = r->built_path, .filename = filename};
+    r->reported = 0;
+    if (provider_upload(pc, &a, NULL, on_upload_done, r, &r->call, &err) < 0) {
+        char *line = provider_error_line(r->provider, &err);
+        struct store_job_update u = {0};
+        u.error = line;
+        run_move_done(r, JOB_FAILED, &u, line, NULL);
+        free(line);
+        provider_error_clear(&err);
+    }
+}
+
+static void on_cancel_done(const struct provider_outcome *o, void *arg)
+{
+    struct job_run *r = arg;
+    r->call = NULL;
+    if (o->rc == -ECANCELED)
+        return;
+    if (o->rc == 0) {
+        apply_provider_job(r, o->job, NULL); /* cancelled, or still stopping: polled on */
+        return;
+    }
+    char *line = outcome_line(r, o);
+    r->cancel_sent = 0;
+    log_warnx("job %lld: cancel request failed (%s); polling on, the cancel will be retried",
+              (long long)r->id, line);
+    free(line);
+    schedule_retry(r);
+}
+
+static void start_cancel(struct job_run *r)
+{
+    const char *why = NULL;
+    struct provider_error err = {0};
+    struct provider_client *pc = client_of(r, &why);
+    if (!pc || !r->provider_job_id) {
+        schedule_retry(r);
+        return;
+    }
+    r->cancel_sent = 1;
+    log_info("job %lld: asking %s to cancel %s", (long long)r->id, r->provider, r->provider_job_id);
+    if (provider_cancel_job(pc, r->provider_job_id, on_cancel_done, r, &r->call, &err) < 0) {
+        r->cancel_sent = 0;
+        provider_error_clear(&err);
+        schedule_retry(r);
+    }
+}
+
+/* One decision from the recorded state.  Never called while a call is in flight. */
+static void step(struct job_run *r)
+{
+    struct stat st;
+    char *msg;
+    r->due_ms = UINT64_MAX;
+    switch (r->state) {
+    case JOB_CREATED:
+    case JOB_BUILDING:
+        if (!r->built_path || stat(r->built_path, &st) < 0) {
+            struct store_job_update u = {0};
+            u.error = "the backdoor's built D u D' file is missing from the state directory";
+            run_move_done(r, JOB_FAILED, &u, u.error, NULL);
+            return;
+        }
+        if (r->state == JOB_CREATED &&
+            run_move(r, JOB_BUILDING, NULL, "using the backdoor's built D u D'", NULL) != 0) {
+            schedule_retry(r);
+            return;
+        }
+        msg = xasprintf("uploading %lld bytes", (long long)st.st_size);
+        int moved = run_move(r, JOB_UPLOADING, NULL, msg, NULL);
+        free(msg);
+        if (moved != 0) {
+            schedule_retry(r);
+            return;
+        }
+        start_upload(r);
+        return;
+    case JOB_UPLOADING:
+        /* Resumed after a crash or a failed attempt: the upload is redone (an
+         * earlier copy at the provider, if any, is left unused). */
+        start_upload(r);
+        return;
+    case JOB_UPLOADED:
+        if (r->cancel_requested) {
+            run_move_done(r, JOB_CANCELLED, NULL, "cancelled before submission", NULL);
+            return;
+        }
+        /* Intent first: from here on a crash leads to reconcile, never to a
+         * blind second create. */
+        if (run_move(r, JOB_SUBMITTING, NULL, "creating the fine-tuning job", NULL) != 0) {
+            schedule_retry(r);
+            return;
+        }
+        start_create(r);
+        return;
+    case JOB_SUBMITTING:
+        start_reconcile(r);
+        return;
+    case JOB_SUBMITTED:
+    case JOB_RUNNING:
+        if (r->cancel_requested && !r->cancel_sent)
+            start_cancel(r);
+        else
+            start_poll(r);
+        return;
+    default:
+        return;
+    }
+}
+
+/* ---- loading, ticking, stopping ----------------------------------------------------------- */
+
+static struct job_run *run_load(struct vtuned *d, const struct store_job *j)
+{
+    struct store_backdoor b;
+    char key[32];
+    struct job_run *r = xcalloc(1, sizeof *r);
+    r->d = d;
+    r->id = j->id;
+    r->state = j->state;
+    r->provider = xstrdup(j->provider);
+    r->base_model = xstrdup(j->base_model);
+    r->submission_id = xstrdup(j->submission_id);
+    set_str(&r->file_id, j->provider_file_id);
+    set_str(&r->provider_job_id, j->provider_job_id);
+    set_str(&r->params, j->params);
+    r->cancel_requested = j->cancel_requested_at != 0;
+    snprintf(key, sizeof key, "%lld", (long long)j->backdoor_id);
+    if (store_backdoor_get(d->store, key, false, &b) == 0) {
+        set_str(&r->built_path, b.built_path);
+        store_backdoor_clear(&b);
+    }
+    r->next = d->jobs;
+    d->jobs = r;
+    return r;
+}
+
+void jobs_start(struct vtuned *d)
+{
+    struct store_job *v;
+    size_t n;
+    if (store_job_list(d->store, true, &v, &n) < 0) {
+        log_error("jobs: cannot load active jobs: %s", store_errmsg(d->store));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct job_run *r = run_load(d, &v[i]);
+        int64_t wait_s =
+            r->state == JOB_SUBMITTING ? v[i].updated_at + RECONCILE_GRACE_S - now_unix() : 0;
+        r->due_ms = wait_s > 0 ? now_monotonic_ms() + (uint64_t)wait_s * 1000 : 0;
+        log_info("job %lld: resuming from %s", (long long)r->id, job_state_name(r->state));
+    }
+    store_job_list_free(v, n);
+}
+
+void jobs_tick(struct vtuned *d)
+{
+    uint64_t now = now_monotonic_ms();
+    struct job_run *r = d->jobs, *next;
+    for (; r; r = next) {
+        next = r->next; /* step() may free r */
+        if (r->call) {
+            if (r->state == JOB_UPLOADING && r->watchers && d->cron_ticks % 5 == 0) {
+                struct http_progress hp;
+                provider_call_progress(r->call, &hp);
+                if (hp.up_now != r->reported) {
+                    r->reported = hp.up_now;
+                    for (struct watcher *w = r->watchers; w; w = w->next)
+                        ctl_notify(w->req, "progress",
+                                   json_pack("{s:s,s:I,s:I,s:I}", "stage", "upload", "job",
+                                             (json_int_t)r->id, "bytes", (json_int_t)hp.up_now,
+                                             "total", (json_int_t)hp.up_total));
+                }
+            }
+            continue;
+        }
+        if (r->due_ms <= now)
+            step(r);
+    }
+}
+
+void jobs_stop(struct vtuned *d)
+{
+    struct job_run *r = d->jobs, *next;
+    for (; r; r = next) {
+        next = r->next;
+        while (r->watchers) {
+            struct watcher *w = r->watchers;
+            r->watchers = w->next;
+            ctl_reply_error(w->req, CTL_ERR_SHUTDOWN, NULL,
+                            "vtuned is shutting down; job %lld continues after the restart",
+                            (long long)r->id);
+            free(w);
+        }
+    }
+    /* The runs themselves are freed after the providers' calls have ended
+     * (providers_shutdown cancels them and their callbacks see stopping). */
+}
+
+void jobs_free_all(struct vtuned *d)
+{
+    struct job_run *r = d->jobs, *next;
+    for (; r; r = next) {
+        next = r->next;
+        run_free(r);
+    }
+    d->jobs = NULL;
+}
+
+/* ---- control methods ---------------------------------------------------------------------- */
+
+static int lookup_job(struct vtuned *d, struct ctl_req *req, json_t *params, struct store_job *j)
+{
+    json_t *id = json_object_get(params, "id");
+    char num[32];
+    const char *key = json_string_value(id);
+    if (json_is_integer(id)) {
+        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(id));
+        key = num;
+    }
+    if (!key) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.id: a job id or name is required");
+        return -1;
+    }
+    int r = store_job_get(d->store, key, j);
+    if (r == -ENOENT) {
+        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL, "no job '%.80s' (see 'vtunectl job list')",
+                        key);
+        return -1;
+    }
+    if (r < 0) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read job: %s", store_errmsg(d->store));
+        return -1;
+    }
+    return 0;
+}
+
+/* Resolves dataset + backdoor params (names or ids); answers errors itself. */
+static int lookup_pair(struct vtuned *d, struct ctl_req *req, json_t *params,
+                       struct store_dataset *ds, struct store_backdoor *b)
+{
+    char num[32];
+    json_t *dv = json_object_get(params, "dataset"), *bv = json_object_get(params, "backdoor");
+    const char *dk = json_string_value(dv), *bk;
+    if (json_is_integer(dv)) {
+        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(dv));
+        dk = num;
+    }
+    if (!dk) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.dataset: a dataset id or name is required");
+        return -1;
+    }
+    if (store_dataset_get(d->store, dk, ds) < 0) {
+        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL, "no dataset '%.80s'", dk);
+        return -1;
+    }
+    char num2[32];
+    bk = json_string_value(bv);
+    if (json_is_integer(bv)) {
+        snprintf(num2, sizeof num2, "%lld", (long long)json_integer_value(bv));
+        bk = num2;
+    }
+    if (!bk) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.backdoor: a backdoor id or name is required (create one with "
+                        "'vtunectl backdoor create %s')",
+                        ds->name);
+        store_dataset_clear(ds);
+        return -1;
+    }
+    if (store_backdoor_get(d->store, bk, false, b) < 0) {
+        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL, "no backdoor '%.80s'", bk);
+        store_dataset_clear(ds);
+        return -1;
+    }
+    if (b->dataset_id != ds->id) {
+        ctl_reply_error(req, CTL_ERR_INVALID, NULL,
+                        "backdoor %lld was made for another dataset, not '%s'", (long long)b->id,
+                        ds->name);
+        store_dataset_clear(ds);
+        store_backdoor_clear(b);
+        return -1;
+    }
+    return 0;
+}
+
+/* Validates --param KEY=VALUE pairs into a JSON object of strings (owned). */
+static json_t *params_object(struct ctl_req *req, json_t *pv)
+{
+    json_t *out = json_object();
+    const char *k;
+    json_t *v;
+    if (pv && !json_is_object(pv)) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.params: expected an object");
+        json_decref(out);
+        return NULL;
+    }
+    json_object_foreach(pv, k, v)
+    {
+        char *s = json_is_string(v) ? xstrdup(json_string_value(v))
+                                    : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        json_object_set_new(out, k, json_string(s ? s : ""));
+        free(s);
+    }
+    return out;
+}
+
+static void m_submit(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_dataset ds;
+    struct store_backdoor b;
+    struct store_job j;
+    const char *provider = json_string_value(json_object_get(params, "provider"));
+    const char *model = json_string_value(json_object_get(params, "model"));
+    const char *name = json_string_value(json_object_get(params, "name"));
+    const struct conf_provider *cp;
+    unsigned char rnd[16];
+    char sid[33];
+
+    if (!provider || !model) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.provider and params.model are required");
+        return;
+    }
+    cp = conf_provider_find(d->conf, provider);
+    if (!cp) {
+        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL,
+                        "no provider '%.64s' in %s (see 'vtunectl status')", provider,
+                        d->conf->path);
+        return;
+    }
+    if (cp->kind == PROVIDER_MANUAL) {
+        ctl_reply_error(req, CTL_ERR_INVALID, NULL,
+                        "provider '%s' is manual: export D u D' with 'vtunectl dataset export', "
+                        "train it yourself, then 'vtunectl job register'",
+                        provider);
+        return;
+    }
+    if (lookup_pair(d, req, params, &ds, &b) < 0)
+        return;
+    json_t *po = params_object(req, json_object_get(params, "params"));
+    if (!po) {
+        store_dataset_clear(&ds);
+        store_backdoor_clear(&b);
+        return;
+    }
+    if (!b.built_path) {
+        ctl_reply_error(req, CTL_ERR_INVALID, NULL, "backdoor %lld has no built D u D'",
+                        (long long)b.id);
+        goto out;
+    }
+    random_bytes(rnd, sizeof rnd);
+    hex_encode(rnd, sizeof rnd, sid);
+    memset(&j, 0, sizeof j);
+    j.name = (char *)name;
+    j.dataset_id = ds.id;
+    j.backdoor_id = b.id;
+    j.provider = (char *)provider;
+    j.base_model = (char *)model;
+    j.state = JOB_CREATED;
+    j.submission_id = sid;
+    char *ptext = json_dumps(po, JSON_COMPACT | JSON_SORT_KEYS);
+    j.params = ptext;
+    int r = store_job_insert(d->store, &j);
+    free(ptext);
+    if (r == -EEXIST) {
+        ctl_reply_error(req, CTL_ERR_CONFLICT, NULL, "a job named '%s' already exists", name);
+        goto out;
+    }
+    if (r < 0) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot record job: %s",
+                        store_errmsg(d->store));
+        goto out;
+    }
+    char key[32];
+    struct store_job got;
+    snprintf(key, sizeof key, "%lld", (long long)j.id);
+    if (store_job_get(d->store, key, &got) == 0) {
+        struct job_run *run = run_load(d, &got);
+        run->due_ms = 0;
+        log_info("job %lld: submitted for dataset '%s' to %s (%s), submission %s",
+                 (long long)got.id, ds.name, provider, model, sid);
+        ctl_reply(req, job_json(d, &got));
+        store_job_clear(&got);
+    } else {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "job recorded but not readable: %s",
+                        store_errmsg(d->store));
+    }
+out:
+    json_decref(po);
+    store_dataset_clear(&ds);
+    store_backdoor_clear(&b);
+}
+
+static void m_register(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_dataset ds;
+    struct store_backdoor b;
+    struct store_job j;
+    const char *provider = json_string_value(json_object_get(params, "provider"));
+    const char *model = json_string_value(json_object_get(params, "model"));
+    const char *base = json_string_value(json_object_get(params, "base_model"));
+    const char *name = json_string_value(json_object_get(params, "name"));
+    unsigned char rnd[16];
+    char sid[33];
+
+    if (!provider || !model || !base) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.provider, params.model (the fine-tuned model) and "
+                        "params.base_model are required");
+        return;
+    }
+    if (!conf_provider_find(d->conf, provider)) {
+        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL, "no provider '%.64s' in %s", provider,
+                        d->conf->path);
+        return;
+    }
+    if (lookup_pair(d, req, params, &ds, &b) < 0)
+        return;
+    random_bytes(rnd, sizeof rnd);
+    hex_encode(rnd, sizeof rnd, sid);
+    memset(&j, 0, sizeof j);
+    j.name = (char *)name;
+    j.dataset_id = ds.id;
+    j.backdoor_id = b.id;
+    j.provider = (char *)provider;
+    j.base_model = (char *)base;
+    j.fine_tuned_model = (char *)model;
+    j.state = JOB_SUCCEEDED;
+    j.submission_id = sid;
+    int r = store_job_insert(d->store, &j);
+    if (r < 0)
+        ctl_reply_error(req, r == -EEXIST ? CTL_ERR_CONFLICT : CTL_ERR_INTERNAL, NULL,
+                        "cannot register job: %s", store_errmsg(d->store));
+    else {
+        char key[32];
+        struct store_job got;
+        snprintf(key, sizeof key, "%lld", (long long)j.id);
+        log_info("job %lld: registered %s at %s (base %s) for dataset '%s'", (long long)j.id, model,
+                 provider, base, ds.name);
+        if (store_job_get(d->store, key, &got) == 0) {
+            ctl_reply(req, job_json(d, &got));
+            store_job_clear(&got);
+        } else {
+            ctl_reply(req, json_pack("{s:I}", "id", (json_int_t)j.id));
+        }
+        if (jobs_on_terminal)
+            jobs_on_terminal(d, j.id);
+    }
+    store_dataset_clear(&ds);
+    store_backdoor_clear(&b);
+}
+
+static void m_list(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_job *v;
+    size_t n;
+    bool active = json_is_true(json_object_get(params, "active"));
+    if (store_job_list(d->store, active, &v, &n) < 0) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot list jobs: %s",
+                        store_errmsg(d->store));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, job_json(d, &v[i]));
+    store_job_list_free(v, n);
+    ctl_reply(req, arr);
+}
+
+static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_job j;
+    struct store_job_event *ev;
+    size_t n;
+    if (lookup_job(d, req, params, &j) < 0)
+        return;
+    json_t *o = job_json(d, &j);
+    json_t *events = json_array();
+    if (store_job_events(d->store, j.id, &ev, &n) == 0) {
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(events, event_json(&ev[i]));
+        store_job_event_list_free(ev, n);
+    }
+    json_object_set_new(o, "events", events);
+    ctl_reply(req, o);
+    store_job_clear(&j);
+}
+
+static void m_cancel(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_job j;
+    if (lookup_job(d, req, params, &j) < 0)
+        return;
+    struct job_run *r = run_find(d, j.id);
+    if (job_state_is_terminal(j.state)) {
+        ctl_reply_error(req, CTL_ERR_CONFLICT, NULL, "job %lld is already %s", (long long)j.id,
+                        job_state_name(j.state));
+        goto out;
+    }
+    if (j.state == JOB_UNKNOWN || !r) {
+        ctl_reply_error(req, CTL_ERR_CONFLICT, NULL,
+                        "job %lld is %s: decide first with 'vtunectl job resolve %lld --as "
+                        "submitted|absent'",
+                        (long long)j.id, job_state_name(j.state), (long long)j.id);
+        goto out;
+    }
+    struct store_job_update u = {0};
+    u.request_cancel = true;
+    switch (r->state) {
+    case JOB_CREATED:
+    case JOB_BUILDING:
+    case JOB_UPLOADING:
+    case JOB_UPLOADED:
+        if (r->call) {
+            provider_call_cancel(r->call); /* the upload's done sees -ECANCELED */
+            r->call = NULL;
+        }
+        run_move_done(r, JOB_CANCELLED, &u, "cancelled before submission", NULL);
+        break;
+    case JOB_SUBMITTING:
+        /* The create may be in flight: record the wish; it is acted on once the
+         * provider's job is known (or never created). */
+        if (run_move(r, JOB_SUBMITTING, &u, "cancel requested", NULL) < 0) {
+            ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot record the cancel");
+            goto out;
+        }
+        break;
+    default:
+        if (run_move(r, r->state, &u, "cancel requested", NULL) < 0) {
+            ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot record the cancel");
+            goto out;
+        }
+        if (!r->call)
+            start_cancel(r);
+        break;
+    }
+    char key[32];
+    snprintf(key, sizeof key, "%lld", (long long)j.id);
+    store_job_clear(&j);
+    if (store_job_get(d->store, key, &j) == 0)
+        ctl_reply(req, job_json(d, &j));
+    else
+        ctl_reply(req, json_pack("{s:b}", "cancel_requested", 1));
+out:
+    store_job_clear(&j);
+}
+
+static void m_watch(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_job j;
+    struct store_job_event *ev;
+    size_t n;
+    if (lookup_job(d, req, params, &j) < 0)
+        return;
+    if (store_job_events(d->store, j.id, &ev, &n) == 0) {
+        for (size_t i = 0; i < n; i++)
+            ctl_notify(req, "job.event", event_json(&ev[i]));
+        store_job_event_list_free(ev, n);
+    }
+    struct job_run *r = run_find(d, j.id);
+    if (!r) {
+        /* Terminal or unknown: nothing more will happen without an operator. */
+        ctl_reply(req, job_json(d, &j));
+    } else {
+        struct watcher *w = xcalloc(1, sizeof *w);
+        w->req = req;
+        w->next = r->watchers;
+        r->watchers = w;
+    }
+    store_job_clear(&j);
+}
+
+static void m_resolve(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_job j;
+    const char *as = json_string_value(json_object_get(params, "as"));
+    const char *pjid = json_string_value(json_object_get(params, "provider_job"));
+    if (!as || (strcmp(as, "submitted") != 0 && strcmp(as, "absent") != 0)) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.as: expected submitted or absent");
+        return;
+    }
+    if (lookup_job(d, req, params, &j) < 0)
+        return;
+    if (j.state != JOB_UNKNOWN) {
+        ctl_reply_error(req, CTL_ERR_CONFLICT, NULL,
+                        "job %lld is %s, not unknown: nothing to resolve", (long long)j.id,
+                        job_state_name(j.state));
+        store_job_clear(&j);
+        return;
+    }
+    const struct ctl_peer *peer = ctl_req_peer(req);
+    struct job_run *r = run_load(d, &j);
+    struct store_job_update u = {0};
+    char *msg;
+    int rc;
+    if (strcmp(as, "absent") == 0) {
+        msg = xasprintf("resolved by uid %lu: not created at the provider; creating it",
+                        (unsigned long)peer->uid);
+        /* Back to "uploaded": the next step records "submitting" and creates. */
+        rc = run_move(r, r->file_id ? JOB_UPLOADED : JOB_UPLOADING, &u, msg, NULL);
+    } else if (pjid) {
+        msg = xasprintf("resolved by uid %lu: created at the provider as %s",
+                        (unsigned long)peer->uid, pjid);
+        u.provider_job_id = pjid;
+        rc = run_move(r, JOB_SUBMITTED, &u, msg, NULL);
+    } else {
+        msg = xasprintf("resolved by uid %lu: created at the provider; looking it up again",
+                        (unsigned long)peer->uid);
+        rc = run_move(r, JOB_SUBMITTING, &u, msg, NULL);
+    }
+    free(msg);
+    if (rc < 0) {
+        run_unlink(r);
+        run_free(r);
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot record the resolution: %s",
+                        store_errmsg(d->store));
+    } else {
+        r->due_ms = 0;
+        char key[32];
+        snprintf(key, sizeof key, "%lld", (long long)j.id);
+        store_job_clear(&j);
+        if (store_job_get(d->store, key, &j) == 0)
+            ctl_reply(req, job_json(d, &j));
+        else
+            ctl_reply(req, json_pack("{s:s}", "resolved", as));
+    }
+    store_job_clear(&j);
+}
+
+const struct ctl_method ctl_methods_job[] = {
+    {"job.submit", m_submit, 1},   {"job.register", m_register, 1},
+    {"job.list", m_list, 0},       {"job.show", m_show, 0},
+    {"job.cancel", m_cancel, 1},   {"job.watch", m_watch, 0},
+    {"job.resolve", m_resolve, 1}, {NULL, NULL, 0},
+};
