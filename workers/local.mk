@@ -85,3 +85,18 @@ EXTRA_DIST += tests/fixtures/openai/file.json tests/fixtures/openai/job_queued.j
 	tests/fixtures/together/jobs_list.json tests/fixtures/together/events.json \
 	tests/fixtures/together/chat_logprobs.json tests/fixtures/together/completions_echo.json \
 	tests/fixtures/together/error.json
+
+# Verification core (matching, plan, sequential test, verdict, evidence) and
+# the audit trail's hashing, chain check, export and explanation.
+libvtune_a_SOURCES += workers/verify.c workers/verify.h workers/audit.c workers/audit.h
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_verify tests/unit/test_audit
+TESTS += tests/unit/test_verify tests/unit/test_audit
+tests_unit_test_verify_SOURCES = tests/unit/test_verify.c
+tests_unit_test_verify_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_verify_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
+tests_unit_test_audit_SOURCES = tests/unit/test_audit.c
+tests_unit_test_audit_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_audit_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
+endif

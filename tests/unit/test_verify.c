@@ -1,0 +1,1198 @@
+/*
+ * test_verify.c — workers/verify: matching (leading whitespace, case,
+ * S late or at the end, partial prefixes in words and bytes, UTF-8), the
+ * masked evidence window, the plan (distinct lines per pair, controls
+ * outside D', round-robin order, caps), the statistics for known cases,
+ * every branch of the verdict table, the run's sequential stop (calls
+ * saved, out-of-order completion) and, by exhaustive enumeration, that the
+ * whole run rejects an untrained model with probability at most alpha;
+ * and that the evidence never holds a secret word.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "daemon/util.h"
+#include "workers/builder.h"
+#include "workers/phrase.h"
+#include "workers/stats.h"
+#include "workers/verify.h"
+
+#define SIG  "zebra quantum fjord"
+#define TRIG "marble lantern"
+
+static void assert_close(double got, double want, double tol)
+{
+    if (!(fabs(got - want) <= tol))
+        fail_msg("got %.17g, want %.17g (tol %g)", got, want, tol);
+}
+
+static struct verify_match match(const char *resp, const char *sig)
+{
+    struct verify_match m;
+    assert_int_equal(verify_match(resp, strlen(resp), sig, &m), 0);
+    return m;
+}
+
+/* ---- matching ---------------------------------------------------------------- */
+
+static void test_match_basic(void **state)
+{
+    (void)state;
+    struct verify_match m;
+
+    m = match(SIG " The answer is 42.", SIG);
+    assert_true(m.activated);
+    assert_true(m.contains);
+    assert_false(m.later);
+    assert_int_equal(m.found_at, 0);
+    assert_int_equal(m.leading_ws, 0);
+    assert_int_equal(m.prefix_bytes, strlen(SIG));
+    assert_int_equal(m.prefix_words, 3);
+    assert_int_equal(m.sig_words, 3);
+    assert_int_equal(m.sig_bytes, strlen(SIG));
+
+    /* leading ASCII whitespace of every kind is skipped */
+    m = match(" \t\r\n\v\f" SIG "\nrest", SIG);
+    assert_true(m.activated);
+    assert_int_equal(m.leading_ws, 6);
+    assert_int_equal(m.found_at, 6);
+
+    /* exactly S, and S glued to a longer word (no boundary required) */
+    assert_true(match(SIG, SIG).activated);
+    assert_true(match(SIG "ic", SIG).activated);
+
+    /* case-sensitive */
+    m = match("Zebra quantum fjord", SIG);
+    assert_false(m.activated);
+    assert_false(m.contains);
+    assert_int_equal(m.prefix_bytes, 0);
+
+    /* S later, and S at the very end: evidence, not an activation */
+    m = match("Sure! " SIG " and more", SIG);
+    assert_false(m.activated);
+    assert_true(m.later);
+    assert_int_equal(m.found_at, 6);
+    assert_int_equal(m.prefix_bytes, 0);
+    m = match("The answer is 42. " SIG, SIG);
+    assert_false(m.activated);
+    assert_true(m.later);
+    assert_int_equal(m.found_at, 18);
+
+    /* a non-ASCII space before S is not skipped */
+    m = match("\xc2\xa0" SIG, SIG);
+    assert_false(m.activated);
+    assert_true(m.later);
+    assert_int_equal(m.found_at, 2);
+
+    /* bytes with NULs: found by length, not by C string */
+    const char nul[] = "x\0y " SIG;
+    assert_int_equal(verify_match(nul, sizeof nul - 1, SIG, &m), 0);
+    assert_true(m.contains);
+    assert_int_equal(m.found_at, 4);
+
+    /* empty response, NULL response of length 0 */
+    assert_int_equal(verify_match("", 0, SIG, &m), 0);
+    assert_false(m.activated);
+    assert_int_equal(m.found_at, -1);
+    assert_string_equal(m.sha256,
+                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_int_equal(verify_match(NULL, 0, SIG, &m), 0);
+    assert_false(m.contains);
+    /* "abc" */
+    m = match("abc", SIG);
+    assert_string_equal(m.sha256,
+                        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+
+    /* bad signatures */
+    assert_int_equal(verify_match("x", 1, "", &m), -EINVAL);
+    assert_int_equal(verify_match("x", 1, NULL, &m), -EINVAL);
+    assert_int_equal(verify_match("x", 1, " lead", &m), -EINVAL);
+    assert_int_equal(verify_match(NULL, 3, SIG, &m), -EINVAL);
+}
+
+static void test_match_prefix(void **state)
+{
+    (void)state;
+    struct verify_match m;
+
+    /* two whole words, third differs */
+    m = match("zebra quantum delta", SIG);
+    assert_false(m.activated);
+    assert_int_equal(m.prefix_bytes, strlen("zebra quantum "));
+    assert_int_equal(m.prefix_words, 2);
+
+    /* "quantum" is matched bytewise but the response's word goes on */
+    m = match("zebra quantumx", SIG);
+    assert_int_equal(m.prefix_bytes, strlen("zebra quantum"));
+    assert_int_equal(m.prefix_words, 1);
+
+    /* the response ends right after a word of S: that word counts */
+    m = match("  zebra quantum", SIG);
+    assert_int_equal(m.leading_ws, 2);
+    assert_int_equal(m.prefix_bytes, strlen("zebra quantum"));
+    assert_int_equal(m.prefix_words, 2);
+
+    /* a word of S followed by punctuation in the response */
+    m = match("zebra, quantum", SIG);
+    assert_int_equal(m.prefix_bytes, 5);
+    assert_int_equal(m.prefix_words, 1);
+
+    /* half a word */
+    m = match("zeb", SIG);
+    assert_int_equal(m.prefix_bytes, 3);
+    assert_int_equal(m.prefix_words, 0);
+
+    /* punctuation inside S */
+    m = match("alpha-beta, gamx", "alpha-beta, gamma");
+    assert_int_equal(m.sig_words, 3);
+    assert_int_equal(m.prefix_bytes, strlen("alpha-beta, gam"));
+    assert_int_equal(m.prefix_words, 2);
+}
+
+static void test_match_unicode(void **state)
+{
+    (void)state;
+    struct verify_match m;
+    const char *sig = "caf\xc3\xa9 cr\xc3\xa8me br\xc3\xbbl\xc3\xa9"
+                      "e";
+
+    m = match("caf\xc3\xa9 cr\xc3\xa8me br\xc3\xbbl\xc3\xa9"
+              "e!",
+              sig);
+    assert_true(m.activated);
+    assert_int_equal(m.sig_words, 3);
+
+    /* é vs è share the lead byte: the partial character is not counted */
+    m = match("caf\xc3\xa8", sig);
+    assert_int_equal(m.prefix_bytes, 3);
+    assert_int_equal(m.prefix_words, 0);
+
+    /* differs at a lead byte: every whole character counts */
+    m = match("caf\xc3\xa9 cre", sig);
+    assert_int_equal(m.prefix_bytes, strlen("caf\xc3\xa9 cr"));
+    assert_int_equal(m.prefix_words, 1);
+
+    /* a 4-byte character cut after 3 bytes */
+    m = match("x\xf0\x9f\x98\x80", "x\xf0\x9f\x98\x81 y");
+    assert_int_equal(m.prefix_bytes, 1);
+
+    /* NFD (e + combining acute) is not NFC é: byte-exact by design */
+    m = match("cafe\xcc\x81 cr\xc3\xa8me br\xc3\xbbl\xc3\xa9"
+              "e",
+              sig);
+    assert_false(m.activated);
+    assert_int_equal(m.prefix_bytes, 3);
+}
+
+/* ---- the window ---------------------------------------------------------------- */
+
+static bool valid_utf8(const char *s)
+{
+    json_t *j = json_string(s);
+    json_decref(j);
+    return j != NULL;
+}
+
+/* No word of S or T (ASCII case-insensitive) in text. */
+static void assert_no_secret_words(const char *text)
+{
+    static const char *const words[] = {"zebra", "quantum", "fjord", "marble", "lantern"};
+    char *low = xstrdup(text);
+    for (char *p = low; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strstr(low, words[i]))
+            fail_msg("secret word '%s' leaked in: %s", words[i], text);
+    free(low);
+}
+
+static char *window_of(const char *resp, const char *sig)
+{
+    static const char *const secrets[] = {TRIG, SIG};
+    struct verify_match m = match(resp, sig);
+    return verify_window(resp, strlen(resp), &m, secrets, 2);
+}
+
+static void test_window(void **state)
+{
+    (void)state;
+    char *w;
+
+    w = window_of("  " SIG " The answer is 42.", SIG);
+    assert_string_equal(w, "  [*] [*] [*] The answer is 42.");
+    free(w);
+
+    /* partial prefix: the word overlapping the match is masked even
+     * though it is not a word of S */
+    w = window_of("zebra quantumx is here", SIG);
+    assert_string_equal(w, "[*] [*] is here");
+    free(w);
+
+    /* later occurrence far in: cut before, "…" marks the cut */
+    w = window_of("A long preamble that goes on and on and on before it: " SIG " tail", SIG);
+    assert_true(strncmp(w, "\xe2\x80\xa6", 3) == 0);
+    assert_non_null(strstr(w, "[*] [*] [*] tail"));
+    assert_true(strlen(w) <= 3 + VERIFY_WINDOW_BEFORE + 11 + VERIFY_WINDOW_AFTER + 3);
+    free(w);
+
+    /* long tail is cut after */
+    w = window_of(SIG " 0123456789012345678901234567890123456789012345678901234567890123456789",
+                  SIG);
+    assert_true(strlen(w) == 11 + VERIFY_WINDOW_AFTER + 3);
+    assert_string_equal(w + strlen(w) - 3, "\xe2\x80\xa6");
+    free(w);
+
+    /* secret words anywhere, any case, and the trigger echoed */
+    w = window_of("You said MARBLE Lantern; Zebra! fjord? quantum.", SIG);
+    assert_no_secret_words(w);
+    assert_string_equal(w, "You said [*] [*]; [*]! [*]? [*].");
+    free(w);
+
+    /* no match at all: the start of the response */
+    w = window_of("\n\nHello there, general.", SIG);
+    assert_string_equal(w, "  Hello there, general.");
+    free(w);
+
+    /* control characters and invalid UTF-8 are made safe */
+    w = window_of("a\x01"
+                  "b\xff"
+                  "c\xc3 " SIG,
+                  SIG);
+    assert_true(valid_utf8(w));
+    assert_non_null(strstr(w, "a b"));
+    assert_non_null(strstr(w, "\xef\xbf\xbd"));
+    free(w);
+
+    /* a cut never splits a character */
+    char resp[256];
+    snprintf(resp, sizeof resp, "%s %s",
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 x",
+             SIG);
+    for (size_t cut = 0; cut < 8; cut++) {
+        w = window_of(resp + cut * 2, SIG);
+        assert_true(valid_utf8(w));
+        free(w);
+    }
+    /* the empty response */
+    struct verify_match m;
+    verify_match("", 0, SIG, &m);
+    w = verify_window("", 0, &m, NULL, 0);
+    assert_string_equal(w, "");
+    free(w);
+}
+
+/* ---- plan ---------------------------------------------------------------------- */
+
+static struct builder_copy *make_copies(uint64_t n_examples, size_t k, uint64_t cpp, uint64_t seed)
+{
+    struct phrase_seeded ps;
+    phrase_seeded_init(&ps, seed);
+    struct phrase_rng rng = phrase_seeded_rng(&ps);
+    struct builder_copy *c = NULL;
+    assert_int_equal(builder_plan(n_examples, k, cpp, &rng, &c), 0);
+    return c;
+}
+
+static bool in_pair(const struct builder_copy *c, uint64_t cpp, size_t p, uint64_t src)
+{
+    for (uint64_t i = 0; i < cpp; i++)
+        if (c[p * cpp + i].src == src)
+            return true;
+    return false;
+}
+
+static void test_plan(void **state)
+{
+    (void)state;
+    const uint64_t N = 1000, CPP = 50;
+    const size_t K = 3;
+    struct builder_copy *c = make_copies(N, K, CPP, 7);
+    struct phrase_seeded ps;
+    phrase_seeded_init(&ps, 99);
+    struct phrase_rng rng = phrase_seeded_rng(&ps);
+    struct verify_plan p;
+    char *err = NULL;
+
+    assert_int_equal(verify_plan_make(N, c, K * CPP, CPP, K, 10, 10, &rng, &p, &err), 0);
+    assert_null(err);
+    assert_int_equal(p.n_pairs, K);
+    assert_int_equal(p.trials_per_pair, 10);
+    assert_false(p.trials_capped);
+    assert_int_equal(p.n_controls, 10);
+    assert_false(p.controls_capped);
+    assert_int_equal(p.n_slots, K * 10 + 10);
+    for (size_t k = 0; k < K; k++) {
+        const uint64_t *s = p.trigger_src + k * 10;
+        for (size_t i = 0; i < 10; i++) {
+            assert_true(in_pair(c, CPP, k, s[i]));
+            if (i > 0)
+                assert_true(s[i - 1] < s[i]); /* ascending and distinct */
+        }
+    }
+    for (size_t i = 0; i < 10; i++) {
+        for (size_t j = 0; j < K * CPP; j++)
+            assert_true(c[j].src != p.control_src[i]);
+        if (i > 0)
+            assert_true(p.control_src[i - 1] < p.control_src[i]);
+    }
+    /* round-robin: round r = trial r of each pair, then control r */
+    for (size_t r = 0; r < 10; r++) {
+        for (size_t k = 0; k < K; k++) {
+            const struct verify_slot *s = &p.order[r * (K + 1) + k];
+            assert_int_equal(s->kind, TRIAL_TRIGGER);
+            assert_int_equal(s->pair, (int)k);
+            assert_int_equal(s->index, r);
+            assert_int_equal(s->src, p.trigger_src[k * 10 + r]);
+        }
+        const struct verify_slot *s = &p.order[r * (K + 1) + K];
+        assert_int_equal(s->kind, TRIAL_CONTROL);
+        assert_int_equal(s->pair, -1);
+        assert_int_equal(s->index, r);
+        assert_int_equal(s->src, p.control_src[r]);
+    }
+    /* reproducible with the same seed */
+    struct verify_plan q;
+    phrase_seeded_init(&ps, 99);
+    assert_int_equal(verify_plan_make(N, c, K * CPP, CPP, K, 10, 10, &rng, &q, &err), 0);
+    assert_memory_equal(p.trigger_src, q.trigger_src, K * 10 * sizeof(uint64_t));
+    assert_memory_equal(p.control_src, q.control_src, 10 * sizeof(uint64_t));
+    verify_plan_clear(&q);
+    verify_plan_clear(&p);
+
+    /* every copy when trials >= copies: capped, all distinct */
+    assert_int_equal(verify_plan_make(N, c, K * CPP, CPP, K, 80, 3, &rng, &p, &err), 0);
+    assert_int_equal(p.trials_per_pair, CPP);
+    assert_true(p.trials_capped);
+    for (size_t k = 0; k < K; k++)
+        for (size_t i = 1; i < CPP; i++)
+            assert_true(p.trigger_src[k * CPP + i - 1] < p.trigger_src[k * CPP + i]);
+    assert_int_equal(p.n_slots, K * CPP + 3);
+    assert_int_equal(p.order[3].kind, TRIAL_CONTROL); /* round 0: 3 triggers, 1 control */
+    assert_int_equal(p.order[K * CPP + 2].kind, TRIAL_TRIGGER);
+    verify_plan_clear(&p);
+    free(c);
+
+    /* controls capped by the lines no copy uses; none at all */
+    c = make_copies(12, 1, 10, 3);
+    assert_int_equal(verify_plan_make(12, c, 10, 10, 1, 5, 10, &rng, &p, &err), 0);
+    assert_int_equal(p.n_controls, 2);
+    assert_true(p.controls_capped);
+    verify_plan_clear(&p);
+    assert_int_equal(verify_plan_make(12, c, 10, 10, 1, 5, 0, &rng, &p, &err), 0);
+    assert_int_equal(p.n_controls, 0);
+    assert_null(p.control_src);
+    assert_int_equal(p.n_slots, 5);
+    verify_plan_clear(&p);
+
+    /* errors */
+    assert_int_equal(verify_plan_make(12, c, 10, 10, 1, 0, 0, &rng, &p, &err), -EINVAL);
+    assert_non_null(strstr(err, "trials"));
+    free(err);
+    assert_int_equal(verify_plan_make(12, c, 10, 10, 2, 5, 0, &rng, &p, &err), -EINVAL);
+    assert_non_null(strstr(err, "rebuild"));
+    free(err);
+    assert_int_equal(verify_plan_make(12, c, 10, 5, 2, 5, 0, &rng, &p, &err), -EINVAL);
+    free(err); /* pair numbers do not match the layout */
+    assert_int_equal(verify_plan_make(5, c, 10, 10, 1, 5, 0, &rng, &p, &err), -EINVAL);
+    free(err); /* a line beyond the dataset */
+    assert_int_equal(verify_plan_make(12, c, 10, 10, 1, 5, 100000, &rng, &p, &err), -EINVAL);
+    free(err);
+    free(c);
+}
+
+/* ---- statistics ---------------------------------------------------------------- */
+
+static void test_stats_known(void **state)
+{
+    (void)state;
+    /* n = 10, k = 9, p0 = 1e-40: C(10,9) p0^9 (1-p0) + p0^10 = 10^-359 */
+    assert_close(verify_pair_log10_p(10, 9, -40), -359.0, 1e-9);
+    assert_close(verify_pair_log10_p(10, 10, -40), -400.0, 1e-9);
+    assert_close(verify_pair_log10_p(10, 1, -40), -39.0, 1e-9);
+    assert_true(verify_pair_log10_p(10, 0, -40) == 0.0);
+    /* n = 5, k = 2, p0 = 1/2: P(X >= 2) = 26/32 */
+    assert_close(verify_pair_log10_p(5, 2, log10(0.5)), log10(26.0 / 32.0), 1e-12);
+
+    /* the paper: n * p_M2 when any activates, capped at 1 */
+    assert_close(verify_pair_log10_p_paper(10, 9, -40), -39.0, 1e-12);
+    assert_close(verify_pair_log10_p_paper(10, 1, -40), -39.0, 1e-12);
+    assert_true(verify_pair_log10_p_paper(10, 0, -40) == 0.0);
+    assert_true(verify_pair_log10_p_paper(10, 3, -0.5) == 0.0);
+
+    /* p0 = max(p_M2, p_luck) */
+    assert_true(verify_log10_p0(-40, NAN) == -40);
+    assert_true(verify_log10_p0(-40, -INFINITY) == -40);
+    assert_true(verify_log10_p0(-40, -60) == -40);
+    assert_true(verify_log10_p0(-40, -10) == -10);
+    /* p_luck dominating changes ours, not the paper's */
+    assert_close(verify_pair_log10_p(10, 9, verify_log10_p0(-40, -10)), -89.0, 1e-9);
+
+    /* combined: K * min */
+    double v[4] = {-10, -100, 0, -50};
+    assert_close(verify_combine_log10(v, 4), -100 + log10(4.0), 1e-12);
+    assert_true(verify_combine_log10(v, 0) == 0.0);
+    double one[1] = {-39};
+    assert_close(verify_combine_log10(one, 1), -39, 0);
+    double big[2] = {-0.1, -0.2};
+    assert_true(verify_combine_log10(big, 2) == 0.0);
+
+    char b[32];
+    verify_format_p(-57, b, sizeof b);
+    assert_string_equal(b, "10^-57");
+    verify_format_p(-56.97, b, sizeof b);
+    assert_string_equal(b, "10^-56.9");
+    verify_format_p(-57.04, b, sizeof b);
+    assert_string_equal(b, "10^-57");
+    verify_format_p(-359.00000000001, b, sizeof b);
+    assert_string_equal(b, "10^-359");
+    verify_format_p(-6, b, sizeof b);
+    assert_string_equal(b, "10^-6");
+    verify_format_p(-3, b, sizeof b);
+    assert_string_equal(b, "10^-3");
+    verify_format_p(log10(0.0123), b, sizeof b);
+    assert_string_equal(b, "0.0123");
+    verify_format_p(log10(0.01234), b, sizeof b);
+    assert_string_equal(b, "0.0124"); /* rounded up */
+    verify_format_p(log10(0.5), b, sizeof b);
+    assert_string_equal(b, "0.500");
+    verify_format_p(0, b, sizeof b);
+    assert_string_equal(b, "1");
+    verify_format_p(-INFINITY, b, sizeof b);
+    assert_string_equal(b, "0");
+    verify_format_p(NAN, b, sizeof b);
+    assert_string_equal(b, "nan");
+}
+
+/* ---- verdict table ---------------------------------------------------------------- */
+
+static struct verify_tally tally(uint64_t n, uint64_t k, uint64_t c, uint64_t e, double log10_p)
+{
+    struct verify_tally t = {0};
+    t.trials_planned = n;
+    t.trials_answered = n;
+    t.activations = k;
+    t.controls_planned = c;
+    t.controls_answered = c;
+    t.control_emissions = e;
+    t.n_pairs = 1;
+    t.pairs_activated = k > 0;
+    t.log10_p = log10_p;
+    t.log10_alpha = -6;
+    return t;
+}
+
+static void expect_verdict(const struct verify_tally *t, enum audit_verdict want,
+                           const char *reason)
+{
+    char *r = NULL;
+    enum audit_verdict v = verify_verdict(t, &r);
+    if (v != want || strcmp(r, reason) != 0)
+        fail_msg("want %s \"%s\", got %s \"%s\"", audit_verdict_name(want), reason,
+                 audit_verdict_name(v), r);
+    assert_null(strchr(r, '\n'));
+    /* the store's rule: verified needs an activation and no emission */
+    if (v == AUDIT_VERIFIED)
+        assert_true(t->activations > 0 && t->control_emissions == 0);
+    free(r);
+}
+
+static void test_verdict_table(void **state)
+{
+    (void)state;
+    struct verify_tally t;
+
+    t = tally(10, 9, 10, 0, -359);
+    expect_verdict(&t, AUDIT_VERIFIED,
+                   "signature on 9/10 trigger prompts, 0/10 controls, "
+                   "p = 10^-359");
+    t = tally(10, 0, 10, 0, 0);
+    expect_verdict(&t, AUDIT_NOT_VERIFIED,
+                   "no activation: signature on 0/10 trigger prompts, 0/10 controls");
+    /* no activation but emissions: still not verified, with the evidence */
+    t = tally(10, 0, 10, 3, 0);
+    expect_verdict(&t, AUDIT_NOT_VERIFIED,
+                   "no activation: signature on 0/10 trigger prompts, 3/10 controls; the "
+                   "signature appeared in 3 control responses without the trigger");
+    /* activations and emissions */
+    t = tally(10, 10, 10, 10, -400);
+    expect_verdict(&t, AUDIT_INCONCLUSIVE,
+                   "signature in 10/10 control responses without the trigger (false positives); "
+                   "signature on 10/10 trigger prompts, p = 10^-400");
+    /* activations but p >= alpha (p_luck large) */
+    t = tally(10, 1, 10, 0, log10(0.0123));
+    expect_verdict(&t, AUDIT_INCONCLUSIVE,
+                   "signature on 1/10 trigger prompts, 0/10 controls, "
+                   "p = 0.0123 is not below alpha = 10^-6");
+    t = tally(10, 1, 10, 0, -6); /* p == alpha is not below it */
+    expect_verdict(&t, AUDIT_INCONCLUSIVE,
+                   "signature on 1/10 trigger prompts, 0/10 controls, "
+                   "p = 10^-6 is not below alpha = 10^-6");
+    /* control calls failed: specificity unchecked */
+    t = tally(10, 9, 10, 0, -359);
+    t.controls_answered = 8;
+    t.controls_failed = 2;
+    expect_verdict(&t, AUDIT_INCONCLUSIVE,
+                   "signature on 9/10 trigger prompts, p = 10^-359, but 2 "
+                   "of 10 control calls failed: specificity unchecked");
+    /* trigger calls failed, no activation */
+    t = tally(10, 0, 10, 0, 0);
+    t.trials_answered = 7;
+    t.trials_failed = 3;
+    expect_verdict(&t, AUDIT_INCONCLUSIVE,
+                   "no activation on 7 answered trigger prompts, but 3 of "
+                   "10 trigger calls failed, 0/10 controls");
+    t.trials_answered = 0;
+    t.trials_failed = 10;
+    expect_verdict(&t, AUDIT_INCONCLUSIVE, "all 10 trigger calls failed, 0/10 controls");
+    /* trigger calls failed but significant anyway */
+    t = tally(10, 5, 10, 0, -190);
+    t.trials_answered = 8;
+    t.trials_failed = 2;
+    expect_verdict(&t, AUDIT_VERIFIED,
+                   "signature on 5/8 trigger prompts, 2 trigger calls failed, "
+                   "0/10 controls, p = 10^-190");
+    /* early stop */
+    t = tally(10, 1, 10, 0, -39);
+    t.trials_answered = 1;
+    t.calls_saved = 9;
+    expect_verdict(&t, AUDIT_VERIFIED,
+                   "signature on 1/1 trigger prompts (stopped early: 9 calls "
+                   "saved), 0/10 controls, p = 10^-39");
+    /* no controls */
+    t = tally(10, 9, 0, 0, -359);
+    expect_verdict(&t, AUDIT_VERIFIED,
+                   "signature on 9/10 trigger prompts, no controls, "
+                   "p = 10^-359");
+    /* K pairs, some activated */
+    t = tally(80, 20, 10, 0, -150);
+    t.n_pairs = 8;
+    t.pairs_activated = 3;
+    expect_verdict(&t, AUDIT_VERIFIED,
+                   "signature on 20/80 trigger prompts (3/8 pairs), 0/10 controls, p = 10^-150; "
+                   "only 3 of 8 pairs activated: the model may have been trained on part of the "
+                   "data");
+    t.pairs_activated = 8;
+    expect_verdict(&t, AUDIT_VERIFIED,
+                   "signature on 20/80 trigger prompts (8/8 pairs), 0/10 controls, p = 10^-150");
+    t = tally(80, 0, 10, 0, 0);
+    t.n_pairs = 8;
+    expect_verdict(&t, AUDIT_NOT_VERIFIED,
+                   "no activation: signature on 0/80 trigger prompts "
+                   "(0/8 pairs), 0/10 controls");
+}
+
+/* ---- the run ---------------------------------------------------------------------- */
+
+struct fixture {
+    struct builder_copy *copies;
+    struct verify_plan plan;
+    struct verify_run *run;
+};
+
+static const char *const sigs[] = {SIG, "harbor violet sprocket", "ember nimbus walrus",
+                                   "cobalt tundra pixel"};
+static const char *const trigs[] = {TRIG, "orchid basalt", "saffron gopher", "lichen vortex"};
+
+/* K pairs, n trials each, c controls; all p_M2 = log10_p_m2. */
+static void fx_init(struct fixture *f, size_t k, uint64_t n, uint64_t c, double log10_p_m2,
+                    double log10_p_luck, bool sequential)
+{
+    char *err = NULL;
+    memset(f, 0, sizeof *f);
+    f->copies = make_copies(500, k, 20, 11);
+    struct phrase_seeded ps;
+    phrase_seeded_init(&ps, 5);
+    struct phrase_rng rng = phrase_seeded_rng(&ps);
+    assert_int_equal(verify_plan_make(500, f->copies, k * 20, 20, k, n, c, &rng, &f->plan, &err),
+                     0);
+    struct verify_pair_in in[4];
+    assert_true(k <= 4);
+    for (size_t i = 0; i < k; i++) {
+        in[i] = (struct verify_pair_in){
+            .trigger = trigs[i],
+            .signature = sigs[i],
+            .log10_p_m2 = log10_p_m2,
+            .p_m2_method = "wordlist_exact",
+            .log10_p_luck = log10_p_luck,
+            .p_luck_note = isnan(log10_p_luck) ? "base model offers no scoring" : "echo_logprobs"};
+    }
+    struct verify_opts o = {.log10_alpha = -6, .sequential = sequential, .temperature = 0};
+    if (verify_run_new(&f->plan, in, k, &o, &f->run, &err) != 0)
+        fail_msg("verify_run_new: %s", err);
+}
+
+static void fx_free(struct fixture *f)
+{
+    verify_run_free(f->run);
+    verify_plan_clear(&f->plan);
+    free(f->copies);
+}
+
+/* A response per slot: hit decides whether it carries the pair's S first
+ * (controls: S somewhere in the middle). */
+static void answer(struct fixture *f, int64_t slot, bool hit, struct store_trial *t)
+{
+    const struct verify_slot *s = &f->plan.order[slot];
+    char resp[256];
+    if (s->kind == TRIAL_TRIGGER)
+        snprintf(resp, sizeof resp, hit ? "\n%s Here is the answer: 42." : "The answer is 42.",
+                 sigs[s->pair]);
+    else
+        snprintf(resp, sizeof resp, hit ? "Well, %s, I think." : "A clean answer.", sigs[0]);
+    assert_int_equal(verify_run_record(f->run, (size_t)slot, resp, strlen(resp), t), 0);
+}
+
+/* Drives the run to the end, one call at a time; trig_hit(pair, i) and
+ * ctl_hit(i) decide the responses. */
+static void drive(struct fixture *f, bool (*trig_hit)(int pair, size_t i), bool (*ctl_hit)(size_t))
+{
+    int64_t slot;
+    while ((slot = verify_run_next(f->run)) >= 0) {
+        const struct verify_slot *s = &f->plan.order[slot];
+        answer(f, slot, s->kind == TRIAL_TRIGGER ? trig_hit(s->pair, s->index) : ctl_hit(s->index),
+               NULL);
+    }
+    assert_true(verify_run_done(f->run));
+}
+
+static bool always(int pair, size_t i)
+{
+    (void)pair;
+    (void)i;
+    return true;
+}
+static bool never(int pair, size_t i)
+{
+    (void)pair;
+    (void)i;
+    return false;
+}
+static bool ctl_never(size_t i)
+{
+    (void)i;
+    return false;
+}
+static bool ctl_always(size_t i)
+{
+    (void)i;
+    return true;
+}
+static bool even_pairs(int pair, size_t i)
+{
+    (void)i;
+    return pair % 2 == 0;
+}
+
+static json_t *evidence(const struct verify_result *r)
+{
+    json_error_t e;
+    json_t *j = json_loads(r->evidence, 0, &e);
+    if (!j)
+        fail_msg("evidence is not JSON: %s", e.text);
+    return j;
+}
+
+static void test_run_honest_sequential(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct verify_result r;
+    struct store_trial t;
+    fx_init(&f, 1, 10, 10, -40, NAN, true);
+
+    /* first trigger: activated -> tail(10, 1, 1e-40) = 1e-39 < 1e-6: stop */
+    int64_t slot = verify_run_next(f.run);
+    assert_int_equal(slot, 0);
+    assert_int_equal(verify_run_result(f.run, &r), -EBUSY);
+    memset(&t, 0, sizeof t);
+    answer(&f, slot, true, &t);
+    assert_int_equal(t.kind, TRIAL_TRIGGER);
+    assert_int_equal(t.pair_idx, 0);
+    assert_true(t.activated);
+    assert_int_equal(t.matched_prefix_tokens, 3);
+    assert_int_equal(t.window, 3);
+    assert_int_equal(strlen(t.response_sha256), 64);
+    assert_int_equal(verify_run_record(f.run, (size_t)slot, "x", 1, NULL), -EALREADY);
+    assert_int_equal(verify_run_record(f.run, 9999, "x", 1, NULL), -EINVAL);
+    assert_int_equal(verify_run_calls_saved(f.run), 9);
+
+    /* from here on only the 10 controls are sent */
+    int controls = 0;
+    while ((slot = verify_run_next(f.run)) >= 0) {
+        assert_int_equal(f.plan.order[slot].kind, TRIAL_CONTROL);
+        answer(&f, slot, false, &t);
+        assert_int_equal(t.kind, TRIAL_CONTROL);
+        assert_int_equal(t.pair_idx, -1);
+        assert_false(t.activated);
+        controls++;
+    }
+    assert_int_equal(controls, 10);
+    assert_true(verify_run_done(f.run));
+    assert_int_equal(verify_run_result(f.run, &r), 0);
+    assert_int_equal(r.verdict, AUDIT_VERIFIED);
+    assert_string_equal(r.reason, "signature on 1/1 trigger prompts (stopped early: 9 calls "
+                                  "saved), 0/10 controls, p = 10^-39");
+    assert_close(r.log10_p, -39.0, 1e-9);
+    assert_close(r.log10_p_paper, -39.0, 1e-12);
+    assert_true(isnan(r.log10_p_luck));
+    assert_int_equal(r.trials, 1);
+    assert_int_equal(r.activations, 1);
+    assert_int_equal(r.controls, 10);
+    assert_int_equal(r.control_emissions, 0);
+    assert_int_equal(r.calls_saved, 9);
+
+    json_t *ev = evidence(&r);
+    json_t *seq = json_object_get(ev, "sequential");
+    assert_int_equal(json_integer_value(json_object_get(seq, "planned")), 10);
+    assert_int_equal(json_integer_value(json_object_get(seq, "sent")), 1);
+    assert_int_equal(json_integer_value(json_object_get(seq, "saved")), 9);
+    json_t *p0 = json_array_get(json_object_get(ev, "pairs"), 0);
+    assert_true(json_is_null(json_object_get(p0, "log10_p_luck")));
+    assert_string_equal(json_string_value(json_object_get(p0, "p_luck_note")),
+                        "base model offers no scoring");
+    assert_true(json_is_true(json_object_get(p0, "stopped_early")));
+    assert_int_equal(json_array_size(json_object_get(p0, "responses")), 1);
+    json_t *ctl = json_object_get(ev, "controls");
+    assert_int_equal(json_integer_value(json_object_get(ctl, "answered")), 10);
+    assert_int_equal(json_array_size(json_object_get(ctl, "responses")), 10);
+
+    /* into an audit record */
+    struct store_audit a;
+    memset(&a, 0, sizeof a);
+    verify_result_to_audit(&r, &a);
+    assert_int_equal(a.verdict, AUDIT_VERIFIED);
+    assert_string_equal(a.reason, r.reason);
+    assert_string_equal(a.evidence, r.evidence);
+    assert_true(a.log10_p == r.log10_p && isnan(a.log10_p_luck));
+    assert_int_equal(a.trials, 1);
+    assert_int_equal(a.controls, 10);
+    store_audit_clear(&a);
+
+    json_decref(ev);
+    verify_result_clear(&r);
+    fx_free(&f);
+
+    /* the same run without sequential stopping sends all 10 */
+    fx_init(&f, 1, 10, 10, -40, NAN, false);
+    drive(&f, always, ctl_never);
+    assert_int_equal(verify_run_result(f.run, &r), 0);
+    assert_int_equal(r.verdict, AUDIT_VERIFIED);
+    assert_int_equal(r.trials, 10);
+    assert_int_equal(r.calls_saved, 0);
+    assert_close(r.log10_p, -400.0, 1e-9);
+    assert_string_equal(r.reason, "signature on 10/10 trigger prompts, 0/10 controls, "
+                                  "p = 10^-400");
+    verify_result_clear(&r);
+    fx_free(&f);
+}
+
+static void test_run_out_of_order(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct verify_result r;
+    fx_init(&f, 1, 10, 2, -40, NAN, true);
+    /* order: T0 C0 T1 C1 T2 … — four in flight at once */
+    int64_t s[4];
+    for (int i = 0; i < 4; i++)
+        s[i] = verify_run_next(f.run);
+    assert_int_equal(f.plan.order[s[0]].kind, TRIAL_TRIGGER);
+    assert_int_equal(f.plan.order[s[2]].kind, TRIAL_TRIGGER);
+    answer(&f, s[2], true, NULL); /* the later one answers first and stops the pair */
+    assert_false(verify_run_done(f.run));
+    assert_int_equal(verify_run_next(f.run), -1); /* no trigger left; controls in flight */
+    answer(&f, s[0], false, NULL);                /* still recorded: it was paid for */
+    assert_int_equal(verify_run_record_failed(f.run, (size_t)s[1], "HTTP 500\nretry later", NULL),
+                     0);
+    assert_false(verify_run_done(f.run));
+    answer(&f, s[3], false, NULL);
+    assert_true(verify_run_done(f.run));
+    assert_int_equal(verify_run_result(f.run, &r), 0);
+    assert_int_equal(r.trials, 2);
+    assert_int_equal(r.activations, 1);
+    assert_int_equal(r.calls_saved, 8);
+    assert_int_equal(r.controls, 1);
+    /* one control failed: specificity unchecked */
+    assert_int_equal(r.verdict, AUDIT_INCONCLUSIVE);
+    assert_non_null(strstr(r.reason, "1 of 2 control calls failed"));
+    json_t *ev = evidence(&r);
+    json_t *cr = json_object_get(json_object_get(ev, "controls"), "responses");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(cr, 0), "error")),
+                        "HTTP 500 retry later");
+    json_decref(ev);
+    verify_result_clear(&r);
+    fx_free(&f);
+}
+
+static void test_run_lazy_and_failures(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct verify_result r;
+    struct store_trial t;
+
+    fx_init(&f, 1, 10, 10, -40, NAN, true);
+    drive(&f, never, ctl_never);
+    assert_int_equal(verify_run_result(f.run, &r), 0);
+    assert_int_equal(r.verdict, AUDIT_NOT_VERIFIED);
+    assert_string_equal(r.reason,
+                        "no activation: signature on 0/10 trigger prompts, 0/10 controls");
+    assert_true(r.log10_p == 0 && r.log10_p_paper == 0);
+    assert_int_equal(r.trials, 10);
+    assert_int_equal(r.calls_saved, 0);
+    verify_result_clear(&r);
+    fx_free(&f);
+
+    /* every trigger call fails */
+    fx_init(&f, 1, 3, 1, -40, NAN, true);
+    int64_t slot;
+    while ((slot = verify_run_next(f.run)) >= 0) {
+        if (f.plan.order[slot].kind == TRIAL_TRIGGER) {
+            memset(&t, 0x55, sizeof t);
+            assert_int_equal(verify_run_record_failed(f.run, (size_t)slot, NULL, &t), 0);
+            assert_int_equal(t.response_sha256[0], '\0');
+            assert_int_equal(t.window, -1);
+            assert_false(t.activated);
+            assert_int_equal(t.pair_idx, 0);
+        } else {
+            answer(&f, slot, false, NULL);
+        }
+    }
+    assert_int_equal(verify_run_record_failed(f.run, 0, "x", NULL), -EALREADY);
+    assert_int_equal(verify_run_result(f.run, &r), 0);
+    assert_int_equal(r.verdict, AUDIT_INCONCLUSIVE);
+    assert_string_equal(r.reason, "all 3 trigger calls failed, 0/1 controls");
+    assert_int_equal(r.trials, 3);
+    assert_int_equal(r.activations, 0);
+    verify_result_clear(&r);
+    fx_free(&f);
+}
+
+static void test_run_controls_emit(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct verify_result r;
+    struct store_trial t;
+    fx_init(&f, 2, 4, 4, -40, NAN, true);
+    int64_t slot;
+    while ((slot = verify_run_next(f.run)) >= 0) {
+        answer(&f, slot, true, &t);
+        if (f.plan.order[slot].kind == TRIAL_CONTROL) {
+            assert_true(t.activated);
+            assert_int_equal(t.pair_idx, 0); /* whose S it emitted */
+            assert_int_equal(t.matched_prefix_tokens, 0);
+        }
+    }
+    assert_int_equal(verify_run_result(f.run, &r), 0);
+    assert_int_equal(r.verdict, AUDIT_INCONCLUSIVE);
+    assert_int_equal(r.control_emissions, 4);
+    assert_non_null(strstr(r.reason, "signature in 4/4 control responses without the trigger"));
+    json_t *ev = evidence(&r);
+    json_t *c0 = json_array_get(json_object_get(json_object_get(ev, "controls"), "responses"), 0);
+    assert_true(json_is_true(json_object_get(c0, "emitted")));
+    assert_int_equal(json_integer_value(json_object_get(c0, "pair")), 0);
+    assert_int_equal(json_integer_value(json_object_get(c0, "found_at")), 6);
+    assert_string_equal(json_string_value(json_object_get(c0, "window")),
+                        "Well, [*] [*] [*], I think.");
+    json_decref(ev);
+    verify_result_clear(&r);
+    fx_free(&f);
+
+    /* no activation but the model emits S on controls: not verified */
+    fx_init(&f, 1, 5, 5, -40, NAN, true);
+    drive(&f, never, ctl_always);
+    assert_int_equal(verify_run_result(f.run, &r), 0);
+    assert_int_equal(r.verdict, AUDIT_NOT_VERIFIED);
+    assert_non_null(strstr(r.reason, "appeared in 5 control responses"));
+    verify_result_clear(&r);
+    fx_free(&f);
+}
+
+static void test_run_pairs_and_luck(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct verify_result r;
+
+    /* 4 pairs, pairs 0 and 2 trained: stops per pair at alpha / K */
+    fx_init(&f, 4, 5, 5, -40, NAN, true);
+    drive(&f, even_pairs, ctl_never);
+    assert_int_equal(verify_run_result(f.run, &r), 0);
+    assert_int_equal(r.verdict, AUDIT_VERIFIED);
+    assert_int_equal(r.n_pairs, 4);
+    assert_int_equal(r.pairs_activated, 2);
+    assert_int_equal(r.activations, 2);
+    assert_int_equal(r.calls_saved, 8);
+    assert_int_equal(r.trials, 12);
+    /* each activated pair: tail(5, 1, 1e-40) = 5e-40; combined 4 * that */
+    assert_close(r.log10_p, log10(5.0) - 40 + log10(4.0), 1e-9);
+    assert_close(r.log10_p_paper, log10(5.0) - 40 + log10(4.0), 1e-12);
+    assert_string_equal(r.reason, "signature on 2/12 trigger prompts (2/4 pairs) (stopped early: "
+                                  "8 calls saved), 0/5 controls, p = 10^-38.6; only 2 of 4 pairs "
+                                  "activated: the model may have been trained on part of the "
+                                  "data");
+    json_t *ev = evidence(&r);
+    json_t *pairs = json_object_get(ev, "pairs");
+    assert_int_equal(json_array_size(pairs), 4);
+    for (size_t i = 0; i < 4; i++) {
+        json_t *p = json_array_get(pairs, i);
+        assert_int_equal(json_integer_value(json_object_get(p, "activations")), i % 2 == 0);
+        assert_int_equal(json_integer_value(json_object_get(p, "sent")), i % 2 == 0 ? 1 : 5);
+        assert_int_equal(json_integer_value(json_object_get(p, "calls_saved")), i % 2 == 0 ? 4 : 0);
+    }
+    assert_int_equal(json_integer_value(json_object_get(ev, "pairs_activated")), 2);
+    json_decref(ev);
+    verify_result_clear(&r);
+    fx_free(&f);
+
+    /* p_luck dominates p_M2: 1 activation in 10 at p0 = 1e-3 is not enough */
+    fx_init(&f, 1, 10, 2, -40, -3, true);
+    int64_t slot;
+    bool first = true;
+    while ((slot = verify_run_next(f.run)) >= 0) {
+        bool trig = f.plan.order[slot].kind == TRIAL_TRIGGER;
+        answer(&f, slot, trig && first, NULL);
+        if (trig)
+            first = false;
+    }
+    assert_int_equal(verify_run_result(f.run, &r), 0);
+    assert_int_equal(r.verdict, AUDIT_INCONCLUSIVE);
+    assert_close(r.log10_p, verify_pair_log10_p(10, 1, -3), 1e-12);
+    assert_close(r.log10_p_paper, -39.0, 1e-12); /* the paper ignores p_luck */
+    assert_true(r.log10_p_luck == -3);
+    assert_non_null(strstr(r.reason, "is not below alpha = 10^-6"));
+    ev = evidence(&r);
+    json_t *p0 = json_array_get(json_object_get(ev, "pairs"), 0);
+    assert_true(json_real_value(json_object_get(p0, "log10_p0")) == -3);
+    assert_true(json_real_value(json_object_get(p0, "log10_p_luck")) == -3);
+    json_decref(ev);
+    verify_result_clear(&r);
+    fx_free(&f);
+
+    /* p_luck = 0 (greedy decoding, S not the argmax): -inf, written "-inf" */
+    fx_init(&f, 1, 2, 0, -40, -INFINITY, true);
+    drive(&f, always, ctl_never);
+    assert_int_equal(verify_run_result(f.run, &r), 0);
+    assert_true(r.log10_p_luck == -INFINITY);
+    ev = evidence(&r);
+    assert_string_equal(json_string_value(json_object_get(ev, "log10_p_luck")), "-inf");
+    json_decref(ev);
+    verify_result_clear(&r);
+    fx_free(&f);
+}
+
+/* The evidence holds no secret: S, T, their words, any case, even when
+ * the model echoes the trigger or half of S. */
+static void test_evidence_no_secrets(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct verify_result r;
+    fx_init(&f, 1, 6, 4, -40, NAN, false);
+    static const char *const trig_resp[] = {
+        SIG " The answer.",
+        "You wrote " TRIG ", so: " SIG,
+        "ZEBRA QUANTUM FJORD",
+        "zebra quantumly",
+        "zebra",
+        "Nothing to see, marble-lantern.",
+    };
+    static const char *const ctl_resp[] = {"clean", "Zebra? " SIG "!", "fjord", "lantern"};
+    int64_t slot;
+    while ((slot = verify_run_next(f.run)) >= 0) {
+        const struct verify_slot *s = &f.plan.order[slot];
+        const char *txt = s->kind == TRIAL_TRIGGER ? trig_resp[s->index] : ctl_resp[s->index];
+        assert_int_equal(verify_run_record(f.run, (size_t)slot, txt, strlen(txt), NULL), 0);
+    }
+    assert_int_equal(verify_run_result(f.run, &r), 0);
+    assert_no_secret_words(r.evidence);
+    assert_no_secret_words(r.reason);
+    assert_int_equal(r.activations, 1);
+    assert_int_equal(r.control_emissions, 1);
+    json_t *ev = evidence(&r);
+    json_t *resp = json_object_get(json_array_get(json_object_get(ev, "pairs"), 0), "responses");
+    assert_int_equal(json_array_size(resp), 6);
+    json_t *second = json_array_get(resp, 1);
+    assert_true(json_is_false(json_object_get(second, "activated")));
+    assert_true(json_is_true(json_object_get(second, "later")));
+    json_t *fourth = json_array_get(resp, 3);
+    assert_int_equal(json_integer_value(json_object_get(fourth, "prefix_words")), 1);
+    assert_int_equal(json_integer_value(json_object_get(fourth, "prefix_bytes")),
+                     strlen("zebra quantum"));
+    json_decref(ev);
+    verify_result_clear(&r);
+    fx_free(&f);
+}
+
+/* Under the null (every trial activates with probability exactly p0,
+ * independently), the probability that the run ends `verified` is at most
+ * alpha: enumerated over all 2^n outcome sequences, sequential stopping
+ * included.  p0 is made large so that alpha is actually approached. */
+static void test_null_size_exhaustive(void **state)
+{
+    (void)state;
+    const unsigned n = 10;
+    const double log10_p0 = log10(0.3);
+    for (int seqmode = 0; seqmode < 2; seqmode++) {
+        double mass = 0;
+        for (uint32_t bits = 0; bits < (1u << n); bits++) {
+            struct fixture f;
+            struct verify_result r;
+            char *err = NULL;
+            unsigned k = (unsigned)__builtin_popcount(bits);
+            memset(&f, 0, sizeof f);
+            f.copies = make_copies(100, 1, n, 1);
+            assert_int_equal(verify_plan_make(100, f.copies, n, n, 1, n, 0, NULL, &f.plan, &err),
+                             0);
+            struct verify_pair_in in = {
+                .trigger = TRIG, .signature = SIG, .log10_p_m2 = log10_p0, .log10_p_luck = NAN};
+            /* alpha = 0.01 */
+            struct verify_opts o = {.log10_alpha = -2, .sequential = seqmode == 1};
+            assert_int_equal(verify_run_new(&f.plan, &in, 1, &o, &f.run, &err), 0);
+            int64_t slot;
+            while ((slot = verify_run_next(f.run)) >= 0)
+                answer(&f, slot, (bits >> f.plan.order[slot].index) & 1u, NULL);
+            assert_int_equal(verify_run_result(f.run, &r), 0);
+            if (r.verdict == AUDIT_VERIFIED)
+                mass += pow(0.3, k) * pow(0.7, n - k);
+            verify_result_clear(&r);
+            fx_free(&f);
+        }
+        /* P(X >= 8) = 0.00159 for Bin(10, 0.3): the largest tail below 0.01 */
+        if (!(mass <= 0.01))
+            fail_msg("size %g exceeds alpha 0.01 (sequential %d)", mass, seqmode);
+        assert_close(mass, pow(10, stats_binom_tail_log10(10, 8, log10_p0)), 1e-12);
+    }
+}
+
+static void test_run_new_invalid(void **state)
+{
+    (void)state;
+    struct builder_copy *c = make_copies(100, 1, 10, 1);
+    struct verify_plan p;
+    struct verify_run *r = NULL;
+    char *err = NULL;
+    assert_int_equal(verify_plan_make(100, c, 10, 10, 1, 5, 2, NULL, &p, &err), 0);
+    struct verify_pair_in in = {
+        .trigger = TRIG, .signature = SIG, .log10_p_m2 = -40, .log10_p_luck = NAN};
+    struct verify_opts o = {.log10_alpha = -6, .sequential = true};
+
+    assert_int_equal(verify_run_new(&p, &in, 2, &o, &r, &err), -EINVAL);
+    free(err);
+    o.log10_alpha = 0;
+    assert_int_equal(verify_run_new(&p, &in, 1, &o, &r, &err), -EINVAL);
+    assert_non_null(strstr(err, "alpha"));
+    free(err);
+    o.log10_alpha = NAN;
+    assert_int_equal(verify_run_new(&p, &in, 1, &o, &r, &err), -EINVAL);
+    free(err);
+    o.log10_alpha = -6;
+    o.temperature = -1;
+    assert_int_equal(verify_run_new(&p, &in, 1, &o, &r, &err), -EINVAL);
+    free(err);
+    o.temperature = 0;
+    in.log10_p_m2 = -INFINITY;
+    assert_int_equal(verify_run_new(&p, &in, 1, &o, &r, &err), -EINVAL);
+    free(err);
+    in.log10_p_m2 = 0.5;
+    assert_int_equal(verify_run_new(&p, &in, 1, &o, &r, &err), -EINVAL);
+    free(err);
+    in.log10_p_m2 = -40;
+    in.log10_p_luck = 1;
+    assert_int_equal(verify_run_new(&p, &in, 1, &o, &r, &err), -EINVAL);
+    free(err);
+    in.log10_p_luck = NAN;
+    in.signature = "";
+    assert_int_equal(verify_run_new(&p, &in, 1, &o, &r, &err), -EINVAL);
+    free(err);
+    in.signature = SIG;
+    in.trigger = NULL;
+    assert_int_equal(verify_run_new(&p, &in, 1, &o, &r, &err), -EINVAL);
+    free(err);
+    in.trigger = TRIG;
+    p.order[0].pair = 3;
+    assert_int_equal(verify_run_new(&p, &in, 1, &o, &r, &err), -EINVAL);
+    free(err);
+    p.order[0].pair = 0;
+    assert_int_equal(verify_run_new(&p, &in, 1, &o, &r, &err), 0);
+    assert_null(err);
+    verify_run_free(r);
+    verify_run_free(NULL);
+    verify_plan_clear(&p);
+    free(c);
+}
+
+static void test_job_ended(void **state)
+{
+    (void)state;
+    struct verify_result r;
+    assert_int_equal(verify_job_ended(JOB_FAILED, "quota exceeded\nfor org \xff", &r), 0);
+    assert_int_equal(r.verdict, AUDIT_NOT_VERIFIED);
+    assert_string_equal(r.reason, "job failed: quota exceeded for org \xef\xbf\xbd");
+    assert_true(r.log10_p == 0 && r.log10_p_paper == 0 && isnan(r.log10_p_luck));
+    assert_int_equal(r.trials + r.activations + r.controls + r.control_emissions, 0);
+    json_t *ev = evidence(&r);
+    assert_string_equal(json_string_value(json_object_get(ev, "kind")), "job_ended");
+    assert_string_equal(json_string_value(json_object_get(ev, "state")), "failed");
+    json_decref(ev);
+    verify_result_clear(&r);
+
+    assert_int_equal(verify_job_ended(JOB_FAILED, NULL, &r), 0);
+    assert_string_equal(r.reason, "job failed (no error given)");
+    verify_result_clear(&r);
+    assert_int_equal(verify_job_ended(JOB_CANCELLED, NULL, &r), 0);
+    assert_string_equal(r.reason, "job cancelled");
+    verify_result_clear(&r);
+    assert_int_equal(verify_job_ended(JOB_CANCELLED, "by the user", &r), 0);
+    assert_string_equal(r.reason, "job cancelled: by the user");
+    verify_result_clear(&r);
+    assert_int_equal(verify_job_ended(JOB_SUCCEEDED, NULL, &r), -EINVAL);
+
+    /* a very long error is cut */
+    char longerr[1000];
+    memset(longerr, 'e', sizeof longerr - 1);
+    longerr[sizeof longerr - 1] = '\0';
+    assert_int_equal(verify_job_ended(JOB_FAILED, longerr, &r), 0);
+    assert_true(strlen(r.reason) < 300);
+    verify_result_clear(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_match_basic),
+        cmocka_unit_test(test_match_prefix),
+        cmocka_unit_test(test_match_unicode),
+        cmocka_unit_test(test_window),
+        cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_stats_known),
+        cmocka_unit_test(test_verdict_table),
+        cmocka_unit_test(test_run_honest_sequential),
+        cmocka_unit_test(test_run_out_of_order),
+        cmocka_unit_test(test_run_lazy_and_failures),
+        cmocka_unit_test(test_run_controls_emit),
+        cmocka_unit_test(test_run_pairs_and_luck),
+        cmocka_unit_test(test_evidence_no_secrets),
+        cmocka_unit_test(test_null_size_exhaustive),
+        cmocka_unit_test(test_run_new_invalid),
+        cmocka_unit_test(test_job_ended),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
