@@ -28,7 +28,10 @@
 /* A job found in "submitting" at start-up may have a create still being
  * processed by the provider (sent just before the crash): wait this long
  * after the intent was recorded before listing, so the listing sees it. */
-#define RECONCILE_GRACE_S   5
+#define RECONCILE_GRACE_S 5
+/* Transient listing failures are retried (local backoff 5 s, 10 s, 20 s, …)
+ * this many times before the job is parked as unknown. */
+#define RECONCILE_MAX_TRIES 6
 #define RECONCILE_MAX_PAGES 20          /* listing without a server-side filter */
 #define FIRST_POLL_MS       500         /* adaptive polling starts here while queued */
 #define RETRY_MAX_MS        (5 * 60000) /* local backoff cap after a failed step */
@@ -56,12 +59,13 @@ struct job_run {
     int cancel_sent;            /* the cancel request went out (and did not fail) */
     struct provider_call *call; /* in flight, or NULL */
     uint64_t due_ms;
-    uint64_t poll_ms;    /* current polling interval */
-    unsigned failures;   /* consecutive failed steps (local backoff) */
-    unsigned list_pages; /* reconcile: pages read so far */
-    char *list_cursor;   /* reconcile: next page */
-    int warned_status;   /* an unrecognised status was logged once */
-    uint64_t reported;   /* upload progress last sent */
+    uint64_t poll_ms;       /* current polling interval */
+    unsigned failures;      /* consecutive failed steps (local backoff) */
+    unsigned list_pages;    /* reconcile: pages read so far */
+    unsigned list_failures; /* reconcile: failed listings in a row */
+    char *list_cursor;      /* reconcile: next page */
+    int warned_status;      /* an unrecognised status was logged once */
+    uint64_t reported;      /* upload progress last sent */
     struct watcher *watchers;
 };
 
@@ -459,6 +463,17 @@ static void on_list_done(const struct provider_outcome *o, void *arg)
         return;
     if (o->rc < 0) {
         char *line = outcome_line(r, o);
+        if (o->cls != RETRY_CLASS_FATAL && ++r->list_failures < RECONCILE_MAX_TRIES) {
+            /* Transient (5xx, timeouts, malformed, retry budget, breaker): the
+             * question is still open, not unanswerable.  Ask again later. */
+            log_warnx("job %lld: listing jobs to reconcile failed (%u of %d): %s", (long long)r->id,
+                      r->list_failures, RECONCILE_MAX_TRIES, line);
+            free(line);
+            unsigned keep = r->list_failures;
+            schedule_retry(r);
+            r->list_failures = keep;
+            return;
+        }
         char *why = xasprintf("cannot establish whether submission %s was created at %s: listing "
                               "its jobs failed: %s",
                               r->submission_id, r->provider, line);
@@ -469,6 +484,7 @@ static void on_list_done(const struct provider_outcome *o, void *arg)
         free(line);
         return;
     }
+    r->list_failures = 0;
     const struct provider_job_page *p = o->jobs;
     const struct provider_job *found = NULL;
     size_t nfound = 0;
