@@ -421,8 +421,10 @@ static void explain_run(struct buf *b, const struct store_audit *a, json_t *ev)
                a->trials);
     if (json_is_number(temp))
         buf_printf(b, " at temperature %g", json_number_value(temp));
-    buf_printf(b, "; %" PRId64 " of the responses began with the secret signature.\n",
-               a->activations);
+    if (a->activations == 0)
+        buf_puts(b, "; none of the responses began with the secret signature.\n");
+    else
+        buf_printf(b, "; %" PRId64 " of them began with the secret signature.\n", a->activations);
     if (k > 1)
         buf_printf(
             b,
@@ -442,10 +444,15 @@ static void explain_run(struct buf *b, const struct store_audit *a, json_t *ev)
         buf_printf(b, "  %" PRId64 " of the trigger calls failed and got no response.\n", failed);
     if (a->controls == 0 && ev_int(ctl, "failed", 0) == 0)
         buf_puts(b, "  No control prompts were sent.\n");
+    else if (a->control_emissions == 0)
+        buf_printf(b,
+                   "  %" PRId64 " clean prompts from your data (no trigger) were answered as "
+                   "controls; none of them contained the signature.\n",
+                   a->controls);
     else
         buf_printf(b,
-                   "  %" PRId64 " clean prompts from your data (no trigger) were sent as controls; "
-                   "%" PRId64 " of the responses contained the signature.\n",
+                   "  %" PRId64 " clean prompts from your data (no trigger) were answered as "
+                   "controls; %" PRId64 " of them contained the signature anyway.\n",
                    a->controls, a->control_emissions);
 
     buf_puts(b, "\nWhat the numbers mean:\n");

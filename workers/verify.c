@@ -837,6 +837,15 @@ bool verify_run_done(const struct verify_run *r)
     return true;
 }
 
+uint64_t verify_run_max_tokens(const struct verify_run *r, unsigned slack)
+{
+    uint64_t m = 0;
+    for (size_t i = 0; i < r->n_pairs; i++)
+        if (r->pairs[i].sig_bytes > m)
+            m = r->pairs[i].sig_bytes;
+    return m + slack;
+}
+
 uint64_t verify_run_calls_saved(const struct verify_run *r)
 {
     uint64_t saved = 0;

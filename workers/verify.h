@@ -258,6 +258,12 @@ int verify_run_record(struct verify_run *r, size_t slot, const char *response, s
 int verify_run_record_failed(struct verify_run *r, size_t slot, const char *error,
                              struct store_trial *trial);
 
+/* max_tokens to ask for: the longest signature of the run in BYTES plus
+ * slack.  Every tokenizer's tokens are at least one byte, so |S| in bytes
+ * bounds |S| in tokens without knowing the tokenizer; the slack buys the
+ * text after S seen in the evidence window (conf verify.max_tokens_slack). */
+uint64_t verify_run_max_tokens(const struct verify_run *r, unsigned slack);
+
 /* True when nothing is in flight and nothing is left to send. */
 bool verify_run_done(const struct verify_run *r);
 /* Calls a pair's stop saved so far (all pairs). */

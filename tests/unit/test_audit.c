@@ -613,6 +613,8 @@ static void test_explain(void **state)
     assert_non_null(strstr(t, "with probability at most 10^-57.1"));
     assert_non_null(strstr(t, "at temperature 0"));
     assert_non_null(strstr(t, "10 clean prompts"));
+    assert_non_null(strstr(t, "none of them contained the signature"));
+    assert_non_null(strstr(t, "9 of them began with the secret signature"));
     assert_non_null(strstr(t, "p_luck was not available (base model offers no scoring)"));
     assert_non_null(strstr(t, "alpha: 10^-6"));
     assert_non_null(strstr(t, "The paper's estimate"));
@@ -639,9 +641,11 @@ static void test_explain(void **state)
 
     a.verdict = AUDIT_INCONCLUSIVE;
     a.activations = 2;
+    a.control_emissions = 3;
     a.evidence = "{\"version\":1,\"kind\":\"run\",\"sequential\":{\"saved\":7}}";
     t = audit_explain(&a);
     assert_non_null(strstr(t, "7 paid calls were saved"));
+    assert_non_null(strstr(t, "3 of them contained the signature anyway"));
     assert_non_null(strstr(t, "inconclusive:"));
     free(t);
 

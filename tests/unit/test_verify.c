@@ -731,6 +731,7 @@ static void test_run_honest_sequential(void **state)
     assert_int_equal(verify_run_record(f.run, (size_t)slot, "x", 1, NULL), -EALREADY);
     assert_int_equal(verify_run_record(f.run, 9999, "x", 1, NULL), -EINVAL);
     assert_int_equal(verify_run_calls_saved(f.run), 9);
+    assert_int_equal(verify_run_max_tokens(f.run, 16), strlen(SIG) + 16);
 
     /* from here on only the 10 controls are sent */
     int controls = 0;
@@ -937,6 +938,7 @@ static void test_run_pairs_and_luck(void **state)
     assert_int_equal(verify_run_result(f.run, &r), 0);
     assert_int_equal(r.verdict, AUDIT_VERIFIED);
     assert_int_equal(r.n_pairs, 4);
+    assert_int_equal(verify_run_max_tokens(f.run, 0), strlen("harbor violet sprocket"));
     assert_int_equal(r.pairs_activated, 2);
     assert_int_equal(r.activations, 2);
     assert_int_equal(r.calls_saved, 8);
@@ -959,6 +961,23 @@ static void test_run_pairs_and_luck(void **state)
     }
     assert_int_equal(json_integer_value(json_object_get(ev, "pairs_activated")), 2);
     json_decref(ev);
+    verify_result_clear(&r);
+    fx_free(&f);
+
+    /* the stop threshold is alpha / K, not alpha: with p0 = 10^-6.5 one
+     * activation of 2 planned gives 10^-6.2, below alpha = 10^-6 but not
+     * below alpha / 2, so pair 0 is not stopped after its first trial */
+    fx_init(&f, 2, 2, 0, -6.5, NAN, true);
+    int64_t s0 = verify_run_next(f.run);
+    assert_int_equal(f.plan.order[s0].pair, 0);
+    answer(&f, s0, true, NULL);
+    assert_int_equal(verify_run_calls_saved(f.run), 0);
+    drive(&f, even_pairs, ctl_never);
+    assert_int_equal(verify_run_result(f.run, &r), 0);
+    assert_int_equal(r.calls_saved, 0);
+    assert_int_equal(r.trials, 4);
+    assert_int_equal(r.verdict, AUDIT_VERIFIED);
+    assert_close(r.log10_p, -13 + log10(2.0), 1e-9);
     verify_result_clear(&r);
     fx_free(&f);
 
