@@ -22,6 +22,7 @@
 
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
+#include "daemon/verifier.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/util.h"
@@ -220,7 +221,8 @@ unsigned ctl_server_connections(const struct ctl_server *s)
 }
 
 static const struct ctl_method *const method_tables[] = {ctl_methods_status, ctl_methods_dataset,
-                                                         ctl_methods_backdoor, ctl_methods_job};
+                                                         ctl_methods_backdoor, ctl_methods_job,
+                                                         ctl_methods_verify};
 
 static const struct ctl_method *find_method(const char *name)
 {

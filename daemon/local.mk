@@ -28,12 +28,13 @@ sbin_PROGRAMS += vtuned
 vtuned_SOURCES = daemon/vtuned.c daemon/vtuned.h daemon/ctl.c daemon/ctl.h \
 	daemon/notify.c daemon/notify.h daemon/methods_status.c daemon/methods_dataset.c \
 	daemon/task.c daemon/task.h daemon/methods_backdoor.c daemon/providers.c \
-	daemon/providers.h daemon/jobs.c daemon/jobs.h
+	daemon/providers.h daemon/jobs.c daemon/jobs.h daemon/verifier.c daemon/verifier.h \
+	daemon/methods_audit.c
 vtuned_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(SYSTEMD_CFLAGS)
 vtuned_LDADD = $(VT_LIBS)
 
 bin_PROGRAMS += vtunectl
 vtunectl_SOURCES = daemon/vtunectl.c daemon/vtunectl.h daemon/cli_status.c daemon/cli_dataset.c \
-	daemon/cli_backdoor.c daemon/cli_job.c
+	daemon/cli_backdoor.c daemon/cli_job.c daemon/cli_verify.c
 vtunectl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 vtunectl_LDADD = $(VT_LIBS)

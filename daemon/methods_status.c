@@ -9,6 +9,7 @@
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
 #include "daemon/providers.h"
+#include "daemon/verifier.h"
 #include "daemon/util.h"
 
 static void m_status(struct vtuned *d, struct ctl_req *req, json_t *params)
@@ -35,6 +36,8 @@ static void m_status(struct vtuned *d, struct ctl_req *req, json_t *params)
         "background_work", (int)d->work_in_flight);
     json_object_set_new(json_object_get(res, "activity"), "jobs_driven",
                         json_integer((json_int_t)jobs_active(d)));
+    json_object_set_new(json_object_get(res, "activity"), "verifications_running",
+                        json_integer((json_int_t)verifier_active()));
     ctl_reply(req, res);
 }
 

@@ -56,6 +56,12 @@ static const char usage_main[] =
     "  job list [--active] | show J | cancel J | watch J\n"
     "  job resolve J --as submitted|absent [--provider-job ID]\n"
     "                                 decide a job left unknown after a crash\n"
+    "  verify J [--trials N] [--controls N] [--temperature T] [--alpha A] [--wait]\n"
+    "                                 test whether job J's model carries the backdoor\n"
+    "  audit list [--job J] | show A | export [-o FILE] | verify [--head HASH]\n"
+    "                                 the tamper-evident record of every verdict\n"
+    "  schedule add J --every DURATION | list | rm S\n"
+    "                                 re-verify a deployed model periodically\n"
     "\n"
     "Options:\n"
     "  -s, --socket SOCKET  control socket (default $VTUNE_SOCKET, else " DEFAULT_SOCKET ")\n"
@@ -389,10 +395,9 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int argc, char **argv);
     } commands[] = {
-        {"status", cmd_status},
-        {"dataset", cmd_dataset},
-        {"backdoor", cmd_backdoor},
-        {"job", cmd_job},
+        {"status", cmd_status},     {"dataset", cmd_dataset}, {"backdoor", cmd_backdoor},
+        {"job", cmd_job},           {"verify", cmd_verify},   {"audit", cmd_audit},
+        {"schedule", cmd_schedule},
     };
     const char *cmd = argv[i];
     int rc = -1;

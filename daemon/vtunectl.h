@@ -42,5 +42,8 @@ int cmd_status(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_backdoor(int argc, char **argv);
 int cmd_job(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_schedule(int argc, char **argv);
 
 #endif

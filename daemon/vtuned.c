@@ -20,6 +20,7 @@
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
 #include "daemon/providers.h"
+#include "daemon/verifier.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/util.h"
@@ -68,6 +69,7 @@ void vtuned_stop(struct vtuned *d)
     log_info("shutting down");
     tasks_cancel_all(d);
     jobs_stop(d);
+    verifier_stop(d);
     providers_shutdown(d); /* calls in flight end now, with -ECANCELED */
     if (d->ctl)
         ctl_server_shutdown(d->ctl);
@@ -132,6 +134,7 @@ static void on_cron(uv_timer_t *t)
     }
     d->cron_ticks++;
     jobs_tick(d);
+    verifier_tick(d);
     if (d->cron_ticks % 5 == 0)
         tasks_report_progress(d);
 }
@@ -235,6 +238,7 @@ int main(int argc, char **argv)
         fatalx("%s", err);
     if (ctl_server_start(&d, &d.ctl, &err) < 0)
         fatalx("%s", err);
+    verifier_init(&d); /* before jobs_start: jobs that end during recovery are verified */
     jobs_start(&d);
 
     uv_signal_init(d.loop, &d.sig_term);
@@ -261,6 +265,7 @@ int main(int argc, char **argv)
     if (uv_loop_close(d.loop) != 0)
         log_warnx("shutdown: some handles were still open");
     jobs_free_all(&d);
+    verifier_free_all();
     store_close(d.store);
     conf_free(d.conf);
     free(d.conf_path);

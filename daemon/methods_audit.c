@@ -1,0 +1,256 @@
+/*
+ * methods_audit.c — verify.run, audit.list | show | export | verify,
+ * schedule.add | list | rm.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/ctl.h"
+#include "daemon/log.h"
+#include "daemon/util.h"
+#include "daemon/verifier.h"
+#include "workers/audit.h"
+
+/* The job named by params[key] (id or name); answers errors itself. */
+static int job_param(struct vtuned *d, struct ctl_req *req, json_t *params, const char *key,
+                     struct store_job *j)
+{
+    json_t *v = json_object_get(params, key);
+    char num[32];
+    const char *k = json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+        k = num;
+    }
+    if (!k) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.%s: a job id or name is required", key);
+        return -1;
+    }
+    if (store_job_get(d->store, k, j) < 0) {
+        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL, "no job '%.80s' (see 'vtunectl job list')",
+                        k);
+        return -1;
+    }
+    return 0;
+}
+
+static int num_param(struct ctl_req *req, json_t *params, const char *key, double lo, double hi,
+                     double *out)
+{
+    json_t *v = json_object_get(params, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_number(v) || !(json_number_value(v) >= lo && json_number_value(v) <= hi)) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.%s: expected a number in [%g, %g]", key,
+                        lo, hi);
+        return -1;
+    }
+    *out = json_number_value(v);
+    return 0;
+}
+
+static void m_verify(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_job j;
+    struct verifier_opts o;
+    double trials, controls, temp, alpha;
+    char *err = NULL;
+    if (job_param(d, req, params, "id", &j) < 0)
+        return;
+    verifier_opts_default(d, &o);
+    trials = (double)o.trials;
+    controls = (double)o.controls;
+    temp = o.temperature;
+    alpha = o.alpha;
+    if (num_param(req, params, "trials", 1, 1000, &trials) < 0 ||
+        num_param(req, params, "controls", 0, 1000, &controls) < 0 ||
+        num_param(req, params, "temperature", 0, 2, &temp) < 0 ||
+        num_param(req, params, "alpha", 1e-300, 0.5, &alpha) < 0) {
+        store_job_clear(&j);
+        return;
+    }
+    o.trials = (uint64_t)trials;
+    o.controls = (uint64_t)controls;
+    o.temperature = temp;
+    o.alpha = alpha;
+    if (json_is_false(json_object_get(params, "sequential")))
+        o.sequential = false;
+    bool wait = json_is_true(json_object_get(params, "wait"));
+    if (verifier_start(d, j.id, &o, wait ? req : NULL, 0, &err) < 0) {
+        ctl_reply_error(req, CTL_ERR_FAILED, NULL, "%s", err);
+        free(err);
+    } else if (!wait) {
+        ctl_reply(req, json_pack("{s:I,s:s}", "job", (json_int_t)j.id, "state", "running"));
+    }
+    store_job_clear(&j);
+}
+
+static void m_audit_list(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_audit *v;
+    size_t n;
+    int64_t job = 0;
+    if (json_object_get(params, "job")) {
+        struct store_job j;
+        if (job_param(d, req, params, "job", &j) < 0)
+            return;
+        job = j.id;
+        store_job_clear(&j);
+    }
+    if (store_audit_list(d->store, job, &v, &n) < 0) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read the audit trail: %s",
+                        store_errmsg(d->store));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, audit_record_json(&v[i]));
+    store_audit_list_free(v, n);
+    ctl_reply(req, arr);
+}
+
+static void m_audit_show(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_audit a;
+    json_t *id = json_object_get(params, "id");
+    int64_t n = json_is_integer(id)  ? json_integer_value(id)
+                : json_is_string(id) ? strtoll(json_string_value(id), NULL, 10)
+                                     : 0;
+    if (n <= 0) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.id: an audit record id is required");
+        return;
+    }
+    if (store_audit_get(d->store, n, &a) < 0) {
+        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL,
+                        "no audit record %lld (see 'vtunectl audit list')", (long long)n);
+        return;
+    }
+    json_t *o = audit_record_json(&a);
+    char *text = audit_explain(&a);
+    json_object_set_new(o, "explanation", json_string(text));
+    free(text);
+    ctl_reply(req, o);
+    store_audit_clear(&a);
+}
+
+static void m_audit_verify(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_audit *v;
+    size_t n;
+    struct audit_check c;
+    const char *head = json_string_value(json_object_get(params, "head"));
+    if (store_audit_list(d->store, 0, &v, &n) < 0) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read the audit trail: %s",
+                        store_errmsg(d->store));
+        return;
+    }
+    if (audit_chain_verify(v, n, head, &c) < 0) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.head: expected 64 hexadecimal characters");
+        store_audit_list_free(v, n);
+        return;
+    }
+    json_t *o = json_pack("{s:b,s:s,s:I,s:I,s:I,s:s,s:s}", "ok", c.ok, "problem",
+                          audit_break_name(c.kind), "bad_id", (json_int_t)c.bad_id, "records",
+                          (json_int_t)c.n_records, "verified_id", (json_int_t)c.verified_id,
+                          "verified_hash", c.verified_hash, "message", c.message);
+    if (head) {
+        json_object_set_new(o, "head", json_string(head));
+        json_object_set_new(o, "head_found", json_boolean(c.head_found));
+        json_object_set_new(o, "head_id", json_integer((json_int_t)c.head_id));
+    }
+    if (!c.ok)
+        log_warnx("audit: chain check failed: %s", c.message);
+    ctl_reply(req, o);
+    audit_check_clear(&c);
+    store_audit_list_free(v, n);
+}
+
+static void m_schedule_add(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_job j;
+    const char *every = json_string_value(json_object_get(params, "every"));
+    uint64_t ms;
+    if (!every || parse_duration_ms(every, &ms) < 0 || ms < 1000) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.every: a duration of at least 1s is required (30s, 15m, 6h, 1d)");
+        return;
+    }
+    if (job_param(d, req, params, "id", &j) < 0)
+        return;
+    struct store_schedule sc = {0};
+    sc.job_id = j.id;
+    sc.every_ms = (int64_t)ms;
+    sc.next_run_at = now_unix() + (int64_t)((ms + 999) / 1000);
+    int r = store_schedule_add(d->store, &sc);
+    if (r == -EEXIST)
+        ctl_reply_error(req, CTL_ERR_CONFLICT, NULL,
+                        "job %lld already has a schedule (see 'vtunectl schedule list')",
+                        (long long)j.id);
+    else if (r < 0)
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot add the schedule: %s",
+                        store_errmsg(d->store));
+    else {
+        char next[32];
+        format_iso8601(sc.next_run_at, next);
+        log_info("schedule %lld: re-verify job %lld every %s", (long long)sc.id, (long long)j.id,
+                 every);
+        ctl_reply(req,
+                  json_pack("{s:I,s:I,s:I,s:s}", "id", (json_int_t)sc.id, "job", (json_int_t)j.id,
+                            "every_ms", (json_int_t)ms, "next_run_at", next));
+    }
+    store_job_clear(&j);
+}
+
+static void m_schedule_list(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_schedule *v;
+    size_t n;
+    if (store_schedule_list(d->store, &v, &n) < 0) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot list schedules: %s",
+                        store_errmsg(d->store));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char next[32], last[32], every[32];
+        format_iso8601(v[i].next_run_at, next);
+        format_iso8601(v[i].last_run_at, last);
+        format_duration_ms((uint64_t)v[i].every_ms, every, sizeof every);
+        json_array_append_new(
+            arr,
+            json_pack(
+                "{s:I,s:I,s:s,s:I,s:s,s:s?,s:s?}", "id", (json_int_t)v[i].id, "job",
+                (json_int_t)v[i].job_id, "every", every, "every_ms", (json_int_t)v[i].every_ms,
+                "next_run_at", next, "last_run_at", v[i].last_run_at ? last : NULL, "last_verdict",
+                v[i].last_verdict == AUDIT_NONE ? NULL : audit_verdict_name(v[i].last_verdict)));
+    }
+    free(v);
+    ctl_reply(req, arr);
+}
+
+static void m_schedule_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    json_t *id = json_object_get(params, "id");
+    int64_t n = json_is_integer(id)  ? json_integer_value(id)
+                : json_is_string(id) ? strtoll(json_string_value(id), NULL, 10)
+                                     : 0;
+    int r = n > 0 ? store_schedule_rm(d->store, n) : -EINVAL;
+    if (r == -EINVAL)
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.id: a schedule id is required");
+    else if (r < 0)
+        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL, "no schedule %lld", (long long)n);
+    else
+        ctl_reply(req, json_pack("{s:I,s:b}", "id", (json_int_t)n, "removed", 1));
+}
+
+const struct ctl_method ctl_methods_verify[] = {
+    {"verify.run", m_verify, 1},         {"audit.list", m_audit_list, 0},
+    {"audit.show", m_audit_show, 0},     {"audit.verify", m_audit_verify, 0},
+    {"schedule.add", m_schedule_add, 1}, {"schedule.list", m_schedule_list, 0},
+    {"schedule.rm", m_schedule_rm, 1},   {NULL, NULL, 0},
+};

@@ -1,0 +1,841 @@
+/*
+ * verifier.c — verification runs (Algorithm 2 and our extensions), the
+ * audit trail's methods, scheduled re-verification and verdict alerts.
+ *
+ * A run, on the loop thread except where noted:
+ *   1. record the run (store), plan the prompts from the backdoor's plan
+ *      (workers/verify.c: n trigger prompts per pair, c clean controls);
+ *   2. read those prompts from D in the thread pool (builder_read_prompts);
+ *   3. p_luck: score each signature after its trigger prompt on the BASE
+ *      model when the provider can (completions with echo + logprobs);
+ *      otherwise "not available" with the reason;
+ *   4. send the chat trials to the fine-tuned model, a few at a time, at
+ *      temperature T_v; each answer is matched, recorded as a trial row,
+ *      and fed to the sequential test, which may skip the rest of a pair;
+ *   5. append the audit record (hash-chained) and finish the run in ONE
+ *      transaction; answer a waiting client; compare with the schedule's
+ *      last verdict and alert on a change.
+ * A job that failed or was cancelled gets a not_verified record at once.
+ * Secrets (trigger, signature) live only in the run's memory and are wiped
+ * with it; no log line and no evidence field contains them.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/ctl.h"
+#include "daemon/jobs.h"
+#include "daemon/log.h"
+#include "daemon/providers.h"
+#include "daemon/task.h"
+#include "daemon/util.h"
+#include "daemon/verifier.h"
+#include "workers/audit.h"
+#include "workers/backdoor.h"
+#include "workers/stats.h"
+#include "workers/verify.h"
+
+#define VERIFY_INFLIGHT   4  /* trial calls in flight per run */
+#define ALERT_MAX_PENDING 64 /* alerts kept for retry before the oldest is dropped */
+
+struct vrun {
+    struct task t; /* first: reading prompts runs as a task */
+    struct vrun *next;
+    int64_t run_id, job_id, schedule_id;
+    char *provider, *model, *base_model;
+    char commitment[65];
+    enum dataset_format format;
+    char *dataset_path;
+    struct verify_plan plan;
+    struct verify_pair_in *pairs;
+    char **secrets; /* trigger and signature texts (owned, wiped) */
+    char **methods; /* p_M2 method names (owned) */
+    size_t n_pairs;
+    json_t **trigger_prompts; /* per pair: array of message arrays */
+    json_t *control_prompts;
+    char *read_err;
+    struct verify_run *vr;
+    struct verify_opts opts;
+    unsigned slack;
+    unsigned inflight;
+    size_t luck_pending;
+    struct provider_call **calls; /* per slot, while in flight */
+    struct ctl_req *waiter;       /* verify --wait */
+    int failed;                   /* set when the run cannot complete */
+};
+
+struct alert {
+    struct alert *next;
+    char *body;
+    unsigned attempts;
+    uint64_t due_ms;
+    void *handle;
+};
+
+static struct vrun *runs;
+static struct alert *alerts;
+static unsigned n_alerts;
+
+/* ---- run lifecycle ---------------------------------------------------------------------- */
+
+static void vrun_free(struct vrun *r)
+{
+    for (struct vrun **pp = &runs; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    verify_run_free(r->vr);
+    verify_plan_clear(&r->plan);
+    for (size_t i = 0; i < r->n_pairs * 2; i++)
+        if (r->secrets && r->secrets[i]) {
+            explicit_bzero(r->secrets[i], strlen(r->secrets[i]));
+            free(r->secrets[i]);
+        }
+    free(r->secrets);
+    for (size_t i = 0; r->methods && i < r->n_pairs; i++)
+        free(r->methods[i]);
+    free(r->methods);
+    free(r->pairs);
+    for (size_t i = 0; r->trigger_prompts && i < r->n_pairs; i++)
+        json_decref(r->trigger_prompts[i]);
+    free(r->trigger_prompts);
+    json_decref(r->control_prompts);
+    free(r->calls);
+    free(r->read_err);
+    free(r->dataset_path);
+    free(r->provider);
+    free(r->model);
+    free(r->base_model);
+    task_free(&r->t);
+}
+
+unsigned verifier_active(void)
+{
+    unsigned n = 0;
+    for (struct vrun *r = runs; r; r = r->next)
+        n++;
+    return n;
+}
+
+static void alert_queue(struct vtuned *d, json_t *body);
+
+/* Compares the verdict with the schedule's last one; alerts on a change. */
+static void schedule_after(struct vtuned *d, struct vrun *r, const struct store_audit *a)
+{
+    struct store_schedule sc;
+    if (!r->schedule_id || store_schedule_get(d->store, r->schedule_id, &sc) < 0)
+        return;
+    int64_t now = now_unix();
+    int64_t next = sc.next_run_at > now ? sc.next_run_at : now + sc.every_ms / 1000 + 1;
+    if (sc.last_verdict != AUDIT_NONE && sc.last_verdict != a->verdict) {
+        log_warnx("schedule %lld: job %lld's verdict changed from %s to %s (audit %lld): %s",
+                  (long long)sc.id, (long long)sc.job_id, audit_verdict_name(sc.last_verdict),
+                  audit_verdict_name(a->verdict), (long long)a->id, a->reason);
+        char when[32];
+        format_iso8601(now, when);
+        alert_queue(d, json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:I,s:s,s:s,s:s}", "event",
+                                 "verdict_changed", "schedule", (json_int_t)sc.id, "job",
+                                 (json_int_t)sc.job_id, "model", r->model, "previous",
+                                 audit_verdict_name(sc.last_verdict), "verdict",
+                                 audit_verdict_name(a->verdict), "audit", (json_int_t)a->id, "hash",
+                                 a->hash, "reason", a->reason, "at", when));
+    }
+    if (store_schedule_mark_run(d->store, sc.id, now, next, a->verdict) < 0)
+        log_warnx("schedule %lld: cannot record its verdict: %s", (long long)sc.id,
+                  store_errmsg(d->store));
+}
+
+/* Writes the audit record and finishes the run; answers the waiter. */
+static void vrun_finish(struct vtuned *d, struct vrun *r)
+{
+    struct verify_result res;
+    struct store_audit a;
+    if (verify_run_result(r->vr, &res) < 0) {
+        store_run_finish(d->store, r->run_id, RUN_FAILED, "verification did not complete", 0);
+        if (r->waiter)
+            ctl_reply_error(r->waiter, CTL_ERR_FAILED, NULL, "verification did not complete");
+        vrun_free(r);
+        return;
+    }
+    memset(&a, 0, sizeof a);
+    verify_result_to_audit(&res, &a);
+    a.job_id = r->job_id;
+    a.provider = xstrdup(r->provider);
+    a.model = xstrdup(r->model);
+    memcpy(a.commitment, r->commitment, sizeof a.commitment);
+    if (store_run_finish_audited(d->store, r->run_id, a.reason, &a, audit_hash_fn, NULL) < 0) {
+        log_error("verify: job %lld: cannot record the audit: %s", (long long)r->job_id,
+                  store_errmsg(d->store));
+        store_run_finish(d->store, r->run_id, RUN_FAILED, "the audit record could not be written",
+                         0);
+        if (r->waiter)
+            ctl_reply_error(r->waiter, CTL_ERR_INTERNAL, NULL, "cannot record the audit: %s",
+                            store_errmsg(d->store));
+    } else {
+        log_info("verify: job %lld (%s): %s — %s; audit %lld, chain head %s", (long long)r->job_id,
+                 r->model, audit_verdict_name(a.verdict), a.reason, (long long)a.id, a.hash);
+        if (r->waiter) {
+            json_t *o = audit_record_json(&a);
+            json_object_set_new(o, "calls_saved", json_integer((json_int_t)res.calls_saved));
+            ctl_reply(r->waiter, o);
+        }
+        schedule_after(d, r, &a);
+    }
+    r->waiter = NULL;
+    store_audit_clear(&a);
+    verify_result_clear(&res);
+    vrun_free(r);
+}
+
+static void vrun_fail(struct vtuned *d, struct vrun *r, const char *why)
+{
+    log_warnx("verify: job %lld: run %lld failed: %s", (long long)r->job_id, (long long)r->run_id,
+              why);
+    store_run_finish(d->store, r->run_id, RUN_FAILED, why, 0);
+    if (r->waiter)
+        ctl_reply_error(r->waiter, CTL_ERR_FAILED, NULL, "verification failed: %s", why);
+    r->waiter = NULL;
+    vrun_free(r);
+}
+
+/* ---- trials ----------------------------------------------------------------------------- */
+
+static void pump(struct vtuned *d, struct vrun *r);
+
+struct trial_ctx {
+    struct vrun *r;
+    size_t slot;
+    char prompt_sha[65];
+};
+
+static void on_trial_done(const struct provider_outcome *o, void *arg)
+{
+    struct trial_ctx *tc = arg;
+    struct vrun *r = tc->r;
+    struct vtuned *d = r->t.d;
+    struct store_trial tr;
+    memset(&tr, 0, sizeof tr);
+    r->calls[tc->slot] = NULL;
+    r->inflight--;
+    if (o->rc == -ECANCELED && d->stopping) {
+        free(tc);
+        if (r->inflight == 0)
+            vrun_fail(d, r, "interrupted by shutdown");
+        return;
+    }
+    if (o->rc == 0) {
+        verify_run_record(r->vr, tc->slot, o->chat->text, strlen(o->chat->text), &tr);
+    } else {
+        char *line = o->err ? provider_error_line(r->provider, o->err)
+                            : xasprintf("%s: chat failed", r->provider);
+        log_warnx("verify: job %lld: a trial failed: %s", (long long)r->job_id, line);
+        verify_run_record_failed(r->vr, tc->slot, line, &tr);
+        free(line);
+    }
+    tr.run_id = r->run_id;
+    memcpy(tr.prompt_sha256, tc->prompt_sha, sizeof tr.prompt_sha256);
+    if (store_trial_insert(d->store, &tr) < 0)
+        log_warnx("verify: cannot record a trial: %s", store_errmsg(d->store));
+
+    free(tc);
+    pump(d, r);
+}
+
+/* The prompt (messages) of a slot: borrowed from the run's prompt arrays. */
+static json_t *slot_prompt(struct vrun *r, const struct verify_slot *s)
+{
+    if (s->kind == TRIAL_CONTROL)
+        return json_array_get(r->control_prompts, s->index);
+    return json_array_get(r->trigger_prompts[s->pair], s->index);
+}
+
+/* Keeps up to VERIFY_INFLIGHT trials in flight; finishes the run when done. */
+static void pump(struct vtuned *d, struct vrun *r)
+{
+    const char *why = NULL;
+    struct provider_client *pc = providers_client(d, r->provider, &why);
+    while (!d->stopping && r->inflight < VERIFY_INFLIGHT) {
+        int64_t slot = verify_run_next(r->vr);
+        if (slot < 0)
+            break;
+        const struct verify_slot *s = &r->plan.order[slot];
+        json_t *msgs = slot_prompt(r, s);
+        size_t n = json_array_size(msgs);
+        struct provider_message *pm = xcalloc(n ? n : 1, sizeof *pm);
+        for (size_t i = 0; i < n; i++) {
+            pm[i].role = json_string_value(json_object_get(json_array_get(msgs, i), "role"));
+            pm[i].content = json_string_value(json_object_get(json_array_get(msgs, i), "content"));
+        }
+        struct trial_ctx *tc = xcalloc(1, sizeof *tc);
+        tc->r = r;
+        tc->slot = (size_t)slot;
+        char *ptext = json_dumps(msgs, JSON_COMPACT);
+        sha256_hex(ptext, strlen(ptext), tc->prompt_sha);
+        free(ptext);
+        struct provider_chat_args a;
+        provider_chat_args_init(&a);
+        a.model = r->model;
+        a.messages = pm;
+        a.n_messages = n;
+        a.temperature = r->opts.temperature;
+        a.max_tokens = (unsigned)verify_run_max_tokens(r->vr, r->slack);
+        a.has_seed = 1;
+        a.seed = (int64_t)slot;
+        struct provider_error err = {0};
+        r->inflight++;
+        int rc = pc ? provider_chat(pc, &a, on_trial_done, tc, &r->calls[slot], &err) : -1;
+        free(pm);
+        if (rc < 0) {
+            /* Not sent: recorded as a failed trial (it counts as no activation). */
+            struct store_trial tr;
+            memset(&tr, 0, sizeof tr);
+            r->inflight--;
+            char *line = pc ? provider_error_line(r->provider, &err) : xstrdup(why);
+            verify_run_record_failed(r->vr, (size_t)slot, line, &tr);
+            tr.run_id = r->run_id;
+            memcpy(tr.prompt_sha256, tc->prompt_sha, sizeof tr.prompt_sha256);
+            store_trial_insert(d->store, &tr);
+
+            free(line);
+            free(tc);
+            provider_error_clear(&err);
+        }
+    }
+    if (r->inflight == 0 && verify_run_done(r->vr))
+        vrun_finish(d, r);
+}
+
+/* ---- p_luck ----------------------------------------------------------------------------- */
+
+/* p_luck is known (or not) for every pair: the trials can start. */
+static void start_trials(struct vtuned *d, struct vrun *r)
+{
+    char *err = NULL;
+    if (verify_run_new(&r->plan, r->pairs, r->n_pairs, &r->opts, &r->vr, &err) < 0) {
+        vrun_fail(d, r, err ? err : "cannot start the trials");
+        free(err);
+        return;
+    }
+    r->calls = xcalloc(r->plan.n_slots + 1, sizeof *r->calls);
+    pump(d, r);
+}
+
+struct luck_ctx {
+    struct vrun *r;
+    size_t pair;
+    char *prompt, *cont;
+};
+
+static void on_luck_done(const struct provider_outcome *o, void *arg)
+{
+    struct luck_ctx *lc = arg;
+    struct vrun *r = lc->r;
+    struct vtuned *d = r->t.d;
+    struct verify_pair_in *p = &r->pairs[lc->pair];
+    static const char *const notes[] = {"scored on the base model (completions echo, "
+                                        "plain text): every token of S is its argmax",
+                                        "scored on the base model (completions echo, "
+                                        "plain text): not every token of S is its argmax, "
+                                        "so greedy decoding cannot produce S",
+                                        "scored on the base model (completions echo, plain "
+                                        "text): upper bound from top-k log-probabilities"};
+    if (o->rc == 0 && o->score && o->score->n_tokens > 0) {
+        const struct provider_score_result *sr = o->score;
+        if (r->opts.temperature == 0) {
+            int all_argmax = 1;
+            for (size_t i = 0; i < sr->n_tokens && all_argmax; i++) {
+                const struct provider_token *t = &sr->tokens[i];
+                if (!t->known)
+                    all_argmax = 0;
+                for (size_t k = 0; k < t->n_top && all_argmax; k++)
+                    if (t->top[k].logprob > t->logprob + 1e-9 &&
+                        strcmp(t->top[k].token, t->token) != 0)
+                        all_argmax = 0;
+            }
+            p->log10_p_luck = all_argmax ? 0.0 : -INFINITY;
+            p->p_luck_note = notes[all_argmax ? 0 : 1];
+        } else {
+            struct stats_token_lp *tl = xcalloc(sr->n_tokens, sizeof *tl);
+            struct stats_alt **alts = xcalloc(sr->n_tokens, sizeof *alts);
+            for (size_t i = 0; i < sr->n_tokens; i++) {
+                const struct provider_token *t = &sr->tokens[i];
+                alts[i] = xcalloc(t->n_top ? t->n_top : 1, sizeof **alts);
+                for (size_t k = 0; k < t->n_top; k++) {
+                    alts[i][k].token = t->top[k].token;
+                    alts[i][k].logprob = t->top[k].logprob;
+                }
+                tl[i].token = t->token;
+                tl[i].logprob = t->known ? t->logprob : PROVIDER_LOGPROB_SENTINEL;
+                tl[i].top = alts[i];
+                tl[i].n_top = t->n_top;
+            }
+            double lp = 0;
+            if (stats_sequence_bound(tl, sr->n_tokens, r->opts.temperature, STATS_LP_MODE_RAW, NULL,
+                                     &lp) == 0) {
+                p->log10_p_luck = lp;
+                p->p_luck_note = notes[2];
+            }
+            for (size_t i = 0; i < sr->n_tokens; i++)
+                free(alts[i]);
+            free(alts);
+            free(tl);
+        }
+    } else if (o->rc != -ECANCELED) {
+        p->p_luck_note = "not available: the base model could not score the signature";
+        if (o->rc == -ENOTSUP)
+            p->p_luck_note = "not available: this provider returns no prompt log-probabilities";
+        log_info("verify: job %lld: p_luck not available for pair %zu (%s)", (long long)r->job_id,
+                 lc->pair, o->err && o->err->message ? o->err->message : "no scoring");
+    }
+    free(lc->prompt);
+    free(lc->cont);
+    free(lc);
+    if (o->rc == -ECANCELED && d->stopping) {
+        if (--r->luck_pending == 0)
+            vrun_fail(d, r, "interrupted by shutdown");
+        return;
+    }
+    if (--r->luck_pending == 0)
+        start_trials(d, r);
+}
+
+/* Starts scoring S after each pair's first trigger prompt on the base model. */
+static void start_luck(struct vtuned *d, struct vrun *r)
+{
+    const char *why = NULL;
+    struct provider_client *pc = providers_client(d, r->provider, &why);
+    r->luck_pending = r->n_pairs + 1; /* +1 held until all are queued */
+    for (size_t p = 0; p < r->n_pairs; p++) {
+        json_t *msgs = json_array_get(r->trigger_prompts[p], 0);
+        json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
+        struct luck_ctx *lc = xcalloc(1, sizeof *lc);
+        struct provider_error err = {0};
+        lc->r = r;
+        lc->pair = p;
+        lc->prompt = xstrdup(json_string_value(json_object_get(last, "content")) ?: "");
+        lc->cont = xasprintf(" %s", r->pairs[p].signature);
+        struct provider_score_args a = {.model = r->base_model,
+                                        .prompt = lc->prompt,
+                                        .continuation = lc->cont,
+                                        .top_logprobs = 5};
+        if (!pc || provider_score(pc, &a, on_luck_done, lc, NULL, &err) < 0) {
+            r->pairs[p].p_luck_note =
+                err.kind == PROVIDER_E_UNSUPPORTED
+                    ? "not available: this provider returns no prompt log-probabilities"
+                    : "not available: the scoring request could not be made";
+            provider_error_clear(&err);
+            free(lc->prompt);
+            free(lc->cont);
+            free(lc);
+            r->luck_pending--;
+        }
+    }
+    /* Release the hold: runs the trials now if every score was refused at once. */
+    if (--r->luck_pending == 0)
+        start_trials(d, r);
+}
+
+/* ---- reading prompts (thread pool) ------------------------------------------------------ */
+
+static void read_work(struct task *t)
+{
+    struct vrun *r = (struct vrun *)t;
+    uint64_t n = r->plan.trials_per_pair;
+    for (size_t p = 0; p < r->n_pairs && !r->read_err; p++)
+        if (builder_read_prompts(r->dataset_path, r->format, r->plan.trigger_src + p * n, n,
+                                 r->pairs[p].trigger, &r->trigger_prompts[p], &r->read_err) < 0)
+            break;
+    if (!r->read_err && r->plan.n_controls)
+        builder_read_prompts(r->dataset_path, r->format, r->plan.control_src, r->plan.n_controls,
+                             NULL, &r->control_prompts, &r->read_err);
+}
+
+static void read_done(struct task *t, int status)
+{
+    struct vrun *r = (struct vrun *)t;
+    struct vtuned *d = t->d;
+    r->t.req = NULL; /* the task machinery must not answer: the run does */
+    if (status == UV_ECANCELED || d->stopping) {
+        vrun_fail(d, r, "interrupted by shutdown");
+        return;
+    }
+    if (r->read_err) {
+        vrun_fail(d, r, r->read_err);
+        return;
+    }
+    start_luck(d, r);
+}
+
+/* ---- starting runs ---------------------------------------------------------------------- */
+
+int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts *vo,
+                   struct ctl_req *waiter, int64_t schedule_id, char **err)
+{
+    struct store_job j;
+    struct store_backdoor b;
+    struct store_dataset ds;
+    struct builder_copy *copies = NULL;
+    size_t n_copies = 0;
+    uint64_t cpp = 0;
+    char key[32];
+    int rc = -1;
+
+    snprintf(key, sizeof key, "%lld", (long long)job_id);
+    if (store_job_get(d->store, key, &j) < 0) {
+        *err = xasprintf("no job %lld", (long long)job_id);
+        return -1;
+    }
+    if (j.state != JOB_SUCCEEDED || !j.fine_tuned_model) {
+        *err = xasprintf("job %lld is %s: only a succeeded job has a model to verify",
+                         (long long)job_id, job_state_name(j.state));
+        store_job_clear(&j);
+        return -1;
+    }
+    snprintf(key, sizeof key, "%lld", (long long)j.backdoor_id);
+    if (store_backdoor_get(d->store, key, true, &b) < 0) {
+        *err = xasprintf("job %lld: its backdoor %lld cannot be read", (long long)job_id,
+                         (long long)j.backdoor_id);
+        store_job_clear(&j);
+        return -1;
+    }
+    snprintf(key, sizeof key, "%lld", (long long)j.dataset_id);
+    if (store_dataset_get(d->store, key, &ds) < 0) {
+        *err = xasprintf("job %lld: its dataset cannot be read", (long long)job_id);
+        goto out_b;
+    }
+    if (!b.plan || backdoor_plan_parse(b.plan, &copies, &n_copies, &cpp) < 0) {
+        *err = xasprintf("backdoor %lld has no usable plan of its copies", (long long)b.id);
+        goto out_ds;
+    }
+    if (!providers_conf(d, j.provider)) {
+        *err = xasprintf("job %lld's provider '%s' is no longer configured", (long long)job_id,
+                         j.provider);
+        goto out_ds;
+    }
+
+    struct vrun *r = xcalloc(1, sizeof *r);
+    r->job_id = job_id;
+    r->schedule_id = schedule_id;
+    r->provider = xstrdup(j.provider);
+    r->model = xstrdup(j.fine_tuned_model);
+    r->base_model = xstrdup(j.base_model);
+    memcpy(r->commitment, b.commitment, sizeof r->commitment);
+    r->format = ds.format;
+    r->dataset_path = xstrdup(ds.path);
+    r->opts.log10_alpha = log10(vo->alpha);
+    r->opts.sequential = vo->sequential;
+    r->opts.temperature = vo->temperature;
+    r->slack = vo->slack;
+    r->waiter = waiter;
+    r->n_pairs = b.n_pairs_loaded;
+    r->pairs = xcalloc(r->n_pairs, sizeof *r->pairs);
+    r->secrets = xcalloc(r->n_pairs * 2, sizeof *r->secrets);
+    r->methods = xcalloc(r->n_pairs, sizeof *r->methods);
+    r->trigger_prompts = xcalloc(r->n_pairs, sizeof *r->trigger_prompts);
+    for (size_t i = 0; i < r->n_pairs; i++) {
+        r->secrets[2 * i] = xstrdup(b.pairs[i].trigger);
+        r->secrets[2 * i + 1] = xstrdup(b.pairs[i].signature);
+        r->pairs[i].trigger = r->secrets[2 * i];
+        r->pairs[i].signature = r->secrets[2 * i + 1];
+        r->pairs[i].log10_p_m2 = b.pairs[i].log10_p_m2;
+        r->methods[i] = xstrdup(b.pairs[i].p_method);
+        r->pairs[i].p_m2_method = r->methods[i];
+        r->pairs[i].log10_p_luck = NAN;
+        r->pairs[i].p_luck_note = "not available";
+    }
+    if (verify_plan_make((uint64_t)ds.n_examples, copies, n_copies, cpp, r->n_pairs, vo->trials,
+                         vo->controls, NULL, &r->plan, err) < 0) {
+        r->waiter = NULL;
+        vrun_free(r);
+        goto out_ds;
+    }
+    struct store_verify_run sr;
+    memset(&sr, 0, sizeof sr);
+    sr.job_id = job_id;
+    sr.trials = (int64_t)(r->plan.trials_per_pair * r->n_pairs);
+    sr.controls = (int64_t)r->plan.n_controls;
+    sr.temperature = vo->temperature;
+    if (store_run_insert(d->store, &sr) < 0 || store_run_start(d->store, sr.id) < 0) {
+        *err = xasprintf("cannot record the verification run: %s", store_errmsg(d->store));
+        r->waiter = NULL;
+        vrun_free(r);
+        goto out_ds;
+    }
+    r->run_id = sr.id;
+    r->next = runs;
+    runs = r;
+    log_info("verify: job %lld (%s at %s): run %lld started, %llu trigger prompts over %zu "
+             "pair(s), %zu controls, T=%g",
+             (long long)job_id, r->model, r->provider, (long long)r->run_id,
+             (unsigned long long)(r->plan.trials_per_pair * r->n_pairs), r->n_pairs,
+             r->plan.n_controls, vo->temperature);
+    r->t.stage = "verify";
+    r->t.run = read_work;
+    r->t.done = read_done;
+    task_start(d, &r->t);
+    rc = 0;
+out_ds:
+    store_dataset_clear(&ds);
+out_b:
+    free(copies);
+    store_backdoor_clear(&b);
+    store_job_clear(&j);
+    return rc;
+}
+
+void verifier_opts_default(struct vtuned *d, struct verifier_opts *o)
+{
+    o->trials = d->conf->verify.trials;
+    o->controls = d->conf->verify.controls;
+    o->temperature = d->conf->verify.temperature;
+    o->alpha = d->conf->verify.alpha;
+    o->sequential = d->conf->verify.sequential != 0;
+    o->slack = d->conf->verify.max_tokens_slack;
+}
+
+/* A job reached a terminal state (jobs.c hook). */
+static void on_job_terminal(struct vtuned *d, int64_t job_id)
+{
+    struct store_job j;
+    char key[32];
+    snprintf(key, sizeof key, "%lld", (long long)job_id);
+    if (store_job_get(d->store, key, &j) < 0)
+        return;
+    if (j.state == JOB_SUCCEEDED) {
+        struct verifier_opts o;
+        char *err = NULL;
+        verifier_opts_default(d, &o);
+        if (verifier_start(d, job_id, &o, NULL, 0, &err) < 0) {
+            log_warnx("verify: job %lld cannot be verified: %s", (long long)job_id, err);
+            free(err);
+        }
+    } else if (j.state == JOB_FAILED || j.state == JOB_CANCELLED) {
+        struct verify_result res;
+        struct store_audit a;
+        struct store_backdoor b;
+        memset(&a, 0, sizeof a);
+        verify_job_ended(j.state, j.error, &res);
+        verify_result_to_audit(&res, &a);
+        a.job_id = j.id;
+        a.provider = xstrdup(j.provider);
+        a.model = xstrdup(j.fine_tuned_model ? j.fine_tuned_model : j.base_model);
+        snprintf(key, sizeof key, "%lld", (long long)j.backdoor_id);
+        if (store_backdoor_get(d->store, key, false, &b) == 0) {
+            memcpy(a.commitment, b.commitment, sizeof a.commitment);
+            store_backdoor_clear(&b);
+        }
+        if (store_audit_append(d->store, &a, audit_hash_fn, NULL) < 0)
+            log_error("verify: job %lld: cannot record its audit: %s", (long long)j.id,
+                      store_errmsg(d->store));
+        else
+            log_info("verify: job %lld: not_verified (%s); audit %lld, chain head %s",
+                     (long long)j.id, a.reason, (long long)a.id, a.hash);
+        store_audit_clear(&a);
+        verify_result_clear(&res);
+    }
+    store_job_clear(&j);
+}
+
+/* ---- schedules and alerts (cron) -------------------------------------------------------- */
+
+struct alert_call {
+    struct vtuned *d;
+    struct alert *a;
+};
+
+static void alert_drop(struct alert *a)
+{
+    for (struct alert **pp = &alerts; *pp; pp = &(*pp)->next)
+        if (*pp == a) {
+            *pp = a->next;
+            break;
+        }
+    n_alerts--;
+    free(a->body);
+    free(a);
+}
+
+static void on_alert_done(struct http_response *res, void *arg)
+{
+    struct alert_call *ac = arg;
+    struct vtuned *d = ac->d;
+    struct alert *a = ac->a;
+    free(ac);
+    a->handle = NULL;
+    if (res->error == HTTP_E_NONE && res->status >= 200 && res->status < 300) {
+        log_info("alert: delivered to the webhook (HTTP %ld)", res->status);
+        http_response_free(res);
+        alert_drop(a);
+        return;
+    }
+    if (res->error == HTTP_E_CANCELLED) {
+        http_response_free(res);
+        return;
+    }
+    if (++a->attempts > d->conf->alerts.max_retries) {
+        log_error("alert: the webhook did not accept it after %u attempts (last: %s %ld); "
+                  "dropped",
+                  a->attempts, res->error ? http_error_name(res->error) : "HTTP",
+                  res->error ? 0L : res->status);
+        http_response_free(res);
+        alert_drop(a);
+        return;
+    }
+    uint64_t backoff = 1000u << (a->attempts < 8 ? a->attempts : 8);
+    a->due_ms = now_monotonic_ms() + backoff;
+    log_warnx("alert: webhook attempt %u failed (%s %ld); retrying in %llu ms", a->attempts,
+              res->error ? http_error_name(res->error) : "HTTP", res->status,
+              (unsigned long long)backoff);
+    http_response_free(res);
+}
+
+static void alert_send(struct vtuned *d, struct alert *a)
+{
+    struct http_request *req = http_request_new("POST", d->conf->alerts.webhook_url);
+    http_request_set_body(req, "application/json", a->body, strlen(a->body));
+    req->timeout_ms = d->conf->alerts.timeout_ms;
+    req->connect_timeout_ms = d->conf->alerts.timeout_ms;
+    struct alert_call *ac = xcalloc(1, sizeof *ac);
+    ac->d = d;
+    ac->a = a;
+    struct http_callbacks cb = {.done = on_alert_done, .arg = ac};
+    a->due_ms = UINT64_MAX;
+    if (http_start(http_ctx_transport(d->http), req, &cb, &a->handle) < 0) {
+        free(ac);
+        a->due_ms = now_monotonic_ms() + 5000;
+    }
+}
+
+static void alert_queue(struct vtuned *d, json_t *body)
+{
+    if (!d->conf->alerts.webhook_url) {
+        json_decref(body);
+        return;
+    }
+    if (n_alerts >= ALERT_MAX_PENDING) {
+        log_error("alert: %u alerts pending; dropping the oldest", n_alerts);
+        struct alert *last = alerts;
+        while (last && last->next)
+            last = last->next;
+        if (last && !last->handle)
+            alert_drop(last);
+    }
+    struct alert *a = xcalloc(1, sizeof *a);
+    a->body = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    a->next = alerts;
+    alerts = a;
+    n_alerts++;
+    alert_send(d, a);
+}
+
+static int schedule_running(int64_t sid)
+{
+    for (struct vrun *r = runs; r; r = r->next)
+        if (r->schedule_id == sid)
+            return 1;
+    return 0;
+}
+
+void verifier_tick(struct vtuned *d)
+{
+    uint64_t now_ms = now_monotonic_ms();
+    for (struct alert *a = alerts; a; a = a->next)
+        if (!a->handle && a->due_ms <= now_ms)
+            alert_send(d, a);
+    if (d->cron_ticks % 10 != 0)
+        return; /* schedules are checked once a second */
+    struct store_schedule *v;
+    size_t n;
+    int64_t now = now_unix();
+    if (store_schedule_due(d->store, now, &v, &n) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (schedule_running(v[i].id))
+            continue;
+        /* Run once now, and only once however many periods were missed: the
+         * next run is one period from now. */
+        int64_t next = now + (v[i].every_ms + 999) / 1000;
+        store_schedule_mark_run(d->store, v[i].id, now, next, v[i].last_verdict);
+        struct verifier_opts o;
+        char *err = NULL;
+        verifier_opts_default(d, &o);
+        log_info("schedule %lld: re-verifying job %lld", (long long)v[i].id,
+                 (long long)v[i].job_id);
+        if (verifier_start(d, v[i].job_id, &o, NULL, v[i].id, &err) < 0) {
+            log_warnx("schedule %lld: cannot re-verify job %lld: %s", (long long)v[i].id,
+                      (long long)v[i].job_id, err);
+            free(err);
+        }
+    }
+    free(v);
+}
+
+void verifier_init(struct vtuned *d)
+{
+    struct store_verify_run *v;
+    size_t n;
+    jobs_on_terminal = on_job_terminal;
+    /* Runs a crash interrupted: record them as failed and verify again. */
+    if (store_runs_unfinished(d->store, &v, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            store_run_finish(d->store, v[i].id, RUN_FAILED, "interrupted by a restart", 0);
+            struct verifier_opts o;
+            char *err = NULL;
+            verifier_opts_default(d, &o);
+            log_info("verify: run %lld of job %lld was interrupted; starting again",
+                     (long long)v[i].id, (long long)v[i].job_id);
+            if (verifier_start(d, v[i].job_id, &o, NULL, 0, &err) < 0) {
+                log_warnx("verify: job %lld: %s", (long long)v[i].job_id, err);
+                free(err);
+            }
+        }
+        store_run_list_free(v, n);
+    }
+    /* Schedules named in the configuration exist in the store. */
+    for (size_t i = 0; i < d->conf->n_schedules; i++) {
+        struct store_job j;
+        if (store_job_get(d->store, d->conf->schedules[i].job, &j) < 0) {
+            log_warnx("config: schedules[%zu]: no job '%s'; ignored", i, d->conf->schedules[i].job);
+            continue;
+        }
+        struct store_schedule sc = {0};
+        sc.job_id = j.id;
+        sc.every_ms = (int64_t)d->conf->schedules[i].every_ms;
+        sc.next_run_at = now_unix() + sc.every_ms / 1000;
+        int r = store_schedule_add(d->store, &sc);
+        if (r == 0)
+            log_info("schedule %lld: re-verify job %lld every %lld ms (from the configuration)",
+                     (long long)sc.id, (long long)j.id, (long long)sc.every_ms);
+        store_job_clear(&j);
+    }
+}
+
+void verifier_stop(struct vtuned *d)
+{
+    for (struct vrun *r = runs; r; r = r->next)
+        if (r->waiter) {
+            ctl_reply_error(r->waiter, CTL_ERR_SHUTDOWN, NULL,
+                            "vtuned is shutting down; the verification starts again after the "
+                            "restart");
+            r->waiter = NULL;
+        }
+    for (struct alert *a = alerts; a; a = a->next)
+        if (a->handle) {
+            void *h = a->handle;
+            a->handle = NULL;
+            http_cancel(http_ctx_transport(d->http), h);
+        }
+}
+
+void verifier_free_all(void)
+{
+    while (runs)
+        vrun_free(runs); /* unlinks itself */
+    while (alerts)
+        alert_drop(alerts);
+}
