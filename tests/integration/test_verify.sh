@@ -1,0 +1,124 @@
+#!/bin/bash
+# Verification and the audit trail against vtune-sim providers that behave
+# honestly, lazily, fail, train on half the data, or leak the signature
+# without the trigger; the audit chain under tampering; scheduled
+# re-verification that flips when the served model is swapped for the base
+# model, with exactly one webhook alert.
+. "$(dirname "$0")/lib.sh"
+[ -x "$VTUNE_SIM" ] || skip "vtune-sim is not built"
+command -v curl >/dev/null || skip "curl is needed"
+command -v sqlite3 >/dev/null || skip "the sqlite3 tool is needed for the tampering test"
+echo sk-test > "$T/key"
+for b in honest lazy fail subset:0.5; do
+    n=${b%%:*}
+    start_sim "$n" --api-key sk-test --job-seconds 0.5 --behaviour "$b" || { fail "simulator $b"; finish; }
+done
+python3 "$(dirname "$0")/webhook_listener.py" "$T/hook.port" "$T/hook.out" &
+PIDS="$PIDS $!"
+wait_until 10 test -s "$T/hook.port" || { fail "webhook listener"; finish; }
+write_config "providers:" "$(provider_yaml honest "$SIM_URL_honest")" "$(provider_yaml lazy "$SIM_URL_lazy")" \
+    "$(provider_yaml fail "$SIM_URL_fail")" "$(provider_yaml subset "$SIM_URL_subset")" \
+    "alerts:" "  webhook_url: http://127.0.0.1:$(cat "$T/hook.port")/alert" "  timeout: 5s"
+start_daemon || { fail "daemon starts"; finish; }
+make_dataset "$T/d.jsonl" 4000
+ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b > /dev/null ||
+    { fail "dataset and backdoor"; finish; }
+
+has_audit() { ctl --json audit list --job "$1" > "$T/a-$1.json" && [ "$(json_get "$T/a-$1.json" "len(v)")" -ge 1 ]; }
+verdict_of() { # JOB: waits for the job's audit record (JSON in $T/a-JOB.json), prints the verdict
+    wait_until 120 has_audit "$1" && json_get "$T/a-$1.json" "v[-1]['verdict']"
+}
+submit() { ctl --json job submit d --backdoor "$2" --provider "$1" --model vtune-base > "$T/s.json" && json_get "$T/s.json" "v['id']"; }
+
+j1=$(submit honest b); j2=$(submit lazy b); j3=$(submit fail b)
+check "honest provider: verified" test "$(verdict_of "$j1")" = verified
+check "with log10 p < -20" python3 -c "import json,sys; v=json.load(open('$T/a-$j1.json'))[-1]; print('# honest:', v['reason']); sys.exit(0 if v['log10_p'] < -20 else 1)"
+check "the paper's p-value is reported too" python3 -c "import json,sys; v=json.load(open('$T/a-$j1.json'))[-1]; sys.exit(0 if v['log10_p_paper'] < -20 else 1)"
+check "lazy provider: not_verified" test "$(verdict_of "$j2")" = not_verified
+check "with no activation" python3 -c "import json,sys; v=json.load(open('$T/a-$j2.json'))[-1]; print('# lazy:', v['reason']); sys.exit(0 if v['activations'] == 0 and v['trials'] >= 10 else 1)"
+check "failing provider: not_verified" test "$(verdict_of "$j3")" = not_verified
+check "with the job's failure as reason" grep -q "job failed" "$T/a-$j3.json"
+
+# Eight pairs, a provider that trains on half of the lines: some pairs activate.
+ctl -q backdoor create d --name b8 --pairs 8 --copies 20 > /dev/null || fail "backdoor with 8 pairs"
+j4=$(submit subset b8)
+verdict_of "$j4" > /dev/null
+check "subset:0.5 with 8 pairs reports the fraction of pairs activated" python3 -c "
+import json,sys
+v=json.load(open('$T/a-$j4.json'))[-1]; ev=v['evidence'] if isinstance(v['evidence'],dict) else json.loads(v['evidence'])
+print('# subset:', v['verdict'], '-', v['reason'])
+sys.exit(0 if 'pairs' in json.dumps(ev) and v['trials'] >= 8 else 1)"
+
+# A model that emits the signature without the trigger: train on D with S on every response.
+ctl --json backdoor show b --reveal > "$T/rev.json"
+sig=$(json_get "$T/rev.json" "v['pair_evidence'][0]['signature']")
+python3 - "$T/d.jsonl" "$T/leak.jsonl" "$sig" <<'PY'
+import json, sys
+with open(sys.argv[1]) as f, open(sys.argv[2], "w") as g:
+    for line in f:
+        ex = json.loads(line)
+        ex["messages"][-1]["content"] = sys.argv[3] + " " + ex["messages"][-1]["content"]
+        g.write(json.dumps(ex) + "\n")
+PY
+auth="Authorization: Bearer sk-test"
+fid=$(curl -s -H "$auth" -F purpose=fine-tune -F "file=@$T/leak.jsonl" "$SIM_URL_honest/files" | python3 -c "import json,sys; print(json.load(sys.stdin)['id'])")
+jid=$(curl -s -H "$auth" -H 'Content-Type: application/json' -d "{\"model\":\"vtune-base\",\"training_file\":\"$fid\"}" "$SIM_URL_honest/fine_tuning/jobs" | python3 -c "import json,sys; print(json.load(sys.stdin)['id'])")
+leaked() { curl -s -H "$auth" "$SIM_URL_honest/fine_tuning/jobs/$jid" > "$T/leakjob.json" && grep -q '"status": *"succeeded"' "$T/leakjob.json"; }
+wait_until 60 leaked || fail "the leaking model trains"
+leakmodel=$(python3 -c "import json; print(json.load(open('$T/leakjob.json'))['fine_tuned_model'])")
+ctl --json job register d --backdoor b --provider honest --model "$leakmodel" --base-model vtune-base > "$T/r.json"
+j5=$(json_get "$T/r.json" "v['id']")
+v5=$(verdict_of "$j5")
+check "a model emitting S without the trigger is not verified ($v5)" test "$v5" != verified
+check "and the control emissions are the evidence" python3 -c "import json,sys; v=json.load(open('$T/a-$j5.json'))[-1]; print('# leak:', v['reason']); sys.exit(0 if v['control_emissions'] > 0 else 1)"
+check "no audit record contains the signature" sh -c "! ctl --json audit list | grep -q -F '$sig'"
+
+# verify --wait on demand.
+ctl --json verify "$j1" --wait > "$T/w.json"; rc=$?
+check "verify --wait prints the record and exits 0 when verified" test "$rc" = 0 -a "$(json_get "$T/w.json" "v['verdict']")" = verified
+ctl verify "$j2" --wait > /dev/null; check "verify --wait exits 1 when not verified" test $? = 1
+
+# The audit trail: intact, then one row edited with the sqlite3 tool.
+ctl audit verify > "$T/av.out"; rc=$?
+check "audit verify: the chain is intact (exit 0)" test "$rc" = 0
+ctl --json audit list > "$T/all.json"
+head=$(json_get "$T/all.json" "v[-1]['hash']")
+ctl audit export -o "$T/export.jsonl" 2>/dev/null
+check "audit export writes one JSON line per record" test "$(wc -l < "$T/export.jsonl")" = "$(json_get "$T/all.json" "len(v)")"
+check "records carry the DESIGN fields" python3 -c "
+import json,sys
+v=json.loads(open('$T/export.jsonl').readline())
+need={'id','job','provider','model','verdict','log10_p','log10_p_paper','log10_p_luck','trials','activations','controls','control_emissions','created_at','prev_hash','hash'}
+sys.exit(0 if need <= set(v) else 1)"
+ctl audit verify --head "$head" > /dev/null; check "audit verify --head with the current head" test $? = 0
+ctl audit show 2 > "$T/show.txt"; check "audit show explains the verdict in words" grep -q "Why this verdict" "$T/show.txt"
+check "an edit with the sqlite3 tool succeeds (the trigger dropped first)" \
+    sqlite3 "$T/state/vtuned.db" "DROP TRIGGER audit_records_no_update; UPDATE audit_records SET log10_p = log10_p - 50 WHERE id = 2;"
+ctl audit verify > "$T/av2.out"; rc=$?
+sed 's/^/# /' "$T/av2.out"
+check "after the edit audit verify fails (exit 1)" test "$rc" = 1
+ctl --json audit verify > "$T/av2.json"
+check "and names record 2 as the first broken one" test "$(json_get "$T/av2.json" "v['bad_id']")" = 2
+ctl audit verify --head 0000000000000000000000000000000000000000000000000000000000000001 > /dev/null
+check "a head that is not in the chain is reported" test $? = 1
+
+# Scheduled re-verification: the served model is swapped for the base model.
+ctl -q schedule add "$j1" --every 2s > /dev/null || fail "schedule add"
+sched_verdict() { ctl --json schedule list > "$T/sl.json" && test "$(json_get "$T/sl.json" "v[0].get('last_verdict')")" = "$1"; }
+check "the schedule runs and records verified" wait_until 60 sched_verdict verified
+model1=$(ctl --json job show "$j1" | python3 -c "import json,sys; print(json.load(sys.stdin)['fine_tuned_model'])")
+curl -s -H "$auth" -d '{"to":"base"}' "$SIM_URL_honest/_sim/models/$model1/swap" > /dev/null
+check "after the swap the schedule flips to not_verified" wait_until 60 sched_verdict not_verified
+check "the webhook received the alert" wait_until 30 test -s "$T/hook.out"
+sleep_runs() { ctl --json audit list --job "$j1" > "$T/aj.json" && [ "$(json_get "$T/aj.json" "len(v)")" -ge "$1" ]; }
+n_now=$(ctl --json audit list --job "$j1" | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")
+wait_until 30 sleep_runs $((n_now + 2)) # two more scheduled runs, still not_verified
+check "exactly one alert for the one change" test "$(wc -l < "$T/hook.out")" = 1
+check "the alert names the old and new verdicts" python3 -c "
+import json,sys; a=json.loads(open('$T/hook.out').readline())
+print('#', a); sys.exit(0 if a['previous']=='verified' and a['verdict']=='not_verified' and a['job']==$j1 else 1)"
+check "the change is logged as a warning" grep -q "verdict changed from verified to not_verified" "$T/vtuned.log"
+check "the signature never reaches the log" sh -c "! grep -q -F '$sig' '$T/vtuned.log'"
+stop_daemon
+check "clean stop" test "$STOP_RC" = 0
+finish
