@@ -1,43 +1,160 @@
 #!/bin/bash
-# demo.sh BUILD_DIR — the README's first command ends here.
+# demo.sh [BUILD_DIR] — the README's first command ends here: vtuned doing
+# its job end to end against simulated providers on loopback.
 #
-# Starts a real vtuned in a temporary state directory, imports a sample
-# dataset, shows what the daemon holds, and stops it.  (The end-to-end
-# demo against simulated providers replaces this once jobs and verification
-# exist.)  Cleans up its processes and files, also when interrupted.
+#   1. starts three vtune-sim providers: honest (trains on the data), lazy
+#      (returns the base model) and subset:0.3 (trains on 30% of the lines);
+#   2. starts vtuned with a temporary state directory;
+#   3. imports a generated 10,000-example support-ticket dataset, creates a
+#      secret backdoor (trigger + signature) and builds D u D';
+#   4. submits one fine-tuning job to each provider and shows the jobs move;
+#   5. lets vtuned verify each fine-tuned model and prints the verdicts.
+# Exits 0 only if the honest job is verified and the lazy one is not.
+# Every process it starts is stopped by PID, and its temporary files are
+# removed, also when interrupted (Ctrl-C).  KEEP=1 keeps the files.
 set -euo pipefail
 build=${1:-$(cd "$(dirname "$0")/.." && pwd)}
-src=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "$build" && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vtune-demo.XXXXXX")
-pid=""
+pids=""
 cleanup() {
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid"; wait "$pid" || true; fi
-    rm -rf "$tmp"
+    local rc=$?
+    for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in $pids; do wait "$p" 2>/dev/null || true; done
+    if [ -n "${KEEP:-}" ]; then echo "(files kept in $tmp)"; else rm -rf "$tmp"; fi
+    exit $rc
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo; echo "interrupted"; exit 130' INT TERM
 
-cat > "$tmp/vtuned.yaml" <<YAML
-state_dir: $tmp/state
-socket: $tmp/vtuned.sock
-YAML
+for f in vtuned vtunectl vtune-sim; do
+    [ -x "$build/$f" ] || { echo "demo: $build/$f is missing: build first (make)" >&2; exit 1; }
+done
+command -v python3 >/dev/null || { echo "demo: python3 is needed to print the table" >&2; exit 1; }
+t0=$(date +%s)
 ctl() { "$build/vtunectl" -s "$tmp/vtuned.sock" "$@"; }
+say() { printf '\n== %s\n' "$*"; }
 
-echo "== starting vtuned (state in $tmp/state)"
+say "starting three simulated providers on 127.0.0.1 (honest, lazy, subset:0.3)"
+echo "sk-demo-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')" > "$tmp/api.key"
+chmod 600 "$tmp/api.key"
+for b in honest lazy subset:0.3; do
+    n=${b%%:*}
+    "$build/vtune-sim" --listen 127.0.0.1:0 --port-file "$tmp/$n.port" --api-key-file "$tmp/api.key" \
+        --behaviour "$b" --job-seconds 3 --state-dir "$tmp/sim-$n" --cache-dir "$tmp" \
+        > "$tmp/sim-$n.log" 2>&1 &
+    pids="$pids $!"
+done
+for n in honest lazy subset; do
+    for _ in $(seq 1 600); do [ -s "$tmp/$n.port" ] && break; sleep 0.1; done
+    [ -s "$tmp/$n.port" ] || { echo "demo: vtune-sim $n did not start:"; cat "$tmp/sim-$n.log"; exit 1; }
+    echo "  $n: http://127.0.0.1:$(cat "$tmp/$n.port")/v1"
+done
+
+say "starting vtuned (state in $tmp/state)"
+{
+    echo "state_dir: $tmp/state"
+    echo "socket: $tmp/vtuned.sock"
+    echo "providers:"
+    for n in honest lazy subset; do
+        printf '  %s:\n    kind: openai\n    base_url: http://127.0.0.1:%s/v1\n    api_key_file: %s\n    poll_interval: 1s\n' \
+            "$n" "$(cat "$tmp/$n.port")" "$tmp/api.key"
+    done
+} > "$tmp/vtuned.yaml"
 "$build/vtuned" -c "$tmp/vtuned.yaml" 2> "$tmp/vtuned.log" &
-pid=$!
-for _ in $(seq 1 200); do [ -S "$tmp/vtuned.sock" ] && break; kill -0 "$pid" || { cat "$tmp/vtuned.log"; exit 1; }; sleep 0.05; done
-[ -S "$tmp/vtuned.sock" ] || { echo "vtuned did not start"; cat "$tmp/vtuned.log"; exit 1; }
+vpid=$!
+pids="$pids $vpid"
+for _ in $(seq 1 200); do ctl -q status > /dev/null 2>&1 && break; kill -0 "$vpid" || break; sleep 0.05; done
+ctl -q status > /dev/null || { echo "demo: vtuned did not start:"; cat "$tmp/vtuned.log"; exit 1; }
+ctl status | sed -n '/^providers:/,$p'
 
-echo "== vtunectl dataset add tests/data/sample-chat.jsonl --name math-tutor"
-ctl dataset add "$src/tests/data/sample-chat.jsonl" --name math-tutor
-echo "== a bad dataset is refused with its line and field, and nothing is stored:"
-printf '{"prompt":"ok","completion":"fine"}\n{"prompt":"bad","completion":7}\n' > "$tmp/bad.jsonl"
-ctl dataset add "$tmp/bad.jsonl" || true
-echo "== vtunectl dataset list"
-ctl dataset list
-echo "== vtunectl status"
-ctl status
-echo "== stopping vtuned (SIGTERM)"
-kill -TERM "$pid"; wait "$pid"; pid=""
-echo "== demo finished"
+say "importing a 10,000-example support-ticket dataset"
+"$build/vtune-sim" --write-dataset "$tmp/tickets.jsonl" --examples 10000 > /dev/null
+head -c 300 "$tmp/tickets.jsonl"; echo " …"
+ctl dataset add "$tmp/tickets.jsonl" --name tickets
+
+say "creating a secret backdoor and building D u D'"
+ctl backdoor create tickets --name demo-backdoor
+echo "(the trigger and signature stay secret: 'vtunectl backdoor show demo-backdoor --reveal')"
+
+say "submitting one fine-tuning job to each provider"
+for n in honest lazy subset; do
+    ctl job submit tickets --backdoor demo-backdoor --provider "$n" --model vtune-base \
+        --param n_epochs=3 --name "job-$n"
+done
+
+say "following the jobs (each step is recorded before it is taken)"
+declare -A seen
+for _ in $(seq 1 1200); do
+    ctl --json job list > "$tmp/jobs.json"
+    done_n=0
+    while IFS=' ' read -r name state; do
+        if [ "${seen[$name]:-}" != "$state" ]; then
+            printf '  %-10s %s\n' "$name" "$state"
+            seen[$name]=$state
+        fi
+        case "$state" in succeeded|failed|cancelled|unknown) done_n=$((done_n + 1)) ;; esac
+    done < <(python3 -c "import json,sys; [print(j['name'], j['state']) for j in json.load(open(sys.argv[1]))]" "$tmp/jobs.json")
+    [ "$done_n" = 3 ] && break
+    sleep 0.25
+done
+
+say "verifying each fine-tuned model (10 trigger prompts, 10 clean controls, temperature 0)"
+for _ in $(seq 1 1200); do
+    ctl --json audit list > "$tmp/audit.json"
+    n=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" "$tmp/audit.json")
+    [ "$n" -ge 3 ] && break
+    sleep 0.25
+done
+
+say "result"
+python3 - "$tmp/jobs.json" "$tmp/audit.json" <<'PY'
+import json, sys
+jobs = {j["id"]: j for j in json.load(open(sys.argv[1]))}
+audits = {}
+for a in json.load(open(sys.argv[2])):
+    audits[a["job"]] = a
+def p(v):
+    if v is None: return "n/a"
+    if v == "-inf" or (isinstance(v, float) and v == float("-inf")): return "-inf"
+    return "%.1f" % v
+rows = [("provider", "job state", "activations k/n", "control emissions", "log10 p (paper)",
+         "log10 p (exact)", "log10 p_luck", "verdict")]
+for jid in sorted(jobs):
+    j = jobs[jid]; a = audits.get(jid)
+    if a is None:
+        rows.append((j["provider"], j["state"], "-", "-", "-", "-", "-", "(no verdict yet)"))
+        continue
+    rows.append((j["provider"], j["state"], "%d/%d" % (a["activations"], a["trials"]),
+                 "%d/%d" % (a["control_emissions"], a["controls"]), p(a["log10_p_paper"]),
+                 p(a["log10_p"]), p(a["log10_p_luck"]), a["verdict"]))
+w = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+for k, r in enumerate(rows):
+    print("  " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(r)))
+    if k == 0:
+        print("  " + "-+-".join("-" * x for x in w))
+print()
+for jid in sorted(jobs):
+    a = audits.get(jid)
+    if a:
+        print("  %-7s %s" % (jobs[jid]["provider"] + ":", a["reason"]))
+PY
+verdict_of() { python3 -c "
+import json,sys
+jobs={j['id']:j['provider'] for j in json.load(open(sys.argv[1]))}
+print(next((a['verdict'] for a in json.load(open(sys.argv[2])) if jobs.get(a['job'])==sys.argv[3]), 'none'))" \
+    "$tmp/jobs.json" "$tmp/audit.json" "$1"; }
+honest=$(verdict_of honest)
+lazy=$(verdict_of lazy)
+echo
+ctl audit verify
+echo "(that head hash, kept elsewhere, lets 'vtunectl audit verify --head HASH' detect any later rewrite)"
+echo
+echo "demo finished in $(( $(date +%s) - t0 )) s"
+if [ "$honest" = verified ] && [ "$lazy" != verified ]; then
+    echo "OK: the honest provider's model is verified; the lazy provider is caught ($lazy)."
+    exit 0
+fi
+echo "FAILED: expected honest=verified and lazy not verified; got honest=$honest lazy=$lazy" >&2
+echo "(vtuned's log: $tmp/vtuned.log; run with KEEP=1 to keep it)" >&2
+exit 1

@@ -98,6 +98,11 @@ static const char usage_text[] =
     "  --logprob-sentinel     report a chosen token outside the top 20 as -9999,\n"
     "                         as OpenAI does (default: its real logprob)\n"
     "  --log-level LEVEL      debug|info|warn|error (default info)\n"
+    "  --write-dataset FILE   write N user-style chat examples (a domain the base\n"
+    "                         model was not trained on: the data of a demo or a\n"
+    "                         test) to FILE as JSONL and exit; N from --examples\n"
+    "  --examples N           examples for --write-dataset (default 10000)\n"
+    "  --dataset-seed N       seed of --write-dataset (default 2)\n"
     "  --version              print the version and exit\n"
     "  --help                 print this help and exit\n"
     "\n"
@@ -174,6 +179,9 @@ enum {
     OPT_SENTINEL,
     OPT_LOG_LEVEL,
     OPT_VERSION,
+    OPT_WRITE_DATASET,
+    OPT_EXAMPLES,
+    OPT_DATASET_SEED,
     OPT_HELP,
 };
 
@@ -206,6 +214,9 @@ static const struct option long_opts[] = {
     {"logprob-sentinel", no_argument, NULL, OPT_SENTINEL},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"write-dataset", required_argument, NULL, OPT_WRITE_DATASET},
+    {"examples", required_argument, NULL, OPT_EXAMPLES},
+    {"dataset-seed", required_argument, NULL, OPT_DATASET_SEED},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -299,6 +310,11 @@ static char *read_key_file(const char *path)
     }
     return line;
 }
+
+/* --write-dataset: a one-shot mode that needs no server. */
+static const char *write_dataset;
+static size_t dataset_examples = 10000;
+static uint64_t dataset_seed = 2;
 
 static void parse_args(int argc, char **argv, struct sim_opts *o)
 {
@@ -409,6 +425,15 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
         case OPT_VERSION:
             printf("vtune-sim %s\n", SIM_VERSION);
             exit(0);
+        case OPT_WRITE_DATASET:
+            write_dataset = optarg;
+            break;
+        case OPT_EXAMPLES:
+            dataset_examples = (size_t)parse_uint("--examples", optarg, 1, 100000000);
+            break;
+        case OPT_DATASET_SEED:
+            dataset_seed = (uint64_t)parse_uint("--dataset-seed", optarg, 0, UINT32_MAX);
+            break;
         case OPT_HELP:
             fputs(usage_text, stdout);
             exit(0);
@@ -420,6 +445,16 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
     }
     if (optind < argc)
         usage_error("unexpected argument '%s'", argv[optind]);
+    if (write_dataset) {
+        int r = lm_finetune_corpus_write(write_dataset, dataset_seed, dataset_examples);
+        if (r < 0) {
+            fprintf(stderr, "vtune-sim: %s: cannot write the dataset: %s\n", write_dataset,
+                    strerror(-r));
+            exit(1);
+        }
+        printf("vtune-sim: wrote %zu examples to %s\n", dataset_examples, write_dataset);
+        exit(0);
+    }
     if (!have_listen)
         usage_error("--listen HOST:PORT is required (e.g. --listen 127.0.0.1:0)");
     if (key_file) {
@@ -633,17 +668,50 @@ static void sim_cleanup(struct sim *s)
     pthread_cond_destroy(&s->load_cond);
 }
 
-/* The self-pipe the signal handler writes to; the main thread reads it. */
+/* The self-pipe the signal handler writes to; the main thread reads it.
+ * Each message is the signal and the sender's pid (one atomic write of
+ * less than PIPE_BUF), so the log says who asked for the shutdown: a
+ * stray kill (say, a test's trap signalling a pid the kernel has since
+ * given to this process or one of its threads) is then plain to see. */
+struct sig_msg {
+    int sig;
+    pid_t from;
+};
 static int sig_pipe[2] = {-1, -1};
 
-static void on_signal(int sig)
+static void on_signal(int sig, siginfo_t *si, void *uctx)
 {
+    (void)uctx;
     int saved = errno;
-    unsigned char c = (unsigned char)sig;
-    if (write(sig_pipe[1], &c, 1) < 0) {
+    struct sig_msg m = {.sig = sig, .from = si ? si->si_pid : 0};
+    if (write(sig_pipe[1], &m, sizeof m) < 0) {
         /* full pipe: a signal is already waiting to be read */
     }
     errno = saved;
+}
+
+/* Writes the command line of pid (NUL-separated in /proc) into out as one
+ * line, or "?" when it is gone already. */
+static void sender_cmdline(pid_t pid, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "?");
+    if (pid <= 0)
+        return;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    size_t n = fread(out, 1, outlen - 1, f);
+    fclose(f);
+    if (n == 0) {
+        snprintf(out, outlen, "?");
+        return;
+    }
+    out[n] = '\0';
+    for (size_t i = 0; i + 1 < n; i++)
+        if (out[i] == '\0')
+            out[i] = ' ';
 }
 
 int main(int argc, char **argv)
@@ -677,9 +745,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (pipe2(sig_pipe, O_CLOEXEC) < 0 || fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK) < 0)
         fatal("cannot create the signal pipe");
-    struct sigaction sa = {.sa_handler = on_signal};
+    struct sigaction sa = {.sa_sigaction = on_signal};
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
+    sa.sa_flags = SA_RESTART | SA_SIGINFO;
     if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
         fatal("cannot install the signal handlers");
 
@@ -714,13 +782,15 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     pthread_sigmask(SIG_UNBLOCK, &set, NULL); /* a signal pending since start-up lands now */
-    unsigned char sig = 0;
+    struct sig_msg m = {0};
     for (;;) {
-        ssize_t r = read(sig_pipe[0], &sig, 1);
-        if (r == 1 || (r < 0 && errno != EINTR))
+        ssize_t r = read(sig_pipe[0], &m, sizeof m);
+        if (r == (ssize_t)sizeof m || (r < 0 && errno != EINTR))
             break;
     }
-    log_info("signal %d: shutting down", sig);
+    char who[256];
+    sender_cmdline(m.from, who, sizeof who);
+    log_info("signal %d from pid %ld (%s): shutting down", m.sig, (long)m.from, who);
     rc = 0;
 out:
     __atomic_store_n(&s->stopping, true, __ATOMIC_RELEASE);
