@@ -14,5 +14,5 @@ check "the table has the three providers" sh -c "grep -q '^  honest *|' '$T/demo
 check "the honest row says verified" grep -q "^  honest .*| verified" "$T/demo.out"
 check "the lazy row says not_verified" grep -q "^  lazy .*| not_verified" "$T/demo.out"
 check "no temporary directory is left" sh -c "! ls -d '$T'/vtune-demo.* 2>/dev/null | grep -q ."
-check "no demo process is left" sh -c "! pgrep -f '$T/vtune-demo' > /dev/null"
+check "no demo process is left" sh -c "! pgrep -f '$T/[v]tune-demo' > /dev/null"
 finish
