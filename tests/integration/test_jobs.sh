@@ -3,7 +3,8 @@
 # succeeded with exactly one provider job; provider failure and refusal
 # reach the user with the provider's message; cancel; manual register; a
 # create whose answer is lost is reconciled to the one job; a provider that
-# cannot be listed parks the job as unknown until an operator resolves it.
+# refuses to be listed (403) parks the job as unknown until an operator
+# resolves it (transient listing failures are retried: test_job_faults.sh).
 . "$(dirname "$0")/lib.sh"
 [ -x "$VTUNE_SIM" ] || skip "vtune-sim is not built"
 command -v curl >/dev/null || skip "curl is needed to read the simulator's counters"
@@ -12,7 +13,7 @@ start_sim ok --api-key sk-test --job-seconds 0.6 || { fail "simulator starts"; f
 start_sim bad --api-key sk-test --job-seconds 0.6 --behaviour fail || { fail "simulator starts"; finish; }
 start_sim slow --api-key sk-test --job-seconds 60 || { fail "simulator starts"; finish; }
 start_sim lost --api-key sk-test --job-seconds 0.6 \
-    --faults 'drop-after=#1@POST:/v1/fine_tuning/jobs,drop-after=#2@POST:/v1/fine_tuning/jobs,500=1@GET:/v1/fine_tuning/jobs' ||
+    --faults 'drop-after=#1@POST:/v1/fine_tuning/jobs,drop-after=#2@POST:/v1/fine_tuning/jobs,403=1@GET:/v1/fine_tuning/jobs' ||
     { fail "simulator starts"; finish; }
 write_config "providers:" "$(provider_yaml ok "$SIM_URL_ok")" "$(provider_yaml bad "$SIM_URL_bad")" \
     "$(provider_yaml slow "$SIM_URL_slow")" "$(provider_yaml lost "$SIM_URL_lost")" \
@@ -85,7 +86,7 @@ check "cancelling again says it is already cancelled" test "$rc" = 1 && grep -q 
 ctl --json job register d --backdoor b --provider byhand --model my-model --base-model vtune-base > "$T/j5.json"
 check "register records a succeeded job" test "$(json_get "$T/j5.json" "v['state']")" = succeeded
 
-# A create whose answer is lost, with a provider that cannot be listed: unknown.
+# A create whose answer is lost, with a provider that refuses to list jobs (403): unknown.
 timeout 60 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider lost --model vtune-base --watch > "$T/w6.out"; rc=$?
 ctl --json job list > "$T/all.json"
 id6=$(python3 -c "import json; print([j['id'] for j in json.load(open('$T/all.json')) if j['provider']=='lost'][0])")
