@@ -8,6 +8,16 @@
  * most an unreferenced built file, removed at the next start.
  * The phrases never reach the log; backdoor.show returns them only with
  * "reveal": true, and that request is logged (without the phrases).
+ *
+ * Two generators share the build and the record.  The word list runs in
+ * one pool task (phrases + build).  The llm generator (workers/llmgen.h)
+ * is a state machine this file drives: a pool task samples the examples
+ * of D, then each chat call (M1 once, then M2 per phrase) goes through
+ * the generator provider's client on the loop, each dataset check and the
+ * final build run as pool tasks; the job's one struct task is re-queued
+ * for each pool phase.  Before every phase the daemon's stopping flag is
+ * checked, and a call cancelled by the shutdown ends the request with a
+ * shutdown error, so nothing is started after vtuned_stop.
  */
 #include "config.h"
 
@@ -21,12 +31,14 @@
 
 #include "daemon/ctl.h"
 #include "daemon/log.h"
+#include "daemon/providers.h"
 #include "daemon/task.h"
 #include "daemon/util.h"
 #include "workers/backdoor.h"
+#include "workers/llmgen.h"
 
 struct create_job {
-    struct task t;
+    struct task t; /* first: the job is freed through it; re-queued per pool phase */
     struct backdoor_spec spec;
     struct phrase_wordlist *words; /* owned when loaded from conf */
     struct backdoor_made made;
@@ -35,6 +47,18 @@ struct create_job {
     char *out_path;
     char *err;
     int rc;
+    /* The llm generator (gen != NULL). */
+    struct llmgen *gen;
+    char *provider; /* generator.provider when the request came */
+    struct phrase_seeded seeded;
+    struct phrase_rng rng;
+    struct llmgen_example *ex; /* sampled by the pool, handed to gen */
+    size_t n_ex;
+    const char **scan; /* a dataset check: phrases borrowed from gen, and hits */
+    bool *hits;
+    size_t n_scan;
+    const char **trig, **sig; /* the build: borrowed from gen */
+    uint64_t started_ms;
 };
 
 static json_t *backdoor_json(const struct store_backdoor *b, const struct store_dataset *ds,
@@ -86,10 +110,46 @@ static void create_free(struct create_job *j)
     backdoor_made_clear(&j->made);
     store_dataset_clear(&j->ds);
     phrase_wordlist_free(j->words);
+    llmgen_free(j->gen);
+    llmgen_examples_free(j->ex, j->n_ex);
+    free(j->scan);
+    free(j->hits);
+    free(j->trig);
+    free(j->sig);
+    free(j->provider);
     free(j->name);
     free(j->out_path);
     free(j->err);
     task_free(&j->t);
+}
+
+/* Pair i's evidence for the word-list generator (owned JSON text). */
+static char *wordlist_evidence(const struct create_job *j, size_t i)
+{
+    const struct phrase_pair *pp = &j->made.set.pairs[i];
+    return xasprintf("{\"generator\":\"wordlist\",\"wordlist_size\":%zu,"
+                     "\"trigger_words\":%u,\"trigger_pool\":%llu,\"trigger_log10p\":%.6f,"
+                     "\"signature_words\":%u,\"signature_pool\":%llu,"
+                     "\"signature_log10p\":%.6f,\"dataset_words\":%llu}",
+                     j->made.set.wordlist_size, pp->trigger.n_words,
+                     (unsigned long long)pp->trigger.pool, pp->trigger.log10_p,
+                     pp->signature.n_words, (unsigned long long)pp->signature.pool,
+                     pp->signature.log10_p, (unsigned long long)j->made.set.dataset_words);
+}
+
+/* The llm generator's counters for the create answer (public: no phrase). */
+static json_t *llm_stats_json(const struct create_job *j)
+{
+    struct llmgen_stats st;
+    llmgen_get_stats(j->gen, &st);
+    json_t *rej = json_object();
+    for (int r = 1; r < LLMGEN_N_REJECT; r++)
+        json_object_set_new(rej, llmgen_reject_name((enum llmgen_reject)r),
+                            json_integer(st.rejected[r]));
+    return json_pack("{s:s,s:i,s:i,s:I,s:i,s:o,s:I}", "context_source",
+                     st.context_from_m1 ? "m1" : "template", "calls", (int)st.calls, "draws",
+                     (int)st.draws, "tokens", (json_int_t)st.tokens, "scans", (int)st.scans,
+                     "rejected", rej, "ms", (json_int_t)(now_monotonic_ms() - j->started_ms));
 }
 
 static void create_done(struct task *t, int status)
@@ -108,15 +168,15 @@ static void create_done(struct task *t, int status)
         ctl_reply_error(t->req, CTL_ERR_FAILED, NULL, "%s", j->err);
         goto out;
     }
-    n = j->made.set.n_pairs;
+    n = j->gen ? llmgen_pairs(j->gen) : j->made.set.n_pairs;
     memset(&b, 0, sizeof b);
     b.dataset_id = j->ds.id;
     b.name = j->name;
     b.ratio = j->spec.ratio;
     b.copies = (int64_t)j->spec.min_copies;
     b.n_pairs = (int64_t)n;
-    b.generator = BD_GEN_WORDLIST;
-    b.method = "wordlist-exact";
+    b.generator = j->gen ? BD_GEN_LLM : BD_GEN_WORDLIST;
+    b.method = j->gen ? (char *)llmgen_method(j->gen) : "wordlist-exact";
     b.target_log10p = j->spec.phrases.signature_log10p;
     b.seed = j->spec.seed;
     b.has_seed = j->spec.has_seed;
@@ -128,25 +188,29 @@ static void create_done(struct task *t, int status)
     b.n_pairs_loaded = n;
     char **ev = xcalloc(n, sizeof *ev);
     for (size_t i = 0; i < n; i++) {
-        const struct phrase_pair *pp = &j->made.set.pairs[i];
         b.pairs[i].idx = (int)i;
-        b.pairs[i].trigger = pp->trigger.text;
-        b.pairs[i].signature = pp->signature.text;
-        b.pairs[i].log10_p_m2 = pp->signature.log10_p;
-        b.pairs[i].p_method = "wordlist-exact";
-        ev[i] = xasprintf("{\"generator\":\"wordlist\",\"wordlist_size\":%zu,"
-                          "\"trigger_words\":%u,\"trigger_pool\":%llu,\"trigger_log10p\":%.6f,"
-                          "\"signature_words\":%u,\"signature_pool\":%llu,"
-                          "\"signature_log10p\":%.6f,\"dataset_words\":%llu}",
-                          j->made.set.wordlist_size, pp->trigger.n_words,
-                          (unsigned long long)pp->trigger.pool, pp->trigger.log10_p,
-                          pp->signature.n_words, (unsigned long long)pp->signature.pool,
-                          pp->signature.log10_p, (unsigned long long)j->made.set.dataset_words);
+        if (j->gen) {
+            b.pairs[i].trigger = (char *)llmgen_trigger(j->gen, i);
+            b.pairs[i].signature = (char *)llmgen_signature(j->gen, i);
+            b.pairs[i].log10_p_m2 = llmgen_signature_log10p(j->gen, i);
+            b.pairs[i].p_method = (char *)llmgen_method(j->gen);
+            ev[i] = llmgen_evidence_json(j->gen, i);
+        } else {
+            const struct phrase_pair *pp = &j->made.set.pairs[i];
+            b.pairs[i].trigger = pp->trigger.text;
+            b.pairs[i].signature = pp->signature.text;
+            b.pairs[i].log10_p_m2 = pp->signature.log10_p;
+            b.pairs[i].p_method = "wordlist-exact";
+            ev[i] = wordlist_evidence(j, i);
+        }
         b.pairs[i].token_evidence = ev[i];
     }
     int r = store_backdoor_insert(d->store, &b);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i])
+            explicit_bzero(ev[i], strlen(ev[i])); /* the evidence holds the phrases' tokens */
         free(ev[i]);
+    }
     free(ev);
     free(b.pairs);
     if (r < 0) {
@@ -160,16 +224,27 @@ static void create_done(struct task *t, int status)
                             store_errmsg(d->store));
         goto out;
     }
-    log_info("backdoor: created %lld for dataset '%s': %zu pair(s), %llu copies each, "
-             "commitment %s",
-             (long long)b.id, j->ds.name, n, (unsigned long long)j->made.built.copies_per_pair,
-             b.commitment);
+    log_info("backdoor: created %lld for dataset '%s' (%s generator): %zu pair(s), %llu copies "
+             "each, commitment %s",
+             (long long)b.id, j->ds.name, j->gen ? "llm" : "wordlist", n,
+             (unsigned long long)j->made.built.copies_per_pair, b.commitment);
     struct store_backdoor got;
     char key[32];
     snprintf(key, sizeof key, "%lld", (long long)b.id);
     if (store_backdoor_get(d->store, key, false, &got) == 0) {
         json_t *o = backdoor_json(&got, &j->ds, false);
-        json_object_set_new(o, "rejected_candidates", json_integer(j->made.set.rejected));
+        if (j->gen) {
+            json_t *gs = llm_stats_json(j);
+            unsigned rej = 0;
+            struct llmgen_stats st;
+            llmgen_get_stats(j->gen, &st);
+            for (int k = 1; k < LLMGEN_N_REJECT; k++)
+                rej += st.rejected[k];
+            json_object_set_new(o, "rejected_candidates", json_integer(rej));
+            json_object_set_new(o, "generation", gs);
+        } else {
+            json_object_set_new(o, "rejected_candidates", json_integer(j->made.set.rejected));
+        }
         ctl_reply(t->req, o);
         store_backdoor_clear(&got);
     } else {
@@ -178,6 +253,187 @@ static void create_done(struct task *t, int status)
     }
 out:
     create_free(j);
+}
+
+/* ---- the llm generator's driver ------------------------------------------------------ */
+
+static void llm_drive(struct create_job *j);
+
+/* Ends an llm creation with an error answer (the message never holds a phrase). */
+static void llm_fail(struct create_job *j, int code, const char *msg)
+{
+    if (code == CTL_ERR_SHUTDOWN)
+        log_info("backdoor: llm creation for dataset '%s' stopped by the shutdown", j->ds.name);
+    else
+        log_info("backdoor: llm creation for dataset '%s' failed: %s", j->ds.name, msg);
+    ctl_reply_error(j->t.req, code, NULL, "%s", msg);
+    create_free(j);
+}
+
+/* Re-queues the job's task for one pool phase. */
+static void llm_queue(struct create_job *j, const char *stage, void (*run)(struct task *),
+                      void (*done)(struct task *, int))
+{
+    j->t.stage = stage;
+    j->t.run = run;
+    j->t.done = done;
+    j->t.reported = 0;
+    j->t.progress.bytes_total = 0;
+    atomic_store(&j->t.progress.bytes_done, 0);
+    atomic_store(&j->t.progress.lines_done, 0);
+    free(j->err);
+    j->err = NULL;
+    j->rc = 0;
+    task_start(j->t.d, &j->t);
+}
+
+/* True (after answering) when the phase that just ended must not go on. */
+static bool llm_stopped(struct create_job *j, int status)
+{
+    if (status == UV_ECANCELED || j->t.d->stopping ||
+        (j->rc < 0 && atomic_load(&j->t.progress.cancel))) {
+        llm_fail(j, CTL_ERR_SHUTDOWN, "backdoor creation cancelled (the daemon is stopping)");
+        return true;
+    }
+    return false;
+}
+
+static void llm_sample_work(struct task *t)
+{
+    struct create_job *j = (struct create_job *)t;
+    j->rc = llmgen_sample_examples(j->spec.dataset_path, j->spec.format, j->spec.n_examples,
+                                   LLMGEN_EXAMPLES, j->spec.has_seed ? &j->rng : NULL,
+                                   &t->progress.cancel, &j->ex, &j->n_ex, &j->err);
+}
+
+static void llm_sample_done(struct task *t, int status)
+{
+    struct create_job *j = (struct create_job *)t;
+    if (llm_stopped(j, status))
+        return;
+    if (j->rc < 0) {
+        llm_fail(j, CTL_ERR_FAILED, j->err);
+        return;
+    }
+    log_info("backdoor: llm generator for dataset '%s': %zu example(s) of it go to provider %s "
+             "(%s)",
+             j->ds.name, j->n_ex, j->provider,
+             t->d->conf->generator.m1_model ? "M1 writes the context" : "built-in template");
+    llmgen_set_examples(j->gen, j->ex, j->n_ex);
+    j->ex = NULL;
+    j->n_ex = 0;
+    llm_drive(j);
+}
+
+static void llm_scan_work(struct task *t)
+{
+    struct create_job *j = (struct create_job *)t;
+    j->rc = llmgen_scan_dataset(j->spec.dataset_path, j->scan, j->n_scan, &t->progress.cancel,
+                                j->hits, &j->err);
+}
+
+static void llm_scan_done(struct task *t, int status)
+{
+    struct create_job *j = (struct create_job *)t;
+    if (llm_stopped(j, status))
+        return;
+    if (j->rc < 0)
+        llmgen_fail(j->gen, "%s", j->err);
+    else
+        llmgen_on_scan(j->gen, j->hits);
+    free(j->scan);
+    free(j->hits);
+    j->scan = NULL;
+    j->hits = NULL;
+    llm_drive(j);
+}
+
+static void llm_build_work(struct task *t)
+{
+    struct create_job *j = (struct create_job *)t;
+    j->rc =
+        backdoor_build_pairs(&j->spec, j->trig, j->sig, llmgen_pairs(j->gen), &j->made, &j->err);
+}
+
+static void llm_chat_done(const struct provider_outcome *o, void *arg)
+{
+    struct create_job *j = arg;
+    struct vtuned *d = j->t.d;
+    if (o->rc == -ECANCELED || d->stopping) {
+        llm_fail(j, CTL_ERR_SHUTDOWN, "backdoor creation cancelled (the daemon is stopping)");
+        return;
+    }
+    if (o->rc < 0) {
+        char *line = provider_error_line(j->provider, o->err);
+        llmgen_fail(j->gen, "the generator's chat call failed: %s", line);
+        free(line);
+    } else {
+        llmgen_on_chat(j->gen, o->chat);
+    }
+    llm_drive(j);
+}
+
+static void llm_drive(struct create_job *j)
+{
+    struct vtuned *d = j->t.d;
+    struct llmgen_chat_req chat;
+    struct llmgen_scan_req scan;
+    const char *why = NULL;
+
+    if (d->stopping) {
+        llm_fail(j, CTL_ERR_SHUTDOWN, "backdoor creation cancelled (the daemon is stopping)");
+        return;
+    }
+    switch (llmgen_next(j->gen, &chat, &scan)) {
+    case LLMGEN_STEP_CHAT: {
+        struct provider_client *pc = providers_client(d, j->provider, &why);
+        struct provider_error perr = {0};
+        if (!pc) {
+            llmgen_fail(j->gen, "generator.provider '%s': %s", j->provider, why);
+            break;
+        }
+        log_debug("backdoor: generator call %u (%s%s) to %s, model %s", chat.call + 1, chat.purpose,
+                  strcmp(chat.purpose, "context") == 0 ? "" : " draw", j->provider,
+                  chat.args.model);
+        if (provider_chat(pc, &chat.args, llm_chat_done, j, NULL, &perr) < 0) {
+            char *line = provider_error_line(j->provider, &perr);
+            llmgen_fail(j->gen, "the generator's chat call could not be sent: %s", line);
+            free(line);
+            provider_error_clear(&perr);
+            break;
+        }
+        return;
+    }
+    case LLMGEN_STEP_SCAN:
+        free(j->scan);
+        free(j->hits);
+        j->n_scan = scan.n;
+        j->scan = xcalloc(scan.n, sizeof *j->scan);
+        memcpy(j->scan, scan.phrases, scan.n * sizeof *j->scan);
+        j->hits = xcalloc(scan.n, sizeof *j->hits);
+        llm_queue(j, "check", llm_scan_work, llm_scan_done);
+        return;
+    case LLMGEN_STEP_DONE: {
+        size_t n = llmgen_pairs(j->gen);
+        struct llmgen_stats st;
+        llmgen_get_stats(j->gen, &st);
+        log_info("backdoor: llm generator for dataset '%s': %zu pair(s) in %u call(s), %llu "
+                 "token(s), %u draw(s), %u dataset check(s); building D u D'",
+                 j->ds.name, n, st.calls, (unsigned long long)st.tokens, st.draws, st.scans);
+        j->trig = xcalloc(n, sizeof *j->trig);
+        j->sig = xcalloc(n, sizeof *j->sig);
+        for (size_t i = 0; i < n; i++) {
+            j->trig[i] = llmgen_trigger(j->gen, i);
+            j->sig[i] = llmgen_signature(j->gen, i);
+        }
+        llm_queue(j, "build", llm_build_work, create_done);
+        return;
+    }
+    case LLMGEN_STEP_FAILED:
+        break;
+    }
+    const char *msg = llmgen_error(j->gen);
+    llm_fail(j, CTL_ERR_FAILED, msg ? msg : "backdoor generation failed");
 }
 
 /* Reads an optional number param into *out; answers and returns -1 on error. */
@@ -253,15 +509,46 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
         goto fail;
     if (!gen)
         gen = d->conf->generator.provider ? "llm" : "wordlist";
-    if (strcmp(gen, "wordlist") != 0) {
-        if (strcmp(gen, "llm") == 0)
-            ctl_reply_error(req, CTL_ERR_FAILED, NULL,
-                            "the llm generator is not available in this release; use "
-                            "--generator wordlist");
-        else
-            ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
-                            "params.generator: expected wordlist or llm, got '%.32s'", gen);
+    if (strcmp(gen, "wordlist") != 0 && strcmp(gen, "llm") != 0) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.generator: expected wordlist or llm, got '%.32s'", gen);
         goto fail;
+    }
+    if (strcmp(gen, "llm") == 0) {
+        const struct conf_generator *cg = &d->conf->generator;
+        const char *why = NULL;
+        if (!cg->provider || !cg->m2_model) {
+            ctl_reply_error(req, CTL_ERR_FAILED, NULL,
+                            "the llm generator needs generator.provider and generator.m2_model "
+                            "in %s (see vtuned.yaml(5)); or use --generator wordlist",
+                            d->conf_path);
+            goto fail;
+        }
+        if (!providers_client(d, cg->provider, &why)) {
+            ctl_reply_error(req, CTL_ERR_FAILED, NULL, "generator.provider '%s': %s", cg->provider,
+                            why);
+            goto fail;
+        }
+        struct llmgen_opts lo = {
+            .pairs = (size_t)pairs,
+            .m1_model = cg->m1_model,
+            .m2_model = cg->m2_model,
+            .temperature = cg->temperature,
+            .mode = STATS_LP_MODE_RAW, /* OpenAI, vtune-sim, vLLM's default (provider-apis.md) */
+            .trigger_log10p = ttgt,
+            .signature_log10p = tgt,
+            .max_tokens = cg->max_tokens,
+            .trigger_max_chars = (size_t)tc,
+            .signature_max_chars = (size_t)sc,
+            .has_seed = seed >= 0,
+            .seed = seed >= 0 ? (uint64_t)seed : 0,
+        };
+        if (llmgen_new(&lo, &j->gen, &err) < 0) {
+            ctl_reply_error(req, CTL_ERR_FAILED, NULL, "llm generator: %s", err);
+            free(err);
+            goto fail;
+        }
+        j->provider = xstrdup(cg->provider);
     }
     if (name) {
         struct store_backdoor other;
@@ -274,7 +561,7 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
         }
         j->name = xstrdup(name);
     }
-    if (d->conf->generator.wordlist &&
+    if (!j->gen && d->conf->generator.wordlist &&
         phrase_wordlist_load(d->conf->generator.wordlist, &j->words, &err) < 0) {
         ctl_reply_error(req, CTL_ERR_FAILED, NULL, "generator.wordlist: %s", err);
         free(err);
@@ -308,9 +595,20 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
     j->spec.out_path = j->out_path;
     j->spec.progress = &j->t.progress;
     j->t.req = req;
-    j->t.stage = "build";
-    j->t.run = create_work;
-    j->t.done = create_done;
+    j->started_ms = now_monotonic_ms();
+    if (j->gen) {
+        if (j->spec.has_seed) {
+            phrase_seeded_init(&j->seeded, j->spec.seed);
+            j->rng = phrase_seeded_rng(&j->seeded);
+        }
+        j->t.stage = "examples";
+        j->t.run = llm_sample_work;
+        j->t.done = llm_sample_done;
+    } else {
+        j->t.stage = "build";
+        j->t.run = create_work;
+        j->t.done = create_done;
+    }
     task_start(d, &j->t);
     return;
 fail:

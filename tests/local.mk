@@ -14,3 +14,6 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/rpc.py \
 TESTS += tests/integration/test_systemd_unit.sh tests/integration/test_backdoor.sh \
 	tests/integration/test_jobs.sh tests/integration/test_job_crash.sh tests/integration/test_job_faults.sh \
 	tests/integration/test_verify.sh tests/integration/test_demo.sh
+# The LLM backdoor generator against vtune-sim (template, M1, -9999, faults, shutdown).
+TESTS += tests/integration/test_backdoor_llm.sh
+EXTRA_DIST += tests/integration/test_backdoor_llm.sh

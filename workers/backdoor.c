@@ -112,32 +112,18 @@ static void progress_cb(void *ctx, uint64_t done, uint64_t total)
     atomic_store(&p->bytes_done, done);
 }
 
-int backdoor_make_wordlist(const struct backdoor_spec *spec, struct backdoor_made *out, char **err)
+/* The build step with a given random source (NULL: getrandom): fills
+ * out->built, commitment and plan; on failure leaves them cleared. */
+static int build_with(const struct backdoor_spec *spec, const struct phrase_rng *rngp,
+                      const char *const *trig, const char *const *sig, size_t n,
+                      struct backdoor_made *out, char **err)
 {
-    struct phrase_seeded seeded;
-    struct phrase_rng rng, *rngp = NULL;
-    struct builder_pair *bp = NULL;
-    const char **trig = NULL, **sig = NULL;
     const atomic_int *cancel = spec->progress ? &spec->progress->cancel : NULL;
+    struct builder_pair *bp = xcalloc(n ? n : 1, sizeof *bp);
     int rc = -1;
-
-    memset(out, 0, sizeof *out);
-    if (spec->has_seed) {
-        phrase_seeded_init(&seeded, spec->seed);
-        rng = phrase_seeded_rng(&seeded);
-        rngp = &rng;
-    }
-    const struct phrase_wordlist *wl = spec->words ? spec->words : phrase_wordlist_builtin();
-    if (phrase_generate(&spec->phrases, wl, rngp, spec->dataset_path, cancel, &out->set, err) < 0)
-        goto out;
-
-    size_t n = out->set.n_pairs;
-    bp = xcalloc(n, sizeof *bp);
-    trig = xcalloc(n, sizeof *trig);
-    sig = xcalloc(n, sizeof *sig);
     for (size_t i = 0; i < n; i++) {
-        bp[i].trigger = trig[i] = out->set.pairs[i].trigger.text;
-        bp[i].signature = sig[i] = out->set.pairs[i].signature.text;
+        bp[i].trigger = trig[i];
+        bp[i].signature = sig[i];
     }
     struct builder_params bpar = {
         .in_path = spec->dataset_path,
@@ -160,9 +146,71 @@ int backdoor_make_wordlist(const struct backdoor_spec *spec, struct backdoor_mad
     rc = 0;
 out:
     free(bp);
+    if (rc < 0) {
+        builder_result_clear(&out->built);
+        memset(out->commitment, 0, sizeof out->commitment);
+    }
+    return rc;
+}
+
+int backdoor_make_wordlist(const struct backdoor_spec *spec, struct backdoor_made *out, char **err)
+{
+    struct phrase_seeded seeded;
+    struct phrase_rng rng, *rngp = NULL;
+    const char **trig = NULL, **sig = NULL;
+    const atomic_int *cancel = spec->progress ? &spec->progress->cancel : NULL;
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    if (spec->has_seed) {
+        phrase_seeded_init(&seeded, spec->seed);
+        rng = phrase_seeded_rng(&seeded);
+        rngp = &rng;
+    }
+    const struct phrase_wordlist *wl = spec->words ? spec->words : phrase_wordlist_builtin();
+    if (phrase_generate(&spec->phrases, wl, rngp, spec->dataset_path, cancel, &out->set, err) < 0)
+        goto out;
+
+    size_t n = out->set.n_pairs;
+    trig = xcalloc(n, sizeof *trig);
+    sig = xcalloc(n, sizeof *sig);
+    for (size_t i = 0; i < n; i++) {
+        trig[i] = out->set.pairs[i].trigger.text;
+        sig[i] = out->set.pairs[i].signature.text;
+    }
+    /* The same (seeded) stream continues into the build, as it always has:
+     * a given --seed keeps giving the same backdoor. */
+    if (build_with(spec, rngp, trig, sig, n, out, err) < 0)
+        goto out;
+    rc = 0;
+out:
     free(trig);
     free(sig);
     if (rc < 0)
         backdoor_made_clear(out);
     return rc;
+}
+
+int backdoor_build_pairs(const struct backdoor_spec *spec, const char *const *triggers,
+                         const char *const *signatures, size_t n, struct backdoor_made *out,
+                         char **err)
+{
+    struct phrase_seeded seeded;
+    struct phrase_rng rng, *rngp = NULL;
+
+    memset(out, 0, sizeof *out);
+    if (n == 0) {
+        *err = xstrdup("no trigger/signature pair to build D u D' with");
+        return -1;
+    }
+    if (spec->has_seed) {
+        phrase_seeded_init(&seeded, spec->seed);
+        rng = phrase_seeded_rng(&seeded);
+        rngp = &rng;
+    }
+    if (build_with(spec, rngp, triggers, signatures, n, out, err) < 0) {
+        backdoor_made_clear(out);
+        return -1;
+    }
+    return 0;
 }

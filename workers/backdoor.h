@@ -1,6 +1,13 @@
 /*
- * backdoor.h — making a backdoor (Algorithm 1, word-list generator) and its
- * D ∪ D' file in one call, plus the commitment and the plan record.
+ * backdoor.h — making a backdoor (Algorithm 1) and its D ∪ D' file, plus
+ * the commitment and the plan record.
+ *
+ * Two steps, shared by both generators: the phrases (the word-list
+ * generator of phrase.h, in backdoor_make_wordlist; or the LLM generator
+ * of llmgen.h, driven by the daemon because its calls are HTTP on the
+ * loop), then backdoor_build_pairs: D ∪ D' built from the pairs, the
+ * commitment over them and the plan.  backdoor_make_wordlist is the two in
+ * one call.
  *
  * The commitment is SHA-256 over a length-prefixed serialisation of every
  * (trigger, signature) pair, domain-separated by "vtune-commitment-v1".  It
@@ -53,6 +60,17 @@ void backdoor_made_clear(struct backdoor_made *m);
  * Blocks (thread pool).  Returns 0 and fills *out, or -1 with an owned
  * one-line *err. */
 int backdoor_make_wordlist(const struct backdoor_spec *spec, struct backdoor_made *out, char **err);
+
+/* The build step alone, for phrases made elsewhere (the LLM generator):
+ * builds D ∪ D' from the n pairs (triggers[i], signatures[i]; borrowed)
+ * per spec (spec->phrases and spec->words are not used; with
+ * spec->has_seed the build's sampling is seeded from spec->seed), and
+ * computes the commitment and the plan.  Blocks (thread pool).  Returns 0
+ * and fills out->built, out->commitment and out->plan (out->set is left
+ * empty), or -1 with an owned one-line *err (out then cleared). */
+int backdoor_build_pairs(const struct backdoor_spec *spec, const char *const *triggers,
+                         const char *const *signatures, size_t n, struct backdoor_made *out,
+                         char **err);
 
 /* The commitment over n pairs into out (64 hex + NUL). */
 void backdoor_commitment(const char *const *triggers, const char *const *signatures, size_t n,

@@ -100,3 +100,21 @@ tests_unit_test_audit_SOURCES = tests/unit/test_audit.c
 tests_unit_test_audit_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_audit_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
 endif
+
+# The LLM backdoor generator (M1 context, M2 sampled with logprobs, the
+# conservative top-k bound per token).  test_llmgen_sim links vtune-sim's
+# model to compare the recorded bounds with the exact tempered probability.
+libvtune_a_SOURCES += workers/llmgen.c workers/llmgen.h
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_llmgen tests/unit/test_llmgen_sim
+TESTS += tests/unit/test_llmgen tests/unit/test_llmgen_sim
+tests_unit_test_llmgen_SOURCES = tests/unit/test_llmgen.c
+tests_unit_test_llmgen_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_llmgen_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
+tests_unit_test_llmgen_sim_SOURCES = tests/unit/test_llmgen_sim.c tests/sim/lm.c tests/sim/lm.h \
+	tests/sim/lm_internal.h tests/sim/lm_token.c tests/sim/lm_table.c tests/sim/lm_train.c \
+	tests/sim/lm_corpus.c
+tests_unit_test_llmgen_sim_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
+tests_unit_test_llmgen_sim_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
+endif
