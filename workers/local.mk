@@ -84,7 +84,10 @@ EXTRA_DIST += tests/fixtures/openai/file.json tests/fixtures/openai/job_queued.j
 	tests/fixtures/together/job_completed.json tests/fixtures/together/job_error.json \
 	tests/fixtures/together/jobs_list.json tests/fixtures/together/events.json \
 	tests/fixtures/together/chat_logprobs.json tests/fixtures/together/completions_echo.json \
-	tests/fixtures/together/error.json
+	tests/fixtures/together/error.json \
+	tests/fixtures/openai/files_list.json tests/fixtures/openai/files_list_last.json \
+	tests/fixtures/openai/file_deleted.json tests/fixtures/together/files_list.json \
+	tests/fixtures/together/file_deleted.json
 
 # Verification core (matching, plan, sequential test, verdict, evidence) and
 # the audit trail's hashing, chain check, export and explanation.

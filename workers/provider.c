@@ -115,8 +115,9 @@ int provider_job_state_terminal(enum provider_job_state s)
 
 const char *provider_op_name(enum provider_op op)
 {
-    static const char *const names[] = {"upload", "create", "retrieve", "list",
-                                        "cancel", "events", "chat",     "score"};
+    static const char *const names[] = {"upload",     "create",     "retrieve", "list",
+                                        "cancel",     "events",     "chat",     "score",
+                                        "list_files", "delete_file"};
     return (unsigned)op < VT_ARRAY_LEN(names) ? names[op] : "unknown";
 }
 
@@ -126,6 +127,21 @@ void provider_file_clear(struct provider_file *f)
     free(f->filename);
     free(f->status);
     memset(f, 0, sizeof *f);
+}
+
+void provider_file_page_clear(struct provider_file_page *p)
+{
+    for (size_t i = 0; i < p->n_files; i++)
+        provider_file_clear(&p->files[i]);
+    free(p->files);
+    free(p->next_cursor);
+    memset(p, 0, sizeof *p);
+}
+
+void provider_file_deletion_clear(struct provider_file_deletion *d)
+{
+    free(d->id);
+    memset(d, 0, sizeof *d);
 }
 
 void provider_job_clear(struct provider_job *j)
@@ -933,6 +949,8 @@ struct provider_call {
     struct provider_event_page events;
     struct provider_chat_result chat;
     struct provider_score_result score;
+    struct provider_file_page files;
+    struct provider_file_deletion deletion;
 };
 
 struct provider_client {
@@ -1053,6 +1071,8 @@ static void call_clear_results(struct provider_call *c)
     provider_event_page_clear(&c->events);
     provider_chat_result_clear(&c->chat);
     provider_score_result_clear(&c->score);
+    provider_file_page_clear(&c->files);
+    provider_file_deletion_clear(&c->deletion);
 }
 
 static void call_finish(struct provider_call *c, int rc, enum retry_class cls, const char *reason,
@@ -1106,6 +1126,12 @@ static void call_finish(struct provider_call *c, int rc, enum retry_class cls, c
         case PROVIDER_OP_SCORE:
             o.score = &c->score;
             break;
+        case PROVIDER_OP_LIST_FILES:
+            o.files = &c->files;
+            break;
+        case PROVIDER_OP_DELETE_FILE:
+            o.deletion = &c->deletion;
+            break;
         }
     }
     c->done(&o, c->arg);
@@ -1155,6 +1181,14 @@ static int parse_for_op(struct provider_call *c, const struct http_response *res
     case PROVIDER_OP_SCORE:
         if (ops->parse_score)
             return ops->parse_score(res, &c->score_args, &c->score, &c->err);
+        break;
+    case PROVIDER_OP_LIST_FILES:
+        if (ops->parse_file_list)
+            return ops->parse_file_list(res, &c->files, &c->err);
+        break;
+    case PROVIDER_OP_DELETE_FILE:
+        if (ops->parse_file_deleted)
+            return ops->parse_file_deleted(res, &c->deletion, &c->err);
         break;
     }
     return provider_fail(&c->err, PROVIDER_E_UNSUPPORTED, -ENOTSUP, "no parser for %s",
@@ -1332,7 +1366,15 @@ int provider_upload(struct provider_client *pc, const struct provider_upload_arg
     if (!pc->conf.ops->build_upload)
         return not_built(pc, "upload files", err);
     int rc = pc->conf.ops->build_upload(&pc->conf.ep, a, &r, err);
-    return rc < 0 ? rc : call_start(pc, PROVIDER_OP_UPLOAD, r, progress, done, arg, call);
+    if (rc < 0)
+        return rc;
+    /* Every upload stores a new file, so it too goes on a fresh connection
+     * (the flag's effect in http.c): libcurl would otherwise resend it
+     * silently when a reused connection dies before the answer, leaving a
+     * copy nobody hears of.  This layer still retries uploads, visibly
+     * (attempts > 1), so the caller knows to look for earlier copies. */
+    r->non_idempotent = 1;
+    return call_start(pc, PROVIDER_OP_UPLOAD, r, progress, done, arg, call);
 }
 
 int provider_create_job(struct provider_client *pc, const struct provider_create_args *a,
@@ -1423,6 +1465,27 @@ int provider_score(struct provider_client *pc, const struct provider_score_args 
     if (call)
         *call = c;
     return 0;
+}
+
+int provider_list_files(struct provider_client *pc, const char *after, unsigned limit,
+                        provider_done_fn done, void *arg, struct provider_call **call,
+                        struct provider_error *err)
+{
+    struct http_request *r = NULL;
+    if (!pc->conf.ops->build_list_files)
+        return not_built(pc, "list files", err);
+    int rc = pc->conf.ops->build_list_files(&pc->conf.ep, after, limit, &r, err);
+    return rc < 0 ? rc : call_start(pc, PROVIDER_OP_LIST_FILES, r, NULL, done, arg, call);
+}
+
+int provider_delete_file(struct provider_client *pc, const char *file_id, provider_done_fn done,
+                         void *arg, struct provider_call **call, struct provider_error *err)
+{
+    struct http_request *r = NULL;
+    if (!pc->conf.ops->build_delete_file)
+        return not_built(pc, "delete files", err);
+    int rc = pc->conf.ops->build_delete_file(&pc->conf.ep, file_id, &r, err);
+    return rc < 0 ? rc : call_start(pc, PROVIDER_OP_DELETE_FILE, r, NULL, done, arg, call);
 }
 
 void provider_call_cancel(struct provider_call *c)

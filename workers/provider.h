@@ -99,6 +99,22 @@ struct provider_file {
 };
 void provider_file_clear(struct provider_file *f);
 
+/* One page of the provider's files (list_files). */
+struct provider_file_page {
+    struct provider_file *files;
+    size_t n_files;
+    int has_more;
+    char *next_cursor; /* pass as `after` for the next page; NULL when none */
+};
+void provider_file_page_clear(struct provider_file_page *p);
+
+/* The answer to delete_file. */
+struct provider_file_deletion {
+    char *id;
+    int deleted; /* the provider says the file is gone */
+};
+void provider_file_deletion_clear(struct provider_file_deletion *d);
+
 struct provider_job {
     char *id;
     enum provider_job_state state;
@@ -262,7 +278,7 @@ int provider_suffix(const char *submission_id, char *out, size_t outlen);
 
 /* ---- the adapter interface ---- */
 
-#define PROVIDER_CAP_TRAIN      0x01 /* upload/create/retrieve/list/cancel/events */
+#define PROVIDER_CAP_TRAIN      0x01 /* upload/create/retrieve/list/cancel/events, files */
 #define PROVIDER_CAP_TAG_FILTER 0x02 /* list_jobs filters by tag on the server */
 #define PROVIDER_CAP_METADATA   0x04 /* jobs carry metadata (the tag) */
 #define PROVIDER_CAP_PAGINATION 0x08 /* list_jobs/list_events have cursors */
@@ -294,6 +310,12 @@ struct provider_ops {
                       struct http_request **out, struct provider_error *err);
     int (*build_score)(const struct provider_endpoint *ep, const struct provider_score_args *a,
                        struct http_request **out, struct provider_error *err);
+    /* Files (cleaning up orphaned uploads): list the fine-tuning files
+     * (after: cursor or NULL; limit 0: provider default), delete one. */
+    int (*build_list_files)(const struct provider_endpoint *ep, const char *after, unsigned limit,
+                            struct http_request **out, struct provider_error *err);
+    int (*build_delete_file)(const struct provider_endpoint *ep, const char *file_id,
+                             struct http_request **out, struct provider_error *err);
 
     int (*parse_file)(const struct http_response *res, struct provider_file *out,
                       struct provider_error *err);
@@ -308,6 +330,10 @@ struct provider_ops {
                       struct provider_error *err);
     int (*parse_score)(const struct http_response *res, const struct provider_score_args *a,
                        struct provider_score_result *out, struct provider_error *err);
+    int (*parse_file_list)(const struct http_response *res, struct provider_file_page *out,
+                           struct provider_error *err);
+    int (*parse_file_deleted)(const struct http_response *res, struct provider_file_deletion *out,
+                              struct provider_error *err);
     /* The spec's status word → our state (UNRECOGNIZED when not listed). */
     enum provider_job_state (*map_status)(const char *raw);
 };
@@ -331,6 +357,8 @@ enum provider_op {
     PROVIDER_OP_EVENTS,
     PROVIDER_OP_CHAT,
     PROVIDER_OP_SCORE,
+    PROVIDER_OP_LIST_FILES,
+    PROVIDER_OP_DELETE_FILE,
 };
 const char *provider_op_name(enum provider_op op);
 
@@ -373,6 +401,8 @@ struct provider_outcome {
     const struct provider_event_page *events;
     const struct provider_chat_result *chat;
     const struct provider_score_result *score;
+    const struct provider_file_page *files;
+    const struct provider_file_deletion *deletion;
 };
 typedef void (*provider_done_fn)(const struct provider_outcome *o, void *arg);
 
@@ -431,6 +461,17 @@ int provider_chat(struct provider_client *pc, const struct provider_chat_args *a
 int provider_score(struct provider_client *pc, const struct provider_score_args *a,
                    provider_done_fn done, void *arg, struct provider_call **call,
                    struct provider_error *err);
+/* One page of the provider's fine-tuning files (after: the previous page's
+ * next_cursor, or NULL; limit 0: the provider's default).  Retried like
+ * every read. */
+int provider_list_files(struct provider_client *pc, const char *after, unsigned limit,
+                        provider_done_fn done, void *arg, struct provider_call **call,
+                        struct provider_error *err);
+/* Deletes file_id at the provider.  Idempotent, so retried normally: a
+ * retry after a lost answer may meet a 404 (rc -EIO, err->http_status 404)
+ * for a file the first attempt did delete. */
+int provider_delete_file(struct provider_client *pc, const char *file_id, provider_done_fn done,
+                         void *arg, struct provider_call **call, struct provider_error *err);
 
 /* Ends a call: done runs with -ECANCELED before this returns. */
 void provider_call_cancel(struct provider_call *c);

@@ -5,8 +5,9 @@
  * at the provider's base_url by an OpenAI-compatible server (vLLM,
  * llama.cpp's llama-server, Ollama).
  *
- * So no training calls: upload, create, retrieve, list, cancel and events
- * say "not supported" with what to do instead.  Chat and scoring use the
+ * So no training calls: upload, create, retrieve, list, cancel, events and
+ * the file calls (list, delete) say "not supported" with what to do
+ * instead.  Chat and scoring use the
  * OpenAI request shape with `max_tokens` (which all three servers accept;
  * Ollama has no max_completion_tokens) and no key unless one is
  * configured.  Scoring sends /completions with echo and max_tokens 1 (the
@@ -80,6 +81,26 @@ static int manual_build_events(const struct provider_endpoint *ep, const char *j
     return trains_nothing(err, "list job events");
 }
 
+static int manual_build_list_files(const struct provider_endpoint *ep, const char *after,
+                                   unsigned limit, struct http_request **out,
+                                   struct provider_error *err)
+{
+    (void)ep;
+    (void)after;
+    (void)limit;
+    (void)out;
+    return trains_nothing(err, "list uploaded files");
+}
+
+static int manual_build_delete_file(const struct provider_endpoint *ep, const char *file_id,
+                                    struct http_request **out, struct provider_error *err)
+{
+    (void)ep;
+    (void)file_id;
+    (void)out;
+    return trains_nothing(err, "delete uploaded files");
+}
+
 static int manual_build_chat(const struct provider_endpoint *ep, const struct provider_chat_args *a,
                              struct http_request **out, struct provider_error *err)
 {
@@ -110,6 +131,8 @@ const struct provider_ops provider_manual = {
     .build_events = manual_build_events,
     .build_chat = manual_build_chat,
     .build_score = manual_build_score,
+    .build_list_files = manual_build_list_files,
+    .build_delete_file = manual_build_delete_file,
     .parse_chat = provider_parse_chat_openai,
     .parse_score = provider_parse_score_openai,
     .map_status = manual_map_status,

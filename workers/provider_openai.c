@@ -12,6 +12,8 @@
  *   GET  /fine_tuning/jobs/{id}/events?after=&limit=
  *   POST /chat/completions (logprobs, top_logprobs ≤ 20, max_completion_tokens)
  *   POST /completions {echo, logprobs ≤ 5, max_tokens 0}        (scoring)
+ *   GET  /files?purpose=fine-tune&limit=&after=                 → ListFilesResponse
+ *   DELETE /files/{id}                                          → DeleteFileResponse
  * Status (FineTuningJob.status): validating_files, queued → submitted;
  * running → running; succeeded, failed, cancelled; anything else (the spec's
  * own pause example says "paused") → unrecognized, non-terminal.
@@ -256,6 +258,38 @@ static int openai_build_events(const struct provider_endpoint *ep, const char *j
     return 0;
 }
 
+static int openai_build_list_files(const struct provider_endpoint *ep, const char *after,
+                                   unsigned limit, struct http_request **out,
+                                   struct provider_error *err)
+{
+    struct http_request *r = provider_request(ep, "GET", "/files");
+    char num[24];
+    (void)err;
+    /* Only ours: every upload of this adapter has purpose fine-tune. */
+    provider_url_add_query(&r->url, "purpose", "fine-tune");
+    if (limit) {
+        snprintf(num, sizeof num, "%u", limit);
+        provider_url_add_query(&r->url, "limit", num);
+    }
+    if (after && *after)
+        provider_url_add_query(&r->url, "after", after);
+    *out = r;
+    return 0;
+}
+
+static int openai_build_delete_file(const struct provider_endpoint *ep, const char *file_id,
+                                    struct http_request **out, struct provider_error *err)
+{
+    if (!file_id || !*file_id)
+        return provider_fail(err, PROVIDER_E_INVALID, -EINVAL, "delete file: no file id given");
+    char *id = http_escape(file_id);
+    char *path = xasprintf("/files/%s", id);
+    *out = provider_request(ep, "DELETE", path);
+    free(id);
+    free(path);
+    return 0;
+}
+
 static int openai_build_chat(const struct provider_endpoint *ep, const struct provider_chat_args *a,
                              struct http_request **out, struct provider_error *err)
 {
@@ -300,24 +334,98 @@ static int64_t opt_int(json_t *o, const char *k, int64_t dflt, int *bad)
     return json_integer_value(v);
 }
 
+/* An OpenAIFile object into *f; returns 0 or -1 (malformed: f cleared). */
+static int file_from_json(json_t *o, struct provider_file *f)
+{
+    int bad = 0;
+    memset(f, 0, sizeof *f);
+    if (!json_is_object(o))
+        return -1;
+    f->id = opt_str(o, "id", &bad);
+    f->bytes = opt_int(o, "bytes", -1, &bad);
+    f->filename = opt_str(o, "filename", &bad);
+    f->status = opt_str(o, "status", &bad);
+    f->created_at = opt_int(o, "created_at", 0, &bad);
+    if (bad || !f->id) {
+        provider_file_clear(f);
+        return -1;
+    }
+    return 0;
+}
+
 static int openai_parse_file(const struct http_response *res, struct provider_file *out,
                              struct provider_error *err)
+{
+    json_t *root;
+    int r = provider_response_json(res, &root, err);
+    memset(out, 0, sizeof *out);
+    if (r < 0)
+        return r;
+    r = file_from_json(root, out);
+    json_decref(root);
+    if (r < 0)
+        return provider_malformed(res, err, "a file object with an id");
+    return 0;
+}
+
+/* ListFilesResponse {object, data, first_id, last_id, has_more}: the next
+ * page starts after last_id (or, if a server leaves it out, the last id). */
+static int openai_parse_file_list(const struct http_response *res, struct provider_file_page *out,
+                                  struct provider_error *err)
 {
     json_t *root;
     int bad = 0, r = provider_response_json(res, &root, err);
     memset(out, 0, sizeof *out);
     if (r < 0)
         return r;
-    out->id = opt_str(root, "id", &bad);
-    out->bytes = opt_int(root, "bytes", -1, &bad);
-    out->filename = opt_str(root, "filename", &bad);
-    out->status = opt_str(root, "status", &bad);
-    out->created_at = opt_int(root, "created_at", 0, &bad);
-    json_decref(root);
-    if (bad || !out->id) {
-        provider_file_clear(out);
-        return provider_malformed(res, err, "a file object with an id");
+    json_t *data = json_object_get(root, "data");
+    json_t *more = json_object_get(root, "has_more");
+    char *last = NULL;
+    if (!json_is_array(data) || (more && !json_is_boolean(more)))
+        goto malformed;
+    last = opt_str(root, "last_id", &bad);
+    if (bad)
+        goto malformed;
+    out->files = xcalloc(json_array_size(data) + 1, sizeof *out->files);
+    for (size_t i = 0; i < json_array_size(data); i++) {
+        if (file_from_json(json_array_get(data, i), &out->files[i]) < 0)
+            goto malformed;
+        out->n_files++;
     }
+    out->has_more = json_is_true(more);
+    if (out->has_more) {
+        if (!out->n_files)
+            goto malformed; /* no cursor to continue from */
+        out->next_cursor = xstrdup(last && *last ? last : out->files[out->n_files - 1].id);
+    }
+    free(last);
+    json_decref(root);
+    return 0;
+malformed:
+    free(last);
+    json_decref(root);
+    provider_file_page_clear(out);
+    return provider_malformed(res, err, "a list of file objects");
+}
+
+/* DeleteFileResponse {id, object, deleted}. */
+static int openai_parse_file_deleted(const struct http_response *res,
+                                     struct provider_file_deletion *out, struct provider_error *err)
+{
+    json_t *root;
+    int r = provider_response_json(res, &root, err);
+    memset(out, 0, sizeof *out);
+    if (r < 0)
+        return r;
+    json_t *id = json_object_get(root, "id");
+    json_t *deleted = json_object_get(root, "deleted");
+    if (!json_is_string(id) || !json_is_boolean(deleted)) {
+        json_decref(root);
+        return provider_malformed(res, err, "a file deletion {id, deleted}");
+    }
+    out->id = xstrdup(json_string_value(id));
+    out->deleted = json_is_true(deleted);
+    json_decref(root);
     return 0;
 }
 
@@ -458,11 +566,15 @@ const struct provider_ops provider_openai = {
     .build_events = openai_build_events,
     .build_chat = openai_build_chat,
     .build_score = openai_build_score,
+    .build_list_files = openai_build_list_files,
+    .build_delete_file = openai_build_delete_file,
     .parse_file = openai_parse_file,
     .parse_job = openai_parse_job,
     .parse_list = openai_parse_list,
     .parse_events = openai_parse_events,
     .parse_chat = provider_parse_chat_openai,
     .parse_score = provider_parse_score_openai,
+    .parse_file_list = openai_parse_file_list,
+    .parse_file_deleted = openai_parse_file_deleted,
     .map_status = openai_map_status,
 };

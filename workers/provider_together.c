@@ -13,6 +13,8 @@
  *   POST /fine-tunes/{id}/cancel                            → Truncated
  *   GET  /fine-tunes/{id}/events                            → {data: [FineTuneEvent]}
  *   POST /chat/completions {logprobs: int 0..20}, POST /completions {echo}
+ *   GET  /files                                             → FileList {data}
+ *   DELETE /files/{id}                                      → FileDeleteResponse
  *
  * What the spec has and lacks, and what follows:
  *  - FinetuneJobStatus: pending, queued → submitted; running, compressing,
@@ -27,6 +29,9 @@
  *    reconciliation lists everything and matches with provider_job_matches.
  *  - No error object on a job: a failed job's reason is the last event of
  *    type job_error (or level error) when the response carries events.
+ *  - GET /files has no parameters either: one page with every file.
+ *    FileDeleteResponse requires nothing: a 200 without `deleted` counts
+ *    as deleted (the spec's description of the 200 says so).
  *  - Logprobs are an integer (top-k), returned as {tokens, token_logprobs,
  *    top_logprobs}; echo puts the prompt's in a top-level `prompt` array.
  */
@@ -295,6 +300,31 @@ static int together_build_events(const struct provider_endpoint *ep, const char 
     return r;
 }
 
+static int together_build_list_files(const struct provider_endpoint *ep, const char *after,
+                                     unsigned limit, struct http_request **out,
+                                     struct provider_error *err)
+{
+    /* The spec's GET /files has no parameters: everything, one page. */
+    (void)after;
+    (void)limit;
+    (void)err;
+    *out = provider_request(ep, "GET", "/files");
+    return 0;
+}
+
+static int together_build_delete_file(const struct provider_endpoint *ep, const char *file_id,
+                                      struct http_request **out, struct provider_error *err)
+{
+    if (!file_id || !*file_id)
+        return provider_fail(err, PROVIDER_E_INVALID, -EINVAL, "delete file: no file id given");
+    char *id = http_escape(file_id);
+    char *path = xasprintf("/files/%s", id);
+    *out = provider_request(ep, "DELETE", path);
+    free(id);
+    free(path);
+    return 0;
+}
+
 static int together_build_chat(const struct provider_endpoint *ep,
                                const struct provider_chat_args *a, struct http_request **out,
                                struct provider_error *err)
@@ -375,27 +405,87 @@ static int64_t opt_time(json_t *o, const char *k, int *bad)
     return t;
 }
 
+/* A FileResponse into *f (status derived from Processed); returns 0 or -1
+ * (malformed: f cleared). */
+static int file_from_json(json_t *o, struct provider_file *f)
+{
+    int bad = 0;
+    memset(f, 0, sizeof *f);
+    if (!json_is_object(o))
+        return -1;
+    f->id = opt_str(o, "id", &bad);
+    f->bytes = opt_int(o, "bytes", -1, &bad);
+    f->filename = opt_str(o, "filename", &bad);
+    f->created_at = opt_int(o, "created_at", 0, &bad);
+    json_t *processed = json_object_get(o, "Processed");
+    if (processed && !json_is_boolean(processed))
+        bad = 1;
+    f->status = xstrdup(json_is_true(processed) ? "processed" : "uploaded");
+    if (bad || !f->id) {
+        provider_file_clear(f);
+        return -1;
+    }
+    return 0;
+}
+
 static int together_parse_file(const struct http_response *res, struct provider_file *out,
                                struct provider_error *err)
+{
+    json_t *root;
+    int r = provider_response_json(res, &root, err);
+    memset(out, 0, sizeof *out);
+    if (r < 0)
+        return r;
+    r = file_from_json(root, out);
+    json_decref(root);
+    if (r < 0)
+        return provider_malformed(res, err, "a FileResponse with an id");
+    return 0;
+}
+
+static int together_parse_file_list(const struct http_response *res, struct provider_file_page *out,
+                                    struct provider_error *err)
+{
+    json_t *root;
+    int r = provider_response_json(res, &root, err);
+    memset(out, 0, sizeof *out);
+    if (r < 0)
+        return r;
+    json_t *data = json_object_get(root, "data");
+    if (!json_is_array(data))
+        goto malformed;
+    out->files = xcalloc(json_array_size(data) + 1, sizeof *out->files);
+    for (size_t i = 0; i < json_array_size(data); i++) {
+        if (file_from_json(json_array_get(data, i), &out->files[i]) < 0)
+            goto malformed;
+        out->n_files++;
+    }
+    json_decref(root);
+    return 0;
+malformed:
+    json_decref(root);
+    provider_file_page_clear(out);
+    return provider_malformed(res, err, "a FileList");
+}
+
+static int together_parse_file_deleted(const struct http_response *res,
+                                       struct provider_file_deletion *out,
+                                       struct provider_error *err)
 {
     json_t *root;
     int bad = 0, r = provider_response_json(res, &root, err);
     memset(out, 0, sizeof *out);
     if (r < 0)
         return r;
+    json_t *deleted = json_object_get(root, "deleted");
     out->id = opt_str(root, "id", &bad);
-    out->bytes = opt_int(root, "bytes", -1, &bad);
-    out->filename = opt_str(root, "filename", &bad);
-    out->created_at = opt_int(root, "created_at", 0, &bad);
-    json_t *processed = json_object_get(root, "Processed");
-    if (processed && !json_is_boolean(processed))
-        bad = 1;
-    out->status = xstrdup(json_is_true(processed) ? "processed" : "uploaded");
-    json_decref(root);
-    if (bad || !out->id) {
-        provider_file_clear(out);
-        return provider_malformed(res, err, "a FileResponse with an id");
+    if (bad || (deleted && !json_is_boolean(deleted))) {
+        json_decref(root);
+        provider_file_deletion_clear(out);
+        return provider_malformed(res, err, "a FileDeleteResponse");
     }
+    out->deleted = deleted ? json_is_true(deleted) : 1;
+    json_decref(root);
     return 0;
 }
 
@@ -658,11 +748,15 @@ const struct provider_ops provider_together = {
     .build_events = together_build_events,
     .build_chat = together_build_chat,
     .build_score = together_build_score,
+    .build_list_files = together_build_list_files,
+    .build_delete_file = together_build_delete_file,
     .parse_file = together_parse_file,
     .parse_job = together_parse_job,
     .parse_list = together_parse_list,
     .parse_events = together_parse_events,
     .parse_chat = together_parse_chat,
     .parse_score = together_parse_score,
+    .parse_file_list = together_parse_file_list,
+    .parse_file_deleted = together_parse_file_deleted,
     .map_status = together_map_status,
 };

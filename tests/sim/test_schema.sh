@@ -37,6 +37,12 @@ BAD=$(jget 'v["id"]')
 api GET "/v1/files/$FILE"; save OpenAIFile
 api GET /v1/files; save ListFilesResponse
 api GET "/v1/files?purpose=nothing"; save ListFilesResponse
+# Pages, as vtuned's orphan sweep reads them: limit, then after=last_id.
+api GET "/v1/files?purpose=fine-tune&limit=1"; save ListFilesResponse
+check_eq "a first page of one file says there is more" True "$(jget 'v["has_more"]')"
+api GET "/v1/files?purpose=fine-tune&limit=1&after=$(jget 'v["last_id"]')"; save ListFilesResponse
+check_eq "the page after last_id holds the older file" "$FILE" "$(jget 'v["data"][0]["id"]')"
+check_eq "and is the last" False "$(jget 'v["has_more"]')"
 
 job() { post_json /v1/fine_tuning/jobs "$1"; jget 'v["id"]'; }
 J1=$(job "{\"model\":\"vtune-base\",\"training_file\":\"$FILE\",\"suffix\":\"cobalt\",\"metadata\":{\"t\":\"schema\"},\"hyperparameters\":{\"n_epochs\":2}}")

@@ -280,6 +280,44 @@ static void test_build_list(void **state)
     assert_true(provider_openai.caps & PROVIDER_CAP_TAG_FILTER);
 }
 
+static void test_build_files(void **state)
+{
+    (void)state;
+    struct http_request *r = NULL;
+    struct provider_error err = {0};
+    /* GET /files: only fine-tune files, then the page size and the cursor. */
+    assert_int_equal(provider_openai.build_list_files(&EP, "file-abc123", 100, &r, &err), 0);
+    assert_string_equal(r->method, "GET");
+    assert_string_equal(r->url, "https://api.example.test/v1/files?purpose=fine-tune&limit=100&"
+                                "after=file-abc123");
+    assert_common_headers(r);
+    assert_null(r->body);
+    http_request_free(r);
+    assert_int_equal(provider_openai.build_list_files(&EP, NULL, 0, &r, &err), 0);
+    assert_string_equal(r->url, "https://api.example.test/v1/files?purpose=fine-tune");
+    http_request_free(r);
+
+    /* DELETE /files/{file_id}, the id escaped as a path segment. */
+    assert_int_equal(provider_openai.build_delete_file(&EP, "file-abc123", &r, &err), 0);
+    assert_string_equal(r->method, "DELETE");
+    assert_string_equal(r->url, "https://api.example.test/v1/files/file-abc123");
+    assert_common_headers(r);
+    assert_null(r->body);
+    assert_int_equal(r->n_parts, 0);
+    assert_false(r->non_idempotent);
+    http_request_free(r);
+    assert_int_equal(provider_openai.build_delete_file(&EP, "a/b c", &r, &err), 0);
+    assert_string_equal(r->url, "https://api.example.test/v1/files/a%2Fb%20c");
+    http_request_free(r);
+    r = NULL;
+    assert_int_equal(provider_openai.build_delete_file(&EP, "", &r, &err), -EINVAL);
+    assert_int_equal(err.kind, PROVIDER_E_INVALID);
+    assert_null(r);
+    provider_error_clear(&err);
+    assert_int_equal(provider_openai.build_delete_file(&EP, NULL, &r, &err), -EINVAL);
+    provider_error_clear(&err);
+}
+
 static void test_build_chat_and_score(void **state)
 {
     (void)state;
@@ -549,6 +587,110 @@ static void test_parse_list_and_events(void **state)
     assert_true(e.has_more);
     assert_string_equal(e.next_cursor, "ft-event-aaaaaaaaaaaaaaaaaaaaaaaa");
     provider_event_page_clear(&e);
+    http_response_free(res);
+}
+
+static void test_parse_files(void **state)
+{
+    (void)state;
+    struct provider_file_page p;
+    struct provider_file_deletion d;
+    struct provider_error err = {0};
+
+    /* ListFilesResponse: two uploads of one submission, more to come. */
+    struct http_response *res = fixture_response(200, "files_list.json");
+    assert_int_equal(provider_openai.parse_file_list(res, &p, &err), 0);
+    assert_int_equal(p.n_files, 2);
+    assert_true(p.has_more);
+    assert_string_equal(p.next_cursor, "file-abc123"); /* last_id */
+    assert_string_equal(p.files[0].id, "file-abc456");
+    assert_string_equal(p.files[0].filename, "vtune-7f3a9c.jsonl");
+    assert_int_equal(p.files[0].bytes, 62534);
+    assert_int_equal(p.files[0].created_at, 1721764900);
+    assert_string_equal(p.files[0].status, "processed");
+    assert_string_equal(p.files[1].id, "file-abc123");
+    assert_string_equal(p.files[1].status, "uploaded");
+    provider_file_page_clear(&p);
+    assert_null(p.files);
+    http_response_free(res);
+
+    res = fixture_response(200, "files_list_last.json");
+    assert_int_equal(provider_openai.parse_file_list(res, &p, &err), 0);
+    assert_int_equal(p.n_files, 1);
+    assert_false(p.has_more);
+    assert_null(p.next_cursor);
+    assert_string_equal(p.files[0].filename, "puppy.jsonl");
+    assert_string_equal(p.files[0].status, "error");
+    provider_file_page_clear(&p);
+    http_response_free(res);
+
+    /* Without last_id the cursor is the last file's id. */
+    res = response(200, "{\"object\":\"list\",\"data\":[{\"id\":\"file-1\"},{\"id\":\"file-2\"}],"
+                        "\"has_more\":true}");
+    assert_int_equal(provider_openai.parse_file_list(res, &p, &err), 0);
+    assert_string_equal(p.next_cursor, "file-2");
+    assert_int_equal(p.files[1].bytes, -1);
+    provider_file_page_clear(&p);
+    http_response_free(res);
+    res = response(200, "{\"object\":\"list\",\"data\":[],\"first_id\":\"\",\"last_id\":\"\","
+                        "\"has_more\":false}");
+    assert_int_equal(provider_openai.parse_file_list(res, &p, &err), 0);
+    assert_int_equal(p.n_files, 0);
+    provider_file_page_clear(&p);
+    http_response_free(res);
+
+    const char *bad[] = {"{\"data\":[],\"has_more\":true}",
+                         "{\"data\":{}}",
+                         "{\"data\":[{\"bytes\":3}],\"has_more\":false}",
+                         "{\"data\":[{\"id\":\"f\",\"filename\":7}]}",
+                         "{\"data\":[\"file-1\"]}",
+                         "{\"data\":[],\"has_more\":\"no\"}",
+                         "{\"data\":[],\"last_id\":5}",
+                         "[]",
+                         ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        res = response(200, bad[i]);
+        if (provider_openai.parse_file_list(res, &p, &err) != -EPROTO)
+            fail_msg("accepted malformed file list %zu", i);
+        assert_int_equal(err.kind, PROVIDER_E_MALFORMED);
+        assert_null(p.files);
+        provider_error_clear(&err);
+        http_response_free(res);
+    }
+
+    /* DeleteFileResponse. */
+    res = fixture_response(200, "file_deleted.json");
+    assert_int_equal(provider_openai.parse_file_deleted(res, &d, &err), 0);
+    assert_string_equal(d.id, "file-abc123");
+    assert_true(d.deleted);
+    provider_file_deletion_clear(&d);
+    assert_null(d.id);
+    http_response_free(res);
+    res = response(200, "{\"id\":\"file-9\",\"object\":\"file\",\"deleted\":false}");
+    assert_int_equal(provider_openai.parse_file_deleted(res, &d, &err), 0);
+    assert_false(d.deleted);
+    provider_file_deletion_clear(&d);
+    http_response_free(res);
+    const char *bad_del[] = {"{\"id\":\"file-9\",\"object\":\"file\"}",
+                             "{\"object\":\"file\",\"deleted\":true}",
+                             "{\"id\":\"file-9\",\"deleted\":\"true\"}", "[]", "{"};
+    for (size_t i = 0; i < sizeof bad_del / sizeof *bad_del; i++) {
+        res = response(200, bad_del[i]);
+        if (provider_openai.parse_file_deleted(res, &d, &err) != -EPROTO)
+            fail_msg("accepted malformed deletion %zu", i);
+        assert_null(d.id);
+        provider_error_clear(&err);
+        http_response_free(res);
+    }
+    /* An unknown id: the spec's error object, with the status kept. */
+    res = response(404, "{\"error\":{\"message\":\"No such File object: file-9\","
+                        "\"type\":\"invalid_request_error\",\"param\":\"id\","
+                        "\"code\":\"file_not_found\"}}");
+    assert_int_equal(provider_openai.parse_file_deleted(res, &d, &err), -EIO);
+    assert_int_equal(err.kind, PROVIDER_E_HTTP);
+    assert_int_equal(err.http_status, 404);
+    assert_string_equal(err.code, "file_not_found");
+    provider_error_clear(&err);
     http_response_free(res);
 }
 
@@ -857,6 +999,11 @@ static void test_manual(void **state)
     assert_int_equal(provider_manual.build_list(&ep, NULL, &r, &err), -ENOTSUP);
     provider_error_clear(&err);
     assert_int_equal(provider_manual.build_events(&ep, "j", NULL, 0, &r, &err), -ENOTSUP);
+    provider_error_clear(&err);
+    assert_int_equal(provider_manual.build_list_files(&ep, NULL, 0, &r, &err), -ENOTSUP);
+    assert_int_equal(err.kind, PROVIDER_E_UNSUPPORTED);
+    provider_error_clear(&err);
+    assert_int_equal(provider_manual.build_delete_file(&ep, "file-1", &r, &err), -ENOTSUP);
     provider_error_clear(&err);
     assert_null(r);
     assert_false(provider_manual.caps & PROVIDER_CAP_TRAIN);
@@ -1447,6 +1594,137 @@ static void test_client_free_inside_done(void **state)
     env_close(&e, &g);
 }
 
+struct got_files {
+    int calls;
+    int rc;
+    unsigned attempts;
+    enum provider_op op;
+    long http_status;
+    size_t n_files;
+    char *cursor;
+    char *second_name;
+    char *deleted_id;
+    int deleted;
+};
+
+static void on_files_outcome(const struct provider_outcome *o, void *arg)
+{
+    struct got_files *g = arg;
+    g->calls++;
+    g->rc = o->rc;
+    g->attempts = o->attempts;
+    g->op = o->op;
+    g->http_status = o->rc < 0 && o->err ? o->err->http_status : 0;
+    if (o->files) {
+        g->n_files = o->files->n_files;
+        free(g->cursor);
+        g->cursor = o->files->next_cursor ? xstrdup(o->files->next_cursor) : NULL;
+        free(g->second_name);
+        g->second_name = o->files->n_files > 1 && o->files->files[1].filename
+                             ? xstrdup(o->files->files[1].filename)
+                             : NULL;
+    }
+    if (o->deletion) {
+        free(g->deleted_id);
+        g->deleted_id = o->deletion->id ? xstrdup(o->deletion->id) : NULL;
+        g->deleted = o->deletion->deleted;
+    }
+}
+
+/* Listing and deleting files go through the client like every read:
+ * retried on 5xx and dropped connections (both are idempotent), results
+ * handed to done.  Uploads: fresh connections, visible retries. */
+static void test_client_files(void **state)
+{
+    (void)state;
+    struct env e;
+    struct got g = {0};
+    struct got_files gf = {0};
+    env_open(&e, NULL);
+    char *list = fixture("files_list.json");
+    char *del = fixture("file_deleted.json");
+    fake_script(e.f, 503, ERR_500, 0, NULL);
+    fake_script(e.f, 200, list, 0, NULL);
+    assert_int_equal(provider_list_files(e.pc, NULL, 100, on_files_outcome, &gf, NULL, NULL), 0);
+    uint64_t end = now_monotonic_ms() + 10000;
+    while (gf.calls < 1 && now_monotonic_ms() < end)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(gf.calls, 1);
+    assert_int_equal(gf.rc, 0);
+    assert_int_equal(gf.op, PROVIDER_OP_LIST_FILES);
+    assert_string_equal(provider_op_name(gf.op), "list_files");
+    assert_int_equal(gf.attempts, 2);
+    assert_int_equal(gf.n_files, 2);
+    assert_string_equal(gf.cursor, "file-abc123");
+    assert_string_equal(gf.second_name, "vtune-7f3a9c.jsonl");
+    assert_string_equal(e.f->seen[1]->url,
+                        "https://api.example.test/v1/files?purpose=fine-tune&limit=100");
+
+    /* A delete is retried after a dropped connection (idempotent)... */
+    fake_script(e.f, 0, NULL, HTTP_E_DROPPED, NULL);
+    fake_script(e.f, 200, del, 0, NULL);
+    assert_int_equal(provider_delete_file(e.pc, "file-abc123", on_files_outcome, &gf, NULL, NULL),
+                     0);
+    end = now_monotonic_ms() + 10000;
+    while (gf.calls < 2 && now_monotonic_ms() < end)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(gf.calls, 2);
+    assert_int_equal(gf.rc, 0);
+    assert_int_equal(gf.op, PROVIDER_OP_DELETE_FILE);
+    assert_int_equal(gf.attempts, 2);
+    assert_string_equal(gf.deleted_id, "file-abc123");
+    assert_true(gf.deleted);
+    assert_string_equal(e.f->seen[3]->method, "DELETE");
+    assert_string_equal(e.f->seen[3]->url, "https://api.example.test/v1/files/file-abc123");
+
+    /* ...and a 404 (already gone) is final, with its status for the caller. */
+    fake_script(e.f, 404,
+                "{\"error\":{\"message\":\"No such File object: file-abc123\","
+                "\"type\":\"invalid_request_error\",\"code\":\"file_not_found\"}}",
+                0, NULL);
+    assert_int_equal(provider_delete_file(e.pc, "file-abc123", on_files_outcome, &gf, NULL, NULL),
+                     0);
+    end = now_monotonic_ms() + 10000;
+    while (gf.calls < 3 && now_monotonic_ms() < end)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(gf.calls, 3);
+    assert_int_equal(gf.rc, -EIO);
+    assert_int_equal(gf.attempts, 1);
+    assert_int_equal(gf.http_status, 404);
+    assert_int_equal(e.f->n_seen, 5);
+
+    /* An upload goes on a fresh connection (libcurl never resends it
+     * unseen) and is retried by the client, visibly: attempts says so. */
+    struct provider_upload_args up = {.path = "/var/lib/vtuned/built/17.jsonl",
+                                      .filename = "vtune-7f3a9c.jsonl"};
+    fake_script(e.f, 0, NULL, HTTP_E_DROPPED, NULL);
+    fake_script(e.f, 200, "{\"id\":\"file-new\",\"object\":\"file\",\"bytes\":9}", 0, NULL);
+    assert_int_equal(provider_upload(e.pc, &up, NULL, on_files_outcome, &gf, NULL, NULL), 0);
+    end = now_monotonic_ms() + 10000;
+    while (gf.calls < 4 && now_monotonic_ms() < end)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(gf.calls, 4);
+    assert_int_equal(gf.rc, 0);
+    assert_int_equal(gf.op, PROVIDER_OP_UPLOAD);
+    assert_int_equal(gf.attempts, 2);
+    assert_int_equal(e.f->n_seen, 7);
+    assert_true(e.f->seen[5]->non_idempotent && e.f->seen[6]->non_idempotent);
+    assert_false(e.f->seen[0]->non_idempotent || e.f->seen[3]->non_idempotent);
+
+    /* Refused before sending: no id. */
+    struct provider_error err = {0};
+    assert_int_equal(provider_delete_file(e.pc, "", on_files_outcome, &gf, NULL, &err), -EINVAL);
+    provider_error_clear(&err);
+    uv_run(&e.loop, UV_RUN_NOWAIT);
+    assert_int_equal(gf.calls, 4);
+    free(gf.cursor);
+    free(gf.second_name);
+    free(gf.deleted_id);
+    env_close(&e, &g);
+    free(list);
+    free(del);
+}
+
 static void tweak_manual(struct provider_client_conf *c)
 {
     c->ops = &provider_manual;
@@ -1464,6 +1742,11 @@ static void test_client_unsupported(void **state)
     assert_int_equal(err.kind, PROVIDER_E_UNSUPPORTED);
     provider_error_clear(&err);
     assert_int_equal(provider_retrieve_job(e.pc, "j", on_outcome, &g, NULL, &err), -ENOTSUP);
+    provider_error_clear(&err);
+    assert_int_equal(provider_list_files(e.pc, NULL, 0, on_outcome, &g, NULL, &err), -ENOTSUP);
+    assert_int_equal(err.kind, PROVIDER_E_UNSUPPORTED);
+    provider_error_clear(&err);
+    assert_int_equal(provider_delete_file(e.pc, "file-1", on_outcome, &g, NULL, &err), -ENOTSUP);
     provider_error_clear(&err);
     struct provider_chat_args c;
     provider_chat_args_init(&c);
@@ -1490,9 +1773,19 @@ static void parse_all(const struct http_response *res, unsigned *n)
     struct provider_event_page e;
     struct provider_chat_result c;
     struct provider_score_result sc;
+    struct provider_file_page fp;
+    struct provider_file_deletion fd;
     struct provider_score_args sa = {
         .model = "m", .prompt = "Trigger words here:", .continuation = " alpha beta"};
     int r;
+    r = ops->parse_file_list(res, &fp, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO);
+    provider_file_page_clear(&fp);
+    provider_error_clear(&err);
+    r = ops->parse_file_deleted(res, &fd, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO);
+    provider_file_deletion_clear(&fd);
+    provider_error_clear(&err);
     r = ops->parse_file(res, &f, &err);
     assert_true(r == 0 || r == -EPROTO || r == -EIO);
     provider_file_clear(&f);
@@ -1536,9 +1829,10 @@ static void test_parsers_never_crash(void **state)
 {
     (void)state;
     static const char *const names[] = {
-        "file.json",          "job_queued.json", "job_succeeded.json",    "job_failed.json",
-        "job_paused.json",    "jobs_list.json",  "jobs_list_last.json",   "events.json",
-        "chat_logprobs.json", "chat_plain.json", "completions_echo.json", "error_quota.json"};
+        "file.json",          "job_queued.json",      "job_succeeded.json",    "job_failed.json",
+        "job_paused.json",    "jobs_list.json",       "jobs_list_last.json",   "events.json",
+        "chat_logprobs.json", "chat_plain.json",      "completions_echo.json", "error_quota.json",
+        "files_list.json",    "files_list_last.json", "file_deleted.json"};
     unsigned n = 0;
     uint64_t lcg = 0x9E3779B97F4A7C15ull;
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
@@ -1576,12 +1870,14 @@ int main(void)
         cmocka_unit_test(test_build_create),
         cmocka_unit_test(test_build_job_paths),
         cmocka_unit_test(test_build_list),
+        cmocka_unit_test(test_build_files),
         cmocka_unit_test(test_build_chat_and_score),
         cmocka_unit_test(test_no_key_no_authorization),
         cmocka_unit_test(test_parse_file),
         cmocka_unit_test(test_parse_jobs),
         cmocka_unit_test(test_every_status),
         cmocka_unit_test(test_parse_list_and_events),
+        cmocka_unit_test(test_parse_files),
         cmocka_unit_test(test_parse_chat),
         cmocka_unit_test(test_parse_score),
         cmocka_unit_test(test_parse_errors),
@@ -1597,6 +1893,7 @@ int main(void)
         cmocka_unit_test(test_client_breaker),
         cmocka_unit_test(test_client_breaker_timeout),
         cmocka_unit_test(test_client_cancel_and_free),
+        cmocka_unit_test(test_client_files),
         cmocka_unit_test(test_client_unsupported),
         cmocka_unit_test(test_client_free_inside_done),
     };

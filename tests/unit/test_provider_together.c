@@ -4,8 +4,9 @@
  * request paths and fields, every FinetuneJobStatus value (plus the SDK's
  * user_error), the output model field, ISO-8601 times, suffix-based
  * reconciliation without metadata, a failed job's reason from its events,
- * integer logprobs, echoed prompt log-probabilities, errors and malformed
- * bodies.  No simulator speaks Together, so these shapes are the contract.
+ * integer logprobs, echoed prompt log-probabilities, listing and deleting
+ * files, errors and malformed bodies.  No simulator speaks Together, so these shapes are the
+ * contract.
  */
 #include "config.h"
 
@@ -284,6 +285,94 @@ static void test_parse_file(void **state)
     http_response_free(res);
 }
 
+static void test_files(void **state)
+{
+    (void)state;
+    struct http_request *r = NULL;
+    struct provider_error err = {0};
+    struct provider_file_page p;
+    struct provider_file_deletion d;
+
+    /* GET /files takes no parameters: cursor and limit are not sent. */
+    assert_int_equal(provider_together.build_list_files(&EP, "file-x", 50, &r, &err), 0);
+    assert_string_equal(r->method, "GET");
+    assert_string_equal(r->url, "https://api.together.xyz/v1/files");
+    assert_string_equal(http_request_header(r, "Authorization"), "Bearer tg-secret");
+    http_request_free(r);
+    assert_int_equal(provider_together.build_delete_file(
+                         &EP, "file-d0d318cb-b7d9-493a-bd70-1cfe089d3815", &r, &err),
+                     0);
+    assert_string_equal(r->method, "DELETE");
+    assert_string_equal(
+        r->url, "https://api.together.xyz/v1/files/file-d0d318cb-b7d9-493a-bd70-1cfe089d3815");
+    assert_null(r->body);
+    http_request_free(r);
+    r = NULL;
+    assert_int_equal(provider_together.build_delete_file(&EP, "", &r, &err), -EINVAL);
+    assert_null(r);
+    provider_error_clear(&err);
+
+    /* FileList: every file in one page, status from Processed. */
+    struct http_response *res = fixture_response(200, "files_list.json");
+    assert_int_equal(provider_together.parse_file_list(res, &p, &err), 0);
+    assert_int_equal(p.n_files, 2);
+    assert_false(p.has_more);
+    assert_null(p.next_cursor);
+    assert_string_equal(p.files[0].id, "file-d0d318cb-b7d9-493a-bd70-1cfe089d3815");
+    assert_string_equal(p.files[0].filename, "vtune-7f3a9c.jsonl");
+    assert_int_equal(p.files[0].bytes, 62534);
+    assert_int_equal(p.files[0].created_at, 1732573543);
+    assert_string_equal(p.files[0].status, "processed");
+    assert_string_equal(p.files[1].filename, "eval-set.csv");
+    assert_string_equal(p.files[1].status, "uploaded");
+    provider_file_page_clear(&p);
+    http_response_free(res);
+    res = response(200, "{\"data\":[]}");
+    assert_int_equal(provider_together.parse_file_list(res, &p, &err), 0);
+    assert_int_equal(p.n_files, 0);
+    provider_file_page_clear(&p);
+    http_response_free(res);
+    const char *bad[] = {"{}", "{\"data\":{}}", "{\"data\":[{\"filename\":\"x\"}]}",
+                         "{\"data\":[{\"id\":\"f\",\"Processed\":1}]}", "[]"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        res = response(200, bad[i]);
+        if (provider_together.parse_file_list(res, &p, &err) != -EPROTO)
+            fail_msg("accepted malformed file list %zu", i);
+        assert_null(p.files);
+        provider_error_clear(&err);
+        http_response_free(res);
+    }
+
+    /* FileDeleteResponse: nothing required; a 200 without `deleted` is a deletion. */
+    res = fixture_response(200, "file_deleted.json");
+    assert_int_equal(provider_together.parse_file_deleted(res, &d, &err), 0);
+    assert_string_equal(d.id, "file-d0d318cb-b7d9-493a-bd70-1cfe089d3815");
+    assert_true(d.deleted);
+    provider_file_deletion_clear(&d);
+    http_response_free(res);
+    res = response(200, "{}");
+    assert_int_equal(provider_together.parse_file_deleted(res, &d, &err), 0);
+    assert_null(d.id);
+    assert_true(d.deleted);
+    provider_file_deletion_clear(&d);
+    http_response_free(res);
+    res = response(200, "{\"id\":\"file-1\",\"deleted\":false}");
+    assert_int_equal(provider_together.parse_file_deleted(res, &d, &err), 0);
+    assert_false(d.deleted);
+    provider_file_deletion_clear(&d);
+    http_response_free(res);
+    res = response(200, "{\"id\":\"file-1\",\"deleted\":\"yes\"}");
+    assert_int_equal(provider_together.parse_file_deleted(res, &d, &err), -EPROTO);
+    assert_null(d.id);
+    provider_error_clear(&err);
+    http_response_free(res);
+    res = fixture_response(404, "error.json");
+    assert_int_equal(provider_together.parse_file_deleted(res, &d, &err), -EIO);
+    assert_int_equal(err.http_status, 404);
+    provider_error_clear(&err);
+    http_response_free(res);
+}
+
 static void test_parse_jobs(void **state)
 {
     (void)state;
@@ -550,9 +639,19 @@ static void parse_all(const struct http_response *res, unsigned *n)
     struct provider_event_page e;
     struct provider_chat_result c;
     struct provider_score_result sc;
+    struct provider_file_page fp;
+    struct provider_file_deletion fd;
     struct provider_score_args sa = {
         .model = "m", .prompt = "Trigger words here:", .continuation = " alpha beta"};
     int r;
+    r = ops->parse_file_list(res, &fp, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO);
+    provider_file_page_clear(&fp);
+    provider_error_clear(&err);
+    r = ops->parse_file_deleted(res, &fd, &err);
+    assert_true(r == 0 || r == -EPROTO || r == -EIO);
+    provider_file_deletion_clear(&fd);
+    provider_error_clear(&err);
     r = ops->parse_file(res, &f, &err);
     assert_true(r == 0 || r == -EPROTO || r == -EIO);
     provider_file_clear(&f);
@@ -584,9 +683,9 @@ static void test_parsers_never_crash(void **state)
 {
     (void)state;
     static const char *const names[] = {
-        "file.json",          "job_created.json",      "job_completed.json",
-        "job_error.json",     "jobs_list.json",        "events.json",
-        "chat_logprobs.json", "completions_echo.json", "error.json"};
+        "file.json",      "job_created.json", "job_completed.json", "job_error.json",
+        "jobs_list.json", "events.json",      "chat_logprobs.json", "completions_echo.json",
+        "error.json",     "files_list.json",  "file_deleted.json"};
     unsigned n = 0;
     uint64_t lcg = 0x9E3779B97F4A7C15ull;
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
@@ -626,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_every_status), cmocka_unit_test(test_parse_list_and_events),
         cmocka_unit_test(test_parse_chat),   cmocka_unit_test(test_parse_score),
         cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_parsers_never_crash),
+        cmocka_unit_test(test_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
