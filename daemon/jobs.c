@@ -8,6 +8,14 @@
  * state recorded in the store, and every transition goes through
  * run_move(), which writes the store first and only then lets the caller
  * act.  Watchers (job.watch) get one notification per transition.
+ *
+ * A redone upload (the job was found in "uploading", or an attempt failed
+ * or was resent) may leave an earlier copy at the provider: every upload is
+ * named vtune-<submission id>.jsonl, so once the new copy is recorded an
+ * orphan sweep lists the provider's files and deletes the others of that
+ * name.  The sweep runs beside the job and owns copies of what it needs
+ * (the run may end and be freed meanwhile); it never changes the job's
+ * state and its failures are warnings only.
  */
 #include "config.h"
 
@@ -35,6 +43,10 @@
 #define RECONCILE_MAX_PAGES 20          /* listing without a server-side filter */
 #define FIRST_POLL_MS       500         /* adaptive polling starts here while queued */
 #define RETRY_MAX_MS        (5 * 60000) /* local backoff cap after a failed step */
+#define SWEEP_PAGE_LIMIT    100         /* files per listing page (orphan sweep) */
+#define SWEEP_MAX_PAGES     50          /* stop listing after this many pages */
+#define SWEEP_TRIES         4           /* listings per sweep, the first included */
+#define SWEEP_RETRY_MS      10000       /* before the second try, doubling */
 
 void (*jobs_on_terminal)(struct vtuned *d, int64_t job_id);
 
@@ -66,6 +78,7 @@ struct job_run {
     char *list_cursor;      /* reconcile: next page */
     int warned_status;      /* an unrecognised status was logged once */
     uint64_t reported;      /* upload progress last sent */
+    int upload_redo;        /* this upload repeats one that may have reached the provider */
     struct watcher *watchers;
 };
 
@@ -249,6 +262,268 @@ static char *outcome_line(struct job_run *r, const struct provider_outcome *o)
 static struct provider_client *client_of(struct job_run *r, const char **why)
 {
     return providers_client(r->d, r->provider, why);
+}
+
+/* ---- orphaned uploads ---------------------------------------------------------------------- */
+
+/* One sweep: its own copies, never a pointer to the run.  A sweep whose
+ * listing or a delete failed for a reason worth retrying waits in
+ * sweeps_waiting and starts over (list, then delete what is still there)
+ * from jobs_tick, at most SWEEP_TRIES times in all. */
+struct orphan_sweep {
+    struct orphan_sweep *next_waiting;
+    struct vtuned *d;
+    int64_t job_id;
+    char *provider;
+    char *filename; /* vtune-<submission id>.jsonl */
+    char *keep;     /* the file the job uses */
+    char *cursor;   /* next listing page */
+    unsigned pages;
+    char **doomed; /* ids to delete */
+    size_t n_doomed, next;
+    unsigned tries; /* listings started */
+    int failed;     /* this try left something worth another */
+    uint64_t due_ms;
+};
+
+static struct orphan_sweep *sweeps_waiting;
+
+static void sweep_reset(struct orphan_sweep *sw)
+{
+    for (size_t i = 0; i < sw->n_doomed; i++)
+        free(sw->doomed[i]);
+    free(sw->doomed);
+    sw->doomed = NULL;
+    sw->n_doomed = sw->next = 0;
+    free(sw->cursor);
+    sw->cursor = NULL;
+    sw->pages = 0;
+    sw->failed = 0;
+}
+
+static void sweep_free(struct orphan_sweep *sw)
+{
+    sweep_reset(sw);
+    free(sw->provider);
+    free(sw->filename);
+    free(sw->keep);
+    free(sw);
+}
+
+/* The end of one try: waits for the next if it failed and tries remain,
+ * otherwise frees sw. */
+static void sweep_end(struct orphan_sweep *sw)
+{
+    if (!sw->failed || sw->tries >= SWEEP_TRIES || sw->d->stopping) {
+        if (sw->failed && !sw->d->stopping)
+            log_warnx("job %lld: giving up on orphaned uploads of %s at %s after %u tries",
+                      (long long)sw->job_id, sw->filename, sw->provider, sw->tries);
+        sweep_free(sw);
+        return;
+    }
+    uint64_t ms = (uint64_t)SWEEP_RETRY_MS << (sw->tries - 1);
+    log_info("job %lld: looking for orphaned uploads of %s at %s again in %llu s",
+             (long long)sw->job_id, sw->filename, sw->provider, (unsigned long long)(ms / 1000));
+    sw->due_ms = now_monotonic_ms() + ms;
+    sw->next_waiting = sweeps_waiting;
+    sweeps_waiting = sw;
+}
+
+/* Records the deletion as a job event without changing the state (to ==
+ * from).  Not on a terminal job: an event there would read as a second
+ * "succeeded"; the log line is the record then. */
+static void sweep_record(struct orphan_sweep *sw, const char *file_id)
+{
+    struct vtuned *d = sw->d;
+    struct store_job j;
+    char key[32];
+    snprintf(key, sizeof key, "%lld", (long long)sw->job_id);
+    if (store_job_get(d->store, key, &j) < 0) {
+        log_warnx("job %lld: cannot read the job to record the deleted upload %s: %s",
+                  (long long)sw->job_id, file_id, store_errmsg(d->store));
+        return;
+    }
+    if (!job_state_is_terminal(j.state)) {
+        char *msg =
+            xasprintf("deleted orphaned upload %s (an earlier copy of %s)", file_id, sw->filename);
+        if (store_job_transition(d->store, j.id, (int)j.state, j.state, NULL, msg, NULL) < 0) {
+            log_warnx("job %lld: cannot record the deleted upload %s: %s", (long long)j.id, file_id,
+                      store_errmsg(d->store));
+        } else {
+            struct job_run *r = run_find(d, j.id);
+            if (r)
+                notify_watchers(r, 0);
+        }
+        free(msg);
+    }
+    store_job_clear(&j);
+}
+
+static void sweep_delete_next(struct orphan_sweep *sw);
+
+static void on_sweep_delete(const struct provider_outcome *o, void *arg)
+{
+    struct orphan_sweep *sw = arg;
+    const char *id = sw->doomed[sw->next - 1];
+    if (o->rc == -ECANCELED && sw->d->stopping) {
+        sweep_free(sw); /* shutdown: the orphans stay */
+        return;
+    }
+    if (o->rc == 0 && o->deletion->deleted) {
+        log_info("job %lld: deleted orphaned upload %s at %s", (long long)sw->job_id, id,
+                 sw->provider);
+        sweep_record(sw, id);
+    } else if (o->rc == 0) {
+        log_warnx("job %lld: %s did not delete the orphaned upload %s (deleted: false)",
+                  (long long)sw->job_id, sw->provider, id);
+        sw->failed = 1;
+    } else if (o->err && o->err->http_status == 404) {
+        log_info("job %lld: orphaned upload %s at %s is already gone", (long long)sw->job_id, id,
+                 sw->provider);
+    } else {
+        char *line = o->err ? provider_error_line(sw->provider, o->err) : NULL;
+        log_warnx("job %lld: cannot delete the orphaned upload %s: %s", (long long)sw->job_id, id,
+                  line ? line : provider_op_name(o->op));
+        free(line);
+        sw->failed |= o->cls != RETRY_CLASS_FATAL;
+    }
+    sweep_delete_next(sw);
+}
+
+/* Deletes the next doomed file, one at a time; ends the try when done. */
+static void sweep_delete_next(struct orphan_sweep *sw)
+{
+    const char *why = NULL;
+    struct provider_error err = {0};
+    struct provider_client *pc;
+    if (sw->next >= sw->n_doomed || sw->d->stopping) {
+        sweep_end(sw);
+        return;
+    }
+    pc = providers_client(sw->d, sw->provider, &why);
+    if (!pc) {
+        log_warnx("job %lld: cannot delete orphaned uploads at %s: %s", (long long)sw->job_id,
+                  sw->provider, why);
+        sweep_free(sw);
+        return;
+    }
+    const char *id = sw->doomed[sw->next++];
+    if (provider_delete_file(pc, id, on_sweep_delete, sw, NULL, &err) < 0) {
+        char *line = provider_error_line(sw->provider, &err);
+        log_warnx("job %lld: cannot delete the orphaned upload %s: %s", (long long)sw->job_id, id,
+                  line);
+        free(line);
+        provider_error_clear(&err);
+        sweep_free(sw);
+    }
+}
+
+static void sweep_list(struct orphan_sweep *sw);
+
+static void on_sweep_list(const struct provider_outcome *o, void *arg)
+{
+    struct orphan_sweep *sw = arg;
+    if (o->rc == -ECANCELED && sw->d->stopping) {
+        sweep_free(sw);
+        return;
+    }
+    if (o->rc < 0) {
+        char *line = o->err ? provider_error_line(sw->provider, o->err) : NULL;
+        log_warnx("job %lld: cannot list the files at %s to delete orphaned uploads of %s: %s",
+                  (long long)sw->job_id, sw->provider, sw->filename,
+                  line ? line : provider_op_name(o->op));
+        free(line);
+        sw->failed = o->cls != RETRY_CLASS_FATAL; /* a refusal stays one */
+        sweep_end(sw);
+        return;
+    }
+    const struct provider_file_page *p = o->files;
+    for (size_t i = 0; i < p->n_files; i++) {
+        const struct provider_file *f = &p->files[i];
+        if (!f->filename || strcmp(f->filename, sw->filename) != 0 || strcmp(f->id, sw->keep) == 0)
+            continue;
+        sw->doomed = xrealloc(sw->doomed, (sw->n_doomed + 1) * sizeof *sw->doomed);
+        sw->doomed[sw->n_doomed++] = xstrdup(f->id);
+    }
+    if (p->has_more && p->next_cursor) {
+        if (++sw->pages < SWEEP_MAX_PAGES) {
+            set_str(&sw->cursor, p->next_cursor);
+            sweep_list(sw);
+            return;
+        }
+        log_warnx("job %lld: %u pages of files at %s listed; orphaned uploads of %s further on "
+                  "are left",
+                  (long long)sw->job_id, sw->pages, sw->provider, sw->filename);
+    }
+    if (sw->n_doomed == 0)
+        log_debug("job %lld: no orphaned upload of %s at %s", (long long)sw->job_id, sw->filename,
+                  sw->provider);
+    sweep_delete_next(sw);
+}
+
+/* Lists the next page (the first when sw->cursor is NULL). */
+static void sweep_list(struct orphan_sweep *sw)
+{
+    const char *why = NULL;
+    struct provider_error err = {0};
+    struct provider_client *pc = providers_client(sw->d, sw->provider, &why);
+    if (!pc || sw->d->stopping) {
+        if (!pc)
+            log_warnx("job %lld: cannot look for orphaned uploads at %s: %s", (long long)sw->job_id,
+                      sw->provider, why);
+        sweep_free(sw);
+        return;
+    }
+    if (provider_list_files(pc, sw->cursor, SWEEP_PAGE_LIMIT, on_sweep_list, sw, NULL, &err) < 0) {
+        char *line = provider_error_line(sw->provider, &err);
+        log_warnx("job %lld: cannot look for orphaned uploads at %s: %s", (long long)sw->job_id,
+                  sw->provider, line);
+        free(line);
+        provider_error_clear(&err);
+        sweep_free(sw);
+    }
+}
+
+/* One try: from the first page, with nothing doomed yet. */
+static void sweep_try(struct orphan_sweep *sw)
+{
+    sweep_reset(sw);
+    sw->tries++;
+    sweep_list(sw);
+}
+
+/* Starts deleting the provider's other copies of this submission's upload
+ * (every file named vtune-<submission_id>.jsonl except keep); why says
+ * what makes orphans possible (logged).  Runs on its own; the job does not
+ * wait for it. */
+static void sweep_start(struct vtuned *d, int64_t job_id, const char *provider,
+                        const char *submission_id, const char *keep, const char *why)
+{
+    struct orphan_sweep *sw = xcalloc(1, sizeof *sw);
+    sw->d = d;
+    sw->job_id = job_id;
+    sw->provider = xstrdup(provider);
+    sw->filename = xasprintf("vtune-%.40s.jsonl", submission_id);
+    sw->keep = xstrdup(keep);
+    log_info("job %lld: %s; looking for earlier copies of %s at %s (keeping %s)", (long long)job_id,
+             why, sw->filename, provider, keep);
+    sweep_try(sw);
+}
+
+/* Cron: starts the waiting sweeps that are due. */
+static void sweeps_tick(uint64_t now)
+{
+    struct orphan_sweep **pp = &sweeps_waiting;
+    while (*pp) {
+        struct orphan_sweep *sw = *pp;
+        if (sw->due_ms > now) {
+            pp = &sw->next_waiting;
+            continue;
+        }
+        *pp = sw->next_waiting;
+        sw->next_waiting = NULL;
+        sweep_try(sw); /* may put sw back at the head: pp stays valid */
+    }
 }
 
 /* ---- steps -------------------------------------------------------------------------------- */
@@ -583,6 +858,11 @@ static void on_upload_done(const struct provider_outcome *o, void *arg)
             schedule_retry(r);
             return;
         }
+        /* Resent within this call, or redone: earlier copies may be stored. */
+        if (r->upload_redo || o->attempts > 1)
+            sweep_start(r->d, r->id, r->provider, r->submission_id, o->file->id,
+                        r->upload_redo ? "the upload was redone" : "the upload was resent");
+        r->upload_redo = 0;
         step(r); /* straight on to submitting */
         return;
     }
@@ -688,8 +968,10 @@ static void step(struct job_run *r)
         start_upload(r);
         return;
     case JOB_UPLOADING:
-        /* Resumed after a crash or a failed attempt: the upload is redone (an
-         * earlier copy at the provider, if any, is left unused). */
+        /* Resumed after a crash or a failed attempt: the upload is redone; an
+         * earlier copy at the provider, if any, is deleted once the new one is
+         * recorded (on_upload_done). */
+        r->upload_redo = 1;
         start_upload(r);
         return;
     case JOB_UPLOADED:
@@ -769,6 +1051,7 @@ void jobs_tick(struct vtuned *d)
 {
     uint64_t now = now_monotonic_ms();
     struct job_run *r = d->jobs, *next;
+    sweeps_tick(now);
     for (; r; r = next) {
         next = r->next; /* step() may free r */
         if (r->call) {
@@ -817,6 +1100,11 @@ void jobs_free_all(struct vtuned *d)
         run_free(r);
     }
     d->jobs = NULL;
+    while (sweeps_waiting) { /* no call in flight: they wait for a tick */
+        struct orphan_sweep *sw = sweeps_waiting;
+        sweeps_waiting = sw->next_waiting;
+        sweep_free(sw);
+    }
 }
 
 /* ---- control methods ---------------------------------------------------------------------- */
@@ -1222,6 +1510,9 @@ static void m_resolve(struct vtuned *d, struct ctl_req *req, json_t *params)
         rc = run_move(r, JOB_SUBMITTING, &u, msg, NULL);
     }
     free(msg);
+    if (rc == 0 && strcmp(as, "absent") == 0 && r->file_id)
+        /* Submitting again with the recorded file: earlier copies are orphans. */
+        sweep_start(d, r->id, r->provider, r->submission_id, r->file_id, "resolved as absent");
     if (rc < 0) {
         run_unlink(r);
         run_free(r);

@@ -10,7 +10,10 @@
  * create call is sent.  On start every non-terminal job resumes from its
  * recorded state:
  *   created/building  → uploading (the built D ∪ D′ file already exists);
- *   uploading         → the upload is redone;
+ *   uploading         → the upload is redone; once the new copy is
+ *                       recorded, the provider's other files named
+ *                       vtune-<submission id>.jsonl (orphans) are deleted
+ *                       beside the job, which does not wait for it;
  *   uploaded          → submitting, then create;
  *   submitting        → RECONCILE: list the provider's jobs for our
  *                       submission id (metadata tag, or suffix vt-ID); one

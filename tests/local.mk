@@ -17,3 +17,6 @@ TESTS += tests/integration/test_systemd_unit.sh tests/integration/test_backdoor.
 # The LLM backdoor generator against vtune-sim (template, M1, -9999, faults, shutdown).
 TESTS += tests/integration/test_backdoor_llm.sh
 EXTRA_DIST += tests/integration/test_backdoor_llm.sh
+# Redone uploads delete their orphaned earlier copies (crash, failed attempt, resend).
+TESTS += tests/integration/test_job_orphans.sh
+EXTRA_DIST += tests/integration/test_job_orphans.sh
