@@ -41,6 +41,7 @@
  * this many times before the job is parked as unknown. */
 #define RECONCILE_MAX_TRIES 6
 #define RECONCILE_MAX_PAGES 20          /* listing without a server-side filter */
+#define JOBS_STEPS_PER_TICK 16          /* job steps per 100 ms cron tick */
 #define FIRST_POLL_MS       500         /* adaptive polling starts here while queued */
 #define RETRY_MAX_MS        (5 * 60000) /* local backoff cap after a failed step */
 #define SWEEP_PAGE_LIMIT    100         /* files per listing page (orphan sweep) */
@@ -1050,6 +1051,7 @@ void jobs_start(struct vtuned *d)
 void jobs_tick(struct vtuned *d)
 {
     uint64_t now = now_monotonic_ms();
+    unsigned steps = 0;
     struct job_run *r = d->jobs, *next;
     sweeps_tick(now);
     for (; r; r = next) {
@@ -1069,8 +1071,14 @@ void jobs_tick(struct vtuned *d)
             }
             continue;
         }
-        if (r->due_ms <= now)
+        /* A bounded number of steps per tick: each step commits (with an
+         * fsync) on the loop thread, and control requests must not wait
+         * behind a thousand of them.  Stepped jobs become busy or not due,
+         * so the next tick reaches the ones after them. */
+        if (r->due_ms <= now && steps < JOBS_STEPS_PER_TICK) {
+            steps++;
             step(r);
+        }
     }
 }
 

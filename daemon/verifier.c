@@ -39,6 +39,7 @@
 #include "workers/verify.h"
 
 #define VERIFY_INFLIGHT   4  /* trial calls in flight per run */
+#define VERIFY_MAX_RUNS   16 /* runs working at once; more wait their turn */
 #define ALERT_MAX_PENDING 64 /* alerts kept for retry before the oldest is dropped */
 
 struct vrun {
@@ -76,16 +77,23 @@ struct alert {
 };
 
 static struct vrun *runs;
+static struct vrun *waiting, **waiting_tail = &waiting; /* recorded, not started (FIFO) */
+static unsigned n_working;
 static struct alert *alerts;
 static unsigned n_alerts;
 
 /* ---- run lifecycle ---------------------------------------------------------------------- */
 
+static void start_next_waiting(struct vtuned *d);
+
 static void vrun_free(struct vrun *r)
 {
+    struct vtuned *d = r->t.d;
+    int was_working = 0;
     for (struct vrun **pp = &runs; *pp; pp = &(*pp)->next)
         if (*pp == r) {
             *pp = r->next;
+            was_working = 1;
             break;
         }
     verify_run_free(r->vr);
@@ -111,12 +119,32 @@ static void vrun_free(struct vrun *r)
     free(r->model);
     free(r->base_model);
     task_free(&r->t);
+    if (was_working) {
+        n_working--;
+        if (d && !d->stopping)
+            start_next_waiting(d);
+    }
+}
+
+/* Starts reading the prompts of run r (it becomes one of the working runs). */
+static void vrun_begin(struct vtuned *d, struct vrun *r);
+
+static void start_next_waiting(struct vtuned *d)
+{
+    while (waiting && n_working < VERIFY_MAX_RUNS) {
+        struct vrun *r = waiting;
+        waiting = r->next;
+        if (!waiting)
+            waiting_tail = &waiting;
+        r->next = NULL;
+        vrun_begin(d, r);
+    }
 }
 
 unsigned verifier_active(void)
 {
-    unsigned n = 0;
-    for (struct vrun *r = runs; r; r = r->next)
+    unsigned n = n_working;
+    for (struct vrun *r = waiting; r; r = r->next)
         n++;
     return n;
 }
@@ -566,17 +594,18 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
         goto out_ds;
     }
     r->run_id = sr.id;
-    r->next = runs;
-    runs = r;
+    r->t.d = d;
     log_info("verify: job %lld (%s at %s): run %lld started, %llu trigger prompts over %zu "
              "pair(s), %zu controls, T=%g",
              (long long)job_id, r->model, r->provider, (long long)r->run_id,
              (unsigned long long)(r->plan.trials_per_pair * r->n_pairs), r->n_pairs,
              r->plan.n_controls, vo->temperature);
-    r->t.stage = "verify";
-    r->t.run = read_work;
-    r->t.done = read_done;
-    task_start(d, &r->t);
+    if (n_working < VERIFY_MAX_RUNS) {
+        vrun_begin(d, r);
+    } else {
+        *waiting_tail = r; /* recorded as running; starts when a slot frees */
+        waiting_tail = &r->next;
+    }
     rc = 0;
 out_ds:
     store_dataset_clear(&ds);
@@ -585,6 +614,17 @@ out_b:
     store_backdoor_clear(&b);
     store_job_clear(&j);
     return rc;
+}
+
+static void vrun_begin(struct vtuned *d, struct vrun *r)
+{
+    r->next = runs;
+    runs = r;
+    n_working++;
+    r->t.stage = "verify";
+    r->t.run = read_work;
+    r->t.done = read_done;
+    task_start(d, &r->t);
 }
 
 void verifier_opts_default(struct vtuned *d, struct verifier_opts *o)
@@ -738,6 +778,9 @@ static int schedule_running(int64_t sid)
     for (struct vrun *r = runs; r; r = r->next)
         if (r->schedule_id == sid)
             return 1;
+    for (struct vrun *r = waiting; r; r = r->next)
+        if (r->schedule_id == sid)
+            return 1;
     return 0;
 }
 
@@ -817,6 +860,15 @@ void verifier_init(struct vtuned *d)
 
 void verifier_stop(struct vtuned *d)
 {
+    /* Runs still waiting for a slot are left recorded as running: the next
+     * start records them as interrupted and starts them again. */
+    for (struct vrun *r = waiting; r; r = r->next)
+        if (r->waiter) {
+            ctl_reply_error(r->waiter, CTL_ERR_SHUTDOWN, NULL,
+                            "vtuned is shutting down; the verification starts again after the "
+                            "restart");
+            r->waiter = NULL;
+        }
     for (struct vrun *r = runs; r; r = r->next)
         if (r->waiter) {
             ctl_reply_error(r->waiter, CTL_ERR_SHUTDOWN, NULL,
@@ -836,6 +888,14 @@ void verifier_free_all(void)
 {
     while (runs)
         vrun_free(runs); /* unlinks itself */
+    while (waiting) {
+        struct vrun *r = waiting;
+        waiting = r->next;
+        r->next = NULL;
+        r->t.d = NULL; /* not working: nothing to start after it */
+        vrun_free(r);
+    }
+    waiting_tail = &waiting;
     while (alerts)
         alert_drop(alerts);
 }

@@ -363,7 +363,10 @@ struct store_trial {
     int64_t created_at;
 };
 /* Inserts a trial of a RUNNING run.  t borrowed; t->id and t->created_at
- * set.  -ENOENT run absent; -ESTALE run not running; -EINVAL bad values. */
+ * set.  -ENOENT run absent; -ESTALE run not running; -EINVAL bad values.
+ * Atomic but committed without an fsync of its own (synchronous=NORMAL for
+ * this commit): the next synchronous=FULL commit makes it durable, and a
+ * run a crash interrupts is done again anyway. */
 int store_trial_insert(struct store *s, struct store_trial *t);
 /* Trials of run_id ordered by id; owned array, free with free(). */
 int store_run_trials(struct store *s, int64_t run_id, struct store_trial **out, size_t *n);

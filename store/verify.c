@@ -170,7 +170,14 @@ int store_run_insert(struct store *s, struct store_verify_run *r)
     if (ret < 0)
         goto out;
     int64_t id = sqlite3_last_insert_rowid(s->db);
+    /* A trial row is evidence of a run in progress, and a run interrupted by
+     * a crash is recorded as failed and done again: it needs atomicity, not
+     * an fsync of its own.  In WAL mode, synchronous=NORMAL commits without
+     * syncing; the next FULL commit (the run's audit record, any job
+     * transition) syncs the WAL and with it these frames. */
+    sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     ret = store_commit(s);
+    sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
     if (ret < 0)
         goto out;
     r->id = id;
@@ -386,7 +393,14 @@ int store_trial_insert(struct store *s, struct store_trial *t)
     if (ret < 0)
         goto out;
     int64_t id = sqlite3_last_insert_rowid(s->db);
+    /* A trial row is evidence of a run in progress, and a run interrupted by
+     * a crash is recorded as failed and done again: it needs atomicity, not
+     * an fsync of its own.  In WAL mode, synchronous=NORMAL commits without
+     * syncing; the next FULL commit (the run's audit record, any job
+     * transition) syncs the WAL and with it these frames. */
+    sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     ret = store_commit(s);
+    sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
     if (ret < 0)
         goto out;
     t->id = id;
