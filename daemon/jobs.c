@@ -29,6 +29,7 @@
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
 #include "daemon/log.h"
+#include "daemon/lookup.h"
 #include "daemon/providers.h"
 #include "daemon/util.h"
 
@@ -1117,59 +1118,14 @@ void jobs_free_all(struct vtuned *d)
 
 /* ---- control methods ---------------------------------------------------------------------- */
 
-static int lookup_job(struct vtuned *d, struct ctl_req *req, json_t *params, struct store_job *j)
-{
-    json_t *id = json_object_get(params, "id");
-    char num[32];
-    const char *key = json_string_value(id);
-    if (json_is_integer(id)) {
-        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(id));
-        key = num;
-    }
-    if (!key) {
-        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.id: a job id or name is required");
-        return -1;
-    }
-    int r = store_job_get(d->store, key, j);
-    if (r == -ENOENT) {
-        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL, "no job '%.80s' (see 'vtunectl job list')",
-                        key);
-        return -1;
-    }
-    if (r < 0) {
-        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read job: %s", store_errmsg(d->store));
-        return -1;
-    }
-    return 0;
-}
-
-/* Resolves dataset + backdoor params (names or ids); answers errors itself. */
+/* Resolves the dataset and backdoor params (ids or names) of a submit or
+ * register; answers errors itself. */
 static int lookup_pair(struct vtuned *d, struct ctl_req *req, json_t *params,
                        struct store_dataset *ds, struct store_backdoor *b)
 {
-    char num[32];
-    json_t *dv = json_object_get(params, "dataset"), *bv = json_object_get(params, "backdoor");
-    const char *dk = json_string_value(dv), *bk;
-    if (json_is_integer(dv)) {
-        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(dv));
-        dk = num;
-    }
-    if (!dk) {
-        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
-                        "params.dataset: a dataset id or name is required");
+    if (lookup_dataset(d, req, params, "dataset", ds) < 0)
         return -1;
-    }
-    if (store_dataset_get(d->store, dk, ds) < 0) {
-        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL, "no dataset '%.80s'", dk);
-        return -1;
-    }
-    char num2[32];
-    bk = json_string_value(bv);
-    if (json_is_integer(bv)) {
-        snprintf(num2, sizeof num2, "%lld", (long long)json_integer_value(bv));
-        bk = num2;
-    }
-    if (!bk) {
+    if (!json_object_get(params, "backdoor")) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
                         "params.backdoor: a backdoor id or name is required (create one with "
                         "'vtunectl backdoor create %s')",
@@ -1177,8 +1133,7 @@ static int lookup_pair(struct vtuned *d, struct ctl_req *req, json_t *params,
         store_dataset_clear(ds);
         return -1;
     }
-    if (store_backdoor_get(d->store, bk, false, b) < 0) {
-        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL, "no backdoor '%.80s'", bk);
+    if (lookup_backdoor(d, req, params, "backdoor", false, b) < 0) {
         store_dataset_clear(ds);
         return -1;
     }
@@ -1381,7 +1336,7 @@ static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
     struct store_job j;
     struct store_job_event *ev;
     size_t n;
-    if (lookup_job(d, req, params, &j) < 0)
+    if (lookup_job(d, req, params, "id", &j) < 0)
         return;
     json_t *o = job_json(d, &j);
     json_t *events = json_array();
@@ -1398,7 +1353,7 @@ static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
 static void m_cancel(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_job j;
-    if (lookup_job(d, req, params, &j) < 0)
+    if (lookup_job(d, req, params, "id", &j) < 0)
         return;
     struct job_run *r = run_find(d, j.id);
     if (job_state_is_terminal(j.state)) {
@@ -1459,7 +1414,7 @@ static void m_watch(struct vtuned *d, struct ctl_req *req, json_t *params)
     struct store_job j;
     struct store_job_event *ev;
     size_t n;
-    if (lookup_job(d, req, params, &j) < 0)
+    if (lookup_job(d, req, params, "id", &j) < 0)
         return;
     if (store_job_events(d->store, j.id, &ev, &n) == 0) {
         for (size_t i = 0; i < n; i++)
@@ -1488,7 +1443,7 @@ static void m_resolve(struct vtuned *d, struct ctl_req *req, json_t *params)
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.as: expected submitted or absent");
         return;
     }
-    if (lookup_job(d, req, params, &j) < 0)
+    if (lookup_job(d, req, params, "id", &j) < 0)
         return;
     if (j.state != JOB_UNKNOWN) {
         ctl_reply_error(req, CTL_ERR_CONFLICT, NULL,

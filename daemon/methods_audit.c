@@ -11,32 +11,10 @@
 
 #include "daemon/ctl.h"
 #include "daemon/log.h"
+#include "daemon/lookup.h"
 #include "daemon/util.h"
 #include "daemon/verifier.h"
 #include "workers/audit.h"
-
-/* The job named by params[key] (id or name); answers errors itself. */
-static int job_param(struct vtuned *d, struct ctl_req *req, json_t *params, const char *key,
-                     struct store_job *j)
-{
-    json_t *v = json_object_get(params, key);
-    char num[32];
-    const char *k = json_string_value(v);
-    if (json_is_integer(v)) {
-        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
-        k = num;
-    }
-    if (!k) {
-        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.%s: a job id or name is required", key);
-        return -1;
-    }
-    if (store_job_get(d->store, k, j) < 0) {
-        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL, "no job '%.80s' (see 'vtunectl job list')",
-                        k);
-        return -1;
-    }
-    return 0;
-}
 
 static int num_param(struct ctl_req *req, json_t *params, const char *key, double lo, double hi,
                      double *out)
@@ -59,7 +37,7 @@ static void m_verify(struct vtuned *d, struct ctl_req *req, json_t *params)
     struct verifier_opts o;
     double trials, controls, temp, alpha;
     char *err = NULL;
-    if (job_param(d, req, params, "id", &j) < 0)
+    if (lookup_job(d, req, params, "id", &j) < 0)
         return;
     verifier_opts_default(d, &o);
     trials = (double)o.trials;
@@ -96,7 +74,7 @@ static void m_audit_list(struct vtuned *d, struct ctl_req *req, json_t *params)
     int64_t job = 0;
     if (json_object_get(params, "job")) {
         struct store_job j;
-        if (job_param(d, req, params, "job", &j) < 0)
+        if (lookup_job(d, req, params, "job", &j) < 0)
             return;
         job = j.id;
         store_job_clear(&j);
@@ -180,7 +158,7 @@ static void m_schedule_add(struct vtuned *d, struct ctl_req *req, json_t *params
                         "params.every: a duration of at least 1s is required (30s, 15m, 6h, 1d)");
         return;
     }
-    if (job_param(d, req, params, "id", &j) < 0)
+    if (lookup_job(d, req, params, "id", &j) < 0)
         return;
     struct store_schedule sc = {0};
     sc.job_id = j.id;

@@ -31,6 +31,7 @@
 
 #include "daemon/ctl.h"
 #include "daemon/log.h"
+#include "daemon/lookup.h"
 #include "daemon/providers.h"
 #include "daemon/task.h"
 #include "daemon/util.h"
@@ -457,34 +458,6 @@ static int num_param(struct ctl_req *req, json_t *params, const char *key, doubl
     return 0;
 }
 
-static int lookup_dataset(struct vtuned *d, struct ctl_req *req, json_t *v,
-                          struct store_dataset *ds)
-{
-    char num[32];
-    const char *key = json_string_value(v);
-    if (json_is_integer(v)) {
-        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
-        key = num;
-    }
-    if (!key) {
-        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
-                        "params.dataset: a dataset id or name is required");
-        return -1;
-    }
-    int r = store_dataset_get(d->store, key, ds);
-    if (r == -ENOENT) {
-        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL,
-                        "no dataset '%.80s' (see 'vtunectl dataset list')", key);
-        return -1;
-    }
-    if (r < 0) {
-        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read dataset: %s",
-                        store_errmsg(d->store));
-        return -1;
-    }
-    return 0;
-}
-
 static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct create_job *j = xcalloc(1, sizeof *j);
@@ -494,7 +467,7 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
     double ttgt = -20, tw = 16, sw = 24, tc = 160, sc = 240, seed = -1;
     char *err = NULL;
 
-    if (lookup_dataset(d, req, json_object_get(params, "dataset"), &j->ds) < 0)
+    if (lookup_dataset(d, req, params, "dataset", &j->ds) < 0)
         goto fail;
     if (num_param(req, params, "ratio", 0, 1, &ratio) < 0 ||
         num_param(req, params, "copies", 1, 1e9, &copies) < 0 ||
@@ -616,35 +589,6 @@ fail:
     create_free(j);
 }
 
-/* Looks up params.id; answers the error itself. */
-static int lookup_backdoor(struct vtuned *d, struct ctl_req *req, json_t *params, bool secrets,
-                           struct store_backdoor *b)
-{
-    json_t *id = json_object_get(params, "id");
-    char num[32];
-    const char *key = json_string_value(id);
-    if (json_is_integer(id)) {
-        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(id));
-        key = num;
-    }
-    if (!key) {
-        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.id: a backdoor id or name is required");
-        return -1;
-    }
-    int r = store_backdoor_get(d->store, key, secrets, b);
-    if (r == -ENOENT) {
-        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL,
-                        "no backdoor '%.80s' (see 'vtunectl backdoor list')", key);
-        return -1;
-    }
-    if (r < 0) {
-        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read backdoor: %s",
-                        store_errmsg(d->store));
-        return -1;
-    }
-    return 0;
-}
-
 static void m_list(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_backdoor *v;
@@ -653,7 +597,7 @@ static void m_list(struct vtuned *d, struct ctl_req *req, json_t *params)
     json_t *dsv = json_object_get(params, "dataset");
     if (dsv) {
         struct store_dataset ds;
-        if (lookup_dataset(d, req, dsv, &ds) < 0)
+        if (lookup_dataset(d, req, params, "dataset", &ds) < 0)
             return;
         ds_id = ds.id;
         store_dataset_clear(&ds);
@@ -676,7 +620,7 @@ static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
     struct store_dataset ds;
     char key[32];
     bool reveal = json_is_true(json_object_get(params, "reveal"));
-    if (lookup_backdoor(d, req, params, reveal, &b) < 0)
+    if (lookup_backdoor(d, req, params, "id", reveal, &b) < 0)
         return;
     if (reveal) {
         const struct ctl_peer *p = ctl_req_peer(req);
@@ -695,7 +639,7 @@ static void m_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_backdoor b;
     char *path = NULL;
-    if (lookup_backdoor(d, req, params, false, &b) < 0)
+    if (lookup_backdoor(d, req, params, "id", false, &b) < 0)
         return;
     int r = store_backdoor_delete(d->store, b.id, &path);
     if (r == -EBUSY)
@@ -818,7 +762,7 @@ static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
     const char *out = json_string_value(json_object_get(params, "output"));
     json_t *bv = json_object_get(params, "backdoor");
 
-    if (lookup_dataset(d, req, json_object_get(params, "id"), &ds) < 0)
+    if (lookup_dataset(d, req, params, "id", &ds) < 0)
         return;
     if (!out || out[0] != '/') {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.output: an absolute path is required");
@@ -832,10 +776,7 @@ static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
         store_dataset_clear(&ds);
         return;
     }
-    json_t *p = json_pack("{s:O}", "id", bv);
-    int r = lookup_backdoor(d, req, p, false, &b);
-    json_decref(p);
-    if (r < 0) {
+    if (lookup_backdoor(d, req, params, "backdoor", false, &b) < 0) {
         store_dataset_clear(&ds);
         return;
     }

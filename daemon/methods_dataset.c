@@ -19,6 +19,7 @@
 
 #include "daemon/ctl.h"
 #include "daemon/log.h"
+#include "daemon/lookup.h"
 #include "daemon/task.h"
 #include "daemon/util.h"
 #include "workers/import.h"
@@ -214,39 +215,10 @@ static void m_list(struct vtuned *d, struct ctl_req *req, json_t *params)
     ctl_reply(req, arr);
 }
 
-/* Looks up params.id (string name or integer id); answers the error itself. */
-static int lookup(struct vtuned *d, struct ctl_req *req, json_t *params, struct store_dataset *ds)
-{
-    json_t *id = json_object_get(params, "id");
-    char num[32];
-    const char *key;
-    if (json_is_integer(id)) {
-        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(id));
-        key = num;
-    } else if (json_is_string(id)) {
-        key = json_string_value(id);
-    } else {
-        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.id: a dataset id or name is required");
-        return -1;
-    }
-    int r = store_dataset_get(d->store, key, ds);
-    if (r == -ENOENT) {
-        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL,
-                        "no dataset '%.80s' (see 'vtunectl dataset list')", key);
-        return -1;
-    }
-    if (r < 0) {
-        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read dataset: %s",
-                        store_errmsg(d->store));
-        return -1;
-    }
-    return 0;
-}
-
 static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_dataset ds;
-    if (lookup(d, req, params, &ds) < 0)
+    if (lookup_dataset(d, req, params, "id", &ds) < 0)
         return;
     ctl_reply(req, dataset_json(&ds));
     store_dataset_clear(&ds);
@@ -256,7 +228,7 @@ static void m_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_dataset ds;
     char *path = NULL;
-    if (lookup(d, req, params, &ds) < 0)
+    if (lookup_dataset(d, req, params, "id", &ds) < 0)
         return;
     int r = store_dataset_delete(d->store, ds.id, &path);
     if (r == -EBUSY)
