@@ -76,8 +76,9 @@ struct http_request {
     unsigned low_speed_time_s;     /* 0 = no low-speed limit */
     size_t max_response;           /* 0 = HTTP_MAX_RESPONSE_DEFAULT */
     char *ca_file;                 /* CA bundle; NULL = system default */
-    int non_idempotent;            /* a create: always a fresh connection (see http.c) and
-                                      never retried (workers/retry.h) */
+    int non_idempotent;            /* a create or an upload: always a fresh connection, so
+                                      libcurl never resends it unseen (see http.c); a create
+                                      is also never retried (workers/retry.h) */
 };
 
 /* Returns an owned request (caller frees with http_request_free, or hands
