@@ -9,9 +9,15 @@
  * load: N threads each open a connection; a barrier makes sure all N are
  * connected at once before any sends; then each sends R requests on its
  * keep-alive connection.  Prints one line of figures (connections, requests,
- * status counts, wall time, throughput, p50/p99/max latency) and exits 0
- * only if every request got a 2xx answer.  With an injected delay on the
- * path this proves the requests are served concurrently, not in turn.
+ * status counts, wall time, throughput, p50/p99/max latency, how long
+ * opening the N connections took and the slowest connect) and exits 0 only
+ * if every request got a 2xx answer.  With an injected delay on the path
+ * this proves the requests are served concurrently, not in turn.  When any
+ * request failed, a second line counts the failures by kind (connect or
+ * send error with its errno, reset, closed before answering, read timeout,
+ * non-2xx) with the longest a failed request's connection had sat idle:
+ * the connections opened first wait at the barrier for the slowest
+ * connect, and a server closes those idle past its timeout.
  *
  * fuzz: each iteration sends one kind of bad input on a fresh connection:
  * random bytes, a garbage request line or headers, mutated JSON bodies to
@@ -102,14 +108,42 @@ static int send_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-/* Reads one HTTP response; returns its status (> 0), 0 when the server
- * closed without answering, -1 on a read error or timeout.  *closed is set
- * when the server said Connection: close or closed after the body. */
+/* Why a request got no HTTP answer (a negative read_response() result is
+ * minus one of these).  The load figures count failures by kind, so that a
+ * failed run says whether the server refused, reset, closed or stalled. */
+enum fail_kind {
+    FAIL_CONNECT = 1, /* connect() failed (errno kept) */
+    FAIL_SEND,        /* send() failed (errno kept) */
+    FAIL_RESET,       /* recv() saw ECONNRESET */
+    FAIL_TIMEOUT,     /* recv() timed out (SO_RCVTIMEO) */
+    FAIL_RECV,        /* recv() failed otherwise (errno kept) */
+    FAIL_EOF,         /* clean close before any byte of an answer */
+    FAIL_TRUNCATED,   /* clean close inside the answer */
+    FAIL_GARBLED,     /* no HTTP status line */
+    FAIL_STATUS,      /* an answer, but not 2xx */
+    FAIL_KINDS
+};
+
+static const char *const fail_names[FAIL_KINDS] = {
+    [FAIL_CONNECT] = "connect failed",
+    [FAIL_SEND] = "send failed",
+    [FAIL_RESET] = "reset by the server",
+    [FAIL_TIMEOUT] = "read timed out",
+    [FAIL_RECV] = "read failed",
+    [FAIL_EOF] = "closed before answering",
+    [FAIL_TRUNCATED] = "closed inside the answer",
+    [FAIL_GARBLED] = "no HTTP status line",
+    [FAIL_STATUS] = "non-2xx status",
+};
+
+/* Reads one HTTP response; returns its status (> 0) or minus a fail_kind
+ * (with errno as recv() left it for FAIL_RESET, FAIL_TIMEOUT, FAIL_RECV).
+ * *closed is set when the server said Connection: close or closed. */
 static int read_response(int fd, struct buf *body, bool *closed)
 {
     struct buf in;
     buf_init(&in);
-    int status = -1;
+    int status = -FAIL_RECV;
     *closed = false;
     size_t header_end = 0;
     long content_length = -1;
@@ -118,8 +152,8 @@ static int read_response(int fd, struct buf *body, bool *closed)
             char *e = in.data ? strstr(in.data, "\r\n\r\n") : NULL;
             if (e) {
                 header_end = (size_t)(e - in.data) + 4;
-                if (sscanf(in.data, "HTTP/1.%*d %d", &status) != 1) {
-                    status = -1;
+                if (sscanf(in.data, "HTTP/1.%*d %d", &status) != 1 || status <= 0) {
+                    status = -FAIL_GARBLED;
                     goto out;
                 }
                 for (char *h = in.data; h && h < e; h = strstr(h, "\r\n")) {
@@ -138,15 +172,21 @@ static int read_response(int fd, struct buf *body, bool *closed)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            status = -1;
+            *closed = true;
+            if (errno == ECONNRESET)
+                status = -FAIL_RESET;
+            else if (errno == EAGAIN || errno == EWOULDBLOCK)
+                status = -FAIL_TIMEOUT;
+            else
+                status = -FAIL_RECV;
             goto out;
         }
         if (r == 0) {
             *closed = true;
             if (!header_end)
-                status = 0;
+                status = in.len ? -FAIL_TRUNCATED : -FAIL_EOF;
             else if (content_length >= 0)
-                status = -1; /* truncated body */
+                status = -FAIL_TRUNCATED;
             break;
         }
         buf_append(&in, tmp, (size_t)r);
@@ -155,8 +195,10 @@ static int read_response(int fd, struct buf *body, bool *closed)
         buf_reset(body);
         buf_append(body, in.data + header_end, in.len - header_end);
     }
-out:
+out:;
+    int saved = errno;
     buf_free(&in);
+    errno = saved;
     return status;
 }
 
@@ -179,12 +221,27 @@ static void format_request(struct buf *b, const char *method, const char *path, 
 struct load_thread {
     pthread_t tid;
     int fd;
-    int ok, fail, status_other;
+    int ok;
+    int status_other;
     uint64_t *lat_ms;
     int n_lat;
+    int fails[FAIL_KINDS];
+    int fail_errno[FAIL_KINDS]; /* the last errno seen for that kind */
+    uint64_t fail_idle_max_ms;  /* longest a failed request's connection sat idle */
+    uint64_t ok_idle_max_ms;    /* the same for answered requests */
+    uint64_t connect_max_ms;    /* the slowest connect(): a lost SYN costs 1 s or more */
 };
 
 static pthread_barrier_t barrier;
+
+static void note_fail(struct load_thread *t, int kind, int err, uint64_t idle_ms)
+{
+    t->fails[kind]++;
+    if (err)
+        t->fail_errno[kind] = err;
+    if (idle_ms > t->fail_idle_max_ms)
+        t->fail_idle_max_ms = idle_ms;
+}
 
 static void *load_main(void *arg)
 {
@@ -192,29 +249,50 @@ static void *load_main(void *arg)
     struct buf req, body;
     buf_init(&req);
     buf_init(&body);
+    uint64_t c0 = now_monotonic_ms();
     t->fd = connect_local(120);
+    t->connect_max_ms = now_monotonic_ms() - c0;
+    /* idle: since the connection opened or last answered; the server may
+     * close a connection idle longer than its --client-timeout. */
+    uint64_t last_active = now_monotonic_ms();
     pthread_barrier_wait(&barrier); /* all connections open at once */
     for (int i = 0; i < O.requests; i++) {
         if (t->fd < 0) {
-            t->fail++;
+            note_fail(t, FAIL_CONNECT, -t->fd, 0);
             t->fd = connect_local(120);
+            last_active = now_monotonic_ms();
             continue;
         }
         format_request(&req, O.method, O.path, O.body, O.body ? strlen(O.body) : 0);
         uint64_t t0 = now_monotonic_ms();
+        uint64_t idle = t0 - last_active;
         bool closed = false;
-        int st = send_all(t->fd, req.data, req.len) < 0 ? -1 : read_response(t->fd, &body, &closed);
-        t->lat_ms[t->n_lat++] = now_monotonic_ms() - t0;
-        if (st >= 200 && st < 300)
+        int st, err = 0;
+        if (send_all(t->fd, req.data, req.len) < 0) {
+            st = -FAIL_SEND;
+            err = errno;
+            closed = true;
+        } else {
+            st = read_response(t->fd, &body, &closed);
+            err = st < 0 ? errno : 0;
+        }
+        last_active = now_monotonic_ms();
+        t->lat_ms[t->n_lat++] = last_active - t0;
+        if (st >= 200 && st < 300) {
             t->ok++;
-        else {
-            t->fail++;
-            if (st > 0)
-                t->status_other = st;
+            if (idle > t->ok_idle_max_ms)
+                t->ok_idle_max_ms = idle;
+        } else if (st > 0) {
+            t->status_other = st;
+            note_fail(t, FAIL_STATUS, 0, idle);
+        } else {
+            int kind = -st < FAIL_KINDS ? -st : FAIL_RECV;
+            note_fail(t, kind, (kind == FAIL_EOF || kind == FAIL_TRUNCATED) ? 0 : err, idle);
         }
         if (closed || st <= 0) {
             close(t->fd);
             t->fd = connect_local(120);
+            last_active = now_monotonic_ms();
         }
     }
     if (t->fd >= 0)
@@ -238,45 +316,70 @@ static int run_load(void)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
-    int started = 0;
+    uint64_t setup0 = now_monotonic_ms();
     for (int i = 0; i < n; i++) {
         th[i].lat_ms = xcalloc((size_t)O.requests, sizeof(uint64_t));
         if (pthread_create(&th[i].tid, &attr, load_main, &th[i]) != 0) {
             fprintf(stderr, "sim_load: cannot start thread %d\n", i);
             exit(1);
         }
-        started++;
     }
     pthread_barrier_wait(&barrier);
     uint64_t t0 = now_monotonic_ms();
-    int ok = 0, fail = 0, connected = 0, other = 0;
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i].tid, NULL);
+    uint64_t wall = now_monotonic_ms() - t0;
+    int ok = 0, fail = 0, other = 0;
+    int fails[FAIL_KINDS] = {0}, fail_errno[FAIL_KINDS] = {0};
+    uint64_t fail_idle = 0, ok_idle = 0, connect_max = 0;
     size_t total = (size_t)n * (size_t)O.requests, k = 0;
     uint64_t *all = xcalloc(total, sizeof *all);
-    for (int i = 0; i < started; i++) {
-        pthread_join(th[i].tid, NULL);
-    }
-    uint64_t wall = now_monotonic_ms() - t0;
     for (int i = 0; i < n; i++) {
         ok += th[i].ok;
-        fail += th[i].fail;
         if (th[i].status_other)
             other = th[i].status_other;
+        for (int f = 1; f < FAIL_KINDS; f++) {
+            fails[f] += th[i].fails[f];
+            fail += th[i].fails[f];
+            if (th[i].fail_errno[f])
+                fail_errno[f] = th[i].fail_errno[f];
+        }
+        if (th[i].fail_idle_max_ms > fail_idle)
+            fail_idle = th[i].fail_idle_max_ms;
+        if (th[i].ok_idle_max_ms > ok_idle)
+            ok_idle = th[i].ok_idle_max_ms;
+        if (th[i].connect_max_ms > connect_max)
+            connect_max = th[i].connect_max_ms;
         for (int j = 0; j < th[i].n_lat; j++)
             all[k++] = th[i].lat_ms[j];
         free(th[i].lat_ms);
     }
-    (void)connected;
     qsort(all, k, sizeof *all, cmp_u64);
     double secs = wall > 0 ? (double)wall / 1000.0 : 0.001;
     char last[32] = "";
     if (other)
         snprintf(last, sizeof last, " (last status %d)", other);
     printf("sim_load: %d connections, %zu requests %s %s: %d ok, %d failed%s; wall %.3f s, "
-           "%.0f req/s, latency p50 %llu ms p99 %llu ms max %llu ms\n",
+           "%.0f req/s, latency p50 %llu ms p99 %llu ms max %llu ms; connecting took %.3f s "
+           "(slowest connect %llu ms)\n",
            n, total, O.method, O.path, ok, fail, last, secs, (double)ok / secs,
            (unsigned long long)(k ? all[k / 2] : 0),
            (unsigned long long)(k ? all[(k * 99) / 100 < k ? (k * 99) / 100 : k - 1] : 0),
-           (unsigned long long)(k ? all[k - 1] : 0));
+           (unsigned long long)(k ? all[k - 1] : 0), (double)(t0 - setup0) / 1000.0,
+           (unsigned long long)connect_max);
+    if (fail > 0) {
+        printf("sim_load: failures by kind:");
+        for (int f = 1; f < FAIL_KINDS; f++) {
+            if (!fails[f])
+                continue;
+            printf(" %s %d", fail_names[f], fails[f]);
+            if (fail_errno[f])
+                printf(" (%s)", strerror(fail_errno[f]));
+            printf(";");
+        }
+        printf(" longest idle before a failed request %llu ms, before an answered one %llu ms\n",
+               (unsigned long long)fail_idle, (unsigned long long)ok_idle);
+    }
     free(all);
     free(th);
     pthread_barrier_destroy(&barrier);

@@ -686,6 +686,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
+/* libmicrohttpd's own error messages (a thread it could not start, a
+ * connection limit reached, a client that sent garbage): at info level,
+ * so that the log a failed test keeps says what the server saw. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
@@ -693,7 +696,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
-    log_debug("microhttpd: %s", msg);
+    log_info("microhttpd: %s", msg);
 }
 
 /* ---- the simulator's own endpoints ------------------------------------------ */
@@ -861,13 +864,15 @@ int sim_http_start(struct sim *s)
                      MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    s->httpd = MHD_start_daemon(flags, (uint16_t)s->opts.listen_port, NULL, NULL, on_request, s,
-                                MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED,
-                                on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
-                                (unsigned)s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                                (unsigned)s->opts.client_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-                                1024u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-                                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+    /* The logger goes first: libmicrohttpd sends whatever it has to say
+     * about the options before it to stderr, past the sim's log. */
+    s->httpd =
+        MHD_start_daemon(flags, (uint16_t)s->opts.listen_port, NULL, NULL, on_request, s,
+                         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)s->opts.client_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->httpd) {
         log_warnx("--listen %s:%u: cannot start the HTTP server (address in use or not "

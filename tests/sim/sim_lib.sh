@@ -5,6 +5,13 @@
 # it with curl, reads JSON with python3, and stops every simulator it
 # started by PID on exit.  Waiting is "poll until a deadline", never a
 # bare sleep.
+#
+# A PID is signalled only while this shell has not reaped that child yet
+# (sim_running).  Once reaped, the number is free: under `make -j2 check`
+# the kernel hands out a few hundred ids a second (every thread takes one;
+# pid_max is 32768 here), so a stale number soon belongs to another
+# process or to a thread of one, and kill(2) given a thread's id signals
+# that thread's whole process: say, another test's simulator mid-load.
 
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -15,11 +22,16 @@ SIM_PIDS=""
 FAILS=0
 CHECKS=0
 
+# sim_running PID: true while PID is a child of this shell that is still
+# running (or exited but not yet reaped): only then is it ours to signal.
+sim_running() { jobs -rp | grep -qx "$1"; }
+sim_exited() { ! sim_running "$1"; }
+
 sim_cleanup() {
-    for p in $SIM_PIDS; do kill -TERM "$p" 2>/dev/null; done
+    for p in $SIM_PIDS; do sim_running "$p" && kill -TERM "$p" 2>/dev/null; done
     for p in $SIM_PIDS; do
-        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-        kill -KILL "$p" 2>/dev/null
+        for _ in $(seq 1 100); do sim_running "$p" || break; sleep 0.05; done
+        sim_running "$p" && kill -KILL "$p" 2>/dev/null
     done
     if [ "$FAILS" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$T"; else echo "# kept $T"; fi
 }
@@ -82,12 +94,17 @@ start_sim() {
     SIM_URL="http://127.0.0.1:$SIM_PORT"
 }
 
-# stop_sim PID: SIGTERM and wait (bounded); sets STOP_RC.
+# stop_sim PID: SIGTERM and wait (bounded); sets STOP_RC (the simulator's
+# exit status, as wait reports it) and forgets PID.
 stop_sim() {
-    local pid=$1
-    kill -TERM "$pid"
-    wait_until 30 sh -c "! kill -0 $pid" || kill -KILL "$pid"
+    local pid=$1 p rest=""
+    if sim_running "$pid"; then
+        kill -TERM "$pid"
+        wait_until 30 sim_exited "$pid" || { sim_running "$pid" && kill -KILL "$pid"; }
+    fi
     wait "$pid"; STOP_RC=$?
+    for p in $SIM_PIDS; do [ "$p" = "$pid" ] || rest="$rest $p"; done
+    SIM_PIDS=$rest
 }
 
 # api METHOD PATH [CURL ARGS...]: the body goes to $T/body, headers to
