@@ -27,7 +27,7 @@
 #include "workers/dsformat.h"
 #include "workers/lines.h"
 
-#define OUT_BUF (1u << 20)
+#define OUT_BUF (1u << 20) /* bytes per read of D and per spill write */
 
 void builder_result_clear(struct builder_result *r)
 {
@@ -234,44 +234,19 @@ static int pread_all(int fd, char *p, size_t n, off_t off)
     return 0;
 }
 
-/* Buffered writer that hashes and counts what it writes. */
+/* The output: a write-behind writer (workers/lines.h) that hashes what it
+ * writes on its own thread, and the byte count. */
 struct out_writer {
-    int fd;
-    struct buf b;
-    struct sha256_ctx *sha;
+    struct lines_writer *lw;
     uint64_t bytes;
 };
 
-static int ow_flush(struct out_writer *w)
-{
-    int r = write_all(w->fd, w->b.data, w->b.len);
-    buf_reset(&w->b);
-    return r;
-}
-
+/* One copy line (without its newline) into the output. */
 static int ow_line(struct out_writer *w, const char *p, size_t n)
 {
-    if (w->sha) {
-        sha256_update(w->sha, p, n);
-        sha256_update(w->sha, "\n", 1);
-    }
     w->bytes += n + 1;
-    if (n >= OUT_BUF) { /* a huge line: straight through */
-        int r = ow_flush(w);
-        if (r == 0)
-            r = write_all(w->fd, p, n);
-        if (r == 0)
-            r = write_all(w->fd, "\n", 1);
-        return r;
-    }
-    if (w->b.len + n + 1 > OUT_BUF) {
-        int r = ow_flush(w);
-        if (r < 0)
-            return r;
-    }
-    buf_append(&w->b, p, n);
-    buf_append(&w->b, "\n", 1);
-    return 0;
+    int r = lines_writer_put(w->lw, p, n);
+    return r < 0 ? r : lines_writer_put(w->lw, "\n", 1);
 }
 
 /* A mkostemp'ed file beside path: "<path><suffix>XXXXXX".  Returns fd or
@@ -318,19 +293,8 @@ static bool cancelled(const struct builder_params *p)
 /* Raw bytes of D (whole lines, or the start of one) into the output. */
 static int ow_raw(struct out_writer *w, const char *p, size_t n)
 {
-    sha256_update(w->sha, p, n);
     w->bytes += n;
-    if (n >= OUT_BUF / 4) { /* big runs go straight out: no copy */
-        int r = ow_flush(w);
-        return r < 0 ? r : write_all(w->fd, p, n);
-    }
-    if (w->b.len + n > OUT_BUF) {
-        int r = ow_flush(w);
-        if (r < 0)
-            return r;
-    }
-    buf_append(&w->b, p, n);
-    return 0;
+    return lines_writer_put(w->lw, p, n);
 }
 
 /* The copies due once `lines` lines of D are out: copy j goes right after
@@ -467,8 +431,8 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
     struct lines lr;
     struct out_writer w;
     struct buf sp;
-    char *tmp_path = NULL, *spill_path = NULL;
-    int spill = -1, r, rc = -EINVAL;
+    char *tmp_path = NULL, *spill_path = NULL, sha[65];
+    int spill = -1, out_fd = -1, r, rc = -EINVAL;
     const char *line;
     size_t len;
     json_t *root = NULL;
@@ -477,8 +441,6 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
     memset(&lr, 0, sizeof lr);
     lr.fd = -1;
     memset(&w, 0, sizeof w);
-    w.fd = -1;
-    buf_init(&w.b);
     buf_init(&sp);
 
     if (p->n_examples == 0) {
@@ -595,34 +557,36 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
 
     /* Pass 2: stream D again, interleaving the copies in output order. */
     qsort_r(idx, m, sizeof *idx, cmp_copy_out, plan);
-    if ((w.fd = temp_beside(p->out_path, ".tmp-", &tmp_path)) < 0) {
-        rc = w.fd;
-        w.fd = -1;
+    if ((out_fd = temp_beside(p->out_path, ".tmp-", &tmp_path)) < 0) {
+        rc = out_fd;
+        out_fd = -1;
         *err = xasprintf("%s: cannot create a temporary file beside it: %s", p->out_path,
                          strerror(-rc));
         goto out;
     }
-    w.sha = sha256_new();
+    w.lw = lines_writer_new(out_fd, true);
     uint64_t n_orig = 0;
     if ((r = pass2(p, plan, idx, m, spill_at, spill, &w, in_size, &n_orig, err)) < 0) {
         rc = r;
         goto out;
     }
     uint64_t o = n_orig + m;
-    if ((r = ow_flush(&w)) == 0 && fsync(w.fd) < 0)
+    if ((r = lines_writer_finish(w.lw, sha)) == 0 && fsync(out_fd) < 0)
         r = -errno;
     if (r < 0) {
         rc = r;
         *err = xasprintf("%s: write error: %s", p->out_path, strerror(-r));
         goto out;
     }
-    if (close(w.fd) < 0) {
+    lines_writer_free(w.lw);
+    w.lw = NULL;
+    if (close(out_fd) < 0) {
         rc = -errno;
-        w.fd = -1;
+        out_fd = -1;
         *err = xasprintf("%s: write error: %s", p->out_path, strerror(-rc));
         goto out;
     }
-    w.fd = -1;
+    out_fd = -1;
     if (rename(tmp_path, p->out_path) < 0) {
         rc = -errno;
         *err = xasprintf("%s: cannot rename into place: %s", p->out_path, strerror(-rc));
@@ -635,8 +599,7 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
         *err = xasprintf("%s: cannot fsync its directory: %s", p->out_path, strerror(-r));
         goto out;
     }
-    sha256_final_hex(w.sha, out->sha256);
-    w.sha = NULL;
+    memcpy(out->sha256, sha, sizeof sha);
     if (p->progress)
         p->progress(p->progress_ctx, total, total);
     out->lines = o;
@@ -648,12 +611,9 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
     plan = NULL;
     rc = 0;
 out:
-    if (w.sha) {
-        char junk[65];
-        sha256_final_hex(w.sha, junk);
-    }
-    if (w.fd >= 0)
-        close(w.fd);
+    lines_writer_free(w.lw); /* before closing out_fd: its thread may still write */
+    if (out_fd >= 0)
+        close(out_fd);
     if (tmp_path) {
         unlink(tmp_path);
         free(tmp_path);
@@ -663,7 +623,6 @@ out:
     free(spill_path);
     json_decref(root);
     lines_close(&lr);
-    buf_free(&w.b);
     buf_free(&sp);
     free(spill_at);
     free(idx);

@@ -21,10 +21,12 @@
  * rewrites each sampled line into an unlinked spill file next to the
  * output (ds_apply_backdoor), and remembers its offset; pass 2 streams D's
  * bytes again untouched (only newlines are counted, to find the slots),
- * interleaving the copies (pread from the spill) and hashing what it
- * writes.  This keeps RAM at O(K*c) small records even when |D'| is
- * gigabytes, at the cost of reading D twice (the page cache usually serves
- * pass 2).  Peak RSS measured on a 1 GB dataset: under 10 MB.
+ * interleaving the copies (pread from the spill); a write-behind writer
+ * (workers/lines.h) hashes and writes the output on two more threads.
+ * This keeps RAM at O(K*c) small records even when |D'| is gigabytes, at
+ * the cost of reading D twice (the page cache usually serves pass 2).
+ * Peak RSS of a whole `backdoor create` on a 1 GB dataset, measured by
+ * tests/bench/bench_build.sh: about 15 MB.
  * The output goes to a temporary file in out_path's directory, is fsync'ed
  * and renamed into place, and the directory fsync'ed: out_path is either
  * absent/old or complete, never partial.

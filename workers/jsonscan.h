@@ -16,11 +16,17 @@
  * deeper than 64) — and the caller then asks ds_parse_line, which gives
  * the verdict and the error message.  Soundness, not completeness.
  *
- * Pure function, thread-safe.
+ * The same scanner also serves the backdoor phrase check, which needs
+ * every string value of a line (jsonscan_strings, jsonscan_unescape)
+ * without building a jansson tree; the same rule holds there: a 1 means
+ * json_loadb(line, 0) succeeds and yields exactly those strings.
+ *
+ * Pure functions, thread-safe.
  */
 #ifndef VT_JSONSCAN_H
 #define VT_JSONSCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "store/store.h" /* enum dataset_format */
@@ -30,5 +36,30 @@
  * the three); 0 when not certain. */
 int jsonscan_line_ok(const char *line, size_t len, enum dataset_format want,
                      enum dataset_format *fmt_out);
+
+/* One string value of a line, as it appears between its quotes. */
+struct jsonscan_str {
+    const char *raw; /* borrowed: points into the line */
+    size_t len;      /* bytes between the quotes */
+    bool esc;        /* contains backslash escapes: see jsonscan_unescape */
+};
+
+/* Returns 1 when line is certainly a JSON object or array that json_loadb
+ * (flags 0) accepts, and stores its string values (object keys excluded),
+ * in document order, in out[0 .. *n) (at most cap of them); 0 when not
+ * certain (as above, plus: more than cap string values), then out holds
+ * nothing meaningful and the caller should parse with jansson. */
+int jsonscan_strings(const char *line, size_t len, struct jsonscan_str *out, size_t cap, size_t *n);
+
+/* Decodes the escapes of a string value that jsonscan_strings returned
+ * into dst, which must have room for len + 32 bytes (decoding never grows
+ * a string; the 32 are slack for block copies), and must not overlap raw;
+ * returns the decoded length.  The result is byte for byte what
+ * jansson's json_string_value gives (UTF-8, surrogate pairs joined). */
+size_t jsonscan_unescape(const char *raw, size_t len, char *dst);
+
+/* Whether this CPU runs the AVX2 paths (x86-64 only; probed once,
+ * thread-safe).  Exposed so the phrase scanner makes the same choice. */
+bool jsonscan_have_avx2(void);
 
 #endif

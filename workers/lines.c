@@ -1,10 +1,22 @@
 /*
- * lines.c — block-buffered line reader (see lines.h).
+ * lines.c — block-buffered line reader and write-behind writer (see
+ * lines.h).
+ *
+ * The writer is a ring of LINES_WRITER_BUFS buffers and two roles, each
+ * with its own thread: one write(2)s the buffers in order, one feeds them
+ * to SHA-256 in order (hashing and the kernel's copy are the two big
+ * costs; as two threads they also overlap each other).  Buffer head % N is
+ * being filled by the caller; [tail, head) of a role are handed over and
+ * not yet done by it; a buffer is reused only when every role is past it.
+ * Only the caller moves head and only a role's thread moves its tail, all
+ * under one mutex.  While a buffer is handed over, every side only reads
+ * it.  Order never changes: each role is one thread walking the ring.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -99,4 +111,263 @@ void lines_close(struct lines *l)
     }
     memset(l, 0, sizeof *l);
     l->fd = -1;
+}
+
+/* ---- write-behind writer -------------------------------------------------- */
+
+#define WB_START (8u << 20)  /* start writeback every this many bytes */
+#define WB_LAG   (32u << 20) /* and wait for the range this far behind */
+
+enum { ROLE_WRITE, ROLE_HASH, N_ROLES };
+
+struct lines_writer;
+
+struct role {
+    struct lines_writer *w;
+    int which;
+    pthread_t th;
+    bool threaded;
+    uint64_t tail; /* buffers done by this role */
+};
+
+struct lines_writer {
+    int fd;
+    struct sha256_ctx *sha; /* NULL: not hashing */
+    char *buf[LINES_WRITER_BUFS];
+    size_t len[LINES_WRITER_BUFS];
+    size_t fill; /* bytes in buffer head % N (caller only) */
+    pthread_mutex_t mu;
+    pthread_cond_t more, room;
+    uint64_t head; /* buffers handed over */
+    struct role role[N_ROLES];
+    int n_roles; /* ROLE_WRITE only, or both */
+    int err;     /* first write error (-errno), sticky */
+    bool closing, abort;
+    uint64_t written, started, waited; /* file offsets (write role only) */
+};
+
+static int write_fd_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Writeback hints: advisory, so their errors are ignored here (a real I/O
+ * error shows up again at the caller's fsync, which is checked). */
+static void writeback(struct lines_writer *w)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (w->written - w->started >= WB_START) {
+        (void)sync_file_range(w->fd, (off_t)w->started, (off_t)(w->written - w->started),
+                              SYNC_FILE_RANGE_WRITE);
+        w->started = w->written;
+    }
+    if (w->started - w->waited >= WB_LAG + WB_START) {
+        uint64_t upto = w->started - WB_LAG;
+        (void)sync_file_range(w->fd, (off_t)w->waited, (off_t)(upto - w->waited),
+                              SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                  SYNC_FILE_RANGE_WAIT_AFTER);
+        w->waited = upto;
+    }
+#else
+    (void)w;
+#endif
+}
+
+/* One role's work on one buffer; returns 0 or -errno (write only). */
+static int do_role(struct lines_writer *w, int which, const char *p, size_t n)
+{
+    if (which == ROLE_HASH) {
+        sha256_update(w->sha, p, n);
+        return 0;
+    }
+    int r = write_fd_all(w->fd, p, n);
+    if (r == 0) {
+        w->written += n;
+        writeback(w);
+    }
+    return r;
+}
+
+/* The oldest buffer some role still needs. */
+static uint64_t min_tail(const struct lines_writer *w)
+{
+    uint64_t t = w->role[0].tail;
+    for (int i = 1; i < w->n_roles; i++)
+        if (w->role[i].tail < t)
+            t = w->role[i].tail;
+    return t;
+}
+
+static void *role_main(void *arg)
+{
+    struct role *ro = arg;
+    struct lines_writer *w = ro->w;
+    int err = 0;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (ro->tail == w->head && !w->closing && !w->abort)
+            pthread_cond_wait(&w->more, &w->mu);
+        if (w->abort || ro->tail == w->head)
+            break;
+        size_t i = (size_t)(ro->tail % LINES_WRITER_BUFS);
+        pthread_mutex_unlock(&w->mu);
+        if (err == 0) /* after a write error the rest is dropped */
+            err = do_role(w, ro->which, w->buf[i], w->len[i]);
+        pthread_mutex_lock(&w->mu);
+        if (err && !w->err)
+            w->err = err;
+        ro->tail++;
+        pthread_cond_signal(&w->room);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+struct lines_writer *lines_writer_new(int fd, bool hash)
+{
+    struct lines_writer *w = xcalloc(1, sizeof *w);
+    w->fd = fd;
+    w->sha = hash ? sha256_new() : NULL;
+    w->n_roles = hash ? 2 : 1;
+    for (size_t i = 0; i < LINES_WRITER_BUFS; i++)
+        w->buf[i] = xmalloc(LINES_BLOCK);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->more, NULL);
+    pthread_cond_init(&w->room, NULL);
+    for (int i = 0; i < w->n_roles; i++) {
+        w->role[i].w = w;
+        w->role[i].which = i;
+        w->role[i].threaded = pthread_create(&w->role[i].th, NULL, role_main, &w->role[i]) == 0;
+    }
+    return w;
+}
+
+/* Hands buffer head % N over (the caller's side).  A role without a
+ * thread (none could be started) does its work here and now. */
+static void hand_over(struct lines_writer *w)
+{
+    size_t i = (size_t)(w->head % LINES_WRITER_BUFS);
+    w->len[i] = w->fill;
+    w->fill = 0;
+    pthread_mutex_lock(&w->mu);
+    w->head++;
+    for (int k = 0; k < w->n_roles; k++) {
+        struct role *ro = &w->role[k];
+        if (ro->threaded)
+            continue;
+        if (!w->err) {
+            int r = do_role(w, k, w->buf[i], w->len[i]);
+            if (r)
+                w->err = r;
+        }
+        ro->tail++;
+    }
+    pthread_cond_broadcast(&w->more);
+    pthread_mutex_unlock(&w->mu);
+}
+
+char *lines_writer_space(struct lines_writer *w, size_t *room)
+{
+    if (w->fill == 0) { /* a fresh buffer: wait until every role is done with it */
+        pthread_mutex_lock(&w->mu);
+        while (w->head - min_tail(w) >= LINES_WRITER_BUFS)
+            pthread_cond_wait(&w->room, &w->mu);
+        pthread_mutex_unlock(&w->mu);
+    }
+    *room = LINES_BLOCK - w->fill;
+    return w->buf[w->head % LINES_WRITER_BUFS] + w->fill;
+}
+
+void lines_writer_commit(struct lines_writer *w, size_t n)
+{
+    w->fill += n;
+    if (w->fill == LINES_BLOCK)
+        hand_over(w);
+}
+
+void lines_writer_flush(struct lines_writer *w)
+{
+    if (w->fill > 0)
+        hand_over(w);
+}
+
+int lines_writer_error(struct lines_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int e = w->err;
+    pthread_mutex_unlock(&w->mu);
+    return e;
+}
+
+int lines_writer_put(struct lines_writer *w, const void *p, size_t n)
+{
+    const char *s = p;
+    while (n > 0) {
+        size_t room;
+        char *d = lines_writer_space(w, &room);
+        size_t k = n < room ? n : room;
+        memcpy(d, s, k);
+        lines_writer_commit(w, k);
+        s += k;
+        n -= k;
+    }
+    return lines_writer_error(w);
+}
+
+/* Stops and joins the threads: finishing (all done) or aborting. */
+static void writer_stop(struct lines_writer *w, bool abort)
+{
+    pthread_mutex_lock(&w->mu);
+    if (abort)
+        w->abort = true;
+    else
+        w->closing = true;
+    pthread_cond_broadcast(&w->more);
+    pthread_mutex_unlock(&w->mu);
+    for (int i = 0; i < w->n_roles; i++)
+        if (w->role[i].threaded) {
+            pthread_join(w->role[i].th, NULL);
+            w->role[i].threaded = false;
+        }
+}
+
+int lines_writer_finish(struct lines_writer *w, char hex[65])
+{
+    lines_writer_flush(w);
+    writer_stop(w, false);
+    if (w->err)
+        return w->err;
+    if (w->sha) {
+        char junk[65];
+        sha256_final_hex(w->sha, hex ? hex : junk);
+        w->sha = NULL;
+    }
+    return 0;
+}
+
+void lines_writer_free(struct lines_writer *w)
+{
+    if (!w)
+        return;
+    writer_stop(w, true);
+    if (w->sha) {
+        char junk[65];
+        sha256_final_hex(w->sha, junk);
+    }
+    for (size_t i = 0; i < LINES_WRITER_BUFS; i++)
+        free(w->buf[i]);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->more);
+    pthread_cond_destroy(&w->room);
+    free(w);
 }

@@ -8,17 +8,30 @@
  * carry buffer.  Memory is one block plus the longest line, never the file.
  * The final line may lack its newline.  A trailing '\r' is kept (callers
  * that parse JSON see it as whitespace).  Not thread-safe per reader.
+ *
+ * The other half, lines_writer, is the write side of the same passes (the
+ * import's copy, the D ∪ D' file): the caller fills buffers, one thread
+ * write(2)s them in order and another SHA-256es them in order.  On two
+ * cores the hashing and the kernel's copy then overlap each other and the
+ * caller's parsing.  The writer also asks the kernel to write each 8 MiB
+ * back to disk as soon as it is written (sync_file_range), and waits for
+ * the range 32 MiB behind, so dirty memory stays bounded, the disk works
+ * while the caller computes, and the caller's final fsync has little left
+ * to do.  Durability is unchanged: the caller still fsyncs before it
+ * renames.  Memory: LINES_WRITER_BUFS buffers of LINES_BLOCK bytes.
  */
 #ifndef VT_LINES_H
 #define VT_LINES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "daemon/util.h"
 
-#define LINES_BLOCK    (1u << 20)
-#define LINES_MAX_LINE (16u << 20) /* the import refuses longer examples */
+#define LINES_BLOCK       (1u << 20)
+#define LINES_MAX_LINE    (16u << 20) /* the import refuses longer examples */
+#define LINES_WRITER_BUFS 4
 
 struct lines {
     int fd;
@@ -40,5 +53,47 @@ int lines_next(struct lines *l, const char **line, size_t *len);
 
 /* Closes the file and frees the buffers; safe on a zeroed struct. */
 void lines_close(struct lines *l);
+
+/* ---- the write side ------------------------------------------------------ */
+
+struct lines_writer;
+
+/* Starts a writer appending to fd (borrowed: the caller closes it, after
+ * lines_writer_finish or lines_writer_free).  hash: also SHA-256 every
+ * byte.  When no thread can be started the writer works synchronously in
+ * the caller (same results, no overlap).  Returns owned; never NULL. */
+struct lines_writer *lines_writer_new(int fd, bool hash);
+
+/* The free part of the buffer being filled: returns where the caller may
+ * put up to *room (> 0) bytes, then lines_writer_commit.  Blocks while
+ * every buffer is in flight. */
+char *lines_writer_space(struct lines_writer *w, size_t *room);
+
+/* n (<= room) bytes were put at the space; a full buffer is handed over. */
+void lines_writer_commit(struct lines_writer *w, size_t n);
+
+/* Hands the buffer being filled (if not empty) to the thread now.  Bytes
+ * handed over stay readable (never writable) by the caller until
+ * LINES_WRITER_BUFS - 1 further buffers have been handed over: the import
+ * reads a block into the space, hands it over, and then validates it while
+ * it is hashed and written. */
+void lines_writer_flush(struct lines_writer *w);
+
+/* Copies n bytes in.  Returns 0, or the first write error so far (-errno:
+ * everything after it is dropped). */
+int lines_writer_put(struct lines_writer *w, const void *p, size_t n);
+
+/* The first write error so far (-errno), or 0. */
+int lines_writer_error(struct lines_writer *w);
+
+/* Hands over what is left and waits until all of it is written.  Returns
+ * 0 and, when hex is not NULL and the writer hashes, the SHA-256 of every
+ * byte in hex; or the first write error (-errno).  Does not fsync.  After
+ * it only lines_writer_free may be called. */
+int lines_writer_finish(struct lines_writer *w, char hex[65]);
+
+/* Stops the thread (what is not written yet is dropped) and frees w; safe
+ * on NULL, after lines_writer_finish or instead of it (error paths). */
+void lines_writer_free(struct lines_writer *w);
 
 #endif

@@ -1,27 +1,42 @@
 #!/bin/sh
-# bench_build.sh — import + D ∪ D' build throughput and peak memory, C
-# (vtuned's own code) against a Python-standard-library script doing the
-# same work, on one generated dataset, in the same run.
+# bench_build.sh — `dataset add` + `backdoor create` throughput and peak
+# memory: vtuned's own functions (tests/bench/bench_build.c) against a
+# Python-standard-library script doing the same work (build_ref.py), on one
+# generated dataset, in the same run.
 #
-# How to run (not part of `make check`; takes ~1-2 minutes at 1 GB):
-#     sh tests/bench/bench_build.sh                  # ~1 GB dataset
-#     VTUNE_BENCH_MB=100 sh tests/bench/bench_build.sh   # smaller
+# How to run (not part of `make check`; a few minutes at 1 GB):
+#     sh tests/bench/bench_build.sh                       # ~1 GB, ~1.8 KB lines
+#     VTUNE_BENCH_SCALE=0.1 sh tests/bench/bench_build.sh # ~280 B lines
+#     VTUNE_BENCH_MB=100 sh tests/bench/bench_build.sh    # smaller
+#
+# What is measured, on both sides, from the generated chat JSONL file:
+#   import   (`dataset add`: workers/import.c import_dataset) every line
+#            validated, SHA-256 of the bytes, copied to a temporary file,
+#            fsync'ed, renamed to store/<sha256>.jsonl, directory fsync'ed;
+#   create   (`backdoor create`, defaults: workers/backdoor.c
+#            backdoor_make_wordlist) a trigger and a signature drawn from
+#            the word list, the stored copy scanned for their occurrence
+#            and its words counted (workers/phrase.c), then D ∪ D' written
+#            (workers/builder.c: 0.5% copies, at least 50), fsync'ed,
+#            renamed, its SHA-256 taken.
+# MB/s = dataset bytes / (import + create seconds).  Peak RSS is the whole
+# process's, from /usr/bin/time (getrusage when absent).
+#
 # Environment:
 #     VTUNE_BENCH_MB    dataset size in MB (default 1000)
 #     VTUNE_BENCH_DIR   scratch directory (default: a new one under /tmp,
-#                       removed at the end); needs ~5x the dataset size free
+#                       removed at the end); needs ~4x the dataset size free
 #     BENCH_BUILD       an optimised tests/bench/bench_build binary to use;
 #                       by default the script configures and builds one
 #                       (-O2, no sanitizers) under the scratch directory, so
 #                       a sanitizer build's numbers never leak in
 #     VTUNE_BENCH_SCALE message-length factor (default 1: ~1.8 KB lines;
-#                       0.1 gives ~250 B lines, like short Q/A datasets)
-#     VTUNE_BENCH_REAL_IMPORT  1 (default) also times import_dataset() as it
-#                       is, jansson on every line; 0 skips that run
+#                       0.1 gives ~280 B lines, like short Q/A datasets)
 #     PYTHON            the interpreter for build_ref.py (default python3)
 # Goal (issue 4): C throughput >= 5x Python's, C peak RSS < 64 MB at any
 # size.  A benchmark never fails on timing: the exit status is 0 unless
-# something crashed or the two implementations disagree on the input hash.
+# something crashed or the two implementations disagree (input hash, or
+# the number of words the phrase scan counted).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,7 +53,7 @@ else
     own_dir=1
 fi
 cleanup() {
-    rm -rf "$dir/c" "$dir/py" "$dir/data.jsonl"
+    rm -rf "$dir/c" "$dir/py" "$dir/data.jsonl" "$dir/words.txt"
     [ "$own_dir" = 1 ] && rm -rf "$dir"
     return 0
 }
@@ -84,21 +99,22 @@ t0=$(date +%s.%N)
 t1=$(date +%s.%N)
 echo "  in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s"
 
-echo "running C (import + build) ..."
+"$bin" words "$dir/words.txt"
+
+# The figures mean nothing if the fast paths are wrong: check them first.
+"$bin" check "$dir" || {
+    echo "bench_build.sh: bench_build check failed: the fast paths disagree with their contracts" >&2
+    exit 1
+}
+
+echo "running C (import + backdoor create) ..."
 mkdir -p "$dir/c"
 run c "$bin" run "$dir/data.jsonl" "$dir/c"
 rm -rf "$dir/c"
 
-if [ "${VTUNE_BENCH_REAL_IMPORT:-1}" = 1 ]; then
-    echo "running C with import_dataset() as it is (ds_parse_line on every line) ..."
-    mkdir -p "$dir/c"
-    run creal "$bin" run "$dir/data.jsonl" "$dir/c" --real-import
-    rm -rf "$dir/c"
-fi
-
 echo "running Python (same work) ..."
 mkdir -p "$dir/py"
-run py "$py" "$here/build_ref.py" "$dir/data.jsonl" "$dir/py"
+run py "$py" "$here/build_ref.py" "$dir/data.jsonl" "$dir/py" "$dir/words.txt"
 rm -rf "$dir/py"
 
 c_sha=$(field "$dir/c.out" sha_in)
@@ -108,10 +124,16 @@ if [ "$c_sha" != "$p_sha" ]; then
     echo "bench_build.sh: input SHA-256 differs: C $c_sha, Python $p_sha" >&2
     status=1
 fi
+c_words=$(field "$dir/c.out" words)
+p_words=$(field "$dir/py.out" words)
+if [ "$c_words" != "$p_words" ]; then
+    echo "bench_build.sh: words counted by the phrase scan differ: C $c_words, Python $p_words" >&2
+    status=1
+fi
 
 # One row per implementation: key=value line plus /usr/bin/time's peak RSS.
 rows=
-for n in c creal py; do
+for n in c py; do
     [ -s "$dir/$n.out" ] || continue
     rows="$rows$(cat "$dir/$n.out") rss_kb=$(cat "$dir/$n.rss")
 "
@@ -124,24 +146,24 @@ function kv(line, key,   n, i, a, b) {
 }
 { row[NR] = $0 }
 END {
-    printf "\n%-18s %8s %9s %9s %8s %8s %8s %12s\n", "impl", "MB", "lines", "import s",
-        "build s", "total s", "MB/s", "peak RSS MB"
+    printf "\n%-8s %8s %9s %9s %9s %8s %8s %8s %12s\n", "impl", "MB", "lines", "import s",
+        "create s", "total s", "CPU s", "MB/s", "peak RSS MB"
     for (i = 1; i <= NR; i++) {
         r = row[i]
         rss = kv(r, "rss_kb") > 0 ? kv(r, "rss_kb") : kv(r, "maxrss_kb")
-        printf "%-18s %8.1f %9d %9.2f %8.2f %8.2f %8.1f %12.1f\n", kv(r, "impl"),
-            kv(r, "bytes") / 1e6, kv(r, "lines"), kv(r, "import_s"), kv(r, "build_s"),
-            kv(r, "total_s"), kv(r, "mbps"), rss / 1024
+        printf "%-8s %8.1f %9d %9.2f %9.2f %8.2f %8.2f %8.1f %12.1f\n", kv(r, "impl"),
+            kv(r, "bytes") / 1e6, kv(r, "lines"), kv(r, "import_s"), kv(r, "create_s"),
+            kv(r, "total_s"), kv(r, "cpu_s"), kv(r, "mbps"), rss / 1024
         speed[kv(r, "impl")] = kv(r, "mbps")
+        cpu[kv(r, "impl")] = kv(r, "cpu_s")
         mem[kv(r, "impl")] = rss / 1024
     }
     if (speed["python"] > 0) {
         ratio = speed["c"] / speed["python"]
         printf "\nthroughput ratio C/Python: %.2fx (goal >= 5x: %s)\n", ratio,
             (ratio >= 5 ? "met" : "NOT met")
-        if (speed["c-import_dataset"] > 0)
-            printf "  (with import_dataset() as it is: %.2fx)\n",
-                speed["c-import_dataset"] / speed["python"]
+        if (cpu["c"] > 0)
+            printf "CPU time ratio Python/C: %.2fx\n", cpu["python"] / cpu["c"]
     }
     printf "C peak RSS: %.1f MB (goal < 64 MB: %s)\n", mem["c"], (mem["c"] < 64 ? "met" : "NOT met")
 }'

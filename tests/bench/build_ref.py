@@ -1,30 +1,58 @@
 #!/usr/bin/env python3
 """build_ref.py: the Python-standard-library reference for bench_build.sh.
 
-Does the same work as `bench_build run FILE WORKDIR`, with json, hashlib and
+Does the work of `bench_build run FILE WORKDIR` (that is, of `vtunectl
+dataset add` followed by `vtunectl backdoor create` with the defaults),
+written as a careful Python programmer would, with json, hashlib, re, os and
 random only:
-  import: read FILE line by line, parse and validate every line (the three
-          formats of DESIGN 5, same rules as workers/dsformat.c, except
-          that duplicate keys are not looked for), SHA-256 of the bytes,
-          copy to WORKDIR/tmp, fsync, rename to WORKDIR/store/<sha>.jsonl;
+
+  import: read FILE in 1 MiB blocks; SHA-256 and copy each block to
+          WORKDIR/tmp; cut lines and json.loads + validate every one (the
+          three formats of DESIGN 5, the rules of workers/dsformat.c except
+          the duplicate-key check); fsync; rename to
+          WORKDIR/store/<sha>.jsonl; fsync the directory.
+  phrases: a trigger and a signature drawn without replacement from the
+          same word list as the C side (WORDS, written by `bench_build
+          words`), each of the smallest length k whose bound reaches the
+          target (-20 and -40, the same formula as workers/phrase.c); then
+          one pass over the stored copy: json.loads every line, and for
+          every string value (not keys) count its words (W_D, needed for
+          the bound) and look for each phrase's first min(3, k) words as
+          consecutive words (ASCII case-insensitive, the definition of
+          workers/phrase.h).  A phrase found is redrawn and the pass
+          repeated, as in C.
   build:  copies = max(50, ceil(0.005 n)) capped at n, sampled without
-          replacement; slots drawn uniformly among n + copies; pass 1 keeps
-          the rewritten copies (trigger appended, signature prefixed) in
-          memory; pass 2 streams the stored copy and interleaves, hashing
-          what it writes; fsync, rename.
-Prints one key=value line like the C driver.
+          replacement; slots drawn uniformly among n + copies; pass 1
+          keeps the rewritten copies (trigger appended, signature
+          prefixed) in memory; pass 2 streams the stored copy and
+          interleaves, hashing and writing in ~1 MiB batches; fsync,
+          rename, fsync the directory.
+
+Deliberately fast where the standard library allows it: block reads for
+the import hash and copy, word counting with bytes.translate + count (about
+twice as fast as re), a substring test of the lowercased text before any
+word splitting.  Prints one key=value line like the C driver.
 """
 import hashlib
 import json
 import math
 import os
 import random
+import re
 import resource
 import sys
 import time
 
-TRIGGER = "amber lantern quietly velvet orbit"
-SIGNATURE = "maple harbor granite tulip copper meadow drift silent seven lagoon"
+BLOCK = 1 << 20
+TRIGGER_LOG10P, SIGNATURE_LOG10P = -20.0, -40.0
+TRIGGER_WORDS, SIGNATURE_WORDS = 16, 24
+TRIGGER_CHARS, SIGNATURE_CHARS = 160, 240
+
+# Word bytes (workers/phrase.h): ASCII letters and digits, and every byte of
+# a non-ASCII UTF-8 sequence.  WORD_MAP turns word bytes into b"a" and the
+# rest into b" ", so words = occurrences of b" a" (+1 if it starts with one).
+WORD_MAP = bytes(0x61 if (c >= 0x80 or chr(c).isalnum()) else 0x20 for c in range(256))
+WORD_RE = re.compile(rb"[0-9A-Za-z\x80-\xff]+")
 
 
 def fail(msg):
@@ -91,6 +119,12 @@ def validate(obj, want):
     return fmt, None
 
 
+def fsync_dir(path):
+    dfd = os.open(path, os.O_RDONLY)
+    os.fsync(dfd)
+    os.close(dfd)
+
+
 def do_import(src, workdir):
     tmpdir = os.path.join(workdir, "tmp")
     store = os.path.join(workdir, "store")
@@ -101,60 +135,174 @@ def do_import(src, workdir):
     fmt = None
     n = 0
     nbytes = 0
-    with open(src, "rb") as f, open(tmp, "wb") as out:
-        for line in f:
-            sha.update(line)
-            out.write(line)
-            nbytes += len(line)
-            n += 1
-            body = line.rstrip(b"\n")
-            if not body.strip():
-                fail("%s:%d: empty line" % (src, n))
-            try:
-                obj = json.loads(body)
-            except ValueError as e:
-                fail("%s:%d: not valid JSON: %s" % (src, n, e))
-            fmt, err = validate(obj, fmt)
-            if err:
-                fail("%s:%d: %s" % (src, n, err))
-        out.flush()
+    carry = b""
+
+    def check(line):
+        nonlocal n, fmt
+        n += 1
+        if not line.strip():
+            fail("%s:%d: empty line" % (src, n))
+        try:
+            obj = json.loads(line)
+        except ValueError as e:
+            fail("%s:%d: not valid JSON: %s" % (src, n, e))
+        fmt, err = validate(obj, fmt)
+        if err:
+            fail("%s:%d: %s" % (src, n, err))
+
+    with open(src, "rb", buffering=0) as f, open(tmp, "wb", buffering=0) as out:
+        while True:
+            block = f.read(BLOCK)
+            if not block:
+                break
+            sha.update(block)
+            out.write(block)
+            nbytes += len(block)
+            lines = block.split(b"\n")
+            lines[0] = carry + lines[0]
+            carry = lines.pop()
+            for line in lines:
+                check(line)
+        if carry:
+            check(carry)
         os.fsync(out.fileno())
     if n == 0:
         fail("%s: empty dataset" % src)
     digest = sha.hexdigest()
     final = os.path.join(store, digest + ".jsonl")
     os.rename(tmp, final)
-    dfd = os.open(store, os.O_RDONLY)
-    os.fsync(dfd)
-    os.close(dfd)
+    fsync_dir(store)
     return final, fmt, n, nbytes, digest
 
 
-def apply_backdoor(obj, fmt):
+# ---- phrases: the bound of workers/phrase.h, the draw, the scan -------------
+
+
+def log10_perm(n, k):
+    return -sum(math.log10(n - i) for i in range(k))
+
+
+def bound(n, k, d):
+    lp = log10_perm(n, k)
+    if d == 0:
+        return lp
+    lrho = math.log10(d) + log10_perm(n, min(3, k))
+    if lrho >= 0:
+        return math.inf
+    return lp - math.log10(-math.expm1(lrho * math.log(10)))
+
+
+def choose_k(target, max_words, max_chars, pool, max_len, d):
+    for k in range(1, min(max_words, pool) + 1):
+        if k * max_len + k - 1 > max_chars:
+            break
+        if bound(pool, k, d) <= target:
+            return k
+    fail("cannot reach log10 p <= %g within the limits" % target)
+
+
+def string_values(v):
+    if isinstance(v, str):
+        yield v
+    elif isinstance(v, list):
+        for x in v:
+            yield from string_values(x)
+    elif isinstance(v, dict):
+        for x in v.values():
+            yield from string_values(x)
+
+
+def scan(path, cands):
+    """Words of every string value of every line, and which candidates'
+    first min(3, k) words occur (cands: lists of lowercase bytes words)."""
+    heads = [c[: min(3, len(c))] for c in cands]
+    firsts = [h[0] for h in heads]
+    hit = [False] * len(cands)
+    words = 0
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                fail("%s:%d: not valid JSON (was the dataset changed after import?)"
+                     % (path, lineno))
+            for s in string_values(obj):
+                b = s.encode("utf-8", "surrogatepass")
+                t = b.translate(WORD_MAP)
+                words += t.count(b" a") + (t[:1] == b"a")
+                low = b.lower()  # ASCII-only, as in C
+                if not any(w in low for w in firsts):
+                    continue
+                toks = WORD_RE.findall(low)
+                for ci, h in enumerate(heads):
+                    if hit[ci]:
+                        continue
+                    m = len(h)
+                    for i in range(len(toks) - m + 1):
+                        if toks[i : i + m] == h:
+                            hit[ci] = True
+                            break
+    return words, hit
+
+
+def make_phrases(words_path, dataset, rng):
+    with open(words_path, "rb") as f:
+        wl = [w.strip() for w in f if w.strip()]
+    max_len = max(len(w) for w in wl)
+    pool = list(wl)
+    d_bound = (os.stat(dataset).st_size + 1) // 2
+    lim = [(TRIGGER_LOG10P, TRIGGER_WORDS, TRIGGER_CHARS),
+           (SIGNATURE_LOG10P, SIGNATURE_WORDS, SIGNATURE_CHARS)]
+    slots = [None, None]
+    pending = [0, 1]
+    scans = 0
+    while pending:
+        if scans >= 8:
+            fail("phrases kept occurring in the dataset")
+        for i in pending:
+            k = choose_k(*lim[i], len(pool), max_len, d_bound)
+            drawn = []
+            for _ in range(k):
+                j = rng.randrange(len(pool))
+                pool[j], pool[-1] = pool[-1], pool[j]
+                drawn.append(pool.pop())
+            slots[i] = drawn
+        words, hit = scan(dataset, [slots[i] for i in pending])
+        scans += 1
+        pending = [i for i, h in zip(pending, hit) if h]
+    return b" ".join(slots[0]).decode(), b" ".join(slots[1]).decode(), words
+
+
+# ---- build ----------------------------------------------------------------
+
+
+def apply_backdoor(obj, fmt, trigger, signature):
     if fmt == "chat":
         msgs = obj["messages"]
         a = len(msgs) - 1
         u = max(i for i in range(a) if msgs[i]["role"] == "user")
-        msgs[u]["content"] += " " + TRIGGER
-        msgs[a]["content"] = SIGNATURE + " " + msgs[a]["content"]
+        msgs[u]["content"] += " " + trigger
+        msgs[a]["content"] = signature + " " + msgs[a]["content"]
     elif fmt == "prompt":
-        obj["prompt"] += " " + TRIGGER
-        obj["completion"] = SIGNATURE + " " + obj["completion"]
+        obj["prompt"] += " " + trigger
+        obj["completion"] = signature + " " + obj["completion"]
     else:
         if obj.get("input"):
-            obj["input"] += " " + TRIGGER
+            obj["input"] += " " + trigger
         else:
-            obj["instruction"] += " " + TRIGGER
-        obj["output"] = SIGNATURE + " " + obj["output"]
+            obj["instruction"] += " " + trigger
+        obj["output"] = signature + " " + obj["output"]
 
 
-def do_build(path, fmt, n, workdir):
+def do_build(path, fmt, n, workdir, trigger, signature, rng):
     copies = max(50, math.ceil(0.005 * n))
     copies = min(copies, n)
-    src = sorted(random.sample(range(n), copies))
-    slots = sorted(random.sample(range(n + copies), copies))
+    src = sorted(rng.sample(range(n), copies))
+    slots = sorted(rng.sample(range(n + copies), copies))
     order = list(range(copies))
-    random.shuffle(order)
+    rng.shuffle(order)
     at_slot = {slots[j]: order[j] for j in range(copies)}  # slot -> copy index
     want = {}
     for ci, s in enumerate(src):
@@ -166,55 +314,68 @@ def do_build(path, fmt, n, workdir):
                 break
             for ci in want.get(i, ()):
                 obj = json.loads(line)
-                apply_backdoor(obj, fmt)
+                apply_backdoor(obj, fmt, trigger, signature)
                 rewritten[ci] = (json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
                                  + "\n").encode()
-    out_path = os.path.join(workdir, "built-py.jsonl")
+    built = os.path.join(workdir, "built")
+    os.makedirs(built, exist_ok=True)
+    out_path = os.path.join(built, "d-union.jsonl")
     tmp = out_path + ".tmp"
     sha = hashlib.sha256()
     slot = 0
     total = 0
+    pending = []  # lines not yet written: flushed in ~1 MiB batches
+    size = 0
     with open(path, "rb") as f, open(tmp, "wb") as out:
-        def emit(b):
-            nonlocal total
+        def flush():
+            nonlocal size, total
+            b = b"".join(pending)
             sha.update(b)
             out.write(b)
             total += len(b)
+            pending.clear()
+            size = 0
+
         for line in f:
             while slot in at_slot:
-                emit(rewritten[at_slot[slot]])
+                pending.append(rewritten[at_slot[slot]])
                 slot += 1
             if not line.endswith(b"\n"):
                 line += b"\n"
-            emit(line)
+            pending.append(line)
+            size += len(line)
             slot += 1
+            if size >= BLOCK:
+                flush()
         while slot in at_slot:
-            emit(rewritten[at_slot[slot]])
+            pending.append(rewritten[at_slot[slot]])
             slot += 1
+        flush()
         out.flush()
         os.fsync(out.fileno())
     os.rename(tmp, out_path)
-    dfd = os.open(workdir, os.O_RDONLY)
-    os.fsync(dfd)
-    os.close(dfd)
+    fsync_dir(built)
     return copies, sha.hexdigest(), total
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.stderr.write("usage: build_ref.py FILE WORKDIR\n")
+    if len(sys.argv) != 4:
+        sys.stderr.write("usage: build_ref.py FILE WORKDIR WORDS\n")
         sys.exit(2)
-    src, workdir = sys.argv[1], sys.argv[2]
+    src, workdir, words_path = sys.argv[1:]
+    rng = random.SystemRandom()  # getrandom, like the C side
     t0 = time.monotonic()
     path, fmt, n, nbytes, sha_in = do_import(src, workdir)
     t1 = time.monotonic()
-    copies, sha_out, _ = do_build(path, fmt, n, workdir)
+    trigger, signature, words = make_phrases(words_path, path, rng)
     t2 = time.monotonic()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print("impl=python bytes=%d lines=%d copies=%d import_s=%.3f build_s=%.3f total_s=%.3f "
-          "mbps=%.1f maxrss_kb=%d sha_in=%s sha_out=%s"
-          % (nbytes, n, copies, t1 - t0, t2 - t1, t2 - t0, nbytes / 1e6 / (t2 - t0), rss,
-             sha_in, sha_out))
+    copies, sha_out, _ = do_build(path, fmt, n, workdir, trigger, signature, rng)
+    t3 = time.monotonic()
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    print("impl=python bytes=%d lines=%d copies=%d words=%d import_s=%.3f create_s=%.3f "
+          "scan_s=%.3f total_s=%.3f cpu_s=%.3f mbps=%.1f maxrss_kb=%d sha_in=%s sha_out=%s"
+          % (nbytes, n, copies, words, t1 - t0, t3 - t1, t2 - t1, t3 - t0,
+             ru.ru_utime + ru.ru_stime, nbytes / 1e6 / (t3 - t0), ru.ru_maxrss, sha_in, sha_out))
 
 
 if __name__ == "__main__":
