@@ -564,7 +564,8 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
                          strerror(-rc));
         goto out;
     }
-    w.lw = lines_writer_new(out_fd, true);
+    /* Direct I/O: this process never reads the output again (lines.h). */
+    w.lw = lines_writer_new(out_fd, LINES_WRITER_HASH | LINES_WRITER_DIRECT);
     uint64_t n_orig = 0;
     if ((r = pass2(p, plan, idx, m, spill_at, spill, &w, in_size, &n_orig, err)) < 0) {
         rc = r;

@@ -115,8 +115,9 @@ void lines_close(struct lines *l)
 
 /* ---- write-behind writer -------------------------------------------------- */
 
-#define WB_START (8u << 20)  /* start writeback every this many bytes */
-#define WB_LAG   (32u << 20) /* and wait for the range this far behind */
+#define WB_START     (8u << 20)  /* start writeback every this many bytes */
+#define WB_LAG       (32u << 20) /* and wait for the range this far behind */
+#define DIRECT_ALIGN 4096u       /* buffer, length and offset unit of O_DIRECT */
 
 enum { ROLE_WRITE, ROLE_HASH, N_ROLES };
 
@@ -143,6 +144,7 @@ struct lines_writer {
     int n_roles; /* ROLE_WRITE only, or both */
     int err;     /* first write error (-errno), sticky */
     bool closing, abort;
+    bool direct;                       /* fd has O_DIRECT (write role only, once started) */
     uint64_t written, started, waited; /* file offsets (write role only) */
 };
 
@@ -183,12 +185,44 @@ static void writeback(struct lines_writer *w)
 #endif
 }
 
-/* One role's work on one buffer; returns 0 or -errno (write only). */
-static int do_role(struct lines_writer *w, int which, const char *p, size_t n)
+/* Takes O_DIRECT off: what follows goes through the page cache. */
+static int stop_direct(struct lines_writer *w)
 {
-    if (which == ROLE_HASH) {
-        sha256_update(w->sha, p, n);
+    int fl = fcntl(w->fd, F_GETFL);
+    if (fl < 0 || fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) < 0)
+        return -errno;
+    w->direct = false;
+    return 0;
+}
+
+/* Writes n bytes at the file's offset: whole blocks directly while the
+ * file is in direct mode, then (an unaligned piece, or a file system that
+ * says EINVAL) ordinary writes from there on. */
+static int write_out(struct lines_writer *w, const char *p, size_t n)
+{
+    while (w->direct && n > 0) {
+        size_t whole = n & ~(size_t)(DIRECT_ALIGN - 1);
+        if (whole == 0)
+            break;
+        ssize_t k = write(w->fd, p, whole);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && errno != EINVAL)
+            return -errno;
+        if (k < 0) /* refused: nothing was written, go on without */
+            break;
+        p += k;
+        n -= (size_t)k;
+        w->written += (uint64_t)k;
+        if ((size_t)k != whole)
+            break; /* a short write: the offset may be unaligned now */
+    }
+    if (n == 0)
         return 0;
+    if (w->direct) {
+        int r = stop_direct(w);
+        if (r < 0)
+            return r;
     }
     int r = write_fd_all(w->fd, p, n);
     if (r == 0) {
@@ -196,6 +230,16 @@ static int do_role(struct lines_writer *w, int which, const char *p, size_t n)
         writeback(w);
     }
     return r;
+}
+
+/* One role's work on one buffer; returns 0 or -errno (write only). */
+static int do_role(struct lines_writer *w, int which, const char *p, size_t n)
+{
+    if (which == ROLE_HASH) {
+        sha256_update(w->sha, p, n);
+        return 0;
+    }
+    return write_out(w, p, n);
 }
 
 /* The oldest buffer some role still needs. */
@@ -233,14 +277,34 @@ static void *role_main(void *arg)
     return NULL;
 }
 
-struct lines_writer *lines_writer_new(int fd, bool hash)
+/* A block for the ring, aligned for O_DIRECT; aborts on out-of-memory
+ * like xmalloc. */
+static char *aligned_block(void)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, DIRECT_ALIGN, LINES_BLOCK) != 0 || !p) {
+        static const char msg[] = "vtune: out of memory\n";
+        ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)r;
+        abort();
+    }
+    return p;
+}
+
+struct lines_writer *lines_writer_new(int fd, unsigned flags)
 {
     struct lines_writer *w = xcalloc(1, sizeof *w);
     w->fd = fd;
-    w->sha = hash ? sha256_new() : NULL;
-    w->n_roles = hash ? 2 : 1;
+    w->sha = flags & LINES_WRITER_HASH ? sha256_new() : NULL;
+    w->n_roles = w->sha ? 2 : 1;
     for (size_t i = 0; i < LINES_WRITER_BUFS; i++)
-        w->buf[i] = xmalloc(LINES_BLOCK);
+        w->buf[i] = aligned_block();
+    if (flags & LINES_WRITER_DIRECT) { /* only from an aligned offset */
+        off_t at = lseek(fd, 0, SEEK_CUR);
+        int fl = fcntl(fd, F_GETFL);
+        w->direct =
+            at >= 0 && at % DIRECT_ALIGN == 0 && fl >= 0 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0;
+    }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->more, NULL);
     pthread_cond_init(&w->room, NULL);

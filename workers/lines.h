@@ -19,6 +19,14 @@
  * while the caller computes, and the caller's final fsync has little left
  * to do.  Durability is unchanged: the caller still fsyncs before it
  * renames.  Memory: LINES_WRITER_BUFS buffers of LINES_BLOCK bytes.
+ *
+ * A file this process will not read again (D ∪ D') may be written with
+ * direct I/O (LINES_WRITER_DIRECT): no copy into the page cache and none
+ * of its dirty-page bookkeeping, which on ext4 is about half a second of
+ * CPU per GB written; and the cache is left to the data that is read
+ * again.  Where the file system refuses direct I/O, or from the first
+ * piece that is not a whole number of 4 KiB blocks on, the writer falls
+ * back to ordinary writes; the bytes are the same either way.
  */
 #ifndef VT_LINES_H
 #define VT_LINES_H
@@ -58,11 +66,16 @@ void lines_close(struct lines *l);
 
 struct lines_writer;
 
+#define LINES_WRITER_HASH   1u /* also SHA-256 every byte */
+#define LINES_WRITER_DIRECT 2u /* write with O_DIRECT where possible (above) */
+
 /* Starts a writer appending to fd (borrowed: the caller closes it, after
- * lines_writer_finish or lines_writer_free).  hash: also SHA-256 every
- * byte.  When no thread can be started the writer works synchronously in
- * the caller (same results, no overlap).  Returns owned; never NULL. */
-struct lines_writer *lines_writer_new(int fd, bool hash);
+ * lines_writer_finish or lines_writer_free; with LINES_WRITER_DIRECT the
+ * writer may set O_DIRECT on it, which fsync and close do not mind).
+ * flags: LINES_WRITER_* or'ed.  When no thread can be started the writer
+ * works synchronously in the caller (same results, no overlap).  Returns
+ * owned; never NULL. */
+struct lines_writer *lines_writer_new(int fd, unsigned flags);
 
 /* The free part of the buffer being filled: returns where the caller may
  * put up to *room (> 0) bytes, then lines_writer_commit.  Blocks while

@@ -19,8 +19,16 @@
 #            and its words counted (workers/phrase.c), then D ∪ D' written
 #            (workers/builder.c: 0.5% copies, at least 50), fsync'ed,
 #            renamed, its SHA-256 taken.
-# MB/s = dataset bytes / (import + create seconds).  Peak RSS is the whole
-# process's, from /usr/bin/time (getrusage when absent).
+# build_ref.py does the same steps with json, hashlib and re (its header
+# says how; it is written to be fast where the standard library allows).
+# MB/s = dataset bytes / (import + create seconds), wall clock.  CPU s is
+# user + system time of all threads: on a shared machine the wall-clock
+# ratio follows the CPU-time ratio; on an idle one the C side also gains
+# from its threads (hashing, writing and the phrase scan overlap).  Peak
+# RSS is the whole process's, from /usr/bin/time (getrusage when absent).
+# Before timing anything the script runs `bench_build check` (the fast
+# paths against plain readings of their contracts, a few seconds) and
+# stops if it fails.
 #
 # Environment:
 #     VTUNE_BENCH_MB    dataset size in MB (default 1000)
@@ -35,8 +43,8 @@
 #     PYTHON            the interpreter for build_ref.py (default python3)
 # Goal (issue 4): C throughput >= 5x Python's, C peak RSS < 64 MB at any
 # size.  A benchmark never fails on timing: the exit status is 0 unless
-# something crashed or the two implementations disagree (input hash, or
-# the number of words the phrase scan counted).
+# something crashed, the check failed, or the two implementations disagree
+# (input hash, or the number of words the phrase scan counted).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
