@@ -732,7 +732,7 @@ static struct phrase_checker *checker_clone(const struct phrase_checker *c)
  * line of the lowest-numbered chunk, named by its line number (lines of
  * the chunks before it, counted after the fact, plus its place).
  */
-#define SCAN_WORKERS 4
+#define SCAN_WORKERS 2 /* memory: each may hold a chunk with a 16 MiB line */
 #define SCAN_BLOCK   LINES_BLOCK
 
 struct scan_share {
@@ -863,6 +863,10 @@ static void *scan_worker_main(void *arg)
             break;
         pthread_mutex_unlock(&sh->mu);
         uint64_t bad, lines = scan_chunk(w->ck, w->chunk.data, w->chunk.len, &bad);
+        if (w->chunk.cap > 4 * (size_t)SCAN_BLOCK) { /* a huge line passed: give it back */
+            buf_free(&w->chunk);
+            buf_init(&w->chunk);
+        }
         pthread_mutex_lock(&sh->mu);
         if (id >= sh->chunk_cap) {
             size_t cap = sh->chunk_cap ? 2 * sh->chunk_cap : 256;
