@@ -1497,6 +1497,16 @@ static void test_client_breaker_timeout(void **state)
     env_close(&e, &g);
 }
 
+/* Runs the loop until cond holds; fails the test after 10 s instead of
+ * spinning for ever (uv_run returns at once when nothing is pending). */
+#define RUN_UNTIL(e, cond)                                                                         \
+    do {                                                                                           \
+        uint64_t end_ = now_monotonic_ms() + 10000;                                                \
+        while (!(cond) && now_monotonic_ms() < end_)                                               \
+            uv_run(&(e)->loop, UV_RUN_ONCE);                                                       \
+        assert_true(cond);                                                                         \
+    } while (0)
+
 static void test_client_cancel_and_free(void **state)
 {
     (void)state;
@@ -1507,18 +1517,15 @@ static void test_client_cancel_and_free(void **state)
     fake_script(e.f, 200, JOB_OK, 0, NULL);
     struct provider_call *c1 = NULL, *c2 = NULL;
     provider_retrieve_job(e.pc, "a", on_outcome, &g1, &c1, NULL);
-    while (e.f->n_seen < 1)
-        uv_run(&e.loop, UV_RUN_ONCE);
+    RUN_UNTIL(&e, e.f->n_seen >= 1);
     /* Wait until the first attempt failed and c1 sleeps on Retry-After. */
-    while (e.f->live)
-        uv_run(&e.loop, UV_RUN_ONCE);
+    RUN_UNTIL(&e, !e.f->live);
     provider_call_cancel(c1);
     assert_int_equal(g1.calls, 1);
     assert_int_equal(g1.rc, -ECANCELED);
     /* In flight: cancelled through the transport. */
     provider_retrieve_job(e.pc, "b", on_outcome, &g2, &c2, NULL);
-    while (!e.f->live)
-        uv_run(&e.loop, UV_RUN_ONCE);
+    RUN_UNTIL(&e, e.f->live);
     provider_call_cancel(c2);
     assert_int_equal(g2.calls, 1);
     assert_int_equal(g2.rc, -ECANCELED);
@@ -1527,8 +1534,7 @@ static void test_client_cancel_and_free(void **state)
     fake_script(e.f, 200, JOB_OK, 0, NULL);
     struct provider_create_args a = {.model = "m", .training_file = "f", .submission_id = "s"};
     provider_create_job(e.pc, &a, on_outcome, &g3, NULL, NULL);
-    while (!e.f->live)
-        uv_run(&e.loop, UV_RUN_ONCE);
+    RUN_UNTIL(&e, e.f->live);
     provider_client_free(e.pc);
     assert_int_equal(g3.calls, 1);
     assert_int_equal(g3.rc, -ECANCELED);
