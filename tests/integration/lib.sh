@@ -15,11 +15,23 @@ PIDS=""
 FAILS=0
 CHECKS=0
 
+# Only PIDs that are still this shell's children are signalled: a process
+# already stopped (and reaped by `wait`) may have had its PID reused by some
+# other test's process, which must never be hit.
+live_children() {
+    local live p out=""
+    live=" $(jobs -p | tr '\n' ' ') "
+    for p in $PIDS; do case "$live" in *" $p "*) out="$out $p" ;; esac; done
+    echo "$out"
+}
+
 cleanup() {
-    for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
-    for p in $PIDS; do
+    local mine
+    mine=$(live_children)
+    for p in $mine; do kill -TERM "$p" 2>/dev/null; done
+    for p in $mine; do
         for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-        kill -KILL "$p" 2>/dev/null
+        case " $(live_children) " in *" $p "*) kill -KILL "$p" 2>/dev/null ;; esac
     done
     if [ "$FAILS" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$T"; else echo "# kept $T"; fi
 }
