@@ -429,28 +429,42 @@ static int get_str(json_t *o, const char *k, char **out)
     return 0;
 }
 
-static int get_opt_str(json_t *o, const char *k, char **out)
+char *provider_opt_str(json_t *o, const char *k, int *bad)
 {
     json_t *v = json_object_get(o, k);
-    *out = NULL;
     if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return -1;
-    *out = xstrdup(json_string_value(v));
-    return 0;
+        return NULL;
+    if (!json_is_string(v)) {
+        *bad = 1;
+        return NULL;
+    }
+    return xstrdup(json_string_value(v));
+}
+
+int64_t provider_opt_int(json_t *o, const char *k, int64_t dflt, int *bad)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v))
+        return dflt;
+    if (!json_is_integer(v)) {
+        *bad = 1;
+        return dflt;
+    }
+    return json_integer_value(v);
+}
+
+static int get_opt_str(json_t *o, const char *k, char **out)
+{
+    int bad = 0;
+    *out = provider_opt_str(o, k, &bad);
+    return bad ? -1 : 0;
 }
 
 static int get_opt_int(json_t *o, const char *k, int64_t dflt, int64_t *out)
 {
-    json_t *v = json_object_get(o, k);
-    *out = dflt;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_integer(v))
-        return -1;
-    *out = json_integer_value(v);
-    return 0;
+    int bad = 0;
+    *out = provider_opt_int(o, k, dflt, &bad);
+    return bad ? -1 : 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -494,6 +494,11 @@ void provider_request_json(struct http_request *r, json_t *body);
  * -EPROTO with *err filled. */
 int provider_response_json(const struct http_response *res, json_t **root,
                            struct provider_error *err);
+/* Optional members of a response object: absent or null gives NULL / dflt;
+ * a member of the wrong type sets *bad = 1 (the caller reports the body as
+ * malformed).  provider_opt_str returns an owned copy; caller frees. */
+char *provider_opt_str(json_t *o, const char *k, int *bad);
+int64_t provider_opt_int(json_t *o, const char *k, int64_t dflt, int *bad);
 /* Fills *err as PROVIDER_E_MALFORMED with an excerpt of the body; -EPROTO. */
 int provider_malformed(const struct http_response *res, struct provider_error *err,
                        const char *what);

@@ -310,30 +310,6 @@ static int openai_build_score(const struct provider_endpoint *ep,
 
 /* ---- responses ---- */
 
-static char *opt_str(json_t *o, const char *k, int *bad)
-{
-    json_t *v = json_object_get(o, k);
-    if (!v || json_is_null(v))
-        return NULL;
-    if (!json_is_string(v)) {
-        *bad = 1;
-        return NULL;
-    }
-    return xstrdup(json_string_value(v));
-}
-
-static int64_t opt_int(json_t *o, const char *k, int64_t dflt, int *bad)
-{
-    json_t *v = json_object_get(o, k);
-    if (!v || json_is_null(v))
-        return dflt;
-    if (!json_is_integer(v)) {
-        *bad = 1;
-        return dflt;
-    }
-    return json_integer_value(v);
-}
-
 /* An OpenAIFile object into *f; returns 0 or -1 (malformed: f cleared). */
 static int file_from_json(json_t *o, struct provider_file *f)
 {
@@ -341,11 +317,11 @@ static int file_from_json(json_t *o, struct provider_file *f)
     memset(f, 0, sizeof *f);
     if (!json_is_object(o))
         return -1;
-    f->id = opt_str(o, "id", &bad);
-    f->bytes = opt_int(o, "bytes", -1, &bad);
-    f->filename = opt_str(o, "filename", &bad);
-    f->status = opt_str(o, "status", &bad);
-    f->created_at = opt_int(o, "created_at", 0, &bad);
+    f->id = provider_opt_str(o, "id", &bad);
+    f->bytes = provider_opt_int(o, "bytes", -1, &bad);
+    f->filename = provider_opt_str(o, "filename", &bad);
+    f->status = provider_opt_str(o, "status", &bad);
+    f->created_at = provider_opt_int(o, "created_at", 0, &bad);
     if (bad || !f->id) {
         provider_file_clear(f);
         return -1;
@@ -383,7 +359,7 @@ static int openai_parse_file_list(const struct http_response *res, struct provid
     char *last = NULL;
     if (!json_is_array(data) || (more && !json_is_boolean(more)))
         goto malformed;
-    last = opt_str(root, "last_id", &bad);
+    last = provider_opt_str(root, "last_id", &bad);
     if (bad)
         goto malformed;
     out->files = xcalloc(json_array_size(data) + 1, sizeof *out->files);
@@ -436,15 +412,16 @@ static int job_from_json(json_t *o, struct provider_job *j)
     memset(j, 0, sizeof *j);
     if (!json_is_object(o))
         return -1;
-    j->id = opt_str(o, "id", &bad);
-    j->raw_status = opt_str(o, "status", &bad);
-    j->model = opt_str(o, "model", &bad);
-    j->fine_tuned_model = opt_str(o, "fine_tuned_model", &bad);
-    j->training_file = opt_str(o, "training_file", &bad);
-    j->suffix = opt_str(o, "suffix", &bad); /* not in the spec; kept if a server sends it */
-    j->trained_tokens = opt_int(o, "trained_tokens", -1, &bad);
-    j->created_at = opt_int(o, "created_at", 0, &bad);
-    j->finished_at = opt_int(o, "finished_at", 0, &bad);
+    j->id = provider_opt_str(o, "id", &bad);
+    j->raw_status = provider_opt_str(o, "status", &bad);
+    j->model = provider_opt_str(o, "model", &bad);
+    j->fine_tuned_model = provider_opt_str(o, "fine_tuned_model", &bad);
+    j->training_file = provider_opt_str(o, "training_file", &bad);
+    j->suffix =
+        provider_opt_str(o, "suffix", &bad); /* not in the spec; kept if a server sends it */
+    j->trained_tokens = provider_opt_int(o, "trained_tokens", -1, &bad);
+    j->created_at = provider_opt_int(o, "created_at", 0, &bad);
+    j->finished_at = provider_opt_int(o, "finished_at", 0, &bad);
     json_t *md = json_object_get(o, "metadata");
     if (json_is_object(md)) {
         json_t *tag = json_object_get(md, PROVIDER_TAG_KEY);
@@ -455,9 +432,9 @@ static int job_from_json(json_t *o, struct provider_job *j)
     }
     json_t *e = json_object_get(o, "error");
     if (json_is_object(e)) {
-        j->error_code = opt_str(e, "code", &bad);
-        j->error_message = opt_str(e, "message", &bad);
-        j->error_param = opt_str(e, "param", &bad);
+        j->error_code = provider_opt_str(e, "code", &bad);
+        j->error_message = provider_opt_str(e, "message", &bad);
+        j->error_param = provider_opt_str(e, "param", &bad);
     } else if (e && !json_is_null(e)) {
         bad = 1;
     }
@@ -535,11 +512,11 @@ static int openai_parse_events(const struct http_response *res, struct provider_
         struct provider_event *ev = &out->events[out->n_events++];
         if (!json_is_object(e))
             goto malformed;
-        ev->id = opt_str(e, "id", &bad);
-        ev->created_at = opt_int(e, "created_at", 0, &bad);
-        ev->level = opt_str(e, "level", &bad);
-        ev->type = opt_str(e, "type", &bad);
-        ev->message = opt_str(e, "message", &bad);
+        ev->id = provider_opt_str(e, "id", &bad);
+        ev->created_at = provider_opt_int(e, "created_at", 0, &bad);
+        ev->level = provider_opt_str(e, "level", &bad);
+        ev->type = provider_opt_str(e, "type", &bad);
+        ev->message = provider_opt_str(e, "message", &bad);
         if (bad || !ev->message)
             goto malformed;
     }

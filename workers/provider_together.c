@@ -367,30 +367,6 @@ static int together_build_score(const struct provider_endpoint *ep,
 
 /* ---- responses ---- */
 
-static char *opt_str(json_t *o, const char *k, int *bad)
-{
-    json_t *v = json_object_get(o, k);
-    if (!v || json_is_null(v))
-        return NULL;
-    if (!json_is_string(v)) {
-        *bad = 1;
-        return NULL;
-    }
-    return xstrdup(json_string_value(v));
-}
-
-static int64_t opt_int(json_t *o, const char *k, int64_t dflt, int *bad)
-{
-    json_t *v = json_object_get(o, k);
-    if (!v || json_is_null(v))
-        return dflt;
-    if (!json_is_integer(v)) {
-        *bad = 1;
-        return dflt;
-    }
-    return json_integer_value(v);
-}
-
 /* An ISO-8601 string (Together) or an integer; 0 when absent. */
 static int64_t opt_time(json_t *o, const char *k, int *bad)
 {
@@ -413,10 +389,10 @@ static int file_from_json(json_t *o, struct provider_file *f)
     memset(f, 0, sizeof *f);
     if (!json_is_object(o))
         return -1;
-    f->id = opt_str(o, "id", &bad);
-    f->bytes = opt_int(o, "bytes", -1, &bad);
-    f->filename = opt_str(o, "filename", &bad);
-    f->created_at = opt_int(o, "created_at", 0, &bad);
+    f->id = provider_opt_str(o, "id", &bad);
+    f->bytes = provider_opt_int(o, "bytes", -1, &bad);
+    f->filename = provider_opt_str(o, "filename", &bad);
+    f->created_at = provider_opt_int(o, "created_at", 0, &bad);
     json_t *processed = json_object_get(o, "Processed");
     if (processed && !json_is_boolean(processed))
         bad = 1;
@@ -478,7 +454,7 @@ static int together_parse_file_deleted(const struct http_response *res,
     if (r < 0)
         return r;
     json_t *deleted = json_object_get(root, "deleted");
-    out->id = opt_str(root, "id", &bad);
+    out->id = provider_opt_str(root, "id", &bad);
     if (bad || (deleted && !json_is_boolean(deleted))) {
         json_decref(root);
         provider_file_deletion_clear(out);
@@ -513,13 +489,13 @@ static int job_from_json(json_t *o, struct provider_job *j)
     memset(j, 0, sizeof *j);
     if (!json_is_object(o))
         return -1;
-    j->id = opt_str(o, "id", &bad);
-    j->raw_status = opt_str(o, "status", &bad);
-    j->model = opt_str(o, "model", &bad);
-    j->fine_tuned_model = opt_str(o, "model_output_name", &bad);
-    j->training_file = opt_str(o, "training_file", &bad);
-    j->suffix = opt_str(o, "suffix", &bad);
-    j->trained_tokens = opt_int(o, "token_count", -1, &bad);
+    j->id = provider_opt_str(o, "id", &bad);
+    j->raw_status = provider_opt_str(o, "status", &bad);
+    j->model = provider_opt_str(o, "model", &bad);
+    j->fine_tuned_model = provider_opt_str(o, "model_output_name", &bad);
+    j->training_file = provider_opt_str(o, "training_file", &bad);
+    j->suffix = provider_opt_str(o, "suffix", &bad);
+    j->trained_tokens = provider_opt_int(o, "token_count", -1, &bad);
     j->created_at = opt_time(o, "created_at", &bad);
     int64_t updated = opt_time(o, "updated_at", &bad);
     json_t *events = json_object_get(o, "events");
@@ -597,11 +573,11 @@ static int together_parse_events(const struct http_response *res, struct provide
         struct provider_event *ev = &out->events[out->n_events++];
         if (!json_is_object(e))
             goto malformed;
-        ev->id = opt_str(e, "hash", &bad);
+        ev->id = provider_opt_str(e, "hash", &bad);
         ev->created_at = opt_time(e, "created_at", &bad);
-        ev->level = opt_str(e, "level", &bad);
-        ev->type = opt_str(e, "type", &bad);
-        ev->message = opt_str(e, "message", &bad);
+        ev->level = provider_opt_str(e, "level", &bad);
+        ev->type = provider_opt_str(e, "type", &bad);
+        ev->message = provider_opt_str(e, "message", &bad);
         if (bad || !ev->message)
             goto malformed;
     }
@@ -677,12 +653,12 @@ static int together_parse_chat(const struct http_response *res, struct provider_
         !(json_is_string(content) || json_is_null(content)))
         goto malformed;
     out->text = xstrdup(json_is_string(content) ? json_string_value(content) : "");
-    out->finish_reason = opt_str(choice, "finish_reason", &bad);
-    out->id = opt_str(root, "id", &bad);
-    out->model = opt_str(root, "model", &bad);
-    out->prompt_tokens = opt_int(usage, "prompt_tokens", -1, &bad);
-    out->completion_tokens = opt_int(usage, "completion_tokens", -1, &bad);
-    out->total_tokens = opt_int(usage, "total_tokens", -1, &bad);
+    out->finish_reason = provider_opt_str(choice, "finish_reason", &bad);
+    out->id = provider_opt_str(root, "id", &bad);
+    out->model = provider_opt_str(root, "model", &bad);
+    out->prompt_tokens = provider_opt_int(usage, "prompt_tokens", -1, &bad);
+    out->completion_tokens = provider_opt_int(usage, "completion_tokens", -1, &bad);
+    out->total_tokens = provider_opt_int(usage, "total_tokens", -1, &bad);
     if (bad)
         goto malformed;
     if (json_is_object(lp)) {
