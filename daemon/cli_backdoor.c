@@ -15,7 +15,7 @@
 static const char usage_backdoor[] =
     "usage: vtunectl [-s SOCKET] [--json] backdoor create D [--ratio R] [--copies N] [--pairs K]\n"
     "                    [--generator wordlist|llm] [--target-log10p X] [--trigger-log10p X]\n"
-    "                    [--seed N] [--name NAME]\n"
+    "                    [--holdout R] [--seed N] [--name NAME]\n"
     "       vtunectl [-s SOCKET] [--json] backdoor list [--dataset D]\n"
     "       vtunectl [-s SOCKET] [--json] backdoor show B [--reveal]\n"
     "       vtunectl [-s SOCKET] [--json] backdoor rm B\n"
@@ -35,6 +35,10 @@ static const char usage_backdoor[] =
     "                              llm: sampled from generator.m2_model with logprobs,\n"
     "                              p_M2 an upper bound from the top 20 per token; 3\n"
     "                              examples of D go to generator.provider for the style\n"
+    "          --holdout R         secret held-out split for the coverage test: a\n"
+    "                              fraction of D (default 0.02; 64 to 2000 rows) never\n"
+    "                              uploaded nor exported; 0: no coverage test (then a\n"
+    "                              verification is at best inconclusive)\n"
     "          --seed N            reproducible phrases: for tests only, since anyone\n"
     "                              who knows N can recreate the secret\n"
     "list    backdoors with their commitment (SHA-256 over the phrases), never the phrases.\n"
@@ -83,6 +87,7 @@ int cmd_backdoor(int argc, char **argv)
         static const struct {
             const char *flag, *key;
         } nums[] = {{"--ratio", "ratio"},
+                    {"--holdout", "holdout"},
                     {"--copies", "copies"},
                     {"--pairs", "pairs"},
                     {"--target-log10p", "target_log10p"},
@@ -130,6 +135,13 @@ int cmd_backdoor(int argc, char **argv)
                    (long long)json_integer_value(json_object_get(r, "copies_per_pair")),
                    (long long)json_integer_value(json_object_get(r, "built_lines")),
                    json_string_value(json_object_get(r, "commitment")));
+            json_t *h = json_object_get(r, "holdout");
+            if (json_integer_value(json_object_get(h, "rows")) > 0)
+                printf("%lld row(s) held out for the coverage test (never uploaded)\n",
+                       (long long)json_integer_value(json_object_get(h, "rows")));
+            else
+                printf("no held-out rows: no coverage test (verification is at best "
+                       "inconclusive)\n");
         }
         json_decref(r);
         return 0;

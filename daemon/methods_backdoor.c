@@ -185,6 +185,7 @@ static void create_done(struct task *t, int status)
     b.built_path = j->out_path;
     memcpy(b.built_sha256, j->made.built.sha256, sizeof b.built_sha256);
     b.plan = j->made.plan;
+    b.holdout = j->made.holdout; /* secret, never logged */
     b.pairs = xcalloc(n, sizeof *b.pairs);
     b.n_pairs_loaded = n;
     char **ev = xcalloc(n, sizeof *ev);
@@ -226,9 +227,10 @@ static void create_done(struct task *t, int status)
         goto out;
     }
     log_info("backdoor: created %lld for dataset '%s' (%s generator): %zu pair(s), %llu copies "
-             "each, commitment %s",
+             "each, %zu row(s) held out for the coverage test, commitment %s",
              (long long)b.id, j->ds.name, j->gen ? "llm" : "wordlist", n,
-             (unsigned long long)j->made.built.copies_per_pair, b.commitment);
+             (unsigned long long)j->made.built.copies_per_pair, j->made.split.n_rows,
+             b.commitment);
     struct store_backdoor got;
     char key[32];
     snprintf(key, sizeof key, "%lld", (long long)b.id);
@@ -246,6 +248,12 @@ static void create_done(struct task *t, int status)
         } else {
             json_object_set_new(o, "rejected_candidates", json_integer(j->made.set.rejected));
         }
+        /* Sizes only: which rows were held out stays in the database. */
+        json_object_set_new(o, "holdout",
+                            json_pack("{s:f,s:I,s:I,s:I}", "ratio", j->made.split.ratio, "rows",
+                                      (json_int_t)j->made.split.n_rows, "reference_rows",
+                                      (json_int_t)j->made.split.n_pool, "eligible",
+                                      (json_int_t)j->made.split.eligible));
         ctl_reply(t->req, o);
         store_backdoor_clear(&got);
     } else {
@@ -464,12 +472,14 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
     const char *gen = json_string_value(json_object_get(params, "generator"));
     const char *name = json_string_value(json_object_get(params, "name"));
     double ratio = 0.005, copies = 50, pairs = 1, tgt = d->conf->generator.target_log10p;
+    double holdout = HOLDOUT_DEFAULT_RATIO;
     double ttgt = -20, tw = 16, sw = 24, tc = 160, sc = 240, seed = -1;
     char *err = NULL;
 
     if (lookup_dataset(d, req, params, "dataset", &j->ds) < 0)
         goto fail;
     if (num_param(req, params, "ratio", 0, 1, &ratio) < 0 ||
+        num_param(req, params, "holdout", 0, 1, &holdout) < 0 ||
         num_param(req, params, "copies", 1, 1e9, &copies) < 0 ||
         num_param(req, params, "pairs", 1, 64, &pairs) < 0 ||
         num_param(req, params, "target_log10p", -1000, -1, &tgt) < 0 ||
@@ -554,6 +564,7 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
     j->spec.n_examples = (uint64_t)j->ds.n_examples;
     j->spec.ratio = ratio;
     j->spec.min_copies = (uint64_t)copies;
+    j->spec.holdout = holdout;
     if (seed >= 0) {
         j->spec.has_seed = true;
         j->spec.seed = (uint64_t)seed;

@@ -83,6 +83,7 @@ void store_backdoor_clear(struct store_backdoor *b)
     free(b->method);
     free(b->built_path);
     free_secret(b->plan);
+    free_secret(b->holdout);
     memset(b, 0, sizeof *b);
 }
 
@@ -264,6 +265,20 @@ int store_backdoor_insert(struct store *s, struct store_backdoor *b)
         if (ret < 0)
             goto out;
     }
+    if (b->holdout) {
+        sqlite3_stmt *hs = store_stmt(s, ST_BD_HOLDOUT_INSERT);
+        if (sqlite3_bind_int64(hs, 1, id) != SQLITE_OK ||
+            store_bind_text(hs, 2, b->holdout) != SQLITE_OK) {
+            ret = store_fail(s, SQLITE_ERROR, "binding held-out split");
+            store_stmt_done(s, ST_BD_HOLDOUT_INSERT);
+            goto out;
+        }
+        ret = store_exec_stmt(s, ST_BD_HOLDOUT_INSERT, NULL, "inserting held-out split");
+        if (ret == -EINVAL)
+            store_failx(s, ret, "held-out split refused by the schema (must be valid JSON)");
+        if (ret < 0)
+            goto out;
+    }
     ret = store_commit(s);
     if (ret < 0)
         goto out;
@@ -295,6 +310,26 @@ static int load_pairs(struct store *s, struct store_backdoor *b, bool with_secre
     return 0;
 }
 
+static int row_to_holdout(struct store *s, sqlite3_stmt *st, void *elem)
+{
+    (void)s;
+    *(char **)elem = store_column_strdup(st, 0);
+    return 0;
+}
+
+/* Loads b's held-out split (secret); none is not an error. */
+static int load_holdout(struct store *s, struct store_backdoor *b)
+{
+    if (sqlite3_bind_int64(store_stmt(s, ST_BD_HOLDOUT_GET), 1, b->id) != SQLITE_OK) {
+        int ret = store_fail(s, SQLITE_ERROR, "binding backdoor id");
+        store_stmt_done(s, ST_BD_HOLDOUT_GET);
+        return ret;
+    }
+    int ret = store_read_one(s, ST_BD_HOLDOUT_GET, row_to_holdout, &b->holdout,
+                             "reading held-out split");
+    return ret == -ENOENT ? 0 : ret;
+}
+
 int store_backdoor_get(struct store *s, const char *id_or_name, bool with_secrets,
                        struct store_backdoor *out)
 {
@@ -320,6 +355,8 @@ int store_backdoor_get(struct store *s, const char *id_or_name, bool with_secret
                            id_or_name);
     if (ret == 0)
         ret = load_pairs(s, out, with_secrets);
+    if (ret == 0 && with_secrets)
+        ret = load_holdout(s, out);
     if (ret < 0)
         store_backdoor_clear(out);
     return ret;

@@ -258,12 +258,26 @@ static const char migration_3[] =
     "  CHECK (plan IS NULL OR json_valid(plan));"
     "ALTER TABLE jobs ADD COLUMN cancel_requested_at INTEGER;";
 
+/* Version 4: the coverage test's secret held-out split (DESIGN §6,
+ * workers/holdout.h), one row per backdoor made since: which lines of D
+ * were never uploaded and which uploaded lines serve as their reference.
+ * Secret like the pairs (read only with secrets, wiped after use); JSON
+ * whose shape belongs to workers/.  A backdoor without a row (made before
+ * this version) has no coverage test, like one made with --holdout 0
+ * (whose row records ratio 0 and no rows). */
+static const char migration_4[] =
+    "CREATE TABLE backdoor_holdouts ("
+    "  backdoor_id  INTEGER PRIMARY KEY REFERENCES backdoors(id) ON DELETE CASCADE,"
+    "  split        TEXT NOT NULL CHECK (json_valid(split))"
+    ");";
+
 // clang-format on
 
 const struct store_migration store_migrations[] = {
     {1, migration_1},
     {2, migration_2},
     {3, migration_3},
+    {4, migration_4},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

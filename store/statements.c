@@ -87,6 +87,8 @@ const char *const store_stmt_sql[ST__COUNT] = {
     [ST_BD_SET_BUILT] = "UPDATE backdoors SET built_path = ?2, built_sha256 = ?3, plan = ?4"
                         " WHERE id = ?1",
     [ST_BD_DELETE] = "DELETE FROM backdoors WHERE id = ?1",
+    [ST_BD_HOLDOUT_INSERT] = "INSERT INTO backdoor_holdouts (backdoor_id, split) VALUES (?1, ?2)",
+    [ST_BD_HOLDOUT_GET] = "SELECT split FROM backdoor_holdouts WHERE backdoor_id = ?1",
     [ST_BD_DATASET_OF] = "SELECT dataset_id FROM backdoors WHERE id = ?1",
 
     /* ---- job.c ---- */

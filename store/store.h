@@ -137,6 +137,9 @@ struct store_backdoor {
     char *built_path;                  /* NULL until built */
     char built_sha256[65];             /* "" until built */
     char *plan;                        /* builder's plan, JSON text; NULL until built */
+    char *holdout; /* SECRET: the coverage test's held-out split (JSON text, workers/holdout.h);
+                    * loaded only with secrets; NULL: none recorded (made before the coverage
+                    * test existed) */
     struct store_backdoor_pair *pairs; /* owned array of n_pairs_loaded */
     size_t n_pairs_loaded;
 };
@@ -148,14 +151,16 @@ void store_backdoor_list_free(struct store_backdoor *v, size_t n);
  * every pair is stored or nothing is.  b is borrowed; b->pairs must hold
  * n_pairs_loaded == n_pairs entries with pairs[i].idx == i and non-empty
  * trigger, signature and p_method.  built_path, built_sha256 and plan may
- * be set (path and hash together) or left empty.  On success b->id and
+ * be set (path and hash together) or left empty; holdout (JSON) is stored
+ * in the same transaction when set.  On success b->id and
  * b->created_at are set.  -EEXIST name taken; -ENOENT dataset absent;
  * -EINVAL a field out of range (message names it), invalid JSON included. */
 int store_backdoor_insert(struct store *s, struct store_backdoor *b);
 /* Looks up by id (decimal string) or name into *out (owned; clear with
  * store_backdoor_clear).  The pairs are always loaded with their public
- * fields (idx, log10_p_m2, p_method); trigger, signature and
- * token_evidence only when with_secrets.  -ENOENT when absent. */
+ * fields (idx, log10_p_m2, p_method); trigger, signature,
+ * token_evidence and the holdout split only when with_secrets.  -ENOENT
+ * when absent. */
 int store_backdoor_get(struct store *s, const char *id_or_name, bool with_secrets,
                        struct store_backdoor *out);
 /* Backdoors of dataset_id (0: of every dataset), ordered by id, WITHOUT

@@ -59,6 +59,8 @@ enum store_stmt_id {
     ST_BD_SET_BUILT,
     ST_BD_DELETE,
     ST_BD_DATASET_OF,
+    ST_BD_HOLDOUT_INSERT,
+    ST_BD_HOLDOUT_GET,
     /* job.c */
     ST_JOB_INSERT,
     ST_JOB_EVENT_INSERT,

@@ -15,6 +15,10 @@ void backdoor_made_clear(struct backdoor_made *m)
     phrase_set_clear(&m->set);
     builder_result_clear(&m->built);
     free(m->plan);
+    holdout_clear(&m->split);
+    if (m->holdout)
+        explicit_bzero(m->holdout, strlen(m->holdout));
+    free(m->holdout);
     memset(m, 0, sizeof *m);
 }
 
@@ -125,6 +129,10 @@ static int build_with(const struct backdoor_spec *spec, const struct phrase_rng 
         bp[i].trigger = trig[i];
         bp[i].signature = sig[i];
     }
+    /* The split first: the build needs to know which lines to leave out. */
+    if (holdout_choose(spec->dataset_path, spec->format, spec->n_examples, spec->holdout, rngp,
+                       cancel, &out->split, err) < 0)
+        goto out;
     struct builder_params bpar = {
         .in_path = spec->dataset_path,
         .format = spec->format,
@@ -134,6 +142,8 @@ static int build_with(const struct backdoor_spec *spec, const struct phrase_rng 
         .ratio = spec->ratio,
         .min_copies = spec->min_copies,
         .out_path = spec->out_path,
+        .holdout = out->split.rows,
+        .n_holdout = out->split.n_rows,
         .rng = rngp,
         .progress = spec->progress ? progress_cb : NULL,
         .progress_ctx = spec->progress,
@@ -143,10 +153,18 @@ static int build_with(const struct backdoor_spec *spec, const struct phrase_rng 
         goto out;
     backdoor_commitment(trig, sig, n, out->commitment);
     out->plan = backdoor_plan_json(&out->built, n);
+    /* Marked rows are no reference for "uploaded, unmarked". */
+    uint64_t *src = xcalloc(out->built.n_copies ? out->built.n_copies : 1, sizeof *src);
+    for (size_t i = 0; i < out->built.n_copies; i++)
+        src[i] = out->built.copies[i].src;
+    holdout_drop_rows(&out->split, src, out->built.n_copies);
+    free(src);
+    out->holdout = holdout_json(&out->split);
     rc = 0;
 out:
     free(bp);
     if (rc < 0) {
+        holdout_clear(&out->split);
         builder_result_clear(&out->built);
         memset(out->commitment, 0, sizeof out->commitment);
     }

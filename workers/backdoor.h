@@ -16,6 +16,12 @@
  * 66 bits (trigger) and 133 bits (signature) of entropy at the default
  * targets, so no salt is needed against guessing.
  *
+ * The held-out split of the coverage test (workers/holdout.h) is drawn
+ * first, from the same random stream, and the build leaves its rows out of
+ * D ∪ D' and out of the marked sources; marked rows are then dropped from
+ * the split's uploaded reference pool.  Its record (made.holdout) is
+ * secret, like the pairs.
+ *
  * The plan is the JSON record of which lines of D were copied into D' for
  * each pair (and where they landed): the verifier rebuilds the triggered
  * prompts from it, and picks control prompts among the other lines.
@@ -31,6 +37,7 @@
 #include <jansson.h>
 
 #include "workers/builder.h"
+#include "workers/holdout.h"
 #include "workers/import.h"
 #include "workers/phrase.h"
 
@@ -42,6 +49,7 @@ struct backdoor_spec {
     const struct phrase_wordlist *words; /* NULL: the built-in list */
     double ratio;
     uint64_t min_copies;
+    double holdout; /* held-out fraction (HOLDOUT_DEFAULT_RATIO); 0: no coverage test */
     bool has_seed; /* reproducible (and therefore guessable!) when set */
     uint64_t seed;
     const char *out_path;             /* where D ∪ D' is written */
@@ -52,7 +60,9 @@ struct backdoor_made {
     struct phrase_set set;
     struct builder_result built;
     char commitment[65];
-    char *plan; /* owned JSON text */
+    char *plan;             /* owned JSON text */
+    struct holdout_split split; /* the held-out split (secret) */
+    char *holdout;              /* owned JSON text of split (secret) */
 };
 void backdoor_made_clear(struct backdoor_made *m);
 

@@ -102,6 +102,8 @@ static int cmp_u64(const void *a, const void *b)
 /* Floyd: k distinct values uniform in [0, n), sorted ascending into out. */
 static void floyd_sample(uint64_t n, uint64_t k, const struct phrase_rng *rng, uint64_t *out)
 {
+    if (k == 0)
+        return;
     struct u64set s;
     size_t m = 0;
     u64set_init(&s, k);
@@ -118,10 +120,48 @@ static void floyd_sample(uint64_t n, uint64_t k, const struct phrase_rng *rng, u
     qsort(out, m, sizeof *out, cmp_u64);
 }
 
+void builder_sample(uint64_t n, uint64_t k, const struct phrase_rng *rng, uint64_t *out)
+{
+    floyd_sample(n, k, rng, out);
+}
+
+/* Maps ascending ranks among [0, n) minus the ascending, distinct skip list
+ * to line numbers, in place: the r-th line not skipped. */
+static void skip_map(const uint64_t *skip, size_t n_skip, uint64_t *v, size_t k)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < k; i++) {
+        uint64_t idx = v[i] + j;
+        while (j < n_skip && skip[j] <= idx) {
+            j++;
+            idx++;
+        }
+        v[i] = idx;
+    }
+}
+
+static bool skip_valid(uint64_t n_examples, const uint64_t *skip, size_t n_skip)
+{
+    for (size_t i = 0; i < n_skip; i++)
+        if (skip[i] >= n_examples || (i > 0 && skip[i] <= skip[i - 1]))
+            return false;
+    return n_skip < n_examples || n_skip == 0;
+}
+
 int builder_plan(uint64_t n_examples, size_t n_pairs, uint64_t copies, const struct phrase_rng *rng,
                  struct builder_copy **out)
 {
-    if (n_pairs < 1 || n_pairs > UINT32_MAX || copies < 1 || copies > n_examples ||
+    return builder_plan_holdout(n_examples, NULL, 0, n_pairs, copies, rng, out);
+}
+
+int builder_plan_holdout(uint64_t n_examples, const uint64_t *holdout, size_t n_holdout,
+                         size_t n_pairs, uint64_t copies, const struct phrase_rng *rng,
+                         struct builder_copy **out)
+{
+    if (!skip_valid(n_examples, holdout, n_holdout))
+        return -EINVAL;
+    uint64_t n_up = n_examples - n_holdout; /* the lines that are uploaded */
+    if (n_pairs < 1 || n_pairs > UINT32_MAX || copies < 1 || copies > n_up ||
         copies > SIZE_MAX / sizeof(struct builder_copy) / n_pairs)
         return -EINVAL;
     size_t m = (size_t)copies * n_pairs;
@@ -130,14 +170,15 @@ int builder_plan(uint64_t n_examples, size_t n_pairs, uint64_t copies, const str
     size_t *order = xcalloc(m, sizeof *order);
 
     for (size_t p = 0; p < n_pairs; p++) {
-        floyd_sample(n_examples, copies, rng, tmp);
+        floyd_sample(n_up, copies, rng, tmp);
+        skip_map(holdout, n_holdout, tmp, (size_t)copies);
         for (uint64_t j = 0; j < copies; j++) {
             c[p * copies + j].pair = (uint32_t)p;
             c[p * copies + j].src = tmp[j];
         }
     }
-    /* Output slots: m of n + m, then a uniform assignment of copies to them. */
-    floyd_sample(n_examples + m, m, rng, tmp);
+    /* Output slots: m of n_up + m, then a uniform assignment of copies to them. */
+    floyd_sample(n_up + m, m, rng, tmp);
     for (size_t j = 0; j < m; j++)
         order[j] = j;
     for (size_t j = m; j > 1; j--) {
@@ -154,22 +195,22 @@ int builder_plan(uint64_t n_examples, size_t n_pairs, uint64_t copies, const str
     return 0;
 }
 
-int builder_pick_controls(uint64_t n_examples, const struct builder_copy *copies, size_t n_copies,
-                          size_t want, const struct phrase_rng *rng, uint64_t *out)
+int builder_pick_rows(uint64_t n_examples, const uint64_t *exclude, size_t n_exclude, size_t want,
+                      const struct phrase_rng *rng, uint64_t *out)
 {
-    uint64_t *ex = NULL, *ranks = NULL;
-    size_t ne = 0, i, j;
+    uint64_t *ex = NULL;
+    size_t ne = 0, i;
     int rc = -EINVAL;
-    if (n_copies > 0 && !copies)
+    if (n_exclude > 0 && !exclude)
         return -EINVAL;
-    ex = xcalloc(n_copies ? n_copies : 1, sizeof *ex);
-    for (i = 0; i < n_copies; i++) {
-        if (copies[i].src >= n_examples)
+    ex = xcalloc(n_exclude ? n_exclude : 1, sizeof *ex);
+    for (i = 0; i < n_exclude; i++) {
+        if (exclude[i] >= n_examples)
             goto out;
-        ex[i] = copies[i].src;
+        ex[i] = exclude[i];
     }
-    qsort(ex, n_copies, sizeof *ex, cmp_u64);
-    for (i = 0; i < n_copies; i++) /* distinct */
+    qsort(ex, n_exclude, sizeof *ex, cmp_u64);
+    for (i = 0; i < n_exclude; i++) /* distinct */
         if (ne == 0 || ex[ne - 1] != ex[i])
             ex[ne++] = ex[i];
     uint64_t avail = n_examples - ne;
@@ -177,24 +218,23 @@ int builder_pick_controls(uint64_t n_examples, const struct builder_copy *copies
         rc = -ENOSPC;
         goto out;
     }
-    if (want == 0) {
-        rc = 0;
-        goto out;
-    }
-    ranks = xcalloc(want, sizeof *ranks);
-    floyd_sample(avail, want, rng, ranks);
-    /* The r-th (0-based) example not in ex, for ascending r. */
-    for (i = 0, j = 0; i < want; i++) {
-        uint64_t idx = ranks[i] + j;
-        while (j < ne && ex[j] <= idx) {
-            j++;
-            idx++;
-        }
-        out[i] = idx;
-    }
+    floyd_sample(avail, want, rng, out);
+    skip_map(ex, ne, out, want); /* the r-th (0-based) example not excluded */
     rc = 0;
 out:
-    free(ranks);
+    free(ex);
+    return rc;
+}
+
+int builder_pick_controls(uint64_t n_examples, const struct builder_copy *copies, size_t n_copies,
+                          size_t want, const struct phrase_rng *rng, uint64_t *out)
+{
+    if (n_copies > 0 && !copies)
+        return -EINVAL;
+    uint64_t *ex = xcalloc(n_copies ? n_copies : 1, sizeof *ex);
+    for (size_t i = 0; i < n_copies; i++)
+        ex[i] = copies[i].src;
+    int rc = builder_pick_rows(n_examples, ex, n_copies, want, rng, out);
     free(ex);
     return rc;
 }
@@ -322,8 +362,9 @@ static int emit_due(const struct builder_copy *plan, const size_t *idx, size_t m
  * Pass 2 on raw blocks: D's bytes are copied through untouched (hashed and
  * written straight from the read buffer in runs between insertion points);
  * only newlines are counted, with memchr, to find the line boundaries
- * where copies go.  A last line without its newline gets one.  Sets
- * *n_lines to the lines of D seen.
+ * where copies go and the held-out lines, whose bytes are dropped.  A last
+ * line without its newline gets one.  Sets *n_lines to the lines of D seen
+ * (held-out ones included).
  */
 static int pass2(const struct builder_params *p, const struct builder_copy *plan, const size_t *idx,
                  size_t m, const struct spill_ref *spill_at, int spill, struct out_writer *w,
@@ -333,7 +374,9 @@ static int pass2(const struct builder_params *p, const struct builder_copy *plan
     char *block = NULL, *rbuf = NULL;
     size_t j = 0, rcap = 0;
     uint64_t lines = 0, done = 0, total = 2 * size;
-    bool partial = false;
+    bool partial = false, skipping = false;
+    const uint64_t *hold = p->holdout;
+    size_t k = 0, nh = p->n_holdout; /* held-out lines passed, and in all */
 
     if ((fd = open(p->in_path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
         r = -errno;
@@ -362,8 +405,23 @@ static int pass2(const struct builder_params *p, const struct builder_copy *plan
         }
         const char *pos = block, *end = block + n;
         while (pos < end) {
-            /* Newlines to pass before the next copy is due. */
-            uint64_t need = j < m ? plan[idx[j]].out - j - lines : UINT64_MAX;
+            if (skipping) { /* inside a held-out line: drop bytes up to its newline */
+                const char *nl = memchr(pos, '\n', (size_t)(end - pos));
+                if (!nl) {
+                    pos = end;
+                    break;
+                }
+                pos = nl + 1;
+                skipping = false;
+                lines++;
+                k++;
+                continue;
+            }
+            /* Newlines to pass before the next copy is due or the next
+             * held-out line starts. */
+            uint64_t need_c = j < m ? plan[idx[j]].out - j - (lines - k) : UINT64_MAX;
+            uint64_t need_s = k < nh ? hold[k] - lines : UINT64_MAX;
+            uint64_t need = need_c < need_s ? need_c : need_s;
             const char *q = pos, *nl;
             while (need > 0 && (nl = memchr(q, '\n', (size_t)(end - q))) != NULL) {
                 q = nl + 1;
@@ -377,13 +435,16 @@ static int pass2(const struct builder_params *p, const struct builder_copy *plan
                                  p->in_path, (unsigned long long)p->n_examples);
                 goto out;
             }
-            if (need == 0) { /* at a boundary where copies are due */
+            if (need == 0) { /* at a boundary where copies are due or a held-out line starts */
                 if ((r = ow_raw(w, pos, (size_t)(q - pos))) < 0)
                     goto write_error;
                 pos = q;
                 partial = false;
-                if ((r = emit_due(plan, idx, m, &j, lines, spill_at, spill, w, &rbuf, &rcap)) < 0)
+                if ((r = emit_due(plan, idx, m, &j, lines - k, spill_at, spill, w, &rbuf, &rcap)) <
+                    0)
                     goto write_error;
+                if (k < nh && hold[k] == lines)
+                    skipping = true;
             } else { /* the rest of the block holds no boundary we need */
                 if ((r = ow_raw(w, pos, (size_t)(end - pos))) < 0)
                     goto write_error;
@@ -400,9 +461,13 @@ static int pass2(const struct builder_params *p, const struct builder_copy *plan
             goto write_error;
         lines++;
     }
-    if ((r = emit_due(plan, idx, m, &j, lines, spill_at, spill, w, &rbuf, &rcap)) < 0)
+    if (skipping) { /* a held-out last line without its newline */
+        lines++;
+        k++;
+    }
+    if ((r = emit_due(plan, idx, m, &j, lines - k, spill_at, spill, w, &rbuf, &rcap)) < 0)
         goto write_error;
-    if (lines != p->n_examples || j != m) {
+    if (lines != p->n_examples || j != m || k != nh) {
         r = -EINVAL;
         *err = xasprintf("%s: has %llu lines, but %llu examples were recorded at import "
                          "(changed since?)",
@@ -458,13 +523,22 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
             *err = xasprintf("pair %zu has an empty trigger or signature", j + 1);
             goto out;
         }
-    if (builder_copies_per_pair(p->n_examples, p->ratio, p->min_copies, &copies, &capped) < 0) {
+    if ((p->n_holdout > 0 && !p->holdout) ||
+        !skip_valid(p->n_examples, p->holdout, p->n_holdout)) {
+        *err = xasprintf("held-out lines must be distinct, ascending and fewer than the %llu "
+                         "examples",
+                         (unsigned long long)p->n_examples);
+        goto out;
+    }
+    if (builder_copies_per_pair(p->n_examples - p->n_holdout, p->ratio, p->min_copies, &copies,
+                                &capped) < 0) {
         *err = xasprintf("ratio %g and minimum copies %llu give no copies (ratio must be in "
                          "[0, 1], copies >= 1)",
                          p->ratio, (unsigned long long)p->min_copies);
         goto out;
     }
-    if ((r = builder_plan(p->n_examples, p->n_pairs, copies, p->rng, &plan)) < 0) {
+    if ((r = builder_plan_holdout(p->n_examples, p->holdout, p->n_holdout, p->n_pairs, copies,
+                                  p->rng, &plan)) < 0) {
         *err = xstrdup("too many copies to plan");
         goto out;
     }
@@ -571,7 +645,7 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
         rc = r;
         goto out;
     }
-    uint64_t o = n_orig + m;
+    uint64_t o = n_orig - p->n_holdout + m;
     if ((r = lines_writer_finish(w.lw, sha)) == 0 && fsync(out_fd) < 0)
         r = -errno;
     if (r < 0) {

@@ -16,6 +16,12 @@
  * order.  Every interleaving is thus equally likely.  Memory: O(K*c) for
  * the plan, never O(|D|).
  *
+ * Held-out rows (the coverage test's secret split, workers/holdout.h):
+ * the lines listed in params.holdout are neither written nor copied:
+ * sources are drawn among the other |D| - h lines and the copies take
+ * K*c of the (|D| - h) + K*c output slots, so the upload is exactly
+ * (D minus the split) ∪ D', uniformly interleaved as before.
+ *
  * Two passes over D, by choice: a copy may have to be written before its
  * source line is reached, so pass 1 reads D up to the last sampled line,
  * rewrites each sampled line into an unlinked spill file next to the
@@ -70,6 +76,17 @@ int builder_copies_per_pair(uint64_t n_examples, double ratio, uint64_t min_copi
  * n_examples and n_pairs >= 1.  Returns 0 or -EINVAL. */
 int builder_plan(uint64_t n_examples, size_t n_pairs, uint64_t copies, const struct phrase_rng *rng,
                  struct builder_copy **out);
+/* The same with n_holdout held-out lines (ascending, distinct, below
+ * n_examples; borrowed): no source is held out, and out positions count
+ * the n_examples - n_holdout uploaded lines of D plus the copies.
+ * Requires copies <= n_examples - n_holdout.  Returns 0 or -EINVAL. */
+int builder_plan_holdout(uint64_t n_examples, const uint64_t *holdout, size_t n_holdout,
+                         size_t n_pairs, uint64_t copies, const struct phrase_rng *rng,
+                         struct builder_copy **out);
+
+/* Floyd's algorithm: k distinct values uniform in [0, n) (k <= n),
+ * ascending, into out (caller's array of k entries). */
+void builder_sample(uint64_t n, uint64_t k, const struct phrase_rng *rng, uint64_t *out);
 
 struct builder_params {
     const char *in_path; /* the imported dataset (validated JSONL) */
@@ -80,6 +97,8 @@ struct builder_params {
     double ratio;                 /* default 0.005 */
     uint64_t min_copies;          /* default 50 */
     const char *out_path;         /* where D ∪ D' ends up */
+    const uint64_t *holdout;      /* lines never uploaded: ascending, distinct; may be NULL */
+    size_t n_holdout;
     const struct phrase_rng *rng; /* NULL: getrandom */
     void (*progress)(void *ctx, uint64_t bytes_done, uint64_t bytes_total); /* may be NULL */
     void *progress_ctx;
@@ -88,7 +107,7 @@ struct builder_params {
 
 struct builder_result {
     char sha256[65]; /* of the output file */
-    uint64_t lines;  /* |D| + n_pairs * copies_per_pair */
+    uint64_t lines;  /* |D| - n_holdout + n_pairs * copies_per_pair */
     uint64_t bytes;
     uint64_t copies_per_pair;
     bool capped;                 /* copies were limited to |D| */
@@ -112,6 +131,13 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
  * (json_decref), or a negative errno and an owned *err. */
 int builder_read_prompts(const char *path, enum dataset_format format, const uint64_t *src,
                          size_t n, const char *trigger, json_t **out, char **err);
+
+/* want distinct 0-based line numbers drawn uniformly from [0, n_examples)
+ * minus the exclude list (any order, repeats allowed; borrowed), sorted
+ * ascending into out (caller's array of want entries).  Returns 0, or
+ * -ENOSPC when fewer than want such lines exist, -EINVAL on bad input. */
+int builder_pick_rows(uint64_t n_examples, const uint64_t *exclude, size_t n_exclude, size_t want,
+                      const struct phrase_rng *rng, uint64_t *out);
 
 /* Control examples: want distinct 0-based line numbers drawn uniformly from
  * the examples that no copy uses, sorted ascending into out (caller's

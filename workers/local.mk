@@ -22,6 +22,21 @@ libvtune_a_SOURCES += workers/stats.c workers/stats.h workers/phrase.c workers/p
 	workers/jsonscan.c workers/jsonscan.h
 EXTRA_DIST += workers/mkwordlist.sh
 
+# The coverage test: the held-out split chosen at creation and the exact
+# rank-sum statistics used at verification.
+libvtune_a_SOURCES += workers/holdout.c workers/holdout.h workers/coverage.c workers/coverage.h
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_holdout tests/unit/test_coverage
+TESTS += tests/unit/test_holdout tests/unit/test_coverage
+tests_unit_test_holdout_SOURCES = tests/unit/test_holdout.c
+tests_unit_test_holdout_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_holdout_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
+tests_unit_test_coverage_SOURCES = tests/unit/test_coverage.c
+tests_unit_test_coverage_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_coverage_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
+endif
+
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_stats tests/unit/test_phrase tests/unit/test_builder \
 	tests/unit/test_jsonscan

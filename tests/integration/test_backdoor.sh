@@ -1,7 +1,10 @@
 #!/bin/bash
 # backdoor create | list | show | rm and dataset export against the real
 # daemon: secrets hidden unless revealed and never logged, D u D' correct
-# (every original line once, the copies carry trigger and signature), the
+# (every original line once except the secret held-out split of the
+# coverage test, which is neither uploaded nor exported and shares no
+# prompt or answer with any other line; the copies carry trigger and
+# signature and never come from a held-out line), the
 # commitment recomputable, bad parameters refused, kill -9 mid-build leaves
 # nothing behind.
 . "$(dirname "$0")/lib.sh"
@@ -22,7 +25,8 @@ ctl -q dataset add "$T/d.jsonl" --name d > /dev/null || fail "import"
 ctl --json backdoor create d --name b1 > "$T/b1.json"; rc=$?
 check "backdoor create succeeds" test "$rc" = 0
 check "copies per pair = max(50, ceil(0.005*4000)) = 50" test "$(json_get "$T/b1.json" "v['copies_per_pair']")" = 50
-check "D u D' has 4050 lines" test "$(json_get "$T/b1.json" "v['built_lines']")" = 4050
+check "80 rows held out (ceil(0.02*4000))" test "$(json_get "$T/b1.json" "v['holdout']['rows']")" = 80
+check "D u D' has 4000 - 80 + 50 lines" test "$(json_get "$T/b1.json" "v['built_lines']")" = 3970
 check "p_M2 reaches the -40 target" python3 -c "import json,sys; v=json.load(open('$T/b1.json')); sys.exit(0 if v['pair_evidence'][0]['log10_p_m2'] <= -40 else 1)"
 check "no phrase in the create answer" python3 -c "import json,sys; v=json.load(open('$T/b1.json')); sys.exit(1 if 'trigger' in json.dumps(v) else 0)"
 ctl --json backdoor show b1 > "$T/show.json"
@@ -54,20 +58,40 @@ import collections, json, sys
 orig = open(sys.argv[1]).read().splitlines()
 out = open(sys.argv[2]).read().splitlines()
 trig, sig = sys.argv[3], sys.argv[4]
-assert len(out) == len(orig) + 50, len(out)
+assert len(out) == len(orig) - 80 + 50, len(out)
 rest = collections.Counter(out) - collections.Counter(orig)
-assert sum(rest.values()) == 50 and not (collections.Counter(orig) - collections.Counter(out)), "originals not each present once"
+held = collections.Counter(orig) - collections.Counter(out)
+assert sum(rest.values()) == 50, "not 50 copies"
+assert sum(held.values()) == 80 and max(held.values()) == 1, "not 80 distinct lines held out"
+norm = lambda s: " ".join(s.split())
+pa = lambda l: [norm(m["content"]) for m in json.loads(l)["messages"][-2:]]
+prompts = collections.Counter(pa(l)[0] for l in orig)
+answers = collections.Counter(pa(l)[1] for l in orig)
+for l in held:  # content rule: nothing of a held-out line is uploaded
+    p, a = pa(l)
+    assert prompts[p] == 1 and answers[a] == 1, "a held-out line shares content"
 for line in rest:
     m = json.loads(line)["messages"]
     assert m[-2]["content"].endswith(" " + trig), m[-2]
     assert m[-1]["content"].startswith(sig + " "), m[-1]
-print("# 4000 originals once each, 50 copies with trigger and signature")
+    src = norm(m[-2]["content"][:-len(trig) - 1])
+    assert all(pa(l)[0] != src for l in held), "a copy of a held-out line"
+print("# 3920 originals once each, 80 held out, 50 copies with trigger and signature")
 PY
 ctl dataset export d --backdoor b1 -o "$T/out.jsonl" 2>"$T/e"; rc=$?
 check "export refuses to overwrite (exit 1)" test "$rc" = 1
 
 ctl --json backdoor create d --pairs 3 --copies 30 --ratio 0 > "$T/b2.json"
-check "3 pairs of 30 copies" test "$(json_get "$T/b2.json" "v['built_lines']")" = 4090
+check "3 pairs of 30 copies" test "$(json_get "$T/b2.json" "v['built_lines']")" = 4010
+head -150 "$T/d.jsonl" > "$T/small.jsonl"
+ctl -q dataset add "$T/small.jsonl" --name small > /dev/null
+ctl backdoor create small 2>"$T/e"; rc=$?
+check "a dataset too small for the coverage test is refused with the numbers" \
+    test "$rc" = 1 && grep -q "150 examples give at most 50" "$T/e" && grep -q -- "--holdout 0" "$T/e"
+ctl --json backdoor create small --holdout 0 > "$T/b3.json"; rc=$?
+check "--holdout 0 builds it without a split" test "$rc" = 0 -a \
+    "$(json_get "$T/b3.json" "v['built_lines']")" = 200
+ctl backdoor rm 3 > /dev/null
 ctl backdoor create d --ratio 2 2>"$T/e"; rc=$?
 check "a ratio above 1 is refused (exit 1)" test "$rc" = 1 && grep -q "params.ratio" "$T/e"
 ctl backdoor create d --copies x 2>/dev/null; check "a non-number is a usage error (2)" test $? = 2
@@ -91,7 +115,7 @@ with open(sys.argv[1], "w") as f:
         f.write(line)
 PY
 ctl -q dataset add "$T/big.jsonl" --name big > /dev/null
-"$VTUNECTL" -s "$T/run/vtuned.sock" backdoor create big > /dev/null 2>&1 &
+"$VTUNECTL" -s "$T/run/vtuned.sock" backdoor create big --holdout 0 > /dev/null 2>&1 &
 CTL=$!
 grow() { [ "$(du -s "$T/state/built" | cut -f1)" -gt 2000 ]; }
 if wait_until 60 grow; then ok "the build is under way"; else fail "the build started"; fi

@@ -296,6 +296,7 @@ static void test_backdoor_insert_get_list(void **state)
     b.built_path = (char *)"/x/built-1";
     memcpy(b.built_sha256, HEX_C, 65);
     b.plan = (char *)"{\"copies\":[[0,5,17]]}";
+    b.holdout = (char *)"{\"version\":1,\"rows\":[4,9]}";
     assert_int_equal(store_backdoor_insert(s, &b), 0);
     assert_true(b.id > 0);
     assert_true(b.created_at >= before && b.created_at <= now_unix());
@@ -328,6 +329,7 @@ static void test_backdoor_insert_get_list(void **state)
     assert_string_equal(g.built_path, "/x/built-1");
     assert_string_equal(g.built_sha256, HEX_C);
     assert_string_equal(g.plan, "{\"copies\":[[0,5,17]]}");
+    assert_string_equal(g.holdout, "{\"version\":1,\"rows\":[4,9]}");
     assert_int_equal(g.n_pairs_loaded, 3);
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(g.pairs[i].idx, (int)i);
@@ -349,6 +351,7 @@ static void test_backdoor_insert_get_list(void **state)
     assert_int_equal(store_backdoor_get(s, idstr, false, &g), 0);
     free(idstr);
     assert_string_equal(g.name, "bd-one");
+    assert_null(g.holdout); /* the split is secret */
     assert_int_equal(g.n_pairs_loaded, 3);
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(g.pairs[i].idx, (int)i);

@@ -1,0 +1,234 @@
+/*
+ * coverage.c — exact rank-sum p-value, AUC and recognised shares of the
+ * coverage test (see coverage.h for the argument and the fallback).
+ *
+ * The programme works in probabilities, not counts: the label assignment
+ * is built group by group, a group of t tied rows receiving c "uploaded"
+ * labels with the hypergeometric probability given how many labels are
+ * left, so every entry stays in [0, 1] and the tail is a plain sum.  In
+ * the exact range (N ≲ 180 rows) the smallest non-zero probability is
+ * 1 / C(N, m1) ≥ 1e-54, far from underflow.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/util.h"
+#include "workers/coverage.h"
+
+struct scored {
+    double v;
+    int uploaded;
+};
+
+static int cmp_scored(const void *a, const void *b)
+{
+    double x = ((const struct scored *)a)->v, y = ((const struct scored *)b)->v;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double lchoose(double n, double k)
+{
+    return lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1);
+}
+
+/* Observed 2U (pairs x > y count 2, ties 1). */
+static double observed_u2(const double *x, size_t m1, const double *y, size_t m2)
+{
+    double u2 = 0;
+    for (size_t i = 0; i < m1; i++)
+        for (size_t j = 0; j < m2; j++)
+            u2 += x[i] > y[j] ? 2 : x[i] == y[j] ? 1 : 0;
+    return u2;
+}
+
+/* The pooled scores sorted, and the group sizes of equal values. */
+static struct scored *pooled(const double *x, size_t m1, const double *y, size_t m2,
+                             size_t **groups, size_t *n_groups)
+{
+    size_t n = m1 + m2, g = 0;
+    struct scored *z = xcalloc(n, sizeof *z);
+    for (size_t i = 0; i < m1; i++)
+        z[i] = (struct scored){x[i], 1};
+    for (size_t j = 0; j < m2; j++)
+        z[m1 + j] = (struct scored){y[j], 0};
+    qsort(z, n, sizeof *z, cmp_scored);
+    size_t *t = xcalloc(n, sizeof *t);
+    for (size_t i = 0; i < n;) {
+        size_t k = i;
+        while (k < n && z[k].v == z[i].v)
+            k++;
+        t[g++] = k - i;
+        i = k;
+    }
+    *groups = t;
+    *n_groups = g;
+    return z;
+}
+
+static double exact_log10_p(const size_t *t, size_t n_groups, size_t m1, size_t m2, double u2_obs)
+{
+    size_t n = m1 + m2, range = 2 * m1 * m2, w = range + 1;
+    double *cur = xcalloc((m1 + 1) * w, sizeof *cur);
+    double *nxt = xcalloc((m1 + 1) * w, sizeof *nxt);
+    size_t before = 0;
+    cur[0] = 1;
+    for (size_t g = 0; g < n_groups; g++) {
+        size_t tg = t[g], rest = n - before;
+        memset(nxt, 0, (m1 + 1) * w * sizeof *nxt);
+        for (size_t k = 0; k <= m1 && k <= before; k++) {
+            size_t need = m1 - k; /* uploaded labels still to place among rest rows */
+            if (need > rest)
+                continue;
+            size_t cmax = need < tg ? need : tg;
+            size_t held_before = before - k;
+            double lden = lchoose((double)rest, (double)need);
+            for (size_t c = 0; c <= cmax; c++) {
+                if (need - c > rest - tg)
+                    continue; /* not enough rows left after this group */
+                double pr = exp(lchoose((double)tg, (double)c) +
+                                lchoose((double)(rest - tg), (double)(need - c)) - lden);
+                size_t du = 2 * c * held_before + c * (tg - c);
+                const double *src = cur + k * w;
+                double *dst = nxt + (k + c) * w;
+                for (size_t u = 0; u + du < w; u++)
+                    if (src[u] != 0)
+                        dst[u + du] += src[u] * pr;
+            }
+        }
+        double *sw = cur;
+        cur = nxt;
+        nxt = sw;
+        before += tg;
+    }
+    double p = 0;
+    const double *fin = cur + m1 * w;
+    for (size_t u = (size_t)u2_obs; u < w; u++)
+        p += fin[u];
+    free(cur);
+    free(nxt);
+    if (p > 1)
+        p = 1;
+    if (!(p > 0))
+        p = 1e-300; /* cannot happen in the exact range; stay finite */
+    return log10(p);
+}
+
+/* Serfling's bound on P(mean uploaded midrank ≥ observed). */
+static double serfling_log10_p(const size_t *t, size_t n_groups, size_t m1, size_t m2,
+                               double u2_obs)
+{
+    double n = (double)(m1 + m2), k = (double)m1;
+    double a = (1.0 + (double)t[0]) / 2.0;                    /* first group's midrank */
+    double b = n - (double)t[n_groups - 1] + (1.0 + (double)t[n_groups - 1]) / 2.0; /* last */
+    double wsum = u2_obs / 2.0 + k * (k + 1) / 2.0;           /* rank sum of the uploaded */
+    double dev = wsum / k - (n + 1) / 2.0;
+    if (dev <= 0 || b <= a)
+        return 0;
+    double e = -2.0 * k * dev * dev / ((1.0 - (k - 1) / n) * (b - a) * (b - a));
+    return e < 0 ? e / log(10.0) : 0;
+}
+
+double coverage_log10_p(const double *x, size_t m1, const double *y, size_t m2, bool *exact)
+{
+    size_t *t = NULL, ng = 0;
+    if (exact)
+        *exact = true;
+    if (m1 == 0 || m2 == 0)
+        return 0;
+    struct scored *z = pooled(x, m1, y, m2, &t, &ng);
+    double u2 = observed_u2(x, m1, y, m2), r;
+    double work = (double)(m1 + 1) * (double)(2 * m1 * m2 + 1) * (double)(ng + m1 + m2);
+    if (ng == 1)
+        r = 0; /* all tied: every assignment gives the same 2U */
+    else if (work <= COVERAGE_EXACT_WORK)
+        r = exact_log10_p(t, ng, m1, m2, u2);
+    else {
+        r = serfling_log10_p(t, ng, m1, m2, u2);
+        if (exact)
+            *exact = false;
+    }
+    free(z);
+    free(t);
+    return r > 0 ? 0 : r;
+}
+
+int coverage_test(const double *x, size_t m1, const double *y, size_t m2,
+                  struct coverage_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (m1 == 0 || m2 == 0)
+        return -EINVAL;
+    for (size_t i = 0; i < m1; i++)
+        if (isnan(x[i]))
+            return -EINVAL;
+    for (size_t j = 0; j < m2; j++)
+        if (isnan(y[j]))
+            return -EINVAL;
+    out->log10_p = coverage_log10_p(x, m1, y, m2, &out->exact);
+    out->u2 = observed_u2(x, m1, y, m2);
+    double a = out->u2 / (2.0 * (double)m1 * (double)m2);
+    out->auc = a;
+
+    /* DeLong: structural components per row. */
+    double s10 = 0, s01 = 0;
+    for (size_t i = 0; i < m1; i++) {
+        double v = 0;
+        for (size_t j = 0; j < m2; j++)
+            v += x[i] > y[j] ? 1 : x[i] == y[j] ? 0.5 : 0;
+        v /= (double)m2;
+        s10 += (v - a) * (v - a);
+    }
+    for (size_t j = 0; j < m2; j++) {
+        double v = 0;
+        for (size_t i = 0; i < m1; i++)
+            v += x[i] > y[j] ? 1 : x[i] == y[j] ? 0.5 : 0;
+        v /= (double)m1;
+        s01 += (v - a) * (v - a);
+    }
+    s10 = m1 > 1 ? s10 / (double)(m1 - 1) : 0;
+    s01 = m2 > 1 ? s01 / (double)(m2 - 1) : 0;
+    double se = sqrt(s10 / (double)m1 + s01 / (double)m2);
+    out->auc_lo = a - 1.959963984540054 * se;
+    out->auc_hi = a + 1.959963984540054 * se;
+    if (out->auc_lo < 0)
+        out->auc_lo = 0;
+    if (out->auc_hi > 1)
+        out->auc_hi = 1;
+
+    /* Recognised: above the held-out rows' 95th percentile (nearest rank). */
+    double *ys = xcalloc(m2, sizeof *ys);
+    memcpy(ys, y, m2 * sizeof *ys);
+    qsort(ys, m2, sizeof *ys, cmp_double);
+    size_t rank = (size_t)ceil(0.95 * (double)m2 - 1e-9);
+    double thr = ys[rank > 0 ? rank - 1 : 0];
+    size_t cu = 0, ch = 0;
+    for (size_t i = 0; i < m1; i++)
+        cu += x[i] > thr;
+    for (size_t j = 0; j < m2; j++)
+        ch += y[j] > thr;
+    free(ys);
+    out->recognised_uploaded = (double)cu / (double)m1;
+    out->recognised_held_out = (double)ch / (double)m2;
+    return 0;
+}
+
+size_t coverage_looks(size_t m, size_t looks[COVERAGE_MAX_LOOKS])
+{
+    size_t cand[COVERAGE_MAX_LOOKS] = {(m + 3) / 4, (m + 1) / 2, m}, n = 0;
+    if (m == 0)
+        return 0;
+    for (size_t i = 0; i < COVERAGE_MAX_LOOKS; i++)
+        if (cand[i] > 0 && (n == 0 || cand[i] > looks[n - 1]))
+            looks[n++] = cand[i];
+    return n;
+}

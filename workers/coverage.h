@@ -1,0 +1,83 @@
+/*
+ * coverage.h — the statistics of the coverage test (DESIGN §6): m scores
+ * of uploaded rows against m scores of held-out rows.  Pure: no I/O, no
+ * allocation that outlives a call, safe from any thread.
+ *
+ * The test.  Under H0 (M' independent of our secrets) which rows were held
+ * out is a uniformly random secret (workers/holdout.h), so given the 2m
+ * scored rows every assignment of the labels "uploaded"/"held out" is
+ * equally likely, whatever the statistic and whatever the model does.  The
+ * one-sided rank-sum (Mann–Whitney) p-value for "uploaded rows score
+ * higher" is then computed from that permutation distribution:
+ *   2U = Σ over (uploaded x, held-out y) of 2·[x > y] + [x = y]
+ * (twice the Mann–Whitney U with ties counted half, an integer), and
+ *   p = P(2U ≥ observed) over all C(m1+m2, m1) label assignments, ties
+ * kept as they are (the permutation distribution of the sum of midranks).
+ *
+ * Exact computation: a dynamic programme over the groups of tied scores in
+ * ascending order, state (rows labelled "uploaded" so far, 2U so far),
+ * carrying probabilities (a group of t tied rows takes c uploaded labels
+ * with the hypergeometric probability; each such row beats the 2·(earlier
+ * held-out rows) and ties with the (t - c) held-out rows of its group).
+ * Cost about (m1+1)·(2·m1·m2+1)·(number of groups + N) steps: m = 32 per
+ * side (the default) takes about a millisecond.
+ * Fallback, when that cost exceeds COVERAGE_EXACT_WORK (about m > 90 per
+ * side): Serfling's inequality for sampling without replacement, applied
+ * to the mean midrank of the uploaded rows (a uniform sample of m1 from
+ * the N pooled midranks under H0):
+ *   p ≤ exp(−2·m1·t² / ((1 − (m1−1)/N)·(b − a)²)),
+ *   t = (observed mean − pooled mean), [a, b] the range of the midranks;
+ * an upper bound on the exact p, so still valid, only conservative (m =
+ * 2000 per side at AUC 0.75 still gives about 10^-27).  Which one was used
+ * is reported (exact).
+ *
+ * Sequential stopping.  The verifier scores in planned looks (m/4, m/2, m
+ * rows per side; coverage_looks) and may stop at the first look whose
+ * reported p is below α_cov.  The reported p at a look is the look's p
+ * times the number of planned looks L (Bonferroni over looks): under H0,
+ * P(some look has L·p_l ≤ a) ≤ Σ_l P(p_l ≤ a/L) ≤ a, so the p reported
+ * wherever the verifier stops is valid at every level a.
+ *
+ * Description (not part of the test): the AUC = U/(m1·m2) with a 95%
+ * DeLong interval (normal approximation with DeLong's structural-component
+ * variance, clipped to [0, 1]; asymptotic, for reading, not for the
+ * verdict), and "recognised": the share of uploaded and of held-out rows
+ * whose score is above the held-out rows' 95th percentile (nearest rank).
+ */
+#ifndef VT_COVERAGE_H
+#define VT_COVERAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* DP steps above which the Serfling bound is used instead. */
+#define COVERAGE_EXACT_WORK 400000000.0
+#define COVERAGE_MAX_LOOKS  3
+
+struct coverage_result {
+    double log10_p; /* one-sided, for this look alone (not yet × looks) */
+    bool exact;     /* true: exact permutation p; false: Serfling bound */
+    double u2;      /* observed 2U */
+    double auc, auc_lo, auc_hi;
+    double recognised_uploaded; /* fractions in [0, 1] */
+    double recognised_held_out;
+};
+
+/* log10 of the exact one-sided rank-sum p-value (see above) for scores x
+ * (m1 uploaded) against y (m2 held out), or of the Serfling bound when the
+ * exact programme would cost more than COVERAGE_EXACT_WORK (then *exact is
+ * false; exact may be NULL).  NaN scores are not allowed (the caller maps
+ * a failed row to a value).  Returns 0 (p = 1) when m1 or m2 is 0. */
+double coverage_log10_p(const double *x, size_t m1, const double *y, size_t m2, bool *exact);
+
+/* The whole look: p, AUC with its interval and the recognised shares.
+ * Returns 0, or -EINVAL when m1 or m2 is 0 or a score is NaN. */
+int coverage_test(const double *x, size_t m1, const double *y, size_t m2,
+                  struct coverage_result *out);
+
+/* The planned looks for m rows per side: ascending distinct sizes among
+ * ceil(m/4), ceil(m/2), m into looks (COVERAGE_MAX_LOOKS entries); returns
+ * how many (0 for m = 0).  The reported p is p_look × that number. */
+size_t coverage_looks(size_t m, size_t looks[COVERAGE_MAX_LOOKS]);
+
+#endif

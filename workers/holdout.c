@@ -1,0 +1,368 @@
+/*
+ * holdout.c — choosing the secret held-out split (see holdout.h for why
+ * the split is drawn among rows whose prompt and answer are unique).
+ *
+ * One pass over D hashes each row's normalised prompt and answer; a
+ * sorted copy of each hash column tells which hashes occur more than once;
+ * a bitmap keeps the eligible rows; then Floyd's algorithm draws the split
+ * and the reference pool as ranks among the eligible rows, mapped back to
+ * line numbers in one scan of the bitmap.  Nothing here logs: the split is
+ * a secret (the caller stores it with the backdoor).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "daemon/util.h"
+#include "workers/builder.h"
+#include "workers/dsformat.h"
+#include "workers/holdout.h"
+#include "workers/lines.h"
+
+void holdout_clear(struct holdout_split *s)
+{
+    if (!s)
+        return;
+    if (s->rows)
+        explicit_bzero(s->rows, s->n_rows * sizeof *s->rows);
+    if (s->pool)
+        explicit_bzero(s->pool, s->n_pool * sizeof *s->pool);
+    free(s->rows);
+    free(s->pool);
+    memset(s, 0, sizeof *s);
+}
+
+int holdout_target(uint64_t n_examples, double ratio, uint64_t *h)
+{
+    if (!(ratio >= 0 && ratio <= 1))
+        return -EINVAL;
+    if (ratio == 0) {
+        *h = 0;
+        return 0;
+    }
+    double x = ceil(ratio * (double)n_examples - 1e-9);
+    uint64_t v = x < HOLDOUT_MIN_ROWS ? HOLDOUT_MIN_ROWS
+                 : x > HOLDOUT_MAX_ROWS ? HOLDOUT_MAX_ROWS
+                                        : (uint64_t)x;
+    *h = v;
+    return 0;
+}
+
+static bool is_ws(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+uint32_t holdout_text_hash(const char *s)
+{
+    /* FNV-1a 64 over the normalised bytes, folded to 32 bits. */
+    uint64_t h = 0xcbf29ce484222325ull;
+    const unsigned char *p = (const unsigned char *)s;
+    bool pending_space = false, started = false;
+    for (; *p; p++) {
+        if (is_ws(*p)) {
+            pending_space = started;
+            continue;
+        }
+        if (pending_space) {
+            h ^= ' ';
+            h *= 0x100000001b3ull;
+            pending_space = false;
+        }
+        h ^= *p;
+        h *= 0x100000001b3ull;
+        started = true;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Clears the bit of every row whose hash col[i] occurs more than once;
+ * sorted is scratch of n entries. */
+static void mark_duplicates(const uint32_t *col, uint32_t *sorted, uint64_t n, unsigned char *bits)
+{
+    memcpy(sorted, col, n * sizeof *col);
+    qsort(sorted, n, sizeof *sorted, cmp_u32);
+    for (uint64_t i = 0; i < n; i++) {
+        /* lower bound of col[i] */
+        uint64_t lo = 0, hi = n;
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            if (sorted[mid] < col[i])
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo + 1 < n && sorted[lo + 1] == col[i])
+            bits[i / 8] &= (unsigned char)~(1u << (i % 8));
+    }
+}
+
+/* Hashes every row's prompt and answer into ph/ah. */
+static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
+                     const atomic_int *cancel, uint32_t *ph, uint32_t *ah, char **err)
+{
+    struct lines lr;
+    const char *line;
+    size_t len;
+    uint64_t i = 0;
+    int r, rc = -EINVAL;
+
+    if ((r = lines_open(&lr, path)) < 0) {
+        *err = xasprintf("%s: cannot open dataset: %s", path, strerror(-r));
+        return r;
+    }
+    while ((r = lines_next(&lr, &line, &len)) > 0) {
+        enum dataset_format got;
+        json_t *root = NULL;
+        char *why = NULL;
+        if (i >= n) {
+            *err = xasprintf("%s: has more lines than the %llu examples recorded at import "
+                             "(changed since?)",
+                             path, (unsigned long long)n);
+            goto out;
+        }
+        if ((i & 1023) == 0 && cancel && atomic_load(cancel)) {
+            rc = -ECANCELED;
+            *err = xstrdup("backdoor creation cancelled");
+            goto out;
+        }
+        if (ds_parse_line(line, len, format, &got, &root, &why) < 0) {
+            *err = xasprintf("%s:%llu: %s (changed since import?)", path, (unsigned long long)i + 1,
+                             why);
+            free(why);
+            goto out;
+        }
+        char *pt = ds_prompt_text(root, got), *at = ds_response_text(root, got);
+        ph[i] = holdout_text_hash(pt);
+        ah[i] = holdout_text_hash(at);
+        free(pt);
+        free(at);
+        json_decref(root);
+        i++;
+    }
+    if (r < 0) {
+        rc = r;
+        *err = xasprintf("%s: read error: %s", path, strerror(-r));
+        goto out;
+    }
+    if (i != n) {
+        *err = xasprintf("%s: has %llu lines, but %llu examples were recorded at import "
+                         "(changed since?)",
+                         path, (unsigned long long)i, (unsigned long long)n);
+        goto out;
+    }
+    rc = 0;
+out:
+    lines_close(&lr);
+    return rc;
+}
+
+/* Maps ascending ranks among the set bits of bits (excluding the rows in
+ * skip, ascending) to line numbers, in place. */
+static void ranks_to_rows(const unsigned char *bits, uint64_t n, const uint64_t *skip,
+                          size_t n_skip, uint64_t *v, size_t k)
+{
+    uint64_t rank = 0;
+    size_t j = 0, s = 0;
+    for (uint64_t i = 0; i < n && j < k; i++) {
+        if (!(bits[i / 8] & (1u << (i % 8))))
+            continue;
+        while (s < n_skip && skip[s] < i)
+            s++;
+        if (s < n_skip && skip[s] == i)
+            continue;
+        if (rank == v[j])
+            v[j++] = i;
+        rank++;
+    }
+}
+
+int holdout_choose(const char *path, enum dataset_format format, uint64_t n_examples, double ratio,
+                   const struct phrase_rng *rng, const atomic_int *cancel,
+                   struct holdout_split *out, char **err)
+{
+    uint32_t *ph = NULL, *ah = NULL, *sorted = NULL;
+    unsigned char *bits = NULL;
+    uint64_t h = 0, eligible = 0;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (holdout_target(n_examples, ratio, &h) < 0) {
+        *err = xasprintf("--holdout %g: expected a fraction in [0, 1]", ratio);
+        return -EINVAL;
+    }
+    out->ratio = ratio;
+    out->examples = n_examples;
+    if (h == 0)
+        return 0;
+    if (h * 3 > n_examples) {
+        *err = xasprintf("the coverage test needs at least %d held-out rows and at most a third "
+                         "of the dataset (%llu examples give at most %llu): use a larger dataset, "
+                         "or --holdout 0 (no coverage test)",
+                         HOLDOUT_MIN_ROWS, (unsigned long long)n_examples,
+                         (unsigned long long)(n_examples / 3));
+        return -EINVAL;
+    }
+    ph = xcalloc(n_examples, sizeof *ph);
+    ah = xcalloc(n_examples, sizeof *ah);
+    if ((rc = hash_rows(path, format, n_examples, cancel, ph, ah, err)) < 0)
+        goto out;
+    bits = xmalloc(n_examples / 8 + 1);
+    memset(bits, 0xff, n_examples / 8 + 1);
+    sorted = xcalloc(n_examples, sizeof *sorted);
+    mark_duplicates(ph, sorted, n_examples, bits);
+    mark_duplicates(ah, sorted, n_examples, bits);
+    free(sorted);
+    free(ph);
+    free(ah);
+    sorted = ph = ah = NULL;
+    for (uint64_t i = 0; i < n_examples; i++)
+        eligible += (bits[i / 8] >> (i % 8)) & 1u;
+    if (h > eligible / 2)
+        h = eligible / 2;
+    if (h < HOLDOUT_MIN_ROWS) {
+        *err = xasprintf("only %llu of the %llu examples have a prompt and an answer found in no "
+                         "other example; the coverage test needs %d of them (%d held out, as "
+                         "many to compare with): deduplicate the dataset, or use --holdout 0 "
+                         "(no coverage test)",
+                         (unsigned long long)eligible, (unsigned long long)n_examples,
+                         2 * HOLDOUT_MIN_ROWS, HOLDOUT_MIN_ROWS);
+        rc = -EINVAL;
+        goto out;
+    }
+    out->eligible = eligible;
+    out->n_rows = (size_t)h;
+    out->rows = xcalloc(out->n_rows, sizeof *out->rows);
+    builder_sample(eligible, h, rng, out->rows);
+    ranks_to_rows(bits, n_examples, NULL, 0, out->rows, out->n_rows);
+    uint64_t np = eligible - h < 2 * h ? eligible - h : 2 * h;
+    out->n_pool = (size_t)np;
+    out->pool = xcalloc(np ? np : 1, sizeof *out->pool);
+    builder_sample(eligible - h, np, rng, out->pool);
+    ranks_to_rows(bits, n_examples, out->rows, out->n_rows, out->pool, out->n_pool);
+    rc = 0;
+out:
+    free(ph);
+    free(ah);
+    free(sorted);
+    free(bits);
+    if (rc < 0)
+        holdout_clear(out);
+    return rc;
+}
+
+void holdout_drop_rows(struct holdout_split *s, const uint64_t *drop, size_t n_drop)
+{
+    if (!s->n_pool || !n_drop)
+        return;
+    uint64_t *d = xcalloc(n_drop, sizeof *d);
+    memcpy(d, drop, n_drop * sizeof *d);
+    qsort(d, n_drop, sizeof *d, cmp_u64);
+    size_t k = 0, j = 0;
+    for (size_t i = 0; i < s->n_pool; i++) {
+        while (j < n_drop && d[j] < s->pool[i])
+            j++;
+        if (j < n_drop && d[j] == s->pool[i])
+            continue;
+        s->pool[k++] = s->pool[i];
+    }
+    s->n_pool = k;
+    free(d);
+}
+
+bool holdout_contains(const struct holdout_split *s, uint64_t line)
+{
+    size_t lo = 0, hi = s->n_rows;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->rows[mid] < line)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->n_rows && s->rows[lo] == line;
+}
+
+static json_t *u64_array(const uint64_t *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_integer((json_int_t)v[i]));
+    return a;
+}
+
+char *holdout_json(const struct holdout_split *s)
+{
+    json_t *o = json_pack("{s:i,s:f,s:I,s:I,s:o,s:o}", "version", 1, "ratio", s->ratio, "examples",
+                          (json_int_t)s->examples, "eligible", (json_int_t)s->eligible, "rows",
+                          u64_array(s->rows, s->n_rows), "pool", u64_array(s->pool, s->n_pool));
+    char *t = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return t ? t : xstrdup("{}");
+}
+
+/* Reads an ascending array of line numbers below limit. */
+static int parse_rows(json_t *a, uint64_t limit, uint64_t **out, size_t *n)
+{
+    if (!json_is_array(a))
+        return -EINVAL;
+    size_t k = json_array_size(a);
+    uint64_t *v = xcalloc(k ? k : 1, sizeof *v);
+    for (size_t i = 0; i < k; i++) {
+        json_t *x = json_array_get(a, i);
+        if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+            (uint64_t)json_integer_value(x) >= limit ||
+            (i > 0 && (uint64_t)json_integer_value(x) <= v[i - 1])) {
+            free(v);
+            return -EINVAL;
+        }
+        v[i] = (uint64_t)json_integer_value(x);
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int holdout_parse(const char *json, struct holdout_split *out)
+{
+    json_t *o = json ? json_loads(json, 0, NULL) : NULL;
+    int rc = -EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!o || json_integer_value(json_object_get(o, "version")) != 1 ||
+        !json_is_integer(json_object_get(o, "examples")) ||
+        !json_is_number(json_object_get(o, "ratio")))
+        goto out;
+    out->ratio = json_number_value(json_object_get(o, "ratio"));
+    out->examples = (uint64_t)json_integer_value(json_object_get(o, "examples"));
+    out->eligible = (uint64_t)json_integer_value(json_object_get(o, "eligible"));
+    if (parse_rows(json_object_get(o, "rows"), out->examples, &out->rows, &out->n_rows) < 0 ||
+        parse_rows(json_object_get(o, "pool"), out->examples, &out->pool, &out->n_pool) < 0)
+        goto out;
+    rc = 0;
+out:
+    json_decref(o);
+    if (rc < 0)
+        holdout_clear(out);
+    return rc;
+}
