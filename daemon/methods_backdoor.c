@@ -55,6 +55,7 @@ struct create_job {
     struct phrase_rng rng;
     struct llmgen_example *ex; /* sampled by the pool, handed to gen */
     size_t n_ex;
+    uint64_t *shown; /* their lines: sent to the generator, so never held out */
     const char **scan; /* a dataset check: phrases borrowed from gen, and hits */
     bool *hits;
     size_t n_scan;
@@ -118,6 +119,7 @@ static void create_free(struct create_job *j)
     free(j->trig);
     free(j->sig);
     free(j->provider);
+    free(j->shown);
     free(j->name);
     free(j->out_path);
     free(j->err);
@@ -328,6 +330,11 @@ static void llm_sample_done(struct task *t, int status)
              "(%s)",
              j->ds.name, j->n_ex, j->provider,
              t->d->conf->generator.m1_model ? "M1 writes the context" : "built-in template");
+    j->shown = xcalloc(j->n_ex ? j->n_ex : 1, sizeof *j->shown);
+    for (size_t i = 0; i < j->n_ex; i++)
+        j->shown[i] = j->ex[i].line;
+    j->spec.shown = j->shown;
+    j->spec.n_shown = j->n_ex;
     llmgen_set_examples(j->gen, j->ex, j->n_ex);
     j->ex = NULL;
     j->n_ex = 0;

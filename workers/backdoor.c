@@ -130,8 +130,8 @@ static int build_with(const struct backdoor_spec *spec, const struct phrase_rng 
         bp[i].signature = sig[i];
     }
     /* The split first: the build needs to know which lines to leave out. */
-    if (holdout_choose(spec->dataset_path, spec->format, spec->n_examples, spec->holdout, rngp,
-                       cancel, &out->split, err) < 0)
+    if (holdout_choose(spec->dataset_path, spec->format, spec->n_examples, spec->holdout,
+                       spec->shown, spec->n_shown, rngp, cancel, &out->split, err) < 0)
         goto out;
     struct builder_params bpar = {
         .in_path = spec->dataset_path,

@@ -50,6 +50,8 @@ struct backdoor_spec {
     double ratio;
     uint64_t min_copies;
     double holdout; /* held-out fraction (HOLDOUT_DEFAULT_RATIO); 0: no coverage test */
+    const uint64_t *shown; /* lines of D already sent elsewhere: never held out (borrowed) */
+    size_t n_shown;
     bool has_seed; /* reproducible (and therefore guessable!) when set */
     uint64_t seed;
     const char *out_path;             /* where D ∪ D' is written */

@@ -199,8 +199,8 @@ static void ranks_to_rows(const unsigned char *bits, uint64_t n, const uint64_t 
 }
 
 int holdout_choose(const char *path, enum dataset_format format, uint64_t n_examples, double ratio,
-                   const struct phrase_rng *rng, const atomic_int *cancel,
-                   struct holdout_split *out, char **err)
+                   const uint64_t *exclude, size_t n_exclude, const struct phrase_rng *rng,
+                   const atomic_int *cancel, struct holdout_split *out, char **err)
 {
     uint32_t *ph = NULL, *ah = NULL, *sorted = NULL;
     unsigned char *bits = NULL;
@@ -237,6 +237,9 @@ int holdout_choose(const char *path, enum dataset_format format, uint64_t n_exam
     free(ph);
     free(ah);
     sorted = ph = ah = NULL;
+    for (size_t i = 0; i < n_exclude; i++)
+        if (exclude[i] < n_examples)
+            bits[exclude[i] / 8] &= (unsigned char)~(1u << (exclude[i] % 8));
     for (uint64_t i = 0; i < n_examples; i++)
         eligible += (bits[i / 8] >> (i % 8)) & 1u;
     if (h > eligible / 2)

@@ -80,15 +80,18 @@ int holdout_target(uint64_t n_examples, double ratio, uint64_t *h);
 uint32_t holdout_text_hash(const char *s);
 
 /* Chooses the split of the dataset at path (n_examples lines of format,
- * validated at import) with rng (NULL: getrandom).  ratio 0 gives an empty
+ * validated at import) with rng (NULL: getrandom).  The n_exclude lines
+ * in exclude (any order; may be NULL) are made ineligible, for the split
+ * and the pool alike (rows of D already shown to someone, e.g. the
+ * examples the llm generator sent to its provider).  ratio 0 gives an empty
  * split (no coverage test) without reading the file.  Returns 0 and fills
  * *out (holdout_clear), or a negative errno and an owned one-line *err:
  * -EINVAL when the dataset is too small or has too little distinct
  * content (the message names the numbers and points to --holdout 0),
  * -ECANCELED, or the I/O error. */
 int holdout_choose(const char *path, enum dataset_format format, uint64_t n_examples, double ratio,
-                   const struct phrase_rng *rng, const atomic_int *cancel,
-                   struct holdout_split *out, char **err);
+                   const uint64_t *exclude, size_t n_exclude, const struct phrase_rng *rng,
+                   const atomic_int *cancel, struct holdout_split *out, char **err);
 
 /* Removes from s->pool every row listed in drop (any order, repeats
  * allowed): the marked rows once the builder has drawn them. */

@@ -150,7 +150,7 @@ static void test_split_by_content(void **state)
     struct phrase_rng rng = seeded(&sd, 7);
     struct holdout_split s;
     char *err = NULL;
-    assert_int_equal(holdout_choose(path, DS_FORMAT_PROMPT, (uint64_t)n, 0.02, &rng, NULL, &s, &err),
+    assert_int_equal(holdout_choose(path, DS_FORMAT_PROMPT, (uint64_t)n, 0.02, NULL, 0, &rng, NULL, &s, &err),
                      0);
     assert_int_equal(s.eligible, uniq); /* every shared row is ineligible */
     assert_int_equal(s.n_rows, 64);     /* ceil(0.02 * 3000) = 60 -> 64 */
@@ -170,13 +170,29 @@ static void test_split_by_content(void **state)
     struct holdout_split s2, s3;
     rng = seeded(&sd, 7);
     assert_int_equal(
-        holdout_choose(path, DS_FORMAT_PROMPT, (uint64_t)n, 0.02, &rng, NULL, &s2, &err), 0);
+        holdout_choose(path, DS_FORMAT_PROMPT, (uint64_t)n, 0.02, NULL, 0, &rng, NULL, &s2, &err), 0);
     assert_memory_equal(s.rows, s2.rows, s.n_rows * sizeof *s.rows);
     assert_memory_equal(s.pool, s2.pool, s.n_pool * sizeof *s.pool);
     rng = seeded(&sd, 8);
     assert_int_equal(
-        holdout_choose(path, DS_FORMAT_PROMPT, (uint64_t)n, 0.02, &rng, NULL, &s3, &err), 0);
+        holdout_choose(path, DS_FORMAT_PROMPT, (uint64_t)n, 0.02, NULL, 0, &rng, NULL, &s3, &err), 0);
     assert_true(memcmp(s.rows, s3.rows, s.n_rows * sizeof *s.rows) != 0);
+
+    /* Rows shown elsewhere are neither held out nor in the pool. */
+    struct holdout_split s4;
+    uint64_t shown[200];
+    for (int i = 0; i < 200; i++)
+        shown[i] = (uint64_t)(i * 13);
+    assert_int_equal(holdout_choose(path, DS_FORMAT_PROMPT, (uint64_t)n, 0.02, shown, 200, NULL,
+                                    NULL, &s4, &err),
+                     0);
+    assert_int_equal(s4.eligible, uniq - 200);
+    for (int i = 0; i < 200; i++) {
+        assert_false(holdout_contains(&s4, shown[i]));
+        for (size_t k = 0; k < s4.n_pool; k++)
+            assert_true(s4.pool[k] != shown[i]);
+    }
+    holdout_clear(&s4);
 
     /* Record round trip; a broken record is refused. */
     char *j = holdout_json(&s);
@@ -219,32 +235,32 @@ static void test_refusals(void **state)
     char *err = NULL;
     /* Too small: 64 rows would be more than a third of 150. */
     char *p1 = make_dataset("small.jsonl", 150, 150, true);
-    assert_int_equal(holdout_choose(p1, DS_FORMAT_PROMPT, 150, 0.02, NULL, NULL, &s, &err), -EINVAL);
+    assert_int_equal(holdout_choose(p1, DS_FORMAT_PROMPT, 150, 0.02, NULL, 0, NULL, NULL, &s, &err), -EINVAL);
     assert_non_null(strstr(err, "150 examples give at most 50"));
     assert_non_null(strstr(err, "--holdout 0"));
     free(err);
     err = NULL;
     /* ... but --holdout 0 is fine, and reads nothing. */
-    assert_int_equal(holdout_choose("/nonexistent", DS_FORMAT_PROMPT, 150, 0, NULL, NULL, &s, &err),
+    assert_int_equal(holdout_choose("/nonexistent", DS_FORMAT_PROMPT, 150, 0, NULL, 0, NULL, NULL, &s, &err),
                      0);
     assert_int_equal(s.n_rows, 0);
     holdout_clear(&s);
     /* Too little distinct content: 100 unique of 400. */
     char *p2 = make_dataset("dups.jsonl", 400, 100, true);
-    assert_int_equal(holdout_choose(p2, DS_FORMAT_PROMPT, 400, 0.02, NULL, NULL, &s, &err), -EINVAL);
+    assert_int_equal(holdout_choose(p2, DS_FORMAT_PROMPT, 400, 0.02, NULL, 0, NULL, NULL, &s, &err), -EINVAL);
     assert_non_null(strstr(err, "only 100 of the 400 examples"));
     assert_non_null(strstr(err, "--holdout 0"));
     free(err);
     err = NULL;
     /* Eligible between 128 and 2h: h shrinks to eligible / 2. */
     char *p3 = make_dataset("mid.jsonl", 10000, 152, true);
-    assert_int_equal(holdout_choose(p3, DS_FORMAT_PROMPT, 10000, 0.02, NULL, NULL, &s, &err), 0);
+    assert_int_equal(holdout_choose(p3, DS_FORMAT_PROMPT, 10000, 0.02, NULL, 0, NULL, NULL, &s, &err), 0);
     assert_int_equal(s.eligible, 152);
     assert_int_equal(s.n_rows, 76);
     assert_int_equal(s.n_pool, 76);
     holdout_clear(&s);
     /* A changed file is named. */
-    assert_int_equal(holdout_choose(p2, DS_FORMAT_PROMPT, 401, 0.02, NULL, NULL, &s, &err), -EINVAL);
+    assert_int_equal(holdout_choose(p2, DS_FORMAT_PROMPT, 401, 0.02, NULL, 0, NULL, NULL, &s, &err), -EINVAL);
     assert_non_null(strstr(err, "400 lines, but 401"));
     free(err);
     free(p1);
@@ -287,7 +303,7 @@ static void check_build(int n, bool last_newline, bool hold_last)
     struct phrase_rng rng = seeded(&sd, 11);
     struct holdout_split s;
     char *err = NULL;
-    assert_int_equal(holdout_choose(in, DS_FORMAT_PROMPT, (uint64_t)n, 0.02, &rng, NULL, &s, &err),
+    assert_int_equal(holdout_choose(in, DS_FORMAT_PROMPT, (uint64_t)n, 0.02, NULL, 0, &rng, NULL, &s, &err),
                      0);
     if (hold_last && !holdout_contains(&s, (uint64_t)n - 1)) {
         s.rows[s.n_rows - 1] = (uint64_t)n - 1; /* force the last line out */
