@@ -25,8 +25,8 @@
 
 #include "conf/conf.h"
 #include "conf/conf_int.h"
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 /* A key file larger than this is surely the wrong file. */
 #define KEY_FILE_MAX_BYTES (64 * 1024)
@@ -209,18 +209,6 @@ const struct conf_provider *conf_provider_find(const struct conf *c, const char 
     return NULL;
 }
 
-const char *conf_provider_kind_name(enum provider_kind k)
-{
-    switch (k) {
-    case PROVIDER_OPENAI:
-        return "openai";
-    case PROVIDER_TOGETHER:
-        return "together";
-    case PROVIDER_MANUAL:
-        return "manual";
-    }
-    return "unknown";
-}
 
 char *conf_key_path(const char *api_key_file)
 {

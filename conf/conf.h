@@ -18,7 +18,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-enum provider_kind { PROVIDER_OPENAI = 0, PROVIDER_TOGETHER, PROVIDER_MANUAL };
+#include "lib/types.h"
+
 
 struct conf_provider {
     char *name; /* map key */
@@ -114,6 +115,5 @@ const struct conf_provider *conf_provider_find(const struct conf *c, const char 
  * *err set to one owned line naming the file and the reason. */
 char *conf_read_api_key(const struct conf_provider *p, char **err);
 
-const char *conf_provider_kind_name(enum provider_kind k);
 
 #endif

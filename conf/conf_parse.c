@@ -39,8 +39,8 @@
 
 #include "conf/conf.h"
 #include "conf/conf_int.h"
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 struct pctx {
     const char *name; /* file name for messages */
@@ -812,7 +812,7 @@ static int fn_providers(struct pctx *p, const yaml_node_t *v, const char *kpath,
             ;
         else if (pr->kind != PROVIDER_MANUAL && !vals[PF_API_KEY_FILE])
             failn(p, pv, ppath, "missing required key 'api_key_file' (kind %s needs an API key)",
-                  conf_provider_kind_name(pr->kind));
+                  provider_kind_name(pr->kind));
         else
             rc = 0;
         free(ppath);

@@ -23,9 +23,9 @@
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
 #include "daemon/verifier.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/notify.h"
-#include "daemon/util.h"
+#include "lib/util.h"
 
 struct ctl_conn {
     uv_pipe_t pipe;

@@ -28,10 +28,10 @@
 
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/lookup.h"
 #include "daemon/providers.h"
-#include "daemon/util.h"
+#include "lib/util.h"
 
 #define RECONCILE_DELAY_MS 2000 /* after an ambiguous create, before listing */
 /* A job found in "submitting" at start-up may have a create still being

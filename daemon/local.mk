@@ -1,7 +1,8 @@
-# daemon/: vtuned, vtunectl and the shared log/util modules.
-libvtune_a_SOURCES += daemon/log.c daemon/log.h daemon/util.c daemon/util.h
+# daemon/: vtuned (event loop, control server, scheduler, provider client).
 # libcurl multi ⇄ libuv glue and the per-provider request pool.
 libvtune_a_SOURCES += daemon/http.c daemon/http.h
+# The provider client (retries, budget, breaker) on the loop.
+libvtune_a_SOURCES += daemon/provider_client.c daemon/provider_client.h
 # Its integration test: a C driver on a real loop against a loopback server.
 check_PROGRAMS += tests/integration/test_http_glue
 tests_integration_test_http_glue_SOURCES = tests/integration/test_http_glue.c
@@ -32,9 +33,3 @@ vtuned_SOURCES = daemon/vtuned.c daemon/vtuned.h daemon/ctl.c daemon/ctl.h \
 	daemon/methods_audit.c
 vtuned_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(SYSTEMD_CFLAGS)
 vtuned_LDADD = $(VT_LIBS)
-
-bin_PROGRAMS += vtunectl
-vtunectl_SOURCES = daemon/vtunectl.c daemon/vtunectl.h daemon/cli_status.c daemon/cli_dataset.c \
-	daemon/cli_backdoor.c daemon/cli_job.c daemon/cli_verify.c
-vtunectl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-vtunectl_LDADD = $(VT_LIBS)

@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "daemon/ctl.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/lookup.h"
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "daemon/verifier.h"
 #include "workers/audit.h"
 

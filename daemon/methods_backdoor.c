@@ -30,11 +30,11 @@
 #include <unistd.h>
 
 #include "daemon/ctl.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/lookup.h"
 #include "daemon/providers.h"
 #include "daemon/task.h"
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/backdoor.h"
 #include "workers/llmgen.h"
 

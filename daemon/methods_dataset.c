@@ -18,10 +18,10 @@
 #include <unistd.h>
 
 #include "daemon/ctl.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/lookup.h"
 #include "daemon/task.h"
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/import.h"
 
 struct import_job {

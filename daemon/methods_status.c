@@ -10,7 +10,7 @@
 #include "daemon/jobs.h"
 #include "daemon/providers.h"
 #include "daemon/verifier.h"
-#include "daemon/util.h"
+#include "lib/util.h"
 
 static void m_status(struct vtuned *d, struct ctl_req *req, json_t *params)
 {

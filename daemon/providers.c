@@ -6,9 +6,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/providers.h"
-#include "daemon/util.h"
+#include "lib/util.h"
+
+/* Fills c from a provider's config entry: ops by kind, endpoint (borrows
+ * cp and api_key: they must outlive the call to provider_client_new),
+ * max_retries + 1 attempts, and the defaults of retry.h (budget 20% over
+ * 60 s with a floor of 10, max_wait 10 min). */
+static void client_conf_from(const struct conf_provider *cp, const char *api_key,
+                             struct provider_client_conf *c)
+{
+    memset(c, 0, sizeof *c);
+    c->ops = provider_ops_for(cp->kind);
+    c->ep.name = cp->name;
+    c->ep.base_url = cp->base_url;
+    c->ep.api_key = api_key;
+    c->ep.ca_file = cp->ca_file;
+    c->ep.connect_timeout_ms = cp->connect_timeout_ms;
+    c->ep.request_timeout_ms = cp->request_timeout_ms;
+    c->ep.upload_timeout_ms = cp->upload_timeout_ms;
+    c->max_concurrency = cp->max_concurrency ? cp->max_concurrency : 4;
+    retry_policy_default(&c->policy);
+    c->policy.max_attempts = cp->max_retries + 1;
+    breaker_conf_default(&c->breaker);
+    c->budget_window_ms = 60000;
+    c->budget_ratio = 0.2;
+    c->budget_min = 10;
+    c->max_wait_ms = 600000;
+}
 
 struct provider_slot {
     struct provider_slot *next;
@@ -24,7 +50,7 @@ static void slot_add(struct vtuned *d, const struct conf_provider *cp)
     struct provider_slot *s = xcalloc(1, sizeof *s);
     char *key = NULL, *err = NULL;
     s->name = xstrdup(cp->name);
-    s->kind = xstrdup(conf_provider_kind_name(cp->kind));
+    s->kind = xstrdup(provider_kind_name(cp->kind));
     s->base_url = xstrdup(cp->base_url ? cp->base_url : "");
     if (cp->api_key_file && !(key = conf_read_api_key(cp, &err))) {
         s->error = xasprintf("provider %s: %s", cp->name, err);
@@ -32,7 +58,7 @@ static void slot_add(struct vtuned *d, const struct conf_provider *cp)
         free(err);
     } else {
         struct provider_client_conf pcc;
-        provider_client_conf_from(cp, key, &pcc);
+        client_conf_from(cp, key, &pcc);
         if (provider_client_new(d->loop, http_ctx_transport(d->http), &pcc, &s->pc) < 0) {
             s->error = xasprintf("provider %s: cannot create its client (kind %s, base_url %s)",
                                  cp->name, s->kind, s->base_url);
@@ -74,10 +100,10 @@ void providers_reload(struct vtuned *d)
         const struct conf_provider *cp = &d->conf->providers[i];
         struct provider_slot *s = slot_find(d, cp->name);
         if (!s) {
-            log_info("providers: adding %s (%s)", cp->name, conf_provider_kind_name(cp->kind));
+            log_info("providers: adding %s (%s)", cp->name, provider_kind_name(cp->kind));
             slot_add(d, cp);
         } else if (strcmp(s->base_url, cp->base_url ? cp->base_url : "") != 0 ||
-                   strcmp(s->kind, conf_provider_kind_name(cp->kind)) != 0) {
+                   strcmp(s->kind, provider_kind_name(cp->kind)) != 0) {
             log_warnx("providers: %s changed; the new settings take effect after a restart",
                       cp->name);
         }
@@ -108,7 +134,7 @@ json_t *providers_status_json(struct vtuned *d)
         const struct conf_provider *cp = &d->conf->providers[i];
         struct provider_slot *s = slot_find(d, cp->name);
         json_t *o = json_pack("{s:s,s:s,s:s?}", "name", cp->name, "kind",
-                              conf_provider_kind_name(cp->kind), "base_url", cp->base_url);
+                              provider_kind_name(cp->kind), "base_url", cp->base_url);
         if (!s || !s->pc) {
             json_object_set_new(o, "health", json_string("unusable"));
             json_object_set_new(o, "error", json_string(s ? s->error : "not loaded"));

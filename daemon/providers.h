@@ -17,7 +17,7 @@
 #include <jansson.h>
 
 #include "daemon/vtuned.h"
-#include "workers/provider.h"
+#include "daemon/provider_client.h"
 
 /* Start-up: creates the HTTP context and every client.  0 or -1 with *err. */
 int providers_start(struct vtuned *d, char **err);

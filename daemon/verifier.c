@@ -28,10 +28,10 @@
 
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/providers.h"
 #include "daemon/task.h"
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "daemon/verifier.h"
 #include "workers/audit.h"
 #include "workers/backdoor.h"

@@ -21,9 +21,9 @@
 #include "daemon/jobs.h"
 #include "daemon/providers.h"
 #include "daemon/verifier.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/notify.h"
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "daemon/vtuned.h"
 
 #define DEFAULT_CONFIG   "/etc/vtuned/vtuned.yaml"

@@ -33,33 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "store/store_internal.h"
 
-static const char *const verdict_names[] = {
-    [AUDIT_NONE] = "none",
-    [AUDIT_VERIFIED] = "verified",
-    [AUDIT_NOT_VERIFIED] = "not_verified",
-    [AUDIT_INCONCLUSIVE] = "inconclusive",
-};
-
-const char *audit_verdict_name(enum audit_verdict v)
-{
-    if ((size_t)v < VT_ARRAY_LEN(verdict_names))
-        return verdict_names[v];
-    return "invalid";
-}
-
-int audit_verdict_parse(const char *s, enum audit_verdict *out)
-{
-    for (size_t i = AUDIT_VERIFIED; s && i < VT_ARRAY_LEN(verdict_names); i++) {
-        if (strcmp(s, verdict_names[i]) == 0) {
-            *out = (enum audit_verdict)i;
-            return 0;
-        }
-    }
-    return -EINVAL;
-}
 
 void store_audit_clear(struct store_audit *a)
 {
@@ -201,7 +177,7 @@ static int append_locked(struct store *s, struct store_audit *a, store_audit_has
     if (sqlite3_bind_int64(st, 1, a->job_id) != SQLITE_OK ||
         store_bind_text(st, 2, a->provider) != SQLITE_OK ||
         store_bind_text(st, 3, a->model) != SQLITE_OK ||
-        sqlite3_bind_text(st, 4, verdict_names[a->verdict], -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 4, audit_verdict_name(a->verdict), -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_double(st, 5, a->log10_p) != SQLITE_OK ||
         sqlite3_bind_double(st, 6, a->log10_p_paper) != SQLITE_OK ||
         (isnan(a->log10_p_luck) ? sqlite3_bind_null(st, 7)

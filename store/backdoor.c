@@ -26,33 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "store/store_internal.h"
 
-static const char *const generator_names[] = {
-    [BD_GEN_WORDLIST] = "wordlist",
-    [BD_GEN_LLM] = "llm",
-};
-
-const char *backdoor_generator_name(enum backdoor_generator g)
-{
-    if ((size_t)g < VT_ARRAY_LEN(generator_names) && generator_names[g])
-        return generator_names[g];
-    return "unknown";
-}
-
-int backdoor_generator_parse(const char *s, enum backdoor_generator *out)
-{
-    if (!s)
-        return -EINVAL;
-    for (size_t i = 0; i < VT_ARRAY_LEN(generator_names); i++) {
-        if (generator_names[i] && strcmp(s, generator_names[i]) == 0) {
-            *out = (enum backdoor_generator)i;
-            return 0;
-        }
-    }
-    return -EINVAL;
-}
 
 /* Wipes and frees an owned string that may hold a secret. */
 static void free_secret(char *p)
@@ -165,7 +141,7 @@ static int backdoor_valid(struct store *s, const struct store_backdoor *b)
                            "backdoor says %" PRId64 " pairs but %zu were given: store them all "
                            "at once",
                            b->n_pairs, b->pairs ? b->n_pairs_loaded : (size_t)0);
-    if ((size_t)b->generator >= VT_ARRAY_LEN(generator_names) || !generator_names[b->generator])
+    if (strcmp(backdoor_generator_name(b->generator), "unknown") == 0)
         return store_failx(s, -EINVAL, "invalid backdoor generator %d", (int)b->generator);
     if (!b->method || !*b->method)
         return store_failx(s, -EINVAL, "backdoor has no p_M2 method");
@@ -234,7 +210,7 @@ int store_backdoor_insert(struct store *s, struct store_backdoor *b)
         sqlite3_bind_double(st, 3, b->ratio) != SQLITE_OK ||
         sqlite3_bind_int64(st, 4, b->copies) != SQLITE_OK ||
         sqlite3_bind_int64(st, 5, b->n_pairs) != SQLITE_OK ||
-        sqlite3_bind_text(st, 6, generator_names[b->generator], -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 6, backdoor_generator_name(b->generator), -1, SQLITE_STATIC) != SQLITE_OK ||
         store_bind_text(st, 7, b->method) != SQLITE_OK ||
         sqlite3_bind_double(st, 8, b->target_log10p) != SQLITE_OK ||
         (b->has_seed ? sqlite3_bind_int64(st, 9, (int64_t)b->seed) : sqlite3_bind_null(st, 9)) !=

@@ -20,34 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "store/store_internal.h"
 
-static const char *const format_names[] = {
-    [DS_FORMAT_CHAT] = "chat",
-    [DS_FORMAT_PROMPT] = "prompt",
-    [DS_FORMAT_INSTRUCTION] = "instruction",
-};
-
-const char *dataset_format_name(enum dataset_format f)
-{
-    if ((size_t)f < VT_ARRAY_LEN(format_names) && format_names[f])
-        return format_names[f];
-    return "unknown";
-}
-
-int dataset_format_parse(const char *s, enum dataset_format *out)
-{
-    if (!s)
-        return -EINVAL;
-    for (size_t i = 0; i < VT_ARRAY_LEN(format_names); i++) {
-        if (format_names[i] && strcmp(s, format_names[i]) == 0) {
-            *out = (enum dataset_format)i;
-            return 0;
-        }
-    }
-    return -EINVAL;
-}
 
 void store_dataset_clear(struct store_dataset *d)
 {
@@ -101,7 +76,7 @@ int store_dataset_insert(struct store *s, struct store_dataset *d)
         return store_failx(s, -EINVAL, "invalid dataset sha256 '%s'", d->sha256);
     if (!d->path || !*d->path)
         return store_failx(s, -EINVAL, "dataset '%s' has no content path", d->name);
-    if ((size_t)d->format >= VT_ARRAY_LEN(format_names) || !format_names[d->format])
+    if (strcmp(dataset_format_name(d->format), "unknown") == 0)
         return store_failx(s, -EINVAL, "invalid dataset format %d", (int)d->format);
     if (d->n_examples < 0 || d->n_bytes < 0)
         return store_failx(s, -EINVAL, "negative dataset size");
@@ -110,7 +85,7 @@ int store_dataset_insert(struct store *s, struct store_dataset *d)
     if (ret < 0)
         return ret;
     if (sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, format_names[d->format], -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, dataset_format_name(d->format), -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(st, 3, d->n_examples) != SQLITE_OK ||
         sqlite3_bind_int64(st, 4, d->n_bytes) != SQLITE_OK ||
         sqlite3_bind_text(st, 5, d->sha256, -1, SQLITE_STATIC) != SQLITE_OK ||

@@ -28,48 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "store/store_internal.h"
 
-static const char *const state_names[JOB_STATE_COUNT] = {
-    [JOB_CREATED] = "created",     [JOB_BUILDING] = "building",     [JOB_UPLOADING] = "uploading",
-    [JOB_UPLOADED] = "uploaded",   [JOB_SUBMITTING] = "submitting", [JOB_SUBMITTED] = "submitted",
-    [JOB_RUNNING] = "running",     [JOB_SUCCEEDED] = "succeeded",   [JOB_FAILED] = "failed",
-    [JOB_CANCELLED] = "cancelled", [JOB_UNKNOWN] = "unknown",
-};
 
 #define SUBMISSION_ID_MIN_LEN 16
 
-const char *job_state_name(enum job_state st)
-{
-    if ((unsigned)st < JOB_STATE_COUNT)
-        return state_names[st];
-    return "invalid";
-}
-
-int job_state_parse(const char *s, enum job_state *out)
-{
-    if (!s)
-        return -EINVAL;
-    for (int i = 0; i < JOB_STATE_COUNT; i++) {
-        if (strcmp(s, state_names[i]) == 0) {
-            *out = (enum job_state)i;
-            return 0;
-        }
-    }
-    return -EINVAL;
-}
-
-bool job_state_is_terminal(enum job_state st)
-{
-    return st == JOB_SUCCEEDED || st == JOB_FAILED || st == JOB_CANCELLED;
-}
-
-bool job_state_is_active(enum job_state st)
-{
-    /* must match JOB_ACTIVE_STATES in statements.c */
-    return (unsigned)st < JOB_STATE_COUNT && !job_state_is_terminal(st) && st != JOB_UNKNOWN;
-}
 
 void store_job_clear(struct store_job *j)
 {
@@ -169,7 +133,7 @@ static int insert_event(struct store *s, int64_t job_id, int64_t at, enum job_st
     sqlite3_stmt *st = store_stmt(s, ST_JOB_EVENT_INSERT);
     if (sqlite3_bind_int64(st, 1, job_id) != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, at) != SQLITE_OK ||
-        sqlite3_bind_text(st, 3, state_names[state], -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 3, job_state_name(state), -1, SQLITE_STATIC) != SQLITE_OK ||
         store_bind_text(st, 4, message) != SQLITE_OK ||
         store_bind_text(st, 5, excerpt) != SQLITE_OK) {
         int ret = store_fail(s, SQLITE_ERROR, "binding job event");
@@ -257,7 +221,7 @@ int store_job_insert(struct store *s, struct store_job *j)
         store_bind_text(st, 5, j->base_model) != SQLITE_OK ||
         store_bind_text(st, 6, j->fine_tuned_model) != SQLITE_OK ||
         store_bind_text(st, 7, j->params ? j->params : "{}") != SQLITE_OK ||
-        sqlite3_bind_text(st, 8, state_names[j->state], -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 8, job_state_name(j->state), -1, SQLITE_STATIC) != SQLITE_OK ||
         store_bind_text(st, 9, j->submission_id) != SQLITE_OK ||
         store_bind_text(st, 10, j->provider_file_id) != SQLITE_OK ||
         store_bind_text(st, 11, j->provider_job_id) != SQLITE_OK ||
@@ -400,17 +364,17 @@ int store_job_transition(struct store *s, int64_t id, int expected_from, enum jo
         goto out;
     if (expected_from >= 0 && cur != (enum job_state)expected_from) {
         ret = store_failx(s, -ESTALE, "job %" PRId64 " is %s, not %s: it changed meanwhile", id,
-                          state_names[cur], state_names[expected_from]);
+                          job_state_name(cur), job_state_name(expected_from));
         goto out;
     }
     if (job_state_is_terminal(cur) && to != cur) {
         ret = store_failx(s, -EINVAL, "job %" PRId64 " is %s, which is final: it cannot become %s",
-                          id, state_names[cur], state_names[to]);
+                          id, job_state_name(cur), job_state_name(to));
         goto out;
     }
     sqlite3_stmt *st = store_stmt(s, ST_JOB_UPDATE);
     if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, state_names[to], -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, job_state_name(to), -1, SQLITE_STATIC) != SQLITE_OK ||
         store_bind_text(st, 3, u->provider_file_id) != SQLITE_OK ||
         store_bind_text(st, 4, u->provider_job_id) != SQLITE_OK ||
         store_bind_text(st, 5, u->fine_tuned_model) != SQLITE_OK ||
@@ -427,7 +391,7 @@ int store_job_transition(struct store *s, int64_t id, int expected_from, enum jo
         store_failx(s, ret,
                     "job %" PRId64 " cannot become %s: %s (succeeded needs a fine-tuned model, "
                     "unknown a reason)",
-                    id, state_names[to], sqlite3_errmsg(s->db));
+                    id, job_state_name(to), sqlite3_errmsg(s->db));
     else if (ret == -EEXIST)
         store_failx(s, ret, "provider job %s is already bound to another job",
                     u->provider_job_id ? u->provider_job_id : "");

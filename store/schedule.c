@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "store/store_internal.h"
 
 /* Fills sc from a row of SCHED_COLUMNS (see statements.c). */

@@ -36,7 +36,7 @@
  */
 #include "config.h"
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "store/store_internal.h"
 
 /* Reusable CHECK fragments (string-literal concatenation). */

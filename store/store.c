@@ -38,8 +38,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "store/store_internal.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000

@@ -37,6 +37,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "lib/types.h"
+
 #define STORE_SCHEMA_VERSION_CURRENT store_schema_version()
 
 struct store;
@@ -55,11 +57,6 @@ const char *store_errmsg(struct store *s);
 
 /* ---- datasets ---- */
 
-/* Dataset formats (DESIGN §5). */
-enum dataset_format { DS_FORMAT_CHAT = 1, DS_FORMAT_PROMPT = 2, DS_FORMAT_INSTRUCTION = 3 };
-const char *dataset_format_name(enum dataset_format f);
-/* "chat" | "prompt" | "instruction" -> format; returns 0 or -EINVAL. */
-int dataset_format_parse(const char *s, enum dataset_format *out);
 
 struct store_dataset {
     int64_t id;
@@ -101,11 +98,6 @@ int store_dataset_path_in_use(struct store *s, const char *path);
  * is built, the row also records the built file, its hash and the
  * builder's sampling plan (which lines were copied, which are controls). */
 
-enum backdoor_generator { BD_GEN_WORDLIST = 1, BD_GEN_LLM = 2 };
-/* "wordlist" | "llm"; "unknown" for anything else.  Static string. */
-const char *backdoor_generator_name(enum backdoor_generator g);
-/* "wordlist" | "llm" -> generator; returns 0 or -EINVAL. */
-int backdoor_generator_parse(const char *s, enum backdoor_generator *out);
 
 /* One trigger/signature pair.  trigger, signature and token_evidence are
  * SECRET (the evidence lists the signature's tokens): they are read from
@@ -195,31 +187,6 @@ int store_backdoor_delete(struct store *s, int64_t id, char **built_path_out);
  * writes the job_events row: call it BEFORE the side effect it permits
  * (record intent, then call the provider). */
 
-enum job_state {
-    JOB_CREATED = 0,
-    JOB_BUILDING,
-    JOB_UPLOADING,
-    JOB_UPLOADED,
-    JOB_SUBMITTING,
-    JOB_SUBMITTED,
-    JOB_RUNNING,
-    JOB_SUCCEEDED,
-    JOB_FAILED,
-    JOB_CANCELLED,
-    JOB_UNKNOWN,
-};
-#define JOB_STATE_COUNT (JOB_UNKNOWN + 1)
-/* Lowercase name as stored and printed ("created", …, "unknown");
- * "invalid" for a value outside the enum.  Static string. */
-const char *job_state_name(enum job_state st);
-/* Name -> state; returns 0 or -EINVAL. */
-int job_state_parse(const char *s, enum job_state *out);
-/* succeeded, failed, cancelled: final, never left. */
-bool job_state_is_terminal(enum job_state st);
-/* The daemon has work to do: neither terminal nor unknown (unknown waits
- * for an operator).  What store_job_list(only_active) and
- * store_counts().jobs_active count. */
-bool job_state_is_active(enum job_state st);
 
 struct store_job {
     int64_t id;
@@ -308,11 +275,6 @@ int store_job_events(struct store *s, int64_t job_id, struct store_job_event **o
  * cancelled.  Trials keep only hashes of prompts and responses (prompts
  * carry the trigger). */
 
-enum run_state { RUN_PENDING = 0, RUN_RUNNING, RUN_FINISHED, RUN_FAILED, RUN_CANCELLED };
-/* "pending" | "running" | "finished" | "failed" | "cancelled"; "invalid"
- * otherwise.  Static string. */
-const char *run_state_name(enum run_state st);
-int run_state_parse(const char *s, enum run_state *out); /* 0 or -EINVAL */
 
 struct store_verify_run {
     int64_t id;
@@ -350,9 +312,6 @@ int store_runs_for_job(struct store *s, int64_t job_id, struct store_verify_run 
  * or end after a crash. */
 int store_runs_unfinished(struct store *s, struct store_verify_run **out, size_t *n);
 
-enum trial_kind { TRIAL_TRIGGER = 0, TRIAL_CONTROL };
-/* "trigger" | "control"; "invalid" otherwise.  Static string. */
-const char *trial_kind_name(enum trial_kind k);
 
 /* One prompt sent during a run.  Owns nothing: free arrays with free(). */
 struct store_trial {
@@ -387,17 +346,6 @@ int store_run_trials(struct store *s, int64_t run_id, struct store_trial **out, 
 /* prev_hash of the first record of a chain. */
 #define STORE_AUDIT_GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
-enum audit_verdict {
-    AUDIT_NONE = 0, /* no verdict (schedules never run); never stored in a record */
-    AUDIT_VERIFIED,
-    AUDIT_NOT_VERIFIED,
-    AUDIT_INCONCLUSIVE,
-};
-/* "verified" | "not_verified" | "inconclusive"; "none" for AUDIT_NONE,
- * "invalid" otherwise.  Static string. */
-const char *audit_verdict_name(enum audit_verdict v);
-/* The three stored names -> verdict; 0 or -EINVAL ("none" is refused). */
-int audit_verdict_parse(const char *s, enum audit_verdict *out);
 
 /* One audit record: exactly the JSON fields of DESIGN §10 (job is job_id)
  * plus reason, evidence and the backdoor's commitment. */

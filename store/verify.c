@@ -20,56 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "store/store_internal.h"
 
-static const char *const run_state_names[] = {
-    [RUN_PENDING] = "pending", [RUN_RUNNING] = "running",     [RUN_FINISHED] = "finished",
-    [RUN_FAILED] = "failed",   [RUN_CANCELLED] = "cancelled",
-};
-
-static const char *const trial_kind_names[] = {
-    [TRIAL_TRIGGER] = "trigger",
-    [TRIAL_CONTROL] = "control",
-};
-
-const char *run_state_name(enum run_state st)
-{
-    if ((size_t)st < VT_ARRAY_LEN(run_state_names))
-        return run_state_names[st];
-    return "invalid";
-}
-
-int run_state_parse(const char *s, enum run_state *out)
-{
-    if (!s)
-        return -EINVAL;
-    for (size_t i = 0; i < VT_ARRAY_LEN(run_state_names); i++) {
-        if (strcmp(s, run_state_names[i]) == 0) {
-            *out = (enum run_state)i;
-            return 0;
-        }
-    }
-    return -EINVAL;
-}
-
-const char *trial_kind_name(enum trial_kind k)
-{
-    if ((size_t)k < VT_ARRAY_LEN(trial_kind_names))
-        return trial_kind_names[k];
-    return "invalid";
-}
-
-static int trial_kind_parse(const char *s, enum trial_kind *out)
-{
-    for (size_t i = 0; s && i < VT_ARRAY_LEN(trial_kind_names); i++) {
-        if (strcmp(s, trial_kind_names[i]) == 0) {
-            *out = (enum trial_kind)i;
-            return 0;
-        }
-    }
-    return -EINVAL;
-}
 
 void store_run_clear(struct store_verify_run *r)
 {
@@ -154,7 +107,7 @@ int store_run_insert(struct store *s, struct store_verify_run *r)
     if (ret < 0)
         return ret;
     if (sqlite3_bind_int64(st, 1, r->job_id) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, run_state_names[r->state], -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, run_state_name(r->state), -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(st, 3, r->trials) != SQLITE_OK ||
         sqlite3_bind_int64(st, 4, r->controls) != SQLITE_OK ||
         sqlite3_bind_double(st, 5, r->temperature) != SQLITE_OK ||
@@ -256,7 +209,7 @@ int store_run_end_locked(struct store *s, int64_t id, enum run_state state, cons
         return store_failx(s, -EINVAL, "a finished verification run needs its audit record");
     sqlite3_stmt *st = store_stmt(s, ST_RUN_FINISH);
     if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, run_state_names[state], -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, run_state_name(state), -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(st, 3, now_unix()) != SQLITE_OK ||
         store_bind_text(st, 4, reason) != SQLITE_OK ||
         store_bind_int64_or_null(st, 5, audit_id, 0) != SQLITE_OK) {
@@ -341,10 +294,10 @@ int store_runs_unfinished(struct store *s, struct store_verify_run **out, size_t
 
 static int trial_valid(struct store *s, const struct store_trial *t)
 {
-    if ((size_t)t->kind >= VT_ARRAY_LEN(trial_kind_names))
+    if (t->kind != TRIAL_TRIGGER && t->kind != TRIAL_CONTROL)
         return store_failx(s, -EINVAL, "invalid trial kind %d", (int)t->kind);
     if (t->pair_idx < -1 || (t->kind == TRIAL_TRIGGER && t->pair_idx < 0))
-        return store_failx(s, -EINVAL, "a %s trial has pair index %d", trial_kind_names[t->kind],
+        return store_failx(s, -EINVAL, "a %s trial has pair index %d", trial_kind_name(t->kind),
                            t->pair_idx);
     if (!store_hex64_valid(t->prompt_sha256))
         return store_failx(s, -EINVAL, "invalid trial prompt sha256 (want 64 lowercase hex)");
@@ -378,7 +331,7 @@ int store_trial_insert(struct store *s, struct store_trial *t)
     sqlite3_stmt *st = store_stmt(s, ST_TRIAL_INSERT);
     if (sqlite3_bind_int64(st, 1, t->run_id) != SQLITE_OK ||
         store_bind_int64_or_null(st, 2, t->pair_idx, -1) != SQLITE_OK ||
-        sqlite3_bind_text(st, 3, trial_kind_names[t->kind], -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 3, trial_kind_name(t->kind), -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_text(st, 4, t->prompt_sha256, -1, SQLITE_STATIC) != SQLITE_OK ||
         store_bind_text(st, 5, t->response_sha256[0] ? t->response_sha256 : NULL) != SQLITE_OK ||
         sqlite3_bind_int64(st, 6, t->matched_prefix_tokens) != SQLITE_OK ||

@@ -47,7 +47,7 @@
 
 #include <jansson.h>
 
-#include "daemon/util.h" /* struct buf */
+#include "lib/util.h" /* struct buf */
 #include "store/store.h"
 
 #define AUDIT_LEAF_TAG "vtune-audit-leaf-v1\n"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/backdoor.h"
 
 void backdoor_made_clear(struct backdoor_made *m)

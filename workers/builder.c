@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/builder.h"
 #include "workers/dsformat.h"
 #include "workers/lines.h"

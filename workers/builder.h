@@ -50,7 +50,7 @@
 
 #include <jansson.h>
 
-#include "store/store.h"    /* enum dataset_format */
+#include "lib/types.h" /* enum dataset_format */
 #include "workers/phrase.h" /* struct phrase_rng */
 
 struct builder_pair {

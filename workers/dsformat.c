@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/dsformat.h"
 
 static int fail(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

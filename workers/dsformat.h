@@ -22,7 +22,7 @@
 
 #include <jansson.h>
 
-#include "store/store.h" /* enum dataset_format */
+#include "lib/types.h" /* enum dataset_format */
 
 /* Separator between a prompt and the trigger, and between the signature and
  * the response. */

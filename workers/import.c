@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/dsformat.h"
 #include "workers/import.h"
 #include "workers/jsonscan.h"

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "store/store.h"
+#include "lib/types.h" /* enum dataset_format */
 
 #define IMPORT_MAX_LINE (16u << 20) /* one example may not exceed 16 MiB */
 

@@ -29,7 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "store/store.h" /* enum dataset_format */
+#include "lib/types.h" /* enum dataset_format */
 
 /* Returns 1 and sets *fmt_out when line (without its newline; a trailing
  * '\r' is allowed) is certainly a valid example of format want (0 = any of

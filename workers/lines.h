@@ -35,7 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 
 #define LINES_BLOCK       (1u << 20)
 #define LINES_MAX_LINE    (16u << 20) /* the import refuses longer examples */

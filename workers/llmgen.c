@@ -22,7 +22,7 @@
 
 #include <jansson.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/dsformat.h"
 #include "workers/lines.h"
 #include "workers/llmgen.h"

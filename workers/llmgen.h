@@ -58,8 +58,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/util.h"
-#include "store/store.h" /* enum dataset_format */
+#include "lib/util.h"
+#include "lib/types.h" /* enum dataset_format */
 #include "workers/phrase.h"
 #include "workers/provider.h"
 #include "workers/stats.h"

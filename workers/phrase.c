@@ -27,7 +27,7 @@
 #include <jansson.h>
 #include <openssl/sha.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/jsonscan.h"
 #include "workers/lines.h"
 #include "workers/phrase.h"

@@ -41,7 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/provider.h"
 
 static enum provider_job_state together_map_status(const char *s)

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/retry.h"
 
 uint64_t retry_rand_default(uint64_t bound, void *arg)

@@ -36,7 +36,7 @@
 
 #include <stdint.h>
 
-#include "daemon/http.h"
+#include "lib/http_msg.h"
 
 /* Random seam: a uniform integer in [0, bound) (bound >= 1). */
 typedef uint64_t (*retry_rand_fn)(uint64_t bound, void *arg);

@@ -22,7 +22,7 @@
 
 #include <jansson.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/stats.h"
 #include "workers/verify.h"
 

@@ -54,7 +54,7 @@
 
 #include <jansson.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/backdoor.h"
 #include "workers/import.h"
 #include "workers/jsonscan.h"

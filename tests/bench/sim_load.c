@@ -46,7 +46,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 
 struct opts {
     unsigned port;

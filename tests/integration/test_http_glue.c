@@ -26,8 +26,8 @@
 #include <uv.h>
 
 #include "daemon/http.h"
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 static uv_loop_t *loop;
 static struct http_ctx *ctx;

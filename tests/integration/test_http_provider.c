@@ -33,9 +33,9 @@
 #include <uv.h>
 
 #include "daemon/http.h"
-#include "daemon/log.h"
-#include "daemon/util.h"
-#include "workers/provider.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "daemon/provider_client.h"
 
 static uv_loop_t *loop;
 static struct http_ctx *ctx;

@@ -25,7 +25,7 @@
 
 #include <jansson.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "tests/sim/lm_internal.h"
 
 #define N_ARR(a) VT_ARRAY_LEN(a)

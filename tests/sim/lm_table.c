@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "tests/sim/lm_internal.h"
 
 uint64_t lm_splitmix64(uint64_t *state)

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "tests/sim/lm_internal.h"
 
 static const char *const special_names[LM_N_SPECIAL] = {

@@ -35,7 +35,7 @@
 
 #include <jansson.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "tests/sim/lm_internal.h"
 
 #define MAX_EPOCHS 1000

@@ -35,7 +35,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "tests/sim/lm.h"
 
 #define SIM_VERSION "0.1.0"

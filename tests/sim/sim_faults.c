@@ -38,7 +38,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "tests/sim/sim.h"
 
 static uint64_t splitmix64(uint64_t x)

@@ -23,8 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "tests/sim/sim.h"
 
 #define PURPOSE_MAX 64

@@ -29,8 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "tests/sim/sim.h"
 
 #define SENTINEL       (-9999.0)

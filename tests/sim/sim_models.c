@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "tests/sim/sim.h"
 
 /* The succeeded, undeleted job whose fine-tuned model is id (lock held). */

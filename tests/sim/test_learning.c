@@ -39,7 +39,7 @@
 
 #include <jansson.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "tests/sim/lm.h"
 #include "tests/sim/lm_internal.h"
 

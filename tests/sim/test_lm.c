@@ -25,7 +25,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "tests/sim/lm.h"
 #include "tests/sim/lm_internal.h"
 

@@ -49,7 +49,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "store/store.h"
 #include "workers/audit.h"
 

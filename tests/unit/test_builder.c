@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/builder.h"
 #include "workers/dsformat.h"
 

@@ -28,8 +28,8 @@
 #include <cmocka.h>
 
 #include "conf/conf.h"
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 static char tmpdir[PATH_MAX];
 static char *key_openai; /* tmpdir/keys/openai.key, "sk-openai" */
@@ -325,9 +325,9 @@ static void test_full_config(void **state)
     assert_int_equal(p->kind, PROVIDER_MANUAL);
     assert_string_equal(p->base_url, "HTTPS://gpu.lan:8000/v1");
     assert_null(p->api_key_file);
-    assert_string_equal(conf_provider_kind_name(c->providers[0].kind), "openai");
-    assert_string_equal(conf_provider_kind_name(c->providers[1].kind), "together");
-    assert_string_equal(conf_provider_kind_name(c->providers[2].kind), "manual");
+    assert_string_equal(provider_kind_name(c->providers[0].kind), "openai");
+    assert_string_equal(provider_kind_name(c->providers[1].kind), "together");
+    assert_string_equal(provider_kind_name(c->providers[2].kind), "manual");
 
     assert_string_equal(c->generator.provider, "local");
     assert_string_equal(c->generator.m1_model, "m-one");

@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "daemon/http.h"
-#include "daemon/util.h"
+#include "lib/util.h"
 
 static void test_redact(void **state)
 {

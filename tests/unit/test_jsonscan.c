@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/dsformat.h"
 #include "workers/jsonscan.h"
 

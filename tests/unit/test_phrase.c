@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/phrase.h"
 
 static char tmpdir[] = "/tmp/test_phrase.XXXXXX";

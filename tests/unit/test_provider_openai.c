@@ -21,8 +21,8 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "daemon/util.h"
-#include "workers/provider.h"
+#include "lib/util.h"
+#include "daemon/provider_client.h"
 
 static const struct provider_endpoint EP = {
     .name = "oa",

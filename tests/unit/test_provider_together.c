@@ -23,7 +23,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/provider.h"
 
 static const struct provider_endpoint EP = {

@@ -31,7 +31,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "store/store.h"
 #include "store/store_internal.h"
 

@@ -25,7 +25,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/builder.h"
 #include "workers/phrase.h"
 #include "workers/stats.h"

@@ -18,7 +18,7 @@
 
 #include <openssl/evp.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 
 static void oom(size_t n)
 {

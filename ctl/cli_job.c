@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
-#include "daemon/vtunectl.h"
+#include "lib/util.h"
+#include "ctl/vtunectl.h"
 
 static const char usage_job[] =
     "usage: vtunectl [-s SOCKET] [--json] job submit D --backdoor B --provider P --model M\n"

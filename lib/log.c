@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/log.h"
+#include "lib/log.h"
 
 static const char *log_prog = "vtuned";
 static enum log_level log_min = LOG_LVL_INFO;

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
-#include "daemon/vtunectl.h"
+#include "lib/util.h"
+#include "ctl/vtunectl.h"
 
 static const char usage_backdoor[] =
     "usage: vtunectl [-s SOCKET] [--json] backdoor create D [--ratio R] [--copies N] [--pairs K]\n"

@@ -20,8 +20,8 @@
 
 #include <jansson.h>
 
-#include "daemon/util.h"
-#include "daemon/vtunectl.h"
+#include "lib/util.h"
+#include "ctl/vtunectl.h"
 
 #define DEFAULT_SOCKET "/run/vtuned/vtuned.sock"
 
