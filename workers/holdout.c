@@ -19,7 +19,7 @@
 
 #include <jansson.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "workers/builder.h"
 #include "workers/dsformat.h"
 #include "workers/holdout.h"

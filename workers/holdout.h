@@ -51,7 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store/store.h"    /* enum dataset_format */
+#include "lib/types.h"      /* enum dataset_format */
 #include "workers/phrase.h" /* struct phrase_rng */
 
 #define HOLDOUT_DEFAULT_RATIO 0.02
