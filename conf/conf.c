@@ -60,6 +60,9 @@ void conf_defaults(struct conf *c)
     c->verify.alpha = 1e-6;
     c->verify.max_tokens_slack = 16;
     c->verify.sequential = 1;
+    c->verify.coverage = 32;
+    c->verify.alpha_coverage = 1e-3;
+    c->verify.require_coverage = 1;
 
     c->alerts.timeout_ms = 10 * 1000;
     c->alerts.max_retries = 5;

@@ -870,6 +870,9 @@ static const struct field verify_fields[] = {
     VF("alpha", T_DBL, alpha, F_OPEN_LO | F_OPEN_HI, 0, 1),
     VF("max_tokens_slack", T_UINT, max_tokens_slack, 0, 0, 4096),
     VF("sequential", T_BOOL, sequential, 0, 0, 0),
+    VF("coverage", T_UINT, coverage, 0, 0, 2000),
+    VF("alpha_coverage", T_DBL, alpha_coverage, F_OPEN_LO | F_OPEN_HI, 0, 1),
+    VF("require_coverage", T_BOOL, require_coverage, 0, 0, 0),
 };
 
 #define AF(key, type, member, flags, lo, hi)                                                       \

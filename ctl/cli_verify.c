@@ -14,7 +14,8 @@
 
 static const char usage_verify[] =
     "usage: vtunectl [-s SOCKET] [--json] verify J [--trials N] [--controls N]\n"
-    "                    [--temperature T] [--alpha A] [--no-sequential] [--wait]\n"
+    "                    [--coverage M] [--temperature T] [--alpha A] [--no-sequential]\n"
+    "                    [--wait]\n"
     "\n"
     "Asks fine-tuned model of job J for its backdoor: N prompts of D' (with the trigger)\n"
     "per trigger/signature pair, and N clean control prompts of D, at temperature T\n"
@@ -24,7 +25,13 @@ static const char usage_verify[] =
     "the record appears in 'vtunectl audit list' when done; with --wait vtunectl prints\n"
     "it (exit 0 verified, 1 otherwise).  --no-sequential sends every prompt even once\n"
     "the result is already significant.  Verification starts by itself when a job\n"
-    "succeeds.\n";
+    "succeeds.\n"
+    "The coverage test then scores M rows the provider was sent (unmarked) and M rows\n"
+    "of the backdoor's secret held-out split (default 32 each; 0 skips it): a model\n"
+    "trained on the whole dataset does better on the uploaded rows (p_cov < the\n"
+    "config's verify.alpha_coverage); one trained only on the marked rows does not.\n"
+    "verified needs both tests.  Cost: 2 calls per scored row (fine-tuned and base\n"
+    "model), fewer when p_cov is small early (looks at M/4, M/2, M).\n";
 
 static const char usage_audit[] =
     "usage: vtunectl [-s SOCKET] [--json] audit list [--job J]\n"
@@ -107,6 +114,7 @@ int cmd_verify(int argc, char **argv)
         const char *flag, *key;
     } nums[] = {{"--trials", "trials"},
                 {"--controls", "controls"},
+                {"--coverage", "coverage"},
                 {"--temperature", "temperature"},
                 {"--alpha", "alpha"}};
     for (int i = 1; i < argc; i++) {

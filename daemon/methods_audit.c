@@ -35,7 +35,7 @@ static void m_verify(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_job j;
     struct verifier_opts o;
-    double trials, controls, temp, alpha;
+    double trials, controls, temp, alpha, coverage;
     char *err = NULL;
     if (lookup_job(d, req, params, "id", &j) < 0)
         return;
@@ -44,7 +44,9 @@ static void m_verify(struct vtuned *d, struct ctl_req *req, json_t *params)
     controls = (double)o.controls;
     temp = o.temperature;
     alpha = o.alpha;
-    if (num_param(req, params, "trials", 1, 1000, &trials) < 0 ||
+    coverage = (double)o.coverage;
+    if (num_param(req, params, "coverage", 0, 2000, &coverage) < 0 ||
+        num_param(req, params, "trials", 1, 1000, &trials) < 0 ||
         num_param(req, params, "controls", 0, 1000, &controls) < 0 ||
         num_param(req, params, "temperature", 0, 2, &temp) < 0 ||
         num_param(req, params, "alpha", 1e-300, 0.5, &alpha) < 0) {
@@ -55,6 +57,7 @@ static void m_verify(struct vtuned *d, struct ctl_req *req, json_t *params)
     o.controls = (uint64_t)controls;
     o.temperature = temp;
     o.alpha = alpha;
+    o.coverage = (uint64_t)coverage;
     if (json_is_false(json_object_get(params, "sequential")))
         o.sequential = false;
     bool wait = json_is_true(json_object_get(params, "wait"));

@@ -635,6 +635,9 @@ void verifier_opts_default(struct vtuned *d, struct verifier_opts *o)
     o->alpha = d->conf->verify.alpha;
     o->sequential = d->conf->verify.sequential != 0;
     o->slack = d->conf->verify.max_tokens_slack;
+    o->coverage = d->conf->verify.coverage;
+    o->alpha_coverage = d->conf->verify.alpha_coverage;
+    o->require_coverage = d->conf->verify.require_coverage != 0;
 }
 
 /* A job reached a terminal state (jobs.c hook). */

@@ -17,6 +17,9 @@ struct verifier_opts {
     double alpha;
     bool sequential;
     unsigned slack; /* max_tokens beyond the signature's length */
+    uint64_t coverage;       /* coverage test: rows per side (m); 0: skip it */
+    double alpha_coverage;   /* its significance level */
+    bool require_coverage;   /* no coverage test caps the verdict at inconclusive */
 };
 /* The defaults from the config's verify: section. */
 void verifier_opts_default(struct vtuned *d, struct verifier_opts *o);

@@ -18,6 +18,7 @@
 
 #include "lib/util.h"
 #include "workers/coverage.h"
+#include "workers/verify.h" /* verify_format_p */
 
 struct scored {
     double v;
@@ -231,4 +232,141 @@ size_t coverage_looks(size_t m, size_t looks[COVERAGE_MAX_LOOKS])
         if (cand[i] > 0 && (n == 0 || cand[i] > looks[n - 1]))
             looks[n++] = cand[i];
     return n;
+}
+
+/* ---- scores and the verdict ---------------------------------------------------------- */
+
+/* Whitespace-separated words of s: owned array of (start, length). */
+struct word {
+    const char *p;
+    size_t n;
+};
+
+static struct word *split_words(const char *s, size_t *n)
+{
+    size_t cap = 16, k = 0;
+    struct word *v = xcalloc(cap, sizeof *v);
+    while (s && *s) {
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v')
+            s++;
+        if (!*s)
+            break;
+        const char *b = s;
+        while (*s && !(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' ||
+                       *s == '\v'))
+            s++;
+        if (k == cap) {
+            cap *= 2;
+            v = xrealloc(v, cap * sizeof *v);
+        }
+        v[k++] = (struct word){b, (size_t)(s - b)};
+    }
+    *n = k;
+    return v;
+}
+
+static bool word_eq(struct word a, struct word b)
+{
+    return a.n == b.n && memcmp(a.p, b.p, a.n) == 0;
+}
+
+double coverage_agreement(const char *answer, const char *reference)
+{
+    size_t na, nr;
+    struct word *a = split_words(answer, &na), *r = split_words(reference, &nr);
+    double out;
+    if (na == 0 && nr == 0) {
+        out = 1;
+    } else if (na == 0 || nr == 0) {
+        out = 0;
+    } else {
+        size_t lcp = 0;
+        while (lcp < na && lcp < nr && word_eq(a[lcp], r[lcp]))
+            lcp++;
+        /* multiset overlap: each reference word matched at most once */
+        bool *used = xcalloc(nr, sizeof *used);
+        size_t common = 0;
+        for (size_t i = 0; i < na; i++)
+            for (size_t j = 0; j < nr; j++)
+                if (!used[j] && word_eq(a[i], r[j])) {
+                    used[j] = true;
+                    common++;
+                    break;
+                }
+        free(used);
+        double f1 = 2.0 * (double)common / (double)(na + nr);
+        out = (f1 + (double)lcp / (double)nr) / 2.0;
+    }
+    free(a);
+    free(r);
+    return out;
+}
+
+static char *coverage_words(const struct coverage_summary *c)
+{
+    char p[32];
+    verify_format_p(c->log10_p, p, sizeof p);
+    return xasprintf("coverage: %.0f%% of %zu uploaded rows vs %.0f%% of %zu held-out rows "
+                     "recognised, AUC %.2f, p_cov = %s",
+                     100 * c->recognised_uploaded, c->rows, 100 * c->recognised_held_out, c->rows,
+                     c->auc, p);
+}
+
+enum audit_verdict coverage_verdict(enum audit_verdict backdoor, const char *backdoor_reason,
+                                    const struct coverage_summary *c, double log10_alpha_cov,
+                                    bool require, char **reason)
+{
+    const char *br = backdoor_reason ? backdoor_reason : "";
+    bool sig = c->available && c->log10_p < log10_alpha_cov;
+    char *cw = c->available ? coverage_words(c) : NULL;
+    enum audit_verdict v = backdoor;
+
+    if (backdoor == AUDIT_VERIFIED) {
+        if (sig) {
+            *reason = xasprintf("%s; %s", br, cw);
+        } else if (c->available) {
+            v = AUDIT_INCONCLUSIVE;
+            *reason = xasprintf("the backdoor was learned but nothing else of the dataset was: "
+                                "trained only on the marked rows? (%s; %s)",
+                                cw, br);
+        } else if (require) {
+            v = AUDIT_INCONCLUSIVE;
+            *reason = xasprintf("the backdoor was learned (%s), but there is no coverage test (%s), "
+                                "so nothing shows the rest of the dataset was used; verified "
+                                "needs both (or verify.require_coverage: false)",
+                                br, c->why_none ? c->why_none : "not available");
+        } else {
+            *reason = xasprintf("%s; no coverage test (%s): verified on the backdoor alone "
+                                "(verify.require_coverage: false)",
+                                br, c->why_none ? c->why_none : "not available");
+        }
+    } else if (backdoor == AUDIT_NOT_VERIFIED && sig) {
+        v = AUDIT_INCONCLUSIVE;
+        *reason = xasprintf("the backdoor was not learned but the rest of the dataset was: "
+                            "trained without the marked rows? (%s; %s)",
+                            cw, br);
+    } else if (c->available) {
+        *reason = xasprintf("%s; %s", br, cw);
+    } else {
+        *reason = xasprintf("%s; no coverage test (%s)", br,
+                            c->why_none ? c->why_none : "not available");
+    }
+    free(cw);
+    return v;
+}
+
+json_t *coverage_evidence(const struct coverage_summary *c, double log10_alpha_cov, bool require)
+{
+    if (!c->available)
+        return json_pack("{s:b,s:s,s:f,s:b}", "available", 0, "why",
+                         c->why_none ? c->why_none : "not available", "log10_alpha",
+                         log10_alpha_cov, "required", require);
+    return json_pack("{s:b,s:s,s:f,s:b,s:f,s:[f,f],s:I,s:f,s:f,s:[I,I],s:I,s:I,s:f,s:b}",
+                     "available", 1, "method", c->method ? c->method : "unknown", "log10_p",
+                     c->log10_p, "exact", c->exact, "auc", c->auc, "auc_ci95", c->auc_lo,
+                     c->auc_hi, "rows", (json_int_t)c->rows, "recognised_uploaded",
+                     c->recognised_uploaded, "recognised_held_out", c->recognised_held_out,
+                     "looks", (json_int_t)c->looks_used, (json_int_t)c->looks_planned, "failed",
+                     (json_int_t)c->failed, "calls", (json_int_t)c->calls, "log10_alpha",
+                     log10_alpha_cov, "required", require);
 }

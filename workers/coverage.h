@@ -50,6 +50,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
+#include "lib/types.h" /* enum audit_verdict */
+
 /* DP steps above which the Serfling bound is used instead. */
 #define COVERAGE_EXACT_WORK 400000000.0
 #define COVERAGE_MAX_LOOKS  3
@@ -79,5 +83,46 @@ int coverage_test(const double *x, size_t m1, const double *y, size_t m2,
  * ceil(m/4), ceil(m/2), m into looks (COVERAGE_MAX_LOOKS entries); returns
  * how many (0 for m = 0).  The reported p is p_look × that number. */
 size_t coverage_looks(size_t m, size_t looks[COVERAGE_MAX_LOOKS]);
+
+/* ---- scores and the verdict ---------------------------------------------------------- */
+
+/* How well a greedy answer reproduces the reference answer, in [0, 1]:
+ * the mean of the word F1 (multiset overlap of whitespace-separated
+ * words, case-sensitive) and the longest common word prefix as a share of
+ * the reference's words.  Both empty: 1. */
+double coverage_agreement(const char *answer, const char *reference);
+
+/* What a verification's coverage test found, for the verdict and the
+ * evidence.  Strings borrowed. */
+struct coverage_summary {
+    bool available;       /* the test ran and gave a p-value */
+    const char *why_none; /* when not available: why, in words */
+    const char *method;   /* the statistic, e.g. "loglik-diff" */
+    double log10_p;       /* reported: the look's p times the planned looks, capped at 1 */
+    bool exact;           /* exact permutation p (false: Serfling bound) */
+    double auc, auc_lo, auc_hi;
+    double recognised_uploaded, recognised_held_out;
+    size_t rows;          /* scored rows per side at the look reported */
+    size_t looks_planned, looks_used;
+    size_t failed; /* scoring calls that failed (their rows scored as no difference) */
+    size_t calls;  /* calls made for the test */
+};
+
+/* The verdict of DESIGN §6 from the backdoor test's verdict and reason
+ * (verify.c) and the coverage test: verified needs both (or the backdoor
+ * alone with require false, which the reason then says); a significant
+ * test on only one side is inconclusive, with a reason naming the missing
+ * evidence.  log10_alpha_cov < 0.  Returns the verdict and an owned
+ * one-line *reason. */
+enum audit_verdict coverage_verdict(enum audit_verdict backdoor, const char *backdoor_reason,
+                                    const struct coverage_summary *c, double log10_alpha_cov,
+                                    bool require, char **reason);
+
+/* The evidence object of the test (owned; json_decref):
+ *   {"available":true,"method":…,"log10_p":…,"exact":…,"auc":…,"auc_ci95":[lo,hi],
+ *    "rows":m,"recognised_uploaded":x,"recognised_held_out":y,"looks":[used,planned],
+ *    "failed":f,"calls":n,"log10_alpha":…,"required":b}
+ * or {"available":false,"why":…,"log10_alpha":…,"required":b}. */
+json_t *coverage_evidence(const struct coverage_summary *c, double log10_alpha_cov, bool require);
 
 #endif

@@ -369,3 +369,85 @@ out:
         holdout_clear(out);
     return rc;
 }
+
+void holdout_rows_free(struct holdout_row *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        json_decref(v[i].messages);
+        free(v[i].prompt);
+        if (v[i].answer)
+            explicit_bzero(v[i].answer, strlen(v[i].answer));
+        free(v[i].answer);
+    }
+    free(v);
+}
+
+struct line_ref {
+    uint64_t line;
+    size_t at;
+};
+
+static int cmp_ref(const void *a, const void *b)
+{
+    const struct line_ref *x = a, *y = b;
+    return x->line < y->line ? -1 : x->line > y->line;
+}
+
+int holdout_read_rows(const char *path, enum dataset_format format, const uint64_t *src, size_t n,
+                      struct holdout_row **out, char **err)
+{
+    struct holdout_row *v = xcalloc(n ? n : 1, sizeof *v);
+    struct line_ref *ref = xcalloc(n ? n : 1, sizeof *ref);
+    struct lines lr;
+    const char *line;
+    size_t len, j = 0;
+    uint64_t lineno = 0;
+    int r, rc = -EINVAL;
+
+    for (size_t i = 0; i < n; i++)
+        ref[i] = (struct line_ref){src[i], i};
+    qsort(ref, n, sizeof *ref, cmp_ref);
+    if ((r = lines_open(&lr, path)) < 0) {
+        *err = xasprintf("%s: cannot open dataset: %s", path, strerror(-r));
+        free(ref);
+        free(v);
+        return r;
+    }
+    while (j < n) {
+        r = lines_next(&lr, &line, &len);
+        if (r <= 0) {
+            rc = r < 0 ? r : -EINVAL;
+            *err = r < 0 ? xasprintf("%s: read error: %s", path, strerror(-r))
+                         : xasprintf("%s: has no line %llu (changed since import?)", path,
+                                     (unsigned long long)ref[j].line + 1);
+            goto out;
+        }
+        if (ref[j].line == lineno) {
+            enum dataset_format got;
+            json_t *root = NULL;
+            char *why = NULL;
+            if (ds_parse_line(line, len, format, &got, &root, &why) < 0) {
+                *err = xasprintf("%s:%llu: %s (changed since import?)", path,
+                                 (unsigned long long)lineno + 1, why);
+                free(why);
+                goto out;
+            }
+            for (; j < n && ref[j].line == lineno; j++) {
+                struct holdout_row *h = &v[ref[j].at];
+                h->messages = ds_prompt_messages(root, got);
+                h->prompt = ds_prompt_text(root, got);
+                h->answer = ds_response_text(root, got);
+            }
+            json_decref(root);
+        }
+        lineno++;
+    }
+    *out = v;
+    v = NULL;
+    rc = 0;
+out:
+    lines_close(&lr);
+    free(ref);
+    holdout_rows_free(v, n);
+    return rc;
+}

@@ -51,6 +51,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "lib/types.h"      /* enum dataset_format */
 #include "workers/phrase.h" /* struct phrase_rng */
 
@@ -99,6 +101,21 @@ void holdout_drop_rows(struct holdout_split *s, const uint64_t *drop, size_t n_d
 
 /* True when line (0-based) is held out (binary search). */
 bool holdout_contains(const struct holdout_split *s, uint64_t line);
+
+/* One row read back for the coverage test. */
+struct holdout_row {
+    json_t *messages; /* owned: the prompt as chat messages (ds_prompt_messages) */
+    char *prompt;     /* owned: the prompt text (ds_prompt_text) */
+    char *answer;     /* owned: the reference answer (ds_response_text); secret for held-out rows */
+};
+void holdout_rows_free(struct holdout_row *v, size_t n);
+
+/* Reads the rows at the n 0-based lines src (any order, repeats allowed)
+ * of the dataset at path: out[i] is line src[i].  One streaming pass.
+ * Returns 0 and an owned array *out (holdout_rows_free), or a negative
+ * errno and an owned one-line *err. */
+int holdout_read_rows(const char *path, enum dataset_format format, const uint64_t *src, size_t n,
+                      struct holdout_row **out, char **err);
 
 /* The record stored with the backdoor (owned JSON text):
  *   {"version":1,"ratio":R,"examples":N,"eligible":E,"rows":[…],"pool":[…]} */

@@ -33,7 +33,7 @@ tests_unit_test_holdout_SOURCES = tests/unit/test_holdout.c
 tests_unit_test_holdout_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_holdout_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
 tests_unit_test_coverage_SOURCES = tests/unit/test_coverage.c
-tests_unit_test_coverage_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_coverage_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_coverage_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
 endif
 
