@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/covrun.h"
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
 #include "lib/log.h"
@@ -65,6 +66,11 @@ struct vrun {
     size_t luck_pending;
     struct provider_call **calls; /* per slot, while in flight */
     struct ctl_req *waiter;       /* verify --wait */
+    struct covrun *cov;           /* the coverage test; NULL: none (why in cov_none) */
+    const char *cov_none;
+    bool cov_started;
+    double cov_alpha;
+    bool cov_required;
     int failed;                   /* set when the run cannot complete */
 };
 
@@ -97,6 +103,7 @@ static void vrun_free(struct vrun *r)
             break;
         }
     verify_run_free(r->vr);
+    covrun_free(r->cov);
     verify_plan_clear(&r->plan);
     for (size_t i = 0; i < r->n_pairs * 2; i++)
         if (r->secrets && r->secrets[i]) {
@@ -177,6 +184,30 @@ static void schedule_after(struct vtuned *d, struct vrun *r, const struct store_
                   store_errmsg(d->store));
 }
 
+/* The coverage test's part of the verdict, reason and evidence (DESIGN §6). */
+static void coverage_into_result(struct vrun *r, struct verify_result *res)
+{
+    struct coverage_summary none = {.available = false, .why_none = r->cov_none};
+    const struct coverage_summary *c = r->cov ? covrun_summary(r->cov) : &none;
+    double la = log10(r->cov_alpha);
+    char *reason = NULL;
+    res->verdict = coverage_verdict(res->verdict, res->reason, c, la, r->cov_required, &reason);
+    free(res->reason);
+    res->reason = reason;
+    json_t *ev = res->evidence ? json_loads(res->evidence, 0, NULL) : NULL;
+    if (!json_is_object(ev)) {
+        json_decref(ev);
+        ev = json_object();
+    }
+    json_object_set_new(ev, "coverage", coverage_evidence(c, la, r->cov_required));
+    char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(ev);
+    if (text) {
+        free(res->evidence);
+        res->evidence = text;
+    }
+}
+
 /* Writes the audit record and finishes the run; answers the waiter. */
 static void vrun_finish(struct vtuned *d, struct vrun *r)
 {
@@ -189,6 +220,7 @@ static void vrun_finish(struct vtuned *d, struct vrun *r)
         vrun_free(r);
         return;
     }
+    coverage_into_result(r, &res);
     memset(&a, 0, sizeof a);
     verify_result_to_audit(&res, &a);
     a.job_id = r->job_id;
@@ -281,7 +313,18 @@ static json_t *slot_prompt(struct vrun *r, const struct verify_slot *s)
     return json_array_get(r->trigger_prompts[s->pair], s->index);
 }
 
-/* Keeps up to VERIFY_INFLIGHT trials in flight; finishes the run when done. */
+static void on_coverage_done(void *arg, int status)
+{
+    struct vrun *r = arg;
+    if (status == -ECANCELED) {
+        vrun_fail(r->t.d, r, "interrupted by shutdown");
+        return;
+    }
+    vrun_finish(r->t.d, r);
+}
+
+/* Keeps up to VERIFY_INFLIGHT trials in flight; then the coverage test;
+ * finishes the run when both are done. */
 static void pump(struct vtuned *d, struct vrun *r)
 {
     const char *why = NULL;
@@ -333,8 +376,14 @@ static void pump(struct vtuned *d, struct vrun *r)
             provider_error_clear(&err);
         }
     }
-    if (r->inflight == 0 && verify_run_done(r->vr))
-        vrun_finish(d, r);
+    if (r->inflight == 0 && verify_run_done(r->vr)) {
+        if (r->cov && !r->cov_started) {
+            r->cov_started = true;
+            covrun_start(r->cov, d, r->provider, r->model, r->base_model, on_coverage_done, r);
+        } else if (!r->cov || !r->cov_started) {
+            vrun_finish(d, r);
+        }
+    }
 }
 
 /* ---- p_luck ----------------------------------------------------------------------------- */
@@ -480,6 +529,8 @@ static void read_work(struct task *t)
     if (!r->read_err && r->plan.n_controls)
         builder_read_prompts(r->dataset_path, r->format, r->plan.control_src, r->plan.n_controls,
                              NULL, &r->control_prompts, &r->read_err);
+    if (!r->read_err && r->cov)
+        covrun_read(r->cov, r->dataset_path, r->format, &r->read_err);
 }
 
 static void read_done(struct task *t, int status)
@@ -558,6 +609,9 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
     r->opts.sequential = vo->sequential;
     r->opts.temperature = vo->temperature;
     r->slack = vo->slack;
+    r->cov_alpha = vo->alpha_coverage;
+    r->cov_required = vo->require_coverage;
+    r->cov = covrun_new(b.holdout, vo->coverage, log10(vo->alpha_coverage), &r->cov_none);
     r->waiter = waiter;
     r->n_pairs = b.n_pairs_loaded;
     r->pairs = xcalloc(r->n_pairs, sizeof *r->pairs);
