@@ -139,22 +139,16 @@ static void on_cron(uv_timer_t *t)
         tasks_report_progress(d);
 }
 
-/* Creates the state directory tree 0700 and refuses a world-open one. */
+/* Creates the state directory tree 0700 under the store's one policy
+ * (store_state_dir_prepare: a shared directory such as /tmp is refused,
+ * never chmod-ed). */
 static void prepare_state_dir(struct vtuned *d)
 {
     const char *sd = d->conf->state_dir;
-    struct stat st;
+    char *err = NULL;
     int r;
-    if ((r = mkdir_p(sd, 0700)) < 0)
-        fatalx("cannot create state_dir %s: %s", sd, strerror(-r));
-    if (stat(sd, &st) < 0)
-        fatal("state_dir %s", sd);
-    if ((st.st_mode & 077) != 0) {
-        log_warnx("state_dir %s was mode %03o; tightening to 0700 (it holds secrets)", sd,
-                  (unsigned)(st.st_mode & 0777));
-        if (chmod(sd, 0700) < 0)
-            fatal("chmod 0700 %s", sd);
-    }
+    if (store_state_dir_prepare(sd, &err) < 0)
+        fatalx("state_dir: %s", err);
     d->datasets_dir = xasprintf("%s/datasets", sd);
     d->tmp_dir = xasprintf("%s/tmp", sd);
     d->built_dir = xasprintf("%s/built", sd);

@@ -50,6 +50,13 @@ struct store;
  * newer than this vtuned understands (3): upgrade vtuned").  Caller frees. */
 int store_open(const char *path, struct store **out, char **err);
 void store_close(struct store *s);
+/* The state directory policy, the one place it is written: creates dir
+ * 0700 when absent; refuses a shared sticky directory (such as /tmp), a
+ * non-directory, and a group/world-writable one we do not own; tightens one
+ * we own to 0700 (with a warning).  store_open() applies it to the
+ * database's directory; the daemon applies it to state_dir before creating
+ * anything inside.  Returns 0, or -1 with *err an owned one-line message. */
+int store_state_dir_prepare(const char *dir, char **err);
 /* Schema version this build writes. */
 int store_schema_version(void);
 /* Last SQLite error text; borrowed, valid until the next call. */
