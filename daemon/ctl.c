@@ -74,6 +74,11 @@ static void server_release(struct ctl_server *s)
     free(s);
 }
 
+static void on_listener_closed(uv_handle_t *h)
+{
+    server_release(h->data);
+}
+
 static void conn_unref(struct ctl_conn *c)
 {
     if (--c->refs > 0)
@@ -572,17 +577,13 @@ int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
 fail:
     free(dir);
     s->closing = 1;
-    uv_close((uv_handle_t *)&s->pipe, NULL);
-    /* The loop is not run again on a start-up failure: free directly. */
-    free(s->allowed_gids);
-    free(s->path);
-    free(s);
+    /* The server is freed only in the listener's close callback, even here
+     * (a handle's memory must outlive uv_close).  One non-blocking turn of
+     * the loop delivers that callback: at start-up nothing else is due. */
+    uv_loop_t *loop = s->pipe.loop;
+    uv_close((uv_handle_t *)&s->pipe, on_listener_closed);
+    uv_run(loop, UV_RUN_NOWAIT);
     return -1;
-}
-
-static void on_listener_closed(uv_handle_t *h)
-{
-    server_release(h->data);
 }
 
 void ctl_server_shutdown(struct ctl_server *s)

@@ -42,7 +42,7 @@
  * this many times before the job is parked as unknown. */
 #define RECONCILE_MAX_TRIES 6
 #define RECONCILE_MAX_PAGES 20          /* listing without a server-side filter */
-#define JOBS_STEPS_PER_TICK 16          /* job steps per 100 ms cron tick */
+#define JOBS_STEPS_PER_TICK 16          /* job steps per cron run (VTUNED_CRON_MS) */
 #define FIRST_POLL_MS       500         /* adaptive polling starts here while queued */
 #define RETRY_MAX_MS        (5 * 60000) /* local backoff cap after a failed step */
 #define SWEEP_PAGE_LIMIT    100         /* files per listing page (orphan sweep) */
@@ -1058,7 +1058,7 @@ void jobs_tick(struct vtuned *d)
     for (; r; r = next) {
         next = r->next; /* step() may free r */
         if (r->call) {
-            if (r->state == JOB_UPLOADING && r->watchers && d->cron_ticks % 5 == 0) {
+            if (r->state == JOB_UPLOADING && r->watchers && vtuned_every(d, 1000)) {
                 struct http_progress hp;
                 provider_call_progress(r->call, &hp);
                 if (hp.up_now != r->reported) {

@@ -790,7 +790,7 @@ void verifier_tick(struct vtuned *d)
     for (struct alert *a = alerts; a; a = a->next)
         if (!a->handle && a->due_ms <= now_ms)
             alert_send(d, a);
-    if (d->cron_ticks % 10 != 0)
+    if (!vtuned_every(d, 1000))
         return; /* schedules are checked once a second */
     struct store_schedule *v;
     size_t n;

@@ -27,7 +27,6 @@
 #include "daemon/vtuned.h"
 
 #define DEFAULT_CONFIG   "/etc/vtuned/vtuned.yaml"
-#define CRON_MS          500
 #define STOP_DEADLINE_MS 5000
 
 static void usage(FILE *f)
@@ -135,7 +134,7 @@ static void on_cron(uv_timer_t *t)
     d->cron_ticks++;
     jobs_tick(d);
     verifier_tick(d);
-    if (d->cron_ticks % 5 == 0)
+    if (vtuned_every(d, 1000))
         tasks_report_progress(d);
 }
 
@@ -246,7 +245,7 @@ int main(int argc, char **argv)
     uv_timer_init(d.loop, &d.stop_deadline);
     d.cron.data = d.stop_deadline.data = &d;
     d.watchdog_usec = notify_watchdog_usec();
-    uv_timer_start(&d.cron, on_cron, CRON_MS, CRON_MS);
+    uv_timer_start(&d.cron, on_cron, VTUNED_CRON_MS, VTUNED_CRON_MS);
 
     log_info("vtuned %s ready: state_dir %s, socket %s, %zu providers", PACKAGE_VERSION,
              d.conf->state_dir, d.conf->socket, d.conf->n_providers);
