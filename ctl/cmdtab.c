@@ -562,7 +562,7 @@ static int complete(int n, char **w)
         const char *last = "";
         for (const struct ctl_cmd *c = ctl_commands; c->words; c++) {
             size_t gl = group_len(c->words);
-            if (strlen(last) == gl && strncmp(last, c->words, gl) == 0)
+            if (group_len(last) == gl && strncmp(last, c->words, gl) == 0)
                 continue;
             char *g = xstrndup(c->words, gl);
             put_if_prefix(g, cur);
