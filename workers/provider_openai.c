@@ -171,7 +171,7 @@ static int openai_build_create(const struct provider_endpoint *ep,
         } else {
             provider_fail(err, PROVIDER_E_INVALID, -EINVAL,
                           "unknown --param '%s' for an openai provider; known: n_epochs, "
-                          "batch_size, learning_rate_multiplier, validation_file, metadata.KEY",
+                          "batch_size, learning_rate_multiplier, validation_file, metadata.KEY, seed",
                           k);
             goto out;
         }

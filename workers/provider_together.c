@@ -207,7 +207,7 @@ static int together_build_create(const struct provider_endpoint *ep,
                           "n_checkpoints, n_evals, batch_size, learning_rate, warmup_ratio, "
                           "max_grad_norm, weight_decay, max_seq_length, packing, "
                           "train_on_inputs, validation_file, from_checkpoint, training_type "
-                          "(lora|full), lora_r, lora_alpha, lora_dropout, lora_trainable_modules",
+                          "(lora|full), lora_r, lora_alpha, lora_dropout, lora_trainable_modules, seed",
                           k);
             goto out;
         }
