@@ -1,4 +1,12 @@
 # lib/: the shared base every folder may use and that uses nothing of
 # theirs: logging, utilities, the domain enums, HTTP messages as plain data.
 libvtune_a_SOURCES += lib/log.c lib/log.h lib/util.c lib/util.h lib/types.c lib/types.h \
-	lib/http_msg.c lib/http_msg.h
+	lib/http_msg.c lib/http_msg.h lib/log10json.c lib/log10json.h
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_log10json
+TESTS += tests/unit/test_log10json
+tests_unit_test_log10json_SOURCES = tests/unit/test_log10json.c
+tests_unit_test_log10json_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_log10json_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
+endif

@@ -21,3 +21,9 @@ EXTRA_DIST += tests/integration/test_backdoor_llm.sh
 # Redone uploads delete their orphaned earlier copies (crash, failed attempt, resend).
 TESTS += tests/integration/test_job_orphans.sh
 EXTRA_DIST += tests/integration/test_job_orphans.sh
+# vtunectl's command line (help, usage errors, completion) from its command table.
+TESTS += tests/integration/test_cli.sh
+EXTRA_DIST += tests/integration/test_cli.sh
+# The man pages and README against vtunectl's command table and ctl/protocol.h.
+TESTS += tests/integration/test_docs.sh
+EXTRA_DIST += tests/integration/test_docs.sh tests/integration/check_docs.py

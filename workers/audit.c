@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "lib/log10json.h"
 #include "lib/util.h"
 #include "workers/audit.h"
 #include "workers/verify.h"
@@ -294,15 +295,6 @@ static json_t *jtext(const char *s)
     return j ? j : json_null();
 }
 
-static json_t *jlog10(double v)
-{
-    if (isnan(v))
-        return json_null();
-    if (isinf(v))
-        return json_string(v < 0 ? "-inf" : "inf");
-    return json_real(v + 0.0);
-}
-
 /* A fixed-size hex field as a string ("" stays ""). */
 static json_t *jhex(const char *h)
 {
@@ -323,9 +315,9 @@ json_t *audit_record_json(const struct store_audit *a)
     json_object_set_new(o, "provider", jtext(a->provider));
     json_object_set_new(o, "model", jtext(a->model));
     json_object_set_new(o, "verdict", json_string(audit_verdict_name(a->verdict)));
-    json_object_set_new(o, "log10_p", jlog10(a->log10_p));
-    json_object_set_new(o, "log10_p_paper", jlog10(a->log10_p_paper));
-    json_object_set_new(o, "log10_p_luck", jlog10(a->log10_p_luck));
+    json_object_set_new(o, "log10_p", log10_json(a->log10_p));
+    json_object_set_new(o, "log10_p_paper", log10_json(a->log10_p_paper));
+    json_object_set_new(o, "log10_p_luck", log10_json(a->log10_p_luck));
     json_object_set_new(o, "trials", json_integer(a->trials));
     json_object_set_new(o, "activations", json_integer(a->activations));
     json_object_set_new(o, "controls", json_integer(a->controls));

@@ -202,13 +202,14 @@ static int together_build_create(const struct provider_endpoint *ep,
             if (strcmp(together_params[p].key, k) == 0)
                 break;
         if (p == VT_ARRAY_LEN(together_params)) {
-            provider_fail(err, PROVIDER_E_INVALID, -EINVAL,
-                          "unknown --param '%s' for a together provider; known: n_epochs, "
-                          "n_checkpoints, n_evals, batch_size, learning_rate, warmup_ratio, "
-                          "max_grad_norm, weight_decay, max_seq_length, packing, "
-                          "train_on_inputs, validation_file, from_checkpoint, training_type "
-                          "(lora|full), lora_r, lora_alpha, lora_dropout, lora_trainable_modules",
-                          k);
+            provider_fail(
+                err, PROVIDER_E_INVALID, -EINVAL,
+                "unknown --param '%s' for a together provider; known: n_epochs, "
+                "n_checkpoints, n_evals, batch_size, learning_rate, warmup_ratio, "
+                "max_grad_norm, weight_decay, max_seq_length, packing, "
+                "train_on_inputs, validation_file, from_checkpoint, training_type "
+                "(lora|full), lora_r, lora_alpha, lora_dropout, lora_trainable_modules, seed",
+                k);
             goto out;
         }
         json_t *val = param_value(k, v, together_params[p].type, err);

@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "lib/log10json.h"
 #include "lib/util.h"
 #include "workers/stats.h"
 #include "workers/verify.h"
@@ -971,17 +972,6 @@ int verify_run_record_failed(struct verify_run *r, size_t slot, const char *erro
 
 /* ---- evidence ---------------------------------------------------------------------- */
 
-/* A log10 probability as JSON: a number; -inf (p = 0) as the string
- * "-inf" (JSON has no infinity); NAN as null. */
-static json_t *jlog10(double v)
-{
-    if (isnan(v))
-        return json_null();
-    if (isinf(v))
-        return json_string(v < 0 ? "-inf" : "inf");
-    return json_real(v + 0.0);
-}
-
 static json_t *jstr_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
@@ -1031,11 +1021,11 @@ static char *evidence_json(const struct verify_run *r, const double *pair_p,
     json_object_set_new(methods, "sequential", json_string("tail_at_planned_n_below_alpha_over_k"));
     json_object_set_new(methods, "prefix", json_string("descriptive_only"));
     json_object_set_new(root, "methods", methods);
-    json_object_set_new(root, "log10_alpha", jlog10(r->opts.log10_alpha));
+    json_object_set_new(root, "log10_alpha", log10_json(r->opts.log10_alpha));
     json_object_set_new(root, "temperature", json_real(r->opts.temperature));
-    json_object_set_new(root, "log10_p", jlog10(res->log10_p));
-    json_object_set_new(root, "log10_p_paper", jlog10(res->log10_p_paper));
-    json_object_set_new(root, "log10_p_luck", jlog10(res->log10_p_luck));
+    json_object_set_new(root, "log10_p", log10_json(res->log10_p));
+    json_object_set_new(root, "log10_p_paper", log10_json(res->log10_p_paper));
+    json_object_set_new(root, "log10_p_luck", log10_json(res->log10_p_luck));
     json_object_set_new(root, "n_pairs", json_integer((json_int_t)r->n_pairs));
     json_object_set_new(root, "pairs_activated", json_integer((json_int_t)res->pairs_activated));
 
@@ -1050,13 +1040,13 @@ static char *evidence_json(const struct verify_run *r, const double *pair_p,
         json_object_set_new(o, "answered", json_integer((json_int_t)vp->answered));
         json_object_set_new(o, "failed", json_integer((json_int_t)vp->failed));
         json_object_set_new(o, "activations", json_integer((json_int_t)vp->activations));
-        json_object_set_new(o, "log10_p_m2", jlog10(vp->log10_p_m2));
+        json_object_set_new(o, "log10_p_m2", log10_json(vp->log10_p_m2));
         json_object_set_new(o, "p_m2_method", json_string(vp->p_m2_method));
-        json_object_set_new(o, "log10_p_luck", jlog10(vp->log10_p_luck));
+        json_object_set_new(o, "log10_p_luck", log10_json(vp->log10_p_luck));
         json_object_set_new(o, "p_luck_note", jstr_or_null(vp->p_luck_note));
-        json_object_set_new(o, "log10_p0", jlog10(vp->log10_p0));
-        json_object_set_new(o, "log10_p", jlog10(pair_p[p]));
-        json_object_set_new(o, "log10_p_paper", jlog10(pair_paper[p]));
+        json_object_set_new(o, "log10_p0", log10_json(vp->log10_p0));
+        json_object_set_new(o, "log10_p", log10_json(pair_p[p]));
+        json_object_set_new(o, "log10_p_paper", log10_json(pair_paper[p]));
         json_object_set_new(o, "stopped_early", json_boolean(vp->stopped));
         json_object_set_new(o, "calls_saved",
                             json_integer((json_int_t)(vp->stopped ? r->n - vp->sent : 0)));
