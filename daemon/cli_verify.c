@@ -19,12 +19,16 @@ static const char usage_verify[] =
     "Asks fine-tuned model of job J for its backdoor: N prompts of D' (with the trigger)\n"
     "per trigger/signature pair, and N clean control prompts of D, at temperature T\n"
     "(defaults from the config's verify: section: 10, 10, 0).  The answer is an audit\n"
-    "record with a verdict: verified (p < A and no control emitted the signature),\n"
-    "not_verified (no activation), or inconclusive.  Without --wait the run starts and\n"
-    "the record appears in 'vtunectl audit list' when done; with --wait vtunectl prints\n"
-    "it (exit 0 verified, 1 otherwise).  --no-sequential sends every prompt even once\n"
-    "the result is already significant.  Verification starts by itself when a job\n"
-    "succeeds.\n";
+    "record with a verdict: verified (p < A, and at least verify.min_controls, default\n"
+    "10, control prompts answered without the signature), not_verified (no\n"
+    "activation), or inconclusive (the reason names what is missing).  p is valid\n"
+    "however the answers depend on each other: n * p_M2 / k for one pair, the exact\n"
+    "binomial tail over the pairs that activated for several.  A backdoor whose target\n"
+    "is too weak for N and A (K * N * 10^target > A / 100) is refused.  Without --wait\n"
+    "the run starts and the record appears in 'vtunectl audit list' when done; with\n"
+    "--wait vtunectl prints it (exit 0 verified, 1 otherwise).  --no-sequential sends\n"
+    "every prompt even after a pair's first activation.  Verification starts by\n"
+    "itself when a job succeeds.\n";
 
 static const char usage_audit[] =
     "usage: vtunectl [-s SOCKET] [--json] audit list [--job J]\n"
@@ -56,21 +60,27 @@ static const char *const audit_keys[] = {"id",
                                          "verdict",
                                          "trials",
                                          "activations",
+                                         "pairs_activated",
+                                         "pairs",
+                                         "controls",
                                          "control_emissions",
                                          "log10_p",
                                          "log10_p_paper",
                                          "created_at"};
 static const char *const audit_heads[] = {
-    "ID",          "JOB",          "PROVIDER", "VERDICT",         "TRIALS",
-    "ACTIVATIONS", "CONTROL HITS", "LOG10 P",  "LOG10 P (PAPER)", "CREATED"};
+    "ID",       "JOB",          "PROVIDER", "VERDICT",         "TRIALS",
+    "ACTIVATIONS", "PAIRS HIT", "PAIRS",    "CONTROLS",        "CONTROL HITS",
+    "LOG10 P",  "LOG10 P (PAPER)", "CREATED"};
 
 static void print_audit(json_t *r)
 {
     static const char *const k[] = {
-        "id",        "job",           "provider",     "model",      "verdict",
-        "reason",    "trials",        "activations",  "controls",   "control_emissions",
-        "log10_p",   "log10_p_paper", "log10_p_luck", "commitment", "created_at",
-        "prev_hash", "hash"};
+        "id",           "job",           "provider",        "model",
+        "verdict",      "reason",        "trials",          "activations",
+        "pairs",        "pairs_activated", "pairs_ci_low",  "pairs_ci_high",
+        "controls",     "control_emissions", "log10_p",     "log10_p_paper",
+        "log10_p_luck", "commitment",    "created_at",      "prev_hash",
+        "hash"};
     static const char *const l[] = {"id:",
                                     "job:",
                                     "provider:",
@@ -79,16 +89,20 @@ static void print_audit(json_t *r)
                                     "reason:",
                                     "trials:",
                                     "activations:",
+                                    "pairs:",
+                                    "pairs activated:",
+                                    "pairs 95% CI low:",
+                                    "pairs 95% CI high:",
                                     "controls:",
                                     "control emissions:",
-                                    "log10 p (exact):",
+                                    "log10 p (valid):",
                                     "log10 p (paper):",
-                                    "log10 p_luck:",
+                                    "log10 p_luck (diagnostic):",
                                     "commitment:",
                                     "created:",
                                     "prev hash:",
                                     "hash:"};
-    print_fields(r, k, l, 17);
+    print_fields(r, k, l, (int)VT_ARRAY_LEN(k));
     const char *ex = json_string_value(json_object_get(r, "explanation"));
     if (ex)
         printf("\n%s\n", ex);
@@ -177,7 +191,7 @@ int cmd_audit(int argc, char **argv)
         if (opt_json)
             print_json(r);
         else
-            print_table(r, audit_keys, audit_heads, 10);
+            print_table(r, audit_keys, audit_heads, (int)VT_ARRAY_LEN(audit_keys));
         json_decref(r);
         return 0;
     }
