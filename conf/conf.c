@@ -60,6 +60,7 @@ void conf_defaults(struct conf *c)
     c->verify.alpha = 1e-6;
     c->verify.max_tokens_slack = 16;
     c->verify.sequential = 1;
+    c->verify.min_controls = 10;
 
     c->alerts.timeout_ms = 10 * 1000;
     c->alerts.max_retries = 5;

@@ -42,6 +42,7 @@ struct conf_generator {
     double temperature;   /* default 1.3 */
     double target_log10p; /* default -40 */
     unsigned max_tokens;  /* cap on signature length in tokens, default 64 */
+    int logprobs_processed; /* generator.logprobs: 0 raw (default), 1 processed (tempered) */
     char *wordlist;       /* NULL = built-in list */
 };
 
@@ -52,6 +53,7 @@ struct conf_verify {
     double alpha;              /* default 1e-6 */
     unsigned max_tokens_slack; /* default 16 */
     int sequential;            /* default 1 */
+    unsigned min_controls;     /* answered clean controls verified needs, default 10 */
 };
 
 struct conf_schedule {

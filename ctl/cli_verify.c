@@ -22,13 +22,17 @@ static const char *const audit_keys[] = {CTL_K_ID,
                                          CTL_K_AUDIT_VERDICT,
                                          CTL_K_TRIALS,
                                          CTL_K_AUDIT_ACTIVATIONS,
+                                         CTL_K_AUDIT_PAIRS_ACTIVATED,
+                                         CTL_K_AUDIT_PAIRS,
+                                         CTL_K_CONTROLS,
                                          CTL_K_AUDIT_CONTROL_EMISSIONS,
                                          CTL_K_AUDIT_LOG10_P,
                                          CTL_K_AUDIT_LOG10_P_PAPER,
                                          CTL_K_CREATED_AT};
 static const char *const audit_heads[] = {
-    "ID",          "JOB",          "PROVIDER", "VERDICT",         "TRIALS",
-    "ACTIVATIONS", "CONTROL HITS", "LOG10 P",  "LOG10 P (PAPER)", "CREATED"};
+    "ID",        "JOB",      "PROVIDER",     "VERDICT", "TRIALS",          "ACTIVATIONS",
+    "PAIRS HIT", "PAIRS",    "CONTROLS",     "CONTROL HITS", "LOG10 P", "LOG10 P (PAPER)",
+    "CREATED"};
 
 static void print_audit(json_t *r)
 {
@@ -40,6 +44,10 @@ static void print_audit(json_t *r)
                                     CTL_K_AUDIT_REASON,
                                     CTL_K_TRIALS,
                                     CTL_K_AUDIT_ACTIVATIONS,
+                                    CTL_K_AUDIT_PAIRS,
+                                    CTL_K_AUDIT_PAIRS_ACTIVATED,
+                                    CTL_K_AUDIT_PAIRS_CI_LOW,
+                                    CTL_K_AUDIT_PAIRS_CI_HIGH,
                                     CTL_K_CONTROLS,
                                     CTL_K_AUDIT_CONTROL_EMISSIONS,
                                     CTL_K_AUDIT_LOG10_P,
@@ -57,16 +65,20 @@ static void print_audit(json_t *r)
                                     "reason:",
                                     "trials:",
                                     "activations:",
+                                    "pairs:",
+                                    "pairs activated:",
+                                    "pairs 95% CI low:",
+                                    "pairs 95% CI high:",
                                     "controls:",
                                     "control emissions:",
-                                    "log10 p (exact):",
+                                    "log10 p (valid):",
                                     "log10 p (paper):",
-                                    "log10 p_luck:",
+                                    "log10 p_luck (diagnostic):",
                                     "commitment:",
                                     "created:",
                                     "prev hash:",
                                     "hash:"};
-    print_fields(r, k, l, 17);
+    print_fields(r, k, l, (int)VT_ARRAY_LEN(k));
     const char *ex = json_string_value(json_object_get(r, CTL_K_EXPLANATION));
     if (ex)
         printf("\n%s\n", ex);
@@ -104,7 +116,7 @@ int h_audit_list(struct ctl_call *c)
     if (opt_json)
         print_json(r);
     else
-        print_table(r, audit_keys, audit_heads, 10);
+        print_table(r, audit_keys, audit_heads, (int)VT_ARRAY_LEN(audit_keys));
     json_decref(r);
     return 0;
 }

@@ -216,9 +216,15 @@ const struct ctl_cmd ctl_commands[] = {
      "test whether job J's model carries the backdoor",
      "Asks job J's fine-tuned model for its backdoor: N prompts of D' (with the trigger)\n"
      "per trigger/signature pair, and N clean control prompts of D, at temperature T.\n"
-     "The answer is an audit record with a verdict: verified (p < A and no control\n"
-     "emitted the signature), not_verified (no activation), or inconclusive.  Without\n"
-     "--wait the run starts and the record appears in 'vtunectl audit list' when done.\n"
+     "The answer is an audit record with a verdict: verified (p < A, and at least\n"
+     "verify.min_controls, default 10, control prompts answered without the signature),\n"
+     "not_verified (no activation), or inconclusive (the reason names what is missing).\n"
+     "p is valid however the answers depend on each other: n * p_M2 / k for one pair,\n"
+     "the exact binomial tail over the pairs that activated for several.  A backdoor\n"
+     "whose target is too weak for N and A (K * N * 10^target > A / 100) is refused.\n"
+     "Without --wait the run starts and the record appears in 'vtunectl audit list' when\n"
+     "done; with --wait vtunectl prints it (exit 0 verified, 1 otherwise).\n"
+     "--no-sequential sends every prompt even after a pair's first activation.\n"
      "Verification also starts by itself when a job succeeds."},
 
     {"audit list", NULL, NULL, f_audit_list, CTL_M_AUDIT_LIST, h_audit_list,

@@ -209,5 +209,9 @@
 #define CTL_K_AUDIT_LOG10_P_LUCK      "log10_p_luck"
 #define CTL_K_AUDIT_PREV_HASH         "prev_hash"
 #define CTL_K_AUDIT_HASH              "hash"
+#define CTL_K_AUDIT_PAIRS             "pairs"
+#define CTL_K_AUDIT_PAIRS_ACTIVATED   "pairs_activated"
+#define CTL_K_AUDIT_PAIRS_CI_LOW      "pairs_ci_low"
+#define CTL_K_AUDIT_PAIRS_CI_HIGH     "pairs_ci_high"
 
 #endif

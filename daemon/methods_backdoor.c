@@ -37,6 +37,7 @@
 #include "lib/util.h"
 #include "workers/backdoor.h"
 #include "workers/llmgen.h"
+#include "workers/verify.h"
 
 struct create_job {
     struct task t; /* first: the job is freed through it; re-queued per pool phase */
@@ -480,6 +481,14 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
         num_param(req, params, CTL_K_SIGNATURE_MAX_CHARS, 8, 4096, &sc) < 0 ||
         num_param(req, params, CTL_K_SEED, 0, 9007199254740991.0, &seed) < 0)
         goto fail;
+    /* DESIGN §6: a target that could not support a verdict at the
+     * configured trials and alpha is refused before anything is drawn. */
+    if (verify_check_target((size_t)pairs, d->conf->verify.trials, tgt,
+                            log10(d->conf->verify.alpha), "--target-log10p", &err) < 0) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "%s", err);
+        free(err);
+        goto fail;
+    }
     if (!gen)
         gen = d->conf->generator.provider ? "llm" : "wordlist";
     if (strcmp(gen, "wordlist") != 0 && strcmp(gen, "llm") != 0) {
@@ -507,7 +516,9 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
             .m1_model = cg->m1_model,
             .m2_model = cg->m2_model,
             .temperature = cg->temperature,
-            .mode = STATS_LP_MODE_RAW, /* OpenAI, vtune-sim, vLLM's default (provider-apis.md) */
+            /* raw: OpenAI, vtune-sim, vLLM's default; processed: vLLM's
+             * processed_logprobs (provider-apis.md §8.4) */
+            .mode = cg->logprobs_processed ? STATS_LP_MODE_TEMPERED : STATS_LP_MODE_RAW,
             .trigger_log10p = ttgt,
             .signature_log10p = tgt,
             .max_tokens = cg->max_tokens,

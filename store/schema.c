@@ -258,12 +258,36 @@ static const char migration_3[] =
     "  CHECK (plan IS NULL OR json_valid(plan));"
     "ALTER TABLE jobs ADD COLUMN cancel_requested_at INTEGER;";
 
+/* Version 4: what an audit record of version 2 adds (issue 11, DESIGN §6).
+ *  - record_version: which canonical serialisation (workers/audit.h) the
+ *    record's hash covers.  Every existing row is version 1 and keeps the
+ *    hash it was written with: the migration adds columns and rewrites no
+ *    record (UPDATE is refused by the append-only trigger anyway).  No
+ *    upper bound in the CHECK, so a later version needs no table rebuild.
+ *  - pairs, pairs_activated: K and J of the multi-pair test; NULL in
+ *    version 1 records.
+ *  - pairs_ci_low, pairs_ci_high: the 95% Clopper-Pearson interval of J/K;
+ *    NULL when unknown (version 1, or no pairs: a job that ended). */
+static const char migration_4[] =
+    "ALTER TABLE audit_records ADD COLUMN record_version INTEGER NOT NULL DEFAULT 1"
+    "  CHECK (record_version >= 1);"
+    "ALTER TABLE audit_records ADD COLUMN pairs INTEGER"
+    "  CHECK (pairs IS NULL OR pairs >= 0);"
+    "ALTER TABLE audit_records ADD COLUMN pairs_activated INTEGER"
+    "  CHECK (pairs_activated IS NULL OR (pairs IS NOT NULL AND pairs_activated BETWEEN 0 AND pairs));"
+    "ALTER TABLE audit_records ADD COLUMN pairs_ci_low REAL"
+    "  CHECK (pairs_ci_low IS NULL OR pairs_ci_low BETWEEN 0 AND 1);"
+    "ALTER TABLE audit_records ADD COLUMN pairs_ci_high REAL"
+    "  CHECK (pairs_ci_high IS NULL OR (pairs_ci_high BETWEEN 0 AND 1"
+    "         AND pairs_ci_low IS NOT NULL AND pairs_ci_low <= pairs_ci_high));";
+
 // clang-format on
 
 const struct store_migration store_migrations[] = {
     {1, migration_1},
     {2, migration_2},
     {3, migration_3},
+    {4, migration_4},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

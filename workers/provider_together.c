@@ -337,6 +337,13 @@ static int together_build_chat(const struct provider_endpoint *ep,
     json_t *body = json_loadb((*out)->body, (*out)->body_len, 0, NULL);
     json_object_del(body, "top_logprobs");
     json_object_del(body, "n");
+    if (a->neutral) {
+        /* Together's sampler settings (provider-apis.md §3.4), each at the
+         * value that leaves the distribution alone; -1 is its "no top-k". */
+        json_object_set_new(body, "top_k", json_integer(-1));
+        json_object_set_new(body, "min_p", json_real(0.0));
+        json_object_set_new(body, "repetition_penalty", json_real(1.0));
+    }
     if (a->logprobs)
         json_object_set_new(body, "logprobs",
                             json_integer(a->top_logprobs ? (json_int_t)a->top_logprobs : 1));
