@@ -21,3 +21,15 @@ EXTRA_DIST += tests/integration/test_backdoor_llm.sh
 # Redone uploads delete their orphaned earlier copies (crash, failed attempt, resend).
 TESTS += tests/integration/test_job_orphans.sh
 EXTRA_DIST += tests/integration/test_job_orphans.sh
+# The cheating providers' blind attack on a D u D' built by today's daemon,
+# and the wrapper / always-s / --min-repeats behaviours over the API.
+TESTS += tests/integration/test_attack.sh
+EXTRA_DIST += tests/integration/test_attack.sh
+# Cheaters (wrapper, marked-only, always-s) must not be verified.  Expected to
+# FAIL today: wrapper and marked-only are verified because the backdoor test
+# alone proves only that the marked rows were used.  It turns into a normal
+# test (drop the XFAIL_TESTS line) once the valid statistics, the coverage
+# test on a held-out split and the required controls (issue 11) land.
+TESTS += tests/integration/test_cheaters.sh
+XFAIL_TESTS += tests/integration/test_cheaters.sh
+EXTRA_DIST += tests/integration/test_cheaters.sh
