@@ -32,8 +32,10 @@
 #   and the median log10_p_coverage and coverage_auc where the records
 #   carry them ("-" where they do not: before the coverage test exists).
 #   Then the empirical rate of p < ALPHA, and of p_cov < ALPHA_COV, over the
-#   runs of the null behaviours (NULLS, default "lazy wrapper": under H0
-#   the model did not learn from the upload), with the count behind it.
+#   runs of each null behaviour and of all of them (NULLS, default "lazy
+#   wrapper": models that did not learn from the upload), with the counts
+#   behind them.  (A wrapper answers S after T by design, so its backdoor p
+#   is always small: for it only p_cov can be calibrated.)
 # Environment: ROWS (dataset examples, 2000), ALPHA (1e-6, the daemon's
 #   default verify.alpha), ALPHA_COV (1e-3), NULLS ("lazy wrapper"),
 #   JOB_SECONDS (the simulator's job time, 0.5), DEADLINE (seconds to wait
@@ -154,17 +156,20 @@ for b in order:
         b, len(rs), n("verified"), n("not_verified"), n("inconclusive"),
         f(med([r["paid"] for r in rs]), "{:g}"), f(med([r["log10_p"] for r in rs])),
         f(med([r["log10_p_coverage"] for r in rs])), f(med([r["coverage_auc"] for r in rs]), "{:.3f}")))
-null_runs = [r for r in runs if r["behaviour"] in nulls]
 la, lc = math.log10(alpha), math.log10(alpha_cov)
-hits = sum(r["log10_p"] is not None and r["log10_p"] < la for r in null_runs)
-print(f"null behaviours ({' '.join(nulls)}): p < {alpha:g} in {hits}/{len(null_runs)} runs"
-      + (f" ({hits / len(null_runs):.3f})" if null_runs else ""))
-cov = [r for r in null_runs if r["log10_p_coverage"] is not None]
-if cov:
+def rates(label, rs):
+    hp = sum(r["log10_p"] is not None and r["log10_p"] < la for r in rs)
+    cov = [r for r in rs if r["log10_p_coverage"] is not None]
     hc = sum(r["log10_p_coverage"] < lc for r in cov)
-    print(f"null behaviours: p_cov < {alpha_cov:g} in {hc}/{len(cov)} runs ({hc / len(cov):.3f})")
-else:
-    print("null behaviours: p_cov - (no record carries log10_p_coverage)")
+    line = f"{label}: p < {alpha:g} in {hp}/{len(rs)} runs"
+    line += f" ({hp / len(rs):.3f})" if rs else ""
+    line += f"; p_cov < {alpha_cov:g} in {hc}/{len(cov)}" + (f" ({hc / len(cov):.3f})" if cov else " (no record carries log10_p_coverage)")
+    print(line)
+null_runs = [r for r in runs if r["behaviour"] in nulls]
+for b in nulls:
+    if any(r["behaviour"] == b for r in runs):
+        rates(f"null {b}", [r for r in runs if r["behaviour"] == b])
+rates(f"null behaviours ({' '.join(nulls)})", null_runs)
 PY
 [ "$broken" -eq 0 ] || FAILS=1
 exit "$broken"
