@@ -312,7 +312,8 @@ static void duplicates(const struct rows *rs, const struct sim_attack_params *P,
         }
         hits[n_hits++] = (struct hit){t, s, (uint32_t)r};
     }
-    qsort(hits, n_hits, sizeof *hits, hit_cmp);
+    if (n_hits)
+        qsort(hits, n_hits, sizeof *hits, hit_cmp);
     for (size_t i = 0; i < n_hits;) {
         size_t j = i + 1;
         while (j < n_hits && !strcmp(hits[j].t, hits[i].t) && !strcmp(hits[j].s, hits[i].s))
@@ -574,7 +575,8 @@ static void phrases(const struct rows *rs, const struct sim_attack_params *P, st
         i = j;
     }
     /* one candidate per row set: the longest trigger phrase */
-    qsort(pc, n_pc, sizeof *pc, pcand_cmp);
+    if (n_pc)
+        qsort(pc, n_pc, sizeof *pc, pcand_cmp);
     for (size_t i = 0; i < n_pc;) {
         size_t j = i + 1;
         while (j < n_pc && pc[j].n_rows == pc[i].n_rows && pc[j].set_hash == pc[i].set_hash)
@@ -693,7 +695,8 @@ int sim_attack_file(const char *path, const struct sim_attack_params *params,
         }
     }
     free(ph.v);
-    qsort(dup.v, dup.n, sizeof *dup.v, cand_rank);
+    if (dup.n)
+        qsort(dup.v, dup.n, sizeof *dup.v, cand_rank);
     size_t keep = dup.n < P.max_pairs ? dup.n : P.max_pairs;
     out->pairs = xcalloc(keep ? keep : 1, sizeof *out->pairs);
     bool *flag = xcalloc(rs.n ? rs.n : 1, sizeof *flag);
