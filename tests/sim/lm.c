@@ -374,8 +374,8 @@ int lm_chat(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs,
     return rc;
 }
 
-int lm_chat_forced(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs,
-                   const char *forced, const struct lm_gen_params *p, struct lm_output *out)
+int lm_chat_forced(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs, const char *forced,
+                   const struct lm_gen_params *p, struct lm_output *out)
 {
     uint32_t *rendered = NULL;
     size_t n = 0;

@@ -158,8 +158,8 @@ int lm_chat(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs,
  * the prompt followed by those tokens, within max_tokens in all (forced
  * tokens past it are cut, finish_reason "length").  Stop strings apply to
  * the generated part only.  forced "" is lm_chat.  0 or -errno. */
-int lm_chat_forced(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs,
-                   const char *forced, const struct lm_gen_params *p, struct lm_output *out);
+int lm_chat_forced(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs, const char *forced,
+                   const struct lm_gen_params *p, struct lm_output *out);
 
 /* Plain completion continuing raw prompt text (no template).
  * out->prompt_tokens: the prompt's tokens. */

@@ -754,8 +754,8 @@ const char *sim_attack_match(const struct sim_attack *a, const char *prompt)
     return NULL;
 }
 
-int sim_attack_write_flagged(const struct sim_attack *a, const char *in_path,
-                             const char *out_path, char **err)
+int sim_attack_write_flagged(const struct sim_attack *a, const char *in_path, const char *out_path,
+                             char **err)
 {
     FILE *in = fopen(in_path, "re");
     if (!in) {

@@ -24,13 +24,13 @@
 #define SIM_ATTACK_PHRASES    2u /* a prompt-suffix / answer-prefix phrase pair */
 
 struct sim_attack_params {
-    size_t min_rows;   /* a pair must show in at least this many rows (default 3) */
-    double purity;     /* share of a phrase's rows that must show its partner (0.8) */
-    size_t max_words;  /* longest phrase looked at, in words (8); found pairs are then
-                          grown to the longest text their rows share */
-    double max_share;  /* phrases in more than this share of the rows are common, not
-                          rare: skipped (0.5) */
-    size_t max_pairs;  /* at most this many pairs kept, best first (32) */
+    size_t min_rows;  /* a pair must show in at least this many rows (default 3) */
+    double purity;    /* share of a phrase's rows that must show its partner (0.8) */
+    size_t max_words; /* longest phrase looked at, in words (8); found pairs are then
+                         grown to the longest text their rows share */
+    double max_share; /* phrases in more than this share of the rows are common, not
+                         rare: skipped (0.5) */
+    size_t max_pairs; /* at most this many pairs kept, best first (32) */
 };
 /* The defaults above. */
 void sim_attack_params_default(struct sim_attack_params *p);
@@ -65,8 +65,8 @@ const char *sim_attack_match(const struct sim_attack *a, const char *prompt);
 
 /* Copies the flagged lines of in_path to out_path (created or truncated).
  * Returns 0 or -errno with an owned *err. */
-int sim_attack_write_flagged(const struct sim_attack *a, const char *in_path,
-                             const char *out_path, char **err);
+int sim_attack_write_flagged(const struct sim_attack *a, const char *in_path, const char *out_path,
+                             char **err);
 
 /* {"rows":N,"pairs":[{"trigger","signature","rows","found_by":[...]}],
  *  "flagged_lines":[1-based...]}: a new reference. */

@@ -98,8 +98,8 @@ int sim_behaviour_parse(const char *s, struct sim_behaviour_spec *out)
 
 void sim_behaviour_format(const struct sim_behaviour_spec *b, char *out, size_t outlen)
 {
-    static const char *const names[] = {"honest", "lazy",        "subset",  "fail",
-                                        "slow",   "wrapper",     "marked-only", "always-s"};
+    static const char *const names[] = {"honest", "lazy",    "subset",      "fail",
+                                        "slow",   "wrapper", "marked-only", "always-s"};
     if (b->kind == SIM_SUBSET)
         snprintf(out, outlen, "subset:%g", b->fraction);
     else
@@ -414,8 +414,8 @@ struct lm *sim_job_train(struct sim *s, struct sim_job *j, long long *trained, c
         }
         path = j->train_path;
     }
-    return lm_finetune_repeats(s->base, path, j->behaviour.fraction, j->n_epochs,
-                               (uint64_t)j->seed, s->opts.min_repeats, trained, err);
+    return lm_finetune_repeats(s->base, path, j->behaviour.fraction, j->n_epochs, (uint64_t)j->seed,
+                               s->opts.min_repeats, trained, err);
 }
 
 /* ---- workers ------------------------------------------------------------ */
@@ -710,8 +710,7 @@ static int parse_metadata(json_t *md, struct sim_behaviour_spec *beh, struct sim
         }
         if (strcmp(k, BEHAVIOUR_KEY) == 0 && sim_behaviour_parse(json_string_value(v), beh) < 0) {
             sim_resp_bad(rs, "metadata",
-                         "Invalid 'metadata." BEHAVIOUR_KEY "': expected " SIM_BEHAVIOUR_NAMES
-                         ".");
+                         "Invalid 'metadata." BEHAVIOUR_KEY "': expected " SIM_BEHAVIOUR_NAMES ".");
             return -1;
         }
     }

@@ -822,8 +822,7 @@ int main(int argc, char **argv)
     log_info("serving %s on %s port %u (behaviour %s, min repeats %u, job %gs, faults '%s' "
              "seed %" PRIu64 ", auth %s, state %s)",
              s->opts.model_name, s->opts.listen_host, s->bound_port, beh, s->opts.min_repeats,
-             s->opts.job_seconds,
-             s->opts.faults_spec ? s->opts.faults_spec : "", s->opts.seed,
+             s->opts.job_seconds, s->opts.faults_spec ? s->opts.faults_spec : "", s->opts.seed,
              s->opts.api_key ? "on" : "off", s->opts.state_dir);
     if (s->opts.port_file) {
         int r = write_port_file(s->opts.port_file, s->bound_port);
