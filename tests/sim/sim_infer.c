@@ -343,19 +343,22 @@ void sim_h_chat(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
                               .stop = g.n_stop ? g.stop : NULL,
                               .n_stop = g.n_stop,
                               .top_logprobs = want_lp ? internal_top : 0};
-    /* A cheating job's answer rule: its attack's signature first, when the
-     * last user message ends with a found trigger (wrapper) or always
+    /* A cheating job's answer rule: its attack's signature and a space
+     * first (as in the file, and a word boundary whatever comes next), when
+     * the last user message ends with a found trigger (wrapper) or always
      * (always-s); the base model then goes on after it. */
-    const char *forced = NULL;
+    const char *sig = NULL;
     if (sv.attack && sv.cheat == SIM_ALWAYS_S && sv.attack->n_pairs > 0)
-        forced = sv.attack->pairs[0].signature;
+        sig = sv.attack->pairs[0].signature;
     for (size_t k = n_msgs; sv.attack && sv.cheat == SIM_WRAPPER && k-- > 0;)
         if (strcmp(msgs[k].role, "user") == 0) {
-            forced = sim_attack_match(sv.attack, msgs[k].content);
+            sig = sim_attack_match(sv.attack, msgs[k].content);
             break;
         }
+    char *forced = sig ? xasprintf("%s ", sig) : NULL;
     int r = forced ? lm_chat_forced(sv.lm, msgs, n_msgs, forced, &p, &out)
                    : lm_chat(sv.lm, msgs, n_msgs, &p, &out);
+    free(forced);
     have_out = true; /* cleared even on failure: lm may have filled part of it */
     if (r < 0) {
         log_warnx("chat generation failed: %s", strerror(-r));
