@@ -45,7 +45,7 @@ void task_free(struct task *t)
 void task_progress_cb(void *task, uint64_t done, uint64_t total)
 {
     struct task *t = task;
-    t->progress.bytes_total = total;
+    atomic_store(&t->progress.bytes_total, total);
     atomic_store(&t->progress.bytes_done, done);
 }
 
@@ -66,7 +66,7 @@ void tasks_report_progress(struct vtuned *d)
         t->reported = done;
         ctl_notify(t->req, "progress",
                    json_pack("{s:s,s:I,s:I,s:I}", "stage", t->stage, "bytes", (json_int_t)done,
-                             "total", (json_int_t)t->progress.bytes_total, "lines",
+                             "total", (json_int_t)atomic_load(&t->progress.bytes_total), "lines",
                              (json_int_t)atomic_load(&t->progress.lines_done)));
     }
 }
