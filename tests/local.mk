@@ -21,3 +21,7 @@ EXTRA_DIST += tests/integration/test_backdoor_llm.sh
 # Redone uploads delete their orphaned earlier copies (crash, failed attempt, resend).
 TESTS += tests/integration/test_job_orphans.sh
 EXTRA_DIST += tests/integration/test_job_orphans.sh
+# ENOSPC and EIO through the fault seam (VTUNE_FAULT) at import, build,
+# export and commit: one error line, no row, no half file, still serving.
+TESTS += tests/integration/test_fs_faults.sh
+EXTRA_DIST += tests/integration/test_fs_faults.sh
