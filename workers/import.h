@@ -29,7 +29,7 @@ struct import_progress {
     _Atomic uint64_t bytes_done; /* written by the worker, read by the loop */
     _Atomic uint64_t lines_done;
     _Atomic uint64_t bytes_total; /* written by the worker (or its owner), read by the loop */
-    atomic_int cancel;    /* set by the loop to abort (shutdown) */
+    atomic_int cancel;            /* set by the loop to abort (shutdown) */
 };
 
 struct import_result {

@@ -37,8 +37,8 @@
 
 /* bytes_total is shared between a pool thread and the loop: it must be
  * atomic, like the other counters of import_progress. */
-_Static_assert(_Generic(&((struct import_progress *)0)->bytes_total, _Atomic uint64_t *: 1,
-                        default: 0),
+_Static_assert(_Generic(&((struct import_progress *)0)->bytes_total, _Atomic uint64_t * : 1,
+                        default : 0),
                "import_progress.bytes_total must be _Atomic");
 
 static char tmpdir[] = "/tmp/test_durability.XXXXXX";
@@ -122,11 +122,16 @@ struct fault_case {
 /* The faults every durable path is put through: each operation, ENOSPC
  * and EIO, at the first call and (for writes) in the middle of the copy. */
 static const struct fault_case cases[] = {
-    {"create:ENOSPC", ENOSPC}, {"create:EIO", EIO},
-    {"write:ENOSPC", ENOSPC},  {"write:EIO", EIO},
-    {"write:ENOSPC:after=2", ENOSPC}, {"write:EIO:after=1:times=0", EIO},
-    {"fsync:ENOSPC", ENOSPC},  {"fsync:EIO", EIO},
-    {"rename:ENOSPC", ENOSPC}, {"rename:EIO", EIO},
+    {"create:ENOSPC", ENOSPC},
+    {"create:EIO", EIO},
+    {"write:ENOSPC", ENOSPC},
+    {"write:EIO", EIO},
+    {"write:ENOSPC:after=2", ENOSPC},
+    {"write:EIO:after=1:times=0", EIO},
+    {"fsync:ENOSPC", ENOSPC},
+    {"fsync:EIO", EIO},
+    {"rename:ENOSPC", ENOSPC},
+    {"rename:EIO", EIO},
     {"dirsync:EIO", EIO},
 };
 

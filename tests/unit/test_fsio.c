@@ -158,7 +158,7 @@ static void test_each_op(void **state)
     assert_int_equal(vt_fsio_fault_install("create:ENOSPC,rename:EIO,dirsync:EIO", &err), 0);
     assert_int_equal(vt_fsio.create(a, O_WRONLY | O_CREAT | O_EXCL, 0600), -1);
     assert_int_equal(errno, ENOSPC);
-    assert_int_equal(access(a, F_OK), -1); /* the fault happens before the call */
+    assert_int_equal(access(a, F_OK), -1);     /* the fault happens before the call */
     int fd = vt_fsio.mkstemp(tmpl, O_CLOEXEC); /* create's second call: passes */
     assert_true(fd >= 0);
     close(fd);
