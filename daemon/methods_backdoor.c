@@ -34,6 +34,7 @@
 #include "daemon/lookup.h"
 #include "daemon/providers.h"
 #include "daemon/task.h"
+#include "lib/fsio.h"
 #include "lib/util.h"
 #include "workers/backdoor.h"
 #include "workers/llmgen.h"
@@ -280,7 +281,7 @@ static void llm_queue(struct create_job *j, const char *stage, void (*run)(struc
     j->t.run = run;
     j->t.done = done;
     j->t.reported = 0;
-    j->t.progress.bytes_total = 0;
+    atomic_store(&j->t.progress.bytes_total, 0);
     atomic_store(&j->t.progress.bytes_done, 0);
     atomic_store(&j->t.progress.lines_done, 0);
     free(j->err);
@@ -695,8 +696,12 @@ static void export_work(struct task *t)
         j->err = xasprintf("the built file of this backdoor is missing (%s)", strerror(errno));
         goto out;
     }
-    t->progress.bytes_total = (uint64_t)st.st_size;
-    out = open(j->dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+    atomic_store(&t->progress.bytes_total, (uint64_t)st.st_size);
+    out = vt_fsio.create(j->dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (out < 0 && (errno == ENOSPC || errno == EDQUOT || errno == EIO || errno == EROFS)) {
+        j->err = vt_fsio_error(j->dst, "cannot create the export", errno);
+        goto out;
+    }
     if (out < 0) {
         j->err = xasprintf("%s: cannot create: %s (the daemon writes the file itself: choose a "
                            "new file in a directory it can write)",
@@ -718,21 +723,21 @@ static void export_work(struct task *t)
             goto out;
         }
         sha256_update(sha, buf, (size_t)n);
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                j->err = xasprintf("%s: write error: %s", j->dst, strerror(errno));
-                goto out;
-            }
-            off += w;
+        int r = vt_fsio_write_all(out, buf, (size_t)n);
+        if (r < 0) {
+            j->err = vt_fsio_error(j->dst, "cannot write the export", r);
+            goto out;
         }
         j->bytes += (uint64_t)n;
         atomic_store(&t->progress.bytes_done, j->bytes);
     }
-    if (fsync(out) < 0) {
-        j->err = xasprintf("%s: fsync failed: %s", j->dst, strerror(errno));
+    if (vt_fsio.fsync(out) < 0) {
+        j->err = vt_fsio_error(j->dst, "cannot flush the export to disk (fsync)", errno);
+        goto out;
+    }
+    int r = fsync_parent_dir(j->dst); /* the answer says the file is there: make its name durable */
+    if (r < 0) {
+        j->err = vt_fsio_error(j->dst, "cannot flush its directory to disk (fsync)", r);
         goto out;
     }
     if (j->uid != 0 && fchown(out, j->uid, j->gid) < 0)

@@ -21,6 +21,7 @@
 #include "daemon/jobs.h"
 #include "daemon/providers.h"
 #include "daemon/verifier.h"
+#include "lib/fsio.h"
 #include "lib/log.h"
 #include "daemon/notify.h"
 #include "lib/util.h"
@@ -217,6 +218,16 @@ int main(int argc, char **argv)
     d.conf_path = xstrdup(conf_path);
     log_set_level(debug ? LOG_LVL_DEBUG : (enum log_level)d.conf->log_level);
     signal(SIGPIPE, SIG_IGN);
+    /* The test seam of vtuned(8) FAULT INJECTION: read once, here, from
+     * the environment of whoever starts the daemon; no request reaches it. */
+    const char *fault = getenv("VTUNE_FAULT");
+    if (fault && *fault) {
+        if (vt_fsio_fault_install(fault, &err) < 0)
+            fatalx("VTUNE_FAULT: %s", err);
+        log_warnx("VTUNE_FAULT=%s: durable writes will fail on purpose (a test seam; never set it "
+                  "in production)",
+                  fault);
+    }
 
     d.loop = uv_default_loop();
     d.started_ms = now_monotonic_ms();

@@ -39,3 +39,7 @@ EXTRA_DIST += tests/integration/test_attack.sh
 TESTS += tests/integration/test_cheaters.sh
 XFAIL_TESTS += tests/integration/test_cheaters.sh
 EXTRA_DIST += tests/integration/test_cheaters.sh
+# ENOSPC and EIO through the fault seam (VTUNE_FAULT) at import, build,
+# export and commit: one error line, no row, no half file, still serving.
+TESTS += tests/integration/test_fs_faults.sh
+EXTRA_DIST += tests/integration/test_fs_faults.sh
