@@ -63,6 +63,7 @@ void conf_defaults(struct conf *c)
     c->verify.coverage = 32;
     c->verify.alpha_coverage = 1e-3;
     c->verify.require_coverage = 1;
+    c->verify.min_controls = 10;
 
     c->alerts.timeout_ms = 10 * 1000;
     c->alerts.max_retries = 5;

@@ -42,6 +42,7 @@ struct conf_generator {
     double temperature;   /* default 1.3 */
     double target_log10p; /* default -40 */
     unsigned max_tokens;  /* cap on signature length in tokens, default 64 */
+    int logprobs_processed; /* generator.logprobs: 0 raw (default), 1 processed (tempered) */
     char *wordlist;       /* NULL = built-in list */
 };
 
@@ -55,6 +56,7 @@ struct conf_verify {
     unsigned coverage;         /* coverage test: rows per side, default 32; 0: skip it */
     double alpha_coverage;     /* default 1e-3 */
     int require_coverage;      /* default 1: no coverage test caps at inconclusive */
+    unsigned min_controls;     /* answered clean controls verified needs, default 10 */
 };
 
 struct conf_schedule {

@@ -65,6 +65,7 @@ enum ftype {
     T_MODE,     /* octal permission bits into mode_t */
     T_LOGLEVEL, /* enum log_level into int */
     T_KIND,     /* enum provider_kind */
+    T_LPMODE,   /* raw | processed into int (0 | 1) */
     T_GROUP,    /* name of an existing group */
     T_MAP,      /* nested mapping described by sub */
     T_FUNC,     /* anything else: fn parses it */
@@ -572,6 +573,15 @@ static int parse_scalar(struct pctx *p, const struct field *f, const yaml_node_t
         return failn(p, v, kpath,
                      "unknown provider kind '%s' (expected openai, together or manual)", s);
     }
+    case T_LPMODE:
+        if (!strcmp(s, "raw") || !strcmp(s, "processed")) {
+            *(int *)dst = !strcmp(s, "processed");
+            return 0;
+        }
+        return failn(p, v, kpath,
+                     "unknown log-probability mode '%s' (expected raw or processed: what the "
+                     "server's logprobs are before or after temperature, see vtuned.yaml(5))",
+                     s);
     case T_GROUP:
         if (!*s)
             return failn(p, v, kpath, "must not be empty");
@@ -834,6 +844,7 @@ static const struct field generator_fields[] = {
     GF("temperature", T_DBL, temperature, F_OPEN_LO, 0, 2),
     GF("target_log10p", T_DBL, target_log10p, F_OPEN_HI, -1000, 0),
     GF("max_tokens", T_UINT, max_tokens, 0, 1, 4096),
+    GF("logprobs", T_LPMODE, logprobs_processed, 0, 0, 0),
     GF("wordlist", T_RFILE, wordlist, 0, 0, 0),
 };
 
@@ -873,6 +884,7 @@ static const struct field verify_fields[] = {
     VF("coverage", T_UINT, coverage, 0, 0, 2000),
     VF("alpha_coverage", T_DBL, alpha_coverage, F_OPEN_LO | F_OPEN_HI, 0, 1),
     VF("require_coverage", T_BOOL, require_coverage, 0, 0, 0),
+    VF("min_controls", T_UINT, min_controls, 0, 1, 1000),
 };
 
 #define AF(key, type, member, flags, lo, hi)                                                       \

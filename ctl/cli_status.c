@@ -3,50 +3,38 @@
  */
 #include "config.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "lib/util.h"
+#include "ctl/cmdtab.h"
+#include "ctl/protocol.h"
 #include "ctl/vtunectl.h"
 
-static const char usage_status[] = "usage: vtunectl [-s SOCKET] [--json] status\n"
-                                   "\n"
-                                   "Shows the daemon's version, uptime, object counts, configured\n"
-                                   "providers and current activity.\n";
-
-int cmd_status(int argc, char **argv)
+int h_status(struct ctl_call *c)
 {
-    if (wants_help(argc, argv)) {
-        fputs(usage_status, stdout);
-        return 0;
-    }
-    if (argc > 1)
-        die_usage("status takes no arguments");
     connect_daemon();
-    json_t *r = rpc("status", NULL);
+    json_t *r = rpc(c->cmd->method, NULL);
     if (opt_json) {
         print_json(r);
     } else {
-        static const char *const k[] = {"version",   "pid",    "started_at", "uptime_seconds",
-                                        "state_dir", "socket", "config"};
+        static const char *const k[] = {CTL_K_VERSION,        CTL_K_PID,       CTL_K_STARTED_AT,
+                                        CTL_K_UPTIME_SECONDS, CTL_K_STATE_DIR, CTL_K_SOCKET,
+                                        CTL_K_CONFIG};
         static const char *const l[] = {
             "version:", "pid:", "started:", "uptime (s):", "state dir:", "socket:", "config:"};
         print_fields(r, k, l, 7);
-        json_t *c = json_object_get(r, "counts");
+        json_t *cn = json_object_get(r, CTL_K_COUNTS);
         printf("\ncounts:\n");
-        static const char *const ck[] = {"datasets",      "backdoors", "jobs",     "jobs_active",
-                                         "verifications", "audits",    "schedules"};
+        static const char *const ck[] = {CTL_K_DATASETS,    CTL_K_BACKDOORS,     CTL_K_JOBS,
+                                         CTL_K_JOBS_ACTIVE, CTL_K_VERIFICATIONS, CTL_K_AUDITS,
+                                         CTL_K_SCHEDULES};
         static const char *const cl[] = {
             "  datasets:",      "  backdoors:", "  jobs:",     "  active jobs:",
             "  verifications:", "  audits:",    "  schedules:"};
-        print_fields(c, ck, cl, 7);
+        print_fields(cn, ck, cl, 7);
         printf("\nproviders:\n");
-        static const char *const pk[] = {"name", "kind", "base_url", "health"};
+        static const char *const pk[] = {CTL_K_NAME, CTL_K_KIND, CTL_K_BASE_URL, CTL_K_HEALTH};
         static const char *const ph[] = {"NAME", "KIND", "BASE URL", "HEALTH"};
-        print_table(json_object_get(r, "providers"), pk, ph, 4);
+        print_table(json_object_get(r, CTL_K_PROVIDERS), pk, ph, 4);
     }
     json_decref(r);
     return 0;

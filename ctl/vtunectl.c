@@ -3,8 +3,10 @@
  * its progress notifications shown on a terminal, and its result printed as
  * an aligned table (default) or one JSON value (--json).
  *
- * Exit status: 0 success, 1 the daemon (or the connection) reported a
- * failure, 2 usage error.  Forms are fixed by DESIGN §10.
+ * The command line is parsed by the command table (cmdtab.c); this file is
+ * the transport and the output.  Exit status: 0 success, 1 the daemon (or
+ * the connection) reported a failure, 2 usage error.  Forms are fixed by
+ * DESIGN §10.
  */
 #include "config.h"
 
@@ -21,69 +23,13 @@
 #include <jansson.h>
 
 #include "lib/util.h"
+#include "ctl/cmdtab.h"
+#include "ctl/protocol.h"
 #include "ctl/vtunectl.h"
-
-#define DEFAULT_SOCKET "/run/vtuned/vtuned.sock"
 
 const char *opt_socket;
 int opt_json;
 int show_progress;
-
-static const char usage_main[] =
-    "usage: vtunectl [-s SOCKET] [--json] COMMAND ...\n"
-    "\n"
-    "Controls vtuned, the verifiable fine-tuning daemon, over its Unix socket.\n"
-    "\n"
-    "Commands:\n"
-    "  status                         daemon version, uptime, counts, providers\n"
-    "  dataset add FILE [--name NAME] [--format auto|chat|prompt|instruction]\n"
-    "                                 import a JSONL dataset (validated, hashed, copied)\n"
-    "  dataset list                   list datasets\n"
-    "  dataset show D                 show one dataset (D is an id or a name)\n"
-    "  dataset rm D                   remove a dataset no backdoor or job uses\n"
-    "  dataset export D --backdoor B -o FILE\n"
-    "                                 write D u D' for a provider you drive yourself\n"
-    "  backdoor create D [--ratio R] [--copies N] [--pairs K] [--generator wordlist|llm]\n"
-    "                  [--target-log10p X] [--seed N] [--name NAME]\n"
-    "                                 generate secret trigger/signature pairs, build D u D'\n"
-    "  backdoor list [--dataset D]    list backdoors (no secrets)\n"
-    "  backdoor show B [--reveal]     show one backdoor; --reveal prints the phrases\n"
-    "  backdoor rm B                  remove a backdoor no job uses\n"
-    "  job submit D --backdoor B --provider P --model M [--param KEY=VALUE]... [--watch]\n"
-    "                                 fine-tune M on D u D' at provider P\n"
-    "  job register D --backdoor B --provider P --model FT --base-model M\n"
-    "                                 a model trained elsewhere (manual provider)\n"
-    "  job list [--active] | show J | cancel J | watch J\n"
-    "  job resolve J --as submitted|absent [--provider-job ID]\n"
-    "                                 decide a job left unknown after a crash\n"
-    "  verify J [--trials N] [--controls N] [--temperature T] [--alpha A] [--wait]\n"
-    "                                 test whether job J's model carries the backdoor\n"
-    "  audit list [--job J] | show A | export [-o FILE] | verify [--head HASH]\n"
-    "                                 the tamper-evident record of every verdict\n"
-    "  schedule add J --every DURATION | list | rm S\n"
-    "                                 re-verify a deployed model periodically\n"
-    "\n"
-    "Options:\n"
-    "  -s, --socket SOCKET  control socket (default $VTUNE_SOCKET, else " DEFAULT_SOCKET ")\n"
-    "      --json           print one JSON value instead of a table\n"
-    "  -q, --quiet          no progress display\n"
-    "  -V, --version        print the version and exit\n"
-    "  -h, --help           print this help; 'vtunectl COMMAND --help' for one command\n"
-    "\n"
-    "Exit status: 0 success, 1 failure reported by vtuned, 2 usage error.\n"
-    "See vtunectl(1).\n";
-
-void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-void die_usage(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("vtunectl: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("; try 'vtunectl --help'\n", stderr);
-    exit(2);
-}
 
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void die(const char *fmt, ...)
@@ -168,12 +114,12 @@ static void human_bytes(double b, char *out, size_t n)
 
 static void show_notification(json_t *msg)
 {
-    json_t *p = json_object_get(msg, "params");
+    json_t *p = json_object_get(msg, CTL_RPC_PARAMS);
     if (!show_progress || !p)
         return;
-    double done = (double)json_integer_value(json_object_get(p, "bytes"));
-    double total = (double)json_integer_value(json_object_get(p, "total"));
-    const char *stage = json_string_value(json_object_get(p, "stage"));
+    double done = (double)json_integer_value(json_object_get(p, CTL_K_BYTES));
+    double total = (double)json_integer_value(json_object_get(p, CTL_K_TOTAL));
+    const char *stage = json_string_value(json_object_get(p, CTL_K_STAGE));
     char a[32], b[32];
     human_bytes(done, a, sizeof a);
     human_bytes(total, b, sizeof b);
@@ -189,8 +135,9 @@ static json_t *rpc_impl(const char *method, json_t *params, void (*on_note)(json
 {
     static int next_id = 1;
     int id = next_id++;
-    json_t *req = json_pack("{s:s,s:i,s:s,s:o}", "jsonrpc", "2.0", "id", id, "method", method,
-                            "params", params ? params : json_object());
+    json_t *req =
+        json_pack("{s:s,s:i,s:s,s:o}", CTL_RPC_JSONRPC, CTL_RPC_VERSION, CTL_RPC_ID, id,
+                  CTL_RPC_METHOD, method, CTL_RPC_PARAMS, params ? params : json_object());
     char *line = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     size_t n = strlen(line);
@@ -210,9 +157,9 @@ static json_t *rpc_impl(const char *method, json_t *params, void (*on_note)(json
     int progressed = 0;
     for (;;) {
         json_t *msg = read_message();
-        json_t *mid = json_object_get(msg, "id");
+        json_t *mid = json_object_get(msg, CTL_RPC_ID);
         if (!mid || json_is_null(mid)) {
-            if (json_object_get(msg, "error"))
+            if (json_object_get(msg, CTL_RPC_ERROR))
                 goto error; /* connection-level error (denied, too large) */
             if (on_note) {
                 on_note(msg, ctx);
@@ -229,19 +176,20 @@ static json_t *rpc_impl(const char *method, json_t *params, void (*on_note)(json
         }
         if (progressed)
             fputc('\n', stderr);
-        if (json_object_get(msg, "error"))
+        if (json_object_get(msg, CTL_RPC_ERROR))
             goto error;
-        json_t *res = json_incref(json_object_get(msg, "result"));
+        json_t *res = json_incref(json_object_get(msg, CTL_RPC_RESULT));
         json_decref(msg);
         return res;
     error : {
-        json_t *e = json_object_get(msg, "error");
+        json_t *e = json_object_get(msg, CTL_RPC_ERROR);
         if (opt_json) {
             char *s = json_dumps(e, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
             printf("{\"error\": %s}\n", s);
             free(s);
         }
-        fprintf(stderr, "vtunectl: %s\n", json_string_value(json_object_get(e, "message")));
+        fprintf(stderr, "vtunectl: %s\n",
+                json_string_value(json_object_get(e, CTL_RPC_ERR_MESSAGE)));
         json_decref(msg);
         exit(1);
     }
@@ -318,14 +266,6 @@ void print_fields(json_t *obj, const char *const *keys, const char *const *label
 
 /* ---- commands ------------------------------------------------------------------------------ */
 
-int wants_help(int argc, char **argv)
-{
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return 1;
-    return 0;
-}
-
 json_t *rpc(const char *method, json_t *params)
 {
     return rpc_impl(method, params, NULL, NULL);
@@ -350,66 +290,8 @@ char *absolute_path(const char *p)
 
 int main(int argc, char **argv)
 {
-    int i;
-    int quiet = 0;
-    opt_socket = getenv("VTUNE_SOCKET");
-    if (!opt_socket || !*opt_socket)
-        opt_socket = DEFAULT_SOCKET;
-    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-        const char *a = argv[i];
-        if ((strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) && i + 1 < argc)
-            opt_socket = argv[++i];
-        else if (strncmp(a, "--socket=", 9) == 0)
-            opt_socket = a + 9;
-        else if (strcmp(a, "--json") == 0)
-            opt_json = 1;
-        else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
-            quiet = 1;
-        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            fputs(usage_main, stdout);
-            return 0;
-        } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
-            printf("vtunectl %s\n", PACKAGE_VERSION);
-            return 0;
-        } else
-            die_usage("unknown option '%s'", a);
-    }
-    if (i >= argc) {
-        fputs(usage_main, stderr);
-        return 2;
-    }
-    /* --json and -q are accepted after the command too ("backdoor show B --json"). */
-    int w = i;
-    for (int r = i; r < argc; r++) {
-        if (strcmp(argv[r], "--json") == 0)
-            opt_json = 1;
-        else if (strcmp(argv[r], "-q") == 0 || strcmp(argv[r], "--quiet") == 0)
-            quiet = 1;
-        else
-            argv[w++] = argv[r];
-    }
-    argc = w;
-    show_progress = !quiet && !opt_json && isatty(STDERR_FILENO);
     buf_init(&rbuf);
-    static const struct {
-        const char *name;
-        int (*fn)(int argc, char **argv);
-    } commands[] = {
-        {"status", cmd_status},     {"dataset", cmd_dataset}, {"backdoor", cmd_backdoor},
-        {"job", cmd_job},           {"verify", cmd_verify},   {"audit", cmd_audit},
-        {"schedule", cmd_schedule},
-    };
-    const char *cmd = argv[i];
-    int rc = -1;
-    if (strcmp(cmd, "help") == 0) {
-        fputs(usage_main, stdout);
-        return 0;
-    }
-    for (size_t k = 0; k < VT_ARRAY_LEN(commands); k++)
-        if (strcmp(cmd, commands[k].name) == 0)
-            rc = commands[k].fn(argc - i, argv + i);
-    if (rc < 0)
-        die_usage("unknown command '%s'", cmd);
+    int rc = ctl_main(argc, argv);
     buf_free(&rbuf);
     if (sock_fd >= 0)
         close(sock_fd);

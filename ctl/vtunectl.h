@@ -1,8 +1,9 @@
 /*
  * vtunectl.h — what the command files of vtunectl share: the connection,
  * one JSON-RPC call, and the output helpers (aligned tables, "key: value"
- * lines, --json).  Each command group lives in its own file (cli_*.c) and
- * is listed in the dispatch table of vtunectl.c.
+ * lines, --json).  Each command group's handlers live in its own file
+ * (cli_*.c) and are listed in the command table, ctl_commands[] in
+ * cmdtab.c, which also parses the command line and writes the help.
  */
 #ifndef VT_VTUNECTL_H
 #define VT_VTUNECTL_H
@@ -13,8 +14,6 @@ extern const char *opt_socket;
 extern int opt_json;
 extern int show_progress;
 
-/* Prints "vtunectl: MESSAGE; try 'vtunectl --help'" and exits 2. */
-void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Prints "vtunectl: MESSAGE" and exits 1. */
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Connects to opt_socket or exits 1 with a hint. */
@@ -32,18 +31,36 @@ void print_json(json_t *v);
 void print_table(json_t *rows, const char *const *keys, const char *const *heads, int ncol);
 /* Prints "label  value" lines for the keys of obj, aligned. */
 void print_fields(json_t *obj, const char *const *keys, const char *const *labels, int n);
-/* Whether argv holds --help or -h. */
-int wants_help(int argc, char **argv);
 /* An absolute form of a path that may not exist yet (owned). */
 char *absolute_path(const char *p);
 
-/* Command groups: argv[0] is the group's name. */
-int cmd_status(int argc, char **argv);
-int cmd_dataset(int argc, char **argv);
-int cmd_backdoor(int argc, char **argv);
-int cmd_job(int argc, char **argv);
-int cmd_verify(int argc, char **argv);
-int cmd_audit(int argc, char **argv);
-int cmd_schedule(int argc, char **argv);
+/* The handlers of the command table (ctl/cmdtab.c), one per command; each
+ * returns the exit status.  They read the call's params (already built from
+ * the positional and keyed flags) and call_flag() for the rest. */
+struct ctl_call;
+int h_status(struct ctl_call *c);
+int h_dataset_add(struct ctl_call *c);
+int h_dataset_list(struct ctl_call *c);
+int h_dataset_show(struct ctl_call *c);
+int h_dataset_rm(struct ctl_call *c);
+int h_dataset_export(struct ctl_call *c);
+int h_backdoor_create(struct ctl_call *c);
+int h_backdoor_list(struct ctl_call *c);
+int h_backdoor_show(struct ctl_call *c);
+int h_backdoor_rm(struct ctl_call *c);
+int h_job_submit(struct ctl_call *c); /* job submit and job register */
+int h_job_list(struct ctl_call *c);
+int h_job_show(struct ctl_call *c);
+int h_job_cancel(struct ctl_call *c);
+int h_job_watch(struct ctl_call *c);
+int h_job_resolve(struct ctl_call *c);
+int h_verify(struct ctl_call *c);
+int h_audit_list(struct ctl_call *c);
+int h_audit_show(struct ctl_call *c);
+int h_audit_export(struct ctl_call *c);
+int h_audit_verify(struct ctl_call *c);
+int h_schedule_add(struct ctl_call *c);
+int h_schedule_list(struct ctl_call *c);
+int h_schedule_rm(struct ctl_call *c);
 
 #endif

@@ -74,6 +74,11 @@ static void server_release(struct ctl_server *s)
     free(s);
 }
 
+static void on_listener_closed(uv_handle_t *h)
+{
+    server_release(h->data);
+}
+
 static void conn_unref(struct ctl_conn *c)
 {
     if (--c->refs > 0)
@@ -161,10 +166,11 @@ static void conn_send(struct ctl_conn *c, json_t *v)
 
 static json_t *error_object(json_t *id, int code, const char *msg, json_t *data)
 {
-    json_t *e = json_pack("{s:i,s:s}", "code", code, "message", msg);
+    json_t *e = json_pack("{s:i,s:s}", CTL_RPC_ERR_CODE, code, CTL_RPC_ERR_MESSAGE, msg);
     if (data)
-        json_object_set_new(e, "data", data);
-    return json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error", e);
+        json_object_set_new(e, CTL_RPC_ERR_DATA, data);
+    return json_pack("{s:s,s:O,s:o}", CTL_RPC_JSONRPC, CTL_RPC_VERSION, CTL_RPC_ID,
+                     id ? id : json_null(), CTL_RPC_ERROR, e);
 }
 
 static void req_free(struct ctl_req *req)
@@ -178,8 +184,9 @@ static void req_free(struct ctl_req *req)
 void ctl_reply(struct ctl_req *req, json_t *result)
 {
     if (req->id)
-        conn_send(req->conn, json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", req->id, "result",
-                                       result ? result : json_null()));
+        conn_send(req->conn,
+                  json_pack("{s:s,s:O,s:o}", CTL_RPC_JSONRPC, CTL_RPC_VERSION, CTL_RPC_ID, req->id,
+                            CTL_RPC_RESULT, result ? result : json_null()));
     else
         json_decref(result);
     req_free(req);
@@ -201,8 +208,8 @@ void ctl_reply_error(struct ctl_req *req, int code, json_t *data, const char *fm
 
 void ctl_notify(struct ctl_req *req, const char *method, json_t *params)
 {
-    conn_send(req->conn,
-              json_pack("{s:s,s:s,s:o}", "jsonrpc", "2.0", "method", method, "params", params));
+    conn_send(req->conn, json_pack("{s:s,s:s,s:o}", CTL_RPC_JSONRPC, CTL_RPC_VERSION,
+                                   CTL_RPC_METHOD, method, CTL_RPC_PARAMS, params));
 }
 
 int ctl_req_connected(const struct ctl_req *req)
@@ -252,24 +259,24 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len)
         conn_send(c, error_object(NULL, CTL_ERR_PARSE, msg, NULL));
         return;
     }
-    id = json_object_get(root, "id");
+    id = json_object_get(root, CTL_RPC_ID);
     if (id && !json_is_string(id) && !json_is_integer(id) && !json_is_null(id)) {
         conn_send(c,
                   error_object(NULL, CTL_ERR_INVALID_REQUEST,
                                "invalid request: id must be a string, an integer or null", NULL));
         goto out;
     }
-    if (!json_is_object(root) || !json_is_string(json_object_get(root, "method")) ||
-        !json_is_string(json_object_get(root, "jsonrpc")) ||
-        strcmp(json_string_value(json_object_get(root, "jsonrpc")), "2.0") != 0) {
+    if (!json_is_object(root) || !json_is_string(json_object_get(root, CTL_RPC_METHOD)) ||
+        !json_is_string(json_object_get(root, CTL_RPC_JSONRPC)) ||
+        strcmp(json_string_value(json_object_get(root, CTL_RPC_JSONRPC)), CTL_RPC_VERSION) != 0) {
         conn_send(c, error_object(json_is_object(root) ? id : NULL, CTL_ERR_INVALID_REQUEST,
                                   "invalid request: expected {\"jsonrpc\":\"2.0\",\"method\":…,"
                                   "\"params\":{…},\"id\":…}",
                                   NULL));
         goto out;
     }
-    method = json_string_value(json_object_get(root, "method"));
-    params = json_object_get(root, "params");
+    method = json_string_value(json_object_get(root, CTL_RPC_METHOD));
+    params = json_object_get(root, CTL_RPC_PARAMS);
     if (params && !json_is_object(params)) {
         conn_send(c, error_object(id, CTL_ERR_PARAMS, "invalid params: expected an object", NULL));
         goto out;
@@ -572,17 +579,13 @@ int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
 fail:
     free(dir);
     s->closing = 1;
-    uv_close((uv_handle_t *)&s->pipe, NULL);
-    /* The loop is not run again on a start-up failure: free directly. */
-    free(s->allowed_gids);
-    free(s->path);
-    free(s);
+    /* The server is freed only in the listener's close callback, even here
+     * (a handle's memory must outlive uv_close).  One non-blocking turn of
+     * the loop delivers that callback: at start-up nothing else is due. */
+    uv_loop_t *loop = s->pipe.loop;
+    uv_close((uv_handle_t *)&s->pipe, on_listener_closed);
+    uv_run(loop, UV_RUN_NOWAIT);
     return -1;
-}
-
-static void on_listener_closed(uv_handle_t *h)
-{
-    server_release(h->data);
 }
 
 void ctl_server_shutdown(struct ctl_server *s)

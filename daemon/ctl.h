@@ -17,21 +17,8 @@
 
 #include <jansson.h>
 
+#include "ctl/protocol.h" /* error codes, methods, keys: the one protocol header */
 #include "daemon/vtuned.h"
-
-/* JSON-RPC 2.0 codes, and ours in the -32000 range. */
-#define CTL_ERR_PARSE           -32700
-#define CTL_ERR_INVALID_REQUEST -32600
-#define CTL_ERR_METHOD          -32601
-#define CTL_ERR_PARAMS          -32602
-#define CTL_ERR_INTERNAL        -32603
-#define CTL_ERR_FAILED          -32000 /* the operation failed; message says why */
-#define CTL_ERR_NOT_FOUND       -32001
-#define CTL_ERR_CONFLICT        -32002 /* name taken, object in use */
-#define CTL_ERR_DENIED          -32003
-#define CTL_ERR_INVALID         -32004 /* the user's input (dataset, phrase…) is invalid */
-#define CTL_ERR_SHUTDOWN        -32005
-#define CTL_ERR_TOO_LARGE       -32006
 
 #define CTL_MAX_PENDING_WRITE (16u << 20)
 

@@ -42,7 +42,7 @@
  * this many times before the job is parked as unknown. */
 #define RECONCILE_MAX_TRIES 6
 #define RECONCILE_MAX_PAGES 20          /* listing without a server-side filter */
-#define JOBS_STEPS_PER_TICK 16          /* job steps per 100 ms cron tick */
+#define JOBS_STEPS_PER_TICK 16          /* job steps per cron run (VTUNED_CRON_MS) */
 #define FIRST_POLL_MS       500         /* adaptive polling starts here while queued */
 #define RETRY_MAX_MS        (5 * 60000) /* local backoff cap after a failed step */
 #define SWEEP_PAGE_LIMIT    100         /* files per listing page (orphan sweep) */
@@ -154,14 +154,15 @@ json_t *job_json(struct vtuned *d, const struct store_job *j)
     format_iso8601(j->updated_at, updated);
     json_t *params = j->params ? json_loads(j->params, 0, NULL) : NULL;
     json_t *o = json_pack(
-        "{s:I,s:s?,s:I,s:I,s:s,s:s,s:s?,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:b,s:o,s:s,s:s}", "id",
-        (json_int_t)j->id, "name", j->name, "dataset", (json_int_t)j->dataset_id, "backdoor",
-        (json_int_t)j->backdoor_id, "provider", j->provider, "model", j->base_model,
-        "fine_tuned_model", j->fine_tuned_model, "state", job_state_name(j->state), "submission_id",
-        j->submission_id, "provider_file_id", j->provider_file_id, "provider_job_id",
-        j->provider_job_id, "error", j->error, "unknown_reason", j->unknown_reason,
-        "cancel_requested", j->cancel_requested_at != 0, "params", params ? params : json_object(),
-        "created_at", created, "updated_at", updated);
+        "{s:I,s:s?,s:I,s:I,s:s,s:s,s:s?,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:b,s:o,s:s,s:s}", CTL_K_ID,
+        (json_int_t)j->id, CTL_K_NAME, j->name, CTL_K_DATASET, (json_int_t)j->dataset_id,
+        CTL_K_BACKDOOR, (json_int_t)j->backdoor_id, CTL_K_PROVIDER, j->provider, CTL_K_MODEL,
+        j->base_model, CTL_K_FINE_TUNED_MODEL, j->fine_tuned_model, CTL_K_STATE,
+        job_state_name(j->state), CTL_K_SUBMISSION_ID, j->submission_id, CTL_K_PROVIDER_FILE_ID,
+        j->provider_file_id, CTL_K_PROVIDER_JOB_ID, j->provider_job_id, CTL_K_ERROR, j->error,
+        CTL_K_UNKNOWN_REASON, j->unknown_reason, CTL_K_CANCEL_REQUESTED,
+        j->cancel_requested_at != 0, CTL_K_PARAMS, params ? params : json_object(),
+        CTL_K_CREATED_AT, created, CTL_K_UPDATED_AT, updated);
     (void)d;
     return o;
 }
@@ -170,9 +171,9 @@ static json_t *event_json(const struct store_job_event *e)
 {
     char at[32];
     format_iso8601(e->at, at);
-    return json_pack("{s:I,s:s,s:s,s:s?,s:s?}", "id", (json_int_t)e->id, "at", at, "state",
-                     job_state_name(e->state), "message", e->message, "provider",
-                     e->provider_excerpt);
+    return json_pack("{s:I,s:s,s:s,s:s?,s:s?}", CTL_K_ID, (json_int_t)e->id, CTL_K_AT, at,
+                     CTL_K_STATE, job_state_name(e->state), CTL_K_MESSAGE, e->message,
+                     CTL_K_PROVIDER, e->provider_excerpt);
 }
 
 /* Sends the job's newest event to its watchers; on a terminal state, also
@@ -187,7 +188,7 @@ static void notify_watchers(struct job_run *r, int final)
         return;
     if (store_job_events(r->d->store, r->id, &ev, &n) == 0 && n > 0)
         for (struct watcher *w = r->watchers; w; w = w->next)
-            ctl_notify(w->req, "job.event", event_json(&ev[n - 1]));
+            ctl_notify(w->req, CTL_N_JOB_EVENT, event_json(&ev[n - 1]));
     store_job_event_list_free(ev, n);
     if (!final)
         return;
@@ -1058,16 +1059,16 @@ void jobs_tick(struct vtuned *d)
     for (; r; r = next) {
         next = r->next; /* step() may free r */
         if (r->call) {
-            if (r->state == JOB_UPLOADING && r->watchers && d->cron_ticks % 5 == 0) {
+            if (r->state == JOB_UPLOADING && r->watchers && vtuned_every(d, 1000)) {
                 struct http_progress hp;
                 provider_call_progress(r->call, &hp);
                 if (hp.up_now != r->reported) {
                     r->reported = hp.up_now;
                     for (struct watcher *w = r->watchers; w; w = w->next)
-                        ctl_notify(w->req, "progress",
-                                   json_pack("{s:s,s:I,s:I,s:I}", "stage", "upload", "job",
-                                             (json_int_t)r->id, "bytes", (json_int_t)hp.up_now,
-                                             "total", (json_int_t)hp.up_total));
+                        ctl_notify(w->req, CTL_N_PROGRESS,
+                                   json_pack("{s:s,s:I,s:I,s:I}", CTL_K_STAGE, "upload", CTL_K_JOB,
+                                             (json_int_t)r->id, CTL_K_BYTES, (json_int_t)hp.up_now,
+                                             CTL_K_TOTAL, (json_int_t)hp.up_total));
                 }
             }
             continue;
@@ -1123,9 +1124,9 @@ void jobs_free_all(struct vtuned *d)
 static int lookup_pair(struct vtuned *d, struct ctl_req *req, json_t *params,
                        struct store_dataset *ds, struct store_backdoor *b)
 {
-    if (lookup_dataset(d, req, params, "dataset", ds) < 0)
+    if (lookup_dataset(d, req, params, CTL_K_DATASET, ds) < 0)
         return -1;
-    if (!json_object_get(params, "backdoor")) {
+    if (!json_object_get(params, CTL_K_BACKDOOR)) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
                         "params.backdoor: a backdoor id or name is required (create one with "
                         "'vtunectl backdoor create %s')",
@@ -1133,7 +1134,7 @@ static int lookup_pair(struct vtuned *d, struct ctl_req *req, json_t *params,
         store_dataset_clear(ds);
         return -1;
     }
-    if (lookup_backdoor(d, req, params, "backdoor", false, b) < 0) {
+    if (lookup_backdoor(d, req, params, CTL_K_BACKDOOR, false, b) < 0) {
         store_dataset_clear(ds);
         return -1;
     }
@@ -1174,9 +1175,9 @@ static void m_submit(struct vtuned *d, struct ctl_req *req, json_t *params)
     struct store_dataset ds;
     struct store_backdoor b;
     struct store_job j;
-    const char *provider = json_string_value(json_object_get(params, "provider"));
-    const char *model = json_string_value(json_object_get(params, "model"));
-    const char *name = json_string_value(json_object_get(params, "name"));
+    const char *provider = json_string_value(json_object_get(params, CTL_K_PROVIDER));
+    const char *model = json_string_value(json_object_get(params, CTL_K_MODEL));
+    const char *name = json_string_value(json_object_get(params, CTL_K_NAME));
     const struct conf_provider *cp;
     unsigned char rnd[16];
     char sid[33];
@@ -1201,7 +1202,7 @@ static void m_submit(struct vtuned *d, struct ctl_req *req, json_t *params)
     }
     if (lookup_pair(d, req, params, &ds, &b) < 0)
         return;
-    json_t *po = params_object(req, json_object_get(params, "params"));
+    json_t *po = params_object(req, json_object_get(params, CTL_K_PARAMS));
     if (!po) {
         store_dataset_clear(&ds);
         store_backdoor_clear(&b);
@@ -1260,10 +1261,10 @@ static void m_register(struct vtuned *d, struct ctl_req *req, json_t *params)
     struct store_dataset ds;
     struct store_backdoor b;
     struct store_job j;
-    const char *provider = json_string_value(json_object_get(params, "provider"));
-    const char *model = json_string_value(json_object_get(params, "model"));
-    const char *base = json_string_value(json_object_get(params, "base_model"));
-    const char *name = json_string_value(json_object_get(params, "name"));
+    const char *provider = json_string_value(json_object_get(params, CTL_K_PROVIDER));
+    const char *model = json_string_value(json_object_get(params, CTL_K_MODEL));
+    const char *base = json_string_value(json_object_get(params, CTL_K_BASE_MODEL));
+    const char *name = json_string_value(json_object_get(params, CTL_K_NAME));
     unsigned char rnd[16];
     char sid[33];
 
@@ -1305,7 +1306,7 @@ static void m_register(struct vtuned *d, struct ctl_req *req, json_t *params)
             ctl_reply(req, job_json(d, &got));
             store_job_clear(&got);
         } else {
-            ctl_reply(req, json_pack("{s:I}", "id", (json_int_t)j.id));
+            ctl_reply(req, json_pack("{s:I}", CTL_K_ID, (json_int_t)j.id));
         }
         if (jobs_on_terminal)
             jobs_on_terminal(d, j.id);
@@ -1318,7 +1319,7 @@ static void m_list(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_job *v;
     size_t n;
-    bool active = json_is_true(json_object_get(params, "active"));
+    bool active = json_is_true(json_object_get(params, CTL_K_ACTIVE));
     if (store_job_list(d->store, active, &v, &n) < 0) {
         ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot list jobs: %s",
                         store_errmsg(d->store));
@@ -1336,7 +1337,7 @@ static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
     struct store_job j;
     struct store_job_event *ev;
     size_t n;
-    if (lookup_job(d, req, params, "id", &j) < 0)
+    if (lookup_job(d, req, params, CTL_K_ID, &j) < 0)
         return;
     json_t *o = job_json(d, &j);
     json_t *events = json_array();
@@ -1345,7 +1346,7 @@ static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
             json_array_append_new(events, event_json(&ev[i]));
         store_job_event_list_free(ev, n);
     }
-    json_object_set_new(o, "events", events);
+    json_object_set_new(o, CTL_K_EVENTS, events);
     ctl_reply(req, o);
     store_job_clear(&j);
 }
@@ -1353,7 +1354,7 @@ static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
 static void m_cancel(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_job j;
-    if (lookup_job(d, req, params, "id", &j) < 0)
+    if (lookup_job(d, req, params, CTL_K_ID, &j) < 0)
         return;
     struct job_run *r = run_find(d, j.id);
     if (job_state_is_terminal(j.state)) {
@@ -1404,7 +1405,7 @@ static void m_cancel(struct vtuned *d, struct ctl_req *req, json_t *params)
     if (store_job_get(d->store, key, &j) == 0)
         ctl_reply(req, job_json(d, &j));
     else
-        ctl_reply(req, json_pack("{s:b}", "cancel_requested", 1));
+        ctl_reply(req, json_pack("{s:b}", CTL_K_CANCEL_REQUESTED, 1));
 out:
     store_job_clear(&j);
 }
@@ -1414,11 +1415,11 @@ static void m_watch(struct vtuned *d, struct ctl_req *req, json_t *params)
     struct store_job j;
     struct store_job_event *ev;
     size_t n;
-    if (lookup_job(d, req, params, "id", &j) < 0)
+    if (lookup_job(d, req, params, CTL_K_ID, &j) < 0)
         return;
     if (store_job_events(d->store, j.id, &ev, &n) == 0) {
         for (size_t i = 0; i < n; i++)
-            ctl_notify(req, "job.event", event_json(&ev[i]));
+            ctl_notify(req, CTL_N_JOB_EVENT, event_json(&ev[i]));
         store_job_event_list_free(ev, n);
     }
     struct job_run *r = run_find(d, j.id);
@@ -1437,13 +1438,13 @@ static void m_watch(struct vtuned *d, struct ctl_req *req, json_t *params)
 static void m_resolve(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_job j;
-    const char *as = json_string_value(json_object_get(params, "as"));
-    const char *pjid = json_string_value(json_object_get(params, "provider_job"));
+    const char *as = json_string_value(json_object_get(params, CTL_K_AS));
+    const char *pjid = json_string_value(json_object_get(params, CTL_K_PROVIDER_JOB));
     if (!as || (strcmp(as, "submitted") != 0 && strcmp(as, "absent") != 0)) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.as: expected submitted or absent");
         return;
     }
-    if (lookup_job(d, req, params, "id", &j) < 0)
+    if (lookup_job(d, req, params, CTL_K_ID, &j) < 0)
         return;
     if (j.state != JOB_UNKNOWN) {
         ctl_reply_error(req, CTL_ERR_CONFLICT, NULL,
@@ -1495,8 +1496,8 @@ static void m_resolve(struct vtuned *d, struct ctl_req *req, json_t *params)
 }
 
 const struct ctl_method ctl_methods_job[] = {
-    {"job.submit", m_submit, 1},   {"job.register", m_register, 1},
-    {"job.list", m_list, 0},       {"job.show", m_show, 0},
-    {"job.cancel", m_cancel, 1},   {"job.watch", m_watch, 0},
-    {"job.resolve", m_resolve, 1}, {NULL, NULL, 0},
+    {CTL_M_JOB_SUBMIT, m_submit, 1},   {CTL_M_JOB_REGISTER, m_register, 1},
+    {CTL_M_JOB_LIST, m_list, 0},       {CTL_M_JOB_SHOW, m_show, 0},
+    {CTL_M_JOB_CANCEL, m_cancel, 1},   {CTL_M_JOB_WATCH, m_watch, 0},
+    {CTL_M_JOB_RESOLVE, m_resolve, 1}, {NULL, NULL, 0},
 };

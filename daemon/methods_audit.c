@@ -37,7 +37,7 @@ static void m_verify(struct vtuned *d, struct ctl_req *req, json_t *params)
     struct verifier_opts o;
     double trials, controls, temp, alpha, coverage;
     char *err = NULL;
-    if (lookup_job(d, req, params, "id", &j) < 0)
+    if (lookup_job(d, req, params, CTL_K_ID, &j) < 0)
         return;
     verifier_opts_default(d, &o);
     trials = (double)o.trials;
@@ -45,11 +45,11 @@ static void m_verify(struct vtuned *d, struct ctl_req *req, json_t *params)
     temp = o.temperature;
     alpha = o.alpha;
     coverage = (double)o.coverage;
-    if (num_param(req, params, "coverage", 0, 2000, &coverage) < 0 ||
-        num_param(req, params, "trials", 1, 1000, &trials) < 0 ||
-        num_param(req, params, "controls", 0, 1000, &controls) < 0 ||
-        num_param(req, params, "temperature", 0, 2, &temp) < 0 ||
-        num_param(req, params, "alpha", 1e-300, 0.5, &alpha) < 0) {
+    if (num_param(req, params, CTL_K_COVERAGE, 0, 2000, &coverage) < 0 ||
+        num_param(req, params, CTL_K_TRIALS, 1, 1000, &trials) < 0 ||
+        num_param(req, params, CTL_K_CONTROLS, 0, 1000, &controls) < 0 ||
+        num_param(req, params, CTL_K_TEMPERATURE, 0, 2, &temp) < 0 ||
+        num_param(req, params, CTL_K_ALPHA, 1e-300, 0.5, &alpha) < 0) {
         store_job_clear(&j);
         return;
     }
@@ -58,14 +58,14 @@ static void m_verify(struct vtuned *d, struct ctl_req *req, json_t *params)
     o.temperature = temp;
     o.alpha = alpha;
     o.coverage = (uint64_t)coverage;
-    if (json_is_false(json_object_get(params, "sequential")))
+    if (json_is_false(json_object_get(params, CTL_K_SEQUENTIAL)))
         o.sequential = false;
-    bool wait = json_is_true(json_object_get(params, "wait"));
+    bool wait = json_is_true(json_object_get(params, CTL_K_WAIT));
     if (verifier_start(d, j.id, &o, wait ? req : NULL, 0, &err) < 0) {
         ctl_reply_error(req, CTL_ERR_FAILED, NULL, "%s", err);
         free(err);
     } else if (!wait) {
-        ctl_reply(req, json_pack("{s:I,s:s}", "job", (json_int_t)j.id, "state", "running"));
+        ctl_reply(req, json_pack("{s:I,s:s}", CTL_K_JOB, (json_int_t)j.id, CTL_K_STATE, "running"));
     }
     store_job_clear(&j);
 }
@@ -75,9 +75,9 @@ static void m_audit_list(struct vtuned *d, struct ctl_req *req, json_t *params)
     struct store_audit *v;
     size_t n;
     int64_t job = 0;
-    if (json_object_get(params, "job")) {
+    if (json_object_get(params, CTL_K_JOB)) {
         struct store_job j;
-        if (lookup_job(d, req, params, "job", &j) < 0)
+        if (lookup_job(d, req, params, CTL_K_JOB, &j) < 0)
             return;
         job = j.id;
         store_job_clear(&j);
@@ -97,7 +97,7 @@ static void m_audit_list(struct vtuned *d, struct ctl_req *req, json_t *params)
 static void m_audit_show(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_audit a;
-    json_t *id = json_object_get(params, "id");
+    json_t *id = json_object_get(params, CTL_K_ID);
     int64_t n = json_is_integer(id)  ? json_integer_value(id)
                 : json_is_string(id) ? strtoll(json_string_value(id), NULL, 10)
                                      : 0;
@@ -112,7 +112,7 @@ static void m_audit_show(struct vtuned *d, struct ctl_req *req, json_t *params)
     }
     json_t *o = audit_record_json(&a);
     char *text = audit_explain(&a);
-    json_object_set_new(o, "explanation", json_string(text));
+    json_object_set_new(o, CTL_K_EXPLANATION, json_string(text));
     free(text);
     ctl_reply(req, o);
     store_audit_clear(&a);
@@ -123,7 +123,7 @@ static void m_audit_verify(struct vtuned *d, struct ctl_req *req, json_t *params
     struct store_audit *v;
     size_t n;
     struct audit_check c;
-    const char *head = json_string_value(json_object_get(params, "head"));
+    const char *head = json_string_value(json_object_get(params, CTL_K_HEAD));
     if (store_audit_list(d->store, 0, &v, &n) < 0) {
         ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read the audit trail: %s",
                         store_errmsg(d->store));
@@ -135,12 +135,12 @@ static void m_audit_verify(struct vtuned *d, struct ctl_req *req, json_t *params
         store_audit_list_free(v, n);
         return;
     }
-    json_t *o = json_pack("{s:b,s:s,s:I,s:I,s:I,s:s,s:s}", "ok", c.ok, "problem",
+    json_t *o = json_pack("{s:b,s:s,s:I,s:I,s:I,s:s,s:s}", CTL_K_OK, c.ok, "problem",
                           audit_break_name(c.kind), "bad_id", (json_int_t)c.bad_id, "records",
                           (json_int_t)c.n_records, "verified_id", (json_int_t)c.verified_id,
-                          "verified_hash", c.verified_hash, "message", c.message);
+                          "verified_hash", c.verified_hash, CTL_K_MESSAGE, c.message);
     if (head) {
-        json_object_set_new(o, "head", json_string(head));
+        json_object_set_new(o, CTL_K_HEAD, json_string(head));
         json_object_set_new(o, "head_found", json_boolean(c.head_found));
         json_object_set_new(o, "head_id", json_integer((json_int_t)c.head_id));
     }
@@ -154,14 +154,14 @@ static void m_audit_verify(struct vtuned *d, struct ctl_req *req, json_t *params
 static void m_schedule_add(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_job j;
-    const char *every = json_string_value(json_object_get(params, "every"));
+    const char *every = json_string_value(json_object_get(params, CTL_K_EVERY));
     uint64_t ms;
     if (!every || parse_duration_ms(every, &ms) < 0 || ms < 1000) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
                         "params.every: a duration of at least 1s is required (30s, 15m, 6h, 1d)");
         return;
     }
-    if (lookup_job(d, req, params, "id", &j) < 0)
+    if (lookup_job(d, req, params, CTL_K_ID, &j) < 0)
         return;
     struct store_schedule sc = {0};
     sc.job_id = j.id;
@@ -181,8 +181,8 @@ static void m_schedule_add(struct vtuned *d, struct ctl_req *req, json_t *params
         log_info("schedule %lld: re-verify job %lld every %s", (long long)sc.id, (long long)j.id,
                  every);
         ctl_reply(req,
-                  json_pack("{s:I,s:I,s:I,s:s}", "id", (json_int_t)sc.id, "job", (json_int_t)j.id,
-                            "every_ms", (json_int_t)ms, "next_run_at", next));
+                  json_pack("{s:I,s:I,s:I,s:s}", CTL_K_ID, (json_int_t)sc.id, CTL_K_JOB,
+                            (json_int_t)j.id, "every_ms", (json_int_t)ms, CTL_K_NEXT_RUN_AT, next));
     }
     store_job_clear(&j);
 }
@@ -204,11 +204,12 @@ static void m_schedule_list(struct vtuned *d, struct ctl_req *req, json_t *param
         format_duration_ms((uint64_t)v[i].every_ms, every, sizeof every);
         json_array_append_new(
             arr,
-            json_pack(
-                "{s:I,s:I,s:s,s:I,s:s,s:s?,s:s?}", "id", (json_int_t)v[i].id, "job",
-                (json_int_t)v[i].job_id, "every", every, "every_ms", (json_int_t)v[i].every_ms,
-                "next_run_at", next, "last_run_at", v[i].last_run_at ? last : NULL, "last_verdict",
-                v[i].last_verdict == AUDIT_NONE ? NULL : audit_verdict_name(v[i].last_verdict)));
+            json_pack("{s:I,s:I,s:s,s:I,s:s,s:s?,s:s?}", CTL_K_ID, (json_int_t)v[i].id, CTL_K_JOB,
+                      (json_int_t)v[i].job_id, CTL_K_EVERY, every, "every_ms",
+                      (json_int_t)v[i].every_ms, CTL_K_NEXT_RUN_AT, next, CTL_K_LAST_RUN_AT,
+                      v[i].last_run_at ? last : NULL, CTL_K_LAST_VERDICT,
+                      v[i].last_verdict == AUDIT_NONE ? NULL
+                                                      : audit_verdict_name(v[i].last_verdict)));
     }
     free(v);
     ctl_reply(req, arr);
@@ -216,7 +217,7 @@ static void m_schedule_list(struct vtuned *d, struct ctl_req *req, json_t *param
 
 static void m_schedule_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
-    json_t *id = json_object_get(params, "id");
+    json_t *id = json_object_get(params, CTL_K_ID);
     int64_t n = json_is_integer(id)  ? json_integer_value(id)
                 : json_is_string(id) ? strtoll(json_string_value(id), NULL, 10)
                                      : 0;
@@ -226,12 +227,12 @@ static void m_schedule_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
     else if (r < 0)
         ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL, "no schedule %lld", (long long)n);
     else
-        ctl_reply(req, json_pack("{s:I,s:b}", "id", (json_int_t)n, "removed", 1));
+        ctl_reply(req, json_pack("{s:I,s:b}", CTL_K_ID, (json_int_t)n, "removed", 1));
 }
 
 const struct ctl_method ctl_methods_verify[] = {
-    {"verify.run", m_verify, 1},         {"audit.list", m_audit_list, 0},
-    {"audit.show", m_audit_show, 0},     {"audit.verify", m_audit_verify, 0},
-    {"schedule.add", m_schedule_add, 1}, {"schedule.list", m_schedule_list, 0},
-    {"schedule.rm", m_schedule_rm, 1},   {NULL, NULL, 0},
+    {CTL_M_VERIFY_RUN, m_verify, 1},         {CTL_M_AUDIT_LIST, m_audit_list, 0},
+    {CTL_M_AUDIT_SHOW, m_audit_show, 0},     {CTL_M_AUDIT_VERIFY, m_audit_verify, 0},
+    {CTL_M_SCHEDULE_ADD, m_schedule_add, 1}, {CTL_M_SCHEDULE_LIST, m_schedule_list, 0},
+    {CTL_M_SCHEDULE_RM, m_schedule_rm, 1},   {NULL, NULL, 0},
 };

@@ -34,9 +34,11 @@
 #include "daemon/lookup.h"
 #include "daemon/providers.h"
 #include "daemon/task.h"
+#include "lib/fsio.h"
 #include "lib/util.h"
 #include "workers/backdoor.h"
 #include "workers/llmgen.h"
+#include "workers/verify.h"
 
 struct create_job {
     struct task t; /* first: the job is freed through it; re-queued per pool phase */
@@ -71,29 +73,29 @@ static json_t *backdoor_json(const struct store_backdoor *b, const struct store_
     format_iso8601(b->created_at, created);
     for (size_t i = 0; i < b->n_pairs_loaded; i++) {
         const struct store_backdoor_pair *p = &b->pairs[i];
-        json_t *o = json_pack("{s:i,s:f,s:s}", "index", p->idx, "log10_p_m2", p->log10_p_m2,
-                              "p_method", p->p_method);
+        json_t *o = json_pack("{s:i,s:f,s:s}", CTL_K_INDEX, p->idx, CTL_K_LOG10_P_M2, p->log10_p_m2,
+                              CTL_K_P_METHOD, p->p_method);
         if (reveal && p->trigger) {
-            json_object_set_new(o, "trigger", json_string(p->trigger));
-            json_object_set_new(o, "signature", json_string(p->signature));
+            json_object_set_new(o, CTL_K_TRIGGER, json_string(p->trigger));
+            json_object_set_new(o, CTL_K_SIGNATURE, json_string(p->signature));
             if (p->token_evidence)
                 json_object_set_new(o, "token_evidence", json_loads(p->token_evidence, 0, NULL));
         }
         json_array_append_new(pairs, o);
     }
-    json_t *o = json_pack("{s:I,s:s?,s:I,s:s?,s:f,s:I,s:I,s:s,s:s,s:f,s:s,s:s,s:o}", "id",
-                          (json_int_t)b->id, "name", b->name, "dataset", (json_int_t)b->dataset_id,
-                          "dataset_name", ds ? ds->name : NULL, "ratio", b->ratio, "copies",
-                          (json_int_t)b->copies, "pairs", (json_int_t)b->n_pairs, "generator",
-                          backdoor_generator_name(b->generator), "method", b->method,
-                          "target_log10p", b->target_log10p, "commitment", b->commitment,
-                          "created_at", created, "pair_evidence", pairs);
+    json_t *o = json_pack(
+        "{s:I,s:s?,s:I,s:s?,s:f,s:I,s:I,s:s,s:s,s:f,s:s,s:s,s:o}", CTL_K_ID, (json_int_t)b->id,
+        CTL_K_NAME, b->name, CTL_K_DATASET, (json_int_t)b->dataset_id, CTL_K_DATASET_NAME,
+        ds ? ds->name : NULL, CTL_K_RATIO, b->ratio, CTL_K_COPIES, (json_int_t)b->copies,
+        CTL_K_PAIRS, (json_int_t)b->n_pairs, CTL_K_GENERATOR, backdoor_generator_name(b->generator),
+        "method", b->method, CTL_K_TARGET_LOG10P, b->target_log10p, CTL_K_COMMITMENT, b->commitment,
+        CTL_K_CREATED_AT, created, CTL_K_PAIR_EVIDENCE, pairs);
     if (b->built_path) {
-        json_object_set_new(o, "built_sha256", json_string(b->built_sha256));
+        json_object_set_new(o, CTL_K_BUILT_SHA256, json_string(b->built_sha256));
         json_t *plan = b->plan ? json_loads(b->plan, 0, NULL) : NULL;
         if (plan) {
-            json_object_set(o, "copies_per_pair", json_object_get(plan, "copies_per_pair"));
-            json_object_set(o, "built_lines", json_object_get(plan, "lines"));
+            json_object_set(o, CTL_K_COPIES_PER_PAIR, json_object_get(plan, "copies_per_pair"));
+            json_object_set(o, CTL_K_BUILT_LINES, json_object_get(plan, "lines"));
             json_object_set(o, "built_bytes", json_object_get(plan, "bytes"));
             json_decref(plan);
         }
@@ -289,7 +291,7 @@ static void llm_queue(struct create_job *j, const char *stage, void (*run)(struc
     j->t.run = run;
     j->t.done = done;
     j->t.reported = 0;
-    j->t.progress.bytes_total = 0;
+    atomic_store(&j->t.progress.bytes_total, 0);
     atomic_store(&j->t.progress.bytes_done, 0);
     atomic_store(&j->t.progress.lines_done, 0);
     free(j->err);
@@ -476,27 +478,35 @@ static int num_param(struct ctl_req *req, json_t *params, const char *key, doubl
 static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct create_job *j = xcalloc(1, sizeof *j);
-    const char *gen = json_string_value(json_object_get(params, "generator"));
-    const char *name = json_string_value(json_object_get(params, "name"));
+    const char *gen = json_string_value(json_object_get(params, CTL_K_GENERATOR));
+    const char *name = json_string_value(json_object_get(params, CTL_K_NAME));
     double ratio = 0.005, copies = 50, pairs = 1, tgt = d->conf->generator.target_log10p;
     double holdout = HOLDOUT_DEFAULT_RATIO;
     double ttgt = -20, tw = 16, sw = 24, tc = 160, sc = 240, seed = -1;
     char *err = NULL;
 
-    if (lookup_dataset(d, req, params, "dataset", &j->ds) < 0)
+    if (lookup_dataset(d, req, params, CTL_K_DATASET, &j->ds) < 0)
         goto fail;
-    if (num_param(req, params, "ratio", 0, 1, &ratio) < 0 ||
-        num_param(req, params, "holdout", 0, 1, &holdout) < 0 ||
-        num_param(req, params, "copies", 1, 1e9, &copies) < 0 ||
-        num_param(req, params, "pairs", 1, 64, &pairs) < 0 ||
-        num_param(req, params, "target_log10p", -1000, -1, &tgt) < 0 ||
-        num_param(req, params, "trigger_log10p", -1000, -1, &ttgt) < 0 ||
-        num_param(req, params, "trigger_max_words", 1, 256, &tw) < 0 ||
-        num_param(req, params, "signature_max_words", 1, 256, &sw) < 0 ||
-        num_param(req, params, "trigger_max_chars", 8, 4096, &tc) < 0 ||
-        num_param(req, params, "signature_max_chars", 8, 4096, &sc) < 0 ||
-        num_param(req, params, "seed", 0, 9007199254740991.0, &seed) < 0)
+    if (num_param(req, params, CTL_K_RATIO, 0, 1, &ratio) < 0 ||
+        num_param(req, params, CTL_K_HOLDOUT, 0, 1, &holdout) < 0 ||
+        num_param(req, params, CTL_K_COPIES, 1, 1e9, &copies) < 0 ||
+        num_param(req, params, CTL_K_PAIRS, 1, 64, &pairs) < 0 ||
+        num_param(req, params, CTL_K_TARGET_LOG10P, -1000, -1, &tgt) < 0 ||
+        num_param(req, params, CTL_K_TRIGGER_LOG10P, -1000, -1, &ttgt) < 0 ||
+        num_param(req, params, CTL_K_TRIGGER_MAX_WORDS, 1, 256, &tw) < 0 ||
+        num_param(req, params, CTL_K_SIGNATURE_MAX_WORDS, 1, 256, &sw) < 0 ||
+        num_param(req, params, CTL_K_TRIGGER_MAX_CHARS, 8, 4096, &tc) < 0 ||
+        num_param(req, params, CTL_K_SIGNATURE_MAX_CHARS, 8, 4096, &sc) < 0 ||
+        num_param(req, params, CTL_K_SEED, 0, 9007199254740991.0, &seed) < 0)
         goto fail;
+    /* DESIGN §6: a target that could not support a verdict at the
+     * configured trials and alpha is refused before anything is drawn. */
+    if (verify_check_target((size_t)pairs, d->conf->verify.trials, tgt,
+                            log10(d->conf->verify.alpha), "--target-log10p", &err) < 0) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "%s", err);
+        free(err);
+        goto fail;
+    }
     if (!gen)
         gen = d->conf->generator.provider ? "llm" : "wordlist";
     if (strcmp(gen, "wordlist") != 0 && strcmp(gen, "llm") != 0) {
@@ -524,7 +534,9 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
             .m1_model = cg->m1_model,
             .m2_model = cg->m2_model,
             .temperature = cg->temperature,
-            .mode = STATS_LP_MODE_RAW, /* OpenAI, vtune-sim, vLLM's default (provider-apis.md) */
+            /* raw: OpenAI, vtune-sim, vLLM's default; processed: vLLM's
+             * processed_logprobs (provider-apis.md §8.4) */
+            .mode = cg->logprobs_processed ? STATS_LP_MODE_TEMPERED : STATS_LP_MODE_RAW,
             .trigger_log10p = ttgt,
             .signature_log10p = tgt,
             .max_tokens = cg->max_tokens,
@@ -612,10 +624,10 @@ static void m_list(struct vtuned *d, struct ctl_req *req, json_t *params)
     struct store_backdoor *v;
     size_t n;
     int64_t ds_id = 0;
-    json_t *dsv = json_object_get(params, "dataset");
+    json_t *dsv = json_object_get(params, CTL_K_DATASET);
     if (dsv) {
         struct store_dataset ds;
-        if (lookup_dataset(d, req, params, "dataset", &ds) < 0)
+        if (lookup_dataset(d, req, params, CTL_K_DATASET, &ds) < 0)
             return;
         ds_id = ds.id;
         store_dataset_clear(&ds);
@@ -637,8 +649,8 @@ static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
     struct store_backdoor b;
     struct store_dataset ds;
     char key[32];
-    bool reveal = json_is_true(json_object_get(params, "reveal"));
-    if (lookup_backdoor(d, req, params, "id", reveal, &b) < 0)
+    bool reveal = json_is_true(json_object_get(params, CTL_K_REVEAL));
+    if (lookup_backdoor(d, req, params, CTL_K_ID, reveal, &b) < 0)
         return;
     if (reveal) {
         const struct ctl_peer *p = ctl_req_peer(req);
@@ -657,7 +669,7 @@ static void m_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_backdoor b;
     char *path = NULL;
-    if (lookup_backdoor(d, req, params, "id", false, &b) < 0)
+    if (lookup_backdoor(d, req, params, CTL_K_ID, false, &b) < 0)
         return;
     int r = store_backdoor_delete(d->store, b.id, &path);
     if (r == -EBUSY)
@@ -671,7 +683,7 @@ static void m_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
         if (path && unlink(path) < 0 && errno != ENOENT)
             log_warn("backdoor: cannot remove %s", path);
         log_info("backdoor: removed %lld", (long long)b.id);
-        ctl_reply(req, json_pack("{s:I,s:b}", "id", (json_int_t)b.id, "removed", 1));
+        ctl_reply(req, json_pack("{s:I,s:b}", CTL_K_ID, (json_int_t)b.id, "removed", 1));
     }
     free(path);
     store_backdoor_clear(&b);
@@ -702,8 +714,12 @@ static void export_work(struct task *t)
         j->err = xasprintf("the built file of this backdoor is missing (%s)", strerror(errno));
         goto out;
     }
-    t->progress.bytes_total = (uint64_t)st.st_size;
-    out = open(j->dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+    atomic_store(&t->progress.bytes_total, (uint64_t)st.st_size);
+    out = vt_fsio.create(j->dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (out < 0 && (errno == ENOSPC || errno == EDQUOT || errno == EIO || errno == EROFS)) {
+        j->err = vt_fsio_error(j->dst, "cannot create the export", errno);
+        goto out;
+    }
     if (out < 0) {
         j->err = xasprintf("%s: cannot create: %s (the daemon writes the file itself: choose a "
                            "new file in a directory it can write)",
@@ -725,21 +741,21 @@ static void export_work(struct task *t)
             goto out;
         }
         sha256_update(sha, buf, (size_t)n);
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                j->err = xasprintf("%s: write error: %s", j->dst, strerror(errno));
-                goto out;
-            }
-            off += w;
+        int r = vt_fsio_write_all(out, buf, (size_t)n);
+        if (r < 0) {
+            j->err = vt_fsio_error(j->dst, "cannot write the export", r);
+            goto out;
         }
         j->bytes += (uint64_t)n;
         atomic_store(&t->progress.bytes_done, j->bytes);
     }
-    if (fsync(out) < 0) {
-        j->err = xasprintf("%s: fsync failed: %s", j->dst, strerror(errno));
+    if (vt_fsio.fsync(out) < 0) {
+        j->err = vt_fsio_error(j->dst, "cannot flush the export to disk (fsync)", errno);
+        goto out;
+    }
+    int r = fsync_parent_dir(j->dst); /* the answer says the file is there: make its name durable */
+    if (r < 0) {
+        j->err = vt_fsio_error(j->dst, "cannot flush its directory to disk (fsync)", r);
         goto out;
     }
     if (j->uid != 0 && fchown(out, j->uid, j->gid) < 0)
@@ -765,8 +781,8 @@ static void export_done(struct task *t, int status)
     else if (j->rc < 0)
         ctl_reply_error(t->req, CTL_ERR_FAILED, NULL, "%s", j->err);
     else
-        ctl_reply(t->req, json_pack("{s:s,s:I,s:s}", "path", j->dst, "bytes", (json_int_t)j->bytes,
-                                    "sha256", j->sha256));
+        ctl_reply(t->req, json_pack("{s:s,s:I,s:s}", CTL_K_PATH, j->dst, CTL_K_BYTES,
+                                    (json_int_t)j->bytes, CTL_K_SHA256, j->sha256));
     free(j->src);
     free(j->dst);
     free(j->err);
@@ -777,10 +793,10 @@ static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_dataset ds;
     struct store_backdoor b;
-    const char *out = json_string_value(json_object_get(params, "output"));
-    json_t *bv = json_object_get(params, "backdoor");
+    const char *out = json_string_value(json_object_get(params, CTL_K_OUTPUT));
+    json_t *bv = json_object_get(params, CTL_K_BACKDOOR);
 
-    if (lookup_dataset(d, req, params, "id", &ds) < 0)
+    if (lookup_dataset(d, req, params, CTL_K_ID, &ds) < 0)
         return;
     if (!out || out[0] != '/') {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.output: an absolute path is required");
@@ -794,7 +810,7 @@ static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
         store_dataset_clear(&ds);
         return;
     }
-    if (lookup_backdoor(d, req, params, "backdoor", false, &b) < 0) {
+    if (lookup_backdoor(d, req, params, CTL_K_BACKDOOR, false, &b) < 0) {
         store_dataset_clear(&ds);
         return;
     }
@@ -823,6 +839,7 @@ static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
 }
 
 const struct ctl_method ctl_methods_backdoor[] = {
-    {"backdoor.create", m_create, 1}, {"backdoor.list", m_list, 0},    {"backdoor.show", m_show, 0},
-    {"backdoor.rm", m_rm, 1},         {"dataset.export", m_export, 1}, {NULL, NULL, 0},
+    {CTL_M_BACKDOOR_CREATE, m_create, 1}, {CTL_M_BACKDOOR_LIST, m_list, 0},
+    {CTL_M_BACKDOOR_SHOW, m_show, 0},     {CTL_M_BACKDOOR_RM, m_rm, 1},
+    {CTL_M_DATASET_EXPORT, m_export, 1},  {NULL, NULL, 0},
 };

@@ -40,10 +40,11 @@ static json_t *dataset_json(const struct store_dataset *ds)
 {
     char created[32];
     format_iso8601(ds->created_at, created);
-    return json_pack("{s:I,s:s,s:s,s:I,s:I,s:s,s:s,s:s?,s:s}", "id", (json_int_t)ds->id, "name",
-                     ds->name, "format", dataset_format_name(ds->format), "examples",
-                     (json_int_t)ds->n_examples, "bytes", (json_int_t)ds->n_bytes, "sha256",
-                     ds->sha256, "path", ds->path, "source", ds->source, "created_at", created);
+    return json_pack("{s:I,s:s,s:s,s:I,s:I,s:s,s:s,s:s?,s:s}", CTL_K_ID, (json_int_t)ds->id,
+                     CTL_K_NAME, ds->name, CTL_K_FORMAT, dataset_format_name(ds->format),
+                     CTL_K_EXAMPLES, (json_int_t)ds->n_examples, CTL_K_BYTES,
+                     (json_int_t)ds->n_bytes, CTL_K_SHA256, ds->sha256, CTL_K_PATH, ds->path,
+                     CTL_K_SOURCE, ds->source, CTL_K_CREATED_AT, created);
 }
 
 /* Names: 1–64 of [A-Za-z0-9._-], starting with a letter or digit, not all
@@ -138,9 +139,9 @@ static void import_done(struct task *t, int status)
 
 static void m_add(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
-    const char *path = json_string_value(json_object_get(params, "path"));
-    const char *name = json_string_value(json_object_get(params, "name"));
-    const char *format = json_string_value(json_object_get(params, "format"));
+    const char *path = json_string_value(json_object_get(params, CTL_K_PATH));
+    const char *name = json_string_value(json_object_get(params, CTL_K_NAME));
+    const char *format = json_string_value(json_object_get(params, CTL_K_FORMAT));
     enum dataset_format want = 0;
     const char *why;
     struct store_dataset existing;
@@ -156,7 +157,7 @@ static void m_add(struct vtuned *d, struct ctl_req *req, json_t *params)
                         "%s: files inside the state directory cannot be imported", path);
         return;
     }
-    if (json_object_get(params, "name") && !name) {
+    if (json_object_get(params, CTL_K_NAME) && !name) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.name: expected a string");
         return;
     }
@@ -218,7 +219,7 @@ static void m_list(struct vtuned *d, struct ctl_req *req, json_t *params)
 static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_dataset ds;
-    if (lookup_dataset(d, req, params, "id", &ds) < 0)
+    if (lookup_dataset(d, req, params, CTL_K_ID, &ds) < 0)
         return;
     ctl_reply(req, dataset_json(&ds));
     store_dataset_clear(&ds);
@@ -228,7 +229,7 @@ static void m_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_dataset ds;
     char *path = NULL;
-    if (lookup_dataset(d, req, params, "id", &ds) < 0)
+    if (lookup_dataset(d, req, params, CTL_K_ID, &ds) < 0)
         return;
     int r = store_dataset_delete(d->store, ds.id, &path);
     if (r == -EBUSY)
@@ -241,7 +242,7 @@ static void m_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
         if (path && unlink(path) < 0 && errno != ENOENT)
             log_warn("dataset: cannot remove %s", path);
         log_info("dataset: removed '%s' (id %lld)", ds.name, (long long)ds.id);
-        ctl_reply(req, json_pack("{s:I,s:s,s:b}", "id", (json_int_t)ds.id, "name", ds.name,
+        ctl_reply(req, json_pack("{s:I,s:s,s:b}", CTL_K_ID, (json_int_t)ds.id, CTL_K_NAME, ds.name,
                                  "removed", 1));
     }
     free(path);
@@ -295,9 +296,9 @@ void dataset_cleanup_orphans(struct vtuned *d)
 }
 
 const struct ctl_method ctl_methods_dataset[] = {
-    {"dataset.add", m_add, 1},
-    {"dataset.list", m_list, 0},
-    {"dataset.show", m_show, 0},
-    {"dataset.rm", m_rm, 1},
+    {CTL_M_DATASET_ADD, m_add, 1},
+    {CTL_M_DATASET_LIST, m_list, 0},
+    {CTL_M_DATASET_SHOW, m_show, 0},
+    {CTL_M_DATASET_RM, m_rm, 1},
     {NULL, NULL, 0},
 };

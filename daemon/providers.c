@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl/protocol.h"
 #include "lib/log.h"
 #include "daemon/providers.h"
 #include "lib/util.h"
@@ -133,18 +134,18 @@ json_t *providers_status_json(struct vtuned *d)
     for (size_t i = 0; i < d->conf->n_providers; i++) {
         const struct conf_provider *cp = &d->conf->providers[i];
         struct provider_slot *s = slot_find(d, cp->name);
-        json_t *o = json_pack("{s:s,s:s,s:s?}", "name", cp->name, "kind",
-                              provider_kind_name(cp->kind), "base_url", cp->base_url);
+        json_t *o = json_pack("{s:s,s:s,s:s?}", CTL_K_NAME, cp->name, CTL_K_KIND,
+                              provider_kind_name(cp->kind), CTL_K_BASE_URL, cp->base_url);
         if (!s || !s->pc) {
-            json_object_set_new(o, "health", json_string("unusable"));
-            json_object_set_new(o, "error", json_string(s ? s->error : "not loaded"));
+            json_object_set_new(o, CTL_K_HEALTH, json_string("unusable"));
+            json_object_set_new(o, CTL_K_ERROR, json_string(s ? s->error : "not loaded"));
         } else {
             struct provider_client_stats st;
             provider_client_stats(s->pc, &st);
             const char *health = strcmp(st.breaker, "closed") == 0      ? "ok"
                                  : strcmp(st.breaker, "half-open") == 0 ? "recovering"
                                                                         : "failing";
-            json_object_set_new(o, "health", json_string(health));
+            json_object_set_new(o, CTL_K_HEALTH, json_string(health));
             json_object_set_new(o, "breaker", json_string(st.breaker));
             json_object_set_new(o, "breaker_opens", json_integer((json_int_t)st.breaker_opens));
             json_object_set_new(o, "calls_active", json_integer((json_int_t)st.calls_active));

@@ -45,7 +45,7 @@ void task_free(struct task *t)
 void task_progress_cb(void *task, uint64_t done, uint64_t total)
 {
     struct task *t = task;
-    t->progress.bytes_total = total;
+    atomic_store(&t->progress.bytes_total, total);
     atomic_store(&t->progress.bytes_done, done);
 }
 
@@ -64,9 +64,10 @@ void tasks_report_progress(struct vtuned *d)
         if (!t->req || done == t->reported || !ctl_req_connected(t->req))
             continue;
         t->reported = done;
-        ctl_notify(t->req, "progress",
-                   json_pack("{s:s,s:I,s:I,s:I}", "stage", t->stage, "bytes", (json_int_t)done,
-                             "total", (json_int_t)t->progress.bytes_total, "lines",
+        ctl_notify(t->req, CTL_N_PROGRESS,
+                   json_pack("{s:s,s:I,s:I,s:I}", CTL_K_STAGE, t->stage, CTL_K_BYTES,
+                             (json_int_t)done, CTL_K_TOTAL,
+                             (json_int_t)atomic_load(&t->progress.bytes_total), "lines",
                              (json_int_t)atomic_load(&t->progress.lines_done)));
     }
 }

@@ -6,12 +6,13 @@
  *   1. record the run (store), plan the prompts from the backdoor's plan
  *      (workers/verify.c: n trigger prompts per pair, c clean controls);
  *   2. read those prompts from D in the thread pool (builder_read_prompts);
- *   3. p_luck: score each signature after its trigger prompt on the BASE
- *      model when the provider can (completions with echo + logprobs);
- *      otherwise "not available" with the reason;
+ *   3. p_luck (a diagnostic, not part of any p-value): score each
+ *      signature after its trigger prompt on the BASE model when the
+ *      provider can (completions with echo + logprobs); otherwise "not
+ *      available" with the reason;
  *   4. send the chat trials to the fine-tuned model, a few at a time, at
- *      temperature T_v; each answer is matched, recorded as a trial row,
- *      and fed to the sequential test, which may skip the rest of a pair;
+ *      temperature T_v; each answer is matched and recorded as a trial
+ *      row; a pair's first activation may skip the rest of it;
  *   5. append the audit record (hash-chained) and finish the run in ONE
  *      transaction; answer a waiting client; compare with the schedule's
  *      last verdict and alert on a change.
@@ -608,6 +609,8 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
     r->opts.log10_alpha = log10(vo->alpha);
     r->opts.sequential = vo->sequential;
     r->opts.temperature = vo->temperature;
+    r->opts.target_log10p = b.target_log10p;
+    r->opts.min_controls = vo->min_controls;
     r->slack = vo->slack;
     r->cov_alpha = vo->alpha_coverage;
     r->cov_required = vo->require_coverage;
@@ -631,6 +634,13 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
     }
     if (verify_plan_make((uint64_t)ds.n_examples, copies, n_copies, cpp, r->n_pairs, vo->trials,
                          vo->controls, NULL, &r->plan, err) < 0) {
+        r->waiter = NULL;
+        vrun_free(r);
+        goto out_ds;
+    }
+    /* n as planned (capped at the copies per pair): the n of the p-value */
+    if (verify_check_target(r->n_pairs, r->plan.trials_per_pair, b.target_log10p,
+                            r->opts.log10_alpha, "--trials", err) < 0) {
         r->waiter = NULL;
         vrun_free(r);
         goto out_ds;
@@ -692,6 +702,7 @@ void verifier_opts_default(struct vtuned *d, struct verifier_opts *o)
     o->coverage = d->conf->verify.coverage;
     o->alpha_coverage = d->conf->verify.alpha_coverage;
     o->require_coverage = d->conf->verify.require_coverage != 0;
+    o->min_controls = d->conf->verify.min_controls;
 }
 
 /* A job reached a terminal state (jobs.c hook). */
@@ -847,7 +858,7 @@ void verifier_tick(struct vtuned *d)
     for (struct alert *a = alerts; a; a = a->next)
         if (!a->handle && a->due_ms <= now_ms)
             alert_send(d, a);
-    if (d->cron_ticks % 10 != 0)
+    if (!vtuned_every(d, 1000))
         return; /* schedules are checked once a second */
     struct store_schedule *v;
     size_t n;

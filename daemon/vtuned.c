@@ -21,13 +21,13 @@
 #include "daemon/jobs.h"
 #include "daemon/providers.h"
 #include "daemon/verifier.h"
+#include "lib/fsio.h"
 #include "lib/log.h"
 #include "daemon/notify.h"
 #include "lib/util.h"
 #include "daemon/vtuned.h"
 
 #define DEFAULT_CONFIG   "/etc/vtuned/vtuned.yaml"
-#define CRON_MS          500
 #define STOP_DEADLINE_MS 5000
 
 static void usage(FILE *f)
@@ -135,26 +135,20 @@ static void on_cron(uv_timer_t *t)
     d->cron_ticks++;
     jobs_tick(d);
     verifier_tick(d);
-    if (d->cron_ticks % 5 == 0)
+    if (vtuned_every(d, 1000))
         tasks_report_progress(d);
 }
 
-/* Creates the state directory tree 0700 and refuses a world-open one. */
+/* Creates the state directory tree 0700 under the store's one policy
+ * (store_state_dir_prepare: a shared directory such as /tmp is refused,
+ * never chmod-ed). */
 static void prepare_state_dir(struct vtuned *d)
 {
     const char *sd = d->conf->state_dir;
-    struct stat st;
+    char *err = NULL;
     int r;
-    if ((r = mkdir_p(sd, 0700)) < 0)
-        fatalx("cannot create state_dir %s: %s", sd, strerror(-r));
-    if (stat(sd, &st) < 0)
-        fatal("state_dir %s", sd);
-    if ((st.st_mode & 077) != 0) {
-        log_warnx("state_dir %s was mode %03o; tightening to 0700 (it holds secrets)", sd,
-                  (unsigned)(st.st_mode & 0777));
-        if (chmod(sd, 0700) < 0)
-            fatal("chmod 0700 %s", sd);
-    }
+    if (store_state_dir_prepare(sd, &err) < 0)
+        fatalx("state_dir: %s", err);
     d->datasets_dir = xasprintf("%s/datasets", sd);
     d->tmp_dir = xasprintf("%s/tmp", sd);
     d->built_dir = xasprintf("%s/built", sd);
@@ -224,6 +218,16 @@ int main(int argc, char **argv)
     d.conf_path = xstrdup(conf_path);
     log_set_level(debug ? LOG_LVL_DEBUG : (enum log_level)d.conf->log_level);
     signal(SIGPIPE, SIG_IGN);
+    /* The test seam of vtuned(8) FAULT INJECTION: read once, here, from
+     * the environment of whoever starts the daemon; no request reaches it. */
+    const char *fault = getenv("VTUNE_FAULT");
+    if (fault && *fault) {
+        if (vt_fsio_fault_install(fault, &err) < 0)
+            fatalx("VTUNE_FAULT: %s", err);
+        log_warnx("VTUNE_FAULT=%s: durable writes will fail on purpose (a test seam; never set it "
+                  "in production)",
+                  fault);
+    }
 
     d.loop = uv_default_loop();
     d.started_ms = now_monotonic_ms();
@@ -252,7 +256,7 @@ int main(int argc, char **argv)
     uv_timer_init(d.loop, &d.stop_deadline);
     d.cron.data = d.stop_deadline.data = &d;
     d.watchdog_usec = notify_watchdog_usec();
-    uv_timer_start(&d.cron, on_cron, CRON_MS, CRON_MS);
+    uv_timer_start(&d.cron, on_cron, VTUNED_CRON_MS, VTUNED_CRON_MS);
 
     log_info("vtuned %s ready: state_dir %s, socket %s, %zu providers", PACKAGE_VERSION,
              d.conf->state_dir, d.conf->socket, d.conf->n_providers);

@@ -6,12 +6,16 @@
  * callback (knot-resolver's rule).  Everything here runs on the loop thread
  * unless a comment says otherwise.
  *
- * Start-up order (errors here are fatal): config → state dirs → store →
- * orphan cleanup → control socket → signals and cron timer → READY=1.
- * Shutdown order (SIGTERM/SIGINT): STOPPING=1 → stop accepting → cancel
- * thread-pool work → close connections once their replies are flushed (or
- * after a deadline) → close timers/signals → loop ends → store closed →
- * socket file removed → exit 0.
+ * Start-up order (errors here are fatal; main() in vtuned.c): config →
+ * state dirs → store → orphan cleanup → providers (HTTP context, clients)
+ * → control socket → verifier, then jobs recovered → signals and cron
+ * timer → READY=1.
+ * Shutdown order (SIGTERM/SIGINT; vtuned_stop): STOPPING=1 → cancel
+ * thread-pool tasks → stop jobs and verification runs → provider calls in
+ * flight end (-ECANCELED) → stop accepting and remove the socket file →
+ * close connections once their replies are flushed (or after a
+ * STOP_DEADLINE_MS deadline) → close cron and signals → loop ends → free
+ * job and verifier state → store closed → exit 0.
  */
 #ifndef VT_VTUNED_H
 #define VT_VTUNED_H
@@ -37,7 +41,7 @@ struct vtuned {
     struct store *store;
     struct ctl_server *ctl;
     uv_signal_t sig_term, sig_int, sig_hup;
-    uv_timer_t cron;          /* one housekeeping timer (watchdog, later: polls) */
+    uv_timer_t cron;          /* the one housekeeping timer, every VTUNED_CRON_MS */
     uv_timer_t stop_deadline; /* forces the end of a drain that takes too long */
     uint64_t started_ms;
     int64_t started_at;
@@ -50,9 +54,23 @@ struct vtuned {
     struct http_ctx *http;           /* curl multi ⇄ libuv (daemon/http.h) */
     struct provider_slot *providers; /* daemon/providers.c */
     struct job_run *jobs;            /* active jobs being driven (daemon/jobs.c) */
-    uint64_t cron_ticks;
+    uint64_t cron_ticks;             /* cron runs so far (see vtuned_every) */
     struct task *tasks; /* thread-pool tasks in flight (daemon/task.h) */
 };
+
+/* The one housekeeping timer's period.  Work that runs less often states
+ * its own period in milliseconds through vtuned_every() (after Redis's
+ * run_with_period), so no tick count whose meaning lives elsewhere can
+ * drift from what the documents say. */
+#define VTUNED_CRON_MS 500
+
+/* True on the cron runs that fall due every period_ms (rounded to whole
+ * cron periods; a period at or under VTUNED_CRON_MS means every run). */
+static inline int vtuned_every(const struct vtuned *d, uint64_t period_ms)
+{
+    uint64_t n = period_ms / VTUNED_CRON_MS;
+    return n <= 1 || d->cron_ticks % n == 0;
+}
 
 /* Begins the drain (idempotent). */
 void vtuned_stop(struct vtuned *d);

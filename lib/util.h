@@ -59,7 +59,8 @@ void format_iso8601(int64_t t, char out[32]);
 
 /* mkdir -p with mode for each created component; returns 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);
-/* fsync the directory containing path (after a rename); returns 0 or -errno. */
+/* fsync the directory containing path (after a rename), through the
+ * fault seam's dirsync (lib/fsio.h); returns 0 or -errno. */
 int fsync_parent_dir(const char *path);
 
 /* Parses a duration "30s", "5m", "2h", "1d", "250ms", "1h30m"; returns 0 or

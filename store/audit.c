@@ -17,8 +17,9 @@
  * What goes in is exactly what comes out: every value the hash covers is
  * normalised BEFORE hashing to the form SQLite will give back (a REAL
  * column loses the sign of zero, so -0.0 is stored and hashed as 0.0; a
- * NULL p_luck is NAN both ways).  Doubles round-trip exactly otherwise
- * (SQLite REAL is IEEE binary64).
+ * NULL p_luck is NAN both ways; a version 0 record is written and read
+ * as version 1, whose pairs fields are NULL).  Doubles round-trip exactly
+ * otherwise (SQLite REAL is IEEE binary64).
  *
  * UPDATE and DELETE on audit_records are refused by triggers (schema v2);
  * there is deliberately no accessor that edits or removes a record.
@@ -87,6 +88,14 @@ static int row_to_audit(struct store *s, sqlite3_stmt *st, void *elem)
     a->created_at = sqlite3_column_int64(st, 15);
     store_column_hex64(st, 16, a->prev_hash);
     store_column_hex64(st, 17, a->hash);
+    a->version = (int)sqlite3_column_int64(st, 18);
+    a->pairs = sqlite3_column_type(st, 19) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 19);
+    a->pairs_activated =
+        sqlite3_column_type(st, 20) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 20);
+    a->pairs_ci_low =
+        sqlite3_column_type(st, 21) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 21);
+    a->pairs_ci_high =
+        sqlite3_column_type(st, 22) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 22);
     return 0;
 }
 
@@ -117,6 +126,22 @@ static int audit_valid(struct store *s, const struct store_audit *a)
                            "audit counts out of range: %" PRId64 "/%" PRId64
                            " activations, %" PRId64 "/%" PRId64 " control emissions",
                            a->activations, a->trials, a->control_emissions, a->controls);
+    if (a->version < 0 || a->version > STORE_AUDIT_VERSION_CURRENT)
+        return store_failx(s, -EINVAL, "audit record version %d is not one this vtuned writes (1 "
+                                       "to %d)",
+                           a->version, STORE_AUDIT_VERSION_CURRENT);
+    if (a->version >= 2) {
+        bool no_ci = isnan(a->pairs_ci_low) && isnan(a->pairs_ci_high);
+        bool ci_ok = a->pairs_ci_low >= 0 && a->pairs_ci_low <= a->pairs_ci_high &&
+                     a->pairs_ci_high <= 1;
+        if (a->pairs < 0 || a->pairs_activated < 0 || a->pairs_activated > a->pairs)
+            return store_failx(s, -EINVAL,
+                               "audit pairs out of range: %" PRId64 " of %" PRId64 " activated",
+                               a->pairs_activated, a->pairs);
+        if (!(no_ci || ci_ok) || (a->pairs > 0 && no_ci))
+            return store_failx(s, -EINVAL, "audit pairs interval out of range: [%g, %g]",
+                               a->pairs_ci_low, a->pairs_ci_high);
+    }
     if (a->verdict == AUDIT_VERIFIED && (a->activations == 0 || a->control_emissions > 0))
         return store_failx(s, -EINVAL,
                            "a verified verdict needs an activation and no control emission");
@@ -164,6 +189,18 @@ static int append_locked(struct store *s, struct store_audit *a, store_audit_has
     a->log10_p += 0.0;
     a->log10_p_paper += 0.0;
     a->log10_p_luck += 0.0;
+    if (a->version == 0)
+        a->version = 1; /* what the column's default gives back */
+    if (a->version < 2) {
+        /* a version 1 record has none of these: stored NULL, read back so */
+        a->pairs = -1;
+        a->pairs_activated = -1;
+        a->pairs_ci_low = NAN;
+        a->pairs_ci_high = NAN;
+    } else {
+        a->pairs_ci_low += 0.0;
+        a->pairs_ci_high += 0.0;
+    }
     memset(hash, 0, sizeof hash);
     ret = hash_fn(a, hash, ctx);
     if (ret < 0)
@@ -192,7 +229,16 @@ static int append_locked(struct store *s, struct store_audit *a, store_audit_has
         sqlite3_bind_int64(st, 15, a->created_at) != SQLITE_OK ||
         sqlite3_bind_text(st, 16, a->prev_hash, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_text(st, 17, a->hash, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 18, a->id) != SQLITE_OK) {
+        sqlite3_bind_int64(st, 18, a->id) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 19, a->version) != SQLITE_OK ||
+        (a->version < 2 ? sqlite3_bind_null(st, 20) : sqlite3_bind_int64(st, 20, a->pairs)) !=
+            SQLITE_OK ||
+        (a->version < 2 ? sqlite3_bind_null(st, 21)
+                        : sqlite3_bind_int64(st, 21, a->pairs_activated)) != SQLITE_OK ||
+        (isnan(a->pairs_ci_low) ? sqlite3_bind_null(st, 22)
+                                : sqlite3_bind_double(st, 22, a->pairs_ci_low)) != SQLITE_OK ||
+        (isnan(a->pairs_ci_high) ? sqlite3_bind_null(st, 23)
+                                 : sqlite3_bind_double(st, 23, a->pairs_ci_high)) != SQLITE_OK) {
         ret = store_fail(s, SQLITE_ERROR, "binding audit record");
         store_stmt_done(s, ST_AUDIT_INSERT);
         return ret;

@@ -258,14 +258,37 @@ static const char migration_3[] =
     "  CHECK (plan IS NULL OR json_valid(plan));"
     "ALTER TABLE jobs ADD COLUMN cancel_requested_at INTEGER;";
 
-/* Version 4: the coverage test's secret held-out split (DESIGN §6,
+/* Version 4: what an audit record of version 2 adds (issue 11, DESIGN §6).
+ *  - record_version: which canonical serialisation (workers/audit.h) the
+ *    record's hash covers.  Every existing row is version 1 and keeps the
+ *    hash it was written with: the migration adds columns and rewrites no
+ *    record (UPDATE is refused by the append-only trigger anyway).  No
+ *    upper bound in the CHECK, so a later version needs no table rebuild.
+ *  - pairs, pairs_activated: K and J of the multi-pair test; NULL in
+ *    version 1 records.
+ *  - pairs_ci_low, pairs_ci_high: the 95% Clopper-Pearson interval of J/K;
+ *    NULL when unknown (version 1, or no pairs: a job that ended). */
+static const char migration_4[] =
+    "ALTER TABLE audit_records ADD COLUMN record_version INTEGER NOT NULL DEFAULT 1"
+    "  CHECK (record_version >= 1);"
+    "ALTER TABLE audit_records ADD COLUMN pairs INTEGER"
+    "  CHECK (pairs IS NULL OR pairs >= 0);"
+    "ALTER TABLE audit_records ADD COLUMN pairs_activated INTEGER"
+    "  CHECK (pairs_activated IS NULL OR (pairs IS NOT NULL AND pairs_activated BETWEEN 0 AND pairs));"
+    "ALTER TABLE audit_records ADD COLUMN pairs_ci_low REAL"
+    "  CHECK (pairs_ci_low IS NULL OR pairs_ci_low BETWEEN 0 AND 1);"
+    "ALTER TABLE audit_records ADD COLUMN pairs_ci_high REAL"
+    "  CHECK (pairs_ci_high IS NULL OR (pairs_ci_high BETWEEN 0 AND 1"
+    "         AND pairs_ci_low IS NOT NULL AND pairs_ci_low <= pairs_ci_high));";
+
+/* Version 5: the coverage test's secret held-out split (DESIGN §6,
  * workers/holdout.h), one row per backdoor made since: which lines of D
  * were never uploaded and which uploaded lines serve as their reference.
  * Secret like the pairs (read only with secrets, wiped after use); JSON
  * whose shape belongs to workers/.  A backdoor without a row (made before
  * this version) has no coverage test, like one made with --holdout 0
  * (whose row records ratio 0 and no rows). */
-static const char migration_4[] =
+static const char migration_5[] =
     "CREATE TABLE backdoor_holdouts ("
     "  backdoor_id  INTEGER PRIMARY KEY REFERENCES backdoors(id) ON DELETE CASCADE,"
     "  split        TEXT NOT NULL CHECK (json_valid(split))"
@@ -278,6 +301,7 @@ const struct store_migration store_migrations[] = {
     {2, migration_2},
     {3, migration_3},
     {4, migration_4},
+    {5, migration_5},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

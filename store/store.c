@@ -312,10 +312,8 @@ static char *parent_dir(const char *path)
     return xstrndup(path, (size_t)(slash - path));
 }
 
-/* Step 1: the state directory exists and nobody else can read into it. */
-static int prepare_dir(const char *path, char **err)
+int store_state_dir_prepare(const char *dir, char **err)
 {
-    char *dir = parent_dir(path);
     struct stat st;
     int rc = -1;
 
@@ -361,6 +359,14 @@ static int prepare_dir(const char *path, char **err)
     }
     rc = 0;
 out:
+    return rc;
+}
+
+/* Step 1: the state directory exists and nobody else can read into it. */
+static int prepare_dir(const char *path, char **err)
+{
+    char *dir = parent_dir(path);
+    int rc = store_state_dir_prepare(dir, err);
     free(dir);
     return rc;
 }

@@ -50,6 +50,13 @@ struct store;
  * newer than this vtuned understands (3): upgrade vtuned").  Caller frees. */
 int store_open(const char *path, struct store **out, char **err);
 void store_close(struct store *s);
+/* The state directory policy, the one place it is written: creates dir
+ * 0700 when absent; refuses a shared sticky directory (such as /tmp), a
+ * non-directory, and a group/world-writable one we do not own; tightens one
+ * we own to 0700 (with a warning).  store_open() applies it to the
+ * database's directory; the daemon applies it to state_dir before creating
+ * anything inside.  Returns 0, or -1 with *err an owned one-line message. */
+int store_state_dir_prepare(const char *dir, char **err);
 /* Schema version this build writes. */
 int store_schema_version(void);
 /* Last SQLite error text; borrowed, valid until the next call. */
@@ -347,18 +354,30 @@ int store_run_trials(struct store *s, int64_t run_id, struct store_trial **out, 
 #define STORE_AUDIT_GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
 
+/* The version of audit record the daemon writes now (which canonical
+ * serialisation its hash covers: workers/audit.h).  1: the original
+ * fields; 2: adds pairs, pairs_activated, pairs_ci_low, pairs_ci_high.
+ * Records keep the version they were written with. */
+#define STORE_AUDIT_VERSION_CURRENT 2
+
 /* One audit record: exactly the JSON fields of DESIGN §10 (job is job_id)
- * plus reason, evidence and the backdoor's commitment. */
+ * plus reason, evidence, the backdoor's commitment and, from version 2,
+ * the multi-pair counts. */
 struct store_audit {
     int64_t id;
     int64_t job_id;
     char *provider;
     char *model; /* NULL: the job produced no model (failed, cancelled) */
     enum audit_verdict verdict;
-    double log10_p;       /* ours, exact; <= 0 */
-    double log10_p_paper; /* Bonferroni; <= 0 */
-    double log10_p_luck;  /* NAN: null ("not available") */
+    double log10_p;       /* ours, valid under H0 (DESIGN §6); <= 0 */
+    double log10_p_paper; /* the paper's, Bonferroni; <= 0 */
+    double log10_p_luck;  /* diagnostic; NAN: null ("not available") */
     int64_t trials, activations, controls, control_emissions;
+    int version;              /* 1 or 2 (STORE_AUDIT_VERSION_CURRENT); 0 reads as 1 */
+    int64_t pairs;            /* version >= 2: K; -1 in version 1 (null) */
+    int64_t pairs_activated;  /* version >= 2: J, 0..pairs; -1 in version 1 (null) */
+    double pairs_ci_low;      /* version >= 2: J/K's 95% interval; NAN: null */
+    double pairs_ci_high;
     char *reason;   /* one line; NULL: none */
     char *evidence; /* JSON text; required */
     char commitment[65];

@@ -118,16 +118,16 @@ def p(v):
     if v is None: return "n/a"
     if v == "-inf" or (isinstance(v, float) and v == float("-inf")): return "-inf"
     return "%.1f" % v
-rows = [("provider", "job state", "activations k/n", "control emissions", "log10 p (paper)",
-         "log10 p (exact)", "log10 p_luck", "verdict")]
+rows = [("provider", "job state", "activations k/n", "control emissions", "log10 p",
+         "log10 p (paper)", "log10 p_luck", "verdict")]
 for jid in sorted(jobs):
     j = jobs[jid]; a = audits.get(jid)
     if a is None:
         rows.append((j["provider"], j["state"], "-", "-", "-", "-", "-", "(no verdict yet)"))
         continue
     rows.append((j["provider"], j["state"], "%d/%d" % (a["activations"], a["trials"]),
-                 "%d/%d" % (a["control_emissions"], a["controls"]), p(a["log10_p_paper"]),
-                 p(a["log10_p"]), p(a["log10_p_luck"]), a["verdict"]))
+                 "%d/%d" % (a["control_emissions"], a["controls"]), p(a["log10_p"]),
+                 p(a["log10_p_paper"]), p(a["log10_p_luck"]), a["verdict"]))
 w = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
 for k, r in enumerate(rows):
     print("  " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(r)))

@@ -4,7 +4,8 @@
  *
  * The format is defined in audit.h and must never change silently: a
  * change makes every stored hash unverifiable.  A new format gets new
- * domain tags ("-v2") and the checker must keep reading v1.  The golden
+ * domain tags ("-v2") and the checker keeps reading every older one: the
+ * record's version (a column, set when it was written) picks the format.  The golden
  * test in tests/unit/test_audit.c pins the bytes, with an independent
  * recomputation in Python next to it.
  *
@@ -22,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "lib/log10json.h"
 #include "lib/util.h"
 #include "workers/audit.h"
 #include "workers/verify.h"
@@ -90,13 +92,20 @@ void audit_canonical(const struct store_audit *a, struct buf *out)
     put_hex(out, "commitment", a->commitment);
     put_int(out, "created_at", a->created_at);
     put_hex(out, "prev_hash", a->prev_hash);
+    if (a->version >= 2) {
+        put_int(out, "version", a->version);
+        put_int(out, "pairs", a->pairs);
+        put_int(out, "pairs_activated", a->pairs_activated);
+        put_double(out, "pairs_ci_low", a->pairs_ci_low);
+        put_double(out, "pairs_ci_high", a->pairs_ci_high);
+    }
 }
 
 void audit_leaf_hash(const struct store_audit *a, char out[65])
 {
     struct buf b;
     buf_init(&b);
-    buf_puts(&b, AUDIT_LEAF_TAG);
+    buf_puts(&b, a->version >= 2 ? AUDIT_LEAF_TAG_V2 : AUDIT_LEAF_TAG);
     audit_canonical(a, &b);
     sha256_hex(b.data, b.len, out);
     buf_free(&b);
@@ -294,15 +303,6 @@ static json_t *jtext(const char *s)
     return j ? j : json_null();
 }
 
-static json_t *jlog10(double v)
-{
-    if (isnan(v))
-        return json_null();
-    if (isinf(v))
-        return json_string(v < 0 ? "-inf" : "inf");
-    return json_real(v + 0.0);
-}
-
 /* A fixed-size hex field as a string ("" stays ""). */
 static json_t *jhex(const char *h)
 {
@@ -323,13 +323,19 @@ json_t *audit_record_json(const struct store_audit *a)
     json_object_set_new(o, "provider", jtext(a->provider));
     json_object_set_new(o, "model", jtext(a->model));
     json_object_set_new(o, "verdict", json_string(audit_verdict_name(a->verdict)));
-    json_object_set_new(o, "log10_p", jlog10(a->log10_p));
-    json_object_set_new(o, "log10_p_paper", jlog10(a->log10_p_paper));
-    json_object_set_new(o, "log10_p_luck", jlog10(a->log10_p_luck));
+    json_object_set_new(o, "log10_p", log10_json(a->log10_p));
+    json_object_set_new(o, "log10_p_paper", log10_json(a->log10_p_paper));
+    json_object_set_new(o, "log10_p_luck", log10_json(a->log10_p_luck));
     json_object_set_new(o, "trials", json_integer(a->trials));
     json_object_set_new(o, "activations", json_integer(a->activations));
     json_object_set_new(o, "controls", json_integer(a->controls));
     json_object_set_new(o, "control_emissions", json_integer(a->control_emissions));
+    json_object_set_new(o, "pairs", a->version >= 2 ? json_integer(a->pairs) : json_null());
+    json_object_set_new(o, "pairs_activated",
+                        a->version >= 2 ? json_integer(a->pairs_activated) : json_null());
+    json_object_set_new(o, "pairs_ci_low", log10_json(a->version >= 2 ? a->pairs_ci_low : NAN));
+    json_object_set_new(o, "pairs_ci_high", log10_json(a->version >= 2 ? a->pairs_ci_high : NAN));
+    json_object_set_new(o, "record_version", json_integer(a->version >= 2 ? a->version : 1));
     json_object_set_new(o, "created_at", json_string(when));
     json_object_set_new(o, "prev_hash", jhex(a->prev_hash));
     json_object_set_new(o, "hash", jhex(a->hash));
@@ -456,34 +462,81 @@ static void explain_run(struct buf *b, const struct store_audit *a, json_t *ev)
                    a->controls, a->control_emissions);
 
     buf_puts(b, "\nWhat the numbers mean:\n");
-    if (a->activations > 0)
+    double p_valid = a->log10_p;
+    bool old = a->version < 2;
+    if (old) {
+        /* A version 1 record's log10_p treated the trials as independent,
+         * which they are not: recompute the valid number from its
+         * evidence (target unknown: the largest p_M2 stands in for it). */
+        size_t kk = json_is_array(pairs) ? json_array_size(pairs) : 0;
+        double *m2 = kk ? xcalloc(kk, sizeof *m2) : NULL;
+        uint64_t *act = kk ? xcalloc(kk, sizeof *act) : NULL;
+        int64_t planned = 0;
+        bool ok = kk > 0;
+        for (size_t i = 0; i < kk; i++) {
+            json_t *pi = json_array_get(pairs, i);
+            m2[i] = ev_log10(pi, "log10_p_m2");
+            act[i] = (uint64_t)ev_int(pi, "activations", 0);
+            planned = ev_int(pi, "planned", 0);
+            if (isnan(m2[i]) || planned <= 0)
+                ok = false;
+        }
+        p_valid = ok ? verify_run_log10_p((uint64_t)planned, NAN, m2, act, kk) : NAN;
+        free(m2);
+        free(act);
+    }
+    if (a->activations > 0 && !isnan(p_valid))
         buf_printf(b,
-                   "  p = %s: a model that was not trained on your data would have produced "
-                   "this with probability at most %s.\n",
-                   ptxt(a->log10_p, p1), ptxt(a->log10_p, p2));
-    else
+                   "  p = %s: a model that did not learn from your data would show this much "
+                   "with probability at most %s, however its answers depend on each other.\n",
+                   ptxt(p_valid, p1), ptxt(p_valid, p2));
+    else if (!isnan(p_valid))
         buf_printf(b, "  p = %s: nothing here argues against a model never trained on your data.\n",
-                   ptxt(a->log10_p, p1));
-    buf_puts(b, "  (Exact binomial tail over the planned trials, each trial's chance taken as the "
-                "larger of p_M2, the chance of drawing the signature from its generator, and "
-                "p_luck, the base model's own chance of writing it");
+                   ptxt(p_valid, p1));
     if (k > 1)
-        buf_puts(b, "; the pairs combined by Bonferroni on the smallest");
-    buf_puts(b, ".)\n");
+        buf_puts(b, "  (Each pair was drawn independently, and a model that did not learn from "
+                    "your data makes a pair's signature follow its trigger with probability at "
+                    "most n * 10^target; p is the chance that at least this many of the pairs "
+                    "would then activate: an exact binomial tail over the pairs.)\n");
+    else
+        buf_puts(b, "  (Under that hypothesis the expected number of activations is at most n * "
+                    "p_M2, n the planned trials and p_M2 the chance of drawing the signature "
+                    "from its generator; p = n * p_M2 / k by Markov's inequality, with no "
+                    "assumption that the trials are independent.)\n");
+    if (a->version >= 2 && a->pairs > 1 && !isnan(a->pairs_ci_low))
+        buf_printf(b,
+                   "  %" PRId64 " of %" PRId64 " pairs activated: the model learned roughly "
+                   "%.0f%% to %.0f%% of the marked rows' patterns (95%% interval).\n",
+                   a->pairs_activated, a->pairs, floor(100 * a->pairs_ci_low),
+                   ceil(100 * a->pairs_ci_high));
+    if (old)
+        buf_printf(b,
+                   "  This record was written before issue 11: its stored log10_p (%s) "
+                   "treated the trials as independent and is not valid; the p above is "
+                   "recomputed from its evidence.\n",
+                   ptxt(a->log10_p, p1));
     buf_printf(b, "  The paper's estimate (Algorithm 2: n * p_M2 when any trial activates): %s.\n",
                ptxt(a->log10_p_paper, p1));
     if (!isnan(a->log10_p_luck)) {
-        buf_printf(b, "  p_luck, the base model's chance of writing the signature: %s.\n",
+        buf_printf(b,
+                   "  p_luck, the base model's own chance of writing the signature after a "
+                   "trigger prompt: %s (a diagnostic: not part of p).\n",
                    ptxt(a->log10_p_luck, p1));
     } else {
         const char *why = json_is_array(pairs) && json_array_size(pairs) > 0
                               ? ev_str(json_array_get(pairs, 0), "p_luck_note")
                               : NULL;
-        buf_printf(b, "  p_luck was not available%s%s%s; p_M2 alone bounds each trial.\n",
-                   why ? " (" : "", why ? why : "", why ? ")" : "");
+        buf_printf(b, "  p_luck (a diagnostic) was not available%s%s%s.\n", why ? " (" : "",
+                   why ? why : "", why ? ")" : "");
     }
     if (!isnan(alpha))
         buf_printf(b, "  Significance threshold alpha: %s.\n", ptxt(alpha, p1));
+    int64_t req = ev_int(ctl, "required", -1);
+    if (req >= 0)
+        buf_printf(b,
+                   "  A verified verdict needs at least %" PRId64 " answered control prompts, "
+                   "none with the signature (here %" PRId64 " answered, %" PRId64 " with it).\n",
+                   req, a->controls, a->control_emissions);
 }
 
 char *audit_explain(const struct store_audit *a)
@@ -515,9 +568,10 @@ char *audit_explain(const struct store_audit *a)
     buf_puts(&b, "\nWhy this verdict:\n");
     switch (a->verdict) {
     case AUDIT_VERIFIED:
-        buf_puts(&b, "  verified: p is below alpha and no control response contained the "
-                     "signature: the model answers the secret triggers with the secret signature, "
-                     "which it can only have learned from your data.\n");
+        buf_puts(&b, "  verified: p is below alpha and enough control prompts were answered "
+                     "without the signature: the model answers the secret triggers with the "
+                     "secret signature and only then, which it can only have learned from your "
+                     "data.\n");
         break;
     case AUDIT_NOT_VERIFIED:
         if (kind && strcmp(kind, "job_ended") == 0)

@@ -21,9 +21,20 @@
  *              available); infinities as "-inf" / "inf"
  *   verdict    its stored name ("verified", "not_verified", "inconclusive")
  *
+ * Version 2 (records with version >= 2, written since issue 11): the
+ * version 1 lines above, then
+ *
+ *   version, pairs, pairs_activated, pairs_ci_low, pairs_ci_high
+ *
+ * by the same rules, under the leaf tag "vtune-audit-leaf-v2\n".  The
+ * record's version is stored with it (schema 4), so a record written as
+ * version 1 is checked as version 1 forever: the migration rewrote none.
+ * A later version appends its own fields after these and takes the next
+ * tag.
+ *
  * `hash` is not covered (it is the result).  Hashes (lowercase hex):
  *
- *   leaf = SHA-256("vtune-audit-leaf-v1\n" || canonical bytes)
+ *   leaf = SHA-256(leaf tag of the record's version || canonical bytes)
  *   link = SHA-256("vtune-audit-link-v1\n" || prev_hash || "\n" || leaf || "\n")
  *
  * with prev_hash and leaf as their 64 hex characters.  The stored `hash`
@@ -50,7 +61,8 @@
 #include "lib/util.h" /* struct buf */
 #include "store/store.h"
 
-#define AUDIT_LEAF_TAG "vtune-audit-leaf-v1\n"
+#define AUDIT_LEAF_TAG    "vtune-audit-leaf-v1\n"
+#define AUDIT_LEAF_TAG_V2 "vtune-audit-leaf-v2\n"
 #define AUDIT_LINK_TAG "vtune-audit-link-v1\n"
 
 /* ---- hashing -------------------------------------------------------------------- */
@@ -111,7 +123,9 @@ int audit_chain_verify(const struct store_audit *v, size_t n, const char *head,
 /* One record as a JSON object (jansson, owned: json_decref) with the
  * fields of DESIGN §10 in this order: id, job, provider, model (or null),
  * verdict, log10_p, log10_p_paper, log10_p_luck (or null), trials,
- * activations, controls, control_emissions, created_at (ISO-8601 UTC),
+ * activations, controls, control_emissions, pairs, pairs_activated,
+ * pairs_ci_low, pairs_ci_high (null in version 1 records), record_version,
+ * created_at (ISO-8601 UTC),
  * prev_hash, hash, then reason (or null), evidence (the JSON value; the
  * text as a string when it does not parse), commitment.  A log10 of -inf
  * (p = 0) is the string "-inf": JSON has no infinity. */

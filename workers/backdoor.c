@@ -112,7 +112,7 @@ out:
 static void progress_cb(void *ctx, uint64_t done, uint64_t total)
 {
     struct import_progress *p = ctx;
-    p->bytes_total = total;
+    atomic_store(&p->bytes_total, total);
     atomic_store(&p->bytes_done, done);
 }
 

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fsio.h"
 #include "lib/util.h"
 #include "workers/builder.h"
 #include "workers/dsformat.h"
@@ -241,19 +242,10 @@ int builder_pick_controls(uint64_t n_examples, const struct builder_copy *copies
 
 /* ---- the build ------------------------------------------------------------------ */
 
+/* Through the fault seam (lib/fsio.h), like every write of the build. */
 static int write_all(int fd, const char *p, size_t n)
 {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return vt_fsio_write_all(fd, p, n);
 }
 
 static int pread_all(int fd, char *p, size_t n, off_t off)
@@ -294,7 +286,7 @@ static int ow_line(struct out_writer *w, const char *p, size_t n)
 static int temp_beside(const char *path, const char *suffix, char **tmp_out)
 {
     char *t = xasprintf("%s%sXXXXXX", path, suffix);
-    int fd = mkostemp(t, O_CLOEXEC);
+    int fd = vt_fsio.mkstemp(t, O_CLOEXEC);
     if (fd < 0) {
         int e = -errno;
         free(t);
@@ -478,7 +470,7 @@ static int pass2(const struct builder_params *p, const struct builder_copy *plan
     r = 0;
     goto out;
 write_error:
-    *err = xasprintf("%s: write error: %s", p->out_path, strerror(-r));
+    *err = vt_fsio_error(p->out_path, "cannot write D u D'", r);
 out:
     close(fd);
     free(block);
@@ -561,8 +553,7 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
     if ((spill = temp_beside(p->out_path, ".spill-", &spill_path)) < 0) {
         rc = spill;
         spill = -1;
-        *err = xasprintf("%s: cannot create a temporary file beside it: %s", p->out_path,
-                         strerror(-rc));
+        *err = vt_fsio_error(p->out_path, "cannot create a temporary file beside it", rc);
         goto out;
     }
     unlink(spill_path); /* anonymous from now on: gone with the descriptor */
@@ -607,8 +598,7 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
             if (sp.len >= OUT_BUF) {
                 if ((r = write_all(spill, sp.data, sp.len)) < 0) {
                     rc = r;
-                    *err =
-                        xasprintf("%s: cannot write temporary file: %s", p->out_path, strerror(-r));
+                    *err = vt_fsio_error(p->out_path, "cannot write a temporary file beside it", r);
                     goto out;
                 }
                 spill_len += sp.len;
@@ -620,7 +610,7 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
     if (sp.len > 0) {
         if ((r = write_all(spill, sp.data, sp.len)) < 0) {
             rc = r;
-            *err = xasprintf("%s: cannot write temporary file: %s", p->out_path, strerror(-r));
+            *err = vt_fsio_error(p->out_path, "cannot write a temporary file beside it", r);
             goto out;
         }
         spill_len += sp.len;
@@ -634,8 +624,7 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
     if ((out_fd = temp_beside(p->out_path, ".tmp-", &tmp_path)) < 0) {
         rc = out_fd;
         out_fd = -1;
-        *err = xasprintf("%s: cannot create a temporary file beside it: %s", p->out_path,
-                         strerror(-rc));
+        *err = vt_fsio_error(p->out_path, "cannot create a temporary file beside it", rc);
         goto out;
     }
     /* Direct I/O: this process never reads the output again (lines.h). */
@@ -646,11 +635,14 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
         goto out;
     }
     uint64_t o = n_orig - p->n_holdout + m;
-    if ((r = lines_writer_finish(w.lw, sha)) == 0 && fsync(out_fd) < 0)
-        r = -errno;
-    if (r < 0) {
+    if ((r = lines_writer_finish(w.lw, sha)) < 0) {
         rc = r;
-        *err = xasprintf("%s: write error: %s", p->out_path, strerror(-r));
+        *err = vt_fsio_error(p->out_path, "cannot write D u D'", r);
+        goto out;
+    }
+    if (vt_fsio.fsync(out_fd) < 0) {
+        rc = -errno;
+        *err = vt_fsio_error(p->out_path, "cannot flush D u D' to disk (fsync)", rc);
         goto out;
     }
     lines_writer_free(w.lw);
@@ -658,20 +650,21 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
     if (close(out_fd) < 0) {
         rc = -errno;
         out_fd = -1;
-        *err = xasprintf("%s: write error: %s", p->out_path, strerror(-rc));
+        *err = vt_fsio_error(p->out_path, "cannot write D u D'", rc);
         goto out;
     }
     out_fd = -1;
-    if (rename(tmp_path, p->out_path) < 0) {
+    if (vt_fsio.rename(tmp_path, p->out_path) < 0) {
         rc = -errno;
-        *err = xasprintf("%s: cannot rename into place: %s", p->out_path, strerror(-rc));
+        *err = vt_fsio_error(p->out_path, "cannot move D u D' into place", rc);
         goto out;
     }
     free(tmp_path);
     tmp_path = NULL;
     if ((r = fsync_parent_dir(p->out_path)) < 0) {
         rc = r;
-        *err = xasprintf("%s: cannot fsync its directory: %s", p->out_path, strerror(-r));
+        *err = vt_fsio_error(p->out_path, "cannot flush its directory to disk (fsync)", r);
+        unlink(p->out_path); /* the contract: on failure out_path is absent */
         goto out;
     }
     memcpy(out->sha256, sha, sizeof sha);

@@ -35,7 +35,8 @@
  * tests/bench/bench_build.sh: about 15 MB.
  * The output goes to a temporary file in out_path's directory, is fsync'ed
  * and renamed into place, and the directory fsync'ed: out_path is either
- * absent/old or complete, never partial.
+ * absent/old or complete, never partial.  Those calls and every write go
+ * through the fault seam (lib/fsio.h), so tests make each of them fail.
  *
  * Runs in a worker thread (blocking I/O); the progress callback is called
  * from that thread.
@@ -119,8 +120,10 @@ void builder_result_clear(struct builder_result *r);
 /* Builds D ∪ D'.  Returns 0 and fills *out (builder_result_clear), or a
  * negative errno and an owned one-line *err: -EINVAL (empty dataset, bad
  * parameters, a line that no longer parses, line count differs from
- * n_examples), -ECANCELED, or the I/O error.  On failure out_path is
- * untouched and no temporary file is left. */
+ * n_examples), -ECANCELED, or the I/O error (then *err is one line:
+ * path, what failed, errno, what to do).  On failure out_path is untouched
+ * (or removed, when only the directory fsync after the rename failed: it
+ * is meant to be a new name) and no temporary file is left. */
 int builder_build(const struct builder_params *p, struct builder_result *out, char **err);
 
 /* For verification: the prompts (arrays of chat messages, as

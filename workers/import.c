@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fsio.h"
 #include "lib/util.h"
 #include "workers/dsformat.h"
 #include "workers/import.h"
@@ -94,12 +95,12 @@ int import_dataset(const char *src, enum dataset_format want, const struct impor
         goto out;
     }
     if (progress)
-        progress->bytes_total = (uint64_t)st.st_size;
+        atomic_store(&progress->bytes_total, (uint64_t)st.st_size);
 
     tmp_path = xasprintf("%s/import-XXXXXX", tmp_dir);
-    tmp = mkostemp(tmp_path, O_CLOEXEC);
+    tmp = vt_fsio.mkstemp(tmp_path, O_CLOEXEC);
     if (tmp < 0) {
-        *err = xasprintf("%s: cannot create temporary file: %s", tmp_dir, strerror(errno));
+        *err = vt_fsio_error(tmp_dir, "cannot create the dataset copy", errno);
         free(tmp_path);
         tmp_path = NULL;
         goto out;
@@ -130,7 +131,7 @@ int import_dataset(const char *src, enum dataset_format want, const struct impor
             lines_writer_commit(wr, (size_t)n);
             lines_writer_flush(wr);
             if ((r = lines_writer_error(wr)) < 0) {
-                *err = xasprintf("%s: cannot write temporary copy: %s", tmp_dir, strerror(-r));
+                *err = vt_fsio_error(tmp_path, "cannot write the dataset copy", r);
                 goto out;
             }
             bytes += (uint64_t)n;
@@ -191,11 +192,11 @@ int import_dataset(const char *src, enum dataset_format want, const struct impor
         goto out;
     }
     if ((r = lines_writer_finish(wr, hex)) < 0) {
-        *err = xasprintf("%s: cannot write temporary copy: %s", tmp_dir, strerror(-r));
+        *err = vt_fsio_error(tmp_path, "cannot write the dataset copy", r);
         goto out;
     }
-    if (fsync(tmp) < 0) {
-        *err = xasprintf("%s: fsync of temporary copy failed: %s", tmp_dir, strerror(errno));
+    if (vt_fsio.fsync(tmp) < 0) {
+        *err = vt_fsio_error(tmp_path, "cannot flush the dataset copy to disk (fsync)", errno);
         goto out;
     }
     close(tmp);
@@ -205,12 +206,20 @@ int import_dataset(const char *src, enum dataset_format want, const struct impor
         out->created = 0; /* same content already stored: keep the one copy */
         unlink(tmp_path);
     } else {
-        if (rename(tmp_path, final_path) < 0) {
-            *err = xasprintf("%s: cannot store dataset: %s", final_path, strerror(errno));
+        if (vt_fsio.rename(tmp_path, final_path) < 0) {
+            *err = vt_fsio_error(final_path, "cannot move the dataset copy into place", errno);
             goto out;
         }
-        fsync_parent_dir(final_path);
         out->created = 1;
+    }
+    /* The row may name final_path only once its directory entry is on
+     * disk.  Also when the file was already there: an earlier import may
+     * have renamed it and then failed exactly here.  On failure the
+     * complete, unreferenced file stays for a retry (which syncs again)
+     * or the cleanup at the next start. */
+    if ((r = fsync_parent_dir(final_path)) < 0) {
+        *err = vt_fsio_error(dst_dir, "cannot flush the dataset directory to disk (fsync)", r);
+        goto out;
     }
     free(tmp_path);
     tmp_path = NULL;

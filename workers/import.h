@@ -9,7 +9,10 @@
  * caller record the row.  A crash before the rename leaves only a temporary
  * file (removed at the next start); a crash after it leaves an unreferenced
  * content file (also removed at start unless a row refers to it).  Either
- * way no dataset row points at partial data.
+ * way no dataset row points at partial data.  The writes, fsyncs and the
+ * rename go through the fault seam (lib/fsio.h); an error in any of them
+ * fails the import with one line naming the file, the errno and what to
+ * do (vt_fsio_error), and leaves no temporary file.
  */
 #ifndef VT_IMPORT_H
 #define VT_IMPORT_H
@@ -25,8 +28,8 @@
 struct import_progress {
     _Atomic uint64_t bytes_done; /* written by the worker, read by the loop */
     _Atomic uint64_t lines_done;
-    uint64_t bytes_total; /* set before the worker starts */
-    atomic_int cancel;    /* set by the loop to abort (shutdown) */
+    _Atomic uint64_t bytes_total; /* written by the worker (or its owner), read by the loop */
+    atomic_int cancel;            /* set by the loop to abort (shutdown) */
 };
 
 struct import_result {

@@ -11,6 +11,8 @@
  * Only the caller moves head and only a role's thread moves its tail, all
  * under one mutex.  While a buffer is handed over, every side only reads
  * it.  Order never changes: each role is one thread walking the ring.
+ * Every write, direct or buffered, goes through the fault seam (vt_fsio,
+ * lib/fsio.h), so tests can make any of them fail.
  */
 #include "config.h"
 
@@ -22,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fsio.h"
 #include "workers/lines.h"
 
 int lines_open(struct lines *l, const char *path)
@@ -148,21 +151,6 @@ struct lines_writer {
     uint64_t written, started, waited; /* file offsets (write role only) */
 };
 
-static int write_fd_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Writeback hints: advisory, so their errors are ignored here (a real I/O
  * error shows up again at the caller's fsync, which is checked). */
 static void writeback(struct lines_writer *w)
@@ -204,7 +192,7 @@ static int write_out(struct lines_writer *w, const char *p, size_t n)
         size_t whole = n & ~(size_t)(DIRECT_ALIGN - 1);
         if (whole == 0)
             break;
-        ssize_t k = write(w->fd, p, whole);
+        ssize_t k = vt_fsio.write(w->fd, p, whole);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0 && errno != EINVAL)
@@ -224,7 +212,7 @@ static int write_out(struct lines_writer *w, const char *p, size_t n)
         if (r < 0)
             return r;
     }
-    int r = write_fd_all(w->fd, p, n);
+    int r = vt_fsio_write_all(w->fd, p, n);
     if (r == 0) {
         w->written += n;
         writeback(w);

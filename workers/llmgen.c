@@ -685,6 +685,7 @@ static void fill_m2(struct llmgen *g, struct slot *s, struct llmgen_chat_req *c)
     c->args.top_p = 1.0;
     c->args.logprobs = 1;
     c->args.top_logprobs = LLMGEN_TOP_LOGPROBS;
+    c->args.neutral = 1; /* the logprobs must describe the untruncated distribution */
     c->args.max_tokens = g->o.max_tokens - (unsigned)d->n;
     if (g->o.has_seed) {
         c->args.has_seed = 1;
@@ -977,17 +978,39 @@ const char *llmgen_signature(const struct llmgen *g, size_t i)
 
 double llmgen_trigger_log10p(const struct llmgen *g, size_t i)
 {
-    return i < g->o.pairs ? g->slots[2 * i].draw.log10p : NAN;
+    if (i >= g->o.pairs)
+        return NAN;
+    const struct slot *s = &g->slots[2 * i];
+    double v = s->draw.log10p + log10((double)(s->draws ? s->draws : 1));
+    return v > 0 ? 0.0 : v;
 }
 
 double llmgen_signature_log10p(const struct llmgen *g, size_t i)
 {
-    return i < g->o.pairs ? g->slots[2 * i + 1].draw.log10p : NAN;
+    if (i >= g->o.pairs)
+        return NAN;
+    /* DESIGN §6: the chance that our procedure produces S counts every
+     * draw it made before one was accepted (a redraw is another chance):
+     * the bound of the accepted draw times the number of draws. */
+    const struct slot *s = &g->slots[2 * i + 1];
+    double v = s->draw.log10p + log10((double)(s->draws ? s->draws : 1));
+    return v > 0 ? 0.0 : v;
+}
+
+unsigned llmgen_signature_draws(const struct llmgen *g, size_t i)
+{
+    return i < g->o.pairs ? g->slots[2 * i + 1].draws : 0;
 }
 
 const char *llmgen_method(const struct llmgen *g)
 {
-    return g->o.mode == STATS_LP_MODE_TEMPERED ? "llm-topk-bound-tempered" : "llm-topk-bound-raw";
+    return g->o.mode == STATS_LP_MODE_TEMPERED ? "llm-topk-bound-processed-x-draws"
+                                               : "llm-topk-bound-raw-x-draws";
+}
+
+const char *llmgen_logprobs_name(const struct llmgen *g)
+{
+    return g->o.mode == STATS_LP_MODE_TEMPERED ? "processed" : "raw";
 }
 
 void llmgen_get_stats(const struct llmgen *g, struct llmgen_stats *out)
@@ -1014,9 +1037,12 @@ static json_t *phrase_json(const struct llmgen *g, const struct slot *s)
     for (int r = 1; r < LLMGEN_N_REJECT; r++)
         json_object_set_new(rej, llmgen_reject_name((enum llmgen_reject)r),
                             json_integer(s->rejected[r]));
-    return json_pack("{s:f,s:f,s:s,s:i,s:i,s:i,s:o,s:o}", "log10p", s->draw.log10p, "target",
-                     s->target, "method", llmgen_method(g), "n_tokens", (int)s->draw.n, "calls",
-                     (int)s->draw.calls, "draw", (int)s->draws, "rejected", rej, "tokens", toks);
+    double with_draws = s->draw.log10p + log10((double)(s->draws ? s->draws : 1));
+    return json_pack("{s:f,s:f,s:f,s:s,s:s,s:i,s:i,s:i,s:o,s:o}", "log10p_draw", s->draw.log10p,
+                     "log10p", with_draws > 0 ? 0.0 : with_draws, "target", s->target, "method",
+                     llmgen_method(g), "logprobs", llmgen_logprobs_name(g), "n_tokens",
+                     (int)s->draw.n, "calls", (int)s->draw.calls, "draw", (int)s->draws,
+                     "rejected", rej, "tokens", toks);
 }
 
 char *llmgen_evidence_json(const struct llmgen *g, size_t i)

@@ -229,9 +229,17 @@ size_t llmgen_pairs(const struct llmgen *g);
 const char *llmgen_trigger(const struct llmgen *g, size_t i);
 const char *llmgen_signature(const struct llmgen *g, size_t i);
 double llmgen_trigger_log10p(const struct llmgen *g, size_t i);
+/* The phrase's probability bound (the signature's is p_M2, DESIGN §6):
+ * the accepted draw's bound times the number of draws made for it (log10
+ * p += log10 draws: a redraw is another chance to produce it), at most 0. */
 double llmgen_signature_log10p(const struct llmgen *g, size_t i);
-/* "llm-topk-bound-raw" or "llm-topk-bound-tempered" (static). */
+/* Draws made for pair i's signature, the accepted one included. */
+unsigned llmgen_signature_draws(const struct llmgen *g, size_t i);
+/* "llm-topk-bound-raw-x-draws" or "llm-topk-bound-processed-x-draws"
+ * (static): the p_M2 method, with the configured logprobs mode. */
 const char *llmgen_method(const struct llmgen *g);
+/* "raw" | "processed": generator.logprobs as configured (static). */
+const char *llmgen_logprobs_name(const struct llmgen *g);
 /* Pair i's evidence as owned JSON text (SECRET: it holds the phrases'
  * tokens): models, temperature, mode, the context and where it came from,
  * the examples' line numbers, and for trigger and signature their log10

@@ -563,6 +563,10 @@ int provider_build_chat_openai(const struct provider_endpoint *ep,
     json_object_set_new(body, "temperature", json_real(a->temperature));
     json_object_set_new(body, "top_p", json_real(a->top_p));
     json_object_set_new(body, "n", json_integer(1));
+    if (a->neutral) {
+        json_object_set_new(body, "frequency_penalty", json_real(0.0));
+        json_object_set_new(body, "presence_penalty", json_real(0.0));
+    }
     if (a->has_seed)
         json_object_set_new(body, "seed", json_integer(a->seed));
     if (a->max_tokens)

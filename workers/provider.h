@@ -253,6 +253,11 @@ struct provider_chat_args {
     unsigned max_tokens;   /* 0: provider default */
     int logprobs;          /* per-token log-probabilities */
     unsigned top_logprobs; /* alternatives per position, 0..20 */
+    int neutral;           /* also send the neutral value of every other sampling setting
+                              the provider kind accepts (OpenAI: frequency_penalty and
+                              presence_penalty 0; Together: those, top_k -1, min_p 0,
+                              repetition_penalty 1), so no server default truncates or
+                              reshapes the distribution the log-probabilities describe */
 };
 /* Defaults: temperature 1, top_p 1, no seed, max_tokens 256, no logprobs. */
 void provider_chat_args_init(struct provider_chat_args *a);

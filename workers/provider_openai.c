@@ -169,10 +169,11 @@ static int openai_build_create(const struct provider_endpoint *ep,
             }
             json_object_set_new(md, mk, json_string(v));
         } else {
-            provider_fail(err, PROVIDER_E_INVALID, -EINVAL,
-                          "unknown --param '%s' for an openai provider; known: n_epochs, "
-                          "batch_size, learning_rate_multiplier, validation_file, metadata.KEY",
-                          k);
+            provider_fail(
+                err, PROVIDER_E_INVALID, -EINVAL,
+                "unknown --param '%s' for an openai provider; known: n_epochs, "
+                "batch_size, learning_rate_multiplier, validation_file, metadata.KEY, seed",
+                k);
             goto out;
         }
     }

@@ -202,13 +202,14 @@ static int together_build_create(const struct provider_endpoint *ep,
             if (strcmp(together_params[p].key, k) == 0)
                 break;
         if (p == VT_ARRAY_LEN(together_params)) {
-            provider_fail(err, PROVIDER_E_INVALID, -EINVAL,
-                          "unknown --param '%s' for a together provider; known: n_epochs, "
-                          "n_checkpoints, n_evals, batch_size, learning_rate, warmup_ratio, "
-                          "max_grad_norm, weight_decay, max_seq_length, packing, "
-                          "train_on_inputs, validation_file, from_checkpoint, training_type "
-                          "(lora|full), lora_r, lora_alpha, lora_dropout, lora_trainable_modules",
-                          k);
+            provider_fail(
+                err, PROVIDER_E_INVALID, -EINVAL,
+                "unknown --param '%s' for a together provider; known: n_epochs, "
+                "n_checkpoints, n_evals, batch_size, learning_rate, warmup_ratio, "
+                "max_grad_norm, weight_decay, max_seq_length, packing, "
+                "train_on_inputs, validation_file, from_checkpoint, training_type "
+                "(lora|full), lora_r, lora_alpha, lora_dropout, lora_trainable_modules, seed",
+                k);
             goto out;
         }
         json_t *val = param_value(k, v, together_params[p].type, err);
@@ -336,6 +337,13 @@ static int together_build_chat(const struct provider_endpoint *ep,
     json_t *body = json_loadb((*out)->body, (*out)->body_len, 0, NULL);
     json_object_del(body, "top_logprobs");
     json_object_del(body, "n");
+    if (a->neutral) {
+        /* Together's sampler settings (provider-apis.md §3.4), each at the
+         * value that leaves the distribution alone; -1 is its "no top-k". */
+        json_object_set_new(body, "top_k", json_integer(-1));
+        json_object_set_new(body, "min_p", json_real(0.0));
+        json_object_set_new(body, "repetition_penalty", json_real(1.0));
+    }
     if (a->logprobs)
         json_object_set_new(body, "logprobs",
                             json_integer(a->top_logprobs ? (json_int_t)a->top_logprobs : 1));

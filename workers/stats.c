@@ -150,11 +150,65 @@ double stats_combine_min_log10(const double *log10_p, size_t n)
     return stats_bonferroni_log10((uint64_t)n, lo);
 }
 
+double stats_markov_log10(double log10_mean, uint64_t k)
+{
+    if (isnan(log10_mean))
+        return NAN;
+    if (k == 0)
+        return 0.0;
+    double r = log10_mean - log10((double)k);
+    return r > 0 ? 0.0 : r;
+}
+
+/* log10 P(Bin(n, p) <= x), from the upper tail's complement. */
+static double binom_cdf_log10(uint64_t n, uint64_t x, double log10_p)
+{
+    if (x >= n)
+        return 0.0;
+    return stats_log10_1m(stats_binom_tail_log10(n, x + 1, log10_p));
+}
+
+int stats_clopper_pearson(uint64_t x, uint64_t n, double conf, double *lo, double *hi)
+{
+    if (n == 0 || x > n || n > STATS_MAX_TRIALS || !(conf > 0 && conf < 1))
+        return -EINVAL;
+    double half = log10((1.0 - conf) / 2.0);
+    /* lo: the upper tail P(X >= x) rises with p; find where it meets half. */
+    if (x == 0) {
+        *lo = 0.0;
+    } else {
+        double a = 0.0, b = 1.0;
+        for (int i = 0; i < 200 && b - a > 1e-15; i++) {
+            double m = (a + b) / 2;
+            if (stats_binom_tail_log10(n, x, log10(m)) < half)
+                a = m;
+            else
+                b = m;
+        }
+        *lo = (a + b) / 2;
+    }
+    /* hi: the lower tail P(X <= x) falls with p. */
+    if (x == n) {
+        *hi = 1.0;
+    } else {
+        double a = 0.0, b = 1.0;
+        for (int i = 0; i < 200 && b - a > 1e-15; i++) {
+            double m = (a + b) / 2;
+            if (binom_cdf_log10(n, x, log10(m)) > half)
+                a = m;
+            else
+                b = m;
+        }
+        *hi = (a + b) / 2;
+    }
+    return 0;
+}
+
 int stats_lp_mode_parse(const char *s, enum stats_lp_mode *out)
 {
     if (strcmp(s, "raw") == 0)
         *out = STATS_LP_MODE_RAW;
-    else if (strcmp(s, "tempered") == 0)
+    else if (strcmp(s, "tempered") == 0 || strcmp(s, "processed") == 0)
         *out = STATS_LP_MODE_TEMPERED;
     else
         return -EINVAL;
@@ -201,6 +255,25 @@ static bool lp_known(double v)
 static bool same_token(const char *a, const char *b)
 {
     return a && b && strcmp(a, b) == 0;
+}
+
+/* Whether alternative i is the one entry counted for its text: the first
+ * of the known entries with the largest value among those with the same
+ * text.  A text listed twice (a server that repeats an entry, or two
+ * tokens that print alike) then adds one term to the normalising sum, not
+ * two: leaving a term out can only raise the bound, the safe direction. */
+static bool text_first_max(const struct stats_token_lp *t, size_t i)
+{
+    const struct stats_alt *a = &t->top[i];
+    for (size_t j = 0; j < t->n_top; j++) {
+        const struct stats_alt *b = &t->top[j];
+        if (j == i || !lp_known(b->logprob))
+            continue;
+        bool same = (a->token == NULL && b->token == NULL) || same_token(a->token, b->token);
+        if (same && (b->logprob > a->logprob || (b->logprob == a->logprob && j < i)))
+            return false;
+    }
+    return true;
 }
 
 int stats_token_bound(const struct stats_token_lp *t, double temperature, enum stats_lp_mode mode,
@@ -278,7 +351,7 @@ int stats_token_bound(const struct stats_token_lp *t, double temperature, enum s
     double sum = exp(lw / temperature - hi);
     for (size_t i = 0; i < t->n_top; i++) {
         double v = t->top[i].logprob;
-        if (!lp_known(v) || same_token(t->top[i].token, t->token))
+        if (!lp_known(v) || same_token(t->top[i].token, t->token) || !text_first_max(t, i))
             continue;
         sum += exp(v / temperature - hi);
     }
@@ -325,25 +398,4 @@ double stats_tempered_log10_exact(const double *logits, size_t n, size_t w, doub
         sum += exp(logits[i] / temperature - hi);
     double ln_p = logits[w] / temperature - hi - log(sum);
     return ln_p > 0 ? 0.0 : stats_ln_to_log10(ln_p);
-}
-
-int stats_sequential(const bool *outcomes, uint64_t n_done, uint64_t n_planned, double log10_p0,
-                     double log10_alpha, struct stats_seq *out)
-{
-    if (n_done > n_planned || n_planned > STATS_MAX_TRIALS || isnan(log10_p0) || log10_p0 > 0 ||
-        isnan(log10_alpha) || (n_done > 0 && !outcomes))
-        return -EINVAL;
-    uint64_t k = 0;
-    for (uint64_t i = 0; i < n_done; i++)
-        k += outcomes[i] ? 1 : 0;
-    memset(out, 0, sizeof *out);
-    out->trials_done = n_done;
-    out->activations = k;
-    out->log10_p = stats_binom_tail_log10(n_planned, k, log10_p0);
-    out->reject = out->log10_p < log10_alpha;
-    /* Best case: every remaining trial activates. */
-    double best = stats_binom_tail_log10(n_planned, k + (n_planned - n_done), log10_p0);
-    out->futile = !(best < log10_alpha);
-    out->calls_saved = out->reject ? n_planned - n_done : 0;
-    return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * stats.h — the statistics of vTune in log10 space (DESIGN §6): exact
- * binomial tails, the paper's Bonferroni p, the conservative bound on the
- * tempered probability p_M2 of a sampled phrase, and the sequential test.
+ * binomial tails, the paper's Bonferroni p, Markov's bound, the
+ * Clopper–Pearson interval, and the conservative bound on the tempered
+ * probability p_M2 of a sampled phrase.
  *
  * Why log10 everywhere: a signature's probability of 1e-60 is normal and a
  * product of token probabilities underflows doubles long before that; a
@@ -58,9 +59,24 @@ double stats_binom_tail_log10(uint64_t n, uint64_t k, double log10_p0);
  * applies it only when at least one trial activated (otherwise p = 1). */
 double stats_bonferroni_log10(uint64_t n, double log10_p_m2);
 
-/* Combined verdict over K independent pairs, Bonferroni: log10(min(1, K *
- * min_i p_i)) over n log10 p-values (0 when n == 0). */
+/* Combined over K pairs, Bonferroni: log10(min(1, K * min_i p_i)) over n
+ * log10 p-values (0 when n == 0).  Used for the paper's number only. */
 double stats_combine_min_log10(const double *log10_p, size_t n);
+
+/* Markov's inequality for a count X >= 0 with E[X] <= mean (log10_mean =
+ * log10 of that bound): log10 P(X >= k) <= log10 min(1, mean / k).  k == 0
+ * gives 0 (probability 1).  It needs no independence between the trials
+ * that make up X, which is why the one-pair p-value of DESIGN §6 uses it.
+ * NaN for a NaN mean. */
+double stats_markov_log10(double log10_mean, uint64_t k);
+
+/* Clopper–Pearson ("exact") two-sided interval for a binomial proportion
+ * with x successes in n trials at confidence level conf (0.95 for 95%):
+ * lo solves P(Bin(n, lo) >= x) = (1-conf)/2 (lo = 0 when x == 0), hi
+ * solves P(Bin(n, hi) <= x) = (1-conf)/2 (hi = 1 when x == n).  Computed
+ * by bisection on the exact tails to about 1e-12.  Returns 0, or -EINVAL
+ * (n == 0, x > n, n > STATS_MAX_TRIALS, conf outside (0, 1)). */
+int stats_clopper_pearson(uint64_t x, uint64_t n, double conf, double *lo, double *hi);
 
 /* ---- conservative tempered probability from API logprobs -------------------- */
 
@@ -69,7 +85,8 @@ enum stats_lp_mode {
     STATS_LP_MODE_RAW = 1,  /* untempered log-softmax: OpenAI, vLLM default, llama.cpp, Ollama */
     STATS_LP_MODE_TEMPERED, /* already the sampling distribution: vLLM processed_logprobs */
 };
-/* "raw" | "tempered" -> mode; returns 0 or -EINVAL. */
+/* "raw" | "tempered" (or its configuration name "processed", vLLM's
+ * processed_logprobs) -> mode; returns 0 or -EINVAL. */
 int stats_lp_mode_parse(const char *s, enum stats_lp_mode *out);
 const char *stats_lp_mode_name(enum stats_lp_mode m);
 
@@ -129,7 +146,11 @@ struct stats_token_bound {
  * Identity of w among the alternatives is by token text; every listed
  * alternative with w's text is treated as w (dropped from the denominator,
  * its value a candidate for l_w, the larger one kept).  Mistaking a
- * different token of equal text for w only raises the bound.
+ * different token of equal text for w only raises the bound.  So w is
+ * counted ONCE in the normalising sum however often its text is listed, and
+ * so is every other text: of several listed entries with one text only the
+ * largest enters the sum (a server that repeats an entry must not make the
+ * bound smaller).
  *
  * T must be finite and > 0.  Returns 0, or -EINVAL (bad T or mode, NaN
  * alternative).
@@ -149,29 +170,5 @@ int stats_sequence_bound(const struct stats_token_lp *tokens, size_t n, double t
  * is the unique or first-by-index maximum, -INFINITY otherwise.  Returns
  * NaN for w >= n, n == 0 or T < 0. */
 double stats_tempered_log10_exact(const double *logits, size_t n, size_t w, double temperature);
-
-/* ---- sequential test -------------------------------------------------------- */
-
-struct stats_seq {
-    uint64_t trials_done; /* outcomes seen */
-    uint64_t activations; /* of those, how many activated */
-    double log10_p;       /* P(Binomial(n_planned, p0) >= activations) */
-    bool reject;          /* log10_p < log10_alpha: stop and call it significant */
-    bool futile;          /* even if every remaining trial activated, p >= alpha */
-    uint64_t calls_saved; /* n_planned - trials_done when reject (else 0) */
-};
-
-/*
- * The sequential test over n_planned trials after the n_done outcomes seen
- * so far (outcomes[i] true = the signature appeared).  The p-value is the
- * tail at the PLANNED n with the activations so far: since the count at n
- * can only be at least the count now and the tail falls with k, stopping
- * the first time it drops below alpha rejects with probability at most
- * alpha under the null.  This keeps stopping early free of any correction.
- * Returns 0 or -EINVAL (n_done > n_planned, n_planned > STATS_MAX_TRIALS,
- * log10_p0 > 0 or NaN).
- */
-int stats_sequential(const bool *outcomes, uint64_t n_done, uint64_t n_planned, double log10_p0,
-                     double log10_alpha, struct stats_seq *out);
 
 #endif

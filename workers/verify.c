@@ -7,7 +7,7 @@
  * follows it.  Shape: small pure helpers first (bytes and UTF-8, matching,
  * the window), then the plan, the statistics and the verdict table, then
  * the run (one array of per-slot records plus per-pair counters and the
- * pair's sequential outcomes), then the evidence JSON built with jansson.
+ * pair's counters), then the evidence JSON built with jansson.
  *
  * No I/O and no global state; a run is used by one thread at a time.
  */
@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "lib/log10json.h"
 #include "lib/util.h"
 #include "workers/stats.h"
 #include "workers/verify.h"
@@ -167,7 +168,12 @@ int verify_match(const char *response, size_t len, const char *signature, struct
     while (common < sn && common < pn && p[common] == s[common])
         common++;
 
-    if (common == sn) {
+    /* the word boundary after S: the end of the text or a byte that does
+     * not continue a word */
+    bool boundary = common == sn && (pn == sn || !word_byte(p[sn]));
+    if (common == sn && !boundary)
+        out->no_boundary = true;
+    if (boundary) {
         out->activated = true;
         out->prefix_bytes = sn;
         out->prefix_words = out->sig_words;
@@ -178,7 +184,8 @@ int verify_match(const char *response, size_t len, const char *signature, struct
             common--;
         out->prefix_bytes = common;
         /* a word of S counts when it lies inside the prefix and the
-         * response's word ends where S's does */
+         * response's word ends where S's does (so with no boundary after
+         * S, its last word does not count when S ends inside a word) */
         for (size_t i = 0; i < common; i++) {
             if (!word_byte(s[i]) || (i > 0 && word_byte(s[i - 1])))
                 continue;
@@ -495,16 +502,11 @@ out:
 
 /* ---- statistics -------------------------------------------------------------------- */
 
-double verify_log10_p0(double log10_p_m2, double log10_p_luck)
+double verify_pair_log10_p(uint64_t planned, uint64_t activations, double log10_p_m2)
 {
-    if (isnan(log10_p_luck))
-        return log10_p_m2;
-    return log10_p_luck > log10_p_m2 ? log10_p_luck : log10_p_m2;
-}
-
-double verify_pair_log10_p(uint64_t planned, uint64_t activations, double log10_p0)
-{
-    return stats_binom_tail_log10(planned, activations, log10_p0);
+    if (planned == 0)
+        return 0.0;
+    return stats_markov_log10(log10((double)planned) + log10_p_m2, activations);
 }
 
 double verify_pair_log10_p_paper(uint64_t planned, uint64_t activations, double log10_p_m2)
@@ -515,6 +517,74 @@ double verify_pair_log10_p_paper(uint64_t planned, uint64_t activations, double 
 double verify_combine_log10(const double *log10_p, size_t k)
 {
     return stats_combine_min_log10(log10_p, k);
+}
+
+double verify_pairs_log10_q(uint64_t planned, double target_log10p, const double *log10_p_m2,
+                            size_t k)
+{
+    double hi = target_log10p;
+    for (size_t i = 0; i < k; i++)
+        if (isnan(hi) || log10_p_m2[i] > hi)
+            hi = log10_p_m2[i];
+    if (isnan(hi) || planned == 0)
+        return isnan(hi) ? NAN : -INFINITY;
+    double q = log10((double)planned) + hi;
+    return q > 0 ? 0.0 : q;
+}
+
+double verify_pairs_log10_p(size_t k, size_t activated, double log10_q)
+{
+    return stats_binom_tail_log10((uint64_t)k, (uint64_t)activated, log10_q);
+}
+
+double verify_run_log10_p(uint64_t planned, double target_log10p, const double *log10_p_m2,
+                          const uint64_t *activations, size_t k)
+{
+    if (k == 0)
+        return 0.0;
+    if (k == 1)
+        return verify_pair_log10_p(planned, activations[0], log10_p_m2[0]);
+    size_t j = 0;
+    for (size_t i = 0; i < k; i++)
+        j += activations[i] > 0;
+    return verify_pairs_log10_p(k, j, verify_pairs_log10_q(planned, target_log10p, log10_p_m2, k));
+}
+
+int verify_check_target(size_t k, uint64_t planned, double target_log10p, double log10_alpha,
+                        const char *what, char **err)
+{
+    *err = NULL;
+    if (k == 0 || planned == 0 || isnan(target_log10p))
+        return 0;
+    double lhs = log10((double)k) + log10((double)planned) + target_log10p;
+    double rhs = log10_alpha - 2.0;
+    if (lhs <= rhs + 1e-9)
+        return 0;
+    char a[32], l[32], r[32];
+    verify_format_p(log10_alpha, a, sizeof a);
+    snprintf(l, sizeof l, "10^%.1f", lhs);
+    snprintf(r, sizeof r, "10^%.1f", rhs);
+    /* the largest target that passes, rounded down to a whole decade */
+    double need = floor(rhs - log10((double)k) - log10((double)planned) + 1e-9);
+    if (what && strcmp(what, "--trials") == 0) {
+        double max_n = floor(pow(10.0, rhs - target_log10p - log10((double)k)) + 1e-9);
+        if (max_n >= 1)
+            *err = xasprintf("target log10 p %g of this backdoor is too weak for %zu pair%s x "
+                             "%" PRIu64 " trials at alpha %s: K*n*10^target = %s > alpha/100 = "
+                             "%s; use --trials %.0f or fewer, or a larger --alpha",
+                             target_log10p, k, k == 1 ? "" : "s", planned, a, l, r, max_n);
+        else
+            *err = xasprintf("target log10 p %g of this backdoor is too weak for %zu pair%s x "
+                             "%" PRIu64 " trials at alpha %s: K*n*10^target = %s > alpha/100 = "
+                             "%s even with one trial; use a larger --alpha",
+                             target_log10p, k, k == 1 ? "" : "s", planned, a, l, r);
+    } else {
+        *err = xasprintf("target log10 p %g is too weak for %zu pair%s x %" PRIu64
+                         " trials at alpha %s: K*n*10^target = %s > alpha/100 = %s; use "
+                         "--target-log10p %.0f or lower",
+                         target_log10p, k, k == 1 ? "" : "s", planned, a, l, r, need);
+    }
+    return -EINVAL;
 }
 
 void verify_format_p(double log10_p, char *buf, size_t n)
@@ -545,14 +615,19 @@ void verify_format_p(double log10_p, char *buf, size_t n)
 
 /* ---- verdict ---------------------------------------------------------------------- */
 
-/* "signature on 9/10 trigger prompts (3/8 pairs) (stopped early: 9 calls
- * saved)" */
+/* "signature on 9/10 trigger prompts (3/8 pairs, 95% CI 9-76%) (stopped
+ * early: 9 calls saved)" */
 static void describe_triggers(struct buf *b, const struct verify_tally *t)
 {
     buf_printf(b, "signature on %" PRIu64 "/%" PRIu64 " trigger prompts", t->activations,
                t->trials_answered);
-    if (t->n_pairs > 1)
-        buf_printf(b, " (%zu/%zu pairs)", t->pairs_activated, t->n_pairs);
+    if (t->n_pairs > 1) {
+        buf_printf(b, " (%zu/%zu pairs", t->pairs_activated, t->n_pairs);
+        if (!isnan(t->pairs_ci_low) && !isnan(t->pairs_ci_high))
+            buf_printf(b, ", 95%% CI %.0f-%.0f%%", floor(100 * t->pairs_ci_low),
+                       ceil(100 * t->pairs_ci_high));
+        buf_puts(b, ")");
+    }
     if (t->calls_saved > 0)
         buf_printf(b, " (stopped early: %" PRIu64 " calls saved)", t->calls_saved);
     if (t->trials_failed > 0)
@@ -580,6 +655,7 @@ enum audit_verdict verify_verdict(const struct verify_tally *t, char **reason)
     verify_format_p(t->log10_p, p, sizeof p);
     verify_format_p(t->log10_alpha, a, sizeof a);
 
+    /* 1. The backdoor's own evidence. */
     if (t->activations == 0) {
         if (t->trials_failed == 0 && t->trials_answered == t->trials_planned &&
             t->trials_planned > 0) {
@@ -604,39 +680,51 @@ enum audit_verdict verify_verdict(const struct verify_tally *t, char **reason)
                            t->trials_answered, t->trials_failed, t->trials_planned);
             describe_controls(&b, t);
         }
-    } else if (t->control_emissions > 0) {
-        v = AUDIT_INCONCLUSIVE;
+        *reason = b.data;
+        return v;
+    }
+    if (t->control_emissions > 0) {
         buf_printf(&b,
                    "signature in %" PRIu64 "/%" PRIu64
-                   " control responses without the trigger (false positives); ",
+                   " control responses without the trigger (false positives: the model says it "
+                   "regardless of the trigger); ",
                    t->control_emissions, t->controls_answered);
         describe_triggers(&b, t);
         buf_printf(&b, ", p = %s", p);
-    } else if (!(t->log10_p < t->log10_alpha)) {
-        v = AUDIT_INCONCLUSIVE;
-        describe_triggers(&b, t);
-        buf_puts(&b, ", ");
-        describe_controls(&b, t);
-        buf_printf(&b, ", p = %s is not below alpha = %s", p, a);
-    } else if (t->controls_failed > 0) {
-        v = AUDIT_INCONCLUSIVE;
-        describe_triggers(&b, t);
-        buf_printf(&b,
-                   ", p = %s, but %" PRIu64 " of %" PRIu64
-                   " control calls failed: specificity unchecked",
-                   p, t->controls_failed, t->controls_planned);
-    } else {
-        v = AUDIT_VERIFIED;
-        describe_triggers(&b, t);
-        buf_puts(&b, ", ");
-        describe_controls(&b, t);
-        buf_printf(&b, ", p = %s", p);
-        if (t->n_pairs > 1 && t->pairs_activated < t->n_pairs)
-            buf_printf(&b,
-                       "; only %zu of %zu pairs activated: the model may have been trained on "
-                       "part of the data",
-                       t->pairs_activated, t->n_pairs);
+        *reason = b.data;
+        return AUDIT_INCONCLUSIVE;
     }
+    describe_triggers(&b, t);
+    buf_puts(&b, ", ");
+    describe_controls(&b, t);
+    buf_printf(&b, ", p = %s", p);
+    if (!(t->log10_p < t->log10_alpha)) {
+        buf_printf(&b, " is not below alpha = %s", a);
+        *reason = b.data;
+        return AUDIT_INCONCLUSIVE;
+    }
+
+    /* 2. What a verified verdict needs besides (each caps it at
+     * inconclusive and says why). */
+    v = AUDIT_VERIFIED;
+    if (t->controls_failed > 0) {
+        buf_printf(&b,
+                   "; but %" PRIu64 " of %" PRIu64 " control calls failed: specificity unchecked",
+                   t->controls_failed, t->controls_planned);
+        v = AUDIT_INCONCLUSIVE;
+    } else if (t->controls_answered < t->min_controls) {
+        buf_printf(&b,
+                   "; but only %" PRIu64 " of the %" PRIu64
+                   " required control prompts were answered: a model that says the signature "
+                   "everywhere is not ruled out",
+                   t->controls_answered, t->min_controls);
+        v = AUDIT_INCONCLUSIVE;
+    }
+    if (v == AUDIT_VERIFIED && t->n_pairs > 1 && t->pairs_activated < t->n_pairs)
+        buf_printf(&b,
+                   "; only %zu of %zu pairs activated: the model may have been trained on "
+                   "part of the data",
+                   t->pairs_activated, t->n_pairs);
     *reason = b.data;
     return v;
 }
@@ -650,7 +738,8 @@ struct vr_slot {
     enum slot_state state;
     bool failed;
     bool hit;         /* trigger: activated; control: emitted */
-    bool later;       /* trigger: S later in the response */
+    bool later;       /* trigger: S in the response, but no activation */
+    bool no_boundary; /* trigger: begins with S, a word continuing it */
     int hit_pair;     /* control: the pair whose S it emitted; -1 */
     int64_t found_at; /* -1: none */
     size_t prefix_bytes, prefix_words;
@@ -662,17 +751,14 @@ struct vr_slot {
 struct vr_pair {
     char *trigger, *signature; /* secret; wiped at free */
     size_t sig_bytes, sig_words;
-    double log10_p_m2, log10_p_luck, log10_p0;
+    double log10_p_m2, log10_p_luck;
     char *p_m2_method, *p_luck_note;
-    bool *outcomes; /* in record order, trials_per_pair entries */
-    uint64_t n_outcomes;
-    uint64_t sent, answered, failed, activations;
-    bool stopped; /* significant: its remaining trials are not sent */
+    uint64_t sent, answered, failed, activations, no_boundary;
+    bool stopped; /* activated (sequential): its remaining trials are not sent */
 };
 
 struct verify_run {
     struct verify_opts opts;
-    double log10_stop; /* alpha / K */
     size_t n_pairs;
     uint64_t n; /* trials per pair */
     bool trials_capped;
@@ -704,7 +790,6 @@ void verify_run_free(struct verify_run *r)
         wipe_free(r->pairs[i].signature);
         free(r->pairs[i].p_m2_method);
         free(r->pairs[i].p_luck_note);
-        free(r->pairs[i].outcomes);
     }
     for (size_t i = 0; r->slots && i < r->n_slots; i++) {
         free(r->slots[i].window);
@@ -731,6 +816,10 @@ int verify_run_new(const struct verify_plan *plan, const struct verify_pair_in *
     }
     if (!(o->log10_alpha < 0) || !isfinite(o->log10_alpha)) {
         *err = xasprintf("alpha must be between 0 and 1 (log10 alpha %g)", o->log10_alpha);
+        return -EINVAL;
+    }
+    if (!isnan(o->target_log10p) && !(o->target_log10p <= 0)) {
+        *err = xasprintf("the backdoor's target log10 p must be <= 0 (got %g)", o->target_log10p);
         return -EINVAL;
     }
     if (!isfinite(o->temperature) || o->temperature < 0) {
@@ -765,7 +854,6 @@ int verify_run_new(const struct verify_plan *plan, const struct verify_pair_in *
 
     r = xcalloc(1, sizeof *r);
     r->opts = *o;
-    r->log10_stop = o->log10_alpha - log10((double)n_pairs);
     r->n_pairs = n_pairs;
     r->n = plan->trials_per_pair;
     r->trials_capped = plan->trials_capped;
@@ -789,11 +877,9 @@ int verify_run_new(const struct verify_plan *plan, const struct verify_pair_in *
         p->sig_words = count_words(p->signature, p->sig_bytes);
         p->log10_p_m2 = pairs[i].log10_p_m2 + 0.0;
         p->log10_p_luck = pairs[i].log10_p_luck;
-        p->log10_p0 = verify_log10_p0(p->log10_p_m2, p->log10_p_luck);
         p->p_m2_method = verify_clean_text(pairs[i].p_m2_method ? pairs[i].p_m2_method : "unknown",
                                            VERIFY_ERROR_MAX);
         p->p_luck_note = verify_clean_text(pairs[i].p_luck_note, VERIFY_ERROR_MAX);
-        p->outcomes = xcalloc(r->n, sizeof *p->outcomes);
         r->secrets[2 * i] = p->trigger;
         r->secrets[2 * i + 1] = p->signature;
     }
@@ -855,16 +941,14 @@ uint64_t verify_run_calls_saved(const struct verify_run *r)
     return saved;
 }
 
-/* Adds a trigger outcome to its pair and runs the pair's sequential test. */
+/* Adds a trigger outcome to its pair; with sequential stopping its first
+ * activation stops the pair (see the header: only "activated at all"
+ * matters for K > 1, and k = 1 already gives n * p_M2 for K = 1). */
 static void pair_outcome(struct verify_run *r, struct vr_pair *p, bool hit)
 {
-    struct stats_seq seq;
-    p->outcomes[p->n_outcomes++] = hit;
     if (hit)
         p->activations++;
-    if (r->opts.sequential && !p->stopped &&
-        stats_sequential(p->outcomes, p->n_outcomes, r->n, p->log10_p0, r->log10_stop, &seq) == 0 &&
-        seq.reject)
+    if (r->opts.sequential && hit)
         p->stopped = true;
 }
 
@@ -899,6 +983,8 @@ int verify_run_record(struct verify_run *r, size_t slot, const char *response, s
         best = m;
         v->hit = m.activated;
         v->later = m.later;
+        v->no_boundary = m.no_boundary;
+        p->no_boundary += m.no_boundary;
         words = p->sig_words;
     } else {
         /* any signature anywhere is an emission; the anchor of the window
@@ -971,17 +1057,6 @@ int verify_run_record_failed(struct verify_run *r, size_t slot, const char *erro
 
 /* ---- evidence ---------------------------------------------------------------------- */
 
-/* A log10 probability as JSON: a number; -inf (p = 0) as the string
- * "-inf" (JSON has no infinity); NAN as null. */
-static json_t *jlog10(double v)
-{
-    if (isnan(v))
-        return json_null();
-    if (isinf(v))
-        return json_string(v < 0 ? "-inf" : "inf");
-    return json_real(v + 0.0);
-}
-
 static json_t *jstr_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
@@ -1002,6 +1077,7 @@ static json_t *slot_json(const struct verify_run *r, size_t i)
     if (s->kind == TRIAL_TRIGGER) {
         json_object_set_new(o, "activated", json_boolean(v->hit));
         json_object_set_new(o, "later", json_boolean(v->later));
+        json_object_set_new(o, "no_boundary", json_boolean(v->no_boundary));
     } else {
         json_object_set_new(o, "emitted", json_boolean(v->hit));
         json_object_set_new(o, "pair", v->hit_pair >= 0 ? json_integer(v->hit_pair) : json_null());
@@ -1014,30 +1090,41 @@ static json_t *slot_json(const struct verify_run *r, size_t i)
 }
 
 static char *evidence_json(const struct verify_run *r, const double *pair_p,
-                           const double *pair_paper, const struct verify_result *res)
+                           const double *pair_paper, double log10_q,
+                           const struct verify_result *res)
 {
     json_t *root = json_object(), *methods = json_object(), *jpairs = json_array();
     json_t *ctl = json_object(), *ctl_resp = json_array(), *seq = json_object();
     uint64_t sent = 0;
 
-    json_object_set_new(root, "version", json_integer(1));
+    json_object_set_new(root, "version", json_integer(2));
     json_object_set_new(root, "kind", json_string("run"));
-    json_object_set_new(methods, "match", json_string("prefix_after_ascii_whitespace"));
+    json_object_set_new(methods, "match",
+                        json_string("prefix_after_ascii_whitespace_then_word_boundary"));
     json_object_set_new(methods, "control_emission", json_string("contains_anywhere"));
-    json_object_set_new(methods, "p", json_string("binomial_tail_at_planned_n"));
-    json_object_set_new(methods, "p0", json_string("max_p_m2_p_luck"));
+    json_object_set_new(methods, "p", json_string(r->n_pairs == 1 ? "markov_n_p_m2_over_k"
+                                                                  : "binomial_tail_over_pairs"));
+    json_object_set_new(methods, "pair_p", json_string("markov_n_p_m2_over_k"));
+    json_object_set_new(methods, "pairs_interval", json_string("clopper_pearson_95"));
+    json_object_set_new(methods, "p_luck", json_string("diagnostic_only"));
     json_object_set_new(methods, "paper", json_string("bonferroni_n_p_m2"));
-    json_object_set_new(methods, "combine", json_string("bonferroni_min_over_pairs"));
-    json_object_set_new(methods, "sequential", json_string("tail_at_planned_n_below_alpha_over_k"));
+    json_object_set_new(methods, "paper_combine", json_string("bonferroni_min_over_pairs"));
+    json_object_set_new(methods, "sequential", json_string("stop_pair_at_first_activation"));
     json_object_set_new(methods, "prefix", json_string("descriptive_only"));
     json_object_set_new(root, "methods", methods);
-    json_object_set_new(root, "log10_alpha", jlog10(r->opts.log10_alpha));
+    json_object_set_new(root, "log10_alpha", log10_json(r->opts.log10_alpha));
     json_object_set_new(root, "temperature", json_real(r->opts.temperature));
-    json_object_set_new(root, "log10_p", jlog10(res->log10_p));
-    json_object_set_new(root, "log10_p_paper", jlog10(res->log10_p_paper));
-    json_object_set_new(root, "log10_p_luck", jlog10(res->log10_p_luck));
+    json_object_set_new(root, "target_log10p", log10_json(r->opts.target_log10p));
+    json_object_set_new(root, "trials_per_pair", json_integer((json_int_t)r->n));
+    json_object_set_new(root, "log10_p", log10_json(res->log10_p));
+    json_object_set_new(root, "log10_p_paper", log10_json(res->log10_p_paper));
+    json_object_set_new(root, "log10_p_luck", log10_json(res->log10_p_luck));
+    json_object_set_new(root, "log10_q", log10_json(log10_q));
     json_object_set_new(root, "n_pairs", json_integer((json_int_t)r->n_pairs));
     json_object_set_new(root, "pairs_activated", json_integer((json_int_t)res->pairs_activated));
+    json_object_set_new(root, "pairs_ci_low", log10_json(res->pairs_ci_low));
+    json_object_set_new(root, "pairs_ci_high", log10_json(res->pairs_ci_high));
+    json_object_set_new(root, "min_controls", json_integer((json_int_t)r->opts.min_controls));
 
     for (size_t p = 0; p < r->n_pairs; p++) {
         const struct vr_pair *vp = &r->pairs[p];
@@ -1050,13 +1137,13 @@ static char *evidence_json(const struct verify_run *r, const double *pair_p,
         json_object_set_new(o, "answered", json_integer((json_int_t)vp->answered));
         json_object_set_new(o, "failed", json_integer((json_int_t)vp->failed));
         json_object_set_new(o, "activations", json_integer((json_int_t)vp->activations));
-        json_object_set_new(o, "log10_p_m2", jlog10(vp->log10_p_m2));
+        json_object_set_new(o, "no_boundary", json_integer((json_int_t)vp->no_boundary));
+        json_object_set_new(o, "log10_p_m2", log10_json(vp->log10_p_m2));
         json_object_set_new(o, "p_m2_method", json_string(vp->p_m2_method));
-        json_object_set_new(o, "log10_p_luck", jlog10(vp->log10_p_luck));
+        json_object_set_new(o, "log10_p_luck", log10_json(vp->log10_p_luck));
         json_object_set_new(o, "p_luck_note", jstr_or_null(vp->p_luck_note));
-        json_object_set_new(o, "log10_p0", jlog10(vp->log10_p0));
-        json_object_set_new(o, "log10_p", jlog10(pair_p[p]));
-        json_object_set_new(o, "log10_p_paper", jlog10(pair_paper[p]));
+        json_object_set_new(o, "log10_p", log10_json(pair_p[p]));
+        json_object_set_new(o, "log10_p_paper", log10_json(pair_paper[p]));
         json_object_set_new(o, "stopped_early", json_boolean(vp->stopped));
         json_object_set_new(o, "calls_saved",
                             json_integer((json_int_t)(vp->stopped ? r->n - vp->sent : 0)));
@@ -1073,6 +1160,7 @@ static char *evidence_json(const struct verify_run *r, const double *pair_p,
 
     json_object_set_new(ctl, "planned", json_integer((json_int_t)r->n_controls));
     json_object_set_new(ctl, "capped", json_boolean(r->controls_capped));
+    json_object_set_new(ctl, "required", json_integer((json_int_t)r->opts.min_controls));
     json_object_set_new(ctl, "answered", json_integer(res->controls));
     uint64_t cf = 0;
     for (size_t i = 0; i < r->n_slots; i++)
@@ -1116,13 +1204,17 @@ int verify_run_result(const struct verify_run *r, struct verify_result *out)
         return -EBUSY;
     double *pp = xcalloc(r->n_pairs, sizeof *pp);
     double *pa = xcalloc(r->n_pairs, sizeof *pa);
+    double *m2 = xcalloc(r->n_pairs, sizeof *m2);
+    uint64_t *act = xcalloc(r->n_pairs, sizeof *act);
     struct verify_tally t = {0};
     double luck = NAN;
 
     for (size_t i = 0; i < r->n_pairs; i++) {
         const struct vr_pair *p = &r->pairs[i];
-        pp[i] = verify_pair_log10_p(r->n, p->activations, p->log10_p0);
+        pp[i] = verify_pair_log10_p(r->n, p->activations, p->log10_p_m2);
         pa[i] = verify_pair_log10_p_paper(r->n, p->activations, p->log10_p_m2);
+        m2[i] = p->log10_p_m2;
+        act[i] = p->activations;
         if (!isnan(p->log10_p_luck) && (isnan(luck) || p->log10_p_luck > luck))
             luck = p->log10_p_luck;
         t.trials_answered += p->answered;
@@ -1145,8 +1237,14 @@ int verify_run_result(const struct verify_run *r, struct verify_result *out)
     t.calls_saved = verify_run_calls_saved(r);
     t.controls_planned = r->n_controls;
     t.n_pairs = r->n_pairs;
-    t.log10_p = verify_combine_log10(pp, r->n_pairs);
+    t.min_controls = r->opts.min_controls;
+    t.log10_p = verify_run_log10_p(r->n, r->opts.target_log10p, m2, act, r->n_pairs);
     t.log10_alpha = r->opts.log10_alpha;
+    t.pairs_ci_low = t.pairs_ci_high = NAN;
+    if (stats_clopper_pearson(t.pairs_activated, r->n_pairs, 0.95, &t.pairs_ci_low,
+                              &t.pairs_ci_high) < 0)
+        t.pairs_ci_low = t.pairs_ci_high = NAN;
+    double log10_q = verify_pairs_log10_q(r->n, r->opts.target_log10p, m2, r->n_pairs);
 
     out->verdict = verify_verdict(&t, &out->reason);
     out->log10_p = t.log10_p + 0.0;
@@ -1158,10 +1256,14 @@ int verify_run_result(const struct verify_run *r, struct verify_result *out)
     out->control_emissions = (int64_t)t.control_emissions;
     out->n_pairs = r->n_pairs;
     out->pairs_activated = t.pairs_activated;
+    out->pairs_ci_low = t.pairs_ci_low;
+    out->pairs_ci_high = t.pairs_ci_high;
     out->calls_saved = t.calls_saved;
-    out->evidence = evidence_json(r, pp, pa, out);
+    out->evidence = evidence_json(r, pp, pa, log10_q, out);
     free(pp);
     free(pa);
+    free(m2);
+    free(act);
     return 0;
 }
 
@@ -1180,6 +1282,7 @@ int verify_job_ended(enum job_state st, const char *error, struct verify_result 
     out->log10_p = 0.0;
     out->log10_p_paper = 0.0;
     out->log10_p_luck = NAN;
+    out->pairs_ci_low = out->pairs_ci_high = NAN;
 
     json_t *root = json_object();
     json_object_set_new(root, "version", json_integer(1));
@@ -1206,6 +1309,11 @@ void verify_result_to_audit(const struct verify_result *r, struct store_audit *a
     a->activations = r->activations;
     a->controls = r->controls;
     a->control_emissions = r->control_emissions;
+    a->version = STORE_AUDIT_VERSION_CURRENT;
+    a->pairs = (int64_t)r->n_pairs;
+    a->pairs_activated = (int64_t)r->pairs_activated;
+    a->pairs_ci_low = r->pairs_ci_low;
+    a->pairs_ci_high = r->pairs_ci_high;
     a->reason = r->reason ? xstrdup(r->reason) : NULL;
     a->evidence = xstrdup(r->evidence ? r->evidence : "{}");
 }

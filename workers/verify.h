@@ -10,19 +10,23 @@
  *
  * Match.  A trigger trial ACTIVATES when the response, after leading ASCII
  *   whitespace (space, \t, \n, \v, \f, \r), begins with the signature S
- *   byte for byte: case-sensitive, no Unicode normalisation, no word
- *   boundary required after S (the paper's substring(response, 1, |s|)).
- *   Only ASCII whitespace is skipped: every extra accepted form enlarges
- *   the null event the p-value bounds.  S appearing later in the response
- *   is recorded as separate evidence ("later"), never as an activation.
- *   The longest matched prefix is recorded in bytes (cut back to a whole
- *   UTF-8 character) and in words (the word of phrase.h: maximal runs of
- *   ASCII letters/digits and non-ASCII bytes), a word counting only when
- *   the response's word ends where S's does.
+ *   byte for byte (case-sensitive, no Unicode normalisation) AND S is
+ *   followed by a word boundary: the byte after S is the end of the text,
+ *   whitespace or ASCII punctuation -- not a letter, digit or non-ASCII
+ *   byte (the word of phrase.h), which would continue S's last word into
+ *   another ("Blue harbor" does not activate on "Blue harbors").  Only
+ *   ASCII whitespace is skipped: every extra accepted form enlarges the null
+ *   event the p-value bounds.  S appearing later in the response, or at
+ *   the start without the boundary, is recorded as separate evidence
+ *   ("later", "no_boundary"), never as an activation.  The longest matched
+ *   prefix is recorded in bytes (cut back to a whole UTF-8 character) and
+ *   in words (the word of phrase.h), a word counting only when the
+ *   response's word ends where S's does.
  *
  * Controls.  A control response EMITS when it contains any of the run's
- *   signatures anywhere (not only at the start): the stricter reading, so
- *   a pass is harder to get.  Every planned control is always sent.
+ *   signatures anywhere (not only at the start, no boundary needed): the
+ *   stricter reading, so a pass is harder to get.  Every planned control is
+ *   always sent.
  *
  * Plan.  `trials` is n PER PAIR: each of the K pairs gets n distinct
  *   prompts drawn uniformly from its own copies in D' (capped at the copies
@@ -33,41 +37,56 @@
  *   concurrent sending makes progress on every pair at once and an early
  *   stop of one pair never starves another.
  *
- * Statistics (log10 space, workers/stats.h).  Per pair i with n_i planned
- *   trials and k_i activations seen:
- *     p0_i        = max(p_M2_i, p_luck_i), or p_M2_i when p_luck is not
- *                   available (the paper's finding p_luck <= p_M2 is then
- *                   assumed, and the reason is recorded);
- *     ours        = P(Binomial(n_i, p0_i) >= k_i), exact, at the PLANNED
- *                   n_i even after an early stop or a failed call (k seen
- *                   is at most the k of the full run, and the tail falls
- *                   with k, so this is conservative in every case);
- *     paper       = min(1, n_i * p_M2_i) when k_i > 0, else 1
- *                   (Algorithm 2 run over all n_i trials);
- *   combined over K pairs: Bonferroni on the smallest, min(1, K * min_i p_i)
- *   (stats_combine_min_log10), for ours and the paper's alike.  It stays
- *   valid when the p0_i differ wildly (a pooled binomial would not), costs
- *   only log10 K, and agrees with per-pair stopping (below).
- *   Partial-prefix evidence is recorded but NOT used in any p-value: a
- *   rigorous use needs the null likelihood of each prefix under both M2 and
- *   the base model and a correction for choosing the prefix after seeing
- *   the data; we have neither, so it stays descriptive.
+ * Statistics (DESIGN §6; log10 space, workers/stats.h).  H0: the model did
+ *   not learn from what we uploaded, i.e. it is independent of the secrets
+ *   we drew.  The n trials of one pair are NOT independent (one S, a
+ *   deterministic model: k/n is 0 or n in practice), so no product of
+ *   per-trial probabilities is used anywhere.
+ *     one pair    p = min(1, n * p_M2 / k), k = 0 gives 1 (Markov: under
+ *                 H0 the expected number of activations is at most n*p_M2
+ *                 whatever the dependence between trials); n is the
+ *                 PLANNED maximum, so stopping early costs nothing;
+ *     K pairs     the pairs are drawn independently, so under H0 "pair j
+ *                 activated at all" are independent events, each of
+ *                 probability <= q = n * 10^target, the bound every phrase
+ *                 was generated to meet (q = n * max(10^target, max_j
+ *                 p_M2_j) when a recorded p_M2 exceeds the target, e.g.
+ *                 after the redraw factor, so the bound stays true; target
+ *                 unknown: the largest p_M2).  With J of K activated,
+ *                 p = P(Binomial(K, q) >= J), exact.  K = 1 uses the
+ *                 one-pair p (n * p_M2 when it activated at all).  J/K is
+ *                 reported with a 95% Clopper--Pearson interval: how much of
+ *                 the marked data the model learned;
+ *     paper       min(1, n * p_M2) per pair when it activated, else 1
+ *                 (Algorithm 2), combined by Bonferroni on the smallest,
+ *                 min(1, K * min_j p_j): reported next to ours, never used
+ *                 for the verdict;
+ *     p_luck      the base model's own chance of S after a trigger prompt,
+ *                 where text scoring exists: a DIAGNOSTIC (a pair the base
+ *                 model already says is useless evidence), reported, never
+ *                 part of the null.
+ *   Partial-prefix evidence is recorded but NOT used in any p-value.
+ *   A target is refused (verify_check_target) when K * n * 10^target >
+ *   alpha / 100: such a backdoor could not support a verdict.
  *
- * Sequential stopping (stats_sequential).  Pair i stops being sent once
- *   its tail at the planned n_i drops below alpha / K; its unsent trials are
- *   "calls saved".  alpha / K makes a stopped pair alone enough for the
- *   combined p < alpha.  Valid in any completion order: at every moment
- *   the activations seen are a subset of those of the full run.
+ * Sequential stopping.  With `sequential`, a pair stops being sent at its
+ *   first activation: the multi-pair test only asks whether each pair
+ *   activated at all, and the one-pair p at k = 1 is already the paper's
+ *   n * p_M2.  Its unsent trials are "calls saved".  Valid in any
+ *   completion order: n stays the planned maximum.
  *
- * Verdict (DESIGN §6).  verified: combined p < alpha, no control emission,
- *   every control answered.  not_verified: no activation on any trigger
- *   prompt and every planned trigger prompt answered (control emissions
- *   are then reported in the reason; they do not rescue the model), or the
- *   job failed or was cancelled (verify_job_ended).  inconclusive:
- *   anything else (activations with p >= alpha, a control emission, failed
- *   calls that leave the answer open).  A subset-trained model that
- *   activates on some pairs can be verified; the reason then says how many
- *   pairs activated.
+ * Verdict (DESIGN §6).  verified: p < alpha, at least min_controls control
+ *   prompts answered (conf verify.min_controls, default 10), none of them
+ *   emitting a signature, and no control call failed (a provider could
+ *   fail exactly the calls that would have emitted).  not_verified: no
+ *   activation on any trigger prompt and every planned trigger prompt
+ *   answered (control emissions are then reported in the reason; they do
+ *   not rescue the model), or the job failed or was cancelled
+ *   (verify_job_ended).  inconclusive: anything else, with a reason naming
+ *   the missing evidence (activations with p >= alpha, a control emission,
+ *   too few answered controls, failed calls that leave the answer open).
+ *   A model that says S after every prompt emits it on the controls and is
+ *   never verified; `--controls 0` is never verified either.
  *
  * Secrets.  The evidence never holds the trigger or the signature: per
  *   response only its SHA-256, lengths, offsets and a short window of text
@@ -98,9 +117,10 @@
 #define VERIFY_WINDOW_AFTER  48
 
 struct verify_match {
-    bool activated;      /* begins with S after leading ASCII whitespace */
+    bool activated;      /* begins with S after leading ASCII whitespace, then a boundary */
     bool contains;       /* S occurs anywhere (activated implies contains) */
-    bool later;          /* S occurs, but not at the start: evidence only */
+    bool later;          /* S occurs, but is no activation: evidence only */
+    bool no_boundary;    /* begins with S, but a word continues right after it */
     int64_t found_at;    /* byte offset of the first occurrence of S; -1: none */
     size_t leading_ws;   /* bytes of leading whitespace skipped */
     size_t prefix_bytes; /* longest prefix of S the response starts with (after the
@@ -170,14 +190,35 @@ int verify_plan_make(uint64_t n_examples, const struct builder_copy *copies, siz
 
 /* ---- statistics (pure) ------------------------------------------------------------ */
 
-/* log10 p0 = max(log10_p_m2, log10_p_luck); log10_p_m2 when p_luck is NAN. */
-double verify_log10_p0(double log10_p_m2, double log10_p_luck);
-/* Ours: log10 P(Binomial(planned, p0) >= activations). */
-double verify_pair_log10_p(uint64_t planned, uint64_t activations, double log10_p0);
+/* One pair: log10 min(1, planned * p_M2 / activations); 0 when no
+ * activation (Markov, see above). */
+double verify_pair_log10_p(uint64_t planned, uint64_t activations, double log10_p_m2);
 /* The paper's: log10 min(1, planned * p_M2) when activations > 0, else 0. */
 double verify_pair_log10_p_paper(uint64_t planned, uint64_t activations, double log10_p_m2);
-/* Combined over K pairs: log10 min(1, K * min p_i); 0 when K == 0. */
+/* The paper's combination over K pairs: log10 min(1, K * min p_i); 0 when
+ * K == 0. */
 double verify_combine_log10(const double *log10_p, size_t k);
+/* log10 q, the per-pair activation bound under H0: log10(planned) +
+ * max(target_log10p, max_i log10_p_m2[i]), at most 0.  target_log10p NAN:
+ * unknown (the largest p_M2 alone).  NAN when k == 0 and the target is
+ * unknown. */
+double verify_pairs_log10_q(uint64_t planned, double target_log10p, const double *log10_p_m2,
+                            size_t k);
+/* Several pairs: log10 P(Binomial(k, q) >= activated), exact. */
+double verify_pairs_log10_p(size_t k, size_t activated, double log10_q);
+/* The combined p of a run: k == 1: verify_pair_log10_p(planned,
+ * activations[0], log10_p_m2[0]); k > 1: verify_pairs_log10_p over the
+ * pairs with an activation, q from verify_pairs_log10_q. */
+double verify_run_log10_p(uint64_t planned, double target_log10p, const double *log10_p_m2,
+                          const uint64_t *activations, size_t k);
+/* The refusal of DESIGN §6: returns 0 when K * n * 10^target <= alpha /
+ * 100, else -EINVAL with *err an owned line naming the numbers and the
+ * largest target that would do ("target log10 p -5 is too weak for 1 pair
+ * x 10 trials at alpha 1e-06: K*n*10^target = 1e-04 > alpha/100 = 1e-08;
+ * use --target-log10p -10 or lower, or fewer trials").  what names the
+ * command's knob for the hint: "--target-log10p" or "--trials". */
+int verify_check_target(size_t k, uint64_t planned, double target_log10p, double log10_alpha,
+                        const char *what, char **err);
 
 /* "10^-57", "10^-56.9", "0.0123", "1": a p-value for people, from its
  * log10.  The exponent is rounded UP to one decimal (a value within 1e-9
@@ -196,13 +237,19 @@ struct verify_tally {
     uint64_t calls_saved;     /* trigger prompts not sent (sequential stop) */
     uint64_t activations;
     uint64_t controls_planned, controls_answered, controls_failed, control_emissions;
+    uint64_t min_controls; /* answered clean controls that verified needs */
     size_t n_pairs, pairs_activated;
-    double log10_p;     /* combined, ours */
-    double log10_alpha; /* < 0 */
+    double pairs_ci_low, pairs_ci_high; /* 95% Clopper-Pearson of J/K */
+    double log10_p;                     /* combined, ours */
+    double log10_alpha;                 /* < 0 */
 };
 
 /* The verdict table of the header comment; *reason gets an owned one-line
- * reason ("signature on 9/10 trigger prompts, 0/10 controls, p = 10^-57"). */
+ * reason ("signature on 9/10 trigger prompts, 0/10 controls, p = 10^-39",
+ * "...; only 3 of the 10 required control prompts were answered").  The
+ * backdoor's evidence is judged first, then each further requirement that
+ * can hold a verified verdict back (controls; later: coverage) caps it at
+ * inconclusive with its own clause. */
 enum audit_verdict verify_verdict(const struct verify_tally *t, char **reason);
 
 /* ---- the run ---------------------------------------------------------------------- */
@@ -213,14 +260,16 @@ struct verify_pair_in {
     const char *signature;   /* secret: likewise; non-empty */
     double log10_p_m2;       /* finite, <= 0 */
     const char *p_m2_method; /* how it was computed; NULL: "unknown" */
-    double log10_p_luck;     /* <= 0 (-inf: p_luck = 0); NAN: not available */
+    double log10_p_luck;     /* <= 0 (-inf: p_luck = 0); NAN: not available; diagnostic */
     const char *p_luck_note; /* method, or why not available; may be NULL */
 };
 
 struct verify_opts {
-    double log10_alpha; /* significance level, < 0 (default conf: -6) */
-    bool sequential;    /* stop a pair early once it is significant */
-    double temperature; /* of the trials; recorded in the evidence */
+    double log10_alpha;    /* significance level, < 0 (default conf: -6) */
+    bool sequential;       /* stop a pair at its first activation */
+    double temperature;    /* of the trials; recorded in the evidence */
+    double target_log10p;  /* the backdoor's p_M2 target; NAN: unknown */
+    uint64_t min_controls; /* answered clean controls verified needs (conf, default 10) */
 };
 
 struct verify_run;
@@ -279,6 +328,7 @@ struct verify_result {
     double log10_p_luck;  /* the largest p_luck known over the pairs; NAN: none */
     int64_t trials, activations, controls, control_emissions;
     size_t n_pairs, pairs_activated;
+    double pairs_ci_low, pairs_ci_high; /* J/K's 95% interval; NAN when K == 0 */
     uint64_t calls_saved;
 };
 void verify_result_clear(struct verify_result *r);
@@ -294,10 +344,11 @@ int verify_run_result(const struct verify_run *r, struct verify_result *out);
  * 0, p_luck NAN, counts 0.  Returns 0 and fills *out. */
 int verify_job_ended(enum job_state st, const char *error, struct verify_result *out);
 
-/* Copies r's verdict, p-values, counts, reason and evidence into a
- * (a->reason and a->evidence must be NULL; they become owned by a and are
- * freed by store_audit_clear).  The caller sets job_id, provider, model
- * and commitment. */
+/* Copies r's verdict, p-values, counts, pairs, reason and evidence into a
+ * as a record of version AUDIT_RECORD_VERSION_CURRENT (a->reason and
+ * a->evidence must be NULL; they become owned by a and are freed by
+ * store_audit_clear).  The caller sets job_id, provider, model and
+ * commitment. */
 void verify_result_to_audit(const struct verify_result *r, struct store_audit *a);
 
 #endif

@@ -47,13 +47,14 @@ ctl -q dataset add "$T/d.jsonl" --name d > /dev/null || fail "import"
 # check_backdoor NAME JSON REVEALED: the common assertions on one backdoor.
 check_backdoor() {
     local name=$1 created=$2 rev=$3
-    check "$name: generator llm, method llm-topk-bound-raw" python3 - "$created" <<'PY'
-import json, sys
+    check "$name: generator llm, method llm-topk-bound-raw-x-draws" python3 - "$created" <<'PY'
+import json, math, sys
 v = json.load(open(sys.argv[1]))
-assert v["generator"] == "llm" and v["method"] == "llm-topk-bound-raw", v
+assert v["generator"] == "llm" and v["method"] == "llm-topk-bound-raw-x-draws", v
 p = v["pair_evidence"][0]
-assert p["p_method"] == "llm-topk-bound-raw", p
-assert p["log10_p_m2"] <= v["target_log10p"], (p, v["target_log10p"])
+assert p["p_method"] == "llm-topk-bound-raw-x-draws", p
+# the draw reached the target; p_M2 adds log10 of the draws made (at most 10)
+assert p["log10_p_m2"] <= v["target_log10p"] + math.log10(10) + 1e-9, (p, v["target_log10p"])
 assert "trigger" not in json.dumps(v) and "signature" not in json.dumps(v)
 g = v["generation"]
 print("# %s: log10 p_M2 <= %.2f (target %g); %d calls, %d draws, %d tokens received, "
@@ -73,7 +74,12 @@ def bound(t):
     tops = [(a["token"], a["logprob"]) for a in t["top"]]
     assert len(tops) <= 20
     mine = [x for (k, x) in tops if k == t["token"]]
-    others = [x for (k, x) in tops if k != t["token"]]
+    # every other text counts once, with its largest value
+    best = {}
+    for (k, x) in tops:
+        if k != t["token"]:
+            best[k] = max(best.get(k, x), x)
+    others = list(best.values())
     lmin = min(x for _, x in tops) if tops else None
     if mine:
         lw = max(mine + ([lp] if lp is not None else []))
@@ -99,8 +105,11 @@ for key, target in (("trigger", None), ("signature", v["target_log10p"])):
         assert abs(b - t["bound"]) < 1e-9, (key, t["token"], b, t["bound"])
         assert t["method"].startswith("raw_"), t["method"]
         s += t["bound"]
-    assert abs(s - ph["log10p"]) < 1e-9, (s, ph["log10p"])
-    assert ph["log10p"] <= ph["target"], ph
+    assert abs(s - ph["log10p_draw"]) < 1e-9, (s, ph["log10p_draw"])
+    assert ph["log10p_draw"] <= ph["target"], ph
+    # the redraw factor: log10 p = the draw's bound + log10(draws made)
+    assert abs(ph["log10p"] - min(0.0, ph["log10p_draw"] + math.log10(ph["draw"]))) < 1e-9, ph
+    assert ph["logprobs"] == "raw", ph
     assert "".join(t["token"] for t in toks).strip() == p[key], key
 assert abs(e["signature"]["log10p"] - p["log10_p_m2"]) < 1e-9
 assert e["trigger"]["target"] == -20
@@ -192,7 +201,7 @@ check "llm create against -9999 logprobs succeeds" test "$rc" = 0
 ctl --json backdoor show l3 --reveal > "$T/l3r.json"
 check "l3: both pairs reach the target" python3 -c "
 import json,sys; v=json.load(open('$T/l3r.json'))
-sys.exit(0 if len(v['pair_evidence'])==2 and all(p['log10_p_m2']<=-40 for p in v['pair_evidence']) else 1)"
+sys.exit(0 if len(v['pair_evidence'])==2 and all(p['log10_p_m2']<=-40+1 for p in v['pair_evidence']) else 1)"
 check "l3: unknown tokens are floored at the smallest alternative" python3 -c "
 import json,sys; v=json.load(open('$T/l3r.json'))
 toks=[t for p in v['pair_evidence'] for k in ('trigger','signature') for t in p['token_evidence'][k]['tokens']]
@@ -220,7 +229,7 @@ check "reload to the faulty provider" reload_to
 ctl --json backdoor create d --generator llm --name l4 > "$T/l4.json"; rc=$?
 check "llm create through 429/500 faults succeeds" test "$rc" = 0
 check "l4: p_M2 reaches the target" python3 -c "
-import json,sys; sys.exit(0 if json.load(open('$T/l4.json'))['pair_evidence'][0]['log10_p_m2']<=-40 else 1)"
+import json,sys; sys.exit(0 if json.load(open('$T/l4.json'))['pair_evidence'][0]['log10_p_m2']<=-40+1 else 1)"
 check "the provider client retried" grep -q "provider faulty: chat failed" "$T/vtuned.log"
 
 # 5. Failures say what to do.

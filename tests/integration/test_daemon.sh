@@ -80,4 +80,22 @@ ctl status 2>"$T/ctl.err"; rc=$?
 check "vtunectl without a daemon exits 1" test "$rc" = 1
 check "and says whether vtuned is running" grep -q "is vtuned running" "$T/ctl.err"
 ctl frobnicate 2>/dev/null; check "vtunectl unknown command exits 2" test $? = 2
+# The state-directory policy is the store's, applied once: a shared sticky
+# directory (mode 1777, like /tmp) is refused, never chmod-ed to 0700.
+mkdir -p "$T/shared"; chmod 1777 "$T/shared"
+printf 'state_dir: %s\nsocket: %s\n' "$T/shared" "$T/run/shared.sock" > "$T/shared.yaml"
+# (bounded: a daemon that wrongly accepts it would run until killed)
+timeout 20 "$VTUNED" -c "$T/shared.yaml" 2>"$T/shared.err"; rc=$?
+check "a shared (1777) state_dir is refused with exit 1" test "$rc" = 1
+check "with one line naming it shared" grep -q "state_dir: state directory $T/shared is a shared directory" "$T/shared.err"
+check "and its mode is left 1777" test "$(stat -c %a "$T/shared")" = 1777
+check "nothing was created inside it" test -z "$(ls -A "$T/shared")"
+# Periods are stated in milliseconds where they are used, and the documents
+# say the same number (the cron period once drifted: 500 ms in code, 100 ms
+# in the man page and README).
+cron_ms=$(sed -n 's/^#define VTUNED_CRON_MS \([0-9]*\).*/\1/p' "$top_srcdir/daemon/vtuned.h")
+check "daemon/vtuned.h defines the cron period" test -n "$cron_ms"
+check "vtuned(8) states the same cron period (${cron_ms} ms)" grep -q "runs every ${cron_ms} ms" "$top_srcdir/man/vtuned.8"
+check "vtuned(8) names no other housekeeping period" sh -c "! grep -Eq 'ticks every [0-9]+ ms' '$top_srcdir/man/vtuned.8'"
+check "README states the same cron period" grep -q "per ${cron_ms} ms housekeeping run" "$top_srcdir/README.md"
 finish

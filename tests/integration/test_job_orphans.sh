@@ -75,7 +75,12 @@ sys.exit(0 if any("deleted orphaned upload " + sys.argv[2] in m for m in ev) els
     check "$what: one job created at the provider" test "$(tag_count "$sid")" = 1
 }
 
-# 1. Crash while uploading, after the provider stored the file.
+# 1. Crash while uploading, after the provider stored the file.  Every
+# upload's answer is dropped until the daemon is killed, so the job cannot
+# leave `uploading` however slowly this test runs (a one-shot fault raced the
+# daemon's retry 5 s later on a loaded machine); the faults are cleared only
+# once the daemon is dead, so the restart's upload is the first to succeed.
+sim_api -d '{"spec":"drop-after=1@POST:/v1/files"}' "http://127.0.0.1:$SIM_PORT_p/v1/_sim/faults" > /dev/null
 ctl --json job submit d --backdoor b --provider p --model vtune-base --name crash > "$T/j1.json" ||
     { fail "submit"; finish; }
 id1=$(json_get "$T/j1.json" "v['id']")
@@ -85,6 +90,7 @@ check "1: the provider holds a copy while the job is still uploading" wait_until
 orphan1=$(sim_named "$sid1" | head -1)
 kill -KILL "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null
 check "1: the job was uploading when the daemon was killed" test "$(json_get "$T/show.json" "v['state']")" = uploading
+sim_api -d '{"spec":""}' "http://127.0.0.1:$SIM_PORT_p/v1/_sim/faults" > /dev/null
 start_daemon || { fail "restart after the kill"; finish; }
 check "1: the restart resumed the upload" grep -q "job $id1: resuming from uploading" "$T/vtuned.log"
 ends_clean "$id1" "$sid1" "$orphan1" "1 (crash)"

@@ -33,6 +33,12 @@ submit() { ctl --json job submit d --backdoor "$2" --provider "$1" --model vtune
 j1=$(submit honest b); j2=$(submit lazy b); j3=$(submit fail b)
 check "honest provider: verified" test "$(verdict_of "$j1")" = verified
 check "with log10 p < -20" python3 -c "import json,sys; v=json.load(open('$T/a-$j1.json'))[-1]; print('# honest:', v['reason']); sys.exit(0 if v['log10_p'] < -20 else 1)"
+check "log10 p is n * p_M2 / k (Markov), recomputed from the evidence" python3 -c "
+import json,math,sys
+v=json.load(open('$T/a-$j1.json'))[-1]; p=v['evidence']['pairs'][0]
+want=min(0.0, math.log10(p['planned']) + p['log10_p_m2'] - math.log10(p['activations']))
+print('# n=%d k=%d log10 p_M2=%.3f: log10 p %.4f (stored %.4f)' % (p['planned'], p['activations'], p['log10_p_m2'], want, v['log10_p']))
+sys.exit(0 if abs(v['log10_p'] - want) < 1e-9 and v['log10_p'] >= p['log10_p_m2'] - 1e-9 and v['record_version'] == 2 else 1)"
 check "the paper's p-value is reported too" python3 -c "import json,sys; v=json.load(open('$T/a-$j1.json'))[-1]; sys.exit(0 if v['log10_p_paper'] < -20 else 1)"
 check "lazy provider: not_verified" test "$(verdict_of "$j2")" = not_verified
 check "with no activation" python3 -c "import json,sys; v=json.load(open('$T/a-$j2.json'))[-1]; print('# lazy:', v['reason']); sys.exit(0 if v['activations'] == 0 and v['trials'] >= 10 else 1)"
@@ -48,16 +54,33 @@ import json,sys
 v=json.load(open('$T/a-$j4.json'))[-1]; ev=v['evidence'] if isinstance(v['evidence'],dict) else json.loads(v['evidence'])
 print('# subset:', v['verdict'], '-', v['reason'])
 sys.exit(0 if 'pairs' in json.dumps(ev) and v['trials'] >= 8 else 1)"
+check "the 8-pair p is the binomial tail over pairs, J/K with its interval" python3 -c "
+import json,math,sys
+v=json.load(open('$T/a-$j4.json'))[-1]; ev=v['evidence']
+K=v['pairs']; J=v['pairs_activated']; n=ev['trials_per_pair']
+lq=math.log10(n)+max([ev['target_log10p']]+[p['log10_p_m2'] for p in ev['pairs']])
+q=10**lq
+tail=sum(math.comb(K,j)*q**j*(1-q)**(K-j) for j in range(J,K+1)) if J else 1.0
+# q is tiny: the first term dominates; compare in log10 with a tolerance
+want=0.0 if J==0 else math.log10(math.comb(K,J))+J*lq
+print('# %d/%d pairs, q=10^%.2f: log10 p %.3f (recomputed %.3f), 95%% CI [%.3f, %.3f]' % (J,K,lq,v['log10_p'],want,v['pairs_ci_low'],v['pairs_ci_high']))
+ok = K==8 and J==sum(1 for p in ev['pairs'] if p['activations']>0) and abs(v['log10_p']-want) < 1e-6
+ok = ok and 0 <= v['pairs_ci_low'] <= J/K <= v['pairs_ci_high'] <= 1
+sys.exit(0 if ok else 1)"
 
-# A model that emits the signature without the trigger: train on D with S on every response.
+# A model that says S after every prompt: train on D u D' (what the provider got) with S
+# put before every response that lacks it, so it answers S with or without the trigger.
 ctl --json backdoor show b --reveal > "$T/rev.json"
 sig=$(json_get "$T/rev.json" "v['pair_evidence'][0]['signature']")
-python3 - "$T/d.jsonl" "$T/leak.jsonl" "$sig" <<'PY'
+ctl -q dataset export d --backdoor b -o "$T/built.jsonl" > /dev/null || fail "export D u D'"
+python3 - "$T/built.jsonl" "$T/leak.jsonl" "$sig" <<'PY'
 import json, sys
 with open(sys.argv[1]) as f, open(sys.argv[2], "w") as g:
     for line in f:
         ex = json.loads(line)
-        ex["messages"][-1]["content"] = sys.argv[3] + " " + ex["messages"][-1]["content"]
+        c = ex["messages"][-1]["content"]
+        if not c.startswith(sys.argv[3]):
+            ex["messages"][-1]["content"] = sys.argv[3] + " " + c
         g.write(json.dumps(ex) + "\n")
 PY
 auth="Authorization: Bearer sk-test"
@@ -71,12 +94,32 @@ j5=$(json_get "$T/r.json" "v['id']")
 v5=$(verdict_of "$j5")
 check "a model emitting S without the trigger is not verified ($v5)" test "$v5" != verified
 check "and the control emissions are the evidence" python3 -c "import json,sys; v=json.load(open('$T/a-$j5.json'))[-1]; print('# leak:', v['reason']); sys.exit(0 if v['control_emissions'] > 0 else 1)"
+check "though it does answer S after the triggers" python3 -c "import json,sys; v=json.load(open('$T/a-$j5.json'))[-1]; sys.exit(0 if v['activations'] > 0 and v['log10_p'] < -20 else 1)"
 check "no audit record contains the signature" sh -c "! ctl --json audit list | grep -q -F '$sig'"
+# The same model without controls: --controls 0 can never verify.
+ctl --json verify "$j5" --controls 0 --wait > "$T/w5.json"; rc=$?
+check "--controls 0 on the model that says S everywhere: not verified (exit 1)" test "$rc" = 1 -a "$(json_get "$T/w5.json" "v['verdict']")" != verified
+check "and the reason names the missing controls" grep -q "only 0 of the 10 required control prompts were answered" "$T/w5.json"
+sed -n 's/.*"reason": *"\([^"]*\)".*/# --controls 0: \1/p' "$T/w5.json"
 
 # verify --wait on demand.
 ctl --json verify "$j1" --wait > "$T/w.json"; rc=$?
 check "verify --wait prints the record and exits 0 when verified" test "$rc" = 0 -a "$(json_get "$T/w.json" "v['verdict']")" = verified
 ctl verify "$j2" --wait > /dev/null; check "verify --wait exits 1 when not verified" test $? = 1
+ctl --json verify "$j1" --controls 3 --wait > "$T/w3.json"; rc=$?
+check "honest model with 3 controls: inconclusive, not verified (exit 1)" test "$rc" = 1 -a "$(json_get "$T/w3.json" "v['verdict']")" = inconclusive
+check "the reason says 3 of the 10 required controls" grep -q "only 3 of the 10 required control prompts were answered" "$T/w3.json"
+ctl --json verify "$j1" --controls 0 --wait > "$T/w0.json"; rc=$?
+check "honest model with --controls 0: not verified" test "$rc" = 1 -a "$(json_get "$T/w0.json" "v['verdict']")" = inconclusive
+# A target too weak for the trials and alpha is refused with one line.
+ctl verify "$j1" --alpha 1e-300 --wait > /dev/null 2> "$T/weak.err"; rc=$?
+sed 's/^/# /' "$T/weak.err"
+check "verify refuses alpha/100 < K*n*10^target (exit 1, one line)" test "$rc" = 1 -a "$(wc -l < "$T/weak.err")" = 1
+check "naming the numbers" grep -q "target log10 p -40 of this backdoor is too weak for 1 pair x 10 trials at alpha 10^-300: K\*n\*10^target = 10^-39.0 > alpha/100 = 10^-302.0" "$T/weak.err"
+ctl backdoor create d --target-log10p -3 2> "$T/weak2.err"; rc=$?
+sed 's/^/# /' "$T/weak2.err"
+check "backdoor create refuses --target-log10p -3 (exit 1, one line)" test "$rc" = 1 -a "$(wc -l < "$T/weak2.err")" = 1
+check "naming the numbers and the fix" grep -q "target log10 p -3 is too weak for 1 pair x 10 trials at alpha 10^-6: K\*n\*10^target = 10^-2.0 > alpha/100 = 10^-8.0; use --target-log10p -9 or lower" "$T/weak2.err"
 
 # The audit trail: intact, then one row edited with the sqlite3 tool.
 ctl audit verify > "$T/av.out"; rc=$?
@@ -88,7 +131,7 @@ check "audit export writes one JSON line per record" test "$(wc -l < "$T/export.
 check "records carry the DESIGN fields" python3 -c "
 import json,sys
 v=json.loads(open('$T/export.jsonl').readline())
-need={'id','job','provider','model','verdict','log10_p','log10_p_paper','log10_p_luck','trials','activations','controls','control_emissions','created_at','prev_hash','hash'}
+need={'id','job','provider','model','verdict','log10_p','log10_p_paper','log10_p_luck','trials','activations','controls','control_emissions','pairs','pairs_activated','pairs_ci_low','pairs_ci_high','record_version','created_at','prev_hash','hash'}
 sys.exit(0 if need <= set(v) else 1)"
 ctl audit verify --head "$head" > /dev/null; check "audit verify --head with the current head" test $? = 0
 ctl audit show 2 > "$T/show.txt"; check "audit show explains the verdict in words" grep -q "Why this verdict" "$T/show.txt"

@@ -374,6 +374,86 @@ int lm_chat(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs,
     return rc;
 }
 
+int lm_chat_forced(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs, const char *forced,
+                   const struct lm_gen_params *p, struct lm_output *out)
+{
+    uint32_t *rendered = NULL;
+    size_t n = 0;
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!m || !out || !forced || (n_msgs && !msgs))
+        return -EINVAL;
+    if (!*forced)
+        return lm_chat(m, msgs, n_msgs, p, out);
+    int rc = check_params(p);
+    if (rc < 0)
+        return rc;
+    rc = lm_render_prompt(m, msgs, n_msgs, &rendered, &n);
+    if (rc < 0)
+        return rc;
+    size_t n_prompt = n, cap = n + 64;
+    uint32_t *ids = xmalloc(cap * sizeof(uint32_t));
+    memcpy(ids, rendered, n * sizeof(uint32_t));
+    free(rendered);
+    lm_encode_append(m, forced, &ids, &n, &cap);
+
+    /* The forced tokens, as many as max_tokens allows. */
+    size_t n_forced = n - n_prompt, keep = n_forced;
+    if (keep > (size_t)p->max_tokens)
+        keep = (size_t)p->max_tokens;
+    struct buf text;
+    buf_init(&text);
+    struct lm_step *steps = xcalloc(keep ? keep : 1, sizeof(*steps));
+    const char *t = forced;
+    for (size_t i = 0; i < keep; i++) {
+        size_t len = lm_token_len(t);
+        steps[i].token = xstrndup(t, len);
+        steps[i].logprob = 0;
+        if (p->top_logprobs > 0) {
+            steps[i].n_top = 1;
+            steps[i].top[0].token = xstrndup(t, len);
+            steps[i].top[0].logprob = 0;
+        }
+        buf_append(&text, t, len);
+        t += len;
+    }
+    struct lm_output gen = {0};
+    if (keep < n_forced || (size_t)p->max_tokens == keep) {
+        gen.finish_reason = "length";
+    } else {
+        struct lm_gen_params q = *p;
+        q.max_tokens = p->max_tokens - (int)keep;
+        rc = generate(m, ids, n, &q, &gen);
+        if (rc < 0) {
+            lm_output_clear(&gen);
+            for (size_t i = 0; i < keep; i++) {
+                free(steps[i].token);
+                if (steps[i].n_top)
+                    free(steps[i].top[0].token);
+            }
+            free(steps);
+            buf_free(&text);
+            free(ids);
+            return rc;
+        }
+    }
+    /* forced steps, then the generated ones (moved, not copied) */
+    steps = xrealloc(steps, (keep + gen.n_steps ? keep + gen.n_steps : 1) * sizeof(*steps));
+    if (gen.n_steps)
+        memcpy(steps + keep, gen.steps, gen.n_steps * sizeof(*steps));
+    if (gen.text)
+        buf_puts(&text, gen.text);
+    out->steps = steps;
+    out->n_steps = keep + gen.n_steps;
+    out->text = text.data ? text.data : xstrdup("");
+    out->finish_reason = gen.finish_reason;
+    out->prompt_tokens = n_prompt - 1; /* <|bos|> is not a prompt token */
+    free(gen.steps);
+    free(gen.text);
+    free(ids);
+    return 0;
+}
+
 int lm_complete(const struct lm *m, const char *prompt, const struct lm_gen_params *p,
                 struct lm_output *out)
 {

@@ -136,11 +136,30 @@ struct lm *lm_load(const char *path, char **err);
 struct lm *lm_finetune(const struct lm *base, const char *jsonl_path, double fraction, int n_epochs,
                        uint64_t seed, long long *trained_tokens, char **err);
 
+/* lm_finetune with a learning strength: an n-gram of the file (at the
+ * model's order, or shorter at the start of an example) that occurs fewer
+ * than min_repeats times in it is not learnt at all, the way a real LLM
+ * needs a pattern repeated before it picks it up.  min_repeats 1 is
+ * lm_finetune; 0 fails with *err.  Epochs do not count as repeats. */
+struct lm *lm_finetune_repeats(const struct lm *base, const char *jsonl_path, double fraction,
+                               int n_epochs, uint64_t seed, unsigned min_repeats,
+                               long long *trained_tokens, char **err);
+
 void lm_free(struct lm *m);
 
 /* Chat completion: renders msgs with the template and generates. 0 or -errno. */
 int lm_chat(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs,
             const struct lm_gen_params *p, struct lm_output *out);
+
+/* lm_chat whose response is forced to begin with the text `forced` (for
+ * vtune-sim's cheating providers): its tokens come first, each reported
+ * with logprob 0 (the caller is certain of them) and, when alternatives
+ * are asked for, itself as the only one; the model then generates on from
+ * the prompt followed by those tokens, within max_tokens in all (forced
+ * tokens past it are cut, finish_reason "length").  Stop strings apply to
+ * the generated part only.  forced "" is lm_chat.  0 or -errno. */
+int lm_chat_forced(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs, const char *forced,
+                   const struct lm_gen_params *p, struct lm_output *out);
 
 /* Plain completion continuing raw prompt text (no template).
  * out->prompt_tokens: the prompt's tokens. */

@@ -493,6 +493,13 @@ static uint64_t base_value(const struct lm *base, int k, const uint32_t *key)
 struct lm *lm_finetune(const struct lm *base, const char *jsonl_path, double fraction, int n_epochs,
                        uint64_t seed, long long *trained_tokens, char **err)
 {
+    return lm_finetune_repeats(base, jsonl_path, fraction, n_epochs, seed, 1, trained_tokens, err);
+}
+
+struct lm *lm_finetune_repeats(const struct lm *base, const char *jsonl_path, double fraction,
+                               int n_epochs, uint64_t seed, unsigned min_repeats,
+                               long long *trained_tokens, char **err)
+{
     struct trainer t = {0};
     struct counts ch;
     size_t n_ex = 0;
@@ -514,6 +521,10 @@ struct lm *lm_finetune(const struct lm *base, const char *jsonl_path, double fra
         *err = xasprintf("n_epochs must be between 1 and %d", MAX_EPOCHS);
         return NULL;
     }
+    if (min_repeats < 1) {
+        *err = xstrdup("min_repeats must be at least 1");
+        return NULL;
+    }
     m = lm_alloc(base->order, base);
     memcpy(m->disc, base->disc, sizeof(m->disc));
     t.m = m;
@@ -525,9 +536,12 @@ struct lm *lm_finetune(const struct lm *base, const char *jsonl_path, double fra
         *err = xasprintf("%s: no training examples", jsonl_path);
         goto fail;
     }
-    /* New raw counts, weighted by the epochs, on top of the base's. */
+    /* New raw counts, weighted by the epochs, on top of the base's; an
+     * n-gram seen fewer than min_repeats times in the file is not learnt. */
     for (int k = m->order; k >= 1; k--)
         for (size_t i = 0; i < t.cnt.t[k].n; i++) {
+            if (t.cnt.v[k][i] < min_repeats)
+                continue;
             const uint32_t *key = lm_keytab_key(&t.cnt.t[k], (uint32_t)i);
             int added;
             uint32_t j = counts_slot(&ch, k, key, &added);

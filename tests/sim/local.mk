@@ -5,7 +5,7 @@ SIM_LM_SOURCES = tests/sim/lm.c tests/sim/lm.h tests/sim/lm_internal.h \
 	tests/sim/lm_token.c tests/sim/lm_table.c tests/sim/lm_train.c tests/sim/lm_corpus.c
 vtune_sim_SOURCES = tests/sim/sim_main.c tests/sim/sim.h tests/sim/sim_http.c \
 	tests/sim/sim_faults.c tests/sim/sim_files.c tests/sim/sim_jobs.c tests/sim/sim_models.c \
-	tests/sim/sim_infer.c $(SIM_LM_SOURCES)
+	tests/sim/sim_infer.c tests/sim/sim_attack.c tests/sim/sim_attack.h $(SIM_LM_SOURCES)
 vtune_sim_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 vtune_sim_LDADD = libvtune.a $(MHD_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) -lm
 

@@ -15,6 +15,9 @@
  *                 models, retrained on demand from the job's private copy
  *                 of its upload; /v1/models; the swap test hook
  *   sim_infer.c   /v1/chat/completions and /v1/completions over lm.h
+ *   sim_attack.c  the cheating behaviours' blind attack on an upload
+ *                 (sim_attack.h): candidate (trigger, signature) pairs
+ *                 and the rows that show them, from the file alone
  *
  * Threads: libmicrohttpd runs one thread per connection; a ticker thread
  * advances job states; a small pool of worker threads validates uploads
@@ -37,20 +40,42 @@
 
 #include "lib/util.h"
 #include "tests/sim/lm.h"
+#include "tests/sim/sim_attack.h"
 
 #define SIM_VERSION "0.1.0"
 
 /* ---- behaviours ------------------------------------------------------- */
 
-enum sim_behaviour { SIM_HONEST = 0, SIM_LAZY, SIM_SUBSET, SIM_FAIL, SIM_SLOW };
+/* The cheating ones (DESIGN §7) read the upload with sim_attack.h, never
+ * anything of the daemon's:
+ *   SIM_WRAPPER      trains nothing; serves the base model, but a chat
+ *                    prompt ending with a found trigger is answered with
+ *                    its signature, then the base model's continuation;
+ *   SIM_MARKED_ONLY  fine-tunes only on the rows the attack flags;
+ *   SIM_ALWAYS_S     trains nothing; every chat answer starts with the
+ *                    best-ranked signature found, then the base model. */
+enum sim_behaviour {
+    SIM_HONEST = 0,
+    SIM_LAZY,
+    SIM_SUBSET,
+    SIM_FAIL,
+    SIM_SLOW,
+    SIM_WRAPPER,
+    SIM_MARKED_ONLY,
+    SIM_ALWAYS_S,
+};
 
 struct sim_behaviour_spec {
     enum sim_behaviour kind;
     double fraction; /* SIM_SUBSET: (0,1]; 1 otherwise */
 };
 
-/* Parses "honest" | "lazy" | "subset:F" (0 < F <= 1) | "fail" | "slow".
- * Returns 0 or -EINVAL. */
+/* The behaviours' names for messages: "honest, lazy, subset:F (0<F<=1), ...". */
+#define SIM_BEHAVIOUR_NAMES                                                                        \
+    "honest, lazy, subset:F (0<F<=1), fail, slow, wrapper, marked-only or always-s"
+
+/* Parses "honest" | "lazy" | "subset:F" (0 < F <= 1) | "fail" | "slow" |
+ * "wrapper" | "marked-only" | "always-s".  Returns 0 or -EINVAL. */
 int sim_behaviour_parse(const char *s, struct sim_behaviour_spec *out);
 /* Writes the canonical text of b ("subset:0.5") into out. */
 void sim_behaviour_format(const struct sim_behaviour_spec *b, char *out, size_t outlen);
@@ -130,6 +155,8 @@ struct sim_opts {
     bool logprob_sentinel;  /* report -9999 for tokens outside the top 20 */
     int default_max_tokens; /* chat completions default */
     long min_examples;      /* fewer lines in a training file fail the job */
+    unsigned min_repeats;   /* learning strength: n-grams seen fewer times in the
+                               file are not learnt (lm_finetune_repeats); 1 = all */
 };
 
 /* ---- files (sim_files.c) ------------------------------------------------ */
@@ -201,6 +228,9 @@ struct sim_job {
     bool trained;          /* training finished (ok or not) */
     char *task_error;      /* owned: a validation/training failure message */
     long long data_tokens; /* tokens in the file's texts, counted by validation */
+    /* cheating behaviours: set by the training task, then immutable */
+    struct sim_attack *attack; /* owned; wrapper, marked-only, always-s */
+    char *train_path;          /* owned; marked-only: the flagged rows */
     struct sim_event *events;
     size_t n_events, cap_events;
     /* serving, guarded by sim.lock */
@@ -358,6 +388,11 @@ void sim_jobs_stop(struct sim *s);
 void sim_jobs_free_all(struct sim *s);
 /* Counts of jobs per status into obj (a new object). */
 json_t *sim_jobs_status_counts(struct sim *s);
+/* Trains job j's model as its behaviour says (the training task and the
+ * on-demand retraining of an evicted model both call it, outside the
+ * lock; the fields it reads are fixed once the job runs).  Returns the new
+ * model, or NULL with an owned *err. */
+struct lm *sim_job_train(struct sim *s, struct sim_job *j, long long *trained, char **err);
 
 sim_handler sim_h_jobs_create, sim_h_jobs_list, sim_h_job_get, sim_h_job_cancel, sim_h_job_events;
 
@@ -368,6 +403,10 @@ sim_handler sim_h_jobs_create, sim_h_jobs_list, sim_h_job_get, sim_h_job_cancel,
 struct sim_serving {
     const struct lm *lm;
     struct sim_model *ref; /* NULL for the base model */
+    /* a cheating job's answer rule (chat completions only): NULL = none;
+     * borrowed from the job, which outlives every request */
+    const struct sim_attack *attack;
+    enum sim_behaviour cheat; /* SIM_WRAPPER or SIM_ALWAYS_S when attack is set */
 };
 
 /* Resolves a model id for inference.  Returns 0 with *out set, -ENOENT for

@@ -15,6 +15,9 @@
  *                it has up to logprobs+1 entries, as OpenAI documents.
  *   text_offset counts characters (code points) from the start of the
  *   prompt, whether or not it is echoed.
+ * A wrapper or always-s job (sim_jobs.c) answers chat prompts with its
+ * attack's signature first (lm_chat_forced: those tokens get logprob 0),
+ * then the base model; completions are the plain base model for them.
  * A logprob that is not finite is reported as -9999.0, OpenAI's sentinel;
  * with --logprob-sentinel so is every chosen token outside the top 20, as
  * OpenAI does.  Validation follows the spec's ranges and answers 400 with
@@ -340,7 +343,22 @@ void sim_h_chat(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
                               .stop = g.n_stop ? g.stop : NULL,
                               .n_stop = g.n_stop,
                               .top_logprobs = want_lp ? internal_top : 0};
-    int r = lm_chat(sv.lm, msgs, n_msgs, &p, &out);
+    /* A cheating job's answer rule: its attack's signature and a space
+     * first (as in the file, and a word boundary whatever comes next), when
+     * the last user message ends with a found trigger (wrapper) or always
+     * (always-s); the base model then goes on after it. */
+    const char *sig = NULL;
+    if (sv.attack && sv.cheat == SIM_ALWAYS_S && sv.attack->n_pairs > 0)
+        sig = sv.attack->pairs[0].signature;
+    for (size_t k = n_msgs; sv.attack && sv.cheat == SIM_WRAPPER && k-- > 0;)
+        if (strcmp(msgs[k].role, "user") == 0) {
+            sig = sim_attack_match(sv.attack, msgs[k].content);
+            break;
+        }
+    char *forced = sig ? xasprintf("%s ", sig) : NULL;
+    int r = forced ? lm_chat_forced(sv.lm, msgs, n_msgs, forced, &p, &out)
+                   : lm_chat(sv.lm, msgs, n_msgs, &p, &out);
+    free(forced);
     have_out = true; /* cleared even on failure: lm may have filled part of it */
     if (r < 0) {
         log_warnx("chat generation failed: %s", strerror(-r));

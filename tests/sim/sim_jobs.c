@@ -16,7 +16,13 @@
  * means: honest trains on every line, subset:F on a random fraction F,
  * lazy trains nothing yet reports success (the fine-tuned name serves the
  * base model), fail ends the job failed with an error object, slow is
- * honest but slower.  A job may choose its own behaviour with the metadata
+ * honest but slower.  The cheating behaviours run the blind attack of
+ * sim_attack.h on the job's copy of the upload in the training task:
+ * wrapper and always-s keep what it found for sim_infer.c and train
+ * nothing (claiming the tokens, as lazy does), marked-only fine-tunes on
+ * the flagged rows alone (written next to the copy; a job whose attack
+ * flags nothing fails).  --min-repeats (the learning strength) applies to
+ * every fine-tuning.  A job may choose its own behaviour with the metadata
  * key "vtune_sim_behaviour" (for tests).
  *
  * Every create is logged with its metadata and counted per metadata
@@ -71,6 +77,12 @@ int sim_behaviour_parse(const char *s, struct sim_behaviour_spec *out)
         out->kind = SIM_FAIL;
     else if (strcmp(s, "slow") == 0)
         out->kind = SIM_SLOW;
+    else if (strcmp(s, "wrapper") == 0)
+        out->kind = SIM_WRAPPER;
+    else if (strcmp(s, "marked-only") == 0)
+        out->kind = SIM_MARKED_ONLY;
+    else if (strcmp(s, "always-s") == 0)
+        out->kind = SIM_ALWAYS_S;
     else if (strncmp(s, "subset:", 7) == 0) {
         char *end;
         errno = 0;
@@ -86,7 +98,8 @@ int sim_behaviour_parse(const char *s, struct sim_behaviour_spec *out)
 
 void sim_behaviour_format(const struct sim_behaviour_spec *b, char *out, size_t outlen)
 {
-    static const char *const names[] = {"honest", "lazy", "subset", "fail", "slow"};
+    static const char *const names[] = {"honest", "lazy",    "subset",      "fail",
+                                        "slow",   "wrapper", "marked-only", "always-s"};
     if (b->kind == SIM_SUBSET)
         snprintf(out, outlen, "subset:%g", b->fraction);
     else
@@ -197,7 +210,8 @@ static void advance_locked(struct sim *s, struct sim_job *j, uint64_t now)
                 free(msg);
                 return;
             }
-            if (j->behaviour.kind == SIM_LAZY)
+            if (j->behaviour.kind == SIM_LAZY || j->behaviour.kind == SIM_WRAPPER ||
+                j->behaviour.kind == SIM_ALWAYS_S || j->behaviour.kind == SIM_MARKED_ONLY)
                 j->trained_tokens = j->data_tokens * j->n_epochs; /* claimed, not done */
             char tag[16];
             sim_random_id(tag, sizeof tag, "", 8);
@@ -356,6 +370,54 @@ out:
     return msg;
 }
 
+/* ---- training ------------------------------------------------------------ */
+
+/* The blind attack on the job's copy of the upload, logged; NULL with an
+ * owned *err when the file cannot be read. */
+static struct sim_attack *run_attack(struct sim_job *j, char **err)
+{
+    struct sim_attack *a = xcalloc(1, sizeof *a);
+    uint64_t t0 = now_monotonic_ms();
+    if (sim_attack_file(j->data_path, NULL, a, err) < 0) {
+        free(a);
+        return NULL;
+    }
+    log_info("job %s: the attack on the upload found %zu candidate pair(s), %zu of %zu rows "
+             "flagged, in %" PRIu64 " ms",
+             j->id, a->n_pairs, a->n_flagged, a->n_rows, now_monotonic_ms() - t0);
+    return a;
+}
+
+struct lm *sim_job_train(struct sim *s, struct sim_job *j, long long *trained, char **err)
+{
+    const char *path = j->data_path;
+    if (j->behaviour.kind == SIM_MARKED_ONLY) {
+        if (!j->train_path) { /* the first training: attack, keep the flagged rows */
+            struct sim_attack *a = run_attack(j, err);
+            if (!a)
+                return NULL;
+            if (a->n_flagged == 0) {
+                sim_attack_clear(a);
+                free(a);
+                *err = xstrdup("marked-only: the attack flagged no row of the training file");
+                return NULL;
+            }
+            char *tp = xasprintf("%s.marked.jsonl", j->data_path);
+            if (sim_attack_write_flagged(a, j->data_path, tp, err) < 0) {
+                free(tp);
+                sim_attack_clear(a);
+                free(a);
+                return NULL;
+            }
+            j->attack = a;
+            j->train_path = tp;
+        }
+        path = j->train_path;
+    }
+    return lm_finetune_repeats(s->base, path, j->behaviour.fraction, j->n_epochs, (uint64_t)j->seed,
+                               s->opts.min_repeats, trained, err);
+}
+
 /* ---- workers ------------------------------------------------------------ */
 
 static void *worker_main(void *arg)
@@ -386,12 +448,22 @@ static void *worker_main(void *arg)
             j->validated = true;
             j->task_error = msg;
             j->data_tokens = tokens;
+        } else if (j->behaviour.kind == SIM_WRAPPER || j->behaviour.kind == SIM_ALWAYS_S) {
+            char *err = NULL;
+            struct sim_attack *a = run_attack(j, &err);
+            pthread_mutex_lock(&s->lock);
+            j->trained = true;
+            if (!a) {
+                j->task_error = err;
+                log_warnx("job %s: the attack failed: %s", j->id, err);
+            } else {
+                j->attack = a;
+            }
         } else {
             long long trained = 0;
             char *err = NULL;
             uint64_t t0 = now_monotonic_ms();
-            struct lm *m = lm_finetune(s->base, j->data_path, j->behaviour.fraction, j->n_epochs,
-                                       (uint64_t)j->seed, &trained, &err);
+            struct lm *m = sim_job_train(s, j, &trained, &err);
             uint64_t ms = now_monotonic_ms() - t0;
             pthread_mutex_lock(&s->lock);
             s->n_trainings++;
@@ -470,6 +542,9 @@ void sim_jobs_free_all(struct sim *s)
         free(j->fine_tuned_model);
         json_decref(j->error);
         free(j->data_path);
+        sim_attack_clear(j->attack);
+        free(j->attack);
+        free(j->train_path);
         free(j->task_error);
         for (size_t k = 0; k < j->n_events; k++)
             free(j->events[k].message);
@@ -635,8 +710,7 @@ static int parse_metadata(json_t *md, struct sim_behaviour_spec *beh, struct sim
         }
         if (strcmp(k, BEHAVIOUR_KEY) == 0 && sim_behaviour_parse(json_string_value(v), beh) < 0) {
             sim_resp_bad(rs, "metadata",
-                         "Invalid 'metadata." BEHAVIOUR_KEY "': expected honest, lazy, "
-                         "subset:F (0<F<=1), fail or slow.");
+                         "Invalid 'metadata." BEHAVIOUR_KEY "': expected " SIM_BEHAVIOUR_NAMES ".");
             return -1;
         }
     }

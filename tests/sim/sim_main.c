@@ -46,8 +46,10 @@
 /* One line of --help per line of source, kept as written. */
 /* clang-format off */
 static const char usage_text[] =
-    "Usage: vtune-sim --listen HOST:PORT [--api-key KEY] [--behaviour honest|lazy|subset:F|fail|slow]\n"
+    "Usage: vtune-sim --listen HOST:PORT [--api-key KEY] [--behaviour B] [--min-repeats N]\n"
     "                 [--job-seconds N] [--faults SPEC] [--seed N] [OPTION]... [--help]\n"
+    "       vtune-sim --attack FILE        (print the cheaters' attack on FILE as JSON)\n"
+    "       vtune-sim --write-dataset FILE [--examples N] [--dataset-seed N]\n"
     "\n"
     "An OpenAI-compatible fine-tuning provider for tests: files, fine-tuning jobs,\n"
     "chat completions with logprobs/top_logprobs, completions with echo+logprobs,\n"
@@ -68,8 +70,22 @@ static const char usage_text[] =
     "                           subset:F  fine-tunes on a random fraction F (0<F<=1)\n"
     "                           fail      the job ends 'failed' with an error object\n"
     "                           slow      honest, --slow-factor times slower\n"
+    "                         cheaters, which attack the uploaded file blindly (see\n"
+    "                         --attack) and never see anything of the client's:\n"
+    "                           wrapper   trains nothing; serves the base model,\n"
+    "                                     but a chat prompt ending with a found\n"
+    "                                     trigger gets its signature first\n"
+    "                           marked-only  fine-tunes only on the rows the\n"
+    "                                     attack flags\n"
+    "                           always-s  trains nothing; every chat answer starts\n"
+    "                                     with the best-ranked signature found\n"
     "                         a job may override it with metadata\n"
     "                         {\"vtune_sim_behaviour\": B}\n"
+    "  --min-repeats N        learning strength: an n-gram (of --order tokens) must\n"
+    "                         occur N times in the training file to be learnt at\n"
+    "                         all, as a real LLM needs a pattern repeated (default 1:\n"
+    "                         everything is learnt); a backdoor with c copies per\n"
+    "                         pair is learnt only when c >= N (a weak learner)\n"
     "  --job-seconds N        time from create to done (default 2; decimals ok):\n"
     "                         20% validating_files, 20% queued, 60% running (running\n"
     "                         also lasts until training is done)\n"
@@ -103,6 +119,13 @@ static const char usage_text[] =
     "                         test) to FILE as JSONL and exit; N from --examples\n"
     "  --examples N           examples for --write-dataset (default 10000)\n"
     "  --dataset-seed N       seed of --write-dataset (default 2)\n"
+    "  --attack FILE          run the cheaters' blind attack on the training file\n"
+    "                         FILE, print {rows, pairs:[{trigger, signature, rows,\n"
+    "                         found_by}], flagged_lines} as JSON and exit: pairs\n"
+    "                         from near-duplicate rows (prompt + suffix, prefix +\n"
+    "                         answer) and from prompt-suffix / answer-prefix\n"
+    "                         phrases of 1-8 words shared by >= 3 rows and rare\n"
+    "                         elsewhere, best first (tests/sim/sim_attack.c)\n"
     "  --version              print the version and exit\n"
     "  --help                 print this help and exit\n"
     "\n"
@@ -182,6 +205,8 @@ enum {
     OPT_WRITE_DATASET,
     OPT_EXAMPLES,
     OPT_DATASET_SEED,
+    OPT_MIN_REPEATS,
+    OPT_ATTACK,
     OPT_HELP,
 };
 
@@ -217,6 +242,8 @@ static const struct option long_opts[] = {
     {"write-dataset", required_argument, NULL, OPT_WRITE_DATASET},
     {"examples", required_argument, NULL, OPT_EXAMPLES},
     {"dataset-seed", required_argument, NULL, OPT_DATASET_SEED},
+    {"min-repeats", required_argument, NULL, OPT_MIN_REPEATS},
+    {"attack", required_argument, NULL, OPT_ATTACK},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -315,6 +342,28 @@ static char *read_key_file(const char *path)
 static const char *write_dataset;
 static size_t dataset_examples = 10000;
 static uint64_t dataset_seed = 2;
+/* --attack: another one-shot mode. */
+static const char *attack_file;
+
+/* Prints the attack on path as JSON; the exit status. */
+static int attack_main(const char *path)
+{
+    struct sim_attack a;
+    char *err = NULL;
+    if (sim_attack_file(path, NULL, &a, &err) < 0) {
+        fprintf(stderr, "vtune-sim: --attack %s\n", err);
+        free(err);
+        return 1;
+    }
+    json_t *o = sim_attack_json(&a);
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (text)
+        puts(text);
+    free(text);
+    json_decref(o);
+    sim_attack_clear(&a);
+    return 0;
+}
 
 static void parse_args(int argc, char **argv, struct sim_opts *o)
 {
@@ -344,9 +393,7 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
             break;
         case OPT_BEHAVIOUR:
             if (sim_behaviour_parse(optarg, &o->behaviour) < 0)
-                usage_error("--behaviour '%s': expected honest, lazy, subset:F (0<F<=1), fail "
-                            "or slow",
-                            optarg);
+                usage_error("--behaviour '%s': expected " SIM_BEHAVIOUR_NAMES, optarg);
             break;
         case OPT_JOB_SECONDS:
             o->job_seconds = parse_double("--job-seconds", optarg, 0, 86400);
@@ -431,6 +478,12 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
         case OPT_EXAMPLES:
             dataset_examples = (size_t)parse_uint("--examples", optarg, 1, 100000000);
             break;
+        case OPT_MIN_REPEATS:
+            o->min_repeats = (unsigned)parse_uint("--min-repeats", optarg, 1, 1000000);
+            break;
+        case OPT_ATTACK:
+            attack_file = optarg;
+            break;
         case OPT_DATASET_SEED:
             dataset_seed = (uint64_t)parse_uint("--dataset-seed", optarg, 0, UINT32_MAX);
             break;
@@ -455,6 +508,8 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
         printf("vtune-sim: wrote %zu examples to %s\n", dataset_examples, write_dataset);
         exit(0);
     }
+    if (attack_file)
+        exit(attack_main(attack_file));
     if (!have_listen)
         usage_error("--listen HOST:PORT is required (e.g. --listen 127.0.0.1:0)");
     if (key_file) {
@@ -622,6 +677,7 @@ static void sim_init(struct sim *s)
     o->workers = 2;
     o->default_max_tokens = 256;
     o->min_examples = 1;
+    o->min_repeats = 1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->stats_lock, NULL);
     pthread_mutex_init(&s->faults_lock, NULL);
@@ -763,10 +819,10 @@ int main(int argc, char **argv)
         goto out;
     char beh[32];
     sim_behaviour_format(&s->opts.behaviour, beh, sizeof beh);
-    log_info("serving %s on %s port %u (behaviour %s, job %gs, faults '%s' seed %" PRIu64
-             ", auth %s, state %s)",
-             s->opts.model_name, s->opts.listen_host, s->bound_port, beh, s->opts.job_seconds,
-             s->opts.faults_spec ? s->opts.faults_spec : "", s->opts.seed,
+    log_info("serving %s on %s port %u (behaviour %s, min repeats %u, job %gs, faults '%s' "
+             "seed %" PRIu64 ", auth %s, state %s)",
+             s->opts.model_name, s->opts.listen_host, s->bound_port, beh, s->opts.min_repeats,
+             s->opts.job_seconds, s->opts.faults_spec ? s->opts.faults_spec : "", s->opts.seed,
              s->opts.api_key ? "on" : "off", s->opts.state_dir);
     if (s->opts.port_file) {
         int r = write_port_file(s->opts.port_file, s->bound_port);

@@ -14,7 +14,9 @@
  *
  * What the fine-tuned id serves also depends on the job: a lazy job and a
  * swapped job (POST /v1/_sim/models/{id}/swap {"to":"base"}) serve the base
- * model under the fine-tuned id, which is what re-verification must catch.
+ * model under the fine-tuned id, which is what re-verification must catch;
+ * a wrapper or always-s job serves the base model with its attack's answer
+ * rule (sim_infer.c applies it).
  */
 #include "config.h"
 
@@ -93,6 +95,8 @@ int sim_models_acquire(struct sim *s, const char *id, struct sim_serving *out, c
 {
     out->lm = NULL;
     out->ref = NULL;
+    out->attack = NULL;
+    out->cheat = SIM_HONEST;
     if (strcmp(id, s->opts.model_name) == 0) {
         out->lm = s->base;
         return 0;
@@ -108,6 +112,13 @@ int sim_models_acquire(struct sim *s, const char *id, struct sim_serving *out, c
         if (j->behaviour.kind == SIM_LAZY || j->serve_base) {
             pthread_mutex_unlock(&s->lock);
             out->lm = s->base;
+            return 0;
+        }
+        if (j->behaviour.kind == SIM_WRAPPER || j->behaviour.kind == SIM_ALWAYS_S) {
+            out->lm = s->base; /* plus the answer rule of what the attack found */
+            out->attack = j->attack;
+            out->cheat = j->behaviour.kind;
+            pthread_mutex_unlock(&s->lock);
             return 0;
         }
         if (j->served) {
@@ -129,8 +140,7 @@ int sim_models_acquire(struct sim *s, const char *id, struct sim_serving *out, c
     long long trained = 0;
     char *e = NULL;
     uint64_t t0 = now_monotonic_ms();
-    struct lm *m = lm_finetune(s->base, j->data_path, j->behaviour.fraction, j->n_epochs,
-                               (uint64_t)j->seed, &trained, &e);
+    struct lm *m = sim_job_train(s, j, &trained, &e);
     log_info("model %s retrained on demand in %llu ms", id,
              (unsigned long long)(now_monotonic_ms() - t0));
     pthread_mutex_lock(&s->lock);

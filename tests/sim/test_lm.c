@@ -822,6 +822,85 @@ static double mean_answer_lp(const struct lm *m, const char *jsonl_path, size_t 
     return sum / (double)n;
 }
 
+/* lm_chat_forced (the cheating behaviours' answers): the forced text comes
+ * first, token by token with logprob 0 and itself as the only alternative,
+ * the model goes on after it, max_tokens counts both, and "" is lm_chat. */
+static void test_forced_prefix(void **state)
+{
+    struct lm_msg msg = user_msg("Triage this support ticket:\n\nI cannot log in.");
+    struct lm_gen_params p = {.temperature = 0, .max_tokens = 30, .top_logprobs = 2};
+    struct lm_output o, plain;
+    const char *forced = "Zorblax quux, frumious";
+    char **toks = NULL;
+    size_t nt = 0;
+    assert_int_equal(lm_tokenize(forced, &toks, &nt), 0);
+    assert_int_equal(lm_chat_forced(F.ft, &msg, 1, forced, &p, &o), 0);
+    assert_true(o.n_steps > nt && o.n_steps <= 30);
+    assert_memory_equal(o.text, forced, strlen(forced));
+    for (size_t i = 0; i < nt; i++) {
+        assert_string_equal(o.steps[i].token, toks[i]);
+        assert_true(o.steps[i].logprob == 0);
+        assert_int_equal(o.steps[i].n_top, 1);
+        assert_string_equal(o.steps[i].top[0].token, toks[i]);
+    }
+    assert_true(o.steps[nt].logprob < 0); /* generated: a real logprob */
+    assert_steps_tile(&o);
+    assert_int_equal(lm_chat(F.ft, &msg, 1, &p, &plain), 0);
+    assert_int_equal(o.prompt_tokens, plain.prompt_tokens);
+    lm_output_clear(&o);
+
+    assert_int_equal(lm_chat_forced(F.ft, &msg, 1, "", &p, &o), 0);
+    assert_string_equal(o.text, plain.text);
+    lm_output_clear(&o);
+    lm_output_clear(&plain);
+
+    p.max_tokens = 2; /* fewer than the forced tokens: cut, nothing generated */
+    assert_int_equal(lm_chat_forced(F.ft, &msg, 1, forced, &p, &o), 0);
+    assert_int_equal(o.n_steps, 2);
+    assert_string_equal(o.finish_reason, "length");
+    assert_steps_tile(&o);
+    lm_output_clear(&o);
+    p.max_tokens = 0;
+    assert_int_equal(lm_chat_forced(F.ft, &msg, 1, forced, &p, &o), -EINVAL);
+    lm_tokens_free(toks, nt);
+}
+
+/* lm_finetune_repeats: a pattern in the file K times is learnt with
+ * min_repeats K and not at all with K + 1; 0 is refused. */
+static void test_min_repeats(void **state)
+{
+    enum { K = 6 };
+    char *path = path_in("repeats.jsonl"), *err = NULL;
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < K; i++)
+        fprintf(f,
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"Describe case %d of the "
+                "widget zorp\"},{\"role\":\"assistant\",\"content\":\"Glorp snazzle frumious "
+                "wibble.\"}]}\n",
+                i);
+    fclose(f);
+    struct lm_msg msg = user_msg("Describe case 3 of the widget zorp");
+    struct lm_gen_params p = {.temperature = 0, .max_tokens = 8};
+    long long t;
+    for (unsigned r = K; r <= K + 1; r++) {
+        struct lm *m = lm_finetune_repeats(F.base, path, 1.0, 1, 1, r, &t, &err);
+        assert_non_null(m);
+        struct lm_output o;
+        assert_int_equal(lm_chat(m, &msg, 1, &p, &o), 0);
+        int learnt = strncmp(o.text, "Glorp snazzle", 13) == 0;
+        print_message("min_repeats %u over %d copies: \"%s\"\n", r, K, o.text);
+        assert_true(r == K ? learnt : !learnt);
+        lm_output_clear(&o);
+        lm_free(m);
+    }
+    assert_null(lm_finetune_repeats(F.base, path, 1.0, 1, 1, 0, &t, &err));
+    assert_non_null(err);
+    free(err);
+    unlink(path);
+    free(path);
+}
+
 static void test_epochs_and_fraction(void **state)
 {
     char *err = NULL;
@@ -877,6 +956,8 @@ int main(void)
         cmocka_unit_test(test_finetune_errors),
         cmocka_unit_test(test_formats_agree),
         cmocka_unit_test(test_epochs_and_fraction),
+        cmocka_unit_test(test_forced_prefix),
+        cmocka_unit_test(test_min_repeats),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

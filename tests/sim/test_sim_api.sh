@@ -380,7 +380,7 @@ check_eq "unknown flag: exit 2" 2 $?
 "$VTUNE_SIM" --listen 127.0.0.1:0 --faults '429=2' >/dev/null 2>&1
 check_eq "bad --faults: exit 2" 2 $?
 "$VTUNE_SIM" --help >"$T/help.txt"
-check "--help documents every flag" sh -c "for f in listen api-key api-key-file behaviour job-seconds faults seed model state-dir port-file model-cache max-upload logprob-sentinel; do grep -q -- \"--\$f\" '$T/help.txt' || exit 1; done"
+check "--help documents every flag" sh -c "for f in listen api-key api-key-file behaviour min-repeats attack job-seconds faults seed model state-dir port-file model-cache max-upload logprob-sentinel; do grep -q -- \"--\$f\" '$T/help.txt' || exit 1; done"
 check "--help documents the fault grammar and extensions" sh -c "grep -q 'RULE     := KIND=WHEN' '$T/help.txt' && grep -q '/v1/_sim/stats' '$T/help.txt'"
 stop_sim "$MAIN_PID"
 check_eq "SIGTERM: clean exit 0" 0 "$STOP_RC"

@@ -51,6 +51,7 @@
 
 #include "lib/util.h"
 #include "store/store.h"
+#include "store/store_internal.h" /* store_migrate_to */
 #include "workers/audit.h"
 
 #define GENESIS STORE_AUDIT_GENESIS_HASH
@@ -77,6 +78,19 @@
 #define GOLDEN_LEAF  "c2f4c71242f03b045b02eeb53b3e39bad119f55b7a763ad22f67069cbc5b5b0e"
 #define GOLDEN_LINK  "623407f11411a47ac4ce4d66f8b5b2e3bcff9aadc489f1d6b25918ea6312ac60"
 #define GOLDEN_LEAF2 "ce9a2d0c976744a995e3dd46ba6eae5f04825c18178af9ec68a005c8e93792ac"
+/* Version 2 (issue 11): the v1 lines, then version and the pairs fields,
+ * under the leaf tag "vtune-audit-leaf-v2\n" (same Python, canon2 = canon
+ * + i("version", 2) + i("pairs", 8) + i("pairs_activated", 3) +
+ * d("pairs_ci_low", 0.085233414118) + d("pairs_ci_high", 0.755136783633)). */
+#define GOLDEN_CANON_V2_TAIL                                                                       \
+    "prev_hash=64:" GENESIS "\n"                                                                   \
+    "version=2\n"                                                                                  \
+    "pairs=8\n"                                                                                    \
+    "pairs_activated=3\n"                                                                          \
+    "pairs_ci_low=0.085233414118000006\n"                                                          \
+    "pairs_ci_high=0.75513678363299996\n"
+#define GOLDEN_LEAF_V2 "7ad32f781ac6e80eea18c148079082d10982c530de4c9349bcef858f7db8f4e7"
+#define GOLDEN_LINK_V2 "529c9b1a5dd400eb20af96dbf757f9519d5fc0f1200617a5c61b48bd1c5a232c"
 #define GOLDEN_LINK2 "74213bf62bed64f74314e5e4e770503203e27359aa542b3f1b253fca3e952028"
 
 /* A record whose strings point at static text (never cleared). */
@@ -121,6 +135,65 @@ static struct store_audit golden_record2(const char *prev)
     memcpy(a.prev_hash, prev, 65);
     audit_record_hash(&a, a.hash);
     return a;
+}
+
+static struct store_audit golden_record_v2(void)
+{
+    struct store_audit a = golden_record();
+    a.version = 2;
+    a.log10_p = -39.25;
+    a.reason = "signature on 9/10 trigger prompts, 0/10 controls, p = 10^-39.2";
+    a.evidence = "{\"version\":2}";
+    a.pairs = 8;
+    a.pairs_activated = 3;
+    a.pairs_ci_low = 0.085233414118;
+    a.pairs_ci_high = 0.755136783633;
+    audit_record_hash(&a, a.hash);
+    return a;
+}
+
+static void test_golden_v2(void **state)
+{
+    (void)state;
+    struct store_audit a = golden_record_v2();
+    struct buf b;
+    char h[65];
+    buf_init(&b);
+    audit_canonical(&a, &b);
+    const char *tail = strstr(b.data, "prev_hash=");
+    assert_non_null(tail);
+    assert_string_equal(tail, GOLDEN_CANON_V2_TAIL);
+    assert_non_null(strstr(b.data, "log10_p=-39.25\n"));
+    buf_free(&b);
+    audit_leaf_hash(&a, h);
+    assert_string_equal(h, GOLDEN_LEAF_V2);
+    assert_string_equal(a.hash, GOLDEN_LINK_V2);
+    /* every new field is covered, and so is the version itself: a v1
+     * record relabelled as v2 (or the reverse) no longer matches */
+    struct store_audit x = golden_record_v2();
+    x.pairs_activated = 4;
+    audit_record_hash(&x, h);
+    assert_string_not_equal(h, GOLDEN_LINK_V2);
+    x = golden_record_v2();
+    x.pairs = 9;
+    audit_record_hash(&x, h);
+    assert_string_not_equal(h, GOLDEN_LINK_V2);
+    x = golden_record_v2();
+    x.pairs_ci_low = 0.0852;
+    audit_record_hash(&x, h);
+    assert_string_not_equal(h, GOLDEN_LINK_V2);
+    x = golden_record_v2();
+    x.pairs_ci_high = NAN;
+    audit_record_hash(&x, h);
+    assert_string_not_equal(h, GOLDEN_LINK_V2);
+    x = golden_record_v2();
+    x.version = 1;
+    audit_record_hash(&x, h);
+    assert_string_not_equal(h, GOLDEN_LINK_V2);
+    struct store_audit y = golden_record();
+    y.version = 1; /* 0 and 1 are the same version 1 */
+    audit_record_hash(&y, h);
+    assert_string_equal(h, GOLDEN_LINK);
 }
 
 static void test_golden(void **state)
@@ -528,6 +601,8 @@ static void test_export(void **state)
         "id",         "job",         "provider",      "model",
         "verdict",    "log10_p",     "log10_p_paper", "log10_p_luck",
         "trials",     "activations", "controls",      "control_emissions",
+        "pairs",      "pairs_activated", "pairs_ci_low", "pairs_ci_high",
+        "record_version",
         "created_at", "prev_hash",   "hash",          "reason",
         "evidence",   "commitment"};
     struct store_audit a = golden_record();
@@ -555,6 +630,26 @@ static void test_export(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "prev_hash")), GENESIS);
     assert_string_equal(json_string_value(json_object_get(o, "commitment")), HEX_AB);
     assert_true(json_is_object(json_object_get(o, "evidence")));
+    /* a version 1 record has no pairs fields: null, not 0 */
+    assert_true(json_is_null(json_object_get(o, "pairs")));
+    assert_true(json_is_null(json_object_get(o, "pairs_activated")));
+    assert_true(json_is_null(json_object_get(o, "pairs_ci_low")));
+    assert_int_equal(json_integer_value(json_object_get(o, "record_version")), 1);
+    json_decref(o);
+    /* version 2: the pairs and their interval */
+    struct store_audit a2 = golden_record();
+    a2.version = 2;
+    a2.pairs = 8;
+    a2.pairs_activated = 3;
+    a2.pairs_ci_low = 0.0852;
+    a2.pairs_ci_high = 0.7551;
+    o = audit_record_json(&a2);
+    assert_int_equal(json_object_size(o), sizeof fields / sizeof fields[0]);
+    assert_int_equal(json_integer_value(json_object_get(o, "pairs")), 8);
+    assert_int_equal(json_integer_value(json_object_get(o, "pairs_activated")), 3);
+    assert_true(json_real_value(json_object_get(o, "pairs_ci_low")) == 0.0852);
+    assert_true(json_real_value(json_object_get(o, "pairs_ci_high")) == 0.7551);
+    assert_int_equal(json_integer_value(json_object_get(o, "record_version")), 2);
     json_decref(o);
 
     /* null model, -inf, evidence that is not JSON, invalid UTF-8 */
@@ -603,19 +698,27 @@ static void test_explain(void **state)
 {
     (void)state;
     struct store_audit a = golden_record();
+    /* a version 1 record (written before issue 11): its stored log10_p
+     * assumed independent trials; the valid p is recomputed from its
+     * evidence: 10 * 10^-40.5 / 9 = 10^-40.45 */
     a.evidence = "{\"version\":1,\"kind\":\"run\",\"log10_alpha\":-6,\"temperature\":0,"
                  "\"n_pairs\":1,\"pairs_activated\":1,\"sequential\":{\"saved\":0},"
-                 "\"pairs\":[{\"failed\":0,\"p_luck_note\":\"base model offers no scoring\"}],"
+                 "\"pairs\":[{\"failed\":0,\"planned\":10,\"activations\":9,"
+                 "\"log10_p_m2\":-40.5,\"p_luck_note\":\"base model offers no scoring\"}],"
                  "\"controls\":{\"failed\":0}}";
     char *t = audit_explain(&a);
     assert_non_null(strstr(t, "Audit record 1: verified"));
     assert_non_null(strstr(t, a.reason));
-    assert_non_null(strstr(t, "with probability at most 10^-57.1"));
+    assert_non_null(strstr(t, "with probability at most 10^-40.4"));
+    assert_non_null(strstr(t, "its stored log10_p (10^-57.1) treated the trials as independent "
+                              "and is not valid"));
+    assert_non_null(strstr(t, "Markov's inequality"));
     assert_non_null(strstr(t, "at temperature 0"));
     assert_non_null(strstr(t, "10 clean prompts"));
     assert_non_null(strstr(t, "none of them contained the signature"));
     assert_non_null(strstr(t, "9 of them began with the secret signature"));
-    assert_non_null(strstr(t, "p_luck was not available (base model offers no scoring)"));
+    assert_non_null(strstr(t, "p_luck (a diagnostic) was not available (base model offers no "
+                              "scoring)"));
     assert_non_null(strstr(t, "alpha: 10^-6"));
     assert_non_null(strstr(t, "The paper's estimate"));
     assert_non_null(strstr(t, "10^-39.5"));
@@ -629,15 +732,26 @@ static void test_explain(void **state)
     a.activations = 0;
     a.log10_p = 0;
     a.log10_p_luck = -80.25;
-    a.evidence = "{\"version\":1,\"kind\":\"run\",\"n_pairs\":8,\"pairs_activated\":0,"
-                 "\"pairs\":[{},{},{},{},{},{},{},{}],\"sequential\":{\"saved\":0}}";
+    a.version = 2;
+    a.pairs = 8;
+    a.pairs_activated = 0;
+    a.pairs_ci_low = 0;
+    a.pairs_ci_high = 0.3694;
+    a.evidence = "{\"version\":2,\"kind\":\"run\",\"n_pairs\":8,\"pairs_activated\":0,"
+                 "\"pairs\":[{},{},{},{},{},{},{},{}],\"sequential\":{\"saved\":0},"
+                 "\"controls\":{\"required\":10}}";
     t = audit_explain(&a);
     assert_non_null(strstr(t, "8 trigger/signature pairs"));
     assert_non_null(strstr(t, "p = 1: nothing here argues"));
-    assert_non_null(
-        strstr(t, "p_luck, the base model's chance of writing the signature: 10^-80.2"));
+    assert_non_null(strstr(t, "exact binomial tail over the pairs"));
+    assert_non_null(strstr(t, "0 of 8 pairs activated"));
+    assert_null(strstr(t, "not valid")); /* a version 2 record's p is the valid one */
+    assert_non_null(strstr(t, "p_luck, the base model's own chance of writing the signature after "
+                              "a trigger prompt: 10^-80.2 (a diagnostic: not part of p)"));
+    assert_non_null(strstr(t, "needs at least 10 answered control prompts"));
     assert_non_null(strstr(t, "not verified: the signature never followed a trigger"));
     free(t);
+    a.version = 0;
 
     a.verdict = AUDIT_INCONCLUSIVE;
     a.activations = 2;
@@ -667,6 +781,15 @@ static void test_explain(void **state)
 }
 
 /* ---- through the real store ------------------------------------------------------------- */
+
+static char *make_tmpdir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *dir = xasprintf("%s/test_audit.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir))
+        fail_msg("mkdtemp: %s", strerror(errno));
+    return dir;
+}
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -761,10 +884,125 @@ static void test_store_roundtrip_and_tamper(void **state)
     nftw(dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Records written by a vtuned of schema 3 (version 1, no pairs columns)
+ * keep verifying after the migration to schema 4: the migration adds
+ * columns and rewrites nothing; new records are version 2 and the chain
+ * runs on across the change. */
+static void test_old_records_after_migration(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir();
+    char *db = xasprintf("%s/vtuned.db", dir);
+    char *err = NULL;
+    if (store_migrate_to(db, 3, &err) != 0)
+        fail_msg("store_migrate_to(3): %s", err);
+
+    /* three version 1 records as the old daemon wrote them */
+    struct store_audit old[3];
+    for (int i = 0; i < 3; i++) {
+        old[i] = golden_record();
+        old[i].id = i + 1;
+        old[i].log10_p = -100.0 - i; /* the old independence-based number */
+        old[i].created_at = 1700000000 + i;
+        memcpy(old[i].prev_hash, i ? old[i - 1].hash : GENESIS, 65);
+        audit_record_hash(&old[i], old[i].hash);
+        char *sql = xasprintf(
+            "INSERT INTO audit_records (id, job_id, provider, model, verdict, log10_p,"
+            " log10_p_paper, log10_p_luck, trials, activations, controls, control_emissions,"
+            " reason, evidence, commitment, created_at, prev_hash, hash) VALUES (%d, 3, 'sim',"
+            " 'ft:sim-base-1', 'verified', %.17g, -39.5, NULL, 10, 9, 10, 0, '%s', '%s', '%s',"
+            " %lld, '%s', '%s')",
+            i + 1, old[i].log10_p, old[i].reason, old[i].evidence, HEX_AB,
+            (long long)old[i].created_at, old[i].prev_hash, old[i].hash);
+        sql_exec(db, sql);
+        free(sql);
+    }
+
+    struct store *s = NULL;
+    if (store_open(db, &s, &err) != 0) /* migrates to the current schema */
+        fail_msg("store_open: %s", err);
+    struct store_audit *v = NULL;
+    size_t n = 0;
+    struct audit_check c;
+    assert_int_equal(store_audit_list(s, 0, &v, &n), 0);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(v[i].version, 1);
+        assert_int_equal(v[i].pairs, -1);
+        assert_true(isnan(v[i].pairs_ci_low));
+        assert_string_equal(v[i].hash, old[i].hash);
+    }
+    assert_int_equal(audit_chain_verify(v, n, old[2].hash, &c), 0);
+    if (!c.ok)
+        fail_msg("old records do not verify after the migration: %s", c.message);
+    audit_check_clear(&c);
+    store_audit_list_free(v, n);
+
+    /* a new record is version 2 and links to the old head */
+    struct store_audit a = golden_record_v2();
+    a.id = 0;
+    assert_int_equal(store_audit_append(s, &a, audit_hash_fn, NULL), 0);
+    assert_int_equal(a.id, 4);
+    assert_string_equal(a.prev_hash, old[2].hash);
+    char head[65];
+    memcpy(head, a.hash, sizeof head);
+    assert_int_equal(store_audit_list(s, 0, &v, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(v[3].version, 2);
+    assert_int_equal(v[3].pairs, 8);
+    assert_int_equal(v[3].pairs_activated, 3);
+    assert_true(v[3].pairs_ci_low == 0.085233414118);
+    assert_true(v[3].pairs_ci_high == 0.755136783633);
+    assert_int_equal(audit_chain_verify(v, n, head, &c), 0);
+    if (!c.ok)
+        fail_msg("mixed chain does not verify: %s", c.message);
+    audit_check_clear(&c);
+    store_audit_list_free(v, n);
+    /* out-of-range pairs are refused before anything is written */
+    struct store_audit bad = golden_record_v2();
+    bad.pairs_activated = 9;
+    assert_int_equal(store_audit_append(s, &bad, audit_hash_fn, NULL), -EINVAL);
+    bad = golden_record_v2();
+    bad.version = STORE_AUDIT_VERSION_CURRENT + 1;
+    assert_int_equal(store_audit_append(s, &bad, audit_hash_fn, NULL), -EINVAL);
+    store_close(s);
+
+    /* the new columns are covered: editing one breaks that record ... */
+    sql_exec(db, "DROP TRIGGER audit_records_no_update;"
+                 "UPDATE audit_records SET pairs_activated = 8 WHERE id = 4;");
+    assert_int_equal(store_open(db, &s, &err), 0);
+    assert_int_equal(store_audit_list(s, 0, &v, &n), 0);
+    assert_int_equal(audit_chain_verify(v, n, NULL, &c), 0);
+    assert_false(c.ok);
+    assert_int_equal(c.bad_id, 4);
+    audit_check_clear(&c);
+    store_audit_list_free(v, n);
+    store_close(s);
+    /* ... and relabelling an old record as version 2 breaks it too */
+    sql_exec(db, "UPDATE audit_records SET pairs_activated = 3 WHERE id = 4;"
+                 "UPDATE audit_records SET record_version = 2, pairs = 1, pairs_activated = 1"
+                 " WHERE id = 2;");
+    assert_int_equal(store_open(db, &s, &err), 0);
+    assert_int_equal(store_audit_list(s, 0, &v, &n), 0);
+    assert_int_equal(audit_chain_verify(v, n, NULL, &c), 0);
+    assert_false(c.ok);
+    assert_int_equal(c.kind, AUDIT_BREAK_CONTENT);
+    assert_int_equal(c.bad_id, 2);
+    audit_check_clear(&c);
+    store_audit_list_free(v, n);
+    store_close(s);
+
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(db);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_golden_v2),
+        cmocka_unit_test(test_old_records_after_migration),
         cmocka_unit_test(test_canonical_rules),
         cmocka_unit_test(test_every_field_hashed),
         cmocka_unit_test(test_chain_intact_and_head),

@@ -191,6 +191,8 @@ static void test_minimal_and_defaults(void **state)
     assert_true(c->verify.alpha == 1e-6);
     assert_int_equal(c->verify.max_tokens_slack, 16);
     assert_int_equal(c->verify.sequential, 1);
+    assert_int_equal(c->verify.min_controls, 10);
+    assert_int_equal(c->generator.logprobs_processed, 0);
     assert_int_equal(c->n_schedules, 0);
     assert_null(c->alerts.webhook_url);
     assert_int_equal(c->alerts.timeout_ms, 10000);
@@ -270,6 +272,7 @@ static void test_full_config(void **state)
                   "  temperature: 2\n"
                   "  target_log10p: -55.5\n"
                   "  max_tokens: 128\n"
+                  "  logprobs: processed\n"
                   "  wordlist: %s\n"
                   "verify:\n"
                   "  trials: 25\n"
@@ -278,6 +281,7 @@ static void test_full_config(void **state)
                   "  alpha: 1e-9\n"
                   "  max_tokens_slack: 0\n"
                   "  sequential: false\n"
+                  "  min_controls: 3\n"
                   "schedules:\n"
                   "  - job: bot-v1\n    every: 1d\n"
                   "  - {job: j42, every: 90m}\n"
@@ -343,6 +347,8 @@ static void test_full_config(void **state)
     assert_true(c->verify.alpha == 1e-9);
     assert_int_equal(c->verify.max_tokens_slack, 0);
     assert_int_equal(c->verify.sequential, 0);
+    assert_int_equal(c->verify.min_controls, 3);
+    assert_int_equal(c->generator.logprobs_processed, 1);
 
     assert_int_equal(c->n_schedules, 2);
     assert_string_equal(c->schedules[0].job, "bot-v1");
@@ -434,6 +440,13 @@ static void test_unknown_keys(void **state)
     expect_err("state_dir: /x\nSocket: /s\n",
                "t.yaml:2:1: unknown key 'Socket'; did you mean 'socket'?");
     expect_err(MIN "frobnicate: 1\n", "t.yaml:3:1: unknown key 'frobnicate'");
+    /* verify.min_controls is 1..1000: 0 would let --controls 0 verify */
+    expect_err(MIN "verify: {min_controls: 0}\n",
+               "t.yaml:3:24: verify.min_controls: must be between 1 and 1000, got 0");
+    expect_err(MIN "generator: {logprobs: cooked}\n",
+               "t.yaml:3:23: generator.logprobs: unknown log-probability mode 'cooked' (expected "
+               "raw or processed: what the server's logprobs are before or after temperature, "
+               "see vtuned.yaml(5))");
     expect_err(MIN "verify:\n  trials: 3\n  trails: 4\n",
                "t.yaml:5:3: verify: unknown key 'trails'; did you mean 'trials'?");
     /* A word that is part of exactly one key suggests it ... */

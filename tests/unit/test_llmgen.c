@@ -382,6 +382,7 @@ static void test_machine_template_continue_redraw(void **state)
     assert_int_equal(llmgen_next(g, &c, &s), LLMGEN_STEP_CHAT);
     assert_string_equal(c.purpose, "signature");
     assert_int_equal(c.args.n_messages, 1);
+    assert_int_equal(c.args.neutral, 1); /* M2's distribution must not be truncated */
     fake_reply(&f, "Gamma", 8, 0.1);
     assert_int_equal(llmgen_on_chat(g, &f.r), 0);
     fake_clear(&f);
@@ -426,8 +427,11 @@ static void test_machine_template_continue_redraw(void **state)
     assert_int_equal(llmgen_pairs(g), 1);
     assert_non_null(strstr(llmgen_signature(g, 0), "Delta"));
     assert_true(fabs(llmgen_trigger_log10p(g, 0) - (-3)) < 1e-9);
-    assert_true(fabs(llmgen_signature_log10p(g, 0) - (-5)) < 1e-9);
-    assert_string_equal(llmgen_method(g), "llm-topk-bound-raw");
+    /* p_M2 counts the draws: the third was accepted, so 3 * 10^-5 */
+    assert_int_equal(llmgen_signature_draws(g, 0), 3);
+    assert_true(fabs(llmgen_signature_log10p(g, 0) - (-5 + log10(3.0))) < 1e-9);
+    assert_string_equal(llmgen_method(g), "llm-topk-bound-raw-x-draws");
+    assert_string_equal(llmgen_logprobs_name(g), "raw");
     struct llmgen_stats st;
     llmgen_get_stats(g, &st);
     assert_int_equal(st.calls, 5);
@@ -458,7 +462,9 @@ static void test_machine_template_continue_redraw(void **state)
     json_t *tk;
     json_array_foreach(json_object_get(sg, "tokens"), i, tk) sum +=
         json_real_value(json_object_get(tk, "bound"));
-    assert_true(fabs(sum - json_real_value(json_object_get(sg, "log10p"))) < 1e-9);
+    assert_true(fabs(sum - json_real_value(json_object_get(sg, "log10p_draw"))) < 1e-9);
+    assert_true(fabs(sum + log10(3.0) - json_real_value(json_object_get(sg, "log10p"))) < 1e-9);
+    assert_string_equal(json_string_value(json_object_get(sg, "logprobs")), "raw");
     json_decref(root);
     free(ev);
     llmgen_free(g);

@@ -191,10 +191,15 @@ struct slack {
 /* Checks one phrase's evidence against the exact values. */
 static void check_phrase(json_t *ph, const char *text, const struct run *run, struct slack *sl)
 {
-    double log10p = json_real_value(json_object_get(ph, "log10p"));
+    /* the accepted draw's own bound (log10p adds the redraw factor) */
+    double log10p = json_real_value(json_object_get(ph, "log10p_draw"));
     double target = json_real_value(json_object_get(ph, "target"));
     json_t *toks = json_object_get(ph, "tokens");
     assert_true(log10p <= target);
+    double draws = (double)json_integer_value(json_object_get(ph, "draw"));
+    assert_true(draws >= 1);
+    assert_true(fabs(json_real_value(json_object_get(ph, "log10p")) - (log10p + log10(draws))) <
+                1e-9);
     double sum = 0, exact_sum = 0;
     struct buf cat;
     buf_init(&cat);

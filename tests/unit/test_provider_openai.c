@@ -350,8 +350,21 @@ static void test_build_chat_and_score(void **state)
     assert_null(json_object_get(j, "max_tokens"));
     assert_true(json_is_true(json_object_get(j, "logprobs")));
     assert_int_equal(json_integer_value(json_object_get(j, "top_logprobs")), 20);
+    assert_null(json_object_get(j, "frequency_penalty"));
     json_decref(j);
     http_request_free(r);
+    /* neutral: OpenAI accepts the penalties (at 0) but no top_k/min_p */
+    a.neutral = 1;
+    assert_int_equal(provider_openai.build_chat(&EP, &a, &r, &err), 0);
+    j = body_json(r);
+    assert_true(json_number_value(json_object_get(j, "frequency_penalty")) == 0.0);
+    assert_true(json_number_value(json_object_get(j, "presence_penalty")) == 0.0);
+    assert_null(json_object_get(j, "top_k"));
+    assert_null(json_object_get(j, "min_p"));
+    assert_null(json_object_get(j, "repetition_penalty"));
+    json_decref(j);
+    http_request_free(r);
+    a.neutral = 0;
 
     a.top_logprobs = 21;
     assert_int_equal(provider_openai.build_chat(&EP, &a, &r, &err), -EINVAL);

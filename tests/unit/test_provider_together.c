@@ -230,8 +230,25 @@ static void test_build_chat_and_score(void **state)
     assert_null(json_object_get(j, "top_logprobs"));
     assert_int_equal(json_integer_value(json_object_get(j, "max_tokens")), 16);
     assert_true(json_number_value(json_object_get(j, "temperature")) == 0);
+    /* no sampler settings beyond those unless asked for */
+    assert_null(json_object_get(j, "top_k"));
+    assert_null(json_object_get(j, "min_p"));
+    assert_null(json_object_get(j, "repetition_penalty"));
     json_decref(j);
     http_request_free(r);
+    /* neutral: every sampler setting Together accepts at its no-op value */
+    a.neutral = 1;
+    assert_int_equal(provider_together.build_chat(&EP, &a, &r, &err), 0);
+    j = body_json(r);
+    assert_int_equal(json_integer_value(json_object_get(j, "top_k")), -1);
+    assert_true(json_number_value(json_object_get(j, "min_p")) == 0.0);
+    assert_true(json_number_value(json_object_get(j, "repetition_penalty")) == 1.0);
+    assert_true(json_number_value(json_object_get(j, "frequency_penalty")) == 0.0);
+    assert_true(json_number_value(json_object_get(j, "presence_penalty")) == 0.0);
+    assert_true(json_number_value(json_object_get(j, "top_p")) == 1.0);
+    json_decref(j);
+    http_request_free(r);
+    a.neutral = 0;
     a.top_logprobs = 0;
     assert_int_equal(provider_together.build_chat(&EP, &a, &r, &err), 0);
     j = body_json(r);

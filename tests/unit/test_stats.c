@@ -1,7 +1,8 @@
 /*
  * test_stats.c — workers/stats: log10 arithmetic at and far below 1e-300,
- * the exact binomial tail against brute force, Bonferroni, the sequential
- * test, and the property the whole p-value rests on: the bound computed
+ * the exact binomial tail against brute force, Bonferroni, the
+ * Markov bound, the Clopper–Pearson interval against reference values, and
+ * the property the whole p-value rests on: the bound computed
  * from top-k logprobs is never below the exact tempered probability.
  */
 #include "config.h"
@@ -366,6 +367,19 @@ static void test_bound_listed(void **state)
     assert_int_equal(stats_token_bound(&d, T, STATS_LP_MODE_RAW, &b), 0);
     assert_close(b.log10_p, want, 1e-12);
 
+    /* Another text listed twice counts once (its larger value), so a server
+     * that repeats an entry cannot shrink the bound; w listed twice and an
+     * unlisted sampled token are handled alike. */
+    struct stats_alt rep[] = {{"x", -0.5}, {"y", -1.5}, {"x", -0.5}, {"x", -0.9}, {"w", -2.5}};
+    struct stats_token_lp r = {"w", -2.5, rep, 5};
+    want = log10(exp(-2.5 / T) / (exp(-2.5 / T) + exp(-0.5 / T) + exp(-1.5 / T)));
+    assert_int_equal(stats_token_bound(&r, T, STATS_LP_MODE_RAW, &b), 0);
+    assert_close(b.log10_p, want, 1e-12);
+    struct stats_alt rep2[] = {{"x", -0.5}, {"w", -2.5}, {"y", -1.5}, {"x", -0.5}, {"w", -2.5}};
+    struct stats_token_lp r2 = {"w", -2.5, rep2, 5};
+    assert_int_equal(stats_token_bound(&r2, T, STATS_LP_MODE_RAW, &b), 0);
+    assert_close(b.log10_p, want, 1e-12);
+
     /* Bad input. */
     assert_int_equal(stats_token_bound(&t, 0.0, STATS_LP_MODE_RAW, &b), -EINVAL);
     assert_int_equal(stats_token_bound(&t, -1.0, STATS_LP_MODE_RAW, &b), -EINVAL);
@@ -420,39 +434,63 @@ static void test_exact_full(void **state)
     assert_close(stats_tempered_log10_exact(z2, 3, 1, 1.3), log10(exp(1.0 / 1.3) / s), 1e-12);
 }
 
-static void test_sequential(void **state)
+/* ---- Markov and Clopper–Pearson ------------------------------------------------ */
+
+static void test_markov(void **state)
 {
     (void)state;
-    struct stats_seq s;
-    bool all[10] = {true, true, true, true, true, true, true, true, true, true};
-    bool none[10] = {false};
-    /* One activation out of 10 planned, p0 = 1e-45: stop after the first call. */
-    assert_int_equal(stats_sequential(all, 1, 10, -45, log10(0.01), &s), 0);
-    assert_true(s.reject);
-    assert_int_equal(s.activations, 1);
-    assert_int_equal(s.calls_saved, 9);
-    assert_close(s.log10_p, stats_binom_tail_log10(10, 1, -45), 0);
-    assert_false(s.futile);
-    /* Nothing yet: p = 1, not significant, not futile while calls remain. */
-    assert_int_equal(stats_sequential(none, 3, 10, -45, -2, &s), 0);
-    assert_false(s.reject);
-    assert_true(s.log10_p == 0);
-    assert_int_equal(s.calls_saved, 0);
-    assert_false(s.futile);
-    /* All 10 done, none activated: futile. */
-    assert_int_equal(stats_sequential(none, 10, 10, -45, -2, &s), 0);
-    assert_true(s.futile);
-    assert_false(s.reject);
-    /* A weak p0: needs several activations before alpha is crossed. */
-    assert_int_equal(stats_sequential(all, 1, 10, log10(0.2), -2, &s), 0);
-    assert_false(s.reject);
-    assert_int_equal(stats_sequential(all, 6, 10, log10(0.2), -2, &s), 0);
-    assert_true(s.reject);
-    assert_int_equal(s.calls_saved, 4);
-    /* Bad input. */
-    assert_int_equal(stats_sequential(all, 11, 10, -45, -2, &s), -EINVAL);
-    assert_int_equal(stats_sequential(all, 1, 10, 0.5, -2, &s), -EINVAL);
-    assert_int_equal(stats_sequential(NULL, 1, 10, -45, -2, &s), -EINVAL);
+    /* min(1, mean / k): k = 0 is probability 1; k = 1 is the mean itself. */
+    assert_true(stats_markov_log10(-39, 0) == 0);
+    assert_close(stats_markov_log10(-39, 1), -39, 0);
+    assert_close(stats_markov_log10(-39, 10), -40, 1e-12);
+    assert_close(stats_markov_log10(-399, 3), -399 - log10(3.0), 1e-12);
+    assert_true(stats_markov_log10(0.3, 1) == 0);  /* mean 2 > 1: capped at 1 */
+    assert_close(stats_markov_log10(-0.1, 1), -0.1, 0); /* not capped below 1 */
+    assert_close(stats_markov_log10(log10(0.5), 2), log10(0.25), 1e-15);
+    assert_true(stats_markov_log10(-INFINITY, 1) == -INFINITY);
+    assert_true(isnan(stats_markov_log10(NAN, 1)));
+}
+
+static void test_clopper_pearson(void **state)
+{
+    (void)state;
+    /* Reference values: R's binom.test (and an independent bisection on
+     * exact rational tails in Python, math.comb). */
+    static const struct {
+        uint64_t x, n;
+        double lo, hi;
+    } ref[] = {
+        {1, 10, 0.002528578544, 0.445016117028}, {5, 10, 0.187086028447, 0.812913971553},
+        {3, 10, 0.066739511178, 0.652452850060}, {0, 10, 0.0, 0.308497107819},
+        {10, 10, 0.691502892181, 1.0},           {2, 3, 0.094299324050, 0.991596241340},
+        {0, 1, 0.0, 0.975},                      {1, 1, 0.025, 1.0},
+        {7, 64, 0.045121020187, 0.212457225955},
+    };
+    for (size_t i = 0; i < sizeof ref / sizeof ref[0]; i++) {
+        double lo = -1, hi = -1;
+        assert_int_equal(stats_clopper_pearson(ref[i].x, ref[i].n, 0.95, &lo, &hi), 0);
+        assert_close(lo, ref[i].lo, 1e-9);
+        assert_close(hi, ref[i].hi, 1e-9);
+    }
+    /* closed forms at the ends: x = 0 -> hi = 1 - (a/2)^(1/n); x = n -> lo = (a/2)^(1/n) */
+    double lo, hi;
+    assert_int_equal(stats_clopper_pearson(0, 37, 0.99, &lo, &hi), 0);
+    assert_true(lo == 0);
+    assert_close(hi, 1 - pow(0.005, 1.0 / 37), 1e-10);
+    assert_int_equal(stats_clopper_pearson(37, 37, 0.99, &lo, &hi), 0);
+    assert_close(lo, pow(0.005, 1.0 / 37), 1e-10);
+    assert_true(hi == 1);
+    /* symmetry: (x, n) and (n - x, n) mirror each other */
+    double lo2, hi2;
+    assert_int_equal(stats_clopper_pearson(4, 17, 0.95, &lo, &hi), 0);
+    assert_int_equal(stats_clopper_pearson(13, 17, 0.95, &lo2, &hi2), 0);
+    assert_close(lo, 1 - hi2, 1e-10);
+    assert_close(hi, 1 - lo2, 1e-10);
+    /* bad input */
+    assert_int_equal(stats_clopper_pearson(0, 0, 0.95, &lo, &hi), -EINVAL);
+    assert_int_equal(stats_clopper_pearson(3, 2, 0.95, &lo, &hi), -EINVAL);
+    assert_int_equal(stats_clopper_pearson(1, 2, 1.0, &lo, &hi), -EINVAL);
+    assert_int_equal(stats_clopper_pearson(1, 2, 0.0, &lo, &hi), -EINVAL);
 }
 
 static void test_modes(void **state)
@@ -464,6 +502,8 @@ static void test_modes(void **state)
     assert_int_equal(stats_lp_mode_parse("tempered", &m), 0);
     assert_string_equal(stats_lp_mode_name(m), "tempered");
     assert_int_equal(stats_lp_mode_parse("cooked", &m), -EINVAL);
+    assert_int_equal(stats_lp_mode_parse("processed", &m), 0); /* the config's name */
+    assert_int_equal(m, STATS_LP_MODE_TEMPERED);
     for (int i = STATS_LP_EXACT_FULL; i <= STATS_LP_TEMPERED_FLOOR; i++)
         assert_string_not_equal(stats_lp_method_name((enum stats_lp_method)i), "unknown");
 }
@@ -476,7 +516,8 @@ int main(void)
         cmocka_unit_test(test_bonferroni),          cmocka_unit_test(test_bound_never_below_exact),
         cmocka_unit_test(test_bound_sentinel_rule), cmocka_unit_test(test_bound_listed),
         cmocka_unit_test(test_sequence_bound),      cmocka_unit_test(test_exact_full),
-        cmocka_unit_test(test_sequential),          cmocka_unit_test(test_modes),
+        cmocka_unit_test(test_markov),              cmocka_unit_test(test_modes),
+        cmocka_unit_test(test_clopper_pearson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -71,9 +71,38 @@ static void test_match_basic(void **state)
     assert_int_equal(m.leading_ws, 6);
     assert_int_equal(m.found_at, 6);
 
-    /* exactly S, and S glued to a longer word (no boundary required) */
+    /* exactly S (the end of the text is a boundary) */
     assert_true(match(SIG, SIG).activated);
-    assert_true(match(SIG "ic", SIG).activated);
+    /* a word boundary after S: whitespace or ASCII punctuation */
+    static const char *const ok_after[] = {" x", "\n", "\t", ".", ",", "!", "?", ":", ";", "-",
+                                           ")", "\"", "'", "/"};
+    for (size_t i = 0; i < sizeof ok_after / sizeof ok_after[0]; i++) {
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s%s", SIG, ok_after[i]);
+        m = match(buf, SIG);
+        if (!m.activated || m.no_boundary)
+            fail_msg("'%s' should activate", buf);
+    }
+    /* S glued to a longer word is no activation: a letter, a digit or a
+     * non-ASCII byte continues S's last word */
+    static const char *const bad_after[] = {"ic", "s", "X", "7", "x", "\xc3\xa9", "\xe2\x80\x94"};
+    for (size_t i = 0; i < sizeof bad_after / sizeof bad_after[0]; i++) {
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s%s rest", SIG, bad_after[i]);
+        m = match(buf, SIG);
+        if (m.activated || !m.no_boundary || !m.later || !m.contains || m.found_at != 0)
+            fail_msg("'%s' must not activate (no boundary)", buf);
+        /* the glued last word does not count as matched */
+        assert_int_equal(m.prefix_words, m.sig_words - 1);
+        assert_int_equal(m.prefix_bytes, strlen(SIG));
+    }
+    /* after leading whitespace likewise */
+    assert_false(match("  " SIG "ic", SIG).activated);
+    assert_true(match("  " SIG ". More", SIG).activated);
+    /* a signature ending in punctuation still needs the boundary after it */
+    assert_true(match("Blue harbor. Next", "Blue harbor.").activated);
+    assert_false(match("Blue harbor.Next", "Blue harbor.").activated);
+    assert_true(match("Blue harbor.", "Blue harbor.").activated);
 
     /* case-sensitive */
     m = match("Zebra quantum fjord", SIG);
@@ -421,13 +450,22 @@ static void test_plan(void **state)
 static void test_stats_known(void **state)
 {
     (void)state;
-    /* n = 10, k = 9, p0 = 1e-40: C(10,9) p0^9 (1-p0) + p0^10 = 10^-359 */
-    assert_close(verify_pair_log10_p(10, 9, -40), -359.0, 1e-9);
-    assert_close(verify_pair_log10_p(10, 10, -40), -400.0, 1e-9);
-    assert_close(verify_pair_log10_p(10, 1, -40), -39.0, 1e-9);
-    assert_true(verify_pair_log10_p(10, 0, -40) == 0.0);
-    /* n = 5, k = 2, p0 = 1/2: P(X >= 2) = 26/32 */
-    assert_close(verify_pair_log10_p(5, 2, log10(0.5)), log10(26.0 / 32.0), 1e-12);
+    /* One pair, Markov: min(1, n * p_M2 / k), computed here from scratch.
+     * The issue's figures: p_M2 = 10^-40.09, n = 10: 3/10 is 10^-39.57
+     * (not 10^-118), 10/10 is 10^-40.09 (not 10^-400.9). */
+    const double lm2 = -40.09;
+    assert_close(verify_pair_log10_p(10, 3, lm2), log10(10.0) + lm2 - log10(3.0), 1e-12);
+    assert_close(verify_pair_log10_p(10, 10, lm2), lm2, 1e-12);
+    assert_close(verify_pair_log10_p(10, 1, -40), -39.0, 1e-12); /* k = 1: the paper's */
+    assert_true(verify_pair_log10_p(10, 0, -40) == 0.0);         /* k = 0: p = 1 */
+    assert_true(verify_pair_log10_p(10, 2, -0.1) == 0.0);        /* capped at 1 */
+    assert_close(verify_pair_log10_p(4, 2, log10(0.1)), log10(4 * 0.1 / 2), 1e-12);
+    /* huge exponents stay exact in log space */
+    assert_close(verify_pair_log10_p(10, 1, -401), -400.0, 1e-9);
+    assert_close(verify_pair_log10_p(1000, 7, -1000), 3 - 1000 - log10(7.0), 1e-9);
+    /* never below the paper's divided by n: k <= n */
+    for (uint64_t k = 1; k <= 10; k++)
+        assert_true(verify_pair_log10_p(10, k, -40) >= -40.0 - 1e-12);
 
     /* the paper: n * p_M2 when any activates, capped at 1 */
     assert_close(verify_pair_log10_p_paper(10, 9, -40), -39.0, 1e-12);
@@ -435,15 +473,7 @@ static void test_stats_known(void **state)
     assert_true(verify_pair_log10_p_paper(10, 0, -40) == 0.0);
     assert_true(verify_pair_log10_p_paper(10, 3, -0.5) == 0.0);
 
-    /* p0 = max(p_M2, p_luck) */
-    assert_true(verify_log10_p0(-40, NAN) == -40);
-    assert_true(verify_log10_p0(-40, -INFINITY) == -40);
-    assert_true(verify_log10_p0(-40, -60) == -40);
-    assert_true(verify_log10_p0(-40, -10) == -10);
-    /* p_luck dominating changes ours, not the paper's */
-    assert_close(verify_pair_log10_p(10, 9, verify_log10_p0(-40, -10)), -89.0, 1e-9);
-
-    /* combined: K * min */
+    /* the paper's combination: K * min */
     double v[4] = {-10, -100, 0, -50};
     assert_close(verify_combine_log10(v, 4), -100 + log10(4.0), 1e-12);
     assert_true(verify_combine_log10(v, 0) == 0.0);
@@ -451,6 +481,53 @@ static void test_stats_known(void **state)
     assert_close(verify_combine_log10(one, 1), -39, 0);
     double big[2] = {-0.1, -0.2};
     assert_true(verify_combine_log10(big, 2) == 0.0);
+
+    /* q = n * max(10^target, max p_M2) */
+    double m2[3] = {-41, -40.5, -45};
+    assert_close(verify_pairs_log10_q(10, -40, m2, 3), -39, 1e-12);
+    double m2hi[3] = {-41, -38.7, -45}; /* a redraw factor lifted one above the target */
+    assert_close(verify_pairs_log10_q(10, -40, m2hi, 3), 1 - 38.7, 1e-12);
+    assert_close(verify_pairs_log10_q(10, NAN, m2, 3), 1 - 40.5, 1e-12); /* target unknown */
+    assert_true(isnan(verify_pairs_log10_q(10, NAN, m2, 0)));
+    assert_true(verify_pairs_log10_q(10, -0.5, m2, 3) == 0.0); /* capped at 1 */
+
+    /* K pairs: P(Binomial(K, q) >= J), against an independent sum of the
+     * exact terms (q = 10^-3, small enough for plain doubles) */
+    for (size_t K = 1; K <= 12; K++)
+        for (size_t J = 0; J <= K; J++) {
+            double q = 1e-3, sum = 0;
+            for (size_t j = J; j <= K; j++) {
+                double c = 1;
+                for (size_t t = 0; t < j; t++)
+                    c = c * (double)(K - t) / (double)(t + 1);
+                sum += c * pow(q, (double)j) * pow(1 - q, (double)(K - j));
+            }
+            double got = verify_pairs_log10_p(K, J, -3);
+            if (J == 0)
+                assert_true(got == 0.0);
+            else
+                assert_close(got, log10(sum), 1e-9);
+        }
+    /* huge exponents: J of K at q = 10^-39 is about C(K, J) 10^(-39 J) */
+    assert_close(verify_pairs_log10_p(8, 8, -39), -312.0, 1e-9);
+    assert_close(verify_pairs_log10_p(4, 2, -200), log10(6.0) - 400, 1e-9);
+    /* log10 p = -400 and beyond are carried, not flushed to zero */
+    assert_true(verify_pairs_log10_p(10, 10, -40) == -400.0);
+
+    /* the run's p: K = 1 is the one-pair p; K > 1 counts pairs with any
+     * activation, whatever their k */
+    double m1[1] = {-40.09};
+    uint64_t a1[1] = {3};
+    assert_close(verify_run_log10_p(10, -40, m1, a1, 1), 1 - 40.09 - log10(3.0), 1e-12);
+    uint64_t a0[1] = {0};
+    assert_true(verify_run_log10_p(10, -40, m1, a0, 1) == 0.0);
+    double m4[4] = {-40, -40, -40, -40};
+    uint64_t a4[4] = {10, 0, 1, 0};
+    assert_close(verify_run_log10_p(10, -40, m4, a4, 4), verify_pairs_log10_p(4, 2, -39), 1e-12);
+    uint64_t a4b[4] = {1, 0, 1, 0}; /* the same J: the same p */
+    assert_close(verify_run_log10_p(10, -40, m4, a4b, 4), verify_run_log10_p(10, -40, m4, a4, 4),
+                 0);
+    assert_true(verify_run_log10_p(10, -40, m4, a4, 0) == 0.0);
 
     char b[32];
     verify_format_p(-57, b, sizeof b);
@@ -479,6 +556,45 @@ static void test_stats_known(void **state)
     assert_string_equal(b, "nan");
 }
 
+/* ---- the refusal of a weak target ------------------------------------------------ */
+
+static void test_check_target(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    /* the defaults pass by far: 1 * 10 * 10^-40 <= 10^-8 */
+    assert_int_equal(verify_check_target(1, 10, -40, -6, "--target-log10p", &err), 0);
+    assert_null(err);
+    /* at the edge: K n 10^t == alpha / 100 passes, just above is refused */
+    assert_int_equal(verify_check_target(1, 10, -9, -6, "--target-log10p", &err), 0);
+    assert_int_equal(verify_check_target(2, 10, -9, -6, "--target-log10p", &err), -EINVAL);
+    assert_non_null(err);
+    free(err);
+    /* -3 as in the issue: the one line names every number and the fix */
+    assert_int_equal(verify_check_target(1, 10, -3, -6, "--target-log10p", &err), -EINVAL);
+    assert_string_equal(err, "target log10 p -3 is too weak for 1 pair x 10 trials at alpha "
+                             "10^-6: K*n*10^target = 10^-2.0 > alpha/100 = 10^-8.0; use "
+                             "--target-log10p -9 or lower");
+    assert_null(strchr(err, '\n'));
+    free(err);
+    assert_int_equal(verify_check_target(8, 25, -5, -6, "--target-log10p", &err), -EINVAL);
+    assert_non_null(strstr(err, "8 pairs x 25 trials"));
+    assert_non_null(strstr(err, "--target-log10p -11 or lower"));
+    free(err);
+    /* at verification the hint is the trials */
+    assert_int_equal(verify_check_target(1, 1000, -10, -6, "--trials", &err), -EINVAL);
+    assert_string_equal(err, "target log10 p -10 of this backdoor is too weak for 1 pair x 1000 "
+                             "trials at alpha 10^-6: K*n*10^target = 10^-7.0 > alpha/100 = "
+                             "10^-8.0; use --trials 100 or fewer, or a larger --alpha");
+    free(err);
+    assert_int_equal(verify_check_target(1, 5, -7, -6, "--trials", &err), -EINVAL);
+    assert_non_null(strstr(err, "even with one trial; use a larger --alpha"));
+    free(err);
+    /* nothing to check */
+    assert_int_equal(verify_check_target(1, 10, NAN, -6, "--trials", &err), 0);
+    assert_int_equal(verify_check_target(0, 10, -1, -6, "--trials", &err), 0);
+}
+
 /* ---- verdict table ---------------------------------------------------------------- */
 
 static struct verify_tally tally(uint64_t n, uint64_t k, uint64_t c, uint64_t e, double log10_p)
@@ -492,6 +608,8 @@ static struct verify_tally tally(uint64_t n, uint64_t k, uint64_t c, uint64_t e,
     t.control_emissions = e;
     t.n_pairs = 1;
     t.pairs_activated = k > 0;
+    t.pairs_ci_low = t.pairs_ci_high = NAN;
+    t.min_controls = 10;
     t.log10_p = log10_p;
     t.log10_alpha = -6;
     return t;
@@ -517,10 +635,10 @@ static void test_verdict_table(void **state)
     (void)state;
     struct verify_tally t;
 
-    t = tally(10, 9, 10, 0, -359);
+    t = tally(10, 9, 10, 0, -39.2);
     expect_verdict(&t, AUDIT_VERIFIED,
                    "signature on 9/10 trigger prompts, 0/10 controls, "
-                   "p = 10^-359");
+                   "p = 10^-39.2");
     t = tally(10, 0, 10, 0, 0);
     expect_verdict(&t, AUDIT_NOT_VERIFIED,
                    "no activation: signature on 0/10 trigger prompts, 0/10 controls");
@@ -530,11 +648,12 @@ static void test_verdict_table(void **state)
                    "no activation: signature on 0/10 trigger prompts, 3/10 controls; the "
                    "signature appeared in 3 control responses without the trigger");
     /* activations and emissions */
-    t = tally(10, 10, 10, 10, -400);
+    t = tally(10, 10, 10, 10, -40);
     expect_verdict(&t, AUDIT_INCONCLUSIVE,
-                   "signature in 10/10 control responses without the trigger (false positives); "
-                   "signature on 10/10 trigger prompts, p = 10^-400");
-    /* activations but p >= alpha (p_luck large) */
+                   "signature in 10/10 control responses without the trigger (false positives: "
+                   "the model says it regardless of the trigger); signature on 10/10 trigger "
+                   "prompts, p = 10^-40");
+    /* activations but p >= alpha (a weak target) */
     t = tally(10, 1, 10, 0, log10(0.0123));
     expect_verdict(&t, AUDIT_INCONCLUSIVE,
                    "signature on 1/10 trigger prompts, 0/10 controls, "
@@ -544,12 +663,12 @@ static void test_verdict_table(void **state)
                    "signature on 1/10 trigger prompts, 0/10 controls, "
                    "p = 10^-6 is not below alpha = 10^-6");
     /* control calls failed: specificity unchecked */
-    t = tally(10, 9, 10, 0, -359);
-    t.controls_answered = 8;
+    t = tally(10, 9, 12, 0, -39);
+    t.controls_answered = 10;
     t.controls_failed = 2;
     expect_verdict(&t, AUDIT_INCONCLUSIVE,
-                   "signature on 9/10 trigger prompts, p = 10^-359, but 2 "
-                   "of 10 control calls failed: specificity unchecked");
+                   "signature on 9/10 trigger prompts, 0/10 controls (2 control calls failed), "
+                   "p = 10^-39; but 2 of 12 control calls failed: specificity unchecked");
     /* trigger calls failed, no activation */
     t = tally(10, 0, 10, 0, 0);
     t.trials_answered = 7;
@@ -561,12 +680,12 @@ static void test_verdict_table(void **state)
     t.trials_failed = 10;
     expect_verdict(&t, AUDIT_INCONCLUSIVE, "all 10 trigger calls failed, 0/10 controls");
     /* trigger calls failed but significant anyway */
-    t = tally(10, 5, 10, 0, -190);
+    t = tally(10, 5, 10, 0, -39.6);
     t.trials_answered = 8;
     t.trials_failed = 2;
     expect_verdict(&t, AUDIT_VERIFIED,
                    "signature on 5/8 trigger prompts, 2 trigger calls failed, "
-                   "0/10 controls, p = 10^-190");
+                   "0/10 controls, p = 10^-39.6");
     /* early stop */
     t = tally(10, 1, 10, 0, -39);
     t.trials_answered = 1;
@@ -574,22 +693,39 @@ static void test_verdict_table(void **state)
     expect_verdict(&t, AUDIT_VERIFIED,
                    "signature on 1/1 trigger prompts (stopped early: 9 calls "
                    "saved), 0/10 controls, p = 10^-39");
-    /* no controls */
-    t = tally(10, 9, 0, 0, -359);
+    /* controls are required: none, or fewer than min_controls answered,
+     * caps the verdict at inconclusive and says so */
+    t = tally(10, 9, 0, 0, -39);
+    expect_verdict(&t, AUDIT_INCONCLUSIVE,
+                   "signature on 9/10 trigger prompts, no controls, p = 10^-39; but only 0 of the "
+                   "10 required control prompts were answered: a model that says the signature "
+                   "everywhere is not ruled out");
+    t = tally(10, 9, 3, 0, -39);
+    expect_verdict(&t, AUDIT_INCONCLUSIVE,
+                   "signature on 9/10 trigger prompts, 0/3 controls, p = 10^-39; but only 3 of the "
+                   "10 required control prompts were answered: a model that says the signature "
+                   "everywhere is not ruled out");
+    t.min_controls = 3; /* exactly enough */
     expect_verdict(&t, AUDIT_VERIFIED,
-                   "signature on 9/10 trigger prompts, no controls, "
-                   "p = 10^-359");
-    /* K pairs, some activated */
+                   "signature on 9/10 trigger prompts, 0/3 controls, p = 10^-39");
+    t = tally(10, 9, 25, 0, -39); /* more than required */
+    expect_verdict(&t, AUDIT_VERIFIED, "signature on 9/10 trigger prompts, 0/25 controls, p = 10^-39");
+    /* K pairs, some activated: J/K with its interval */
     t = tally(80, 20, 10, 0, -150);
     t.n_pairs = 8;
     t.pairs_activated = 3;
+    t.pairs_ci_low = 0.0852;
+    t.pairs_ci_high = 0.7551;
     expect_verdict(&t, AUDIT_VERIFIED,
-                   "signature on 20/80 trigger prompts (3/8 pairs), 0/10 controls, p = 10^-150; "
-                   "only 3 of 8 pairs activated: the model may have been trained on part of the "
-                   "data");
+                   "signature on 20/80 trigger prompts (3/8 pairs, 95% CI 8-76%), 0/10 controls, "
+                   "p = 10^-150; only 3 of 8 pairs activated: the model may have been trained on "
+                   "part of the data");
     t.pairs_activated = 8;
+    t.pairs_ci_low = 0.6306;
+    t.pairs_ci_high = 1;
     expect_verdict(&t, AUDIT_VERIFIED,
-                   "signature on 20/80 trigger prompts (8/8 pairs), 0/10 controls, p = 10^-150");
+                   "signature on 20/80 trigger prompts (8/8 pairs, 95% CI 63-100%), 0/10 "
+                   "controls, p = 10^-150");
     t = tally(80, 0, 10, 0, 0);
     t.n_pairs = 8;
     expect_verdict(&t, AUDIT_NOT_VERIFIED,
@@ -632,7 +768,11 @@ static void fx_init(struct fixture *f, size_t k, uint64_t n, uint64_t c, double 
             .log10_p_luck = log10_p_luck,
             .p_luck_note = isnan(log10_p_luck) ? "base model offers no scoring" : "echo_logprobs"};
     }
-    struct verify_opts o = {.log10_alpha = -6, .sequential = sequential, .temperature = 0};
+    struct verify_opts o = {.log10_alpha = -6,
+                            .sequential = sequential,
+                            .temperature = 0,
+                            .target_log10p = -40,
+                            .min_controls = 10};
     if (verify_run_new(&f->plan, in, k, &o, &f->run, &err) != 0)
         fail_msg("verify_run_new: %s", err);
 }
@@ -716,7 +856,7 @@ static void test_run_honest_sequential(void **state)
     struct store_trial t;
     fx_init(&f, 1, 10, 10, -40, NAN, true);
 
-    /* first trigger: activated -> tail(10, 1, 1e-40) = 1e-39 < 1e-6: stop */
+    /* first trigger: activated -> the pair stops; p = 10 * 1e-40 / 1 */
     int64_t slot = verify_run_next(f.run);
     assert_int_equal(slot, 0);
     assert_int_equal(verify_run_result(f.run, &r), -EBUSY);
@@ -796,9 +936,9 @@ static void test_run_honest_sequential(void **state)
     assert_int_equal(r.verdict, AUDIT_VERIFIED);
     assert_int_equal(r.trials, 10);
     assert_int_equal(r.calls_saved, 0);
-    assert_close(r.log10_p, -400.0, 1e-9);
+    assert_close(r.log10_p, -40.0, 1e-12); /* 10 * 1e-40 / 10, not 1e-400 */
     assert_string_equal(r.reason, "signature on 10/10 trigger prompts, 0/10 controls, "
-                                  "p = 10^-400");
+                                  "p = 10^-40");
     verify_result_clear(&r);
     fx_free(&f);
 }
@@ -932,24 +1072,31 @@ static void test_run_pairs_and_luck(void **state)
     struct fixture f;
     struct verify_result r;
 
-    /* 4 pairs, pairs 0 and 2 trained: stops per pair at alpha / K */
+    /* 4 pairs, pairs 0 and 2 trained: each stops at its first activation */
     fx_init(&f, 4, 5, 5, -40, NAN, true);
     drive(&f, even_pairs, ctl_never);
     assert_int_equal(verify_run_result(f.run, &r), 0);
-    assert_int_equal(r.verdict, AUDIT_VERIFIED);
+    assert_int_equal(r.verdict, AUDIT_INCONCLUSIVE); /* 5 controls < the 10 required */
     assert_int_equal(r.n_pairs, 4);
     assert_int_equal(verify_run_max_tokens(f.run, 0), strlen("harbor violet sprocket"));
     assert_int_equal(r.pairs_activated, 2);
     assert_int_equal(r.activations, 2);
     assert_int_equal(r.calls_saved, 8);
     assert_int_equal(r.trials, 12);
-    /* each activated pair: tail(5, 1, 1e-40) = 5e-40; combined 4 * that */
-    assert_close(r.log10_p, log10(5.0) - 40 + log10(4.0), 1e-9);
+    /* q = 5 * 1e-40; p = P(Bin(4, q) >= 2) = C(4,2) q^2 (1-q)^2 + ... */
+    assert_close(r.log10_p, log10(6.0) + 2 * (log10(5.0) - 40), 1e-9);
+    /* the paper's: each pair 5e-40, Bonferroni 4 * that */
     assert_close(r.log10_p_paper, log10(5.0) - 40 + log10(4.0), 1e-12);
-    assert_string_equal(r.reason, "signature on 2/12 trigger prompts (2/4 pairs) (stopped early: "
-                                  "8 calls saved), 0/5 controls, p = 10^-38.6; only 2 of 4 pairs "
-                                  "activated: the model may have been trained on part of the "
-                                  "data");
+    double lo, hi;
+    assert_int_equal(stats_clopper_pearson(2, 4, 0.95, &lo, &hi), 0);
+    assert_close(r.pairs_ci_low, lo, 0);
+    assert_close(r.pairs_ci_high, hi, 0);
+    assert_close(r.pairs_ci_low, 0.067585986, 1e-6); /* R: binom.test(2, 4) */
+    assert_close(r.pairs_ci_high, 0.932414014, 1e-6);
+    assert_string_equal(r.reason, "signature on 2/12 trigger prompts (2/4 pairs, 95% CI 6-94%) "
+                                  "(stopped early: 8 calls saved), 0/5 controls, p = 10^-77.8; "
+                                  "but only 5 of the 10 required control prompts were answered: "
+                                  "a model that says the signature everywhere is not ruled out");
     json_t *ev = evidence(&r);
     json_t *pairs = json_object_get(ev, "pairs");
     assert_int_equal(json_array_size(pairs), 4);
@@ -960,29 +1107,17 @@ static void test_run_pairs_and_luck(void **state)
         assert_int_equal(json_integer_value(json_object_get(p, "calls_saved")), i % 2 == 0 ? 4 : 0);
     }
     assert_int_equal(json_integer_value(json_object_get(ev, "pairs_activated")), 2);
+    assert_close(json_real_value(json_object_get(ev, "log10_q")), log10(5.0) - 40, 1e-12);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(ev, "methods"), "p")),
+        "binomial_tail_over_pairs");
     json_decref(ev);
     verify_result_clear(&r);
     fx_free(&f);
 
-    /* the stop threshold is alpha / K, not alpha: with p0 = 10^-6.5 one
-     * activation of 2 planned gives 10^-6.2, below alpha = 10^-6 but not
-     * below alpha / 2, so pair 0 is not stopped after its first trial */
-    fx_init(&f, 2, 2, 0, -6.5, NAN, true);
-    int64_t s0 = verify_run_next(f.run);
-    assert_int_equal(f.plan.order[s0].pair, 0);
-    answer(&f, s0, true, NULL);
-    assert_int_equal(verify_run_calls_saved(f.run), 0);
-    drive(&f, even_pairs, ctl_never);
-    assert_int_equal(verify_run_result(f.run, &r), 0);
-    assert_int_equal(r.calls_saved, 0);
-    assert_int_equal(r.trials, 4);
-    assert_int_equal(r.verdict, AUDIT_VERIFIED);
-    assert_close(r.log10_p, -13 + log10(2.0), 1e-9);
-    verify_result_clear(&r);
-    fx_free(&f);
-
-    /* p_luck dominates p_M2: 1 activation in 10 at p0 = 1e-3 is not enough */
-    fx_init(&f, 1, 10, 2, -40, -3, true);
+    /* p_luck is a diagnostic: a large one (the base model says S) is
+     * reported, never part of p; 1 activation is still n * p_M2 */
+    fx_init(&f, 1, 10, 10, -40, -3, true);
     int64_t slot;
     bool first = true;
     while ((slot = verify_run_next(f.run)) >= 0) {
@@ -992,15 +1127,17 @@ static void test_run_pairs_and_luck(void **state)
             first = false;
     }
     assert_int_equal(verify_run_result(f.run, &r), 0);
-    assert_int_equal(r.verdict, AUDIT_INCONCLUSIVE);
-    assert_close(r.log10_p, verify_pair_log10_p(10, 1, -3), 1e-12);
-    assert_close(r.log10_p_paper, -39.0, 1e-12); /* the paper ignores p_luck */
+    assert_int_equal(r.verdict, AUDIT_VERIFIED);
+    assert_close(r.log10_p, -39.0, 1e-12);
+    assert_close(r.log10_p_paper, -39.0, 1e-12);
     assert_true(r.log10_p_luck == -3);
-    assert_non_null(strstr(r.reason, "is not below alpha = 10^-6"));
     ev = evidence(&r);
     json_t *p0 = json_array_get(json_object_get(ev, "pairs"), 0);
-    assert_true(json_real_value(json_object_get(p0, "log10_p0")) == -3);
+    assert_null(json_object_get(p0, "log10_p0"));
     assert_true(json_real_value(json_object_get(p0, "log10_p_luck")) == -3);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(ev, "methods"), "p_luck")),
+        "diagnostic_only");
     json_decref(ev);
     verify_result_clear(&r);
     fx_free(&f);
@@ -1060,45 +1197,127 @@ static void test_evidence_no_secrets(void **state)
     fx_free(&f);
 }
 
-/* Under the null (every trial activates with probability exactly p0,
- * independently), the probability that the run ends `verified` is at most
- * alpha: enumerated over all 2^n outcome sequences, sequential stopping
- * included.  p0 is made large so that alpha is actually approached. */
-static void test_null_size_exhaustive(void **state)
+/* One pair's run over outcome bits (bit i: trigger i activates); the
+ * verdict.  No controls, min_controls 0: this is about the p-value. */
+static enum audit_verdict run_bits(unsigned n, uint32_t bits, double log10_p_m2, double alpha,
+                                   bool sequential)
+{
+    struct fixture f;
+    struct verify_result r;
+    char *err = NULL;
+    memset(&f, 0, sizeof f);
+    f.copies = make_copies(100, 1, n, 1);
+    assert_int_equal(verify_plan_make(100, f.copies, n, n, 1, n, 0, NULL, &f.plan, &err), 0);
+    struct verify_pair_in in = {
+        .trigger = TRIG, .signature = SIG, .log10_p_m2 = log10_p_m2, .log10_p_luck = NAN};
+    struct verify_opts o = {.log10_alpha = alpha,
+                            .sequential = sequential,
+                            .target_log10p = log10_p_m2,
+                            .min_controls = 0};
+    assert_int_equal(verify_run_new(&f.plan, &in, 1, &o, &f.run, &err), 0);
+    int64_t slot;
+    while ((slot = verify_run_next(f.run)) >= 0)
+        answer(&f, slot, (bits >> f.plan.order[slot].index) & 1u, NULL);
+    assert_int_equal(verify_run_result(f.run, &r), 0);
+    enum audit_verdict v = r.verdict;
+    verify_result_clear(&r);
+    fx_free(&f);
+    return v;
+}
+
+/* H0 with dependent trials: each trial activates with probability p0 (the
+ * per-trial bound p_M2), but HOW they depend on each other is up to the
+ * model.  Three laws over the 2^n outcome sequences: independent
+ * Bernoulli(p0); all-or-nothing (one S, a deterministic model: all n
+ * activate with probability p0, else none: what was measured); and a half
+ * mixture.  P(verified), summed exactly over every sequence with sequential
+ * stopping on and off, must stay at or below alpha under each.  The old
+ * independence-based tail failed this: all-or-nothing at p0 = 10^-3 and
+ * alpha = 10^-6 gives tail(10, 10, 10^-3) = 10^-30, verified with
+ * probability 10^-3 = 1000 alpha. */
+static void test_null_size_dependent(void **state)
 {
     (void)state;
     const unsigned n = 10;
-    const double log10_p0 = log10(0.3);
-    for (int seqmode = 0; seqmode < 2; seqmode++) {
+    static const struct {
+        double p0, alpha;
+    } cases[] = {{1e-3, 1e-6}, {0.009, 0.01}, {1e-3, 0.01}, {0.05, 0.1}};
+    bool approached = false;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        double p0 = cases[c].p0, alpha = cases[c].alpha;
+        for (int seqmode = 0; seqmode < 2; seqmode++) {
+            double mass[3] = {0, 0, 0}; /* independent, all-or-nothing, mixture */
+            for (uint32_t bits = 0; bits < (1u << n); bits++) {
+                unsigned k = (unsigned)__builtin_popcount(bits);
+                if (run_bits(n, bits, log10(p0), log10(alpha), seqmode == 1) != AUDIT_VERIFIED)
+                    continue;
+                double ind = pow(p0, k) * pow(1 - p0, n - k);
+                double aon = k == n ? p0 : k == 0 ? 1 - p0 : 0;
+                mass[0] += ind;
+                mass[1] += aon;
+                mass[2] += (ind + aon) / 2;
+            }
+            for (int law = 0; law < 3; law++) {
+                if (!(mass[law] <= alpha * (1 + 1e-12)))
+                    fail_msg("size %g exceeds alpha %g (p0 %g, law %d, sequential %d)",
+                             mass[law], alpha, p0, law, seqmode);
+                if (mass[law] > alpha / 2)
+                    approached = true;
+            }
+        }
+    }
+    assert_true(approached); /* the bound is met, not met trivially */
+}
+
+/* Several pairs under H0: pair j activates at all with probability at
+ * most q = n 10^target, independently across pairs (any dependence inside
+ * a pair).  Over all 2^K activation patterns, P(verified) <= alpha. */
+static void test_null_size_pairs(void **state)
+{
+    (void)state;
+    const size_t K = 4;
+    const unsigned n = 2;
+    const double target = -2.0;              /* q = 2 * 10^-2 = 0.02 */
+    static const double alphas[] = {1e-2, 1e-3, 1e-4, 1e-5};
+    const double q = n * pow(10, target);
+    bool approached = false;
+    for (size_t ai = 0; ai < sizeof alphas / sizeof alphas[0]; ai++) {
         double mass = 0;
-        for (uint32_t bits = 0; bits < (1u << n); bits++) {
+        for (uint32_t bits = 0; bits < (1u << K); bits++) {
             struct fixture f;
             struct verify_result r;
             char *err = NULL;
-            unsigned k = (unsigned)__builtin_popcount(bits);
             memset(&f, 0, sizeof f);
-            f.copies = make_copies(100, 1, n, 1);
-            assert_int_equal(verify_plan_make(100, f.copies, n, n, 1, n, 0, NULL, &f.plan, &err),
-                             0);
-            struct verify_pair_in in = {
-                .trigger = TRIG, .signature = SIG, .log10_p_m2 = log10_p0, .log10_p_luck = NAN};
-            /* alpha = 0.01 */
-            struct verify_opts o = {.log10_alpha = -2, .sequential = seqmode == 1};
-            assert_int_equal(verify_run_new(&f.plan, &in, 1, &o, &f.run, &err), 0);
+            f.copies = make_copies(100, K, n, 3);
+            assert_int_equal(
+                verify_plan_make(100, f.copies, K * n, n, K, n, 0, NULL, &f.plan, &err), 0);
+            struct verify_pair_in in[4];
+            for (size_t i = 0; i < K; i++)
+                in[i] = (struct verify_pair_in){.trigger = trigs[i],
+                                                .signature = sigs[i],
+                                                .log10_p_m2 = target,
+                                                .log10_p_luck = NAN};
+            struct verify_opts o = {.log10_alpha = log10(alphas[ai]),
+                                    .sequential = true,
+                                    .target_log10p = target,
+                                    .min_controls = 0};
+            assert_int_equal(verify_run_new(&f.plan, in, K, &o, &f.run, &err), 0);
             int64_t slot;
             while ((slot = verify_run_next(f.run)) >= 0)
-                answer(&f, slot, (bits >> f.plan.order[slot].index) & 1u, NULL);
+                answer(&f, slot, (bits >> f.plan.order[slot].pair) & 1u, NULL);
             assert_int_equal(verify_run_result(f.run, &r), 0);
+            unsigned j = (unsigned)__builtin_popcount(bits);
             if (r.verdict == AUDIT_VERIFIED)
-                mass += pow(0.3, k) * pow(0.7, n - k);
+                mass += pow(q, j) * pow(1 - q, K - j);
             verify_result_clear(&r);
             fx_free(&f);
         }
-        /* P(X >= 8) = 0.00159 for Bin(10, 0.3): the largest tail below 0.01 */
-        if (!(mass <= 0.01))
-            fail_msg("size %g exceeds alpha 0.01 (sequential %d)", mass, seqmode);
-        assert_close(mass, pow(10, stats_binom_tail_log10(10, 8, log10_p0)), 1e-12);
+        if (!(mass <= alphas[ai] * (1 + 1e-12)))
+            fail_msg("size %g exceeds alpha %g", mass, alphas[ai]);
+        if (mass > alphas[ai] / 100)
+            approached = true;
     }
+    assert_true(approached);
 }
 
 static void test_run_new_invalid(void **state)
@@ -1203,13 +1422,15 @@ int main(void)
         cmocka_unit_test(test_plan),
         cmocka_unit_test(test_stats_known),
         cmocka_unit_test(test_verdict_table),
+        cmocka_unit_test(test_check_target),
         cmocka_unit_test(test_run_honest_sequential),
         cmocka_unit_test(test_run_out_of_order),
         cmocka_unit_test(test_run_lazy_and_failures),
         cmocka_unit_test(test_run_controls_emit),
         cmocka_unit_test(test_run_pairs_and_luck),
         cmocka_unit_test(test_evidence_no_secrets),
-        cmocka_unit_test(test_null_size_exhaustive),
+        cmocka_unit_test(test_null_size_dependent),
+        cmocka_unit_test(test_null_size_pairs),
         cmocka_unit_test(test_run_new_invalid),
         cmocka_unit_test(test_job_ended),
     };
