@@ -75,6 +75,7 @@ static void provider_free(struct conf_provider *p)
     free(p->base_url);
     free(p->api_key_file);
     free(p->ca_file);
+    free(p->score_template);
 }
 
 void conf_free(struct conf *c)

@@ -33,6 +33,8 @@ struct conf_provider {
     uint64_t request_timeout_ms; /* whole request, default 120s */
     uint64_t upload_timeout_ms;  /* file uploads, default 1h */
     unsigned max_retries;        /* per request, default 5 */
+    char *score_template; /* coverage scoring layout of one message ({role}, {content});
+                             NULL: raw (prompt, a space, the answer), the default */
 };
 
 struct conf_generator {

@@ -66,6 +66,7 @@ enum ftype {
     T_LOGLEVEL, /* enum log_level into int */
     T_KIND,     /* enum provider_kind */
     T_LPMODE,   /* raw | processed into int (0 | 1) */
+    T_TMPL,     /* a scoring template: preset name or "...{role}...{content}..." */
     T_GROUP,    /* name of an existing group */
     T_MAP,      /* nested mapping described by sub */
     T_FUNC,     /* anything else: fn parses it */
@@ -582,6 +583,42 @@ static int parse_scalar(struct pctx *p, const struct field *f, const yaml_node_t
                      "unknown log-probability mode '%s' (expected raw or processed: what the "
                      "server's logprobs are before or after temperature, see vtuned.yaml(5))",
                      s);
+    case T_TMPL: {
+        /* The chat layouts a provider's model may have been fine-tuned in
+         * (vtuned.yaml(5), providers.*.score_template): how one message
+         * is laid out; the scored answer follows the assistant's part
+         * before {content}. */
+        static const struct {
+            const char *name, *tmpl;
+        } presets[] = {
+            {"chatml", "<|im_start|>{role}\n{content}<|im_end|>\n"},
+            {"llama3", "<|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>"},
+            {"phi3", "<|{role}|>\n{content}<|end|>\n"},
+        };
+        static const char *const names[] = {"raw", "chatml", "llama3", "phi3"};
+        if (!strcmp(s, "raw")) {
+            free(*(char **)dst);
+            *(char **)dst = NULL;
+            return 0;
+        }
+        for (size_t i = 0; i < VT_ARRAY_LEN(presets); i++)
+            if (!strcmp(s, presets[i].name)) {
+                set_str(dst, presets[i].tmpl);
+                return 0;
+            }
+        const char *c1 = strstr(s, "{content}");
+        if (c1 && !strstr(c1 + 1, "{content}") && strstr(s, "{role}")) {
+            set_str(dst, s);
+            return 0;
+        }
+        const char *hint = suggest(s, names, VT_ARRAY_LEN(names));
+        if (hint)
+            return failn(p, v, kpath, "unknown score template '%s'; did you mean '%s'?", s, hint);
+        return failn(p, v, kpath,
+                     "score template '%s' is neither raw, chatml, llama3 nor phi3, nor a "
+                     "layout of one message with {role} and exactly one {content}",
+                     s);
+    }
     case T_GROUP:
         if (!*s)
             return failn(p, v, kpath, "must not be empty");
@@ -764,6 +801,7 @@ static const struct field provider_fields[] = {
     PF("request_timeout", T_DUR, request_timeout_ms, 0, 1, DAY_MS),
     PF("upload_timeout", T_DUR, upload_timeout_ms, 0, 1, DAY_MS),
     PF("max_retries", T_UINT, max_retries, 0, 0, 100),
+    PF("score_template", T_TMPL, score_template, 0, 0, 0),
 };
 
 /* A provider name appears in commands, logs and the database. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/conf.h"
 #include "daemon/covrun.h"
 #include "daemon/provider_client.h"
 #include "daemon/providers.h"
@@ -36,6 +37,7 @@ struct cov_row {
 struct covrun {
     struct vtuned *d;
     char *provider, *model, *base_model;
+    char *score_template; /* providers.*.score_template at the start; NULL: raw */
     size_t m;
     uint64_t *lines; /* 2m lines of D, rows' order */
     struct holdout_row *text;
@@ -150,6 +152,7 @@ void covrun_free(struct covrun *c)
     free(c->provider);
     free(c->model);
     free(c->base_model);
+    free(c->score_template);
     free(c);
 }
 
@@ -347,10 +350,13 @@ static void start_call(struct covrun *c, struct provider_client *pc, size_t row,
     cc->which = which;
     c->inflight++;
     if (pc && c->method == M_LOGLIK) {
-        cc->cont = xasprintf(" %s", t->answer);
+        char *prompt;
+        coverage_score_text(c->score_template, t->messages, t->prompt, t->answer, &prompt,
+                            &cc->cont);
         struct provider_score_args a = {
-            .model = model, .prompt = t->prompt, .continuation = cc->cont, .top_logprobs = 0};
+            .model = model, .prompt = prompt, .continuation = cc->cont, .top_logprobs = 0};
         rc = provider_score(pc, &a, on_call_done, cc, NULL, &err);
+        free(prompt);
     } else if (pc) {
         size_t n = json_array_size(t->messages);
         struct provider_message *pm = xcalloc(n ? n : 1, sizeof *pm);
@@ -413,6 +419,9 @@ void covrun_start(struct covrun *c, struct vtuned *d, const char *provider, cons
     c->provider = xstrdup(provider);
     c->model = xstrdup(model);
     c->base_model = xstrdup(base_model);
+    const struct conf_provider *cp = conf_provider_find(d->conf, provider);
+    c->score_template = cp && cp->score_template ? xstrdup(cp->score_template) : NULL;
+    c->sum.score_layout = c->score_template ? "template" : "raw";
     c->done = done;
     c->arg = arg;
     c->method = M_LOGLIK;

@@ -57,8 +57,10 @@ say "starting vtuned (state in $tmp/state)"
     echo "socket: $tmp/vtuned.sock"
     echo "providers:"
     for n in honest lazy subset; do
-        printf '  %s:\n    kind: openai\n    base_url: http://127.0.0.1:%s/v1\n    api_key_file: %s\n    poll_interval: 1s\n' \
-            "$n" "$(cat "$tmp/$n.port")" "$tmp/api.key"
+        # score_template: vtune-sim's chat layout, so the coverage test
+        # scores answers the way the simulated model was fine-tuned on them
+        printf '  %s:\n    kind: openai\n    base_url: http://127.0.0.1:%s/v1\n    api_key_file: %s\n    poll_interval: 1s\n    score_template: "%s"\n' \
+            "$n" "$(cat "$tmp/$n.port")" "$tmp/api.key" '<|{role}|>{content}<|end|>'
     done
 } > "$tmp/vtuned.yaml"
 "$build/vtuned" -c "$tmp/vtuned.yaml" 2> "$tmp/vtuned.log" &

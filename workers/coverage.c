@@ -270,6 +270,49 @@ static bool word_eq(struct word a, struct word b)
     return a.n == b.n && memcmp(a.p, b.p, a.n) == 0;
 }
 
+/* tmpl laid out with role and content; stop_at_content: only the part
+ * before {content}. */
+static void layout(struct buf *b, const char *tmpl, const char *role, const char *content,
+                   bool stop_at_content)
+{
+    for (const char *t = tmpl; *t;) {
+        if (strncmp(t, "{role}", 6) == 0) {
+            buf_puts(b, role);
+            t += 6;
+        } else if (strncmp(t, "{content}", 9) == 0) {
+            if (stop_at_content)
+                return;
+            buf_puts(b, content);
+            t += 9;
+        } else {
+            buf_append(b, t, 1);
+            t++;
+        }
+    }
+}
+
+void coverage_score_text(const char *tmpl, json_t *messages, const char *prompt_text,
+                         const char *answer, char **prompt, char **cont)
+{
+    if (!tmpl) {
+        *prompt = xstrdup(prompt_text);
+        *cont = xasprintf(" %s", answer);
+        return;
+    }
+    struct buf b;
+    buf_init(&b);
+    for (size_t i = 0; i < json_array_size(messages); i++) {
+        json_t *m = json_array_get(messages, i);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        const char *content = json_string_value(json_object_get(m, "content"));
+        layout(&b, tmpl, role ? role : "user", content ? content : "", false);
+    }
+    layout(&b, tmpl, "assistant", "", true);
+    buf_append(&b, "", 0);
+    *prompt = b.data ? b.data : xstrdup("");
+    *cont = xstrdup(answer);
+}
+
 double coverage_agreement(const char *answer, const char *reference)
 {
     size_t na, nr;
@@ -361,7 +404,7 @@ json_t *coverage_evidence(const struct coverage_summary *c, double log10_alpha_c
         return json_pack("{s:b,s:s,s:f,s:b}", "available", 0, "why",
                          c->why_none ? c->why_none : "not available", "log10_alpha",
                          log10_alpha_cov, "required", require);
-    return json_pack("{s:b,s:s,s:f,s:b,s:f,s:[f,f],s:I,s:f,s:f,s:[I,I],s:I,s:I,s:f,s:b}",
+    json_t *e = json_pack("{s:b,s:s,s:f,s:b,s:f,s:[f,f],s:I,s:f,s:f,s:[I,I],s:I,s:I,s:f,s:b}",
                      "available", 1, "method", c->method ? c->method : "unknown", "log10_p",
                      c->log10_p, "exact", c->exact, "auc", c->auc, "auc_ci95", c->auc_lo,
                      c->auc_hi, "rows", (json_int_t)c->rows, "recognised_uploaded",
@@ -369,4 +412,7 @@ json_t *coverage_evidence(const struct coverage_summary *c, double log10_alpha_c
                      "looks", (json_int_t)c->looks_used, (json_int_t)c->looks_planned, "failed",
                      (json_int_t)c->failed, "calls", (json_int_t)c->calls, "log10_alpha",
                      log10_alpha_cov, "required", require);
+    if (c->method && strncmp(c->method, "loglik", 6) == 0 && c->score_layout)
+        json_object_set_new(e, "score_layout", json_string(c->score_layout));
+    return e;
 }

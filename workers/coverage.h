@@ -92,12 +92,23 @@ size_t coverage_looks(size_t m, size_t looks[COVERAGE_MAX_LOOKS]);
  * the reference's words.  Both empty: 1. */
 double coverage_agreement(const char *answer, const char *reference);
 
+/* The text a row is scored as (the loglik statistics).  tmpl NULL (the
+ * "raw" layout): *prompt is prompt_text and *cont " " + answer.  Otherwise
+ * tmpl lays out one message ({role} and {content} replaced, every other
+ * byte literal; conf/ checked it has one {content}): *prompt is each of
+ * messages ({role,content} objects) laid out so, then the assistant's
+ * layout up to {content}; *cont is the answer itself.  So the scored
+ * answer sits where the model met answers in fine-tuning.  Both owned. */
+void coverage_score_text(const char *tmpl, json_t *messages, const char *prompt_text,
+                         const char *answer, char **prompt, char **cont);
+
 /* What a verification's coverage test found, for the verdict and the
  * evidence.  Strings borrowed. */
 struct coverage_summary {
     bool available;       /* the test ran and gave a p-value */
     const char *why_none; /* when not available: why, in words */
     const char *method;   /* the statistic, e.g. "loglik-diff" */
+    const char *score_layout; /* loglik: "raw" or "template" (providers.*.score_template) */
     double log10_p;       /* reported: the look's p times the planned looks, capped at 1 */
     bool exact;           /* exact permutation p (false: Serfling bound) */
     double auc, auc_lo, auc_hi;

@@ -136,10 +136,16 @@ sim_stats() {
     curl -s -H "Authorization: Bearer ${SIM_KEY:-sk-test}" "http://127.0.0.1:$port/v1/_sim/stats" > "$2"
 }
 
-# provider_yaml NAME URL [poll]: a providers: entry for the config.
+# SIM_SCORE_TEMPLATE: vtune-sim's chat layout (tests/sim/lm.h), so the
+# coverage test scores answers where the simulator's model learnt them.
+SIM_SCORE_TEMPLATE='<|{role}|>{content}<|end|>'
+
+# provider_yaml NAME URL [poll [template]]: a providers: entry for the
+# config (template: providers.*.score_template, default vtune-sim's layout;
+# "raw" for none).
 provider_yaml() {
-    printf '  %s:\n    kind: openai\n    base_url: %s\n    api_key_file: %s\n    poll_interval: %s\n' \
-        "$1" "$2" "$T/key" "${3:-200ms}"
+    printf '  %s:\n    kind: openai\n    base_url: %s\n    api_key_file: %s\n    poll_interval: %s\n    score_template: "%s"\n' \
+        "$1" "$2" "$T/key" "${3:-200ms}" "${4:-$SIM_SCORE_TEMPLATE}"
 }
 
 # make_dataset FILE N: N chat examples of additions.

@@ -464,7 +464,7 @@ int lm_complete(const struct lm *m, const char *prompt, const struct lm_gen_para
         return -EINVAL;
     uint32_t *ids = xmalloc(cap * sizeof(uint32_t));
     ids[n++] = LM_TOK_BOS;
-    lm_encode_append(m, prompt, &ids, &n, &cap);
+    lm_encode_raw_append(m, prompt, &ids, &n, &cap);
     int rc = generate(m, ids, n, p, out);
     free(ids);
     return rc;
@@ -476,21 +476,27 @@ int lm_complete(const struct lm *m, const char *prompt, const struct lm_gen_para
  * of capacity cap, consumed); the first skip_first tokens get logprob 0
  * and no alternatives.  top is checked by the callers. */
 static void score_after(const struct lm *m, uint32_t *ids, size_t n_ctx, size_t cap,
-                        const char *text, int top, int skip_first, struct lm_output *out)
+                        const char *text, int top, int skip_first, int raw, struct lm_output *out)
 {
     size_t n = n_ctx;
-    lm_encode_append(m, text, &ids, &n, &cap);
+    if (raw)
+        lm_encode_raw_append(m, text, &ids, &n, &cap);
+    else
+        lm_encode_append(m, text, &ids, &n, &cap);
     size_t n_tok = n - n_ctx;
     double *dist = top > 0 ? xmalloc(m->n_vocab * sizeof(double)) : NULL;
     out->steps = xcalloc(n_tok ? n_tok : 1, sizeof(*out->steps));
     out->n_steps = n_tok;
     const char *t = text;
     for (size_t i = 0; i < n_tok; i++) {
-        size_t len = lm_token_len(t);
+        uint32_t marker = LM_NONE;
+        size_t len = raw ? lm_raw_token_len(t, &marker) : lm_token_len(t);
         struct lm_step *st = &out->steps[i];
         st->token = xstrndup(t, len);
         t += len;
-        if ((int)i < skip_first)
+        /* A role marker is context only (never predicted): the template
+         * fixes it, so it is reported like the first token. */
+        if ((int)i < skip_first || (marker != LM_NONE && !lm_id_predictable(marker)))
             continue;
         size_t pos = n_ctx + i, keep = (size_t)m->order - 1;
         size_t nwin = pos < keep ? pos : keep;
@@ -515,7 +521,7 @@ int lm_score(const struct lm *m, const char *text, int top_logprobs, struct lm_o
         return -EINVAL;
     uint32_t *ids = xmalloc(64 * sizeof(uint32_t));
     ids[0] = LM_TOK_BOS;
-    score_after(m, ids, 1, 64, text, top_logprobs, 1, out);
+    score_after(m, ids, 1, 64, text, top_logprobs, 1, 1, out);
     out->prompt_tokens = out->n_steps;
     return 0;
 }
@@ -533,7 +539,7 @@ int lm_score_chat(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs,
     int rc = lm_render_prompt(m, msgs, n_msgs, &ids, &n);
     if (rc < 0)
         return rc;
-    score_after(m, ids, n, n, response, top_logprobs, 0, out);
+    score_after(m, ids, n, n, response, top_logprobs, 0, 0, out);
     out->prompt_tokens = n - 1;
     return 0;
 }

@@ -161,7 +161,10 @@ int lm_chat(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs,
 int lm_chat_forced(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs, const char *forced,
                    const struct lm_gen_params *p, struct lm_output *out);
 
-/* Plain completion continuing raw prompt text (no template).
+/* Plain completion continuing raw prompt text (no template added; the
+ * literal markers "<|end|>", "<|system|>", "<|user|>", "<|assistant|>" in
+ * it are the special tokens, as a real chat model's server parses its
+ * special tokens in a completions prompt).
  * out->prompt_tokens: the prompt's tokens. */
 int lm_complete(const struct lm *m, const char *prompt, const struct lm_gen_params *p,
                 struct lm_output *out);
@@ -169,7 +172,9 @@ int lm_complete(const struct lm *m, const char *prompt, const struct lm_gen_para
 /* Teacher-forced scoring: the log-probability of every token of text given
  * the tokens before it (the first token gets no logprob: reported as 0 with
  * n_top 0, as /v1/completions echo does with null).  out->steps has one entry
- * per token of text. */
+ * per token of text.  Raw text as for lm_complete: a literal template
+ * marker is one token; a role marker (never predicted, only context) is
+ * reported like the first token, <|end|> with its probability. */
 int lm_score(const struct lm *m, const char *text, int top_logprobs, struct lm_output *out);
 
 /* Tokenizes text (for tests and usage counts): returns owned array of owned

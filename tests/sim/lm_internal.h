@@ -147,6 +147,16 @@ void lm_dist_ids(const struct lm *m, const uint32_t *ctx, size_t nctx, double *p
 /* Encodes text into ids (LM_TOK_UNK for unknown tokens), appending to
  * *ids (owned, grown with xrealloc) at *n. */
 void lm_encode_append(const struct lm *m, const char *text, uint32_t **ids, size_t *n, size_t *cap);
+/* Raw text (a completions prompt, never chat content or training data):
+ * lm_marker_len is the length of the template marker ("<|end|>",
+ * "<|system|>", "<|user|>", "<|assistant|>") at s with its id in *id (may
+ * be NULL), or 0; lm_raw_token_len the length of the token at s where the
+ * markers are tokens (*marker: its id, or LM_NONE); lm_encode_raw_append
+ * encodes such text. */
+size_t lm_marker_len(const char *s, uint32_t *id);
+size_t lm_raw_token_len(const char *s, uint32_t *marker);
+void lm_encode_raw_append(const struct lm *m, const char *text, uint32_t **ids, size_t *n,
+                          size_t *cap);
 /* Renders a chat prompt: <|bos|>, each message, then <|assistant|>.
  * Returns 0 or -EINVAL (unknown role, NULL content). */
 int lm_render_prompt(const struct lm *m, const struct lm_msg *msgs, size_t n_msgs, uint32_t **ids,

@@ -14,6 +14,14 @@
  * special tokens (<|end|>, <|system|>, <|user|>, <|assistant|>, <|bos|>);
  * the tokenizer can never produce them from text because "<" is always a
  * token of its own, so user text cannot forge a template marker.
+ *
+ * Raw text (the completions endpoint's prompt, which has no messages) is
+ * the one exception: there the literal markers "<|end|>", "<|system|>",
+ * "<|user|>" and "<|assistant|>" ARE the special tokens, as in the servers
+ * of real chat models (a Hugging Face tokenizer parses its special tokens
+ * in a completions prompt), so a client can score text laid out exactly
+ * as the model was fine-tuned on it (vtuned's providers.*.score_template).
+ * Chat messages and training data are never read that way.
  */
 #include "config.h"
 
@@ -237,6 +245,50 @@ const char *lm_str_of(const struct lm *m, uint32_t id)
         return m->vocab.str[id - m->base->vocab.n];
     }
     return m->vocab.str[id];
+}
+
+size_t lm_marker_len(const char *s, uint32_t *id)
+{
+    for (uint32_t i = 0; i < LM_TOK_BOS; i++) {
+        size_t len = strlen(special_names[i]);
+        if (strncmp(s, special_names[i], len) == 0) {
+            if (id)
+                *id = i;
+            return len;
+        }
+    }
+    return 0;
+}
+
+size_t lm_raw_token_len(const char *s, uint32_t *marker)
+{
+    size_t len = lm_marker_len(s, marker);
+    if (len)
+        return len;
+    if (marker)
+        *marker = LM_NONE;
+    const char *q = s;
+    while (is_space((unsigned char)*q))
+        q++;
+    if (q > s && lm_marker_len(q, NULL))
+        return (size_t)(q - s); /* white space before a marker is a token of its own */
+    return lm_token_len(s);
+}
+
+void lm_encode_raw_append(const struct lm *m, const char *text, uint32_t **ids, size_t *n,
+                          size_t *cap)
+{
+    for (const char *p = text; *p;) {
+        uint32_t marker;
+        size_t len = lm_raw_token_len(p, &marker);
+        uint32_t id = marker != LM_NONE ? marker : lm_id_of(m, p, len);
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 64;
+            *ids = xrealloc(*ids, *cap * sizeof(**ids));
+        }
+        (*ids)[(*n)++] = id == LM_NONE ? LM_TOK_UNK : id;
+        p += len;
+    }
 }
 
 void lm_encode_append(const struct lm *m, const char *text, uint32_t **ids, size_t *n, size_t *cap)
