@@ -28,11 +28,13 @@ static const char *const audit_keys[] = {CTL_K_ID,
                                          CTL_K_AUDIT_CONTROL_EMISSIONS,
                                          CTL_K_AUDIT_LOG10_P,
                                          CTL_K_AUDIT_LOG10_P_PAPER,
+                                         CTL_K_AUDIT_LOG10_P_COVERAGE,
+                                         CTL_K_AUDIT_COVERAGE_AUC,
                                          CTL_K_CREATED_AT};
 static const char *const audit_heads[] = {
     "ID",        "JOB",      "PROVIDER",     "VERDICT", "TRIALS",          "ACTIVATIONS",
     "PAIRS HIT", "PAIRS",    "CONTROLS",     "CONTROL HITS", "LOG10 P", "LOG10 P (PAPER)",
-    "CREATED"};
+    "LOG10 P_COV", "AUC", "CREATED"};
 
 static void print_audit(json_t *r)
 {
@@ -53,6 +55,10 @@ static void print_audit(json_t *r)
                                     CTL_K_AUDIT_LOG10_P,
                                     CTL_K_AUDIT_LOG10_P_PAPER,
                                     CTL_K_AUDIT_LOG10_P_LUCK,
+                                    CTL_K_AUDIT_LOG10_P_COVERAGE,
+                                    CTL_K_AUDIT_COVERAGE_AUC,
+                                    CTL_K_AUDIT_COVERAGE_ROWS,
+                                    CTL_K_AUDIT_COVERAGE_METHOD,
                                     CTL_K_COMMITMENT,
                                     CTL_K_CREATED_AT,
                                     CTL_K_AUDIT_PREV_HASH,
@@ -74,6 +80,10 @@ static void print_audit(json_t *r)
                                     "log10 p (valid):",
                                     "log10 p (paper):",
                                     "log10 p_luck (diagnostic):",
+                                    "log10 p_cov (coverage):",
+                                    "coverage AUC:",
+                                    "coverage rows per side:",
+                                    "coverage statistic:",
                                     "commitment:",
                                     "created:",
                                     "prev hash:",

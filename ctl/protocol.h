@@ -216,5 +216,9 @@
 #define CTL_K_AUDIT_PAIRS_ACTIVATED   "pairs_activated"
 #define CTL_K_AUDIT_PAIRS_CI_LOW      "pairs_ci_low"
 #define CTL_K_AUDIT_PAIRS_CI_HIGH     "pairs_ci_high"
+#define CTL_K_AUDIT_LOG10_P_COVERAGE  "log10_p_coverage"
+#define CTL_K_AUDIT_COVERAGE_AUC      "coverage_auc"
+#define CTL_K_AUDIT_COVERAGE_ROWS     "coverage_rows"
+#define CTL_K_AUDIT_COVERAGE_METHOD   "coverage_method"
 
 #endif

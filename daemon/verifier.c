@@ -37,6 +37,7 @@
 #include "daemon/verifier.h"
 #include "workers/audit.h"
 #include "workers/backdoor.h"
+#include "workers/holdout.h"
 #include "workers/stats.h"
 #include "workers/verify.h"
 
@@ -224,6 +225,13 @@ static void vrun_finish(struct vtuned *d, struct vrun *r)
     coverage_into_result(r, &res);
     memset(&a, 0, sizeof a);
     verify_result_to_audit(&res, &a);
+    if (r->cov && covrun_summary(r->cov)->available) {
+        const struct coverage_summary *c = covrun_summary(r->cov);
+        a.log10_p_coverage = c->log10_p;
+        a.coverage_auc = c->auc;
+        a.coverage_rows = (int64_t)c->rows;
+        a.coverage_method = xstrdup(c->method ? c->method : "unknown");
+    }
     a.job_id = r->job_id;
     a.provider = xstrdup(r->provider);
     a.model = xstrdup(r->model);
@@ -632,8 +640,20 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
         r->pairs[i].log10_p_luck = NAN;
         r->pairs[i].p_luck_note = "not available";
     }
-    if (verify_plan_make((uint64_t)ds.n_examples, copies, n_copies, cpp, r->n_pairs, vo->trials,
-                         vo->controls, NULL, &r->plan, err) < 0) {
+    /* controls avoid the held-out rows too (never sent to the provider) */
+    struct holdout_split hs;
+    memset(&hs, 0, sizeof hs);
+    if (b.holdout && holdout_parse(b.holdout, &hs) < 0) {
+        *err = xasprintf("backdoor %lld's held-out split record is unreadable", (long long)b.id);
+        r->waiter = NULL;
+        vrun_free(r);
+        goto out_ds;
+    }
+    int prc = verify_plan_make_excluding((uint64_t)ds.n_examples, copies, n_copies, cpp,
+                                         r->n_pairs, vo->trials, vo->controls, hs.rows,
+                                         hs.n_rows, NULL, &r->plan, err);
+    holdout_clear(&hs);
+    if (prc < 0) {
         r->waiter = NULL;
         vrun_free(r);
         goto out_ds;

@@ -18,7 +18,8 @@
  * normalised BEFORE hashing to the form SQLite will give back (a REAL
  * column loses the sign of zero, so -0.0 is stored and hashed as 0.0; a
  * NULL p_luck is NAN both ways; a version 0 record is written and read
- * as version 1, whose pairs fields are NULL).  Doubles round-trip exactly
+ * as version 1, whose pairs fields are NULL, and a record before version 3
+ * has NULL coverage fields).  Doubles round-trip exactly
  * otherwise (SQLite REAL is IEEE binary64).
  *
  * UPDATE and DELETE on audit_records are refused by triggers (schema v2);
@@ -46,6 +47,7 @@ void store_audit_clear(struct store_audit *a)
     free(a->model);
     free(a->reason);
     free(a->evidence);
+    free(a->coverage_method);
     memset(a, 0, sizeof *a);
 }
 
@@ -96,6 +98,13 @@ static int row_to_audit(struct store *s, sqlite3_stmt *st, void *elem)
         sqlite3_column_type(st, 21) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 21);
     a->pairs_ci_high =
         sqlite3_column_type(st, 22) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 22);
+    a->log10_p_coverage =
+        sqlite3_column_type(st, 23) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 23);
+    a->coverage_auc =
+        sqlite3_column_type(st, 24) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 24);
+    a->coverage_rows =
+        sqlite3_column_type(st, 25) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 25);
+    a->coverage_method = store_column_strdup(st, 26);
     return 0;
 }
 
@@ -141,6 +150,18 @@ static int audit_valid(struct store *s, const struct store_audit *a)
         if (!(no_ci || ci_ok) || (a->pairs > 0 && no_ci))
             return store_failx(s, -EINVAL, "audit pairs interval out of range: [%g, %g]",
                                a->pairs_ci_low, a->pairs_ci_high);
+    }
+    if (a->version >= 3) {
+        bool ran = a->coverage_rows > 0;
+        if (a->coverage_rows < 0 || (ran && !a->coverage_method) ||
+            (!isnan(a->log10_p_coverage) && !log10p_ok(a->log10_p_coverage)) ||
+            (!isnan(a->coverage_auc) && !(a->coverage_auc >= 0 && a->coverage_auc <= 1)) ||
+            ran != !isnan(a->log10_p_coverage) || ran != !isnan(a->coverage_auc))
+            return store_failx(s, -EINVAL,
+                               "audit coverage fields out of range: %" PRId64
+                               " rows, log10 p %g, AUC %g, method %s",
+                               a->coverage_rows, a->log10_p_coverage, a->coverage_auc,
+                               a->coverage_method ? a->coverage_method : "none");
     }
     if (a->verdict == AUDIT_VERIFIED && (a->activations == 0 || a->control_emissions > 0))
         return store_failx(s, -EINVAL,
@@ -201,6 +222,17 @@ static int append_locked(struct store *s, struct store_audit *a, store_audit_has
         a->pairs_ci_low += 0.0;
         a->pairs_ci_high += 0.0;
     }
+    if (a->version < 3) {
+        /* nor these, before version 3 */
+        a->log10_p_coverage = NAN;
+        a->coverage_auc = NAN;
+        a->coverage_rows = -1;
+        free(a->coverage_method);
+        a->coverage_method = NULL;
+    } else {
+        a->log10_p_coverage += 0.0;
+        a->coverage_auc += 0.0;
+    }
     memset(hash, 0, sizeof hash);
     ret = hash_fn(a, hash, ctx);
     if (ret < 0)
@@ -238,7 +270,15 @@ static int append_locked(struct store *s, struct store_audit *a, store_audit_has
         (isnan(a->pairs_ci_low) ? sqlite3_bind_null(st, 22)
                                 : sqlite3_bind_double(st, 22, a->pairs_ci_low)) != SQLITE_OK ||
         (isnan(a->pairs_ci_high) ? sqlite3_bind_null(st, 23)
-                                 : sqlite3_bind_double(st, 23, a->pairs_ci_high)) != SQLITE_OK) {
+                                 : sqlite3_bind_double(st, 23, a->pairs_ci_high)) != SQLITE_OK ||
+        (isnan(a->log10_p_coverage) ? sqlite3_bind_null(st, 24)
+                                    : sqlite3_bind_double(st, 24, a->log10_p_coverage)) !=
+            SQLITE_OK ||
+        (isnan(a->coverage_auc) ? sqlite3_bind_null(st, 25)
+                                : sqlite3_bind_double(st, 25, a->coverage_auc)) != SQLITE_OK ||
+        (a->version < 3 ? sqlite3_bind_null(st, 26)
+                        : sqlite3_bind_int64(st, 26, a->coverage_rows)) != SQLITE_OK ||
+        store_bind_text(st, 27, a->coverage_method) != SQLITE_OK) {
         ret = store_fail(s, SQLITE_ERROR, "binding audit record");
         store_stmt_done(s, ST_AUDIT_INSERT);
         return ret;

@@ -294,6 +294,20 @@ static const char migration_5[] =
     "  split        TEXT NOT NULL CHECK (json_valid(split))"
     ");";
 
+/* Version 6: what an audit record of version 3 adds (the coverage test,
+ * DESIGN §6): its p-value (log10), AUC, rows scored per side and the
+ * statistic used.  NULL in older records (rewritten never, as in 4) and
+ * where the test did not run (coverage_rows is then 0 in a version 3
+ * record). */
+static const char migration_6[] =
+    "ALTER TABLE audit_records ADD COLUMN log10_p_coverage REAL"
+    "  CHECK (log10_p_coverage IS NULL OR log10_p_coverage <= 0);"
+    "ALTER TABLE audit_records ADD COLUMN coverage_auc REAL"
+    "  CHECK (coverage_auc IS NULL OR coverage_auc BETWEEN 0 AND 1);"
+    "ALTER TABLE audit_records ADD COLUMN coverage_rows INTEGER"
+    "  CHECK (coverage_rows IS NULL OR coverage_rows >= 0);"
+    "ALTER TABLE audit_records ADD COLUMN coverage_method TEXT;";
+
 // clang-format on
 
 const struct store_migration store_migrations[] = {
@@ -302,6 +316,7 @@ const struct store_migration store_migrations[] = {
     {3, migration_3},
     {4, migration_4},
     {5, migration_5},
+    {6, migration_6},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

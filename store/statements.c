@@ -29,7 +29,8 @@
 #define AUDIT_COLUMNS                                                                              \
     "id, job_id, provider, model, verdict, log10_p, log10_p_paper, log10_p_luck, trials,"          \
     " activations, controls, control_emissions, reason, evidence, commitment, created_at,"         \
-    " prev_hash, hash, record_version, pairs, pairs_activated, pairs_ci_low, pairs_ci_high"
+    " prev_hash, hash, record_version, pairs, pairs_activated, pairs_ci_low, pairs_ci_high,"      \
+    " log10_p_coverage, coverage_auc, coverage_rows, coverage_method"
 #define SCHED_COLUMNS "id, job_id, every_ms, next_run_at, last_run_at, last_verdict, created_at"
 
 /* "Set this column to ?N unless ?N is NULL; '' means NULL" (job updates). */
@@ -153,9 +154,10 @@ const char *const store_stmt_sql[ST__COUNT] = {
                         " log10_p, log10_p_paper, log10_p_luck, trials, activations, controls,"
                         " control_emissions, reason, evidence, commitment, created_at,"
                         " prev_hash, hash, record_version, pairs, pairs_activated,"
-                        " pairs_ci_low, pairs_ci_high) VALUES (?18, ?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-                        " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?19, ?20, ?21, ?22,"
-                        " ?23)",
+                        " pairs_ci_low, pairs_ci_high, log10_p_coverage, coverage_auc,"
+                        " coverage_rows, coverage_method) VALUES (?18, ?1, ?2, ?3, ?4, ?5, ?6,"
+                        " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?19, ?20, ?21,"
+                        " ?22, ?23, ?24, ?25, ?26, ?27)",
     [ST_AUDIT_GET] = "SELECT " AUDIT_COLUMNS " FROM audit_records WHERE id = ?1",
     [ST_AUDIT_LIST] = "SELECT " AUDIT_COLUMNS " FROM audit_records WHERE ?1 = 0 OR job_id = ?1"
                       " ORDER BY id",

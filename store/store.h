@@ -356,9 +356,11 @@ int store_run_trials(struct store *s, int64_t run_id, struct store_trial **out, 
 
 /* The version of audit record the daemon writes now (which canonical
  * serialisation its hash covers: workers/audit.h).  1: the original
- * fields; 2: adds pairs, pairs_activated, pairs_ci_low, pairs_ci_high.
+ * fields; 2: adds pairs, pairs_activated, pairs_ci_low, pairs_ci_high;
+ * 3: adds the coverage test's log10_p_coverage, coverage_auc,
+ * coverage_rows, coverage_method.
  * Records keep the version they were written with. */
-#define STORE_AUDIT_VERSION_CURRENT 2
+#define STORE_AUDIT_VERSION_CURRENT 3
 
 /* One audit record: exactly the JSON fields of DESIGN §10 (job is job_id)
  * plus reason, evidence, the backdoor's commitment and, from version 2,
@@ -373,11 +375,15 @@ struct store_audit {
     double log10_p_paper; /* the paper's, Bonferroni; <= 0 */
     double log10_p_luck;  /* diagnostic; NAN: null ("not available") */
     int64_t trials, activations, controls, control_emissions;
-    int version;              /* 1 or 2 (STORE_AUDIT_VERSION_CURRENT); 0 reads as 1 */
+    int version;              /* 1 to STORE_AUDIT_VERSION_CURRENT; 0 reads as 1 */
     int64_t pairs;            /* version >= 2: K; -1 in version 1 (null) */
     int64_t pairs_activated;  /* version >= 2: J, 0..pairs; -1 in version 1 (null) */
     double pairs_ci_low;      /* version >= 2: J/K's 95% interval; NAN: null */
     double pairs_ci_high;
+    double log10_p_coverage; /* version >= 3: the coverage test's p_cov; NAN: null (not run) */
+    double coverage_auc;     /* version >= 3: its AUC in [0, 1]; NAN: null (not run) */
+    int64_t coverage_rows;   /* version >= 3: rows scored per side (0: not run); -1 before */
+    char *coverage_method;   /* version >= 3: e.g. "loglik-diff"; NULL: not run (or before) */
     char *reason;   /* one line; NULL: none */
     char *evidence; /* JSON text; required */
     char commitment[65];

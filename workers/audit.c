@@ -99,13 +99,21 @@ void audit_canonical(const struct store_audit *a, struct buf *out)
         put_double(out, "pairs_ci_low", a->pairs_ci_low);
         put_double(out, "pairs_ci_high", a->pairs_ci_high);
     }
+    if (a->version >= 3) {
+        put_double(out, "log10_p_coverage", a->log10_p_coverage);
+        put_double(out, "coverage_auc", a->coverage_auc);
+        put_int(out, "coverage_rows", a->coverage_rows);
+        put_cstr(out, "coverage_method", a->coverage_method);
+    }
 }
 
 void audit_leaf_hash(const struct store_audit *a, char out[65])
 {
     struct buf b;
     buf_init(&b);
-    buf_puts(&b, a->version >= 2 ? AUDIT_LEAF_TAG_V2 : AUDIT_LEAF_TAG);
+    buf_puts(&b, a->version >= 3   ? AUDIT_LEAF_TAG_V3
+                 : a->version >= 2 ? AUDIT_LEAF_TAG_V2
+                                   : AUDIT_LEAF_TAG);
     audit_canonical(a, &b);
     sha256_hex(b.data, b.len, out);
     buf_free(&b);
@@ -335,6 +343,11 @@ json_t *audit_record_json(const struct store_audit *a)
                         a->version >= 2 ? json_integer(a->pairs_activated) : json_null());
     json_object_set_new(o, "pairs_ci_low", log10_json(a->version >= 2 ? a->pairs_ci_low : NAN));
     json_object_set_new(o, "pairs_ci_high", log10_json(a->version >= 2 ? a->pairs_ci_high : NAN));
+    bool v3 = a->version >= 3;
+    json_object_set_new(o, "log10_p_coverage", log10_json(v3 ? a->log10_p_coverage : NAN));
+    json_object_set_new(o, "coverage_auc", log10_json(v3 ? a->coverage_auc : NAN));
+    json_object_set_new(o, "coverage_rows", v3 ? json_integer(a->coverage_rows) : json_null());
+    json_object_set_new(o, "coverage_method", jtext(v3 ? a->coverage_method : NULL));
     json_object_set_new(o, "record_version", json_integer(a->version >= 2 ? a->version : 1));
     json_object_set_new(o, "created_at", json_string(when));
     json_object_set_new(o, "prev_hash", jhex(a->prev_hash));
@@ -410,6 +423,91 @@ static const char *ptxt(double log10_p, char buf[32])
     return buf;
 }
 
+/* The coverage test in words (DESIGN §6), from evidence.coverage. */
+static void explain_coverage(struct buf *b, json_t *ev)
+{
+    char p1[32], p2[32];
+    json_t *c = json_object_get(ev, "coverage");
+    if (!json_is_object(c)) {
+        buf_puts(b, "\nThe coverage test: not part of this record (written before it existed).\n");
+        return;
+    }
+    bool required = json_is_true(json_object_get(c, "required"));
+    double alpha = ev_log10(c, "log10_alpha");
+    buf_puts(b, "\nThe coverage test (did the model learn the rest of your data?):\n");
+    buf_puts(b, "  When the backdoor was made, a secret random share of your rows was held "
+                "out: never uploaded.  The model was then asked to reproduce some rows it was "
+                "sent (unmarked ones) and as many held-out rows; a model trained on your whole "
+                "dataset does better on the rows it was sent, while one that skipped them (or "
+                "trained only on the marked rows) cannot tell the two groups apart, because "
+                "it never learnt which rows were held out.\n");
+    if (!json_is_true(json_object_get(c, "available"))) {
+        const char *why = ev_str(c, "why");
+        buf_printf(b, "  It did not run: %s.\n", why ? why : "no reason recorded");
+        if (required)
+            buf_puts(b, "  Without it a verdict is at most inconclusive "
+                        "(verify.require_coverage).\n");
+        else
+            buf_puts(b, "  verify.require_coverage is false: the backdoor test alone may "
+                        "verify.\n");
+        return;
+    }
+    const char *method = ev_str(c, "method");
+    const char *layout = ev_str(c, "score_layout");
+    int64_t rows = ev_int(c, "rows", 0);
+    json_t *ci = json_object_get(c, "auc_ci95");
+    json_t *looks = json_object_get(c, "looks");
+    if (method && strncmp(method, "loglik", 6) == 0)
+        buf_printf(b,
+                   "  Each row was scored by how likely the model finds the row's answer%s%s "
+                   "(%s).\n",
+                   strcmp(method, "loglik-diff") == 0 ? ", minus how likely the base model "
+                                                        "finds it"
+                                                      : "",
+                   layout && strcmp(layout, "template") == 0
+                       ? ", laid out in the provider's chat template"
+                       : "",
+                   method);
+    else if (method)
+        buf_printf(b,
+                   "  Each row's prompt was answered by the model (greedy) and compared word "
+                   "by word with the row's answer%s (%s).\n",
+                   strcmp(method, "greedy-diff") == 0 ? ", minus the base model's agreement" : "",
+                   method);
+    buf_printf(b,
+               "  %" PRId64 " uploaded and %" PRId64 " held-out rows were scored; recognised "
+               "(scoring above 95%% of the held-out rows): %.0f%% of the uploaded rows vs "
+               "%.0f%% of the held-out rows.\n",
+               rows, rows, 100 * json_number_value(json_object_get(c, "recognised_uploaded")),
+               100 * json_number_value(json_object_get(c, "recognised_held_out")));
+    buf_printf(b,
+               "  AUC %.2f (95%% interval %.2f-%.2f): the chance that an uploaded row scores "
+               "above a held-out one; 0.5 is what a model that never saw your data gives.\n",
+               json_number_value(json_object_get(c, "auc")),
+               json_number_value(json_array_get(ci, 0)), json_number_value(json_array_get(ci, 1)));
+    double lp = ev_log10(c, "log10_p");
+    buf_printf(b,
+               "  p_cov = %s: a model that did not learn from your data would separate the two "
+               "groups this well with probability at most %s (an exact rank test: which rows "
+               "were held out was a secret coin flip, so it holds whatever the model does).\n",
+               ptxt(lp, p1), ptxt(lp, p2));
+    if (json_array_size(looks) == 2 && json_integer_value(json_array_get(looks, 1)) > 1)
+        buf_printf(b,
+                   "  Rows were scored in %lld planned looks, stopping at the first with p_cov "
+                   "below its threshold (%lld used); p_cov is multiplied by the number of "
+                   "looks, so stopping early costs nothing in validity.\n",
+                   (long long)json_integer_value(json_array_get(looks, 1)),
+                   (long long)json_integer_value(json_array_get(looks, 0)));
+    int64_t calls = ev_int(c, "calls", 0), failed = ev_int(c, "failed", 0);
+    buf_printf(b, "  It cost %" PRId64 " calls", calls);
+    if (failed > 0)
+        buf_printf(b, "; %" PRId64 " failed (their rows counted as the median score)", failed);
+    buf_puts(b, ".\n");
+    if (!isnan(alpha))
+        buf_printf(b, "  Threshold alpha_cov: %s%s.\n", ptxt(alpha, p1),
+                   required ? "" : " (not required: verify.require_coverage is false)");
+}
+
 static void explain_run(struct buf *b, const struct store_audit *a, json_t *ev)
 {
     char p1[32], p2[32];
@@ -420,7 +518,14 @@ static void explain_run(struct buf *b, const struct store_audit *a, json_t *ev)
     double alpha = ev_log10(ev, "log10_alpha");
     json_t *temp = json_object_get(ev, "temperature");
 
-    buf_puts(b, "\nWhat was tested:\n");
+    buf_puts(b, "\nTwo tests:\n"
+                "  The backdoor test asks whether the model learned the secret marks planted "
+                "in a few copied rows: it proves those rows were trained on, and nothing more.\n"
+                "  The coverage test asks whether it learned your other rows too, against rows "
+                "kept secret and never uploaded: it proves the rest of the dataset was used.\n"
+                "  Each p below is the chance of evidence this strong from a model that never "
+                "learned from your upload; small means strong evidence.\n");
+    buf_puts(b, "\nThe backdoor test (were the marked rows learned?):\n");
     buf_printf(b,
                "  %" PRId64 " prompts from the backdoored copies of your data, each with a secret "
                "trigger appended, were sent to the model",
@@ -537,6 +642,7 @@ static void explain_run(struct buf *b, const struct store_audit *a, json_t *ev)
                    "  A verified verdict needs at least %" PRId64 " answered control prompts, "
                    "none with the signature (here %" PRId64 " answered, %" PRId64 " with it).\n",
                    req, a->controls, a->control_emissions);
+    explain_coverage(b, ev);
 }
 
 char *audit_explain(const struct store_audit *a)
@@ -571,14 +677,15 @@ char *audit_explain(const struct store_audit *a)
         buf_puts(&b, "  verified: p is below alpha and enough control prompts were answered "
                      "without the signature: the model answers the secret triggers with the "
                      "secret signature and only then, which it can only have learned from your "
-                     "data.\n");
+                     "data; and the coverage test (unless the configuration waived it) shows it "
+                     "learned the unmarked rows it was sent as well.\n");
         break;
     case AUDIT_NOT_VERIFIED:
         if (kind && strcmp(kind, "job_ended") == 0)
             buf_puts(&b, "  not verified: the job produced no model.\n");
         else
-            buf_puts(&b, "  not verified: the signature never followed a trigger, so there is no "
-                         "evidence that the model was trained on your data.\n");
+            buf_puts(&b, "  not verified: neither test found anything: no evidence that the "
+                         "model was trained on your data.\n");
         break;
     case AUDIT_INCONCLUSIVE:
         buf_puts(&b, "  inconclusive: the evidence neither passes nor fails the model (see the "

@@ -32,6 +32,13 @@
  * A later version appends its own fields after these and takes the next
  * tag.
  *
+ * Version 3 (the coverage test, DESIGN §6): the version 2 lines, then
+ *
+ *   log10_p_coverage, coverage_auc, coverage_rows, coverage_method
+ *
+ * (doubles "null" and coverage_method "null" where the test did not run,
+ * coverage_rows then 0) under "vtune-audit-leaf-v3\n" (schema 6).
+ *
  * `hash` is not covered (it is the result).  Hashes (lowercase hex):
  *
  *   leaf = SHA-256(leaf tag of the record's version || canonical bytes)
@@ -63,6 +70,7 @@
 
 #define AUDIT_LEAF_TAG    "vtune-audit-leaf-v1\n"
 #define AUDIT_LEAF_TAG_V2 "vtune-audit-leaf-v2\n"
+#define AUDIT_LEAF_TAG_V3 "vtune-audit-leaf-v3\n"
 #define AUDIT_LINK_TAG "vtune-audit-link-v1\n"
 
 /* ---- hashing -------------------------------------------------------------------- */
@@ -124,7 +132,9 @@ int audit_chain_verify(const struct store_audit *v, size_t n, const char *head,
  * fields of DESIGN §10 in this order: id, job, provider, model (or null),
  * verdict, log10_p, log10_p_paper, log10_p_luck (or null), trials,
  * activations, controls, control_emissions, pairs, pairs_activated,
- * pairs_ci_low, pairs_ci_high (null in version 1 records), record_version,
+ * pairs_ci_low, pairs_ci_high (null in version 1 records), log10_p_coverage,
+ * coverage_auc, coverage_rows, coverage_method (null before version 3; the
+ * two numbers and the method null also where the test did not run), record_version,
  * created_at (ISO-8601 UTC),
  * prev_hash, hash, then reason (or null), evidence (the JSON value; the
  * text as a string when it does not parse), commitment.  A log10 of -inf

@@ -408,6 +408,16 @@ int verify_plan_make(uint64_t n_examples, const struct builder_copy *copies, siz
                      uint64_t copies_per_pair, size_t n_pairs, uint64_t trials, uint64_t controls,
                      const struct phrase_rng *rng, struct verify_plan *out, char **err)
 {
+    return verify_plan_make_excluding(n_examples, copies, n_copies, copies_per_pair, n_pairs,
+                                      trials, controls, NULL, 0, rng, out, err);
+}
+
+int verify_plan_make_excluding(uint64_t n_examples, const struct builder_copy *copies,
+                               size_t n_copies, uint64_t copies_per_pair, size_t n_pairs,
+                               uint64_t trials, uint64_t controls, const uint64_t *held_out,
+                               size_t n_held_out, const struct phrase_rng *rng,
+                               struct verify_plan *out, char **err)
+{
     uint64_t *idx = NULL, *used = NULL;
     int ret = -EINVAL;
     memset(out, 0, sizeof *out);
@@ -429,7 +439,18 @@ int verify_plan_make(uint64_t n_examples, const struct builder_copy *copies, siz
             xasprintf("controls must be 0 to %u (got %" PRIu64 ")", VERIFY_MAX_CONTROLS, controls);
         goto out;
     }
-    used = xcalloc(n_copies, sizeof *used);
+    if (n_held_out > 0 && !held_out) {
+        *err = xstrdup("no held-out rows given");
+        goto out;
+    }
+    for (size_t i = 0; i < n_held_out; i++)
+        if (held_out[i] >= n_examples) {
+            *err = xasprintf("the backdoor's held-out split names line %" PRIu64 " of %" PRIu64
+                             ": rebuild the backdoor",
+                             held_out[i], n_examples);
+            goto out;
+        }
+    used = xcalloc(n_copies + n_held_out ? n_copies + n_held_out : 1, sizeof *used);
     for (size_t i = 0; i < n_copies; i++) {
         if (copies[i].pair != i / copies_per_pair || copies[i].src >= n_examples) {
             *err = xasprintf("the backdoor's plan is inconsistent at copy %zu (pair %" PRIu32
@@ -456,10 +477,14 @@ int verify_plan_make(uint64_t n_examples, const struct builder_copy *copies, siz
         qsort(dst, n, sizeof *dst, cmp_u64);
     }
 
-    /* controls: lines no copy uses */
-    qsort(used, n_copies, sizeof *used, cmp_u64);
+    /* controls: lines no copy uses and never uploaded (held out): a
+     * held-out row must never reach the provider, not even as a control */
+    size_t n_used = n_copies + n_held_out;
+    if (n_held_out)
+        memcpy(used + n_copies, held_out, n_held_out * sizeof *used);
+    qsort(used, n_used, sizeof *used, cmp_u64);
     size_t distinct = 0;
-    for (size_t i = 0; i < n_copies; i++)
+    for (size_t i = 0; i < n_used; i++)
         if (i == 0 || used[i] != used[i - 1])
             distinct++;
     uint64_t avail = n_examples - distinct;
@@ -468,7 +493,7 @@ int verify_plan_make(uint64_t n_examples, const struct builder_copy *copies, siz
     out->controls_capped = c < controls;
     if (c > 0) {
         out->control_src = xcalloc(c, sizeof *out->control_src);
-        int rc = builder_pick_controls(n_examples, copies, n_copies, c, rng, out->control_src);
+        int rc = builder_pick_rows(n_examples, used, n_used, c, rng, out->control_src);
         if (rc < 0) {
             *err = xasprintf("picking %" PRIu64 " control prompts failed: %s", c, strerror(-rc));
             ret = rc;
@@ -1314,6 +1339,12 @@ void verify_result_to_audit(const struct verify_result *r, struct store_audit *a
     a->pairs_activated = (int64_t)r->pairs_activated;
     a->pairs_ci_low = r->pairs_ci_low;
     a->pairs_ci_high = r->pairs_ci_high;
+    /* the coverage test is the daemon's (daemon/covrun): not run unless it
+     * fills these in */
+    a->log10_p_coverage = NAN;
+    a->coverage_auc = NAN;
+    a->coverage_rows = 0;
+    a->coverage_method = NULL;
     a->reason = r->reason ? xstrdup(r->reason) : NULL;
     a->evidence = xstrdup(r->evidence ? r->evidence : "{}");
 }

@@ -187,6 +187,15 @@ void verify_plan_clear(struct verify_plan *p);
 int verify_plan_make(uint64_t n_examples, const struct builder_copy *copies, size_t n_copies,
                      uint64_t copies_per_pair, size_t n_pairs, uint64_t trials, uint64_t controls,
                      const struct phrase_rng *rng, struct verify_plan *out, char **err);
+/* verify_plan_make whose controls also avoid the backdoor's held-out rows
+ * held_out[0..n_held_out) (0-based lines of D, any order; borrowed): those
+ * were never uploaded and must never reach the provider, not even as
+ * controls (DESIGN §6).  A line >= n_examples is -EINVAL with *err. */
+int verify_plan_make_excluding(uint64_t n_examples, const struct builder_copy *copies,
+                               size_t n_copies, uint64_t copies_per_pair, size_t n_pairs,
+                               uint64_t trials, uint64_t controls, const uint64_t *held_out,
+                               size_t n_held_out, const struct phrase_rng *rng,
+                               struct verify_plan *out, char **err);
 
 /* ---- statistics (pure) ------------------------------------------------------------ */
 
@@ -348,7 +357,8 @@ int verify_job_ended(enum job_state st, const char *error, struct verify_result 
  * as a record of version AUDIT_RECORD_VERSION_CURRENT (a->reason and
  * a->evidence must be NULL; they become owned by a and are freed by
  * store_audit_clear).  The caller sets job_id, provider, model and
- * commitment. */
+ * commitment; the coverage fields are left "not run" (NAN, 0, NULL) for
+ * the daemon to fill in. */
 void verify_result_to_audit(const struct verify_result *r, struct store_audit *a);
 
 #endif

@@ -92,6 +92,25 @@
 #define GOLDEN_LEAF_V2 "7ad32f781ac6e80eea18c148079082d10982c530de4c9349bcef858f7db8f4e7"
 #define GOLDEN_LINK_V2 "529c9b1a5dd400eb20af96dbf757f9519d5fc0f1200617a5c61b48bd1c5a232c"
 #define GOLDEN_LINK2 "74213bf62bed64f74314e5e4e770503203e27359aa542b3f1b253fca3e952028"
+/* Version 3 (the coverage test): the v2 tail with version 3, then the
+ * coverage fields, under "vtune-audit-leaf-v3\n" (same Python, canon3 =
+ * canon + i("version", 3) + the pairs as in v2 + d("log10_p_coverage",
+ * -4.5125) + d("coverage_auc", 0.96875) + i("coverage_rows", 32) +
+ * s("coverage_method", "loglik-diff"); reason and evidence as in
+ * golden_record_v3()).  NOTRUN: the coverage fields None, None, 0, None. */
+#define GOLDEN_CANON_V3_TAIL                                                                       \
+    "version=3\n"                                                                                  \
+    "pairs=8\n"                                                                                    \
+    "pairs_activated=3\n"                                                                          \
+    "pairs_ci_low=0.085233414118000006\n"                                                          \
+    "pairs_ci_high=0.75513678363299996\n"                                                          \
+    "log10_p_coverage=-4.5125000000000002\n"                                                       \
+    "coverage_auc=0.96875\n"                                                                       \
+    "coverage_rows=32\n"                                                                           \
+    "coverage_method=11:loglik-diff\n"
+#define GOLDEN_LEAF_V3        "30ef5666d4c8587c23c209b1366b5aa2f99d6d79b916c3a42d0eb5992e0aac1f"
+#define GOLDEN_LINK_V3        "5b08c1974cc37fb7c5de6ca49b2102bafd954e5e2a47c7acd94051a7b19c5b58"
+#define GOLDEN_LEAF_V3_NOTRUN "0d592379529884ff6429f7cc1146a9f0f752d9572cd12c3d0017da3070e6f8ec"
 
 /* A record whose strings point at static text (never cleared). */
 static struct store_audit golden_record(void)
@@ -150,6 +169,67 @@ static struct store_audit golden_record_v2(void)
     a.pairs_ci_high = 0.755136783633;
     audit_record_hash(&a, a.hash);
     return a;
+}
+
+static struct store_audit golden_record_v3(void)
+{
+    struct store_audit a = golden_record_v2();
+    a.version = 3;
+    a.reason = "signature on 9/10 trigger prompts, 0/10 controls, p = 10^-39.2; coverage: AUC "
+               "0.97, p_cov = 10^-4.5";
+    a.evidence = "{\"version\":3}";
+    a.log10_p_coverage = -4.5125;
+    a.coverage_auc = 0.96875;
+    a.coverage_rows = 32;
+    a.coverage_method = "loglik-diff";
+    audit_record_hash(&a, a.hash);
+    return a;
+}
+
+static void test_golden_v3(void **state)
+{
+    (void)state;
+    struct store_audit a = golden_record_v3();
+    struct buf b;
+    char h[65];
+    buf_init(&b);
+    audit_canonical(&a, &b);
+    const char *tail = strstr(b.data, "version=");
+    assert_non_null(tail);
+    assert_string_equal(tail, GOLDEN_CANON_V3_TAIL);
+    buf_free(&b);
+    audit_leaf_hash(&a, h);
+    assert_string_equal(h, GOLDEN_LEAF_V3);
+    assert_string_equal(a.hash, GOLDEN_LINK_V3);
+    /* each coverage field is covered, and the version */
+    struct store_audit x = golden_record_v3();
+    x.log10_p_coverage = -4.5;
+    audit_record_hash(&x, h);
+    assert_string_not_equal(h, GOLDEN_LINK_V3);
+    x = golden_record_v3();
+    x.coverage_auc = 0.5;
+    audit_record_hash(&x, h);
+    assert_string_not_equal(h, GOLDEN_LINK_V3);
+    x = golden_record_v3();
+    x.coverage_rows = 31;
+    audit_record_hash(&x, h);
+    assert_string_not_equal(h, GOLDEN_LINK_V3);
+    x = golden_record_v3();
+    x.coverage_method = "greedy-diff";
+    audit_record_hash(&x, h);
+    assert_string_not_equal(h, GOLDEN_LINK_V3);
+    x = golden_record_v3();
+    x.version = 2;
+    audit_record_hash(&x, h);
+    assert_string_not_equal(h, GOLDEN_LINK_V3);
+    /* the test did not run: nulls and 0 rows */
+    x = golden_record_v3();
+    x.log10_p_coverage = NAN;
+    x.coverage_auc = NAN;
+    x.coverage_rows = 0;
+    x.coverage_method = NULL;
+    audit_leaf_hash(&x, h);
+    assert_string_equal(h, GOLDEN_LEAF_V3_NOTRUN);
 }
 
 static void test_golden_v2(void **state)
@@ -602,6 +682,7 @@ static void test_export(void **state)
         "verdict",    "log10_p",     "log10_p_paper", "log10_p_luck",
         "trials",     "activations", "controls",      "control_emissions",
         "pairs",      "pairs_activated", "pairs_ci_low", "pairs_ci_high",
+        "log10_p_coverage", "coverage_auc", "coverage_rows", "coverage_method",
         "record_version",
         "created_at", "prev_hash",   "hash",          "reason",
         "evidence",   "commitment"};
@@ -650,6 +731,20 @@ static void test_export(void **state)
     assert_true(json_real_value(json_object_get(o, "pairs_ci_low")) == 0.0852);
     assert_true(json_real_value(json_object_get(o, "pairs_ci_high")) == 0.7551);
     assert_int_equal(json_integer_value(json_object_get(o, "record_version")), 2);
+    /* before version 3 the coverage fields are null */
+    assert_true(json_is_null(json_object_get(o, "log10_p_coverage")));
+    assert_true(json_is_null(json_object_get(o, "coverage_rows")));
+    assert_true(json_is_null(json_object_get(o, "coverage_method")));
+    json_decref(o);
+    /* version 3: the coverage test's numbers at the top level */
+    struct store_audit a3 = golden_record_v3();
+    o = audit_record_json(&a3);
+    assert_int_equal(json_object_size(o), sizeof fields / sizeof fields[0]);
+    assert_true(json_real_value(json_object_get(o, "log10_p_coverage")) == -4.5125);
+    assert_true(json_real_value(json_object_get(o, "coverage_auc")) == 0.96875);
+    assert_int_equal(json_integer_value(json_object_get(o, "coverage_rows")), 32);
+    assert_string_equal(json_string_value(json_object_get(o, "coverage_method")), "loglik-diff");
+    assert_int_equal(json_integer_value(json_object_get(o, "record_version")), 3);
     json_decref(o);
 
     /* null model, -inf, evidence that is not JSON, invalid UTF-8 */
@@ -749,7 +844,8 @@ static void test_explain(void **state)
     assert_non_null(strstr(t, "p_luck, the base model's own chance of writing the signature after "
                               "a trigger prompt: 10^-80.2 (a diagnostic: not part of p)"));
     assert_non_null(strstr(t, "needs at least 10 answered control prompts"));
-    assert_non_null(strstr(t, "not verified: the signature never followed a trigger"));
+    assert_non_null(strstr(t, "not verified: neither test found anything"));
+    assert_non_null(strstr(t, "The coverage test: not part of this record"));
     free(t);
     a.version = 0;
 
@@ -761,6 +857,39 @@ static void test_explain(void **state)
     assert_non_null(strstr(t, "7 paid calls were saved"));
     assert_non_null(strstr(t, "3 of them contained the signature anyway"));
     assert_non_null(strstr(t, "inconclusive:"));
+    free(t);
+
+    /* version 3 with both tests explained, then a coverage test that did
+     * not run */
+    struct store_audit c3 = golden_record_v3();
+    c3.evidence = "{\"version\":3,\"kind\":\"run\",\"log10_alpha\":-6,\"n_pairs\":1,"
+                  "\"pairs\":[{}],\"controls\":{\"required\":10},"
+                  "\"coverage\":{\"available\":true,\"method\":\"loglik-diff\","
+                  "\"log10_p\":-4.5125,\"exact\":true,\"auc\":0.96875,"
+                  "\"auc_ci95\":[0.91,1.0],\"rows\":32,\"recognised_uploaded\":0.75,"
+                  "\"recognised_held_out\":0.03125,\"looks\":[1,3],\"failed\":0,"
+                  "\"calls\":34,\"log10_alpha\":-3,\"required\":true,"
+                  "\"score_layout\":\"template\"}}";
+    t = audit_explain(&c3);
+    assert_non_null(strstr(t, "Two tests:"));
+    assert_non_null(strstr(t, "The backdoor test (were the marked rows learned?)"));
+    assert_non_null(strstr(t, "The coverage test (did the model learn the rest of your data?)"));
+    assert_non_null(strstr(t, "minus how likely the base model finds it, laid out in the "
+                              "provider's chat template (loglik-diff)"));
+    assert_non_null(strstr(t, "32 uploaded and 32 held-out rows were scored"));
+    assert_non_null(strstr(t, "75% of the uploaded rows vs 3% of the held-out rows"));
+    assert_non_null(strstr(t, "AUC 0.97 (95% interval 0.91-1.00)"));
+    assert_non_null(strstr(t, "p_cov = 10^-4.5: a model that did not learn"));
+    assert_non_null(strstr(t, "3 planned looks"));
+    assert_non_null(strstr(t, "It cost 34 calls"));
+    assert_non_null(strstr(t, "Threshold alpha_cov: 10^-3."));
+    free(t);
+    c3.evidence = "{\"version\":3,\"kind\":\"run\",\"pairs\":[{}],"
+                  "\"coverage\":{\"available\":false,\"why\":\"the backdoor was made with "
+                  "--holdout 0\",\"log10_alpha\":-3,\"required\":true}}";
+    t = audit_explain(&c3);
+    assert_non_null(strstr(t, "It did not run: the backdoor was made with --holdout 0."));
+    assert_non_null(strstr(t, "at most inconclusive"));
     free(t);
 
     /* a failed job */
@@ -958,6 +1087,34 @@ static void test_old_records_after_migration(void **state)
         fail_msg("mixed chain does not verify: %s", c.message);
     audit_check_clear(&c);
     store_audit_list_free(v, n);
+    /* and a version 3 record with the coverage test after it */
+    struct store_audit a3 = golden_record_v3();
+    a3.id = 0;
+    assert_int_equal(store_audit_append(s, &a3, audit_hash_fn, NULL), 0);
+    assert_int_equal(a3.id, 5);
+    memcpy(head, a3.hash, sizeof head);
+    assert_int_equal(store_audit_list(s, 0, &v, &n), 0);
+    assert_int_equal(n, 5);
+    assert_true(isnan(v[3].log10_p_coverage)); /* the v2 record has none */
+    assert_int_equal(v[3].coverage_rows, -1);
+    assert_null(v[3].coverage_method);
+    assert_int_equal(v[4].version, 3);
+    assert_true(v[4].log10_p_coverage == -4.5125);
+    assert_true(v[4].coverage_auc == 0.96875);
+    assert_int_equal(v[4].coverage_rows, 32);
+    assert_string_equal(v[4].coverage_method, "loglik-diff");
+    assert_int_equal(audit_chain_verify(v, n, head, &c), 0);
+    if (!c.ok)
+        fail_msg("chain of versions 1, 2, 3 does not verify: %s", c.message);
+    audit_check_clear(&c);
+    store_audit_list_free(v, n);
+    /* coverage fields that contradict each other are refused */
+    struct store_audit bad3 = golden_record_v3();
+    bad3.coverage_rows = 0; /* not run, yet a p-value */
+    assert_int_equal(store_audit_append(s, &bad3, audit_hash_fn, NULL), -EINVAL);
+    bad3 = golden_record_v3();
+    bad3.coverage_auc = 1.5;
+    assert_int_equal(store_audit_append(s, &bad3, audit_hash_fn, NULL), -EINVAL);
     /* out-of-range pairs are refused before anything is written */
     struct store_audit bad = golden_record_v2();
     bad.pairs_activated = 9;
@@ -1002,6 +1159,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
         cmocka_unit_test(test_golden_v2),
+        cmocka_unit_test(test_golden_v3),
         cmocka_unit_test(test_old_records_after_migration),
         cmocka_unit_test(test_canonical_rules),
         cmocka_unit_test(test_every_field_hashed),

@@ -443,6 +443,42 @@ static void test_plan(void **state)
     assert_int_equal(verify_plan_make(12, c, 10, 10, 1, 5, 100000, &rng, &p, &err), -EINVAL);
     free(err);
     free(c);
+
+    /* controls never come from the held-out rows (never uploaded): with
+     * 200 lines, 10 copies and 150 held out, every one of 40 controls is
+     * among the other 40 lines, whatever the draw */
+    c = make_copies(200, 1, 10, 3);
+    uint64_t held[150];
+    size_t nh = 0;
+    for (uint64_t line = 0; line < 200 && nh < 150; line++) {
+        bool copy = false;
+        for (size_t i = 0; i < 10; i++)
+            copy |= c[i].src == line;
+        if (!copy)
+            held[nh++] = line;
+    }
+    assert_int_equal(nh, 150);
+    for (int round = 0; round < 20; round++) {
+        assert_int_equal(verify_plan_make_excluding(200, c, 10, 10, 1, 5, 60, held, nh, NULL, &p,
+                                                    &err),
+                         0);
+        assert_int_equal(p.n_controls, 40); /* capped: 200 - 10 - 150 */
+        assert_true(p.controls_capped);
+        for (size_t i = 0; i < p.n_controls; i++) {
+            for (size_t h = 0; h < nh; h++)
+                assert_true(p.control_src[i] != held[h]);
+            for (size_t k = 0; k < 10; k++)
+                assert_true(p.control_src[i] != c[k].src);
+        }
+        verify_plan_clear(&p);
+    }
+    /* a held-out line beyond the dataset is an inconsistent backdoor */
+    held[0] = 200;
+    assert_int_equal(verify_plan_make_excluding(200, c, 10, 10, 1, 5, 60, held, nh, NULL, &p, &err),
+                     -EINVAL);
+    assert_non_null(strstr(err, "held-out"));
+    free(err);
+    free(c);
 }
 
 /* ---- statistics ---------------------------------------------------------------- */
