@@ -31,13 +31,15 @@ EXTRA_DIST += tests/integration/test_docs.sh tests/integration/check_docs.py
 # and the wrapper / always-s / --min-repeats behaviours over the API.
 TESTS += tests/integration/test_attack.sh
 EXTRA_DIST += tests/integration/test_attack.sh
-# Cheaters (wrapper, marked-only, always-s) must not be verified.  Expected to
-# FAIL today: wrapper and marked-only are verified because the backdoor test
-# alone proves only that the marked rows were used.  It turns into a normal
-# test (drop the XFAIL_TESTS line) once the valid statistics, the coverage
-# test on a held-out split and the required controls (issue 11) land.
+# Cheaters (wrapper, marked-only, always-s) must not be verified, the honest
+# provider must: the coverage test on the held-out split and the required
+# controls (issue 11) make the difference.
 TESTS += tests/integration/test_cheaters.sh
-XFAIL_TESTS += tests/integration/test_cheaters.sh
+# The coverage test: honest verified with p_cov < alpha_cov, lazy p_cov ~ 1,
+# --holdout 0 / --coverage 0 inconclusive unless require_coverage is false,
+# the audit record's coverage fields, audit show, a scheduled run.
+TESTS += tests/integration/test_coverage.sh
+EXTRA_DIST += tests/integration/test_coverage.sh
 EXTRA_DIST += tests/integration/test_cheaters.sh
 # ENOSPC and EIO through the fault seam (VTUNE_FAULT) at import, build,
 # export and commit: one error line, no row, no half file, still serving.

@@ -7,12 +7,11 @@
 # daemon.  Asserts what must hold once the verifier is sound: honest
 # verified; wrapper, marked-only and always-s NOT verified.
 #
-# Registered in XFAIL_TESTS (tests/local.mk): today wrapper and marked-only
-# ARE verified, because the backdoor test alone proves only that the marked
-# rows were used.  It becomes a normal test when the valid statistics, the
-# coverage test on a held-out split and the required controls land.  Set-up
-# failures exit 99 (a hard error even for an XFAIL test), so only the
-# verdict checks below can make it "fail as expected".
+# The backdoor test alone proves only that the marked rows were used, so
+# wrapper and marked-only pass it; the coverage test (held-out split, no
+# difference between uploaded and held-out rows for them) and the required
+# clean controls (always-s) keep them from verified.  Set-up failures exit
+# 99 (a hard error), distinct from a verdict check that fails.
 . "$(dirname "$0")/lib.sh"
 [ -x "$VTUNE_SIM" ] || skip "vtune-sim is not built"
 command -v curl >/dev/null || skip "curl is needed"
@@ -58,5 +57,12 @@ check "marked-only (trained on the flagged rows alone): not verified (${verdict[
     test "${verdict[markedonly]}" != verified
 check "always-s (S before every answer): not verified (${verdict[alwayss]})" \
     test "${verdict[alwayss]}" != verified
+# and for the right reason: the coverage test finds training only where
+# there was training on the whole upload
+pcov() { json_get "$T/a-${job[$1]}.json" "v[-1]['log10_p_coverage']"; }
+check "honest: p_cov below alpha_cov ($(pcov honest))" python3 -c "import sys; sys.exit(0 if float('$(pcov honest)') < -3 else 1)"
+for p in wrapper markedonly; do
+    check "$p: p_cov not below alpha_cov ($(pcov $p))" python3 -c "import sys; sys.exit(0 if float('$(pcov $p)') >= -3 else 1)"
+done
 stop_daemon
 finish

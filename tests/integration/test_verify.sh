@@ -38,7 +38,7 @@ import json,math,sys
 v=json.load(open('$T/a-$j1.json'))[-1]; p=v['evidence']['pairs'][0]
 want=min(0.0, math.log10(p['planned']) + p['log10_p_m2'] - math.log10(p['activations']))
 print('# n=%d k=%d log10 p_M2=%.3f: log10 p %.4f (stored %.4f)' % (p['planned'], p['activations'], p['log10_p_m2'], want, v['log10_p']))
-sys.exit(0 if abs(v['log10_p'] - want) < 1e-9 and v['log10_p'] >= p['log10_p_m2'] - 1e-9 and v['record_version'] == 2 else 1)"
+sys.exit(0 if abs(v['log10_p'] - want) < 1e-9 and v['log10_p'] >= p['log10_p_m2'] - 1e-9 and v['record_version'] == 3 else 1)"
 check "the paper's p-value is reported too" python3 -c "import json,sys; v=json.load(open('$T/a-$j1.json'))[-1]; sys.exit(0 if v['log10_p_paper'] < -20 else 1)"
 check "lazy provider: not_verified" test "$(verdict_of "$j2")" = not_verified
 check "with no activation" python3 -c "import json,sys; v=json.load(open('$T/a-$j2.json'))[-1]; print('# lazy:', v['reason']); sys.exit(0 if v['activations'] == 0 and v['trials'] >= 10 else 1)"
