@@ -60,7 +60,7 @@ void conf_defaults(struct conf *c)
     c->verify.alpha = 1e-6;
     c->verify.max_tokens_slack = 16;
     c->verify.sequential = 1;
-    c->verify.coverage = 32;
+    c->verify.coverage = 64;
     c->verify.alpha_coverage = 1e-3;
     c->verify.require_coverage = 1;
     c->verify.min_controls = 10;

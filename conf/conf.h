@@ -55,7 +55,7 @@ struct conf_verify {
     double alpha;              /* default 1e-6 */
     unsigned max_tokens_slack; /* default 16 */
     int sequential;            /* default 1 */
-    unsigned coverage;         /* coverage test: rows per side, default 32; 0: skip it */
+    unsigned coverage;         /* coverage test: rows per side, default 64; 0: skip it */
     double alpha_coverage;     /* default 1e-3 */
     int require_coverage;      /* default 1: no coverage test caps at inconclusive */
     unsigned min_controls;     /* answered clean controls verified needs, default 10 */

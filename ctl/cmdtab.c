@@ -121,7 +121,7 @@ static const struct ctl_flag f_verify[] = {
     {"--controls", NULL, CF_NUM, "N", NULL, 0, CTL_K_CONTROLS, 0,
      "clean control prompts (default: config)"},
     {"--coverage", NULL, CF_NUM, "M", NULL, 0, CTL_K_COVERAGE, 0,
-     "coverage test: rows scored per side (default: config, 32; 0 skips it)"},
+     "coverage test: rows scored per side (default: config, 64; 0 skips it)"},
     {"--temperature", NULL, CF_NUM, "T", NULL, 0, CTL_K_TEMPERATURE, 0,
      "sampling temperature (default: config)"},
     {"--alpha", NULL, CF_NUM, "A", NULL, 0, CTL_K_ALPHA, 0, "significance level (default: config)"},

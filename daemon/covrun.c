@@ -26,11 +26,13 @@
 
 #define COV_INFLIGHT 4
 
-enum cov_method { M_LOGLIK, M_GREEDY };
+enum cov_method { M_MINK, M_GREEDY };
 
 struct cov_row {
     uint64_t line;
-    double s[2]; /* per model: 0 fine-tuned, 1 base */
+    double s[2];   /* per model (0 fine-tuned, 1 base): greedy agreement */
+    double *lp[2]; /* per model: the answer's token log-probabilities (text scoring) */
+    size_t n_lp[2];
     bool got[2], failed;
 };
 
@@ -144,6 +146,10 @@ void covrun_free(struct covrun *c)
     if (!c)
         return;
     holdout_rows_free(c->text, 2 * c->m);
+    for (size_t i = 0; c->rows && i < 2 * c->m; i++) {
+        free(c->rows[i].lp[0]);
+        free(c->rows[i].lp[1]);
+    }
     if (c->lines)
         explicit_bzero(c->lines, 2 * c->m * sizeof *c->lines);
     free(c->lines);
@@ -186,6 +192,9 @@ static int cmp_double(const void *a, const void *b)
 
 static double row_score(const struct covrun *c, const struct cov_row *r)
 {
+    if (c->method == M_MINK)
+        return coverage_mink_score(r->lp[0], r->n_lp[0], c->with_base ? r->lp[1] : NULL,
+                                   c->with_base ? r->n_lp[1] : 0);
     return c->with_base ? r->s[0] - r->s[1] : r->s[0];
 }
 
@@ -247,7 +256,7 @@ static void advance(struct covrun *c)
     if (c->probing) {
         struct cov_row *r = &c->rows[c->order[0]];
         if (!r->got[0]) {
-            if (c->method == M_LOGLIK) { /* M' scores no text: greedy answers, probe again */
+            if (c->method == M_MINK) { /* M' scores no text: greedy answers, probe again */
                 c->method = M_GREEDY;
                 r->got[1] = false;
                 pump(c);
@@ -260,7 +269,7 @@ static void advance(struct covrun *c)
         c->probing = false;
         c->with_base = r->got[1];
         snprintf(c->method_name, sizeof c->method_name, "%s%s",
-                 c->method == M_LOGLIK ? "loglik" : "greedy", c->with_base ? "-diff" : "");
+                 c->method == M_MINK ? "mink" : "greedy", c->with_base ? "-diff" : "");
         c->sum.method = c->method_name;
         log_info("verify: coverage test by %s over %zu + %zu rows", c->method_name, c->m, c->m);
         c->next = 1;
@@ -295,17 +304,22 @@ static void record(struct covrun *c, size_t row, int which, bool ok, double v)
     }
 }
 
-/* The answer's log-likelihood: every token counts, one reported as
- * outside the top alternatives (OpenAI's -9999) at COV_LOGPROB_FLOOR, so a
- * rare token lowers the score instead of vanishing from it. */
+/* The answer's token log-probabilities: every token counts, one reported
+ * as outside the top alternatives (OpenAI's -9999) at COV_LOGPROB_FLOOR,
+ * so a rare token lowers the score instead of vanishing from it. */
 #define COV_LOGPROB_FLOOR (-20.7) /* ln 1e-9 */
-static double loglik(const struct provider_score_result *s)
+static void record_tokens(struct covrun *c, size_t row, int which,
+                          const struct provider_score_result *s)
 {
-    double sum = 0;
+    struct cov_row *r = &c->rows[row];
+    free(r->lp[which]);
+    r->lp[which] = xcalloc(s->n_tokens ? s->n_tokens : 1, sizeof *r->lp[which]);
     for (size_t i = 0; i < s->n_tokens; i++)
-        sum += s->tokens[i].known && s->tokens[i].logprob > COV_LOGPROB_FLOOR ? s->tokens[i].logprob
-                                                                            : COV_LOGPROB_FLOOR;
-    return sum;
+        r->lp[which][i] = s->tokens[i].known && s->tokens[i].logprob > COV_LOGPROB_FLOOR
+                              ? s->tokens[i].logprob
+                              : COV_LOGPROB_FLOOR;
+    r->n_lp[which] = s->n_tokens;
+    r->got[which] = true;
 }
 
 static void on_call_done(const struct provider_outcome *o, void *arg)
@@ -320,8 +334,8 @@ static void on_call_done(const struct provider_outcome *o, void *arg)
         finish(c, -ECANCELED);
         return;
     }
-    if (o->rc == 0 && c->method == M_LOGLIK && o->score)
-        record(c, cc->row, cc->which, true, loglik(o->score));
+    if (o->rc == 0 && c->method == M_MINK && o->score && o->score->n_tokens > 0)
+        record_tokens(c, cc->row, cc->which, o->score);
     else if (o->rc == 0 && c->method == M_GREEDY && o->chat)
         record(c, cc->row, cc->which, true,
                coverage_agreement(o->chat->text, c->text[cc->row].answer));
@@ -349,7 +363,7 @@ static void start_call(struct covrun *c, struct provider_client *pc, size_t row,
     cc->row = row;
     cc->which = which;
     c->inflight++;
-    if (pc && c->method == M_LOGLIK) {
+    if (pc && c->method == M_MINK) {
         char *prompt;
         coverage_score_text(c->score_template, t->messages, t->prompt, t->answer, &prompt,
                             &cc->cont);
@@ -424,7 +438,7 @@ void covrun_start(struct covrun *c, struct vtuned *d, const char *provider, cons
     c->sum.score_layout = c->score_template ? "template" : "raw";
     c->done = done;
     c->arg = arg;
-    c->method = M_LOGLIK;
+    c->method = M_MINK;
     c->probing = true;
     pump(c);
 }

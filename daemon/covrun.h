@@ -9,9 +9,11 @@
  * (m/4, m/2, m per side): each row's score is, by the best method the
  * provider allows, decided once on the first row and then the same for
  * every row:
- *   loglik-diff  answer log-likelihood under M' minus under the base model
- *                (completions with echo + logprobs);
- *   loglik       the same without the base model (its scoring failed);
+ *   mink-diff    Min-K% of the answer's per-token log-likelihood ratio,
+ *                M' against the base model (coverage_mink_score; scored
+ *                with completions, echo + logprobs, the row laid out by
+ *                the provider's score_template: coverage_score_text);
+ *   mink         the same from M' alone (the base model's scoring failed);
  *   greedy-diff  agreement of M''s greedy answer with the reference
  *                (coverage_agreement) minus the base model's;
  *   greedy       the same without the base model.

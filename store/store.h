@@ -383,7 +383,7 @@ struct store_audit {
     double log10_p_coverage; /* version >= 3: the coverage test's p_cov; NAN: null (not run) */
     double coverage_auc;     /* version >= 3: its AUC in [0, 1]; NAN: null (not run) */
     int64_t coverage_rows;   /* version >= 3: rows scored per side (0: not run); -1 before */
-    char *coverage_method;   /* version >= 3: e.g. "loglik-diff"; NULL: not run (or before) */
+    char *coverage_method;   /* version >= 3: e.g. "mink-diff"; NULL: not run (or before) */
     char *reason;   /* one line; NULL: none */
     char *evidence; /* JSON text; required */
     char commitment[65];

@@ -457,15 +457,17 @@ static void explain_coverage(struct buf *b, json_t *ev)
     int64_t rows = ev_int(c, "rows", 0);
     json_t *ci = json_object_get(c, "auc_ci95");
     json_t *looks = json_object_get(c, "looks");
-    if (method && strncmp(method, "loglik", 6) == 0)
+    if (method && strncmp(method, "mink", 4) == 0)
         buf_printf(b,
-                   "  Each row was scored by how likely the model finds the row's answer%s%s "
-                   "(%s).\n",
-                   strcmp(method, "loglik-diff") == 0 ? ", minus how likely the base model "
-                                                        "finds it"
-                                                      : "",
+                   "  Each row was scored by how likely the model finds the row's answer, "
+                   "word piece by word piece%s, averaged over the fifth of them where it "
+                   "does worst: the rare, row-specific words a model learns only from that "
+                   "row%s (%s).\n",
+                   strcmp(method, "mink-diff") == 0
+                       ? " and compared with the base model (how much more likely)"
+                       : "",
                    layout && strcmp(layout, "template") == 0
-                       ? ", laid out in the provider's chat template"
+                       ? "; the answer was laid out in the provider's chat template"
                        : "",
                    method);
     else if (method)

@@ -270,6 +270,51 @@ static bool word_eq(struct word a, struct word b)
     return a.n == b.n && memcmp(a.p, b.p, a.n) == 0;
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The mean of the k smallest of v[0..n) (v is sorted in place). */
+static double low_mean(double *v, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof *v, cmp_dbl);
+    size_t k = (size_t)((double)n * COVERAGE_MINK_SHARE);
+    if (k < 1)
+        k = 1;
+    double s = 0;
+    for (size_t i = 0; i < k; i++)
+        s += v[i];
+    return s / (double)k;
+}
+
+double coverage_mink_score(const double *ft, size_t n, const double *base, size_t n_base)
+{
+    if (n == 0)
+        return 0;
+    double *v = xcalloc(n, sizeof *v);
+    double r;
+    if (base && n_base == n) {
+        for (size_t i = 0; i < n; i++)
+            v[i] = ft[i] - base[i];
+        r = low_mean(v, n);
+    } else {
+        memcpy(v, ft, n * sizeof *v);
+        r = low_mean(v, n);
+        if (base && n_base > 0) {
+            double *w = xcalloc(n_base, sizeof *w);
+            memcpy(w, base, n_base * sizeof *w);
+            r -= low_mean(w, n_base);
+            free(w);
+        }
+    }
+    free(v);
+    return r;
+}
+
 /* tmpl laid out with role and content; stop_at_content: only the part
  * before {content}. */
 static void layout(struct buf *b, const char *tmpl, const char *role, const char *content,
@@ -412,7 +457,7 @@ json_t *coverage_evidence(const struct coverage_summary *c, double log10_alpha_c
                      "looks", (json_int_t)c->looks_used, (json_int_t)c->looks_planned, "failed",
                      (json_int_t)c->failed, "calls", (json_int_t)c->calls, "log10_alpha",
                      log10_alpha_cov, "required", require);
-    if (c->method && strncmp(c->method, "loglik", 6) == 0 && c->score_layout)
+    if (c->method && strncmp(c->method, "mink", 4) == 0 && c->score_layout)
         json_object_set_new(e, "score_layout", json_string(c->score_layout));
     return e;
 }

@@ -45,7 +45,7 @@ python3 -c "import json; v=json.load(open('$T/a-$j1.json'))[-1]; print('# honest
 check "honest: record version 3" test "$(last "$j1" "['record_version']")" = 3
 check "honest: log10_p_coverage below log10 alpha_cov (-3)" python3 -c "import json,sys; v=json.load(open('$T/a-$j1.json'))[-1]; sys.exit(0 if v['log10_p_coverage'] < -3 else 1)"
 check "honest: coverage_auc above 0.5" python3 -c "import json,sys; v=json.load(open('$T/a-$j1.json'))[-1]; sys.exit(0 if v['coverage_auc'] > 0.5 else 1)"
-check "honest: coverage_rows and the method at the top level" python3 -c "import json,sys; v=json.load(open('$T/a-$j1.json'))[-1]; sys.exit(0 if v['coverage_rows'] >= 8 and v['coverage_method'] == 'loglik-diff' else 1)"
+check "honest: coverage_rows and the method at the top level" python3 -c "import json,sys; v=json.load(open('$T/a-$j1.json'))[-1]; sys.exit(0 if v['coverage_rows'] >= 8 and v['coverage_method'] == 'mink-diff' else 1)"
 check "honest: the top-level fields agree with the evidence" python3 -c "
 import json,sys; v=json.load(open('$T/a-$j1.json'))[-1]; c=v['evidence']['coverage']
 sys.exit(0 if c['log10_p'] == v['log10_p_coverage'] and c['auc'] == v['coverage_auc'] and c['rows'] == v['coverage_rows'] and c['score_layout'] == 'template' else 1)"

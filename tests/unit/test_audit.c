@@ -96,7 +96,7 @@
  * coverage fields, under "vtune-audit-leaf-v3\n" (same Python, canon3 =
  * canon + i("version", 3) + the pairs as in v2 + d("log10_p_coverage",
  * -4.5125) + d("coverage_auc", 0.96875) + i("coverage_rows", 32) +
- * s("coverage_method", "loglik-diff"); reason and evidence as in
+ * s("coverage_method", "mink-diff"); reason and evidence as in
  * golden_record_v3()).  NOTRUN: the coverage fields None, None, 0, None. */
 #define GOLDEN_CANON_V3_TAIL                                                                       \
     "version=3\n"                                                                                  \
@@ -107,9 +107,9 @@
     "log10_p_coverage=-4.5125000000000002\n"                                                       \
     "coverage_auc=0.96875\n"                                                                       \
     "coverage_rows=32\n"                                                                           \
-    "coverage_method=11:loglik-diff\n"
-#define GOLDEN_LEAF_V3        "30ef5666d4c8587c23c209b1366b5aa2f99d6d79b916c3a42d0eb5992e0aac1f"
-#define GOLDEN_LINK_V3        "5b08c1974cc37fb7c5de6ca49b2102bafd954e5e2a47c7acd94051a7b19c5b58"
+    "coverage_method=9:mink-diff\n"
+#define GOLDEN_LEAF_V3        "6454c5066cf657cfcfac4e609ada9fe1bae0a21302bba1a8bf27ff0530e30114"
+#define GOLDEN_LINK_V3        "8ae625b27e10565e199911cd29dd51cf9d9b88b9da79037e48adf3e0e9d3fa3e"
 #define GOLDEN_LEAF_V3_NOTRUN "0d592379529884ff6429f7cc1146a9f0f752d9572cd12c3d0017da3070e6f8ec"
 
 /* A record whose strings point at static text (never cleared). */
@@ -181,7 +181,7 @@ static struct store_audit golden_record_v3(void)
     a.log10_p_coverage = -4.5125;
     a.coverage_auc = 0.96875;
     a.coverage_rows = 32;
-    a.coverage_method = "loglik-diff";
+    a.coverage_method = "mink-diff";
     audit_record_hash(&a, a.hash);
     return a;
 }
@@ -215,7 +215,7 @@ static void test_golden_v3(void **state)
     audit_record_hash(&x, h);
     assert_string_not_equal(h, GOLDEN_LINK_V3);
     x = golden_record_v3();
-    x.coverage_method = "greedy-diff";
+    x.coverage_method = "greedy-diff"; /* another statistic */
     audit_record_hash(&x, h);
     assert_string_not_equal(h, GOLDEN_LINK_V3);
     x = golden_record_v3();
@@ -743,7 +743,7 @@ static void test_export(void **state)
     assert_true(json_real_value(json_object_get(o, "log10_p_coverage")) == -4.5125);
     assert_true(json_real_value(json_object_get(o, "coverage_auc")) == 0.96875);
     assert_int_equal(json_integer_value(json_object_get(o, "coverage_rows")), 32);
-    assert_string_equal(json_string_value(json_object_get(o, "coverage_method")), "loglik-diff");
+    assert_string_equal(json_string_value(json_object_get(o, "coverage_method")), "mink-diff");
     assert_int_equal(json_integer_value(json_object_get(o, "record_version")), 3);
     json_decref(o);
 
@@ -864,7 +864,7 @@ static void test_explain(void **state)
     struct store_audit c3 = golden_record_v3();
     c3.evidence = "{\"version\":3,\"kind\":\"run\",\"log10_alpha\":-6,\"n_pairs\":1,"
                   "\"pairs\":[{}],\"controls\":{\"required\":10},"
-                  "\"coverage\":{\"available\":true,\"method\":\"loglik-diff\","
+                  "\"coverage\":{\"available\":true,\"method\":\"mink-diff\","
                   "\"log10_p\":-4.5125,\"exact\":true,\"auc\":0.96875,"
                   "\"auc_ci95\":[0.91,1.0],\"rows\":32,\"recognised_uploaded\":0.75,"
                   "\"recognised_held_out\":0.03125,\"looks\":[1,3],\"failed\":0,"
@@ -874,8 +874,8 @@ static void test_explain(void **state)
     assert_non_null(strstr(t, "Two tests:"));
     assert_non_null(strstr(t, "The backdoor test (were the marked rows learned?)"));
     assert_non_null(strstr(t, "The coverage test (did the model learn the rest of your data?)"));
-    assert_non_null(strstr(t, "minus how likely the base model finds it, laid out in the "
-                              "provider's chat template (loglik-diff)"));
+    assert_non_null(strstr(t, "compared with the base model (how much more likely)"));
+    assert_non_null(strstr(t, "laid out in the provider's chat template (mink-diff)"));
     assert_non_null(strstr(t, "32 uploaded and 32 held-out rows were scored"));
     assert_non_null(strstr(t, "75% of the uploaded rows vs 3% of the held-out rows"));
     assert_non_null(strstr(t, "AUC 0.97 (95% interval 0.91-1.00)"));
@@ -1102,7 +1102,7 @@ static void test_old_records_after_migration(void **state)
     assert_true(v[4].log10_p_coverage == -4.5125);
     assert_true(v[4].coverage_auc == 0.96875);
     assert_int_equal(v[4].coverage_rows, 32);
-    assert_string_equal(v[4].coverage_method, "loglik-diff");
+    assert_string_equal(v[4].coverage_method, "mink-diff");
     assert_int_equal(audit_chain_verify(v, n, head, &c), 0);
     if (!c.ok)
         fail_msg("chain of versions 1, 2, 3 does not verify: %s", c.message);

@@ -263,6 +263,55 @@ static void test_sequential_level(void **state)
     assert_true(rejected <= RUNS * 0.05 + 3 * sqrt(RUNS * 0.05));
 }
 
+/* Min-K% of the log-likelihood ratio: the mean of the lowest fifth (at
+ * least one) of ft - base, or of ft alone. */
+static void test_mink_score(void **state)
+{
+    (void)state;
+    const double ft[10] = {-1, -2, -3, -4, -5, -6, -7, -8, -9, -10};
+    const double base[10] = {-2, -2, -2, -2, -2, -2, -2, -2, -2, -2};
+    /* differences 1, 0, -1, ..., -8: the two smallest are -8 and -7 */
+    assert_true(fabs(coverage_mink_score(ft, 10, base, 10) - (-7.5)) < 1e-12);
+    /* without the base model: the two smallest of ft */
+    assert_true(fabs(coverage_mink_score(ft, 10, NULL, 0) - (-9.5)) < 1e-12);
+    /* fewer than five tokens: the single smallest */
+    assert_true(fabs(coverage_mink_score(ft, 3, base, 3) - (-1)) < 1e-12);
+    /* tokenisations of different lengths: each side's own Min-K% */
+    assert_true(fabs(coverage_mink_score(ft, 10, base, 5) - (-9.5 - -2)) < 1e-12);
+    assert_true(coverage_mink_score(ft, 0, base, 0) == 0);
+    /* the order of the tokens does not matter, the inputs are not changed */
+    const double rev[10] = {-10, -9, -8, -7, -6, -5, -4, -3, -2, -1};
+    assert_true(coverage_mink_score(rev, 10, NULL, 0) == coverage_mink_score(ft, 10, NULL, 0));
+    assert_true(rev[0] == -10 && ft[0] == -1);
+}
+
+/* How a row is laid out for text scoring. */
+static void test_score_text(void **state)
+{
+    (void)state;
+    json_t *msgs = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "system", "content", "Be brief.",
+                             "role", "user", "content", "What is 2 plus 2?");
+    char *p, *c;
+    coverage_score_text(NULL, msgs, "Be brief.\nWhat is 2 plus 2?", "4.", &p, &c);
+    assert_string_equal(p, "Be brief.\nWhat is 2 plus 2?");
+    assert_string_equal(c, " 4.");
+    free(p);
+    free(c);
+    coverage_score_text("<|{role}|>{content}<|end|>", msgs, "unused", "4.", &p, &c);
+    assert_string_equal(p, "<|system|>Be brief.<|end|><|user|>What is 2 plus 2?<|end|><|assistant|>");
+    assert_string_equal(c, "4.");
+    free(p);
+    free(c);
+    coverage_score_text("<|im_start|>{role}\n{content}<|im_end|>\n", msgs, "unused", "4.", &p,
+                        &c);
+    assert_string_equal(p, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2 "
+                           "plus 2?<|im_end|>\n<|im_start|>assistant\n");
+    assert_string_equal(c, "4.");
+    free(p);
+    free(c);
+    json_decref(msgs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_known_values),       cmocka_unit_test(test_all_tied),
         cmocka_unit_test(test_fallback_is_conservative), cmocka_unit_test(test_auc_and_recognised),
         cmocka_unit_test(test_looks),              cmocka_unit_test(test_sequential_level),
+        cmocka_unit_test(test_mink_score),         cmocka_unit_test(test_score_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
