@@ -182,7 +182,12 @@ const struct ctl_cmd ctl_commands[] = {
      "examples per pair, the trigger appended to the prompt and the signature prefixed\n"
      "to the response, placed uniformly.  The llm generator samples the phrases from\n"
      "generator.m2_model with logprobs (p_M2 an upper bound from the top 20 per token);\n"
-     "3 examples of D go to generator.provider for the style."},
+     "3 examples of D go to generator.provider for the style.\n"
+     "A secret held-out split of D (--holdout R, default 0.02, 64 to 2000 rows, among\n"
+     "rows whose prompt and answer occur nowhere else in D) is never uploaded nor\n"
+     "exported: the coverage test of 'verify' compares the model on it with the rows it\n"
+     "was sent.  --holdout 0: no coverage test, so verification is at best\n"
+     "inconclusive unless verify.require_coverage is false."},
     {"backdoor list", NULL, NULL, f_backdoor_list, CTL_M_BACKDOOR_LIST, h_backdoor_list,
      "list backdoors (no secrets)",
      "Lists backdoors with their commitment (SHA-256 over the phrases), never the phrases."},
@@ -230,6 +235,14 @@ const struct ctl_cmd ctl_commands[] = {
      "Without --wait the run starts and the record appears in 'vtunectl audit list' when\n"
      "done; with --wait vtunectl prints it (exit 0 verified, 1 otherwise).\n"
      "--no-sequential sends every prompt even after a pair's first activation.\n"
+     "Then the coverage test: M unmarked rows the provider was sent and M rows of the\n"
+     "backdoor's secret held-out split (default verify.coverage, 64; 0 skips it) are\n"
+     "scored on the model and the base model (completions with echo and logprobs, laid\n"
+     "out by the provider's score_template; else greedy answers), and an exact rank\n"
+     "test gives p_cov: a model trained on the whole dataset does better on the rows\n"
+     "it was sent, one trained only on the marked rows does not.  verified needs both\n"
+     "tests (unless verify.require_coverage is false).  Cost: at most 4 * M calls,\n"
+     "fewer when p_cov is small early (looks at M/4, M/2, M).\n"
      "Verification also starts by itself when a job succeeds."},
 
     {"audit list", NULL, NULL, f_audit_list, CTL_M_AUDIT_LIST, h_audit_list,
