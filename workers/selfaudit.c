@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "lib/util.h"
+#include "workers/builder.h"
 #include "workers/dsformat.h"
 #include "workers/lines.h"
 #include "workers/selfaudit.h"
@@ -1086,4 +1087,41 @@ json_t *selfaudit_json(const struct selfaudit_report *r, const struct selfaudit_
         (json_int_t)keep, "exposed_within", SELFAUDIT_EXPOSED_RANK, "verdict", verdict);
     free(verdict);
     return o;
+}
+
+int selfaudit_check(const char *path, enum dataset_format fmt, const struct selfaudit_opts *o,
+                    const char *const *triggers, const char *const *signatures, size_t n,
+                    const struct builder_copy *copies, size_t n_copies, json_t **result, char **err)
+{
+    struct selfaudit_opts def;
+    if (!o) {
+        selfaudit_opts_default(&def);
+        o = &def;
+    }
+    struct selfaudit_report rep;
+    int r = selfaudit_run(path, fmt, o, &rep, err);
+    if (r < 0)
+        return r;
+    uint64_t **mk = xcalloc(n ? n : 1, sizeof *mk);
+    size_t *nm = xcalloc(n ? n : 1, sizeof *nm);
+    for (size_t i = 0; i < n_copies; i++)
+        if (copies[i].pair < n)
+            nm[copies[i].pair]++;
+    for (size_t p = 0; p < n; p++)
+        mk[p] = xcalloc(nm[p] ? nm[p] : 1, sizeof **mk);
+    size_t *fill = xcalloc(n ? n : 1, sizeof *fill);
+    for (size_t i = 0; i < n_copies; i++)
+        if (copies[i].pair < n)
+            mk[copies[i].pair][fill[copies[i].pair]++] = copies[i].out;
+    struct selfaudit_pair_result *res = xcalloc(n ? n : 1, sizeof *res);
+    selfaudit_evaluate(&rep, triggers, signatures, (const uint64_t *const *)mk, nm, n, res);
+    *result = selfaudit_json(&rep, res, n, o->keep);
+    for (size_t p = 0; p < n; p++)
+        free(mk[p]);
+    free(mk);
+    free(nm);
+    free(fill);
+    free(res);
+    selfaudit_report_clear(&rep);
+    return 0;
 }

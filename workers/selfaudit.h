@@ -137,4 +137,16 @@ char *selfaudit_verdict(const struct selfaudit_report *r, const struct selfaudit
 json_t *selfaudit_json(const struct selfaudit_report *r, const struct selfaudit_pair_result *res,
                        size_t n, size_t keep);
 
+/* The whole check for a built backdoor: runs the attacks on path (with
+ * o, NULL: defaults), evaluates the n pairs (borrowed texts) against the
+ * builder's copies (copies[] sorted by pair as in builder_result; the
+ * rows of pair p are the copies whose .pair == p, their .out lines), and
+ * returns the public JSON (selfaudit_json) in *result.  Blocks.  Returns
+ * 0, or a negative errno with an owned one-line *err. */
+struct builder_copy;
+int selfaudit_check(const char *path, enum dataset_format fmt, const struct selfaudit_opts *o,
+                    const char *const *triggers, const char *const *signatures, size_t n,
+                    const struct builder_copy *copies, size_t n_copies, json_t **result,
+                    char **err);
+
 #endif
