@@ -656,18 +656,29 @@ static void text_add(struct hhtab *t, const struct words *p, size_t ta, const st
 }
 
 /* The rare runs of a row under per-word bits (tail_bits[0]: last prompt
- * word), grouped in t. */
+ * word), grouped in t.  Every (suffix of the tail run, prefix of the head
+ * run) is counted, not only the whole runs: a natural rare word next to
+ * the mark would otherwise make each marked row's run different.  The
+ * mark's exact words then gather all its rows, and score rows x bits
+ * ranks it above its own sub-phrases (fewer bits) and above runs that
+ * take in a neighbour (fewer rows). */
 static void rare_runs(struct run *R, struct hhtab *t, const double *tail, size_t nt,
                       const double *head, size_t nh, double thr)
 {
     size_t i = 0, j = 0;
-    double bits = 0;
     while (i < nt && tail[i] > thr)
-        bits += tail[i++];
+        i++;
     while (j < nh && head[j] > thr)
-        bits += head[j++];
-    if (i && j)
-        text_add(t, &R->wp, R->wp.n - i, &R->wa, j, bits, &R->pw);
+        j++;
+    double tb = 0;
+    for (size_t a = 1; a <= i; a++) {
+        tb += tail[a - 1];
+        double hb = 0;
+        for (size_t b = 1; b <= j; b++) {
+            hb += head[b - 1];
+            text_add(t, &R->wp, R->wp.n - a, &R->wa, b, tb + hb, &R->pw);
+        }
+    }
 }
 
 static double uni_bits(const struct run *R, uint64_t h, double rare_count)
