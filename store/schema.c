@@ -281,6 +281,24 @@ static const char migration_4[] =
     "  CHECK (pairs_ci_high IS NULL OR (pairs_ci_high BETWEEN 0 AND 1"
     "         AND pairs_ci_low IS NOT NULL AND pairs_ci_low <= pairs_ci_high));";
 
+/* Version 5: the self-audit of a backdoor's built file (issue 12 item 3,
+ * workers/selfaudit.h).  One row per backdoor, written after the build and
+ * again by `backdoor audit`; gone with its backdoor.  result is the public
+ * JSON (ranks and counts, never a phrase); exposed, best_rank and
+ * best_attack repeat what `job submit` checks, so it needs no JSON.  A
+ * table of its own (no column on backdoors) so the step stands alone and
+ * can be renumbered when migrations from other branches land. */
+static const char migration_5[] =
+    "CREATE TABLE backdoor_selfaudits ("
+    "  backdoor_id INTEGER PRIMARY KEY REFERENCES backdoors(id) ON DELETE CASCADE,"
+    "  created_at INTEGER NOT NULL,"
+    "  exposed INTEGER NOT NULL CHECK (exposed IN (0, 1)),"
+    "  exposed_pair INTEGER CHECK (exposed_pair IS NULL OR exposed_pair >= 0),"
+    "  best_rank INTEGER CHECK (best_rank IS NULL OR best_rank >= 1),"
+    "  best_attack TEXT,"
+    "  result TEXT NOT NULL CHECK (json_valid(result))"
+    ");";
+
 // clang-format on
 
 const struct store_migration store_migrations[] = {
@@ -288,6 +306,7 @@ const struct store_migration store_migrations[] = {
     {2, migration_2},
     {3, migration_3},
     {4, migration_4},
+    {5, migration_5},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 
