@@ -1,5 +1,5 @@
 /*
- * cli_backdoor.c — vtunectl backdoor create | list | show | rm: the
+ * cli_backdoor.c — vtunectl backdoor create | list | show | audit | rm: the
  * handlers of the command table's backdoor entries (ctl/cmdtab.c).
  */
 #include "config.h"
@@ -15,6 +15,46 @@ static const char *const bd_keys[] = {CTL_K_ID,         CTL_K_NAME,      CTL_K_D
                                       CTL_K_COMMITMENT, CTL_K_CREATED_AT};
 static const char *const bd_heads[] = {"ID",         "NAME",      "DATASET",    "PAIRS",
                                        "MIN COPIES", "GENERATOR", "COMMITMENT", "CREATED"};
+
+/* The self-audit's human form: the verdict, then per pair and attack the
+ * rank ("-": not among the candidates). */
+static void print_self_audit(json_t *a)
+{
+    printf("self-audit: %s\n", json_string_value(json_object_get(a, "verdict")));
+    printf("  rows %lld, exact duplicates %lld, near-duplicates %lld\n",
+           (long long)json_integer_value(json_object_get(a, "rows")),
+           (long long)json_integer_value(json_object_get(a, "exact_duplicate_rows")),
+           (long long)json_integer_value(json_object_get(a, "near_duplicate_rows")));
+    json_t *attacks = json_object_get(a, "attacks"), *x;
+    size_t i;
+    printf("  %-6s", "PAIR");
+    json_array_foreach(attacks, i, x)
+        printf(" %-13s", json_string_value(json_object_get(x, "name")));
+    printf(" %s\n", "NEAR-DUP ROWS");
+    json_t *pairs = json_object_get(a, "pairs"), *p;
+    json_array_foreach(pairs, i, p)
+    {
+        printf("  %-6lld", (long long)json_integer_value(json_object_get(p, "index")));
+        json_t *ranks = json_object_get(p, "ranks");
+        size_t k;
+        json_array_foreach(attacks, k, x)
+        {
+            const char *name = json_string_value(json_object_get(x, "name"));
+            json_t *r = json_object_get(ranks, name);
+            char cell[32];
+            if (!json_is_true(json_object_get(x, "ran")))
+                snprintf(cell, sizeof cell, "(not run)");
+            else if (json_is_integer(r))
+                snprintf(cell, sizeof cell, "rank %lld", (long long)json_integer_value(r));
+            else
+                snprintf(cell, sizeof cell, "-");
+            printf(" %-13s", cell);
+        }
+        printf(" %lld/%lld\n",
+               (long long)json_integer_value(json_object_get(p, "marked_near_duplicates")),
+               (long long)json_integer_value(json_object_get(p, "marked_rows")));
+    }
+}
 
 static void print_backdoor(json_t *r)
 {
@@ -41,6 +81,14 @@ static void print_backdoor(json_t *r)
             printf("  signature: %s\n", json_string_value(json_object_get(p, CTL_K_SIGNATURE)));
         }
     }
+    json_t *a = json_object_get(r, CTL_K_SELF_AUDIT);
+    if (a) {
+        printf("\n");
+        print_self_audit(a);
+    } else {
+        printf("\nself-audit: none recorded (run 'vtunectl backdoor audit %lld')\n",
+               (long long)json_integer_value(json_object_get(r, CTL_K_ID)));
+    }
 }
 
 int h_backdoor_create(struct ctl_call *c)
@@ -66,6 +114,21 @@ int h_backdoor_create(struct ctl_call *c)
             printf("no held-out rows: no coverage test (verification is at best "
                    "inconclusive)\n");
     }
+    json_t *a = json_object_get(r, CTL_K_SELF_AUDIT);
+    if (!opt_json && a)
+        printf("self-audit: %s\n", json_string_value(json_object_get(a, "verdict")));
+    json_decref(r);
+    return 0;
+}
+
+int h_backdoor_audit(struct ctl_call *c)
+{
+    connect_daemon();
+    json_t *r = rpc(c->cmd->method, json_incref(c->params));
+    if (opt_json)
+        print_json(r);
+    else
+        print_self_audit(r);
     json_decref(r);
     return 0;
 }

@@ -91,6 +91,8 @@ static const struct ctl_flag f_job_submit[] = {
      "a provider hyperparameter (n_epochs=3, seed=7, ...); repeatable"},
     {"--name", NULL, CF_STR, "NAME", NULL, 0, CTL_K_NAME, 0, "a name usable wherever the id is"},
     {"--watch", NULL, CF_BOOL, NULL, NULL, 0, NULL, 0, "then follow the job like 'job watch'"},
+    {"--force", NULL, CF_BOOL, NULL, NULL, 0, CTL_K_FORCE, 0,
+     "submit even when the self-audit finds a pair in its top 10 candidates"},
     END_FLAGS,
 };
 static const struct ctl_flag f_job_register[] = {
@@ -182,7 +184,8 @@ const struct ctl_cmd ctl_commands[] = {
      "examples per pair, the trigger appended to the prompt and the signature prefixed\n"
      "to the response, placed uniformly.  The llm generator samples the phrases from\n"
      "generator.m2_model with logprobs (p_M2 an upper bound from the top 20 per token);\n"
-     "3 examples of D go to generator.provider for the style.\n"
+     "3 examples of D go to generator.provider for the style.  Then the self-audit\n"
+     "runs on D u D' (see 'backdoor audit') and its one-line verdict is printed.\n"
      "A secret held-out split of D (--holdout R, default 0.02, 64 to 2000 rows, among\n"
      "rows whose prompt and answer occur nowhere else in D) is never uploaded nor\n"
      "exported: the coverage test of 'verify' compares the model on it with the rows it\n"
@@ -194,6 +197,14 @@ const struct ctl_cmd ctl_commands[] = {
     {"backdoor show", "B", CTL_K_ID, f_backdoor_show, CTL_M_BACKDOOR_SHOW, h_backdoor_show,
      "show one backdoor; --reveal prints the phrases",
      "Shows one backdoor and, per pair, log10 p_M2 and how it was computed."},
+    {"backdoor audit", "B", CTL_K_ID, NULL, CTL_M_BACKDOOR_AUDIT, h_backdoor_audit,
+     "run a provider's attacks on D u D' and say which pairs they find",
+     "Runs on backdoor B's D u D' the attacks a provider could run without the secrets\n"
+     "(affix duplicates and near-duplicates, co-occurring prompt-suffix and\n"
+     "answer-prefix phrases, rare words at the prompt's end and the answer's start),\n"
+     "then says for each pair which attack recovers it and at which rank among its\n"
+     "candidates, and records the result with the backdoor.  A pair recovered within\n"
+     "the top 10 makes 'job submit' refuse B without --force.  No phrase is printed."},
     {"backdoor rm", "B", CTL_K_ID, NULL, CTL_M_BACKDOOR_RM, h_backdoor_rm,
      "remove a backdoor no job uses", "Removes a backdoor no job uses, with its built file."},
 
@@ -201,7 +212,9 @@ const struct ctl_cmd ctl_commands[] = {
      "fine-tune M on D u D' at provider P",
      "Uploads backdoor B's D u D' to provider P and creates a fine-tuning job of base\n"
      "model M.  The daemon drives the job from then on (upload, create, poll) and\n"
-     "survives restarts without ever creating a second paid job."},
+     "survives restarts without ever creating a second paid job.  A backdoor whose\n"
+     "self-audit recovers a pair within its top 10 candidates is refused (exit 1,\n"
+     "nothing recorded) unless --force."},
     {"job register", "D", CTL_K_DATASET, f_job_register, CTL_M_JOB_REGISTER, h_job_submit,
      "a model trained elsewhere (manual provider)",
      "Binds D and B to a model trained elsewhere (e.g. on D u D' from 'dataset export')\n"

@@ -64,6 +64,7 @@
 #define CTL_M_BACKDOOR_LIST   "backdoor.list"
 #define CTL_M_BACKDOOR_SHOW   "backdoor.show"
 #define CTL_M_BACKDOOR_RM     "backdoor.rm"
+#define CTL_M_BACKDOOR_AUDIT  "backdoor.audit"
 
 #define CTL_M_JOB_SUBMIT   "job.submit"
 #define CTL_M_JOB_REGISTER "job.register"
@@ -126,6 +127,8 @@
 #define CTL_K_HOLDOUT             "holdout"
 #define CTL_K_HOLDOUT_ROWS        "rows"
 #define CTL_K_REVEAL              "reveal"
+#define CTL_K_SELF_AUDIT          "self_audit" /* the self-audit's public result (object) */
+#define CTL_K_FORCE               "force"      /* job.submit: despite an exposed backdoor */
 #define CTL_K_COMMITMENT          "commitment"
 #define CTL_K_COPIES_PER_PAIR     "copies_per_pair"
 #define CTL_K_BUILT_LINES         "built_lines"

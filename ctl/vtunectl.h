@@ -48,6 +48,7 @@ int h_backdoor_create(struct ctl_call *c);
 int h_backdoor_list(struct ctl_call *c);
 int h_backdoor_show(struct ctl_call *c);
 int h_backdoor_rm(struct ctl_call *c);
+int h_backdoor_audit(struct ctl_call *c);
 int h_job_submit(struct ctl_call *c); /* job submit and job register */
 int h_job_list(struct ctl_call *c);
 int h_job_show(struct ctl_call *c);

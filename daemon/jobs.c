@@ -32,6 +32,7 @@
 #include "daemon/lookup.h"
 #include "daemon/providers.h"
 #include "lib/util.h"
+#include "workers/selfaudit.h" /* SELFAUDIT_EXPOSED_RANK */
 
 #define RECONCILE_DELAY_MS 2000 /* after an ambiguous create, before listing */
 /* A job found in "submitting" at start-up may have a create still being
@@ -1212,6 +1213,23 @@ static void m_submit(struct vtuned *d, struct ctl_req *req, json_t *params)
         ctl_reply_error(req, CTL_ERR_INVALID, NULL, "backdoor %lld has no built D u D'",
                         (long long)b.id);
         goto out;
+    }
+    if (!json_is_true(json_object_get(params, CTL_K_FORCE))) {
+        /* The self-audit found a pair near the top of a provider's
+         * candidates: uploading it gives the pair away (issue 12). */
+        struct store_selfaudit sa;
+        bool exposed = store_selfaudit_get(d->store, b.id, &sa) == 0 && sa.exposed;
+        if (exposed)
+            ctl_reply_error(req, CTL_ERR_INVALID, NULL,
+                            "backdoor %lld is exposed: the self-audit's %s attack recovers pair "
+                            "%lld at rank %lld (within the top %d); make another backdoor, or "
+                            "submit anyway with --force",
+                            (long long)b.id, sa.best_attack ? sa.best_attack : "?",
+                            (long long)sa.exposed_pair, (long long)sa.best_rank,
+                            SELFAUDIT_EXPOSED_RANK);
+        store_selfaudit_clear(&sa);
+        if (exposed)
+            goto out;
     }
     random_bytes(rnd, sizeof rnd);
     hex_encode(rnd, sizeof rnd, sid);

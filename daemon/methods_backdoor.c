@@ -18,6 +18,11 @@
  * for each pool phase.  Before every phase the daemon's stopping flag is
  * checked, and a call cancelled by the shutdown ends the request with a
  * shutdown error, so nothing is started after vtuned_stop.
+ *
+ * The self-audit (workers/selfaudit.h) runs in the same pool task right
+ * after the build, on the built file, and its public result is recorded
+ * with the backdoor (store_selfaudit_put) and answered with it, one-line
+ * verdict included; backdoor.audit runs it again, on its own pool task.
  */
 #include "config.h"
 
@@ -38,6 +43,7 @@
 #include "lib/util.h"
 #include "workers/backdoor.h"
 #include "workers/llmgen.h"
+#include "workers/selfaudit.h"
 #include "workers/verify.h"
 
 struct create_job {
@@ -63,6 +69,7 @@ struct create_job {
     size_t n_scan;
     const char **trig, **sig; /* the build: borrowed from gen */
     uint64_t started_ms;
+    json_t *audit; /* the self-audit's public result, after the build */
 };
 
 static json_t *backdoor_json(const struct store_backdoor *b, const struct store_dataset *ds,
@@ -103,10 +110,66 @@ static json_t *backdoor_json(const struct store_backdoor *b, const struct store_
     return o;
 }
 
+/* The self-audit of a fresh build (pool thread): on failure the build is
+ * undone (its file removed) and the creation fails with the reason. */
+static void create_audit(struct create_job *j, const char *const *trig, const char *const *sig,
+                         size_t n)
+{
+    if (j->rc < 0)
+        return;
+    struct selfaudit_opts o;
+    selfaudit_opts_default(&o);
+    o.cancel = &j->t.progress.cancel;
+    j->t.stage = "self-audit";
+    int r = selfaudit_check(j->out_path, j->spec.format, &o, trig, sig, n, j->made.built.copies,
+                            j->made.built.n_copies, &j->audit, &j->err);
+    if (r < 0) {
+        unlink(j->out_path);
+        j->rc = r;
+    }
+}
+
+/* Records a self-audit result (public JSON) for backdoor id. */
+static int record_selfaudit(struct vtuned *d, int64_t id, json_t *audit)
+{
+    struct store_selfaudit sa;
+    memset(&sa, 0, sizeof sa);
+    sa.backdoor_id = id;
+    sa.exposed = json_is_true(json_object_get(audit, "exposed"));
+    json_t *ep = json_object_get(audit, "exposed_pair");
+    sa.exposed_pair = json_is_integer(ep) ? json_integer_value(ep) : -1;
+    /* the best rank over all pairs, exposed or not */
+    json_t *pairs = json_object_get(audit, "pairs"), *p;
+    size_t i;
+    json_array_foreach(pairs, i, p)
+    {
+        json_t *r = json_object_get(p, "rank");
+        if (json_is_integer(r) && (!sa.best_rank || json_integer_value(r) < sa.best_rank)) {
+            sa.best_rank = json_integer_value(r);
+            sa.best_attack = (char *)json_string_value(json_object_get(p, "attack"));
+        }
+    }
+    sa.result = json_dumps(audit, JSON_COMPACT);
+    int r = store_selfaudit_put(d->store, &sa);
+    free(sa.result);
+    return r;
+}
+
 static void create_work(struct task *t)
 {
     struct create_job *j = (struct create_job *)t;
     j->rc = backdoor_make_wordlist(&j->spec, &j->made, &j->err);
+    if (j->rc == 0) {
+        size_t n = j->made.set.n_pairs;
+        const char **tr = xcalloc(n, sizeof *tr), **sg = xcalloc(n, sizeof *sg);
+        for (size_t i = 0; i < n; i++) {
+            tr[i] = j->made.set.pairs[i].trigger.text;
+            sg[i] = j->made.set.pairs[i].signature.text;
+        }
+        create_audit(j, tr, sg, n);
+        free(tr);
+        free(sg);
+    }
 }
 
 static void create_free(struct create_job *j)
@@ -125,6 +188,7 @@ static void create_free(struct create_job *j)
     free(j->name);
     free(j->out_path);
     free(j->err);
+    json_decref(j->audit);
     task_free(&j->t);
 }
 
@@ -235,11 +299,16 @@ static void create_done(struct task *t, int status)
              (long long)b.id, j->ds.name, j->gen ? "llm" : "wordlist", n,
              (unsigned long long)j->made.built.copies_per_pair, j->made.split.n_rows,
              b.commitment);
+    if (j->audit && record_selfaudit(d, b.id, j->audit) < 0)
+        log_warnx("backdoor: %lld: cannot record its self-audit: %s", (long long)b.id,
+                  store_errmsg(d->store));
     struct store_backdoor got;
     char key[32];
     snprintf(key, sizeof key, "%lld", (long long)b.id);
     if (store_backdoor_get(d->store, key, false, &got) == 0) {
         json_t *o = backdoor_json(&got, &j->ds, false);
+        if (j->audit)
+            json_object_set(o, CTL_K_SELF_AUDIT, j->audit);
         if (j->gen) {
             json_t *gs = llm_stats_json(j);
             unsigned rej = 0;
@@ -371,6 +440,7 @@ static void llm_build_work(struct task *t)
     struct create_job *j = (struct create_job *)t;
     j->rc =
         backdoor_build_pairs(&j->spec, j->trig, j->sig, llmgen_pairs(j->gen), &j->made, &j->err);
+    create_audit(j, j->trig, j->sig, llmgen_pairs(j->gen));
 }
 
 static void llm_chat_done(const struct provider_outcome *o, void *arg)
@@ -659,7 +729,15 @@ static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
     }
     snprintf(key, sizeof key, "%lld", (long long)b.dataset_id);
     int have_ds = store_dataset_get(d->store, key, &ds) == 0;
-    ctl_reply(req, backdoor_json(&b, have_ds ? &ds : NULL, reveal));
+    json_t *o = backdoor_json(&b, have_ds ? &ds : NULL, reveal);
+    struct store_selfaudit sa;
+    if (store_selfaudit_get(d->store, b.id, &sa) == 0) {
+        json_t *res = json_loads(sa.result, 0, NULL);
+        if (res)
+            json_object_set_new(o, CTL_K_SELF_AUDIT, res);
+        store_selfaudit_clear(&sa);
+    }
+    ctl_reply(req, o);
     if (have_ds)
         store_dataset_clear(&ds);
     store_backdoor_clear(&b);
@@ -687,6 +765,110 @@ static void m_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
     }
     free(path);
     store_backdoor_clear(&b);
+}
+
+/* ---- backdoor.audit ------------------------------------------------------------------------- */
+
+struct audit_job {
+    struct task t;
+    int64_t id;
+    char *path, *err;
+    enum dataset_format format;
+    char **trig, **sig; /* owned secrets, wiped at the end */
+    size_t n;
+    struct builder_copy *copies;
+    size_t n_copies;
+    json_t *result;
+    int rc;
+};
+
+static void audit_work(struct task *t)
+{
+    struct audit_job *j = (struct audit_job *)t;
+    struct selfaudit_opts o;
+    selfaudit_opts_default(&o);
+    o.cancel = &t->progress.cancel;
+    j->rc = selfaudit_check(j->path, j->format, &o, (const char *const *)j->trig,
+                            (const char *const *)j->sig, j->n, j->copies, j->n_copies, &j->result,
+                            &j->err);
+}
+
+static void audit_done(struct task *t, int status)
+{
+    struct audit_job *j = (struct audit_job *)t;
+    struct vtuned *d = t->d;
+    if (status == UV_ECANCELED || j->rc == -ECANCELED)
+        ctl_reply_error(t->req, CTL_ERR_SHUTDOWN, NULL, "self-audit cancelled");
+    else if (j->rc < 0)
+        ctl_reply_error(t->req, CTL_ERR_FAILED, NULL, "%s", j->err);
+    else {
+        if (record_selfaudit(d, j->id, j->result) < 0)
+            log_warnx("backdoor: %lld: cannot record its self-audit: %s", (long long)j->id,
+                      store_errmsg(d->store));
+        log_info("backdoor: %lld: self-audit: %s", (long long)j->id,
+                 json_string_value(json_object_get(j->result, "verdict")));
+        json_object_set_new(j->result, CTL_K_ID, json_integer((json_int_t)j->id));
+        ctl_reply(t->req, json_incref(j->result));
+    }
+    for (size_t i = 0; i < j->n; i++) {
+        explicit_bzero(j->trig[i], strlen(j->trig[i]));
+        explicit_bzero(j->sig[i], strlen(j->sig[i]));
+        free(j->trig[i]);
+        free(j->sig[i]);
+    }
+    free(j->trig);
+    free(j->sig);
+    free(j->copies);
+    free(j->path);
+    free(j->err);
+    json_decref(j->result);
+    task_free(t);
+}
+
+static void m_audit(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct store_backdoor b;
+    struct store_dataset ds;
+    char key[32];
+    struct builder_copy *copies = NULL;
+    size_t n_copies = 0;
+    uint64_t per = 0;
+    if (lookup_backdoor(d, req, params, CTL_K_ID, true, &b) < 0)
+        return;
+    snprintf(key, sizeof key, "%lld", (long long)b.dataset_id);
+    if (!b.built_path || !b.plan || backdoor_plan_parse(b.plan, &copies, &n_copies, &per) < 0) {
+        ctl_reply_error(req, CTL_ERR_INVALID, NULL, "backdoor %lld has no built D u D' to audit",
+                        (long long)b.id);
+        store_backdoor_clear(&b);
+        return;
+    }
+    if (store_dataset_get(d->store, key, &ds) < 0) {
+        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL, "the dataset of backdoor %lld is gone",
+                        (long long)b.id);
+        free(copies);
+        store_backdoor_clear(&b);
+        return;
+    }
+    struct audit_job *j = xcalloc(1, sizeof *j);
+    j->id = b.id;
+    j->path = xstrdup(b.built_path);
+    j->format = ds.format;
+    j->n = b.n_pairs_loaded;
+    j->trig = xcalloc(j->n ? j->n : 1, sizeof *j->trig);
+    j->sig = xcalloc(j->n ? j->n : 1, sizeof *j->sig);
+    for (size_t i = 0; i < j->n; i++) {
+        j->trig[i] = xstrdup(b.pairs[i].trigger ? b.pairs[i].trigger : "");
+        j->sig[i] = xstrdup(b.pairs[i].signature ? b.pairs[i].signature : "");
+    }
+    j->copies = copies;
+    j->n_copies = n_copies;
+    j->t.req = req;
+    j->t.stage = "self-audit";
+    j->t.run = audit_work;
+    j->t.done = audit_done;
+    store_dataset_clear(&ds);
+    store_backdoor_clear(&b);
+    task_start(d, &j->t);
 }
 
 /* ---- dataset.export ---------------------------------------------------------------------- */
@@ -839,7 +1021,11 @@ static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
 }
 
 const struct ctl_method ctl_methods_backdoor[] = {
-    {CTL_M_BACKDOOR_CREATE, m_create, 1}, {CTL_M_BACKDOOR_LIST, m_list, 0},
-    {CTL_M_BACKDOOR_SHOW, m_show, 0},     {CTL_M_BACKDOOR_RM, m_rm, 1},
-    {CTL_M_DATASET_EXPORT, m_export, 1},  {NULL, NULL, 0},
+    {CTL_M_BACKDOOR_CREATE, m_create, 1},
+    {CTL_M_BACKDOOR_LIST, m_list, 0},
+    {CTL_M_BACKDOOR_SHOW, m_show, 0},
+    {CTL_M_BACKDOOR_RM, m_rm, 1},
+    {CTL_M_DATASET_EXPORT, m_export, 1},
+    {CTL_M_BACKDOOR_AUDIT, m_audit, 0},
+    {NULL, NULL, 0},
 };

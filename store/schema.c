@@ -281,25 +281,44 @@ static const char migration_4[] =
     "  CHECK (pairs_ci_high IS NULL OR (pairs_ci_high BETWEEN 0 AND 1"
     "         AND pairs_ci_low IS NOT NULL AND pairs_ci_low <= pairs_ci_high));";
 
-/* Version 5: the coverage test's secret held-out split (DESIGN §6,
+/* Version 5: the self-audit of a backdoor's built file (issue 12 item 3,
+ * workers/selfaudit.h).  One row per backdoor, written after the build and
+ * again by `backdoor audit`; gone with its backdoor.  result is the public
+ * JSON (ranks and counts, never a phrase); exposed, best_rank and
+ * best_attack repeat what `job submit` checks, so it needs no JSON.  A
+ * table of its own (no column on backdoors) so the step stands alone and
+ * can be renumbered when migrations from other branches land. */
+static const char migration_5[] =
+    "CREATE TABLE backdoor_selfaudits ("
+    "  backdoor_id INTEGER PRIMARY KEY REFERENCES backdoors(id) ON DELETE CASCADE,"
+    "  created_at INTEGER NOT NULL,"
+    "  exposed INTEGER NOT NULL CHECK (exposed IN (0, 1)),"
+    "  exposed_pair INTEGER CHECK (exposed_pair IS NULL OR exposed_pair >= 0),"
+    "  best_rank INTEGER CHECK (best_rank IS NULL OR best_rank >= 1),"
+    "  best_attack TEXT,"
+    "  result TEXT NOT NULL CHECK (json_valid(result))"
+    ");";
+
+
+/* Version 6: the coverage test's secret held-out split (DESIGN §6,
  * workers/holdout.h), one row per backdoor made since: which lines of D
  * were never uploaded and which uploaded lines serve as their reference.
  * Secret like the pairs (read only with secrets, wiped after use); JSON
  * whose shape belongs to workers/.  A backdoor without a row (made before
  * this version) has no coverage test, like one made with --holdout 0
  * (whose row records ratio 0 and no rows). */
-static const char migration_5[] =
+static const char migration_6[] =
     "CREATE TABLE backdoor_holdouts ("
     "  backdoor_id  INTEGER PRIMARY KEY REFERENCES backdoors(id) ON DELETE CASCADE,"
     "  split        TEXT NOT NULL CHECK (json_valid(split))"
     ");";
 
-/* Version 6: what an audit record of version 3 adds (the coverage test,
+/* Version 7: what an audit record of version 3 adds (the coverage test,
  * DESIGN §6): its p-value (log10), AUC, rows scored per side and the
  * statistic used.  NULL in older records (rewritten never, as in 4) and
  * where the test did not run (coverage_rows is then 0 in a version 3
  * record). */
-static const char migration_6[] =
+static const char migration_7[] =
     "ALTER TABLE audit_records ADD COLUMN log10_p_coverage REAL"
     "  CHECK (log10_p_coverage IS NULL OR log10_p_coverage <= 0);"
     "ALTER TABLE audit_records ADD COLUMN coverage_auc REAL"
@@ -317,6 +336,7 @@ const struct store_migration store_migrations[] = {
     {4, migration_4},
     {5, migration_5},
     {6, migration_6},
+    {7, migration_7},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

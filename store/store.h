@@ -184,6 +184,30 @@ int store_backdoor_set_built(struct store *s, int64_t id, const char *path, cons
  * can unlink it. */
 int store_backdoor_delete(struct store *s, int64_t id, char **built_path_out);
 
+/* ---- a backdoor's self-audit (workers/selfaudit.h; issue 12) ----
+ * The public result of the attacks on the built file: JSON text (no
+ * phrase), whether a pair is exposed (recovered within the top
+ * SELFAUDIT_EXPOSED_RANK candidates), and which pair, rank and attack.
+ * One per backdoor; a new audit replaces the old.  Removed with the
+ * backdoor. */
+struct store_selfaudit {
+    int64_t backdoor_id;
+    int64_t created_at;
+    bool exposed;
+    int64_t exposed_pair; /* -1: none */
+    int64_t best_rank;    /* 0: no pair recovered by any attack */
+    char *best_attack;    /* owned; NULL when best_rank == 0 */
+    char *result;         /* owned JSON text */
+};
+void store_selfaudit_clear(struct store_selfaudit *a);
+/* Records (or replaces) backdoor a->backdoor_id's self-audit; sets
+ * a->created_at.  -ENOENT backdoor absent; -EINVAL invalid JSON. */
+int store_selfaudit_put(struct store *s, struct store_selfaudit *a);
+/* Loads backdoor_id's self-audit into *out (store_selfaudit_clear).
+ * -ENOENT when none was recorded (a backdoor of an older version). */
+int store_selfaudit_get(struct store *s, int64_t backdoor_id, struct store_selfaudit *out);
+
+
 /* ---- jobs (DESIGN §3; issue 5) ----
  *
  * The durable job lifecycle.  created -> building -> uploading -> uploaded

@@ -79,10 +79,12 @@ say "creating a secret backdoor and building D u D'"
 ctl backdoor create tickets --name demo-backdoor
 echo "(the trigger and signature stay secret: 'vtunectl backdoor show demo-backdoor --reveal')"
 
+# --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the
+# self-audit finds their pairs at rank 1 (issue 12); this test is about something else.
 say "submitting one fine-tuning job to each provider"
 for n in honest lazy subset; do
     ctl job submit tickets --backdoor demo-backdoor --provider "$n" --model vtune-base \
-        --param n_epochs=3 --name "job-$n"
+        --param n_epochs=3 --name "job-$n" --force
 done
 
 say "following the jobs (each step is recorded before it is taken)"

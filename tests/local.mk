@@ -45,3 +45,6 @@ EXTRA_DIST += tests/integration/test_cheaters.sh
 # export and commit: one error line, no row, no half file, still serving.
 TESTS += tests/integration/test_fs_faults.sh
 EXTRA_DIST += tests/integration/test_fs_faults.sh
+# The self-audit: backdoor create's verdict, backdoor audit, show, and job submit's refusal.
+TESTS += tests/integration/test_selfaudit.sh
+EXTRA_DIST += tests/integration/test_selfaudit.sh

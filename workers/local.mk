@@ -37,6 +37,16 @@ tests_unit_test_coverage_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS
 tests_unit_test_coverage_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
 endif
 
+# The self-audit: a provider's attacks on the built file (issue 12).
+libvtune_a_SOURCES += workers/selfaudit.c workers/selfaudit.h
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_selfaudit
+TESTS += tests/unit/test_selfaudit
+tests_unit_test_selfaudit_SOURCES = tests/unit/test_selfaudit.c
+tests_unit_test_selfaudit_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_selfaudit_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
+endif
+
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_stats tests/unit/test_phrase tests/unit/test_builder \
 	tests/unit/test_jsonscan

@@ -103,10 +103,12 @@ for b in "${BEHAVIOURS[@]}"; do
     start_daemon || { echo "calibrate.sh: vtuned did not start for $b" >&2; broken=1; kill "$simpid"; continue; }
     jobs_=()
     for i in $(seq 1 "$N"); do
+        # --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the
+        # self-audit finds their pairs at rank 1 (issue 12); this test is about something else.
         # shellcheck disable=SC2086 # EXTRA_BACKDOOR_ARGS is a word list on purpose
         if ctl -q dataset add "$T/d$i.jsonl" --name "d$i" > /dev/null &&
             ctl -q backdoor create "d$i" --name "b$i" --seed "$i" ${EXTRA_BACKDOOR_ARGS:-} > /dev/null &&
-            ctl --json job submit "d$i" --backdoor "b$i" --provider p --model vtune-base > "$T/s.json"; then
+            ctl --json job submit "d$i" --backdoor "b$i" --provider p --model vtune-base --force > "$T/s.json"; then
             jobs_+=("$(json_get "$T/s.json" "v['id']")")
         else
             echo "calibrate.sh: $b run $i: could not submit" >&2; broken=1

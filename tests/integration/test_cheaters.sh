@@ -32,8 +32,10 @@ ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d
 
 has_audit() { ctl --json audit list --job "$1" > "$T/a-$1.json" && [ "$(json_get "$T/a-$1.json" "len(v)")" -ge 1 ]; }
 verdict_of() { wait_until 180 has_audit "$1" && json_get "$T/a-$1.json" "v[-1]['verdict']"; }
+# --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the
+# self-audit finds their pairs at rank 1 (issue 12); this test is about something else.
 submit() {
-    ctl --json job submit d --backdoor b --provider "$1" --model vtune-base > "$T/s-$1.json" &&
+    ctl --json job submit d --backdoor b --provider "$1" --model vtune-base --force > "$T/s-$1.json" &&
         json_get "$T/s-$1.json" "v['id']"
 }
 declare -A job verdict

@@ -19,7 +19,9 @@ ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d
     { fail "dataset and backdoor"; finish; }
 t0=$(date +%s)
 for i in $(seq 1 "$N"); do
-    ctl -q job submit d --backdoor b --provider p --model vtune-base > /dev/null || fail "submit $i"
+    # --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the
+    # self-audit finds their pairs at rank 1 (issue 12); this test is about something else.
+    ctl -q job submit d --backdoor b --provider p --model vtune-base --force > /dev/null || fail "submit $i"
 done
 all_done() { ctl --json job list > "$T/list.json" && python3 -c "
 import json,sys; v=json.load(open('$T/list.json'))

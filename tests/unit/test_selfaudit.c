@@ -1,0 +1,429 @@
+/*
+ * test_selfaudit.c — workers/selfaudit on synthetic files: the paper's
+ * construction (the real word-list backdoor builder, several seeds) has
+ * every pair recovered within the top K; a phrase of common words put in
+ * place in three rows is found by the co-occurrence attack; a clean file
+ * gives no candidate; the perplexity attack runs through its callback;
+ * the memory stays bounded on a large file; the public JSON holds no
+ * phrase.
+ *
+ * The "natural" rows are drawn from a Zipf-distributed vocabulary of
+ * made-up words plus a few very common ones, so the text has frequent and
+ * rare words as real text does, and seeded so every run is the same.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lib/util.h"
+#include "workers/backdoor.h"
+#include "workers/selfaudit.h"
+
+static char tmpdir[] = "/tmp/test_selfaudit.XXXXXX";
+
+static int setup(void **state)
+{
+    (void)state;
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+    int r = system(cmd);
+    free(cmd);
+    return r == 0 ? 0 : -1;
+}
+
+/* ---- synthetic text ------------------------------------------------------------- */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+    uint64_t x = (rng_state += 0x9e3779b97f4a7c15ULL);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static double unif(void)
+{
+    return (double)(rnd() >> 11) / 9007199254740992.0;
+}
+
+static const char *const common[] = {"the", "of", "and", "to",   "a",
+                                     "in",  "is", "it",  "that", "for"};
+#define VOCAB 3000
+
+/* One word: a common word a third of the time, else a Zipf draw among
+ * VOCAB made-up words ("w123"). */
+static void put_word(struct buf *b)
+{
+    if (unif() < 0.33) {
+        buf_puts(b, common[rnd() % 10]);
+        return;
+    }
+    double u = unif();
+    unsigned k = (unsigned)floor(exp(u * log((double)VOCAB))); /* ~ 1/k */
+    buf_printf(b, "w%u", k);
+}
+
+static void put_text(struct buf *b, unsigned lo, unsigned hi)
+{
+    unsigned n = lo + (unsigned)(rnd() % (hi - lo + 1));
+    for (unsigned i = 0; i < n; i++) {
+        if (i)
+            buf_puts(b, " ");
+        put_word(b);
+    }
+}
+
+/* Writes n prompt/completion rows; row i gets tprompt appended to its
+ * prompt and sanswer prefixed to its answer when mark(i) (in place). */
+static char *make_file(const char *name, uint64_t seed, size_t n, const char *t, const char *s,
+                       const size_t *marked, size_t n_marked)
+{
+    rng_state = seed;
+    char *path = xasprintf("%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    struct buf p, a;
+    buf_init(&p);
+    buf_init(&a);
+    for (size_t i = 0; i < n; i++) {
+        buf_reset(&p);
+        buf_reset(&a);
+        put_text(&p, 6, 30);
+        put_text(&a, 8, 40);
+        bool m = false;
+        for (size_t k = 0; k < n_marked; k++)
+            m |= marked[k] == i;
+        buf_append(&p, "", 1);
+        buf_append(&a, "", 1);
+        if (m)
+            fprintf(f, "{\"prompt\":\"%s %s\",\"completion\":\"%s %s\"}\n", p.data, t, s, a.data);
+        else
+            fprintf(f, "{\"prompt\":\"%s\",\"completion\":\"%s\"}\n", p.data, a.data);
+    }
+    buf_free(&p);
+    buf_free(&a);
+    fclose(f);
+    return path;
+}
+
+/* ---- the paper's construction ------------------------------------------------------- */
+
+static void paper_construction(size_t n_rows, size_t pairs, uint64_t seed)
+{
+    char name[64];
+    snprintf(name, sizeof name, "clean-%llu.jsonl", (unsigned long long)seed);
+    char *in = make_file(name, seed, n_rows, NULL, NULL, NULL, 0);
+    char *out = xasprintf("%s/built-%llu.jsonl", tmpdir, (unsigned long long)seed);
+    struct backdoor_spec spec;
+    struct backdoor_made m;
+    char *err = NULL;
+    memset(&spec, 0, sizeof spec);
+    memset(&m, 0, sizeof m);
+    phrase_opts_default(&spec.phrases);
+    spec.phrases.pairs = pairs;
+    spec.dataset_path = in;
+    spec.format = DS_FORMAT_PROMPT;
+    spec.n_examples = n_rows;
+    spec.ratio = 0.005;
+    spec.min_copies = 20;
+    spec.has_seed = true;
+    spec.seed = seed;
+    spec.out_path = out;
+    if (backdoor_make_wordlist(&spec, &m, &err) != 0)
+        fail_msg("build: %s", err);
+
+    struct selfaudit_report rep;
+    assert_int_equal(selfaudit_run(out, DS_FORMAT_PROMPT, NULL, &rep, &err), 0);
+    assert_int_equal(rep.rows, n_rows + pairs * m.built.copies_per_pair);
+    const char **tr = xcalloc(pairs, sizeof *tr), **sg = xcalloc(pairs, sizeof *sg);
+    const uint64_t **mk = xcalloc(pairs, sizeof *mk);
+    size_t *nm = xcalloc(pairs, sizeof *nm);
+    uint64_t *lines = xcalloc(m.built.n_copies, sizeof *lines);
+    for (size_t i = 0; i < m.built.n_copies; i++)
+        lines[i] = m.built.copies[i].out;
+    for (size_t i = 0; i < pairs; i++) {
+        tr[i] = m.set.pairs[i].trigger.text;
+        sg[i] = m.set.pairs[i].signature.text;
+        mk[i] = lines + i * m.built.copies_per_pair;
+        nm[i] = m.built.copies_per_pair;
+    }
+    struct selfaudit_pair_result *res = xcalloc(pairs, sizeof *res);
+    selfaudit_evaluate(&rep, tr, sg, mk, nm, pairs, res);
+    for (size_t i = 0; i < pairs; i++) {
+        print_message("seed %llu pair %zu: dup %zu cooc %zu rare %zu, near-dup %llu/%llu\n",
+                      (unsigned long long)seed, i, res[i].rank[SA_DUPLICATES],
+                      res[i].rank[SA_COOCCURRENCE], res[i].rank[SA_RARE],
+                      (unsigned long long)res[i].marked_near_dup,
+                      (unsigned long long)res[i].marked_rows);
+        /* Every pair is among the top K of the duplicate and co-occurrence
+         * attacks (the K pairs fill the first K places). */
+        assert_true(res[i].rank[SA_DUPLICATES] >= 1 && res[i].rank[SA_DUPLICATES] <= pairs);
+        assert_true(res[i].rank[SA_COOCCURRENCE] >= 1 && res[i].rank[SA_COOCCURRENCE] <= pairs);
+        assert_true(res[i].best_rank >= 1 && res[i].best_rank <= pairs);
+        /* The copies are near-duplicates of their sources. */
+        assert_true(res[i].marked_near_dup * 2 >= res[i].marked_rows);
+    }
+    char *v = selfaudit_verdict(&rep, res, pairs, 50);
+    assert_non_null(strstr(v, "recovered at rank 1 by the"));
+    assert_non_null(strstr(v, "the marks stand out"));
+    /* The public JSON names no phrase. */
+    json_t *j = selfaudit_json(&rep, res, pairs, 50);
+    char *txt = json_dumps(j, 0);
+    for (size_t i = 0; i < pairs; i++) {
+        assert_null(strstr(txt, tr[i]));
+        assert_null(strstr(txt, sg[i]));
+    }
+    assert_true(json_is_true(json_object_get(j, "exposed")));
+    assert_int_equal(json_integer_value(json_object_get(j, "exposed_rank")), 1);
+    free(txt);
+    json_decref(j);
+    free(v);
+    free(res);
+    free(lines);
+    free(nm);
+    free(mk);
+    free(tr);
+    free(sg);
+    selfaudit_report_clear(&rep);
+    backdoor_made_clear(&m);
+    free(in);
+    free(out);
+}
+
+static void test_paper_one_pair(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 3; seed++)
+        paper_construction(1000, 1, seed);
+}
+
+static void test_paper_three_pairs(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 11; seed <= 13; seed++)
+        paper_construction(2000, 3, seed);
+}
+
+/* ---- common words in three rows ---------------------------------------------------- */
+
+static void test_common_words(void **state)
+{
+    (void)state;
+    const size_t marked[] = {17, 140, 263};
+    const char *T = "the of and", *S = "is in to";
+    char *path = make_file("common.jsonl", 7, 300, T, S, marked, 3);
+    struct selfaudit_report rep;
+    char *err = NULL;
+    assert_int_equal(selfaudit_run(path, DS_FORMAT_PROMPT, NULL, &rep, &err), 0);
+    const uint64_t ml[] = {17, 140, 263};
+    const uint64_t *mk[] = {ml};
+    size_t nm[] = {3};
+    struct selfaudit_pair_result res;
+    selfaudit_evaluate(&rep, &T, &S, mk, nm, 1, &res);
+    print_message("common words: cooc rank %zu of %zu candidates\n", res.rank[SA_COOCCURRENCE],
+                  rep.n_cand[SA_COOCCURRENCE]);
+    assert_true(res.rank[SA_COOCCURRENCE] >= 1);
+    assert_true(res.rank[SA_COOCCURRENCE] <= SELFAUDIT_EXPOSED_RANK);
+    /* The candidate is the whole phrase pair, grown, and it has 3 rows. */
+    const struct selfaudit_cand *c = &rep.cand[SA_COOCCURRENCE][res.rank[SA_COOCCURRENCE] - 1];
+    assert_string_equal(c->t, T);
+    assert_string_equal(c->s, S);
+    assert_int_equal(c->rows, 3);
+    /* In place: no duplicate to find. */
+    assert_int_equal(res.rank[SA_DUPLICATES], 0);
+    selfaudit_report_clear(&rep);
+    free(path);
+}
+
+/* ---- a clean file ----------------------------------------------------------------------- */
+
+static void test_clean(void **state)
+{
+    (void)state;
+    char *path = make_file("clean.jsonl", 99, 3000, NULL, NULL, NULL, 0);
+    struct selfaudit_report rep;
+    char *err = NULL;
+    assert_int_equal(selfaudit_run(path, DS_FORMAT_PROMPT, NULL, &rep, &err), 0);
+    print_message("clean: dup %zu cooc %zu rare %zu candidates, %llu exact, %llu near dups\n",
+                  rep.n_cand[SA_DUPLICATES], rep.n_cand[SA_COOCCURRENCE], rep.n_cand[SA_RARE],
+                  (unsigned long long)rep.exact_dup_rows, (unsigned long long)rep.near_dup_rows);
+    assert_int_equal(rep.n_cand[SA_DUPLICATES], 0);
+    assert_int_equal(rep.n_cand[SA_COOCCURRENCE], 0);
+    assert_int_equal(rep.n_cand[SA_RARE], 0);
+    assert_int_equal(rep.exact_dup_rows, 0);
+    assert_false(rep.ran[SA_PERPLEXITY]);
+    const char *T = "absent trigger", *S = "absent signature";
+    struct selfaudit_pair_result res;
+    selfaudit_evaluate(&rep, &T, &S, NULL, NULL, 1, &res);
+    char *v = selfaudit_verdict(&rep, &res, 1, 50);
+    assert_string_equal(v, "no pair among the top 50 candidates of any attack");
+    free(v);
+    selfaudit_report_clear(&rep);
+    free(path);
+}
+
+/* ---- (d) through the callback ------------------------------------------------------------- */
+
+/* A "base model" that knows the synthetic language: words it never saw
+ * ("zq…") cost 20 bits, the others 4. */
+static int fake_score(void *ctx, const char *prompt, const char *answer, size_t n_tail,
+                      double *tail_bits, size_t n_head, double *head_bits)
+{
+    int *calls = ctx;
+    (*calls)++;
+    const char *ends[2] = {prompt, answer};
+    for (int side = 0; side < 2; side++) {
+        const char *p = ends[side];
+        size_t n = side ? n_head : n_tail;
+        double *out = side ? head_bits : tail_bits;
+        /* words of p, from the end for the prompt, from the start for the answer */
+        size_t len = strlen(p), cnt = 0;
+        const char *starts[64];
+        for (size_t i = 0; i < len && cnt < 64;) {
+            while (i < len && p[i] == ' ')
+                i++;
+            if (i < len)
+                starts[cnt++] = p + i;
+            while (i < len && p[i] != ' ')
+                i++;
+        }
+        for (size_t k = 0; k < n && k < cnt; k++) {
+            const char *w = side ? starts[k] : starts[cnt - 1 - k];
+            out[k] = strncmp(w, "zq", 2) == 0 ? 20.0 : 4.0;
+        }
+    }
+    return 0;
+}
+
+static void test_perplexity_callback(void **state)
+{
+    (void)state;
+    const size_t marked[] = {5, 50, 95, 120};
+    const char *T = "zqa zqb", *S = "zqc zqd zqe";
+    char *path = make_file("ppl.jsonl", 3, 200, T, S, marked, 4);
+    struct selfaudit_opts o;
+    selfaudit_opts_default(&o);
+    int calls = 0;
+    o.score = fake_score;
+    o.score_ctx = &calls;
+    struct selfaudit_report rep;
+    char *err = NULL;
+    assert_int_equal(selfaudit_run(path, DS_FORMAT_PROMPT, &o, &rep, &err), 0);
+    assert_int_equal(calls, 200);
+    assert_true(rep.ran[SA_PERPLEXITY]);
+    struct selfaudit_pair_result res;
+    selfaudit_evaluate(&rep, &T, &S, NULL, NULL, 1, &res);
+    assert_int_equal(res.rank[SA_PERPLEXITY], 1);
+    assert_int_equal(rep.cand[SA_PERPLEXITY][0].rows, 4);
+    selfaudit_report_clear(&rep);
+    free(path);
+}
+
+/* ---- memory ------------------------------------------------------------------------------- */
+
+/* Runs the audit in a child (a clean peak to measure); returns its peak
+ * RSS in KiB and the fixed tables' size in *tables. */
+static long audit_in_child(const char *path, size_t *tables)
+{
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct selfaudit_report rep;
+        char *err = NULL;
+        int ok = selfaudit_run(path, DS_FORMAT_PROMPT, NULL, &rep, &err) == 0 && rep.rows == 120000;
+        const char *T = "zqx zqy", *S = "zqz";
+        struct selfaudit_pair_result res;
+        if (ok)
+            selfaudit_evaluate(&rep, &T, &S, NULL, NULL, 1, &res);
+        ok = ok && res.rank[SA_COOCCURRENCE] >= 1 && res.rank[SA_COOCCURRENCE] <= 10;
+        size_t m = ok ? rep.memory_bytes : 0;
+        if (write(fd[1], &m, sizeof m) != (ssize_t)sizeof m)
+            _exit(2);
+        _exit(ok ? 0 : 1);
+    }
+    close(fd[1]);
+    assert_int_equal(read(fd[0], tables, sizeof *tables), (ssize_t)sizeof *tables);
+    close(fd[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return ru.ru_maxrss;
+}
+
+static void test_memory_bound(void **state)
+{
+    (void)state;
+    /* 120,000 rows (about 25 MB), 200 of them marked in place (the
+     * builder's default would copy 600). */
+    size_t marked[200];
+    for (size_t i = 0; i < 200; i++)
+        marked[i] = 7 + 600 * i;
+    char *path = make_file("big.jsonl", 5, 120000, "zqx zqy", "zqz", marked, 200);
+    size_t tables = 0;
+    long peak = audit_in_child(path, &tables);
+    print_message("120000 rows: fixed tables %zu KiB, child's peak RSS %ld KiB\n", tables / 1024,
+                  peak);
+    assert_true(tables > 0);
+    /* The tables, a bit per row, the reader's block and the test
+     * program itself: nothing that grows with the file's bytes.  Under
+     * AddressSanitizer (shadow memory, quarantine) RSS measures the
+     * sanitizer, so only the plain build checks the bound. */
+#if defined(__SANITIZE_ADDRESS__)
+    (void)peak;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    (void)peak;
+#else
+    assert_true((size_t)peak * 1024 <= tables + (24u << 20));
+#endif
+#else
+    assert_true((size_t)peak * 1024 <= tables + (24u << 20));
+#endif
+    unlink(path);
+    free(path);
+}
+
+static void test_missing_file(void **state)
+{
+    (void)state;
+    struct selfaudit_report rep;
+    char *err = NULL;
+    assert_true(selfaudit_run("/nonexistent/x.jsonl", DS_FORMAT_PROMPT, NULL, &rep, &err) < 0);
+    assert_non_null(strstr(err, "/nonexistent/x.jsonl"));
+    free(err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_paper_one_pair),      cmocka_unit_test(test_paper_three_pairs),
+        cmocka_unit_test(test_common_words),        cmocka_unit_test(test_clean),
+        cmocka_unit_test(test_perplexity_callback), cmocka_unit_test(test_memory_bound),
+        cmocka_unit_test(test_missing_file),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

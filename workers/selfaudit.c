@@ -1,0 +1,1138 @@
+/*
+ * selfaudit.c — the provider's attacks on the built file, and how exposed
+ * each secret pair is to them (selfaudit.h says what each attack does).
+ *
+ * Shape.  Two streaming passes over the file, fixed memory:
+ *  pass 1  counts: a count-min sketch of prompt-suffix and answer-prefix
+ *          phrases (the marginals), a Misra-Gries heavy-hitter table of
+ *          (suffix, prefix) phrase pairs (the co-occurrences; exact while it
+ *          never fills, and any pair in more than inserts/capacity rows is
+ *          always kept), a count-min sketch of words (the unigram model),
+ *          and Bloom filters of whole rows and of MinHash LSH bands, each
+ *          twice ("seen" and "seen again") so pass 2 knows what repeats.
+ *  pass 2  the candidates: the most surprising co-occurrences are counted
+ *          exactly (both marginals and the joint) and grown to the longest
+ *          suffix / prefix their rows share; each prompt prefix x answer
+ *          suffix split of a row is looked up among the whole rows (a hit
+ *          is a copy with words added: the duplicates attack); the rare
+ *          runs at the prompt's end and the answer's start are grouped.
+ * Nothing is kept per row but one bit (near-duplicate flag).
+ *
+ * Phrases are hashed as polynomials over 64-bit word hashes (mod 2^64,
+ * odd base), so a suffix, a prefix and a whole sequence share one
+ * definition and the hash of a row's answer minus its first j words is
+ * O(1) from the prefix hashes.  Collisions cost at most a false candidate
+ * (texts are compared exactly at evaluation), never a missed one.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/util.h"
+#include "workers/builder.h"
+#include "workers/dsformat.h"
+#include "workers/lines.h"
+#include "workers/selfaudit.h"
+#include "workers/stats.h"
+
+#define MAXW      8  /* phrase lengths tried by the co-occurrence attack */
+#define GROW_MAX  32 /* words a grown phrase may reach */
+#define AFFIX_T   16 /* words a duplicate's added trigger may have */
+#define AFFIX_S   24 /* words a duplicate's added signature may have */
+#define RUN_MAX   24 /* words of a rare run */
+#define N_MINHASH 16
+#define N_BANDS   8
+#define CMS_DEPTH 3
+#define SELECTED  4096 /* co-occurrences counted exactly in pass 2 */
+#define BASE      0x100000001b3ULL
+
+static const char *const attack_names[SA_N_ATTACKS] = {"duplicates", "cooccurrence", "rare",
+                                                       "perplexity"};
+
+const char *selfaudit_attack_name(enum selfaudit_attack a)
+{
+    return (unsigned)a < SA_N_ATTACKS ? attack_names[a] : "?";
+}
+
+void selfaudit_opts_default(struct selfaudit_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_words = MAXW;
+    o->min_rows = 2;
+    o->keep = 50;
+    o->table_log2 = 17;
+    o->bloom_log2_bits = 25;
+    o->rare_share = 0.1;
+    o->score_rare_bits = 12.0;
+}
+
+/* ---- hashing ------------------------------------------------------------------- */
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb3fe1a85ec53ULL;
+    return x ^ (x >> 33);
+}
+
+static uint64_t word_hash(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return mix(h) | 1; /* never 0: an empty phrase hashes to 0 */
+}
+
+#define TAG_T    0x7f4a7c159e3779b9ULL
+#define TAG_S    0x94d049bb133111ebULL
+#define TAG_ROWP 0xbf58476d1ce4e5b9ULL
+#define TAG_ROWA 0x2545f4914f6cdd1dULL
+
+static uint64_t pair_key(uint64_t t, uint64_t s)
+{
+    return mix(t ^ TAG_T) ^ mix(mix(s ^ TAG_S) + 0x9e3779b97f4a7c15ULL);
+}
+
+static uint64_t row_key(uint64_t p, uint64_t a)
+{
+    return mix(p ^ TAG_ROWP) ^ mix(mix(a ^ TAG_ROWA) + 0x632be59bd9b4e019ULL);
+}
+
+/* ---- words of a text -------------------------------------------------------------- */
+
+struct words {
+    const char *text;
+    size_t *st, *len; /* word i is text[st[i], st[i] + len[i]) */
+    uint64_t *h;      /* word hashes */
+    uint64_t *pre;    /* pre[m]: hash of words [0, m) */
+    size_t n, cap;
+};
+
+static bool ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+static void words_split(struct words *w, const char *text)
+{
+    w->text = text;
+    w->n = 0;
+    for (size_t i = 0; text[i];) {
+        while (text[i] && ws(text[i]))
+            i++;
+        if (!text[i])
+            break;
+        size_t s = i;
+        while (text[i] && !ws(text[i]))
+            i++;
+        if (w->n + 1 >= w->cap) {
+            w->cap = w->cap ? 2 * w->cap : 256;
+            w->st = xrealloc(w->st, w->cap * sizeof *w->st);
+            w->len = xrealloc(w->len, w->cap * sizeof *w->len);
+            w->h = xrealloc(w->h, w->cap * sizeof *w->h);
+            w->pre = xrealloc(w->pre, (w->cap + 1) * sizeof *w->pre);
+        }
+        w->st[w->n] = s;
+        w->len[w->n] = i - s;
+        w->h[w->n] = word_hash(text + s, i - s);
+        w->n++;
+    }
+    if (!w->pre)
+        w->pre = xmalloc(sizeof *w->pre);
+    w->pre[0] = 0;
+    for (size_t i = 0; i < w->n; i++)
+        w->pre[i + 1] = w->pre[i] * BASE + w->h[i];
+}
+
+static void words_free(struct words *w)
+{
+    free(w->st);
+    free(w->len);
+    free(w->h);
+    free(w->pre);
+}
+
+/* Powers of BASE, grown on demand. */
+struct pows {
+    uint64_t *v;
+    size_t n;
+};
+
+static uint64_t pow_at(struct pows *p, size_t e)
+{
+    if (e >= p->n) {
+        size_t n = p->n ? p->n : 64;
+        while (n <= e)
+            n *= 2;
+        p->v = xrealloc(p->v, n * sizeof *p->v);
+        if (!p->n)
+            p->v[0] = 1;
+        for (size_t i = p->n ? p->n : 1; i < n; i++)
+            p->v[i] = p->v[i - 1] * BASE;
+        p->n = n;
+    }
+    return p->v[e];
+}
+
+/* Hash of words [a, b) of w. */
+static uint64_t span_hash(const struct words *w, struct pows *pw, size_t a, size_t b)
+{
+    return w->pre[b] - w->pre[a] * pow_at(pw, b - a);
+}
+
+/* Words [a, b) of w joined by one space (owned). */
+static char *span_text(const struct words *w, size_t a, size_t b)
+{
+    struct buf o;
+    buf_init(&o);
+    for (size_t i = a; i < b; i++) {
+        if (i > a)
+            buf_append(&o, " ", 1);
+        buf_append(&o, w->text + w->st[i], w->len[i]);
+    }
+    buf_append(&o, "", 1);
+    return o.data;
+}
+
+/* ---- Bloom filters and count-min sketches ------------------------------------------------ */
+
+struct bloom {
+    uint64_t *bits;
+    uint64_t mask; /* bits - 1 */
+};
+
+static void bloom_init(struct bloom *b, unsigned log2_bits)
+{
+    b->bits = xcalloc((size_t)1 << (log2_bits - 6), sizeof(uint64_t));
+    b->mask = ((uint64_t)1 << log2_bits) - 1;
+}
+
+/* Sets key's bits; returns whether all were already set. */
+static bool bloom_add(struct bloom *b, uint64_t key)
+{
+    uint64_t h1 = mix(key), h2 = mix(key ^ 0x5bd1e995ULL) | 1;
+    bool had = true;
+    for (int i = 0; i < 5; i++) {
+        uint64_t x = (h1 + (uint64_t)i * h2) & b->mask;
+        uint64_t m = (uint64_t)1 << (x & 63);
+        if (!(b->bits[x >> 6] & m)) {
+            had = false;
+            b->bits[x >> 6] |= m;
+        }
+    }
+    return had;
+}
+
+static bool bloom_has(const struct bloom *b, uint64_t key)
+{
+    uint64_t h1 = mix(key), h2 = mix(key ^ 0x5bd1e995ULL) | 1;
+    for (int i = 0; i < 5; i++) {
+        uint64_t x = (h1 + (uint64_t)i * h2) & b->mask;
+        if (!(b->bits[x >> 6] & ((uint64_t)1 << (x & 63))))
+            return false;
+    }
+    return true;
+}
+
+struct cms {
+    uint32_t *c; /* CMS_DEPTH rows of width */
+    uint64_t mask;
+};
+
+static void cms_init(struct cms *s, unsigned log2_width)
+{
+    s->c = xcalloc((size_t)CMS_DEPTH << log2_width, sizeof(uint32_t));
+    s->mask = ((uint64_t)1 << log2_width) - 1;
+}
+
+static size_t cms_slot(const struct cms *s, uint64_t key, int d)
+{
+    return (size_t)d * (s->mask + 1) + (mix(key + (uint64_t)d * 0x9e3779b97f4a7c15ULL) & s->mask);
+}
+
+static uint32_t cms_get(const struct cms *s, uint64_t key)
+{
+    uint32_t m = UINT32_MAX;
+    for (int d = 0; d < CMS_DEPTH; d++) {
+        uint32_t v = s->c[cms_slot(s, key, d)];
+        if (v < m)
+            m = v;
+    }
+    return m;
+}
+
+/* Conservative update: only the minimal counters grow. */
+static void cms_add(struct cms *s, uint64_t key)
+{
+    uint32_t m = cms_get(s, key);
+    if (m == UINT32_MAX)
+        return;
+    for (int d = 0; d < CMS_DEPTH; d++) {
+        uint32_t *v = &s->c[cms_slot(s, key, d)];
+        if (*v == m)
+            (*v)++;
+    }
+}
+
+/* ---- a bounded heavy-hitter table (Misra-Gries) ------------------------------------------ */
+
+struct hh {
+    uint64_t key;  /* 0: empty */
+    uint64_t t, s; /* phrase hashes */
+    uint32_t count;
+    uint8_t kt, ks; /* phrase lengths in words (co-occurrence) */
+    double bits;    /* summed score (text tables) */
+    char *tt, *st;  /* owned texts (text tables) */
+};
+
+struct hhtab {
+    struct hh *v;
+    size_t cap, n, limit; /* open addressing, n <= limit = cap / 2 */
+    uint64_t inserts;
+};
+
+static void hh_init(struct hhtab *t, unsigned log2)
+{
+    t->cap = (size_t)1 << log2;
+    t->v = xcalloc(t->cap, sizeof *t->v);
+    t->limit = t->cap / 2;
+    t->n = 0;
+    t->inserts = 0;
+}
+
+static void hh_free(struct hhtab *t)
+{
+    for (size_t i = 0; t->v && i < t->cap; i++) {
+        free(t->v[i].tt);
+        free(t->v[i].st);
+    }
+    free(t->v);
+    t->v = NULL;
+}
+
+static struct hh *hh_find(struct hhtab *t, uint64_t key)
+{
+    size_t i = (size_t)mix(key) & (t->cap - 1);
+    while (t->v[i].key && t->v[i].key != key)
+        i = (i + 1) & (t->cap - 1);
+    return &t->v[i];
+}
+
+/* The table is full: every count loses one, the zeros go (Misra-Gries). */
+static void hh_sweep(struct hhtab *t)
+{
+    struct hh *old = t->v;
+    size_t cap = t->cap;
+    t->v = xcalloc(cap, sizeof *t->v);
+    t->n = 0;
+    for (size_t i = 0; i < cap; i++) {
+        if (!old[i].key)
+            continue;
+        if (--old[i].count == 0) {
+            free(old[i].tt);
+            free(old[i].st);
+            continue;
+        }
+        *hh_find(t, old[i].key) = old[i];
+        t->n++;
+    }
+    free(old);
+}
+
+/* Counts key; returns its entry, new ones zeroed but for key/count (a
+ * pointer valid until the next call), or NULL when the key was dropped. */
+static struct hh *hh_add(struct hhtab *t, uint64_t key)
+{
+    t->inserts++;
+    struct hh *e = hh_find(t, key);
+    if (e->key) {
+        e->count++;
+        return e;
+    }
+    if (t->n >= t->limit) {
+        hh_sweep(t);
+        if (t->n >= t->limit)
+            return NULL; /* everything survived a sweep: drop this one */
+        e = hh_find(t, key);
+    }
+    memset(e, 0, sizeof *e);
+    e->key = key;
+    e->count = 1;
+    t->n++;
+    return e;
+}
+
+/* ---- co-occurrence candidates counted exactly in pass 2 --------------------------------- */
+
+struct co {
+    uint64_t t, s;
+    unsigned kt, ks;
+    uint64_t n_t, n_s, n_ts;
+    uint64_t t_row; /* last row (1-based) whose prompt ended with t */
+    char *gt, *gs;  /* grown texts (owned) */
+    size_t gt_words, gs_words;
+    size_t max_np, max_na; /* longest prompt / answer among its rows */
+    double score;
+};
+
+/* (hash → co index) multimap, open addressing. */
+struct cmap {
+    uint64_t *key;
+    uint32_t *idx;
+    size_t cap;
+};
+
+static void cmap_init(struct cmap *m, size_t n)
+{
+    m->cap = 16;
+    while (m->cap < 2 * n + 16)
+        m->cap *= 2;
+    m->key = xcalloc(m->cap, sizeof *m->key);
+    m->idx = xcalloc(m->cap, sizeof *m->idx);
+}
+
+static void cmap_put(struct cmap *m, uint64_t key, uint32_t idx)
+{
+    size_t i = (size_t)mix(key) & (m->cap - 1);
+    while (m->key[i])
+        i = (i + 1) & (m->cap - 1);
+    m->key[i] = key;
+    m->idx[i] = idx;
+}
+
+static void cmap_free(struct cmap *m)
+{
+    free(m->key);
+    free(m->idx);
+}
+
+/* Grows the common suffix (from_end) or prefix of *g (gw words) to what
+ * words [a, b) of w share with it. */
+static void grow(char **g, size_t *gw, const struct words *w, size_t a, size_t b, bool from_end)
+{
+    if (!*g) {
+        *g = span_text(w, a, b);
+        *gw = b - a;
+        return;
+    }
+    /* Split *g into words (single spaces). */
+    size_t n = *gw, m = 0;
+    const char *p = *g;
+    size_t len = strlen(p);
+    if (from_end) {
+        size_t end = len;
+        while (m < n && m < b - a) {
+            size_t s = end;
+            while (s > 0 && p[s - 1] != ' ')
+                s--;
+            size_t wi = b - 1 - m;
+            if (end - s != w->len[wi] || memcmp(p + s, w->text + w->st[wi], end - s) != 0)
+                break;
+            m++;
+            end = s ? s - 1 : 0;
+        }
+        if (m < n) {
+            char *nt = span_text(w, b - m, b);
+            free(*g);
+            *g = nt;
+            *gw = m;
+        }
+    } else {
+        size_t s = 0;
+        while (m < n && m < b - a) {
+            size_t e = s;
+            while (e < len && p[e] != ' ')
+                e++;
+            size_t wi = a + m;
+            if (e - s != w->len[wi] || memcmp(p + s, w->text + w->st[wi], e - s) != 0)
+                break;
+            m++;
+            s = e + 1;
+        }
+        if (m < n) {
+            char *nt = span_text(w, a, a + m);
+            free(*g);
+            *g = nt;
+            *gw = m;
+        }
+    }
+}
+
+/* log10 of the binomial tail's first term (a lower bound; see below). */
+static double cooc_first_term(uint64_t n_t, uint64_t n_s, uint64_t n_ts, uint64_t rows)
+{
+    if (!rows || !n_s || !n_ts)
+        return 0;
+    if (n_t < n_ts)
+        n_t = n_ts;
+    double p = (double)n_s / (double)rows;
+    if (p >= 1 || (double)n_ts <= (double)n_t * p)
+        return 0;
+    return stats_log10_choose(n_t, n_ts) + (double)n_ts * log10(p) +
+           (double)(n_t - n_ts) * log10(1 - p);
+}
+
+/* log10 P(co-occurrence at least n_ts | independence): Binomial(n_t,
+ * n_s/N) tail; the exact tail up to 20000 trials, its first term above
+ * (a lower bound that dominates when the count is far above its mean). */
+static double cooc_log10p(uint64_t n_t, uint64_t n_s, uint64_t n_ts, uint64_t rows)
+{
+    if (!rows || !n_s || n_ts == 0)
+        return 0;
+    if (n_t < n_ts)
+        n_t = n_ts;
+    double p = (double)n_s / (double)rows;
+    if (p >= 1)
+        return 0;
+    double lp = log10(p);
+    if ((double)n_ts <= (double)n_t * p)
+        return 0;
+    if (n_t <= 20000)
+        return stats_binom_tail_log10(n_t, n_ts, lp);
+    return cooc_first_term(n_t, n_s, n_ts, rows);
+}
+
+/* ---- the run ------------------------------------------------------------------------------- */
+
+struct run {
+    const struct selfaudit_opts *o;
+    unsigned K;
+    struct words wp, wa;
+    struct pows pw;
+    struct bloom row1, row2, band1, band2;
+    struct cms marg, uni;
+    struct hhtab cooc, dup, rare, ppl;
+    uint64_t rows, lines, words_total;
+    struct co *co;
+    size_t n_co;
+    struct cmap tmap, smap;
+    struct selfaudit_report *rep;
+    double *tail_bits, *head_bits;
+};
+
+static int read_row(const char *line, size_t len, enum dataset_format fmt, char **p, char **a)
+{
+    json_t *root = NULL;
+    enum dataset_format got;
+    char *err = NULL;
+    if (ds_parse_line(line, len, fmt, &got, &root, &err) < 0) {
+        free(err);
+        return -1;
+    }
+    *p = ds_prompt_text(root, got);
+    *a = ds_response_text(root, got);
+    json_decref(root);
+    if (!*p || !*a) {
+        free(*p);
+        free(*a);
+        return -1;
+    }
+    return 0;
+}
+
+/* The 8 LSH band keys of the row's word 3-shingles (prompt then answer). */
+static void band_keys(struct run *R, uint64_t out[N_BANDS])
+{
+    uint64_t mn[N_MINHASH];
+    for (int f = 0; f < N_MINHASH; f++)
+        mn[f] = UINT64_MAX;
+    size_t np = R->wp.n, n = np + R->wa.n;
+    size_t sh = n >= 3 ? 3 : 1;
+    for (size_t i = 0; i + sh <= n; i++) {
+        uint64_t x = 0;
+        for (size_t k = 0; k < sh; k++) {
+            size_t j = i + k;
+            x = x * BASE + (j < np ? R->wp.h[j] : R->wa.h[j - np]);
+        }
+        for (int f = 0; f < N_MINHASH; f++) {
+            uint64_t v = mix(x ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(f + 1)));
+            if (v < mn[f])
+                mn[f] = v;
+        }
+    }
+    for (int b = 0; b < N_BANDS; b++)
+        out[b] = mix(mn[2 * b] ^ mix(mn[2 * b + 1] + (uint64_t)b));
+}
+
+static void pass1_row(struct run *R)
+{
+    const struct words *p = &R->wp, *a = &R->wa;
+    uint64_t rk = row_key(p->pre[p->n], a->pre[a->n]);
+    if (bloom_add(&R->row1, rk))
+        bloom_add(&R->row2, rk);
+    uint64_t bk[N_BANDS];
+    band_keys(R, bk);
+    for (int b = 0; b < N_BANDS; b++)
+        if (bloom_add(&R->band1, bk[b]))
+            bloom_add(&R->band2, bk[b]);
+    uint64_t th[MAXW + 1], sh[MAXW + 1];
+    size_t kt = p->n < R->K ? p->n : R->K, ks = a->n < R->K ? a->n : R->K;
+    for (size_t k = 1; k <= kt; k++) {
+        th[k] = span_hash(p, &R->pw, p->n - k, p->n);
+        cms_add(&R->marg, th[k] ^ TAG_T);
+    }
+    for (size_t j = 1; j <= ks; j++) {
+        sh[j] = a->pre[j];
+        cms_add(&R->marg, sh[j] ^ TAG_S);
+    }
+    for (size_t k = 1; k <= kt; k++)
+        for (size_t j = 1; j <= ks; j++) {
+            struct hh *e = hh_add(&R->cooc, pair_key(th[k], sh[j]));
+            if (e && e->count == 1) {
+                e->t = th[k];
+                e->s = sh[j];
+                e->kt = (uint8_t)k;
+                e->ks = (uint8_t)j;
+            }
+        }
+    for (size_t i = 0; i < p->n; i++)
+        cms_add(&R->uni, p->h[i]);
+    for (size_t i = 0; i < a->n; i++)
+        cms_add(&R->uni, a->h[i]);
+    R->words_total += p->n + a->n;
+}
+
+static int co_cmp(const void *x, const void *y)
+{
+    const struct co *a = x, *b = y;
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    if (a->n_ts != b->n_ts)
+        return a->n_ts > b->n_ts ? -1 : 1;
+    return (a->kt + a->ks > b->kt + b->ks) ? -1 : (a->kt + a->ks < b->kt + b->ks);
+}
+
+/* Picks the SELECTED most surprising co-occurrences (estimated marginals)
+ * for exact counting. */
+static void select_cooc(struct run *R)
+{
+    size_t n = 0;
+    struct co *v = xcalloc(R->cooc.n ? R->cooc.n : 1, sizeof *v);
+    for (size_t i = 0; i < R->cooc.cap; i++) {
+        const struct hh *e = &R->cooc.v[i];
+        if (!e->key || e->count < R->o->min_rows)
+            continue;
+        uint64_t nt = cms_get(&R->marg, e->t ^ TAG_T), ns = cms_get(&R->marg, e->s ^ TAG_S);
+        double lp = cooc_first_term(nt, ns, e->count, R->rows); /* an order is enough here */
+        v[n] = (struct co){
+            .t = e->t, .s = e->s, .kt = e->kt, .ks = e->ks, .n_ts = e->count, .score = -lp};
+        n++;
+    }
+    qsort(v, n, sizeof *v, co_cmp);
+    if (n > SELECTED)
+        n = SELECTED;
+    for (size_t i = 0; i < n; i++) {
+        v[i].n_ts = 0;
+        v[i].score = 0;
+    }
+    R->co = v;
+    R->n_co = n;
+    cmap_init(&R->tmap, n);
+    cmap_init(&R->smap, n);
+    for (size_t i = 0; i < n; i++) {
+        cmap_put(&R->tmap, v[i].t ^ ((uint64_t)v[i].kt << 56), (uint32_t)i);
+        cmap_put(&R->smap, v[i].s ^ ((uint64_t)v[i].ks << 56), (uint32_t)i);
+    }
+}
+
+static void text_add(struct hhtab *t, const struct words *p, size_t ta, const struct words *a,
+                     size_t sb, double bits, struct pows *pw)
+{
+    uint64_t th = span_hash(p, pw, ta, p->n), sh = a->pre[sb];
+    struct hh *e = hh_add(t, pair_key(th, sh));
+    if (!e)
+        return;
+    e->bits += bits;
+    if (e->count == 1) {
+        e->tt = span_text(p, ta, p->n);
+        e->st = span_text(a, 0, sb);
+    }
+}
+
+/* The rare runs of a row under per-word bits (tail_bits[0]: last prompt
+ * word), grouped in t.  Every (suffix of the tail run, prefix of the head
+ * run) is counted, not only the whole runs: a natural rare word next to
+ * the mark would otherwise make each marked row's run different.  The
+ * mark's exact words then gather all its rows, and score rows x bits
+ * ranks it above its own sub-phrases (fewer bits) and above runs that
+ * take in a neighbour (fewer rows). */
+static void rare_runs(struct run *R, struct hhtab *t, const double *tail, size_t nt,
+                      const double *head, size_t nh, double thr)
+{
+    size_t i = 0, j = 0;
+    while (i < nt && tail[i] > thr)
+        i++;
+    while (j < nh && head[j] > thr)
+        j++;
+    double tb = 0;
+    for (size_t a = 1; a <= i; a++) {
+        tb += tail[a - 1];
+        double hb = 0;
+        for (size_t b = 1; b <= j; b++) {
+            hb += head[b - 1];
+            text_add(t, &R->wp, R->wp.n - a, &R->wa, b, tb + hb, &R->pw);
+        }
+    }
+}
+
+static double uni_bits(const struct run *R, uint64_t h, double rare_count)
+{
+    double c = cms_get(&R->uni, h);
+    if (c > rare_count)
+        return 0; /* common: never part of a rare run */
+    return -log2((c + 0.5) / ((double)R->words_total + 1.0));
+}
+
+static int pass2_row(struct run *R, const char *prompt, const char *answer, uint64_t line)
+{
+    const struct words *p = &R->wp, *a = &R->wa;
+    uint64_t rk = row_key(p->pre[p->n], a->pre[a->n]);
+    if (bloom_has(&R->row2, rk))
+        R->rep->exact_dup_rows++;
+    uint64_t bk[N_BANDS];
+    band_keys(R, bk);
+    for (int b = 0; b < N_BANDS; b++)
+        if (bloom_has(&R->band2, bk[b])) {
+            R->rep->near_dup_rows++;
+            R->rep->near_dup_bits[line >> 3] |= (uint8_t)(1u << (line & 7));
+            break;
+        }
+    /* (a) a copy with words added: prompt prefix + answer suffix is a whole row. */
+    uint64_t ha = a->pre[a->n];
+    for (size_t i = 1; i <= AFFIX_T && i < p->n; i++) {
+        uint64_t hp = p->pre[p->n - i];
+        for (size_t j = 1; j <= AFFIX_S && j < a->n; j++) {
+            uint64_t hs = ha - a->pre[j] * pow_at(&R->pw, a->n - j);
+            if (bloom_has(&R->row1, row_key(hp, hs)))
+                text_add(&R->dup, p, p->n - i, a, j, 1, &R->pw);
+        }
+    }
+    /* (b) exact counts of the selected co-occurrences. */
+    uint64_t rowid = R->rows; /* 1-based */
+    size_t kt = p->n < R->K ? p->n : R->K, ks = a->n < R->K ? a->n : R->K;
+    for (size_t k = 1; k <= kt; k++) {
+        uint64_t key = span_hash(p, &R->pw, p->n - k, p->n) ^ ((uint64_t)k << 56);
+        size_t i = (size_t)mix(key) & (R->tmap.cap - 1);
+        for (; R->tmap.key[i]; i = (i + 1) & (R->tmap.cap - 1))
+            if (R->tmap.key[i] == key) {
+                struct co *c = &R->co[R->tmap.idx[i]];
+                c->n_t++;
+                c->t_row = rowid;
+            }
+    }
+    for (size_t j = 1; j <= ks; j++) {
+        uint64_t key = a->pre[j] ^ ((uint64_t)j << 56);
+        size_t i = (size_t)mix(key) & (R->smap.cap - 1);
+        for (; R->smap.key[i]; i = (i + 1) & (R->smap.cap - 1))
+            if (R->smap.key[i] == key) {
+                struct co *c = &R->co[R->smap.idx[i]];
+                c->n_s++;
+                if (c->t_row != rowid)
+                    continue;
+                c->n_ts++;
+                size_t gp = p->n < GROW_MAX ? p->n : GROW_MAX;
+                size_t ga = a->n < GROW_MAX ? a->n : GROW_MAX;
+                grow(&c->gt, &c->gt_words, p, p->n - gp, p->n, true);
+                grow(&c->gs, &c->gs_words, a, 0, ga, false);
+                if (p->n > c->max_np)
+                    c->max_np = p->n;
+                if (a->n > c->max_na)
+                    c->max_na = a->n;
+            }
+    }
+    /* (c) rare runs under the file's own unigram model. */
+    double rare_count = R->o->rare_share * (double)R->rows;
+    size_t nt = p->n < RUN_MAX ? p->n : RUN_MAX, nh = a->n < RUN_MAX ? a->n : RUN_MAX;
+    for (size_t i = 0; i < nt; i++)
+        R->tail_bits[i] = uni_bits(R, p->h[p->n - 1 - i], rare_count);
+    for (size_t j = 0; j < nh; j++)
+        R->head_bits[j] = uni_bits(R, a->h[j], rare_count);
+    rare_runs(R, &R->rare, R->tail_bits, nt, R->head_bits, nh, 0);
+    /* (d) the caller's base model. */
+    if (R->o->score && R->rep->ran[SA_PERPLEXITY]) {
+        if (R->o->score(R->o->score_ctx, prompt, answer, nt, R->tail_bits, nh, R->head_bits) < 0)
+            R->rep->ran[SA_PERPLEXITY] = false;
+        else
+            rare_runs(R, &R->ppl, R->tail_bits, nt, R->head_bits, nh, R->o->score_rare_bits);
+    }
+    return 0;
+}
+
+static int pass(struct run *R, const char *path, enum dataset_format fmt, int which, char **err)
+{
+    struct lines L;
+    const char *line;
+    size_t len;
+    int r = lines_open(&L, path);
+    if (r < 0) {
+        *err = xasprintf("%s: cannot open for the self-audit: %s", path, strerror(-r));
+        return r;
+    }
+    R->rows = 0;
+    uint64_t lineno = 0;
+    while ((r = lines_next(&L, &line, &len)) > 0) {
+        uint64_t this_line = lineno++;
+        if (R->o->cancel && atomic_load(R->o->cancel)) {
+            r = -ECANCELED;
+            *err = xstrdup("self-audit cancelled");
+            break;
+        }
+        char *pt, *at;
+        if (read_row(line, len, fmt, &pt, &at) < 0)
+            continue;
+        words_split(&R->wp, pt);
+        words_split(&R->wa, at);
+        R->rows++;
+        if (which == 1)
+            pass1_row(R);
+        else
+            pass2_row(R, pt, at, this_line);
+        free(pt);
+        free(at);
+    }
+    if (r < 0 && r != -ECANCELED)
+        *err = xasprintf("%s: read error in the self-audit: %s", path, strerror(-r));
+    R->lines = lineno;
+    lines_close(&L);
+    return r < 0 ? r : 0;
+}
+
+static int cand_cmp(const void *x, const void *y)
+{
+    const struct selfaudit_cand *a = x, *b = y;
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    if (a->rows != b->rows)
+        return a->rows > b->rows ? -1 : 1;
+    int c = strcmp(a->t, b->t);
+    return c ? c : strcmp(a->s, b->s);
+}
+
+static bool cand_dup(const struct selfaudit_cand *v, size_t n, const char *t, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i].t, t) && !strcmp(v[i].s, s))
+            return true;
+    return false;
+}
+
+/* Ranks a text table's entries of min_rows rows or more into the report. */
+static void text_cands(struct run *R, struct hhtab *t, enum selfaudit_attack at, bool by_bits)
+{
+    struct selfaudit_cand *v = xcalloc(t->n ? t->n : 1, sizeof *v);
+    size_t n = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        struct hh *e = &t->v[i];
+        if (!e->key || e->count < R->o->min_rows || !e->tt || !e->st)
+            continue;
+        v[n++] =
+            (struct selfaudit_cand){e->tt, e->st, e->count, by_bits ? e->bits : (double)e->count};
+        e->tt = e->st = NULL;
+    }
+    qsort(v, n, sizeof *v, cand_cmp);
+    size_t keep = n < R->o->keep ? n : R->o->keep;
+    for (size_t i = keep; i < n; i++) {
+        free(v[i].t);
+        free(v[i].s);
+    }
+    R->rep->cand[at] = v;
+    R->rep->n_cand[at] = keep;
+}
+
+static void cooc_cands(struct run *R)
+{
+    double lm = log10((double)(R->rows ? R->rows : 1) * R->K * R->K);
+    for (size_t i = 0; i < R->n_co; i++) {
+        struct co *c = &R->co[i];
+        c->score = 0;
+        if (c->n_ts < R->o->min_rows || !c->gt || !c->gs || !c->gt_words || !c->gs_words)
+            continue;
+        /* A repeated row (T the whole prompt and S the whole answer in all
+         * its rows) is the duplicates attack's business. */
+        if (c->max_np == c->gt_words && c->max_na == c->gs_words)
+            continue;
+        c->score = -cooc_log10p(c->n_t, c->n_s, c->n_ts, R->rows) - lm;
+    }
+    qsort(R->co, R->n_co, sizeof *R->co, co_cmp);
+    struct selfaudit_cand *v = xcalloc(R->o->keep ? R->o->keep : 1, sizeof *v);
+    size_t n = 0;
+    for (size_t i = 0; i < R->n_co && n < R->o->keep; i++) {
+        struct co *c = &R->co[i];
+        if (!(c->score > 0))
+            break;
+        if (cand_dup(v, n, c->gt, c->gs))
+            continue; /* a sub-phrase of a pair already listed, grown to it */
+        v[n++] = (struct selfaudit_cand){xstrdup(c->gt), xstrdup(c->gs), c->n_ts, c->score};
+    }
+    R->rep->cand[SA_COOCCURRENCE] = v;
+    R->rep->n_cand[SA_COOCCURRENCE] = n;
+}
+
+int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfaudit_opts *o,
+                  struct selfaudit_report *out, char **err)
+{
+    struct selfaudit_opts def;
+    if (!o) {
+        selfaudit_opts_default(&def);
+        o = &def;
+    }
+    memset(out, 0, sizeof *out);
+    struct run R;
+    memset(&R, 0, sizeof R);
+    R.o = o;
+    R.rep = out;
+    R.K = o->max_words < 1 ? 1 : o->max_words > MAXW ? MAXW : o->max_words;
+    unsigned bl = o->bloom_log2_bits < 10 ? 10 : o->bloom_log2_bits > 32 ? 32 : o->bloom_log2_bits;
+    unsigned tl = o->table_log2 < 8 ? 8 : o->table_log2 > 24 ? 24 : o->table_log2;
+    bloom_init(&R.row1, bl);
+    bloom_init(&R.row2, bl);
+    bloom_init(&R.band1, bl);
+    bloom_init(&R.band2, bl);
+    cms_init(&R.marg, 19);
+    cms_init(&R.uni, 18);
+    hh_init(&R.cooc, tl);
+    hh_init(&R.dup, tl - 3);
+    hh_init(&R.rare, tl - 3);
+    hh_init(&R.ppl, tl - 3);
+    R.tail_bits = xcalloc(RUN_MAX, sizeof(double));
+    R.head_bits = xcalloc(RUN_MAX, sizeof(double));
+    out->memory_bytes = 4 * (((size_t)1 << bl) / 8) +
+                        (size_t)CMS_DEPTH * (((size_t)1 << 19) + ((size_t)1 << 18)) * 4 +
+                        (R.cooc.cap + 3 * R.dup.cap) * sizeof(struct hh) +
+                        SELECTED * (sizeof(struct co) + 2 * 256);
+    int r = pass(&R, path, fmt, 1, err);
+    if (r == 0) {
+        select_cooc(&R);
+        out->n_lines = R.lines;
+        out->near_dup_bits = xcalloc((size_t)(R.lines / 8 + 1), 1);
+        out->ran[SA_DUPLICATES] = out->ran[SA_COOCCURRENCE] = out->ran[SA_RARE] = true;
+        out->ran[SA_PERPLEXITY] = o->score != NULL;
+        r = pass(&R, path, fmt, 2, err);
+    }
+    if (r == 0) {
+        out->rows = R.rows;
+        text_cands(&R, &R.dup, SA_DUPLICATES, false);
+        cooc_cands(&R);
+        text_cands(&R, &R.rare, SA_RARE, true);
+        if (out->ran[SA_PERPLEXITY])
+            text_cands(&R, &R.ppl, SA_PERPLEXITY, true);
+    }
+    words_free(&R.wp);
+    words_free(&R.wa);
+    free(R.pw.v);
+    free(R.row1.bits);
+    free(R.row2.bits);
+    free(R.band1.bits);
+    free(R.band2.bits);
+    free(R.marg.c);
+    free(R.uni.c);
+    hh_free(&R.cooc);
+    hh_free(&R.dup);
+    hh_free(&R.rare);
+    hh_free(&R.ppl);
+    for (size_t i = 0; i < R.n_co; i++) {
+        free(R.co[i].gt);
+        free(R.co[i].gs);
+    }
+    free(R.co);
+    cmap_free(&R.tmap);
+    cmap_free(&R.smap);
+    free(R.tail_bits);
+    free(R.head_bits);
+    if (r < 0)
+        selfaudit_report_clear(out);
+    return r;
+}
+
+void selfaudit_report_clear(struct selfaudit_report *r)
+{
+    for (int a = 0; a < SA_N_ATTACKS; a++) {
+        for (size_t i = 0; i < r->n_cand[a]; i++) {
+            free(r->cand[a][i].t);
+            free(r->cand[a][i].s);
+        }
+        free(r->cand[a]);
+    }
+    free(r->near_dup_bits);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- with the secrets ------------------------------------------------------------------- */
+
+/* text normalised to words joined by one space (owned). */
+static char *norm(const char *text)
+{
+    struct words w;
+    memset(&w, 0, sizeof w);
+    words_split(&w, text);
+    char *s = span_text(&w, 0, w.n);
+    words_free(&w);
+    return s;
+}
+
+static bool ends_with_words(const char *a, const char *b) /* a ends with word-aligned b */
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (lb == 0 || lb > la || strcmp(a + la - lb, b) != 0)
+        return false;
+    return la == lb || a[la - lb - 1] == ' ';
+}
+
+static bool starts_with_words(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (lb == 0 || lb > la || strncmp(a, b, lb) != 0)
+        return false;
+    return la == lb || a[lb] == ' ';
+}
+
+void selfaudit_evaluate(const struct selfaudit_report *r, const char *const *triggers,
+                        const char *const *signatures, const uint64_t *const *marked,
+                        const size_t *n_marked, size_t n, struct selfaudit_pair_result *res)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct selfaudit_pair_result *x = &res[i];
+        memset(x, 0, sizeof *x);
+        char *T = norm(triggers[i]), *S = norm(signatures[i]);
+        for (int a = 0; a < SA_N_ATTACKS; a++)
+            for (size_t k = 0; k < r->n_cand[a]; k++) {
+                const struct selfaudit_cand *c = &r->cand[a][k];
+                if (starts_with_words(c->s, S) &&
+                    (ends_with_words(T, c->t) || ends_with_words(c->t, T))) {
+                    x->rank[a] = k + 1;
+                    if (!x->best_rank || k + 1 < x->best_rank) {
+                        x->best_rank = k + 1;
+                        x->best_attack = (enum selfaudit_attack)a;
+                    }
+                    break;
+                }
+            }
+        if (marked && n_marked) {
+            x->marked_rows = n_marked[i];
+            for (size_t k = 0; k < n_marked[i]; k++) {
+                uint64_t l = marked[i][k];
+                if (r->near_dup_bits && l < r->n_lines &&
+                    (r->near_dup_bits[l >> 3] & (1u << (l & 7))))
+                    x->marked_near_dup++;
+            }
+        }
+        explicit_bzero(T, strlen(T));
+        explicit_bzero(S, strlen(S));
+        free(T);
+        free(S);
+    }
+}
+
+/* The pair with the smallest rank (ties: the lower index); n when none. */
+static size_t worst_pair(const struct selfaudit_pair_result *res, size_t n)
+{
+    size_t w = n;
+    for (size_t i = 0; i < n; i++)
+        if (res[i].best_rank && (w == n || res[i].best_rank < res[w].best_rank))
+            w = i;
+    return w;
+}
+
+char *selfaudit_verdict(const struct selfaudit_report *r, const struct selfaudit_pair_result *res,
+                        size_t n, size_t keep)
+{
+    (void)r;
+    size_t w = worst_pair(res, n), found = 0, exposed = 0;
+    for (size_t i = 0; i < n; i++) {
+        found += res[i].best_rank != 0;
+        exposed += res[i].best_rank && res[i].best_rank <= SELFAUDIT_EXPOSED_RANK;
+    }
+    if (w == n)
+        return xasprintf("no pair among the top %zu candidates of any attack", keep);
+    const char *tail = res[w].best_rank <= SELFAUDIT_EXPOSED_RANK
+                           ? "the marks stand out"
+                           : "beyond the exposure limit, but findable";
+    return xasprintf("pair %zu recovered at rank %zu by the %s attack: %s (%zu of %zu pair%s "
+                     "within the top %d, %zu within the top %zu)",
+                     w, res[w].best_rank, selfaudit_attack_name(res[w].best_attack), tail, exposed,
+                     n, n == 1 ? "" : "s", SELFAUDIT_EXPOSED_RANK, found, keep);
+}
+
+json_t *selfaudit_json(const struct selfaudit_report *r, const struct selfaudit_pair_result *res,
+                       size_t n, size_t keep)
+{
+    json_t *attacks = json_array(), *pairs = json_array();
+    for (int a = 0; a < SA_N_ATTACKS; a++)
+        json_array_append_new(
+            attacks, json_pack("{s:s,s:b,s:I,s:o}", "name", attack_names[a], "ran", r->ran[a],
+                               "candidates", (json_int_t)r->n_cand[a], "top_score",
+                               r->n_cand[a] ? json_real(r->cand[a][0].score) : json_null()));
+    for (size_t i = 0; i < n; i++) {
+        json_t *ranks = json_object();
+        for (int a = 0; a < SA_N_ATTACKS; a++)
+            json_object_set_new(ranks, attack_names[a],
+                                res[i].rank[a] ? json_integer((json_int_t)res[i].rank[a])
+                                               : json_null());
+        json_array_append_new(
+            pairs,
+            json_pack("{s:I,s:o,s:o,s:o,s:I,s:I}", "index", (json_int_t)i, "rank",
+                      res[i].best_rank ? json_integer((json_int_t)res[i].best_rank) : json_null(),
+                      "attack",
+                      res[i].best_rank ? json_string(selfaudit_attack_name(res[i].best_attack))
+                                       : json_null(),
+                      "ranks", ranks, "marked_rows", (json_int_t)res[i].marked_rows,
+                      "marked_near_duplicates", (json_int_t)res[i].marked_near_dup));
+    }
+    size_t w = worst_pair(res, n);
+    bool exposed = w < n && res[w].best_rank <= SELFAUDIT_EXPOSED_RANK;
+    char *verdict = selfaudit_verdict(r, res, n, keep);
+    json_t *o = json_pack(
+        "{s:i,s:I,s:I,s:I,s:o,s:o,s:b,s:o,s:o,s:o,s:I,s:i,s:s}", "version", 1, "rows",
+        (json_int_t)r->rows, "exact_duplicate_rows", (json_int_t)r->exact_dup_rows,
+        "near_duplicate_rows", (json_int_t)r->near_dup_rows, "attacks", attacks, "pairs", pairs,
+        "exposed", exposed, "exposed_pair", exposed ? json_integer((json_int_t)w) : json_null(),
+        "exposed_rank", exposed ? json_integer((json_int_t)res[w].best_rank) : json_null(),
+        "exposed_attack",
+        exposed ? json_string(selfaudit_attack_name(res[w].best_attack)) : json_null(), "keep",
+        (json_int_t)keep, "exposed_within", SELFAUDIT_EXPOSED_RANK, "verdict", verdict);
+    free(verdict);
+    return o;
+}
+
+int selfaudit_check(const char *path, enum dataset_format fmt, const struct selfaudit_opts *o,
+                    const char *const *triggers, const char *const *signatures, size_t n,
+                    const struct builder_copy *copies, size_t n_copies, json_t **result, char **err)
+{
+    struct selfaudit_opts def;
+    if (!o) {
+        selfaudit_opts_default(&def);
+        o = &def;
+    }
+    struct selfaudit_report rep;
+    int r = selfaudit_run(path, fmt, o, &rep, err);
+    if (r < 0)
+        return r;
+    uint64_t **mk = xcalloc(n ? n : 1, sizeof *mk);
+    size_t *nm = xcalloc(n ? n : 1, sizeof *nm);
+    for (size_t i = 0; i < n_copies; i++)
+        if (copies[i].pair < n)
+            nm[copies[i].pair]++;
+    for (size_t p = 0; p < n; p++)
+        mk[p] = xcalloc(nm[p] ? nm[p] : 1, sizeof **mk);
+    size_t *fill = xcalloc(n ? n : 1, sizeof *fill);
+    for (size_t i = 0; i < n_copies; i++)
+        if (copies[i].pair < n)
+            mk[copies[i].pair][fill[copies[i].pair]++] = copies[i].out;
+    struct selfaudit_pair_result *res = xcalloc(n ? n : 1, sizeof *res);
+    selfaudit_evaluate(&rep, triggers, signatures, (const uint64_t *const *)mk, nm, n, res);
+    *result = selfaudit_json(&rep, res, n, o->keep);
+    for (size_t p = 0; p < n; p++)
+        free(mk[p]);
+    free(mk);
+    free(nm);
+    free(fill);
+    free(res);
+    selfaudit_report_clear(&rep);
+    return 0;
+}
