@@ -40,6 +40,11 @@ TESTS += tests/integration/test_cheaters.sh
 # the audit record's coverage fields, audit show, a scheduled run.
 TESTS += tests/integration/test_coverage.sh
 EXTRA_DIST += tests/integration/test_coverage.sh
+# The calibration, small and seeded: tests/bench/calibrate.sh with 3 runs
+# per behaviour; honest always verified, the null and cheating providers
+# never, no significant p over null runs.
+TESTS += tests/integration/test_calibration.sh
+EXTRA_DIST += tests/integration/test_calibration.sh
 EXTRA_DIST += tests/integration/test_cheaters.sh
 # ENOSPC and EIO through the fault seam (VTUNE_FAULT) at import, build,
 # export and commit: one error line, no row, no half file, still serving.
