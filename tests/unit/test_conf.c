@@ -237,6 +237,57 @@ static void test_provider_defaults(void **state)
     free(yaml);
 }
 
+/* providers.*.score_template: raw (NULL), the presets expanded, a custom
+ * layout kept, anything else refused with one line. */
+static void test_score_template(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value, *want;
+    } ok[] = {
+        {"raw", NULL},
+        {"chatml", "<|im_start|>{role}\n{content}<|im_end|>\n"},
+        {"llama3", "<|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>"},
+        {"phi3", "<|{role}|>\n{content}<|end|>\n"},
+        {"\"<|{role}|>{content}<|end|>\"", "<|{role}|>{content}<|end|>"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char *yaml = xasprintf(MIN "providers:\n  oa:\n    kind: openai\n    base_url: https://a/v1\n"
+                                   "    api_key_file: %s\n    score_template: %s\n",
+                               key_openai, ok[i].value);
+        struct conf *c = load_ok(yaml);
+        const struct conf_provider *p = conf_provider_find(c, "oa");
+        if (ok[i].want)
+            assert_string_equal(p->score_template, ok[i].want);
+        else
+            assert_null(p->score_template);
+        conf_free(c);
+        free(yaml);
+    }
+    /* the default is raw */
+    char *yaml = xasprintf(MIN "providers:\n  oa:\n    kind: openai\n    base_url: https://a/v1\n"
+                               "    api_key_file: %s\n",
+                           key_openai);
+    struct conf *c = load_ok(yaml);
+    assert_null(conf_provider_find(c, "oa")->score_template);
+    conf_free(c);
+    free(yaml);
+    /* a near miss gets a hint; a layout without {role} or with two {content} is refused */
+    yaml = xasprintf(MIN "providers:\n  oa:\n    kind: openai\n    base_url: https://a/v1\n"
+                         "    api_key_file: %s\n    score_template: chatm\n",
+                     key_openai);
+    expect_err(yaml, "t.yaml:8:21: providers.oa.score_template: unknown score template 'chatm'; "
+                     "did you mean 'chatml'?");
+    free(yaml);
+    yaml = xasprintf(MIN "providers:\n  oa:\n    kind: openai\n    base_url: https://a/v1\n"
+                         "    api_key_file: %s\n    score_template: \"[{content}] [{content}] {role}\"\n",
+                     key_openai);
+    expect_err(yaml, "t.yaml:8:21: providers.oa.score_template: score template '[{content}] "
+                     "[{content}] {role}' is neither raw, chatml, llama3 nor phi3, nor a layout of "
+                     "one message with {role} and exactly one {content}");
+    free(yaml);
+}
+
 static void test_full_config(void **state)
 {
     struct conf *c;
@@ -986,6 +1037,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minimal_and_defaults),
         cmocka_unit_test(test_provider_defaults),
+        cmocka_unit_test(test_score_template),
         cmocka_unit_test(test_full_config),
         cmocka_unit_test(test_value_spellings),
         cmocka_unit_test(test_syntax_errors),
