@@ -19,7 +19,7 @@ endif
 # Backdoor generation (word-list phrases), statistics and the D ∪ D' builder.
 libvtune_a_SOURCES += workers/stats.c workers/stats.h workers/phrase.c workers/phrase.h \
 	workers/wordlist.c workers/lines.c workers/lines.h workers/builder.c workers/builder.h \
-	workers/jsonscan.c workers/jsonscan.h
+	workers/jsonscan.c workers/jsonscan.h workers/ngram.c workers/ngram.h
 EXTRA_DIST += workers/mkwordlist.sh
 
 if HAVE_CMOCKA
