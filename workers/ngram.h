@@ -89,6 +89,12 @@
 #define NGRAM_MAX_SCANS     8  /* passes over D checking the phrases */
 #define NGRAM_OVERLAP_WORDS 5
 #define NGRAM_METHOD        "ngram-exact"
+/* Default caps of `backdoor create --generator ngram` (the word list's are
+ * 16/24 words, 160/240 characters): text of D carries less per word. */
+#define NGRAM_DEFAULT_TRIGGER_WORDS     64
+#define NGRAM_DEFAULT_SIGNATURE_WORDS   96
+#define NGRAM_DEFAULT_TRIGGER_CHARS     480
+#define NGRAM_DEFAULT_SIGNATURE_CHARS   720
 
 /* The most bytes a model's tables ever hold at once for given options
  * (NULL: the defaults, about 20 MiB): the three training tables, plus the
