@@ -41,6 +41,16 @@ tests_unit_test_jsonscan_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS
 tests_unit_test_jsonscan_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
 endif
 
+# The ngram generator: counts, exact p_M2 recomputed independently, seeds,
+# the memory bound, the errors.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_ngram
+TESTS += tests/unit/test_ngram
+tests_unit_test_ngram_SOURCES = tests/unit/test_ngram.c
+tests_unit_test_ngram_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_ngram_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
+endif
+
 # Benchmark driver: built by make check but not one of TESTS; run
 # tests/bench/bench_build.sh by hand (see its header).
 check_PROGRAMS += tests/bench/bench_build
