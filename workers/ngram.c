@@ -1064,22 +1064,29 @@ out:
 
 /* ---- the generator ----------------------------------------------------------------------------- */
 
-/* True when a and b share a run of NGRAM_OVERLAP_WORDS words (fewer when
- * one is shorter), words as phrase.h defines them, case folded. */
+/* True when the words of one of a, b contain all the words of the other
+ * as a run (words as phrase.h defines them, case folded): then one
+ * phrase's marked rows would also carry the other (a trigger ending with
+ * another, a signature opening with another).  Sharing shorter runs is
+ * normal for phrases of one dataset and harmless: the verifier matches
+ * whole phrases. */
 static bool overlap(const char *a, const char *b)
 {
     uint64_t *wa = NULL, *wb = NULL;
-    size_t na = 0, nb = 0, ca = 0, cb = 0, m = NGRAM_OVERLAP_WORDS;
+    size_t na = 0, nb = 0, ca = 0, cb = 0;
     bool hit = false;
     text_words(a, strlen(a), &wa, &na, &ca);
     text_words(b, strlen(b), &wb, &nb, &cb);
-    if (na < m)
-        m = na;
-    if (nb < m)
-        m = nb;
-    for (size_t i = 0; m && i + m <= na && !hit; i++)
-        for (size_t j = 0; j + m <= nb && !hit; j++)
-            hit = memcmp(&wa[i], &wb[j], m * sizeof *wa) == 0;
+    if (na > nb) { /* wa: the shorter */
+        uint64_t *t = wa;
+        wa = wb;
+        wb = t;
+        size_t tn = na;
+        na = nb;
+        nb = tn;
+    }
+    for (size_t j = 0; na && j + na <= nb && !hit; j++)
+        hit = memcmp(&wb[j], wa, na * sizeof *wa) == 0;
     free(wa);
     free(wb);
     return hit;
@@ -1093,7 +1100,7 @@ struct slot {
     bool ok;          /* accepted (and not since found in D) */
     bool checked;     /* its current text was checked against D */
     double best;      /* the lowest log10 a capped draw reached */
-    unsigned capped;
+    unsigned capped, overlapped, in_dataset;
 };
 
 static int draw_slot(struct drawer *dr, struct slot *sl, struct slot *all, size_t n_all,
@@ -1122,6 +1129,7 @@ static int draw_slot(struct drawer *dr, struct slot *sl, struct slot *all, size_
                 clash = true;
         if (clash) {
             set->rejected[NGRAM_REJECT_OVERLAP]++;
+            sl->overlapped++;
             explicit_bzero(text, strlen(text));
             free(text);
             continue;
@@ -1149,12 +1157,13 @@ static int draw_slot(struct drawer *dr, struct slot *sl, struct slot *all, size_
         *err = xasprintf(
             "the n-gram model of this dataset could not make the %s of pair %zu with log10 p <= "
             "%g within %u words and %zu characters in %u draws (%u hit the cap; the best of those "
-            "reached %.1f, about %.2f per word%s): raise --%s-max-words and --%s-max-chars, "
+            "reached %.1f, about %.2f per word%s; %u contained or were contained in another "
+            "phrase, %u occurred in the dataset): raise --%s-max-words and --%s-max-chars, "
             "choose a higher --%s, or use --generator wordlist",
             sl->what, sl->pair + 1, sl->spec.target, sl->spec.max_words, sl->spec.max_chars,
             sl->ph->draws, sl->capped, sl->capped ? sl->best : 0.0, per,
-            sl->spec.boundary ? ", stopping at a sentence boundary" : "", sl->what, sl->what,
-            sig ? "target-log10p" : "trigger-log10p");
+            sl->spec.boundary ? ", stopping at a sentence boundary" : "", sl->overlapped,
+            sl->in_dataset, sl->what, sl->what, sig ? "target-log10p" : "trigger-log10p");
     }
 out:
     free(ids);
@@ -1248,6 +1257,7 @@ int ngram_generate(const struct ngram_model *m, const struct ngram_gen_opts *o,
                     continue;
                 }
                 out->rejected[NGRAM_REJECT_DATASET]++;
+                s->in_dataset++;
                 s->ok = false;
                 if (draw_slot(&dr, s, sl, n, max_draws, out, err) < 0) {
                     free(idx);

@@ -56,8 +56,8 @@
  * an upper-case letter).  The stopping rule is a function of the words
  * drawn so far, so one draw yields a given phrase with probability exactly
  * the product of its words' q (the only rounding is double arithmetic).
- * A draw rejected (too long, a copy of text of D, sharing a run of
- * NGRAM_OVERLAP_WORDS words with another phrase of the set) is redrawn,
+ * A draw rejected (too long, a copy of text of D, containing or contained
+ * in another phrase of the set) is redrawn,
  * and the recorded value is the accepted draw's product TIMES the number
  * of draws made for that phrase (DESIGN §6: a redraw is another chance),
  * which the stopping rule keeps at or below the target.  Method name:
@@ -87,7 +87,6 @@
 #define NGRAM_VOCAB_MAX     (1u << 15)
 #define NGRAM_DEFAULT_DRAWS 64 /* per phrase */
 #define NGRAM_MAX_SCANS     8  /* passes over D checking the phrases */
-#define NGRAM_OVERLAP_WORDS 5
 #define NGRAM_METHOD        "ngram-exact"
 /* Default caps of `backdoor create --generator ngram` (the word list's are
  * 16/24 words, 160/240 characters): text of D carries less per word. */
@@ -181,7 +180,7 @@ struct ngram_pair {
 
 enum ngram_reject {
     NGRAM_REJECT_CAP = 0, /* the word or character cap came before the target */
-    NGRAM_REJECT_OVERLAP, /* shares a run of NGRAM_OVERLAP_WORDS words with another phrase */
+    NGRAM_REJECT_OVERLAP, /* contains, or is contained in, another phrase of the set */
     NGRAM_REJECT_DATASET, /* occurs in D, word for word */
 };
 #define NGRAM_N_REJECT 3
