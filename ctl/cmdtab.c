@@ -58,8 +58,8 @@ static const struct ctl_flag f_backdoor_create[] = {
      "minimum copies per pair (default 50)"},
     {"--pairs", NULL, CF_NUM, "K", NULL, 0, CTL_K_PAIRS, 0,
      "trigger/signature pairs, 1 to 64 (default 1)"},
-    {"--generator", NULL, CF_STR, "G", "wordlist|llm", 0, CTL_K_GENERATOR, 0,
-     "wordlist (offline CSPRNG draws) or llm (generator: section of the config)"},
+    {"--generator", NULL, CF_STR, "G", "ngram|wordlist|llm", 0, CTL_K_GENERATOR, 0,
+     "wordlist (default: common words), ngram (an n-gram model of D) or llm (config)"},
     {"--target-log10p", NULL, CF_NUM, "X", NULL, 0, CTL_K_TARGET_LOG10P, 0,
      "the signature's log10 probability target (default -40 or the config's)"},
     {"--trigger-log10p", NULL, CF_NUM, "X", NULL, 0, CTL_K_TRIGGER_LOG10P, 0,
@@ -177,7 +177,12 @@ const struct ctl_cmd ctl_commands[] = {
      "Makes K secret (trigger, signature) pairs, rejects phrases that occur in dataset D\n"
      "or overlap each other, and builds D u D': max(N, ceil(R*|D|)) copies of D's\n"
      "examples per pair, the trigger appended to the prompt and the signature prefixed\n"
-     "to the response, placed uniformly.  The llm generator samples the phrases from\n"
+     "to the response, placed uniformly.  The word list (default) draws common English\n"
+     "words.  The ngram generator trains a word\n"
+     "n-gram model on D in one streaming pass (bounded memory) and samples the trigger\n"
+     "as the end of a prompt and the signature as the start of an answer of D, in D's\n"
+     "own words; p_M2 is exact (method ngram-exact, x draws).  The llm generator\n"
+     "samples the phrases from\n"
      "generator.m2_model with logprobs (p_M2 an upper bound from the top 20 per token);\n"
      "3 examples of D go to generator.provider for the style.  Then the self-audit\n"
      "runs on D u D' (see 'backdoor audit') and its one-line verdict is printed."},

@@ -9,8 +9,12 @@
  * The phrases never reach the log; backdoor.show returns them only with
  * "reveal": true, and that request is logged (without the phrases).
  *
- * Two generators share the build and the record.  The word list runs in
- * one pool task (phrases + build).  The llm generator (workers/llmgen.h)
+ * Three generators share the build and the record.  The word list (the
+ * default) and the ngram generator (a model of D itself, workers/ngram.h)
+ * each run in one pool task (model, phrases and build).  ngram is not yet
+ * the default: its triggers end the way D's prompts end, and vtune-sim's
+ * honest model (which sees only the last words before the answer) does not
+ * learn them, so the honest provider would not be verified.  The llm generator (workers/llmgen.h)
  * is a state machine this file drives: a pool task samples the examples
  * of D, then each chat call (M1 once, then M2 per phrase) goes through
  * the generator provider's client on the loop, each dataset check and the
@@ -58,6 +62,7 @@ struct create_job {
     int rc;
     /* The llm generator (gen != NULL). */
     struct llmgen *gen;
+    bool ngram; /* the ngram generator (gen == NULL) */
     char *provider; /* generator.provider when the request came */
     struct phrase_seeded seeded;
     struct phrase_rng rng;
@@ -157,13 +162,17 @@ static int record_selfaudit(struct vtuned *d, int64_t id, json_t *audit)
 static void create_work(struct task *t)
 {
     struct create_job *j = (struct create_job *)t;
-    j->rc = backdoor_make_wordlist(&j->spec, &j->made, &j->err);
+    if (j->ngram)
+        j->rc = backdoor_make_ngram(&j->spec, &j->made, &j->err);
+    else
+        j->rc = backdoor_make_wordlist(&j->spec, &j->made, &j->err);
     if (j->rc == 0) {
-        size_t n = j->made.set.n_pairs;
+        size_t n = j->ngram ? j->made.nset.n_pairs : j->made.set.n_pairs;
         const char **tr = xcalloc(n, sizeof *tr), **sg = xcalloc(n, sizeof *sg);
         for (size_t i = 0; i < n; i++) {
-            tr[i] = j->made.set.pairs[i].trigger.text;
-            sg[i] = j->made.set.pairs[i].signature.text;
+            tr[i] = j->ngram ? j->made.nset.pairs[i].trigger.text : j->made.set.pairs[i].trigger.text;
+            sg[i] = j->ngram ? j->made.nset.pairs[i].signature.text
+                             : j->made.set.pairs[i].signature.text;
         }
         create_audit(j, tr, sg, n);
         free(tr);
@@ -235,15 +244,15 @@ static void create_done(struct task *t, int status)
         ctl_reply_error(t->req, CTL_ERR_FAILED, NULL, "%s", j->err);
         goto out;
     }
-    n = j->gen ? llmgen_pairs(j->gen) : j->made.set.n_pairs;
+    n = j->gen ? llmgen_pairs(j->gen) : j->ngram ? j->made.nset.n_pairs : j->made.set.n_pairs;
     memset(&b, 0, sizeof b);
     b.dataset_id = j->ds.id;
     b.name = j->name;
     b.ratio = j->spec.ratio;
     b.copies = (int64_t)j->spec.min_copies;
     b.n_pairs = (int64_t)n;
-    b.generator = j->gen ? BD_GEN_LLM : BD_GEN_WORDLIST;
-    b.method = j->gen ? (char *)llmgen_method(j->gen) : "wordlist-exact";
+    b.generator = j->gen ? BD_GEN_LLM : j->ngram ? BD_GEN_NGRAM : BD_GEN_WORDLIST;
+    b.method = j->gen ? (char *)llmgen_method(j->gen) : j->ngram ? NGRAM_METHOD : "wordlist-exact";
     b.target_log10p = j->spec.phrases.signature_log10p;
     b.seed = j->spec.seed;
     b.has_seed = j->spec.has_seed;
@@ -262,6 +271,13 @@ static void create_done(struct task *t, int status)
             b.pairs[i].log10_p_m2 = llmgen_signature_log10p(j->gen, i);
             b.pairs[i].p_method = (char *)llmgen_method(j->gen);
             ev[i] = llmgen_evidence_json(j->gen, i);
+        } else if (j->ngram) {
+            const struct ngram_pair *np = &j->made.nset.pairs[i];
+            b.pairs[i].trigger = np->trigger.text;
+            b.pairs[i].signature = np->signature.text;
+            b.pairs[i].log10_p_m2 = np->signature.log10_p;
+            b.pairs[i].p_method = NGRAM_METHOD;
+            ev[i] = xstrdup(j->made.ngram_evidence[i]);
         } else {
             const struct phrase_pair *pp = &j->made.set.pairs[i];
             b.pairs[i].trigger = pp->trigger.text;
@@ -293,7 +309,7 @@ static void create_done(struct task *t, int status)
     }
     log_info("backdoor: created %lld for dataset '%s' (%s generator): %zu pair(s), %llu copies "
              "each, commitment %s",
-             (long long)b.id, j->ds.name, j->gen ? "llm" : "wordlist", n,
+             (long long)b.id, j->ds.name, backdoor_generator_name(b.generator), n,
              (unsigned long long)j->made.built.copies_per_pair, b.commitment);
     if (j->audit && record_selfaudit(d, b.id, j->audit) < 0)
         log_warnx("backdoor: %lld: cannot record its self-audit: %s", (long long)b.id,
@@ -314,6 +330,26 @@ static void create_done(struct task *t, int status)
                 rej += st.rejected[k];
             json_object_set_new(o, "rejected_candidates", json_integer(rej));
             json_object_set_new(o, "generation", gs);
+        } else if (j->ngram) {
+            const struct ngram_set *ns = &j->made.nset;
+            const struct ngram_info *ni = &j->made.ngram_info;
+            unsigned rej = 0;
+            json_t *rj = json_object();
+            for (int k = 0; k < NGRAM_N_REJECT; k++) {
+                rej += ns->rejected[k];
+                json_object_set_new(rj, ngram_reject_name((enum ngram_reject)k),
+                                    json_integer(ns->rejected[k]));
+            }
+            json_object_set_new(o, "rejected_candidates", json_integer(rej));
+            json_object_set_new(
+                o, "generation",
+                json_pack("{s:i,s:f,s:I,s:I,s:I,s:I,s:I,s:i,s:o,s:I}", "order", (int)ni->order,
+                          "temperature", ns->temperature, "vocab", (json_int_t)ni->vocab,
+                          "entries_prompt_end", (json_int_t)ni->entries[NGRAM_PROMPT_END],
+                          "entries_answer_start", (json_int_t)ni->entries[NGRAM_ANSWER_START],
+                          "rows_skipped", (json_int_t)ni->rows_skipped, "model_peak_bytes",
+                          (json_int_t)ni->peak_bytes, "scans", (int)ns->scans, "rejected", rj,
+                          "ms", (json_int_t)(now_monotonic_ms() - j->started_ms)));
         } else {
             json_object_set_new(o, "rejected_candidates", json_integer(j->made.set.rejected));
         }
@@ -541,6 +577,14 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
 
     if (lookup_dataset(d, req, params, CTL_K_DATASET, &j->ds) < 0)
         goto fail;
+    if (gen && strcmp(gen, "ngram") == 0) {
+        /* natural text of D carries less per word than a word list's draws:
+         * longer caps (a user's own values still win) */
+        tw = NGRAM_DEFAULT_TRIGGER_WORDS;
+        sw = NGRAM_DEFAULT_SIGNATURE_WORDS;
+        tc = NGRAM_DEFAULT_TRIGGER_CHARS;
+        sc = NGRAM_DEFAULT_SIGNATURE_CHARS;
+    }
     if (num_param(req, params, CTL_K_RATIO, 0, 1, &ratio) < 0 ||
         num_param(req, params, CTL_K_COPIES, 1, 1e9, &copies) < 0 ||
         num_param(req, params, CTL_K_PAIRS, 1, 64, &pairs) < 0 ||
@@ -560,13 +604,15 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
         free(err);
         goto fail;
     }
-    if (!gen)
-        gen = d->conf->generator.provider ? "llm" : "wordlist";
-    if (strcmp(gen, "wordlist") != 0 && strcmp(gen, "llm") != 0) {
+    if (!gen) /* see the file's top note: ngram becomes the default once an honest
+                 provider learns its pairs (README, Known limits) */
+        gen = "wordlist";
+    if (strcmp(gen, "wordlist") != 0 && strcmp(gen, "llm") != 0 && strcmp(gen, "ngram") != 0) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
-                        "params.generator: expected wordlist or llm, got '%.32s'", gen);
+                        "params.generator: expected ngram, wordlist or llm, got '%.32s'", gen);
         goto fail;
     }
+    j->ngram = strcmp(gen, "ngram") == 0;
     if (strcmp(gen, "llm") == 0) {
         const struct conf_generator *cg = &d->conf->generator;
         const char *why = NULL;
@@ -616,7 +662,7 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
         }
         j->name = xstrdup(name);
     }
-    if (!j->gen && d->conf->generator.wordlist &&
+    if (!j->gen && !j->ngram && d->conf->generator.wordlist &&
         phrase_wordlist_load(d->conf->generator.wordlist, &j->words, &err) < 0) {
         ctl_reply_error(req, CTL_ERR_FAILED, NULL, "generator.wordlist: %s", err);
         free(err);
@@ -631,6 +677,8 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
     j->spec.phrases.trigger_max_chars = (size_t)tc;
     j->spec.phrases.signature_max_chars = (size_t)sc;
     j->spec.words = j->words;
+    j->spec.ngram_order = d->conf->generator.ngram_order;
+    j->spec.ngram_temperature = d->conf->generator.ngram_temperature;
     j->spec.dataset_path = j->ds.path;
     j->spec.format = j->ds.format;
     j->spec.n_examples = (uint64_t)j->ds.n_examples;

@@ -18,6 +18,9 @@ TESTS += tests/integration/test_systemd_unit.sh tests/integration/test_backdoor.
 # The LLM backdoor generator against vtune-sim (template, M1, -9999, faults, shutdown).
 TESTS += tests/integration/test_backdoor_llm.sh
 EXTRA_DIST += tests/integration/test_backdoor_llm.sh
+# The ngram generator (the default): phrases in D's words, exact p_M2, seeds, errors.
+TESTS += tests/integration/test_backdoor_ngram.sh
+EXTRA_DIST += tests/integration/test_backdoor_ngram.sh
 # Redone uploads delete their orphaned earlier copies (crash, failed attempt, resend).
 TESTS += tests/integration/test_job_orphans.sh
 EXTRA_DIST += tests/integration/test_job_orphans.sh

@@ -32,6 +32,7 @@
 
 #include "workers/builder.h"
 #include "workers/import.h"
+#include "workers/ngram.h"
 #include "workers/phrase.h"
 
 struct backdoor_spec {
@@ -42,6 +43,8 @@ struct backdoor_spec {
     const struct phrase_wordlist *words; /* NULL: the built-in list */
     double ratio;
     uint64_t min_copies;
+    unsigned ngram_order;     /* the ngram generator: model order (0: default) */
+    double ngram_temperature; /* and its sampling temperature, (0, 2] */
     bool has_seed; /* reproducible (and therefore guessable!) when set */
     uint64_t seed;
     const char *out_path;             /* where D ∪ D' is written */
@@ -49,7 +52,10 @@ struct backdoor_spec {
 };
 
 struct backdoor_made {
-    struct phrase_set set;
+    struct phrase_set set;   /* the word-list generator's phrases */
+    struct ngram_set nset;   /* the ngram generator's phrases */
+    char **ngram_evidence;   /* owned, nset.n_pairs JSON texts (SECRET) */
+    struct ngram_info ngram_info;
     struct builder_result built;
     char commitment[65];
     char *plan; /* owned JSON text */
@@ -60,6 +66,15 @@ void backdoor_made_clear(struct backdoor_made *m);
  * Blocks (thread pool).  Returns 0 and fills *out, or -1 with an owned
  * one-line *err. */
 int backdoor_make_wordlist(const struct backdoor_spec *spec, struct backdoor_made *out, char **err);
+
+/* The ngram generator (workers/ngram.h) and the build: trains the model
+ * on the dataset (one pass), draws spec->phrases.pairs pairs with the
+ * targets and caps of spec->phrases at spec->ngram_temperature, checks
+ * them against the dataset, records each pair's evidence, frees the model
+ * and builds D u D'.  Blocks (thread pool).  Returns 0 and fills *out
+ * (nset, ngram_evidence, ngram_info, built, commitment, plan), or -1 with
+ * an owned one-line *err. */
+int backdoor_make_ngram(const struct backdoor_spec *spec, struct backdoor_made *out, char **err);
 
 /* The build step alone, for phrases made elsewhere (the LLM generator):
  * builds D ∪ D' from the n pairs (triggers[i], signatures[i]; borrowed)

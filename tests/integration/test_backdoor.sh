@@ -91,7 +91,9 @@ with open(sys.argv[1], "w") as f:
         f.write(line)
 PY
 ctl -q dataset add "$T/big.jsonl" --name big > /dev/null
-"$VTUNECTL" -s "$T/run/vtuned.sock" backdoor create big > /dev/null 2>&1 &
+# ("q q q ..." has two words: no n-gram model of it reaches a target, so
+# this build of a degenerate dataset uses the word list.)
+"$VTUNECTL" -s "$T/run/vtuned.sock" backdoor create big --generator wordlist > /dev/null 2>&1 &
 CTL=$!
 grow() { [ "$(du -s "$T/state/built" | cut -f1)" -gt 2000 ]; }
 if wait_until 60 grow; then ok "the build is under way"; else fail "the build started"; fi
