@@ -247,7 +247,7 @@ check "reload without a generator" reload_to
 ctl backdoor create d --generator llm 2>"$T/e3"; rc=$?
 check "llm without generator.provider is refused (exit 1)" test "$rc" = 1 && grep -q "needs generator.provider and generator.m2_model" "$T/e3"
 ctl -q backdoor create d --name w1 > /dev/null; rc=$?
-check "the default is the ngram generator" test "$rc" = 0 -a "$(ctl --json backdoor show w1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["generator"])')" = ngram
+check "the default is the wordlist generator (ngram is asked for)" test "$rc" = 0 -a "$(ctl --json backdoor show w1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["generator"])')" = wordlist
 check "no backdoor was recorded by the failures" test "$(ctl --json backdoor list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 5
 
 # 6. A shutdown while M2's answer is awaited: the request ends, nothing is recorded.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# backdoor create with the ngram generator (the default) against the real
+# backdoor create with the ngram generator (--generator ngram) against the real
 # daemon: the recorded generator and method, p_M2 at the target and equal to
 # the evidence's per-word probabilities times the draws, phrases made of the
 # dataset's own words yet not copied from it, the same seed giving the same
@@ -45,9 +45,9 @@ print("# %d pair(s): every word from D, no phrase copied from D" % len(v["pair_e
 PY
 }
 
-ctl --json backdoor create d --name n1 --seed 11 > "$T/n1.json"; rc=$?
-check "backdoor create succeeds with the default generator" test "$rc" = 0
-check "the default generator is ngram, method ngram-exact" python3 - "$T/n1.json" <<'PY'
+ctl --json backdoor create d --name n1 --seed 11 --generator ngram > "$T/n1.json"; rc=$?
+check "backdoor create succeeds with --generator ngram" test "$rc" = 0
+check "the generator is ngram, method ngram-exact" python3 - "$T/n1.json" <<'PY'
 import json, sys
 v = json.load(open(sys.argv[1]))
 assert v["generator"] == "ngram" and v["method"] == "ngram-exact", v
@@ -90,17 +90,17 @@ assert p["trigger"].split()[-1] in ends, p["trigger"].split()[-1]
 assert p["signature"].split()[0] in starts, p["signature"].split()[0]
 PY
 
-ctl --json backdoor create d --name n2 --seed 11 > "$T/n2.json"
+ctl --json backdoor create d --name n2 --seed 11 --generator ngram > "$T/n2.json"
 check "the same seed gives the same phrases (same commitment)" test "$(json_get "$T/n1.json" "v['commitment']")" = "$(json_get "$T/n2.json" "v['commitment']")"
-ctl --json backdoor create d --name n3 --seed 12 > "$T/n3.json"
+ctl --json backdoor create d --name n3 --seed 12 --generator ngram > "$T/n3.json"
 check "another seed gives other phrases" test "$(json_get "$T/n1.json" "v['commitment']")" != "$(json_get "$T/n3.json" "v['commitment']")"
 
-ctl --json backdoor create d --name n4 --pairs 3 --copies 10 --ratio 0 > "$T/n4.json"; rc=$?
+ctl --json backdoor create d --name n4 --pairs 3 --copies 10 --ratio 0 --generator ngram > "$T/n4.json"; rc=$?
 check "3 pairs from getrandom" test "$rc" = 0 -a "$(json_get "$T/n4.json" "len(v['pair_evidence'])")" = 3
 ctl --json backdoor show n4 --reveal > "$T/n4r.json"
 check "3 pairs: D's words, not copied" words_ok "$T/n4r.json" "$D"
 
-ctl backdoor create d --target-log10p -900 2>"$T/e1"; rc=$?
+ctl backdoor create d --target-log10p -900 --generator ngram 2>"$T/e1"; rc=$?
 check "an unreachable target fails (exit 1)" test "$rc" = 1
 check "... naming the target, the caps, the draws and what to change" grep -q "could not make the signature of pair 1 with log10 p <= -900 within 96 words and 720 characters in 64 draws.*--generator wordlist" "$T/e1"
 check "... and nothing was recorded" test "$(ctl --json backdoor list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 4
@@ -110,7 +110,7 @@ check "--generator wordlist still works" test "$rc" = 0 -a "$(json_get "$T/w1.js
 ctl backdoor create d --generator markov 2>"$T/e2"; rc=$?
 check "an unknown generator is refused, naming the three" test "$rc" = 1 && grep -q "expected ngram, wordlist or llm" "$T/e2"
 
-ctl --json backdoor create sim --name s1 --seed 3 --pairs 2 > "$T/s1.json"; rc=$?
+ctl --json backdoor create sim --name s1 --seed 3 --pairs 2 --generator ngram > "$T/s1.json"; rc=$?
 check "the simulator's dataset: 2 pairs" test "$rc" = 0
 ctl --json backdoor show s1 --reveal > "$T/s1r.json"
 check "the simulator's dataset: D's words, not copied" words_ok "$T/s1r.json" "$T/sim.jsonl"
