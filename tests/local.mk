@@ -43,3 +43,7 @@ EXTRA_DIST += tests/integration/test_cheaters.sh
 # export and commit: one error line, no row, no half file, still serving.
 TESTS += tests/integration/test_fs_faults.sh
 EXTRA_DIST += tests/integration/test_fs_faults.sh
+
+# issue 13: the daemon opens no path a client names (descriptors over the socket)
+TESTS += tests/integration/test_fdpass.sh
+EXTRA_DIST += tests/integration/test_fdpass.sh tests/integration/fdrpc.py
