@@ -85,7 +85,8 @@ struct ctl_server {
     int handles; /* open handles: listener + connections */
     struct ctl_conn *conns;
     unsigned n_conns;
-    gid_t sock_gid;
+    gid_t sock_gid; /* the socket's group, allowed: socket_group or, unset, the file's */
+    uid_t overflow_uid; /* as which unmapped callers arrive in a user namespace */
     gid_t *allowed_gids;
     size_t n_allowed_gids;
 };
@@ -646,8 +647,13 @@ static void on_connection(uv_stream_t *server, int status)
     }
     if (!peer_allowed(s, &c->peer)) {
         log_warnx("ctl: refused connection from uid %lu gid %lu pid %ld (not an allowed user or "
-                  "group)",
-                  (unsigned long)c->peer.uid, (unsigned long)c->peer.gid, (long)c->peer.pid);
+                  "group%s)",
+                  (unsigned long)c->peer.uid, (unsigned long)c->peer.gid, (long)c->peer.pid,
+                  c->peer.uid == s->overflow_uid
+                      ? "; this uid is the kernel's overflow id, as which a caller the daemon's "
+                        "user namespace does not map arrives: run vtuned without "
+                        "PrivateUsers=yes"
+                      : "");
         conn_send(c, error_object(NULL, CTL_ERR_DENIED,
                                   "permission denied: your user is not allowed on this socket "
                                   "(see allowed_uids/allowed_groups in vtuned.yaml)",
@@ -699,6 +705,33 @@ static int socket_alive(const char *path)
     alive = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
     close(fd);
     return alive;
+}
+
+/* The group of the socket file s listens on (bound here or passed by
+ * systemd), or -1: with socket_group unset, its members are allowed, as
+ * the daemon's group owns it (vtuned(8), ACCESS CONTROL). */
+static gid_t socket_file_gid(struct ctl_server *s)
+{
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+    size_t n = sizeof path;
+    struct stat st;
+    if (uv_pipe_getsockname(&s->pipe, path, &n) < 0 || n == 0 || path[0] != '/')
+        snprintf(path, sizeof path, "%s", s->path);
+    if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return (gid_t)-1;
+    return st.st_gid;
+}
+
+static uid_t read_overflow_uid(void)
+{
+    FILE *f = fopen("/proc/sys/kernel/overflowuid", "re");
+    unsigned long v = 65534;
+    if (f) {
+        if (fscanf(f, "%lu", &v) != 1)
+            v = 65534;
+        fclose(f);
+    }
+    return (uid_t)v;
 }
 
 int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
@@ -782,6 +815,9 @@ int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
             goto fail;
         }
     }
+    if (s->sock_gid == (gid_t)-1)
+        s->sock_gid = socket_file_gid(s);
+    s->overflow_uid = read_overflow_uid();
     if ((r = uv_listen((uv_stream_t *)&s->pipe, 128, on_connection)) < 0) {
         *err = xasprintf("cannot listen on %s: %s", s->path, uv_strerror(r));
         goto fail;

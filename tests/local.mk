@@ -47,3 +47,6 @@ EXTRA_DIST += tests/integration/test_fs_faults.sh
 # issue 13: the daemon opens no path a client names (descriptors over the socket)
 TESTS += tests/integration/test_fdpass.sh
 EXTRA_DIST += tests/integration/test_fdpass.sh tests/integration/fdrpc.py
+# issue 13: the socket's group allowed by default, in and out of a user namespace
+TESTS += tests/integration/test_access.sh
+EXTRA_DIST += tests/integration/test_access.sh

@@ -129,7 +129,32 @@ check "recording the name vtunectl gave as its source" test "$(json_get "$T/afte
 printf 'r:%s {"jsonrpc":"2.0","id":1,"method":"dataset.add","params":{"fd":0,"name":"raw","file":"my data"}}\n' \
     "$T/pub/d.jsonl" | as_nobody $FDRPC > "$T/raw"
 check "a raw client passing a descriptor imports (the documented way)" grep -q '"examples":500' "$T/raw"
-check "no dataset named after a refused request" test "$(count_ds)" = $((n0 + 2))
+# Which line a descriptor belongs to: one sent with the first bytes of a
+# line split over two sends, and two pipelined lines each with its own.
+make_dataset "$T/pub/small.jsonl" 20
+"$NPY" - "$SOCK" "$T/pub/d.jsonl" "$T/pub/small.jsonl" > "$T/pipe" <<'PY'
+import json, os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+big, small = os.open(sys.argv[2], os.O_RDONLY), os.open(sys.argv[3], os.O_RDONLY)
+def line(i, name):
+    return json.dumps({"jsonrpc": "2.0", "id": i, "method": "dataset.add",
+                       "params": {"fd": 0, "name": name}}).encode() + b"\n"
+l1 = line(1, "split")
+socket.send_fds(s, [l1[:12]], [big])
+s.sendall(l1[12:])
+socket.send_fds(s, [line(2, "pipe2")], [small])
+socket.send_fds(s, [line(3, "pipe3")], [big])
+got, f = {}, s.makefile("rb")
+while len(got) < 3:
+    m = json.loads(f.readline())
+    if "id" in m:
+        got[m["id"]] = m.get("result", {}).get("examples", m.get("error"))
+print(got[1], got[2], got[3])
+PY
+echo "# examples imported by lines 1 2 3: $(cat "$T/pipe")"
+check "each line imports the file sent with it (500 20 500)" test "$(cat "$T/pipe")" = "500 20 500"
+check "no dataset named after a refused request" test "$(count_ds)" = $((n0 + 5))
 
 stop_daemon
 check "clean stop (no worker left blocked)" test "$STOP_RC" = 0
