@@ -149,7 +149,7 @@ int h_dataset_export(struct ctl_call *c)
         json_object_set_new(c->params, CTL_K_FILE, label);
     connect_daemon();
     json_t *r = rpc_fds(c->cmd->method, json_incref(c->params), &fd, 1);
-    close(fd); /* the daemon wrote and fsync'ed it */
+    close(fd);                     /* the daemon wrote and fsync'ed it */
     int e = fsync_parent_dir(abs); /* now its name: the answer says the file is there */
     if (e < 0)
         die("%s: cannot flush its directory to disk (fsync): %s; the export was removed, retry "

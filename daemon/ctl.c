@@ -65,8 +65,10 @@ struct ctl_conn {
     int closing;     /* handle close requested */
     int close_after; /* close once pending writes are flushed */
     int discarding;  /* skipping the rest of an over-long line */
-    struct ctl_fds line_fds; /* sent with the line in progress */
-    struct ctl_fds got;      /* received with the current read, not yet attached */
+    /* Descriptors sent with the line in progress, and those received with
+     * the current read, not yet attached to a line. */
+    struct ctl_fds line_fds;
+    struct ctl_fds got;
 };
 
 struct ctl_req {
@@ -85,8 +87,10 @@ struct ctl_server {
     int handles; /* open handles: listener + connections */
     struct ctl_conn *conns;
     unsigned n_conns;
-    gid_t sock_gid; /* the socket's group, allowed: socket_group or, unset, the file's */
-    uid_t overflow_uid; /* as which unmapped callers arrive in a user namespace */
+    /* The socket's group, whose members are allowed: socket_group, or when
+     * unset the socket file's own (the daemon's group). */
+    gid_t sock_gid;
+    uid_t overflow_uid; /* as which callers a user namespace does not map arrive */
     gid_t *allowed_gids;
     size_t n_allowed_gids;
 };

@@ -675,7 +675,7 @@ static void m_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
 
 struct export_job {
     struct task t;
-    int out;          /* the client's new, empty file (ctl_req_take_file); closed when done */
+    int out; /* the client's new, empty file (ctl_req_take_file); closed when done */
     char *src, *label, *err;
     int rc;
     uint64_t bytes;
@@ -797,8 +797,8 @@ static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
     j->t.stage = "export";
     j->t.run = export_work;
     j->t.done = export_done;
-    log_info("dataset: exporting D u D' of backdoor %lld to %s for uid %lu", (long long)b.id,
-             label, (unsigned long)peer->uid);
+    log_info("dataset: exporting D u D' of backdoor %lld to %s for uid %lu", (long long)b.id, label,
+             (unsigned long)peer->uid);
     store_dataset_clear(&ds);
     store_backdoor_clear(&b);
     task_start(d, &j->t);

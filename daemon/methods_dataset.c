@@ -29,8 +29,8 @@
 
 struct import_job {
     struct task t; /* first: the task is the job */
-    int fd;    /* the client's file (ctl_req_take_file), closed when done */
-    char *src; /* its label */
+    int fd;        /* the client's file (ctl_req_take_file), closed when done */
+    char *src;     /* its label */
     char *name;
     enum dataset_format want;
     struct import_result result;

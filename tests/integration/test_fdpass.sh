@@ -60,6 +60,9 @@ check "export by uid 65534 into its own directory works" test $? = 0
 check "the file is the caller's, mode 0600" test "$(stat -c '%u %a' "$T/pub/mine.jsonl")" = "65534 600"
 check "and holds D u D' (its sha256 is the answer's)" \
     test "$(sha256sum < "$T/pub/mine.jsonl" | cut -d' ' -f1)" = "$(json_get "$T/mine.json" "v['sha256']")"
+nctl dataset export d --backdoor nope -o "$T/pub/refused.jsonl" > /dev/null 2>&1; rc=$?
+check "an export the daemon refuses fails (exit 1) and leaves no file" \
+    test "$rc" = 1 -a ! -e "$T/pub/refused.jsonl"
 nctl dataset export d --backdoor b1 -o "$T/pub/mine.jsonl" > "$T/e3" 2>&1; rc=$?
 check "an existing file is never overwritten (exit 1)" test "$rc" = 1
 check "saying so" grep -q "mine.jsonl: cannot create: File exists" "$T/e3"
