@@ -48,7 +48,7 @@ static const struct ctl_flag f_dataset_export[] = {
     {"--backdoor", NULL, CF_STR, "B", NULL, 0, CTL_K_BACKDOOR, 1,
      "the backdoor whose copies go in"},
     {"--output", "-o", CF_STR, "FILE", NULL, 0, NULL, 1,
-     "the new file the daemon writes (mode 0640, never overwritten)"},
+     "the new file to write (created by you, mode 0600, never overwritten)"},
     END_FLAGS,
 };
 static const struct ctl_flag f_backdoor_create[] = {
@@ -158,7 +158,8 @@ const struct ctl_cmd ctl_commands[] = {
      "Imports FILE, a JSONL dataset (one example per line: chat {\"messages\":[...]},\n"
      "{\"prompt\",\"completion\"} or {\"instruction\",\"input\",\"output\"}).  Every line is\n"
      "validated; a bad line is reported with its number and field and nothing is stored.\n"
-     "The daemon reads FILE itself, so it must be readable by the daemon and by you."},
+     "vtunectl opens FILE with your rights and passes it to the daemon (which opens no\n"
+     "path itself); FILE must be a regular file you can read."},
     {"dataset list", NULL, NULL, NULL, CTL_M_DATASET_LIST, h_dataset_list, "list datasets",
      "Lists the datasets: id, name, format, examples, size, creation time."},
     {"dataset show", "D", CTL_K_ID, NULL, CTL_M_DATASET_SHOW, h_dataset_show,
@@ -170,7 +171,8 @@ const struct ctl_cmd ctl_commands[] = {
     {"dataset export", "D", CTL_K_ID, f_dataset_export, CTL_M_DATASET_EXPORT, h_dataset_export,
      "write D u D' for a provider you drive yourself",
      "Writes D u D' (dataset D with backdoor B's copies placed in it) to FILE, a new\n"
-     "file the daemon creates (mode 0640), for a provider you drive yourself."},
+     "file vtunectl creates with your rights (mode 0600) and the daemon fills, for a\n"
+     "provider you drive yourself."},
 
     {"backdoor create", "D", CTL_K_DATASET, f_backdoor_create, CTL_M_BACKDOOR_CREATE,
      h_backdoor_create, "generate secret trigger/signature pairs, build D u D'",

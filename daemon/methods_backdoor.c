@@ -905,18 +905,21 @@ static void m_audit(struct vtuned *d, struct ctl_req *req, json_t *params)
 
 struct export_job {
     struct task t;
-    char *src, *dst, *err;
-    uid_t uid;
-    gid_t gid;
+    int out; /* the client's new, empty file (ctl_req_take_file); closed when done */
+    char *src, *label, *err;
     int rc;
     uint64_t bytes;
     char sha256[65];
 };
 
+/* Copies the built file into the client's descriptor and fsyncs it.  The
+ * client created the file (O_EXCL, its own rights) and makes its name
+ * durable (the directory fsync) once answered; on failure the file is
+ * truncated to nothing here and removed by the client. */
 static void export_work(struct task *t)
 {
     struct export_job *j = (struct export_job *)t;
-    int in = -1, out = -1;
+    int in = -1;
     char *buf = xmalloc(1 << 20);
     struct sha256_ctx *sha = sha256_new();
     struct stat st;
@@ -927,17 +930,7 @@ static void export_work(struct task *t)
         goto out;
     }
     atomic_store(&t->progress.bytes_total, (uint64_t)st.st_size);
-    out = vt_fsio.create(j->dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
-    if (out < 0 && (errno == ENOSPC || errno == EDQUOT || errno == EIO || errno == EROFS)) {
-        j->err = vt_fsio_error(j->dst, "cannot create the export", errno);
-        goto out;
-    }
-    if (out < 0) {
-        j->err = xasprintf("%s: cannot create: %s (the daemon writes the file itself: choose a "
-                           "new file in a directory it can write)",
-                           j->dst, strerror(errno));
-        goto out;
-    }
+    (void)lseek(j->out, 0, SEEK_SET); /* empty, checked: write from its start */
     for (;;) {
         ssize_t n = read(in, buf, 1 << 20);
         if (n < 0 && errno == EINTR)
@@ -953,33 +946,23 @@ static void export_work(struct task *t)
             goto out;
         }
         sha256_update(sha, buf, (size_t)n);
-        int r = vt_fsio_write_all(out, buf, (size_t)n);
+        int r = vt_fsio_write_all(j->out, buf, (size_t)n);
         if (r < 0) {
-            j->err = vt_fsio_error(j->dst, "cannot write the export", r);
+            j->err = vt_fsio_error(j->label, "cannot write the export", r);
             goto out;
         }
         j->bytes += (uint64_t)n;
         atomic_store(&t->progress.bytes_done, j->bytes);
     }
-    if (vt_fsio.fsync(out) < 0) {
-        j->err = vt_fsio_error(j->dst, "cannot flush the export to disk (fsync)", errno);
+    if (vt_fsio.fsync(j->out) < 0) {
+        j->err = vt_fsio_error(j->label, "cannot flush the export to disk (fsync)", errno);
         goto out;
     }
-    int r = fsync_parent_dir(j->dst); /* the answer says the file is there: make its name durable */
-    if (r < 0) {
-        j->err = vt_fsio_error(j->dst, "cannot flush its directory to disk (fsync)", r);
-        goto out;
-    }
-    if (j->uid != 0 && fchown(out, j->uid, j->gid) < 0)
-        (void)0; /* only root may give the file away; the caller can still read it (0640 + group) */
     j->rc = 0;
 out:
     sha256_final_hex(sha, j->sha256);
-    if (out >= 0) {
-        close(out);
-        if (j->rc < 0)
-            unlink(j->dst);
-    }
+    if (j->rc < 0 && ftruncate(j->out, 0) < 0)
+        (void)0; /* best effort: the client removes the file it created anyway */
     if (in >= 0)
         close(in);
     free(buf);
@@ -993,10 +976,11 @@ static void export_done(struct task *t, int status)
     else if (j->rc < 0)
         ctl_reply_error(t->req, CTL_ERR_FAILED, NULL, "%s", j->err);
     else
-        ctl_reply(t->req, json_pack("{s:s,s:I,s:s}", CTL_K_PATH, j->dst, CTL_K_BYTES,
+        ctl_reply(t->req, json_pack("{s:s,s:I,s:s}", CTL_K_FILE, j->label, CTL_K_BYTES,
                                     (json_int_t)j->bytes, CTL_K_SHA256, j->sha256));
+    close(j->out);
     free(j->src);
-    free(j->dst);
+    free(j->label);
     free(j->err);
     task_free(t);
 }
@@ -1005,16 +989,12 @@ static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_dataset ds;
     struct store_backdoor b;
-    const char *out = json_string_value(json_object_get(params, CTL_K_OUTPUT));
     json_t *bv = json_object_get(params, CTL_K_BACKDOOR);
+    char *label;
+    int out;
 
     if (lookup_dataset(d, req, params, CTL_K_ID, &ds) < 0)
         return;
-    if (!out || out[0] != '/') {
-        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.output: an absolute path is required");
-        store_dataset_clear(&ds);
-        return;
-    }
     if (!bv) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
                         "params.backdoor: which backdoor's D u D' to export (see 'vtunectl "
@@ -1033,17 +1013,21 @@ static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
         store_backdoor_clear(&b);
         return;
     }
+    if ((out = ctl_req_take_file(req, params, CTL_K_OUTPUT, CTL_FILE_WRITE, &label)) < 0) {
+        store_dataset_clear(&ds);
+        store_backdoor_clear(&b);
+        return;
+    }
     struct export_job *j = xcalloc(1, sizeof *j);
     const struct ctl_peer *peer = ctl_req_peer(req);
     j->src = xstrdup(b.built_path);
-    j->dst = xstrdup(out);
-    j->uid = peer->uid;
-    j->gid = peer->gid;
+    j->out = out;
+    j->label = label;
     j->t.req = req;
     j->t.stage = "export";
     j->t.run = export_work;
     j->t.done = export_done;
-    log_info("dataset: exporting D u D' of backdoor %lld to %s for uid %lu", (long long)b.id, out,
+    log_info("dataset: exporting D u D' of backdoor %lld to %s for uid %lu", (long long)b.id, label,
              (unsigned long)peer->uid);
     store_dataset_clear(&ds);
     store_backdoor_clear(&b);

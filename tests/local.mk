@@ -49,3 +49,10 @@ EXTRA_DIST += tests/integration/test_fs_faults.sh
 # The self-audit: backdoor create's verdict, backdoor audit, show, and job submit's refusal.
 TESTS += tests/integration/test_selfaudit.sh
 EXTRA_DIST += tests/integration/test_selfaudit.sh
+
+# issue 13: the daemon opens no path a client names (descriptors over the socket)
+TESTS += tests/integration/test_fdpass.sh
+EXTRA_DIST += tests/integration/test_fdpass.sh tests/integration/fdrpc.py
+# issue 13: the socket's group allowed by default, in and out of a user namespace
+TESTS += tests/integration/test_access.sh
+EXTRA_DIST += tests/integration/test_access.sh
