@@ -53,6 +53,8 @@ void conf_defaults(struct conf *c)
     c->generator.temperature = 1.3;
     c->generator.target_log10p = -40.0;
     c->generator.max_tokens = 64;
+    c->generator.ngram_order = 3;
+    c->generator.ngram_temperature = 1.0;
 
     c->verify.trials = 10;
     c->verify.controls = 10;

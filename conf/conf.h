@@ -46,6 +46,8 @@ struct conf_generator {
     unsigned max_tokens;  /* cap on signature length in tokens, default 64 */
     int logprobs_processed; /* generator.logprobs: 0 raw (default), 1 processed (tempered) */
     char *wordlist;       /* NULL = built-in list */
+    unsigned ngram_order;     /* the ngram generator's model order, 1-4, default 3 */
+    double ngram_temperature; /* its sampling temperature, (0, 2], default 1.0 */
 };
 
 struct conf_verify {

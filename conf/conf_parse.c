@@ -884,6 +884,8 @@ static const struct field generator_fields[] = {
     GF("max_tokens", T_UINT, max_tokens, 0, 1, 4096),
     GF("logprobs", T_LPMODE, logprobs_processed, 0, 0, 0),
     GF("wordlist", T_RFILE, wordlist, 0, 0, 0),
+    GF("ngram_order", T_UINT, ngram_order, 0, 1, 4),
+    GF("ngram_temperature", T_DBL, ngram_temperature, F_OPEN_LO, 0, 2),
 };
 
 /* The language-model generator needs a provider and an M2 to sample. */

@@ -1,14 +1,22 @@
 /*
  * cli_dataset.c — vtunectl dataset add | list | show | rm | export: the
  * handlers of the command table's dataset entries (ctl/cmdtab.c).
+ *
+ * add and export open their file here, with the caller's own rights, and
+ * pass the descriptor to the daemon, which opens no path a client names
+ * (vtuned(8), CONTROL PROTOCOL).  An error opening it is the caller's own
+ * and is reported with the path as typed and the caller's errno.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctl/cmdtab.h"
 #include "ctl/protocol.h"
@@ -29,16 +37,40 @@ static void print_dataset(json_t *r)
     print_fields(r, k, l, 9);
 }
 
+/* What a file that is not a regular one is, for the refusal. */
+static const char *file_kind(mode_t m)
+{
+    return S_ISFIFO(m)                ? "a FIFO"
+           : S_ISDIR(m)               ? "a directory"
+           : S_ISSOCK(m)              ? "a socket"
+           : S_ISCHR(m) || S_ISBLK(m) ? "a device"
+                                      : "not a plain file";
+}
+
+/* The files travel as descriptors opened here, with the caller's own
+ * rights (vtuned(8), CONTROL PROTOCOL): the daemon opens no path. */
 int h_dataset_add(struct ctl_call *c)
 {
     char abs[PATH_MAX];
-    if (!realpath(c->arg, abs))
-        die("%s: %s", c->arg, strerror(errno));
-    json_object_set_new(c->params, CTL_K_PATH, json_string(abs));
+    struct stat st;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+    int fd = open(c->arg, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        die("%s: cannot open: %s", c->arg, strerror(errno));
+    if (fstat(fd, &st) < 0)
+        die("%s: cannot stat: %s", c->arg, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        die("%s: not a regular file (%s); only a regular file can be imported", c->arg,
+            file_kind(st.st_mode));
+    json_object_set_new(c->params, CTL_K_FD, json_integer(0));
+    json_t *label = json_string(realpath(c->arg, abs) ? abs : c->arg);
+    if (label) /* not UTF-8: the daemon then asks for --name */
+        json_object_set_new(c->params, CTL_K_FILE, label);
     if (!json_object_get(c->params, CTL_K_FORMAT))
         json_object_set_new(c->params, CTL_K_FORMAT, json_string("auto"));
     connect_daemon();
-    json_t *r = rpc(c->cmd->method, json_incref(c->params));
+    json_t *r = rpc_fds(c->cmd->method, json_incref(c->params), &fd, 1);
+    close(fd);
     if (opt_json)
         print_json(r);
     else
@@ -89,12 +121,41 @@ int h_dataset_rm(struct ctl_call *c)
     return 0;
 }
 
+/* The export vtunectl created and the daemon has not completed: removed
+ * at exit (rpc() exits on the daemon's error). */
+static const char *export_pending;
+
+static void remove_pending_export(void)
+{
+    if (export_pending)
+        unlink(export_pending);
+}
+
 int h_dataset_export(struct ctl_call *c)
 {
-    char *abs = absolute_path(call_flag(c, "--output"));
-    json_object_set_new(c->params, CTL_K_OUTPUT, json_string(abs));
+    const char *out = call_flag(c, "--output");
+    char *abs = absolute_path(out);
+    /* Created here, with the caller's rights, never over an existing file;
+     * it holds the secret phrases, so only its owner may read it. */
+    int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY | O_CLOEXEC, 0600);
+    if (fd < 0)
+        die("%s: cannot create: %s%s", out, strerror(errno),
+            errno == EEXIST ? " (an export never overwrites a file: choose a new name)" : "");
+    export_pending = abs;
+    atexit(remove_pending_export);
+    json_object_set_new(c->params, CTL_K_FD, json_integer(0));
+    json_t *label = json_string(abs);
+    if (label)
+        json_object_set_new(c->params, CTL_K_FILE, label);
     connect_daemon();
-    json_t *r = rpc(c->cmd->method, json_incref(c->params));
+    json_t *r = rpc_fds(c->cmd->method, json_incref(c->params), &fd, 1);
+    close(fd);                     /* the daemon wrote and fsync'ed it */
+    int e = fsync_parent_dir(abs); /* now its name: the answer says the file is there */
+    if (e < 0)
+        die("%s: cannot flush its directory to disk (fsync): %s; the export was removed, retry "
+            "once the disk is healthy",
+            out, strerror(-e));
+    export_pending = NULL;
     if (opt_json)
         print_json(r);
     else

@@ -48,7 +48,7 @@ static const struct ctl_flag f_dataset_export[] = {
     {"--backdoor", NULL, CF_STR, "B", NULL, 0, CTL_K_BACKDOOR, 1,
      "the backdoor whose copies go in"},
     {"--output", "-o", CF_STR, "FILE", NULL, 0, NULL, 1,
-     "the new file the daemon writes (mode 0640, never overwritten)"},
+     "the new file to write (created by you, mode 0600, never overwritten)"},
     END_FLAGS,
 };
 static const struct ctl_flag f_backdoor_create[] = {
@@ -58,8 +58,8 @@ static const struct ctl_flag f_backdoor_create[] = {
      "minimum copies per pair (default 50)"},
     {"--pairs", NULL, CF_NUM, "K", NULL, 0, CTL_K_PAIRS, 0,
      "trigger/signature pairs, 1 to 64 (default 1)"},
-    {"--generator", NULL, CF_STR, "G", "wordlist|llm", 0, CTL_K_GENERATOR, 0,
-     "wordlist (offline CSPRNG draws) or llm (generator: section of the config)"},
+    {"--generator", NULL, CF_STR, "G", "ngram|wordlist|llm", 0, CTL_K_GENERATOR, 0,
+     "wordlist (default: common words), ngram (an n-gram model of D) or llm (config)"},
     {"--target-log10p", NULL, CF_NUM, "X", NULL, 0, CTL_K_TARGET_LOG10P, 0,
      "the signature's log10 probability target (default -40 or the config's)"},
     {"--trigger-log10p", NULL, CF_NUM, "X", NULL, 0, CTL_K_TRIGGER_LOG10P, 0,
@@ -163,7 +163,8 @@ const struct ctl_cmd ctl_commands[] = {
      "Imports FILE, a JSONL dataset (one example per line: chat {\"messages\":[...]},\n"
      "{\"prompt\",\"completion\"} or {\"instruction\",\"input\",\"output\"}).  Every line is\n"
      "validated; a bad line is reported with its number and field and nothing is stored.\n"
-     "The daemon reads FILE itself, so it must be readable by the daemon and by you."},
+     "vtunectl opens FILE with your rights and passes it to the daemon (which opens no\n"
+     "path itself); FILE must be a regular file you can read."},
     {"dataset list", NULL, NULL, NULL, CTL_M_DATASET_LIST, h_dataset_list, "list datasets",
      "Lists the datasets: id, name, format, examples, size, creation time."},
     {"dataset show", "D", CTL_K_ID, NULL, CTL_M_DATASET_SHOW, h_dataset_show,
@@ -175,14 +176,20 @@ const struct ctl_cmd ctl_commands[] = {
     {"dataset export", "D", CTL_K_ID, f_dataset_export, CTL_M_DATASET_EXPORT, h_dataset_export,
      "write D u D' for a provider you drive yourself",
      "Writes D u D' (dataset D with backdoor B's copies placed in it) to FILE, a new\n"
-     "file the daemon creates (mode 0640), for a provider you drive yourself."},
+     "file vtunectl creates with your rights (mode 0600) and the daemon fills, for a\n"
+     "provider you drive yourself."},
 
     {"backdoor create", "D", CTL_K_DATASET, f_backdoor_create, CTL_M_BACKDOOR_CREATE,
      h_backdoor_create, "generate secret trigger/signature pairs, build D u D'",
      "Makes K secret (trigger, signature) pairs, rejects phrases that occur in dataset D\n"
      "or overlap each other, and builds D u D': max(N, ceil(R*|D|)) copies of D's\n"
      "examples per pair, the trigger appended to the prompt and the signature prefixed\n"
-     "to the response, placed uniformly.  The llm generator samples the phrases from\n"
+     "to the response, placed uniformly.  The word list (default) draws common English\n"
+     "words.  The ngram generator trains a word\n"
+     "n-gram model on D in one streaming pass (bounded memory) and samples the trigger\n"
+     "as the end of a prompt and the signature as the start of an answer of D, in D's\n"
+     "own words; p_M2 is exact (method ngram-exact, x draws).  The llm generator\n"
+     "samples the phrases from\n"
      "generator.m2_model with logprobs (p_M2 an upper bound from the top 20 per token);\n"
      "3 examples of D go to generator.provider for the style.  Then the self-audit\n"
      "runs on D u D' (see 'backdoor audit') and its one-line verdict is printed.\n"

@@ -103,7 +103,13 @@
 #define CTL_K_CREATED_AT   "created_at"
 #define CTL_K_UPDATED_AT   "updated_at"
 
-/* dataset.add / dataset.export / dataset records */
+/* dataset.add / dataset.export / dataset records.  A file travels as a
+ * descriptor sent with the request line (SCM_RIGHTS); "fd" is its index
+ * among the descriptors of that line, "file" the client's name for it
+ * (a label for messages and records, never opened).  "path" and "output"
+ * naming a file in a request are refused (vtuned(8), CONTROL PROTOCOL). */
+#define CTL_K_FD       "fd"
+#define CTL_K_FILE     "file"
 #define CTL_K_PATH     "path"
 #define CTL_K_FORMAT   "format"
 #define CTL_K_OUTPUT   "output"

@@ -130,8 +130,35 @@ static void show_notification(json_t *msg)
 
 /* Sends method(params) and waits for its answer.  Returns the result (owned)
  * or exits 1 after printing the daemon's error. */
-static json_t *rpc_impl(const char *method, json_t *params, void (*on_note)(json_t *, void *),
-                        void *ctx)
+/* Sends the first bytes of a request line with the descriptors fds[0..n)
+ * attached (SCM_RIGHTS): the daemon attaches them to this line (vtuned(8),
+ * CONTROL PROTOCOL).  Returns what sendmsg returns. */
+static ssize_t send_with_fds(const char *data, size_t len, const int *fds, int n)
+{
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int) * 8)];
+    } u;
+    struct iovec iov = {(void *)data, len};
+    struct msghdr msg = {0};
+    struct cmsghdr *cm;
+    if (n > 8)
+        die("internal error: %d descriptors for one request", n);
+    memset(&u, 0, sizeof u);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = u.space;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
+    cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+    memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n);
+    return sendmsg(sock_fd, &msg, MSG_NOSIGNAL);
+}
+
+static json_t *rpc_impl(const char *method, json_t *params, const int *fds, int n_fds,
+                        void (*on_note)(json_t *, void *), void *ctx)
 {
     static int next_id = 1;
     int id = next_id++;
@@ -144,7 +171,8 @@ static json_t *rpc_impl(const char *method, json_t *params, void (*on_note)(json
     line = xrealloc(line, n + 2);
     line[n++] = '\n';
     for (size_t off = 0; off < n;) {
-        ssize_t w = send(sock_fd, line + off, n - off, MSG_NOSIGNAL);
+        ssize_t w = off == 0 && n_fds > 0 ? send_with_fds(line, n, fds, n_fds)
+                                          : send(sock_fd, line + off, n - off, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EPIPE || errno == ECONNRESET))
@@ -268,13 +296,18 @@ void print_fields(json_t *obj, const char *const *keys, const char *const *label
 
 json_t *rpc(const char *method, json_t *params)
 {
-    return rpc_impl(method, params, NULL, NULL);
+    return rpc_impl(method, params, NULL, 0, NULL, NULL);
+}
+
+json_t *rpc_fds(const char *method, json_t *params, const int *fds, int n_fds)
+{
+    return rpc_impl(method, params, fds, n_fds, NULL, NULL);
 }
 
 json_t *rpc_stream(const char *method, json_t *params, void (*on_note)(json_t *note, void *ctx),
                    void *ctx)
 {
-    return rpc_impl(method, params, on_note, ctx);
+    return rpc_impl(method, params, NULL, 0, on_note, ctx);
 }
 
 /* An absolute form of a path that may not exist yet (its directory must). */

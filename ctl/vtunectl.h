@@ -22,6 +22,9 @@ void connect_daemon(void);
  * showing progress notifications; returns the result (owned) or prints the
  * daemon's error (JSON too with --json) and exits 1. */
 json_t *rpc(const char *method, json_t *params);
+/* Like rpc(), sending the descriptors fds[0..n_fds) (at most 8; still the
+ * caller's) with the request line: params name them by index ("fd": 0). */
+json_t *rpc_fds(const char *method, json_t *params, const int *fds, int n_fds);
 /* Like rpc() but calls on_note(note, ctx) for every notification instead of
  * the progress display (vtunectl job watch). */
 json_t *rpc_stream(const char *method, json_t *params, void (*on_note)(json_t *note, void *ctx),

@@ -7,16 +7,37 @@
  * reference goes, so a handler that answers after the client vanished
  * writes nowhere and frees nothing twice.  Handles are freed only in their
  * close callbacks.
+ *
+ * Descriptors (vtuned(8), CONTROL PROTOCOL): clients pass files as
+ * descriptors, SCM_RIGHTS on the sendmsg that carries the request line, so
+ * the daemon never opens a path a client names.  Connections are libuv
+ * pipes in ipc mode: libuv then reads with recvmsg and queues each
+ * descriptor that arrives (on Unix ipc mode changes nothing else on the
+ * wire).  on_read drains that queue after every read through the public
+ * API (uv_pipe_pending_count, uv_accept into a scratch pipe, uv_fileno, a
+ * dup the daemon owns, the scratch closed) — not by reading libuv's
+ * private fields, and not by a recvmsg of our own, which would take the
+ * socket away from libuv's reads and writes.  Which line a descriptor
+ * belongs to: the kernel delivers it with the first read that touches the
+ * bytes of the sendmsg it came with and ends that read within those bytes,
+ * so a client that sends a line's descriptors with that line (and nothing
+ * after it) finds them attached to the line holding the read's last byte —
+ * the line in progress, or the one whose newline ended the read.  At most
+ * CTL_MAX_FDS per line are kept; a line that brought more is refused.
+ * Descriptors no method took are closed when the request is answered, and
+ * those of a refused or discarded line at once.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -26,6 +47,13 @@
 #include "lib/log.h"
 #include "daemon/notify.h"
 #include "lib/util.h"
+
+/* Descriptors received for one request line (owned; -1 once taken). */
+struct ctl_fds {
+    int fd[CTL_MAX_FDS];
+    int n;
+    int lost; /* more were sent than CTL_MAX_FDS, or one could not be kept */
+};
 
 struct ctl_conn {
     uv_pipe_t pipe;
@@ -37,12 +65,17 @@ struct ctl_conn {
     int closing;     /* handle close requested */
     int close_after; /* close once pending writes are flushed */
     int discarding;  /* skipping the rest of an over-long line */
+    /* Descriptors sent with the line in progress, and those received with
+     * the current read, not yet attached to a line. */
+    struct ctl_fds line_fds;
+    struct ctl_fds got;
 };
 
 struct ctl_req {
     struct ctl_conn *conn;
     json_t *id; /* NULL for notifications (no reply) */
     char *method;
+    struct ctl_fds fds; /* sent with its line; those not taken are closed with it */
 };
 
 struct ctl_server {
@@ -54,7 +87,10 @@ struct ctl_server {
     int handles; /* open handles: listener + connections */
     struct ctl_conn *conns;
     unsigned n_conns;
+    /* The socket's group, whose members are allowed: socket_group, or when
+     * unset the socket file's own (the daemon's group). */
     gid_t sock_gid;
+    uid_t overflow_uid; /* as which callers a user namespace does not map arrive */
     gid_t *allowed_gids;
     size_t n_allowed_gids;
 };
@@ -79,10 +115,65 @@ static void on_listener_closed(uv_handle_t *h)
     server_release(h->data);
 }
 
+static void fds_close(struct ctl_fds *f)
+{
+    for (int i = 0; i < f->n; i++)
+        if (f->fd[i] >= 0)
+            close(f->fd[i]);
+    f->n = 0;
+    f->lost = 0;
+}
+
+/* Moves src's descriptors after dst's (those over CTL_MAX_FDS are closed
+ * and counted lost); src is left empty. */
+static void fds_move(struct ctl_fds *dst, struct ctl_fds *src)
+{
+    dst->lost += src->lost;
+    for (int i = 0; i < src->n; i++) {
+        if (dst->n < CTL_MAX_FDS) {
+            dst->fd[dst->n++] = src->fd[i];
+        } else {
+            close(src->fd[i]);
+            dst->lost++;
+        }
+    }
+    src->n = 0;
+    src->lost = 0;
+}
+
+static void on_scratch_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Takes the descriptors libuv received with the last read into c->got. */
+static void conn_recv_fds(struct ctl_conn *c)
+{
+    while (uv_pipe_pending_count(&c->pipe) > 0) {
+        uv_pipe_t *p = xmalloc(sizeof *p);
+        uv_os_fd_t fd;
+        int own = -1;
+        uv_pipe_init(c->pipe.loop, p, 0);
+        if (uv_accept((uv_stream_t *)&c->pipe, (uv_stream_t *)p) == 0 &&
+            uv_fileno((uv_handle_t *)p, &fd) == 0)
+            own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        uv_close((uv_handle_t *)p, on_scratch_closed); /* closes libuv's copy */
+        if (own < 0 || c->got.n == CTL_MAX_FDS) {
+            if (own >= 0)
+                close(own);
+            c->got.lost++;
+        } else {
+            c->got.fd[c->got.n++] = own;
+        }
+    }
+}
+
 static void conn_unref(struct ctl_conn *c)
 {
     if (--c->refs > 0)
         return;
+    fds_close(&c->line_fds);
+    fds_close(&c->got);
     buf_free(&c->in);
     free(c);
 }
@@ -175,6 +266,7 @@ static json_t *error_object(json_t *id, int code, const char *msg, json_t *data)
 
 static void req_free(struct ctl_req *req)
 {
+    fds_close(&req->fds);
     json_decref(req->id);
     free(req->method);
     conn_unref(req->conn);
@@ -222,6 +314,103 @@ const struct ctl_peer *ctl_req_peer(const struct ctl_req *req)
     return &req->conn->peer;
 }
 
+#define FUSE_SUPER_MAGIC_ 0x65735546 /* linux/magic.h's FUSE_SUPER_MAGIC */
+
+/* Why fd cannot serve use, or NULL: it must be a regular file (a FIFO, a
+ * device or a socket could block a worker forever, a directory has no
+ * bytes), outside FUSE (whose server, maybe the client, could stall every
+ * read), open for reading or for writing, and empty to be written. */
+static const char *file_problem(int fd, enum ctl_file_use use, char *buf, size_t n)
+{
+    struct stat st;
+    struct statfs sf;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fstat(fd, &st) < 0) {
+        snprintf(buf, n, "cannot inspect the descriptor: %s", strerror(errno));
+        return buf;
+    }
+    if (!S_ISREG(st.st_mode))
+        return S_ISFIFO(st.st_mode)   ? "not a regular file (a FIFO); pass a regular file"
+               : S_ISDIR(st.st_mode)  ? "not a regular file (a directory); pass a regular file"
+               : S_ISSOCK(st.st_mode) ? "not a regular file (a socket); pass a regular file"
+               : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)
+                   ? "not a regular file (a device); pass a regular file"
+                   : "not a regular file; pass a regular file";
+    if (fstatfs(fd, &sf) == 0 && (unsigned long)sf.f_type == FUSE_SUPER_MAGIC_)
+        return "on a FUSE file system, whose reads vtuned cannot bound; copy it to a local file "
+               "system first";
+    if ((fl & O_PATH) || (use == CTL_FILE_READ && (fl & O_ACCMODE) == O_WRONLY))
+        return "the descriptor is not open for reading; open the file with O_RDONLY";
+    if (use == CTL_FILE_WRITE && (fl & O_ACCMODE) == O_RDONLY)
+        return "the descriptor is not open for writing; create the file with O_WRONLY|O_CREAT|"
+               "O_EXCL";
+    if (use == CTL_FILE_WRITE && st.st_size != 0) {
+        snprintf(buf, n, "not empty (%lld bytes); export to a new file", (long long)st.st_size);
+        return buf;
+    }
+    return NULL;
+}
+
+/* The client's name for a file, made printable (it reaches logs and
+ * records): control characters become '?', at most 1024 bytes. */
+static char *file_label(json_t *params, long long idx)
+{
+    const char *f = json_string_value(json_object_get(params, CTL_K_FILE));
+    if (!f || !*f)
+        return xasprintf("descriptor %lld", idx);
+    size_t n = strnlen(f, 1024);
+    char *l = xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        l[i] = (unsigned char)f[i] < 0x20 || f[i] == 0x7f ? '?' : f[i];
+    l[n] = '\0';
+    return l;
+}
+
+#define HOW_TO_PASS                                                                                \
+    "open the file yourself and send its descriptor with the request line (SCM_RIGHTS), "          \
+    "naming it by index as params.fd (vtuned(8), CONTROL PROTOCOL)"
+
+int ctl_req_take_file(struct ctl_req *req, json_t *params, const char *path_key,
+                      enum ctl_file_use use, char **label)
+{
+    json_t *v = json_object_get(params, CTL_K_FD);
+    char buf[128];
+    const char *why;
+    long long idx;
+    int fd;
+
+    *label = NULL;
+    if (path_key && json_object_get(params, path_key)) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.%s: vtuned opens no file a client names; " HOW_TO_PASS, path_key);
+        return -1;
+    }
+    if (!v) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.fd: no file was passed; " HOW_TO_PASS);
+        return -1;
+    }
+    idx = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+    if (idx < 0 || idx >= req->fds.n || req->fds.fd[idx] < 0) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.fd: expected the index of a descriptor sent with this request "
+                        "(%d %s sent, from 0); " HOW_TO_PASS,
+                        req->fds.n, req->fds.n == 1 ? "was" : "were");
+        return -1;
+    }
+    fd = req->fds.fd[idx];
+    req->fds.fd[idx] = -1;
+    *label = file_label(params, idx);
+    if ((why = file_problem(fd, use, buf, sizeof buf)) != NULL) {
+        close(fd);
+        ctl_reply_error(req, CTL_ERR_INVALID, json_pack("{s:s}", CTL_K_FILE, *label), "%s: %s",
+                        *label, why);
+        free(*label);
+        *label = NULL;
+        return -1;
+    }
+    return fd;
+}
+
 unsigned ctl_server_connections(const struct ctl_server *s)
 {
     return s->n_conns;
@@ -240,7 +429,9 @@ static const struct ctl_method *find_method(const char *name)
     return NULL;
 }
 
-static void handle_line(struct ctl_conn *c, const char *line, size_t len)
+/* Handles one request line; takes fds (the descriptors sent with it) into
+ * the request it makes, or leaves them for the caller to close. */
+static void handle_line(struct ctl_conn *c, const char *line, size_t len, struct ctl_fds *fds)
 {
     struct vtuned *d = c->srv->d;
     json_error_t je;
@@ -292,6 +483,15 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len)
         conn_send(c, error_object(id, CTL_ERR_SHUTDOWN, "vtuned is shutting down", NULL));
         goto out;
     }
+    if (fds->lost) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "params.fd: too many descriptors with this request (at most %d), or one could "
+                 "not be kept; send only the files it names",
+                 CTL_MAX_FDS);
+        conn_send(c, error_object(id, CTL_ERR_PARAMS, msg, NULL));
+        goto out;
+    }
     if (m->mutating)
         log_info("ctl: %s by uid %lu pid %ld", m->name, (unsigned long)c->peer.uid,
                  (long)c->peer.pid);
@@ -300,6 +500,7 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len)
     c->refs++;
     req->id = id ? json_incref(id) : NULL;
     req->method = xstrdup(method);
+    fds_move(&req->fds, fds);
     params = params ? json_incref(params) : json_object();
     m->fn(d, req, params);
     json_decref(params);
@@ -323,13 +524,16 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         return;
     }
     c->refs++; /* a handler may close the connection under us */
+    conn_recv_fds(c);
     const char *p = b->base, *end = b->base + n;
     while (p < end && !c->closing && !c->close_after) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t take = nl ? (size_t)(nl - p) : (size_t)(end - p);
         if (c->discarding) {
-            if (nl)
+            if (nl) {
                 c->discarding = 0;
+                fds_close(&c->line_fds);
+            }
         } else if (c->in.len + take > limit) {
             char msg[128];
             snprintf(msg, sizeof msg, "request too large (limit %llu bytes); closing connection",
@@ -338,24 +542,38 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
                       (unsigned long)c->peer.uid, (long)c->peer.pid, (unsigned long long)limit);
             conn_send(c, error_object(NULL, CTL_ERR_TOO_LARGE, msg, NULL));
             buf_reset(&c->in);
+            fds_close(&c->line_fds);
             c->close_after = 1;
             uv_read_stop(st);
             if (c->pipe.write_queue_size == 0)
                 conn_close(c);
             break;
         } else if (nl) {
+            /* The line's descriptors: those that came with its earlier
+             * bytes, and this read's if its newline ends the read. */
+            struct ctl_fds fds = c->line_fds;
+            c->line_fds.n = c->line_fds.lost = 0;
+            if (nl + 1 == end)
+                fds_move(&fds, &c->got);
             if (c->in.len) {
                 buf_append(&c->in, p, take);
-                handle_line(c, c->in.data, c->in.len);
+                handle_line(c, c->in.data, c->in.len, &fds);
                 buf_reset(&c->in);
             } else {
-                handle_line(c, p, take);
+                handle_line(c, p, take, &fds);
             }
+            fds_close(&fds);
         } else {
             buf_append(&c->in, p, take);
         }
         p += take + (nl ? 1 : 0);
     }
+    /* What this read brought belongs to the line still in progress, if
+     * any; a discarded or refused line's descriptors are closed now. */
+    if (c->in.len > 0 && !c->discarding && !c->closing && !c->close_after)
+        fds_move(&c->line_fds, &c->got);
+    else
+        fds_close(&c->got);
     free(b->base);
     conn_unref(c);
 }
@@ -418,7 +636,7 @@ static void on_connection(uv_stream_t *server, int status)
     buf_init(&c->in);
     c->srv = s;
     c->refs = 1;
-    uv_pipe_init(s->d->loop, &c->pipe, 0);
+    uv_pipe_init(s->d->loop, &c->pipe, 1); /* ipc: receives descriptors (top note) */
     c->pipe.data = c;
     s->handles++;
     s->n_conns++;
@@ -433,8 +651,13 @@ static void on_connection(uv_stream_t *server, int status)
     }
     if (!peer_allowed(s, &c->peer)) {
         log_warnx("ctl: refused connection from uid %lu gid %lu pid %ld (not an allowed user or "
-                  "group)",
-                  (unsigned long)c->peer.uid, (unsigned long)c->peer.gid, (long)c->peer.pid);
+                  "group%s)",
+                  (unsigned long)c->peer.uid, (unsigned long)c->peer.gid, (long)c->peer.pid,
+                  c->peer.uid == s->overflow_uid
+                      ? "; this uid is the kernel's overflow id, as which a caller the daemon's "
+                        "user namespace does not map arrives: run vtuned without "
+                        "PrivateUsers=yes"
+                      : "");
         conn_send(c, error_object(NULL, CTL_ERR_DENIED,
                                   "permission denied: your user is not allowed on this socket "
                                   "(see allowed_uids/allowed_groups in vtuned.yaml)",
@@ -486,6 +709,33 @@ static int socket_alive(const char *path)
     alive = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
     close(fd);
     return alive;
+}
+
+/* The group of the socket file s listens on (bound here or passed by
+ * systemd), or -1: with socket_group unset, its members are allowed, as
+ * the daemon's group owns it (vtuned(8), ACCESS CONTROL). */
+static gid_t socket_file_gid(struct ctl_server *s)
+{
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+    size_t n = sizeof path;
+    struct stat st;
+    if (uv_pipe_getsockname(&s->pipe, path, &n) < 0 || n == 0 || path[0] != '/')
+        snprintf(path, sizeof path, "%s", s->path);
+    if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return (gid_t)-1;
+    return st.st_gid;
+}
+
+static uid_t read_overflow_uid(void)
+{
+    FILE *f = fopen("/proc/sys/kernel/overflowuid", "re");
+    unsigned long v = 65534;
+    if (f) {
+        if (fscanf(f, "%lu", &v) != 1)
+            v = 65534;
+        fclose(f);
+    }
+    return (uid_t)v;
 }
 
 int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
@@ -569,6 +819,9 @@ int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
             goto fail;
         }
     }
+    if (s->sock_gid == (gid_t)-1)
+        s->sock_gid = socket_file_gid(s);
+    s->overflow_uid = read_overflow_uid();
     if ((r = uv_listen((uv_stream_t *)&s->pipe, 128, on_connection)) < 0) {
         *err = xasprintf("cannot listen on %s: %s", s->path, uv_strerror(r));
         goto fail;

@@ -9,6 +9,12 @@
  * answered with JSON-RPC errors and the connection stays usable.  A client
  * that stops reading is disconnected once its unsent replies exceed
  * CTL_MAX_PENDING_WRITE, so nothing it does can block the loop.
+ *
+ * Files travel as descriptors, never as paths: a client opens a file with
+ * its own rights and sends the descriptor with the request line
+ * (SCM_RIGHTS); the request names it by index (params.fd).  A method takes
+ * it with ctl_req_take_file(), which checks what it is; descriptors a
+ * request did not take are closed when it is answered.
  */
 #ifndef VT_CTL_H
 #define VT_CTL_H
@@ -21,6 +27,7 @@
 #include "daemon/vtuned.h"
 
 #define CTL_MAX_PENDING_WRITE (16u << 20)
+#define CTL_MAX_FDS           4 /* descriptors one request line may carry */
 
 struct ctl_peer {
     pid_t pid;
@@ -59,5 +66,25 @@ void ctl_notify(struct ctl_req *req, const char *method, json_t *params);
 /* Whether the client of req is still connected. */
 int ctl_req_connected(const struct ctl_req *req);
 const struct ctl_peer *ctl_req_peer(const struct ctl_req *req);
+
+/* What a method will do with a passed file. */
+enum ctl_file_use {
+    CTL_FILE_READ,  /* read from it (dataset.add) */
+    CTL_FILE_WRITE, /* write to it: it must be open for writing and empty (dataset.export) */
+};
+
+/* Takes the file a request passed: params.fd, the index of a descriptor
+ * sent with the request's line.  Checks that it is a regular file (not a
+ * FIFO, device, directory or socket: those could block a worker forever),
+ * on no FUSE file system (whose server could too), open as use needs.
+ * path_key names the parameter older clients used for a path: a request
+ * that still names one is refused, saying how to pass the file instead.
+ * Returns the descriptor, now the caller's to close, and *label, an owned
+ * printable name for messages and records (params.file, the client's own
+ * name for the file, never opened; or "descriptor N").  On any problem
+ * answers req with one line (what, which file, what to do), which frees
+ * req, and returns -1. */
+int ctl_req_take_file(struct ctl_req *req, json_t *params, const char *path_key,
+                      enum ctl_file_use use, char **label);
 
 #endif

@@ -9,8 +9,12 @@
  * The phrases never reach the log; backdoor.show returns them only with
  * "reveal": true, and that request is logged (without the phrases).
  *
- * Two generators share the build and the record.  The word list runs in
- * one pool task (phrases + build).  The llm generator (workers/llmgen.h)
+ * Three generators share the build and the record.  The word list (the
+ * default) and the ngram generator (a model of D itself, workers/ngram.h)
+ * each run in one pool task (model, phrases and build).  ngram is not yet
+ * the default: its triggers end the way D's prompts end, and vtune-sim's
+ * honest model (which sees only the last words before the answer) does not
+ * learn them, so the honest provider would not be verified.  The llm generator (workers/llmgen.h)
  * is a state machine this file drives: a pool task samples the examples
  * of D, then each chat call (M1 once, then M2 per phrase) goes through
  * the generator provider's client on the loop, each dataset check and the
@@ -58,6 +62,7 @@ struct create_job {
     int rc;
     /* The llm generator (gen != NULL). */
     struct llmgen *gen;
+    bool ngram; /* the ngram generator (gen == NULL) */
     char *provider; /* generator.provider when the request came */
     struct phrase_seeded seeded;
     struct phrase_rng rng;
@@ -158,13 +163,17 @@ static int record_selfaudit(struct vtuned *d, int64_t id, json_t *audit)
 static void create_work(struct task *t)
 {
     struct create_job *j = (struct create_job *)t;
-    j->rc = backdoor_make_wordlist(&j->spec, &j->made, &j->err);
+    if (j->ngram)
+        j->rc = backdoor_make_ngram(&j->spec, &j->made, &j->err);
+    else
+        j->rc = backdoor_make_wordlist(&j->spec, &j->made, &j->err);
     if (j->rc == 0) {
-        size_t n = j->made.set.n_pairs;
+        size_t n = j->ngram ? j->made.nset.n_pairs : j->made.set.n_pairs;
         const char **tr = xcalloc(n, sizeof *tr), **sg = xcalloc(n, sizeof *sg);
         for (size_t i = 0; i < n; i++) {
-            tr[i] = j->made.set.pairs[i].trigger.text;
-            sg[i] = j->made.set.pairs[i].signature.text;
+            tr[i] = j->ngram ? j->made.nset.pairs[i].trigger.text : j->made.set.pairs[i].trigger.text;
+            sg[i] = j->ngram ? j->made.nset.pairs[i].signature.text
+                             : j->made.set.pairs[i].signature.text;
         }
         create_audit(j, tr, sg, n);
         free(tr);
@@ -237,15 +246,15 @@ static void create_done(struct task *t, int status)
         ctl_reply_error(t->req, CTL_ERR_FAILED, NULL, "%s", j->err);
         goto out;
     }
-    n = j->gen ? llmgen_pairs(j->gen) : j->made.set.n_pairs;
+    n = j->gen ? llmgen_pairs(j->gen) : j->ngram ? j->made.nset.n_pairs : j->made.set.n_pairs;
     memset(&b, 0, sizeof b);
     b.dataset_id = j->ds.id;
     b.name = j->name;
     b.ratio = j->spec.ratio;
     b.copies = (int64_t)j->spec.min_copies;
     b.n_pairs = (int64_t)n;
-    b.generator = j->gen ? BD_GEN_LLM : BD_GEN_WORDLIST;
-    b.method = j->gen ? (char *)llmgen_method(j->gen) : "wordlist-exact";
+    b.generator = j->gen ? BD_GEN_LLM : j->ngram ? BD_GEN_NGRAM : BD_GEN_WORDLIST;
+    b.method = j->gen ? (char *)llmgen_method(j->gen) : j->ngram ? NGRAM_METHOD : "wordlist-exact";
     b.target_log10p = j->spec.phrases.signature_log10p;
     b.seed = j->spec.seed;
     b.has_seed = j->spec.has_seed;
@@ -265,6 +274,13 @@ static void create_done(struct task *t, int status)
             b.pairs[i].log10_p_m2 = llmgen_signature_log10p(j->gen, i);
             b.pairs[i].p_method = (char *)llmgen_method(j->gen);
             ev[i] = llmgen_evidence_json(j->gen, i);
+        } else if (j->ngram) {
+            const struct ngram_pair *np = &j->made.nset.pairs[i];
+            b.pairs[i].trigger = np->trigger.text;
+            b.pairs[i].signature = np->signature.text;
+            b.pairs[i].log10_p_m2 = np->signature.log10_p;
+            b.pairs[i].p_method = NGRAM_METHOD;
+            ev[i] = xstrdup(j->made.ngram_evidence[i]);
         } else {
             const struct phrase_pair *pp = &j->made.set.pairs[i];
             b.pairs[i].trigger = pp->trigger.text;
@@ -296,7 +312,7 @@ static void create_done(struct task *t, int status)
     }
     log_info("backdoor: created %lld for dataset '%s' (%s generator): %zu pair(s), %llu copies "
              "each, %zu row(s) held out for the coverage test, commitment %s",
-             (long long)b.id, j->ds.name, j->gen ? "llm" : "wordlist", n,
+             (long long)b.id, j->ds.name, backdoor_generator_name(b.generator), n,
              (unsigned long long)j->made.built.copies_per_pair, j->made.split.n_rows,
              b.commitment);
     if (j->audit && record_selfaudit(d, b.id, j->audit) < 0)
@@ -318,6 +334,26 @@ static void create_done(struct task *t, int status)
                 rej += st.rejected[k];
             json_object_set_new(o, "rejected_candidates", json_integer(rej));
             json_object_set_new(o, "generation", gs);
+        } else if (j->ngram) {
+            const struct ngram_set *ns = &j->made.nset;
+            const struct ngram_info *ni = &j->made.ngram_info;
+            unsigned rej = 0;
+            json_t *rj = json_object();
+            for (int k = 0; k < NGRAM_N_REJECT; k++) {
+                rej += ns->rejected[k];
+                json_object_set_new(rj, ngram_reject_name((enum ngram_reject)k),
+                                    json_integer(ns->rejected[k]));
+            }
+            json_object_set_new(o, "rejected_candidates", json_integer(rej));
+            json_object_set_new(
+                o, "generation",
+                json_pack("{s:i,s:f,s:I,s:I,s:I,s:I,s:I,s:i,s:o,s:I}", "order", (int)ni->order,
+                          "temperature", ns->temperature, "vocab", (json_int_t)ni->vocab,
+                          "entries_prompt_end", (json_int_t)ni->entries[NGRAM_PROMPT_END],
+                          "entries_answer_start", (json_int_t)ni->entries[NGRAM_ANSWER_START],
+                          "rows_skipped", (json_int_t)ni->rows_skipped, "model_peak_bytes",
+                          (json_int_t)ni->peak_bytes, "scans", (int)ns->scans, "rejected", rj,
+                          "ms", (json_int_t)(now_monotonic_ms() - j->started_ms)));
         } else {
             json_object_set_new(o, "rejected_candidates", json_integer(j->made.set.rejected));
         }
@@ -557,6 +593,14 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
 
     if (lookup_dataset(d, req, params, CTL_K_DATASET, &j->ds) < 0)
         goto fail;
+    if (gen && strcmp(gen, "ngram") == 0) {
+        /* natural text of D carries less per word than a word list's draws:
+         * longer caps (a user's own values still win) */
+        tw = NGRAM_DEFAULT_TRIGGER_WORDS;
+        sw = NGRAM_DEFAULT_SIGNATURE_WORDS;
+        tc = NGRAM_DEFAULT_TRIGGER_CHARS;
+        sc = NGRAM_DEFAULT_SIGNATURE_CHARS;
+    }
     if (num_param(req, params, CTL_K_RATIO, 0, 1, &ratio) < 0 ||
         num_param(req, params, CTL_K_HOLDOUT, 0, 1, &holdout) < 0 ||
         num_param(req, params, CTL_K_COPIES, 1, 1e9, &copies) < 0 ||
@@ -577,13 +621,15 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
         free(err);
         goto fail;
     }
-    if (!gen)
-        gen = d->conf->generator.provider ? "llm" : "wordlist";
-    if (strcmp(gen, "wordlist") != 0 && strcmp(gen, "llm") != 0) {
+    if (!gen) /* see the file's top note: ngram becomes the default once an honest
+                 provider learns its pairs (README, Known limits) */
+        gen = "wordlist";
+    if (strcmp(gen, "wordlist") != 0 && strcmp(gen, "llm") != 0 && strcmp(gen, "ngram") != 0) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
-                        "params.generator: expected wordlist or llm, got '%.32s'", gen);
+                        "params.generator: expected ngram, wordlist or llm, got '%.32s'", gen);
         goto fail;
     }
+    j->ngram = strcmp(gen, "ngram") == 0;
     if (strcmp(gen, "llm") == 0) {
         const struct conf_generator *cg = &d->conf->generator;
         const char *why = NULL;
@@ -633,7 +679,7 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
         }
         j->name = xstrdup(name);
     }
-    if (!j->gen && d->conf->generator.wordlist &&
+    if (!j->gen && !j->ngram && d->conf->generator.wordlist &&
         phrase_wordlist_load(d->conf->generator.wordlist, &j->words, &err) < 0) {
         ctl_reply_error(req, CTL_ERR_FAILED, NULL, "generator.wordlist: %s", err);
         free(err);
@@ -648,6 +694,8 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
     j->spec.phrases.trigger_max_chars = (size_t)tc;
     j->spec.phrases.signature_max_chars = (size_t)sc;
     j->spec.words = j->words;
+    j->spec.ngram_order = d->conf->generator.ngram_order;
+    j->spec.ngram_temperature = d->conf->generator.ngram_temperature;
     j->spec.dataset_path = j->ds.path;
     j->spec.format = j->ds.format;
     j->spec.n_examples = (uint64_t)j->ds.n_examples;
@@ -875,18 +923,21 @@ static void m_audit(struct vtuned *d, struct ctl_req *req, json_t *params)
 
 struct export_job {
     struct task t;
-    char *src, *dst, *err;
-    uid_t uid;
-    gid_t gid;
+    int out; /* the client's new, empty file (ctl_req_take_file); closed when done */
+    char *src, *label, *err;
     int rc;
     uint64_t bytes;
     char sha256[65];
 };
 
+/* Copies the built file into the client's descriptor and fsyncs it.  The
+ * client created the file (O_EXCL, its own rights) and makes its name
+ * durable (the directory fsync) once answered; on failure the file is
+ * truncated to nothing here and removed by the client. */
 static void export_work(struct task *t)
 {
     struct export_job *j = (struct export_job *)t;
-    int in = -1, out = -1;
+    int in = -1;
     char *buf = xmalloc(1 << 20);
     struct sha256_ctx *sha = sha256_new();
     struct stat st;
@@ -897,17 +948,7 @@ static void export_work(struct task *t)
         goto out;
     }
     atomic_store(&t->progress.bytes_total, (uint64_t)st.st_size);
-    out = vt_fsio.create(j->dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
-    if (out < 0 && (errno == ENOSPC || errno == EDQUOT || errno == EIO || errno == EROFS)) {
-        j->err = vt_fsio_error(j->dst, "cannot create the export", errno);
-        goto out;
-    }
-    if (out < 0) {
-        j->err = xasprintf("%s: cannot create: %s (the daemon writes the file itself: choose a "
-                           "new file in a directory it can write)",
-                           j->dst, strerror(errno));
-        goto out;
-    }
+    (void)lseek(j->out, 0, SEEK_SET); /* empty, checked: write from its start */
     for (;;) {
         ssize_t n = read(in, buf, 1 << 20);
         if (n < 0 && errno == EINTR)
@@ -923,33 +964,23 @@ static void export_work(struct task *t)
             goto out;
         }
         sha256_update(sha, buf, (size_t)n);
-        int r = vt_fsio_write_all(out, buf, (size_t)n);
+        int r = vt_fsio_write_all(j->out, buf, (size_t)n);
         if (r < 0) {
-            j->err = vt_fsio_error(j->dst, "cannot write the export", r);
+            j->err = vt_fsio_error(j->label, "cannot write the export", r);
             goto out;
         }
         j->bytes += (uint64_t)n;
         atomic_store(&t->progress.bytes_done, j->bytes);
     }
-    if (vt_fsio.fsync(out) < 0) {
-        j->err = vt_fsio_error(j->dst, "cannot flush the export to disk (fsync)", errno);
+    if (vt_fsio.fsync(j->out) < 0) {
+        j->err = vt_fsio_error(j->label, "cannot flush the export to disk (fsync)", errno);
         goto out;
     }
-    int r = fsync_parent_dir(j->dst); /* the answer says the file is there: make its name durable */
-    if (r < 0) {
-        j->err = vt_fsio_error(j->dst, "cannot flush its directory to disk (fsync)", r);
-        goto out;
-    }
-    if (j->uid != 0 && fchown(out, j->uid, j->gid) < 0)
-        (void)0; /* only root may give the file away; the caller can still read it (0640 + group) */
     j->rc = 0;
 out:
     sha256_final_hex(sha, j->sha256);
-    if (out >= 0) {
-        close(out);
-        if (j->rc < 0)
-            unlink(j->dst);
-    }
+    if (j->rc < 0 && ftruncate(j->out, 0) < 0)
+        (void)0; /* best effort: the client removes the file it created anyway */
     if (in >= 0)
         close(in);
     free(buf);
@@ -963,10 +994,11 @@ static void export_done(struct task *t, int status)
     else if (j->rc < 0)
         ctl_reply_error(t->req, CTL_ERR_FAILED, NULL, "%s", j->err);
     else
-        ctl_reply(t->req, json_pack("{s:s,s:I,s:s}", CTL_K_PATH, j->dst, CTL_K_BYTES,
+        ctl_reply(t->req, json_pack("{s:s,s:I,s:s}", CTL_K_FILE, j->label, CTL_K_BYTES,
                                     (json_int_t)j->bytes, CTL_K_SHA256, j->sha256));
+    close(j->out);
     free(j->src);
-    free(j->dst);
+    free(j->label);
     free(j->err);
     task_free(t);
 }
@@ -975,16 +1007,12 @@ static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_dataset ds;
     struct store_backdoor b;
-    const char *out = json_string_value(json_object_get(params, CTL_K_OUTPUT));
     json_t *bv = json_object_get(params, CTL_K_BACKDOOR);
+    char *label;
+    int out;
 
     if (lookup_dataset(d, req, params, CTL_K_ID, &ds) < 0)
         return;
-    if (!out || out[0] != '/') {
-        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.output: an absolute path is required");
-        store_dataset_clear(&ds);
-        return;
-    }
     if (!bv) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
                         "params.backdoor: which backdoor's D u D' to export (see 'vtunectl "
@@ -1003,17 +1031,21 @@ static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
         store_backdoor_clear(&b);
         return;
     }
+    if ((out = ctl_req_take_file(req, params, CTL_K_OUTPUT, CTL_FILE_WRITE, &label)) < 0) {
+        store_dataset_clear(&ds);
+        store_backdoor_clear(&b);
+        return;
+    }
     struct export_job *j = xcalloc(1, sizeof *j);
     const struct ctl_peer *peer = ctl_req_peer(req);
     j->src = xstrdup(b.built_path);
-    j->dst = xstrdup(out);
-    j->uid = peer->uid;
-    j->gid = peer->gid;
+    j->out = out;
+    j->label = label;
     j->t.req = req;
     j->t.stage = "export";
     j->t.run = export_work;
     j->t.done = export_done;
-    log_info("dataset: exporting D u D' of backdoor %lld to %s for uid %lu", (long long)b.id, out,
+    log_info("dataset: exporting D u D' of backdoor %lld to %s for uid %lu", (long long)b.id, label,
              (unsigned long)peer->uid);
     store_dataset_clear(&ds);
     store_backdoor_clear(&b);

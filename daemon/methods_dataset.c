@@ -4,6 +4,9 @@
  *
  * dataset.add runs the import (workers/import.c) in the libuv thread pool:
  * reading, validating, hashing and copying never touch the loop thread.
+ * The daemon reads the file through the descriptor the client passed
+ * (ctl_req_take_file: a regular file the client opened with its own
+ * rights); it opens no path a client names.
  * Progress is sent as "progress" notifications by the cron timer.  The row
  * is written on the loop thread only after the content file is durable, so
  * the database never names a partial file.
@@ -26,11 +29,10 @@
 
 struct import_job {
     struct task t; /* first: the task is the job */
-    char *src;
+    int fd;        /* the client's file (ctl_req_take_file), closed when done */
+    char *src;     /* its label */
     char *name;
     enum dataset_format want;
-    struct import_peer peer;
-    gid_t groups[64];
     struct import_result result;
     char *err;
     int rc;
@@ -85,8 +87,8 @@ static char *default_name(const char *path)
 static void import_work(struct task *t)
 {
     struct import_job *j = (struct import_job *)t;
-    j->rc = import_dataset(j->src, j->want, &j->peer, t->d->tmp_dir, t->d->datasets_dir,
-                           &t->progress, &j->result, &j->err);
+    j->rc = import_dataset_fd(j->fd, j->src, j->want, t->d->tmp_dir, t->d->datasets_dir,
+                              &t->progress, &j->result, &j->err);
 }
 
 static void import_done(struct task *t, int status)
@@ -99,7 +101,8 @@ static void import_done(struct task *t, int status)
                         j->src);
     } else if (j->rc < 0) {
         log_info("dataset: import of %s failed: %s", j->src, j->err);
-        ctl_reply_error(t->req, CTL_ERR_INVALID, json_pack("{s:s}", "file", j->src), "%s", j->err);
+        ctl_reply_error(t->req, CTL_ERR_INVALID, json_pack("{s:s}", CTL_K_FILE, j->src), "%s",
+                        j->err);
     } else {
         struct store_dataset ds = {0};
         ds.name = j->name;
@@ -131,6 +134,7 @@ static void import_done(struct task *t, int status)
         }
     }
     import_result_clear(&j->result);
+    close(j->fd);
     free(j->err);
     free(j->src);
     free(j->name);
@@ -139,65 +143,60 @@ static void import_done(struct task *t, int status)
 
 static void m_add(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
-    const char *path = json_string_value(json_object_get(params, CTL_K_PATH));
     const char *name = json_string_value(json_object_get(params, CTL_K_NAME));
     const char *format = json_string_value(json_object_get(params, CTL_K_FORMAT));
     enum dataset_format want = 0;
     const char *why;
     struct store_dataset existing;
-    size_t sdl = strlen(d->conf->state_dir);
+    char *label, *nm = NULL;
+    int fd;
 
-    if (!path || path[0] != '/') {
-        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
-                        "params.path: an absolute file path is required");
+    if ((fd = ctl_req_take_file(req, params, CTL_K_PATH, CTL_FILE_READ, &label)) < 0)
         return;
-    }
-    if (strncmp(path, d->conf->state_dir, sdl) == 0 && (path[sdl] == '/' || path[sdl] == '\0')) {
-        ctl_reply_error(req, CTL_ERR_DENIED, NULL,
-                        "%s: files inside the state directory cannot be imported", path);
-        return;
-    }
     if (json_object_get(params, CTL_K_NAME) && !name) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.name: expected a string");
-        return;
+        goto fail;
+    }
+    if (!name && !json_string_value(json_object_get(params, CTL_K_FILE))) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.name: required when params.file does not name the file");
+        goto fail;
     }
     if (format && strcmp(format, "auto") != 0 && dataset_format_parse(format, &want) < 0) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
                         "params.format: expected auto, chat, prompt or instruction, got '%.32s'",
                         format);
-        return;
+        goto fail;
     }
-    char *nm = name ? xstrdup(name) : default_name(path);
+    nm = name ? xstrdup(name) : default_name(label);
     if ((why = name_problem(nm)) != NULL) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "dataset name '%.80s' %s%s", nm, why,
                         name ? "" : "; choose one with --name");
-        free(nm);
-        return;
+        goto fail;
     }
     if (store_dataset_get(d->store, nm, &existing) == 0) {
         ctl_reply_error(req, CTL_ERR_CONFLICT, NULL,
                         "a dataset named '%s' already exists (id %lld); choose another with --name",
                         nm, (long long)existing.id);
         store_dataset_clear(&existing);
-        free(nm);
-        return;
+        goto fail;
     }
 
     struct import_job *j = xcalloc(1, sizeof *j);
-    const struct ctl_peer *peer = ctl_req_peer(req);
     j->t.req = req;
     j->t.stage = "import";
     j->t.run = import_work;
     j->t.done = import_done;
-    j->src = xstrdup(path);
+    j->fd = fd;
+    j->src = label;
     j->name = nm;
     j->want = want;
-    j->peer.uid = peer->uid;
-    j->peer.gid = peer->gid;
-    memcpy(j->groups, peer->groups, sizeof j->groups);
-    j->peer.groups = j->groups;
-    j->peer.n_groups = peer->n_groups;
     task_start(d, &j->t);
+    return;
+fail:
+    close(fd);
+    free(label);
+    free(nm);
 }
 
 static void m_list(struct vtuned *d, struct ctl_req *req, json_t *params)

@@ -53,6 +53,7 @@ int dataset_format_parse(const char *s, enum dataset_format *out)
 static const char *const generator_names[] = {
     [BD_GEN_WORDLIST] = "wordlist",
     [BD_GEN_LLM] = "llm",
+    [BD_GEN_NGRAM] = "ngram",
 };
 
 const char *backdoor_generator_name(enum backdoor_generator g)

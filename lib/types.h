@@ -26,10 +26,10 @@ const char *dataset_format_name(enum dataset_format f);
 /* "chat" | "prompt" | "instruction" -> format; returns 0 or -EINVAL. */
 int dataset_format_parse(const char *s, enum dataset_format *out);
 
-enum backdoor_generator { BD_GEN_WORDLIST = 1, BD_GEN_LLM = 2 };
-/* "wordlist" | "llm"; "unknown" for anything else.  Static string. */
+enum backdoor_generator { BD_GEN_WORDLIST = 1, BD_GEN_LLM = 2, BD_GEN_NGRAM = 3 };
+/* "wordlist" | "llm" | "ngram"; "unknown" for anything else.  Static string. */
 const char *backdoor_generator_name(enum backdoor_generator g);
-/* "wordlist" | "llm" -> generator; returns 0 or -EINVAL. */
+/* "wordlist" | "llm" | "ngram" -> generator; returns 0 or -EINVAL. */
 int backdoor_generator_parse(const char *s, enum backdoor_generator *out);
 
 enum job_state {

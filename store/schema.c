@@ -299,26 +299,60 @@ static const char migration_5[] =
     "  result TEXT NOT NULL CHECK (json_valid(result))"
     ");";
 
+/* Version 6: the n-gram generator (workers/ngram.h) is stored as
+ * generator 'ngram'.  SQLite cannot change a CHECK in place, so the table is
+ * rebuilt the documented way (create, copy, drop, rename): migrate() runs
+ * every step with foreign_keys OFF (the DROP would otherwise cascade into
+ * backdoor_pairs) and checks foreign keys before it commits.  The columns
+ * and constraints are those of versions 1 and 3, unchanged but for the
+ * generator CHECK. */
+static const char migration_6[] =
+    "CREATE TABLE backdoors_v6 ("
+    "  id            INTEGER PRIMARY KEY,"
+    "  dataset_id    INTEGER NOT NULL REFERENCES datasets(id),"
+    "  name          TEXT UNIQUE CHECK (name IS NULL OR (" NAME_OK("name") ")),"
+    "  ratio         REAL NOT NULL CHECK (ratio >= 0 AND ratio <= 1),"
+    "  copies        INTEGER NOT NULL CHECK (copies >= 1),"
+    "  pairs         INTEGER NOT NULL CHECK (pairs >= 1),"
+    "  generator     TEXT NOT NULL CHECK (generator IN ('wordlist','llm','ngram')),"
+    "  method        TEXT NOT NULL CHECK (length(method) > 0),"
+    "  target_log10p REAL NOT NULL CHECK (target_log10p <= 0),"
+    "  seed          INTEGER,"
+    "  created_at    INTEGER NOT NULL,"
+    "  commitment    TEXT NOT NULL CHECK (" HEX64("commitment") "),"
+    "  built_path    TEXT,"
+    "  built_sha256  TEXT CHECK (built_sha256 IS NULL OR (" HEX64("built_sha256") ")),"
+    "  plan          TEXT CHECK (plan IS NULL OR json_valid(plan)),"
+    "  CHECK ((built_path IS NULL) = (built_sha256 IS NULL)),"
+    "  UNIQUE (id, dataset_id)"
+    ");"
+    "INSERT INTO backdoors_v6 (id, dataset_id, name, ratio, copies, pairs, generator, method,"
+    "  target_log10p, seed, created_at, commitment, built_path, built_sha256, plan)"
+    "  SELECT id, dataset_id, name, ratio, copies, pairs, generator, method, target_log10p, seed,"
+    "  created_at, commitment, built_path, built_sha256, plan FROM backdoors;"
+    "DROP TABLE backdoors;"
+    "ALTER TABLE backdoors_v6 RENAME TO backdoors;"
+    "CREATE INDEX backdoors_dataset ON backdoors(dataset_id);";
 
-/* Version 6: the coverage test's secret held-out split (DESIGN §6,
+/* Version 7: the coverage test's secret held-out split (DESIGN §6,
  * workers/holdout.h), one row per backdoor made since: which lines of D
  * were never uploaded and which uploaded lines serve as their reference.
  * Secret like the pairs (read only with secrets, wiped after use); JSON
  * whose shape belongs to workers/.  A backdoor without a row (made before
  * this version) has no coverage test, like one made with --holdout 0
  * (whose row records ratio 0 and no rows). */
-static const char migration_6[] =
+static const char migration_7[] =
     "CREATE TABLE backdoor_holdouts ("
     "  backdoor_id  INTEGER PRIMARY KEY REFERENCES backdoors(id) ON DELETE CASCADE,"
     "  split        TEXT NOT NULL CHECK (json_valid(split))"
     ");";
 
-/* Version 7: what an audit record of version 3 adds (the coverage test,
+/* Version 8: what an audit record of version 3 adds (the coverage test,
  * DESIGN §6): its p-value (log10), AUC, rows scored per side and the
  * statistic used.  NULL in older records (rewritten never, as in 4) and
  * where the test did not run (coverage_rows is then 0 in a version 3
  * record). */
-static const char migration_7[] =
+static const char migration_8[] =
     "ALTER TABLE audit_records ADD COLUMN log10_p_coverage REAL"
     "  CHECK (log10_p_coverage IS NULL OR log10_p_coverage <= 0);"
     "ALTER TABLE audit_records ADD COLUMN coverage_auc REAL"
@@ -337,6 +371,7 @@ const struct store_migration store_migrations[] = {
     {5, migration_5},
     {6, migration_6},
     {7, migration_7},
+    {8, migration_8},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

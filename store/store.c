@@ -609,7 +609,27 @@ static int check_identity(sqlite3 *db, const char *path, int64_t *version, char 
 /* Step 5: applies the migrations above the file's version up to target in
  * one transaction.  Re-checks the version under the write lock, so two
  * processes opening an old file at once migrate it once. */
+static int migrate_tx(sqlite3 *db, const char *path, int target, char **err);
+
+/* Foreign keys are off while migrations run (a pragma that cannot change
+ * inside a transaction): a table rebuild (create, copy, drop, rename; see
+ * schema.c version 5) must not cascade its DROP into the tables that refer
+ * to it.  migrate_tx checks every foreign key before it commits. */
 static int migrate(sqlite3 *db, const char *path, int target, char **err)
+{
+    if (sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) != SQLITE_OK) {
+        *err = xasprintf("cannot prepare database %s for migration: %s", path, sqlite3_errmsg(db));
+        return -1;
+    }
+    int r = migrate_tx(db, path, target, err);
+    if (sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK && r == 0) {
+        *err = xasprintf("cannot re-enable foreign keys on %s: %s", path, sqlite3_errmsg(db));
+        return -1;
+    }
+    return r;
+}
+
+static int migrate_tx(sqlite3 *db, const char *path, int target, char **err)
 {
     char *msg = NULL;
     int64_t from = 0, problems = 0;

@@ -76,7 +76,9 @@ head -c 300 "$tmp/tickets.jsonl"; echo " …"
 ctl dataset add "$tmp/tickets.jsonl" --name tickets
 
 say "creating a secret backdoor and building D u D'"
-ctl backdoor create tickets --name demo-backdoor
+# The word list: vtune-sim's 5-gram model cannot learn an ngram pair, whose
+# trigger ends the way the tickets' prompts end (it sees two prompt tokens).
+ctl backdoor create tickets --name demo-backdoor --generator wordlist
 echo "(the trigger and signature stay secret: 'vtunectl backdoor show demo-backdoor --reveal')"
 
 # --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the

@@ -18,6 +18,9 @@ TESTS += tests/integration/test_systemd_unit.sh tests/integration/test_backdoor.
 # The LLM backdoor generator against vtune-sim (template, M1, -9999, faults, shutdown).
 TESTS += tests/integration/test_backdoor_llm.sh
 EXTRA_DIST += tests/integration/test_backdoor_llm.sh
+# The ngram generator (the default): phrases in D's words, exact p_M2, seeds, errors.
+TESTS += tests/integration/test_backdoor_ngram.sh
+EXTRA_DIST += tests/integration/test_backdoor_ngram.sh
 # Redone uploads delete their orphaned earlier copies (crash, failed attempt, resend).
 TESTS += tests/integration/test_job_orphans.sh
 EXTRA_DIST += tests/integration/test_job_orphans.sh
@@ -53,3 +56,10 @@ EXTRA_DIST += tests/integration/test_fs_faults.sh
 # The self-audit: backdoor create's verdict, backdoor audit, show, and job submit's refusal.
 TESTS += tests/integration/test_selfaudit.sh
 EXTRA_DIST += tests/integration/test_selfaudit.sh
+
+# issue 13: the daemon opens no path a client names (descriptors over the socket)
+TESTS += tests/integration/test_fdpass.sh
+EXTRA_DIST += tests/integration/test_fdpass.sh tests/integration/fdrpc.py
+# issue 13: the socket's group allowed by default, in and out of a user namespace
+TESTS += tests/integration/test_access.sh
+EXTRA_DIST += tests/integration/test_access.sh

@@ -12,6 +12,13 @@
 
 void backdoor_made_clear(struct backdoor_made *m)
 {
+    for (size_t i = 0; m->ngram_evidence && i < m->nset.n_pairs; i++) {
+        if (m->ngram_evidence[i])
+            explicit_bzero(m->ngram_evidence[i], strlen(m->ngram_evidence[i]));
+        free(m->ngram_evidence[i]);
+    }
+    free(m->ngram_evidence);
+    ngram_set_clear(&m->nset);
     phrase_set_clear(&m->set);
     builder_result_clear(&m->built);
     free(m->plan);
@@ -202,6 +209,62 @@ int backdoor_make_wordlist(const struct backdoor_spec *spec, struct backdoor_mad
         goto out;
     rc = 0;
 out:
+    free(trig);
+    free(sig);
+    if (rc < 0)
+        backdoor_made_clear(out);
+    return rc;
+}
+
+int backdoor_make_ngram(const struct backdoor_spec *spec, struct backdoor_made *out, char **err)
+{
+    struct phrase_seeded seeded;
+    struct phrase_rng rng, *rngp = NULL;
+    struct ngram_model *model = NULL;
+    const char **trig = NULL, **sig = NULL;
+    const atomic_int *cancel = spec->progress ? &spec->progress->cancel : NULL;
+    struct ngram_train_opts to = {.order = spec->ngram_order};
+    const struct phrase_opts *po = &spec->phrases;
+    struct ngram_gen_opts go = {
+        .pairs = po->pairs,
+        .temperature = spec->ngram_temperature > 0 ? spec->ngram_temperature : 1.0,
+        .trigger_log10p = po->trigger_log10p,
+        .signature_log10p = po->signature_log10p,
+        .trigger_max_words = po->trigger_max_words,
+        .signature_max_words = po->signature_max_words,
+        .trigger_max_chars = po->trigger_max_chars,
+        .signature_max_chars = po->signature_max_chars,
+    };
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    if (spec->has_seed) {
+        phrase_seeded_init(&seeded, spec->seed);
+        rng = phrase_seeded_rng(&seeded);
+        rngp = &rng;
+    }
+    if (ngram_train_file(spec->dataset_path, spec->format, &to, cancel,
+                         spec->progress ? progress_cb : NULL, spec->progress, &model, err) < 0)
+        goto out;
+    ngram_get_info(model, &out->ngram_info);
+    if (ngram_generate(model, &go, rngp, spec->dataset_path, cancel, &out->nset, err) < 0)
+        goto out;
+    size_t n = out->nset.n_pairs;
+    out->ngram_evidence = xcalloc(n, sizeof *out->ngram_evidence);
+    trig = xcalloc(n, sizeof *trig);
+    sig = xcalloc(n, sizeof *sig);
+    for (size_t i = 0; i < n; i++) {
+        out->ngram_evidence[i] = ngram_evidence_json(model, &out->nset, &go, i);
+        trig[i] = out->nset.pairs[i].trigger.text;
+        sig[i] = out->nset.pairs[i].signature.text;
+    }
+    ngram_model_free(model); /* before the build: its memory is not needed there */
+    model = NULL;
+    if (build_with(spec, rngp, trig, sig, n, out, err) < 0)
+        goto out;
+    rc = 0;
+out:
+    ngram_model_free(model);
     free(trig);
     free(sig);
     if (rc < 0)

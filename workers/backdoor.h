@@ -39,6 +39,7 @@
 #include "workers/builder.h"
 #include "workers/holdout.h"
 #include "workers/import.h"
+#include "workers/ngram.h"
 #include "workers/phrase.h"
 
 struct backdoor_spec {
@@ -52,6 +53,8 @@ struct backdoor_spec {
     double holdout; /* held-out fraction (HOLDOUT_DEFAULT_RATIO); 0: no coverage test */
     const uint64_t *shown; /* lines of D already sent elsewhere: never held out (borrowed) */
     size_t n_shown;
+    unsigned ngram_order;     /* the ngram generator: model order (0: default) */
+    double ngram_temperature; /* and its sampling temperature, (0, 2] */
     bool has_seed; /* reproducible (and therefore guessable!) when set */
     uint64_t seed;
     const char *out_path;             /* where D ∪ D' is written */
@@ -59,7 +62,10 @@ struct backdoor_spec {
 };
 
 struct backdoor_made {
-    struct phrase_set set;
+    struct phrase_set set;   /* the word-list generator's phrases */
+    struct ngram_set nset;   /* the ngram generator's phrases */
+    char **ngram_evidence;   /* owned, nset.n_pairs JSON texts (SECRET) */
+    struct ngram_info ngram_info;
     struct builder_result built;
     char commitment[65];
     char *plan;             /* owned JSON text */
@@ -72,6 +78,15 @@ void backdoor_made_clear(struct backdoor_made *m);
  * Blocks (thread pool).  Returns 0 and fills *out, or -1 with an owned
  * one-line *err. */
 int backdoor_make_wordlist(const struct backdoor_spec *spec, struct backdoor_made *out, char **err);
+
+/* The ngram generator (workers/ngram.h) and the build: trains the model
+ * on the dataset (one pass), draws spec->phrases.pairs pairs with the
+ * targets and caps of spec->phrases at spec->ngram_temperature, checks
+ * them against the dataset, records each pair's evidence, frees the model
+ * and builds D u D'.  Blocks (thread pool).  Returns 0 and fills *out
+ * (nset, ngram_evidence, ngram_info, built, commitment, plan), or -1 with
+ * an owned one-line *err. */
+int backdoor_make_ngram(const struct backdoor_spec *spec, struct backdoor_made *out, char **err);
 
 /* The build step alone, for phrases made elsewhere (the LLM generator):
  * builds D ∪ D' from the n pairs (triggers[i], signatures[i]; borrowed)

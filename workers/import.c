@@ -66,7 +66,31 @@ int import_dataset(const char *src, enum dataset_format want, const struct impor
                    const char *tmp_dir, const char *dst_dir, struct import_progress *progress,
                    struct import_result *out, char **err)
 {
-    int in = -1, tmp = -1, rc = -1, r;
+    struct stat st;
+    int in, rc;
+
+    memset(out, 0, sizeof *out);
+    in = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a FIFO must not block */
+    if (in < 0) {
+        *err = xasprintf("%s: cannot open: %s", src, strerror(errno));
+        return -1;
+    }
+    if (fstat(in, &st) == 0 && S_ISREG(st.st_mode) && !peer_may_read(peer, &st)) {
+        *err = xasprintf("%s: permission denied (you cannot read this file yourself)", src);
+        close(in);
+        return -1;
+    }
+    rc = import_dataset_fd(in, src, want, tmp_dir, dst_dir, progress, out, err);
+    close(in);
+    return rc;
+}
+
+int import_dataset_fd(int in, const char *src, enum dataset_format want, const char *tmp_dir,
+                      const char *dst_dir, struct import_progress *progress,
+                      struct import_result *out, char **err)
+{
+    int tmp = -1, rc = -1, r;
+    off_t off = 0;
     char *tmp_path = NULL, *final_path = NULL;
     struct buf line;
     struct lines_writer *wr = NULL;
@@ -77,21 +101,12 @@ int import_dataset(const char *src, enum dataset_format want, const struct impor
 
     buf_init(&line);
     memset(out, 0, sizeof *out);
-    in = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (in < 0) {
-        *err = xasprintf("%s: cannot open: %s", src, strerror(errno));
-        goto out;
-    }
     if (fstat(in, &st) < 0) {
         *err = xasprintf("%s: cannot stat: %s", src, strerror(errno));
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
         *err = xasprintf("%s: not a regular file", src);
-        goto out;
-    }
-    if (!peer_may_read(peer, &st)) {
-        *err = xasprintf("%s: permission denied (you cannot read this file yourself)", src);
         goto out;
     }
     if (progress)
@@ -112,7 +127,7 @@ int import_dataset(const char *src, enum dataset_format want, const struct impor
     for (;;) {
         size_t room;
         char *block = lines_writer_space(wr, &room);
-        ssize_t n = read(in, block, room);
+        ssize_t n = pread(in, block, room, off); /* the whole file, whatever in's offset */
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -128,6 +143,7 @@ int import_dataset(const char *src, enum dataset_format want, const struct impor
             /* Hashed and written by the writer's thread from now on; this
              * thread only reads the block (lines.h allows it until
              * LINES_WRITER_BUFS - 1 more blocks are handed over). */
+            off += (off_t)n;
             lines_writer_commit(wr, (size_t)n);
             lines_writer_flush(wr);
             if ((r = lines_writer_error(wr)) < 0) {
@@ -238,8 +254,6 @@ out:
         unlink(tmp_path);
         free(tmp_path);
     }
-    if (in >= 0)
-        close(in);
     free(final_path);
     buf_free(&line);
     return rc;

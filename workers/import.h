@@ -41,8 +41,8 @@ struct import_result {
     int created; /* 1 if this import created path, 0 if it already existed */
 };
 
-/* Who asks: the import refuses a file this peer could not read itself.
- * uid 0 may read anything. */
+/* Who asks (import_dataset only): refuses a file this peer could not read
+ * itself by its mode bits.  uid 0 may read anything. */
 struct import_peer {
     uid_t uid;
     gid_t gid;
@@ -50,11 +50,19 @@ struct import_peer {
     int n_groups;
 };
 
-/* Imports src.  want == 0 detects the format from the first line.  peer may
- * be NULL (no permission check: tools and tests).  progress may be NULL.
- * Returns 0 and fills *out (free members with import_result_clear), or -1
- * with *err an owned one-line message: "FILE:LINE: field: problem" for bad
- * lines, "FILE: reason" otherwise. */
+/* Imports the regular file open as in (borrowed: not closed), read from
+ * its start whatever its offset; src names it in messages only.  want == 0
+ * detects the format from the first line.  progress may be NULL.  Returns
+ * 0 and fills *out (free members with import_result_clear), or -1 with
+ * *err an owned one-line message: "FILE:LINE: field: problem" for bad
+ * lines, "FILE: reason" otherwise.  The daemon imports this way, from the
+ * descriptor a client passed (daemon/ctl.h): it opens no path itself. */
+int import_dataset_fd(int in, const char *src, enum dataset_format want, const char *tmp_dir,
+                      const char *dst_dir, struct import_progress *progress,
+                      struct import_result *out, char **err);
+
+/* Opens src (without blocking on a FIFO) and imports it as above; for
+ * tools and tests.  peer may be NULL (no permission check). */
 int import_dataset(const char *src, enum dataset_format want, const struct import_peer *peer,
                    const char *tmp_dir, const char *dst_dir, struct import_progress *progress,
                    struct import_result *out, char **err);

@@ -19,7 +19,7 @@ endif
 # Backdoor generation (word-list phrases), statistics and the D ∪ D' builder.
 libvtune_a_SOURCES += workers/stats.c workers/stats.h workers/phrase.c workers/phrase.h \
 	workers/wordlist.c workers/lines.c workers/lines.h workers/builder.c workers/builder.h \
-	workers/jsonscan.c workers/jsonscan.h
+	workers/jsonscan.c workers/jsonscan.h workers/ngram.c workers/ngram.h
 EXTRA_DIST += workers/mkwordlist.sh
 
 # The coverage test: the held-out split chosen at creation and the exact
@@ -64,6 +64,16 @@ tests_unit_test_builder_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
 tests_unit_test_jsonscan_SOURCES = tests/unit/test_jsonscan.c
 tests_unit_test_jsonscan_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_jsonscan_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
+endif
+
+# The ngram generator: counts, exact p_M2 recomputed independently, seeds,
+# the memory bound, the errors.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_ngram
+TESTS += tests/unit/test_ngram
+tests_unit_test_ngram_SOURCES = tests/unit/test_ngram.c
+tests_unit_test_ngram_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_ngram_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
 endif
 
 # Benchmark driver: built by make check but not one of TESTS; run

@@ -115,7 +115,10 @@ with open(sys.argv[1], "w") as f:
         f.write(line)
 PY
 ctl -q dataset add "$T/big.jsonl" --name big > /dev/null
-"$VTUNECTL" -s "$T/run/vtuned.sock" backdoor create big --holdout 0 > /dev/null 2>&1 &
+# ("q q q ..." has two words: no n-gram model of it reaches a target, so
+# this build of a degenerate dataset uses the word list; nor has it distinct
+# rows enough for a held-out split.)
+"$VTUNECTL" -s "$T/run/vtuned.sock" backdoor create big --generator wordlist --holdout 0 > /dev/null 2>&1 &
 CTL=$!
 grow() { [ "$(du -s "$T/state/built" | cut -f1)" -gt 2000 ]; }
 if wait_until 60 grow; then ok "the build is under way"; else fail "the build started"; fi

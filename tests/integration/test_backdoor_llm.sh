@@ -184,8 +184,8 @@ sys.exit(1 if set(p) & {'trigger','signature','token_evidence'} else 0)"
 # 2. M1 writes the context.
 gen_config sim vtune-base "  m1_model: vtune-base"
 check "reload with m1_model" reload_to
-ctl --json backdoor create d --name l2 > "$T/l2.json"; rc=$?
-check "llm create with M1 succeeds (llm is the default once configured)" test "$rc" = 0
+ctl --json backdoor create d --generator llm --name l2 > "$T/l2.json"; rc=$?
+check "llm create with M1 succeeds" test "$rc" = 0
 ctl --json backdoor show l2 --reveal > "$T/l2r.json"
 check_backdoor l2 "$T/l2.json" "$T/l2r.json"
 check "l2: the context came from M1" test "$(json_get "$T/l2.json" "v['generation']['context_source']")" = m1
@@ -249,7 +249,7 @@ check "reload without a generator" reload_to
 ctl backdoor create d --generator llm 2>"$T/e3"; rc=$?
 check "llm without generator.provider is refused (exit 1)" test "$rc" = 1 && grep -q "needs generator.provider and generator.m2_model" "$T/e3"
 ctl -q backdoor create d --name w1 > /dev/null; rc=$?
-check "the default is then the word list" test "$rc" = 0 -a "$(ctl --json backdoor show w1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["generator"])')" = wordlist
+check "the default is the wordlist generator (ngram is asked for)" test "$rc" = 0 -a "$(ctl --json backdoor show w1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["generator"])')" = wordlist
 check "no backdoor was recorded by the failures" test "$(ctl --json backdoor list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 5
 
 # 6. A shutdown while M2's answer is awaited: the request ends, nothing is recorded.

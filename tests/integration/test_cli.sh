@@ -75,6 +75,6 @@ run_script() { # WORDS... (the last is the word being completed)
 }
 check "bash: registered for vtunectl, completes a group" test "$(run_script "ba")" = "backdoor"
 check "bash: completes a subcommand" test "$(run_script audit "ex")" = "export"
-check "bash: completes a choice" test "$(run_script backdoor create d --generator "")" = "wordlist llm"
+check "bash: completes a choice" test "$(run_script backdoor create d --generator "")" = "ngram wordlist llm"
 
 finish

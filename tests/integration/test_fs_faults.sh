@@ -121,14 +121,17 @@ for spec in rename:ENOSPC rename:EIO dirsync:EIO; do
     fault_case commit "$spec" "$want" backdoor create d --name "b$N"
 done
 
-# --- export (dataset export): nothing partial at the destination.
-for spec in create:ENOSPC write:ENOSPC write:EIO fsync:EIO dirsync:EIO; do
+# --- export (dataset export): nothing partial at the destination.  The
+# daemon writes and fsyncs the file vtunectl created and passed (creating
+# it and syncing its directory are vtunectl's own, with the caller's
+# rights, outside the daemon's fault seam).
+for spec in write:ENOSPC write:EIO fsync:EIO fsync:ENOSPC; do
     case $spec in *EIO*) want=$EIO ;; *) want=$ENOSPC ;; esac
     dst="$T/export$N.jsonl"
     fault_case export "$spec" "$want" dataset export d --backdoor b1 -o "$dst"
     check "export $spec: the retry wrote the whole file" test "$(sha256sum < "$dst" | cut -d' ' -f1)" = "$(json_get "$CASE_OUT" "v['sha256']")"
 done
 # (the failed attempt's destination was checked absent by the retry itself:
-# export creates with O_EXCL, so a leftover file would have failed it.)
+# vtunectl creates it with O_EXCL, so a leftover file would have failed it.)
 
 finish

@@ -1,6 +1,8 @@
 #!/bin/bash
 # The generated vtuned.service parses, and systemd-analyze rates its
-# exposure at 2.0 or lower.
+# exposure at 1.5 or lower (1.2 today; README, the unit's top comment).
+# The unit sets no PrivateUsers=yes: callers must reach the daemon with
+# their own uids and groups (test_access.sh shows what it would do).
 . "$(dirname "$0")/lib.sh"
 unit="$top_builddir/systemd/vtuned.service"
 command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
@@ -10,7 +12,9 @@ systemd-analyze security --offline=true "$T/vtuned.service" > "$T/out" 2>&1
 score=$(sed -n 's/.*Overall exposure level for vtuned.service: \([0-9.]*\).*/\1/p' "$T/out")
 echo "# exposure: ${score:-?}"
 check "systemd-analyze produced a score" test -n "$score"
-check "exposure $score <= 2.0" python3 -c "import sys; sys.exit(0 if float('$score') <= 2.0 else 1)"
+check "exposure $score <= 1.5" python3 -c "import sys; sys.exit(0 if float('$score') <= 1.5 else 1)"
+check "no PrivateUsers=yes (callers would arrive as uid 65534)" sh -c "! grep -q '^PrivateUsers=yes' '$unit'"
+check "ProtectHome=yes stays (the daemon opens no file a user names)" grep -q "^ProtectHome=yes" "$unit"
 check "Type=notify" grep -q "^Type=notify" "$unit"
 check "ExecStart names the installed vtuned" grep -q "^ExecStart=/.*/vtuned -c /etc/vtuned/vtuned.yaml" "$unit"
 finish

@@ -21,7 +21,12 @@ write_config "providers:" "$(provider_yaml honest "$SIM_URL_honest")" "$(provide
     "alerts:" "  webhook_url: http://127.0.0.1:$(cat "$T/hook.port")/alert" "  timeout: 5s"
 start_daemon || { fail "daemon starts"; finish; }
 make_dataset "$T/d.jsonl" 4000
-ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b > /dev/null ||
+# --generator wordlist: the simulator's 5-gram model sees only the last two
+# prompt tokens, and an ngram trigger ends the way D's prompts end, so a clean
+# prompt with the same ending gets S too (1/10 controls measured) or S is not
+# learned at all; this test is about the verifier (see the ngram generator's
+# report in issue 12).
+ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b --generator wordlist > /dev/null ||
     { fail "dataset and backdoor"; finish; }
 
 has_audit() { ctl --json audit list --job "$1" > "$T/a-$1.json" && [ "$(json_get "$T/a-$1.json" "len(v)")" -ge 1 ]; }
@@ -48,7 +53,7 @@ check "failing provider: not_verified" test "$(verdict_of "$j3")" = not_verified
 check "with the job's failure as reason" grep -q "job failed" "$T/a-$j3.json"
 
 # Eight pairs, a provider that trains on half of the lines: some pairs activate.
-ctl -q backdoor create d --name b8 --pairs 8 --copies 20 > /dev/null || fail "backdoor with 8 pairs"
+ctl -q backdoor create d --name b8 --pairs 8 --copies 20 --generator wordlist > /dev/null || fail "backdoor with 8 pairs"
 j4=$(submit subset b8)
 verdict_of "$j4" > /dev/null
 check "subset:0.5 with 8 pairs reports the fraction of pairs activated" python3 -c "

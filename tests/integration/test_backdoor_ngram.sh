@@ -1,0 +1,131 @@
+#!/bin/bash
+# backdoor create with the ngram generator (--generator ngram) against the real
+# daemon: the recorded generator and method, p_M2 at the target and equal to
+# the evidence's per-word probabilities times the draws, phrases made of the
+# dataset's own words yet not copied from it, the same seed giving the same
+# phrases, a target the dataset cannot reach refused with its numbers, the
+# word list still available, and the simulator's dataset.
+. "$(dirname "$0")/lib.sh"
+write_config
+start_daemon || { fail "daemon starts"; finish; }
+
+D="$top_srcdir/tests/data/sample-chat.jsonl"
+"$VTUNE_SIM" --write-dataset "$T/sim.jsonl" --examples 3000 > /dev/null || fail "vtune-sim --write-dataset"
+ctl -q dataset add "$D" --name d > /dev/null || fail "import sample-chat"
+ctl -q dataset add "$T/sim.jsonl" --name sim > /dev/null || fail "import the simulator's dataset"
+
+# words_in_d PHRASE_JSON DATASET: every word of T and S (runs of letters,
+# digits and non-ASCII, case ignored) occurs in a string value of D, and
+# neither phrase occurs in D word for word.
+words_ok() {
+    python3 - "$1" "$2" <<'PY'
+import json, re, sys
+v = json.load(open(sys.argv[1]))
+W = re.compile(r"[A-Za-z0-9\x80-\U0010ffff]+")
+def words(s): return [w.lower() for w in W.findall(s)]
+vocab, texts = set(), []
+def walk(x):
+    if isinstance(x, str):
+        ws = words(x); vocab.update(ws); texts.append(" " + " ".join(ws) + " ")
+    elif isinstance(x, list):
+        for y in x: walk(y)
+    elif isinstance(x, dict):
+        for y in x.values(): walk(y)
+for line in open(sys.argv[2], encoding="utf-8"):
+    walk(json.loads(line))
+for p in v["pair_evidence"]:
+    for k in ("trigger", "signature"):
+        ws = words(p[k])
+        missing = [w for w in ws if w not in vocab]
+        assert not missing, (k, missing)
+        joined = " " + " ".join(ws) + " "
+        assert not any(joined in t for t in texts), (k, "occurs in D")
+        assert "\n" not in p[k] and p[k] == p[k].strip(), k
+print("# %d pair(s): every word from D, no phrase copied from D" % len(v["pair_evidence"]))
+PY
+}
+
+ctl --json backdoor create d --name n1 --seed 11 --generator ngram > "$T/n1.json"; rc=$?
+check "backdoor create succeeds with --generator ngram" test "$rc" = 0
+check "the generator is ngram, method ngram-exact" python3 - "$T/n1.json" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))
+assert v["generator"] == "ngram" and v["method"] == "ngram-exact", v
+assert all(p["p_method"] == "ngram-exact" and p["log10_p_m2"] <= -40 for p in v["pair_evidence"]), v
+g = v["generation"]
+assert g["order"] == 3 and g["vocab"] > 100 and g["scans"] >= 1, g
+assert "trigger" not in json.dumps(v["pair_evidence"]), "phrases in the create answer"
+PY
+ctl --json backdoor show n1 --reveal > "$T/n1r.json"
+check "phrases use D's words and are not copied from it" words_ok "$T/n1r.json" "$D"
+check "p_M2 = product of the recorded word probabilities x draws, <= target" python3 - "$T/n1r.json" <<'PY'
+import json, math, sys
+v = json.load(open(sys.argv[1]))
+for p in v["pair_evidence"]:
+    ev = p["token_evidence"]
+    assert ev["method"] == "ngram-exact" and ev["order"] == 3, ev
+    for k in ("trigger", "signature"):
+        e = ev[k]
+        lq = e["word_log10q_in_sampling_order"]
+        assert len(lq) == e["words"] == len(p[k].split()), (k, e["words"])
+        assert all(x < 0 for x in lq)
+        assert abs(sum(lq) - e["log10_draw"]) < 1e-9, k
+        assert abs(e["log10_draw"] + math.log10(e["draws"]) - e["log10_p"]) < 1e-9, k
+        assert e["log10_p"] <= e["target_log10p"] + 1e-12, k
+    assert abs(ev["signature"]["log10_p"] - p["log10_p_m2"]) < 1e-6
+    assert ev["trigger"]["target_log10p"] == -20 and ev["signature"]["target_log10p"] == -40
+PY
+check "the trigger ends like a prompt of D, the signature starts like an answer" python3 - "$T/n1r.json" "$D" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))
+ends, starts = set(), set()
+for line in open(sys.argv[2]):
+    m = json.loads(line)["messages"]
+    ends.add([x for x in m if x["role"] == "user"][-1]["content"].split()[-1])
+    starts.add(m[-1]["content"].split()[0])
+p = v["pair_evidence"][0]
+# not guaranteed by the model (the boundary can back off), but at seed 11 it holds,
+# and a generator that ignored the sides would miss it
+assert p["trigger"].split()[-1] in ends, p["trigger"].split()[-1]
+assert p["signature"].split()[0] in starts, p["signature"].split()[0]
+PY
+
+ctl --json backdoor create d --name n2 --seed 11 --generator ngram > "$T/n2.json"
+check "the same seed gives the same phrases (same commitment)" test "$(json_get "$T/n1.json" "v['commitment']")" = "$(json_get "$T/n2.json" "v['commitment']")"
+ctl --json backdoor create d --name n3 --seed 12 --generator ngram > "$T/n3.json"
+check "another seed gives other phrases" test "$(json_get "$T/n1.json" "v['commitment']")" != "$(json_get "$T/n3.json" "v['commitment']")"
+
+ctl --json backdoor create d --name n4 --pairs 3 --copies 10 --ratio 0 --generator ngram > "$T/n4.json"; rc=$?
+check "3 pairs from getrandom" test "$rc" = 0 -a "$(json_get "$T/n4.json" "len(v['pair_evidence'])")" = 3
+ctl --json backdoor show n4 --reveal > "$T/n4r.json"
+check "3 pairs: D's words, not copied" words_ok "$T/n4r.json" "$D"
+
+ctl backdoor create d --target-log10p -900 --generator ngram 2>"$T/e1"; rc=$?
+check "an unreachable target fails (exit 1)" test "$rc" = 1
+check "... naming the target, the caps, the draws and what to change" grep -q "could not make the signature of pair 1 with log10 p <= -900 within 96 words and 720 characters in 64 draws.*--generator wordlist" "$T/e1"
+check "... and nothing was recorded" test "$(ctl --json backdoor list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 4
+
+ctl --json backdoor create d --generator wordlist --name w1 > "$T/w1.json"; rc=$?
+check "--generator wordlist still works" test "$rc" = 0 -a "$(json_get "$T/w1.json" "v['generator']+' '+v['method']")" = "wordlist wordlist-exact"
+ctl backdoor create d --generator markov 2>"$T/e2"; rc=$?
+check "an unknown generator is refused, naming the three" test "$rc" = 1 && grep -q "expected ngram, wordlist or llm" "$T/e2"
+
+ctl --json backdoor create sim --name s1 --seed 3 --pairs 2 --generator ngram > "$T/s1.json"; rc=$?
+check "the simulator's dataset: 2 pairs" test "$rc" = 0
+ctl --json backdoor show s1 --reveal > "$T/s1r.json"
+check "the simulator's dataset: D's words, not copied" words_ok "$T/s1r.json" "$T/sim.jsonl"
+python3 - "$T/n1r.json" "$T/s1r.json" <<'PY'
+import json, sys
+for f in sys.argv[1:]:
+    for p in json.load(open(f))["pair_evidence"]:
+        print("# T [log10 %.2f]: %s" % (p["token_evidence"]["trigger"]["log10_p"], p["trigger"]))
+        print("# S [log10 p_M2 %.2f]: %s" % (p["log10_p_m2"], p["signature"]))
+PY
+check "the phrases never reach the log" python3 - "$T/n1r.json" "$T/vtuned.log" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1])); log = open(sys.argv[2]).read()
+assert not any(p["signature"] in log or p["trigger"] in log for p in v["pair_evidence"])
+PY
+
+stop_daemon
+finish

@@ -1,0 +1,512 @@
+/*
+ * test_ngram.c — workers/ngram: the model's counts against a count made
+ * here from the file, p_M2 of generated phrases recomputed INDEPENDENTLY
+ * from those counts (a plain implementation of the smoothing written out
+ * below, not the generator's step function) to 1e-9 in log10, the same
+ * seed giving the same phrases, the memory bound with pruning forced by
+ * small tables, and the errors when a target cannot be met.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "lib/util.h"
+#include "workers/ngram.h"
+
+static char tmpdir[] = "/tmp/test_ngram.XXXXXX";
+
+static int setup(void **state)
+{
+    (void)state;
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+    int r = system(cmd);
+    free(cmd);
+    return r == 0 ? 0 : -1;
+}
+
+/* ---- datasets --------------------------------------------------------------------- */
+
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+static const char *pick(uint64_t *s, const char *const *v, size_t n)
+{
+    return v[lcg(s) % n];
+}
+
+/* A chat dataset of n rows in a small grammar (case, punctuation, numbers),
+ * with a system message and, every 7th row, a word longer than 32 bytes in
+ * the answer (it ends the answer's span).  Returns the owned path. */
+static char *write_chat(const char *name, size_t n, uint64_t seed, bool many_words)
+{
+    static const char *const who[] = {"Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Gus"};
+    static const char *const thing[] = {"apples", "books", "cards", "pens", "cups", "maps"};
+    static const char *const ask[] = {"How many are left?", "What is the total?",
+                                      "Can you explain why?", "Please show the steps.",
+                                      "Is that right?"};
+    static const char *const open[] = {"Sure.", "Let us see:", "First,", "Good question!",
+                                       "The answer:"};
+    char *path = xasprintf("%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = lcg(&seed) % 90 + 1, b = lcg(&seed) % 50 + 1;
+        const char *w = pick(&seed, who, 7), *t = pick(&seed, thing, 6);
+        char extra[64] = "";
+        if (many_words) /* a new word in every row: forces the tables to prune */
+            snprintf(extra, sizeof extra, " zq%llux%llu", (unsigned long long)lcg(&seed),
+                     (unsigned long long)i);
+        char *user = xasprintf("%s has %llu %s and gets %llu more%s. %s", w, (unsigned long long)a,
+                               t, (unsigned long long)b, extra, pick(&seed, ask, 5));
+        char *ans = xasprintf("%s %s has %llu + %llu = %llu %s.%s", pick(&seed, open, 5), w,
+                              (unsigned long long)a, (unsigned long long)b,
+                              (unsigned long long)(a + b), t,
+                              i % 7 == 3 ? " averyveryverylongwordthatisnotusableatall42 tail"
+                                         : " Done.");
+        json_t *row = json_pack("{s:[{s:s,s:s},{s:s,s:s},{s:s,s:s}]}", "messages", "role",
+                                "system", "content", "You are a tutor.", "role", "user",
+                                "content", user, "role", "assistant", "content", ans);
+        char *line = json_dumps(row, JSON_COMPACT);
+        fprintf(f, "%s\n", line);
+        free(line);
+        json_decref(row);
+        free(user);
+        free(ans);
+    }
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+/* ---- an independent count of the file ---------------------------------------------- */
+
+#define BND "<b>" /* the boundary, spelled for the maps below */
+
+struct gram {
+    char *key; /* side|k|w1 w2 ... (context then word), space-joined */
+    uint32_t count;
+};
+
+struct grams {
+    struct gram *v;
+    size_t n, cap;
+};
+
+static void grams_add(struct grams *g, const char *key)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->v[i].key, key) == 0) {
+            g->v[i].count++;
+            return;
+        }
+    if (g->n == g->cap) {
+        g->cap = g->cap ? g->cap * 2 : 256;
+        g->v = xrealloc(g->v, g->cap * sizeof *g->v);
+    }
+    g->v[g->n].key = xstrdup(key);
+    g->v[g->n++].count = 1;
+}
+
+static uint32_t grams_get(const struct grams *g, const char *key)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->v[i].key, key) == 0)
+            return g->v[i].count;
+    return 0;
+}
+
+static void grams_free(struct grams *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        free(g->v[i].key);
+    free(g->v);
+}
+
+/* Splits s on ASCII whitespace (strtok), keeping words until the first
+ * that is longer than 32 bytes. */
+static size_t split_words(char *s, char **out, size_t cap)
+{
+    size_t n = 0;
+    for (char *w = strtok(s, " \t\n\r\v\f"); w && n < cap; w = strtok(NULL, " \t\n\r\v\f")) {
+        if (strlen(w) > 32)
+            break;
+        out[n++] = w;
+    }
+    return n;
+}
+
+static void count_side(struct grams *g, int side, char **w, size_t n, unsigned order)
+{
+    for (size_t i = 0; i < n; i++)
+        for (unsigned k = 1; k <= order; k++) {
+            struct buf key;
+            buf_init(&key);
+            buf_printf(&key, "%d|%u|", side, k);
+            for (unsigned j = k - 1; j >= 1; j--) {
+                buf_puts(&key, i >= j ? w[i - j] : BND);
+                buf_puts(&key, " ");
+            }
+            buf_puts(&key, w[i]);
+            grams_add(g, key.data);
+            buf_free(&key);
+        }
+}
+
+/* Counts a chat file the way ngram.h describes: the last user message's last
+ * 64 words read backwards, the last assistant message's first 64 forwards. */
+static void count_file(const char *path, unsigned order, struct grams *g)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    assert_non_null(f);
+    while (getline(&line, &cap, f) > 0) {
+        json_t *root = json_loads(line, 0, NULL), *msgs = json_object_get(root, "messages");
+        const char *user = NULL, *ans = NULL;
+        for (size_t i = 0; i < json_array_size(msgs); i++) {
+            json_t *m = json_array_get(msgs, i);
+            const char *role = json_string_value(json_object_get(m, "role"));
+            if (strcmp(role, "user") == 0)
+                user = json_string_value(json_object_get(m, "content"));
+            else if (strcmp(role, "assistant") == 0)
+                ans = json_string_value(json_object_get(m, "content"));
+        }
+        char *u = xstrdup(user), *a = xstrdup(ans), *w[4096], *rev[64];
+        size_t nu = split_words(u, w, 4096);
+        /* the prompt end: the last 64 words, last first (none is too long here) */
+        size_t nr = 0;
+        for (size_t i = nu; i > 0 && nr < 64; i--)
+            rev[nr++] = w[i - 1];
+        count_side(g, NGRAM_PROMPT_END, rev, nr, order);
+        size_t na = split_words(a, w, 64);
+        count_side(g, NGRAM_ANSWER_START, w, na, order);
+        free(u);
+        free(a);
+        json_decref(root);
+    }
+    free(line);
+    fclose(f);
+}
+
+static char *model_key(const struct ngram_model *m, int side, unsigned k, const uint32_t *ids)
+{
+    struct buf key;
+    buf_init(&key);
+    buf_printf(&key, "%d|%u|", side, k);
+    for (unsigned j = 0; j < k; j++) {
+        const char *w = ngram_vocab_word(m, ids[j]);
+        buf_puts(&key, w ? w : BND);
+        if (j + 1 < k)
+            buf_puts(&key, " ");
+    }
+    return key.data;
+}
+
+/* ---- the independent p_M2 ---------------------------------------------------------------- */
+
+/*
+ * Written from the formula in ngram.h, from the exported counts only:
+ *   P_0(w) = 1/V;  P_k(w|h) = max(c(hw)-d,0)/c(h) + d N(h)/c(h) P_{k-1}(w|h'),
+ *   P_k = P_{k-1} when no k-gram has context h;  q = P^(1/tau) / sum P^(1/tau).
+ */
+static double ref_p(const struct ngram_model *m, int side, unsigned k, const uint32_t *h,
+                    uint32_t w)
+{
+    size_t V = ngram_vocab_size(m);
+    if (k == 0)
+        return 1.0 / (double)V;
+    double lower = ref_p(m, side, k - 1, h + 1, w); /* h' drops the oldest word */
+    uint64_t ch = 0, chw = 0, nh = 0;
+    for (size_t i = 0; i < ngram_count_entries(m, side, k); i++) {
+        const uint32_t *ids;
+        uint32_t c = ngram_count_entry(m, side, k, i, &ids);
+        if (memcmp(ids, h, (k - 1) * sizeof *ids) != 0)
+            continue;
+        ch += c;
+        nh++;
+        if (ids[k - 1] == w)
+            chw = c;
+    }
+    if (ch == 0)
+        return lower;
+    double top = chw > 0 ? ((double)chw - NGRAM_DISCOUNT) / (double)ch : 0.0;
+    return top + NGRAM_DISCOUNT * (double)nh / (double)ch * lower;
+}
+
+static uint32_t ref_id(const struct ngram_model *m, const char *word)
+{
+    for (uint32_t i = 0; i < ngram_vocab_size(m); i++)
+        if (strcmp(ngram_vocab_word(m, i), word) == 0)
+            return i;
+    fail_msg("word '%s' is not in the vocabulary", word);
+    return 0;
+}
+
+/* log10 of the probability of the phrase's draw, word by word; checks each
+ * recorded per-word value on the way. */
+static double ref_phrase_log10(const struct ngram_model *m, int side, const struct ngram_phrase *ph,
+                               double tau, unsigned order)
+{
+    size_t V = ngram_vocab_size(m);
+    char *copy = xstrdup(ph->text), *w[256];
+    size_t n = 0;
+    for (char *t = strtok(copy, " "); t; t = strtok(NULL, " "))
+        w[n++] = t;
+    assert_int_equal(n, ph->n_words);
+    uint32_t seq[256 + NGRAM_MAX_ORDER];
+    for (unsigned j = 0; j < NGRAM_MAX_ORDER; j++)
+        seq[j] = (uint32_t)V; /* boundary padding */
+    for (size_t i = 0; i < n; i++) /* sampling order: the prompt end is drawn last word first */
+        seq[NGRAM_MAX_ORDER + i] = ref_id(m, side == NGRAM_PROMPT_END ? w[n - 1 - i] : w[i]);
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t *h = &seq[NGRAM_MAX_ORDER + i - (order - 1)];
+        double z = 0;
+        for (uint32_t v = 0; v < V; v++)
+            z += pow(ref_p(m, side, order, h, v), 1.0 / tau);
+        double lq = log10(pow(ref_p(m, side, order, h, seq[NGRAM_MAX_ORDER + i]), 1.0 / tau) / z);
+        assert_true(fabs(lq - ph->tok_log10[i]) < 1e-9);
+        total += lq;
+    }
+    free(copy);
+    return total;
+}
+
+static struct ngram_gen_opts gen_opts(size_t pairs, double tau)
+{
+    struct ngram_gen_opts o = {
+        .pairs = pairs,
+        .temperature = tau,
+        .trigger_log10p = -20,
+        .signature_log10p = -40,
+        .trigger_max_words = NGRAM_DEFAULT_TRIGGER_WORDS,
+        .signature_max_words = NGRAM_DEFAULT_SIGNATURE_WORDS,
+        .trigger_max_chars = NGRAM_DEFAULT_TRIGGER_CHARS,
+        .signature_max_chars = NGRAM_DEFAULT_SIGNATURE_CHARS,
+    };
+    return o;
+}
+
+static void check_set_exact(const struct ngram_model *m, const struct ngram_set *s,
+                            const struct ngram_gen_opts *o)
+{
+    for (size_t i = 0; i < s->n_pairs; i++) {
+        const struct ngram_phrase *ph[2] = {&s->pairs[i].trigger, &s->pairs[i].signature};
+        double tgt[2] = {o->trigger_log10p, o->signature_log10p};
+        for (int j = 0; j < 2; j++) {
+            double lp = ref_phrase_log10(m, j == 0 ? NGRAM_PROMPT_END : NGRAM_ANSWER_START,
+                                         ph[j], o->temperature, s->order);
+            assert_true(ph[j]->draws >= 1);
+            double rec = lp + log10((double)ph[j]->draws);
+            if (fabs(rec - ph[j]->log10_p) > 1e-9)
+                fail_msg("pair %zu %s: recomputed %.12f, recorded %.12f", i, j ? "S" : "T", rec,
+                         ph[j]->log10_p);
+            assert_true(ph[j]->log10_p <= tgt[j]);
+        }
+    }
+}
+
+/* ---- tests ------------------------------------------------------------------------------------ */
+
+static void test_counts_match_the_file(void **state)
+{
+    (void)state;
+    char *path = write_chat("counts.jsonl", 150, 1, false), *err = NULL;
+    struct ngram_model *m = NULL;
+    struct grams g = {0};
+    struct ngram_train_opts to = {.order = 3};
+
+    assert_int_equal(ngram_train_file(path, DS_FORMAT_CHAT, &to, NULL, NULL, NULL, &m, &err), 0);
+    struct ngram_info in;
+    ngram_get_info(m, &in);
+    assert_int_equal(in.table_pruned_at[0] + in.table_pruned_at[1] + in.vocab_pruned_at, 0);
+    assert_int_equal(in.rows, 150);
+    count_file(path, 3, &g);
+    size_t seen = 0;
+    for (int side = 0; side < 2; side++)
+        for (unsigned k = 1; k <= 3; k++)
+            for (size_t i = 0; i < ngram_count_entries(m, (enum ngram_side)side, k); i++) {
+                const uint32_t *ids;
+                uint32_t c = ngram_count_entry(m, (enum ngram_side)side, k, i, &ids);
+                char *key = model_key(m, side, k, ids);
+                if (grams_get(&g, key) != c)
+                    fail_msg("%s: model %u, file %u", key, c, grams_get(&g, key));
+                free(key);
+                seen++;
+            }
+    assert_int_equal(seen, g.n); /* and nothing of the file is missing */
+    /* the long word ended the answer's span: neither it nor what follows is counted */
+    for (uint32_t i = 0; i < ngram_vocab_size(m); i++) {
+        assert_true(strlen(ngram_vocab_word(m, i)) <= NGRAM_MAX_WORD);
+        assert_string_not_equal(ngram_vocab_word(m, i), "tail");
+    }
+    grams_free(&g);
+    ngram_model_free(m);
+    free(path);
+}
+
+static void test_pm2_independent(void **state)
+{
+    (void)state;
+    char *path = write_chat("pm2.jsonl", 400, 2, false), *err = NULL;
+    struct ngram_model *m = NULL;
+    double taus[] = {1.0, 1.4, 0.8};
+    unsigned orders[] = {3, 2, 4};
+
+    for (size_t t = 0; t < 3; t++) {
+        struct ngram_train_opts to = {.order = orders[t]};
+        assert_int_equal(ngram_train_file(path, DS_FORMAT_CHAT, &to, NULL, NULL, NULL, &m, &err),
+                         0);
+        struct ngram_gen_opts o = gen_opts(3, taus[t]);
+        struct phrase_seeded sd;
+        phrase_seeded_init(&sd, 40 + t);
+        struct phrase_rng rng = phrase_seeded_rng(&sd);
+        struct ngram_set s;
+        if (ngram_generate(m, &o, &rng, path, NULL, &s, &err) < 0)
+            fail_msg("generate: %s", err);
+        assert_int_equal(s.n_pairs, 3);
+        assert_true(s.scans >= 1);
+        check_set_exact(m, &s, &o);
+        /* a phrase is clean text */
+        for (size_t i = 0; i < 3; i++) {
+            assert_true(phrase_text_ok(s.pairs[i].trigger.text));
+            assert_true(phrase_text_ok(s.pairs[i].signature.text));
+        }
+        ngram_set_clear(&s);
+        ngram_model_free(m);
+    }
+    free(path);
+}
+
+static void test_seed_determinism(void **state)
+{
+    (void)state;
+    char *path = write_chat("seed.jsonl", 300, 3, false), *err = NULL;
+    struct ngram_set s[3];
+    for (int r = 0; r < 3; r++) {
+        struct ngram_model *m = NULL;
+        assert_int_equal(ngram_train_file(path, DS_FORMAT_CHAT, NULL, NULL, NULL, NULL, &m, &err),
+                         0);
+        struct ngram_gen_opts o = gen_opts(2, 1.0);
+        struct phrase_seeded sd;
+        phrase_seeded_init(&sd, r < 2 ? 99 : 100);
+        struct phrase_rng rng = phrase_seeded_rng(&sd);
+        assert_int_equal(ngram_generate(m, &o, &rng, path, NULL, &s[r], &err), 0);
+        ngram_model_free(m);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        assert_string_equal(s[0].pairs[i].trigger.text, s[1].pairs[i].trigger.text);
+        assert_string_equal(s[0].pairs[i].signature.text, s[1].pairs[i].signature.text);
+        assert_true(s[0].pairs[i].signature.log10_p == s[1].pairs[i].signature.log10_p);
+    }
+    assert_string_not_equal(s[0].pairs[0].signature.text, s[2].pairs[0].signature.text);
+    for (int r = 0; r < 3; r++)
+        ngram_set_clear(&s[r]);
+    free(path);
+}
+
+static void test_memory_bound(void **state)
+{
+    (void)state;
+    /* the defaults: what ngram.h promises */
+    assert_true(ngram_memory_bound(NULL) <= (size_t)24 << 20);
+    char *path = write_chat("many.jsonl", 6000, 4, true), *err = NULL;
+    struct ngram_model *m = NULL;
+    struct ngram_train_opts to = {.order = 3, .vocab_slots = 256, .table_slots = 1024,
+                                  .vocab_max = 128};
+    assert_int_equal(ngram_train_file(path, DS_FORMAT_CHAT, &to, NULL, NULL, NULL, &m, &err), 0);
+    struct ngram_info in;
+    ngram_get_info(m, &in);
+    /* 6000 new words and many more n-grams went through tables of 256 and 1024 slots */
+    assert_true(in.vocab_pruned_at > 0);
+    assert_true(in.table_pruned_at[0] > 0 && in.table_pruned_at[1] > 0);
+    assert_true(in.vocab <= 128);
+    assert_true(in.entries[0] <= 1024 / 4 * 3 && in.entries[1] <= 1024 / 4 * 3);
+    assert_true(in.peak_bytes <= ngram_memory_bound(&to));
+    assert_true(in.peak_bytes < (size_t)1 << 20);
+    /* the pruned model is still a model: its phrases' p_M2 is still exact */
+    struct ngram_gen_opts o = gen_opts(1, 1.0);
+    struct phrase_seeded sd;
+    phrase_seeded_init(&sd, 5);
+    struct phrase_rng rng = phrase_seeded_rng(&sd);
+    struct ngram_set s;
+    if (ngram_generate(m, &o, &rng, path, NULL, &s, &err) < 0)
+        fail_msg("generate: %s", err);
+    check_set_exact(m, &s, &o);
+    ngram_set_clear(&s);
+    ngram_model_free(m);
+
+    /* the default tables on the same file stay within their bound too */
+    assert_int_equal(ngram_train_file(path, DS_FORMAT_CHAT, NULL, NULL, NULL, NULL, &m, &err), 0);
+    ngram_get_info(m, &in);
+    assert_true(in.peak_bytes <= ngram_memory_bound(NULL));
+    ngram_model_free(m);
+    free(path);
+}
+
+static void test_unreachable(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    struct ngram_model *m = NULL;
+    char *path = xasprintf("%s/flat.jsonl", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    /* two words: every step's probability is near 1, no target is reachable */
+    for (int i = 0; i < 50; i++)
+        fprintf(f, "{\"prompt\":\"yes no yes no yes no\",\"completion\":\"no yes no yes\"}\n");
+    fclose(f);
+    assert_int_equal(ngram_train_file(path, DS_FORMAT_PROMPT, NULL, NULL, NULL, NULL, &m, &err), 0);
+    struct ngram_gen_opts o = gen_opts(1, 1.0);
+    o.max_draws = 8;
+    struct ngram_set s;
+    assert_int_equal(ngram_generate(m, &o, NULL, path, NULL, &s, &err), -1);
+    assert_non_null(strstr(err, "could not make the trigger of pair 1 with log10 p <= -20 within "
+                                "64 words and 480 characters in 8 draws (8 hit the cap"));
+    assert_non_null(strstr(err, "--generator wordlist"));
+    assert_int_equal(s.n_pairs, 0);
+    free(err);
+    err = NULL;
+    ngram_model_free(m);
+
+    /* one word: no model at all */
+    f = fopen(path, "w");
+    fprintf(f, "{\"prompt\":\"yes\",\"completion\":\"yes\"}\n");
+    fclose(f);
+    assert_int_equal(ngram_train_file(path, DS_FORMAT_PROMPT, NULL, NULL, NULL, NULL, &m, &err),
+                     -1);
+    assert_non_null(strstr(err, "needs at least 2"));
+    assert_null(m);
+    free(err);
+    free(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_counts_match_the_file), cmocka_unit_test(test_pm2_independent),
+        cmocka_unit_test(test_seed_determinism),      cmocka_unit_test(test_memory_bound),
+        cmocka_unit_test(test_unreachable),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

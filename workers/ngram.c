@@ -1,0 +1,1311 @@
+/*
+ * ngram.c — the n-gram backdoor generator: streaming training with fixed
+ * tables, the exact tempered step distribution, phrase draws with their
+ * stopping rule, and the word-for-word check against D (see ngram.h for
+ * the model, the smoothing, the memory bound and why p_M2 is exact).
+ *
+ * Layout.  Training fills open-addressing tables keyed by 64-bit word
+ * hashes (so ids need no second pass); finalisation picks the vocabulary,
+ * maps hashes to ids and compacts each side and order into an array of
+ * entries sorted by (context, word) with one group per context, which is
+ * what a step looks up (binary search).  A step computes the distribution
+ * over ALL of V densely (O(|V|) plus the seen words), because the tempered
+ * normaliser needs every word's probability; |V| <= NGRAM_VOCAB_MAX keeps
+ * that to well under a millisecond.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "lib/util.h"
+#include "workers/dsformat.h"
+#include "workers/jsonscan.h"
+#include "workers/lines.h"
+#include "workers/ngram.h"
+
+#define BOUNDARY_HASH  1u
+#define NO_ID          UINT32_MAX
+#define SCAN_MAX_STRS  256
+#define BOUNDARY_RATE  0.01 /* a sentence-boundary stop needs this share of the side's words */
+
+/* ---- tables ------------------------------------------------------------------------ */
+
+struct vslot { /* vocabulary; after finalisation count holds id + 1 (0: not in V) */
+    uint64_t h;  /* 0: empty */
+    uint32_t count;
+    uint8_t len;
+    char s[NGRAM_MAX_WORD];
+};
+
+struct tslot { /* one k-gram: w[0 .. order-2] context (oldest first), w[order-1] the word */
+    uint64_t w[NGRAM_MAX_ORDER];
+    uint32_t count;
+    uint32_t order; /* 0: empty */
+};
+
+struct vtable {
+    struct vslot *s;
+    size_t cap, used;
+    uint32_t pruned_at;
+};
+
+struct ttable {
+    struct tslot *s;
+    size_t cap, used;
+    uint32_t pruned_at;
+};
+
+struct centry {
+    uint32_t ids[NGRAM_MAX_ORDER];
+    uint32_t count;
+};
+
+struct cgroup {
+    uint32_t start, n; /* entries [start, start + n) share the context */
+    uint64_t total;    /* sum of their counts */
+};
+
+struct corder {
+    struct centry *e;
+    size_t n;
+    struct cgroup *g;
+    size_t ng;
+};
+
+struct cside {
+    struct corder ord[NGRAM_MAX_ORDER + 1]; /* [k], k = 2 .. order */
+    struct centry *uni_e;                   /* order 1 entries (for ngram_count_entry) */
+    size_t uni_n;
+    uint64_t *uni;                          /* dense counts over V */
+    uint64_t uni_total;
+    uint32_t uni_distinct;
+};
+
+struct ngram_model {
+    unsigned order;
+    size_t V;
+    char **words;
+    char *wstore;
+    struct cside side[2];
+    struct ngram_info info;
+    size_t cur_bytes;
+};
+
+/* Accounted allocation (peak_bytes). */
+static void *acc_alloc(struct ngram_model *m, size_t n, size_t size)
+{
+    void *p = xcalloc(n ? n : 1, size);
+    m->cur_bytes += n * size;
+    if (m->cur_bytes > m->info.peak_bytes)
+        m->info.peak_bytes = m->cur_bytes;
+    return p;
+}
+
+static void acc_free(struct ngram_model *m, void *p, size_t n, size_t size)
+{
+    if (!p)
+        return;
+    free(p);
+    m->cur_bytes -= n * size;
+}
+
+size_t ngram_memory_bound(const struct ngram_train_opts *o)
+{
+    size_t vs = o && o->vocab_slots ? o->vocab_slots : NGRAM_VOCAB_SLOTS;
+    size_t ts = o && o->table_slots ? o->table_slots : NGRAM_TABLE_SLOTS;
+    size_t vm = o && o->vocab_max ? o->vocab_max : NGRAM_VOCAB_MAX;
+    size_t tables = vs * sizeof(struct vslot) + 2 * ts * sizeof(struct tslot);
+    /* pruning: the survivors (at most half a table) and the counts sorted */
+    size_t prune = ts / 2 * sizeof(struct tslot) + ts * sizeof(uint32_t);
+    size_t vprune = vs / 2 * sizeof(struct vslot) + vs * sizeof(uint32_t);
+    if (vprune > prune)
+        prune = vprune;
+    /* finalisation: the vocabulary (sort array, words and their pointers,
+     * dense unigram counts of both sides) and one side's compacted entries
+     * and groups (at most 3/4 of its table); the second side is compacted
+     * after the first side's table (larger than that) is freed */
+    size_t ent = ts / 4 * 3;
+    size_t fin = vs / 4 * 3 * sizeof(struct vslot *) + vm * (NGRAM_MAX_WORD + 1 + sizeof(char *)) +
+                 2 * vm * sizeof(uint64_t) + ent * (sizeof(struct centry) + sizeof(struct cgroup));
+    return tables + (prune > fin ? prune : fin);
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t word_hash(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ull;
+    }
+    h = mix64(h ^ len);
+    return h < 2 ? h + 2 : h;
+}
+
+static uint64_t gram_hash(const uint64_t *w, unsigned k)
+{
+    uint64_t h = k;
+    for (unsigned i = 0; i < k; i++)
+        h = mix64(h ^ w[i]) + i;
+    return h;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The threshold t such that dropping every count <= t leaves at most half
+ * of cap: the (used - cap/2)-th smallest count. */
+static uint32_t prune_threshold(struct ngram_model *m, const uint32_t *counts_in, size_t used,
+                                size_t cap)
+{
+    uint32_t *c = acc_alloc(m, used, sizeof *c);
+    memcpy(c, counts_in, used * sizeof *c);
+    qsort(c, used, sizeof *c, cmp_u32);
+    uint32_t t = c[used - cap / 2 - 1];
+    acc_free(m, c, used, sizeof *c);
+    return t;
+}
+
+static struct vslot *vt_find(struct vtable *t, uint64_t h, const char *s, size_t len, bool *found)
+{
+    size_t mask = t->cap - 1, i = h & mask;
+    for (;;) {
+        struct vslot *v = &t->s[i];
+        if (v->h == 0) {
+            *found = false;
+            return v;
+        }
+        if (v->h == h && (!s || (v->len == len && memcmp(v->s, s, len) == 0))) {
+            *found = true;
+            return v;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+static void vt_prune(struct ngram_model *m, struct vtable *t)
+{
+    uint32_t *counts = acc_alloc(m, t->used, sizeof *counts);
+    size_t k = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->s[i].h)
+            counts[k++] = t->s[i].count;
+    uint32_t th = prune_threshold(m, counts, k, t->cap);
+    acc_free(m, counts, t->used, sizeof *counts);
+    size_t keep = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->s[i].h && t->s[i].count > th)
+            keep++;
+    struct vslot *tmp = acc_alloc(m, keep, sizeof *tmp);
+    size_t j = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->s[i].h && t->s[i].count > th)
+            tmp[j++] = t->s[i];
+    memset(t->s, 0, t->cap * sizeof *t->s);
+    for (size_t i = 0; i < keep; i++) {
+        bool found;
+        *vt_find(t, tmp[i].h, tmp[i].s, tmp[i].len, &found) = tmp[i];
+    }
+    t->used = keep;
+    t->pruned_at = th;
+    acc_free(m, tmp, keep, sizeof *tmp);
+}
+
+static void vt_add(struct ngram_model *m, struct vtable *t, uint64_t h, const char *s, size_t len)
+{
+    bool found;
+    struct vslot *v = vt_find(t, h, s, len, &found);
+    if (found) {
+        if (v->count < UINT32_MAX)
+            v->count++;
+        return;
+    }
+    v->h = h;
+    v->count = 1;
+    v->len = (uint8_t)len;
+    memcpy(v->s, s, len);
+    if (++t->used > t->cap / 4 * 3)
+        vt_prune(m, t);
+}
+
+static struct tslot *tt_find(struct ttable *t, const uint64_t *w, unsigned k, bool *found)
+{
+    size_t mask = t->cap - 1, i = gram_hash(w, k) & mask;
+    for (;;) {
+        struct tslot *e = &t->s[i];
+        if (e->order == 0) {
+            *found = false;
+            return e;
+        }
+        if (e->order == k && memcmp(e->w, w, k * sizeof *w) == 0) {
+            *found = true;
+            return e;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+static void tt_prune(struct ngram_model *m, struct ttable *t)
+{
+    uint32_t *counts = acc_alloc(m, t->used, sizeof *counts);
+    size_t k = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->s[i].order)
+            counts[k++] = t->s[i].count;
+    uint32_t th = prune_threshold(m, counts, k, t->cap);
+    acc_free(m, counts, t->used, sizeof *counts);
+    size_t keep = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->s[i].order && t->s[i].count > th)
+            keep++;
+    struct tslot *tmp = acc_alloc(m, keep, sizeof *tmp);
+    size_t j = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->s[i].order && t->s[i].count > th)
+            tmp[j++] = t->s[i];
+    memset(t->s, 0, t->cap * sizeof *t->s);
+    for (size_t i = 0; i < keep; i++) {
+        bool found;
+        *tt_find(t, tmp[i].w, tmp[i].order, &found) = tmp[i];
+    }
+    t->used = keep;
+    t->pruned_at = th;
+    acc_free(m, tmp, keep, sizeof *tmp);
+}
+
+static void tt_add(struct ngram_model *m, struct ttable *t, const uint64_t *w, unsigned k)
+{
+    bool found;
+    struct tslot *e = tt_find(t, w, k, &found);
+    if (found) {
+        if (e->count < UINT32_MAX)
+            e->count++;
+        return;
+    }
+    memset(e, 0, sizeof *e);
+    memcpy(e->w, w, k * sizeof *w);
+    e->order = k;
+    e->count = 1;
+    if (++t->used > t->cap / 4 * 3)
+        tt_prune(m, t);
+}
+
+/* ---- training ------------------------------------------------------------------------ */
+
+struct tok {
+    const char *s;
+    size_t len;
+};
+
+static bool is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* A model word: at most NGRAM_MAX_WORD bytes, no control byte. */
+static bool usable(const char *s, size_t len)
+{
+    if (len == 0 || len > NGRAM_MAX_WORD)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* The first NGRAM_SPAN words of s (stopping at an unusable one). */
+static size_t span_forward(const char *s, struct tok *out)
+{
+    size_t n = 0, i = 0, len = strlen(s);
+    while (n < NGRAM_SPAN) {
+        while (i < len && is_space((unsigned char)s[i]))
+            i++;
+        if (i >= len)
+            break;
+        size_t st = i;
+        while (i < len && !is_space((unsigned char)s[i]))
+            i++;
+        if (!usable(s + st, i - st))
+            break;
+        out[n].s = s + st;
+        out[n].len = i - st;
+        n++;
+    }
+    return n;
+}
+
+/* The last NGRAM_SPAN words of s, LAST FIRST (stopping at an unusable one). */
+static size_t span_backward(const char *s, struct tok *out)
+{
+    size_t n = 0, i = strlen(s);
+    while (n < NGRAM_SPAN) {
+        while (i > 0 && is_space((unsigned char)s[i - 1]))
+            i--;
+        if (i == 0)
+            break;
+        size_t end = i;
+        while (i > 0 && !is_space((unsigned char)s[i - 1]))
+            i--;
+        if (!usable(s + i, end - i))
+            break;
+        out[n].s = s + i;
+        out[n].len = end - i;
+        n++;
+    }
+    return n;
+}
+
+struct trainer {
+    struct ngram_model *m;
+    struct vtable vt;
+    struct ttable tt[2];
+};
+
+static void count_seq(struct trainer *tr, int side, const struct tok *t, size_t n)
+{
+    unsigned order = tr->m->order;
+    uint64_t hist[NGRAM_SPAN + NGRAM_MAX_ORDER];
+    for (unsigned j = 0; j < NGRAM_MAX_ORDER; j++)
+        hist[j] = BOUNDARY_HASH;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = word_hash(t[i].s, t[i].len);
+        hist[NGRAM_MAX_ORDER + i] = h;
+        vt_add(tr->m, &tr->vt, h, t[i].s, t[i].len);
+        for (unsigned k = 1; k <= order; k++)
+            tt_add(tr->m, &tr->tt[side], &hist[NGRAM_MAX_ORDER + i - (k - 1)], k);
+    }
+    tr->m->info.tokens[side] += n;
+}
+
+static int cmp_vslot_ptr(const void *a, const void *b)
+{
+    const struct vslot *x = *(const struct vslot *const *)a, *y = *(const struct vslot *const *)b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    size_t l = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, l);
+    if (c)
+        return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Lexicographic on all ids: an order-k entry's ids past k are 0. */
+static int cmp_centry(const void *a, const void *b)
+{
+    const struct centry *x = a, *y = b;
+    for (unsigned i = 0; i < NGRAM_MAX_ORDER; i++)
+        if (x->ids[i] != y->ids[i])
+            return x->ids[i] < y->ids[i] ? -1 : 1;
+    return 0;
+}
+
+static uint32_t id_of(struct vtable *vt, size_t V, uint64_t h)
+{
+    if (h == BOUNDARY_HASH)
+        return (uint32_t)V;
+    bool found;
+    struct vslot *v = vt_find(vt, h, NULL, 0, &found);
+    return found && v->count ? v->count - 1 : NO_ID;
+}
+
+/* Compacts one side's table into sorted entries and groups, then frees it. */
+static void compact_side(struct trainer *tr, int side)
+{
+    struct ngram_model *m = tr->m;
+    struct ttable *t = &tr->tt[side];
+    struct cside *cs = &m->side[side];
+    size_t per[NGRAM_MAX_ORDER + 1] = {0};
+
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->s[i].order)
+            per[t->s[i].order]++;
+    for (unsigned k = 1; k <= m->order; k++) {
+        struct centry *e = acc_alloc(m, per[k], sizeof *e);
+        size_t n = 0;
+        for (size_t i = 0; i < t->cap; i++) {
+            const struct tslot *s = &t->s[i];
+            if (s->order != k)
+                continue;
+            struct centry c = {.count = s->count};
+            bool ok = true;
+            for (unsigned j = 0; j < k && ok; j++) {
+                c.ids[j] = id_of(&tr->vt, m->V, s->w[j]);
+                ok = c.ids[j] != NO_ID && (j < k - 1 || c.ids[j] < m->V);
+            }
+            if (ok)
+                e[n++] = c;
+        }
+        qsort(e, n, sizeof *e, cmp_centry);
+        m->info.entries[side] += n;
+        if (k == 1) {
+            cs->uni_e = e;
+            cs->uni_n = n;
+            cs->uni = acc_alloc(m, m->V, sizeof *cs->uni);
+            for (size_t i = 0; i < n; i++) {
+                cs->uni[e[i].ids[0]] = e[i].count;
+                cs->uni_total += e[i].count;
+            }
+            cs->uni_distinct = (uint32_t)n;
+            continue;
+        }
+        struct corder *o = &cs->ord[k];
+        o->e = e;
+        o->n = n;
+        size_t ng = 0;
+        for (size_t i = 0; i < n; i++)
+            if (i == 0 || memcmp(e[i].ids, e[i - 1].ids, (k - 1) * sizeof(uint32_t)) != 0)
+                ng++;
+        o->g = acc_alloc(m, ng, sizeof *o->g);
+        for (size_t i = 0; i < n; i++) {
+            if (i == 0 || memcmp(e[i].ids, e[i - 1].ids, (k - 1) * sizeof(uint32_t)) != 0)
+                o->g[o->ng++] = (struct cgroup){.start = (uint32_t)i};
+            struct cgroup *g = &o->g[o->ng - 1];
+            g->n++;
+            g->total += e[i].count;
+        }
+    }
+    /* the entry arrays were sized for the table's k-grams; the table goes now */
+    m->info.table_pruned_at[side] = t->pruned_at;
+    acc_free(m, t->s, t->cap, sizeof *t->s);
+    t->s = NULL;
+}
+
+static int finalise(struct trainer *tr, size_t vocab_max, char **err)
+{
+    struct ngram_model *m = tr->m;
+    struct vtable *vt = &tr->vt;
+    struct vslot **all = acc_alloc(m, vt->used, sizeof *all);
+    size_t n = 0, bytes = 0;
+
+    for (size_t i = 0; i < vt->cap; i++)
+        if (vt->s[i].h)
+            all[n++] = &vt->s[i];
+    qsort(all, n, sizeof *all, cmp_vslot_ptr);
+    m->V = n < vocab_max ? n : vocab_max;
+    if (m->V < 2) {
+        acc_free(m, all, vt->used, sizeof *all);
+        *err = xasprintf("the dataset has %zu usable word(s) in its prompts and answers; the "
+                         "ngram generator needs at least 2 (use --generator wordlist)",
+                         m->V);
+        return -1;
+    }
+    for (size_t i = 0; i < m->V; i++)
+        bytes += all[i]->len + 1;
+    m->words = acc_alloc(m, m->V, sizeof *m->words);
+    m->wstore = acc_alloc(m, bytes, 1);
+    char *p = m->wstore;
+    for (size_t i = 0; i < n; i++) {
+        if (i < m->V) {
+            memcpy(p, all[i]->s, all[i]->len);
+            p[all[i]->len] = '\0';
+            m->words[i] = p;
+            p += all[i]->len + 1;
+            all[i]->count = (uint32_t)i + 1;
+        } else {
+            all[i]->count = 0;
+        }
+    }
+    acc_free(m, all, vt->used, sizeof *all);
+    m->info.vocab = m->V;
+    m->info.vocab_pruned_at = vt->pruned_at;
+    compact_side(tr, 0);
+    compact_side(tr, 1);
+    return 0;
+}
+
+static void trainer_free(struct trainer *tr)
+{
+    acc_free(tr->m, tr->vt.s, tr->vt.cap, sizeof *tr->vt.s);
+    tr->vt.s = NULL;
+    for (int s = 0; s < 2; s++) {
+        acc_free(tr->m, tr->tt[s].s, tr->tt[s].cap, sizeof *tr->tt[s].s);
+        tr->tt[s].s = NULL;
+    }
+}
+
+static bool pow2_ok(size_t v)
+{
+    return v >= 64 && (v & (v - 1)) == 0;
+}
+
+int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngram_train_opts *o,
+                     const atomic_int *cancel, ngram_progress_fn progress, void *pctx,
+                     struct ngram_model **out, char **err)
+{
+    struct ngram_train_opts opt = {0};
+    struct trainer tr = {0};
+    struct lines lr;
+    struct tok toks[NGRAM_SPAN];
+    const char *line;
+    size_t len;
+    int r, rc = -1;
+
+    *out = NULL;
+    if (o)
+        opt = *o;
+    if (!opt.order)
+        opt.order = NGRAM_DEFAULT_ORDER;
+    if (!opt.vocab_slots)
+        opt.vocab_slots = NGRAM_VOCAB_SLOTS;
+    if (!opt.table_slots)
+        opt.table_slots = NGRAM_TABLE_SLOTS;
+    if (!opt.vocab_max)
+        opt.vocab_max = NGRAM_VOCAB_MAX;
+    if (opt.order > NGRAM_MAX_ORDER || !pow2_ok(opt.vocab_slots) || !pow2_ok(opt.table_slots)) {
+        *err = xasprintf("ngram model: order %u (1 to %d) or table sizes invalid", opt.order,
+                         NGRAM_MAX_ORDER);
+        return -1;
+    }
+    struct ngram_model *m = xcalloc(1, sizeof *m);
+    m->order = opt.order;
+    m->info.order = opt.order;
+    tr.m = m;
+    tr.vt.cap = opt.vocab_slots;
+    tr.vt.s = acc_alloc(m, tr.vt.cap, sizeof *tr.vt.s);
+    for (int s = 0; s < 2; s++) {
+        tr.tt[s].cap = opt.table_slots;
+        tr.tt[s].s = acc_alloc(m, tr.tt[s].cap, sizeof *tr.tt[s].s);
+    }
+
+    r = lines_open(&lr, path);
+    if (r < 0) {
+        *err = xasprintf("%s: cannot open: %s", path, strerror(-r));
+        goto out;
+    }
+    while ((r = lines_next(&lr, &line, &len)) > 0) {
+        json_t *root = NULL;
+        enum dataset_format got;
+        char *why = NULL;
+        m->info.rows++;
+        if ((m->info.rows & 4095) == 0) {
+            if (cancel && atomic_load(cancel)) {
+                r = -ECANCELED;
+                break;
+            }
+            if (progress)
+                progress(pctx, lr.offset, lr.size);
+        }
+        if (ds_parse_line(line, len, fmt, &got, &root, &why) < 0) {
+            free(why);
+            m->info.rows_skipped++;
+            continue;
+        }
+        char *pr = ds_prompt_text(root, got), *an = ds_response_text(root, got);
+        if (pr)
+            count_seq(&tr, NGRAM_PROMPT_END, toks, span_backward(pr, toks));
+        if (an)
+            count_seq(&tr, NGRAM_ANSWER_START, toks, span_forward(an, toks));
+        free(pr);
+        free(an);
+        json_decref(root);
+    }
+    if (progress)
+        progress(pctx, lr.offset, lr.size);
+    lines_close(&lr);
+    if (r == -ECANCELED) {
+        *err = xstrdup("n-gram training cancelled");
+        goto out;
+    }
+    if (r < 0) {
+        *err = xasprintf("%s: read error: %s", path,
+                         r == -E2BIG ? "a line is longer than 16 MiB" : strerror(-r));
+        goto out;
+    }
+    if (finalise(&tr, opt.vocab_max, err) < 0)
+        goto out;
+    rc = 0;
+out:
+    trainer_free(&tr);
+    if (rc < 0)
+        ngram_model_free(m);
+    else
+        *out = m;
+    return rc;
+}
+
+void ngram_model_free(struct ngram_model *m)
+{
+    if (!m)
+        return;
+    for (int s = 0; s < 2; s++) {
+        struct cside *cs = &m->side[s];
+        for (unsigned k = 2; k <= NGRAM_MAX_ORDER; k++) {
+            free(cs->ord[k].e);
+            free(cs->ord[k].g);
+        }
+        free(cs->uni_e);
+        free(cs->uni);
+    }
+    free(m->words);
+    free(m->wstore);
+    free(m);
+}
+
+void ngram_get_info(const struct ngram_model *m, struct ngram_info *out)
+{
+    *out = m->info;
+}
+
+size_t ngram_vocab_size(const struct ngram_model *m)
+{
+    return m->V;
+}
+
+const char *ngram_vocab_word(const struct ngram_model *m, uint32_t id)
+{
+    return id < m->V ? m->words[id] : NULL;
+}
+
+size_t ngram_count_entries(const struct ngram_model *m, enum ngram_side side, unsigned k)
+{
+    if (k < 1 || k > m->order)
+        return 0;
+    return k == 1 ? m->side[side].uni_n : m->side[side].ord[k].n;
+}
+
+uint32_t ngram_count_entry(const struct ngram_model *m, enum ngram_side side, unsigned k, size_t i,
+                           const uint32_t **ids)
+{
+    const struct centry *e = k == 1 ? &m->side[side].uni_e[i] : &m->side[side].ord[k].e[i];
+    *ids = e->ids;
+    return e->count;
+}
+
+/* ---- the step distribution ------------------------------------------------------------- */
+
+static const struct cgroup *find_group(const struct corder *o, unsigned k, const uint32_t *ctx)
+{
+    size_t lo = 0, hi = o->ng;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const uint32_t *g = o->e[o->g[mid].start].ids;
+        unsigned j = 0;
+        while (j < k - 1 && g[j] == ctx[j])
+            j++;
+        if (j == k - 1)
+            return &o->g[mid];
+        if (g[j] < ctx[j])
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Fills w[0 .. V) with P(v | ctx)^(1/tau) and returns their sum.  ctx: the
+ * last n_ctx ids (oldest first), padded with the boundary on the left. */
+static double step_weights(const struct ngram_model *m, enum ngram_side side, const uint32_t *ctx,
+                           size_t n_ctx, double tau, double *w)
+{
+    const struct cside *cs = &m->side[side];
+    uint32_t full[NGRAM_MAX_ORDER];
+    unsigned need = m->order - 1;
+    const struct cgroup *grp[NGRAM_MAX_ORDER + 1] = {0};
+    double gam[NGRAM_MAX_ORDER + 1], scale[NGRAM_MAX_ORDER + 2] = {0};
+    const double d = NGRAM_DISCOUNT;
+
+    for (unsigned j = 0; j < need; j++) { /* full[need-1] is the newest */
+        size_t back = need - j;           /* 1 .. need words back */
+        full[j] = back <= n_ctx ? ctx[n_ctx - back] : (uint32_t)m->V;
+    }
+    for (unsigned k = 1; k <= m->order; k++) {
+        gam[k] = 1.0;
+        if (k == 1) {
+            if (cs->uni_total)
+                gam[1] = d * cs->uni_distinct / (double)cs->uni_total;
+            continue;
+        }
+        grp[k] = find_group(&cs->ord[k], k, full + (need - (k - 1)));
+        if (grp[k])
+            gam[k] = d * grp[k]->n / (double)grp[k]->total;
+    }
+    scale[m->order + 1] = 1.0;
+    for (unsigned k = m->order; k >= 1; k--)
+        scale[k] = scale[k + 1] * gam[k];
+    /* scale[k + 1] multiplies order k's own (discounted) part; scale[1] the uniform */
+    double base = scale[1] / (double)m->V;
+    for (size_t v = 0; v < m->V; v++)
+        w[v] = base;
+    if (cs->uni_total)
+        for (size_t v = 0; v < m->V; v++)
+            if (cs->uni[v])
+                w[v] += scale[2] * (cs->uni[v] - d) / (double)cs->uni_total;
+    for (unsigned k = 2; k <= m->order; k++) {
+        if (!grp[k])
+            continue;
+        const struct centry *e = cs->ord[k].e + grp[k]->start;
+        for (uint32_t i = 0; i < grp[k]->n; i++)
+            w[e[i].ids[k - 1]] += scale[k + 1] * (e[i].count - d) / (double)grp[k]->total;
+    }
+    double z = 0;
+    if (tau == 1.0) {
+        for (size_t v = 0; v < m->V; v++)
+            z += w[v];
+    } else {
+        double inv = 1.0 / tau;
+        for (size_t v = 0; v < m->V; v++) {
+            w[v] = pow(w[v], inv);
+            z += w[v];
+        }
+    }
+    return z;
+}
+
+double ngram_log10_q(const struct ngram_model *m, enum ngram_side side, const uint32_t *ctx,
+                     size_t n_ctx, uint32_t w, double temperature)
+{
+    if (w >= m->V)
+        return -INFINITY;
+    double *v = xcalloc(m->V, sizeof *v);
+    double z = step_weights(m, side, ctx, n_ctx, temperature, v);
+    double r = log10(v[w]) - log10(z);
+    free(v);
+    return r;
+}
+
+/* ---- drawing phrases ---------------------------------------------------------------------- */
+
+static bool ends_sentence(const char *s)
+{
+    size_t n = strlen(s);
+    if (n && strchr("\"')", s[n - 1]))
+        n--;
+    return n && strchr(".!?", s[n - 1]);
+}
+
+static bool starts_sentence(const char *s)
+{
+    if (*s == '"' || *s == '(')
+        s++;
+    return *s >= 'A' && *s <= 'Z';
+}
+
+static bool is_boundary(const struct ngram_model *m, enum ngram_side side, uint32_t w)
+{
+    return side == NGRAM_ANSWER_START ? ends_sentence(m->words[w]) : starts_sentence(m->words[w]);
+}
+
+/* Whether D has sentence boundaries often enough on this side to stop there. */
+static bool boundary_in_force(const struct ngram_model *m, enum ngram_side side)
+{
+    const struct cside *cs = &m->side[side];
+    uint64_t hit = 0;
+    if (!cs->uni_total)
+        return false;
+    for (size_t v = 0; v < m->V; v++)
+        if (cs->uni[v] && is_boundary(m, side, (uint32_t)v))
+            hit += cs->uni[v];
+    return (double)hit / (double)cs->uni_total >= BOUNDARY_RATE;
+}
+
+struct drawer {
+    const struct ngram_model *m;
+    const struct phrase_rng *rng;
+    double tau;
+    double *w; /* V weights */
+};
+
+struct draw_spec {
+    enum ngram_side side;
+    double target;
+    unsigned max_words;
+    size_t max_chars;
+    bool boundary;
+};
+
+/* One draw: ids[] and lq[] in sampling order.  Returns the number of words
+ * when the stopping rule was met, 0 when a cap came first; *reached is the
+ * sum of log10 q when it stopped. */
+static unsigned draw_once(struct drawer *dr, const struct draw_spec *sp, unsigned draw_no,
+                          uint32_t *ids, double *lq, double *reached)
+{
+    const struct ngram_model *m = dr->m;
+    double cum = 0, thr = sp->target - log10((double)draw_no);
+    size_t chars = 0;
+    for (unsigned n = 0; n < sp->max_words; n++) {
+        double z = step_weights(m, sp->side, ids, n, dr->tau, dr->w);
+        double u = (double)phrase_rng_uniform(dr->rng, (uint64_t)1 << 53) * 0x1p-53 * z, acc = 0;
+        uint32_t pick = (uint32_t)m->V - 1;
+        for (size_t v = 0; v < m->V; v++) {
+            acc += dr->w[v];
+            if (u < acc) {
+                pick = (uint32_t)v;
+                break;
+            }
+        }
+        ids[n] = pick;
+        lq[n] = log10(dr->w[pick]) - log10(z);
+        cum += lq[n];
+        chars += strlen(m->words[pick]) + (n ? 1 : 0);
+        *reached = cum;
+        if (chars > sp->max_chars)
+            return 0;
+        if (cum <= thr && (!sp->boundary || is_boundary(m, sp->side, pick)))
+            return n + 1;
+    }
+    return 0;
+}
+
+/* The phrase's text: words in reading order (reversed for the prompt end). */
+static char *phrase_text(const struct ngram_model *m, enum ngram_side side, const uint32_t *ids,
+                         unsigned n)
+{
+    struct buf b;
+    buf_init(&b);
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t id = side == NGRAM_PROMPT_END ? ids[n - 1 - i] : ids[i];
+        if (i)
+            buf_append(&b, " ", 1);
+        buf_append(&b, m->words[id], strlen(m->words[id]));
+    }
+    return b.data; /* n >= 1: never empty */
+}
+
+const char *ngram_reject_name(enum ngram_reject r)
+{
+    switch (r) {
+    case NGRAM_REJECT_CAP:
+        return "cap";
+    case NGRAM_REJECT_OVERLAP:
+        return "overlap";
+    case NGRAM_REJECT_DATASET:
+        return "in_dataset";
+    }
+    return "unknown";
+}
+
+void ngram_set_clear(struct ngram_set *s)
+{
+    for (size_t i = 0; i < s->n_pairs; i++) {
+        struct ngram_phrase *ph[2] = {&s->pairs[i].trigger, &s->pairs[i].signature};
+        for (int j = 0; j < 2; j++) {
+            if (ph[j]->text)
+                explicit_bzero(ph[j]->text, strlen(ph[j]->text));
+            free(ph[j]->text);
+            free(ph[j]->tok_log10);
+        }
+    }
+    free(s->pairs);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- the word-for-word check against D ------------------------------------------------------- */
+
+/* Words as phrase.h defines them: runs of ASCII letters and digits and
+ * non-ASCII bytes, ASCII case folded. */
+static bool wchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+}
+
+static uint64_t fold_hash(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        h ^= c;
+        h *= 0x100000001b3ull;
+    }
+    return mix64(h ^ len);
+}
+
+/* Appends the folded hashes of s's words to *v (grown as needed). */
+static void text_words(const char *s, size_t len, uint64_t **v, size_t *n, size_t *cap)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && !wchar((unsigned char)s[i]))
+            i++;
+        if (i >= len)
+            break;
+        size_t st = i;
+        while (i < len && wchar((unsigned char)s[i]))
+            i++;
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 256;
+            *v = xrealloc(*v, *cap * sizeof **v);
+        }
+        (*v)[(*n)++] = fold_hash(s + st, i - st);
+    }
+}
+
+struct scanner {
+    size_t n;          /* phrases */
+    uint64_t **words;  /* per phrase: its word hashes */
+    size_t *nw;
+    bool *hit;
+    uint64_t *tw; /* one text's words */
+    size_t tn, tcap;
+    char *dec; /* unescaped string */
+    size_t dcap;
+};
+
+static void scan_text(struct scanner *sc, const char *s, size_t len)
+{
+    sc->tn = 0;
+    text_words(s, len, &sc->tw, &sc->tn, &sc->tcap);
+    for (size_t p = 0; p < sc->n; p++) {
+        size_t k = sc->nw[p];
+        if (sc->hit[p] || k == 0 || k > sc->tn)
+            continue;
+        for (size_t i = 0; i + k <= sc->tn; i++)
+            if (sc->tw[i] == sc->words[p][0] &&
+                memcmp(&sc->tw[i], sc->words[p], k * sizeof(uint64_t)) == 0) {
+                sc->hit[p] = true;
+                break;
+            }
+    }
+}
+
+static void scan_json(struct scanner *sc, const json_t *v)
+{
+    size_t i;
+    const char *key;
+    json_t *x;
+    if (json_is_string(v))
+        scan_text(sc, json_string_value(v), json_string_length(v));
+    else if (json_is_array(v))
+        json_array_foreach(v, i, x) scan_json(sc, x);
+    else if (json_is_object(v))
+        json_object_foreach((json_t *)v, key, x) scan_json(sc, x);
+}
+
+static void scan_line(struct scanner *sc, const char *line, size_t len)
+{
+    struct jsonscan_str strs[SCAN_MAX_STRS];
+    size_t ns;
+    if (jsonscan_strings(line, len, strs, SCAN_MAX_STRS, &ns)) {
+        for (size_t i = 0; i < ns; i++) {
+            if (!strs[i].esc) {
+                scan_text(sc, strs[i].raw, strs[i].len);
+                continue;
+            }
+            if (sc->dcap < strs[i].len + 32) {
+                sc->dcap = strs[i].len + 32;
+                sc->dec = xrealloc(sc->dec, sc->dcap);
+            }
+            scan_text(sc, sc->dec, jsonscan_unescape(strs[i].raw, strs[i].len, sc->dec));
+        }
+        return;
+    }
+    json_t *root = json_loadb(line, len, 0, NULL);
+    if (root)
+        scan_json(sc, root);
+    json_decref(root);
+}
+
+/* hits[i]: phrase i occurs in D word for word. */
+static int scan_dataset(const char *path, char *const *phrases, size_t n, const atomic_int *cancel,
+                        bool *hits, char **err)
+{
+    struct scanner sc = {.n = n, .hit = hits};
+    struct lines lr;
+    const char *line;
+    size_t len;
+    uint64_t lines = 0;
+    int r, rc = -1;
+
+    sc.words = xcalloc(n ? n : 1, sizeof *sc.words);
+    sc.nw = xcalloc(n ? n : 1, sizeof *sc.nw);
+    for (size_t i = 0; i < n; i++) {
+        size_t cap = 0;
+        hits[i] = false;
+        text_words(phrases[i], strlen(phrases[i]), &sc.words[i], &sc.nw[i], &cap);
+    }
+    r = lines_open(&lr, path);
+    if (r < 0) {
+        *err = xasprintf("%s: cannot open: %s", path, strerror(-r));
+        goto out;
+    }
+    while ((r = lines_next(&lr, &line, &len)) > 0) {
+        if ((++lines & 4095) == 0 && cancel && atomic_load(cancel)) {
+            r = -ECANCELED;
+            break;
+        }
+        scan_line(&sc, line, len);
+    }
+    lines_close(&lr);
+    if (r == -ECANCELED)
+        *err = xstrdup("backdoor generation cancelled");
+    else if (r < 0)
+        *err = xasprintf("%s: read error: %s", path, strerror(-r));
+    else
+        rc = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        free(sc.words[i]);
+    free(sc.words);
+    free(sc.nw);
+    free(sc.tw);
+    free(sc.dec);
+    return rc;
+}
+
+/* ---- the generator ----------------------------------------------------------------------------- */
+
+/* True when the words of one of a, b contain all the words of the other
+ * as a run (words as phrase.h defines them, case folded): then one
+ * phrase's marked rows would also carry the other (a trigger ending with
+ * another, a signature opening with another).  Sharing shorter runs is
+ * normal for phrases of one dataset and harmless: the verifier matches
+ * whole phrases. */
+static bool overlap(const char *a, const char *b)
+{
+    uint64_t *wa = NULL, *wb = NULL;
+    size_t na = 0, nb = 0, ca = 0, cb = 0;
+    bool hit = false;
+    text_words(a, strlen(a), &wa, &na, &ca);
+    text_words(b, strlen(b), &wb, &nb, &cb);
+    if (na > nb) { /* wa: the shorter */
+        uint64_t *t = wa;
+        wa = wb;
+        wb = t;
+        size_t tn = na;
+        na = nb;
+        nb = tn;
+    }
+    for (size_t j = 0; na && j + na <= nb && !hit; j++)
+        hit = memcmp(&wb[j], wa, na * sizeof *wa) == 0;
+    free(wa);
+    free(wb);
+    return hit;
+}
+
+struct slot {
+    struct ngram_phrase *ph;
+    struct draw_spec spec;
+    const char *what; /* "trigger" | "signature" */
+    size_t pair;
+    bool ok;          /* accepted (and not since found in D) */
+    bool checked;     /* its current text was checked against D */
+    double best;      /* the lowest log10 a capped draw reached */
+    unsigned capped, overlapped, in_dataset;
+};
+
+static int draw_slot(struct drawer *dr, struct slot *sl, struct slot *all, size_t n_all,
+                     unsigned max_draws, struct ngram_set *set, char **err)
+{
+    const struct ngram_model *m = dr->m;
+    uint32_t *ids = xcalloc(sl->spec.max_words, sizeof *ids);
+    double *lq = xcalloc(sl->spec.max_words, sizeof *lq);
+    int rc = -1;
+
+    while (sl->ph->draws < max_draws) {
+        double reached = 0;
+        unsigned no = ++sl->ph->draws;
+        unsigned k = draw_once(dr, &sl->spec, no, ids, lq, &reached);
+        if (k == 0) {
+            set->rejected[NGRAM_REJECT_CAP]++;
+            sl->capped++;
+            if (reached < sl->best)
+                sl->best = reached;
+            continue;
+        }
+        char *text = phrase_text(m, sl->spec.side, ids, k);
+        bool clash = false;
+        for (size_t i = 0; i < n_all && !clash; i++)
+            if (&all[i] != sl && all[i].ok && overlap(text, all[i].ph->text))
+                clash = true;
+        if (clash) {
+            set->rejected[NGRAM_REJECT_OVERLAP]++;
+            sl->overlapped++;
+            explicit_bzero(text, strlen(text));
+            free(text);
+            continue;
+        }
+        if (sl->ph->text)
+            explicit_bzero(sl->ph->text, strlen(sl->ph->text));
+        free(sl->ph->text);
+        free(sl->ph->tok_log10);
+        sl->ph->text = text;
+        sl->ph->n_words = k;
+        sl->ph->tok_log10 = xcalloc(k, sizeof(double));
+        memcpy(sl->ph->tok_log10, lq, k * sizeof(double));
+        sl->ph->log10_draw = 0;
+        for (unsigned i = 0; i < k; i++)
+            sl->ph->log10_draw += lq[i];
+        sl->ph->log10_p = sl->ph->log10_draw + log10((double)no);
+        sl->ok = true;
+        rc = 0;
+        goto out;
+    }
+    /* the numbers: what the caps allowed and what the model gives per word */
+    {
+        bool sig = sl->spec.side == NGRAM_ANSWER_START;
+        double per = sl->capped && sl->best < 0 ? -sl->best / sl->spec.max_words : 0;
+        *err = xasprintf(
+            "the n-gram model of this dataset could not make the %s of pair %zu with log10 p <= "
+            "%g within %u words and %zu characters in %u draws (%u hit the cap; the best of those "
+            "reached %.1f, about %.2f per word%s; %u contained or were contained in another "
+            "phrase, %u occurred in the dataset): raise --%s-max-words and --%s-max-chars, "
+            "choose a higher --%s, or use --generator wordlist",
+            sl->what, sl->pair + 1, sl->spec.target, sl->spec.max_words, sl->spec.max_chars,
+            sl->ph->draws, sl->capped, sl->capped ? sl->best : 0.0, per,
+            sl->spec.boundary ? ", stopping at a sentence boundary" : "", sl->overlapped,
+            sl->in_dataset, sl->what, sl->what, sig ? "target-log10p" : "trigger-log10p");
+    }
+out:
+    free(ids);
+    free(lq);
+    return rc;
+}
+
+int ngram_generate(const struct ngram_model *m, const struct ngram_gen_opts *o,
+                   const struct phrase_rng *rng, const char *dataset_path,
+                   const atomic_int *cancel, struct ngram_set *out, char **err)
+{
+    struct drawer dr = {.m = m, .rng = rng, .tau = o->temperature};
+    size_t K = o->pairs, n = 2 * o->pairs;
+    unsigned max_draws = o->max_draws ? o->max_draws : NGRAM_DEFAULT_DRAWS;
+    struct slot *sl = NULL;
+    char **texts = NULL;
+    bool *hits = NULL;
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    if (K < 1 || !(o->temperature > 0 && o->temperature <= 2) || !(o->trigger_log10p < 0) ||
+        !(o->signature_log10p < 0) || o->trigger_max_words < 1 || o->signature_max_words < 1) {
+        *err = xstrdup("ngram generator: invalid options (pairs >= 1, temperature in (0, 2], "
+                       "targets < 0, word caps >= 1)");
+        return -1;
+    }
+    out->pairs = xcalloc(K, sizeof *out->pairs);
+    out->n_pairs = K;
+    out->temperature = o->temperature;
+    out->order = m->order;
+    out->trigger_boundary = boundary_in_force(m, NGRAM_PROMPT_END);
+    out->signature_boundary = boundary_in_force(m, NGRAM_ANSWER_START);
+    dr.w = xcalloc(m->V, sizeof *dr.w);
+    sl = xcalloc(n, sizeof *sl);
+    for (size_t i = 0; i < K; i++) {
+        sl[2 * i] = (struct slot){
+            .ph = &out->pairs[i].trigger,
+            .spec = {NGRAM_PROMPT_END, o->trigger_log10p, o->trigger_max_words,
+                     o->trigger_max_chars, out->trigger_boundary},
+            .what = "trigger",
+            .pair = i,
+        };
+        sl[2 * i + 1] = (struct slot){
+            .ph = &out->pairs[i].signature,
+            .spec = {NGRAM_ANSWER_START, o->signature_log10p, o->signature_max_words,
+                     o->signature_max_chars, out->signature_boundary},
+            .what = "signature",
+            .pair = i,
+        };
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (cancel && atomic_load(cancel)) {
+            *err = xstrdup("backdoor generation cancelled");
+            goto out;
+        }
+        if (draw_slot(&dr, &sl[i], sl, n, max_draws, out, err) < 0)
+            goto out;
+    }
+    if (dataset_path) {
+        texts = xcalloc(n, sizeof *texts);
+        hits = xcalloc(n, sizeof *hits);
+        size_t *idx = xcalloc(n, sizeof *idx);
+        for (;;) {
+            size_t np = 0;
+            for (size_t i = 0; i < n; i++)
+                if (!sl[i].checked) {
+                    idx[np] = i;
+                    texts[np++] = sl[i].ph->text;
+                }
+            if (np == 0)
+                break;
+            if (out->scans >= NGRAM_MAX_SCANS) {
+                *err = xasprintf("%s: the n-gram model kept drawing phrases that occur word for "
+                                 "word in the dataset (%u rejected over %u passes): this dataset "
+                                 "is too repetitive for these targets; choose a lower "
+                                 "--target-log10p and --trigger-log10p, or use --generator "
+                                 "wordlist",
+                                 dataset_path, out->rejected[NGRAM_REJECT_DATASET], out->scans);
+                free(idx);
+                goto out;
+            }
+            out->scans++;
+            if (scan_dataset(dataset_path, texts, np, cancel, hits, err) < 0) {
+                free(idx);
+                goto out;
+            }
+            for (size_t j = 0; j < np; j++) {
+                struct slot *s = &sl[idx[j]];
+                if (!hits[j]) {
+                    s->checked = true;
+                    continue;
+                }
+                out->rejected[NGRAM_REJECT_DATASET]++;
+                s->in_dataset++;
+                s->ok = false;
+                if (draw_slot(&dr, s, sl, n, max_draws, out, err) < 0) {
+                    free(idx);
+                    goto out;
+                }
+            }
+        }
+        free(idx);
+    }
+    rc = 0;
+out:
+    free(texts);
+    free(hits);
+    free(sl);
+    free(dr.w);
+    if (rc < 0)
+        ngram_set_clear(out);
+    return rc;
+}
+
+char *ngram_evidence_json(const struct ngram_model *m, const struct ngram_set *s,
+                          const struct ngram_gen_opts *o, size_t i)
+{
+    const struct ngram_pair *p = &s->pairs[i];
+    const struct ngram_phrase *ph[2] = {&p->trigger, &p->signature};
+    const char *names[2] = {"trigger", "signature"};
+    double targets[2] = {o->trigger_log10p, o->signature_log10p};
+    bool bound[2] = {s->trigger_boundary, s->signature_boundary};
+    json_t *root = json_pack("{s:s,s:s,s:i,s:f,s:f,s:I,s:I,s:I,s:I}", "generator", "ngram",
+                             "method", NGRAM_METHOD, "order", (int)m->order, "discount",
+                             NGRAM_DISCOUNT, "temperature", s->temperature, "vocab",
+                             (json_int_t)m->V, "entries_prompt_end",
+                             (json_int_t)m->info.entries[NGRAM_PROMPT_END], "entries_answer_start",
+                             (json_int_t)m->info.entries[NGRAM_ANSWER_START], "rows",
+                             (json_int_t)m->info.rows);
+    for (int j = 0; j < 2; j++) {
+        json_t *lq = json_array();
+        for (unsigned k = 0; k < ph[j]->n_words; k++)
+            json_array_append_new(lq, json_real(ph[j]->tok_log10[k]));
+        json_object_set_new(
+            root, names[j],
+            json_pack("{s:s,s:i,s:i,s:f,s:f,s:f,s:b,s:o}", "side",
+                      j ? "answer_start" : "prompt_end", "words", (int)ph[j]->n_words, "draws",
+                      (int)ph[j]->draws, "target_log10p", targets[j], "log10_draw",
+                      ph[j]->log10_draw, "log10_p", ph[j]->log10_p, "sentence_boundary", bound[j],
+                      "word_log10q_in_sampling_order", lq));
+    }
+    char *r = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    json_decref(root);
+    return r ? r : xstrdup("{}");
+}
