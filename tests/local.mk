@@ -43,3 +43,6 @@ EXTRA_DIST += tests/integration/test_cheaters.sh
 # export and commit: one error line, no row, no half file, still serving.
 TESTS += tests/integration/test_fs_faults.sh
 EXTRA_DIST += tests/integration/test_fs_faults.sh
+# Issue 13 (operations): audit verify with a malformed head.
+TESTS += tests/integration/test_audit_head.sh
+EXTRA_DIST += tests/integration/test_audit_head.sh
