@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -160,6 +161,61 @@ static void prepare_state_dir(struct vtuned *d)
         fatalx("cannot create %s: %s", d->tmp_dir, strerror(-r));
 }
 
+/* One daemon per state directory.  A POSIX record lock on
+ * <state_dir>/vtuned.lock, taken before the store opens and held by the
+ * open descriptor for the life of the process (never closed: the kernel
+ * drops it at exit, crash or kill -9 included, so a stale lock cannot
+ * exist).  Sockets cannot stand in for this: two daemons with different
+ * socket paths would both start and fight over the jobs.  The holder's pid
+ * comes from F_GETLK (the kernel's word); the pid written into the file is
+ * the fallback when F_GETLK cannot name it (a holder in another pid
+ * namespace).  Fatal when the lock is taken: one line naming the holder. */
+static void lock_state_dir(struct vtuned *d)
+{
+    char *path = xasprintf("%s/vtuned.lock", d->conf->state_dir);
+    struct flock fl;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        fatalx("cannot open the state directory lock %s: %s", path, strerror(errno));
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_SETLK, &fl) < 0) {
+        int e = errno;
+        long pid = 0;
+        if (e != EACCES && e != EAGAIN)
+            fatalx("cannot lock %s: %s", path, strerror(e));
+        memset(&fl, 0, sizeof fl);
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK && fl.l_pid > 0)
+            pid = (long)fl.l_pid;
+        if (pid <= 0) {
+            char b[32];
+            ssize_t n = pread(fd, b, sizeof b - 1, 0);
+            if (n > 0) {
+                b[n] = '\0';
+                pid = strtol(b, NULL, 10);
+            }
+        }
+        if (pid > 0)
+            fatalx("state directory %s is in use by another vtuned (pid %ld holds %s): stop it, "
+                   "or give this one another state_dir",
+                   d->conf->state_dir, pid, path);
+        fatalx("state directory %s is in use by another vtuned (%s is locked): stop it, or give "
+               "this one another state_dir",
+               d->conf->state_dir, path);
+    }
+    /* Our pid for people and for the fallback above; the lock, not this
+     * text, is what excludes. */
+    char b[32];
+    int n = snprintf(b, sizeof b, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, b, (size_t)n, 0) != n)
+        log_warn("cannot write the pid into %s", path);
+    d->lock_fd = fd;
+    free(path);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -233,6 +289,7 @@ int main(int argc, char **argv)
     d.started_ms = now_monotonic_ms();
     d.started_at = now_unix();
     prepare_state_dir(&d);
+    lock_state_dir(&d); /* before the store opens: one daemon per state directory */
     char *db = xasprintf("%s/vtuned.db", d.conf->state_dir);
     if (store_open(db, &d.store, &err) < 0)
         fatalx("%s", err);

@@ -56,6 +56,7 @@ struct vtuned {
     struct job_run *jobs;            /* active jobs being driven (daemon/jobs.c) */
     uint64_t cron_ticks;             /* cron runs so far (see vtuned_every) */
     struct task *tasks; /* thread-pool tasks in flight (daemon/task.h) */
+    int lock_fd;        /* holds the lock on <state_dir>/vtuned.lock until exit */
 };
 
 /* The one housekeeping timer's period.  Work that runs less often states

@@ -46,3 +46,6 @@ EXTRA_DIST += tests/integration/test_fs_faults.sh
 # Issue 13 (operations): audit verify with a malformed head.
 TESTS += tests/integration/test_audit_head.sh
 EXTRA_DIST += tests/integration/test_audit_head.sh
+# Issue 13 (operations): one daemon per state directory.
+TESTS += tests/integration/test_state_lock.sh
+EXTRA_DIST += tests/integration/test_state_lock.sh
