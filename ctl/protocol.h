@@ -49,6 +49,7 @@
 #define CTL_ERR_INVALID         -32004 /* the user's input (dataset, phrase…) is invalid */
 #define CTL_ERR_SHUTDOWN        -32005
 #define CTL_ERR_TOO_LARGE       -32006
+#define CTL_ERR_BUSY            -32007 /* a connection limit of the control section */
 
 /* ---- methods ------------------------------------------------------------------------------- */
 

@@ -609,3 +609,33 @@ void ctl_server_force_close(struct ctl_server *s)
     for (struct ctl_conn *c = s->conns; c; c = c->next)
         conn_close(c);
 }
+
+int ctl_server_set_access(struct ctl_server *s, mode_t mode, const char *group, char **err)
+{
+    gid_t gid = (gid_t)-1;
+    if (s->activated) {
+        *err = xasprintf("the socket was passed by systemd: set SocketMode=/SocketGroup= in "
+                         "vtuned.socket and restart the socket unit");
+        return 1;
+    }
+    if (group) {
+        struct group *g = getgrnam(group);
+        if (!g) {
+            *err = xasprintf("no such group '%s'", group);
+            return -1;
+        }
+        gid = g->gr_gid;
+    }
+    /* Group first, then mode: widening the mode before the group is right
+     * would open the socket to the old group for a moment. */
+    if (chown(s->path, (uid_t)-1, group ? gid : getegid()) < 0) {
+        *err = xasprintf("cannot set the group of %s: %s", s->path, strerror(errno));
+        return -1;
+    }
+    if (chmod(s->path, mode) < 0) {
+        *err = xasprintf("cannot set the mode of %s: %s", s->path, strerror(errno));
+        return -1;
+    }
+    s->sock_gid = gid;
+    return 0;
+}

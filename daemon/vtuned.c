@@ -84,40 +84,11 @@ void vtuned_stop(struct vtuned *d)
     uv_unref((uv_handle_t *)&d->stop_deadline);
 }
 
-static void reload(struct vtuned *d)
-{
-    struct conf *nc = NULL;
-    char *err = NULL;
-
-    notify_send("RELOADING=1\nSTATUS=reloading configuration");
-    log_info("reloading configuration from %s", d->conf_path);
-    if (conf_load(d->conf_path, &nc, &err) < 0) {
-        log_error("reload rejected, keeping the running configuration: %s", err);
-        free(err);
-        notify_send("READY=1\nSTATUS=running (reload rejected: see the log)");
-        return;
-    }
-    if (strcmp(nc->state_dir, d->conf->state_dir) != 0 || strcmp(nc->socket, d->conf->socket) != 0)
-        log_warnx("reload: state_dir and socket changes take effect only after a restart");
-    /* Keep the values that cannot change while running. */
-    free(nc->state_dir);
-    nc->state_dir = xstrdup(d->conf->state_dir);
-    free(nc->socket);
-    nc->socket = xstrdup(d->conf->socket);
-    conf_free(d->conf);
-    d->conf = nc;
-    log_set_level((enum log_level)d->conf->log_level);
-    ctl_server_reload(d->ctl);
-    providers_reload(d);
-    log_info("configuration reloaded (%zu providers)", d->conf->n_providers);
-    notify_send("READY=1\nSTATUS=running");
-}
-
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct vtuned *d = h->data;
     if (signum == SIGHUP)
-        reload(d);
+        vtuned_reload(d); /* daemon/reload.c */
     else {
         log_info("received %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
         vtuned_stop(d);

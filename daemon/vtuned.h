@@ -76,6 +76,11 @@ static inline int vtuned_every(const struct vtuned *d, uint64_t period_ms)
 /* Begins the drain (idempotent). */
 void vtuned_stop(struct vtuned *d);
 
+/* SIGHUP (daemon/reload.c): loads the file again, applies what can change
+ * live, keeps the running value of each key that needs a restart and names
+ * it in the log.  A file that does not load changes nothing. */
+void vtuned_reload(struct vtuned *d);
+
 /* A method handler.  It must eventually answer req exactly once, with
  * ctl_reply() or ctl_reply_error(), now or from a later callback. */
 typedef void (*ctl_method_fn)(struct vtuned *d, struct ctl_req *req, json_t *params);
