@@ -42,6 +42,11 @@ void ctl_server_shutdown(struct ctl_server *s);
 /* Closes every connection now, flushed or not (end of a drain deadline). */
 void ctl_server_force_close(struct ctl_server *s);
 
+/* The cron's call (every VTUNED_CRON_MS): closes connections that hold
+ * part of a request line and received nothing for
+ * control.partial_line_timeout, with one CTL_ERR_BUSY line. */
+void ctl_server_tick(struct ctl_server *s);
+
 /* Re-reads the allowed users/groups after a config reload. */
 void ctl_server_reload(struct ctl_server *s);
 

@@ -107,6 +107,8 @@ static void on_cron(uv_timer_t *t)
     d->cron_ticks++;
     jobs_tick(d);
     verifier_tick(d);
+    if (d->ctl && !d->stopping)
+        ctl_server_tick(d->ctl);
     if (vtuned_every(d, 1000))
         tasks_report_progress(d);
 }

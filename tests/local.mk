@@ -52,3 +52,6 @@ EXTRA_DIST += tests/integration/test_state_lock.sh
 # Issue 13 (operations): SIGHUP applies what it can and names what needs a restart.
 TESTS += tests/integration/test_reload.sh
 EXTRA_DIST += tests/integration/test_reload.sh
+# Issue 13 (operations): bounded control connections.
+TESTS += tests/integration/test_conn_limits.sh
+EXTRA_DIST += tests/integration/test_conn_limits.sh tests/integration/conn_flood.py
