@@ -54,6 +54,7 @@
 /* ---- methods ------------------------------------------------------------------------------- */
 
 #define CTL_M_STATUS "status"
+#define CTL_M_BACKUP "backup" /* result: path (in the daemon's state dir), bytes, sha256 */
 
 #define CTL_M_DATASET_ADD    "dataset.add"
 #define CTL_M_DATASET_LIST   "dataset.list"

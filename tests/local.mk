@@ -55,3 +55,6 @@ EXTRA_DIST += tests/integration/test_reload.sh
 # Issue 13 (operations): bounded control connections.
 TESTS += tests/integration/test_conn_limits.sh
 EXTRA_DIST += tests/integration/test_conn_limits.sh tests/integration/conn_flood.py
+# Issue 13 (operations): vtunectl backup and the restore of vtuned(8).
+TESTS += tests/integration/test_backup.sh
+EXTRA_DIST += tests/integration/test_backup.sh
