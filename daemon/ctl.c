@@ -762,8 +762,17 @@ int ctl_server_set_access(struct ctl_server *s, mode_t mode, const char *group, 
         }
         gid = g->gr_gid;
     }
-    /* Group first, then mode: widening the mode before the group is right
-     * would open the socket to the old group for a moment. */
+    /* Never wider than both the old and the new setting, not even for a
+     * moment: first the bits both allow, then the group, then the mode. */
+    struct stat st;
+    if (stat(s->path, &st) < 0) {
+        *err = xasprintf("cannot stat %s: %s", s->path, strerror(errno));
+        return -1;
+    }
+    if (chmod(s->path, st.st_mode & mode & 07777) < 0) {
+        *err = xasprintf("cannot set the mode of %s: %s", s->path, strerror(errno));
+        return -1;
+    }
     if (chown(s->path, (uid_t)-1, group ? gid : getegid()) < 0) {
         *err = xasprintf("cannot set the group of %s: %s", s->path, strerror(errno));
         return -1;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -189,6 +190,19 @@ static void lock_state_dir(struct vtuned *d)
     free(path);
 }
 
+/* Connections past the open-file limit are refused by accept(2) before
+ * the daemon can say why; say it at start instead. */
+static void warn_fd_limit(const struct vtuned *d)
+{
+    struct rlimit rl;
+    unsigned want = d->conf->control.max_connections + 64; /* database, HTTP, files */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < want)
+        log_warnx("control.max_connections is %u but the open-file limit is %llu: raise it "
+                  "(LimitNOFILE=, ulimit -n) to at least %u or lower control.max_connections",
+                  d->conf->control.max_connections, (unsigned long long)rl.rlim_cur, want);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -272,6 +286,7 @@ int main(int argc, char **argv)
         fatalx("%s", err);
     if (ctl_server_start(&d, &d.ctl, &err) < 0)
         fatalx("%s", err);
+    warn_fd_limit(&d);
     verifier_init(&d); /* before jobs_start: jobs that end during recovery are verified */
     jobs_start(&d);
 
