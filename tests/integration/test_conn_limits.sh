@@ -29,9 +29,16 @@ check "every partial sender was closed with a reason" test "$(f "v['closed_other
 check "an idle connection (no partial line) is left alone" test "$(f "v['idle_still_served']")" = True
 check "status is answered after" test "$(f "v['status_after']")" = True
 # 16 MiB of buffers (counted by capacity) and a little for read buffers
-# and replies; before the bound this was about 60 MiB.
-check "RSS while held grew by at most 24 MiB" test "$(f "v['rss_held_kib'] - v['rss_before_kib'] <= 24 * 1024")" = True
-check "RSS after is within 8 MiB of before" test "$(f "v['rss_after_kib'] - v['rss_before_kib'] <= 8 * 1024")" = True
+# and replies; before the bound this was about 60 MiB.  Not under
+# AddressSanitizer: its allocator keeps freed memory in quarantine and
+# pads every block, so RSS says nothing about ours (the plain build, which
+# users run, checks it).
+if grep -aq __asan_init "$VTUNED"; then
+    echo "# AddressSanitizer build: RSS bounds not checked (see above)"
+else
+    check "RSS while held grew by at most 24 MiB" test "$(f "v['rss_held_kib'] - v['rss_before_kib'] <= 24 * 1024")" = True
+    check "RSS after is within 8 MiB of before" test "$(f "v['rss_after_kib'] - v['rss_before_kib'] <= 8 * 1024")" = True
+fi
 check "the refusal is logged once, not per connection" test "$(grep -c 'control.max_connections' "$T/vtuned.log")" -le 2
 stop_daemon
 check "the daemon exits 0" test "$STOP_RC" = 0
