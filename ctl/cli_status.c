@@ -148,8 +148,8 @@ int h_backup(struct ctl_call *c)
     if (opt_json)
         print_json(r);
     else
-        printf("backup written to %s (%lld bytes, sha256 %s)\n", dst ? dst : src,
-               (long long)bytes, sha);
+        printf("backup written to %s (%lld bytes, sha256 %s)\n", dst ? dst : src, (long long)bytes,
+               sha);
     json_decref(r);
     return 0;
 }

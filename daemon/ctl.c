@@ -526,8 +526,8 @@ static void on_connection(uv_stream_t *server, int status)
         if (s->refused_log_ms == 0 || now - s->refused_log_ms >= CTL_REFUSE_LOG_MS) {
             log_warnx("ctl: refused %llu connection(s), the latest from uid %lu pid %ld: %u "
                       "open (control.max_connections)",
-                      (unsigned long long)s->refused, (unsigned long)c->peer.uid,
-                      (long)c->peer.pid, limit);
+                      (unsigned long long)s->refused, (unsigned long)c->peer.uid, (long)c->peer.pid,
+                      limit);
             s->refused = 0;
             s->refused_log_ms = now;
         }

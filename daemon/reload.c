@@ -128,8 +128,7 @@ static void on_changed(const char *key, void *ctx)
     } else if (!strncmp(key, "providers.", 10) && !strchr(key + 10, '.')) {
         const char *name = key + 10;
         if (conf_provider_find(oc, name)) {
-            log_warnx("reload: %s was removed from the file; it stays until the next start",
-                      key);
+            log_warnx("reload: %s was removed from the file; it stays until the next start", key);
             keep_later(r, name);
             list_add(&r->later, key);
         } else {
@@ -214,7 +213,8 @@ void vtuned_reload(struct vtuned *d)
     providers_reload(d);
 
     if (!r.later.len && !r.failed.len) {
-        log_info("configuration reloaded: %s", r.applied.len ? r.applied.data : "no setting changed");
+        log_info("configuration reloaded: %s",
+                 r.applied.len ? r.applied.data : "no setting changed");
         notify_send("READY=1\nSTATUS=running");
     } else {
         log_warnx("configuration partly reloaded: applied %s%s%s%s%s",

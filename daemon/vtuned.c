@@ -196,8 +196,7 @@ static void warn_fd_limit(const struct vtuned *d)
 {
     struct rlimit rl;
     unsigned want = d->conf->control.max_connections + 64; /* database, HTTP, files */
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        rl.rlim_cur < want)
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
         log_warnx("control.max_connections is %u but the open-file limit is %llu: raise it "
                   "(LimitNOFILE=, ulimit -n) to at least %u or lower control.max_connections",
                   d->conf->control.max_connections, (unsigned long long)rl.rlim_cur, want);

@@ -34,10 +34,10 @@
 #include "lib/util.h"
 #include "store/store_internal.h"
 
-#define BACKUP_STEP_PAGES 256
+#define BACKUP_STEP_PAGES      256
 #define BACKUP_BUSY_TIMEOUT_MS 5000 /* as the daemon's own connection */
-#define BACKUP_BUSY_TRIES 50 /* of BACKUP_BUSY_SLEEP_MS: a writer holding a lock briefly */
-#define BACKUP_BUSY_SLEEP_MS 20
+#define BACKUP_BUSY_TRIES      50   /* of BACKUP_BUSY_SLEEP_MS: a writer holding a lock briefly */
+#define BACKUP_BUSY_SLEEP_MS   20
 
 static int sqlite_errno(int rc)
 {
@@ -95,7 +95,8 @@ int store_backup(struct store *s, const char *dest, int (*cancelled)(void *ctx),
     rc = sqlite3_open_v2(dest, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
     if (rc != SQLITE_OK) {
         ret = sqlite_errno(rc);
-        *err = xasprintf("cannot open %s: %s", dest, dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+        *err =
+            xasprintf("cannot open %s: %s", dest, dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
         goto out;
     }
     bk = sqlite3_backup_init(dst, "main", src, "main");

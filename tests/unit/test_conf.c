@@ -1059,8 +1059,9 @@ static void test_diff(void **state)
                        "    api_key_file: %s\n    poll_interval: 1m\n  new:\n    kind: manual\n"
                        "    base_url: http://n/v1\n",
                    key_openai);
-    expect_diff(pa, pb, "providers.p.base_url providers.p.poll_interval providers.gone "
-                        "providers.new");
+    expect_diff(pa, pb,
+                "providers.p.base_url providers.p.poll_interval providers.gone "
+                "providers.new");
     free(pa);
     free(pb);
 }

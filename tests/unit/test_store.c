@@ -1098,8 +1098,8 @@ static void test_counts(void **state)
 struct backup_probe {
     struct store *s;
     int calls;
-    int writes;   /* rows the daemon's connection added during the copy */
-    int cancel_at; /* 0: never */
+    int writes;      /* rows the daemon's connection added during the copy */
+    int cancel_at;   /* 0: never */
     const char *tag; /* names the rows written */
 };
 
