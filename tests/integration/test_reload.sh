@@ -53,6 +53,21 @@ check "a line says 'socket changes at the next start'" grep -q "reload: socket c
 check "the daemon still answers on the running socket" ctl_ok
 check "and has not created the new one" test ! -e "$T/run/other.sock"
 
+# 4b. A provider's client settings need a restart: named, and `status`
+#     keeps showing the running value; its poll_interval applies now.
+echo sk-test > "$T/key"
+sed -i "s|^socket: .*|socket: $SOCK|" "$T/vtuned.yaml" # back to the running one
+printf 'providers:\n  p:\n    kind: openai\n    base_url: http://127.0.0.1:9/v1\n    api_key_file: %s\n' "$T/key" >> "$T/vtuned.yaml"
+hup
+check "a new provider is applied" grep -q "configuration reloaded: providers.p" <(last_summary)
+sed -i 's|base_url: http://127.0.0.1:9/v1|base_url: http://127.0.0.1:10/v1\n    poll_interval: 5s|' "$T/vtuned.yaml"
+hup
+last_summary > "$T/s"
+check "a provider's base_url is named as changing at the next start" grep -q "at the next start: providers.p.base_url$" "$T/s"
+check "its poll_interval as applied" grep -q "applied providers.p.poll_interval" "$T/s"
+ctl --json status > "$T/st.json"
+check "status still shows the base_url in use" test "$(json_get "$T/st.json" "[p['base_url'] for p in v['providers']]")" = "['http://127.0.0.1:9/v1']"
+
 # 5. A file that does not load changes nothing.
 echo "bogus_key: 1" >> "$T/vtuned.yaml"
 hup
