@@ -1179,6 +1179,7 @@ static int scalar_differ(enum ftype t, const void *a, const void *b)
     case T_KEYFILE:
     case T_URL:
     case T_GROUP:
+    case T_TMPL:
         return str_differ(*(char *const *)a, *(char *const *)b);
     case T_DUR:
     case T_SIZE:

@@ -60,11 +60,12 @@ sed -i "s|^socket: .*|socket: $SOCK|" "$T/vtuned.yaml" # back to the running one
 printf 'providers:\n  p:\n    kind: openai\n    base_url: http://127.0.0.1:9/v1\n    api_key_file: %s\n' "$T/key" >> "$T/vtuned.yaml"
 hup
 check "a new provider is applied" grep -q "configuration reloaded: providers.p" <(last_summary)
-sed -i 's|base_url: http://127.0.0.1:9/v1|base_url: http://127.0.0.1:10/v1\n    poll_interval: 5s|' "$T/vtuned.yaml"
+sed -i 's|base_url: http://127.0.0.1:9/v1|base_url: http://127.0.0.1:10/v1\n    poll_interval: 5s\n    score_template: chatml|' "$T/vtuned.yaml"
 hup
 last_summary > "$T/s"
 check "a provider's base_url is named as changing at the next start" grep -q "at the next start: providers.p.base_url$" "$T/s"
 check "its poll_interval as applied" grep -q "applied providers.p.poll_interval" "$T/s"
+check "its score_template as applied (each coverage test reads it)" grep -q "applied providers.p.poll_interval, providers.p.score_template" "$T/s"
 ctl --json status > "$T/st.json"
 check "status still shows the base_url in use" test "$(json_get "$T/st.json" "[p['base_url'] for p in v['providers']]")" = "['http://127.0.0.1:9/v1']"
 
