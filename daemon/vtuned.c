@@ -24,6 +24,7 @@
 #include "lib/fsio.h"
 #include "lib/log.h"
 #include "daemon/notify.h"
+#include "daemon/outbox.h"
 #include "lib/util.h"
 #include "daemon/vtuned.h"
 
@@ -135,6 +136,7 @@ static void on_cron(uv_timer_t *t)
     d->cron_ticks++;
     jobs_tick(d);
     verifier_tick(d);
+    outbox_tick(d);
     if (vtuned_every(d, 1000))
         tasks_report_progress(d);
 }
