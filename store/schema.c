@@ -334,6 +334,26 @@ static const char migration_6[] =
     "ALTER TABLE backdoors_v6 RENAME TO backdoors;"
     "CREATE INDEX backdoors_dataset ON backdoors(dataset_id);";
 
+/* Version 7: the outbox (issue 13) — background work that must survive a
+ * restart: webhook alerts, orphan sweeps and deletions of uploaded training
+ * files at a provider.  The intent is recorded here before the side effect
+ * is attempted; a delivered item is deleted, a failed one gets attempts + 1
+ * and a later next_due_ms (Unix milliseconds: retries are seconds apart).
+ * kind names the handler (daemon/outbox.h), payload is its JSON.  A table
+ * of its own, referring to nothing, so the step stands alone and can be
+ * renumbered when migrations from other branches land. */
+static const char migration_7[] =
+    "CREATE TABLE outbox ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  kind        TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 32),"
+    "  payload     TEXT NOT NULL CHECK (json_valid(payload)),"
+    "  attempts    INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+    "  next_due_ms INTEGER NOT NULL CHECK (next_due_ms >= 0),"
+    "  last_error  TEXT,"
+    "  created_at  INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX outbox_due ON outbox(next_due_ms);";
+
 // clang-format on
 
 const struct store_migration store_migrations[] = {
@@ -343,6 +363,7 @@ const struct store_migration store_migrations[] = {
     {4, migration_4},
     {5, migration_5},
     {6, migration_6},
+    {7, migration_7},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 
