@@ -33,6 +33,14 @@ struct conf_provider {
     uint64_t request_timeout_ms; /* whole request, default 120s */
     uint64_t upload_timeout_ms;  /* file uploads, default 1h */
     unsigned max_retries;        /* per request, default 5 */
+    /* When the uploaded training file is deleted at the provider once the
+     * job ends (issue 13): always (default), on_failure (failed or
+     * cancelled jobs only), never. */
+    enum conf_delete_upload {
+        CONF_DELETE_ALWAYS = 0,
+        CONF_DELETE_ON_FAILURE,
+        CONF_DELETE_NEVER,
+    } delete_upload;
     char *score_template; /* coverage scoring layout of one message ({role}, {content});
                              NULL: raw (prompt, a space, the answer), the default */
 };

@@ -67,6 +67,7 @@ enum ftype {
     T_KIND,     /* enum provider_kind */
     T_LPMODE,   /* raw | processed into int (0 | 1) */
     T_TMPL,     /* a scoring template: preset name or "...{role}...{content}..." */
+    T_DELUP,    /* always | on_failure | never into enum conf_delete_upload */
     T_GROUP,    /* name of an existing group */
     T_MAP,      /* nested mapping described by sub */
     T_FUNC,     /* anything else: fn parses it */
@@ -619,6 +620,15 @@ static int parse_scalar(struct pctx *p, const struct field *f, const yaml_node_t
                      "layout of one message with {role} and exactly one {content}",
                      s);
     }
+    case T_DELUP: {
+        static const char *const names[] = {"always", "on_failure", "never"};
+        for (size_t i = 0; i < VT_ARRAY_LEN(names); i++)
+            if (!strcmp(s, names[i])) {
+                *(enum conf_delete_upload *)dst = (enum conf_delete_upload)i;
+                return 0;
+            }
+        return failn(p, v, kpath, "unknown value '%s' (expected always, on_failure or never)", s);
+    }
     case T_GROUP:
         if (!*s)
             return failn(p, v, kpath, "must not be empty");
@@ -802,6 +812,7 @@ static const struct field provider_fields[] = {
     PF("upload_timeout", T_DUR, upload_timeout_ms, 0, 1, DAY_MS),
     PF("max_retries", T_UINT, max_retries, 0, 0, 100),
     PF("score_template", T_TMPL, score_template, 0, 0, 0),
+    PF("delete_upload", T_DELUP, delete_upload, 0, 0, 0),
 };
 
 /* A provider name appears in commands, logs and the database. */

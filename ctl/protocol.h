@@ -137,6 +137,10 @@
 #define CTL_K_REVEAL              "reveal"
 #define CTL_K_SELF_AUDIT          "self_audit" /* the self-audit's public result (object) */
 #define CTL_K_FORCE               "force"      /* job.submit: despite an exposed backdoor */
+/* error.data.usage: true when the request's arguments are wrong in a way
+ * only the daemon can tell (job.submit: a --param the provider's kind does
+ * not know); vtunectl reports it as a usage error (exit 2). */
+#define CTL_K_USAGE               "usage"
 #define CTL_K_COMMITMENT          "commitment"
 #define CTL_K_COPIES_PER_PAIR     "copies_per_pair"
 #define CTL_K_BUILT_LINES         "built_lines"

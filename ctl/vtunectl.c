@@ -218,8 +218,13 @@ static json_t *rpc_impl(const char *method, json_t *params, const int *fds, int 
         }
         fprintf(stderr, "vtunectl: %s\n",
                 json_string_value(json_object_get(e, CTL_RPC_ERR_MESSAGE)));
+        /* The daemon judged the arguments themselves wrong (e.g. an unknown
+         * --param for the provider's kind, known only to the daemon): a
+         * usage error, like one vtunectl finds itself. */
+        int usage = json_integer_value(json_object_get(e, CTL_RPC_ERR_CODE)) == CTL_ERR_PARAMS &&
+                    json_is_true(json_object_get(json_object_get(e, CTL_RPC_ERR_DATA), CTL_K_USAGE));
         json_decref(msg);
-        exit(1);
+        exit(usage ? 2 : 1);
     }
     }
 }

@@ -16,6 +16,15 @@
  * name.  The sweep runs beside the job and owns copies of what it needs
  * (the run may end and be freed meanwhile); it never changes the job's
  * state and its failures are warnings only.
+ *
+ * When a job ends, its uploaded training file (D u D', secrets included) is
+ * deleted at the provider (the provider's delete_upload setting).  Sweeps
+ * and deletions are outbox items (daemon/outbox.h): recorded in the store
+ * before the first DELETE, retried with backoff across restarts.  The
+ * deletion is recorded just after the terminal transition, not in its
+ * transaction: a crash between the two leaves that one file at the
+ * provider (logged nowhere); closing that gap needs the store to write
+ * both at once.
  */
 #include "config.h"
 
@@ -30,6 +39,7 @@
 #include "daemon/jobs.h"
 #include "lib/log.h"
 #include "daemon/lookup.h"
+#include "daemon/outbox.h"
 #include "daemon/providers.h"
 #include "lib/util.h"
 #include "workers/selfaudit.h" /* SELFAUDIT_EXPOSED_RANK */
@@ -48,8 +58,6 @@
 #define RETRY_MAX_MS        (5 * 60000) /* local backoff cap after a failed step */
 #define SWEEP_PAGE_LIMIT    100         /* files per listing page (orphan sweep) */
 #define SWEEP_MAX_PAGES     50          /* stop listing after this many pages */
-#define SWEEP_TRIES         4           /* listings per sweep, the first included */
-#define SWEEP_RETRY_MS      10000       /* before the second try, doubling */
 
 void (*jobs_on_terminal)(struct vtuned *d, int64_t job_id);
 
@@ -208,6 +216,9 @@ static void notify_watchers(struct job_run *r, int final)
         store_job_clear(&j);
 }
 
+static void upload_delete_start(struct vtuned *d, int64_t job_id, const char *provider,
+                                const char *file_id, enum job_state to);
+
 /* Records a transition (the store first), then updates the run.  Returns 0,
  * or the store's error (the run is left as it was; the caller retries later). */
 static int run_move(struct job_run *r, enum job_state to, const struct store_job_update *u,
@@ -238,6 +249,8 @@ static int run_move(struct job_run *r, enum job_state to, const struct store_job
     if (final || to == JOB_UNKNOWN) {
         struct vtuned *d = r->d;
         int64_t id = r->id;
+        if (final)
+            upload_delete_start(d, id, r->provider, r->file_id, to);
         run_unlink(r);
         run_free(r);
         if (final && jobs_on_terminal)
@@ -268,69 +281,59 @@ static struct provider_client *client_of(struct job_run *r, const char **why)
     return providers_client(r->d, r->provider, why);
 }
 
-/* ---- orphaned uploads ---------------------------------------------------------------------- */
+/* ---- orphaned uploads and upload deletion (the outbox) ------------------------------------ */
 
-/* One sweep: its own copies, never a pointer to the run.  A sweep whose
- * listing or a delete failed for a reason worth retrying waits in
- * sweeps_waiting and starts over (list, then delete what is still there)
- * from jobs_tick, at most SWEEP_TRIES times in all. */
+/* Both are outbox items (daemon/outbox.h): recorded in the store before
+ * any DELETE is sent, retried with backoff across restarts, and logged.
+ *
+ * "sweep": {job, provider, filename, keep} — list the provider's files and
+ * delete every copy named filename (vtune-<submission id>.jsonl) but keep.
+ * One attempt lists every page, then deletes what it found; any failure
+ * worth retrying makes the whole attempt a retry (list, then delete what
+ * is still there).
+ *
+ * "delete_upload": {job, provider, file} — the job ended: delete its
+ * uploaded training file (D u D', secrets included) at the provider, as
+ * the provider's delete_upload setting says (conf.h). */
+#define SWEEP_MAX_ATTEMPTS  6
+#define DELETE_MAX_ATTEMPTS 20
+#define OUTBOX_JOBS_BASE_MS 2000
+#define OUTBOX_JOBS_MAX_MS  (10 * 60000)
+
 struct orphan_sweep {
-    struct orphan_sweep *next_waiting;
+    struct outbox_item *it;
     struct vtuned *d;
     int64_t job_id;
-    char *provider;
-    char *filename; /* vtune-<submission id>.jsonl */
-    char *keep;     /* the file the job uses */
-    char *cursor;   /* next listing page */
+    const char *provider; /* borrowed from it->payload */
+    const char *filename;
+    const char *keep;
+    char *cursor; /* next listing page */
     unsigned pages;
     char **doomed; /* ids to delete */
     size_t n_doomed, next;
-    unsigned tries; /* listings started */
-    int failed;     /* this try left something worth another */
-    uint64_t due_ms;
+    int failed; /* this attempt left something worth another */
+    int fatal;  /* a refusal: another attempt would meet it again */
 };
 
-static struct orphan_sweep *sweeps_waiting;
-
-static void sweep_reset(struct orphan_sweep *sw)
+static void sweep_finish(struct orphan_sweep *sw, enum outbox_result r, const char *why)
 {
     for (size_t i = 0; i < sw->n_doomed; i++)
         free(sw->doomed[i]);
     free(sw->doomed);
-    sw->doomed = NULL;
-    sw->n_doomed = sw->next = 0;
     free(sw->cursor);
-    sw->cursor = NULL;
-    sw->pages = 0;
-    sw->failed = 0;
-}
-
-static void sweep_free(struct orphan_sweep *sw)
-{
-    sweep_reset(sw);
-    free(sw->provider);
-    free(sw->filename);
-    free(sw->keep);
+    outbox_done(sw->it, r, why);
     free(sw);
 }
 
-/* The end of one try: waits for the next if it failed and tries remain,
- * otherwise frees sw. */
+/* The end of one attempt. */
 static void sweep_end(struct orphan_sweep *sw)
 {
-    if (!sw->failed || sw->tries >= SWEEP_TRIES || sw->d->stopping) {
-        if (sw->failed && !sw->d->stopping)
-            log_warnx("job %lld: giving up on orphaned uploads of %s at %s after %u tries",
-                      (long long)sw->job_id, sw->filename, sw->provider, sw->tries);
-        sweep_free(sw);
-        return;
-    }
-    uint64_t ms = (uint64_t)SWEEP_RETRY_MS << (sw->tries - 1);
-    log_info("job %lld: looking for orphaned uploads of %s at %s again in %llu s",
-             (long long)sw->job_id, sw->filename, sw->provider, (unsigned long long)(ms / 1000));
-    sw->due_ms = now_monotonic_ms() + ms;
-    sw->next_waiting = sweeps_waiting;
-    sweeps_waiting = sw;
+    if (sw->d->stopping)
+        sweep_finish(sw, OUTBOX_STOPPED, NULL);
+    else if (sw->failed)
+        sweep_finish(sw, OUTBOX_RETRY, "a listing or a delete failed (see the log)");
+    else
+        sweep_finish(sw, OUTBOX_DELIVERED, NULL);
 }
 
 /* Records the deletion as a job event without changing the state (to ==
@@ -370,7 +373,7 @@ static void on_sweep_delete(const struct provider_outcome *o, void *arg)
     struct orphan_sweep *sw = arg;
     const char *id = sw->doomed[sw->next - 1];
     if (o->rc == -ECANCELED && sw->d->stopping) {
-        sweep_free(sw); /* shutdown: the orphans stay */
+        sweep_finish(sw, OUTBOX_STOPPED, NULL); /* shutdown: the next start goes on */
         return;
     }
     if (o->rc == 0 && o->deletion->deleted) {
@@ -394,7 +397,7 @@ static void on_sweep_delete(const struct provider_outcome *o, void *arg)
     sweep_delete_next(sw);
 }
 
-/* Deletes the next doomed file, one at a time; ends the try when done. */
+/* Deletes the next doomed file, one at a time; ends the attempt when done. */
 static void sweep_delete_next(struct orphan_sweep *sw)
 {
     const char *why = NULL;
@@ -408,7 +411,7 @@ static void sweep_delete_next(struct orphan_sweep *sw)
     if (!pc) {
         log_warnx("job %lld: cannot delete orphaned uploads at %s: %s", (long long)sw->job_id,
                   sw->provider, why);
-        sweep_free(sw);
+        sweep_finish(sw, OUTBOX_RETRY, why);
         return;
     }
     const char *id = sw->doomed[sw->next++];
@@ -416,9 +419,9 @@ static void sweep_delete_next(struct orphan_sweep *sw)
         char *line = provider_error_line(sw->provider, &err);
         log_warnx("job %lld: cannot delete the orphaned upload %s: %s", (long long)sw->job_id, id,
                   line);
+        sweep_finish(sw, OUTBOX_GIVE_UP, line);
         free(line);
         provider_error_clear(&err);
-        sweep_free(sw);
     }
 }
 
@@ -428,7 +431,7 @@ static void on_sweep_list(const struct provider_outcome *o, void *arg)
 {
     struct orphan_sweep *sw = arg;
     if (o->rc == -ECANCELED && sw->d->stopping) {
-        sweep_free(sw);
+        sweep_finish(sw, OUTBOX_STOPPED, NULL);
         return;
     }
     if (o->rc < 0) {
@@ -436,9 +439,10 @@ static void on_sweep_list(const struct provider_outcome *o, void *arg)
         log_warnx("job %lld: cannot list the files at %s to delete orphaned uploads of %s: %s",
                   (long long)sw->job_id, sw->provider, sw->filename,
                   line ? line : provider_op_name(o->op));
+        /* a refusal stays one */
+        sweep_finish(sw, o->cls != RETRY_CLASS_FATAL ? OUTBOX_RETRY : OUTBOX_GIVE_UP,
+                     line ? line : provider_op_name(o->op));
         free(line);
-        sw->failed = o->cls != RETRY_CLASS_FATAL; /* a refusal stays one */
-        sweep_end(sw);
         return;
     }
     const struct provider_file_page *p = o->files;
@@ -470,65 +474,171 @@ static void sweep_list(struct orphan_sweep *sw)
 {
     const char *why = NULL;
     struct provider_error err = {0};
-    struct provider_client *pc = providers_client(sw->d, sw->provider, &why);
-    if (!pc || sw->d->stopping) {
-        if (!pc)
-            log_warnx("job %lld: cannot look for orphaned uploads at %s: %s", (long long)sw->job_id,
-                      sw->provider, why);
-        sweep_free(sw);
+    struct provider_client *pc;
+    if (sw->d->stopping) {
+        sweep_finish(sw, OUTBOX_STOPPED, NULL);
+        return;
+    }
+    pc = providers_client(sw->d, sw->provider, &why);
+    if (!pc) {
+        log_warnx("job %lld: cannot look for orphaned uploads at %s: %s", (long long)sw->job_id,
+                  sw->provider, why);
+        sweep_finish(sw, OUTBOX_RETRY, why);
         return;
     }
     if (provider_list_files(pc, sw->cursor, SWEEP_PAGE_LIMIT, on_sweep_list, sw, NULL, &err) < 0) {
         char *line = provider_error_line(sw->provider, &err);
         log_warnx("job %lld: cannot look for orphaned uploads at %s: %s", (long long)sw->job_id,
                   sw->provider, line);
+        sweep_finish(sw, OUTBOX_GIVE_UP, line);
         free(line);
         provider_error_clear(&err);
-        sweep_free(sw);
     }
 }
 
-/* One try: from the first page, with nothing doomed yet. */
-static void sweep_try(struct orphan_sweep *sw)
+/* The outbox's handler of "sweep" items: one attempt. */
+static void sweep_run(struct outbox_item *it)
 {
-    sweep_reset(sw);
-    sw->tries++;
+    struct orphan_sweep *sw = xcalloc(1, sizeof *sw);
+    sw->it = it;
+    sw->d = it->d;
+    sw->job_id = json_integer_value(json_object_get(it->payload, "job"));
+    sw->provider = json_string_value(json_object_get(it->payload, "provider"));
+    sw->filename = json_string_value(json_object_get(it->payload, "filename"));
+    sw->keep = json_string_value(json_object_get(it->payload, "keep"));
+    if (!sw->provider || !sw->filename || !sw->keep) {
+        sweep_finish(sw, OUTBOX_GIVE_UP, "malformed sweep item");
+        return;
+    }
     sweep_list(sw);
 }
 
 /* Starts deleting the provider's other copies of this submission's upload
  * (every file named vtune-<submission_id>.jsonl except keep); why says
- * what makes orphans possible (logged).  Runs on its own; the job does not
- * wait for it. */
+ * what makes orphans possible (logged).  Recorded in the outbox first; runs
+ * on its own; the job does not wait for it. */
 static void sweep_start(struct vtuned *d, int64_t job_id, const char *provider,
                         const char *submission_id, const char *keep, const char *why)
 {
-    struct orphan_sweep *sw = xcalloc(1, sizeof *sw);
-    sw->d = d;
-    sw->job_id = job_id;
-    sw->provider = xstrdup(provider);
-    sw->filename = xasprintf("vtune-%.40s.jsonl", submission_id);
-    sw->keep = xstrdup(keep);
+    char *filename = xasprintf("vtune-%.40s.jsonl", submission_id);
     log_info("job %lld: %s; looking for earlier copies of %s at %s (keeping %s)", (long long)job_id,
-             why, sw->filename, provider, keep);
-    sweep_try(sw);
+             why, filename, provider, keep);
+    outbox_put(d, "sweep",
+               json_pack("{s:I,s:s,s:s,s:s}", "job", (json_int_t)job_id, "provider", provider,
+                         "filename", filename, "keep", keep));
+    free(filename);
 }
 
-/* Cron: starts the waiting sweeps that are due. */
-static void sweeps_tick(uint64_t now)
+/* The outbox's handler of "delete_upload" items. */
+struct upload_delete {
+    struct outbox_item *it;
+    int64_t job_id;
+    const char *provider, *file; /* borrowed from it->payload */
+};
+
+static void on_upload_deleted(const struct provider_outcome *o, void *arg)
 {
-    struct orphan_sweep **pp = &sweeps_waiting;
-    while (*pp) {
-        struct orphan_sweep *sw = *pp;
-        if (sw->due_ms > now) {
-            pp = &sw->next_waiting;
-            continue;
-        }
-        *pp = sw->next_waiting;
-        sw->next_waiting = NULL;
-        sweep_try(sw); /* may put sw back at the head: pp stays valid */
+    struct upload_delete *ud = arg;
+    struct outbox_item *it = ud->it;
+    enum outbox_result r;
+    char *line = NULL;
+    if (o->rc == -ECANCELED && it->d->stopping) {
+        r = OUTBOX_STOPPED;
+    } else if (o->rc == 0 && o->deletion->deleted) {
+        log_info("job %lld: deleted the uploaded training file %s at %s", (long long)ud->job_id,
+                 ud->file, ud->provider);
+        r = OUTBOX_DELIVERED;
+    } else if (o->rc == 0) {
+        line = xasprintf("%s did not delete %s (deleted: false)", ud->provider, ud->file);
+        r = OUTBOX_RETRY;
+    } else if (o->err && o->err->http_status == 404) {
+        log_info("job %lld: the uploaded training file %s at %s is already gone",
+                 (long long)ud->job_id, ud->file, ud->provider);
+        r = OUTBOX_DELIVERED;
+    } else {
+        line = o->err ? provider_error_line(ud->provider, o->err)
+                      : xstrdup(provider_op_name(o->op));
+        r = o->cls == RETRY_CLASS_FATAL ? OUTBOX_GIVE_UP : OUTBOX_RETRY;
+    }
+    if (line)
+        log_warnx("job %lld: cannot delete the uploaded training file %s: %s",
+                  (long long)ud->job_id, ud->file, line);
+    free(ud);
+    outbox_done(it, r, line);
+    free(line);
+}
+
+static void upload_delete_run(struct outbox_item *it)
+{
+    struct upload_delete *ud = xcalloc(1, sizeof *ud);
+    const char *why = NULL;
+    struct provider_error err = {0};
+    ud->it = it;
+    ud->job_id = json_integer_value(json_object_get(it->payload, "job"));
+    ud->provider = json_string_value(json_object_get(it->payload, "provider"));
+    ud->file = json_string_value(json_object_get(it->payload, "file"));
+    if (!ud->provider || !ud->file) {
+        free(ud);
+        outbox_done(it, OUTBOX_GIVE_UP, "malformed delete_upload item");
+        return;
+    }
+    struct provider_client *pc = providers_client(it->d, ud->provider, &why);
+    if (!pc) {
+        char *line = xasprintf("cannot delete %s at %s: %s", ud->file, ud->provider, why);
+        free(ud);
+        outbox_done(it, OUTBOX_RETRY, line);
+        free(line);
+        return;
+    }
+    if (provider_delete_file(pc, ud->file, on_upload_deleted, ud, NULL, &err) < 0) {
+        char *line = provider_error_line(ud->provider, &err);
+        free(ud);
+        outbox_done(it, OUTBOX_GIVE_UP, line);
+        free(line);
+        provider_error_clear(&err);
     }
 }
+
+/* After a job ended (to: its terminal state): records the deletion of its
+ * uploaded file, as the provider's delete_upload says. */
+static void upload_delete_start(struct vtuned *d, int64_t job_id, const char *provider,
+                                const char *file_id, enum job_state to)
+{
+    const struct conf_provider *cp = providers_conf(d, provider);
+    enum conf_delete_upload policy = cp ? cp->delete_upload : CONF_DELETE_ALWAYS;
+    if (!file_id || policy == CONF_DELETE_NEVER ||
+        (policy == CONF_DELETE_ON_FAILURE && to == JOB_SUCCEEDED)) {
+        if (file_id)
+            log_info("job %lld: %s; the uploaded training file %s stays at %s (delete_upload)",
+                     (long long)job_id, job_state_name(to), file_id, provider);
+        return;
+    }
+    log_info("job %lld: %s; deleting the uploaded training file %s at %s", (long long)job_id,
+             job_state_name(to), file_id, provider);
+    outbox_put(d, "delete_upload",
+               json_pack("{s:I,s:s,s:s}", "job", (json_int_t)job_id, "provider", provider, "file",
+                         file_id));
+}
+
+static unsigned sweep_max_attempts(struct vtuned *d)
+{
+    (void)d;
+    return SWEEP_MAX_ATTEMPTS;
+}
+
+static unsigned delete_max_attempts(struct vtuned *d)
+{
+    (void)d;
+    return DELETE_MAX_ATTEMPTS;
+}
+
+static const struct outbox_kind sweep_kind = {
+    "sweep", sweep_run, sweep_max_attempts, OUTBOX_JOBS_BASE_MS, OUTBOX_JOBS_MAX_MS,
+};
+static const struct outbox_kind upload_delete_kind = {
+    "delete_upload", upload_delete_run, delete_max_attempts, OUTBOX_JOBS_BASE_MS,
+    OUTBOX_JOBS_MAX_MS,
+};
 
 /* ---- steps -------------------------------------------------------------------------------- */
 
@@ -1037,6 +1147,8 @@ void jobs_start(struct vtuned *d)
 {
     struct store_job *v;
     size_t n;
+    outbox_register(&sweep_kind);
+    outbox_register(&upload_delete_kind);
     if (store_job_list(d->store, true, &v, &n) < 0) {
         log_error("jobs: cannot load active jobs: %s", store_errmsg(d->store));
         return;
@@ -1056,7 +1168,6 @@ void jobs_tick(struct vtuned *d)
     uint64_t now = now_monotonic_ms();
     unsigned steps = 0;
     struct job_run *r = d->jobs, *next;
-    sweeps_tick(now);
     for (; r; r = next) {
         next = r->next; /* step() may free r */
         if (r->call) {
@@ -1111,11 +1222,6 @@ void jobs_free_all(struct vtuned *d)
         run_free(r);
     }
     d->jobs = NULL;
-    while (sweeps_waiting) { /* no call in flight: they wait for a tick */
-        struct orphan_sweep *sw = sweeps_waiting;
-        sweeps_waiting = sw->next_waiting;
-        sweep_free(sw);
-    }
 }
 
 /* ---- control methods ---------------------------------------------------------------------- */
@@ -1171,6 +1277,91 @@ static json_t *params_object(struct ctl_req *req, json_t *pv)
     return out;
 }
 
+/* Checks every --param against the provider kind before anything is
+ * recorded or uploaded (issue 13): a typo must not cost an upload of D u D'
+ * and a permanent record.  The keys come from the adapter's list; the
+ * values are checked by building the create request the job would send
+ * (pure, no I/O) against a placeholder endpoint.  Replies a params error
+ * (vtunectl exits 2) and returns -1, or returns 0. */
+/* error.data of a usage error found by the daemon (vtunectl exits 2). */
+static json_t *usage_data(void)
+{
+    return json_pack("{s:b}", CTL_K_USAGE, 1);
+}
+
+static int params_check(struct ctl_req *req, const struct conf_provider *cp, const char *model,
+                        json_t *po)
+{
+    const struct provider_ops *ops = provider_ops_for(cp->kind);
+    const char *k, *near;
+    json_t *v;
+    size_t np = 0;
+    int has_seed = 0, rc = 0;
+    int64_t seed = 0;
+    if (!ops)
+        return 0;
+    json_object_foreach(po, k, v)
+    {
+        if (provider_param_check(ops, k, &near) == 0)
+            continue;
+        char *known = provider_params_line(ops);
+        if (near)
+            ctl_reply_error(req, CTL_ERR_PARAMS, usage_data(),
+                            "unknown --param '%.64s' for %s provider '%s'; did you mean '%s%s'? "
+                            "(known: %s)",
+                            k, ops->kind, cp->name, near,
+                            near[strlen(near) - 1] == '.' ? "KEY" : "", known);
+        else
+            ctl_reply_error(req, CTL_ERR_PARAMS, usage_data(),
+                            "unknown --param '%.64s' for %s provider '%s' (known: %s)", k,
+                            ops->kind, cp->name, known);
+        free(known);
+        return -1;
+    }
+    struct provider_param *pp = xcalloc(json_object_size(po) + 1, sizeof *pp);
+    json_object_foreach(po, k, v)
+    {
+        const char *val = json_string_value(v);
+        if (strcmp(k, "seed") == 0) {
+            char *end;
+            errno = 0;
+            seed = strtoll(val ? val : "", &end, 10);
+            if (!val || !*val || *end || errno) {
+                ctl_reply_error(req, CTL_ERR_PARAMS, usage_data(),
+                                "--param seed=%.64s: expected an integer", val ? val : "");
+                free(pp);
+                return -1;
+            }
+            has_seed = 1;
+            continue;
+        }
+        pp[np].key = k;
+        pp[np].value = val;
+        np++;
+    }
+    struct provider_endpoint ep = {.name = cp->name, .base_url = "http://params-check.invalid"};
+    struct provider_create_args a = {
+        .model = model,
+        .training_file = "file-params-check",
+        .submission_id = "params-check",
+        .has_seed = has_seed,
+        .seed = seed,
+        .params = pp,
+        .n_params = np,
+    };
+    struct http_request *hr = NULL;
+    struct provider_error err = {0};
+    if (ops->build_create && ops->build_create(&ep, &a, &hr, &err) < 0) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, usage_data(), "%s: %s", cp->name,
+                        err.message ? err.message : "invalid --param");
+        rc = -1;
+    }
+    provider_error_clear(&err);
+    http_request_free(hr);
+    free(pp);
+    return rc;
+}
+
 static void m_submit(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_dataset ds;
@@ -1209,6 +1400,8 @@ static void m_submit(struct vtuned *d, struct ctl_req *req, json_t *params)
         store_backdoor_clear(&b);
         return;
     }
+    if (params_check(req, cp, model, po) < 0)
+        goto out;
     if (!b.built_path) {
         ctl_reply_error(req, CTL_ERR_INVALID, NULL, "backdoor %lld has no built D u D'",
                         (long long)b.id);

@@ -30,6 +30,7 @@
 #include "daemon/covrun.h"
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
+#include "daemon/outbox.h"
 #include "lib/log.h"
 #include "daemon/providers.h"
 #include "daemon/task.h"
@@ -43,7 +44,6 @@
 
 #define VERIFY_INFLIGHT   4  /* trial calls in flight per run */
 #define VERIFY_MAX_RUNS   16 /* runs working at once; more wait their turn */
-#define ALERT_MAX_PENDING 64 /* alerts kept for retry before the oldest is dropped */
 
 struct vrun {
     struct task t; /* first: reading prompts runs as a task */
@@ -76,19 +76,18 @@ struct vrun {
     int failed;                   /* set when the run cannot complete */
 };
 
+/* An alert's delivery attempt in flight (the alert itself is an outbox
+ * item, daemon/outbox.h: recorded first, retried across restarts). */
 struct alert {
     struct alert *next;
-    char *body;
-    unsigned attempts;
-    uint64_t due_ms;
+    struct outbox_item *it;
     void *handle;
 };
 
 static struct vrun *runs;
 static struct vrun *waiting, **waiting_tail = &waiting; /* recorded, not started (FIFO) */
 static unsigned n_working;
-static struct alert *alerts;
-static unsigned n_alerts;
+static struct alert *alerts; /* in flight */
 
 /* ---- run lifecycle ---------------------------------------------------------------------- */
 
@@ -770,73 +769,74 @@ static void on_job_terminal(struct vtuned *d, int64_t job_id)
 
 /* ---- schedules and alerts (cron) -------------------------------------------------------- */
 
-struct alert_call {
-    struct vtuned *d;
-    struct alert *a;
-};
-
-static void alert_drop(struct alert *a)
+static void alert_unlink(struct alert *a)
 {
     for (struct alert **pp = &alerts; *pp; pp = &(*pp)->next)
         if (*pp == a) {
             *pp = a->next;
             break;
         }
-    n_alerts--;
-    free(a->body);
-    free(a);
 }
 
 static void on_alert_done(struct http_response *res, void *arg)
 {
-    struct alert_call *ac = arg;
-    struct vtuned *d = ac->d;
-    struct alert *a = ac->a;
-    free(ac);
-    a->handle = NULL;
+    struct alert *a = arg;
+    struct outbox_item *it = a->it;
+    alert_unlink(a);
+    free(a);
     if (res->error == HTTP_E_NONE && res->status >= 200 && res->status < 300) {
         log_info("alert: delivered to the webhook (HTTP %ld)", res->status);
         http_response_free(res);
-        alert_drop(a);
+        outbox_done(it, OUTBOX_DELIVERED, NULL);
         return;
     }
     if (res->error == HTTP_E_CANCELLED) {
         http_response_free(res);
+        outbox_done(it, OUTBOX_STOPPED, NULL);
         return;
     }
-    if (++a->attempts > d->conf->alerts.max_retries) {
-        log_error("alert: the webhook did not accept it after %u attempts (last: %s %ld); "
-                  "dropped",
-                  a->attempts, res->error ? http_error_name(res->error) : "HTTP",
-                  res->error ? 0L : res->status);
-        http_response_free(res);
-        alert_drop(a);
-        return;
-    }
-    uint64_t backoff = 1000u << (a->attempts < 8 ? a->attempts : 8);
-    a->due_ms = now_monotonic_ms() + backoff;
-    log_warnx("alert: webhook attempt %u failed (%s %ld); retrying in %llu ms", a->attempts,
-              res->error ? http_error_name(res->error) : "HTTP", res->status,
-              (unsigned long long)backoff);
+    char *why = res->error ? xasprintf("webhook: %s", http_error_name(res->error))
+                           : xasprintf("webhook: HTTP %ld", res->status);
     http_response_free(res);
+    outbox_done(it, OUTBOX_RETRY, why);
+    free(why);
 }
 
-static void alert_send(struct vtuned *d, struct alert *a)
+/* The outbox's handler of "alert" items: one POST to the webhook. */
+static void alert_run(struct outbox_item *it)
 {
+    struct vtuned *d = it->d;
+    const char *body = json_string_value(json_object_get(it->payload, "body"));
+    if (!d->conf->alerts.webhook_url || !body) {
+        outbox_done(it, OUTBOX_GIVE_UP,
+                    body ? "no alerts.webhook_url in the configuration any more"
+                         : "malformed alert item");
+        return;
+    }
     struct http_request *req = http_request_new("POST", d->conf->alerts.webhook_url);
-    http_request_set_body(req, "application/json", a->body, strlen(a->body));
+    http_request_set_body(req, "application/json", body, strlen(body));
     req->timeout_ms = d->conf->alerts.timeout_ms;
     req->connect_timeout_ms = d->conf->alerts.timeout_ms;
-    struct alert_call *ac = xcalloc(1, sizeof *ac);
-    ac->d = d;
-    ac->a = a;
-    struct http_callbacks cb = {.done = on_alert_done, .arg = ac};
-    a->due_ms = UINT64_MAX;
+    struct alert *a = xcalloc(1, sizeof *a);
+    a->it = it;
+    a->next = alerts;
+    alerts = a;
+    struct http_callbacks cb = {.done = on_alert_done, .arg = a};
     if (http_start(http_ctx_transport(d->http), req, &cb, &a->handle) < 0) {
-        free(ac);
-        a->due_ms = now_monotonic_ms() + 5000;
+        alert_unlink(a);
+        free(a);
+        outbox_done(it, OUTBOX_RETRY, "cannot start the webhook request");
     }
 }
+
+static unsigned alert_max_attempts(struct vtuned *d)
+{
+    return d->conf->alerts.max_retries + 1;
+}
+
+static const struct outbox_kind alert_kind = {
+    "alert", alert_run, alert_max_attempts, 1000, 256000,
+};
 
 static void alert_queue(struct vtuned *d, json_t *body)
 {
@@ -844,21 +844,10 @@ static void alert_queue(struct vtuned *d, json_t *body)
         json_decref(body);
         return;
     }
-    if (n_alerts >= ALERT_MAX_PENDING) {
-        log_error("alert: %u alerts pending; dropping the oldest", n_alerts);
-        struct alert *last = alerts;
-        while (last && last->next)
-            last = last->next;
-        if (last && !last->handle)
-            alert_drop(last);
-    }
-    struct alert *a = xcalloc(1, sizeof *a);
-    a->body = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(body);
-    a->next = alerts;
-    alerts = a;
-    n_alerts++;
-    alert_send(d, a);
+    outbox_put(d, "alert", json_pack("{s:s}", "body", text ? text : "{}"));
+    free(text);
 }
 
 static int schedule_running(int64_t sid)
@@ -874,10 +863,6 @@ static int schedule_running(int64_t sid)
 
 void verifier_tick(struct vtuned *d)
 {
-    uint64_t now_ms = now_monotonic_ms();
-    for (struct alert *a = alerts; a; a = a->next)
-        if (!a->handle && a->due_ms <= now_ms)
-            alert_send(d, a);
     if (!vtuned_every(d, 1000))
         return; /* schedules are checked once a second */
     struct store_schedule *v;
@@ -911,6 +896,7 @@ void verifier_init(struct vtuned *d)
     struct store_verify_run *v;
     size_t n;
     jobs_on_terminal = on_job_terminal;
+    outbox_register(&alert_kind);
     /* Runs a crash interrupted: record them as failed and verify again. */
     if (store_runs_unfinished(d->store, &v, &n) == 0) {
         for (size_t i = 0; i < n; i++) {
@@ -964,12 +950,17 @@ void verifier_stop(struct vtuned *d)
                             "restart");
             r->waiter = NULL;
         }
-    for (struct alert *a = alerts; a; a = a->next)
-        if (a->handle) {
-            void *h = a->handle;
-            a->handle = NULL;
-            http_cancel(http_ctx_transport(d->http), h);
+    /* Alerts in flight: cancelling calls done at once, which frees the
+     * alert (its outbox item stays recorded for the next start). */
+    while (alerts) {
+        void *h = alerts->handle;
+        if (!h) {
+            alerts = alerts->next; /* cannot happen: started alerts have a handle */
+            continue;
         }
+        alerts->handle = NULL;
+        http_cancel(http_ctx_transport(d->http), h);
+    }
 }
 
 void verifier_free_all(void)
@@ -984,6 +975,4 @@ void verifier_free_all(void)
         vrun_free(r);
     }
     waiting_tail = &waiting;
-    while (alerts)
-        alert_drop(alerts);
 }

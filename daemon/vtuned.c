@@ -26,6 +26,7 @@
 #include "lib/fsio.h"
 #include "lib/log.h"
 #include "daemon/notify.h"
+#include "daemon/outbox.h"
 #include "lib/util.h"
 #include "daemon/vtuned.h"
 
@@ -110,6 +111,7 @@ static void on_cron(uv_timer_t *t)
     verifier_tick(d);
     if (d->ctl && !d->stopping)
         ctl_server_tick(d->ctl);
+    outbox_tick(d);
     if (vtuned_every(d, 1000))
         tasks_report_progress(d);
 }

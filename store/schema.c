@@ -334,25 +334,45 @@ static const char migration_6[] =
     "ALTER TABLE backdoors_v6 RENAME TO backdoors;"
     "CREATE INDEX backdoors_dataset ON backdoors(dataset_id);";
 
-/* Version 7: the coverage test's secret held-out split (DESIGN §6,
+/* Version 7: the outbox (issue 13) — background work that must survive a
+ * restart: webhook alerts, orphan sweeps and deletions of uploaded training
+ * files at a provider.  The intent is recorded here before the side effect
+ * is attempted; a delivered item is deleted, a failed one gets attempts + 1
+ * and a later next_due_ms (Unix milliseconds: retries are seconds apart).
+ * kind names the handler (daemon/outbox.h), payload is its JSON.  A table
+ * of its own, referring to nothing, so the step stands alone and can be
+ * renumbered when migrations from other branches land. */
+static const char migration_7[] =
+    "CREATE TABLE outbox ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  kind        TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 32),"
+    "  payload     TEXT NOT NULL CHECK (json_valid(payload)),"
+    "  attempts    INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+    "  next_due_ms INTEGER NOT NULL CHECK (next_due_ms >= 0),"
+    "  last_error  TEXT,"
+    "  created_at  INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX outbox_due ON outbox(next_due_ms);";
+
+/* Version 8: the coverage test's secret held-out split (DESIGN §6,
  * workers/holdout.h), one row per backdoor made since: which lines of D
  * were never uploaded and which uploaded lines serve as their reference.
  * Secret like the pairs (read only with secrets, wiped after use); JSON
  * whose shape belongs to workers/.  A backdoor without a row (made before
  * this version) has no coverage test, like one made with --holdout 0
  * (whose row records ratio 0 and no rows). */
-static const char migration_7[] =
+static const char migration_8[] =
     "CREATE TABLE backdoor_holdouts ("
     "  backdoor_id  INTEGER PRIMARY KEY REFERENCES backdoors(id) ON DELETE CASCADE,"
     "  split        TEXT NOT NULL CHECK (json_valid(split))"
     ");";
 
-/* Version 8: what an audit record of version 3 adds (the coverage test,
+/* Version 9: what an audit record of version 3 adds (the coverage test,
  * DESIGN §6): its p-value (log10), AUC, rows scored per side and the
  * statistic used.  NULL in older records (rewritten never, as in 4) and
  * where the test did not run (coverage_rows is then 0 in a version 3
  * record). */
-static const char migration_8[] =
+static const char migration_9[] =
     "ALTER TABLE audit_records ADD COLUMN log10_p_coverage REAL"
     "  CHECK (log10_p_coverage IS NULL OR log10_p_coverage <= 0);"
     "ALTER TABLE audit_records ADD COLUMN coverage_auc REAL"
@@ -372,6 +392,7 @@ const struct store_migration store_migrations[] = {
     {6, migration_6},
     {7, migration_7},
     {8, migration_8},
+    {9, migration_9},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

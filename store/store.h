@@ -464,6 +464,35 @@ int store_audit_list(struct store *s, int64_t job_id, struct store_audit **out, 
  * STORE_AUDIT_GENESIS_HASH and 0 when the trail is empty.  id may be NULL. */
 int store_audit_head(struct store *s, char hash[65], int64_t *id);
 
+/* ---- outbox (issue 13) ----
+ *
+ * Background work recorded before it is attempted, so that it survives a
+ * restart (store/outbox.c; the driver is daemon/outbox.c).  Times are Unix
+ * milliseconds.  Every call is one transaction; errors are negative errno
+ * with store_errmsg() set. */
+struct store_outbox_item {
+    int64_t id;
+    char *kind;    /* owned */
+    char *payload; /* owned JSON text */
+    int64_t attempts;
+    int64_t next_due_ms;
+    char *last_error; /* owned, may be NULL */
+    int64_t created_at;
+};
+/* Records an item due at next_due_ms; *id (may be NULL) gets its id. */
+int store_outbox_add(struct store *s, const char *kind, const char *payload, int64_t next_due_ms,
+                     int64_t *id);
+/* Items due at now_ms or before, soonest first, at most limit; owned array
+ * (store_outbox_list_free).  limit 0: all items whatever their due time. */
+int store_outbox_due(struct store *s, int64_t now_ms, size_t limit,
+                     struct store_outbox_item **out, size_t *n);
+/* Records a failed attempt: attempts, next_due_ms and the error line. */
+int store_outbox_retry(struct store *s, int64_t id, int64_t attempts, int64_t next_due_ms,
+                       const char *error);
+/* Deletes a delivered (or abandoned) item; -ENOENT when absent. */
+int store_outbox_delete(struct store *s, int64_t id);
+void store_outbox_list_free(struct store_outbox_item *v, size_t n);
+
 /* ---- schedules (DESIGN §2; issue 6) ----
  *
  * Periodic re-verification of a job's deployed model, at most one schedule

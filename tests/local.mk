@@ -24,6 +24,8 @@ EXTRA_DIST += tests/integration/test_backdoor_ngram.sh
 # Redone uploads delete their orphaned earlier copies (crash, failed attempt, resend).
 TESTS += tests/integration/test_job_orphans.sh
 EXTRA_DIST += tests/integration/test_job_orphans.sh
+TESTS += tests/integration/test_job_cleanup.sh
+EXTRA_DIST += tests/integration/test_job_cleanup.sh
 # vtunectl's command line (help, usage errors, completion) from its command table.
 TESTS += tests/integration/test_cli.sh
 EXTRA_DIST += tests/integration/test_cli.sh

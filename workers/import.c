@@ -178,6 +178,7 @@ int import_dataset_fd(int in, const char *src, enum dataset_format want, const c
             goto out;
         }
         int eof = n == 0;
+        off += (off_t)n; /* the file's bytes, the BOM included */
         if (bytes == 0 && lineno == 0 && line.len == 0 && n >= UTF8_BOM_LEN &&
             memcmp(block, UTF8_BOM, UTF8_BOM_LEN) == 0) {
             /* Not ours to hash or store: cut before the writer sees it. */
@@ -189,7 +190,6 @@ int import_dataset_fd(int in, const char *src, enum dataset_format want, const c
             /* Hashed and written by the writer's thread from now on; this
              * thread only reads the block (lines.h allows it until
              * LINES_WRITER_BUFS - 1 more blocks are handed over). */
-            off += (off_t)n;
             lines_writer_commit(wr, (size_t)n);
             lines_writer_flush(wr);
             if ((r = lines_writer_error(wr)) < 0) {

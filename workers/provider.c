@@ -898,6 +898,70 @@ int provider_parse_score_openai(const struct http_response *res,
 }
 
 /* ------------------------------------------------------------------ */
+/* Known --param keys                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Levenshtein distance of a and b (short keys: a small table). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return la > lb ? la : lb;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+int provider_param_check(const struct provider_ops *ops, const char *key, const char **nearest)
+{
+    size_t best = (size_t)-1;
+    *nearest = NULL;
+    for (const char *const *p = ops->params; p && *p; p++) {
+        size_t n = strlen(*p);
+        if (n && (*p)[n - 1] == '.' ? strncmp(key, *p, n) == 0 && key[n] : strcmp(key, *p) == 0)
+            return 0;
+        size_t dist = edit_distance(key, *p);
+        if (dist < best) {
+            best = dist;
+            *nearest = *p;
+        }
+    }
+    /* Near enough to be a typo: at most a third of the key, and 3. */
+    size_t len = strlen(key);
+    if (best > 3 || best * 3 > len + 2)
+        *nearest = NULL;
+    return -EINVAL;
+}
+
+char *provider_params_line(const struct provider_ops *ops)
+{
+    char *line = xstrdup("");
+    for (const char *const *p = ops->params; p && *p; p++) {
+        size_t n = strlen(*p);
+        char *next = xasprintf("%s%s%s%s", line, *line ? ", " : "", *p,
+                               n && (*p)[n - 1] == '.' ? "KEY" : "");
+        free(line);
+        line = next;
+    }
+    return line;
+}
+
+/* ------------------------------------------------------------------ */
 /* Registry                                                            */
 /* ------------------------------------------------------------------ */
 

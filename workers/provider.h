@@ -293,6 +293,12 @@ int provider_suffix(const char *submission_id, char *out, size_t outlen);
 struct provider_ops {
     const char *kind; /* "openai" | "together" | "manual" */
     unsigned caps;
+    /* The --param keys build_create accepts, NULL-terminated (NULL: none).
+     * An entry ending in '.' ("metadata.") is a prefix: any non-empty
+     * continuation is accepted.  "seed" is listed where it is accepted (the
+     * daemon passes it as has_seed/seed).  Checked before anything is
+     * uploaded (provider_param_check). */
+    const char *const *params;
     int (*build_upload)(const struct provider_endpoint *ep, const struct provider_upload_args *a,
                         struct http_request **out, struct provider_error *err);
     int (*build_create)(const struct provider_endpoint *ep, const struct provider_create_args *a,
@@ -340,6 +346,13 @@ struct provider_ops {
 extern const struct provider_ops provider_openai;
 extern const struct provider_ops provider_together;
 extern const struct provider_ops provider_manual;
+
+/* Checks --param KEY against ops->params.  Returns 0 when known; -EINVAL
+ * when not, with *nearest set to the closest known key (borrowed from
+ * ops->params, a prefix shown as "metadata.KEY") or NULL when none is near. */
+int provider_param_check(const struct provider_ops *ops, const char *key, const char **nearest);
+/* ops->params as one line "n_epochs, batch_size, metadata.KEY" (owned). */
+char *provider_params_line(const struct provider_ops *ops);
 
 /* The adapter of a kind name / config kind; NULL when unknown. */
 const struct provider_ops *provider_ops_find(const char *kind);

@@ -532,8 +532,14 @@ malformed:
     return provider_malformed(res, err, "a list of fine_tuning.job.event objects");
 }
 
+static const char *const openai_params[] = {
+    "n_epochs", "batch_size", "learning_rate_multiplier", "validation_file", "metadata.", "seed",
+    NULL,
+};
+
 const struct provider_ops provider_openai = {
     .kind = "openai",
+    .params = openai_params,
     .caps = PROVIDER_CAP_TRAIN | PROVIDER_CAP_TAG_FILTER | PROVIDER_CAP_METADATA |
             PROVIDER_CAP_PAGINATION | PROVIDER_CAP_SCORE,
     .build_upload = openai_build_upload,

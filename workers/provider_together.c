@@ -721,8 +721,18 @@ static int together_parse_score(const struct http_response *res,
     return r;
 }
 
+/* The keys of together_params, in the same order, and seed. */
+static const char *const together_param_keys[] = {
+    "n_epochs",        "n_checkpoints",   "n_evals",       "batch_size",
+    "learning_rate",   "warmup_ratio",    "max_grad_norm", "weight_decay",
+    "max_seq_length",  "packing",         "train_on_inputs", "validation_file",
+    "from_checkpoint", "training_type",   "lora_r",        "lora_alpha",
+    "lora_dropout",    "lora_trainable_modules", "seed",   NULL,
+};
+
 const struct provider_ops provider_together = {
     .kind = "together",
+    .params = together_param_keys,
     .caps = PROVIDER_CAP_TRAIN | PROVIDER_CAP_SCORE,
     .build_upload = together_build_upload,
     .build_create = together_build_create,

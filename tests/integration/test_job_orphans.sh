@@ -25,8 +25,10 @@ start_sim p --api-key sk-test --job-seconds 2 --faults 'drop-after=#1@POST:/v1/f
     { fail "simulator starts"; finish; }
 # p: no retries, so the dropped upload fails the attempt (the job stays
 # uploading and the step is retried 5 s later); q: the client resends.
+# delete_upload: never — this test counts the file each job used, which
+# would otherwise be deleted once the job ends (test_upload_delete.sh).
 write_config "providers:" "$(provider_yaml p "$SIM_URL_p")" "    max_retries: 0" \
-    "$(provider_yaml q "$SIM_URL_p")"
+    "    delete_upload: never" "$(provider_yaml q "$SIM_URL_p")" "    delete_upload: never"
 start_daemon || { fail "daemon starts"; finish; }
 make_dataset "$T/d.jsonl" 200
 ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b > /dev/null ||
