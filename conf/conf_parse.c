@@ -1165,6 +1165,8 @@ static int scalar_differ(enum ftype t, const void *a, const void *b)
         return *(const mode_t *)a != *(const mode_t *)b;
     case T_KIND:
         return *(const enum provider_kind *)a != *(const enum provider_kind *)b;
+    case T_DELUP:
+        return *(const enum conf_delete_upload *)a != *(const enum conf_delete_upload *)b;
     case T_MAP:
     case T_FUNC:
         break;
