@@ -56,3 +56,6 @@ EXTRA_DIST += tests/integration/test_fdpass.sh tests/integration/fdrpc.py
 # issue 13: the socket's group allowed by default, in and out of a user namespace
 TESTS += tests/integration/test_access.sh
 EXTRA_DIST += tests/integration/test_access.sh
+# Installation: configured directories reach the installed files; the Debian package.
+TESTS += tests/integration/test_install.sh tests/integration/test_deb.sh
+EXTRA_DIST += tests/integration/test_install.sh tests/integration/test_deb.sh
