@@ -1034,9 +1034,29 @@ static void test_shipped_example(void **state)
     free(example);
 }
 
+/* An empty file (or /dev/null) is one clear error from conf_load(), not
+ * libyaml's assertion on a NULL input. */
+static void test_empty_file(void **state)
+{
+    char *path = path_in("empty.yaml"), *want, *err = NULL;
+    struct conf *c = NULL;
+    (void)state;
+
+    write_file(path, "");
+    assert_int_equal(conf_load(path, &c, &err), -1);
+    assert_null(c);
+    want = xasprintf("%s:1:1: missing required key 'state_dir' (the file holds no settings)", path);
+    assert_string_equal(err, want);
+    free(err);
+    free(want);
+    assert_int_equal(unlink(path), 0);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty_file),
         cmocka_unit_test(test_minimal_and_defaults),
         cmocka_unit_test(test_provider_defaults),
         cmocka_unit_test(test_full_config),
