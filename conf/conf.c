@@ -164,12 +164,15 @@ static int read_config_file(const char *path, char **data, size_t *len, char **e
             goto out;
         }
     }
-    if (memchr(b.data, '\0', b.len)) {
+    if (b.len && memchr(b.data, '\0', b.len)) {
         *err = xasprintf("%s: contains a NUL byte; is this the configuration file?", path);
         goto out;
     }
     *len = b.len;
-    *data = b.data;
+    /* An empty file leaves no buffer; libyaml asserts on a NULL input.
+     * (memchr above must not see the NULL: the compiler would then assume
+     * b.data is not NULL and drop this test.) */
+    *data = b.data ? b.data : xstrdup("");
     b.data = NULL;
     rc = 0;
 out:

@@ -73,3 +73,6 @@ EXTRA_DIST += tests/integration/test_conn_limits.sh tests/integration/conn_flood
 # Issue 13 (operations): vtunectl backup and the restore of vtuned(8).
 TESTS += tests/integration/test_backup.sh
 EXTRA_DIST += tests/integration/test_backup.sh
+# Installation: configured directories reach the installed files; the Debian package.
+TESTS += tests/integration/test_install.sh tests/integration/test_deb.sh
+EXTRA_DIST += tests/integration/test_install.sh tests/integration/test_deb.sh
