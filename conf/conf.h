@@ -33,6 +33,11 @@ struct conf_provider {
     uint64_t request_timeout_ms; /* whole request, default 120s */
     uint64_t upload_timeout_ms;  /* file uploads, default 1h */
     unsigned max_retries;        /* per request, default 5 */
+    /* kind azure only: */
+    char *api_version;           /* the api-version query parameter; required for azure */
+    char **deploy_models;        /* deployments: model name → deployment name */
+    char **deploy_names;
+    size_t n_deployments;
 };
 
 struct conf_generator {
