@@ -77,6 +77,13 @@ static void provider_free(struct conf_provider *p)
     free(p->base_url);
     free(p->api_key_file);
     free(p->ca_file);
+    free(p->api_version);
+    for (size_t i = 0; i < p->n_deployments; i++) {
+        free(p->deploy_models[i]);
+        free(p->deploy_names[i]);
+    }
+    free(p->deploy_models);
+    free(p->deploy_names);
 }
 
 void conf_free(struct conf *c)

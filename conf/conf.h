@@ -41,6 +41,11 @@ struct conf_provider {
         CONF_DELETE_ON_FAILURE,
         CONF_DELETE_NEVER,
     } delete_upload;
+    /* kind azure only: */
+    char *api_version;           /* the api-version query parameter; required for azure */
+    char **deploy_models;        /* deployments: model name → deployment name */
+    char **deploy_names;
+    size_t n_deployments;
 };
 
 struct conf_generator {

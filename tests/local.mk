@@ -7,13 +7,13 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/rpc.py \
 	tests/integration/notify_listener.py tests/integration/test_daemon.sh \
 	tests/integration/test_protocol.sh tests/integration/test_dataset.sh \
 	tests/integration/test_crash_import.sh tests/integration/test_systemd_unit.sh \
-	tests/integration/test_backdoor.sh tests/integration/test_jobs.sh \
+	tests/integration/test_backdoor.sh tests/integration/test_jobs.sh tests/integration/test_dialects.sh \
 	tests/integration/test_job_crash.sh tests/integration/test_job_faults.sh \
 	tests/integration/test_verify.sh tests/integration/webhook_listener.py \
 	tests/integration/test_demo.sh tests/integration/test_fastpaths.sh \
 	tests/bootstrap.sh tests/demo.sh tests/data/sample-chat.jsonl
 TESTS += tests/integration/test_systemd_unit.sh tests/integration/test_backdoor.sh \
-	tests/integration/test_jobs.sh tests/integration/test_job_crash.sh tests/integration/test_job_faults.sh \
+	tests/integration/test_jobs.sh tests/integration/test_dialects.sh tests/integration/test_job_crash.sh tests/integration/test_job_faults.sh \
 	tests/integration/test_verify.sh tests/integration/test_demo.sh tests/integration/test_fastpaths.sh
 # The LLM backdoor generator against vtune-sim (template, M1, -9999, faults, shutdown).
 TESTS += tests/integration/test_backdoor_llm.sh

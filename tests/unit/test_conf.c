@@ -618,12 +618,63 @@ static void test_missing_required(void **state)
                "provider is set)");
 }
 
+/* kind azure: api_version required, deployments a map; both azure-only. */
+static void test_provider_kinds_2027(void **state)
+{
+    (void)state;
+    char *y = xasprintf(MIN "providers:\n"
+                            "  az:\n"
+                            "    kind: azure\n"
+                            "    base_url: https://res.openai.azure.com/openai\n"
+                            "    api_key_file: %s\n"
+                            "    api_version: 2024-10-21\n"
+                            "    deployments: {'ft:gpt-4o-mini:vt-a': vt-a, gpt-4o: gpt4o-prod}\n"
+                            "  mi: {kind: mistral, base_url: 'https://api.mistral.ai/v1', "
+                            "api_key_file: %s}\n",
+                        key_openai, key_openai);
+    struct conf *c = load_ok(y);
+    free(y);
+    const struct conf_provider *p = conf_provider_find(c, "az");
+    assert_int_equal(p->kind, PROVIDER_AZURE);
+    assert_string_equal(p->api_version, "2024-10-21");
+    assert_int_equal(p->n_deployments, 2);
+    assert_string_equal(p->deploy_models[0], "ft:gpt-4o-mini:vt-a");
+    assert_string_equal(p->deploy_names[0], "vt-a");
+    assert_string_equal(p->deploy_names[1], "gpt4o-prod");
+    p = conf_provider_find(c, "mi");
+    assert_int_equal(p->kind, PROVIDER_MISTRAL);
+    assert_string_equal(provider_kind_name(p->kind), "mistral");
+    assert_null(p->api_version);
+    conf_free(c);
+
+    y = xasprintf(MIN "providers:\n  az: {kind: azure, base_url: 'https://r/openai', "
+                      "api_key_file: %s}\n",
+                  key_openai);
+    expect_err(y, "t.yaml:4:7: providers.az: missing required key 'api_version' (kind azure "
+                  "sends it on every request, e.g. api_version: 2024-10-21)");
+    free(y);
+    expect_err(MIN "providers:\n  p: {kind: manual, base_url: 'http://x', api_version: v1}\n",
+               "t.yaml:4:56: providers.p: 'api_version' and 'deployments' are keys of kind azure "
+               "only (this is manual)");
+    y = xasprintf(MIN "providers:\n  az: {kind: azure, base_url: 'https://r/openai', "
+                      "api_key_file: %s, api_version: v, deployments: [a, b]}\n",
+                  key_openai);
+    char *want = xasprintf("t.yaml:4:%zu: providers.az.deployments: expected a mapping of model "
+                           "names to deployment names, got a list",
+                           strlen("  az: {kind: azure, base_url: 'https://r/openai', "
+                                  "api_key_file: , api_version: v, deployments: ") +
+                               strlen(key_openai) + 1);
+    expect_err(y, want);
+    free(want);
+    free(y);
+}
+
 static void test_providers_and_references(void **state)
 {
     (void)state;
-    expect_err(MIN "providers:\n  p: {kind: azure, base_url: 'http://x'}\n",
-               "t.yaml:4:13: providers.p.kind: unknown provider kind 'azure' (expected openai, "
-               "together or manual)");
+    expect_err(MIN "providers:\n  p: {kind: vertex, base_url: 'http://x'}\n",
+               "t.yaml:4:13: providers.p.kind: unknown provider kind 'vertex' (expected openai, "
+               "azure, together, mistral or manual)");
     expect_err(MIN "providers:\n  p: {kind: openia}\n",
                "t.yaml:4:13: providers.p.kind: unknown provider kind 'openia'; did you mean "
                "'openai'?");
@@ -1154,6 +1205,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_providers_and_references),
+        cmocka_unit_test(test_provider_kinds_2027),
         cmocka_unit_test(test_key_file_checks),
         cmocka_unit_test_teardown(test_key_file_via_credentials_directory, teardown_env),
         cmocka_unit_test_teardown(test_read_api_key, teardown_env),
