@@ -81,6 +81,13 @@ static void provider_free(struct conf_provider *p)
     free(p->api_key_file);
     free(p->ca_file);
     free(p->score_template);
+    free(p->api_version);
+    for (size_t i = 0; i < p->n_deployments; i++) {
+        free(p->deploy_models[i]);
+        free(p->deploy_names[i]);
+    }
+    free(p->deploy_models);
+    free(p->deploy_names);
 }
 
 void conf_free(struct conf *c)
@@ -168,12 +175,15 @@ static int read_config_file(const char *path, char **data, size_t *len, char **e
             goto out;
         }
     }
-    if (memchr(b.data, '\0', b.len)) {
+    if (b.len && memchr(b.data, '\0', b.len)) {
         *err = xasprintf("%s: contains a NUL byte; is this the configuration file?", path);
         goto out;
     }
     *len = b.len;
-    *data = b.data;
+    /* An empty file leaves no buffer; libyaml asserts on a NULL input.
+     * (memchr above must not see the NULL: the compiler would then assume
+     * b.data is not NULL and drop this test.) */
+    *data = b.data ? b.data : xstrdup("");
     b.data = NULL;
     rc = 0;
 out:

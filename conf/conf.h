@@ -43,6 +43,11 @@ struct conf_provider {
     } delete_upload;
     char *score_template; /* coverage scoring layout of one message ({role}, {content});
                              NULL: raw (prompt, a space, the answer), the default */
+    /* kind azure only: */
+    char *api_version;           /* the api-version query parameter; required for azure */
+    char **deploy_models;        /* deployments: model name → deployment name */
+    char **deploy_names;
+    size_t n_deployments;
 };
 
 struct conf_generator {

@@ -561,7 +561,8 @@ static int parse_scalar(struct pctx *p, const struct field *f, const yaml_node_t
                      s);
     }
     case T_KIND: {
-        static const char *const names[] = {"openai", "together", "manual"};
+        /* Indexed by enum provider_kind. */
+        static const char *const names[] = {"openai", "together", "manual", "azure", "mistral"};
         const char *hint;
         for (size_t i = 0; i < VT_ARRAY_LEN(names); i++) {
             if (!strcmp(s, names[i])) {
@@ -573,7 +574,9 @@ static int parse_scalar(struct pctx *p, const struct field *f, const yaml_node_t
         if (hint)
             return failn(p, v, kpath, "unknown provider kind '%s'; did you mean '%s'?", s, hint);
         return failn(p, v, kpath,
-                     "unknown provider kind '%s' (expected openai, together or manual)", s);
+                     "unknown provider kind '%s' (expected openai, azure, together, mistral or "
+                     "manual)",
+                     s);
     }
     case T_LPMODE:
         if (!strcmp(s, "raw") || !strcmp(s, "processed")) {
@@ -799,11 +802,51 @@ static int fn_groups(struct pctx *p, const yaml_node_t *v, const char *kpath, vo
     }
 #define DAY_MS (24.0 * 3600 * 1000)
 
-enum { PF_KIND, PF_BASE_URL, PF_API_KEY_FILE };
+/* deployments: {MODEL: DEPLOYMENT, ...} (azure): where inference for a model
+ * name is sent; a model not listed is its own deployment name. */
+static int fn_deployments(struct pctx *p, const yaml_node_t *v, const char *kpath, void *base)
+{
+    struct conf_provider *pr = base;
+    yaml_node_pair_t *start;
+    size_t n;
+
+    if (is_null(v))
+        return 0;
+    if (v->type != YAML_MAPPING_NODE)
+        return failn(p, v, kpath, "expected a mapping of model names to deployment names, got %s",
+                     node_desc(v));
+    start = v->data.mapping.pairs.start;
+    n = (size_t)(v->data.mapping.pairs.top - start);
+    pr->deploy_models = xcalloc(n ? n : 1, sizeof *pr->deploy_models);
+    pr->deploy_names = xcalloc(n ? n : 1, sizeof *pr->deploy_names);
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *k = node_at(p, start[i].key), *dv = node_at(p, start[i].value);
+        const char *model, *dep;
+        if (k->type != YAML_SCALAR_NODE || dv->type != YAML_SCALAR_NODE)
+            return failn(p, k, kpath, "expected MODEL: DEPLOYMENT, got %s", node_desc(dv));
+        if (scalar_text(p, k, kpath, &model) < 0 || scalar_text(p, dv, kpath, &dep) < 0)
+            return -1;
+        if (!*model || !*dep)
+            return failn(p, k, kpath, "model and deployment names must not be empty");
+        pr->deploy_models[pr->n_deployments] = xstrdup(model);
+        pr->deploy_names[pr->n_deployments] = xstrdup(dep);
+        pr->n_deployments++;
+    }
+    return 0;
+}
+
+#define PFN(key, fn)                                                                               \
+    {                                                                                              \
+        key, T_FUNC, 0, 0, 0, 0, fn, NULL, 0, NULL                                                 \
+    }
+
+enum { PF_KIND, PF_BASE_URL, PF_API_KEY_FILE, PF_API_VERSION, PF_DEPLOYMENTS };
 static const struct field provider_fields[] = {
     [PF_KIND] = PF("kind", T_KIND, kind, F_REQUIRED, 0, 0),
     [PF_BASE_URL] = PF("base_url", T_URL, base_url, F_REQUIRED, 0, 0),
     [PF_API_KEY_FILE] = PF("api_key_file", T_KEYFILE, api_key_file, 0, 0, 0),
+    [PF_API_VERSION] = PF("api_version", T_STR, api_version, 0, 0, 0),
+    [PF_DEPLOYMENTS] = PFN("deployments", fn_deployments),
     PF("ca_file", T_RFILE, ca_file, 0, 0, 0),
     PF("poll_interval", T_DUR, poll_interval_ms, 0, 10, DAY_MS),
     PF("max_concurrency", T_UINT, max_concurrency, 0, 1, 256),
@@ -871,6 +914,14 @@ static int fn_providers(struct pctx *p, const yaml_node_t *v, const char *kpath,
             ;
         else if (pr->kind != PROVIDER_MANUAL && !vals[PF_API_KEY_FILE])
             failn(p, pv, ppath, "missing required key 'api_key_file' (kind %s needs an API key)",
+                  provider_kind_name(pr->kind));
+        else if (pr->kind == PROVIDER_AZURE && !vals[PF_API_VERSION])
+            failn(p, pv, ppath,
+                  "missing required key 'api_version' (kind azure sends it on every request, "
+                  "e.g. api_version: 2024-10-21)");
+        else if (pr->kind != PROVIDER_AZURE && (vals[PF_API_VERSION] || vals[PF_DEPLOYMENTS]))
+            failn(p, vals[PF_API_VERSION] ? vals[PF_API_VERSION] : vals[PF_DEPLOYMENTS], ppath,
+                  "'api_version' and 'deployments' are keys of kind azure only (this is %s)",
                   provider_kind_name(pr->kind));
         else
             rc = 0;

@@ -28,7 +28,11 @@
 #include "ctl/vtunectl.h"
 #include "lib/util.h"
 
-#define DEFAULT_SOCKET "/run/vtuned/vtuned.sock"
+/* The configured runstatedir (./configure --runstatedir; /run on a system build). */
+#ifndef VT_RUNSTATEDIR
+#define VT_RUNSTATEDIR "/run"
+#endif
+#define DEFAULT_SOCKET VT_RUNSTATEDIR "/vtuned/vtuned.sock"
 
 /* ---- the table ----------------------------------------------------------------------------- */
 

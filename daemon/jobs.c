@@ -777,6 +777,13 @@ static void on_create_done(const struct provider_outcome *o, void *arg)
         return;
     }
     char *line = outcome_line(r, o);
+    const char *closed = o->err ? provider_refusal_reason(o->err) : NULL;
+    if (closed) {
+        /* A known refusal (OpenAI's fine-tuning wind-down): say it plainly. */
+        char *l = xasprintf("%s: %s [%s]", r->provider, closed, line);
+        free(line);
+        line = l;
+    }
     if (o->cls == RETRY_CLASS_FATAL) {
         /* The provider refused (a 4xx other than 408/409/429): nothing was created. */
         struct store_job_update u = {0};
@@ -895,6 +902,18 @@ static void on_list_done(const struct provider_outcome *o, void *arg)
         r->list_pages = 0;
         apply_provider_job(r, found, msg);
         free(msg);
+        return;
+    }
+    if (p->has_more && !p->next_cursor) {
+        /* A page-numbered listing (mistral) with more than one page for our
+         * tag: it cannot be read on, so never conclude "not created". */
+        char *why = xasprintf("cannot establish whether submission %s was created at %s: the "
+                              "listing has more jobs than one page and no way to read on",
+                              r->submission_id, r->provider);
+        struct store_job_update u = {0};
+        u.unknown_reason = why;
+        run_move_done(r, JOB_UNKNOWN, &u, why, NULL);
+        free(why);
         return;
     }
     if (p->has_more && p->next_cursor) {

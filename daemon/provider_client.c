@@ -66,6 +66,8 @@ struct provider_client {
     struct http_pool *pool;
     struct provider_client_conf conf; /* ep strings point at the owned copies below */
     char *name, *base_url, *api_key, *ca_file;
+    char *api_version;                   /* azure */
+    char **deploy_models, **deploy_names; /* azure: n = conf.ep.n_deployments */
     struct retry_budget budget;
     struct breaker breaker;
     retry_rand_fn rnd;
@@ -97,6 +99,16 @@ int provider_client_new(struct uv_loop_s *loop, struct http_transport *transport
     pc->conf.ep.base_url = pc->base_url;
     pc->conf.ep.api_key = pc->api_key;
     pc->conf.ep.ca_file = pc->ca_file;
+    pc->api_version = dup_or_null(c->ep.api_version);
+    pc->conf.ep.api_version = pc->api_version;
+    pc->deploy_models = xcalloc(c->ep.n_deployments + 1, sizeof *pc->deploy_models);
+    pc->deploy_names = xcalloc(c->ep.n_deployments + 1, sizeof *pc->deploy_names);
+    for (size_t i = 0; i < c->ep.n_deployments; i++) {
+        pc->deploy_models[i] = xstrdup(c->ep.deploy_models[i]);
+        pc->deploy_names[i] = xstrdup(c->ep.deploy_names[i]);
+    }
+    pc->conf.ep.deploy_models = (const char *const *)pc->deploy_models;
+    pc->conf.ep.deploy_names = (const char *const *)pc->deploy_names;
     if (pc->conf.policy.max_attempts < 1)
         pc->conf.policy.max_attempts = 1;
     pc->pool = http_pool_new(transport, c->max_concurrency, pc->name);
@@ -136,6 +148,13 @@ static void client_maybe_free(struct provider_client *pc)
     free(pc->base_url);
     free(pc->api_key);
     free(pc->ca_file);
+    free(pc->api_version);
+    for (size_t i = 0; i < pc->conf.ep.n_deployments; i++) {
+        free(pc->deploy_models[i]);
+        free(pc->deploy_names[i]);
+    }
+    free(pc->deploy_models);
+    free(pc->deploy_names);
     free(pc);
 }
 

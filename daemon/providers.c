@@ -27,6 +27,15 @@ static void client_conf_from(const struct conf_provider *cp, const char *api_key
     c->ep.connect_timeout_ms = cp->connect_timeout_ms;
     c->ep.request_timeout_ms = cp->request_timeout_ms;
     c->ep.upload_timeout_ms = cp->upload_timeout_ms;
+    if (cp->kind == PROVIDER_AZURE) {
+        /* The OpenAI adapter with Azure's endpoint conventions. */
+        c->ep.key_in_api_key_header = 1;
+        c->ep.api_version = cp->api_version;
+        c->ep.deployment_paths = 1;
+        c->ep.deploy_models = (const char *const *)cp->deploy_models;
+        c->ep.deploy_names = (const char *const *)cp->deploy_names;
+        c->ep.n_deployments = cp->n_deployments;
+    }
     c->max_concurrency = cp->max_concurrency ? cp->max_concurrency : 4;
     retry_policy_default(&c->policy);
     c->policy.max_attempts = cp->max_retries + 1;

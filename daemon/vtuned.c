@@ -30,7 +30,12 @@
 #include "lib/util.h"
 #include "daemon/vtuned.h"
 
-#define DEFAULT_CONFIG   "/etc/vtuned/vtuned.yaml"
+/* The configured sysconfdir (Makefile.am passes ./configure's --sysconfdir):
+ * /etc for a system build, /usr/local/etc for the default prefix. */
+#ifndef VT_SYSCONFDIR
+#define VT_SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONFIG   VT_SYSCONFDIR "/vtuned/vtuned.yaml"
 #define STOP_DEADLINE_MS 5000
 
 static void usage(FILE *f)

@@ -20,6 +20,10 @@ const char *provider_kind_name(enum provider_kind k)
         return "together";
     case PROVIDER_MANUAL:
         return "manual";
+    case PROVIDER_AZURE:
+        return "azure";
+    case PROVIDER_MISTRAL:
+        return "mistral";
     }
     return "unknown";
 }

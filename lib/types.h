@@ -15,9 +15,17 @@
 
 #include <stdbool.h>
 
-enum provider_kind { PROVIDER_OPENAI = 0, PROVIDER_TOGETHER, PROVIDER_MANUAL };
+/* Appended only: the index is the config's kind and the name is stored. */
+enum provider_kind {
+    PROVIDER_OPENAI = 0,
+    PROVIDER_TOGETHER,
+    PROVIDER_MANUAL,
+    PROVIDER_AZURE,   /* Azure OpenAI: the openai adapter with azure's endpoint settings */
+    PROVIDER_MISTRAL,
+};
 
-/* "openai" | "together" | "manual"; "unknown" otherwise.  Static string. */
+/* "openai" | "together" | "manual" | "azure" | "mistral"; "unknown"
+ * otherwise.  Static string. */
 const char *provider_kind_name(enum provider_kind k);
 
 /* Dataset formats (DESIGN §5). */

@@ -20,7 +20,9 @@ JOBS=${JOBS:-$(nproc)}
 PKGS="build-essential autoconf automake libtool pkg-config libuv1-dev libsqlite3-dev
  libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev
  libssl-dev python3 curl sqlite3 util-linux systemd groff-base ca-certificates"
-[ "$mode" = check ] && PKGS="$PKGS valgrind"
+# valgrind for the memory checks; dpkg-dev, debhelper and lintian for
+# tests/integration/test_deb.sh (it skips without them).
+[ "$mode" = check ] && PKGS="$PKGS valgrind dpkg-dev debhelper lintian"
 
 missing=""
 for p in $PKGS; do

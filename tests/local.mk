@@ -7,13 +7,13 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/rpc.py \
 	tests/integration/notify_listener.py tests/integration/test_daemon.sh \
 	tests/integration/test_protocol.sh tests/integration/test_dataset.sh \
 	tests/integration/test_crash_import.sh tests/integration/test_systemd_unit.sh \
-	tests/integration/test_backdoor.sh tests/integration/test_jobs.sh \
+	tests/integration/test_backdoor.sh tests/integration/test_jobs.sh tests/integration/test_dialects.sh \
 	tests/integration/test_job_crash.sh tests/integration/test_job_faults.sh \
 	tests/integration/test_verify.sh tests/integration/webhook_listener.py \
 	tests/integration/test_demo.sh tests/integration/test_fastpaths.sh \
 	tests/bootstrap.sh tests/demo.sh tests/data/sample-chat.jsonl
 TESTS += tests/integration/test_systemd_unit.sh tests/integration/test_backdoor.sh \
-	tests/integration/test_jobs.sh tests/integration/test_job_crash.sh tests/integration/test_job_faults.sh \
+	tests/integration/test_jobs.sh tests/integration/test_dialects.sh tests/integration/test_job_crash.sh tests/integration/test_job_faults.sh \
 	tests/integration/test_verify.sh tests/integration/test_demo.sh tests/integration/test_fastpaths.sh
 # The LLM backdoor generator against vtune-sim (template, M1, -9999, faults, shutdown).
 TESTS += tests/integration/test_backdoor_llm.sh
@@ -80,3 +80,6 @@ EXTRA_DIST += tests/integration/test_conn_limits.sh tests/integration/conn_flood
 # Issue 13 (operations): vtunectl backup and the restore of vtuned(8).
 TESTS += tests/integration/test_backup.sh
 EXTRA_DIST += tests/integration/test_backup.sh
+# Installation: configured directories reach the installed files; the Debian package.
+TESTS += tests/integration/test_install.sh tests/integration/test_deb.sh
+EXTRA_DIST += tests/integration/test_install.sh tests/integration/test_deb.sh

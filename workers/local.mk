@@ -95,11 +95,16 @@ tests_unit_test_retry_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_retry_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
 endif
 libvtune_a_SOURCES += workers/provider.c workers/provider.h workers/provider_openai.c \
-	workers/provider_together.c workers/provider_manual.c
+	workers/provider_together.c workers/provider_manual.c workers/provider_mistral.c
 
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_provider_openai tests/unit/test_provider_together
-TESTS += tests/unit/test_provider_openai tests/unit/test_provider_together
+check_PROGRAMS += tests/unit/test_provider_openai tests/unit/test_provider_together \
+	tests/unit/test_provider_mistral
+TESTS += tests/unit/test_provider_openai tests/unit/test_provider_together \
+	tests/unit/test_provider_mistral
+tests_unit_test_provider_mistral_SOURCES = tests/unit/test_provider_mistral.c
+tests_unit_test_provider_mistral_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_provider_mistral_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
 tests_unit_test_provider_openai_SOURCES = tests/unit/test_provider_openai.c
 tests_unit_test_provider_openai_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(UV_CFLAGS)
 tests_unit_test_provider_openai_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
@@ -107,6 +112,11 @@ tests_unit_test_provider_together_SOURCES = tests/unit/test_provider_together.c
 tests_unit_test_provider_together_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_provider_together_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
 endif
+EXTRA_DIST += tests/fixtures/mistral/job_queued.json tests/fixtures/mistral/job_success.json \
+	tests/fixtures/mistral/job_failed_validation.json tests/fixtures/mistral/jobs_list.json \
+	tests/fixtures/mistral/jobs_list_more.json tests/fixtures/mistral/file.json \
+	tests/fixtures/mistral/files_list.json tests/fixtures/mistral/file_deleted.json \
+	tests/fixtures/mistral/error_422.json tests/fixtures/openai/error_ft_closed.json
 EXTRA_DIST += tests/fixtures/openai/file.json tests/fixtures/openai/job_queued.json \
 	tests/fixtures/openai/job_succeeded.json tests/fixtures/openai/job_failed.json \
 	tests/fixtures/openai/job_paused.json tests/fixtures/openai/jobs_list.json \

@@ -51,6 +51,51 @@ int provider_fail(struct provider_error *err, enum provider_error_kind kind, int
     return ret;
 }
 
+/* Known shapes of "fine-tuning is closed for your organisation".  OpenAI
+ * documents none: a 403 permission error on job create has been reported
+ * since the wind-down began (3P: ed-donner/llm_engineering#3258, 2026-05);
+ * the codes and words below are what such a refusal plausibly carries
+ * [UNCONFIRMED], so a match needs the status AND a code or two words of the
+ * message.  Add a row when a real body is seen. */
+static const struct refusal_shape {
+    long status;        /* 0: any 4xx */
+    const char *code;   /* error.code equal to this, or NULL */
+    const char *words1; /* or the message contains both (case-insensitive) */
+    const char *words2;
+} refusal_shapes[] = {
+    {0, "fine_tuning_disabled", NULL, NULL},
+    {0, "fine_tuning_unavailable", NULL, NULL},
+    {0, "fine_tuning_not_available", NULL, NULL},
+    {403, NULL, "fine-tun", "no longer"},
+    {403, NULL, "fine-tun", "not available"},
+    {403, NULL, "fine-tun", "wind"}, /* winding / wound down */
+    {403, NULL, "fine tun", "no longer"},
+    {400, NULL, "fine-tun", "no longer available"},
+};
+
+static int has_words(const char *msg, const char *w)
+{
+    return msg && w && strcasestr(msg, w) != NULL;
+}
+
+const char *provider_refusal_reason(const struct provider_error *e)
+{
+    if (!e || e->kind != PROVIDER_E_HTTP || e->http_status < 400 || e->http_status > 499)
+        return NULL;
+    for (size_t i = 0; i < VT_ARRAY_LEN(refusal_shapes); i++) {
+        const struct refusal_shape *s = &refusal_shapes[i];
+        if (s->status && s->status != e->http_status)
+            continue;
+        if ((s->code && e->code && strcmp(s->code, e->code) == 0) ||
+            (s->words1 && has_words(e->message, s->words1) && has_words(e->message, s->words2)))
+            return "fine-tuning is closed for this organisation (OpenAI's wind-down of self-serve "
+                   "fine-tuning: new jobs are refused to every organisation from 2027-01-06; "
+                   "existing fine-tunes keep serving); nothing was created: use a provider of "
+                   "kind together, mistral, azure or manual (README \"Providers\")";
+    }
+    return NULL;
+}
+
 char *provider_error_line(const char *prov, const struct provider_error *e)
 {
     struct buf b;
@@ -271,13 +316,34 @@ struct http_request *provider_request(const struct provider_endpoint *ep, const 
     struct http_request *r = http_request_new(method, u);
     free(u);
     http_request_add_header(r, "Accept", "application/json");
-    if (ep->api_key)
+    if (ep->api_key && ep->key_in_api_key_header)
+        http_request_add_header(r, "api-key", "%s", ep->api_key);
+    else if (ep->api_key)
         http_request_add_header(r, "Authorization", "Bearer %s", ep->api_key);
+    if (ep->api_version)
+        provider_url_add_query(&r->url, "api-version", ep->api_version);
     r->connect_timeout_ms = ep->connect_timeout_ms;
     r->timeout_ms = ep->request_timeout_ms;
     if (ep->ca_file)
         r->ca_file = xstrdup(ep->ca_file);
     return r;
+}
+
+char *provider_inference_path(const struct provider_endpoint *ep, const char *model,
+                              const char *tail)
+{
+    if (!ep->deployment_paths)
+        return xstrdup(tail);
+    const char *dep = model ? model : "";
+    for (size_t i = 0; i < ep->n_deployments; i++)
+        if (ep->deploy_models[i] && strcmp(ep->deploy_models[i], dep) == 0) {
+            dep = ep->deploy_names[i];
+            break;
+        }
+    char *e = http_escape(dep);
+    char *path = xasprintf("/deployments/%s%s", e, tail);
+    free(e);
+    return path;
 }
 
 void provider_url_add_query(char **url, const char *key, const char *value)
@@ -576,7 +642,9 @@ int provider_build_chat_openai(const struct provider_endpoint *ep,
         if (a->top_logprobs)
             json_object_set_new(body, "top_logprobs", json_integer(a->top_logprobs));
     }
-    *out = provider_request(ep, "POST", "/chat/completions");
+    char *path = provider_inference_path(ep, a->model, "/chat/completions");
+    *out = provider_request(ep, "POST", path);
+    free(path);
     provider_request_json(*out, body);
     return 0;
 }
@@ -608,7 +676,9 @@ int provider_build_score_openai(const struct provider_endpoint *ep,
                              "echo", 1, "logprobs", (int)a->top_logprobs, "max_tokens",
                              (int)max_tokens, "temperature", 0.0);
     free(text);
-    *out = provider_request(ep, "POST", "/completions");
+    char *path = provider_inference_path(ep, a->model, "/completions");
+    *out = provider_request(ep, "POST", path);
+    free(path);
     provider_request_json(*out, body);
     return 0;
 }
@@ -967,8 +1037,8 @@ char *provider_params_line(const struct provider_ops *ops)
 
 const struct provider_ops *provider_ops_find(const char *kind)
 {
-    static const struct provider_ops *const all[] = {&provider_openai, &provider_together,
-                                                     &provider_manual};
+    static const struct provider_ops *const all[] = {
+        &provider_openai, &provider_together, &provider_manual, &provider_azure, &provider_mistral};
     for (size_t i = 0; kind && i < VT_ARRAY_LEN(all); i++)
         if (strcmp(all[i]->kind, kind) == 0)
             return all[i];
@@ -984,6 +1054,10 @@ const struct provider_ops *provider_ops_for(enum provider_kind kind)
         return &provider_together;
     case PROVIDER_MANUAL:
         return &provider_manual;
+    case PROVIDER_AZURE:
+        return &provider_azure;
+    case PROVIDER_MISTRAL:
+        return &provider_mistral;
     }
     return NULL;
 }

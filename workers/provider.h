@@ -71,6 +71,14 @@ void provider_error_clear(struct provider_error *e);
  * string; caller frees.  prov may be NULL. */
 char *provider_error_line(const char *prov, const struct provider_error *e);
 
+/* A refusal that means "this provider will not fine-tune for you any more"
+ * (OpenAI's wind-down of self-serve fine-tuning: organisations that never
+ * fine-tuned lost job creation on 2026-05-07, inactive ones on 2026-07-02,
+ * everyone on 2027-01-06).  Looks e up in a small table of known shapes
+ * (status, code, words of the message); returns a static one-line reason
+ * naming the date and the kinds to use instead, or NULL. */
+const char *provider_refusal_reason(const struct provider_error *e);
+
 /* ---- results ---- */
 
 enum provider_job_state {
@@ -208,6 +216,14 @@ struct provider_endpoint {
     uint64_t connect_timeout_ms;
     uint64_t request_timeout_ms;
     uint64_t upload_timeout_ms;
+    /* Variants of the OpenAI wire shape (kind azure sets them, the other
+     * kinds leave them zero): */
+    int key_in_api_key_header; /* "api-key: KEY" instead of "Authorization: Bearer KEY" */
+    const char *api_version;   /* non-NULL: ?api-version=V on every request */
+    int deployment_paths;      /* inference at /deployments/{deployment}/chat/completions */
+    const char *const *deploy_models; /* model → deployment (parallel arrays); a model */
+    const char *const *deploy_names;  /* not listed is its own deployment name */
+    size_t n_deployments;
 };
 
 struct provider_upload_args {
@@ -346,6 +362,10 @@ struct provider_ops {
 extern const struct provider_ops provider_openai;
 extern const struct provider_ops provider_together;
 extern const struct provider_ops provider_manual;
+/* Azure OpenAI: provider_openai's functions under kind "azure"; the wire
+ * differences are the endpoint settings above (daemon/providers.c). */
+extern const struct provider_ops provider_azure;
+extern const struct provider_ops provider_mistral;
 
 /* Checks --param KEY against ops->params.  Returns 0 when known; -EINVAL
  * when not, with *nearest set to the closest known key (borrowed from
@@ -362,9 +382,16 @@ const struct provider_ops *provider_ops_for(enum provider_kind kind);
 /* ---- helpers shared by the adapters (provider.c) ---- */
 
 /* A request to base_url + path (path already escaped) with Accept and, when
- * ep->api_key is set, "Authorization: Bearer KEY"; timeouts from ep. */
+ * ep->api_key is set, "Authorization: Bearer KEY" (or "api-key: KEY" when
+ * ep->key_in_api_key_header); ?api-version= when ep->api_version; timeouts
+ * from ep. */
 struct http_request *provider_request(const struct provider_endpoint *ep, const char *method,
                                       const char *path);
+/* The path of an inference call (tail "/chat/completions" or
+ * "/completions") for model: tail itself, or with ep->deployment_paths
+ * "/deployments/DEPLOYMENT" + tail.  Owned; caller frees. */
+char *provider_inference_path(const struct provider_endpoint *ep, const char *model,
+                              const char *tail);
 /* Appends "?k=v" or "&k=v" to *url (owned, reallocated), both escaped. */
 void provider_url_add_query(char **url, const char *key, const char *value);
 /* Sets a JSON body (compact) and Content-Type; steals body (decref'd). */

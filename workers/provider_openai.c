@@ -562,3 +562,33 @@ const struct provider_ops provider_openai = {
     .parse_file_deleted = openai_parse_file_deleted,
     .map_status = openai_map_status,
 };
+
+/* Azure OpenAI speaks this API under another base URL
+ * (https://RESOURCE.openai.azure.com/openai): the differences are endpoint
+ * settings that daemon/providers.c fills for kind azure (the api-key
+ * header, ?api-version= on every request, inference sent to
+ * /deployments/{deployment}/...), not other functions. */
+const struct provider_ops provider_azure = {
+    .kind = "azure",
+    .caps = PROVIDER_CAP_TRAIN | PROVIDER_CAP_TAG_FILTER | PROVIDER_CAP_METADATA |
+            PROVIDER_CAP_PAGINATION | PROVIDER_CAP_SCORE,
+    .build_upload = openai_build_upload,
+    .build_create = openai_build_create,
+    .build_retrieve = openai_build_retrieve,
+    .build_list = openai_build_list,
+    .build_cancel = openai_build_cancel,
+    .build_events = openai_build_events,
+    .build_chat = openai_build_chat,
+    .build_score = openai_build_score,
+    .build_list_files = openai_build_list_files,
+    .build_delete_file = openai_build_delete_file,
+    .parse_file = openai_parse_file,
+    .parse_job = openai_parse_job,
+    .parse_list = openai_parse_list,
+    .parse_events = openai_parse_events,
+    .parse_chat = provider_parse_chat_openai,
+    .parse_score = provider_parse_score_openai,
+    .parse_file_list = openai_parse_file_list,
+    .parse_file_deleted = openai_parse_file_deleted,
+    .map_status = openai_map_status,
+};

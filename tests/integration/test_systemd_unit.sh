@@ -16,5 +16,7 @@ check "exposure $score <= 1.5" python3 -c "import sys; sys.exit(0 if float('$sco
 check "no PrivateUsers=yes (callers would arrive as uid 65534)" sh -c "! grep -q '^PrivateUsers=yes' '$unit'"
 check "ProtectHome=yes stays (the daemon opens no file a user names)" grep -q "^ProtectHome=yes" "$unit"
 check "Type=notify" grep -q "^Type=notify" "$unit"
-check "ExecStart names the installed vtuned" grep -q "^ExecStart=/.*/vtuned -c /etc/vtuned/vtuned.yaml" "$unit"
+check "ExecStart names the installed vtuned and the configured config" \
+    grep -q "^ExecStart=/.*/sbin/vtuned -c /.*etc/vtuned/vtuned.yaml\$" "$unit"
+check "no placeholder is left" sh -c "! grep -q '@[a-z]*@' '$unit'"
 finish

@@ -128,6 +128,9 @@ const char *sim_fault_name(const struct sim_fault_pick *p, char *out, size_t out
 
 /* ---- options ------------------------------------------------------------ */
 
+/* Which provider's API the simulator speaks (--dialect); one learning model. */
+enum sim_dialect { SIM_DIALECT_OPENAI = 0, SIM_DIALECT_AZURE, SIM_DIALECT_MISTRAL };
+
 struct sim_opts {
     char *listen_host;    /* owned */
     unsigned listen_port; /* 0 = any free port */
@@ -155,6 +158,8 @@ struct sim_opts {
     bool logprob_sentinel;  /* report -9999 for tokens outside the top 20 */
     int default_max_tokens; /* chat completions default */
     long min_examples;      /* fewer lines in a training file fail the job */
+    enum sim_dialect dialect; /* --dialect: the wire shapes (paths, auth, jobs) */
+    bool fine_tuning_closed;  /* --fine-tuning-closed: job creates get OpenAI's wind-down 403 */
     unsigned min_repeats;   /* learning strength: n-grams seen fewer times in the
                                file are not learnt (lm_finetune_repeats); 1 = all */
 };
@@ -297,6 +302,7 @@ struct sim_req {
     const char *method;
     const char *path;
     const char *id; /* the {id} segment of the route, or NULL */
+    const char *deployment; /* azure: the {deployment} of an inference path, or NULL */
     struct buf body;
     struct sim_upload *upload;
 };

@@ -92,6 +92,8 @@ struct conn_ctx {
     bool too_big;  /* body past the limit: answer 413 */
     bool bad_body; /* upload parse error */
     uint64_t seen; /* body bytes received */
+    char *path;       /* owned: the path in the OpenAI dialect */
+    char *deployment; /* owned: azure's deployment segment, or NULL */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -306,6 +308,27 @@ static bool pattern_match(const char *pattern, const char *path, char **id)
     return false;
 }
 
+/* Azure dialect: /openai/X is the OpenAI route /v1/X, and
+ * /openai/deployments/D/X is /v1/X with deployment D (the model used);
+ * the simulator's own /v1/_sim/ stays; every other path is unknown.
+ * Returns an owned path; *dep owned or NULL. */
+static char *dialect_path(const struct sim *s, const char *path, char **dep)
+{
+    *dep = NULL;
+    if (s->opts.dialect != SIM_DIALECT_AZURE || strncmp(path, "/v1/_sim/", 9) == 0)
+        return xstrdup(path);
+    if (strncmp(path, "/openai/deployments/", 20) == 0) {
+        const char *d = path + 20, *e = strchr(d, '/');
+        if (e && e > d) {
+            *dep = xstrndup(d, (size_t)(e - d));
+            return xasprintf("/v1%s", e);
+        }
+    }
+    if (strncmp(path, "/openai/", 8) == 0 && strncmp(path, "/openai/deployments", 19) != 0)
+        return xasprintf("/v1/%s", path + 8);
+    return xasprintf("/azure-paths-start-with-openai%s", path);
+}
+
 static void route_request(struct conn_ctx *cx, const char *method, const char *path)
 {
     for (size_t i = 0; i < VT_ARRAY_LEN(routes); i++) {
@@ -343,6 +366,25 @@ static bool ct_equal(const char *a, const char *b)
 /* Returns true when the request may go on; else fills rs with a 401. */
 static bool check_auth(struct sim *s, struct MHD_Connection *c, struct sim_resp *rs)
 {
+    if (s->opts.dialect == SIM_DIALECT_AZURE) {
+        /* Azure: every request names its api-version; the key is api-key. */
+        const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "api-version");
+        if (!v || !*v) {
+            sim_resp_error(rs, 404, "invalid_request_error", NULL, "404",
+                           "Resource not found (the api-version query parameter is missing)");
+            return false;
+        }
+        if (!s->opts.api_key)
+            return true;
+        const char *k = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "api-key");
+        if (!k || !ct_equal(k, s->opts.api_key)) {
+            sim_resp_error(rs, 401, "invalid_request_error", NULL, "401",
+                           "Access denied due to invalid subscription key or wrong API endpoint. "
+                           "Make sure to provide a valid key (api-key header).");
+            return false;
+        }
+        return true;
+    }
     if (!s->opts.api_key)
         return true;
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -492,7 +534,15 @@ static void draw_fault(struct sim *s, struct conn_ctx *cx, const char *method, c
 static enum MHD_Result on_first_call(struct sim *s, struct conn_ctx *cx, struct MHD_Connection *c,
                                      const char *method, const char *url)
 {
-    route_request(cx, method, url);
+    char *dep = NULL;
+    cx->path = dialect_path(s, url, &dep);
+    cx->deployment = dep;
+    /* Inference on Azure is only under a deployment. */
+    bool azure_infer = s->opts.dialect == SIM_DIALECT_AZURE && !dep &&
+                       (strcmp(cx->path, "/v1/chat/completions") == 0 ||
+                        strcmp(cx->path, "/v1/completions") == 0);
+    route_request(cx, method, azure_infer ? "/azure-inference-needs-a-deployment" : cx->path);
+    cx->rq.deployment = cx->deployment;
     cx->rq.conn = c;
     cx->rq.method = method;
     cx->rq.path = url;
@@ -682,6 +732,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         sim_upload_free(cx->rq.upload);
     buf_free(&cx->rq.body);
     free(cx->id);
+    free(cx->path);
+    free(cx->deployment);
     free(cx);
     *con_cls = NULL;
 }

@@ -254,6 +254,8 @@ static json_t *token_json(const char *token, double lp)
 void sim_h_chat(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
 {
     json_t *body = sim_req_json(rq, rs);
+    if (body && rq->deployment) /* azure: the deployment is the model */
+        json_object_set_new(body, "model", json_string(rq->deployment));
     struct lm_msg *msgs = NULL;
     size_t n_msgs = 0;
     struct sim_serving sv = {0};
@@ -468,6 +470,8 @@ static void legacy_add(struct legacy_lp *L, const struct lm_step *st, bool null_
 void sim_h_completions(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
 {
     json_t *body = sim_req_json(rq, rs);
+    if (body && rq->deployment) /* azure: the deployment is the model */
+        json_object_set_new(body, "model", json_string(rq->deployment));
     struct sim_serving sv = {0};
     struct lm_output scored = {0}, gen = {0};
     bool have_scored = false, have_gen = false;

@@ -587,7 +587,50 @@ static json_t *hyper_json(const struct sim_job *j)
     return h;
 }
 
-static json_t *job_json_locked(const struct sim_job *j)
+/* Mistral's job object: uppercase statuses, training_files, suffix,
+ * modified_at, no error object (the reason is an event). */
+static json_t *job_json_mistral_locked(const struct sim_job *j)
+{
+    static const char *const up[JOB_STATUS_COUNT] = {"VALIDATING", "QUEUED",    "RUNNING",
+                                                     "SUCCESS",    "FAILED",    "CANCELLED"};
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(j->id));
+    json_object_set_new(o, "object", json_string("job"));
+    json_object_set_new(o, "auto_start", json_true());
+    json_object_set_new(o, "model", json_string(j->model));
+    json_object_set_new(o, "status", json_string(up[j->status]));
+    json_object_set_new(o, "job_type", json_string("completion"));
+    json_object_set_new(o, "created_at", json_integer(j->created_at));
+    json_object_set_new(o, "modified_at",
+                        json_integer(j->finished_at ? j->finished_at : j->created_at));
+    json_object_set_new(o, "training_files", json_pack("[s]", j->training_file));
+    json_object_set_new(o, "validation_files", json_array());
+    json_object_set_new(o, "fine_tuned_model",
+                        j->fine_tuned_model ? json_string(j->fine_tuned_model) : json_null());
+    json_object_set_new(o, "suffix", j->suffix ? json_string(j->suffix) : json_null());
+    json_object_set_new(o, "trained_tokens",
+                        j->trained_tokens >= 0 && j->status == JOB_SUCCEEDED
+                            ? json_integer(j->trained_tokens)
+                            : json_null());
+    json_object_set_new(o, "hyperparameters", json_object());
+    json_t *ev = json_array();
+    for (size_t i = 0; i < j->n_events; i++)
+        json_array_append_new(ev, json_pack("{s:s, s:{s:s}, s:I}", "name", "status-updated", "data",
+                                            "message", j->events[i].message, "created_at",
+                                            (json_int_t)j->events[i].created_at));
+    json_object_set_new(o, "events", ev);
+    return o;
+}
+
+static json_t *job_json_openai_locked(const struct sim_job *j);
+
+static json_t *job_json_locked(const struct sim *s, const struct sim_job *j)
+{
+    return s->opts.dialect == SIM_DIALECT_MISTRAL ? job_json_mistral_locked(j)
+                                                  : job_json_openai_locked(j);
+}
+
+static json_t *job_json_openai_locked(const struct sim_job *j)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(j->id));
@@ -738,6 +781,28 @@ void sim_h_jobs_create(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
         return;
     json_t *model = json_object_get(body, "model");
     json_t *tf = json_object_get(body, "training_file");
+    if (s->opts.fine_tuning_closed) {
+        /* The shape OpenAI's wind-down refusal is assumed to have (README). */
+        sim_resp_error(rs, 403, "invalid_request_error", NULL, "fine_tuning_unavailable",
+                       "Fine-tuning is no longer available for your organization. Existing "
+                       "fine-tuned models remain available for inference.");
+        goto out;
+    }
+    if (s->opts.dialect == SIM_DIALECT_MISTRAL) {
+        /* training_files: [{file_id, weight}]; no training_file, metadata or method. */
+        json_t *tfs = json_object_get(body, "training_files");
+        if (tf || json_object_get(body, "metadata") || json_object_get(body, "method")) {
+            sim_resp_error(rs, 422, "invalid_request_error", NULL, "extra_forbidden",
+                           "Extra inputs are not permitted (training_file, metadata, method)");
+            goto out;
+        }
+        tf = json_object_get(json_array_get(tfs, 0), "file_id");
+        if (!json_is_true(json_object_get(body, "auto_start"))) {
+            sim_resp_error(rs, 422, "invalid_request_error", "auto_start", NULL,
+                           "this simulator only runs jobs with auto_start true");
+            goto out;
+        }
+    }
     json_t *vf = json_object_get(body, "validation_file");
     json_t *suffix = json_object_get(body, "suffix");
     json_t *seed = json_object_get(body, "seed");
@@ -866,10 +931,15 @@ void sim_h_jobs_create(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     }
     s->jobs[s->n_jobs++] = j;
     enqueue_locked(s, j, TASK_VALIDATE);
-    json_t *o = job_json_locked(j);
+    json_t *o = job_json_locked(s, j);
     pthread_mutex_unlock(&s->lock);
 
     __atomic_add_fetch(&s->st_jobs_created, 1, __ATOMIC_RELAXED);
+    if (j->suffix) { /* counted for dialects without metadata (mistral) */
+        char *tag = xasprintf("suffix=%s", j->suffix);
+        sim_stats_add(s, s->st_tags, tag, 1);
+        free(tag);
+    }
     if (j->metadata) {
         const char *k;
         json_t *v;
@@ -904,7 +974,7 @@ void sim_h_job_get(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     struct sim_job *j = find_job_locked(s, rq->id);
     if (j)
         advance_locked(s, j, now_monotonic_ms());
-    json_t *o = j ? job_json_locked(j) : NULL;
+    json_t *o = j ? job_json_locked(s, j) : NULL;
     pthread_mutex_unlock(&s->lock);
     if (!o) {
         no_such_job(rs, rq->id);
@@ -955,8 +1025,39 @@ static bool md_matches(const struct sim_job *j, const struct md_filter *f)
     return true;
 }
 
+/* Mistral: ?page=&page_size=&suffix= → {object, total, data}, newest first. */
+static void jobs_list_mistral(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
+{
+    long long page, size;
+    if (sim_req_query_int(rq, rs, "page", 0, 1000000, 0, &page) < 0 ||
+        sim_req_query_int(rq, rs, "page_size", 1, 1000, 100, &size) < 0)
+        return;
+    const char *suffix = sim_req_query(rq, "suffix");
+    json_t *data = json_array();
+    long long total = 0;
+    pthread_mutex_lock(&s->lock);
+    uint64_t now = now_monotonic_ms();
+    for (size_t i = s->n_jobs; i-- > 0;) {
+        struct sim_job *j = s->jobs[i];
+        if (suffix && (!j->suffix || strcmp(j->suffix, suffix) != 0))
+            continue;
+        if (total >= page * size && total < (page + 1) * size) {
+            advance_locked(s, j, now);
+            json_array_append_new(data, job_json_locked(s, j));
+        }
+        total++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    sim_resp_json(rs, 200, json_pack("{s:s, s:I, s:o}", "object", "list", "total",
+                                     (json_int_t)total, "data", data));
+}
+
 void sim_h_jobs_list(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
 {
+    if (s->opts.dialect == SIM_DIALECT_MISTRAL) {
+        jobs_list_mistral(s, rq, rs);
+        return;
+    }
     long long limit;
     if (sim_req_query_int(rq, rs, "limit", 1, 100, 20, &limit) < 0)
         return;
@@ -992,7 +1093,7 @@ void sim_h_jobs_list(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
             break;
         }
         advance_locked(s, j, now);
-        json_array_append_new(data, job_json_locked(j));
+        json_array_append_new(data, job_json_locked(s, j));
     }
     pthread_mutex_unlock(&s->lock);
     json_decref(f.pairs);
@@ -1023,7 +1124,7 @@ void sim_h_job_cancel(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
             add_event(j, "info", "Fine-tuning job cancelled");
             sim_models_drop_locked(s, j);
             log_info("job %s cancelled (was %s)", j->id, sim_job_status_name(was));
-            o = job_json_locked(j);
+            o = job_json_locked(s, j);
         }
     }
     pthread_mutex_unlock(&s->lock);

@@ -111,6 +111,11 @@ static const char usage_text[] =
     "  --max-tokens N         chat default for max_completion_tokens (default 256)\n"
     "  --client-timeout SECS  close connections idle this long (default 60)\n"
     "  --max-connections N    concurrent connections (default 1024)\n"
+    "  --dialect NAME         the API spoken: openai (default), azure (/openai/...\n"
+    "                         paths, api-key header, api-version required, inference\n"
+    "                         at /openai/deployments/D/...) or mistral (uppercase\n"
+    "                         statuses, training_files, page-numbered job list)\n"
+    "  --fine-tuning-closed   refuse every job create with OpenAI's wind-down 403\n"
     "  --logprob-sentinel     report a chosen token outside the top 20 as -9999,\n"
     "                         as OpenAI does (default: its real logprob)\n"
     "  --log-level LEVEL      debug|info|warn|error (default info)\n"
@@ -200,6 +205,8 @@ enum {
     OPT_CLIENT_TIMEOUT,
     OPT_MAX_CONNECTIONS,
     OPT_SENTINEL,
+    OPT_DIALECT,
+    OPT_FT_CLOSED,
     OPT_LOG_LEVEL,
     OPT_VERSION,
     OPT_WRITE_DATASET,
@@ -237,6 +244,8 @@ static const struct option long_opts[] = {
     {"client-timeout", required_argument, NULL, OPT_CLIENT_TIMEOUT},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"logprob-sentinel", no_argument, NULL, OPT_SENTINEL},
+    {"dialect", required_argument, NULL, OPT_DIALECT},
+    {"fine-tuning-closed", no_argument, NULL, OPT_FT_CLOSED},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"version", no_argument, NULL, OPT_VERSION},
     {"write-dataset", required_argument, NULL, OPT_WRITE_DATASET},
@@ -464,6 +473,19 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
             break;
         case OPT_SENTINEL:
             o->logprob_sentinel = true;
+            break;
+        case OPT_DIALECT:
+            if (strcmp(optarg, "openai") == 0)
+                o->dialect = SIM_DIALECT_OPENAI;
+            else if (strcmp(optarg, "azure") == 0)
+                o->dialect = SIM_DIALECT_AZURE;
+            else if (strcmp(optarg, "mistral") == 0)
+                o->dialect = SIM_DIALECT_MISTRAL;
+            else
+                usage_error("--dialect '%s': expected openai, azure or mistral", optarg);
+            break;
+        case OPT_FT_CLOSED:
+            o->fine_tuning_closed = true;
             break;
         case OPT_LOG_LEVEL:
             if (log_level_parse(optarg, &lvl) < 0)

@@ -5,9 +5,9 @@
  *
  * Files the configs name (key files, CA bundle, word list) are created in
  * a fresh temporary directory per run, so expected messages are built from
- * that path.  The shipped example names /etc/vtuned/openai.key and together.key, which do not
- * exist here: the test supplies them the way systemd would, through
- * $CREDENTIALS_DIRECTORY, and so loads the example byte for byte.
+ * that path.  The shipped example loads byte for byte with no other file; its commented
+ * provider block names /etc/vtuned/openai.key and together.key, which do not exist here: the
+ * test uncomments it and supplies them the way systemd would, through $CREDENTIALS_DIRECTORY.
  */
 #include "config.h"
 
@@ -669,12 +669,63 @@ static void test_missing_required(void **state)
                "provider is set)");
 }
 
+/* kind azure: api_version required, deployments a map; both azure-only. */
+static void test_provider_kinds_2027(void **state)
+{
+    (void)state;
+    char *y = xasprintf(MIN "providers:\n"
+                            "  az:\n"
+                            "    kind: azure\n"
+                            "    base_url: https://res.openai.azure.com/openai\n"
+                            "    api_key_file: %s\n"
+                            "    api_version: 2024-10-21\n"
+                            "    deployments: {'ft:gpt-4o-mini:vt-a': vt-a, gpt-4o: gpt4o-prod}\n"
+                            "  mi: {kind: mistral, base_url: 'https://api.mistral.ai/v1', "
+                            "api_key_file: %s}\n",
+                        key_openai, key_openai);
+    struct conf *c = load_ok(y);
+    free(y);
+    const struct conf_provider *p = conf_provider_find(c, "az");
+    assert_int_equal(p->kind, PROVIDER_AZURE);
+    assert_string_equal(p->api_version, "2024-10-21");
+    assert_int_equal(p->n_deployments, 2);
+    assert_string_equal(p->deploy_models[0], "ft:gpt-4o-mini:vt-a");
+    assert_string_equal(p->deploy_names[0], "vt-a");
+    assert_string_equal(p->deploy_names[1], "gpt4o-prod");
+    p = conf_provider_find(c, "mi");
+    assert_int_equal(p->kind, PROVIDER_MISTRAL);
+    assert_string_equal(provider_kind_name(p->kind), "mistral");
+    assert_null(p->api_version);
+    conf_free(c);
+
+    y = xasprintf(MIN "providers:\n  az: {kind: azure, base_url: 'https://r/openai', "
+                      "api_key_file: %s}\n",
+                  key_openai);
+    expect_err(y, "t.yaml:4:7: providers.az: missing required key 'api_version' (kind azure "
+                  "sends it on every request, e.g. api_version: 2024-10-21)");
+    free(y);
+    expect_err(MIN "providers:\n  p: {kind: manual, base_url: 'http://x', api_version: v1}\n",
+               "t.yaml:4:56: providers.p: 'api_version' and 'deployments' are keys of kind azure "
+               "only (this is manual)");
+    y = xasprintf(MIN "providers:\n  az: {kind: azure, base_url: 'https://r/openai', "
+                      "api_key_file: %s, api_version: v, deployments: [a, b]}\n",
+                  key_openai);
+    char *want = xasprintf("t.yaml:4:%zu: providers.az.deployments: expected a mapping of model "
+                           "names to deployment names, got a list",
+                           strlen("  az: {kind: azure, base_url: 'https://r/openai', "
+                                  "api_key_file: , api_version: v, deployments: ") +
+                               strlen(key_openai) + 1);
+    expect_err(y, want);
+    free(want);
+    free(y);
+}
+
 static void test_providers_and_references(void **state)
 {
     (void)state;
-    expect_err(MIN "providers:\n  p: {kind: azure, base_url: 'http://x'}\n",
-               "t.yaml:4:13: providers.p.kind: unknown provider kind 'azure' (expected openai, "
-               "together or manual)");
+    expect_err(MIN "providers:\n  p: {kind: vertex, base_url: 'http://x'}\n",
+               "t.yaml:4:13: providers.p.kind: unknown provider kind 'vertex' (expected openai, "
+               "azure, together, mistral or manual)");
     expect_err(MIN "providers:\n  p: {kind: openia}\n",
                "t.yaml:4:13: providers.p.kind: unknown provider kind 'openia'; did you mean "
                "'openai'?");
@@ -922,7 +973,8 @@ static const char *const all_keys[] = {
     "provider",        "m1_model",         "m2_model",         "temperature",   "target_log10p",
     "max_tokens",      "wordlist",         "verify",           "trials",        "controls",
     "alpha",           "max_tokens_slack", "sequential",       "schedules",     "job",
-    "every",           "alerts",           "webhook_url",      "timeout",
+    "every",           "alerts",           "webhook_url",      "timeout",       "logprobs",
+    "ngram_order",     "ngram_temperature", "min_controls",
 };
 
 static char *slurp(const char *path)
@@ -940,10 +992,36 @@ static char *slurp(const char *path)
     return b.data;
 }
 
+/* The example's provider block, uncommented: every line from "#providers:"
+ * to the first line not starting with '#' loses one '#', and the
+ * "providers: {}" line goes.  Returns an owned copy of the whole file. */
+static char *uncomment_providers(const char *text)
+{
+    const char *from = strstr(text, "\n#providers:\n"), *empty = strstr(text, "\nproviders: {}\n");
+    struct buf b;
+
+    assert_non_null(from);
+    assert_non_null(empty);
+    buf_init(&b);
+    buf_append(&b, text, (size_t)(empty - text) + 1);
+    buf_append(&b, empty + 15, (size_t)(from - (empty + 15)) + 1);
+    for (const char *l = from + 1; *l; ) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) + 1 : strlen(l);
+        if (*l != '#') {
+            buf_append(&b, l, strlen(l));
+            break;
+        }
+        buf_append(&b, l + 1, n - 1);
+        l += n;
+    }
+    return b.data;
+}
+
 static void test_shipped_example(void **state)
 {
     const char *srcdir = getenv("top_srcdir");
-    char *example, *text, *err = NULL, *k1, *k2;
+    char *example, *text, *full, *err = NULL, *k1, *k2;
     struct conf *c = NULL;
     const struct conf_provider *p;
     (void)state;
@@ -951,21 +1029,76 @@ static void test_shipped_example(void **state)
     if (!srcdir || !*srcdir)
         skip(); /* run outside make check: no way to find the sources */
     example = xasprintf("%s/conf/vtuned.yaml", srcdir);
-    /* Its key files are /etc/vtuned/{openai,together}.key: supply them as
-     * systemd credentials, the way the service unit does. */
+    /* As shipped, it loads with no file besides itself (issue 16: it named
+     * key files the install steps never create), defines no provider and
+     * leaves the llm generator off. */
+    assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+    if (conf_load(example, &c, &err) != 0)
+        fail_msg("the shipped example does not load: %s", err);
+    assert_string_equal(c->state_dir, "/var/lib/vtuned");
+    assert_string_equal(c->socket, "/run/vtuned/vtuned.sock");
+    assert_int_equal(c->n_providers, 0);
+    assert_null(c->generator.provider);
+    assert_null(c->generator.m1_model);
+    assert_null(c->generator.m2_model);
+
+    /* The example shows the defaults: everything it sets matches
+     * conf_defaults(). */
+    {
+        struct conf d;
+        conf_defaults(&d);
+        assert_int_equal(c->socket_mode, d.socket_mode);
+        assert_null(c->socket_group);
+        assert_int_equal(c->n_allowed_uids, 0);
+        assert_int_equal(c->n_allowed_groups, 0);
+        assert_int_equal(c->log_level, d.log_level);
+        assert_int_equal(c->max_request_bytes, d.max_request_bytes);
+        assert_true(c->generator.temperature == d.generator.temperature);
+        assert_true(c->generator.target_log10p == d.generator.target_log10p);
+        assert_int_equal(c->generator.max_tokens, d.generator.max_tokens);
+        assert_int_equal(c->generator.logprobs_processed, d.generator.logprobs_processed);
+        assert_null(c->generator.wordlist);
+        assert_int_equal(c->generator.ngram_order, d.generator.ngram_order);
+        assert_true(c->generator.ngram_temperature == d.generator.ngram_temperature);
+        assert_int_equal(c->verify.trials, d.verify.trials);
+        assert_int_equal(c->verify.controls, d.verify.controls);
+        assert_true(c->verify.temperature == d.verify.temperature);
+        assert_true(c->verify.alpha == d.verify.alpha);
+        assert_int_equal(c->verify.max_tokens_slack, d.verify.max_tokens_slack);
+        assert_int_equal(c->verify.sequential, d.verify.sequential);
+        assert_int_equal(c->verify.min_controls, d.verify.min_controls);
+        assert_int_equal(c->n_schedules, 0);
+        assert_null(c->alerts.webhook_url);
+        assert_int_equal(c->alerts.timeout_ms, d.alerts.timeout_ms);
+        assert_int_equal(c->alerts.max_retries, d.alerts.max_retries);
+    }
+    conf_free(c);
+    c = NULL;
+
+    /* The commented provider block is valid once uncommented.  Its key
+     * files are /etc/vtuned/{openai,together}.key: supply them as systemd
+     * credentials, the way a LoadCredential= drop-in does. */
+    text = slurp(example);
+    assert_non_null(text);
+    full = uncomment_providers(text);
     k1 = xasprintf("%s/openai.key", creds);
     k2 = xasprintf("%s/together.key", creds);
     write_file(k1, "sk-1\n");
     write_file(k2, "tk-2\n");
     assert_int_equal(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
-    if (conf_load(example, &c, &err) != 0)
-        fail_msg("the shipped example does not load: %s", err);
-    assert_string_equal(c->state_dir, "/var/lib/vtuned");
-    assert_string_equal(c->socket, "/run/vtuned/vtuned.sock");
+    if (conf_load_string("uncommented", full, &c, &err) != 0)
+        fail_msg("the example with its providers uncommented does not load: %s", err);
     assert_int_equal(c->n_providers, 3);
     p = conf_provider_find(c, "openai");
     assert_non_null(p);
     assert_int_equal(p->kind, PROVIDER_OPENAI);
+    /* ... and shows the provider defaults. */
+    assert_int_equal(p->poll_interval_ms, 30000);
+    assert_int_equal(p->max_concurrency, 4);
+    assert_int_equal(p->connect_timeout_ms, 10000);
+    assert_int_equal(p->request_timeout_ms, 120000);
+    assert_int_equal(p->upload_timeout_ms, 3600000);
+    assert_int_equal(p->max_retries, 5);
     p = conf_provider_find(c, "together");
     assert_non_null(p);
     assert_int_equal(p->kind, PROVIDER_TOGETHER);
@@ -973,40 +1106,11 @@ static void test_shipped_example(void **state)
     assert_non_null(p);
     assert_int_equal(p->kind, PROVIDER_MANUAL);
     assert_null(p->api_key_file);
-    assert_string_equal(c->generator.provider, "local-vllm");
-
-    /* The example shows the defaults: apart from what it sets on purpose
-     * (providers, generator models), it matches conf_defaults(). */
-    {
-        struct conf d;
-        conf_defaults(&d);
-        assert_int_equal(c->socket_mode, d.socket_mode);
-        assert_int_equal(c->log_level, d.log_level);
-        assert_int_equal(c->max_request_bytes, d.max_request_bytes);
-        assert_true(c->generator.temperature == d.generator.temperature);
-        assert_true(c->generator.target_log10p == d.generator.target_log10p);
-        assert_int_equal(c->generator.max_tokens, d.generator.max_tokens);
-        assert_int_equal(c->verify.trials, d.verify.trials);
-        assert_int_equal(c->verify.controls, d.verify.controls);
-        assert_true(c->verify.temperature == d.verify.temperature);
-        assert_true(c->verify.alpha == d.verify.alpha);
-        assert_int_equal(c->verify.max_tokens_slack, d.verify.max_tokens_slack);
-        assert_int_equal(c->verify.sequential, d.verify.sequential);
-        assert_int_equal(c->alerts.timeout_ms, d.alerts.timeout_ms);
-        assert_int_equal(c->alerts.max_retries, d.alerts.max_retries);
-        p = conf_provider_find(c, "openai");
-        assert_int_equal(p->poll_interval_ms, 30000);
-        assert_int_equal(p->max_concurrency, 4);
-        assert_int_equal(p->connect_timeout_ms, 10000);
-        assert_int_equal(p->request_timeout_ms, 120000);
-        assert_int_equal(p->upload_timeout_ms, 3600000);
-        assert_int_equal(p->max_retries, 5);
-    }
     conf_free(c);
+    assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+    free(full);
 
     /* Every key is shown in the example and documented in the man page. */
-    text = slurp(example);
-    assert_non_null(text);
     for (size_t i = 0; i < VT_ARRAY_LEN(all_keys); i++) {
         char *k = xasprintf("%s:", all_keys[i]);
         if (!strstr(text, k))
@@ -1117,9 +1221,29 @@ static void test_diff(void **state)
     free(pb);
 }
 
+/* An empty file (or /dev/null) is one clear error from conf_load(), not
+ * libyaml's assertion on a NULL input. */
+static void test_empty_file(void **state)
+{
+    char *path = path_in("empty.yaml"), *want, *err = NULL;
+    struct conf *c = NULL;
+    (void)state;
+
+    write_file(path, "");
+    assert_int_equal(conf_load(path, &c, &err), -1);
+    assert_null(c);
+    want = xasprintf("%s:1:1: missing required key 'state_dir' (the file holds no settings)", path);
+    assert_string_equal(err, want);
+    free(err);
+    free(want);
+    assert_int_equal(unlink(path), 0);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty_file),
         cmocka_unit_test(test_minimal_and_defaults),
         cmocka_unit_test(test_provider_defaults),
         cmocka_unit_test(test_score_template),
@@ -1133,6 +1257,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_providers_and_references),
+        cmocka_unit_test(test_provider_kinds_2027),
         cmocka_unit_test(test_key_file_checks),
         cmocka_unit_test_teardown(test_key_file_via_credentials_directory, teardown_env),
         cmocka_unit_test_teardown(test_read_api_key, teardown_env),

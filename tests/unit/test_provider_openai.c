@@ -980,7 +980,9 @@ static void test_suffix_and_iso(void **state)
     assert_ptr_equal(provider_ops_find("openai"), &provider_openai);
     assert_ptr_equal(provider_ops_find("together"), &provider_together);
     assert_ptr_equal(provider_ops_find("manual"), &provider_manual);
-    assert_null(provider_ops_find("mistral"));
+    assert_ptr_equal(provider_ops_find("mistral"), &provider_mistral);
+    assert_ptr_equal(provider_ops_find("azure"), &provider_azure);
+    assert_null(provider_ops_find("vertex"));
     assert_ptr_equal(provider_ops_for(PROVIDER_OPENAI), &provider_openai);
     assert_ptr_equal(provider_ops_for(PROVIDER_TOGETHER), &provider_together);
     assert_ptr_equal(provider_ops_for(PROVIDER_MANUAL), &provider_manual);
