@@ -20,7 +20,9 @@ yaml() {
     azure) printf '  %s:\n    kind: azure\n    base_url: http://127.0.0.1:%s/openai\n    api_version: 2024-10-21\n' "$2" "$port" ;;
     *) printf '  %s:\n    kind: %s\n    base_url: http://127.0.0.1:%s/v1\n' "$2" "$1" "$port" ;;
     esac
-    printf '    api_key_file: %s\n    poll_interval: 200ms\n' "$T/key"
+    # score_template: the simulator's chat layout, for the coverage test
+    printf '    api_key_file: %s\n    poll_interval: 200ms\n    score_template: "%s"\n' "$T/key" \
+        "$SIM_SCORE_TEMPLATE"
 }
 # created NAME SID: jobs the simulator NAME created for submission SID (by suffix).
 created() {
