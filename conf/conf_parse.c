@@ -1280,6 +1280,18 @@ static int schedules_differ(const struct conf *a, const struct conf *b)
     return 0;
 }
 
+/* A provider's deployments (azure), in order. */
+static int deployments_differ(const struct conf_provider *a, const struct conf_provider *b)
+{
+    if (a->n_deployments != b->n_deployments)
+        return 1;
+    for (size_t i = 0; i < a->n_deployments; i++)
+        if (strcmp(a->deploy_models[i], b->deploy_models[i]) != 0 ||
+            strcmp(a->deploy_names[i], b->deploy_names[i]) != 0)
+            return 1;
+    return 0;
+}
+
 static void diff_func(struct diffctx *x, const char *key, const struct conf *a,
                       const struct conf *b)
 {
@@ -1305,8 +1317,12 @@ static void diff_fields(struct diffctx *x, const char *path, const struct field 
 {
     for (size_t i = 0; i < nf; i++) {
         char *kpath = join(path, f[i].key);
-        if (f[i].type == T_FUNC)
-            diff_func(x, kpath, a, b); /* only top-level fields are T_FUNC */
+        if (f[i].type == T_FUNC && f == provider_fields) {
+            if (!strcmp(f[i].key, "deployments") && deployments_differ(a, b))
+                x->changed(kpath, x->ctx);
+        } else if (f[i].type == T_FUNC) {
+            diff_func(x, kpath, a, b); /* the other T_FUNC fields are top-level */
+        }
         else if (f[i].type == T_MAP)
             diff_fields(x, kpath, f[i].sub, f[i].nsub, (const char *)a + f[i].off,
                         (const char *)b + f[i].off);
