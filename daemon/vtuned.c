@@ -25,6 +25,7 @@
 #include "lib/log.h"
 #include "daemon/notify.h"
 #include "lib/util.h"
+#include "lib/sign.h"
 #include "daemon/vtuned.h"
 
 #define DEFAULT_CONFIG   "/etc/vtuned/vtuned.yaml"
@@ -233,6 +234,8 @@ int main(int argc, char **argv)
     d.started_ms = now_monotonic_ms();
     d.started_at = now_unix();
     prepare_state_dir(&d);
+    if (signing_key_setup(&d, &err) < 0)
+        fatalx("%s", err);
     char *db = xasprintf("%s/vtuned.db", d.conf->state_dir);
     if (store_open(db, &d.store, &err) < 0)
         fatalx("%s", err);
@@ -276,6 +279,8 @@ int main(int argc, char **argv)
     free(d.datasets_dir);
     free(d.tmp_dir);
     free(d.built_dir);
+    sign_key_free(d.key);
+    free(d.key_source);
     log_info("stopped");
     return 0;
 }

@@ -33,6 +33,7 @@ struct ctl_req;
 struct http_ctx;
 struct provider_slot;
 struct job_run;
+struct sign_key;
 
 struct vtuned {
     uv_loop_t *loop;
@@ -56,6 +57,11 @@ struct vtuned {
     struct job_run *jobs;            /* active jobs being driven (daemon/jobs.c) */
     uint64_t cron_ticks;             /* cron runs so far (see vtuned_every) */
     struct task *tasks; /* thread-pool tasks in flight (daemon/task.h) */
+    /* the Ed25519 key that signs attestations and the audit chain
+     * (daemon/signing.c), where it came from, its public key's fingerprint */
+    struct sign_key *key;
+    char *key_source;
+    char key_fpr[65];
 };
 
 /* The one housekeeping timer's period.  Work that runs less often states
@@ -89,6 +95,13 @@ struct ctl_method {
 extern const struct ctl_method ctl_methods_status[];
 extern const struct ctl_method ctl_methods_dataset[];
 extern const struct ctl_method ctl_methods_backdoor[];
+extern const struct ctl_method ctl_methods_sign[];
+
+/* Loads or creates the signing key (daemon/signing.c): conf's
+ * signing_key_file, else $CREDENTIALS_DIRECTORY/vtuned-signing-key, else
+ * <state_dir>/signing.key, created 0600 when absent.  Start-up only:
+ * returns 0, or -1 with *err (owned, one line). */
+int signing_key_setup(struct vtuned *d, char **err);
 
 /* Thread-pool tasks (daemon/task.c): cancel all (shutdown); cron progress. */
 void tasks_cancel_all(struct vtuned *d);

@@ -56,3 +56,6 @@ EXTRA_DIST += tests/integration/test_fdpass.sh tests/integration/fdrpc.py
 # issue 13: the socket's group allowed by default, in and out of a user namespace
 TESTS += tests/integration/test_access.sh
 EXTRA_DIST += tests/integration/test_access.sh
+# Signed evidence: the key, commitments, verdict attestations (checked by openssl too).
+TESTS += tests/integration/test_sign.sh
+EXTRA_DIST += tests/integration/test_sign.sh
