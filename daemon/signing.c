@@ -25,11 +25,13 @@
 
 #include "daemon/ctl.h"
 #include "daemon/lookup.h"
+#include "daemon/signing.h"
 #include "lib/log.h"
 #include "lib/sign.h"
 #include "lib/util.h"
 #include "workers/attest.h"
 #include "workers/audit.h"
+#include "workers/auditsig.h"
 
 #define CREDENTIAL_NAME "vtuned-signing-key"
 
@@ -195,6 +197,30 @@ static void m_audit_attest(struct vtuned *d, struct ctl_req *req, json_t *params
                         (long long)want, c.message);
         goto out;
     }
+    {
+        /* and its records up to A carry this key's signatures (the head
+         * is checked by audit verify: a later record's absence is not A's) */
+        struct store_audit_sig *sigs = NULL;
+        struct auditsig_check sc;
+        size_t ns = 0;
+        uint8_t pub[SIGN_PUB_LEN];
+        sign_key_public(d->key, pub);
+        if (store_audit_sig_list(d->store, &sigs, &ns) < 0) {
+            ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read the audit signatures: %s",
+                            store_errmsg(d->store));
+            goto out;
+        }
+        auditsig_verify(v, i + 1, sigs, ns, NULL, pub, &sc);
+        free(sigs);
+        if (!sc.ok && sc.problem != AUDITSIG_NO_HEAD) {
+            ctl_reply_error(req, CTL_ERR_FAILED, NULL,
+                            "audit record %lld is not attested: %s; see 'vtunectl audit verify'",
+                            (long long)want, sc.message);
+            auditsig_check_clear(&sc);
+            goto out;
+        }
+        auditsig_check_clear(&sc);
+    }
     if (!v[i].model) {
         ctl_reply_error(req, CTL_ERR_INVALID, NULL,
                         "audit record %lld names no model (the job produced none): nothing to "
@@ -250,6 +276,102 @@ static void m_backdoor_commit(struct vtuned *d, struct ctl_req *req, json_t *par
     reply_envelope(d, req, attest_commit_statement(&b, &ds, now_unix(), d->key_fpr));
     store_dataset_clear(&ds);
     store_backdoor_clear(&b);
+}
+
+/* store_audit_sign_fn: signs inside the append transaction; logs the head
+ * (its counter in the journal is what reveals a later rollback). */
+static int sign_audit_cb(const struct store_audit *a, struct store_audit_sig *rec,
+                         struct store_audit_head_sig *h, void *ctx)
+{
+    struct vtuned *d = ctx;
+    int r = auditsig_sign(d->key, a, rec, h);
+    if (r == 0)
+        log_info("audit: signed head counter %lld: %lld records, head %s", (long long)h->counter,
+                 (long long)h->records, h->head_hash);
+    return r;
+}
+
+void signing_chain_start(struct vtuned *d)
+{
+    struct store_audit *v = NULL;
+    struct store_audit_sig *sigs = NULL, *mine = NULL;
+    struct store_audit_head_sig head;
+    struct audit_check c = {0};
+    size_t n = 0, ns = 0;
+    store_set_audit_signer(d->store, sign_audit_cb, d);
+    int r = store_audit_head_sig_get(d->store, &head);
+    if (r != -ENOENT) {
+        if (r < 0)
+            log_warnx("audit: cannot read the signed head: %s", store_errmsg(d->store));
+        return;
+    }
+    if (store_audit_list(d->store, 0, &v, &n) < 0 ||
+        store_audit_sig_list(d->store, &sigs, &ns) < 0) {
+        log_warnx("audit: cannot read the trail to sign it: %s", store_errmsg(d->store));
+        goto out;
+    }
+    if (n == 0 || ns > 0)
+        goto out; /* nothing to adopt; or signatures without a head: audit verify reports it */
+    audit_chain_verify(v, n, NULL, &c);
+    if (!c.ok) {
+        log_warnx("audit: the %zu records written before signing began are left unsigned: %s",
+                  n, c.message);
+        goto out;
+    }
+    mine = xcalloc(n, sizeof *mine);
+    memset(&head, 0, sizeof head);
+    head.counter = 1;
+    head.records = v[n - 1].id;
+    memcpy(head.head_hash, v[n - 1].hash, sizeof head.head_hash);
+    head.signed_at = now_unix();
+    for (size_t i = 0; i < n; i++) {
+        if (auditsig_sign(d->key, &v[i], &mine[i], &head) < 0) {
+            log_warnx("audit: signing the existing records failed (libcrypto)");
+            goto out;
+        }
+    }
+    if (store_audit_sig_adopt(d->store, mine, n, &head) < 0)
+        log_warnx("audit: cannot record the signatures of the existing records: %s",
+                  store_errmsg(d->store));
+    else
+        log_info("audit: signed the %zu records written before signing began (their chain "
+                 "verified); signed head counter 1, head %s",
+                 n, head.head_hash);
+out:
+    audit_check_clear(&c);
+    free(mine);
+    free(sigs);
+    store_audit_list_free(v, n);
+}
+
+json_t *signing_chain_check(struct vtuned *d, const struct store_audit *v, size_t n)
+{
+    struct store_audit_sig *sigs = NULL;
+    struct store_audit_head_sig head;
+    struct auditsig_check sc;
+    size_t ns = 0;
+    uint8_t pub[SIGN_PUB_LEN];
+    json_t *jhead = json_null();
+    if (store_audit_sig_list(d->store, &sigs, &ns) < 0)
+        return json_pack("{s:b,s:s,s:I,s:I,s:s,s:n}", CTL_K_OK, 0, "problem", "unreadable",
+                         "bad_id", (json_int_t)0, "signed", (json_int_t)0, CTL_K_MESSAGE,
+                         "cannot read the audit signatures", "signed_head");
+    int hr = store_audit_head_sig_get(d->store, &head);
+    if (hr == 0) {
+        char when[32];
+        format_iso8601(head.signed_at, when);
+        jhead = json_pack("{s:I,s:I,s:s,s:s}", "counter", (json_int_t)head.counter, "records",
+                          (json_int_t)head.records, "hash", head.head_hash, "signed_at", when);
+    }
+    sign_key_public(d->key, pub);
+    auditsig_verify(v, n, sigs, ns, hr == 0 ? &head : NULL, pub, &sc);
+    json_t *o = json_pack("{s:b,s:s,s:I,s:I,s:s,s:o}", CTL_K_OK, sc.ok, "problem",
+                          auditsig_problem_name(sc.problem), "bad_id", (json_int_t)sc.bad_id,
+                          "signed", (json_int_t)sc.signed_, CTL_K_MESSAGE, sc.message,
+                          "signed_head", jhead);
+    auditsig_check_clear(&sc);
+    free(sigs);
+    return o;
 }
 
 const struct ctl_method ctl_methods_sign[] = {

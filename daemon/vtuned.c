@@ -20,6 +20,7 @@
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
 #include "daemon/providers.h"
+#include "daemon/signing.h"
 #include "daemon/verifier.h"
 #include "lib/fsio.h"
 #include "lib/log.h"
@@ -240,6 +241,7 @@ int main(int argc, char **argv)
     if (store_open(db, &d.store, &err) < 0)
         fatalx("%s", err);
     free(db);
+    signing_chain_start(&d);
     dataset_cleanup_orphans(&d);
     if (providers_start(&d, &err) < 0)
         fatalx("%s", err);

@@ -97,12 +97,6 @@ extern const struct ctl_method ctl_methods_dataset[];
 extern const struct ctl_method ctl_methods_backdoor[];
 extern const struct ctl_method ctl_methods_sign[];
 
-/* Loads or creates the signing key (daemon/signing.c): conf's
- * signing_key_file, else $CREDENTIALS_DIRECTORY/vtuned-signing-key, else
- * <state_dir>/signing.key, created 0600 when absent.  Start-up only:
- * returns 0, or -1 with *err (owned, one line). */
-int signing_key_setup(struct vtuned *d, char **err);
-
 /* Thread-pool tasks (daemon/task.c): cancel all (shutdown); cron progress. */
 void tasks_cancel_all(struct vtuned *d);
 void tasks_report_progress(struct vtuned *d);

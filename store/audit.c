@@ -263,6 +263,8 @@ static int append_locked(struct store *s, struct store_audit *a, store_audit_has
     if (ret == -EINVAL)
         return store_failx(s, ret, "audit record refused by the schema (evidence must be JSON): %s",
                            sqlite3_errmsg(s->db));
+    if (ret == 0)
+        ret = store_audit_sign_locked(s, a);
     return ret;
 }
 

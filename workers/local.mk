@@ -113,7 +113,7 @@ EXTRA_DIST += tests/fixtures/openai/file.json tests/fixtures/openai/job_queued.j
 # the audit trail's hashing, chain check, export and explanation.
 libvtune_a_SOURCES += workers/verify.c workers/verify.h workers/audit.c workers/audit.h
 # Verdict and commitment Statements (in-toto v1) for DSSE envelopes.
-libvtune_a_SOURCES += workers/attest.c workers/attest.h
+libvtune_a_SOURCES += workers/attest.c workers/attest.h workers/auditsig.c workers/auditsig.h
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_verify tests/unit/test_audit

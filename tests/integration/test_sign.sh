@@ -124,9 +124,9 @@ check "an altered statement: exit 1" test "$rc" = 1
 check "with one line saying why" sh -c "test \$(wc -l < '$T/v.out') = 1 && grep -q 'invalid: no signature verifies' '$T/v.out'"
 openssl genpkey -algorithm ed25519 -out "$T/other.key" 2>/dev/null && openssl pkey -in "$T/other.key" -pubout -out "$T/other.pub" 2>/dev/null
 check "another key: exit 1" sh -c "! '$VTUNECTL' attest verify '$T/att.dsse' --key '$T/other.pub' >/dev/null"
-check "an existing file is never overwritten" sh -c "! ctl -q audit attest '$aid' -o '$T/att.dsse' 2>/dev/null"
+check "an existing file is never overwritten" sh -c "! '$VTUNECTL' -s '$T/run/vtuned.sock' -q audit attest '$aid' -o '$T/att.dsse' 2>/dev/null"
 check "and stays as it was" "$VTUNECTL" attest verify "$T/att.dsse" --key "$T/pub.pem"
-check "an unknown record: refused, no file left" sh -c "! ctl -q audit attest 999 -o '$T/none.dsse' 2>/dev/null && test ! -e '$T/none.dsse'"
+check "an unknown record: refused, no file left" sh -c "! '$VTUNECTL' -s '$T/run/vtuned.sock' -q audit attest 999 -o '$T/none.dsse' 2>/dev/null && test ! -e '$T/none.dsse'"
 
 # ---- the key survives a restart; a configured key and a credential are used ----
 stop_daemon
@@ -138,8 +138,9 @@ ofpr=$(sha256sum "$T/other.raw" | cut -d' ' -f1)
 write_config "providers:" "$(provider_yaml honest "$SIM_URL_honest")" "signing_key_file: $T/other.key"
 start_daemon || { fail "daemon with signing_key_file"; finish; }
 check "signing_key_file is used" test "$(ctl --json key show | python3 -c 'import json,sys; print(json.load(sys.stdin)["fingerprint"])')" = "$ofpr"
-ctl -q audit attest "$aid" -o "$T/att2.dsse" > /dev/null
-check "its envelopes verify under its key only" sh -c "'$VTUNECTL' attest verify '$T/att2.dsse' --key '$T/other.pub' >/dev/null && ! '$VTUNECTL' attest verify '$T/att2.dsse' --key '$T/pub.pem' >/dev/null"
+ctl -q backdoor commit b -o "$T/commit2.dsse" > /dev/null
+check "its envelopes verify under its key only" sh -c "'$VTUNECTL' attest verify '$T/commit2.dsse' --key '$T/other.pub' >/dev/null && ! '$VTUNECTL' attest verify '$T/commit2.dsse' --key '$T/pub.pem' >/dev/null"
+check "a record signed by the earlier key is not attested with the new one" sh -c "! '$VTUNECTL' -s '$T/run/vtuned.sock' -q audit attest '$aid' -o '$T/att2.dsse' 2> '$T/att2.err' && grep -q 'signed by key $fpr' '$T/att2.err' && test ! -e '$T/att2.dsse'"
 stop_daemon
 write_config "providers:" "$(provider_yaml honest "$SIM_URL_honest")"
 mkdir -p "$T/creds" && cp "$T/other.key" "$T/creds/vtuned-signing-key"
