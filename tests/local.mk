@@ -59,3 +59,6 @@ EXTRA_DIST += tests/integration/test_access.sh
 # Signed evidence: the key, commitments, verdict attestations (checked by openssl too).
 TESTS += tests/integration/test_sign.sh
 EXTRA_DIST += tests/integration/test_sign.sh
+# The signed audit chain under an attacker who writes the database without the key.
+TESTS += tests/integration/test_audit_sign.sh
+EXTRA_DIST += tests/integration/test_audit_sign.sh
