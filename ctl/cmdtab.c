@@ -274,9 +274,11 @@ const struct ctl_cmd ctl_commands[] = {
     {"audit export", NULL, NULL, f_audit_export, CTL_M_AUDIT_LIST, h_audit_export,
      "every record as JSON Lines", "Writes every record as JSON Lines."},
     {"audit verify", NULL, NULL, f_audit_verify, CTL_M_AUDIT_VERIFY, h_audit_verify,
-     "check the hash chain",
-     "Recomputes the hash chain and names the first broken record; each new head is\n"
-     "logged.  Exit 0 intact, 1 broken."},
+     "check the hash chain and its signatures",
+     "Recomputes the hash chain, checks every record's signature and the signed head\n"
+     "(record count, last hash, counter) with the daemon's key, and names the first\n"
+     "record that fails: altered, added or rewritten without the key, or a removed\n"
+     "tail.  Each new head is logged.  Exit 0 intact, 1 broken."},
 
     {"audit attest", "A", CTL_K_ID, f_evidence_out, CTL_M_AUDIT_ATTEST, h_audit_attest,
      "a signed, portable statement of record A's verdict",
