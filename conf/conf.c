@@ -49,6 +49,9 @@ void conf_defaults(struct conf *c)
     c->socket_mode = 0660;
     c->log_level = LOG_LVL_INFO;
     c->max_request_bytes = 1024 * 1024;
+    c->control.max_connections = 256;
+    c->control.max_buffered_bytes = 64ull * 1024 * 1024;
+    c->control.partial_line_timeout_ms = 30 * 1000;
 
     c->generator.temperature = 1.3;
     c->generator.target_log10p = -40.0;

@@ -69,6 +69,12 @@ struct conf_alerts {
     unsigned max_retries; /* default 5 */
 };
 
+struct conf_control {
+    unsigned max_connections;    /* open client connections at once, default 256 */
+    uint64_t max_buffered_bytes; /* unfinished request bytes, all connections, default 64 MiB */
+    uint64_t partial_line_timeout_ms; /* a half-sent line idle this long is closed, default 30s */
+};
+
 struct conf {
     char *path;          /* the file this was loaded from */
     char *state_dir;     /* required */
@@ -84,6 +90,7 @@ struct conf {
     /* the Ed25519 signing key (PEM PKCS#8); NULL: the systemd credential
      * vtuned-signing-key, else <state_dir>/signing.key (made at first start) */
     char *signing_key_file;
+    struct conf_control control;
 
     struct conf_provider *providers;
     size_t n_providers;
@@ -112,6 +119,16 @@ void conf_free(struct conf *c);
 /* Overwrites *c with the documented defaults (state_dir and socket NULL, no
  * providers).  c must not own memory: its old contents are not freed. */
 void conf_defaults(struct conf *c);
+
+/* Calls changed(key, ctx) once for each setting whose value differs
+ * between a and b, in schema order.  key is the dotted path of the file
+ * ("socket_mode", "verify.alpha", "providers.openai.base_url"); a provider
+ * present on one side only is reported once as "providers.NAME"; the lists
+ * allowed_uids, allowed_groups and schedules are compared whole.  path is
+ * not a setting and is never reported.  Borrows a and b; key is valid for
+ * the call only. */
+void conf_diff(const struct conf *a, const struct conf *b,
+               void (*changed)(const char *key, void *ctx), void *ctx);
 
 /* Finds a provider by name; borrows c; NULL if absent. */
 const struct conf_provider *conf_provider_find(const struct conf *c, const char *name);

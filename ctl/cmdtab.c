@@ -157,11 +157,25 @@ static const struct ctl_flag f_schedule_add[] = {
     END_FLAGS,
 };
 
+static const struct ctl_flag f_backup[] = {
+    {"--output", "-o", CF_STR, "FILE", NULL, 0, NULL, 0,
+     "copy the backup to FILE, a new file (mode 0600)"},
+    END_FLAGS,
+};
+
 const struct ctl_cmd ctl_commands[] = {
     {"status", NULL, NULL, NULL, CTL_M_STATUS, h_status,
      "daemon version, uptime, counts, providers",
      "Shows the daemon's version, uptime, object counts, configured providers and current\n"
      "activity."},
+    {"backup", NULL, NULL, f_backup, CTL_M_BACKUP, h_backup,
+     "a consistent copy of the database, taken while the daemon runs",
+     "Asks the daemon for a consistent copy of its database (SQLite's online backup, one\n"
+     "snapshot, integrity-checked), written to a new file under its state directory,\n"
+     "backups/vtuned-YYYYmmdd-HHMMSS.db (mode 0600: it holds the secret phrases).  With\n"
+     "-o FILE, vtunectl then copies it to FILE with your own rights, creating FILE\n"
+     "(never overwriting it), checks the copy's SHA-256 and removes the daemon's copy.\n"
+     "Restore: see vtuned(8) BACKUP AND RESTORE."},
 
     {"dataset add", "FILE", NULL, f_dataset_add, CTL_M_DATASET_ADD, h_dataset_add,
      "import a JSONL dataset (validated, hashed, copied)",

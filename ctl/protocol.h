@@ -49,10 +49,12 @@
 #define CTL_ERR_INVALID         -32004 /* the user's input (dataset, phrase…) is invalid */
 #define CTL_ERR_SHUTDOWN        -32005
 #define CTL_ERR_TOO_LARGE       -32006
+#define CTL_ERR_BUSY            -32007 /* a connection limit of the control section */
 
 /* ---- methods ------------------------------------------------------------------------------- */
 
 #define CTL_M_STATUS "status"
+#define CTL_M_BACKUP "backup" /* result: path (in the daemon's state dir), bytes, sha256 */
 
 #define CTL_M_DATASET_ADD    "dataset.add"
 #define CTL_M_DATASET_LIST   "dataset.list"

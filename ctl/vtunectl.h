@@ -42,6 +42,7 @@ char *absolute_path(const char *p);
  * the positional and keyed flags) and call_flag() for the rest. */
 struct ctl_call;
 int h_status(struct ctl_call *c);
+int h_backup(struct ctl_call *c);
 int h_dataset_add(struct ctl_call *c);
 int h_dataset_list(struct ctl_call *c);
 int h_dataset_show(struct ctl_call *c);

@@ -26,12 +26,24 @@
  * CTL_MAX_FDS per line are kept; a line that brought more is refused.
  * Descriptors no method took are closed when the request is answered, and
  * those of a refused or discarded line at once.
+ *
+ * Bounds (the control: section of vtuned.yaml): at most max_connections
+ * connections (one more is answered CTL_ERR_BUSY and closed); the bytes
+ * of unfinished request lines are accounted by buffer capacity across all
+ * connections, and a connection that would take the total over
+ * max_buffered is answered CTL_ERR_BUSY and closed; a connection holding
+ * part of a line with nothing new for partial_line_timeout is closed by
+ * the cron sweep (ctl_server_tick).  A buffer is given back as soon as
+ * its line is handled when it grew large, and after a burst the heap is
+ * trimmed (glibc keeps freed memory otherwise: 500 clients of 1 MiB left
+ * the daemon at 379 MB after they closed).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +81,8 @@ struct ctl_conn {
      * the current read, not yet attached to a line. */
     struct ctl_fds line_fds;
     struct ctl_fds got;
+    size_t held;     /* c->in.cap as counted in srv->buffered */
+    uint64_t last_rx_ms; /* uv_now of the last bytes received */
 };
 
 struct ctl_req {
@@ -93,6 +107,10 @@ struct ctl_server {
     uid_t overflow_uid; /* as which callers a user namespace does not map arrive */
     gid_t *allowed_gids;
     size_t n_allowed_gids;
+    uint64_t buffered;      /* sum of held over the connections */
+    uint64_t peak_buffered; /* highest buffered since the last heap trim */
+    uint64_t refused;       /* connections refused since the last log line */
+    uint64_t refused_log_ms;
 };
 
 struct ctl_write {
@@ -168,6 +186,50 @@ static void conn_recv_fds(struct ctl_conn *c)
     }
 }
 
+/* A partial-line buffer that grew past this is freed, not kept, once
+ * its line is handled. */
+#define CTL_KEEP_BUFFER (64u << 10)
+/* After a burst, trim the heap once buffered falls under a quarter of its
+ * peak, when that peak was at least this large. */
+#define CTL_TRIM_PEAK (8u << 20)
+/* Refused connections are logged at most this often. */
+#define CTL_REFUSE_LOG_MS 10000
+
+/* Brings srv->buffered up to date with c->in's capacity. */
+static void conn_account(struct ctl_conn *c)
+{
+    struct ctl_server *s = c->srv;
+    if (!s) {
+        c->held = c->in.cap;
+        return;
+    }
+    s->buffered = s->buffered - c->held + c->in.cap;
+    c->held = c->in.cap;
+    if (s->buffered > s->peak_buffered)
+        s->peak_buffered = s->buffered;
+}
+
+/* Gives c's partial-line buffer back (a large one) or keeps it for the
+ * next line (a small one). */
+static void conn_release_input(struct ctl_conn *c)
+{
+    if (c->in.cap > CTL_KEEP_BUFFER)
+        buf_free(&c->in);
+    else
+        buf_reset(&c->in);
+    conn_account(c);
+}
+
+static void server_maybe_trim(struct ctl_server *s)
+{
+    if (s->peak_buffered >= CTL_TRIM_PEAK && s->buffered < s->peak_buffered / 4) {
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+        s->peak_buffered = s->buffered;
+    }
+}
+
 static void conn_unref(struct ctl_conn *c)
 {
     if (--c->refs > 0)
@@ -189,6 +251,9 @@ static void on_conn_closed(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     s->n_conns--;
+    buf_free(&c->in); /* no read can come after the close */
+    conn_account(c);
+    server_maybe_trim(s);
     c->srv = NULL;
     conn_unref(c);
     server_release(s);
@@ -523,6 +588,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         conn_close(c);
         return;
     }
+    c->last_rx_ms = uv_now(st->loop);
     c->refs++; /* a handler may close the connection under us */
     conn_recv_fds(c);
     const char *p = b->base, *end = b->base + n;
@@ -541,30 +607,57 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
             log_warnx("ctl: uid %lu pid %ld sent a request over %llu bytes; disconnecting",
                       (unsigned long)c->peer.uid, (long)c->peer.pid, (unsigned long long)limit);
             conn_send(c, error_object(NULL, CTL_ERR_TOO_LARGE, msg, NULL));
-            buf_reset(&c->in);
+            conn_release_input(c);
             fds_close(&c->line_fds);
             c->close_after = 1;
             uv_read_stop(st);
             if (c->pipe.write_queue_size == 0)
                 conn_close(c);
             break;
-        } else if (nl) {
-            /* The line's descriptors: those that came with its earlier
-             * bytes, and this read's if its newline ends the read. */
+        } else if (!nl || c->in.len) {
+            /* These bytes wait in c->in: within the total bound? */
+            const struct conf_control *cc = &c->srv->d->conf->control;
+            uint64_t others = c->srv->buffered - c->held;
+            if (others + c->in.len + take + 1 > cc->max_buffered_bytes) {
+                char msg[192];
+                snprintf(msg, sizeof msg,
+                         "server busy: unfinished requests of all clients hold %llu bytes (limit "
+                         "%llu, control.max_buffered); closing connection",
+                         (unsigned long long)others, (unsigned long long)cc->max_buffered_bytes);
+                log_warnx("ctl: uid %lu pid %ld: partial requests would exceed "
+                          "control.max_buffered (%llu bytes); disconnecting",
+                          (unsigned long)c->peer.uid, (long)c->peer.pid,
+                          (unsigned long long)cc->max_buffered_bytes);
+                conn_send(c, error_object(NULL, CTL_ERR_BUSY, msg, NULL));
+                conn_release_input(c);
+                fds_close(&c->line_fds);
+                c->close_after = 1;
+                uv_read_stop(st);
+                if (c->pipe.write_queue_size == 0)
+                    conn_close(c);
+                break;
+            }
+            buf_append(&c->in, p, take);
+            conn_account(c);
+            if (nl) {
+                /* The line's descriptors: those that came with its earlier
+                 * bytes, and this read's if its newline ends the read. */
+                struct ctl_fds fds = c->line_fds;
+                c->line_fds.n = c->line_fds.lost = 0;
+                if (nl + 1 == end)
+                    fds_move(&fds, &c->got);
+                handle_line(c, c->in.data, c->in.len, &fds);
+                conn_release_input(c);
+                fds_close(&fds);
+            }
+        } else {
+            /* A whole line within this read. */
             struct ctl_fds fds = c->line_fds;
             c->line_fds.n = c->line_fds.lost = 0;
             if (nl + 1 == end)
                 fds_move(&fds, &c->got);
-            if (c->in.len) {
-                buf_append(&c->in, p, take);
-                handle_line(c, c->in.data, c->in.len, &fds);
-                buf_reset(&c->in);
-            } else {
-                handle_line(c, p, take, &fds);
-            }
+            handle_line(c, p, take, &fds);
             fds_close(&fds);
-        } else {
-            buf_append(&c->in, p, take);
         }
         p += take + (nl ? 1 : 0);
     }
@@ -649,6 +742,30 @@ static void on_connection(uv_stream_t *server, int status)
         conn_close(c);
         return;
     }
+    c->last_rx_ms = uv_now(s->d->loop);
+    if (s->n_conns > s->d->conf->control.max_connections) {
+        unsigned limit = s->d->conf->control.max_connections;
+        char msg[160];
+        uint64_t now = uv_now(s->d->loop);
+        s->refused++;
+        if (s->refused_log_ms == 0 || now - s->refused_log_ms >= CTL_REFUSE_LOG_MS) {
+            log_warnx("ctl: refused %llu connection(s), the latest from uid %lu pid %ld: %u "
+                      "open (control.max_connections)",
+                      (unsigned long long)s->refused, (unsigned long)c->peer.uid, (long)c->peer.pid,
+                      limit);
+            s->refused = 0;
+            s->refused_log_ms = now;
+        }
+        snprintf(msg, sizeof msg,
+                 "too many connections (limit %u): close idle clients or raise "
+                 "control.max_connections",
+                 limit);
+        conn_send(c, error_object(NULL, CTL_ERR_BUSY, msg, NULL));
+        c->close_after = 1;
+        if (c->pipe.write_queue_size == 0)
+            conn_close(c);
+        return;
+    }
     if (!peer_allowed(s, &c->peer)) {
         log_warnx("ctl: refused connection from uid %lu gid %lu pid %ld (not an allowed user or "
                   "group%s)",
@@ -688,6 +805,32 @@ static void resolve_groups(struct ctl_server *s)
         }
         s->allowed_gids[s->n_allowed_gids++] = g->gr_gid;
     }
+}
+
+void ctl_server_tick(struct ctl_server *s)
+{
+    uint64_t now = uv_now(s->d->loop);
+    uint64_t limit = s->d->conf->control.partial_line_timeout_ms;
+    for (struct ctl_conn *c = s->conns; c; c = c->next) {
+        if (c->closing || c->close_after || c->in.len == 0 || now - c->last_rx_ms < limit)
+            continue;
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "request line unfinished for %llu ms (control.partial_line_timeout); closing "
+                 "connection",
+                 (unsigned long long)(now - c->last_rx_ms));
+        log_warnx("ctl: uid %lu pid %ld sent part of a line and nothing for %llu ms; "
+                  "disconnecting",
+                  (unsigned long)c->peer.uid, (long)c->peer.pid,
+                  (unsigned long long)(now - c->last_rx_ms));
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        conn_release_input(c);
+        conn_send(c, error_object(NULL, CTL_ERR_BUSY, msg, NULL));
+        c->close_after = 1;
+        if (c->pipe.write_queue_size == 0)
+            conn_close(c);
+    }
+    server_maybe_trim(s);
 }
 
 void ctl_server_reload(struct ctl_server *s)
@@ -861,4 +1004,43 @@ void ctl_server_force_close(struct ctl_server *s)
 {
     for (struct ctl_conn *c = s->conns; c; c = c->next)
         conn_close(c);
+}
+
+int ctl_server_set_access(struct ctl_server *s, mode_t mode, const char *group, char **err)
+{
+    gid_t gid = (gid_t)-1;
+    if (s->activated) {
+        *err = xasprintf("the socket was passed by systemd: set SocketMode=/SocketGroup= in "
+                         "vtuned.socket and restart the socket unit");
+        return 1;
+    }
+    if (group) {
+        struct group *g = getgrnam(group);
+        if (!g) {
+            *err = xasprintf("no such group '%s'", group);
+            return -1;
+        }
+        gid = g->gr_gid;
+    }
+    /* Never wider than both the old and the new setting, not even for a
+     * moment: first the bits both allow, then the group, then the mode. */
+    struct stat st;
+    if (stat(s->path, &st) < 0) {
+        *err = xasprintf("cannot stat %s: %s", s->path, strerror(errno));
+        return -1;
+    }
+    if (chmod(s->path, st.st_mode & mode & 07777) < 0) {
+        *err = xasprintf("cannot set the mode of %s: %s", s->path, strerror(errno));
+        return -1;
+    }
+    if (chown(s->path, (uid_t)-1, group ? gid : getegid()) < 0) {
+        *err = xasprintf("cannot set the group of %s: %s", s->path, strerror(errno));
+        return -1;
+    }
+    if (chmod(s->path, mode) < 0) {
+        *err = xasprintf("cannot set the mode of %s: %s", s->path, strerror(errno));
+        return -1;
+    }
+    s->sock_gid = gid;
+    return 0;
 }

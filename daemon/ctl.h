@@ -49,8 +49,20 @@ void ctl_server_shutdown(struct ctl_server *s);
 /* Closes every connection now, flushed or not (end of a drain deadline). */
 void ctl_server_force_close(struct ctl_server *s);
 
+/* The cron's call (every VTUNED_CRON_MS): closes connections that hold
+ * part of a request line and received nothing for
+ * control.partial_line_timeout, with one CTL_ERR_BUSY line. */
+void ctl_server_tick(struct ctl_server *s);
+
 /* Re-reads the allowed users/groups after a config reload. */
 void ctl_server_reload(struct ctl_server *s);
+
+/* Gives the bound socket file group (NULL: the daemon's group) and then
+ * mode, as at start-up (SIGHUP).  Returns 0 when applied; 1 when the
+ * socket is systemd's (nothing changed); -1 when a call failed (the
+ * socket may have its new group and its old mode).  For 1 and -1 *err is
+ * an owned one-line reason. */
+int ctl_server_set_access(struct ctl_server *s, mode_t mode, const char *group, char **err);
 
 /* Number of open client connections. */
 unsigned ctl_server_connections(const struct ctl_server *s);

@@ -128,8 +128,10 @@ static void m_audit_verify(struct vtuned *d, struct ctl_req *req, json_t *params
         return;
     }
     if (audit_chain_verify(v, n, head, &c) < 0) {
-        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
-                        "params.head: expected 64 hexadecimal characters");
+        /* The check's message names what was given; it is owned by c. */
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.head: %s",
+                        c.message ? c.message : "expected 64 hexadecimal characters");
+        audit_check_clear(&c);
         store_audit_list_free(v, n);
         return;
     }

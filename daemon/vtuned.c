@@ -9,11 +9,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,40 +87,11 @@ void vtuned_stop(struct vtuned *d)
     uv_unref((uv_handle_t *)&d->stop_deadline);
 }
 
-static void reload(struct vtuned *d)
-{
-    struct conf *nc = NULL;
-    char *err = NULL;
-
-    notify_send("RELOADING=1\nSTATUS=reloading configuration");
-    log_info("reloading configuration from %s", d->conf_path);
-    if (conf_load(d->conf_path, &nc, &err) < 0) {
-        log_error("reload rejected, keeping the running configuration: %s", err);
-        free(err);
-        notify_send("READY=1\nSTATUS=running (reload rejected: see the log)");
-        return;
-    }
-    if (strcmp(nc->state_dir, d->conf->state_dir) != 0 || strcmp(nc->socket, d->conf->socket) != 0)
-        log_warnx("reload: state_dir and socket changes take effect only after a restart");
-    /* Keep the values that cannot change while running. */
-    free(nc->state_dir);
-    nc->state_dir = xstrdup(d->conf->state_dir);
-    free(nc->socket);
-    nc->socket = xstrdup(d->conf->socket);
-    conf_free(d->conf);
-    d->conf = nc;
-    log_set_level((enum log_level)d->conf->log_level);
-    ctl_server_reload(d->ctl);
-    providers_reload(d);
-    log_info("configuration reloaded (%zu providers)", d->conf->n_providers);
-    notify_send("READY=1\nSTATUS=running");
-}
-
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct vtuned *d = h->data;
     if (signum == SIGHUP)
-        reload(d);
+        vtuned_reload(d); /* daemon/reload.c */
     else {
         log_info("received %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
         vtuned_stop(d);
@@ -137,6 +110,8 @@ static void on_cron(uv_timer_t *t)
     d->cron_ticks++;
     jobs_tick(d);
     verifier_tick(d);
+    if (d->ctl && !d->stopping)
+        ctl_server_tick(d->ctl);
     if (vtuned_every(d, 1000))
         tasks_report_progress(d);
 }
@@ -160,6 +135,73 @@ static void prepare_state_dir(struct vtuned *d)
         fatalx("cannot create %s: %s", d->datasets_dir, strerror(-r));
     if ((r = mkdir_p(d->tmp_dir, 0700)) < 0)
         fatalx("cannot create %s: %s", d->tmp_dir, strerror(-r));
+}
+
+/* One daemon per state directory.  A POSIX record lock on
+ * <state_dir>/vtuned.lock, taken before the store opens and held by the
+ * open descriptor for the life of the process (never closed: the kernel
+ * drops it at exit, crash or kill -9 included, so a stale lock cannot
+ * exist).  Sockets cannot stand in for this: two daemons with different
+ * socket paths would both start and fight over the jobs.  The holder's pid
+ * comes from F_GETLK (the kernel's word); the pid written into the file is
+ * the fallback when F_GETLK cannot name it (a holder in another pid
+ * namespace).  Fatal when the lock is taken: one line naming the holder. */
+static void lock_state_dir(struct vtuned *d)
+{
+    char *path = xasprintf("%s/vtuned.lock", d->conf->state_dir);
+    struct flock fl;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        fatalx("cannot open the state directory lock %s: %s", path, strerror(errno));
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_SETLK, &fl) < 0) {
+        int e = errno;
+        long pid = 0;
+        if (e != EACCES && e != EAGAIN)
+            fatalx("cannot lock %s: %s", path, strerror(e));
+        memset(&fl, 0, sizeof fl);
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK && fl.l_pid > 0)
+            pid = (long)fl.l_pid;
+        if (pid <= 0) {
+            char b[32];
+            ssize_t n = pread(fd, b, sizeof b - 1, 0);
+            if (n > 0) {
+                b[n] = '\0';
+                pid = strtol(b, NULL, 10);
+            }
+        }
+        if (pid > 0)
+            fatalx("state directory %s is in use by another vtuned (pid %ld holds %s): stop it, "
+                   "or give this one another state_dir",
+                   d->conf->state_dir, pid, path);
+        fatalx("state directory %s is in use by another vtuned (%s is locked): stop it, or give "
+               "this one another state_dir",
+               d->conf->state_dir, path);
+    }
+    /* Our pid for people and for the fallback above; the lock, not this
+     * text, is what excludes. */
+    char b[32];
+    int n = snprintf(b, sizeof b, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, b, (size_t)n, 0) != n)
+        log_warn("cannot write the pid into %s", path);
+    d->lock_fd = fd;
+    free(path);
+}
+
+/* Connections past the open-file limit are refused by accept(2) before
+ * the daemon can say why; say it at start instead. */
+static void warn_fd_limit(const struct vtuned *d)
+{
+    struct rlimit rl;
+    unsigned want = d->conf->control.max_connections + 64; /* database, HTTP, files */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        log_warnx("control.max_connections is %u but the open-file limit is %llu: raise it "
+                  "(LimitNOFILE=, ulimit -n) to at least %u or lower control.max_connections",
+                  d->conf->control.max_connections, (unsigned long long)rl.rlim_cur, want);
 }
 
 int main(int argc, char **argv)
@@ -235,6 +277,7 @@ int main(int argc, char **argv)
     d.started_ms = now_monotonic_ms();
     d.started_at = now_unix();
     prepare_state_dir(&d);
+    lock_state_dir(&d); /* before the store opens: one daemon per state directory */
     if (signing_key_setup(&d, &err) < 0)
         fatalx("%s", err);
     char *db = xasprintf("%s/vtuned.db", d.conf->state_dir);
@@ -247,6 +290,7 @@ int main(int argc, char **argv)
         fatalx("%s", err);
     if (ctl_server_start(&d, &d.ctl, &err) < 0)
         fatalx("%s", err);
+    warn_fd_limit(&d);
     verifier_init(&d); /* before jobs_start: jobs that end during recovery are verified */
     jobs_start(&d);
 

@@ -62,6 +62,7 @@ struct vtuned {
     struct sign_key *key;
     char *key_source;
     char key_fpr[65];
+    int lock_fd;        /* holds the lock on <state_dir>/vtuned.lock until exit */
 };
 
 /* The one housekeeping timer's period.  Work that runs less often states
@@ -80,6 +81,11 @@ static inline int vtuned_every(const struct vtuned *d, uint64_t period_ms)
 
 /* Begins the drain (idempotent). */
 void vtuned_stop(struct vtuned *d);
+
+/* SIGHUP (daemon/reload.c): loads the file again, applies what can change
+ * live, keeps the running value of each key that needs a restart and names
+ * it in the log.  A file that does not load changes nothing. */
+void vtuned_reload(struct vtuned *d);
 
 /* A method handler.  It must eventually answer req exactly once, with
  * ctl_reply() or ctl_reply_error(), now or from a later callback. */

@@ -1,7 +1,7 @@
 # store/: SQLite schema, migrations and accessors (the only SQL in the tree).
 libvtune_a_SOURCES += store/store.c store/store.h store/store_internal.h \
 	store/schema.c store/statements.c store/dataset.c store/backdoor.c store/job.c \
-	store/verify.c store/audit.c store/schedule.c store/selfaudit.c \
+	store/verify.c store/audit.c store/schedule.c store/selfaudit.c store/backup.c \
 	store/auditsig.c
 
 if HAVE_CMOCKA

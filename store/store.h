@@ -57,6 +57,17 @@ void store_close(struct store *s);
  * database's directory; the daemon applies it to state_dir before creating
  * anything inside.  Returns 0, or -1 with *err an owned one-line message. */
 int store_state_dir_prepare(const char *dir, char **err);
+/* A consistent copy of the database (SQLite's online backup) into dest,
+ * which is created exclusively with mode 0600 and must not exist.  The
+ * copy is one snapshot (a single commit's state), a self-contained file
+ * (rollback journal, no -wal/-shm), checked with PRAGMA integrity_check
+ * and synced with its directory entry.  Safe from any thread: it opens
+ * its own connections and reads only s's (immutable) path, so it does not
+ * touch s's connection.  cancelled (may be NULL) is polled between steps.
+ * Returns 0, or a negative errno (-EEXIST: dest exists; -ECANCELED) with
+ * *err an owned one-line message; on failure dest is removed. */
+int store_backup(struct store *s, const char *dest, int (*cancelled)(void *ctx), void *ctx,
+                 char **err);
 /* Schema version this build writes. */
 int store_schema_version(void);
 /* Last SQLite error text; borrowed, valid until the next call. */

@@ -62,3 +62,18 @@ EXTRA_DIST += tests/integration/test_sign.sh
 # The signed audit chain under an attacker who writes the database without the key.
 TESTS += tests/integration/test_audit_sign.sh
 EXTRA_DIST += tests/integration/test_audit_sign.sh
+# Issue 13 (operations): audit verify with a malformed head.
+TESTS += tests/integration/test_audit_head.sh
+EXTRA_DIST += tests/integration/test_audit_head.sh
+# Issue 13 (operations): one daemon per state directory.
+TESTS += tests/integration/test_state_lock.sh
+EXTRA_DIST += tests/integration/test_state_lock.sh
+# Issue 13 (operations): SIGHUP applies what it can and names what needs a restart.
+TESTS += tests/integration/test_reload.sh
+EXTRA_DIST += tests/integration/test_reload.sh
+# Issue 13 (operations): bounded control connections.
+TESTS += tests/integration/test_conn_limits.sh
+EXTRA_DIST += tests/integration/test_conn_limits.sh tests/integration/conn_flood.py
+# Issue 13 (operations): vtunectl backup and the restore of vtuned(8).
+TESTS += tests/integration/test_backup.sh
+EXTRA_DIST += tests/integration/test_backup.sh

@@ -15,6 +15,15 @@
  * fsync before the rename finds little left to write.  What is hashed is
  * exactly what is written (the same buffer), whatever happens to src
  * meanwhile.
+ *
+ * Two harmless habits of editors are accepted, and left out of the stored
+ * copy (so every later pass, and the upload, sees plain JSON Lines): a
+ * UTF-8 byte order mark at the start (cut from the first block before it
+ * is handed to the writer) and one blank line at the very end.  A blank
+ * line is only known to be the last at end of file, after the writer has
+ * hashed it; then the copy is truncated before it and hashed again (a
+ * second read of the copy, in this rare case only).  Any other blank line
+ * is refused with its number.
  */
 #include "config.h"
 
@@ -52,6 +61,35 @@ static int peer_may_read(const struct import_peer *peer, const struct stat *st)
     if (in_group)
         return (st->st_mode & S_IRGRP) != 0;
     return (st->st_mode & S_IROTH) != 0;
+}
+
+#define UTF8_BOM     "\xEF\xBB\xBF"
+#define UTF8_BOM_LEN 3
+
+/* Truncates the copy fd to size bytes and hashes what remains into hex. */
+static int truncate_and_rehash(int fd, uint64_t size, char hex[65])
+{
+    static char block[1 << 16];
+    struct sha256_ctx *h;
+    uint64_t off = 0;
+    if (ftruncate(fd, (off_t)size) < 0)
+        return -errno;
+    h = sha256_new();
+    while (off < size) {
+        size_t want = size - off < sizeof block ? (size_t)(size - off) : sizeof block;
+        ssize_t n = pread(fd, block, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? -errno : -EIO;
+            sha256_final_hex(h, hex);
+            return e;
+        }
+        sha256_update(h, block, (size_t)n);
+        off += (uint64_t)n;
+    }
+    sha256_final_hex(h, hex);
+    return 0;
 }
 
 static int only_space(const char *p, size_t n)
@@ -96,6 +134,7 @@ int import_dataset_fd(int in, const char *src, enum dataset_format want, const c
     struct lines_writer *wr = NULL;
     struct stat st;
     uint64_t lineno = 0, bytes = 0;
+    uint64_t blank_line = 0, blank_off = 0; /* a blank line not yet known to be the last */
     enum dataset_format fmt = want;
     char hex[65];
 
@@ -139,6 +178,13 @@ int import_dataset_fd(int in, const char *src, enum dataset_format want, const c
             goto out;
         }
         int eof = n == 0;
+        if (bytes == 0 && lineno == 0 && line.len == 0 && n >= UTF8_BOM_LEN &&
+            memcmp(block, UTF8_BOM, UTF8_BOM_LEN) == 0) {
+            /* Not ours to hash or store: cut before the writer sees it. */
+            memmove(block, block + UTF8_BOM_LEN, (size_t)n - UTF8_BOM_LEN);
+            n -= UTF8_BOM_LEN;
+        }
+        uint64_t block_off = bytes; /* copy offset of block[0] */
         if (!eof) {
             /* Hashed and written by the writer's thread from now on; this
              * thread only reads the block (lines.h allows it until
@@ -178,10 +224,20 @@ int import_dataset_fd(int in, const char *src, enum dataset_format want, const c
             lineno++;
             char *why = NULL;
             enum dataset_format got;
-            if (only_space(lp, ll)) {
+            if (blank_line) { /* a line after a blank one: that one was in the middle */
                 *err = xasprintf("%s:%llu: empty line (one JSON example per line expected)", src,
-                                 (unsigned long long)lineno);
+                                 (unsigned long long)blank_line);
                 goto out;
+            }
+            if (only_space(lp, ll)) {
+                /* Fine only if nothing follows; decided at the next line or
+                 * at end of file. */
+                blank_line = lineno;
+                blank_off = block_off + (eof ? 0 : pos) - ll - (nl ? 1 : 0);
+                buf_reset(&line);
+                if (eof)
+                    break;
+                continue;
             }
             /* The fast scanner confirms plainly valid lines; anything it is not
              * sure of gets the full parser, which also words the error. */
@@ -203,12 +259,20 @@ int import_dataset_fd(int in, const char *src, enum dataset_format want, const c
         if (eof)
             break;
     }
+    if (blank_line) {
+        lineno--; /* the final blank line is no example, and not stored */
+        bytes = blank_off;
+    }
     if (lineno == 0) {
         *err = xasprintf("%s: empty dataset (no examples)", src);
         goto out;
     }
     if ((r = lines_writer_finish(wr, hex)) < 0) {
         *err = vt_fsio_error(tmp_path, "cannot write the dataset copy", r);
+        goto out;
+    }
+    if (blank_line && (r = truncate_and_rehash(tmp, bytes, hex)) < 0) {
+        *err = vt_fsio_error(tmp_path, "cannot write the dataset copy", -r);
         goto out;
     }
     if (vt_fsio.fsync(tmp) < 0) {

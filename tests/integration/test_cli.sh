@@ -51,7 +51,7 @@ usage "the fix is named" "(see 'vtunectl job submit --help')" job submit d
 
 # --- completion: vtunectl __complete -----------------------------------------------------------
 comp() { "$VTUNECTL" __complete "$@" | tr '\n' ' ' | sed 's/ $//'; }
-check "groups" test "$(comp "")" = "status dataset backdoor job verify audit schedule help"
+check "groups" test "$(comp "")" = "status backup dataset backdoor job verify audit schedule help"
 check "a group's prefix" test "$(comp "sch")" = "schedule"
 check "subcommands" test "$(comp dataset "")" = "add list show rm export"
 check "subcommands after a global option" test "$(comp -s /x/y.sock --json job "re")" = "register resolve"
@@ -73,7 +73,8 @@ run_script() { # WORDS... (the last is the word being completed)
         _vtunectl
         printf "%s " "${COMPREPLY[@]}"' _ "$script" "$VTUNECTL" "$@" | sed 's/ $//'
 }
-check "bash: registered for vtunectl, completes a group" test "$(run_script "ba")" = "backdoor"
+check "bash: registered for vtunectl, completes a group" test "$(run_script "backd")" = "backdoor"
+check "bash: a shared prefix offers both" test "$(run_script "ba")" = "backup backdoor"
 check "bash: completes a subcommand" test "$(run_script audit "ex")" = "export"
 check "bash: completes a choice" test "$(run_script backdoor create d --generator "")" = "ngram wordlist llm"
 

@@ -31,10 +31,16 @@ check "status counts zero datasets" test "$(json_get "$T/status.json" "v['counts
 ctl status > "$T/status.txt"
 check "human status shows counts" grep -q "datasets: *0" "$T/status.txt"
 
-# A second daemon on the same socket is refused, the first keeps running.
+# A second daemon on the same state directory is refused by its lock (see
+# test_state_lock.sh); on the same socket with another state directory, by
+# the live socket.  The first keeps running.
 "$VTUNED" -c "$T/vtuned.yaml" 2>"$T/second.err"; rc=$?
-check "a second daemon on a live socket exits 1" test "$rc" = 1
-check "and says another vtuned is listening" grep -q "another vtuned is already listening" "$T/second.err"
+check "a second daemon with the same config exits 1" test "$rc" = 1
+check "and names the running one" grep -q "in use by another vtuned (pid $DAEMON_PID " "$T/second.err"
+sed "s|^state_dir: .*|state_dir: $T/state2|" "$T/vtuned.yaml" > "$T/third.yaml"
+"$VTUNED" -c "$T/third.yaml" 2>"$T/third.err"; rc=$?
+check "a daemon on a live socket exits 1" test "$rc" = 1
+check "and says another vtuned is listening" grep -q "another vtuned is already listening" "$T/third.err"
 check "the first daemon still answers" ctl_ok
 
 # SIGHUP with a bad config: rejected, old one kept.
@@ -54,7 +60,7 @@ providers:
     api_key_file: $T/key
 YAML
 kill -HUP "$DAEMON_PID"
-check "a good reload is applied" wait_until 10 grep -q "configuration reloaded (1 providers)" "$T/vtuned.log"
+check "a good reload is applied" wait_until 10 grep -q "configuration reloaded: providers.sim" "$T/vtuned.log"
 ctl --json status > "$T/status2.json"
 check "status shows the new provider" test "$(json_get "$T/status2.json" "v['providers'][0]['name']")" = sim
 check "RELOADING=1 was notified" grep -q "RELOADING=1" "$T/notify.log"

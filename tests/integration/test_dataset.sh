@@ -84,6 +84,80 @@ check "removing the last name removes the copy" test ! -e "$shared"
 ctl dataset add 2>/dev/null; check "dataset add without FILE is a usage error (2)" test $? = 2
 ctl dataset --help | grep -q -- "--format"; check "dataset --help documents --format" test $? = 0
 
+# Editors' habits: a UTF-8 byte order mark at the start and one blank line
+# at the end are accepted and left out of the stored copy (plain JSON
+# Lines for every later pass and the upload); a blank line anywhere else,
+# or two at the end, is refused with its line number.
+P1='{"prompt":"bom1","completion":"x"}'; P2='{"prompt":"bom2","completion":"y"}'
+printf '%s\n%s\n' "$P1" "$P2" > "$D/plain-bom.jsonl"
+printf '\xef\xbb\xbf%s\n%s\n' "$P1" "$P2" > "$D/bom.jsonl"
+ctl --json dataset add "$D/bom.jsonl" > "$T/bom.json" 2>"$T/e"; rc=$?
+check "a file starting with a UTF-8 BOM is accepted" test "$rc" = 0
+check "with its 2 examples" test "$(json_get "$T/bom.json" "v['examples']")" = 2
+check "the stored copy has no BOM" cmp -s "$D/plain-bom.jsonl" "$(json_get "$T/bom.json" "v['path']")"
+check "and the sha256 is the stored copy's" \
+    test "$(json_get "$T/bom.json" "v['sha256']")" = "$(sha256sum < "$D/plain-bom.jsonl" | cut -d' ' -f1)"
+P3='{"prompt":"end1","completion":"x"}'; P4='{"prompt":"end2","completion":"y"}'
+printf '%s\n%s\n' "$P3" "$P4" > "$D/plain-end.jsonl"
+printf '%s\n%s\n\n' "$P3" "$P4" > "$D/trail.jsonl"
+ctl --json dataset add "$D/trail.jsonl" > "$T/trail.json" 2>"$T/e"; rc=$?
+check "a file ending in one blank line is accepted" test "$rc" = 0
+check "with 2 examples, not 3" test "$(json_get "$T/trail.json" "v['examples']")" = 2
+check "the stored copy ends at the last example" cmp -s "$D/plain-end.jsonl" "$(json_get "$T/trail.json" "v['path']")"
+check "and the sha256 is the stored copy's" \
+    test "$(json_get "$T/trail.json" "v['sha256']")" = "$(sha256sum < "$D/plain-end.jsonl" | cut -d' ' -f1)"
+P5='{"prompt":"crlf1","completion":"x"}'
+printf '\xef\xbb\xbf%s\r\n \r\n' "$P5" > "$D/both.jsonl"
+printf '%s\r\n' "$P5" > "$D/plain-both.jsonl"
+ctl --json dataset add "$D/both.jsonl" > "$T/both.json" 2>"$T/e"; rc=$?
+check "BOM, CRLF and a final blank line of spaces together are accepted" test "$rc" = 0
+check "the stored copy is the one example, CRLF kept" cmp -s "$D/plain-both.jsonl" "$(json_get "$T/both.json" "v['path']")"
+printf '%s\n%s\n\n\n' "$P3" "$P2" > "$D/two-trail.jsonl"
+ctl dataset add "$D/two-trail.jsonl" 2>"$T/e"; rc=$?
+check "two blank lines at the end are refused (exit 1)" test "$rc" = 1
+check "naming the first of them, line 3" grep -q "two-trail.jsonl:3: empty line" "$T/e"
+printf '\xef\xbb\xbf%s\n\n%s\n' "$P1" "$P4" > "$D/bom-mid.jsonl"
+ctl dataset add "$D/bom-mid.jsonl" 2>"$T/e"
+check "a blank line in the middle of a BOM file is named (line 2)" grep -q "bom-mid.jsonl:2: empty line" "$T/e"
+printf '\xef\xbb\xbf\n' > "$D/bom-only.jsonl"
+ctl dataset add "$D/bom-only.jsonl" 2>"$T/e"
+check "a BOM and a blank line alone are an empty dataset" grep -q "bom-only.jsonl: empty dataset" "$T/e"
+# The same where the final blank line or the BOM meets the import's 1 MiB
+# read blocks: the blank line's bytes start just before, at, or after the
+# boundary, and are cut exactly.
+for k in -2 -1 0 1; do
+    for bom in 0 1; do
+        python3 - "$D/edge.jsonl" "$D/edge-plain.jsonl" "$k" "$bom" <<'PY'
+import sys
+out, plain, k, bom = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+target = (1 << 20) + k - (3 if bom else 0)   # bytes of the examples
+lines, size, i = [], 0, 0
+while size < target:
+    pad = min(1000, target - size - len('{"prompt":"","completion":"c"}\n') - 6)
+    if pad < 0:
+        pad = 0
+    l = '{"prompt":"%s","completion":"c"}\n' % (("%06d" % i) + "p" * pad)
+    if size + len(l) > target:  # last line: make it fit exactly
+        l = '{"prompt":"%s","completion":"c"}\n' % ("q" * (target - size - len('{"prompt":"","completion":"c"}\n')))
+    lines.append(l); size += len(l); i += 1
+body = "".join(lines).encode()
+assert len(body) == target, (len(body), target)
+open(plain, "wb").write(body)
+open(out, "wb").write((b"\xef\xbb\xbf" if bom else b"") + body + b"\n")
+PY
+        n=$(wc -l < "$D/edge-plain.jsonl")
+        ctl --json dataset add "$D/edge.jsonl" --name "edge$k$bom" > "$T/edge.json" 2>"$T/e"
+        if [ "$(json_get "$T/edge.json" "v['examples']" 2>/dev/null)" = "$n" ] &&
+           cmp -s "$D/edge-plain.jsonl" "$(json_get "$T/edge.json" "v['path']")"; then
+            ok "final blank line at block offset $k (BOM $bom): $n examples, copy cut exactly"
+        else
+            fail "final blank line at block offset $k (BOM $bom): $(cat "$T/e")"
+        fi
+        ctl dataset rm "edge$k$bom" > /dev/null 2>&1
+    done
+done
+for n in bom trail both; do ctl dataset rm "$n" > /dev/null; done
+
 # Imports survive a restart.
 stop_daemon
 start_daemon || fail "restart"

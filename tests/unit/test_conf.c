@@ -981,6 +981,91 @@ static void test_shipped_example(void **state)
     free(example);
 }
 
+/* --- the control section and conf_diff ---------------------------------- */
+
+static void test_control_section(void **state)
+{
+    struct conf *c = load_ok(MIN);
+    (void)state;
+    assert_int_equal(c->control.max_connections, 256);
+    assert_int_equal(c->control.max_buffered_bytes, 64ull << 20);
+    assert_int_equal(c->control.partial_line_timeout_ms, 30000);
+    conf_free(c);
+    c = load_ok(MIN "control:\n  max_connections: 8\n  max_buffered: 1MiB\n"
+                    "  partial_line_timeout: 2s\n");
+    assert_int_equal(c->control.max_connections, 8);
+    assert_int_equal(c->control.max_buffered_bytes, 1u << 20);
+    assert_int_equal(c->control.partial_line_timeout_ms, 2000);
+    conf_free(c);
+    expect_err(MIN "control:\n  max_connections: 0\n",
+               "t.yaml:4:20: control.max_connections: must be between 1 and 65536, got 0");
+    expect_err(MIN "control:\n  max_conections: 8\n",
+               "t.yaml:4:3: control: unknown key 'max_conections'; did you mean "
+               "'max_connections'?");
+}
+
+struct seen {
+    char keys[16][64];
+    int n;
+};
+
+static void on_key(const char *key, void *ctx)
+{
+    struct seen *s = ctx;
+    assert_true(s->n < 16);
+    snprintf(s->keys[s->n++], sizeof s->keys[0], "%s", key);
+}
+
+static char *diff_of(const char *a_yaml, const char *b_yaml)
+{
+    struct conf *a = load_ok(a_yaml), *b = load_ok(b_yaml);
+    struct seen s = {.n = 0};
+    struct buf out;
+    conf_diff(a, b, on_key, &s);
+    buf_init(&out);
+    for (int i = 0; i < s.n; i++)
+        buf_printf(&out, "%s%s", i ? " " : "", s.keys[i]);
+    conf_free(a);
+    conf_free(b);
+    return out.data ? out.data : xstrdup("");
+}
+
+static void expect_diff(const char *a_yaml, const char *b_yaml, const char *want)
+{
+    char *got = diff_of(a_yaml, b_yaml);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_diff(void **state)
+{
+    char *pa, *pb;
+    (void)state;
+    expect_diff(MIN, MIN, "");
+    expect_diff(MIN, MIN "socket_mode: 0600\n", "socket_mode");
+    expect_diff(MIN "socket_mode: 0600\n", MIN "socket_mode: \"600\"\n", ""); /* same value */
+    expect_diff(MIN, "state_dir: /srv/v\nsocket: /run/x.sock\nlog_level: debug\n",
+                "state_dir socket log_level");
+    expect_diff(MIN, MIN "verify: {alpha: 1e-3}\ncontrol: {partial_line_timeout: 5s}\n",
+                "verify.alpha control.partial_line_timeout");
+    expect_diff(MIN "allowed_uids: [1, 2]\n", MIN "allowed_uids: [2, 1]\n", "allowed_uids");
+    expect_diff(MIN "schedules: [{job: a, every: 1h}]\n", MIN "schedules: [{job: a, every: 2h}]\n",
+                "schedules");
+    pa = xasprintf(MIN "providers:\n  p:\n    kind: openai\n    base_url: http://a/v1\n"
+                       "    api_key_file: %s\n  gone:\n    kind: manual\n    base_url: "
+                       "http://g/v1\n",
+                   key_openai);
+    pb = xasprintf(MIN "providers:\n  p:\n    kind: openai\n    base_url: http://b/v1\n"
+                       "    api_key_file: %s\n    poll_interval: 1m\n  new:\n    kind: manual\n"
+                       "    base_url: http://n/v1\n",
+                   key_openai);
+    expect_diff(pa, pb,
+                "providers.p.base_url providers.p.poll_interval providers.gone "
+                "providers.new");
+    free(pa);
+    free(pb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1001,6 +1086,8 @@ int main(void)
         cmocka_unit_test_teardown(test_read_api_key, teardown_env),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test_teardown(test_shipped_example, teardown_env),
+        cmocka_unit_test(test_control_section),
+        cmocka_unit_test(test_diff),
     };
     return cmocka_run_group_tests_name("conf", tests, setup_group, teardown_group);
 }

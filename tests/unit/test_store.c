@@ -1093,6 +1093,92 @@ static void test_counts(void **state)
     store_close(s);
 }
 
+/* ---- store_backup ---- */
+
+struct backup_probe {
+    struct store *s;
+    int calls;
+    int writes;      /* rows the daemon's connection added during the copy */
+    int cancel_at;   /* 0: never */
+    const char *tag; /* names the rows written */
+};
+
+/* Called between backup steps: writes through the store's own connection,
+ * as the daemon does while a backup runs, and cancels when asked. */
+static int probe_between_steps(void *ctx)
+{
+    struct backup_probe *p = ctx;
+    char name[32];
+    p->calls++;
+    snprintf(name, sizeof name, "%s-%d", p->tag, p->calls);
+    add_dataset(p->s, name, DS_FORMAT_PROMPT, "/x/during");
+    p->writes++;
+    return p->cancel_at && p->calls >= p->cancel_at;
+}
+
+static int64_t count_rows(const char *path, const char *table)
+{
+    sqlite3 *db = raw_open(path);
+    sqlite3_stmt *st;
+    char *sql = xasprintf("SELECT count(*) FROM %s", table);
+    int64_t n = -1;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    free(sql);
+    raw_close(db);
+    return n;
+}
+
+static void test_backup(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = open_ok(f->db);
+    struct backup_probe p = {.s = s, .tag = "during"};
+    struct stat st;
+    char *dest = xasprintf("%s/copy.db", f->dir), *err = NULL;
+    char name[32], *pad = xcalloc(1, 4001);
+
+    /* Enough pages for many steps: the copy must not restart under writes. */
+    memset(pad, 'p', 4000);
+    for (int i = 0; i < 400; i++) {
+        snprintf(name, sizeof name, "d%d", i);
+        add_dataset(s, name, DS_FORMAT_CHAT, pad);
+    }
+    assert_int_equal(store_backup(s, dest, probe_between_steps, &p, &err), 0);
+    assert_null(err);
+    assert_true(p.calls >= 2); /* several steps, a write between each */
+    /* The snapshot of the start: none of the rows written during the copy. */
+    assert_int_equal(count_rows(dest, "datasets"), 400);
+    assert_int_equal(count_rows(f->db, "datasets"), 400 + p.writes);
+    assert_int_equal(stat(dest, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char *wal = xasprintf("%s-wal", dest);
+    assert_int_equal(access(wal, F_OK), -1); /* one file */
+    free(wal);
+
+    /* Never over an existing file, which stays as it was. */
+    assert_int_equal(store_backup(s, dest, NULL, NULL, &err), -EEXIST);
+    assert_non_null(strstr(err, "already exists"));
+    free(err);
+    err = NULL;
+    assert_int_equal(count_rows(dest, "datasets"), 400);
+
+    /* Cancelled between steps: the destination is removed. */
+    char *dest2 = xasprintf("%s/cancelled.db", f->dir);
+    struct backup_probe c = {.s = s, .cancel_at = 1, .tag = "cancel"};
+    assert_int_equal(store_backup(s, dest2, probe_between_steps, &c, &err), -ECANCELED);
+    assert_non_null(err);
+    free(err);
+    assert_int_equal(access(dest2, F_OK), -1);
+
+    free(dest2);
+    free(dest);
+    free(pad);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1116,6 +1202,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dataset_delete_shared_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dataset_delete_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
