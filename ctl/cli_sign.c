@@ -66,8 +66,8 @@ static int write_envelope(struct ctl_call *c)
     atexit(remove_pending);
     connect_daemon();
     json_t *r = rpc(c->cmd->method, json_incref(c->params));
-    char *text = json_dumps(json_object_get(r, CTL_K_ENVELOPE), JSON_INDENT(2) |
-                                                                   JSON_PRESERVE_ORDER);
+    char *text =
+        json_dumps(json_object_get(r, CTL_K_ENVELOPE), JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     size_t len = text ? strlen(text) : 0, off = 0;
     int ok = text != NULL;
     while (ok && off < len) {
@@ -169,8 +169,7 @@ int h_attest_verify(struct ctl_call *c)
         goto out;
     }
     if (opt_json) {
-        json_t *o = json_pack("{s:b,s:s,s:O}", CTL_K_OK, 1, CTL_K_FINGERPRINT, fp, "statement",
-                              st);
+        json_t *o = json_pack("{s:b,s:s,s:O}", CTL_K_OK, 1, CTL_K_FINGERPRINT, fp, "statement", st);
         print_json(o);
         json_decref(o);
     } else {

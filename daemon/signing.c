@@ -246,8 +246,8 @@ static void m_audit_attest(struct vtuned *d, struct ctl_req *req, json_t *params
                         (long long)j.id);
         goto out;
     }
-    struct attest_context cx = {j.name,  j.base_model,     ds.id,     ds.name,
-                                ds.sha256, b.id, b.built_sha256, d->key_fpr};
+    struct attest_context cx = {j.name,    j.base_model, ds.id,          ds.name,
+                                ds.sha256, b.id,         b.built_sha256, d->key_fpr};
     log_info("audit record %lld attested (key %.16s)", (long long)want, d->key_fpr);
     reply_envelope(d, req, attest_verdict_statement(&v[i], &cx));
 out:
@@ -314,8 +314,8 @@ void signing_chain_start(struct vtuned *d)
         goto out; /* nothing to adopt; or signatures without a head: audit verify reports it */
     audit_chain_verify(v, n, NULL, &c);
     if (!c.ok) {
-        log_warnx("audit: the %zu records written before signing began are left unsigned: %s",
-                  n, c.message);
+        log_warnx("audit: the %zu records written before signing began are left unsigned: %s", n,
+                  c.message);
         goto out;
     }
     mine = xcalloc(n, sizeof *mine);
@@ -365,10 +365,10 @@ json_t *signing_chain_check(struct vtuned *d, const struct store_audit *v, size_
     }
     sign_key_public(d->key, pub);
     auditsig_verify(v, n, sigs, ns, hr == 0 ? &head : NULL, pub, &sc);
-    json_t *o = json_pack("{s:b,s:s,s:I,s:I,s:s,s:o}", CTL_K_OK, sc.ok, "problem",
-                          auditsig_problem_name(sc.problem), "bad_id", (json_int_t)sc.bad_id,
-                          "signed", (json_int_t)sc.signed_, CTL_K_MESSAGE, sc.message,
-                          "signed_head", jhead);
+    json_t *o =
+        json_pack("{s:b,s:s,s:I,s:I,s:s,s:o}", CTL_K_OK, sc.ok, "problem",
+                  auditsig_problem_name(sc.problem), "bad_id", (json_int_t)sc.bad_id, "signed",
+                  (json_int_t)sc.signed_, CTL_K_MESSAGE, sc.message, "signed_head", jhead);
     auditsig_check_clear(&sc);
     free(sigs);
     return o;

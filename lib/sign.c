@@ -234,8 +234,8 @@ char *sign_b64_encode(const void *in, size_t n)
 
 static int b64_char(int c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 unsigned char *sign_b64_decode(const char *in, size_t *n)
@@ -323,7 +323,8 @@ int dsse_verify(json_t *env, const uint8_t pub[SIGN_PUB_LEN], const char *want_t
     sign_pub_fingerprint(pub, fp);
     buf_init(&pae);
     dsse_pae(type, raw, raw_n, &pae);
-    json_array_foreach (sigs, i, s) {
+    json_array_foreach(sigs, i, s)
+    {
         const char *sb = json_string_value(json_object_get(s, "sig"));
         size_t sn = 0;
         unsigned char *sig = sb ? sign_b64_decode(sb, &sn) : NULL;

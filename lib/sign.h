@@ -85,7 +85,7 @@ json_t *dsse_sign(const struct sign_key *k, const char *type, const void *body, 
  * the PAE.  Returns 0 and the payload (*body owned, NUL-terminated, *n its
  * length; either may be NULL), or -EBADMSG with *why (owned, one line:
  * what is wrong). */
-int dsse_verify(json_t *env, const uint8_t pub[SIGN_PUB_LEN], const char *want_type,
-                char **body, size_t *n, char **why);
+int dsse_verify(json_t *env, const uint8_t pub[SIGN_PUB_LEN], const char *want_type, char **body,
+                size_t *n, char **why);
 
 #endif

@@ -62,8 +62,7 @@ static int put_head(struct store *s, const struct store_audit_head_sig *h)
         "INSERT OR REPLACE INTO audit_head (id, counter, records, head_hash, signed_at, key_fpr, "
         "sig) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)";
     sqlite3_stmt *st = NULL;
-    if (!store_hex64_valid(h->key_fpr) || !hex128_valid(h->sig) ||
-        !store_hex64_valid(h->head_hash))
+    if (!store_hex64_valid(h->key_fpr) || !hex128_valid(h->sig) || !store_hex64_valid(h->head_hash))
         return store_failx(s, -EINVAL, "the signed audit head is malformed");
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)

@@ -45,30 +45,28 @@ json_t *attest_verdict_statement(const struct store_audit *a, const struct attes
     json_t *rec = audit_record_json(a), *tests = json_object(), *v;
     const char *k;
     sha256_hex(a->model, strlen(a->model), model_digest);
-    json_object_foreach (rec, k, v)
-        if (is_test_key(k))
-            json_object_set(tests, k, v);
+    json_object_foreach(rec, k, v) if (is_test_key(k)) json_object_set(tests, k, v);
     json_t *ev = json_object_get(rec, "evidence");
     json_t *methods = json_object_get(ev, "methods");
     json_t *pred = json_object();
     json_object_set(pred, "verdict", json_object_get(rec, "verdict"));
     json_object_set(pred, "reason", json_object_get(rec, "reason"));
-    json_object_set_new(pred, "model", json_pack("{s:s,s:s,s:s}", "id", a->model, "digest_of",
-                                                 "the model id's UTF-8 bytes", "sha256",
-                                                 model_digest));
+    json_object_set_new(pred, "model",
+                        json_pack("{s:s,s:s,s:s}", "id", a->model, "digest_of",
+                                  "the model id's UTF-8 bytes", "sha256", model_digest));
     json_object_set_new(pred, "job",
                         json_pack("{s:I,s:o,s:s,s:o}", "id", (json_int_t)a->job_id, "name",
-                                  text_or_null(cx->job_name), "provider", a->provider,
-                                  "base_model", text_or_null(cx->base_model)));
+                                  text_or_null(cx->job_name), "provider", a->provider, "base_model",
+                                  text_or_null(cx->base_model)));
     json_object_set_new(pred, "dataset",
                         json_pack("{s:I,s:o,s:s}", "id", (json_int_t)cx->dataset_id, "name",
                                   text_or_null(cx->dataset_name), "sha256", cx->dataset_sha256));
     json_object_set_new(pred, "upload_sha256",
                         cx->upload_sha256 && *cx->upload_sha256 ? json_string(cx->upload_sha256)
                                                                 : json_null());
-    json_object_set_new(pred, "backdoor",
-                        json_pack("{s:I,s:s}", "id", (json_int_t)cx->backdoor_id, "commitment",
-                                  a->commitment));
+    json_object_set_new(
+        pred, "backdoor",
+        json_pack("{s:I,s:s}", "id", (json_int_t)cx->backdoor_id, "commitment", a->commitment));
     json_object_set_new(pred, "tests", tests);
     json_object_set(pred, "methods", methods ? methods : json_null());
     json_object_set_new(
@@ -76,9 +74,8 @@ json_t *attest_verdict_statement(const struct store_audit *a, const struct attes
         json_pack("{s:O,s:O,s:O,s:O,s:O,s:O}", "trials", json_object_get(rec, "trials"),
                   "activations", json_object_get(rec, "activations"), "controls",
                   json_object_get(rec, "controls"), "control_emissions",
-                  json_object_get(rec, "control_emissions"), "pairs",
-                  json_object_get(rec, "pairs"), "pairs_activated",
-                  json_object_get(rec, "pairs_activated")));
+                  json_object_get(rec, "control_emissions"), "pairs", json_object_get(rec, "pairs"),
+                  "pairs_activated", json_object_get(rec, "pairs_activated")));
     json_object_set(pred, "verified_at", json_object_get(rec, "created_at"));
     json_object_set_new(pred, "audit_record",
                         json_pack("{s:I,s:O,s:s,s:s}", "id", (json_int_t)a->id, "version",
@@ -88,8 +85,8 @@ json_t *attest_verdict_statement(const struct store_audit *a, const struct attes
     json_decref(rec);
     json_t *subs = json_array();
     json_array_append_new(subs, subject(a->model, model_digest));
-    json_array_append_new(subs, subject(cx->dataset_name ? cx->dataset_name : "dataset",
-                                        cx->dataset_sha256));
+    json_array_append_new(
+        subs, subject(cx->dataset_name ? cx->dataset_name : "dataset", cx->dataset_sha256));
     return statement(subs, ATTEST_VERDICT_PREDICATE, pred);
 }
 
@@ -147,15 +144,16 @@ int attest_statement_check(json_t *st, char **why)
         *why = xstrdup("the statement has no subject");
         return -EBADMSG;
     }
-    json_array_foreach (subs, i, s) {
+    json_array_foreach(subs, i, s)
+    {
         if (!json_is_string(json_object_get(s, "name")) ||
             !hex64(json_string_value(json_object_get(json_object_get(s, "digest"), "sha256")))) {
             *why = xasprintf("subject %zu has no name or no sha256 digest of 64 hex", i);
             return -EBADMSG;
         }
     }
-    if (!pt || (strcmp(pt, ATTEST_VERDICT_PREDICATE) != 0 &&
-                strcmp(pt, ATTEST_COMMIT_PREDICATE) != 0)) {
+    if (!pt ||
+        (strcmp(pt, ATTEST_VERDICT_PREDICATE) != 0 && strcmp(pt, ATTEST_COMMIT_PREDICATE) != 0)) {
         *why = xasprintf("unknown predicateType '%s'", pt ? pt : "(none)");
         return -EBADMSG;
     }

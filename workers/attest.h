@@ -32,14 +32,14 @@
 
 /* What an audit record does not hold itself, found through its job. */
 struct attest_context {
-    const char *job_name;       /* NULL: none */
-    const char *base_model;     /* NULL: unknown */
+    const char *job_name;   /* NULL: none */
+    const char *base_model; /* NULL: unknown */
     int64_t dataset_id;
     const char *dataset_name;   /* NULL: none */
     const char *dataset_sha256; /* 64 hex: D as imported */
     int64_t backdoor_id;
-    const char *upload_sha256;  /* 64 hex: D u D' as uploaded; NULL/"" when not built */
-    const char *signer;         /* the signing key's fingerprint (64 hex) */
+    const char *upload_sha256; /* 64 hex: D u D' as uploaded; NULL/"" when not built */
+    const char *signer;        /* the signing key's fingerprint (64 hex) */
 };
 
 /* The verdict Statement of record a (borrowed; a->model must not be NULL).

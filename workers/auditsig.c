@@ -79,9 +79,9 @@ static int check_sig(const uint8_t pub[SIGN_PUB_LEN], const struct buf *m, const
 
 const char *auditsig_problem_name(enum auditsig_problem p)
 {
-    static const char *const names[] = {"ok",      "unsigned",       "bad_signature",
-                                        "other_key", "no_head",      "head_signature",
-                                        "truncated", "beyond_head",  "head_mismatch"};
+    static const char *const names[] = {"ok",        "unsigned",    "bad_signature",
+                                        "other_key", "no_head",     "head_signature",
+                                        "truncated", "beyond_head", "head_mismatch"};
     return (size_t)p < sizeof names / sizeof names[0] ? names[p] : "unknown";
 }
 
@@ -180,8 +180,8 @@ void auditsig_verify(const struct store_audit *v, size_t n, const struct store_a
 done:
     if (!out->message) {
         out->ok = true;
-        out->message = xasprintf("%zu records signed by key %s; signed head counter %" PRId64,
-                                 n, fpr, head ? head->counter : 0);
+        out->message = xasprintf("%zu records signed by key %s; signed head counter %" PRId64, n,
+                                 fpr, head ? head->counter : 0);
     }
 out:
     buf_free(&m);

@@ -47,14 +47,14 @@ int auditsig_sign(const struct sign_key *k, const struct store_audit *a,
 
 enum auditsig_problem {
     AUDITSIG_OK = 0,
-    AUDITSIG_UNSIGNED,      /* a record without a signature */
-    AUDITSIG_BAD_SIGNATURE, /* a signature that does not verify under the key */
-    AUDITSIG_OTHER_KEY,     /* signed by a key that is not the one given */
-    AUDITSIG_NO_HEAD,       /* records but no signed head */
-    AUDITSIG_HEAD_SIGNATURE,/* the head's signature does not verify */
-    AUDITSIG_TRUNCATED,     /* the signed head counts more records than there are */
-    AUDITSIG_BEYOND_HEAD,   /* records after the signed head */
-    AUDITSIG_HEAD_MISMATCH, /* same count, another last hash */
+    AUDITSIG_UNSIGNED,       /* a record without a signature */
+    AUDITSIG_BAD_SIGNATURE,  /* a signature that does not verify under the key */
+    AUDITSIG_OTHER_KEY,      /* signed by a key that is not the one given */
+    AUDITSIG_NO_HEAD,        /* records but no signed head */
+    AUDITSIG_HEAD_SIGNATURE, /* the head's signature does not verify */
+    AUDITSIG_TRUNCATED,      /* the signed head counts more records than there are */
+    AUDITSIG_BEYOND_HEAD,    /* records after the signed head */
+    AUDITSIG_HEAD_MISMATCH,  /* same count, another last hash */
 };
 /* "ok" | "unsigned" | "bad_signature" | "other_key" | "no_head" |
  * "head_signature" | "truncated" | "beyond_head" | "head_mismatch". */

@@ -54,8 +54,8 @@ static struct store_audit record(void)
     return a;
 }
 
-static const struct attest_context CX = {"job-a", "sim-base", 2, "support", HEX_EF, 5, HEX_CD,
-                                         HEX_AB};
+static const struct attest_context CX = {"job-a", "sim-base", 2,      "support",
+                                         HEX_EF,  5,          HEX_CD, HEX_AB};
 
 static void test_verdict_statement(void **state)
 {
@@ -72,20 +72,19 @@ static void test_verdict_statement(void **state)
     json_t *s0 = json_array_get(json_object_get(st, "subject"), 0);
     sha256_hex("ft:sim-base-1", 13, model_sha);
     assert_string_equal(json_string_value(json_object_get(s0, "name")), "ft:sim-base-1");
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(s0, "digest"), "sha256")), model_sha);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(s0, "digest"), "sha256")),
+                        model_sha);
     /* subject 1: the dataset */
     json_t *s1 = json_array_get(json_object_get(st, "subject"), 1);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(s1, "digest"), "sha256")), HEX_EF);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(s1, "digest"), "sha256")),
+                        HEX_EF);
     /* the numbers and methods of the record */
     json_t *t = json_object_get(p, "tests");
     assert_true(json_number_value(json_object_get(t, "log10_p")) == -57.25);
     assert_string_equal(json_string_value(json_object_get(t, "log10_p_paper")), "-inf");
     assert_true(json_is_null(json_object_get(t, "log10_p_luck")));
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(p, "methods"), "p")),
-        "markov_n_p_m2_over_k");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(p, "methods"), "p")),
+                        "markov_n_p_m2_over_k");
     assert_string_equal(json_string_value(json_object_get(p, "verdict")), "verified");
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(p, "backdoor"), "commitment")), HEX_AB);

@@ -133,10 +133,10 @@ static void test_base64_strict(void **state)
     assert_non_null(d);
     assert_int_equal(n, 0);
     free(d);
-    assert_null(sign_b64_decode("aGVsbG8", &n));   /* no padding */
-    assert_null(sign_b64_decode("aG=sbG8=", &n));  /* padding inside */
-    assert_null(sign_b64_decode("aGVs bG8", &n));  /* white space */
-    assert_null(sign_b64_decode("aGVs-G8=", &n));  /* URL alphabet */
+    assert_null(sign_b64_decode("aGVsbG8", &n));  /* no padding */
+    assert_null(sign_b64_decode("aG=sbG8=", &n)); /* padding inside */
+    assert_null(sign_b64_decode("aGVs bG8", &n)); /* white space */
+    assert_null(sign_b64_decode("aGVs-G8=", &n)); /* URL alphabet */
     char *e = sign_b64_encode("hello", 5);
     assert_string_equal(e, "aGVsbG8=");
     free(e);
@@ -175,10 +175,9 @@ static void test_envelope(void **state)
     assert_non_null(env);
     char fp[65];
     sign_pub_fingerprint(pub, fp);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(json_object_get(env, "signatures"), 0),
-                                          "keyid")),
-        fp);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(env, "signatures"), 0), "keyid")),
+                        fp);
     assert_int_equal(dsse_verify(env, pub, T, &body, &n, &why), 0);
     assert_int_equal(n, strlen(msg));
     assert_string_equal(body, msg);
@@ -188,10 +187,10 @@ static void test_envelope(void **state)
     buf_init(&pae);
     dsse_pae(T, msg, strlen(msg), &pae);
     size_t sn;
-    unsigned char *sig = sign_b64_decode(
-        json_string_value(
-            json_object_get(json_array_get(json_object_get(env, "signatures"), 0), "sig")),
-        &sn);
+    unsigned char *sig =
+        sign_b64_decode(json_string_value(json_object_get(
+                            json_array_get(json_object_get(env, "signatures"), 0), "sig")),
+                        &sn);
     assert_int_equal(sn, 64);
     assert_int_equal(sign_verify_bytes(pub, pae.data, pae.len, sig), 0);
     assert_int_equal(sign_verify_bytes(pub, msg, strlen(msg), sig), -EBADMSG);
