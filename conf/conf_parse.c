@@ -1025,6 +1025,7 @@ static const struct field top_fields[] = {
     CFN("allowed_groups", fn_groups),
     CF("log_level", T_LOGLEVEL, log_level, 0, 0, 0),
     CF("max_request_size", T_SIZE, max_request_bytes, 0, 1024, 1024.0 * 1024 * 1024),
+    CF("signing_key_file", T_PATH, signing_key_file, 0, 0, 0),
     CFN("providers", fn_providers),
     CMAP("generator", generator, generator_fields, check_generator),
     CMAP("verify", verify, verify_fields, NULL),

@@ -354,6 +354,35 @@ static const char migration_7[] =
     ");"
     "CREATE INDEX outbox_due ON outbox(next_due_ms);";
 
+/* Version 8: the signed audit chain (issue 15, store/auditsig.c).  One
+ * Ed25519 signature per record over its hash, in a table of its own (the
+ * record and its hashed format are unchanged, so no record version is
+ * needed), and the signed head: one row, rewritten with every append, that
+ * says how many records the chain had at counter N and what its last hash
+ * was.  Signatures are 128 lowercase hex; key_fpr names the key (SHA-256
+ * of its raw public key).  A table of its own so the step stands alone and
+ * can be renumbered when migrations from other branches land. */
+#define HEX128(col) "length(" col ") = 128 AND " col " NOT GLOB '*[^0-9a-f]*'"
+static const char migration_8[] =
+    "CREATE TABLE audit_signatures ("
+    "  audit_id INTEGER PRIMARY KEY REFERENCES audit_records(id),"
+    "  key_fpr  TEXT NOT NULL CHECK (" HEX64("key_fpr") "),"
+    "  sig      TEXT NOT NULL CHECK (" HEX128("sig") ")"
+    ");"
+    "CREATE TRIGGER audit_signatures_no_update BEFORE UPDATE ON audit_signatures "
+    "BEGIN SELECT RAISE(ABORT, 'audit_signatures is append-only'); END;"
+    "CREATE TRIGGER audit_signatures_no_delete BEFORE DELETE ON audit_signatures "
+    "BEGIN SELECT RAISE(ABORT, 'audit_signatures is append-only'); END;"
+    "CREATE TABLE audit_head ("
+    "  id        INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  counter   INTEGER NOT NULL CHECK (counter >= 1),"
+    "  records   INTEGER NOT NULL CHECK (records >= 0),"
+    "  head_hash TEXT NOT NULL CHECK (" HEX64("head_hash") "),"
+    "  signed_at INTEGER NOT NULL,"
+    "  key_fpr   TEXT NOT NULL CHECK (" HEX64("key_fpr") "),"
+    "  sig       TEXT NOT NULL CHECK (" HEX128("sig") ")"
+    ");";
+
 // clang-format on
 
 const struct store_migration store_migrations[] = {
@@ -364,6 +393,7 @@ const struct store_migration store_migrations[] = {
     {5, migration_5},
     {6, migration_6},
     {7, migration_7},
+    {8, migration_8},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 
