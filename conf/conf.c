@@ -98,6 +98,7 @@ void conf_free(struct conf *c)
     free(c->state_dir);
     free(c->socket);
     free(c->socket_group);
+    free(c->signing_key_file);
     free(c->allowed_uids);
     for (size_t i = 0; i < c->n_allowed_groups; i++)
         free(c->allowed_groups[i]);

@@ -105,6 +105,9 @@ struct conf {
     size_t n_allowed_groups;
     int log_level;              /* enum log_level; default info */
     uint64_t max_request_bytes; /* control-socket line limit, default 1 MiB */
+    /* the Ed25519 signing key (PEM PKCS#8); NULL: the systemd credential
+     * vtuned-signing-key, else <state_dir>/signing.key (made at first start) */
+    char *signing_key_file;
     struct conf_control control;
 
     struct conf_provider *providers;

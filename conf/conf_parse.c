@@ -1066,6 +1066,7 @@ static const struct field top_fields[] = {
     CFN("allowed_groups", fn_groups),
     CF("log_level", T_LOGLEVEL, log_level, 0, 0, 0),
     CF("max_request_size", T_SIZE, max_request_bytes, 0, 1024, 1024.0 * 1024 * 1024),
+    CF("signing_key_file", T_PATH, signing_key_file, 0, 0, 0),
     CFN("providers", fn_providers),
     CMAP("generator", generator, generator_fields, check_generator),
     CMAP("verify", verify, verify_fields, NULL),
@@ -1322,6 +1323,18 @@ static int schedules_differ(const struct conf *a, const struct conf *b)
     return 0;
 }
 
+/* A provider's deployments (azure), in order. */
+static int deployments_differ(const struct conf_provider *a, const struct conf_provider *b)
+{
+    if (a->n_deployments != b->n_deployments)
+        return 1;
+    for (size_t i = 0; i < a->n_deployments; i++)
+        if (strcmp(a->deploy_models[i], b->deploy_models[i]) != 0 ||
+            strcmp(a->deploy_names[i], b->deploy_names[i]) != 0)
+            return 1;
+    return 0;
+}
+
 static void diff_func(struct diffctx *x, const char *key, const struct conf *a,
                       const struct conf *b)
 {
@@ -1347,8 +1360,12 @@ static void diff_fields(struct diffctx *x, const char *path, const struct field 
 {
     for (size_t i = 0; i < nf; i++) {
         char *kpath = join(path, f[i].key);
-        if (f[i].type == T_FUNC)
-            diff_func(x, kpath, a, b); /* only top-level fields are T_FUNC */
+        if (f[i].type == T_FUNC && f == provider_fields) {
+            if (!strcmp(f[i].key, "deployments") && deployments_differ(a, b))
+                x->changed(kpath, x->ctx);
+        } else if (f[i].type == T_FUNC) {
+            diff_func(x, kpath, a, b); /* the other T_FUNC fields are top-level */
+        }
         else if (f[i].type == T_MAP)
             diff_fields(x, kpath, f[i].sub, f[i].nsub, (const char *)a + f[i].off,
                         (const char *)b + f[i].off);

@@ -150,6 +150,16 @@ static const struct ctl_flag f_audit_verify[] = {
      "a head hash kept elsewhere to check against"},
     END_FLAGS,
 };
+static const struct ctl_flag f_evidence_out[] = {
+    {"--output", "-o", CF_STR, "FILE", NULL, 0, NULL, 1,
+     "the new file to write (created by you, never overwritten)"},
+    END_FLAGS,
+};
+static const struct ctl_flag f_attest_verify[] = {
+    {"--key", NULL, CF_STR, "PUB", NULL, 0, NULL, 1,
+     "the daemon's public key: a PEM file, or a file holding the raw key in base64"},
+    END_FLAGS,
+};
 static const struct ctl_flag f_schedule_add[] = {
     {"--every", NULL, CF_STR, "DURATION", NULL, 0, CTL_K_EVERY, 1,
      "the period: 30s, 15m, 6h, 1d (at least 1s)"},
@@ -230,6 +240,14 @@ const struct ctl_cmd ctl_commands[] = {
      "then says for each pair which attack recovers it and at which rank among its\n"
      "candidates, and records the result with the backdoor.  A pair recovered within\n"
      "the top 10 makes 'job submit' refuse B without --force.  No phrase is printed."},
+    {"backdoor commit", "B", CTL_K_ID, f_evidence_out, CTL_M_BACKDOOR_COMMIT, h_backdoor_commit,
+     "sign B's commitment, to publish before the upload",
+     "Writes to FILE a DSSE envelope, signed with the daemon's key, of an in-toto\n"
+     "Statement (predicate https://vtuned.dev/attestation/commitment/v1): backdoor B's\n"
+     "commitment (a hash over its phrases), dataset D's SHA-256, D u D''s SHA-256 when\n"
+     "built, and the time.  Give it to the provider or a third party before the upload;\n"
+     "a later 'backdoor show --reveal' shows phrases that hash to it, so they were fixed\n"
+     "before the provider saw the data.  No phrase is written."},
     {"backdoor rm", "B", CTL_K_ID, NULL, CTL_M_BACKDOOR_RM, h_backdoor_rm,
      "remove a backdoor no job uses", "Removes a backdoor no job uses, with its built file."},
 
@@ -292,9 +310,32 @@ const struct ctl_cmd ctl_commands[] = {
     {"audit export", NULL, NULL, f_audit_export, CTL_M_AUDIT_LIST, h_audit_export,
      "every record as JSON Lines", "Writes every record as JSON Lines."},
     {"audit verify", NULL, NULL, f_audit_verify, CTL_M_AUDIT_VERIFY, h_audit_verify,
-     "check the hash chain",
-     "Recomputes the hash chain and names the first broken record; each new head is\n"
-     "logged.  Exit 0 intact, 1 broken."},
+     "check the hash chain and its signatures",
+     "Recomputes the hash chain, checks every record's signature and the signed head\n"
+     "(record count, last hash, counter) with the daemon's key, and names the first\n"
+     "record that fails: altered, added or rewritten without the key, or a removed\n"
+     "tail.  Each new head is logged.  Exit 0 intact, 1 broken."},
+
+    {"audit attest", "A", CTL_K_ID, f_evidence_out, CTL_M_AUDIT_ATTEST, h_audit_attest,
+     "a signed, portable statement of record A's verdict",
+     "Writes to FILE a DSSE envelope, signed with the daemon's key, of an in-toto\n"
+     "Statement v1 (predicate https://vtuned.dev/attestation/verdict/v1) of audit record\n"
+     "A: the model, job, provider, dataset digest, backdoor commitment, both tests'\n"
+     "numbers and methods, the verdict, its time and the record's hash.  Refused when the\n"
+     "chain up to A does not verify.  Check it with 'attest verify'."},
+    {"attest verify", "FILE", NULL, f_attest_verify, NULL, h_attest_verify,
+     "check a signed statement offline with the public key",
+     "Checks FILE, an envelope from 'audit attest' or 'backdoor commit', against the\n"
+     "public key PUB ('key show' prints it), without the daemon: the DSSE signature over\n"
+     "the pre-authentication encoding, the payload type and the Statement's shape.\n"
+     "Exit 0 and one line saying what it attests when valid; exit 1 and one line saying\n"
+     "why when not."},
+    {"key show", NULL, NULL, NULL, CTL_M_KEY_SHOW, h_key_show,
+     "the daemon's public signing key and its fingerprint",
+     "Prints the public half of the daemon's Ed25519 signing key: its fingerprint\n"
+     "(SHA-256 of the raw 32-byte key, hex; the keyid of every envelope), the raw key in\n"
+     "base64, where the daemon loaded it from, and the key as PEM.  Give the PEM or the\n"
+     "base64 to whoever checks your attestations."},
 
     {"schedule add", "J", CTL_K_ID, f_schedule_add, CTL_M_SCHEDULE_ADD, h_schedule_add,
      "re-verify a deployed model periodically",

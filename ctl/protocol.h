@@ -82,6 +82,12 @@
 #define CTL_M_AUDIT_SHOW   "audit.show"
 #define CTL_M_AUDIT_VERIFY "audit.verify"
 
+#define CTL_M_AUDIT_ATTEST "audit.attest"
+
+/* the daemon's signing key, and signed evidence (issue 15) */
+#define CTL_M_KEY_SHOW        "key.show"
+#define CTL_M_BACKDOOR_COMMIT "backdoor.commit"
+
 #define CTL_M_SCHEDULE_ADD  "schedule.add"
 #define CTL_M_SCHEDULE_LIST "schedule.list"
 #define CTL_M_SCHEDULE_RM   "schedule.rm"
@@ -185,6 +191,13 @@
 #define CTL_K_HEAD        "head"
 #define CTL_K_OK          "ok"
 #define CTL_K_EXPLANATION "explanation"
+
+/* key.show, audit.attest, backdoor.commit */
+#define CTL_K_PUBLIC_KEY     "public_key"     /* the raw 32 bytes, base64 */
+#define CTL_K_PUBLIC_KEY_PEM "public_key_pem" /* SPKI PEM */
+#define CTL_K_FINGERPRINT    "fingerprint"    /* SHA-256 hex of the raw key; the DSSE keyid */
+#define CTL_K_KEY_SOURCE     "key_source"     /* where the daemon loaded it from */
+#define CTL_K_ENVELOPE       "envelope"       /* a DSSE envelope (object) */
 
 /* schedule.* */
 #define CTL_K_EVERY        "every"

@@ -243,8 +243,8 @@ static char *cell(json_t *v)
 {
     if (!v || json_is_null(v))
         return xstrdup("-");
-    if (json_is_string(v))
-        return xstrdup(json_string_value(v));
+    if (json_is_string(v)) /* shown escaped: a control byte neither hides nor moves text */
+        return text_escape_control(json_string_value(v), json_string_length(v));
     if (json_is_integer(v))
         return xasprintf("%lld", (long long)json_integer_value(v));
     if (json_is_real(v))

@@ -64,6 +64,10 @@ int h_audit_list(struct ctl_call *c);
 int h_audit_show(struct ctl_call *c);
 int h_audit_export(struct ctl_call *c);
 int h_audit_verify(struct ctl_call *c);
+int h_audit_attest(struct ctl_call *c);
+int h_attest_verify(struct ctl_call *c); /* offline: no daemon */
+int h_key_show(struct ctl_call *c);
+int h_backdoor_commit(struct ctl_call *c);
 int h_schedule_add(struct ctl_call *c);
 int h_schedule_list(struct ctl_call *c);
 int h_schedule_rm(struct ctl_call *c);

@@ -483,7 +483,7 @@ unsigned ctl_server_connections(const struct ctl_server *s)
 
 static const struct ctl_method *const method_tables[] = {ctl_methods_status, ctl_methods_dataset,
                                                          ctl_methods_backdoor, ctl_methods_job,
-                                                         ctl_methods_verify};
+                                                         ctl_methods_verify, ctl_methods_sign};
 
 static const struct ctl_method *find_method(const char *name)
 {

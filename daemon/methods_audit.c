@@ -12,6 +12,7 @@
 #include "daemon/ctl.h"
 #include "lib/log.h"
 #include "daemon/lookup.h"
+#include "daemon/signing.h"
 #include "lib/util.h"
 #include "daemon/verifier.h"
 #include "workers/audit.h"
@@ -146,8 +147,26 @@ static void m_audit_verify(struct vtuned *d, struct ctl_req *req, json_t *params
         json_object_set_new(o, "head_found", json_boolean(c.head_found));
         json_object_set_new(o, "head_id", json_integer((json_int_t)c.head_id));
     }
+    /* The signatures (issue 15): the first record that fails either check
+     * is the one reported; a head problem (bad_id 0) comes after all. */
+    json_t *sg = signing_chain_check(d, v, n);
+    int sig_ok = json_is_true(json_object_get(sg, CTL_K_OK));
+    int64_t sig_bad = json_integer_value(json_object_get(sg, "bad_id"));
+    if (!sig_ok && (c.ok || (sig_bad > 0 && sig_bad < c.bad_id) || (c.bad_id == 0 && sig_bad > 0))) {
+        json_object_set_new(o, CTL_K_OK, json_false());
+        json_object_set(o, "problem", json_object_get(sg, "problem"));
+        json_object_set(o, "bad_id", json_object_get(sg, "bad_id"));
+        json_object_set(o, CTL_K_MESSAGE, json_object_get(sg, CTL_K_MESSAGE));
+        c.ok = false;
+    } else if (c.ok && sig_ok) {
+        char *m = xasprintf("%s; %s", c.message, json_string_value(json_object_get(sg, CTL_K_MESSAGE)));
+        json_object_set_new(o, CTL_K_MESSAGE, json_string(m));
+        free(m);
+    }
+    json_object_set_new(o, "signatures", sg);
     if (!c.ok)
-        log_warnx("audit: chain check failed: %s", c.message);
+        log_warnx("audit: chain check failed: %s",
+                  json_string_value(json_object_get(o, CTL_K_MESSAGE)));
     ctl_reply(req, o);
     audit_check_clear(&c);
     store_audit_list_free(v, n);

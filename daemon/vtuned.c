@@ -22,12 +22,14 @@
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
 #include "daemon/providers.h"
+#include "daemon/signing.h"
 #include "daemon/verifier.h"
 #include "lib/fsio.h"
 #include "lib/log.h"
 #include "daemon/notify.h"
 #include "daemon/outbox.h"
 #include "lib/util.h"
+#include "lib/sign.h"
 #include "daemon/vtuned.h"
 
 /* The configured sysconfdir (Makefile.am passes ./configure's --sysconfdir):
@@ -283,10 +285,13 @@ int main(int argc, char **argv)
     d.started_at = now_unix();
     prepare_state_dir(&d);
     lock_state_dir(&d); /* before the store opens: one daemon per state directory */
+    if (signing_key_setup(&d, &err) < 0)
+        fatalx("%s", err);
     char *db = xasprintf("%s/vtuned.db", d.conf->state_dir);
     if (store_open(db, &d.store, &err) < 0)
         fatalx("%s", err);
     free(db);
+    signing_chain_start(&d);
     dataset_cleanup_orphans(&d);
     if (providers_start(&d, &err) < 0)
         fatalx("%s", err);
@@ -327,6 +332,8 @@ int main(int argc, char **argv)
     free(d.datasets_dir);
     free(d.tmp_dir);
     free(d.built_dir);
+    sign_key_free(d.key);
+    free(d.key_source);
     log_info("stopped");
     return 0;
 }

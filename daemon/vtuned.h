@@ -33,6 +33,7 @@ struct ctl_req;
 struct http_ctx;
 struct provider_slot;
 struct job_run;
+struct sign_key;
 
 struct vtuned {
     uv_loop_t *loop;
@@ -56,6 +57,11 @@ struct vtuned {
     struct job_run *jobs;            /* active jobs being driven (daemon/jobs.c) */
     uint64_t cron_ticks;             /* cron runs so far (see vtuned_every) */
     struct task *tasks; /* thread-pool tasks in flight (daemon/task.h) */
+    /* the Ed25519 key that signs attestations and the audit chain
+     * (daemon/signing.c), where it came from, its public key's fingerprint */
+    struct sign_key *key;
+    char *key_source;
+    char key_fpr[65];
     int lock_fd;        /* holds the lock on <state_dir>/vtuned.lock until exit */
 };
 
@@ -95,6 +101,7 @@ struct ctl_method {
 extern const struct ctl_method ctl_methods_status[];
 extern const struct ctl_method ctl_methods_dataset[];
 extern const struct ctl_method ctl_methods_backdoor[];
+extern const struct ctl_method ctl_methods_sign[];
 
 /* Thread-pool tasks (daemon/task.c): cancel all (shutdown); cron progress. */
 void tasks_cancel_all(struct vtuned *d);

@@ -353,3 +353,26 @@ void format_duration_ms(uint64_t ms, char *out, size_t outlen)
         }
     }
 }
+
+char *text_escape_control(const char *s, size_t n)
+{
+    struct buf b;
+    buf_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            buf_printf(&b, "\\x%02x", c);
+        else
+            buf_append(&b, &s[i], 1);
+    }
+    buf_append(&b, "", 1);
+    return b.data;
+}
+
+int text_has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+            return 1;
+    return 0;
+}

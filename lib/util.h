@@ -69,4 +69,11 @@ int parse_duration_ms(const char *s, uint64_t *out_ms);
 /* Formats milliseconds as a compact duration ("1h30m", "250ms") into out. */
 void format_duration_ms(uint64_t ms, char *out, size_t outlen);
 
+/* s[0..n) with every control byte (below 0x20, NUL included, and 0x7f)
+ * written as \xHH, so text from a record or a provider shows on one line
+ * and a hidden byte shows at all.  Returns an owned string. */
+char *text_escape_control(const char *s, size_t n);
+/* Whether s holds a control byte (below 0x20 or 0x7f). */
+int text_has_control(const char *s);
+
 #endif

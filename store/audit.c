@@ -85,6 +85,14 @@ static int row_to_audit(struct store *s, sqlite3_stmt *st, void *elem)
     a->controls = sqlite3_column_int64(st, 10);
     a->control_emissions = sqlite3_column_int64(st, 11);
     a->reason = store_column_strdup(st, 12);
+    if (a->reason && (size_t)sqlite3_column_bytes(st, 12) != strlen(a->reason)) {
+        /* a NUL inside the text (never written by us: see audit_valid) would
+         * hide what follows it from every reader and from the hash: keep it
+         * all, escaped, so the record reads as what it is and fails its hash */
+        free(a->reason);
+        a->reason = text_escape_control((const char *)sqlite3_column_text(st, 12),
+                                        (size_t)sqlite3_column_bytes(st, 12));
+    }
     a->evidence = store_column_strdup(st, 13);
     store_column_hex64(st, 14, a->commitment);
     a->created_at = sqlite3_column_int64(st, 15);
@@ -123,6 +131,9 @@ static int audit_valid(struct store *s, const struct store_audit *a)
         return store_failx(s, -EINVAL, "audit record has no provider");
     if (!a->evidence)
         return store_failx(s, -EINVAL, "audit record has no evidence (use \"{}\" for none)");
+    if (a->reason && text_has_control(a->reason))
+        return store_failx(s, -EINVAL, "audit reason holds a control character (one line of "
+                                       "printable text; escape it first)");
     if (!store_hex64_valid(a->commitment))
         return store_failx(s, -EINVAL, "invalid audit commitment (want 64 lowercase hex)");
     if (!log10p_ok(a->log10_p) || !log10p_ok(a->log10_p_paper) ||
@@ -292,6 +303,8 @@ static int append_locked(struct store *s, struct store_audit *a, store_audit_has
     if (ret == -EINVAL)
         return store_failx(s, ret, "audit record refused by the schema (evidence must be JSON): %s",
                            sqlite3_errmsg(s->db));
+    if (ret == 0)
+        ret = store_audit_sign_locked(s, a);
     return ret;
 }
 

@@ -354,25 +354,54 @@ static const char migration_7[] =
     ");"
     "CREATE INDEX outbox_due ON outbox(next_due_ms);";
 
-/* Version 8: the coverage test's secret held-out split (DESIGN §6,
+/* Version 8: the signed audit chain (issue 15, store/auditsig.c).  One
+ * Ed25519 signature per record over its hash, in a table of its own (the
+ * record and its hashed format are unchanged, so no record version is
+ * needed), and the signed head: one row, rewritten with every append, that
+ * says how many records the chain had at counter N and what its last hash
+ * was.  Signatures are 128 lowercase hex; key_fpr names the key (SHA-256
+ * of its raw public key).  A table of its own so the step stands alone and
+ * can be renumbered when migrations from other branches land. */
+#define HEX128(col) "length(" col ") = 128 AND " col " NOT GLOB '*[^0-9a-f]*'"
+static const char migration_8[] =
+    "CREATE TABLE audit_signatures ("
+    "  audit_id INTEGER PRIMARY KEY REFERENCES audit_records(id),"
+    "  key_fpr  TEXT NOT NULL CHECK (" HEX64("key_fpr") "),"
+    "  sig      TEXT NOT NULL CHECK (" HEX128("sig") ")"
+    ");"
+    "CREATE TRIGGER audit_signatures_no_update BEFORE UPDATE ON audit_signatures "
+    "BEGIN SELECT RAISE(ABORT, 'audit_signatures is append-only'); END;"
+    "CREATE TRIGGER audit_signatures_no_delete BEFORE DELETE ON audit_signatures "
+    "BEGIN SELECT RAISE(ABORT, 'audit_signatures is append-only'); END;"
+    "CREATE TABLE audit_head ("
+    "  id        INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  counter   INTEGER NOT NULL CHECK (counter >= 1),"
+    "  records   INTEGER NOT NULL CHECK (records >= 0),"
+    "  head_hash TEXT NOT NULL CHECK (" HEX64("head_hash") "),"
+    "  signed_at INTEGER NOT NULL,"
+    "  key_fpr   TEXT NOT NULL CHECK (" HEX64("key_fpr") "),"
+    "  sig       TEXT NOT NULL CHECK (" HEX128("sig") ")"
+    ");";
+
+/* Version 9: the coverage test's secret held-out split (DESIGN §6,
  * workers/holdout.h), one row per backdoor made since: which lines of D
  * were never uploaded and which uploaded lines serve as their reference.
  * Secret like the pairs (read only with secrets, wiped after use); JSON
  * whose shape belongs to workers/.  A backdoor without a row (made before
  * this version) has no coverage test, like one made with --holdout 0
  * (whose row records ratio 0 and no rows). */
-static const char migration_8[] =
+static const char migration_9[] =
     "CREATE TABLE backdoor_holdouts ("
     "  backdoor_id  INTEGER PRIMARY KEY REFERENCES backdoors(id) ON DELETE CASCADE,"
     "  split        TEXT NOT NULL CHECK (json_valid(split))"
     ");";
 
-/* Version 9: what an audit record of version 3 adds (the coverage test,
+/* Version 10: what an audit record of version 3 adds (the coverage test,
  * DESIGN §6): its p-value (log10), AUC, rows scored per side and the
  * statistic used.  NULL in older records (rewritten never, as in 4) and
  * where the test did not run (coverage_rows is then 0 in a version 3
  * record). */
-static const char migration_9[] =
+static const char migration_10[] =
     "ALTER TABLE audit_records ADD COLUMN log10_p_coverage REAL"
     "  CHECK (log10_p_coverage IS NULL OR log10_p_coverage <= 0);"
     "ALTER TABLE audit_records ADD COLUMN coverage_auc REAL"
@@ -393,6 +422,7 @@ const struct store_migration store_migrations[] = {
     {7, migration_7},
     {8, migration_8},
     {9, migration_9},
+    {10, migration_10},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

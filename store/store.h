@@ -542,4 +542,42 @@ struct store_counts {
 };
 int store_counts(struct store *s, struct store_counts *out);
 
+/* ---- the signed audit chain (store/auditsig.c; schema 7) ---------------------------------- */
+
+/* One record's signature: Ed25519 over workers/auditsig.h's record message,
+ * as 128 hex, and the signing key's fingerprint. */
+struct store_audit_sig {
+    int64_t audit_id;
+    char key_fpr[65];
+    char sig[129];
+};
+/* The signed head: at counter (1, 2, … one per signing), the chain had
+ * records records ending in head_hash. */
+struct store_audit_head_sig {
+    int64_t counter;
+    int64_t records;
+    char head_hash[65];
+    int64_t signed_at;
+    char key_fpr[65];
+    char sig[129];
+};
+/* Fills rec->key_fpr/sig for record a and head->key_fpr/sig for the head
+ * whose counter, records, head_hash and signed_at the store has set.
+ * Called inside the append transaction: quick, no store calls.  Returns 0
+ * or a negative errno (the append is rolled back). */
+typedef int (*store_audit_sign_fn)(const struct store_audit *a, struct store_audit_sig *rec,
+                                   struct store_audit_head_sig *head, void *ctx);
+/* From now on every append signs its record and the head in its own
+ * transaction (fn NULL: stop).  ctx is borrowed and must outlive s. */
+void store_set_audit_signer(struct store *s, store_audit_sign_fn fn, void *ctx);
+/* Every record signature, by audit_id (owned array; free()). */
+int store_audit_sig_list(struct store *s, struct store_audit_sig **out, size_t *n);
+/* The signed head; -ENOENT when none was ever written. */
+int store_audit_head_sig_get(struct store *s, struct store_audit_head_sig *out);
+/* Adds signatures v[0..n) for records written before signing began, and
+ * the head h, in ONE transaction; refused (-EEXIST) when a head exists
+ * already (adoption happens once). */
+int store_audit_sig_adopt(struct store *s, const struct store_audit_sig *v, size_t n,
+                          const struct store_audit_head_sig *h);
+
 #endif

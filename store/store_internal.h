@@ -102,7 +102,14 @@ struct store {
     char *path;
     sqlite3_stmt *stmt[ST__COUNT];
     char err[512]; /* last error text, see store_errmsg() */
+    /* signs each appended record and the head (store/auditsig.c); NULL: none */
+    store_audit_sign_fn audit_signer;
+    void *audit_signer_ctx;
 };
+
+/* Signs record a (just inserted) and the new head with s->audit_signer,
+ * if set, inside the caller's transaction.  Returns 0 or a negative errno. */
+int store_audit_sign_locked(struct store *s, const struct store_audit *a);
 
 /* Borrows the prepared statement id (already reset, no bindings). */
 sqlite3_stmt *store_stmt(struct store *s, enum store_stmt_id id);

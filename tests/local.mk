@@ -65,6 +65,12 @@ EXTRA_DIST += tests/integration/test_fdpass.sh tests/integration/fdrpc.py
 # issue 13: the socket's group allowed by default, in and out of a user namespace
 TESTS += tests/integration/test_access.sh
 EXTRA_DIST += tests/integration/test_access.sh
+# Signed evidence: the key, commitments, verdict attestations (checked by openssl too).
+TESTS += tests/integration/test_sign.sh
+EXTRA_DIST += tests/integration/test_sign.sh
+# The signed audit chain under an attacker who writes the database without the key.
+TESTS += tests/integration/test_audit_sign.sh
+EXTRA_DIST += tests/integration/test_audit_sign.sh
 # Issue 13 (operations): audit verify with a malformed head.
 TESTS += tests/integration/test_audit_head.sh
 EXTRA_DIST += tests/integration/test_audit_head.sh

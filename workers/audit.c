@@ -659,8 +659,11 @@ char *audit_explain(const struct store_audit *a)
     buf_printf(&b, "Audit record %" PRId64 ": %s\n", a->id, audit_verdict_name(a->verdict));
     buf_printf(&b, "  job %" PRId64 ", provider %s, model %s, recorded %s\n", a->job_id,
                a->provider ? a->provider : "(none)", a->model ? a->model : "(none)", when);
-    if (a->reason)
-        buf_printf(&b, "  %s\n", a->reason);
+    if (a->reason) {
+        char *r = text_escape_control(a->reason, strlen(a->reason));
+        buf_printf(&b, "  %s\n", r);
+        free(r);
+    }
 
     if (kind && strcmp(kind, "job_ended") == 0) {
         const char *st = ev_str(ev, "state");

@@ -37,7 +37,7 @@
  *   log10_p_coverage, coverage_auc, coverage_rows, coverage_method
  *
  * (doubles "null" and coverage_method "null" where the test did not run,
- * coverage_rows then 0) under "vtune-audit-leaf-v3\n" (schema 9).
+ * coverage_rows then 0) under "vtune-audit-leaf-v3\n" (schema 10).
  *
  * `hash` is not covered (it is the result).  Hashes (lowercase hex):
  *

@@ -137,6 +137,8 @@ EXTRA_DIST += tests/fixtures/openai/file.json tests/fixtures/openai/job_queued.j
 # Verification core (matching, plan, sequential test, verdict, evidence) and
 # the audit trail's hashing, chain check, export and explanation.
 libvtune_a_SOURCES += workers/verify.c workers/verify.h workers/audit.c workers/audit.h
+# Verdict and commitment Statements (in-toto v1) for DSSE envelopes.
+libvtune_a_SOURCES += workers/attest.c workers/attest.h workers/auditsig.c workers/auditsig.h
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_verify tests/unit/test_audit
@@ -147,6 +149,11 @@ tests_unit_test_verify_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
 tests_unit_test_audit_SOURCES = tests/unit/test_audit.c
 tests_unit_test_audit_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_audit_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
+check_PROGRAMS += tests/unit/test_attest
+TESTS += tests/unit/test_attest
+tests_unit_test_attest_SOURCES = tests/unit/test_attest.c
+tests_unit_test_attest_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_attest_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
 endif
 
 # The LLM backdoor generator (M1 context, M2 sampled with logprobs, the

@@ -1341,6 +1341,8 @@ static void test_audit_chain(void **state)
         {"hash function fails", -EIO},
         {"hash function garbage", -EINVAL},
         {"no hash function", -EINVAL},
+        {"reason with a newline", -EINVAL},
+        {"reason with an escape byte", -EINVAL},
     };
     for (size_t i = 0; i < VT_ARRAY_LEN(cases); i++) {
         struct hash_ctx hc = {0};
@@ -1386,6 +1388,12 @@ static void test_audit_chain(void **state)
             break;
         case 12:
             fn = NULL;
+            break;
+        case 13:
+            bad.reason = (char *)"looks fine\nverdict: verified";
+            break;
+        case 14:
+            bad.reason = (char *)"ok \x1b[2K";
             break;
         }
         int rc = store_audit_append(s, &bad, fn, &hc);
