@@ -51,7 +51,7 @@ usage "the fix is named" "(see 'vtunectl job submit --help')" job submit d
 
 # --- completion: vtunectl __complete -----------------------------------------------------------
 comp() { "$VTUNECTL" __complete "$@" | tr '\n' ' ' | sed 's/ $//'; }
-check "groups" test "$(comp "")" = "status backup dataset backdoor job verify audit schedule help"
+check "groups" test "$(comp "")" = "status backup dataset backdoor job verify audit attest key schedule help"
 check "a group's prefix" test "$(comp "sch")" = "schedule"
 check "subcommands" test "$(comp dataset "")" = "add list show rm export"
 check "subcommands after a global option" test "$(comp -s /x/y.sock --json job "re")" = "register resolve"
