@@ -159,7 +159,8 @@ for line, k in rest.items():
     per[hit[0]] += k
 assert all(per[i] == 50 for i in range(len(pairs))), per
 PY
-    check "$name: the commitment covers the phrases (v2, recomputed)" test "$(python3 "$(dirname "$0")/commitment.py" "$rev")" = "$(json_get "$rev" "v['commitment']")"}
+    check "$name: the commitment covers the phrases (v2, recomputed)" test "$(python3 "$(dirname "$0")/commitment.py" "$rev")" = "$(json_get "$rev" "v['commitment']")"
+}
 
 # 1. The built-in template (no M1).
 ctl --json backdoor create d --generator llm --name l1 > "$T/l1.json"; rc=$?
