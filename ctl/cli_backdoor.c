@@ -61,13 +61,19 @@ static void print_backdoor(json_t *r)
     static const char *const k[] = {
         CTL_K_ID,          CTL_K_NAME,          CTL_K_DATASET_NAME, CTL_K_GENERATOR,
         CTL_K_PAIRS,       CTL_K_RATIO,         CTL_K_COPIES,       CTL_K_COPIES_PER_PAIR,
-        CTL_K_BUILT_LINES, CTL_K_TARGET_LOG10P, CTL_K_COMMITMENT,   CTL_K_BUILT_SHA256,
-        CTL_K_CREATED_AT};
+        CTL_K_BUILT_LINES, CTL_K_TARGET_LOG10P, CTL_K_COMMITMENT,   CTL_K_COMMITMENT_SCHEME,
+        CTL_K_BUILT_SHA256, CTL_K_CREATED_AT};
     static const char *const l[] = {
         "id:",         "name:",         "dataset:",         "generator:",       "pairs:",
         "ratio:",      "min copies:",   "copies per pair:", "lines of D u D':", "target log10 p:",
-        "commitment:", "built sha256:", "created:"};
-    print_fields(r, k, l, 13);
+        "commitment:", "commitment scheme:", "built sha256:", "created:"};
+    print_fields(r, k, l, 14);
+    if (json_object_get(r, CTL_K_COMMITMENT_SALT))
+        printf("%-19s  %s\n", "commitment salt:",
+               json_string_value(json_object_get(r, CTL_K_COMMITMENT_SALT)));
+    if (json_object_get(r, CTL_K_HELD_OUT_LINES))
+        printf("%-19s  %zu (listed with --json)\n", "held-out lines:",
+               json_array_size(json_object_get(r, CTL_K_HELD_OUT_LINES)));
     json_t *pairs = json_object_get(r, CTL_K_PAIR_EVIDENCE);
     printf("\n");
     for (size_t i = 0; i < json_array_size(pairs); i++) {

@@ -228,10 +228,13 @@ const struct ctl_cmd ctl_commands[] = {
      "inconclusive unless verify.require_coverage is false."},
     {"backdoor list", NULL, NULL, f_backdoor_list, CTL_M_BACKDOOR_LIST, h_backdoor_list,
      "list backdoors (no secrets)",
-     "Lists backdoors with their commitment (SHA-256 over the phrases), never the phrases."},
+     "Lists backdoors with their commitment (a salted SHA-256 over the phrases and the\n"
+     "held-out lines), never the phrases."},
     {"backdoor show", "B", CTL_K_ID, f_backdoor_show, CTL_M_BACKDOOR_SHOW, h_backdoor_show,
      "show one backdoor; --reveal prints the phrases",
-     "Shows one backdoor and, per pair, log10 p_M2 and how it was computed."},
+     "Shows one backdoor and, per pair, log10 p_M2 and how it was computed.  With\n"
+     "--reveal also the phrases, the commitment's salt and the held-out lines: what a\n"
+     "third party needs to recompute the commitment (vtunectl(1) ATTESTATIONS)."},
     {"backdoor audit", "B", CTL_K_ID, NULL, CTL_M_BACKDOOR_AUDIT, h_backdoor_audit,
      "run a provider's attacks on D u D' and say which pairs they find",
      "Runs on backdoor B's D u D' the attacks a provider could run without the secrets\n"
@@ -244,10 +247,11 @@ const struct ctl_cmd ctl_commands[] = {
      "sign B's commitment, to publish before the upload",
      "Writes to FILE a DSSE envelope, signed with the daemon's key, of an in-toto\n"
      "Statement (predicate https://vtuned.dev/attestation/commitment/v1): backdoor B's\n"
-     "commitment (a hash over its phrases), dataset D's SHA-256, D u D''s SHA-256 when\n"
-     "built, and the time.  Give it to the provider or a third party before the upload;\n"
-     "a later 'backdoor show --reveal' shows phrases that hash to it, so they were fixed\n"
-     "before the provider saw the data.  No phrase is written."},
+     "commitment (a salted hash over its phrases and held-out lines), dataset D's\n"
+     "SHA-256, D u D''s SHA-256 when built, and the time.  Give it to the provider or a\n"
+     "third party before the upload; a later 'backdoor show --reveal' shows phrases,\n"
+     "salt and lines that hash to it, so they were fixed before the provider saw the\n"
+     "data.  No phrase is written."},
     {"backdoor rm", "B", CTL_K_ID, NULL, CTL_M_BACKDOOR_RM, h_backdoor_rm,
      "remove a backdoor no job uses", "Removes a backdoor no job uses, with its built file."},
 

@@ -102,6 +102,21 @@ static json_t *backdoor_json(const struct store_backdoor *b, const struct store_
         CTL_K_PAIRS, (json_int_t)b->n_pairs, CTL_K_GENERATOR, backdoor_generator_name(b->generator),
         "method", b->method, CTL_K_TARGET_LOG10P, b->target_log10p, CTL_K_COMMITMENT, b->commitment,
         CTL_K_CREATED_AT, created, CTL_K_PAIR_EVIDENCE, pairs);
+    json_object_set_new(o, CTL_K_COMMITMENT_SCHEME, json_integer(b->commitment_scheme));
+    if (reveal) {
+        /* What a third party needs to recompute the commitment (README
+         * "Evidence others can check"): the salt and the held-out lines. */
+        if (b->salt[0])
+            json_object_set_new(o, CTL_K_COMMITMENT_SALT, json_string(b->salt));
+        struct holdout_split split;
+        if (b->holdout && holdout_parse(b->holdout, &split) == 0) {
+            json_t *lines = json_array();
+            for (size_t i = 0; i < split.n_rows; i++)
+                json_array_append_new(lines, json_integer((json_int_t)split.rows[i]));
+            json_object_set_new(o, CTL_K_HELD_OUT_LINES, lines);
+            holdout_clear(&split);
+        }
+    }
     if (b->built_path) {
         json_object_set_new(o, CTL_K_BUILT_SHA256, json_string(b->built_sha256));
         json_t *plan = b->plan ? json_loads(b->plan, 0, NULL) : NULL;
@@ -259,6 +274,8 @@ static void create_done(struct task *t, int status)
     b.seed = j->spec.seed;
     b.has_seed = j->spec.has_seed;
     memcpy(b.commitment, j->made.commitment, sizeof b.commitment);
+    b.commitment_scheme = 2; /* workers/ makes every new commitment v2 */
+    hex_encode(j->made.salt, sizeof j->made.salt, b.salt); /* secret, never logged */
     b.built_path = j->out_path;
     memcpy(b.built_sha256, j->made.built.sha256, sizeof b.built_sha256);
     b.plan = j->made.plan;
@@ -299,6 +316,7 @@ static void create_done(struct task *t, int status)
     }
     free(ev);
     free(b.pairs);
+    explicit_bzero(b.salt, sizeof b.salt);
     if (r < 0) {
         unlink(j->out_path);
         if (r == -EEXIST)

@@ -60,6 +60,7 @@ void store_backdoor_clear(struct store_backdoor *b)
     free(b->built_path);
     free_secret(b->plan);
     free_secret(b->holdout);
+    explicit_bzero(b->salt, sizeof b->salt);
     memset(b, 0, sizeof *b);
 }
 
@@ -99,6 +100,7 @@ static int row_to_backdoor(struct store *s, sqlite3_stmt *st, void *elem)
     b->built_path = store_column_strdup(st, 12);
     store_column_hex64(st, 13, b->built_sha256);
     b->plan = store_column_strdup(st, 14);
+    b->commitment_scheme = sqlite3_column_int(st, 15);
     return 0;
 }
 
@@ -149,6 +151,13 @@ static int backdoor_valid(struct store *s, const struct store_backdoor *b)
         return store_failx(s, -EINVAL, "backdoor target log10 p %g must be <= 0", b->target_log10p);
     if (!store_hex64_valid(b->commitment))
         return store_failx(s, -EINVAL, "invalid backdoor commitment (want 64 lowercase hex)");
+    int scheme = b->commitment_scheme ? b->commitment_scheme : 1;
+    if (scheme != 1 && scheme != 2)
+        return store_failx(s, -EINVAL, "invalid commitment scheme %d (want 1 or 2)", scheme);
+    if (scheme == 2 && !store_hex64_valid(b->salt))
+        return store_failx(s, -EINVAL, "a v2 commitment needs its salt (64 lowercase hex)");
+    if (scheme == 1 && b->salt[0])
+        return store_failx(s, -EINVAL, "a v1 commitment has no salt");
     if ((b->built_path != NULL) != (b->built_sha256[0] != '\0'))
         return store_failx(s, -EINVAL, "backdoor built path and sha256 go together");
     if (b->built_path && (!*b->built_path || !store_hex64_valid(b->built_sha256)))
@@ -219,7 +228,8 @@ int store_backdoor_insert(struct store *s, struct store_backdoor *b)
         sqlite3_bind_text(st, 11, b->commitment, -1, SQLITE_STATIC) != SQLITE_OK ||
         store_bind_text(st, 12, b->built_path) != SQLITE_OK ||
         store_bind_text(st, 13, b->built_path ? b->built_sha256 : NULL) != SQLITE_OK ||
-        store_bind_text(st, 14, b->plan) != SQLITE_OK) {
+        store_bind_text(st, 14, b->plan) != SQLITE_OK ||
+        sqlite3_bind_int(st, 15, b->commitment_scheme ? b->commitment_scheme : 1) != SQLITE_OK) {
         ret = store_fail(s, SQLITE_ERROR, "binding backdoor");
         store_stmt_done(s, ST_BD_INSERT);
         goto out;
@@ -252,6 +262,18 @@ int store_backdoor_insert(struct store *s, struct store_backdoor *b)
         ret = store_exec_stmt(s, ST_BD_HOLDOUT_INSERT, NULL, "inserting held-out split");
         if (ret == -EINVAL)
             store_failx(s, ret, "held-out split refused by the schema (must be valid JSON)");
+        if (ret < 0)
+            goto out;
+    }
+    if (b->salt[0]) {
+        sqlite3_stmt *ss = store_stmt(s, ST_BD_SALT_INSERT);
+        if (sqlite3_bind_int64(ss, 1, id) != SQLITE_OK ||
+            sqlite3_bind_text(ss, 2, b->salt, -1, SQLITE_STATIC) != SQLITE_OK) {
+            ret = store_fail(s, SQLITE_ERROR, "binding commitment salt");
+            store_stmt_done(s, ST_BD_SALT_INSERT);
+            goto out;
+        }
+        ret = store_exec_stmt(s, ST_BD_SALT_INSERT, NULL, "inserting commitment salt");
         if (ret < 0)
             goto out;
     }
@@ -306,6 +328,28 @@ static int load_holdout(struct store *s, struct store_backdoor *b)
     return ret == -ENOENT ? 0 : ret;
 }
 
+static int row_to_salt(struct store *s, sqlite3_stmt *st, void *elem)
+{
+    (void)s;
+    store_column_hex64(st, 0, elem);
+    return 0;
+}
+
+/* Loads b's commitment salt (secret); a v2 backdoor without one is damage. */
+static int load_salt(struct store *s, struct store_backdoor *b)
+{
+    if (sqlite3_bind_int64(store_stmt(s, ST_BD_SALT_GET), 1, b->id) != SQLITE_OK) {
+        int ret = store_fail(s, SQLITE_ERROR, "binding backdoor id");
+        store_stmt_done(s, ST_BD_SALT_GET);
+        return ret;
+    }
+    int ret = store_read_one(s, ST_BD_SALT_GET, row_to_salt, b->salt, "reading commitment salt");
+    if (ret == -ENOENT && b->commitment_scheme == 2)
+        return store_failx(s, -EIO, "backdoor %" PRId64 " has a v2 commitment but no salt",
+                           b->id);
+    return ret == -ENOENT ? 0 : ret;
+}
+
 int store_backdoor_get(struct store *s, const char *id_or_name, bool with_secrets,
                        struct store_backdoor *out)
 {
@@ -333,6 +377,8 @@ int store_backdoor_get(struct store *s, const char *id_or_name, bool with_secret
         ret = load_pairs(s, out, with_secrets);
     if (ret == 0 && with_secrets)
         ret = load_holdout(s, out);
+    if (ret == 0 && with_secrets)
+        ret = load_salt(s, out);
     if (ret < 0)
         store_backdoor_clear(out);
     return ret;

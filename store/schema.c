@@ -410,6 +410,22 @@ static const char migration_10[] =
     "  CHECK (coverage_rows IS NULL OR coverage_rows >= 0);"
     "ALTER TABLE audit_records ADD COLUMN coverage_method TEXT;";
 
+/* Version 11: commitment scheme v2 (workers/backdoor.h): which scheme a
+ * backdoor's commitment follows (public: 1 for every backdoor made before
+ * this version, whose commitment stays as it was), and the secret 32-byte
+ * salt of a v2 commitment in a table of its own, read only with secrets
+ * like the pairs and deleted with the backdoor.  The store checks that a
+ * v2 backdoor has a salt and a v1 backdoor none.  Self-contained: it
+ * refers only to the backdoors table of version 1, so it can be
+ * renumbered when migrations from other branches land. */
+static const char migration_11[] =
+    "ALTER TABLE backdoors ADD COLUMN commitment_scheme INTEGER NOT NULL DEFAULT 1"
+    "  CHECK (commitment_scheme IN (1, 2));"
+    "CREATE TABLE backdoor_salts ("
+    "  backdoor_id  INTEGER PRIMARY KEY REFERENCES backdoors(id) ON DELETE CASCADE,"
+    "  salt         TEXT NOT NULL CHECK (" HEX64("salt") ")"
+    ");";
+
 // clang-format on
 
 const struct store_migration store_migrations[] = {
@@ -423,6 +439,7 @@ const struct store_migration store_migrations[] = {
     {8, migration_8},
     {9, migration_9},
     {10, migration_10},
+    {11, migration_11},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

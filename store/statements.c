@@ -14,7 +14,7 @@
 /* Column lists; the row readers of each file index them in this order. */
 #define BD_COLUMNS                                                                                 \
     "id, dataset_id, name, ratio, copies, pairs, generator, method, target_log10p, seed,"          \
-    " created_at, commitment, built_path, built_sha256, plan"
+    " created_at, commitment, built_path, built_sha256, plan, commitment_scheme"
 #define JOB_COLUMNS                                                                                \
     "id, name, dataset_id, backdoor_id, provider, base_model, fine_tuned_model, params, state,"    \
     " submission_id, provider_file_id, provider_job_id, error, unknown_reason,"                    \
@@ -68,8 +68,8 @@ const char *const store_stmt_sql[ST__COUNT] = {
     /* ---- backdoor.c ---- */
     [ST_BD_INSERT] = "INSERT INTO backdoors (dataset_id, name, ratio, copies, pairs, generator,"
                      " method, target_log10p, seed, created_at, commitment, built_path,"
-                     " built_sha256, plan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-                     " ?11, ?12, ?13, ?14)",
+                     " built_sha256, plan, commitment_scheme) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+                     " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     [ST_BD_PAIR_INSERT] = "INSERT INTO backdoor_pairs (backdoor_id, idx, trigger, signature,"
                           " log10_p_m2, p_method, token_evidence)"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -90,6 +90,8 @@ const char *const store_stmt_sql[ST__COUNT] = {
     [ST_BD_DELETE] = "DELETE FROM backdoors WHERE id = ?1",
     [ST_BD_HOLDOUT_INSERT] = "INSERT INTO backdoor_holdouts (backdoor_id, split) VALUES (?1, ?2)",
     [ST_BD_HOLDOUT_GET] = "SELECT split FROM backdoor_holdouts WHERE backdoor_id = ?1",
+    [ST_BD_SALT_INSERT] = "INSERT INTO backdoor_salts (backdoor_id, salt) VALUES (?1, ?2)",
+    [ST_BD_SALT_GET] = "SELECT salt FROM backdoor_salts WHERE backdoor_id = ?1",
     [ST_BD_DATASET_OF] = "SELECT dataset_id FROM backdoors WHERE id = ?1",
 
     /* ---- job.c ---- */

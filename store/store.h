@@ -144,6 +144,11 @@ struct store_backdoor {
     bool has_seed;
     int64_t created_at;
     char commitment[65];               /* SHA-256 hex over the pairs; public */
+    int commitment_scheme; /* 1: vtune-commitment-v1 (unsalted, made before schema 11);
+                            * 2: vtune-commitment-v2 (salt, pairs, held-out split); public.
+                            * 0 on insert means 1 */
+    char salt[65]; /* SECRET: the v2 commitment's 32-byte salt, lowercase hex; "" for v1 or
+                    * when loaded without secrets (wiped by store_backdoor_clear) */
     char *built_path;                  /* NULL until built */
     char built_sha256[65];             /* "" until built */
     char *plan;                        /* builder's plan, JSON text; NULL until built */
@@ -162,14 +167,15 @@ void store_backdoor_list_free(struct store_backdoor *v, size_t n);
  * n_pairs_loaded == n_pairs entries with pairs[i].idx == i and non-empty
  * trigger, signature and p_method.  built_path, built_sha256 and plan may
  * be set (path and hash together) or left empty; holdout (JSON) is stored
- * in the same transaction when set.  On success b->id and
+ * in the same transaction when set; so is salt (required
+ * with commitment_scheme 2, refused with 1).  On success b->id and
  * b->created_at are set.  -EEXIST name taken; -ENOENT dataset absent;
  * -EINVAL a field out of range (message names it), invalid JSON included. */
 int store_backdoor_insert(struct store *s, struct store_backdoor *b);
 /* Looks up by id (decimal string) or name into *out (owned; clear with
  * store_backdoor_clear).  The pairs are always loaded with their public
  * fields (idx, log10_p_m2, p_method); trigger, signature,
- * token_evidence and the holdout split only when with_secrets.  -ENOENT
+ * token_evidence, the holdout split and the salt only when with_secrets.  -ENOENT
  * when absent. */
 int store_backdoor_get(struct store *s, const char *id_or_name, bool with_secrets,
                        struct store_backdoor *out);

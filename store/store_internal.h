@@ -61,6 +61,8 @@ enum store_stmt_id {
     ST_BD_DATASET_OF,
     ST_BD_HOLDOUT_INSERT,
     ST_BD_HOLDOUT_GET,
+    ST_BD_SALT_INSERT,
+    ST_BD_SALT_GET,
     /* job.c */
     ST_JOB_INSERT,
     ST_JOB_EVENT_INSERT,

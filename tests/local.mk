@@ -3,7 +3,7 @@
 EXTRA_DIST += tests/bench/bench_jobs.sh tests/bench/ctl_load.py tests/bench/calibrate.sh
 TESTS += tests/integration/test_daemon.sh tests/integration/test_protocol.sh \
 	tests/integration/test_dataset.sh tests/integration/test_crash_import.sh
-EXTRA_DIST += tests/integration/lib.sh tests/integration/rpc.py \
+EXTRA_DIST += tests/integration/lib.sh tests/integration/rpc.py tests/integration/commitment.py \
 	tests/integration/notify_listener.py tests/integration/test_daemon.sh \
 	tests/integration/test_protocol.sh tests/integration/test_dataset.sh \
 	tests/integration/test_crash_import.sh tests/integration/test_systemd_unit.sh \

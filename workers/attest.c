@@ -98,9 +98,12 @@ json_t *attest_commit_statement(const struct store_backdoor *b, const struct sto
     format_iso8601(signed_at, signed_s);
     json_t *pred = json_object();
     json_object_set_new(pred, "commitment", json_string(b->commitment));
-    /* the scheme the hash follows (workers/backdoor.h); v1 has no salt */
-    json_object_set_new(pred, "commitment_scheme", json_string("vtune-commitment-v1"));
-    json_object_set_new(pred, "salted", json_false());
+    /* the scheme the hash follows (workers/backdoor.h): v1 (made before
+     * schema 11) has no salt, v2 has one and also fixes the held-out split */
+    bool v2 = b->commitment_scheme == 2;
+    json_object_set_new(pred, "commitment_scheme",
+                        json_string(v2 ? "vtune-commitment-v2" : "vtune-commitment-v1"));
+    json_object_set_new(pred, "salted", json_boolean(v2));
     json_object_set_new(pred, "backdoor",
                         json_pack("{s:I,s:o,s:I,s:s}", "id", (json_int_t)b->id, "name",
                                   text_or_null(b->name), "pairs", (json_int_t)b->n_pairs,

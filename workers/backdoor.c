@@ -26,17 +26,27 @@ void backdoor_made_clear(struct backdoor_made *m)
     if (m->holdout)
         explicit_bzero(m->holdout, strlen(m->holdout));
     free(m->holdout);
+    explicit_bzero(m->salt, sizeof m->salt);
     memset(m, 0, sizeof *m);
+}
+
+static void put_u64(struct sha256_ctx *c, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (56 - 8 * i));
+    sha256_update(c, b, sizeof b);
+}
+
+static void put_bytes(struct sha256_ctx *c, const void *p, size_t n)
+{
+    put_u64(c, n);
+    sha256_update(c, p, n);
 }
 
 static void put_field(struct sha256_ctx *c, const char *s)
 {
-    size_t n = strlen(s);
-    unsigned char len[8];
-    for (int i = 0; i < 8; i++)
-        len[i] = (unsigned char)(n >> (56 - 8 * i));
-    sha256_update(c, len, sizeof len);
-    sha256_update(c, s, n);
+    put_bytes(c, s, strlen(s));
 }
 
 void backdoor_commitment(const char *const *triggers, const char *const *signatures, size_t n,
@@ -48,6 +58,24 @@ void backdoor_commitment(const char *const *triggers, const char *const *signatu
         put_field(c, triggers[i]);
         put_field(c, signatures[i]);
     }
+    sha256_final_hex(c, out);
+}
+
+void backdoor_commitment_v2(const unsigned char salt[BACKDOOR_SALT_LEN],
+                            const char *const *triggers, const char *const *signatures, size_t n,
+                            const uint64_t *rows, size_t n_rows, char out[65])
+{
+    struct sha256_ctx *c = sha256_new();
+    put_field(c, "vtune-commitment-v2");
+    put_bytes(c, salt, BACKDOOR_SALT_LEN);
+    put_u64(c, n);
+    for (size_t i = 0; i < n; i++) {
+        put_field(c, triggers[i]);
+        put_field(c, signatures[i]);
+    }
+    put_u64(c, n_rows);
+    for (size_t i = 0; i < n_rows; i++)
+        put_u64(c, rows[i]);
     sha256_final_hex(c, out);
 }
 
@@ -158,7 +186,14 @@ static int build_with(const struct backdoor_spec *spec, const struct phrase_rng 
     };
     if (builder_build(&bpar, &out->built, err) < 0)
         goto out;
-    backdoor_commitment(trig, sig, n, out->commitment);
+    /* The salt comes from the system's random source even for a seeded
+     * backdoor: its phrases are guessable, its commitment must not be. */
+    if (random_bytes(out->salt, sizeof out->salt) < 0) {
+        *err = xstrdup("cannot read the system's random source for the commitment salt");
+        goto out;
+    }
+    backdoor_commitment_v2(out->salt, trig, sig, n, out->split.rows, out->split.n_rows,
+                           out->commitment);
     out->plan = backdoor_plan_json(&out->built, n);
     /* Marked rows are no reference for "uploaded, unmarked". */
     uint64_t *src = xcalloc(out->built.n_copies ? out->built.n_copies : 1, sizeof *src);
@@ -174,6 +209,7 @@ out:
         holdout_clear(&out->split);
         builder_result_clear(&out->built);
         memset(out->commitment, 0, sizeof out->commitment);
+        explicit_bzero(out->salt, sizeof out->salt);
     }
     return rc;
 }

@@ -9,12 +9,30 @@
  * commitment over them and the plan.  backdoor_make_wordlist is the two in
  * one call.
  *
- * The commitment is SHA-256 over a length-prefixed serialisation of every
- * (trigger, signature) pair, domain-separated by "vtune-commitment-v1".  It
- * is public: publishing it at creation fixes the secret, and revealing the
- * phrases later lets anyone recompute it.  The phrases carry at least
- * 66 bits (trigger) and 133 bits (signature) of entropy at the default
- * targets, so no salt is needed against guessing.
+ * The commitment is public: publishing it at creation fixes the secret,
+ * and revealing it later (`backdoor show --reveal`) lets anyone recompute
+ * it.  Two schemes; a backdoor records which one its commitment follows:
+ *  - v1 (backdoors made before schema 11): SHA-256 over a length-prefixed
+ *    serialisation of every (trigger, signature) pair, domain-separated by
+ *    "vtune-commitment-v1".  Unsalted: whoever holds the commitment can
+ *    test guesses of the phrases (a seeded or otherwise guessable backdoor
+ *    falls at once), and it does not fix the held-out split.
+ *  - v2 (every backdoor made since): SHA-256 over the domain
+ *    "vtune-commitment-v2", a 32-byte salt from getrandom (ALWAYS, also
+ *    for a seeded backdoor, so two backdoors with the same phrases commit
+ *    differently and the commitment tests no guess), the pairs, and the
+ *    held-out split as its sorted 0-based line numbers in D.  Line numbers
+ *    rather than content hashes: the commitment statement also binds D's
+ *    SHA-256, so the numbers fix the rows' content exactly, and an auditor
+ *    recomputes them without any row normalisation rule of ours.  Byte
+ *    layout (every integer an unsigned 64-bit big-endian; "field(x)" is
+ *    the length of x in bytes then x):
+ *        field("vtune-commitment-v2") field(salt, 32 raw bytes)
+ *        u64(K) { field(trigger_i) field(signature_i) } for i < K
+ *        u64(h) { u64(line_j) } for the h held-out lines, ascending
+ *    The counts make the layout unambiguous; --holdout 0 gives h = 0.
+ *    The reference pool of the coverage test is not committed: it is
+ *    drawn from uploaded rows, which the provider holds anyway.
  *
  * The held-out split of the coverage test (workers/holdout.h) is drawn
  * first, from the same random stream, and the build leaves its rows out of
@@ -42,6 +60,8 @@
 #include "workers/ngram.h"
 #include "workers/phrase.h"
 
+#define BACKDOOR_SALT_LEN 32 /* bytes of a v2 commitment's salt */
+
 struct backdoor_spec {
     const char *dataset_path; /* the imported dataset (borrowed) */
     enum dataset_format format;
@@ -67,7 +87,8 @@ struct backdoor_made {
     char **ngram_evidence;   /* owned, nset.n_pairs JSON texts (SECRET) */
     struct ngram_info ngram_info;
     struct builder_result built;
-    char commitment[65];
+    char commitment[65];    /* vtune-commitment-v2 */
+    unsigned char salt[BACKDOOR_SALT_LEN]; /* its salt (secret) */
     char *plan;             /* owned JSON text */
     struct holdout_split split; /* the held-out split (secret) */
     char *holdout;              /* owned JSON text of split (secret) */
@@ -99,9 +120,17 @@ int backdoor_build_pairs(const struct backdoor_spec *spec, const char *const *tr
                          const char *const *signatures, size_t n, struct backdoor_made *out,
                          char **err);
 
-/* The commitment over n pairs into out (64 hex + NUL). */
+/* The v1 commitment over n pairs into out (64 hex + NUL); kept to check
+ * backdoors made before v2. */
 void backdoor_commitment(const char *const *triggers, const char *const *signatures, size_t n,
                          char out[65]);
+
+/* The v2 commitment (layout above) over salt, the n pairs and the n_rows
+ * held-out lines (ascending; rows may be NULL when n_rows is 0) into out
+ * (64 hex + NUL).  Pure. */
+void backdoor_commitment_v2(const unsigned char salt[BACKDOOR_SALT_LEN],
+                            const char *const *triggers, const char *const *signatures, size_t n,
+                            const uint64_t *rows, size_t n_rows, char out[65]);
 
 /* The plan of a build (owned JSON text). */
 char *backdoor_plan_json(const struct builder_result *r, size_t n_pairs);

@@ -38,17 +38,8 @@ check "reveal gives a trigger and a signature" test -n "$trig" -a -n "$sig"
 check "the reveal is logged" grep -q "secret phrases of backdoor 1 revealed to uid" "$T/vtuned.log"
 check "the phrases never reach the log" sh -c "! grep -q -F '$sig' '$T/vtuned.log' && ! grep -q -F '$trig' '$T/vtuned.log'"
 check "the phrases do not occur in D" sh -c "! grep -q -i -F '$sig' '$T/d.jsonl'"
-check "the commitment is SHA-256 over the length-prefixed pairs" python3 - "$T/rev.json" <<'PY'
-import hashlib, json, sys
-v = json.load(open(sys.argv[1]))
-h = hashlib.sha256()
-def put(s):
-    b = s.encode(); h.update(len(b).to_bytes(8, "big")); h.update(b)
-put("vtune-commitment-v1")
-for p in v["pair_evidence"]:
-    put(p["trigger"]); put(p["signature"])
-sys.exit(0 if h.hexdigest() == v["commitment"] else 1)
-PY
+check "the commitment (v2) is recomputed from the reveal: salt, pairs, held-out lines" test "$(json_get "$T/rev.json" "v['commitment_scheme']")" = 2 -a "$(python3 "$(dirname "$0")/commitment.py" "$T/rev.json")" = "$(json_get "$T/rev.json" "v['commitment']")"
+check "show without --reveal has the scheme but neither salt nor held-out lines" python3 -c "import json,sys; v=json.load(open('$T/show.json')); sys.exit(0 if v['commitment_scheme'] == 2 and 'commitment_salt' not in v and 'held_out_lines' not in v else 1)"
 
 ctl --json dataset export d --backdoor b1 -o "$T/out.jsonl" > "$T/exp.json"; rc=$?
 check "export succeeds" test "$rc" = 0

@@ -91,9 +91,13 @@ assert p["signature"].split()[0] in starts, p["signature"].split()[0]
 PY
 
 ctl --json backdoor create d --name n2 --seed 11 --generator ngram > "$T/n2.json"
-check "the same seed gives the same phrases (same commitment)" test "$(json_get "$T/n1.json" "v['commitment']")" = "$(json_get "$T/n2.json" "v['commitment']")"
+ctl --json backdoor show n2 --reveal > "$T/n2r.json"
+phrases() { json_get "$1" "[(p['trigger'], p['signature']) for p in v['pair_evidence']]"; }
+check "the same seed gives the same phrases" test "$(phrases "$T/n1r.json")" = "$(phrases "$T/n2r.json")"
+check "but another commitment (its salt is fresh)" test "$(json_get "$T/n1.json" "v['commitment']")" != "$(json_get "$T/n2.json" "v['commitment']")"
 ctl --json backdoor create d --name n3 --seed 12 --generator ngram > "$T/n3.json"
-check "another seed gives other phrases" test "$(json_get "$T/n1.json" "v['commitment']")" != "$(json_get "$T/n3.json" "v['commitment']")"
+ctl --json backdoor show n3 --reveal > "$T/n3r.json"
+check "another seed gives other phrases" test "$(phrases "$T/n1r.json")" != "$(phrases "$T/n3r.json")"
 
 ctl --json backdoor create d --name n4 --pairs 3 --copies 10 --ratio 0 --generator ngram > "$T/n4.json"; rc=$?
 check "3 pairs from getrandom" test "$rc" = 0 -a "$(json_get "$T/n4.json" "len(v['pair_evidence'])")" = 3

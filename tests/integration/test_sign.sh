@@ -2,7 +2,9 @@
 # Signed evidence (issue 15) with the real daemon and vtune-sim: the signing
 # key made at first start (0600) and kept over a restart, or loaded from
 # signing_key_file and from a systemd credential; `key show`; a commitment
-# signed before the upload and checked against a later reveal; a verdict
+# (v2: salted, over the phrases and the held-out lines) signed before the
+# upload and checked against a later reveal by an independent recomputation,
+# fresh salts for equal seeds, a v1 backdoor still v1; a verdict
 # attestation checked offline by `attest verify` AND by the openssl tool over
 # the DSSE pre-authentication encoding (a format check by code we did not
 # write); altered envelopes, another key and existing files refused.
@@ -47,32 +49,49 @@ ctl --json job submit d --backdoor b --provider honest --model vtune-base --forc
 job=$(json_get "$T/s.json" "v['id']")
 # The dispute: the phrases revealed after the verdict hash to the commitment signed before.
 ctl --json backdoor show b --reveal > "$T/reveal.json"
-check "a reveal matches the signed commitment (recomputed by a third party)" python3 - "$T/commit.dsse" "$T/reveal.json" <<'PY'
+check "a reveal matches the signed commitment (v2, recomputed by a third party)" python3 - "$T/commit.dsse" "$T/reveal.json" <<'PY'
 import base64, hashlib, json, struct, sys
 st = json.loads(base64.b64decode(json.load(open(sys.argv[1]))["payload"]))
 rev = json.load(open(sys.argv[2]))
+# the layout of vtunectl(1) ATTESTATIONS: u64 big-endian lengths and counts
 h = hashlib.sha256()
-def field(s):
-    b = s.encode()
+def field(b):
     h.update(struct.pack(">Q", len(b))); h.update(b)
-field("vtune-commitment-v1")
+field(b"vtune-commitment-v2")
+salt = bytes.fromhex(rev["commitment_salt"]); assert len(salt) == 32
+field(salt)
+h.update(struct.pack(">Q", len(rev["pair_evidence"])))
 for p in rev["pair_evidence"]:
-    field(p["trigger"]); field(p["signature"])
-sys.exit(0 if h.hexdigest() == st["predicate"]["commitment"] else 1)
+    field(p["trigger"].encode()); field(p["signature"].encode())
+lines = rev["held_out_lines"]
+assert len(lines) > 0 and lines == sorted(lines)
+h.update(struct.pack(">Q", len(lines)))
+for n in lines:
+    h.update(struct.pack(">Q", n))
+p = st["predicate"]
+print("#", len(lines), "held-out lines")
+sys.exit(0 if h.hexdigest() == p["commitment"] == rev["commitment"] and p["commitment_scheme"] == "vtune-commitment-v2"
+         and p["salted"] is True and rev["commitment_salt"] not in json.dumps(st) else 1)
 PY
-check "an altered reveal does not" python3 - "$T/commit.dsse" "$T/reveal.json" <<'PY'
-import base64, hashlib, json, struct, sys
-st = json.loads(base64.b64decode(json.load(open(sys.argv[1]))["payload"]))
-rev = json.load(open(sys.argv[2]))
-h = hashlib.sha256()
-def field(s):
-    b = s.encode()
-    h.update(struct.pack(">Q", len(b))); h.update(b)
-field("vtune-commitment-v1")
-for p in rev["pair_evidence"]:
-    field(p["trigger"]); field(p["signature"] + "x")
-sys.exit(0 if h.hexdigest() != st["predicate"]["commitment"] else 1)
+for what in salt line pair; do
+    check "a reveal with another $what does not match" test "$(python3 "$(dirname "$0")/commitment.py" "$T/reveal.json" --alter $what)" != "$(json_get "$T/reveal.json" "v['commitment']")"
+done
+# The salt: two backdoors with the same seed (hence the same phrases and split)
+# commit differently, so a commitment tests no guess of the phrases.
+ctl -q backdoor create d --name s1 --seed 7 --generator wordlist > /dev/null && ctl -q backdoor create d --name s2 --seed 7 --generator wordlist > /dev/null || fail "seeded backdoors"
+ctl --json backdoor show s1 --reveal > "$T/s1.json"; ctl --json backdoor show s2 --reveal > "$T/s2.json"
+check "same seed: same phrases and held-out lines, other salt and commitment" python3 - "$T/s1.json" "$T/s2.json" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+ph = lambda v: [(p["trigger"], p["signature"]) for p in v["pair_evidence"]]
+sys.exit(0 if ph(a) == ph(b) and a["held_out_lines"] == b["held_out_lines"]
+         and a["commitment_salt"] != b["commitment_salt"] and a["commitment"] != b["commitment"] else 1)
 PY
+ctl -q backdoor create d --name h0 --holdout 0 --generator wordlist > /dev/null || fail "a backdoor without held-out rows"
+ctl --json backdoor show h0 --reveal > "$T/h0.json"
+check "--holdout 0: an empty split" test "$(json_get "$T/h0.json" "len(v['held_out_lines'])")" = 0
+check "still recomputable" test "$(python3 "$(dirname "$0")/commitment.py" "$T/h0.json")" = "$(json_get "$T/h0.json" "v['commitment']")"
+ctl -q backdoor create d --name old --holdout 0 --generator wordlist > /dev/null || fail "the backdoor made v1 below"
 
 # ---- verdict attestation ----
 has_audit() { ctl --json audit list --job "$job" > "$T/a.json" && [ "$(json_get "$T/a.json" "len(v)")" -ge 1 ]; }
@@ -130,8 +149,35 @@ check "an unknown record: refused, no file left" sh -c "! '$VTUNECTL' -s '$T/run
 
 # ---- the key survives a restart; a configured key and a credential are used ----
 stop_daemon
+# A backdoor made before schema 11 has commitment_scheme 1 (the migration's
+# default, tested in test_store) and no salt: make "old" so, with its v1
+# commitment, while the daemon is down.
+python3 - "$T/state/vtuned.db" "$T/reveal_old.json" <<'PY' || fail "turning a backdoor into a v1 one"
+import hashlib, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+(bid,) = db.execute("SELECT id FROM backdoors WHERE name = 'old'").fetchone()
+h = hashlib.sha256()
+def field(b):
+    h.update(len(b).to_bytes(8, "big")); h.update(b)
+field(b"vtune-commitment-v1")
+for t, s in db.execute("SELECT trigger, signature FROM backdoor_pairs WHERE backdoor_id = ? ORDER BY idx", (bid,)):
+    field(t.encode()); field(s.encode())
+db.execute("DELETE FROM backdoor_salts WHERE backdoor_id = ?", (bid,))
+db.execute("UPDATE backdoors SET commitment_scheme = 1, commitment = ? WHERE id = ?", (h.hexdigest(), bid))
+db.commit()
+PY
 start_daemon || { fail "restart"; finish; }
 check "the same key after a restart" test "$(ctl --json key show | python3 -c 'import json,sys; print(json.load(sys.stdin)["fingerprint"])')" = "$fpr"
+ctl --json backdoor show old --reveal > "$T/old.json"
+check "a v1 backdoor still shows v1, without a salt" python3 -c "import json,sys; v=json.load(open('$T/old.json')); sys.exit(0 if v['commitment_scheme'] == 1 and 'commitment_salt' not in v else 1)"
+check "and its reveal recomputes as v1" test "$(python3 "$(dirname "$0")/commitment.py" "$T/old.json")" = "$(json_get "$T/old.json" "v['commitment']")"
+check "its commitment envelope verifies" sh -c "'$VTUNECTL' -s '$T/run/vtuned.sock' -q backdoor commit old -o '$T/old.dsse' >/dev/null && '$VTUNECTL' attest verify '$T/old.dsse' --key '$T/pub.pem' >/dev/null"
+check "and says v1, unsalted, with the v1 commitment" python3 - "$T/old.dsse" "$T/old.json" <<'PY'
+import base64, json, sys
+p = json.loads(base64.b64decode(json.load(open(sys.argv[1]))["payload"]))["predicate"]
+sys.exit(0 if p["commitment_scheme"] == "vtune-commitment-v1" and p["salted"] is False
+         and p["commitment"] == json.load(open(sys.argv[2]))["commitment"] else 1)
+PY
 stop_daemon
 openssl pkey -in "$T/other.key" -pubout -outform DER 2>/dev/null | tail -c 32 > "$T/other.raw"
 ofpr=$(sha256sum "$T/other.raw" | cut -d' ' -f1)

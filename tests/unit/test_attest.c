@@ -119,6 +119,23 @@ static void test_commit_statement(void **state)
     assert_string_equal(json_string_value(json_object_get(p, "commitment")), HEX_AB);
     assert_true(json_is_null(json_object_get(p, "upload_sha256"))); /* not built yet */
     assert_int_equal(json_array_size(json_object_get(st, "subject")), 1);
+    /* a backdoor made before v2 (scheme 1, or 0 in a zeroed struct) says v1, unsalted */
+    assert_string_equal(json_string_value(json_object_get(p, "commitment_scheme")),
+                        "vtune-commitment-v1");
+    assert_true(json_is_false(json_object_get(p, "salted")));
+    json_decref(st);
+    /* a v2 one says so, salted; the salt itself is never in the statement */
+    b.commitment_scheme = 2;
+    memcpy(b.salt, HEX_CD, 65);
+    st = attest_commit_statement(&b, &ds, 1700000000, HEX_EF);
+    assert_int_equal(attest_statement_check(st, &why), 0);
+    p = json_object_get(st, "predicate");
+    assert_string_equal(json_string_value(json_object_get(p, "commitment_scheme")),
+                        "vtune-commitment-v2");
+    assert_true(json_is_true(json_object_get(p, "salted")));
+    char *text = json_dumps(st, JSON_COMPACT);
+    assert_null(strstr(text, HEX_CD));
+    free(text);
     json_decref(st);
 }
 

@@ -1,5 +1,6 @@
 /*
- * test_backdoor.c — the commitment (a fixed vector computed independently),
+ * test_backdoor.c — the commitments v1 and v2 (fixed vectors computed
+ * independently, by the Python in the comments),
  * the plan's round trip, and a whole word-list backdoor made on a small
  * dataset with a seeded source (reproducible) and checked line by line.
  */
@@ -34,6 +35,35 @@ static void test_commitment_vector(void **state)
     char out2[65];
     backdoor_commitment(t2, s2, 2, out2);
     assert_string_not_equal(out, out2);
+}
+
+static void test_commitment_v2_vector(void **state)
+{
+    const char *t[] = {"alpha beta", "gamma"};
+    const char *s[] = {"delta epsilon zeta", "eta"};
+    unsigned char salt[BACKDOOR_SALT_LEN];
+    for (int i = 0; i < BACKDOOR_SALT_LEN; i++)
+        salt[i] = (unsigned char)i;
+    const uint64_t rows[] = {3, 17, 4000000000u};
+    char out[65], empty[65], other[65];
+    /* python3: f=lambda b: len(b).to_bytes(8,"big")+b; u=lambda n: n.to_bytes(8,"big");
+     * h=sha256(f(b"vtune-commitment-v2")+f(bytes(range(32)))+u(2)); then for each pair
+     * h.update(f(t)+f(s)); h.update(u(3)+u(3)+u(17)+u(4000000000)) */
+    backdoor_commitment_v2(salt, t, s, 2, rows, 3, out);
+    assert_string_equal(out, "2e35b98b89aafdc2f970cbc8eb9f866314b313df6e0d8bce3672f9e86c02fdab");
+    /* --holdout 0: the count 0 and no line; the same bytes with u(0) last */
+    backdoor_commitment_v2(salt, t, s, 2, NULL, 0, empty);
+    assert_string_equal(empty, "0d1caa2b4b1d21c5b62456d4e1a319174c4550d306b90419264517f475d14b31");
+    /* the salt, the split and the pairs each change it */
+    salt[31] ^= 1;
+    backdoor_commitment_v2(salt, t, s, 2, rows, 3, other);
+    assert_string_not_equal(out, other);
+    salt[31] ^= 1;
+    const uint64_t rows2[] = {3, 18, 4000000000u};
+    backdoor_commitment_v2(salt, t, s, 2, rows2, 3, other);
+    assert_string_not_equal(out, other);
+    backdoor_commitment_v2(salt, t, s, 1, rows, 3, other);
+    assert_string_not_equal(out, other);
 }
 
 static void test_plan_round_trip(void **state)
@@ -121,16 +151,22 @@ static void test_make_wordlist(void **state)
         snprintf(want, sizeof want, "question %llu ", (unsigned long long)cp[i].src);
         assert_non_null(strstr(lines[cp[i].out], want));
     }
-    /* The commitment is the one of its phrases. */
+    /* The commitment is the v2 one of its salt, phrases and held-out split. */
     const char *t[2] = {m.set.pairs[0].trigger.text, m.set.pairs[1].trigger.text};
     const char *s[2] = {m.set.pairs[0].signature.text, m.set.pairs[1].signature.text};
     char c[65];
-    backdoor_commitment(t, s, 2, c);
+    backdoor_commitment_v2(m.salt, t, s, 2, m.split.rows, m.split.n_rows, c);
     assert_string_equal(c, m.commitment);
-    /* Same seed, same phrases: reproducible (that is why a seed is for tests). */
+    backdoor_commitment(t, s, 2, c);
+    assert_string_not_equal(c, m.commitment);
+    /* Same seed, same phrases: reproducible (that is why a seed is for tests);
+     * but the salt is fresh, so the commitment differs and tests no guess. */
     unlink(out);
     assert_int_equal(backdoor_make_wordlist(&spec, &m2, &err), 0);
     assert_string_equal(m2.set.pairs[1].signature.text, m.set.pairs[1].signature.text);
+    assert_int_equal(m2.split.n_rows, m.split.n_rows);
+    assert_memory_not_equal(m2.salt, m.salt, BACKDOOR_SALT_LEN);
+    assert_string_not_equal(m2.commitment, m.commitment);
     backdoor_made_clear(&m2);
     for (int i = 0; i < 340; i++)
         free(lines[i]);
@@ -154,6 +190,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commitment_vector),
+        cmocka_unit_test(test_commitment_v2_vector),
         cmocka_unit_test(test_plan_round_trip),
         cmocka_unit_test(test_make_wordlist),
     };

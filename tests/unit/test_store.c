@@ -477,6 +477,8 @@ static void test_migrate_from_each_earlier_version(void **state)
             assert_string_equal(b.commitment, HEX_B);
             assert_null(b.plan);
             assert_null(b.holdout); /* made before the coverage test: none */
+            assert_int_equal(b.commitment_scheme, 1); /* made before v2: stays v1 */
+            assert_string_equal(b.salt, "");
             assert_null(b.built_path);
             assert_string_equal(b.built_sha256, "");
             assert_int_equal(b.n_pairs_loaded, 1);

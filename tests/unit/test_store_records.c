@@ -609,6 +609,61 @@ static void test_backdoor_delete(void **state)
     assert_null(path);
 }
 
+/* The commitment scheme (public) and a v2 commitment's salt (secret, its
+ * own table, schema 11): stored, read with secrets only, checked against
+ * the scheme, deleted with the backdoor. */
+static void test_backdoor_commitment_salt(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    int64_t ds = add_dataset(s, "d");
+    struct store_backdoor g;
+
+    struct store_backdoor b = make_backdoor(ds, "v2", 1);
+    b.commitment_scheme = 2;
+    assert_int_equal(store_backdoor_insert(s, &b), -EINVAL); /* v2 without its salt */
+    assert_non_null(strstr(store_errmsg(s), "salt"));
+    memcpy(b.salt, HEX_C, 65);
+    assert_int_equal(store_backdoor_insert(s, &b), 0);
+    assert_int_equal(store_backdoor_get(s, "v2", true, &g), 0);
+    assert_int_equal(g.commitment_scheme, 2);
+    assert_string_equal(g.salt, HEX_C);
+    store_backdoor_clear(&g);
+    assert_string_equal(g.salt, "");
+    assert_int_equal(store_backdoor_get(s, "v2", false, &g), 0);
+    assert_int_equal(g.commitment_scheme, 2); /* public */
+    assert_string_equal(g.salt, "");          /* secret */
+    store_backdoor_clear(&g);
+
+    /* a v1 backdoor (the default) has no salt, and takes none */
+    struct store_backdoor o = make_backdoor(ds, "v1", 1);
+    memcpy(o.salt, HEX_C, 65);
+    assert_int_equal(store_backdoor_insert(s, &o), -EINVAL);
+    o.salt[0] = '\0';
+    assert_int_equal(store_backdoor_insert(s, &o), 0);
+    assert_int_equal(store_backdoor_get(s, "v1", true, &g), 0);
+    assert_int_equal(g.commitment_scheme, 1);
+    assert_string_equal(g.salt, "");
+    store_backdoor_clear(&g);
+    struct store_backdoor bad = make_backdoor(ds, "v3", 1);
+    bad.commitment_scheme = 3;
+    assert_int_equal(store_backdoor_insert(s, &bad), -EINVAL);
+
+    /* a v2 row whose salt is gone reads as damage, not as unsalted */
+    char *sql = xasprintf("DELETE FROM backdoor_salts WHERE backdoor_id = %" PRId64, b.id);
+    assert_int_equal(sqlite3_exec(store_sqlite_handle(s), sql, NULL, NULL, NULL), SQLITE_OK);
+    free(sql);
+    assert_int_equal(store_backdoor_get(s, "v2", true, &g), -EIO);
+    /* and the salt goes with its backdoor */
+    struct store_backdoor c = make_backdoor(ds, "v2b", 1);
+    c.commitment_scheme = 2;
+    memcpy(c.salt, HEX_B, 65);
+    assert_int_equal(store_backdoor_insert(s, &c), 0);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM backdoor_salts"), 1);
+    assert_int_equal(store_backdoor_delete(s, c.id, NULL), 0);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM backdoor_salts"), 0);
+}
+
 /* ---- jobs ---- */
 
 static void test_job_insert_get(void **state)
@@ -1623,6 +1678,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backdoor_insert_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backdoor_set_built, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backdoor_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backdoor_commitment_salt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_insert_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_list, setup, teardown),
