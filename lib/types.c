@@ -1,11 +1,13 @@
 /*
- * types.c — names of the domain enums (contracts in types.h).  The names
+ * types.c — names of the domain enums and the audit record's clear
+ * (contracts in types.h).  The names
  * are stored in the database: changing one is a schema migration.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/types.h"
@@ -189,4 +191,16 @@ int trial_kind_parse(const char *s, enum trial_kind *out)
         }
     }
     return -EINVAL;
+}
+
+void store_audit_clear(struct store_audit *a)
+{
+    if (!a)
+        return;
+    free(a->provider);
+    free(a->model);
+    free(a->reason);
+    free(a->evidence);
+    free(a->coverage_method);
+    memset(a, 0, sizeof *a);
 }

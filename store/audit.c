@@ -39,17 +39,6 @@
 #include "store/store_internal.h"
 
 
-void store_audit_clear(struct store_audit *a)
-{
-    if (!a)
-        return;
-    free(a->provider);
-    free(a->model);
-    free(a->reason);
-    free(a->evidence);
-    free(a->coverage_method);
-    memset(a, 0, sizeof *a);
-}
 
 static void audit_clear_elem(void *elem)
 {

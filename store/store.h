@@ -361,19 +361,6 @@ int store_runs_for_job(struct store *s, int64_t job_id, struct store_verify_run 
 int store_runs_unfinished(struct store *s, struct store_verify_run **out, size_t *n);
 
 
-/* One prompt sent during a run.  Owns nothing: free arrays with free(). */
-struct store_trial {
-    int64_t id;
-    int64_t run_id;
-    int pair_idx; /* the pair tested; -1 none (allowed for controls only) */
-    enum trial_kind kind;
-    char prompt_sha256[65];
-    char response_sha256[65]; /* "": no response came back */
-    int64_t matched_prefix_tokens;
-    bool activated; /* trigger: S emitted; control: S emitted (false positive) */
-    int64_t window; /* response tokens examined; -1: not recorded */
-    int64_t created_at;
-};
 /* Inserts a trial of a RUNNING run.  t borrowed; t->id and t->created_at
  * set.  -ENOENT run absent; -ESTALE run not running; -EINVAL bad values.
  * Atomic but committed without an fsync of its own (synchronous=NORMAL for
@@ -391,56 +378,11 @@ int store_run_trials(struct store *s, int64_t run_id, struct store_trial **out, 
  * guarantees the chain is linear (one transaction reads the head and
  * appends; prev_hash is UNIQUE). */
 
-/* prev_hash of the first record of a chain. */
-#define STORE_AUDIT_GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
 
-/* The version of audit record the daemon writes now (which canonical
- * serialisation its hash covers: workers/audit.h).  1: the original
- * fields; 2: adds pairs, pairs_activated, pairs_ci_low, pairs_ci_high;
- * 3: adds the coverage test's log10_p_coverage, coverage_auc,
- * coverage_rows, coverage_method.
- * Records keep the version they were written with. */
-#define STORE_AUDIT_VERSION_CURRENT 3
 
-/* One audit record: exactly the JSON fields of DESIGN §10 (job is job_id)
- * plus reason, evidence, the backdoor's commitment and, from version 2,
- * the multi-pair counts. */
-struct store_audit {
-    int64_t id;
-    int64_t job_id;
-    char *provider;
-    char *model; /* NULL: the job produced no model (failed, cancelled) */
-    enum audit_verdict verdict;
-    double log10_p;       /* ours, valid under H0 (DESIGN §6); <= 0 */
-    double log10_p_paper; /* the paper's, Bonferroni; <= 0 */
-    double log10_p_luck;  /* diagnostic; NAN: null ("not available") */
-    int64_t trials, activations, controls, control_emissions;
-    int version;              /* 1 to STORE_AUDIT_VERSION_CURRENT; 0 reads as 1 */
-    int64_t pairs;            /* version >= 2: K; -1 in version 1 (null) */
-    int64_t pairs_activated;  /* version >= 2: J, 0..pairs; -1 in version 1 (null) */
-    double pairs_ci_low;      /* version >= 2: J/K's 95% interval; NAN: null */
-    double pairs_ci_high;
-    double log10_p_coverage; /* version >= 3: the coverage test's p_cov; NAN: null (not run) */
-    double coverage_auc;     /* version >= 3: its AUC in [0, 1]; NAN: null (not run) */
-    int64_t coverage_rows;   /* version >= 3: rows scored per side (0: not run); -1 before */
-    char *coverage_method;   /* version >= 3: e.g. "mink-diff"; NULL: not run (or before) */
-    char *reason;   /* one line; NULL: none */
-    char *evidence; /* JSON text; required */
-    char commitment[65];
-    int64_t created_at;
-    char prev_hash[65];
-    char hash[65];
-};
-void store_audit_clear(struct store_audit *a);
 void store_audit_list_free(struct store_audit *v, size_t n);
 
-/* Computes a record's hash over its canonical serialisation (which may
- * cover every field but hash, id included) into out (64 lowercase hex +
- * NUL).  Called inside the append transaction with the write lock held:
- * it must be quick and must not call the store.  Returns 0 or a negative
- * errno (the append is then rolled back and returns it). */
-typedef int (*store_audit_hash_fn)(const struct store_audit *a, char out[65], void *ctx);
 
 /* Appends a record in ONE BEGIN IMMEDIATE transaction: reads the head;
  * sets a->prev_hash (STORE_AUDIT_GENESIS_HASH for the first record),

@@ -66,7 +66,7 @@
 #include <jansson.h>
 
 #include "lib/util.h" /* struct buf */
-#include "store/store.h"
+#include "lib/types.h" /* enum audit_verdict, struct store_trial, struct store_audit */
 
 #define AUDIT_LEAF_TAG    "vtune-audit-leaf-v1\n"
 #define AUDIT_LEAF_TAG_V2 "vtune-audit-leaf-v2\n"

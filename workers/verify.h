@@ -106,7 +106,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store/store.h"     /* enum audit_verdict, struct store_trial, enum job_state */
+#include "lib/types.h" /* enum audit_verdict, struct store_trial, struct store_audit */
 #include "workers/builder.h" /* struct builder_copy */
 #include "workers/phrase.h"  /* struct phrase_rng */
 
