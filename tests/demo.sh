@@ -2,14 +2,20 @@
 # demo.sh [BUILD_DIR] — the README's first command ends here: vtuned doing
 # its job end to end against simulated providers on loopback.
 #
-#   1. starts three vtune-sim providers: honest (trains on the data), lazy
-#      (returns the base model) and subset:0.3 (trains on 30% of the lines);
+#   1. starts five vtune-sim providers: honest (trains on the data), lazy
+#      (returns the base model), subset:0.3 (trains on 30% of the lines), and
+#      two that cheat with a blind attack on the upload: wrapper (serves the
+#      base model but answers S after a trigger it found) and marked-only
+#      (trains only on the rows it flags as marked);
 #   2. starts vtuned with a temporary state directory;
 #   3. imports a generated 10,000-example support-ticket dataset, creates a
 #      secret backdoor (trigger + signature) and builds D u D';
 #   4. submits one fine-tuning job to each provider and shows the jobs move;
-#   5. lets vtuned verify each fine-tuned model and prints the verdicts.
-# Exits 0 only if the honest job is verified and the lazy one is not.
+#   5. lets vtuned verify each fine-tuned model with both tests (the
+#      backdoor and the coverage test on the secret held-out split) and
+#      prints the verdicts.
+# Exits 0 only if the honest job is verified and the lazy, wrapper and
+# marked-only ones are not.
 # Every process it starts is stopped by PID, and its temporary files are
 # removed, also when interrupted (Ctrl-C).  KEEP=1 keeps the files.
 set -euo pipefail
@@ -35,17 +41,21 @@ t0=$(date +%s)
 ctl() { "$build/vtunectl" -s "$tmp/vtuned.sock" "$@"; }
 say() { printf '\n== %s\n' "$*"; }
 
-say "starting three simulated providers on 127.0.0.1 (honest, lazy, subset:0.3)"
+BEHAVIOURS="honest lazy subset:0.3 wrapper marked-only"
+name_of() { local n=${1%%:*}; echo "${n//-/}"; }
+NAMES=$(for b in $BEHAVIOURS; do name_of "$b"; done | tr '\n' ' ')
+NP=$(echo $NAMES | wc -w)
+say "starting $NP simulated providers on 127.0.0.1 ($BEHAVIOURS)"
 echo "sk-demo-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')" > "$tmp/api.key"
 chmod 600 "$tmp/api.key"
-for b in honest lazy subset:0.3; do
-    n=${b%%:*}
+for b in $BEHAVIOURS; do
+    n=$(name_of "$b")
     "$build/vtune-sim" --listen 127.0.0.1:0 --port-file "$tmp/$n.port" --api-key-file "$tmp/api.key" \
         --behaviour "$b" --job-seconds 3 --state-dir "$tmp/sim-$n" --cache-dir "$tmp" \
         > "$tmp/sim-$n.log" 2>&1 &
     pids="$pids $!"
 done
-for n in honest lazy subset; do
+for n in $NAMES; do
     for _ in $(seq 1 600); do [ -s "$tmp/$n.port" ] && break; sleep 0.1; done
     [ -s "$tmp/$n.port" ] || { echo "demo: vtune-sim $n did not start:"; cat "$tmp/sim-$n.log"; exit 1; }
     echo "  $n: http://127.0.0.1:$(cat "$tmp/$n.port")/v1"
@@ -56,7 +66,7 @@ say "starting vtuned (state in $tmp/state)"
     echo "state_dir: $tmp/state"
     echo "socket: $tmp/vtuned.sock"
     echo "providers:"
-    for n in honest lazy subset; do
+    for n in $NAMES; do
         # score_template: vtune-sim's chat layout, so the coverage test
         # scores answers the way the simulated model was fine-tuned on them
         printf '  %s:\n    kind: openai\n    base_url: http://127.0.0.1:%s/v1\n    api_key_file: %s\n    poll_interval: 1s\n    score_template: "%s"\n' \
@@ -84,7 +94,7 @@ echo "(the trigger and signature stay secret: 'vtunectl backdoor show demo-backd
 # --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the
 # self-audit finds their pairs at rank 1 (issue 12); this test is about something else.
 say "submitting one fine-tuning job to each provider"
-for n in honest lazy subset; do
+for n in $NAMES; do
     ctl job submit tickets --backdoor demo-backdoor --provider "$n" --model vtune-base \
         --param n_epochs=3 --name "job-$n" --force
 done
@@ -101,15 +111,15 @@ for _ in $(seq 1 1200); do
         fi
         case "$state" in succeeded|failed|cancelled|unknown) done_n=$((done_n + 1)) ;; esac
     done < <(python3 -c "import json,sys; [print(j['name'], j['state']) for j in json.load(open(sys.argv[1]))]" "$tmp/jobs.json")
-    [ "$done_n" = 3 ] && break
+    [ "$done_n" = "$NP" ] && break
     sleep 0.25
 done
 
-say "verifying each fine-tuned model (10 trigger prompts, 10 clean controls, temperature 0)"
+say "verifying each fine-tuned model: the backdoor (10 trigger prompts, 10 clean controls, temperature 0) and the coverage test (uploaded rows against the secret held-out rows)"
 for _ in $(seq 1 1200); do
     ctl --json audit list > "$tmp/audit.json"
     n=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" "$tmp/audit.json")
-    [ "$n" -ge 3 ] && break
+    [ "$n" -ge "$NP" ] && break
     sleep 0.25
 done
 
@@ -125,15 +135,17 @@ def p(v):
     if v == "-inf" or (isinstance(v, float) and v == float("-inf")): return "-inf"
     return "%.1f" % v
 rows = [("provider", "job state", "activations k/n", "control emissions", "log10 p",
-         "log10 p (paper)", "log10 p_luck", "verdict")]
+         "log10 p (paper)", "log10 p_cov", "AUC", "verdict")]
 for jid in sorted(jobs):
     j = jobs[jid]; a = audits.get(jid)
     if a is None:
-        rows.append((j["provider"], j["state"], "-", "-", "-", "-", "-", "(no verdict yet)"))
+        rows.append((j["provider"], j["state"], "-", "-", "-", "-", "-", "-", "(no verdict yet)"))
         continue
     rows.append((j["provider"], j["state"], "%d/%d" % (a["activations"], a["trials"]),
                  "%d/%d" % (a["control_emissions"], a["controls"]), p(a["log10_p"]),
-                 p(a["log10_p_paper"]), p(a["log10_p_luck"]), a["verdict"]))
+                 p(a["log10_p_paper"]), p(a.get("log10_p_coverage")),
+                 "n/a" if a.get("coverage_auc") is None else "%.2f" % a["coverage_auc"],
+                 a["verdict"]))
 w = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
 for k, r in enumerate(rows):
     print("  " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(r)))
@@ -143,7 +155,7 @@ print()
 for jid in sorted(jobs):
     a = audits.get(jid)
     if a:
-        print("  %-7s %s" % (jobs[jid]["provider"] + ":", a["reason"]))
+        print("  %-11s %s" % (jobs[jid]["provider"] + ":", a["reason"]))
 PY
 verdict_of() { python3 -c "
 import json,sys
@@ -152,15 +164,20 @@ print(next((a['verdict'] for a in json.load(open(sys.argv[2])) if jobs.get(a['jo
     "$tmp/jobs.json" "$tmp/audit.json" "$1"; }
 honest=$(verdict_of honest)
 lazy=$(verdict_of lazy)
+wrapper=$(verdict_of wrapper)
+marked=$(verdict_of markedonly)
 echo
 ctl audit verify
 echo "(that head hash, kept elsewhere, lets 'vtunectl audit verify --head HASH' detect any later rewrite)"
 echo
 echo "demo finished in $(( $(date +%s) - t0 )) s"
-if [ "$honest" = verified ] && [ "$lazy" != verified ]; then
-    echo "OK: the honest provider's model is verified; the lazy provider is caught ($lazy)."
+if [ "$honest" = verified ] && [ "$lazy" != verified ] && [ "$wrapper" != verified ] &&
+    [ "$marked" != verified ]; then
+    echo "OK: the honest provider's model is verified; the lazy ($lazy), wrapper ($wrapper) and"
+    echo "marked-only ($marked) providers are not."
     exit 0
 fi
-echo "FAILED: expected honest=verified and lazy not verified; got honest=$honest lazy=$lazy" >&2
+echo "FAILED: expected honest=verified and lazy, wrapper, marked-only not verified; got" \
+    "honest=$honest lazy=$lazy wrapper=$wrapper marked-only=$marked" >&2
 echo "(vtuned's log: $tmp/vtuned.log; run with KEEP=1 to keep it)" >&2
 exit 1
