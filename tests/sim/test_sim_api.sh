@@ -17,8 +17,11 @@ done >"$T/train.jsonl"
 printf '{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"ok"}]}\n{"prompt":"a","completion":"b"}\n{"messages": "oops"}\n' >"$T/bad.jsonl"
 
 echo "$KEY" >"$T/key"
-start_sim main --api-key-file "$T/key" --job-seconds 0.5 --max-upload 512K --max-body 256K \
-    --seed 7 || { fail "vtune-sim starts"; finish; }
+# --slow-factor 40: a slow job takes 20 s against a quick one's 0.5 s, so
+# "still going while the quick one finished" holds however slowly this
+# script polls on a loaded machine (at the default 5 it raced under stress).
+start_sim main --api-key-file "$T/key" --job-seconds 0.5 --slow-factor 40 --max-upload 512K \
+    --max-body 256K --seed 7 || { fail "vtune-sim starts"; finish; }
 ok "vtune-sim starts on port $SIM_PORT"
 MAIN_PID=$SIM_PID
 check "announces its URL on stdout" grep -q "listening on http://127.0.0.1:$SIM_PORT" "$T/main.out"
