@@ -436,8 +436,16 @@ static int mistral_parse_score(const struct http_response *res,
                          "Mistral has no prompt log-probabilities (no teacher-forced scoring)");
 }
 
+/* The --param keys mistral_build_create accepts (its hp table plus
+ * validation_file): job submit checks them before anything is uploaded. */
+static const char *const mistral_params[] = {
+    "training_steps", "epochs", "learning_rate", "weight_decay", "warmup_fraction", "seq_len",
+    "validation_file", NULL,
+};
+
 const struct provider_ops provider_mistral = {
     .kind = "mistral",
+    .params = mistral_params,
     .caps = PROVIDER_CAP_TRAIN | PROVIDER_CAP_TAG_FILTER,
     .build_upload = mistral_build_upload,
     .build_create = mistral_build_create,

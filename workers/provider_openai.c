@@ -570,6 +570,7 @@ const struct provider_ops provider_openai = {
  * /deployments/{deployment}/...), not other functions. */
 const struct provider_ops provider_azure = {
     .kind = "azure",
+    .params = openai_params,
     .caps = PROVIDER_CAP_TRAIN | PROVIDER_CAP_TAG_FILTER | PROVIDER_CAP_METADATA |
             PROVIDER_CAP_PAGINATION | PROVIDER_CAP_SCORE,
     .build_upload = openai_build_upload,

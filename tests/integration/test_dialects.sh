@@ -49,6 +49,16 @@ make_dataset "$T/d.jsonl" 300
 ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b > /dev/null ||
     { fail "dataset and backdoor"; finish; }
 
+# 0. Each kind checks --param against its own list before anything is
+# recorded: a typo is a usage error naming the key it meant.
+for d in $DIALECTS; do
+    case $d in mistral) typo=epochz want=epochs ;; *) typo=n_epoch want=n_epochs ;; esac
+    ctl job submit d --backdoor b --provider "$d" --model vtune-base --force \
+        --param "$typo=2" 2> "$T/param.err"; rc=$?
+    check "$d: --param $typo exits 2 and suggests $want" \
+        sh -c "test $rc = 2 && grep -q \"did you mean '$want'\" '$T/param.err'"
+done
+
 n=0
 for d in $DIALECTS; do
     # 1. submit, poll, succeed.
