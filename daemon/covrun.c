@@ -271,7 +271,8 @@ static void advance(struct covrun *c)
         snprintf(c->method_name, sizeof c->method_name, "%s%s",
                  c->method == M_MINK ? "mink" : "greedy", c->with_base ? "-diff" : "");
         c->sum.method = c->method_name;
-        log_info("verify: coverage test by %s over %zu + %zu rows", c->method_name, c->m, c->m);
+        log_job(LOG_LVL_INFO, 0, c->provider, "verify: coverage test by %s over %zu + %zu rows",
+                c->method_name, c->m, c->m);
         c->next = 1;
         pump(c);
         return;

@@ -226,12 +226,14 @@ static int run_move(struct job_run *r, enum job_state to, const struct store_job
 {
     int rc = store_job_transition(r->d->store, r->id, (int)r->state, to, u, message, excerpt);
     if (rc < 0) {
-        log_error("job %lld: cannot record %s -> %s: %s", (long long)r->id,
-                  job_state_name(r->state), job_state_name(to), store_errmsg(r->d->store));
+        log_job(LOG_LVL_ERROR, r->id, r->provider, "job %lld: cannot record %s -> %s: %s",
+                (long long)r->id, job_state_name(r->state), job_state_name(to),
+                store_errmsg(r->d->store));
         return rc;
     }
-    log_info("job %lld: %s -> %s%s%s", (long long)r->id, job_state_name(r->state),
-             job_state_name(to), message ? ": " : "", message ? message : "");
+    log_job(LOG_LVL_INFO, r->id, r->provider, "job %lld: %s -> %s%s%s", (long long)r->id,
+            job_state_name(r->state), job_state_name(to), message ? ": " : "",
+            message ? message : "");
     r->state = to;
     r->failures = 0;
     if (u) {
@@ -346,16 +348,18 @@ static void sweep_record(struct orphan_sweep *sw, const char *file_id)
     char key[32];
     snprintf(key, sizeof key, "%lld", (long long)sw->job_id);
     if (store_job_get(d->store, key, &j) < 0) {
-        log_warnx("job %lld: cannot read the job to record the deleted upload %s: %s",
-                  (long long)sw->job_id, file_id, store_errmsg(d->store));
+        log_job(LOG_LVL_WARN, sw->job_id, sw->provider,
+                "job %lld: cannot read the job to record the deleted upload %s: %s",
+                (long long)sw->job_id, file_id, store_errmsg(d->store));
         return;
     }
     if (!job_state_is_terminal(j.state)) {
         char *msg =
             xasprintf("deleted orphaned upload %s (an earlier copy of %s)", file_id, sw->filename);
         if (store_job_transition(d->store, j.id, (int)j.state, j.state, NULL, msg, NULL) < 0) {
-            log_warnx("job %lld: cannot record the deleted upload %s: %s", (long long)j.id, file_id,
-                      store_errmsg(d->store));
+            log_job(LOG_LVL_WARN, j.id, sw->provider,
+                    "job %lld: cannot record the deleted upload %s: %s", (long long)j.id, file_id,
+                    store_errmsg(d->store));
         } else {
             struct job_run *r = run_find(d, j.id);
             if (r)
@@ -377,20 +381,24 @@ static void on_sweep_delete(const struct provider_outcome *o, void *arg)
         return;
     }
     if (o->rc == 0 && o->deletion->deleted) {
-        log_info("job %lld: deleted orphaned upload %s at %s", (long long)sw->job_id, id,
-                 sw->provider);
+        log_job(LOG_LVL_INFO, sw->job_id, sw->provider,
+                "job %lld: deleted orphaned upload %s at %s", (long long)sw->job_id, id,
+                sw->provider);
         sweep_record(sw, id);
     } else if (o->rc == 0) {
-        log_warnx("job %lld: %s did not delete the orphaned upload %s (deleted: false)",
-                  (long long)sw->job_id, sw->provider, id);
+        log_job(LOG_LVL_WARN, sw->job_id, sw->provider,
+                "job %lld: %s did not delete the orphaned upload %s (deleted: false)",
+                (long long)sw->job_id, sw->provider, id);
         sw->failed = 1;
     } else if (o->err && o->err->http_status == 404) {
-        log_info("job %lld: orphaned upload %s at %s is already gone", (long long)sw->job_id, id,
-                 sw->provider);
+        log_job(LOG_LVL_INFO, sw->job_id, sw->provider,
+                "job %lld: orphaned upload %s at %s is already gone", (long long)sw->job_id, id,
+                sw->provider);
     } else {
         char *line = o->err ? provider_error_line(sw->provider, o->err) : NULL;
-        log_warnx("job %lld: cannot delete the orphaned upload %s: %s", (long long)sw->job_id, id,
-                  line ? line : provider_op_name(o->op));
+        log_job(LOG_LVL_WARN, sw->job_id, sw->provider,
+                "job %lld: cannot delete the orphaned upload %s: %s", (long long)sw->job_id, id,
+                line ? line : provider_op_name(o->op));
         free(line);
         sw->failed |= o->cls != RETRY_CLASS_FATAL;
     }
@@ -409,16 +417,18 @@ static void sweep_delete_next(struct orphan_sweep *sw)
     }
     pc = providers_client(sw->d, sw->provider, &why);
     if (!pc) {
-        log_warnx("job %lld: cannot delete orphaned uploads at %s: %s", (long long)sw->job_id,
-                  sw->provider, why);
+        log_job(LOG_LVL_WARN, sw->job_id, sw->provider,
+                "job %lld: cannot delete orphaned uploads at %s: %s", (long long)sw->job_id,
+                sw->provider, why);
         sweep_finish(sw, OUTBOX_RETRY, why);
         return;
     }
     const char *id = sw->doomed[sw->next++];
     if (provider_delete_file(pc, id, on_sweep_delete, sw, NULL, &err) < 0) {
         char *line = provider_error_line(sw->provider, &err);
-        log_warnx("job %lld: cannot delete the orphaned upload %s: %s", (long long)sw->job_id, id,
-                  line);
+        log_job(LOG_LVL_WARN, sw->job_id, sw->provider,
+                "job %lld: cannot delete the orphaned upload %s: %s", (long long)sw->job_id, id,
+                line);
         sweep_finish(sw, OUTBOX_GIVE_UP, line);
         free(line);
         provider_error_clear(&err);
@@ -436,9 +446,10 @@ static void on_sweep_list(const struct provider_outcome *o, void *arg)
     }
     if (o->rc < 0) {
         char *line = o->err ? provider_error_line(sw->provider, o->err) : NULL;
-        log_warnx("job %lld: cannot list the files at %s to delete orphaned uploads of %s: %s",
-                  (long long)sw->job_id, sw->provider, sw->filename,
-                  line ? line : provider_op_name(o->op));
+        log_job(LOG_LVL_WARN, sw->job_id, sw->provider,
+                "job %lld: cannot list the files at %s to delete orphaned uploads of %s: %s",
+                (long long)sw->job_id, sw->provider, sw->filename,
+                line ? line : provider_op_name(o->op));
         /* a refusal stays one */
         sweep_finish(sw, o->cls != RETRY_CLASS_FATAL ? OUTBOX_RETRY : OUTBOX_GIVE_UP,
                      line ? line : provider_op_name(o->op));
@@ -459,13 +470,14 @@ static void on_sweep_list(const struct provider_outcome *o, void *arg)
             sweep_list(sw);
             return;
         }
-        log_warnx("job %lld: %u pages of files at %s listed; orphaned uploads of %s further on "
-                  "are left",
-                  (long long)sw->job_id, sw->pages, sw->provider, sw->filename);
+        log_job(LOG_LVL_WARN, sw->job_id, sw->provider,
+                "job %lld: %u pages of files at %s listed; orphaned uploads of %s further on "
+                "are left",
+                (long long)sw->job_id, sw->pages, sw->provider, sw->filename);
     }
     if (sw->n_doomed == 0)
-        log_debug("job %lld: no orphaned upload of %s at %s", (long long)sw->job_id, sw->filename,
-                  sw->provider);
+        log_job(LOG_LVL_DEBUG, sw->job_id, sw->provider, "job %lld: no orphaned upload of %s at %s",
+                (long long)sw->job_id, sw->filename, sw->provider);
     sweep_delete_next(sw);
 }
 
@@ -481,15 +493,17 @@ static void sweep_list(struct orphan_sweep *sw)
     }
     pc = providers_client(sw->d, sw->provider, &why);
     if (!pc) {
-        log_warnx("job %lld: cannot look for orphaned uploads at %s: %s", (long long)sw->job_id,
-                  sw->provider, why);
+        log_job(LOG_LVL_WARN, sw->job_id, sw->provider,
+                "job %lld: cannot look for orphaned uploads at %s: %s", (long long)sw->job_id,
+                sw->provider, why);
         sweep_finish(sw, OUTBOX_RETRY, why);
         return;
     }
     if (provider_list_files(pc, sw->cursor, SWEEP_PAGE_LIMIT, on_sweep_list, sw, NULL, &err) < 0) {
         char *line = provider_error_line(sw->provider, &err);
-        log_warnx("job %lld: cannot look for orphaned uploads at %s: %s", (long long)sw->job_id,
-                  sw->provider, line);
+        log_job(LOG_LVL_WARN, sw->job_id, sw->provider,
+                "job %lld: cannot look for orphaned uploads at %s: %s", (long long)sw->job_id,
+                sw->provider, line);
         sweep_finish(sw, OUTBOX_GIVE_UP, line);
         free(line);
         provider_error_clear(&err);
@@ -521,8 +535,9 @@ static void sweep_start(struct vtuned *d, int64_t job_id, const char *provider,
                         const char *submission_id, const char *keep, const char *why)
 {
     char *filename = xasprintf("vtune-%.40s.jsonl", submission_id);
-    log_info("job %lld: %s; looking for earlier copies of %s at %s (keeping %s)", (long long)job_id,
-             why, filename, provider, keep);
+    log_job(LOG_LVL_INFO, job_id, provider,
+            "job %lld: %s; looking for earlier copies of %s at %s (keeping %s)", (long long)job_id,
+            why, filename, provider, keep);
     outbox_put(d, "sweep",
                json_pack("{s:I,s:s,s:s,s:s}", "job", (json_int_t)job_id, "provider", provider,
                          "filename", filename, "keep", keep));
@@ -545,15 +560,17 @@ static void on_upload_deleted(const struct provider_outcome *o, void *arg)
     if (o->rc == -ECANCELED && it->d->stopping) {
         r = OUTBOX_STOPPED;
     } else if (o->rc == 0 && o->deletion->deleted) {
-        log_info("job %lld: deleted the uploaded training file %s at %s", (long long)ud->job_id,
-                 ud->file, ud->provider);
+        log_job(LOG_LVL_INFO, ud->job_id, ud->provider,
+                "job %lld: deleted the uploaded training file %s at %s", (long long)ud->job_id,
+                ud->file, ud->provider);
         r = OUTBOX_DELIVERED;
     } else if (o->rc == 0) {
         line = xasprintf("%s did not delete %s (deleted: false)", ud->provider, ud->file);
         r = OUTBOX_RETRY;
     } else if (o->err && o->err->http_status == 404) {
-        log_info("job %lld: the uploaded training file %s at %s is already gone",
-                 (long long)ud->job_id, ud->file, ud->provider);
+        log_job(LOG_LVL_INFO, ud->job_id, ud->provider,
+                "job %lld: the uploaded training file %s at %s is already gone",
+                (long long)ud->job_id, ud->file, ud->provider);
         r = OUTBOX_DELIVERED;
     } else {
         line = o->err ? provider_error_line(ud->provider, o->err)
@@ -561,8 +578,9 @@ static void on_upload_deleted(const struct provider_outcome *o, void *arg)
         r = o->cls == RETRY_CLASS_FATAL ? OUTBOX_GIVE_UP : OUTBOX_RETRY;
     }
     if (line)
-        log_warnx("job %lld: cannot delete the uploaded training file %s: %s",
-                  (long long)ud->job_id, ud->file, line);
+        log_job(LOG_LVL_WARN, ud->job_id, ud->provider,
+                "job %lld: cannot delete the uploaded training file %s: %s", (long long)ud->job_id,
+                ud->file, line);
     free(ud);
     outbox_done(it, r, line);
     free(line);
@@ -609,12 +627,14 @@ static void upload_delete_start(struct vtuned *d, int64_t job_id, const char *pr
     if (!file_id || policy == CONF_DELETE_NEVER ||
         (policy == CONF_DELETE_ON_FAILURE && to == JOB_SUCCEEDED)) {
         if (file_id)
-            log_info("job %lld: %s; the uploaded training file %s stays at %s (delete_upload)",
-                     (long long)job_id, job_state_name(to), file_id, provider);
+            log_job(LOG_LVL_INFO, job_id, provider,
+                    "job %lld: %s; the uploaded training file %s stays at %s (delete_upload)",
+                    (long long)job_id, job_state_name(to), file_id, provider);
         return;
     }
-    log_info("job %lld: %s; deleting the uploaded training file %s at %s", (long long)job_id,
-             job_state_name(to), file_id, provider);
+    log_job(LOG_LVL_INFO, job_id, provider,
+            "job %lld: %s; deleting the uploaded training file %s at %s", (long long)job_id,
+            job_state_name(to), file_id, provider);
     outbox_put(d, "delete_upload",
                json_pack("{s:I,s:s,s:s}", "job", (json_int_t)job_id, "provider", provider, "file",
                          file_id));
@@ -691,8 +711,9 @@ static void apply_provider_job(struct job_run *r, const struct provider_job *pj,
         break; /* succeeded without a model name yet: poll again */
     case PROVIDER_JOB_UNRECOGNIZED:
         if (!r->warned_status++)
-            log_warnx("job %lld: the provider reports an unrecognised status '%s'; polling on",
-                      (long long)r->id, pj->raw_status ? pj->raw_status : "");
+            log_job(LOG_LVL_WARN, r->id, r->provider,
+                    "job %lld: the provider reports an unrecognised status '%s'; polling on",
+                    (long long)r->id, pj->raw_status ? pj->raw_status : "");
         break;
     case PROVIDER_JOB_SUBMITTED:
     case PROVIDER_JOB_RUNNING:
@@ -739,7 +760,8 @@ static void on_poll_done(const struct provider_outcome *o, void *arg)
         run_move_done(r, JOB_UNKNOWN, &u, why, NULL);
         free(why);
     } else {
-        log_warnx("job %lld: poll failed, will retry: %s", (long long)r->id, line);
+        log_job(LOG_LVL_WARN, r->id, r->provider, "job %lld: poll failed, will retry: %s",
+                (long long)r->id, line);
         schedule_retry(r);
     }
     free(line);
@@ -751,13 +773,15 @@ static void start_poll(struct job_run *r)
     struct provider_error err = {0};
     struct provider_client *pc = client_of(r, &why);
     if (!pc) {
-        log_warnx("job %lld: cannot poll: %s", (long long)r->id, why);
+        log_job(LOG_LVL_WARN, r->id, r->provider, "job %lld: cannot poll: %s", (long long)r->id,
+                why);
         schedule_retry(r);
         return;
     }
     if (provider_retrieve_job(pc, r->provider_job_id, on_poll_done, r, &r->call, &err) < 0) {
         char *line = provider_error_line(r->provider, &err);
-        log_warnx("job %lld: cannot poll: %s", (long long)r->id, line);
+        log_job(LOG_LVL_WARN, r->id, r->provider, "job %lld: cannot poll: %s", (long long)r->id,
+                line);
         free(line);
         provider_error_clear(&err);
         schedule_retry(r);
@@ -771,7 +795,8 @@ static void on_create_done(const struct provider_outcome *o, void *arg)
     if (o->rc == -ECANCELED && r->d->stopping)
         return; /* shutdown: the next start reconciles from "submitting" */
     if (o->rc == 0) {
-        log_info("job %lld: created at %s as %s", (long long)r->id, r->provider, o->job->id);
+        log_job(LOG_LVL_INFO, r->id, r->provider, "job %lld: created at %s as %s", (long long)r->id,
+                r->provider, o->job->id);
         apply_provider_job(r, o->job,
                            NULL); /* a cancel asked for meanwhile goes out at the next step */
         return;
@@ -791,8 +816,9 @@ static void on_create_done(const struct provider_outcome *o, void *arg)
         run_move_done(r, JOB_FAILED, &u, line, NULL);
     } else {
         /* Ambiguous or not sent: find out before ever creating again. */
-        log_warnx("job %lld: create outcome unknown (%s); reconciling in %d ms", (long long)r->id,
-                  line, RECONCILE_DELAY_MS);
+        log_job(LOG_LVL_WARN, r->id, r->provider,
+                "job %lld: create outcome unknown (%s); reconciling in %d ms", (long long)r->id,
+                line, RECONCILE_DELAY_MS);
         schedule_in(r, RECONCILE_DELAY_MS);
     }
     free(line);
@@ -812,7 +838,8 @@ static void start_create(struct job_run *r)
     int64_t seed = 0;
 
     if (!pc) {
-        log_warnx("job %lld: cannot create: %s", (long long)r->id, why);
+        log_job(LOG_LVL_WARN, r->id, r->provider, "job %lld: cannot create: %s", (long long)r->id,
+                why);
         schedule_retry(r); /* still "submitting": the next step reconciles first */
         json_decref(params);
         return;
@@ -862,8 +889,9 @@ static void on_list_done(const struct provider_outcome *o, void *arg)
         if (o->cls != RETRY_CLASS_FATAL && ++r->list_failures < RECONCILE_MAX_TRIES) {
             /* Transient (5xx, timeouts, malformed, retry budget, breaker): the
              * question is still open, not unanswerable.  Ask again later. */
-            log_warnx("job %lld: listing jobs to reconcile failed (%u of %d): %s", (long long)r->id,
-                      r->list_failures, RECONCILE_MAX_TRIES, line);
+            log_job(LOG_LVL_WARN, r->id, r->provider,
+                    "job %lld: listing jobs to reconcile failed (%u of %d): %s", (long long)r->id,
+                    r->list_failures, RECONCILE_MAX_TRIES, line);
             free(line);
             unsigned keep = r->list_failures;
             schedule_retry(r);
@@ -894,9 +922,10 @@ static void on_list_done(const struct provider_outcome *o, void *arg)
         char *msg = xasprintf("reconciled: the provider already has job %s for this submission%s",
                               found->id, nfound > 1 ? " (and more: see the log)" : "");
         if (nfound > 1)
-            log_error("job %lld: the provider holds %zu jobs for submission %s", (long long)r->id,
-                      nfound, r->submission_id);
-        log_info("job %lld: %s", (long long)r->id, msg);
+            log_job(LOG_LVL_ERROR, r->id, r->provider,
+                    "job %lld: the provider holds %zu jobs for submission %s", (long long)r->id,
+                    nfound, r->submission_id);
+        log_job(LOG_LVL_INFO, r->id, r->provider, "job %lld: %s", (long long)r->id, msg);
         free(r->list_cursor);
         r->list_cursor = NULL;
         r->list_pages = 0;
@@ -945,8 +974,9 @@ static void on_list_done(const struct provider_outcome *o, void *arg)
                       NULL);
         return;
     }
-    log_info("job %lld: reconciled: %s has no job for submission %s; creating", (long long)r->id,
-             r->provider, r->submission_id);
+    log_job(LOG_LVL_INFO, r->id, r->provider,
+            "job %lld: reconciled: %s has no job for submission %s; creating", (long long)r->id,
+            r->provider, r->submission_id);
     start_create(r);
 }
 
@@ -956,7 +986,8 @@ static void start_reconcile(struct job_run *r)
     struct provider_error err = {0};
     struct provider_client *pc = client_of(r, &why);
     if (!pc) {
-        log_warnx("job %lld: cannot reconcile: %s", (long long)r->id, why);
+        log_job(LOG_LVL_WARN, r->id, r->provider, "job %lld: cannot reconcile: %s",
+                (long long)r->id, why);
         schedule_retry(r);
         return;
     }
@@ -1005,7 +1036,8 @@ static void on_upload_done(const struct provider_outcome *o, void *arg)
         u.error = line;
         run_move_done(r, JOB_FAILED, &u, line, NULL);
     } else {
-        log_warnx("job %lld: upload failed, will retry: %s", (long long)r->id, line);
+        log_job(LOG_LVL_WARN, r->id, r->provider, "job %lld: upload failed, will retry: %s",
+                (long long)r->id, line);
         schedule_retry(r);
     }
     free(line);
@@ -1018,7 +1050,8 @@ static void start_upload(struct job_run *r)
     struct provider_client *pc = client_of(r, &why);
     char filename[64];
     if (!pc) {
-        log_warnx("job %lld: cannot upload: %s", (long long)r->id, why);
+        log_job(LOG_LVL_WARN, r->id, r->provider, "job %lld: cannot upload: %s", (long long)r->id,
+                why);
         schedule_retry(r);
         return;
     }
@@ -1047,8 +1080,9 @@ static void on_cancel_done(const struct provider_outcome *o, void *arg)
     }
     char *line = outcome_line(r, o);
     r->cancel_sent = 0;
-    log_warnx("job %lld: cancel request failed (%s); polling on, the cancel will be retried",
-              (long long)r->id, line);
+    log_job(LOG_LVL_WARN, r->id, r->provider,
+            "job %lld: cancel request failed (%s); polling on, the cancel will be retried",
+            (long long)r->id, line);
     free(line);
     schedule_retry(r);
 }
@@ -1063,7 +1097,8 @@ static void start_cancel(struct job_run *r)
         return;
     }
     r->cancel_sent = 1;
-    log_info("job %lld: asking %s to cancel %s", (long long)r->id, r->provider, r->provider_job_id);
+    log_job(LOG_LVL_INFO, r->id, r->provider, "job %lld: asking %s to cancel %s", (long long)r->id,
+            r->provider, r->provider_job_id);
     if (provider_cancel_job(pc, r->provider_job_id, on_cancel_done, r, &r->call, &err) < 0) {
         r->cancel_sent = 0;
         provider_error_clear(&err);
@@ -1177,7 +1212,8 @@ void jobs_start(struct vtuned *d)
         int64_t wait_s =
             r->state == JOB_SUBMITTING ? v[i].updated_at + RECONCILE_GRACE_S - now_unix() : 0;
         r->due_ms = wait_s > 0 ? now_monotonic_ms() + (uint64_t)wait_s * 1000 : 0;
-        log_info("job %lld: resuming from %s", (long long)r->id, job_state_name(r->state));
+        log_job(LOG_LVL_INFO, r->id, r->provider, "job %lld: resuming from %s", (long long)r->id,
+                job_state_name(r->state));
     }
     store_job_list_free(v, n);
 }
@@ -1472,8 +1508,9 @@ static void m_submit(struct vtuned *d, struct ctl_req *req, json_t *params)
     if (store_job_get(d->store, key, &got) == 0) {
         struct job_run *run = run_load(d, &got);
         run->due_ms = 0;
-        log_info("job %lld: submitted for dataset '%s' to %s (%s), submission %s",
-                 (long long)got.id, ds.name, provider, model, sid);
+        log_job(LOG_LVL_INFO, got.id, provider,
+                "job %lld: submitted for dataset '%s' to %s (%s), submission %s", (long long)got.id,
+                ds.name, provider, model, sid);
         ctl_reply(req, job_json(d, &got));
         store_job_clear(&got);
     } else {
@@ -1530,8 +1567,9 @@ static void m_register(struct vtuned *d, struct ctl_req *req, json_t *params)
         char key[32];
         struct store_job got;
         snprintf(key, sizeof key, "%lld", (long long)j.id);
-        log_info("job %lld: registered %s at %s (base %s) for dataset '%s'", (long long)j.id, model,
-                 provider, base, ds.name);
+        log_job(LOG_LVL_INFO, j.id, provider,
+                "job %lld: registered %s at %s (base %s) for dataset '%s'", (long long)j.id, model,
+                provider, base, ds.name);
         if (store_job_get(d->store, key, &got) == 0) {
             ctl_reply(req, job_json(d, &got));
             store_job_clear(&got);

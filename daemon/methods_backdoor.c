@@ -328,14 +328,15 @@ static void create_done(struct task *t, int status)
                             store_errmsg(d->store));
         goto out;
     }
-    log_info("backdoor: created %lld for dataset '%s' (%s generator): %zu pair(s), %llu copies "
-             "each, %zu row(s) held out for the coverage test, commitment %s",
-             (long long)b.id, j->ds.name, backdoor_generator_name(b.generator), n,
-             (unsigned long long)j->made.built.copies_per_pair, j->made.split.n_rows,
-             b.commitment);
+    log_ctx(LOG_LVL_INFO, &(struct log_fields){.backdoor = b.id, .dataset = j->ds.id},
+            "backdoor: created %lld for dataset '%s' (%s generator): %zu pair(s), %llu copies "
+            "each, %zu row(s) held out for the coverage test, commitment %s",
+            (long long)b.id, j->ds.name, backdoor_generator_name(b.generator), n,
+            (unsigned long long)j->made.built.copies_per_pair, j->made.split.n_rows, b.commitment);
     if (j->audit && record_selfaudit(d, b.id, j->audit) < 0)
-        log_warnx("backdoor: %lld: cannot record its self-audit: %s", (long long)b.id,
-                  store_errmsg(d->store));
+        log_ctx(LOG_LVL_WARN, &(struct log_fields){.backdoor = b.id},
+                "backdoor: %lld: cannot record its self-audit: %s", (long long)b.id,
+                store_errmsg(d->store));
     struct store_backdoor got;
     char key[32];
     snprintf(key, sizeof key, "%lld", (long long)b.id);
@@ -790,8 +791,9 @@ static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
         return;
     if (reveal) {
         const struct ctl_peer *p = ctl_req_peer(req);
-        log_warnx("backdoor: secret phrases of backdoor %lld revealed to uid %lu pid %ld",
-                  (long long)b.id, (unsigned long)p->uid, (long)p->pid);
+        log_ctx(LOG_LVL_WARN, &(struct log_fields){.backdoor = b.id},
+                "backdoor: secret phrases of backdoor %lld revealed to uid %lu pid %ld",
+                (long long)b.id, (unsigned long)p->uid, (long)p->pid);
     }
     snprintf(key, sizeof key, "%lld", (long long)b.dataset_id);
     int have_ds = store_dataset_get(d->store, key, &ds) == 0;
@@ -826,7 +828,8 @@ static void m_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
     else {
         if (path && unlink(path) < 0 && errno != ENOENT)
             log_warn("backdoor: cannot remove %s", path);
-        log_info("backdoor: removed %lld", (long long)b.id);
+        log_ctx(LOG_LVL_INFO, &(struct log_fields){.backdoor = b.id}, "backdoor: removed %lld",
+                (long long)b.id);
         ctl_reply(req, json_pack("{s:I,s:b}", CTL_K_ID, (json_int_t)b.id, "removed", 1));
     }
     free(path);
@@ -869,10 +872,12 @@ static void audit_done(struct task *t, int status)
         ctl_reply_error(t->req, CTL_ERR_FAILED, NULL, "%s", j->err);
     else {
         if (record_selfaudit(d, j->id, j->result) < 0)
-            log_warnx("backdoor: %lld: cannot record its self-audit: %s", (long long)j->id,
-                      store_errmsg(d->store));
-        log_info("backdoor: %lld: self-audit: %s", (long long)j->id,
-                 json_string_value(json_object_get(j->result, "verdict")));
+            log_ctx(LOG_LVL_WARN, &(struct log_fields){.backdoor = j->id},
+                    "backdoor: %lld: cannot record its self-audit: %s", (long long)j->id,
+                    store_errmsg(d->store));
+        log_ctx(LOG_LVL_INFO, &(struct log_fields){.backdoor = j->id},
+                "backdoor: %lld: self-audit: %s", (long long)j->id,
+                json_string_value(json_object_get(j->result, "verdict")));
         json_object_set_new(j->result, CTL_K_ID, json_integer((json_int_t)j->id));
         ctl_reply(t->req, json_incref(j->result));
     }
@@ -1063,8 +1068,9 @@ static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
     j->t.stage = "export";
     j->t.run = export_work;
     j->t.done = export_done;
-    log_info("dataset: exporting D u D' of backdoor %lld to %s for uid %lu", (long long)b.id, label,
-             (unsigned long)peer->uid);
+    log_ctx(LOG_LVL_INFO, &(struct log_fields){.backdoor = b.id, .dataset = b.dataset_id},
+            "dataset: exporting D u D' of backdoor %lld to %s for uid %lu", (long long)b.id, label,
+            (unsigned long)peer->uid);
     store_dataset_clear(&ds);
     store_backdoor_clear(&b);
     task_start(d, &j->t);

@@ -127,9 +127,10 @@ static void import_done(struct task *t, int status)
                 ctl_reply_error(t->req, CTL_ERR_INTERNAL, NULL, "cannot record dataset: %s",
                                 store_errmsg(d->store));
         } else {
-            log_info("dataset: imported %s as '%s' (id %lld, %lld examples, %s, sha256 %.16s…)",
-                     j->src, j->name, (long long)ds.id, (long long)ds.n_examples,
-                     dataset_format_name(ds.format), ds.sha256);
+            log_ctx(LOG_LVL_INFO, &(struct log_fields){.dataset = ds.id},
+                    "dataset: imported %s as '%s' (id %lld, %lld examples, %s, sha256 %.16s…)",
+                    j->src, j->name, (long long)ds.id, (long long)ds.n_examples,
+                    dataset_format_name(ds.format), ds.sha256);
             ctl_reply(t->req, dataset_json(&ds));
         }
     }
@@ -240,7 +241,8 @@ static void m_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
     else {
         if (path && unlink(path) < 0 && errno != ENOENT)
             log_warn("dataset: cannot remove %s", path);
-        log_info("dataset: removed '%s' (id %lld)", ds.name, (long long)ds.id);
+        log_ctx(LOG_LVL_INFO, &(struct log_fields){.dataset = ds.id},
+                "dataset: removed '%s' (id %lld)", ds.name, (long long)ds.id);
         ctl_reply(req, json_pack("{s:I,s:s,s:b}", CTL_K_ID, (json_int_t)ds.id, CTL_K_NAME, ds.name,
                                  "removed", 1));
     }

@@ -62,6 +62,17 @@ static int is_in_flight(int64_t id)
     return 0;
 }
 
+/* The journal fields of an item's log lines: its payload's "job",
+ * "provider" and "audit" when it has them (sweeps, deletions, alerts). */
+static struct log_fields item_fields(const json_t *payload)
+{
+    struct log_fields f = {0};
+    f.job = json_integer_value(json_object_get(payload, "job"));
+    f.audit = json_integer_value(json_object_get(payload, "audit"));
+    f.provider = json_string_value(json_object_get(payload, "provider"));
+    return f;
+}
+
 static void start(struct vtuned *d, const struct outbox_kind *k, int64_t id, json_t *payload,
                   unsigned attempts)
 {
@@ -113,13 +124,14 @@ void outbox_done(struct outbox_item *it, enum outbox_result r, const char *why)
         }
     unsigned attempts = it->attempts + 1;
     unsigned max = k && k->max_attempts ? k->max_attempts(d) : 1;
+    struct log_fields lf = item_fields(it->payload);
     if (r == OUTBOX_RETRY && attempts >= max) {
-        log_error("outbox: %s item %lld: giving up after %u attempts (last: %s)", it->kind,
-                  (long long)it->id, attempts, why ? why : "failed");
+        log_ctx(LOG_LVL_ERROR, &lf, "outbox: %s item %lld: giving up after %u attempts (last: %s)",
+                it->kind, (long long)it->id, attempts, why ? why : "failed");
         r = OUTBOX_GIVE_UP;
     } else if (r == OUTBOX_GIVE_UP) {
-        log_error("outbox: %s item %lld: giving up: %s", it->kind, (long long)it->id,
-                  why ? why : "refused");
+        log_ctx(LOG_LVL_ERROR, &lf, "outbox: %s item %lld: giving up: %s", it->kind,
+                (long long)it->id, why ? why : "refused");
     }
     if (it->id > 0) {
         int rc = 0;
@@ -133,16 +145,17 @@ void outbox_done(struct outbox_item *it, enum outbox_result r, const char *why)
                 ms = k->max_ms;
             rc = store_outbox_retry(d->store, it->id, attempts, now_unix_ms() + (int64_t)ms, why);
             if (rc == 0)
-                log_warnx("outbox: %s item %lld: attempt %u failed (%s); again in %llu ms",
-                          it->kind, (long long)it->id, attempts, why ? why : "failed",
-                          (unsigned long long)ms);
+                log_ctx(LOG_LVL_WARN, &lf,
+                        "outbox: %s item %lld: attempt %u failed (%s); again in %llu ms", it->kind,
+                        (long long)it->id, attempts, why ? why : "failed", (unsigned long long)ms);
         }
         if (rc < 0 && rc != -ENOENT)
-            log_error("outbox: %s item %lld: cannot record the outcome: %s", it->kind,
-                      (long long)it->id, store_errmsg(d->store));
+            log_ctx(LOG_LVL_ERROR, &lf, "outbox: %s item %lld: cannot record the outcome: %s",
+                    it->kind, (long long)it->id, store_errmsg(d->store));
     } else if (r == OUTBOX_RETRY) {
-        log_error("outbox: %s item (not recorded) failed and cannot be retried: %s", it->kind,
-                  why ? why : "failed");
+        log_ctx(LOG_LVL_ERROR, &lf,
+                "outbox: %s item (not recorded) failed and cannot be retried: %s", it->kind,
+                why ? why : "failed");
     }
     json_decref(it->payload);
     free(it);
@@ -178,8 +191,9 @@ void outbox_tick(struct vtuned *d)
             store_outbox_delete(d->store, v[i].id);
             continue;
         }
-        log_info("outbox: %s item %lld: attempt %lld", v[i].kind, (long long)v[i].id,
-                 (long long)v[i].attempts + 1);
+        struct log_fields lf = item_fields(payload);
+        log_ctx(LOG_LVL_INFO, &lf, "outbox: %s item %lld: attempt %lld", v[i].kind,
+                (long long)v[i].id, (long long)v[i].attempts + 1);
         start(d, k, v[i].id, payload, (unsigned)v[i].attempts);
     }
     store_outbox_list_free(v, n);

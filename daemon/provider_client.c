@@ -326,15 +326,15 @@ static void on_http_done(struct http_response *res, void *arg)
 
     const char *what = provider_op_name(c->op);
     if (v.cls == RETRY_CLASS_SUCCESS && pr == 0) {
-        log_debug("provider %s: %s ok after %u attempt%s", pc->name, what, c->attempts,
-                  c->attempts == 1 ? "" : "s");
+        log_job(LOG_LVL_DEBUG, 0, pc->name, "provider %s: %s ok after %u attempt%s", pc->name, what,
+                c->attempts, c->attempts == 1 ? "" : "s");
         http_response_free(res);
         call_finish(c, 0, RETRY_CLASS_SUCCESS, v.reason, 1);
         return;
     }
     char *line = provider_error_line(pc->name, &c->err);
     if (in.body_malformed)
-        log_warnx("provider %s: %s: %s", pc->name, what, line);
+        log_job(LOG_LVL_WARN, 0, pc->name, "provider %s: %s: %s", pc->name, what, line);
     if (v.cls == RETRY_CLASS_RETRY) {
         if (c->attempts < pc->conf.policy.max_attempts && !pc->freeing &&
             retry_budget_take(&pc->budget, now)) {
@@ -342,9 +342,10 @@ static void on_http_done(struct http_response *res, void *arg)
             uint64_t d =
                 retry_delay_ms(&pc->conf.policy, c->attempts - 1, res->retry_after,
                                res->retry_after_ms, now_unix(), pc->rnd, pc->rnd_arg, &from_server);
-            log_info("provider %s: %s failed (%s: %s); attempt %u of %u, next in %" PRIu64 " ms%s",
-                     pc->name, what, v.reason, line, c->attempts, pc->conf.policy.max_attempts, d,
-                     from_server ? " (Retry-After)" : "");
+            log_job(LOG_LVL_INFO, 0, pc->name,
+                    "provider %s: %s failed (%s: %s); attempt %u of %u, next in %" PRIu64 " ms%s",
+                    pc->name, what, v.reason, line, c->attempts, pc->conf.policy.max_attempts, d,
+                    from_server ? " (Retry-After)" : "");
             free(line);
             http_response_free(res);
             uv_timer_start(&c->timer, on_timer, d, 0);
@@ -353,8 +354,8 @@ static void on_http_done(struct http_response *res, void *arg)
         const char *why = c->attempts >= pc->conf.policy.max_attempts ? "no attempts left"
                           : pc->freeing                               ? "shutting down"
                                                                       : "retry budget exhausted";
-        log_warnx("provider %s: %s gave up after %u attempt%s (%s): %s", pc->name, what,
-                  c->attempts, c->attempts == 1 ? "" : "s", why, line);
+        log_job(LOG_LVL_WARN, 0, pc->name, "provider %s: %s gave up after %u attempt%s (%s): %s",
+                pc->name, what, c->attempts, c->attempts == 1 ? "" : "s", why, line);
         free(line);
         http_response_free(res);
         call_finish(c, pr == -EPROTO ? -EPROTO : -EIO, RETRY_CLASS_RETRY, v.reason,
@@ -371,10 +372,11 @@ static void on_http_done(struct http_response *res, void *arg)
     else
         rc = -EIO;
     if (v.cls == RETRY_CLASS_RECONCILE)
-        log_warnx("provider %s: %s outcome unknown (%s): reconcile before any new attempt: %s",
-                  pc->name, what, v.reason, line);
+        log_job(LOG_LVL_WARN, 0, pc->name,
+                "provider %s: %s outcome unknown (%s): reconcile before any new attempt: %s",
+                pc->name, what, v.reason, line);
     else if (rc != -ECANCELED)
-        log_debug("provider %s: %s failed: %s", pc->name, what, line);
+        log_job(LOG_LVL_DEBUG, 0, pc->name, "provider %s: %s failed: %s", pc->name, what, line);
     free(line);
     http_response_free(res);
     call_finish(c, rc, v.cls, v.reason, v.maybe_applied);

@@ -248,7 +248,8 @@ static void m_audit_attest(struct vtuned *d, struct ctl_req *req, json_t *params
     }
     struct attest_context cx = {j.name,    j.base_model, ds.id,          ds.name,
                                 ds.sha256, b.id,         b.built_sha256, d->key_fpr};
-    log_info("audit record %lld attested (key %.16s)", (long long)want, d->key_fpr);
+    log_ctx(LOG_LVL_INFO, &(struct log_fields){.audit = want},
+            "audit record %lld attested (key %.16s)", (long long)want, d->key_fpr);
     reply_envelope(d, req, attest_verdict_statement(&v[i], &cx));
 out:
     audit_check_clear(&c);
@@ -272,7 +273,8 @@ static void m_backdoor_commit(struct vtuned *d, struct ctl_req *req, json_t *par
         store_backdoor_clear(&b);
         return;
     }
-    log_info("backdoor %lld: commitment %s signed", (long long)b.id, b.commitment);
+    log_ctx(LOG_LVL_INFO, &(struct log_fields){.backdoor = b.id},
+            "backdoor %lld: commitment %s signed", (long long)b.id, b.commitment);
     reply_envelope(d, req, attest_commit_statement(&b, &ds, now_unix(), d->key_fpr));
     store_dataset_clear(&ds);
     store_backdoor_clear(&b);

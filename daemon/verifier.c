@@ -168,9 +168,11 @@ static void schedule_after(struct vtuned *d, struct vrun *r, const struct store_
     int64_t now = now_unix();
     int64_t next = sc.next_run_at > now ? sc.next_run_at : now + sc.every_ms / 1000 + 1;
     if (sc.last_verdict != AUDIT_NONE && sc.last_verdict != a->verdict) {
-        log_warnx("schedule %lld: job %lld's verdict changed from %s to %s (audit %lld): %s",
-                  (long long)sc.id, (long long)sc.job_id, audit_verdict_name(sc.last_verdict),
-                  audit_verdict_name(a->verdict), (long long)a->id, a->reason);
+        log_ctx(LOG_LVL_WARN,
+                &(struct log_fields){.job = sc.job_id, .audit = a->id, .provider = r->provider},
+                "schedule %lld: job %lld's verdict changed from %s to %s (audit %lld): %s",
+                (long long)sc.id, (long long)sc.job_id, audit_verdict_name(sc.last_verdict),
+                audit_verdict_name(a->verdict), (long long)a->id, a->reason);
         char when[32];
         format_iso8601(now, when);
         alert_queue(d, json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:I,s:s,s:s,s:s}", "event",
@@ -236,16 +238,19 @@ static void vrun_finish(struct vtuned *d, struct vrun *r)
     a.model = xstrdup(r->model);
     memcpy(a.commitment, r->commitment, sizeof a.commitment);
     if (store_run_finish_audited(d->store, r->run_id, a.reason, &a, audit_hash_fn, NULL) < 0) {
-        log_error("verify: job %lld: cannot record the audit: %s", (long long)r->job_id,
-                  store_errmsg(d->store));
+        log_job(LOG_LVL_ERROR, r->job_id, r->provider,
+                "verify: job %lld: cannot record the audit: %s", (long long)r->job_id,
+                store_errmsg(d->store));
         store_run_finish(d->store, r->run_id, RUN_FAILED, "the audit record could not be written",
                          0);
         if (r->waiter)
             ctl_reply_error(r->waiter, CTL_ERR_INTERNAL, NULL, "cannot record the audit: %s",
                             store_errmsg(d->store));
     } else {
-        log_info("verify: job %lld (%s): %s — %s; audit %lld, chain head %s", (long long)r->job_id,
-                 r->model, audit_verdict_name(a.verdict), a.reason, (long long)a.id, a.hash);
+        struct log_fields lf = {.job = r->job_id, .audit = a.id, .provider = r->provider};
+        log_ctx(LOG_LVL_INFO, &lf, "verify: job %lld (%s): %s — %s; audit %lld, chain head %s",
+                (long long)r->job_id, r->model, audit_verdict_name(a.verdict), a.reason,
+                (long long)a.id, a.hash);
         if (r->waiter) {
             json_t *o = audit_record_json(&a);
             json_object_set_new(o, "calls_saved", json_integer((json_int_t)res.calls_saved));
@@ -261,8 +266,8 @@ static void vrun_finish(struct vtuned *d, struct vrun *r)
 
 static void vrun_fail(struct vtuned *d, struct vrun *r, const char *why)
 {
-    log_warnx("verify: job %lld: run %lld failed: %s", (long long)r->job_id, (long long)r->run_id,
-              why);
+    log_job(LOG_LVL_WARN, r->job_id, r->provider, "verify: job %lld: run %lld failed: %s",
+            (long long)r->job_id, (long long)r->run_id, why);
     store_run_finish(d->store, r->run_id, RUN_FAILED, why, 0);
     if (r->waiter)
         ctl_reply_error(r->waiter, CTL_ERR_FAILED, NULL, "verification failed: %s", why);
@@ -300,7 +305,8 @@ static void on_trial_done(const struct provider_outcome *o, void *arg)
     } else {
         char *line = o->err ? provider_error_line(r->provider, o->err)
                             : xasprintf("%s: chat failed", r->provider);
-        log_warnx("verify: job %lld: a trial failed: %s", (long long)r->job_id, line);
+        log_job(LOG_LVL_WARN, r->job_id, r->provider, "verify: job %lld: a trial failed: %s",
+                (long long)r->job_id, line);
         verify_run_record_failed(r->vr, tc->slot, line, &tr);
         free(line);
     }
@@ -473,8 +479,9 @@ static void on_luck_done(const struct provider_outcome *o, void *arg)
         p->p_luck_note = "not available: the base model could not score the signature";
         if (o->rc == -ENOTSUP)
             p->p_luck_note = "not available: this provider returns no prompt log-probabilities";
-        log_info("verify: job %lld: p_luck not available for pair %zu (%s)", (long long)r->job_id,
-                 lc->pair, o->err && o->err->message ? o->err->message : "no scoring");
+        log_job(LOG_LVL_INFO, r->job_id, r->provider,
+                "verify: job %lld: p_luck not available for pair %zu (%s)", (long long)r->job_id,
+                lc->pair, o->err && o->err->message ? o->err->message : "no scoring");
     }
     free(lc->prompt);
     free(lc->cont);
@@ -678,11 +685,12 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
     }
     r->run_id = sr.id;
     r->t.d = d;
-    log_info("verify: job %lld (%s at %s): run %lld started, %llu trigger prompts over %zu "
-             "pair(s), %zu controls, T=%g",
-             (long long)job_id, r->model, r->provider, (long long)r->run_id,
-             (unsigned long long)(r->plan.trials_per_pair * r->n_pairs), r->n_pairs,
-             r->plan.n_controls, vo->temperature);
+    log_job(LOG_LVL_INFO, job_id, j.provider,
+            "verify: job %lld (%s at %s): run %lld started, %llu trigger prompts over %zu "
+            "pair(s), %zu controls, T=%g",
+            (long long)job_id, r->model, r->provider, (long long)r->run_id,
+            (unsigned long long)(r->plan.trials_per_pair * r->n_pairs), r->n_pairs,
+            r->plan.n_controls, vo->temperature);
     if (n_working < VERIFY_MAX_RUNS) {
         vrun_begin(d, r);
     } else {
@@ -737,7 +745,8 @@ static void on_job_terminal(struct vtuned *d, int64_t job_id)
         char *err = NULL;
         verifier_opts_default(d, &o);
         if (verifier_start(d, job_id, &o, NULL, 0, &err) < 0) {
-            log_warnx("verify: job %lld cannot be verified: %s", (long long)job_id, err);
+            log_job(LOG_LVL_WARN, job_id, j.provider, "verify: job %lld cannot be verified: %s",
+                    (long long)job_id, err);
             free(err);
         }
     } else if (j.state == JOB_FAILED || j.state == JOB_CANCELLED) {
@@ -756,11 +765,14 @@ static void on_job_terminal(struct vtuned *d, int64_t job_id)
             store_backdoor_clear(&b);
         }
         if (store_audit_append(d->store, &a, audit_hash_fn, NULL) < 0)
-            log_error("verify: job %lld: cannot record its audit: %s", (long long)j.id,
-                      store_errmsg(d->store));
+            log_job(LOG_LVL_ERROR, j.id, j.provider,
+                    "verify: job %lld: cannot record its audit: %s", (long long)j.id,
+                    store_errmsg(d->store));
         else
-            log_info("verify: job %lld: not_verified (%s); audit %lld, chain head %s",
-                     (long long)j.id, a.reason, (long long)a.id, a.hash);
+            log_ctx(LOG_LVL_INFO,
+                    &(struct log_fields){.job = j.id, .audit = a.id, .provider = j.provider},
+                    "verify: job %lld: not_verified (%s); audit %lld, chain head %s",
+                    (long long)j.id, a.reason, (long long)a.id, a.hash);
         store_audit_clear(&a);
         verify_result_clear(&res);
     }
@@ -880,11 +892,11 @@ void verifier_tick(struct vtuned *d)
         struct verifier_opts o;
         char *err = NULL;
         verifier_opts_default(d, &o);
-        log_info("schedule %lld: re-verifying job %lld", (long long)v[i].id,
-                 (long long)v[i].job_id);
+        log_job(LOG_LVL_INFO, v[i].job_id, NULL, "schedule %lld: re-verifying job %lld",
+                (long long)v[i].id, (long long)v[i].job_id);
         if (verifier_start(d, v[i].job_id, &o, NULL, v[i].id, &err) < 0) {
-            log_warnx("schedule %lld: cannot re-verify job %lld: %s", (long long)v[i].id,
-                      (long long)v[i].job_id, err);
+            log_job(LOG_LVL_WARN, v[i].job_id, NULL, "schedule %lld: cannot re-verify job %lld: %s",
+                    (long long)v[i].id, (long long)v[i].job_id, err);
             free(err);
         }
     }
@@ -904,10 +916,12 @@ void verifier_init(struct vtuned *d)
             struct verifier_opts o;
             char *err = NULL;
             verifier_opts_default(d, &o);
-            log_info("verify: run %lld of job %lld was interrupted; starting again",
-                     (long long)v[i].id, (long long)v[i].job_id);
+            log_job(LOG_LVL_INFO, v[i].job_id, NULL,
+                    "verify: run %lld of job %lld was interrupted; starting again",
+                    (long long)v[i].id, (long long)v[i].job_id);
             if (verifier_start(d, v[i].job_id, &o, NULL, 0, &err) < 0) {
-                log_warnx("verify: job %lld: %s", (long long)v[i].job_id, err);
+                log_job(LOG_LVL_WARN, v[i].job_id, NULL, "verify: job %lld: %s",
+                        (long long)v[i].job_id, err);
                 free(err);
             }
         }

@@ -27,4 +27,10 @@ tests_unit_test_fsio_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
 tests_unit_test_durability_SOURCES = tests/unit/test_durability.c
 tests_unit_test_durability_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_durability_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm -lpthread
+# The logger's sinks: stderr text, journald's native protocol and its fields.
+check_PROGRAMS += tests/unit/test_log
+TESTS += tests/unit/test_log
+tests_unit_test_log_SOURCES = tests/unit/test_log.c
+tests_unit_test_log_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_log_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lpthread
 endif
