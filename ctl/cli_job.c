@@ -83,10 +83,13 @@ static void print_event(json_t *note, void *ctx)
                    prov ? " [" : "", prov ? prov : "", prov ? "]" : "");
         }
         fflush(stdout);
-    } else if (method && strcmp(method, CTL_N_PROGRESS) == 0 && show_progress) {
-        fprintf(stderr, "  upload: %lld / %lld bytes\n",
-                (long long)json_integer_value(json_object_get(p, CTL_K_BYTES)),
-                (long long)json_integer_value(json_object_get(p, CTL_K_TOTAL)));
+    } else if (method && strcmp(method, CTL_N_PROGRESS) == 0) {
+        /* Under --json part of the event stream on stdout; else on stderr
+         * (a terminal, or --progress), a line each: events interleave. */
+        if (opt_json && !opt_quiet)
+            print_progress(p, stdout);
+        else if (show_progress && print_progress(p, stderr))
+            fputc('\n', stderr);
     }
 }
 

@@ -362,6 +362,8 @@ static const struct ctl_flag global_flags[] = {
      "control socket (default $VTUNE_SOCKET, else " DEFAULT_SOCKET ")"},
     {"--json", NULL, CF_BOOL, NULL, NULL, 0, NULL, 0, "print one JSON value instead of a table"},
     {"--quiet", "-q", CF_BOOL, NULL, NULL, 0, NULL, 0, "no progress display"},
+    {"--progress", NULL, CF_BOOL, NULL, NULL, 0, NULL, 0,
+     "show progress also when stderr is not a terminal (NDJSON with --json)"},
     {"--version", "-V", CF_BOOL, NULL, NULL, 0, NULL, 0, "print the version and exit"},
     {"--help", "-h", CF_BOOL, NULL, NULL, 0, NULL, 0,
      "print help; 'vtunectl COMMAND [SUB] --help' for one command"},
@@ -851,7 +853,7 @@ static int parse_args(const struct ctl_cmd *c, int n, char **w, struct ctl_call 
 int ctl_main(int argc, char **argv)
 {
     char **w = xcalloc((size_t)argc + 1, sizeof *w);
-    int n = 0, quiet = 0, help = 0, rc;
+    int n = 0, quiet = 0, progress = 0, help = 0, rc;
     opt_socket = getenv("VTUNE_SOCKET");
     if (!opt_socket || !*opt_socket)
         opt_socket = DEFAULT_SOCKET;
@@ -879,6 +881,8 @@ int ctl_main(int argc, char **argv)
             opt_json = 1;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             quiet = 1;
+        } else if (strcmp(a, "--progress") == 0) {
+            progress = 1;
         } else if (n == 0 && (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0)) {
             printf("vtunectl %s\n", PACKAGE_VERSION);
             rc = 0;
@@ -889,7 +893,10 @@ int ctl_main(int argc, char **argv)
             w[n++] = argv[i];
         }
     }
-    show_progress = !quiet && !opt_json && isatty(STDERR_FILENO);
+    /* On a terminal by default; --progress: also elsewhere, and as NDJSON
+     * under --json (vtunectl(1), PROGRESS). */
+    opt_quiet = quiet;
+    show_progress = quiet ? 0 : progress ? 1 : !opt_json && isatty(STDERR_FILENO);
 
     if (n == 0) {
         print_main_help(help ? stdout : stderr);

@@ -94,7 +94,9 @@
 
 /* ---- notifications (no id; sent on the connection of a running request) ------------------- */
 
-/* {stage, bytes, total[, lines | job]}: an import, build, export or upload. */
+/* {stage, unit, done, total (null: unknown)[, bytes, lines, job, calls]}: every wait a
+ * client feels (import, build, export, upload, the llm generator's calls, a verification's
+ * calls), sent every second while it lasts (vtuned(8), CONTROL PROTOCOL). */
 #define CTL_N_PROGRESS "progress"
 /* a job event {id, at, state, message, provider?} (job.watch, job submit --watch) */
 #define CTL_N_JOB_EVENT "job.event"
@@ -211,6 +213,10 @@
 /* progress notifications */
 #define CTL_K_STAGE "stage"
 #define CTL_K_TOTAL "total"
+#define CTL_K_UNIT  "unit"
+#define CTL_K_DONE  "done"
+#define CTL_K_LINES "lines"
+#define CTL_K_CALLS "calls"
 
 /* status */
 #define CTL_K_VERSION        "version"

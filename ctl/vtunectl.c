@@ -30,6 +30,7 @@
 const char *opt_socket;
 int opt_json;
 int show_progress;
+int opt_quiet;
 
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void die(const char *fmt, ...)
@@ -112,20 +113,59 @@ static void human_bytes(double b, char *out, size_t n)
     snprintf(out, n, u ? "%.1f %s" : "%.0f %s", b, units[u]);
 }
 
-static void show_notification(json_t *msg)
+/* Progress (a "progress" notification's params), shown when show_progress:
+ * under --json one NDJSON line {"type":"progress", …params} on stream
+ * (stderr, or stdout inside a --watch event stream); otherwise one line on
+ * stderr, rewritten in place on a terminal.  Returns 1 when a line was left
+ * open (a terminal's \r line: the caller ends it before other output). */
+int print_progress(json_t *p, FILE *stream)
+{
+    if (!json_is_object(p))
+        return 0;
+    if (opt_json) {
+        json_t *ev = json_pack("{s:s}", "type", "progress");
+        json_object_update(ev, p);
+        char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fprintf(stream, "%s\n", s);
+        fflush(stream);
+        free(s);
+        json_decref(ev);
+        return 0;
+    }
+    const char *stage = json_string_value(json_object_get(p, CTL_K_STAGE));
+    const char *unit = json_string_value(json_object_get(p, CTL_K_UNIT));
+    json_t *jd = json_object_get(p, CTL_K_DONE), *jt = json_object_get(p, CTL_K_TOTAL);
+    if (!jd) /* an older vtuned: {stage, bytes, total} */
+        jd = json_object_get(p, CTL_K_BYTES), unit = "bytes";
+    double done = (double)json_integer_value(jd), total = (double)json_integer_value(jt);
+    char a[32], b[48], pct[16] = "";
+    if (unit && strcmp(unit, "bytes") == 0) {
+        human_bytes(done, a, sizeof a);
+        human_bytes(total, b, sizeof b);
+    } else {
+        snprintf(a, sizeof a, "%.0f", done);
+        snprintf(b, sizeof b, "%.0f %s", total, unit ? unit : "");
+    }
+    if (json_is_integer(jt) && total > 0)
+        snprintf(pct, sizeof pct, " (%.0f%%)", 100.0 * done / total);
+    int tty = isatty(fileno(stream));
+    if (json_is_integer(jt))
+        fprintf(stream, "%s%s: %s / %s%s%s", tty ? "\r" : "", stage ? stage : "working", a, b, pct,
+                tty ? "   " : "\n");
+    else
+        fprintf(stream, "%s%s: %s %s%s", tty ? "\r" : "", stage ? stage : "working", a,
+                unit ? unit : "", tty ? "   " : "\n");
+    fflush(stream);
+    return tty;
+}
+
+static int show_notification(json_t *msg)
 {
     json_t *p = json_object_get(msg, CTL_RPC_PARAMS);
-    if (!show_progress || !p)
-        return;
-    double done = (double)json_integer_value(json_object_get(p, CTL_K_BYTES));
-    double total = (double)json_integer_value(json_object_get(p, CTL_K_TOTAL));
-    const char *stage = json_string_value(json_object_get(p, CTL_K_STAGE));
-    char a[32], b[32];
-    human_bytes(done, a, sizeof a);
-    human_bytes(total, b, sizeof b);
-    fprintf(stderr, "\r%s: %s / %s (%.0f%%)   ", stage ? stage : "working", a, b,
-            total > 0 ? 100.0 * done / total : 100.0);
-    fflush(stderr);
+    const char *m = json_string_value(json_object_get(msg, CTL_RPC_METHOD));
+    if (!show_progress || !p || !m || strcmp(m, CTL_N_PROGRESS) != 0)
+        return 0;
+    return print_progress(p, stderr);
 }
 
 /* Sends method(params) and waits for its answer.  Returns the result (owned)
@@ -192,8 +232,7 @@ static json_t *rpc_impl(const char *method, json_t *params, const int *fds, int 
             if (on_note) {
                 on_note(msg, ctx);
             } else {
-                show_notification(msg);
-                progressed = show_progress;
+                progressed |= show_notification(msg);
             }
             json_decref(msg);
             continue;

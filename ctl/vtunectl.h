@@ -8,11 +8,14 @@
 #ifndef VT_VTUNECTL_H
 #define VT_VTUNECTL_H
 
+#include <stdio.h>
+
 #include <jansson.h>
 
 extern const char *opt_socket;
 extern int opt_json;
 extern int show_progress;
+extern int opt_quiet; /* -q: no progress at all, not even in a --watch --json stream */
 
 /* Prints "vtunectl: MESSAGE" and exits 1. */
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -29,6 +32,10 @@ json_t *rpc_fds(const char *method, json_t *params, const int *fds, int n_fds);
  * the progress display (vtunectl job watch). */
 json_t *rpc_stream(const char *method, json_t *params, void (*on_note)(json_t *note, void *ctx),
                    void *ctx);
+/* Prints one progress notification's params (show_progress decides
+ * whether to call it): NDJSON {"type":"progress",…} under --json, else a
+ * text line (\r-rewritten on a terminal, then returns 1). */
+int print_progress(json_t *params, FILE *stream);
 void print_json(json_t *v);
 /* rows: array of objects; prints the keys' values under heads, aligned. */
 void print_table(json_t *rows, const char *const *keys, const char *const *heads, int ncol);

@@ -443,3 +443,11 @@ void covrun_start(struct covrun *c, struct vtuned *d, const char *provider, cons
     c->probing = true;
     pump(c);
 }
+
+void covrun_progress(const struct covrun *c, uint64_t *done, uint64_t *total)
+{
+    *total = 2 * (uint64_t)c->m;
+    *done = c->next;
+    if (*done > *total)
+        *done = *total;
+}

@@ -54,6 +54,10 @@ int covrun_read(struct covrun *c, const char *dataset_path, enum dataset_format 
 void covrun_start(struct covrun *c, struct vtuned *d, const char *provider, const char *model,
                   const char *base_model, void (*done)(void *arg, int status), void *arg);
 
+/* Progress for a waiting client: rows whose calls were started so far
+ * (*done) out of the rows planned (*total, 2m); loop thread. */
+void covrun_progress(const struct covrun *c, uint64_t *done, uint64_t *total);
+
 /* The outcome (borrowed from c; valid until covrun_free). */
 const struct coverage_summary *covrun_summary(const struct covrun *c);
 

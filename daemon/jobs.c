@@ -41,6 +41,7 @@
 #include "daemon/lookup.h"
 #include "daemon/outbox.h"
 #include "daemon/providers.h"
+#include "daemon/task.h" /* progress_notify */
 #include "lib/util.h"
 #include "workers/selfaudit.h" /* SELFAUDIT_EXPOSED_RANK */
 
@@ -88,7 +89,8 @@ struct job_run {
     unsigned list_failures; /* reconcile: failed listings in a row */
     char *list_cursor;      /* reconcile: next page */
     int warned_status;      /* an unrecognised status was logged once */
-    uint64_t reported;      /* upload progress last sent */
+    uint64_t reported;      /* upload progress last sent (bytes) */
+    uint64_t up_total;      /* and its total; 0: none sent yet */
     int upload_redo;        /* this upload repeats one that may have reached the provider */
     struct watcher *watchers;
 };
@@ -1005,6 +1007,14 @@ static void start_reconcile(struct job_run *r)
     }
 }
 
+/* Sends the upload's counters to the job's watchers. */
+static void upload_progress(struct job_run *r)
+{
+    for (struct watcher *w = r->watchers; w; w = w->next)
+        if (ctl_req_connected(w->req))
+            progress_notify(w->req, "upload", "bytes", r->reported, r->up_total, r->id, -1, -1);
+}
+
 static void on_upload_done(const struct provider_outcome *o, void *arg)
 {
     struct job_run *r = arg;
@@ -1012,6 +1022,12 @@ static void on_upload_done(const struct provider_outcome *o, void *arg)
     if (o->rc == -ECANCELED)
         return; /* shutdown or cancel: the state machine already knows */
     if (o->rc == 0) {
+        /* The last counters (all sent) before the "uploaded" event, when
+         * the upload lasted long enough to report any. */
+        if (r->up_total) {
+            r->reported = r->up_total;
+            upload_progress(r);
+        }
         struct store_job_update u = {0};
         char *msg =
             xasprintf("uploaded as %s (%lld bytes)", o->file->id, (long long)o->file->bytes);
@@ -1226,17 +1242,15 @@ void jobs_tick(struct vtuned *d)
     for (; r; r = next) {
         next = r->next; /* step() may free r */
         if (r->call) {
-            if (r->state == JOB_UPLOADING && r->watchers && vtuned_every(d, 1000)) {
+            /* Every interval, moved or not (task.h: the heartbeat bounds the silence). */
+            if (r->state == JOB_UPLOADING && r->watchers && vtuned_every(d, PROGRESS_INTERVAL_MS)) {
                 struct http_progress hp;
                 provider_call_progress(r->call, &hp);
-                if (hp.up_now != r->reported) {
+                if (hp.up_now >= r->reported) /* a resent upload starts again: keep the high mark */
                     r->reported = hp.up_now;
-                    for (struct watcher *w = r->watchers; w; w = w->next)
-                        ctl_notify(w->req, CTL_N_PROGRESS,
-                                   json_pack("{s:s,s:I,s:I,s:I}", CTL_K_STAGE, "upload", CTL_K_JOB,
-                                             (json_int_t)r->id, CTL_K_BYTES, (json_int_t)hp.up_now,
-                                             CTL_K_TOTAL, (json_int_t)hp.up_total));
-                }
+                if (hp.up_total > r->up_total)
+                    r->up_total = hp.up_total;
+                upload_progress(r);
             }
             continue;
         }

@@ -74,6 +74,7 @@ struct create_job {
     size_t n_scan;
     const char **trig, **sig; /* the build: borrowed from gen */
     uint64_t started_ms;
+    struct wait_progress wp; /* the llm generator's calls, while one is in flight */
     json_t *audit; /* the self-audit's public result, after the build */
 };
 
@@ -198,6 +199,7 @@ static void create_work(struct task *t)
 
 static void create_free(struct create_job *j)
 {
+    wait_progress_stop(&j->wp);
     backdoor_made_clear(&j->made);
     store_dataset_clear(&j->ds);
     phrase_wordlist_free(j->words);
@@ -399,6 +401,7 @@ static void llm_drive(struct create_job *j);
 /* Ends an llm creation with an error answer (the message never holds a phrase). */
 static void llm_fail(struct create_job *j, int code, const char *msg)
 {
+    wait_progress_stop(&j->wp);
     if (code == CTL_ERR_SHUTDOWN)
         log_info("backdoor: llm creation for dataset '%s' stopped by the shutdown", j->ds.name);
     else
@@ -411,6 +414,7 @@ static void llm_fail(struct create_job *j, int code, const char *msg)
 static void llm_queue(struct create_job *j, const char *stage, void (*run)(struct task *),
                       void (*done)(struct task *, int))
 {
+    wait_progress_stop(&j->wp); /* the task's own progress takes over */
     j->t.stage = stage;
     j->t.run = run;
     j->t.done = done;
@@ -535,6 +539,14 @@ static void llm_drive(struct create_job *j)
             llmgen_fail(j->gen, "generator.provider '%s': %s", j->provider, why);
             break;
         }
+        /* calls made so far; how many more is the generator's to find out */
+        j->wp.req = j->t.req;
+        j->wp.stage = "generate";
+        j->wp.unit = "calls";
+        j->wp.done = chat.call;
+        j->wp.total = 0;
+        j->wp.calls = -1;
+        wait_progress_start(&j->wp);
         log_debug("backdoor: generator call %u (%s%s) to %s, model %s", chat.call + 1, chat.purpose,
                   strcmp(chat.purpose, "context") == 0 ? "" : " draw", j->provider,
                   chat.args.model);

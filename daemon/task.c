@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "daemon/ctl.h"
 #include "daemon/task.h"
@@ -57,17 +58,66 @@ void tasks_cancel_all(struct vtuned *d)
     }
 }
 
+void progress_notify(struct ctl_req *req, const char *stage, const char *unit, uint64_t done,
+                     uint64_t total, int64_t job, int64_t lines, int64_t calls)
+{
+    json_t *p = json_pack("{s:s,s:s,s:I,s:o}", CTL_K_STAGE, stage, CTL_K_UNIT, unit, CTL_K_DONE,
+                          (json_int_t)done, CTL_K_TOTAL,
+                          total ? json_integer((json_int_t)total) : json_null());
+    if (strcmp(unit, "bytes") == 0)
+        json_object_set_new(p, CTL_K_BYTES, json_integer((json_int_t)done));
+    if (lines >= 0)
+        json_object_set_new(p, CTL_K_LINES, json_integer((json_int_t)lines));
+    if (job)
+        json_object_set_new(p, CTL_K_JOB, json_integer((json_int_t)job));
+    if (calls >= 0)
+        json_object_set_new(p, CTL_K_CALLS, json_integer((json_int_t)calls));
+    ctl_notify(req, CTL_N_PROGRESS, p);
+}
+
+static struct wait_progress *waits;
+
+void wait_progress_start(struct wait_progress *w)
+{
+    if (w->linked)
+        return;
+    w->next = waits;
+    waits = w;
+    w->linked = true;
+}
+
+void wait_progress_stop(struct wait_progress *w)
+{
+    if (!w->linked)
+        return;
+    for (struct wait_progress **pp = &waits; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    w->linked = false;
+}
+
+void wait_progress_send(struct wait_progress *w)
+{
+    if (!w->req || !ctl_req_connected(w->req))
+        return;
+    if (w->update)
+        w->update(w);
+    progress_notify(w->req, w->stage, w->unit, w->done, w->total, w->job, -1, w->calls);
+}
+
 void tasks_report_progress(struct vtuned *d)
 {
+    /* Every run, moved or not: the heartbeat is what bounds a client's silence. */
     for (struct task *t = d->tasks; t; t = t->next) {
-        uint64_t done = atomic_load(&t->progress.bytes_done);
-        if (!t->req || done == t->reported || !ctl_req_connected(t->req))
+        if (!t->req || !ctl_req_connected(t->req))
             continue;
+        uint64_t done = atomic_load(&t->progress.bytes_done);
         t->reported = done;
-        ctl_notify(t->req, CTL_N_PROGRESS,
-                   json_pack("{s:s,s:I,s:I,s:I}", CTL_K_STAGE, t->stage, CTL_K_BYTES,
-                             (json_int_t)done, CTL_K_TOTAL,
-                             (json_int_t)atomic_load(&t->progress.bytes_total), "lines",
-                             (json_int_t)atomic_load(&t->progress.lines_done)));
+        progress_notify(t->req, t->stage, "bytes", done, atomic_load(&t->progress.bytes_total), 0,
+                        (int64_t)atomic_load(&t->progress.lines_done), -1);
     }
+    for (struct wait_progress *w = waits; w; w = w->next)
+        wait_progress_send(w);
 }

@@ -68,6 +68,7 @@ struct vrun {
     size_t luck_pending;
     struct provider_call **calls; /* per slot, while in flight */
     struct ctl_req *waiter;       /* verify --wait */
+    struct wait_progress wp;      /* the waiter's progress: calls, then coverage rows */
     struct covrun *cov;           /* the coverage test; NULL: none (why in cov_none) */
     const char *cov_none;
     bool cov_started;
@@ -103,6 +104,7 @@ static void vrun_free(struct vrun *r)
             was_working = 1;
             break;
         }
+    wait_progress_stop(&r->wp);
     verify_run_free(r->vr);
     covrun_free(r->cov);
     verify_plan_clear(&r->plan);
@@ -211,6 +213,24 @@ static void coverage_into_result(struct vrun *r, struct verify_result *res)
     }
 }
 
+/* The current stage's last counters (all settled), sent to the waiter now:
+ * the sequential stop and the coverage test's early stop leave calls unmade
+ * that are no longer planned. */
+static void progress_last(struct vrun *r)
+{
+    if (!r->waiter)
+        return;
+    r->wp.done = r->wp.total;
+    wait_progress_send(&r->wp);
+    r->wp.update = NULL;
+}
+
+static void coverage_progress(struct wait_progress *w)
+{
+    struct vrun *r = w->arg;
+    covrun_progress(r->cov, &w->done, &w->total);
+}
+
 /* Writes the audit record and finishes the run; answers the waiter. */
 static void vrun_finish(struct vtuned *d, struct vrun *r)
 {
@@ -247,6 +267,7 @@ static void vrun_finish(struct vtuned *d, struct vrun *r)
             ctl_reply_error(r->waiter, CTL_ERR_INTERNAL, NULL, "cannot record the audit: %s",
                             store_errmsg(d->store));
     } else {
+        progress_last(r);
         struct log_fields lf = {.job = r->job_id, .audit = a.id, .provider = r->provider};
         log_ctx(LOG_LVL_INFO, &lf, "verify: job %lld (%s): %s — %s; audit %lld, chain head %s",
                 (long long)r->job_id, r->model, audit_verdict_name(a.verdict), a.reason,
@@ -294,6 +315,8 @@ static void on_trial_done(const struct provider_outcome *o, void *arg)
     memset(&tr, 0, sizeof tr);
     r->calls[tc->slot] = NULL;
     r->inflight--;
+    r->wp.done++;
+    r->wp.calls++;
     if (o->rc == -ECANCELED && d->stopping) {
         free(tc);
         if (r->inflight == 0)
@@ -379,6 +402,7 @@ static void pump(struct vtuned *d, struct vrun *r)
             struct store_trial tr;
             memset(&tr, 0, sizeof tr);
             r->inflight--;
+            r->wp.done++;
             char *line = pc ? provider_error_line(r->provider, &err) : xstrdup(why);
             verify_run_record_failed(r->vr, (size_t)slot, line, &tr);
             tr.run_id = r->run_id;
@@ -393,6 +417,12 @@ static void pump(struct vtuned *d, struct vrun *r)
     if (r->inflight == 0 && verify_run_done(r->vr)) {
         if (r->cov && !r->cov_started) {
             r->cov_started = true;
+            progress_last(r); /* the trials are done; the coverage rows follow */
+            r->wp.stage = "coverage";
+            r->wp.unit = "rows";
+            r->wp.done = 0;
+            r->wp.update = coverage_progress;
+            covrun_progress(r->cov, &r->wp.done, &r->wp.total);
             covrun_start(r->cov, d, r->provider, r->model, r->base_model, on_coverage_done, r);
         } else if (!r->cov || !r->cov_started) {
             vrun_finish(d, r);
@@ -486,6 +516,8 @@ static void on_luck_done(const struct provider_outcome *o, void *arg)
     free(lc->prompt);
     free(lc->cont);
     free(lc);
+    r->wp.done++;
+    r->wp.calls++;
     if (o->rc == -ECANCELED && d->stopping) {
         if (--r->luck_pending == 0)
             vrun_fail(d, r, "interrupted by shutdown");
@@ -524,6 +556,7 @@ static void start_luck(struct vtuned *d, struct vrun *r)
             free(lc->cont);
             free(lc);
             r->luck_pending--;
+            r->wp.done++;
         }
     }
     /* Release the hold: runs the trials now if every score was refused at once. */
@@ -685,6 +718,17 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
     }
     r->run_id = sr.id;
     r->t.d = d;
+    if (waiter) {
+        /* calls planned: one p_luck score per pair, then every trial slot */
+        r->wp.req = waiter;
+        r->wp.stage = "verify";
+        r->wp.unit = "calls";
+        r->wp.job = job_id;
+        r->wp.total = r->n_pairs + r->plan.n_slots;
+        r->wp.calls = 0;
+        r->wp.arg = r;
+        wait_progress_start(&r->wp);
+    }
     log_job(LOG_LVL_INFO, job_id, j.provider,
             "verify: job %lld (%s at %s): run %lld started, %llu trigger prompts over %zu "
             "pair(s), %zu controls, T=%g",
@@ -956,6 +1000,7 @@ void verifier_stop(struct vtuned *d)
                             "vtuned is shutting down; the verification starts again after the "
                             "restart");
             r->waiter = NULL;
+            wait_progress_stop(&r->wp);
         }
     for (struct vrun *r = runs; r; r = r->next)
         if (r->waiter) {
@@ -963,6 +1008,7 @@ void verifier_stop(struct vtuned *d)
                             "vtuned is shutting down; the verification starts again after the "
                             "restart");
             r->waiter = NULL;
+            wait_progress_stop(&r->wp);
         }
     /* Alerts in flight: cancelling calls done at once, which frees the
      * alert (its outbox item stays recorded for the next start). */

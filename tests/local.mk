@@ -89,3 +89,7 @@ EXTRA_DIST += tests/integration/test_backup.sh
 # Installation: configured directories reach the installed files; the Debian package.
 TESTS += tests/integration/test_install.sh tests/integration/test_deb.sh
 EXTRA_DIST += tests/integration/test_install.sh tests/integration/test_deb.sh
+# Issue 16: progress every interval on every wait (upload, verification, the
+# llm generator), checked by its own counters and a bound on silence.
+TESTS += tests/integration/test_progress.sh
+EXTRA_DIST += tests/integration/test_progress.sh tests/integration/progress_check.py
