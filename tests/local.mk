@@ -93,3 +93,6 @@ EXTRA_DIST += tests/integration/test_install.sh tests/integration/test_deb.sh
 # llm generator), checked by its own counters and a bound on silence.
 TESTS += tests/integration/test_progress.sh
 EXTRA_DIST += tests/integration/test_progress.sh tests/integration/progress_check.py
+# Issue 16: structured logs in journald's native protocol (VTUNE_JOB, …).
+TESTS += tests/integration/test_journal.sh
+EXTRA_DIST += tests/integration/test_journal.sh tests/integration/journal_listener.py
