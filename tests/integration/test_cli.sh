@@ -55,12 +55,12 @@ check "groups" test "$(comp "")" = "status backup dataset backdoor job verify au
 check "a group's prefix" test "$(comp "sch")" = "schedule"
 check "subcommands" test "$(comp dataset "")" = "add list show rm export"
 check "subcommands after a global option" test "$(comp -s /x/y.sock --json job "re")" = "register resolve"
-check "a command's flags" test "$(comp backdoor show B --)" = "--reveal --socket --json --quiet --version --help"
+check "a command's flags" test "$(comp backdoor show B --)" = "--reveal --socket --json --quiet --progress --version --help"
 check "a flag prefix" test "$(comp job submit d --b)" = "--backdoor"
 check "a flag's choices" test "$(comp dataset add f --format "")" = "auto chat prompt instruction"
 check "a choice's prefix" test "$(comp job resolve 1 --as s)" = "submitted"
 check "a free value: nothing (the shell completes file names)" test -z "$(comp dataset add "")"
-check "a value is not taken for a word" test "$(comp job submit d --name list --p)" = "--provider --param"
+check "a value is not taken for a word" test "$(comp job submit d --name list --p)" = "--provider --param --progress"
 
 # --- completion: the shipped script, in bash -----------------------------------------------------
 script="$top_srcdir/ctl/vtunectl.bash-completion"
