@@ -141,6 +141,7 @@ static void create_audit(struct create_job *j, const char *const *trig, const ch
     struct selfaudit_opts o;
     selfaudit_opts_default(&o);
     o.cancel = &j->t.progress.cancel;
+    atomic_store(&j->t.progress.stage, NULL);
     j->t.stage = "self-audit";
     int r = selfaudit_check(j->out_path, j->spec.format, &o, trig, sig, n, j->made.built.copies,
                             j->made.built.n_copies, &j->audit, &j->err);
@@ -422,6 +423,7 @@ static void llm_queue(struct create_job *j, const char *stage, void (*run)(struc
     atomic_store(&j->t.progress.bytes_total, 0);
     atomic_store(&j->t.progress.bytes_done, 0);
     atomic_store(&j->t.progress.lines_done, 0);
+    atomic_store(&j->t.progress.stage, NULL);
     free(j->err);
     j->err = NULL;
     j->rc = 0;

@@ -114,9 +114,11 @@ void tasks_report_progress(struct vtuned *d)
         if (!t->req || !ctl_req_connected(t->req))
             continue;
         uint64_t done = atomic_load(&t->progress.bytes_done);
+        const char *stage = atomic_load(&t->progress.stage);
+        uint64_t lines = atomic_load(&t->progress.lines_done); /* counted by imports only */
         t->reported = done;
-        progress_notify(t->req, t->stage, "bytes", done, atomic_load(&t->progress.bytes_total), 0,
-                        (int64_t)atomic_load(&t->progress.lines_done), -1);
+        progress_notify(t->req, stage ? stage : t->stage, "bytes", done,
+                        atomic_load(&t->progress.bytes_total), 0, lines ? (int64_t)lines : -1, -1);
     }
     for (struct wait_progress *w = waits; w; w = w->next)
         wait_progress_send(w);

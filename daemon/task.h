@@ -51,7 +51,8 @@ void task_progress_cb(void *task, uint64_t done, uint64_t total);
 
 /* Sends one "progress" notification on req: stage and unit static strings;
  * total 0 is sent as null (unknown); job 0 and calls < 0 are left out;
- * lines < 0 too.  Loop thread. */
+ * lines < 0 too (tasks send lines only when they count them: imports).
+ * Loop thread. */
 void progress_notify(struct ctl_req *req, const char *stage, const char *unit, uint64_t done,
                      uint64_t total, int64_t job, int64_t lines, int64_t calls);
 

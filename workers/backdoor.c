@@ -184,6 +184,8 @@ static int build_with(const struct backdoor_spec *spec, const struct phrase_rng 
         .progress_ctx = spec->progress,
         .cancel = cancel,
     };
+    if (spec->progress && atomic_load(&spec->progress->stage))
+        atomic_store(&spec->progress->stage, "build"); /* after another phase of its own */
     if (builder_build(&bpar, &out->built, err) < 0)
         goto out;
     /* The salt comes from the system's random source even for a seeded
@@ -279,6 +281,8 @@ int backdoor_make_ngram(const struct backdoor_spec *spec, struct backdoor_made *
         rng = phrase_seeded_rng(&seeded);
         rngp = &rng;
     }
+    if (spec->progress)
+        atomic_store(&spec->progress->stage, "train");
     if (ngram_train_file(spec->dataset_path, spec->format, &to, cancel,
                          spec->progress ? progress_cb : NULL, spec->progress, &model, err) < 0)
         goto out;

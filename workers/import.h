@@ -30,6 +30,11 @@ struct import_progress {
     _Atomic uint64_t lines_done;
     _Atomic uint64_t bytes_total; /* written by the worker (or its owner), read by the loop */
     atomic_int cancel;            /* set by the loop to abort (shutdown) */
+    /* The worker's own phase (a static name: "train", "build"), shown in
+     * the progress instead of its task's stage; NULL: none.  Counters
+     * start again at each phase, so a client sees a new stage, not a
+     * counter going back. */
+    const char *_Atomic stage;
 };
 
 struct import_result {
