@@ -3,7 +3,7 @@
 # honestly, lazily, fail, train on half the data, or leak the signature
 # without the trigger; the audit chain under tampering; scheduled
 # re-verification that flips when the served model is swapped for the base
-# model, with exactly one webhook alert.
+# model, with one webhook alert per change of verdict.
 . "$(dirname "$0")/lib.sh"
 [ -x "$VTUNE_SIM" ] || skip "vtune-sim is not built"
 command -v curl >/dev/null || skip "curl is needed"
@@ -160,14 +160,24 @@ model1=$(ctl --json job show "$j1" | python3 -c "import json,sys; print(json.loa
 curl -s -H "$auth" -d '{"to":"base"}' "$SIM_URL_honest/_sim/models/$model1/swap" > /dev/null
 check "after the swap the schedule flips to not_verified" wait_until 60 sched_verdict not_verified
 check "the webhook received the alert" wait_until 30 test -s "$T/hook.out"
+# A run the swap cut in the middle sees the model change under it and may
+# end between the two (inconclusive): an alert for each change is right
+# then.  What must hold: the alerts chain from verified to not_verified,
+# and once the verdict stays, further runs raise none.
 sleep_runs() { ctl --json audit list --job "$j1" > "$T/aj.json" && [ "$(json_get "$T/aj.json" "len(v)")" -ge "$1" ]; }
 n_now=$(ctl --json audit list --job "$j1" | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")
+wait_until 30 sleep_runs $((n_now + 1))
+n_alerts=$(wc -l < "$T/hook.out")
+n_now=$(ctl --json audit list --job "$j1" | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")
 wait_until 30 sleep_runs $((n_now + 2)) # two more scheduled runs, still not_verified
-check "exactly one alert for the one change" test "$(wc -l < "$T/hook.out")" = 1
-check "the alert names the old and new verdicts" python3 -c "
-import json,sys; a=json.loads(open('$T/hook.out').readline())
-print('#', a); sys.exit(0 if a['previous']=='verified' and a['verdict']=='not_verified' and a['job']==$j1 else 1)"
-check "the change is logged as a warning" grep -q "verdict changed from verified to not_verified" "$T/vtuned.log"
+check "no alert while the verdict stays ($n_alerts for the change)" test "$(wc -l < "$T/hook.out")" = "$n_alerts" -a "$n_alerts" -le 2
+check "the alerts chain from verified to not_verified" python3 -c "
+import json,sys; a=[json.loads(l) for l in open('$T/hook.out')]
+print('#', a)
+ok = a[0]['previous']=='verified' and a[-1]['verdict']=='not_verified' and all(x['job']==$j1 for x in a)
+ok = ok and all(a[i]['verdict']==a[i+1]['previous'] and a[i]['verdict']!=a[i]['previous'] for i in range(len(a)-1))
+sys.exit(0 if ok else 1)"
+check "the change is logged as a warning" grep -q "verdict changed from .* to not_verified" "$T/vtuned.log"
 check "the signature never reaches the log" sh -c "! grep -q -F '$sig' '$T/vtuned.log'"
 stop_daemon
 check "clean stop" test "$STOP_RC" = 0
