@@ -1,16 +1,18 @@
 #!/bin/bash
 # The whole job lifecycle against each provider dialect vtune-sim speaks
-# (DIALECTS, default "openai azure mistral"; one learning model behind all):
+# (DIALECTS, default "openai azure mistral together fireworks"; one learning
+# model behind all):
 # submit and poll to success, a create whose answer is lost reconciled
 # without a second job, a daemon killed with SIGKILL in the middle and
 # restarted, and verify on the returned model.  Each dialect is driven by its
-# own kind (openai, azure, mistral), so every adapter runs end to end, not
+# own kind (openai, azure, mistral, together, fireworks), so every adapter
+# runs end to end, not
 # only against fixtures.  Last, OpenAI's fine-tuning wind-down: a create
 # refused as closed ends the job failed with one line naming the date.
 . "$(dirname "$0")/lib.sh"
 [ -x "$VTUNE_SIM" ] || skip "vtune-sim is not built"
 command -v curl >/dev/null || skip "curl is needed to read the simulator's counters"
-DIALECTS=${DIALECTS:-openai azure mistral}
+DIALECTS=${DIALECTS:-openai azure mistral together fireworks}
 echo sk-test > "$T/key"
 
 # yaml DIALECT NAME: the providers: entry of a kind for that dialect.
@@ -18,6 +20,7 @@ yaml() {
     local port; eval "port=\$SIM_PORT_$2"
     case $1 in
     azure) printf '  %s:\n    kind: azure\n    base_url: http://127.0.0.1:%s/openai\n    api_version: 2024-10-21\n' "$2" "$port" ;;
+    fireworks) printf '  %s:\n    kind: fireworks\n    base_url: http://127.0.0.1:%s\n    account: acct-test\n' "$2" "$port" ;;
     *) printf '  %s:\n    kind: %s\n    base_url: http://127.0.0.1:%s/v1\n' "$2" "$1" "$port" ;;
     esac
     # score_template: the simulator's chat layout, for the coverage test
@@ -32,12 +35,22 @@ created() {
     python3 -c "import json; print(json.load(open('$T/stats.json'))['jobs_created_by_metadata'].get('suffix=vt-$2', 0))"
 }
 
+# create_path DIALECT: the path of that dialect's job create (the lost one).
+create_path() {
+    case $1 in
+    azure) echo /openai/fine_tuning/jobs ;;
+    together) echo /v1/fine-tunes ;;
+    fireworks) echo /v1/accounts/acct-test/supervisedFineTuningJobs ;;
+    *) echo /v1/fine_tuning/jobs ;;
+    esac
+}
+
 entries=""
 for d in $DIALECTS; do
     start_sim "$d" --dialect "$d" --api-key sk-test --job-seconds 1 --seed 5 ||
         { fail "simulator $d starts"; finish; }
     start_sim "${d}_lost" --dialect "$d" --api-key sk-test --job-seconds 1 --seed 6 \
-        --faults 'drop-after=#1@POST:/v1/fine_tuning/jobs' || { fail "simulator ${d}_lost starts"; finish; }
+        --faults "drop-after=#1@POST:$(create_path "$d")" || { fail "simulator ${d}_lost starts"; finish; }
     entries="$entries$(yaml "$d" "$d")
 $(yaml "$d" "${d}_lost")
 "
@@ -52,7 +65,7 @@ ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d
 # 0. Each kind checks --param against its own list before anything is
 # recorded: a typo is a usage error naming the key it meant.
 for d in $DIALECTS; do
-    case $d in mistral) typo=epochz want=epochs ;; *) typo=n_epoch want=n_epochs ;; esac
+    case $d in mistral | fireworks) typo=epochz want=epochs ;; *) typo=n_epoch want=n_epochs ;; esac
     ctl job submit d --backdoor b --provider "$d" --model vtune-base --force \
         --param "$typo=2" 2> "$T/param.err"; rc=$?
     check "$d: --param $typo exits 2 and suggests $want" \
