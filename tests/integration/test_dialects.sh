@@ -1,12 +1,12 @@
 #!/bin/bash
 # The whole job lifecycle against each provider dialect vtune-sim speaks
 # (DIALECTS, default "openai azure mistral together fireworks"; one learning
-# model behind all):
-# submit and poll to success, a create whose answer is lost reconciled
-# without a second job, a daemon killed with SIGKILL in the middle and
-# restarted, and verify on the returned model.  Each dialect is driven by its
-# own kind (openai, azure, mistral, together, fireworks), so every adapter
-# runs end to end, not
+# model behind all): submit and poll to success, a create whose answer is
+# lost reconciled without a second job (fireworks: by a GET of the job id we
+# chose, the others by a listing), a daemon killed with SIGKILL in the middle
+# and restarted, verify on the returned model (the coverage test with the
+# statistic the kind allows), and the upload deleted at the end.  Each
+# dialect is driven by its own kind, so every adapter runs end to end, not
 # only against fixtures.  Last, OpenAI's fine-tuning wind-down: a create
 # refused as closed ends the job failed with one line naming the date.
 . "$(dirname "$0")/lib.sh"
@@ -109,6 +109,14 @@ for d in $DIALECTS; do
     ctl --json verify "$first" --wait > "$T/v_$d.json" 2> "$T/v_$d.err"; rc=$?
     check "$d: verify finds the backdoor (verified)" test "$rc" = 0 -a "$(json_get "$T/v_$d.json" "v['verdict']")" = verified ||
         sed 's/^/# /' "$T/v_$d.err"
+    # the coverage test's statistic follows what the kind can do (README
+    # "Providers"): text scoring (echo) gives mink-diff, none greedy-diff.
+    case $d in mistral) want_cov=greedy-diff ;; *) want_cov=mink-diff ;; esac
+    check "$d: the coverage test uses $want_cov" \
+        test "$(json_get "$T/v_$d.json" "v['coverage_method']")" = "$want_cov"
+    # 5. the upload (fireworks: the dataset) is deleted at the provider.
+    check "$d: the first job's upload is deleted at the provider" \
+        wait_until 20 grep -q "job $first: deleted the uploaded training file" "$T/vtuned.log"
 done
 
 # OpenAI's wind-down: refused as closed, the job fails with the reason and the date.
