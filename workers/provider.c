@@ -91,7 +91,7 @@ const char *provider_refusal_reason(const struct provider_error *e)
             return "fine-tuning is closed for this organisation (OpenAI's wind-down of self-serve "
                    "fine-tuning: new jobs are refused to every organisation from 2027-01-06; "
                    "existing fine-tunes keep serving); nothing was created: use a provider of "
-                   "kind together, mistral, azure or manual (README \"Providers\")";
+                   "kind together, fireworks, mistral, azure or manual (README \"Providers\")";
     }
     return NULL;
 }
