@@ -325,6 +325,7 @@ static void on_http_done(struct http_response *res, void *arg)
         if (pr == 0 && res->error == HTTP_E_NONE) {
             log_debug("provider %s: upload prepared after %u attempt%s", pc->name, c->attempts,
                       c->attempts == 1 ? "" : "s");
+            breaker_record(&pc->breaker, 0, now);
             http_response_free(res);
             http_request_free(c->tmpl);
             c->tmpl = c->upload_tmpl;

@@ -6,8 +6,9 @@
  *   adapter  struct provider_ops: pure functions, no I/O.  build_* turns
  *            arguments into a struct http_request (lib/http_msg.h); parse_*
  *            turns a struct http_response into the common structs below.
- *            One file per provider kind: provider_openai.c,
- *            provider_together.c, provider_manual.c.  Adding a provider is
+ *            One file per provider kind: provider_openai.c (also kind
+ *            azure), provider_together.c, provider_mistral.c,
+ *            provider_fireworks.c, provider_manual.c.  Adding a provider is
  *            one new file with one `const struct provider_ops` and a line
  *            in provider_ops_find() (plus the kind in lib/types.h).
  *   client   daemon/provider_client.h: one per configured provider, on the

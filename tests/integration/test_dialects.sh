@@ -2,8 +2,9 @@
 # The whole job lifecycle against each provider dialect vtune-sim speaks
 # (DIALECTS, default "openai azure mistral together fireworks"; one learning
 # model behind all): submit and poll to success, a create whose answer is
-# lost reconciled without a second job (fireworks: by a GET of the job id we
-# chose, the others by a listing), a daemon killed with SIGKILL in the middle
+# lost, or refused with a 500, reconciled without a second job (fireworks: by
+# a GET of the job id we chose, a 404 meaning never created; the others by a
+# listing), a daemon killed with SIGKILL in the middle
 # and restarted, verify on the returned model (the coverage test with the
 # statistic the kind allows), and the upload deleted at the end.  Each
 # dialect is driven by its own kind, so every adapter runs end to end, not
@@ -62,7 +63,8 @@ responses() {
 
 entries=""
 for d in $DIALECTS; do
-    start_sim "$d" --dialect "$d" --api-key sk-test --job-seconds 1 --seed 5 ||
+    start_sim "$d" --dialect "$d" --api-key sk-test --job-seconds 1 --seed 5 \
+        --faults "500=#1@POST:$(create_path "$d")" ||
         { fail "simulator $d starts"; finish; }
     start_sim "${d}_lost" --dialect "$d" --api-key sk-test --job-seconds 1 --seed 6 \
         --faults "$(lost_faults "$d")" || { fail "simulator ${d}_lost starts"; finish; }
@@ -89,7 +91,9 @@ done
 
 n=0
 for d in $DIALECTS; do
-    # 1. submit, poll, succeed.
+    # 1. submit; the first create is refused with a 500 before anything is
+    # made (an unknown outcome to the client): reconciled as absent, created
+    # once, polled to success.
     timeout 90 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider "$d" \
         --model vtune-base --force --watch > /dev/null; rc=$?
     n=$((n + 1)); first=$n; ctl --json job show "$n" > "$T/$d.json"
@@ -97,6 +101,8 @@ for d in $DIALECTS; do
     check "$d: the job succeeded" test "$rc" = 0 -a "$(json_get "$T/$d.json" "v['state']")" = succeeded
     check "$d: its model carries our suffix" grep -q "vt-$sid" <(json_get "$T/$d.json" "v['fine_tuned_model']")
     check "$d: exactly one job created" test "$(created "$d" "$sid")" = 1
+    check "$d: the 500 was reconciled as 'never created' before creating again" \
+        grep -q "job $first: reconciled: $d has no job for submission $sid; creating" "$T/vtuned.log"
 
     # 2. the create's answer is lost: reconciled, no second job.
     timeout 90 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider "${d}_lost" \

@@ -31,6 +31,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -1034,9 +1035,11 @@ void sim_h_jobs_create(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     j = xcalloc(1, sizeof *j);
     if (fw_id)
         snprintf(j->id, sizeof j->id, "%s", fw_id);
-    else if (s->opts.dialect == SIM_DIALECT_FIREWORKS)
-        sim_random_id(j->id, sizeof j->id, "", 20); /* lowercase is not guaranteed: tests pass ids */
-    else
+    else if (s->opts.dialect == SIM_DIALECT_FIREWORKS) { /* Fireworks' own: a lowercase id */
+        sim_random_id(j->id, sizeof j->id, "", 20);
+        for (char *c = j->id; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+    } else
         sim_random_id(j->id, sizeof j->id,
                       s->opts.dialect == SIM_DIALECT_TOGETHER ? "ft-" : "ftjob-", 24);
     j->data_path = xasprintf("%s/%s.jsonl", s->jobs_dir, j->id);
