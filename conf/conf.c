@@ -82,6 +82,7 @@ static void provider_free(struct conf_provider *p)
     free(p->ca_file);
     free(p->score_template);
     free(p->api_version);
+    free(p->account);
     for (size_t i = 0; i < p->n_deployments; i++) {
         free(p->deploy_models[i]);
         free(p->deploy_names[i]);

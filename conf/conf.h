@@ -48,6 +48,8 @@ struct conf_provider {
     char **deploy_models;        /* deployments: model name → deployment name */
     char **deploy_names;
     size_t n_deployments;
+    /* kind fireworks only: */
+    char *account; /* the account id every resource lives under (accounts/{account}/...) */
 };
 
 struct conf_generator {

@@ -562,7 +562,8 @@ static int parse_scalar(struct pctx *p, const struct field *f, const yaml_node_t
     }
     case T_KIND: {
         /* Indexed by enum provider_kind. */
-        static const char *const names[] = {"openai", "together", "manual", "azure", "mistral"};
+        static const char *const names[] = {"openai", "together", "manual",
+                                            "azure",  "mistral",  "fireworks"};
         const char *hint;
         for (size_t i = 0; i < VT_ARRAY_LEN(names); i++) {
             if (!strcmp(s, names[i])) {
@@ -574,8 +575,8 @@ static int parse_scalar(struct pctx *p, const struct field *f, const yaml_node_t
         if (hint)
             return failn(p, v, kpath, "unknown provider kind '%s'; did you mean '%s'?", s, hint);
         return failn(p, v, kpath,
-                     "unknown provider kind '%s' (expected openai, azure, together, mistral or "
-                     "manual)",
+                     "unknown provider kind '%s' (expected openai, azure, together, mistral, "
+                     "fireworks or manual)",
                      s);
     }
     case T_LPMODE:
@@ -840,13 +841,14 @@ static int fn_deployments(struct pctx *p, const yaml_node_t *v, const char *kpat
         key, T_FUNC, 0, 0, 0, 0, fn, NULL, 0, NULL                                                 \
     }
 
-enum { PF_KIND, PF_BASE_URL, PF_API_KEY_FILE, PF_API_VERSION, PF_DEPLOYMENTS };
+enum { PF_KIND, PF_BASE_URL, PF_API_KEY_FILE, PF_API_VERSION, PF_DEPLOYMENTS, PF_ACCOUNT };
 static const struct field provider_fields[] = {
     [PF_KIND] = PF("kind", T_KIND, kind, F_REQUIRED, 0, 0),
     [PF_BASE_URL] = PF("base_url", T_URL, base_url, F_REQUIRED, 0, 0),
     [PF_API_KEY_FILE] = PF("api_key_file", T_KEYFILE, api_key_file, 0, 0, 0),
     [PF_API_VERSION] = PF("api_version", T_STR, api_version, 0, 0, 0),
     [PF_DEPLOYMENTS] = PFN("deployments", fn_deployments),
+    [PF_ACCOUNT] = PF("account", T_STR, account, 0, 0, 0),
     PF("ca_file", T_RFILE, ca_file, 0, 0, 0),
     PF("poll_interval", T_DUR, poll_interval_ms, 0, 10, DAY_MS),
     PF("max_concurrency", T_UINT, max_concurrency, 0, 1, 256),
@@ -919,6 +921,20 @@ static int fn_providers(struct pctx *p, const yaml_node_t *v, const char *kpath,
             failn(p, pv, ppath,
                   "missing required key 'api_version' (kind azure sends it on every request, "
                   "e.g. api_version: 2024-10-21)");
+        else if (pr->kind == PROVIDER_FIREWORKS && !vals[PF_ACCOUNT])
+            failn(p, pv, ppath,
+                  "missing required key 'account' (kind fireworks keeps datasets and jobs under "
+                  "accounts/ACCOUNT, e.g. account: my-team)");
+        else if (pr->kind != PROVIDER_FIREWORKS && vals[PF_ACCOUNT])
+            failn(p, vals[PF_ACCOUNT], ppath, "'account' is a key of kind fireworks only (this is %s)",
+                  provider_kind_name(pr->kind));
+        else if (pr->kind == PROVIDER_FIREWORKS &&
+                 (!*pr->account || strlen(pr->account) > 63 ||
+                  strspn(pr->account, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(pr->account)))
+            failn(p, vals[PF_ACCOUNT], ppath,
+                  "account '%s' must be 1 to 63 lowercase letters, digits or '-' (a Fireworks "
+                  "account id)",
+                  pr->account);
         else if (pr->kind != PROVIDER_AZURE && (vals[PF_API_VERSION] || vals[PF_DEPLOYMENTS]))
             failn(p, vals[PF_API_VERSION] ? vals[PF_API_VERSION] : vals[PF_DEPLOYMENTS], ppath,
                   "'api_version' and 'deployments' are keys of kind azure only (this is %s)",

@@ -1408,7 +1408,8 @@ static int params_check(struct ctl_req *req, const struct conf_provider *cp, con
         pp[np].value = val;
         np++;
     }
-    struct provider_endpoint ep = {.name = cp->name, .base_url = "http://params-check.invalid"};
+    struct provider_endpoint ep = {
+        .name = cp->name, .base_url = "http://params-check.invalid", .account = cp->account};
     struct provider_create_args a = {
         .model = model,
         .training_file = "file-params-check",

@@ -41,6 +41,7 @@ struct provider_call {
     struct provider_call *prev, *next;
     enum provider_op op;
     struct http_request *tmpl;
+    struct http_request *upload_tmpl; /* the upload, sent once the prepare (tmpl) is accepted */
     struct provider_score_args score_args; /* owned copies (score only) */
     provider_done_fn done;
     void *arg;
@@ -67,6 +68,7 @@ struct provider_client {
     struct provider_client_conf conf; /* ep strings point at the owned copies below */
     char *name, *base_url, *api_key, *ca_file;
     char *api_version;                   /* azure */
+    char *account;                       /* fireworks */
     char **deploy_models, **deploy_names; /* azure: n = conf.ep.n_deployments */
     struct retry_budget budget;
     struct breaker breaker;
@@ -101,6 +103,8 @@ int provider_client_new(struct uv_loop_s *loop, struct http_transport *transport
     pc->conf.ep.ca_file = pc->ca_file;
     pc->api_version = dup_or_null(c->ep.api_version);
     pc->conf.ep.api_version = pc->api_version;
+    pc->account = dup_or_null(c->ep.account);
+    pc->conf.ep.account = pc->account;
     pc->deploy_models = xcalloc(c->ep.n_deployments + 1, sizeof *pc->deploy_models);
     pc->deploy_names = xcalloc(c->ep.n_deployments + 1, sizeof *pc->deploy_names);
     for (size_t i = 0; i < c->ep.n_deployments; i++) {
@@ -149,6 +153,7 @@ static void client_maybe_free(struct provider_client *pc)
     free(pc->api_key);
     free(pc->ca_file);
     free(pc->api_version);
+    free(pc->account);
     for (size_t i = 0; i < pc->conf.ep.n_deployments; i++) {
         free(pc->deploy_models[i]);
         free(pc->deploy_names[i]);
@@ -244,6 +249,8 @@ static void call_finish(struct provider_call *c, int rc, enum retry_class cls, c
     call_clear_results(c);
     http_request_free(c->tmpl);
     c->tmpl = NULL;
+    http_request_free(c->upload_tmpl);
+    c->upload_tmpl = NULL;
     free((char *)c->score_args.model);
     free((char *)c->score_args.prompt);
     free((char *)c->score_args.continuation);
@@ -309,7 +316,27 @@ static void on_http_done(struct http_response *res, void *arg)
 
     c->http = NULL;
     call_clear_results(c);
-    int pr = parse_for_op(c, res);
+    int pr;
+    if (c->upload_tmpl) {
+        /* The prepare step of a two-request upload (Fireworks' dataset
+         * record).  Accepted: the upload proper starts now, as a call of
+         * its own attempts (so attempts > 1 still means "resent"). */
+        pr = pc->conf.ops->parse_prepare(res, &c->err);
+        if (pr == 0 && res->error == HTTP_E_NONE) {
+            log_debug("provider %s: upload prepared after %u attempt%s", pc->name, c->attempts,
+                      c->attempts == 1 ? "" : "s");
+            breaker_record(&pc->breaker, 0, now);
+            http_response_free(res);
+            http_request_free(c->tmpl);
+            c->tmpl = c->upload_tmpl;
+            c->upload_tmpl = NULL;
+            c->attempts = 0;
+            uv_timer_start(&c->timer, on_timer, 0, 0);
+            return;
+        }
+    } else {
+        pr = parse_for_op(c, res);
+    }
     struct retry_input in = {
         .transport = res->error,
         .status = res->status,
@@ -320,6 +347,13 @@ static void on_http_done(struct http_response *res, void *arg)
         .non_idempotent = c->op == PROVIDER_OP_CREATE,
     };
     retry_classify(&in, &v);
+    /* A parser that returned 0 for a permanent 4xx read it as an answer
+     * (provider.h: Fireworks' 404 for a job never created). */
+    if (pr == 0 && res->error == HTTP_E_NONE && v.cls == RETRY_CLASS_FATAL &&
+        res->status >= 400 && res->status <= 499 && !c->upload_tmpl) {
+        v.cls = RETRY_CLASS_SUCCESS;
+        v.provider_failure = 0;
+    }
     /* The breaker hears only what the provider (or the network to it) did. */
     if (res->error != HTTP_E_CANCELLED && res->error != HTTP_E_LOCAL && res->error != HTTP_E_TLS)
         breaker_record(&pc->breaker, v.provider_failure, now);
@@ -472,16 +506,35 @@ int provider_upload(struct provider_client *pc, const struct provider_upload_arg
     struct http_request *r = NULL;
     if (!pc->conf.ops->build_upload)
         return not_built(pc, "upload files", err);
+    struct http_request *prep = NULL;
+    if (pc->conf.ops->build_prepare) {
+        int prc = pc->conf.ops->build_prepare(&pc->conf.ep, a, &prep, err);
+        if (prc < 0)
+            return prc;
+    }
     int rc = pc->conf.ops->build_upload(&pc->conf.ep, a, &r, err);
-    if (rc < 0)
+    if (rc < 0) {
+        http_request_free(prep);
         return rc;
+    }
     /* Every upload stores a new file, so it too goes on a fresh connection
      * (the flag's effect in http.c): libcurl would otherwise resend it
      * silently when a reused connection dies before the answer, leaving a
      * copy nobody hears of.  This layer still retries uploads, visibly
      * (attempts > 1), so the caller knows to look for earlier copies. */
     r->non_idempotent = 1;
-    return call_start(pc, PROVIDER_OP_UPLOAD, r, progress, done, arg, call);
+    if (!prep)
+        return call_start(pc, PROVIDER_OP_UPLOAD, r, progress, done, arg, call);
+    struct provider_call *c = NULL;
+    rc = call_start(pc, PROVIDER_OP_UPLOAD, prep, progress, done, arg, &c);
+    if (rc < 0) {
+        http_request_free(r);
+        return rc;
+    }
+    c->upload_tmpl = r; /* sent once the prepare is accepted */
+    if (call)
+        *call = c;
+    return 0;
 }
 
 int provider_create_job(struct provider_client *pc, const struct provider_create_args *a,

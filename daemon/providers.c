@@ -36,6 +36,7 @@ static void client_conf_from(const struct conf_provider *cp, const char *api_key
         c->ep.deploy_names = (const char *const *)cp->deploy_names;
         c->ep.n_deployments = cp->n_deployments;
     }
+    c->ep.account = cp->account; /* fireworks; NULL for the other kinds */
     c->max_concurrency = cp->max_concurrency ? cp->max_concurrency : 4;
     retry_policy_default(&c->policy);
     c->policy.max_attempts = cp->max_retries + 1;

@@ -26,6 +26,8 @@ const char *provider_kind_name(enum provider_kind k)
         return "azure";
     case PROVIDER_MISTRAL:
         return "mistral";
+    case PROVIDER_FIREWORKS:
+        return "fireworks";
     }
     return "unknown";
 }

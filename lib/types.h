@@ -24,9 +24,10 @@ enum provider_kind {
     PROVIDER_MANUAL,
     PROVIDER_AZURE,   /* Azure OpenAI: the openai adapter with azure's endpoint settings */
     PROVIDER_MISTRAL,
+    PROVIDER_FIREWORKS, /* datasets + supervisedFineTuningJobs under accounts/{account} */
 };
 
-/* "openai" | "together" | "manual" | "azure" | "mistral"; "unknown"
+/* "openai" | "together" | "manual" | "azure" | "mistral" | "fireworks"; "unknown"
  * otherwise.  Static string. */
 const char *provider_kind_name(enum provider_kind k);
 

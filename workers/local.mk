@@ -95,13 +95,17 @@ tests_unit_test_retry_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_retry_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
 endif
 libvtune_a_SOURCES += workers/provider.c workers/provider.h workers/provider_openai.c \
-	workers/provider_together.c workers/provider_manual.c workers/provider_mistral.c
+	workers/provider_together.c workers/provider_manual.c workers/provider_mistral.c \
+	workers/provider_fireworks.c
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_provider_openai tests/unit/test_provider_together \
-	tests/unit/test_provider_mistral
+	tests/unit/test_provider_mistral tests/unit/test_provider_fireworks
 TESTS += tests/unit/test_provider_openai tests/unit/test_provider_together \
-	tests/unit/test_provider_mistral
+	tests/unit/test_provider_mistral tests/unit/test_provider_fireworks
+tests_unit_test_provider_fireworks_SOURCES = tests/unit/test_provider_fireworks.c
+tests_unit_test_provider_fireworks_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_provider_fireworks_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
 tests_unit_test_provider_mistral_SOURCES = tests/unit/test_provider_mistral.c
 tests_unit_test_provider_mistral_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_provider_mistral_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
@@ -117,6 +121,11 @@ EXTRA_DIST += tests/fixtures/mistral/job_queued.json tests/fixtures/mistral/job_
 	tests/fixtures/mistral/jobs_list_more.json tests/fixtures/mistral/file.json \
 	tests/fixtures/mistral/files_list.json tests/fixtures/mistral/file_deleted.json \
 	tests/fixtures/mistral/error_422.json tests/fixtures/openai/error_ft_closed.json
+EXTRA_DIST += tests/fixtures/fireworks/dataset.json tests/fixtures/fireworks/upload.json \
+	tests/fixtures/fireworks/datasets_list.json tests/fixtures/fireworks/job_creating.json \
+	tests/fixtures/fireworks/job_completed.json tests/fixtures/fireworks/job_failed.json \
+	tests/fixtures/fireworks/jobs_list.json tests/fixtures/fireworks/error_404.json \
+	tests/fixtures/fireworks/error_409.json
 EXTRA_DIST += tests/fixtures/openai/file.json tests/fixtures/openai/job_queued.json \
 	tests/fixtures/openai/job_succeeded.json tests/fixtures/openai/job_failed.json \
 	tests/fixtures/openai/job_paused.json tests/fixtures/openai/jobs_list.json \

@@ -91,7 +91,7 @@ const char *provider_refusal_reason(const struct provider_error *e)
             return "fine-tuning is closed for this organisation (OpenAI's wind-down of self-serve "
                    "fine-tuning: new jobs are refused to every organisation from 2027-01-06; "
                    "existing fine-tunes keep serving); nothing was created: use a provider of "
-                   "kind together, mistral, azure or manual (README \"Providers\")";
+                   "kind together, fireworks, mistral, azure or manual (README \"Providers\")";
     }
     return NULL;
 }
@@ -1038,7 +1038,8 @@ char *provider_params_line(const struct provider_ops *ops)
 const struct provider_ops *provider_ops_find(const char *kind)
 {
     static const struct provider_ops *const all[] = {
-        &provider_openai, &provider_together, &provider_manual, &provider_azure, &provider_mistral};
+        &provider_openai, &provider_together, &provider_manual, &provider_azure, &provider_mistral,
+        &provider_fireworks};
     for (size_t i = 0; kind && i < VT_ARRAY_LEN(all); i++)
         if (strcmp(all[i]->kind, kind) == 0)
             return all[i];
@@ -1058,6 +1059,8 @@ const struct provider_ops *provider_ops_for(enum provider_kind kind)
         return &provider_azure;
     case PROVIDER_MISTRAL:
         return &provider_mistral;
+    case PROVIDER_FIREWORKS:
+        return &provider_fireworks;
     }
     return NULL;
 }

@@ -6,8 +6,9 @@
  *   adapter  struct provider_ops: pure functions, no I/O.  build_* turns
  *            arguments into a struct http_request (lib/http_msg.h); parse_*
  *            turns a struct http_response into the common structs below.
- *            One file per provider kind: provider_openai.c,
- *            provider_together.c, provider_manual.c.  Adding a provider is
+ *            One file per provider kind: provider_openai.c (also kind
+ *            azure), provider_together.c, provider_mistral.c,
+ *            provider_fireworks.c, provider_manual.c.  Adding a provider is
  *            one new file with one `const struct provider_ops` and a line
  *            in provider_ops_find() (plus the kind in lib/types.h).
  *   client   daemon/provider_client.h: one per configured provider, on the
@@ -22,6 +23,11 @@
  * with tag, then provider_job_matches) before deciding to create again.
  * Every create carries the tag: OpenAI metadata {vtune_submission: ID} and
  * a suffix "vt-ID"; Together has no job metadata, so only the suffix.
+ * Fireworks lets the client choose the job's id, and provider_fireworks
+ * creates every job under the id "vt-ID": the id is an idempotency key, so
+ * its build_list with a tag is a GET of that one job (a 404 parses as an
+ * empty page: never created), not a listing, and a second create of the
+ * same submission can only be refused (409), never billed twice.
  *
  * Job states are mapped exactly as each provider's spec defines them; a
  * status the spec does not list becomes PROVIDER_JOB_UNRECOGNIZED, which is
@@ -223,7 +229,8 @@ struct provider_endpoint {
     int deployment_paths;      /* inference at /deployments/{deployment}/chat/completions */
     const char *const *deploy_models; /* model → deployment (parallel arrays); a model */
     const char *const *deploy_names;  /* not listed is its own deployment name */
-    size_t n_deployments;
+    size_t n_deployments;    /* kind fireworks: every resource lives under accounts/{account}/ */
+    const char *account;
 };
 
 struct provider_upload_args {
@@ -307,7 +314,7 @@ int provider_suffix(const char *submission_id, char *out, size_t outlen);
  * excerpt), -ENOTSUP (the backend cannot do it: *err says why).  All are
  * pure: no I/O, no globals, thread-safe. */
 struct provider_ops {
-    const char *kind; /* "openai" | "together" | "manual" */
+    const char *kind; /* "openai" | "together" | "manual" | "azure" | "mistral" | "fireworks" */
     unsigned caps;
     /* The --param keys build_create accepts, NULL-terminated (NULL: none).
      * An entry ending in '.' ("metadata.") is a prefix: any non-empty
@@ -315,6 +322,15 @@ struct provider_ops {
      * daemon passes it as has_seed/seed).  Checked before anything is
      * uploaded (provider_param_check). */
     const char *const *params;
+    /* Optional (NULL for one-request uploads): the request that must
+     * precede build_upload's, e.g. Fireworks' dataset record.  Built from
+     * the same arguments; the client sends it first (retried like a read:
+     * it must be idempotent) and the upload only once parse_prepare
+     * accepted its answer (0; an "already exists" answer may count as
+     * accepted).  Both are one provider_upload() call to the caller. */
+    int (*build_prepare)(const struct provider_endpoint *ep, const struct provider_upload_args *a,
+                         struct http_request **out, struct provider_error *err);
+    int (*parse_prepare)(const struct http_response *res, struct provider_error *err);
     int (*build_upload)(const struct provider_endpoint *ep, const struct provider_upload_args *a,
                         struct http_request **out, struct provider_error *err);
     int (*build_create)(const struct provider_endpoint *ep, const struct provider_create_args *a,
@@ -338,6 +354,10 @@ struct provider_ops {
     int (*build_delete_file)(const struct provider_endpoint *ep, const char *file_id,
                              struct http_request **out, struct provider_error *err);
 
+    /* Parse functions normally answer -EIO to an error status.  One that
+     * returns 0 for a 4xx has read it as an answer (Fireworks: the 404 to
+     * the GET that reconciles a create is "no such job"), and the client
+     * reports success with what it parsed. */
     int (*parse_file)(const struct http_response *res, struct provider_file *out,
                       struct provider_error *err);
     /* create, retrieve and cancel all answer with a job */
@@ -366,6 +386,7 @@ extern const struct provider_ops provider_manual;
  * differences are the endpoint settings above (daemon/providers.c). */
 extern const struct provider_ops provider_azure;
 extern const struct provider_ops provider_mistral;
+extern const struct provider_ops provider_fireworks;
 
 /* Checks --param KEY against ops->params.  Returns 0 when known; -EINVAL
  * when not, with *nearest set to the closest known key (borrowed from

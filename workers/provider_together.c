@@ -1,8 +1,15 @@
 /*
  * provider_together.c — Together AI's fine-tuning API as a struct
- * provider_ops, from reference/together-openapi.yaml (no simulator speaks
- * it: tests/unit/test_provider_together.c checks it against recorded JSON
- * shapes written from that spec).
+ * provider_ops, from reference/together-openapi.yaml.  Checked against JSON
+ * shapes written from that spec (tests/unit/test_provider_together.c) and
+ * end to end against `vtune-sim --dialect together`
+ * (tests/integration/test_dialects.sh: upload, create, poll, a lost create
+ * reconciled by the suffix, SIGKILL and restart, verify with echo scoring
+ * and integer chat logprobs, the upload deleted).  Both the fixtures and the
+ * simulator were written from the same description, so what they confirm is
+ * that the adapter and the description agree, not what Together's servers
+ * send; nothing here was tried against api.together.xyz.  The end-to-end
+ * run needed no change to this file.
  *
  *   POST /files/upload (multipart: file, file_name, purpose=fine-tune,
  *        file_type=jsonl)                                   → FileResponse

@@ -129,7 +129,13 @@ const char *sim_fault_name(const struct sim_fault_pick *p, char *out, size_t out
 /* ---- options ------------------------------------------------------------ */
 
 /* Which provider's API the simulator speaks (--dialect); one learning model. */
-enum sim_dialect { SIM_DIALECT_OPENAI = 0, SIM_DIALECT_AZURE, SIM_DIALECT_MISTRAL };
+enum sim_dialect {
+    SIM_DIALECT_OPENAI = 0,
+    SIM_DIALECT_AZURE,
+    SIM_DIALECT_MISTRAL,
+    SIM_DIALECT_TOGETHER,  /* /v1/files/upload, /v1/fine-tunes, integer logprobs, echo in `prompt` */
+    SIM_DIALECT_FIREWORKS, /* /v1/accounts/A/{datasets,supervisedFineTuningJobs}, /inference/v1 */
+};
 
 struct sim_opts {
     char *listen_host;    /* owned */
@@ -172,7 +178,7 @@ struct sim_file {
     char *purpose;  /* owned */
     uint64_t bytes;
     int64_t created_at;
-    char *path; /* owned; where the bytes are */
+    char *path; /* owned; where the bytes are (NULL: a fireworks dataset not uploaded yet) */
     bool deleted;
 };
 
@@ -223,6 +229,7 @@ struct sim_job {
     int64_t created_at;
     int64_t finished_at;      /* 0 = null */
     char *fine_tuned_model;   /* owned, NULL until succeeded */
+    char *output_name;        /* owned: the name announced at create (together, fireworks) */
     long long trained_tokens; /* < 0 = null */
     json_t *error;            /* owned object, NULL = null */
     char *data_path;          /* owned: the job's private hard link of the upload */
@@ -384,6 +391,12 @@ void sim_files_free_all(struct sim *s);
 
 sim_handler sim_h_files_create, sim_h_files_list, sim_h_file_get, sim_h_file_delete,
     sim_h_file_content;
+/* Fireworks' datasets: the record (POST), then sim_h_files_create fills it
+ * (POST .../datasets/D:upload); list, get and delete. */
+sim_handler sim_h_fw_dataset_create, sim_h_fw_datasets_list, sim_h_fw_dataset_get,
+    sim_h_fw_dataset_delete;
+/* An RFC 3339 UTC time ("2026-12-05T10:00:00Z") of t into out (>= 24 bytes). */
+const char *sim_iso8601(int64_t t, char *out, size_t outlen);
 
 /* ---- jobs (sim_jobs.c) ------------------------------------------------------ */
 

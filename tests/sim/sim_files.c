@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -36,6 +37,7 @@ struct sim_upload {
     char *tmp_path;
     char *filename;
     struct buf purpose;
+    struct buf file_name; /* together: the file_name field */
     uint64_t bytes;
     int file_parts;
     bool in_file;        /* the last callback was for the file part */
@@ -91,8 +93,14 @@ static enum MHD_Result upload_iter(void *cls, enum MHD_ValueKind kind, const cha
             return MHD_NO;
         }
         buf_append(&up->purpose, data, size);
+    } else if (strcmp(key, "file_name") == 0) {
+        if (up->file_name.len + size > 255) {
+            up->bad = true;
+            return MHD_NO;
+        }
+        buf_append(&up->file_name, data, size);
     }
-    return MHD_YES; /* other fields (expires_after[...]) are accepted and ignored */
+    return MHD_YES; /* other fields (expires_after[...], file_type) are accepted and ignored */
 }
 
 struct sim_upload *sim_upload_begin(struct sim *s, struct MHD_Connection *conn, struct sim_resp *rs)
@@ -101,6 +109,7 @@ struct sim_upload *sim_upload_begin(struct sim *s, struct MHD_Connection *conn, 
     up->s = s;
     up->fd = -1;
     buf_init(&up->purpose);
+    buf_init(&up->file_name);
     up->pp = MHD_create_post_processor(conn, 64 * 1024, upload_iter, up);
     if (!up->pp) {
         sim_resp_bad(rs, NULL,
@@ -151,12 +160,48 @@ void sim_upload_free(struct sim_upload *up)
     }
     free(up->filename);
     buf_free(&up->purpose);
+    buf_free(&up->file_name);
     free(up);
 }
 
-static json_t *file_json(const struct sim_file *f)
+const char *sim_iso8601(int64_t t, char *out, size_t outlen)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return out;
+}
+
+/* Fireworks' Dataset {name, displayName, createTime, state, ...}. */
+static json_t *dataset_json(const struct sim_file *f)
+{
+    char t[32];
+    char *name = xasprintf("accounts/vtune-sim/datasets/%s", f->id);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{}, s:s}", "name", name,
+                          "displayName", f->filename ? f->filename : f->id, "createTime",
+                          sim_iso8601(f->created_at, t, sizeof t), "state",
+                          f->path ? "READY" : "UPLOADING", "status", "code", "OK", "message", "",
+                          "userUploaded", "format", "CHAT");
+    free(name);
+    return o;
+}
+
+static json_t *file_json(const struct sim *s, const struct sim_file *f)
 {
     json_t *o = json_object();
+    if (s->opts.dialect == SIM_DIALECT_TOGETHER) {
+        /* FileResponse: capitalised Processed and FileType */
+        json_object_set_new(o, "id", json_string(f->id));
+        json_object_set_new(o, "object", json_string("file"));
+        json_object_set_new(o, "created_at", json_integer(f->created_at));
+        json_object_set_new(o, "filename", sim_json_string(f->filename));
+        json_object_set_new(o, "bytes", json_integer((json_int_t)f->bytes));
+        json_object_set_new(o, "purpose", json_string(f->purpose));
+        json_object_set_new(o, "Processed", json_true());
+        json_object_set_new(o, "FileType", json_string("jsonl"));
+        return o;
+    }
     json_object_set_new(o, "id", json_string(f->id));
     json_object_set_new(o, "object", json_string("file"));
     json_object_set_new(o, "bytes", json_integer((json_int_t)f->bytes));
@@ -179,6 +224,22 @@ static struct sim_file *find_locked(struct sim *s, const char *id)
 void sim_h_files_create(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
 {
     struct sim_upload *up = rq->upload;
+    bool fw = s->opts.dialect == SIM_DIALECT_FIREWORKS;
+    if (fw) {
+        /* D:upload fills the dataset record D; no purpose field. */
+        pthread_mutex_lock(&s->lock);
+        bool have = rq->id && find_locked(s, rq->id) != NULL;
+        pthread_mutex_unlock(&s->lock);
+        if (!have) {
+            sim_resp_error(rs, 404, "invalid_request_error", NULL, "NOT_FOUND",
+                           "dataset \"%.100s\" not found (create its record first: POST "
+                           "/v1/accounts/A/datasets)",
+                           rq->id ? rq->id : "");
+            return;
+        }
+        if (up->purpose.len == 0)
+            buf_puts(&up->purpose, "fine-tune");
+    }
     enum MHD_Result fin = MHD_destroy_post_processor(up->pp);
     up->pp = NULL;
     if (up->io_errno) {
@@ -219,32 +280,51 @@ void sim_h_files_create(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     }
     up->fd = -1;
 
-    struct sim_file *f = xcalloc(1, sizeof *f);
-    sim_random_id(f->id, sizeof f->id, "file-", 22);
-    f->filename = xstrdup(up->filename);
-    f->purpose = xstrdup(up->purpose.data);
-    f->bytes = up->bytes;
-    f->created_at = now_unix();
-    f->path = xasprintf("%s/%s", s->files_dir, f->id);
-    if (rename(up->tmp_path, f->path) < 0) {
-        log_warn("%s: cannot rename upload to %s", up->tmp_path, f->path);
+    char fid[40];
+    if (fw)
+        snprintf(fid, sizeof fid, "%s", rq->id);
+    else
+        sim_random_id(fid, sizeof fid, "file-", 22);
+    /* A stored upload is never rewritten (a job may hold a link to it):
+     * fireworks' second upload into one dataset gets a new path. */
+    char tag[12];
+    sim_random_id(tag, sizeof tag, "", 8);
+    char *path = xasprintf("%s/%s.%s", s->files_dir, fid, tag);
+    if (rename(up->tmp_path, path) < 0) {
+        log_warn("%s: cannot rename upload to %s", up->tmp_path, path);
         sim_resp_error(rs, 500, "server_error", NULL, NULL, "cannot store the upload");
-        free(f->filename);
-        free(f->purpose);
-        free(f->path);
-        free(f);
+        free(path);
         return;
     }
     free(up->tmp_path);
     up->tmp_path = NULL;
+    const char *fname = up->file_name.len ? up->file_name.data : up->filename;
 
     pthread_mutex_lock(&s->lock);
-    if (s->n_files == s->cap_files) {
-        s->cap_files = s->cap_files ? 2 * s->cap_files : 16;
-        s->files = xrealloc(s->files, s->cap_files * sizeof *s->files);
+    struct sim_file *f = fw ? find_locked(s, fid) : NULL;
+    if (f) { /* the dataset's record; a second upload replaces its file */
+        if (f->path && unlink(f->path) < 0)
+            log_warn("%s: cannot remove", f->path);
+        free(f->path);
+        free(f->filename);
+        free(f->purpose);
+    } else {
+        f = xcalloc(1, sizeof *f);
+        snprintf(f->id, sizeof f->id, "%s", fid);
+        f->created_at = now_unix();
+        if (s->n_files == s->cap_files) {
+            s->cap_files = s->cap_files ? 2 * s->cap_files : 16;
+            s->files = xrealloc(s->files, s->cap_files * sizeof *s->files);
+        }
+        s->files[s->n_files++] = f;
     }
-    s->files[s->n_files++] = f;
-    json_t *o = file_json(f);
+    f->filename = xstrdup(fname);
+    f->purpose = xstrdup(up->purpose.data);
+    f->bytes = up->bytes;
+    f->path = path;
+    json_t *o = file_json(s, f);
+    if (fw) /* the :upload answer has no status */
+        json_object_del(o, "status");
     pthread_mutex_unlock(&s->lock);
     log_info("file %s uploaded: %s, %" PRIu64 " bytes, purpose %s", f->id, f->filename, f->bytes,
              f->purpose);
@@ -281,7 +361,7 @@ void sim_h_files_list(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
             has_more = true;
             break;
         }
-        json_array_append_new(data, file_json(f));
+        json_array_append_new(data, file_json(s, f));
     }
     pthread_mutex_unlock(&s->lock);
     if (!found_after) {
@@ -291,6 +371,11 @@ void sim_h_files_list(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     }
     json_t *o = json_object();
     size_t n = json_array_size(data);
+    if (s->opts.dialect == SIM_DIALECT_TOGETHER) { /* FileList: data only */
+        json_object_set_new(o, "data", data);
+        sim_resp_json(rs, 200, o);
+        return;
+    }
     json_object_set_new(o, "object", json_string("list"));
     json_object_set_new(o, "data", data);
     json_object_set_new(
@@ -314,7 +399,7 @@ void sim_h_file_get(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
 {
     pthread_mutex_lock(&s->lock);
     struct sim_file *f = find_locked(s, rq->id);
-    json_t *o = f ? file_json(f) : NULL;
+    json_t *o = f ? file_json(s, f) : NULL;
     pthread_mutex_unlock(&s->lock);
     if (!o) {
         no_such_file(rs, rq->id);
@@ -329,7 +414,7 @@ void sim_h_file_delete(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     struct sim_file *f = find_locked(s, rq->id);
     if (f) {
         f->deleted = true;
-        if (unlink(f->path) < 0)
+        if (f->path && unlink(f->path) < 0)
             log_warn("%s: cannot remove", f->path);
     }
     pthread_mutex_unlock(&s->lock);
@@ -350,7 +435,7 @@ void sim_h_file_content(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     int fd = -1;
     pthread_mutex_lock(&s->lock);
     struct sim_file *f = find_locked(s, rq->id);
-    if (f)
+    if (f && f->path)
         fd = open(f->path, O_RDONLY | O_CLOEXEC);
     pthread_mutex_unlock(&s->lock);
     if (!f) {
@@ -433,6 +518,9 @@ int sim_files_link(struct sim *s, const char *file_id, const char *dst, char **e
     struct sim_file *f = find_locked(s, file_id);
     if (!f) {
         rc = -ENOENT;
+    } else if (!f->path) {
+        rc = -EINVAL;
+        *err = xasprintf("Dataset %s has no file uploaded yet.", file_id);
     } else if (strcmp(f->purpose, "fine-tune") != 0) {
         rc = -EINVAL;
         *err = xasprintf("File %s has purpose '%s', not 'fine-tune'.", file_id, f->purpose);
@@ -459,4 +547,120 @@ void sim_files_free_all(struct sim *s)
     free(s->files);
     s->files = NULL;
     s->n_files = s->cap_files = 0;
+}
+
+/* ---- fireworks datasets ------------------------------------------------------- */
+
+static bool fw_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    return n >= 1 && n <= 63 && strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+/* POST /v1/accounts/A/datasets {datasetId, dataset: {userUploaded: {}, displayName}} */
+void sim_h_fw_dataset_create(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
+{
+    json_t *body = sim_req_json(rq, rs);
+    if (!body)
+        return;
+    const char *id = json_string_value(json_object_get(body, "datasetId"));
+    json_t *ds = json_object_get(body, "dataset");
+    const char *display = json_string_value(json_object_get(ds, "displayName"));
+    if (!id || !fw_id_ok(id)) {
+        sim_resp_bad(rs, "datasetId",
+                     "datasetId must be 1 to 63 lowercase letters, digits or hyphens.");
+        goto out;
+    }
+    if (!json_is_object(ds) || !json_is_object(json_object_get(ds, "userUploaded"))) {
+        sim_resp_bad(rs, "dataset", "dataset must be an object with userUploaded: {}.");
+        goto out;
+    }
+    pthread_mutex_lock(&s->lock);
+    struct sim_file *f = find_locked(s, id);
+    json_t *o = NULL;
+    if (!f) {
+        f = xcalloc(1, sizeof *f);
+        snprintf(f->id, sizeof f->id, "%s", id);
+        f->filename = xstrdup(display ? display : id);
+        f->purpose = xstrdup("fine-tune");
+        f->created_at = now_unix();
+        if (s->n_files == s->cap_files) {
+            s->cap_files = s->cap_files ? 2 * s->cap_files : 16;
+            s->files = xrealloc(s->files, s->cap_files * sizeof *s->files);
+        }
+        s->files[s->n_files++] = f;
+        o = dataset_json(f);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!o) {
+        sim_resp_error(rs, 409, "invalid_request_error", NULL, "ALREADY_EXISTS",
+                       "dataset \"accounts/vtune-sim/datasets/%s\" already exists", id);
+        goto out;
+    }
+    log_info("dataset %s created", id);
+    sim_resp_json(rs, 200, o);
+out:
+    json_decref(body);
+}
+
+void sim_h_fw_datasets_list(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
+{
+    long long size;
+    if (sim_req_query_int(rq, rs, "pageSize", 1, 1000, 50, &size) < 0)
+        return;
+    const char *token = sim_req_query(rq, "pageToken");
+    long long skip = token && *token ? strtoll(token, NULL, 10) : 0, seen = 0;
+    json_t *data = json_array();
+    bool more = false;
+    pthread_mutex_lock(&s->lock);
+    for (size_t k = s->n_files; k-- > 0;) {
+        if (s->files[k]->deleted)
+            continue;
+        if (seen++ < skip)
+            continue;
+        if ((long long)json_array_size(data) == size) {
+            more = true;
+            break;
+        }
+        json_array_append_new(data, dataset_json(s->files[k]));
+    }
+    pthread_mutex_unlock(&s->lock);
+    char next[24] = "";
+    if (more)
+        snprintf(next, sizeof next, "%lld", skip + size);
+    sim_resp_json(rs, 200, json_pack("{s:o, s:s}", "datasets", data, "nextPageToken", next));
+}
+
+void sim_h_fw_dataset_get(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
+{
+    pthread_mutex_lock(&s->lock);
+    struct sim_file *f = find_locked(s, rq->id);
+    json_t *o = f ? dataset_json(f) : NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (!o) {
+        sim_resp_error(rs, 404, "invalid_request_error", NULL, "NOT_FOUND",
+                       "dataset \"%.100s\" not found", rq->id);
+        return;
+    }
+    sim_resp_json(rs, 200, o);
+}
+
+/* DELETE answers google.protobuf.Empty. */
+void sim_h_fw_dataset_delete(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
+{
+    pthread_mutex_lock(&s->lock);
+    struct sim_file *f = find_locked(s, rq->id);
+    if (f) {
+        f->deleted = true;
+        if (f->path && unlink(f->path) < 0)
+            log_warn("%s: cannot remove", f->path);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!f) {
+        sim_resp_error(rs, 404, "invalid_request_error", NULL, "NOT_FOUND",
+                       "dataset \"%.100s\" not found", rq->id);
+        return;
+    }
+    log_info("dataset %s deleted", rq->id);
+    sim_resp_json(rs, 200, json_object());
 }

@@ -65,6 +65,11 @@ static const struct route routes[] = {
     {"GET", "/v1/files/{id}", sim_h_file_get, 0},
     {"DELETE", "/v1/files/{id}", sim_h_file_delete, 0},
     {"GET", "/v1/files/{id}/content", sim_h_file_content, 0},
+    {"POST", "/v1/fw/datasets", sim_h_fw_dataset_create, 0},
+    {"GET", "/v1/fw/datasets", sim_h_fw_datasets_list, 0},
+    {"GET", "/v1/fw/datasets/{id}", sim_h_fw_dataset_get, 0},
+    {"DELETE", "/v1/fw/datasets/{id}", sim_h_fw_dataset_delete, 0},
+    {"POST", "/v1/fw/datasets/{id}/upload", sim_h_files_create, R_UPLOAD},
     {"POST", "/v1/fine_tuning/jobs", sim_h_jobs_create, 0},
     {"GET", "/v1/fine_tuning/jobs", sim_h_jobs_list, 0},
     {"GET", "/v1/fine_tuning/jobs/{id}", sim_h_job_get, 0},
@@ -308,25 +313,77 @@ static bool pattern_match(const char *pattern, const char *path, char **id)
     return false;
 }
 
-/* Azure dialect: /openai/X is the OpenAI route /v1/X, and
- * /openai/deployments/D/X is /v1/X with deployment D (the model used);
- * the simulator's own /v1/_sim/ stays; every other path is unknown.
- * Returns an owned path; *dep owned or NULL. */
-static char *dialect_path(const struct sim *s, const char *path, char **dep)
+/* Fireworks: /v1/accounts/A/datasets[/D[:upload]] → /v1/fw/datasets[/D[/upload]],
+ * /v1/accounts/A/supervisedFineTuningJobs[/J[:cancel]] → the OpenAI job
+ * routes, /inference/v1/X → /v1/X; anything else is unknown.  NULL when
+ * path is none of these. */
+static char *fireworks_path(const char *path)
+{
+    if (strncmp(path, "/inference/v1/", 14) == 0)
+        return xasprintf("/v1/%s", path + 14);
+    if (strncmp(path, "/v1/accounts/", 13) != 0)
+        return NULL;
+    const char *a = path + 13, *rest = strchr(a, '/');
+    if (!rest || rest == a)
+        return NULL;
+    const char *kinds[][2] = {{"/datasets", "/v1/fw/datasets"},
+                              {"/supervisedFineTuningJobs", "/v1/fine_tuning/jobs"}};
+    for (size_t i = 0; i < VT_ARRAY_LEN(kinds); i++) {
+        size_t n = strlen(kinds[i][0]);
+        if (strncmp(rest, kinds[i][0], n) != 0 || (rest[n] && rest[n] != '/'))
+            continue;
+        char *out = xasprintf("%s%s", kinds[i][1], rest + n);
+        char *colon = strrchr(out, ':'); /* a custom verb: D:upload, J:cancel */
+        if (colon && !strchr(colon, '/'))
+            *colon = '/';
+        return out;
+    }
+    return NULL;
+}
+
+/* The OpenAI-dialect path of a request in the dialect spoken.  Azure:
+ * /openai/X is the OpenAI route /v1/X, and /openai/deployments/D/X is /v1/X
+ * with deployment D (the model used).  Together: /v1/fine-tunes[/...] is
+ * /v1/fine_tuning/jobs[/...] and uploads go to POST /v1/files/upload.
+ * Fireworks: fireworks_path().  The simulator's own /v1/_sim/ stays; every
+ * other path of another dialect is unknown.  Returns an owned path; *dep
+ * owned or NULL. */
+static char *dialect_path(const struct sim *s, const char *method, const char *path, char **dep)
 {
     *dep = NULL;
-    if (s->opts.dialect != SIM_DIALECT_AZURE || strncmp(path, "/v1/_sim/", 9) == 0)
+    if (strncmp(path, "/v1/_sim/", 9) == 0)
         return xstrdup(path);
-    if (strncmp(path, "/openai/deployments/", 20) == 0) {
-        const char *d = path + 20, *e = strchr(d, '/');
-        if (e && e > d) {
-            *dep = xstrndup(d, (size_t)(e - d));
-            return xasprintf("/v1%s", e);
+    if (strncmp(path, "/v1/fw/", 7) == 0 || strcmp(path, "/v1/fw") == 0)
+        return xasprintf("/not-a-public-path%s", path);
+    switch (s->opts.dialect) {
+    case SIM_DIALECT_AZURE:
+        if (strncmp(path, "/openai/deployments/", 20) == 0) {
+            const char *d = path + 20, *e = strchr(d, '/');
+            if (e && e > d) {
+                *dep = xstrndup(d, (size_t)(e - d));
+                return xasprintf("/v1%s", e);
+            }
         }
+        if (strncmp(path, "/openai/", 8) == 0 && strncmp(path, "/openai/deployments", 19) != 0)
+            return xasprintf("/v1/%s", path + 8);
+        return xasprintf("/azure-paths-start-with-openai%s", path);
+    case SIM_DIALECT_TOGETHER:
+        if (strcmp(path, "/v1/files/upload") == 0)
+            return xstrdup("/v1/files");
+        if (strcmp(method, "POST") == 0 && strcmp(path, "/v1/files") == 0)
+            return xstrdup("/together-uploads-go-to/v1/files/upload");
+        if (strncmp(path, "/v1/fine-tunes", 14) == 0 && (!path[14] || path[14] == '/'))
+            return xasprintf("/v1/fine_tuning/jobs%s", path + 14);
+        if (strncmp(path, "/v1/fine_tuning/", 16) == 0)
+            return xasprintf("/together-jobs-are-at/v1/fine-tunes%s", path);
+        return xstrdup(path);
+    case SIM_DIALECT_FIREWORKS: {
+        char *p = fireworks_path(path);
+        return p ? p : xasprintf("/fireworks-paths-are-under/v1/accounts%s", path);
     }
-    if (strncmp(path, "/openai/", 8) == 0 && strncmp(path, "/openai/deployments", 19) != 0)
-        return xasprintf("/v1/%s", path + 8);
-    return xasprintf("/azure-paths-start-with-openai%s", path);
+    default:
+        return xstrdup(path);
+    }
 }
 
 static void route_request(struct conn_ctx *cx, const char *method, const char *path)
@@ -535,7 +592,7 @@ static enum MHD_Result on_first_call(struct sim *s, struct conn_ctx *cx, struct 
                                      const char *method, const char *url)
 {
     char *dep = NULL;
-    cx->path = dialect_path(s, url, &dep);
+    cx->path = dialect_path(s, method, url, &dep);
     cx->deployment = dep;
     /* Inference on Azure is only under a deployment. */
     bool azure_infer = s->opts.dialect == SIM_DIALECT_AZURE && !dep &&

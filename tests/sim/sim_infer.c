@@ -320,12 +320,26 @@ void sim_h_chat(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
         int_field(body, "top_logprobs", 0, LM_MAX_TOP, 0, &top, rs) < 0)
         goto out;
     json_t *lp = json_object_get(body, "logprobs");
-    if (present(lp) && !json_is_boolean(lp)) {
-        sim_resp_bad(rs, "logprobs", "Invalid type for 'logprobs': expected a boolean.");
-        goto out;
+    bool together = s->opts.dialect == SIM_DIALECT_TOGETHER;
+    bool want_lp;
+    if (together) {
+        /* Together: logprobs is the number of alternatives (0..20), no top_logprobs */
+        if (present(json_object_get(body, "top_logprobs"))) {
+            sim_resp_bad(rs, "top_logprobs",
+                         "Unknown parameter 'top_logprobs': 'logprobs' is an integer here.");
+            goto out;
+        }
+        if (int_field(body, "logprobs", 0, LM_MAX_TOP, 0, &top, rs) < 0)
+            goto out;
+        want_lp = top > 0;
+    } else {
+        if (present(lp) && !json_is_boolean(lp)) {
+            sim_resp_bad(rs, "logprobs", "Invalid type for 'logprobs': expected a boolean.");
+            goto out;
+        }
+        want_lp = json_is_true(lp);
     }
-    bool want_lp = json_is_true(lp);
-    if (present(json_object_get(body, "top_logprobs")) && !want_lp) {
+    if (!together && present(json_object_get(body, "top_logprobs")) && !want_lp) {
         sim_resp_bad(rs, "top_logprobs",
                      "Invalid 'top_logprobs': 'logprobs' must be set to true when "
                      "'top_logprobs' is used.");
@@ -369,7 +383,26 @@ void sim_h_chat(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     }
 
     json_t *logprobs = json_null();
-    if (want_lp) {
+    if (want_lp && together) {
+        /* {tokens, token_logprobs, top_logprobs: [{token: logprob}]} */
+        json_t *tk = json_array(), *tl = json_array(), *tt = json_array();
+        for (size_t k = 0; k < out.n_steps; k++) {
+            const struct lm_step *st = &out.steps[k];
+            json_array_append_new(tk, sim_json_string(st->token));
+            json_array_append_new(tl, json_real(finite_or_sentinel(st->logprob)));
+            json_t *map = json_object();
+            for (int a = 0; a < st->n_top && a < top; a++) {
+                json_t *key = sim_json_string(st->top[a].token);
+                json_object_set_new(map, json_string_value(key),
+                                    json_real(finite_or_sentinel(st->top[a].logprob)));
+                json_decref(key);
+            }
+            json_array_append_new(tt, map);
+        }
+        json_decref(logprobs);
+        logprobs = json_pack("{s:o, s:o, s:o}", "tokens", tk, "token_logprobs", tl,
+                             "top_logprobs", tt);
+    } else if (want_lp) {
         json_t *content = json_array();
         for (size_t k = 0; k < out.n_steps; k++) {
             const struct lm_step *st = &out.steps[k];
@@ -548,9 +581,31 @@ void sim_h_completions(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
             lm_tokens_free(toks, prompt_tokens);
     }
 
+    bool together = s->opts.dialect == SIM_DIALECT_TOGETHER;
+    json_t *prompt_part = NULL;
+    if (together && echo) {
+        /* Together: the echoed prompt and its log-probabilities in a
+         * top-level `prompt` array; the choice holds the generation only. */
+        struct legacy_lp P = {.tokens = json_array(),
+                              .token_logprobs = json_array(),
+                              .top_logprobs = json_array(),
+                              .text_offset = json_array()};
+        for (size_t k = 0; want_lp && k < scored.n_steps; k++)
+            legacy_add(&P, &scored.steps[k], k == 0, (int)top, s->opts.logprob_sentinel);
+        json_decref(P.text_offset);
+        json_t *plp = want_lp ? json_pack("{s:o, s:o, s:o}", "tokens", P.tokens, "token_logprobs",
+                                          P.token_logprobs, "top_logprobs", P.top_logprobs)
+                              : json_null();
+        if (!want_lp) {
+            json_decref(P.tokens);
+            json_decref(P.token_logprobs);
+            json_decref(P.top_logprobs);
+        }
+        prompt_part = json_pack("[{s:o, s:o}]", "text", sim_json_string(ptext), "logprobs", plp);
+    }
     struct buf text;
     buf_init(&text);
-    if (echo)
+    if (echo && !together)
         buf_puts(&text, ptext);
     if (have_gen && gen.text)
         buf_puts(&text, gen.text);
@@ -560,8 +615,8 @@ void sim_h_completions(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
         L.token_logprobs = json_array();
         L.top_logprobs = json_array();
         L.text_offset = json_array();
-        L.offset = echo ? 0 : char_count(ptext);
-        for (size_t k = 0; have_scored && k < scored.n_steps; k++)
+        L.offset = echo && !together ? 0 : char_count(ptext);
+        for (size_t k = 0; have_scored && !together && k < scored.n_steps; k++)
             legacy_add(&L, &scored.steps[k], k == 0, (int)top, s->opts.logprob_sentinel);
         for (size_t k = 0; have_gen && k < gen.n_steps; k++)
             legacy_add(&L, &gen.steps[k], false, (int)top, s->opts.logprob_sentinel);
@@ -589,6 +644,8 @@ void sim_h_completions(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     json_object_set_new(o, "created", json_integer(now_unix()));
     json_object_set_new(o, "model", json_string(g.model));
     json_object_set_new(o, "choices", choices);
+    if (prompt_part)
+        json_object_set_new(o, "prompt", prompt_part);
     json_object_set_new(o, "usage", usage_json(prompt_tokens, have_gen ? gen.n_steps : 0));
     json_object_set_new(o, "system_fingerprint", json_string("fp_vtunesim"));
     sim_resp_json(rs, 200, o);

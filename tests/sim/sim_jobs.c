@@ -31,6 +31,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -216,7 +217,9 @@ static void advance_locked(struct sim *s, struct sim_job *j, uint64_t now)
             char tag[16];
             sim_random_id(tag, sizeof tag, "", 8);
             j->fine_tuned_model =
-                xasprintf("ft:%s:vtune-sim:%s:%s", j->model, j->suffix ? j->suffix : "", tag);
+                j->output_name
+                    ? xstrdup(j->output_name)
+                    : xasprintf("ft:%s:vtune-sim:%s:%s", j->model, j->suffix ? j->suffix : "", tag);
             j->finished_at = now_unix();
             enter(j, JOB_SUCCEEDED, now);
             add_event(j, "info", "New fine-tuned model created: %s", j->fine_tuned_model);
@@ -540,6 +543,7 @@ void sim_jobs_free_all(struct sim *s)
         free(j->suffix);
         json_decref(j->metadata);
         free(j->fine_tuned_model);
+        free(j->output_name);
         json_decref(j->error);
         free(j->data_path);
         sim_attack_clear(j->attack);
@@ -622,12 +626,90 @@ static json_t *job_json_mistral_locked(const struct sim_job *j)
     return o;
 }
 
+/* Together's FinetuneResponse: lowercase statuses of its own, ISO times,
+ * model_output_name (announced at create), token_count, events inline. */
+static json_t *job_json_together_locked(const struct sim_job *j)
+{
+    static const char *const st[JOB_STATUS_COUNT] = {"pending",   "queued", "running",
+                                                     "completed", "error",  "cancelled"};
+    char c[32], u[32];
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(j->id));
+    json_object_set_new(o, "status", json_string(st[j->status]));
+    json_object_set_new(o, "model", json_string(j->model));
+    json_object_set_new(o, "model_output_name", json_string(j->output_name));
+    json_object_set_new(o, "training_file", json_string(j->training_file));
+    json_object_set_new(o, "suffix", j->suffix ? json_string(j->suffix) : json_null());
+    json_object_set_new(o, "n_epochs", json_integer(j->n_epochs_req > 0 ? j->n_epochs_req : 1));
+    json_object_set_new(o, "created_at", json_string(sim_iso8601(j->created_at, c, sizeof c)));
+    json_object_set_new(
+        o, "updated_at",
+        json_string(sim_iso8601(j->finished_at ? j->finished_at : j->created_at, u, sizeof u)));
+    json_object_set_new(o, "token_count", j->trained_tokens >= 0 && j->status == JOB_SUCCEEDED
+                                              ? json_integer(j->trained_tokens)
+                                              : json_null());
+    json_object_set_new(o, "training_type", json_pack("{s:s}", "type", "Lora"));
+    json_t *ev = json_array();
+    for (size_t i = 0; i < j->n_events; i++) {
+        char t[32];
+        const struct sim_event *e = &j->events[i];
+        bool err = strcmp(e->level, "error") == 0;
+        json_array_append_new(ev, json_pack("{s:s, s:s, s:s, s:o, s:s}", "object",
+                                            "fine-tune-event", "created_at",
+                                            sim_iso8601(e->created_at, t, sizeof t), "level",
+                                            e->level, "message", sim_json_string(e->message),
+                                            "type", err ? "JOB_ERROR" : "message"));
+    }
+    json_object_set_new(o, "events", ev);
+    return o;
+}
+
+/* Fireworks' supervised fine-tuning job: name, state JOB_STATE_*, status
+ * {code, message}, outputModel (announced at create), RFC 3339 times. */
+static json_t *job_json_fireworks_locked(const struct sim_job *j)
+{
+    static const char *const st[JOB_STATUS_COUNT] = {
+        "JOB_STATE_VALIDATING", "JOB_STATE_CREATING", "JOB_STATE_RUNNING",
+        "JOB_STATE_COMPLETED",  "JOB_STATE_FAILED",   "JOB_STATE_CANCELLED"};
+    char c[32], u[32];
+    char *name = xasprintf("accounts/vtune-sim/supervisedFineTuningJobs/%s", j->id);
+    char *ds = xasprintf("accounts/vtune-sim/datasets/%s", j->training_file);
+    const char *code = "OK", *msg = "";
+    if (j->status == JOB_FAILED) {
+        code = "INVALID_ARGUMENT";
+        msg = json_string_value(json_object_get(j->error, "message"));
+    }
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:i}", "name", name,
+                          "displayName", j->suffix ? j->suffix : j->id, "createTime",
+                          sim_iso8601(j->created_at, c, sizeof c), "dataset", ds, "state",
+                          st[j->status], "status", "code", code, "message", msg ? msg : "",
+                          "outputModel", j->output_name, "baseModel", j->model, "epochs",
+                          j->n_epochs_req > 0 ? j->n_epochs_req : 1);
+    if (j->finished_at)
+        json_object_set_new(o, "completedTime",
+                            json_string(sim_iso8601(j->finished_at, u, sizeof u)));
+    json_object_set_new(o, "updateTime",
+                        json_string(sim_iso8601(j->finished_at ? j->finished_at : j->created_at,
+                                                u, sizeof u)));
+    free(name);
+    free(ds);
+    return o;
+}
+
 static json_t *job_json_openai_locked(const struct sim_job *j);
 
 static json_t *job_json_locked(const struct sim *s, const struct sim_job *j)
 {
-    return s->opts.dialect == SIM_DIALECT_MISTRAL ? job_json_mistral_locked(j)
-                                                  : job_json_openai_locked(j);
+    switch (s->opts.dialect) {
+    case SIM_DIALECT_MISTRAL:
+        return job_json_mistral_locked(j);
+    case SIM_DIALECT_TOGETHER:
+        return job_json_together_locked(j);
+    case SIM_DIALECT_FIREWORKS:
+        return job_json_fireworks_locked(j);
+    default:
+        return job_json_openai_locked(j);
+    }
 }
 
 static json_t *job_json_openai_locked(const struct sim_job *j)
@@ -788,6 +870,63 @@ void sim_h_jobs_create(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
                        "fine-tuned models remain available for inference.");
         goto out;
     }
+    const char *fw_id = NULL;
+    json_t *fw_epochs = NULL;
+    if (s->opts.dialect == SIM_DIALECT_TOGETHER) {
+        /* Together's own fields: no metadata, method or hyperparameters;
+         * random_seed, n_epochs at the top. */
+        static const char *const foreign[] = {"metadata", "method", "hyperparameters", "seed"};
+        for (size_t i = 0; i < VT_ARRAY_LEN(foreign); i++)
+            if (json_object_get(body, foreign[i])) {
+                sim_resp_bad(rs, foreign[i], "Unknown parameter for /v1/fine-tunes: '%s'.",
+                             foreign[i]);
+                goto out;
+            }
+    }
+    if (s->opts.dialect == SIM_DIALECT_FIREWORKS) {
+        /* ?supervisedFineTuningJobId=; dataset accounts/A/datasets/D, baseModel,
+         * outputModel, epochs; a second create of one id is a 409. */
+        static const char *const foreign[] = {"training_file", "model", "metadata", "suffix",
+                                              "seed", "method"};
+        for (size_t i = 0; i < VT_ARRAY_LEN(foreign); i++)
+            if (json_object_get(body, foreign[i])) {
+                sim_resp_bad(rs, foreign[i], "Unknown field '%s' in SupervisedFineTuningJob.",
+                             foreign[i]);
+                goto out;
+            }
+        fw_id = sim_req_query(rq, "supervisedFineTuningJobId");
+        if (fw_id && (!*fw_id || strlen(fw_id) > 63 ||
+                      strspn(fw_id, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(fw_id))) {
+            sim_resp_bad(rs, "supervisedFineTuningJobId",
+                         "supervisedFineTuningJobId must be 1 to 63 lowercase letters, digits or "
+                         "hyphens.");
+            goto out;
+        }
+        pthread_mutex_lock(&s->lock);
+        bool dup = fw_id && find_job_locked(s, fw_id) != NULL;
+        pthread_mutex_unlock(&s->lock);
+        if (dup) {
+            sim_resp_error(rs, 409, "invalid_request_error", NULL, "ALREADY_EXISTS",
+                           "supervised fine-tuning job \"%s\" already exists", fw_id);
+            goto out;
+        }
+        const char *ds = json_string_value(json_object_get(body, "dataset"));
+        const char *slash = ds ? strrchr(ds, '/') : NULL;
+        if (!ds || strncmp(ds, "accounts/", 9) != 0 || !slash || !strstr(ds, "/datasets/")) {
+            sim_resp_bad(rs, "dataset", "dataset must be accounts/ACCOUNT/datasets/ID.");
+            goto out;
+        }
+        json_object_set_new(body, "training_file", json_string(slash + 1));
+        json_object_set(body, "model", json_object_get(body, "baseModel"));
+        model = json_object_get(body, "model");
+        tf = json_object_get(body, "training_file");
+        fw_epochs = json_object_get(body, "epochs");
+        if (fw_epochs && !(json_is_integer(fw_epochs) && json_integer_value(fw_epochs) >= 1 &&
+                           json_integer_value(fw_epochs) <= 50)) {
+            sim_resp_bad(rs, "epochs", "epochs must be an integer from 1 to 50.");
+            goto out;
+        }
+    }
     if (s->opts.dialect == SIM_DIALECT_MISTRAL) {
         /* training_files: [{file_id, weight}]; no training_file, metadata or method. */
         json_t *tfs = json_object_get(body, "training_files");
@@ -805,7 +944,8 @@ void sim_h_jobs_create(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     }
     json_t *vf = json_object_get(body, "validation_file");
     json_t *suffix = json_object_get(body, "suffix");
-    json_t *seed = json_object_get(body, "seed");
+    json_t *seed = json_object_get(body, s->opts.dialect == SIM_DIALECT_TOGETHER ? "random_seed"
+                                                                                  : "seed");
     json_t *md = json_object_get(body, "metadata");
     json_t *method = json_object_get(body, "method");
     struct sim_behaviour_spec beh = s->opts.behaviour;
@@ -880,8 +1020,28 @@ void sim_h_jobs_create(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     if (parse_metadata(md, &beh, rs) < 0)
         goto out;
 
+    if (s->opts.dialect == SIM_DIALECT_TOGETHER) {
+        json_t *ne = json_object_get(body, "n_epochs");
+        if (ne && !(json_is_integer(ne) && json_integer_value(ne) >= 1 &&
+                    json_integer_value(ne) <= 50)) {
+            sim_resp_bad(rs, "n_epochs", "n_epochs must be an integer from 1 to 50.");
+            goto out;
+        }
+        n_epochs = ne ? (int)json_integer_value(ne) : 0;
+    }
+    if (fw_epochs)
+        n_epochs = (int)json_integer_value(fw_epochs);
+
     j = xcalloc(1, sizeof *j);
-    sim_random_id(j->id, sizeof j->id, "ftjob-", 24);
+    if (fw_id)
+        snprintf(j->id, sizeof j->id, "%s", fw_id);
+    else if (s->opts.dialect == SIM_DIALECT_FIREWORKS) { /* Fireworks' own: a lowercase id */
+        sim_random_id(j->id, sizeof j->id, "", 20);
+        for (char *c = j->id; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+    } else
+        sim_random_id(j->id, sizeof j->id,
+                      s->opts.dialect == SIM_DIALECT_TOGETHER ? "ft-" : "ftjob-", 24);
     j->data_path = xasprintf("%s/%s.jsonl", s->jobs_dir, j->id);
     int r = sim_files_link(s, json_string_value(tf), j->data_path, &err);
     if (r == -ENOENT) {
@@ -905,6 +1065,17 @@ void sim_h_jobs_create(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     j->training_file = xstrdup(json_string_value(tf));
     j->validation_file = json_is_string(vf) ? xstrdup(json_string_value(vf)) : NULL;
     j->suffix = json_is_string(suffix) ? xstrdup(json_string_value(suffix)) : NULL;
+    if (s->opts.dialect == SIM_DIALECT_FIREWORKS) {
+        /* the job id is the client's tag: counted as its suffix */
+        const char *om = json_string_value(json_object_get(body, "outputModel"));
+        j->suffix = xstrdup(j->id);
+        j->output_name = om ? xstrdup(om) : xasprintf("accounts/vtune-sim/models/%s", j->id);
+    } else if (s->opts.dialect == SIM_DIALECT_TOGETHER) {
+        char tag[8];
+        sim_random_id(tag, sizeof tag, "", 6);
+        j->output_name = xasprintf("vtune-sim/%s-%s-%s", j->model, j->suffix ? j->suffix : "ft",
+                                   tag);
+    }
     j->seed =
         json_is_integer(seed) ? json_integer_value(seed) : (int64_t)random_uniform(2147483648ULL);
     j->metadata = json_is_object(md) ? json_deep_copy(md) : NULL;
@@ -1052,10 +1223,52 @@ static void jobs_list_mistral(struct sim *s, struct sim_req *rq, struct sim_resp
                                      (json_int_t)total, "data", data));
 }
 
+/* Together: {data: [...]} with no parameters, newest first.  Fireworks:
+ * ?pageSize=&pageToken= → {supervisedFineTuningJobs, nextPageToken}. */
+static void jobs_list_plain(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
+{
+    bool fw = s->opts.dialect == SIM_DIALECT_FIREWORKS;
+    long long size = 1000000, skip = 0, seen = 0;
+    if (fw) {
+        if (sim_req_query_int(rq, rs, "pageSize", 1, 1000, 50, &size) < 0)
+            return;
+        const char *token = sim_req_query(rq, "pageToken");
+        skip = token && *token ? strtoll(token, NULL, 10) : 0;
+    }
+    json_t *data = json_array();
+    bool more = false;
+    pthread_mutex_lock(&s->lock);
+    uint64_t now = now_monotonic_ms();
+    for (size_t i = s->n_jobs; i-- > 0;) {
+        if (seen++ < skip)
+            continue;
+        if ((long long)json_array_size(data) == size) {
+            more = true;
+            break;
+        }
+        advance_locked(s, s->jobs[i], now);
+        json_array_append_new(data, job_json_locked(s, s->jobs[i]));
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!fw) {
+        sim_resp_json(rs, 200, json_pack("{s:o}", "data", data));
+        return;
+    }
+    char next[24] = "";
+    if (more)
+        snprintf(next, sizeof next, "%lld", skip + size);
+    sim_resp_json(rs, 200, json_pack("{s:o, s:s}", "supervisedFineTuningJobs", data,
+                                     "nextPageToken", next));
+}
+
 void sim_h_jobs_list(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
 {
     if (s->opts.dialect == SIM_DIALECT_MISTRAL) {
         jobs_list_mistral(s, rq, rs);
+        return;
+    }
+    if (s->opts.dialect == SIM_DIALECT_TOGETHER || s->opts.dialect == SIM_DIALECT_FIREWORKS) {
+        jobs_list_plain(s, rq, rs);
         return;
     }
     long long limit;
@@ -1142,6 +1355,24 @@ void sim_h_job_cancel(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
 
 void sim_h_job_events(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
 {
+    if (s->opts.dialect == SIM_DIALECT_TOGETHER) { /* {data: the job's events} */
+        pthread_mutex_lock(&s->lock);
+        struct sim_job *tj = find_job_locked(s, rq->id);
+        json_t *o = NULL;
+        if (tj) {
+            advance_locked(s, tj, now_monotonic_ms());
+            o = job_json_locked(s, tj);
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!o) {
+            no_such_job(rs, rq->id);
+            return;
+        }
+        json_t *ev = json_incref(json_object_get(o, "events"));
+        json_decref(o);
+        sim_resp_json(rs, 200, json_pack("{s:o}", "data", ev));
+        return;
+    }
     long long limit;
     if (sim_req_query_int(rq, rs, "limit", 1, 100, 20, &limit) < 0)
         return;

@@ -113,8 +113,13 @@ static const char usage_text[] =
     "  --max-connections N    concurrent connections (default 1024)\n"
     "  --dialect NAME         the API spoken: openai (default), azure (/openai/...\n"
     "                         paths, api-key header, api-version required, inference\n"
-    "                         at /openai/deployments/D/...) or mistral (uppercase\n"
-    "                         statuses, training_files, page-numbered job list)\n"
+    "                         at /openai/deployments/D/...), mistral (uppercase\n"
+    "                         statuses, training_files, page-numbered job list),\n"
+    "                         together (/v1/files/upload, /v1/fine-tunes, integer\n"
+    "                         logprobs, echoed prompt logprobs in 'prompt') or\n"
+    "                         fireworks (/v1/accounts/A/datasets then D:upload,\n"
+    "                         supervisedFineTuningJobs?supervisedFineTuningJobId=,\n"
+    "                         JOB_STATE_*, inference at /inference/v1/...)\n"
     "  --fine-tuning-closed   refuse every job create with OpenAI's wind-down 403\n"
     "  --logprob-sentinel     report a chosen token outside the top 20 as -9999,\n"
     "                         as OpenAI does (default: its real logprob)\n"
@@ -481,8 +486,13 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
                 o->dialect = SIM_DIALECT_AZURE;
             else if (strcmp(optarg, "mistral") == 0)
                 o->dialect = SIM_DIALECT_MISTRAL;
+            else if (strcmp(optarg, "together") == 0)
+                o->dialect = SIM_DIALECT_TOGETHER;
+            else if (strcmp(optarg, "fireworks") == 0)
+                o->dialect = SIM_DIALECT_FIREWORKS;
             else
-                usage_error("--dialect '%s': expected openai, azure or mistral", optarg);
+                usage_error("--dialect '%s': expected openai, azure, mistral, together or fireworks",
+                            optarg);
             break;
         case OPT_FT_CLOSED:
             o->fine_tuning_closed = true;

@@ -31,7 +31,10 @@
 /* The succeeded, undeleted job whose fine-tuned model is id (lock held). */
 static struct sim_job *job_by_model_locked(struct sim *s, const char *id)
 {
-    if (strncmp(id, "ft:", 3) != 0)
+    /* OpenAI's names start with ft:; Together's and Fireworks' are the
+     * names announced at create (output_name) */
+    if (strncmp(id, "ft:", 3) != 0 && s->opts.dialect != SIM_DIALECT_TOGETHER &&
+        s->opts.dialect != SIM_DIALECT_FIREWORKS)
         return NULL;
     for (size_t i = 0; i < s->n_jobs; i++) {
         struct sim_job *j = s->jobs[i];

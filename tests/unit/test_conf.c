@@ -718,6 +718,38 @@ static void test_provider_kinds_2027(void **state)
     expect_err(y, want);
     free(want);
     free(y);
+
+    /* fireworks: account is required, checked, and its kind's alone */
+    y = xasprintf(MIN "providers:\n  fw: {kind: fireworks, base_url: 'https://api.fireworks.ai', "
+                      "api_key_file: %s, account: my-team}\n",
+                  key_openai);
+    c = load_ok(y);
+    free(y);
+    p = conf_provider_find(c, "fw");
+    assert_int_equal(p->kind, PROVIDER_FIREWORKS);
+    assert_string_equal(provider_kind_name(p->kind), "fireworks");
+    assert_string_equal(p->account, "my-team");
+    conf_free(c);
+    y = xasprintf(MIN "providers:\n  fw: {kind: fireworks, base_url: 'https://f', "
+                      "api_key_file: %s}\n",
+                  key_openai);
+    expect_err(y, "t.yaml:4:7: providers.fw: missing required key 'account' (kind fireworks "
+                  "keeps datasets and jobs under accounts/ACCOUNT, e.g. account: my-team)");
+    free(y);
+    y = xasprintf(MIN "providers:\n  fw: {kind: fireworks, base_url: 'https://f', "
+                      "api_key_file: %s, account: My_Team}\n",
+                  key_openai);
+    want = xasprintf("t.yaml:4:%zu: providers.fw: account 'My_Team' must be 1 to 63 lowercase "
+                     "letters, digits or '-' (a Fireworks account id)",
+                     strlen("  fw: {kind: fireworks, base_url: 'https://f', api_key_file: , "
+                            "account: ") +
+                         strlen(key_openai) + 1);
+    expect_err(y, want);
+    free(want);
+    free(y);
+    expect_err(MIN "providers:\n  p: {kind: manual, base_url: 'http://x', account: a}\n",
+               "t.yaml:4:52: providers.p: 'account' is a key of kind fireworks only (this is "
+               "manual)");
 }
 
 static void test_providers_and_references(void **state)
@@ -725,7 +757,7 @@ static void test_providers_and_references(void **state)
     (void)state;
     expect_err(MIN "providers:\n  p: {kind: vertex, base_url: 'http://x'}\n",
                "t.yaml:4:13: providers.p.kind: unknown provider kind 'vertex' (expected openai, "
-               "azure, together, mistral or manual)");
+               "azure, together, mistral, fireworks or manual)");
     expect_err(MIN "providers:\n  p: {kind: openia}\n",
                "t.yaml:4:13: providers.p.kind: unknown provider kind 'openia'; did you mean "
                "'openai'?");
@@ -1076,7 +1108,7 @@ static void test_shipped_example(void **state)
     c = NULL;
 
     /* The commented provider block is valid once uncommented.  Its key
-     * files are /etc/vtuned/{openai,together}.key: supply them as systemd
+     * files are /etc/vtuned/{openai,together,fireworks}.key: supply them as systemd
      * credentials, the way a LoadCredential= drop-in does. */
     text = slurp(example);
     assert_non_null(text);
@@ -1085,10 +1117,18 @@ static void test_shipped_example(void **state)
     k2 = xasprintf("%s/together.key", creds);
     write_file(k1, "sk-1\n");
     write_file(k2, "tk-2\n");
+    char *k3 = xasprintf("%s/fireworks.key", creds);
+    write_file(k3, "fw-3\n");
     assert_int_equal(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
     if (conf_load_string("uncommented", full, &c, &err) != 0)
         fail_msg("the example with its providers uncommented does not load: %s", err);
-    assert_int_equal(c->n_providers, 3);
+    assert_int_equal(c->n_providers, 4);
+    p = conf_provider_find(c, "fireworks");
+    assert_non_null(p);
+    assert_int_equal(p->kind, PROVIDER_FIREWORKS);
+    assert_string_equal(p->account, "my-team");
+    unlink(k3);
+    free(k3);
     p = conf_provider_find(c, "openai");
     assert_non_null(p);
     assert_int_equal(p->kind, PROVIDER_OPENAI);
