@@ -468,11 +468,18 @@ static int usage_error(const char *where, const char *fmt, ...)
 static int usage_error(const char *where, const char *fmt, ...)
 {
     va_list ap;
-    fputs("vtunectl: ", stderr);
+    struct buf b;
+    buf_init(&b);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    char *what = NULL;
+    if (vasprintf(&what, fmt, ap) < 0)
+        what = NULL;
     va_end(ap);
-    fprintf(stderr, " (see 'vtunectl %s%s--help')\n", where ? where : "", where ? " " : "");
+    buf_printf(&b, "%s (see 'vtunectl %s%s--help')", what ? what : fmt, where ? where : "",
+               where ? " " : "");
+    print_error(VTCTL_E_USAGE, b.data, NULL); /* --json: the error object on stdout */
+    free(what);
+    buf_free(&b);
     return 2;
 }
 
@@ -864,6 +871,10 @@ int ctl_main(int argc, char **argv)
         rc = dump_commands();
         goto out;
     }
+    /* --json first: a usage error met before it is reached is JSON too. */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            opt_json = 1;
     /* The global options, wherever they are; the rest in order. */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -892,7 +903,10 @@ int ctl_main(int argc, char **argv)
     show_progress = !quiet && !opt_json && isatty(STDERR_FILENO);
 
     if (n == 0) {
-        print_main_help(help ? stdout : stderr);
+        if (!help && opt_json)
+            rc = usage_error(NULL, "a command is required");
+        else
+            print_main_help(help ? stdout : stderr);
         rc = help ? 0 : 2;
         goto out;
     }
