@@ -123,6 +123,7 @@ static void print_event(json_t *note, void *ctx)
 static int watch(json_int_t id, const char *name)
 {
     char key[32];
+    json_stream = opt_json;
     if (opt_json && id == 0) {
         json_t *j = rpc(CTL_M_JOB_SHOW, json_pack("{s:s}", CTL_K_ID, name));
         id = (json_int_t)json_integer_value(json_object_get(j, CTL_K_ID));
@@ -133,7 +134,6 @@ static int watch(json_int_t id, const char *name)
         name = key;
     }
     json_stream_job = id;
-    json_stream = opt_json;
     json_t *r = rpc_stream(CTL_M_JOB_WATCH, json_pack("{s:s}", CTL_K_ID, name), print_event, NULL);
     const char *st = json_string_value(json_object_get(r, CTL_K_STATE));
     int rc = st && strcmp(st, job_state_name(JOB_SUCCEEDED)) == 0 ? 0 : 1;
