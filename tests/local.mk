@@ -89,3 +89,7 @@ EXTRA_DIST += tests/integration/test_backup.sh
 # Installation: configured directories reach the installed files; the Debian package.
 TESTS += tests/integration/test_install.sh tests/integration/test_deb.sh
 EXTRA_DIST += tests/integration/test_install.sh tests/integration/test_deb.sh
+# vtunectl --json: every command's output against its JSON Schema (ctl/schema/,
+# ajv from tests/node), NDJSON --watch lines, errors as one object on stdout.
+TESTS += tests/integration/test_json.sh
+EXTRA_DIST += tests/integration/test_json.sh tests/node/ctl_schema_check.mjs
