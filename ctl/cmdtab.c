@@ -360,7 +360,8 @@ const struct ctl_cmd ctl_commands[] = {
 static const struct ctl_flag global_flags[] = {
     {"--socket", "-s", CF_STR, "SOCKET", NULL, 0, NULL, 0,
      "control socket (default $VTUNE_SOCKET, else " DEFAULT_SOCKET ")"},
-    {"--json", NULL, CF_BOOL, NULL, NULL, 0, NULL, 0, "print one JSON value instead of a table"},
+    {"--json", NULL, CF_BOOL, NULL, NULL, 0, NULL, 0,
+     "print JSON on stdout, errors too (watch: one object a line)"},
     {"--quiet", "-q", CF_BOOL, NULL, NULL, 0, NULL, 0, "no progress display"},
     {"--version", "-V", CF_BOOL, NULL, NULL, 0, NULL, 0, "print the version and exit"},
     {"--help", "-h", CF_BOOL, NULL, NULL, 0, NULL, 0,
@@ -566,7 +567,8 @@ static void print_main_help(FILE *out)
     print_flag_list(out, global_flags);
     fputs("\n"
           "Exit status: 0 success, 1 failure reported by vtuned, 2 usage error.\n"
-          "See vtunectl(1).\n",
+          "With --json a failure is {\"error\":{\"code\",\"message\"}} on stdout; each\n"
+          "command's JSON is in vtunectl(1) JSON OUTPUT.  See vtunectl(1).\n",
           out);
 }
 
