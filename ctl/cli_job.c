@@ -157,6 +157,9 @@ static int watch(json_int_t id, const char *name)
 int h_job_submit(struct ctl_call *c)
 {
     int reg = strcmp(c->cmd->method, CTL_M_JOB_REGISTER) == 0;
+    /* --watch --json is a stream from the start: a refused submit is its
+     * one line, of type error. */
+    json_stream = opt_json && !reg && call_flag(c, "--watch");
     connect_daemon();
     json_t *r = rpc(c->cmd->method, json_incref(c->params));
     char id[32];
@@ -164,7 +167,6 @@ int h_job_submit(struct ctl_call *c)
     snprintf(id, sizeof id, "%lld", (long long)jid);
     if (!reg && call_flag(c, "--watch")) {
         if (opt_json) {
-            json_stream = 1;
             json_stream_job = jid;
             emit(json_pack("{s:s,s:I,s:O}", "type", "submitted", CTL_K_JOB_ID, jid, CTL_K_JOB, r));
         } else {

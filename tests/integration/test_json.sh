@@ -203,6 +203,12 @@ check "no command at all: exit 2, the error object, nothing on stderr" \
     test "$RC" = 2 -a ! -s "$T/err" -a "$(jl "v['error']['code']")" = -32100
 err "an unreachable daemon" 1 -32101 -s "$T/nowhere.sock" status
 err "a local file (export onto an existing file)" 1 -32103 $S dataset export d --backdoor b -o "$T/export.jsonl"
+run job-watch+lines "job submit" -- job submit d --backdoor nope --provider ok --model vtune-base --watch
+check "submit --watch refused: exit 1, nothing on stderr" test "$RC" = 1 -a ! -s "$T/err"
+check "  the refusal is the stream's one line, of type error" python3 -c "
+import json,sys
+v=[json.loads(l) for l in open('$LAST')]
+sys.exit(0 if len(v)==1 and v[0]['type']=='error' and v[0]['job_id'] is None and v[0]['error']['code']==-32001 else 1)"
 run job-watch+lines "job watch" -- job watch 999999
 check "job watch of no such job: exit 1" test "$RC" = 1 -a ! -s "$T/err"
 check "  the error is one line with type error" python3 -c "
