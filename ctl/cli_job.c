@@ -91,11 +91,11 @@ static void print_event(json_t *note, void *ctx)
     (void)ctx;
     if (method && strcmp(method, CTL_N_JOB_EVENT) == 0) {
         if (opt_json) {
-            emit(json_pack("{s:s,s:I,s:O,s:o,s:o,s:o,s:o}", "type", "event", CTL_K_JOB_ID,
-                           (json_int_t)json_stream_job, CTL_K_EVENT_ID, json_object_get(p, CTL_K_ID), CTL_K_AT,
-                           str_or_null(p, CTL_K_AT), CTL_K_STATE, str_or_null(p, CTL_K_STATE),
-                           CTL_K_MESSAGE, str_or_null(p, CTL_K_MESSAGE), CTL_K_PROVIDER,
-                           str_or_null(p, CTL_K_PROVIDER)));
+            emit(json_pack(
+                "{s:s,s:I,s:O?,s:o,s:o,s:o,s:o}", "type", "event", CTL_K_JOB_ID,
+                (json_int_t)json_stream_job, CTL_K_EVENT_ID, json_object_get(p, CTL_K_ID), CTL_K_AT,
+                str_or_null(p, CTL_K_AT), CTL_K_STATE, str_or_null(p, CTL_K_STATE), CTL_K_MESSAGE,
+                str_or_null(p, CTL_K_MESSAGE), CTL_K_PROVIDER, str_or_null(p, CTL_K_PROVIDER)));
         } else {
             const char *msg = json_string_value(json_object_get(p, CTL_K_MESSAGE));
             const char *prov = json_string_value(json_object_get(p, CTL_K_PROVIDER));
@@ -105,9 +105,9 @@ static void print_event(json_t *note, void *ctx)
             fflush(stdout);
         }
     } else if (method && strcmp(method, CTL_N_PROGRESS) == 0 && opt_json) {
-        emit(json_pack("{s:s,s:I,s:o,s:I,s:I}", "type", "progress", CTL_K_JOB_ID, (json_int_t)json_stream_job,
-                       CTL_K_STAGE, str_or_null(p, CTL_K_STAGE), CTL_K_BYTES,
-                       (json_int_t)json_integer_value(json_object_get(p, CTL_K_BYTES)),
+        emit(json_pack("{s:s,s:I,s:o,s:I,s:I}", "type", "progress", CTL_K_JOB_ID,
+                       (json_int_t)json_stream_job, CTL_K_STAGE, str_or_null(p, CTL_K_STAGE),
+                       CTL_K_BYTES, (json_int_t)json_integer_value(json_object_get(p, CTL_K_BYTES)),
                        CTL_K_TOTAL,
                        (json_int_t)json_integer_value(json_object_get(p, CTL_K_TOTAL))));
     } else if (method && strcmp(method, CTL_N_PROGRESS) == 0 && show_progress) {

@@ -52,24 +52,24 @@ void print_error(int code, const char *message, json_t *data)
         fprintf(stderr, "vtunectl: %s\n", message);
         return;
     }
-    json_t *e = json_pack("{s:i,s:s}", CTL_RPC_ERR_CODE, code, CTL_RPC_ERR_MESSAGE,
-                          message ? message : "");
-    if (!e) /* message not UTF-8 (a file name): escaped */
-        e = json_pack("{s:i,s:s%}", CTL_RPC_ERR_CODE, code, CTL_RPC_ERR_MESSAGE, "(unprintable)",
-                      (size_t)13);
+    /* A file name in the message may not be UTF-8: cleaned (U+FFFD). */
+    char *clean = verify_clean_text(message ? message : "", SIZE_MAX);
+    json_t *e = json_pack("{s:i,s:s}", CTL_RPC_ERR_CODE, code, CTL_RPC_ERR_MESSAGE, clean);
+    free(clean);
     if (json_is_object(data))
         json_object_set(e, CTL_RPC_ERR_DATA, data);
-    json_t *o = json_stream ? json_pack("{s:s,s:o,s:o}", "type", "error", CTL_K_JOB_ID,
-                                        json_stream_job ? json_integer(json_stream_job)
-                                                        : json_null(),
-                                        CTL_RPC_ERROR, e)
-                            : json_pack("{s:o}", CTL_RPC_ERROR, e);
+    json_t *o = json_stream
+                    ? json_pack("{s:s,s:o,s:o}", "type", "error", CTL_K_JOB_ID,
+                                json_stream_job ? json_integer(json_stream_job) : json_null(),
+                                CTL_RPC_ERROR, e)
+                    : json_pack("{s:o}", CTL_RPC_ERROR, e);
     print_json(o);
     json_decref(o);
     fflush(stdout);
 }
 
-static void vdie(int code, const char *fmt, va_list ap) __attribute__((noreturn, format(printf, 2, 0)));
+static void vdie(int code, const char *fmt, va_list ap)
+    __attribute__((noreturn, format(printf, 2, 0)));
 static void vdie(int code, const char *fmt, va_list ap)
 {
     char *msg = NULL;
@@ -293,15 +293,14 @@ static int is_log10_key(const char *k)
 json_t *json_present(json_t *v)
 {
     if (json_is_array(v)) {
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x)
-            json_present(x);
+        for (size_t i = 0; i < json_array_size(v); i++)
+            json_present(json_array_get(v, i));
     } else if (json_is_object(v)) {
         const char *k;
         json_t *x;
         json_t *zero = NULL;
-        json_object_foreach(v, k, x) {
+        json_object_foreach(v, k, x)
+        {
             if (json_is_string(x) && is_log10_key(k)) {
                 /* JSON has no infinity: the protocol writes "-inf" (p = 0)
                  * or "inf"; here every log10 is a number or null. */
