@@ -15,9 +15,11 @@ ctl/bash-completion/vtunectl: $(srcdir)/ctl/vtunectl.bash-completion
 	$(AM_V_GEN)$(MKDIR_P) ctl/bash-completion && cp $(srcdir)/ctl/vtunectl.bash-completion $@
 
 # The JSON Schemas of vtunectl's --json output (vtunectl(1) JSON OUTPUT),
-# installed with the documentation for scripts to validate against;
-# tests/integration/test_json.sh validates every command's output with them.
-ctlschemadir = $(docdir)/schema
+# installed for scripts to validate against; tests/integration/test_json.sh
+# validates every command's output with them.  Under the package's data
+# directory, not docdir: files there may be compressed (dh_compress) or
+# left out of minimal installs, and scripts need these.
+ctlschemadir = $(pkgdatadir)/schema
 dist_ctlschema_DATA = ctl/schema/attest-verify.json ctl/schema/audit-attest.json ctl/schema/audit-export.json  \
 	ctl/schema/audit-list.json ctl/schema/audit-show.json ctl/schema/audit-verify.json  \
 	ctl/schema/backdoor-audit.json ctl/schema/backdoor-commit.json  \
