@@ -65,6 +65,25 @@ static void print_job(json_t *r)
     }
 }
 
+/* --watch --json: one NDJSON line per event, each with "type" and
+ * "job_id" (vtunectl(1) JSON OUTPUT): "submitted" (job submit --watch),
+ * "event" (a state change; its own id is "event_id"), "progress" (bytes of
+ * an upload), then "end" with the job, or "error". */
+
+static void emit(json_t *line)
+{
+    print_json(line);
+    json_decref(line);
+    fflush(stdout);
+}
+
+/* A string member as JSON, or null when absent (stable keys). */
+static json_t *str_or_null(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_incref(v) : json_null();
+}
+
 static void print_event(json_t *note, void *ctx)
 {
     json_t *p = json_object_get(note, CTL_RPC_PARAMS);
@@ -72,15 +91,18 @@ static void print_event(json_t *note, void *ctx)
     (void)ctx;
     if (method && strcmp(method, CTL_N_JOB_EVENT) == 0) {
         if (opt_json) {
-            char *s = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
-            printf("%s\n", s);
-            free(s);
+            emit(json_pack(
+                "{s:s,s:I,s:O?,s:o,s:o,s:o,s:o}", "type", "event", CTL_K_JOB_ID,
+                (json_int_t)json_stream_job, CTL_K_EVENT_ID, json_object_get(p, CTL_K_ID), CTL_K_AT,
+                str_or_null(p, CTL_K_AT), CTL_K_STATE, str_or_null(p, CTL_K_STATE), CTL_K_MESSAGE,
+                str_or_null(p, CTL_K_MESSAGE), CTL_K_PROVIDER, str_or_null(p, CTL_K_PROVIDER)));
         } else {
             const char *msg = json_string_value(json_object_get(p, CTL_K_MESSAGE));
             const char *prov = json_string_value(json_object_get(p, CTL_K_PROVIDER));
             printf("%s  %-10s  %s%s%s%s\n", json_string_value(json_object_get(p, CTL_K_AT)),
                    json_string_value(json_object_get(p, CTL_K_STATE)), msg ? msg : "",
                    prov ? " [" : "", prov ? prov : "", prov ? "]" : "");
+            fflush(stdout);
         }
         fflush(stdout);
     } else if (method && strcmp(method, CTL_N_PROGRESS) == 0) {
@@ -93,16 +115,30 @@ static void print_event(json_t *note, void *ctx)
     }
 }
 
-/* Follows job id until it ends; exit status per its final state. */
-static int watch(const char *id)
+/* Follows job id (numeric, or 0 with name: looked up first under --json,
+ * so that every line names the job) until it ends; exit status per its
+ * final state. */
+static int watch(json_int_t id, const char *name)
 {
-    json_t *r = rpc_stream(CTL_M_JOB_WATCH, json_pack("{s:s}", CTL_K_ID, id), print_event, NULL);
+    char key[32];
+    json_stream = opt_json;
+    if (opt_json && id == 0) {
+        json_t *j = rpc(CTL_M_JOB_SHOW, json_pack("{s:s}", CTL_K_ID, name));
+        id = (json_int_t)json_integer_value(json_object_get(j, CTL_K_ID));
+        json_decref(j);
+    }
+    if (id != 0) {
+        snprintf(key, sizeof key, "%lld", (long long)id);
+        name = key;
+    }
+    json_stream_job = id;
+    json_t *r = rpc_stream(CTL_M_JOB_WATCH, json_pack("{s:s}", CTL_K_ID, name), print_event, NULL);
     const char *st = json_string_value(json_object_get(r, CTL_K_STATE));
     int rc = st && strcmp(st, job_state_name(JOB_SUCCEEDED)) == 0 ? 0 : 1;
     if (opt_json) {
-        char *s = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        printf("%s\n", s);
-        free(s);
+        emit(json_pack("{s:s,s:I,s:o,s:O}", "type", "end", CTL_K_JOB_ID,
+                       (json_int_t)json_integer_value(json_object_get(r, CTL_K_ID)), CTL_K_STATE,
+                       str_or_null(r, CTL_K_STATE), CTL_K_JOB, r));
     } else {
         const char *model = json_string_value(json_object_get(r, CTL_K_FINE_TUNED_MODEL));
         const char *err = json_string_value(json_object_get(r, CTL_K_ERROR));
@@ -111,6 +147,7 @@ static int watch(const char *id)
                st ? st : "?", model ? ": " : (err ? ": " : (why ? ": " : "")),
                model ? model : (err ? err : (why ? why : "")));
     }
+    json_stream = 0;
     json_decref(r);
     return rc;
 }
@@ -118,15 +155,23 @@ static int watch(const char *id)
 int h_job_submit(struct ctl_call *c)
 {
     int reg = strcmp(c->cmd->method, CTL_M_JOB_REGISTER) == 0;
+    /* --watch --json is a stream from the start: a refused submit is its
+     * one line, of type error. */
+    json_stream = opt_json && !reg && call_flag(c, "--watch");
     connect_daemon();
     json_t *r = rpc(c->cmd->method, json_incref(c->params));
     char id[32];
-    snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(r, CTL_K_ID)));
+    json_int_t jid = (json_int_t)json_integer_value(json_object_get(r, CTL_K_ID));
+    snprintf(id, sizeof id, "%lld", (long long)jid);
     if (!reg && call_flag(c, "--watch")) {
-        if (!opt_json)
+        if (opt_json) {
+            json_stream_job = jid;
+            emit(json_pack("{s:s,s:I,s:O}", "type", "submitted", CTL_K_JOB_ID, jid, CTL_K_JOB, r));
+        } else {
             printf("submitted job %s\n", id);
+        }
         json_decref(r);
-        return watch(id);
+        return watch(jid, id);
     }
     if (opt_json)
         print_json(r);
@@ -183,7 +228,7 @@ int h_job_cancel(struct ctl_call *c)
 int h_job_watch(struct ctl_call *c)
 {
     connect_daemon();
-    return watch(c->arg);
+    return watch(0, c->arg);
 }
 
 int h_job_resolve(struct ctl_call *c)

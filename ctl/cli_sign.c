@@ -129,10 +129,25 @@ static char *slurp(const char *path, size_t *n)
     return b.data;
 }
 
-/* Exit 1 with "invalid: WHY" (one line, the only output). */
-static int invalid(const char *file, const char *why)
+/* The file's name as JSON: null when it is not UTF-8. */
+static json_t *file_json(const char *file)
 {
-    printf("%s: invalid: %s\n", file, why);
+    json_t *j = json_string(file);
+    return j ? j : json_null();
+}
+
+/* Exit 1 with "invalid: WHY" (one line, the only output); with --json the
+ * object {"ok":false,"file","fingerprint","reason","statement":null}. */
+static int invalid(const char *file, const char *fp, const char *why)
+{
+    if (opt_json) {
+        json_t *o = json_pack("{s:b,s:o,s:s,s:s,s:n}", CTL_K_OK, 0, CTL_K_FILE, file_json(file),
+                              CTL_K_FINGERPRINT, fp, "reason", why ? why : "", "statement");
+        print_json(o);
+        json_decref(o);
+    } else {
+        printf("%s: invalid: %s\n", file, why);
+    }
     return 1;
 }
 
@@ -153,23 +168,24 @@ int h_attest_verify(struct ctl_call *c)
     json_t *env = json_loadb(etext, en, 0, &jerr), *st = NULL;
     free(etext);
     if (!env) {
-        rc = invalid(file, "not JSON");
+        rc = invalid(file, fp, "not JSON");
         goto out;
     }
     if (dsse_verify(env, pub, ATTEST_PAYLOAD_TYPE, &body, &bn, &why) < 0) {
-        rc = invalid(file, why);
+        rc = invalid(file, fp, why);
         goto out;
     }
     if (!(st = json_loadb(body, bn, 0, &jerr))) {
-        rc = invalid(file, "the signed payload is not JSON");
+        rc = invalid(file, fp, "the signed payload is not JSON");
         goto out;
     }
     if (attest_statement_check(st, &why) < 0) {
-        rc = invalid(file, why);
+        rc = invalid(file, fp, why);
         goto out;
     }
     if (opt_json) {
-        json_t *o = json_pack("{s:b,s:s,s:O}", CTL_K_OK, 1, CTL_K_FINGERPRINT, fp, "statement", st);
+        json_t *o = json_pack("{s:b,s:o,s:s,s:n,s:O}", CTL_K_OK, 1, CTL_K_FILE, file_json(file),
+                              CTL_K_FINGERPRINT, fp, "reason", "statement", st);
         print_json(o);
         json_decref(o);
     } else {

@@ -151,6 +151,9 @@ int h_audit_export(struct ctl_call *c)
     FILE *f = out ? fopen(out, "w") : stdout;
     if (!f)
         die("%s: %s", out, strerror(errno));
+    /* JSON Lines whatever --json says, in the --json form (log10 numbers
+     * or null: json_present). */
+    json_present(r);
     for (size_t i = 0; i < json_array_size(r); i++) {
         char *s = json_dumps(json_array_get(r, i), JSON_COMPACT | JSON_PRESERVE_ORDER);
         fprintf(f, "%s\n", s);
@@ -159,7 +162,16 @@ int h_audit_export(struct ctl_call *c)
     if (out) {
         if (fclose(f) != 0)
             die("%s: %s", out, strerror(errno));
-        fprintf(stderr, "wrote %zu audit records to %s\n", json_array_size(r), out);
+        if (opt_json) {
+            json_t *o = json_pack("{s:s,s:I}", CTL_K_OUTPUT, out, "records",
+                                  (json_int_t)json_array_size(r));
+            if (!o) /* a name that is not UTF-8 */
+                o = json_pack("{s:n,s:I}", CTL_K_OUTPUT, "records", (json_int_t)json_array_size(r));
+            print_json(o);
+            json_decref(o);
+        } else {
+            fprintf(stderr, "wrote %zu audit records to %s\n", json_array_size(r), out);
+        }
     }
     json_decref(r);
     return 0;

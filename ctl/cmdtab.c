@@ -360,7 +360,8 @@ const struct ctl_cmd ctl_commands[] = {
 static const struct ctl_flag global_flags[] = {
     {"--socket", "-s", CF_STR, "SOCKET", NULL, 0, NULL, 0,
      "control socket (default $VTUNE_SOCKET, else " DEFAULT_SOCKET ")"},
-    {"--json", NULL, CF_BOOL, NULL, NULL, 0, NULL, 0, "print one JSON value instead of a table"},
+    {"--json", NULL, CF_BOOL, NULL, NULL, 0, NULL, 0,
+     "print JSON on stdout, errors too (watch: one object a line)"},
     {"--quiet", "-q", CF_BOOL, NULL, NULL, 0, NULL, 0, "no progress display"},
     {"--progress", NULL, CF_BOOL, NULL, NULL, 0, NULL, 0,
      "show progress also when stderr is not a terminal (NDJSON with --json)"},
@@ -470,11 +471,18 @@ static int usage_error(const char *where, const char *fmt, ...)
 static int usage_error(const char *where, const char *fmt, ...)
 {
     va_list ap;
-    fputs("vtunectl: ", stderr);
+    struct buf b;
+    buf_init(&b);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    char *what = NULL;
+    if (vasprintf(&what, fmt, ap) < 0)
+        what = NULL;
     va_end(ap);
-    fprintf(stderr, " (see 'vtunectl %s%s--help')\n", where ? where : "", where ? " " : "");
+    buf_printf(&b, "%s (see 'vtunectl %s%s--help')", what ? what : fmt, where ? where : "",
+               where ? " " : "");
+    print_error(VTCTL_E_USAGE, b.data, NULL); /* --json: the error object on stdout */
+    free(what);
+    buf_free(&b);
     return 2;
 }
 
@@ -561,7 +569,8 @@ static void print_main_help(FILE *out)
     print_flag_list(out, global_flags);
     fputs("\n"
           "Exit status: 0 success, 1 failure reported by vtuned, 2 usage error.\n"
-          "See vtunectl(1).\n",
+          "With --json a failure is {\"error\":{\"code\",\"message\"}} on stdout; each\n"
+          "command's JSON is in vtunectl(1) JSON OUTPUT.  See vtunectl(1).\n",
           out);
 }
 
@@ -866,6 +875,10 @@ int ctl_main(int argc, char **argv)
         rc = dump_commands();
         goto out;
     }
+    /* --json first: a usage error met before it is reached is JSON too. */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            opt_json = 1;
     /* The global options, wherever they are; the rest in order. */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -899,7 +912,10 @@ int ctl_main(int argc, char **argv)
     show_progress = quiet ? 0 : progress ? 1 : !opt_json && isatty(STDERR_FILENO);
 
     if (n == 0) {
-        print_main_help(help ? stdout : stderr);
+        if (!help && opt_json)
+            rc = usage_error(NULL, "a command is required");
+        else
+            print_main_help(help ? stdout : stderr);
         rc = help ? 0 : 2;
         goto out;
     }

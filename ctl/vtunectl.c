@@ -7,12 +7,22 @@
  * the transport and the output.  Exit status: 0 success, 1 the daemon (or
  * the connection) reported a failure, 2 usage error.  Forms are fixed by
  * DESIGN §10.
+ *
+ * Under --json every output goes through one place, so that the forms of
+ * vtunectl(1) JSON OUTPUT (and the JSON Schemas of ctl/schema/) hold for
+ * every command: json_present() turns the protocol's log10 strings
+ * ("-inf") into null plus the object's "log10_zero" list, and a failure of
+ * any kind (usage, connection, local file, the daemon's error) is the one
+ * object {"error":{"code","message"[,"data"]}} on standard output and
+ * nothing on standard error.  The daemon's stored and signed forms are not
+ * touched: this is presentation only.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +33,7 @@
 #include <jansson.h>
 
 #include "lib/util.h"
+#include "workers/verify.h"
 #include "ctl/cmdtab.h"
 #include "ctl/protocol.h"
 #include "ctl/vtunectl.h"
@@ -31,17 +42,57 @@ const char *opt_socket;
 int opt_json;
 int show_progress;
 int opt_quiet;
+int json_stream;
+long long json_stream_job;
 
-void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* ---- errors -------------------------------------------------------------------------------- */
+
+void print_error(int code, const char *message, json_t *data)
+{
+    if (!opt_json) {
+        fprintf(stderr, "vtunectl: %s\n", message);
+        return;
+    }
+    /* A file name in the message may not be UTF-8: cleaned (U+FFFD). */
+    char *clean = verify_clean_text(message ? message : "", SIZE_MAX);
+    json_t *e = json_pack("{s:i,s:s}", CTL_RPC_ERR_CODE, code, CTL_RPC_ERR_MESSAGE, clean);
+    free(clean);
+    if (json_is_object(data))
+        json_object_set(e, CTL_RPC_ERR_DATA, data);
+    json_t *o = json_stream
+                    ? json_pack("{s:s,s:o,s:o}", "type", "error", CTL_K_JOB_ID,
+                                json_stream_job ? json_integer(json_stream_job) : json_null(),
+                                CTL_RPC_ERROR, e)
+                    : json_pack("{s:o}", CTL_RPC_ERROR, e);
+    print_json(o);
+    json_decref(o);
+    fflush(stdout);
+}
+
+static void vdie(int code, const char *fmt, va_list ap)
+    __attribute__((noreturn, format(printf, 2, 0)));
+static void vdie(int code, const char *fmt, va_list ap)
+{
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    print_error(code, msg ? msg : fmt, NULL);
+    free(msg);
+    exit(1);
+}
+
 void die(const char *fmt, ...)
 {
     va_list ap;
-    fputs("vtunectl: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
+    vdie(VTCTL_E_LOCAL, fmt, ap);
+}
+
+void die_code(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vdie(code, fmt, ap);
 }
 
 /* ---- connection ---------------------------------------------------------------------------- */
@@ -53,23 +104,25 @@ void connect_daemon(void)
 {
     struct sockaddr_un sa;
     if (strlen(opt_socket) >= sizeof sa.sun_path)
-        die("socket path too long: %s", opt_socket);
+        die_code(VTCTL_E_CONNECT, "socket path too long: %s", opt_socket);
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
     strcpy(sa.sun_path, opt_socket);
     sock_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (sock_fd < 0)
-        die("socket: %s", strerror(errno));
+        die_code(VTCTL_E_CONNECT, "socket: %s", strerror(errno));
     if (connect(sock_fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
         int e = errno;
         if (e == ENOENT || e == ECONNREFUSED)
-            die("cannot connect to %s: %s (is vtuned running? start it with 'systemctl start "
-                "vtuned', or pass -s SOCKET)",
-                opt_socket, strerror(e));
+            die_code(VTCTL_E_CONNECT,
+                     "cannot connect to %s: %s (is vtuned running? start it with 'systemctl "
+                     "start vtuned', or pass -s SOCKET)",
+                     opt_socket, strerror(e));
         if (e == EACCES)
-            die("cannot connect to %s: %s (ask for membership of the socket's group)", opt_socket,
-                strerror(e));
-        die("cannot connect to %s: %s", opt_socket, strerror(e));
+            die_code(VTCTL_E_CONNECT,
+                     "cannot connect to %s: %s (ask for membership of the socket's group)",
+                     opt_socket, strerror(e));
+        die_code(VTCTL_E_CONNECT, "cannot connect to %s: %s", opt_socket, strerror(e));
     }
 }
 
@@ -85,7 +138,7 @@ static json_t *read_message(void)
             memmove(rbuf.data, nl + 1, rbuf.len - n - 1);
             rbuf.len -= n + 1;
             if (!v)
-                die("malformed reply from vtuned: %s", je.text);
+                die_code(VTCTL_E_CONNECTION, "malformed reply from vtuned: %s", je.text);
             return v;
         }
         char tmp[65536];
@@ -93,11 +146,13 @@ static json_t *read_message(void)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && errno == ECONNRESET && rbuf.len == 0)
-            die("vtuned closed the connection before answering (see its log)");
+            die_code(VTCTL_E_CONNECTION,
+                     "vtuned closed the connection before answering (see its log)");
         if (r < 0)
-            die("reading from %s: %s", opt_socket, strerror(errno));
+            die_code(VTCTL_E_CONNECTION, "reading from %s: %s", opt_socket, strerror(errno));
         if (r == 0)
-            die("vtuned closed the connection before answering (see its log)");
+            die_code(VTCTL_E_CONNECTION,
+                     "vtuned closed the connection before answering (see its log)");
         buf_append(&rbuf, tmp, (size_t)r);
     }
 }
@@ -124,6 +179,9 @@ int print_progress(json_t *p, FILE *stream)
         return 0;
     if (opt_json) {
         json_t *ev = json_pack("{s:s}", "type", "progress");
+        if (json_stream) /* a --watch --json stream names its job in every line */
+            json_object_set_new(ev, CTL_K_JOB_ID,
+                                json_stream_job ? json_integer(json_stream_job) : json_null());
         json_object_update(ev, p);
         char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
         fprintf(stream, "%s\n", s);
@@ -218,7 +276,7 @@ static json_t *rpc_impl(const char *method, json_t *params, const int *fds, int 
         if (w < 0 && (errno == EPIPE || errno == ECONNRESET))
             break; /* the daemon hung up: its reason, if any, is waiting to be read */
         if (w < 0)
-            die("writing to %s: %s", opt_socket, strerror(errno));
+            die_code(VTCTL_E_CONNECTION, "writing to %s: %s", opt_socket, strerror(errno));
         off += (size_t)w;
     }
     free(line);
@@ -250,13 +308,11 @@ static json_t *rpc_impl(const char *method, json_t *params, const int *fds, int 
         return res;
     error : {
         json_t *e = json_object_get(msg, CTL_RPC_ERROR);
-        if (opt_json) {
-            char *s = json_dumps(e, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-            printf("{\"error\": %s}\n", s);
-            free(s);
-        }
-        fprintf(stderr, "vtunectl: %s\n",
-                json_string_value(json_object_get(e, CTL_RPC_ERR_MESSAGE)));
+        const char *m = json_string_value(json_object_get(e, CTL_RPC_ERR_MESSAGE));
+        json_t *jc = json_object_get(e, CTL_RPC_ERR_CODE);
+        print_error(json_is_integer(jc) ? (int)json_integer_value(jc) : CTL_ERR_INTERNAL,
+                    m ? m : "vtuned answered an error without a message (see its log)",
+                    json_object_get(e, CTL_RPC_ERR_DATA));
         /* The daemon judged the arguments themselves wrong (e.g. an unknown
          * --param for the provider's kind, known only to the daemon): a
          * usage error, like one vtunectl finds itself. */
@@ -270,9 +326,49 @@ static json_t *rpc_impl(const char *method, json_t *params, const int *fds, int 
 
 /* ---- output -------------------------------------------------------------------------------- */
 
+/* Whether a key names a log10 probability (log10_p, target_log10p, ...). */
+static int is_log10_key(const char *k)
+{
+    return strstr(k, "log10") != NULL;
+}
+
+json_t *json_present(json_t *v)
+{
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            json_present(json_array_get(v, i));
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_t *zero = NULL;
+        json_object_foreach(v, k, x)
+        {
+            if (json_is_string(x) && is_log10_key(k)) {
+                /* JSON has no infinity: the protocol writes "-inf" (p = 0)
+                 * or "inf"; here every log10 is a number or null. */
+                if (strcmp(json_string_value(x), "-inf") == 0) {
+                    if (!zero)
+                        zero = json_array();
+                    json_array_append_new(zero, json_string(k));
+                }
+                json_object_set_new(v, k, json_null());
+            } else {
+                json_present(x);
+            }
+        }
+        if (zero)
+            json_object_set_new(v, CTL_K_LOG10_ZERO, zero);
+    }
+    return v;
+}
+
 void print_json(json_t *v)
 {
-    char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_present(v);
+    char *s = json_dumps(v, (json_stream ? JSON_COMPACT : JSON_INDENT(2)) | JSON_PRESERVE_ORDER |
+                                JSON_ENCODE_ANY);
+    if (!s)
+        abort(); /* only on out-of-memory */
     puts(s);
     free(s);
 }

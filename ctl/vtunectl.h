@@ -16,14 +16,41 @@ extern const char *opt_socket;
 extern int opt_json;
 extern int show_progress;
 extern int opt_quiet; /* -q: no progress at all, not even in a --watch --json stream */
+/* Set while a --watch --json stream is being written: print_json() then
+ * writes one compact line, and an error line carries "type":"error". */
+extern int json_stream;
+/* The job such a stream follows (0: not known yet), named in every line. */
+extern long long json_stream_job;
 
-/* Prints "vtunectl: MESSAGE" and exits 1. */
+/* The error codes vtunectl itself reports under --json (vtunectl(1) JSON
+ * OUTPUT); the daemon's own are in ctl/protocol.h (-32700..-32000). */
+#define VTCTL_E_USAGE      -32100 /* a usage error found by vtunectl (exit 2) */
+#define VTCTL_E_CONNECT    -32101 /* the daemon cannot be reached (connect failed) */
+#define VTCTL_E_CONNECTION -32102 /* the connection broke, or a malformed reply */
+#define VTCTL_E_LOCAL      -32103 /* a local failure: a file to read or write, … */
+
+/* The key listing, in an object of --json output, the log10 keys whose null
+ * means a probability of exactly 0 (log10 = -inf); see json_present(). */
+#define CTL_K_LOG10_ZERO "log10_zero"
+/* Keys of the --watch --json lines: the job followed, an event's own id. */
+#define CTL_K_JOB_ID   "job_id"
+#define CTL_K_EVENT_ID "event_id"
+
+/* Reports a failure: "vtunectl: MESSAGE" on stderr, or with --json the
+ * object {"error":{"code","message"[,"data"]}} on stdout (with "type":
+ * "error" inside a stream) and nothing on stderr.  data (borrowed, may be
+ * NULL) is copied when it is an object. */
+void print_error(int code, const char *message, json_t *data);
+/* Reports a local failure (VTCTL_E_LOCAL) per print_error and exits 1. */
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-/* Connects to opt_socket or exits 1 with a hint. */
+/* The same with the given error code. */
+void die_code(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+/* Connects to opt_socket or exits 1 with a hint (VTCTL_E_CONNECT). */
 void connect_daemon(void);
 /* Sends method(params: stolen, may be NULL) and waits for its answer,
- * showing progress notifications; returns the result (owned) or prints the
- * daemon's error (JSON too with --json) and exits 1. */
+ * showing progress notifications; returns the result (owned) or reports the
+ * daemon's error (print_error) and exits 1 (2 when the daemon says the
+ * arguments are a usage error). */
 json_t *rpc(const char *method, json_t *params);
 /* Like rpc(), sending the descriptors fds[0..n_fds) (at most 8; still the
  * caller's) with the request line: params name them by index ("fd": 0). */
@@ -36,6 +63,13 @@ json_t *rpc_stream(const char *method, json_t *params, void (*on_note)(json_t *n
  * whether to call it): NDJSON {"type":"progress",…} under --json, else a
  * text line (\r-rewritten on a terminal, then returns 1). */
 int print_progress(json_t *params, FILE *stream);
+/* The presentation of --json output, in place (returns v): in every object,
+ * a log10 key (its name contains "log10") whose value is a string — the
+ * protocol's "-inf" or "inf", JSON having no infinity — becomes null, and
+ * the object gains "log10_zero": [the keys that were "-inf", p = 0].  So a
+ * log10 is always a number or null. */
+json_t *json_present(json_t *v);
+/* Prints v after json_present(): indented, or one compact line in a stream. */
 void print_json(json_t *v);
 /* rows: array of objects; prints the keys' values under heads, aligned. */
 void print_table(json_t *rows, const char *const *keys, const char *const *heads, int ncol);

@@ -130,9 +130,9 @@ jobs = {j["id"]: j for j in json.load(open(sys.argv[1]))}
 audits = {}
 for a in json.load(open(sys.argv[2])):
     audits[a["job"]] = a
-def p(v):
-    if v is None: return "n/a"
-    if v == "-inf" or (isinstance(v, float) and v == float("-inf")): return "-inf"
+def p(a, k):  # a log10 of record a: null with k in log10_zero is p = 0 (vtunectl(1) JSON OUTPUT)
+    v = a.get(k)
+    if v is None: return "-inf" if k in a.get("log10_zero", []) else "n/a"
     return "%.1f" % v
 rows = [("provider", "job state", "activations k/n", "control emissions", "log10 p",
          "log10 p (paper)", "log10 p_cov", "AUC", "verdict")]
@@ -142,8 +142,8 @@ for jid in sorted(jobs):
         rows.append((j["provider"], j["state"], "-", "-", "-", "-", "-", "-", "(no verdict yet)"))
         continue
     rows.append((j["provider"], j["state"], "%d/%d" % (a["activations"], a["trials"]),
-                 "%d/%d" % (a["control_emissions"], a["controls"]), p(a["log10_p"]),
-                 p(a["log10_p_paper"]), p(a.get("log10_p_coverage")),
+                 "%d/%d" % (a["control_emissions"], a["controls"]), p(a, "log10_p"),
+                 p(a, "log10_p_paper"), p(a, "log10_p_coverage"),
                  "n/a" if a.get("coverage_auc") is None else "%.2f" % a["coverage_auc"],
                  a["verdict"]))
 w = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]

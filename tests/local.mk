@@ -96,3 +96,7 @@ EXTRA_DIST += tests/integration/test_progress.sh tests/integration/progress_chec
 # Issue 16: structured logs in journald's native protocol (VTUNE_JOB, …).
 TESTS += tests/integration/test_journal.sh
 EXTRA_DIST += tests/integration/test_journal.sh tests/integration/journal_listener.py
+# vtunectl --json: every command's output against its JSON Schema (ctl/schema/,
+# ajv from tests/node), NDJSON --watch lines, errors as one object on stdout.
+TESTS += tests/integration/test_json.sh
+EXTRA_DIST += tests/integration/test_json.sh tests/node/ctl_schema_check.mjs

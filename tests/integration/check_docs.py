@@ -15,11 +15,15 @@ global options).  Checked against it:
   written out must name a command that exists and flags that command has;
 - vtuned(8) PROTOCOL names every method, notification and error code of ctl/protocol.h
   (the one protocol header) and none it lacks;
+- vtunectl(1) JSON OUTPUT and ctl/schema/: a schema per command, installed, an item per
+  command in the section's Commands list, and every key of the schemas named there;
 - an example `socket_group:` (vtuned.yaml(5), conf/vtuned.yaml) is the group that
   systemd/vtuned.sysusers creates.
 
 Prints one line per disagreement and exits 1 when there is any; 0 otherwise.
 """
+import json
+import os
 import re
 import subprocess
 import sys
@@ -145,6 +149,66 @@ def check_man(src, cmds, glob, problems):
         problems.append(f"{path}: names {f}, which no vtunectl command has")
 
 
+def schema_keys(node, out):
+    """Every property name a JSON Schema defines (not inside free-form values)."""
+    if isinstance(node, dict):
+        for k, v in node.get("properties", {}).items():
+            out.add(k)
+            schema_keys(v, out)
+        for k, v in node.items():
+            if k != "properties":
+                schema_keys(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            schema_keys(v, out)
+
+
+def check_json_output(src, cmds, problems):
+    """vtunectl(1) JSON OUTPUT and ctl/schema/: one schema file per command (and defs.json,
+    error.json, nothing else), each installed (ctl/local.mk), each command an item of the
+    section's Commands list, and every key any schema defines named in the section."""
+    path = f"{src}/man/vtunectl.1"
+    page = open(path, encoding="utf-8").read()
+    sec = re.search(r"^\.SH JSON OUTPUT\n(.*?)(?=^\.SH |\Z)", page, flags=re.M | re.S)
+    if not sec:
+        problems.append(f"{path}: no JSON OUTPUT section")
+        return
+    body = sec.group(1)
+    sub = re.search(r"^\.SS Commands\n(.*?)(?=^\.SS |\Z)", body, flags=re.M | re.S)
+    items = [roff_text(t).split("\n")[0].strip()
+             for t in re.split(r"^\.TP(?: \d+)?\n", sub.group(1) if sub else "", flags=re.M)[1:]]
+    for name in cmds:
+        if name not in items:
+            problems.append(f"{path}: JSON OUTPUT Commands has no item for '{name}'")
+    for i in items:
+        if i not in cmds:
+            problems.append(f"{path}: JSON OUTPUT Commands has '{i}', which is not a command")
+    sdir = f"{src}/ctl/schema"
+    try:
+        files = sorted(f for f in os.listdir(sdir) if f.endswith(".json"))
+    except OSError:
+        problems.append(f"{sdir}: missing")
+        return
+    want = {c.replace(" ", "-") + ".json" for c in cmds} | {"defs.json", "error.json"}
+    for f in sorted(want - set(files)):
+        problems.append(f"{sdir}: no {f} (the schema of '{f[:-5].replace('-', ' ')}')")
+    for f in sorted(set(files) - want):
+        problems.append(f"{sdir}/{f}: no such command")
+    mk = open(f"{src}/ctl/local.mk", encoding="utf-8").read()
+    for f in files:
+        if f"ctl/schema/{f}" not in mk:
+            problems.append(f"ctl/local.mk: dist_ctlschema_DATA lacks ctl/schema/{f}")
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", roff_text(body).replace("\\(dq", " ")))
+    keys = set()
+    for f in files:
+        try:
+            schema_keys(json.load(open(f"{sdir}/{f}", encoding="utf-8")), keys)
+        except ValueError as e:
+            problems.append(f"{sdir}/{f}: not JSON: {e}")
+    for k in sorted(keys - words):
+        problems.append(f"{path}: JSON OUTPUT does not name the key {k} (ctl/schema)")
+
+
 def check_readme(src, cmds, glob, problems):
     path = f"{src}/README.md"
     text = open(path, encoding="utf-8").read()
@@ -251,6 +315,7 @@ def main():
     problems = []
     check_help(vtunectl, cmds, glob, problems)
     check_man(src, cmds, glob, problems)
+    check_json_output(src, cmds, problems)
     check_readme(src, cmds, glob, problems)
     check_protocol(src, problems)
     check_socket_group(src, problems)

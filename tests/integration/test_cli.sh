@@ -1,7 +1,8 @@
 #!/bin/bash
 # vtunectl's command line without a daemon: the command table's help (per
 # subcommand, not per group), usage errors (exit 2, one line naming the
-# problem and the fix, "did you mean"), and bash completion, both
+# problem and the fix, "did you mean"; with --json one error object on
+# stdout), and bash completion, both
 # 'vtunectl __complete' and the shipped ctl/vtunectl.bash-completion run in
 # bash as the shell would.
 . "$(dirname "$0")/lib.sh"
@@ -48,6 +49,22 @@ usage "no subcommand" "a subcommand is required: add, list, show, rm, export" da
 usage "the fix is named" "(see 'vtunectl job submit --help')" job submit d
 "$VTUNECTL" > /dev/null 2>&1; check "no command at all is a usage error" test $? = 2
 "$VTUNECTL" --version | grep -q '^vtunectl '; check "--version" test $? = 0
+
+# --- the same errors under --json: one object on stdout, nothing on stderr (test_json.sh has more)
+json_err() { # DESCRIPTION STATUS CODE ARGS... (--json last: it counts wherever it is)
+    local d=$1 st=$2 code=$3; shift 3
+    "$VTUNECTL" "$@" --json > "$T/out" 2> "$T/err"; local rc=$?
+    check "$d under --json: exit $st" test "$rc" = "$st"
+    check "$d under --json: nothing on stderr" test ! -s "$T/err"
+    check "$d under --json: {\"error\":{code $code, message}} on stdout" python3 -c "
+import json,sys
+v=json.load(open('$T/out'))
+sys.exit(0 if list(v)==['error'] and v['error']['code']==$code and v['error']['message'] else 1)"
+}
+json_err "unknown command" 2 -32100 datset list
+json_err "missing value" 2 -32100 schedule add 1 --every
+json_err "no command" 2 -32100
+json_err "an unreachable daemon" 1 -32101 -s "$T/none.sock" status
 
 # --- completion: vtunectl __complete -----------------------------------------------------------
 comp() { "$VTUNECTL" __complete "$@" | tr '\n' ' ' | sed 's/ $//'; }
