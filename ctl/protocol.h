@@ -148,9 +148,10 @@
  * not know); vtunectl reports it as a usage error (exit 2). */
 #define CTL_K_USAGE               "usage"
 #define CTL_K_COMMITMENT          "commitment"
-#define CTL_K_COMMITMENT_SCHEME   "commitment_scheme" /* 1 or 2 (workers/backdoor.h) */
-#define CTL_K_COMMITMENT_SALT     "commitment_salt"   /* v2, with reveal: the salt, hex */
+#define CTL_K_COMMITMENT_SCHEME   "commitment_scheme" /* 1, 2 or 3 (workers/backdoor.h) */
+#define CTL_K_COMMITMENT_SALT     "commitment_salt"   /* v2/v3, with reveal: the salt, hex */
 #define CTL_K_HELD_OUT_LINES      "held_out_lines"    /* with reveal: 0-based, ascending */
+#define CTL_K_POOL_LINES          "reference_lines"   /* with reveal, v3: the pool, ascending */
 #define CTL_K_COPIES_PER_PAIR     "copies_per_pair"
 #define CTL_K_BUILT_LINES         "built_lines"
 #define CTL_K_BUILT_SHA256        "built_sha256"

@@ -621,7 +621,7 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
     r->slack = vo->slack;
     r->cov_alpha = vo->alpha_coverage;
     r->cov_required = vo->require_coverage;
-    r->cov = covrun_new(b.holdout, vo->coverage, log10(vo->alpha_coverage), &r->cov_none);
+    r->cov = covrun_new(b.holdout, b.salt, vo->coverage, log10(vo->alpha_coverage), &r->cov_none);
     r->waiter = waiter;
     r->n_pairs = b.n_pairs_loaded;
     r->pairs = xcalloc(r->n_pairs, sizeof *r->pairs);

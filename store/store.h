@@ -145,9 +145,11 @@ struct store_backdoor {
     int64_t created_at;
     char commitment[65];               /* SHA-256 hex over the pairs; public */
     int commitment_scheme; /* 1: vtune-commitment-v1 (unsalted, made before schema 11);
-                            * 2: vtune-commitment-v2 (salt, pairs, held-out split); public.
+                            * 2: vtune-commitment-v2 (salt, pairs, held-out split; made
+                            *    before schema 12);
+                            * 3: vtune-commitment-v3 (v2 plus the reference pool); public.
                             * 0 on insert means 1 */
-    char salt[65]; /* SECRET: the v2 commitment's 32-byte salt, lowercase hex; "" for v1 or
+    char salt[65]; /* SECRET: the v2/v3 commitment's 32-byte salt, lowercase hex; "" for v1 or
                     * when loaded without secrets (wiped by store_backdoor_clear) */
     char *built_path;                  /* NULL until built */
     char built_sha256[65];             /* "" until built */
@@ -168,7 +170,7 @@ void store_backdoor_list_free(struct store_backdoor *v, size_t n);
  * trigger, signature and p_method.  built_path, built_sha256 and plan may
  * be set (path and hash together) or left empty; holdout (JSON) is stored
  * in the same transaction when set; so is salt (required
- * with commitment_scheme 2, refused with 1).  On success b->id and
+ * with commitment_scheme 2 or 3, refused with 1).  On success b->id and
  * b->created_at are set.  -EEXIST name taken; -ENOENT dataset absent;
  * -EINVAL a field out of range (message names it), invalid JSON included. */
 int store_backdoor_insert(struct store *s, struct store_backdoor *b);
