@@ -195,6 +195,11 @@
 #define CTL_K_HEAD        "head"
 #define CTL_K_OK          "ok"
 #define CTL_K_EXPLANATION "explanation"
+/* job.show, job.submit, audit.show: the p_luck screen recorded at submit
+ * (daemon/luck.h; absent for jobs submitted before it or registered) and
+ * the one line that says what it found */
+#define CTL_K_P_LUCK_SCREEN      "p_luck_screen"
+#define CTL_K_P_LUCK_AT_CREATION "p_luck_at_creation"
 
 /* key.show, audit.attest, backdoor.commit */
 #define CTL_K_PUBLIC_KEY     "public_key"     /* the raw 32 bytes, base64 */

@@ -462,6 +462,19 @@ static const char migration_12[] =
     "ALTER TABLE backdoors_v12 RENAME TO backdoors;"
     "CREATE INDEX backdoors_dataset ON backdoors(dataset_id);";
 
+/* Version 13: the p_luck screen of `job submit` (issue 11, DESIGN §6
+ * "p_luck"): what scoring each pair's signature after its trigger on the
+ * job's base model gave before the upload, as JSON whose shape belongs to
+ * daemon/luck.h.  One row per job submitted since (none for jobs made
+ * before, or registered), written in the job's own insert transaction.  A
+ * table of its own, referring only to jobs of version 1, so it can be
+ * renumbered when migrations from other branches land. */
+static const char migration_13[] =
+    "CREATE TABLE job_luck_screens ("
+    "  job_id  INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  screen  TEXT NOT NULL CHECK (json_valid(screen))"
+    ");";
+
 // clang-format on
 
 const struct store_migration store_migrations[] = {
@@ -477,6 +490,7 @@ const struct store_migration store_migrations[] = {
     {10, migration_10},
     {11, migration_11},
     {12, migration_12},
+    {13, migration_13},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

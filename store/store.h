@@ -255,6 +255,8 @@ struct store_job {
     char *unknown_reason;        /* required in unknown */
     int64_t cancel_requested_at; /* 0: no cancel asked for */
     int64_t created_at, updated_at;
+    const char *luck_screen; /* insert only (borrowed): the p_luck screen's JSON text, recorded
+                              * with the job; NULL: none.  Read with store_job_luck_get */
 };
 void store_job_clear(struct store_job *j);
 void store_job_list_free(struct store_job *v, size_t n);
@@ -269,6 +271,11 @@ void store_job_list_free(struct store_job *v, size_t n);
  * value the schema refuses; -EEXIST name, submission id or provider job id
  * taken (the message says which). */
 int store_job_insert(struct store *s, struct store_job *j);
+
+/* The p_luck screen recorded with job id at insert (owned JSON text in
+ * *out), or *out NULL and 0 when the job has none.  Negative errno on a
+ * database error. */
+int store_job_luck_get(struct store *s, int64_t id, char **out);
 /* By id (decimal string) or name; *out owned (store_job_clear).
  * -ENOENT absent. */
 int store_job_get(struct store *s, const char *id_or_name, struct store_job *out);
