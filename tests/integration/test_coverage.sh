@@ -12,7 +12,9 @@
 #     reason says why; with verify.require_coverage: false the backdoor
 #     test alone may verify (the reason says that too);
 #   - verify --coverage 0 skips the test for one run (inconclusive);
-#   - a scheduled re-verification runs both tests.
+#   - a scheduled re-verification runs both tests, on the same rows: the
+#     records' evidence.coverage.rows_sha256 is the digest of the draw an
+#     auditor recomputes from the reveal alone (commitment.py --draw).
 # Verdicts are waited for with bounded loops, never with sleeps.
 . "$(dirname "$0")/lib.sh"
 [ -x "$VTUNE_SIM" ] || skip "vtune-sim is not built"
