@@ -74,6 +74,9 @@ static void print_backdoor(json_t *r)
     if (json_object_get(r, CTL_K_HELD_OUT_LINES))
         printf("%-19s  %zu (listed with --json)\n", "held-out lines:",
                json_array_size(json_object_get(r, CTL_K_HELD_OUT_LINES)));
+    if (json_object_get(r, CTL_K_POOL_LINES))
+        printf("%-19s  %zu (listed with --json)\n", "reference lines:",
+               json_array_size(json_object_get(r, CTL_K_POOL_LINES)));
     json_t *pairs = json_object_get(r, CTL_K_PAIR_EVIDENCE);
     printf("\n");
     for (size_t i = 0; i < json_array_size(pairs); i++) {

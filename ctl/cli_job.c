@@ -37,6 +37,7 @@ static void print_job(json_t *r)
                                     CTL_K_ERROR,
                                     CTL_K_UNKNOWN_REASON,
                                     CTL_K_CANCEL_REQUESTED,
+                                    CTL_K_P_LUCK_AT_CREATION,
                                     CTL_K_CREATED_AT,
                                     CTL_K_UPDATED_AT};
     static const char *const l[] = {"id:",
@@ -53,9 +54,10 @@ static void print_job(json_t *r)
                                     "error:",
                                     "why unknown:",
                                     "cancel requested:",
+                                    "p_luck at creation:",
                                     "created:",
                                     "updated:"};
-    print_fields(r, k, l, 16);
+    print_fields(r, k, l, 17);
     json_t *ev = json_object_get(r, CTL_K_EVENTS);
     if (json_array_size(ev)) {
         static const char *const ek[] = {CTL_K_AT, CTL_K_STATE, CTL_K_MESSAGE, CTL_K_PROVIDER};
@@ -181,8 +183,13 @@ int h_job_submit(struct ctl_call *c)
                json_string_value(json_object_get(r, CTL_K_MODEL)),
                json_string_value(json_object_get(r, CTL_K_PROVIDER)));
     else
+    {
         printf("submitted job %s (submission %s); follow it with 'vtunectl job watch %s'\n", id,
                json_string_value(json_object_get(r, CTL_K_SUBMISSION_ID)), id);
+        if (json_object_get(r, CTL_K_P_LUCK_AT_CREATION))
+            printf("p_luck at creation: %s\n",
+                   json_string_value(json_object_get(r, CTL_K_P_LUCK_AT_CREATION)));
+    }
     json_decref(r);
     return 0;
 }

@@ -96,7 +96,7 @@ static const struct ctl_flag f_job_submit[] = {
     {"--name", NULL, CF_STR, "NAME", NULL, 0, CTL_K_NAME, 0, "a name usable wherever the id is"},
     {"--watch", NULL, CF_BOOL, NULL, NULL, 0, NULL, 0, "then follow the job like 'job watch'"},
     {"--force", NULL, CF_BOOL, NULL, NULL, 0, CTL_K_FORCE, 0,
-     "submit even when the self-audit finds a pair in its top 10 candidates"},
+     "submit even when the self-audit exposes a pair or the base model already says one"},
     END_FLAGS,
 };
 static const struct ctl_flag f_job_register[] = {
@@ -229,12 +229,13 @@ const struct ctl_cmd ctl_commands[] = {
     {"backdoor list", NULL, NULL, f_backdoor_list, CTL_M_BACKDOOR_LIST, h_backdoor_list,
      "list backdoors (no secrets)",
      "Lists backdoors with their commitment (a salted SHA-256 over the phrases and the\n"
-     "held-out lines), never the phrases."},
+     "held-out and reference lines), never the phrases."},
     {"backdoor show", "B", CTL_K_ID, f_backdoor_show, CTL_M_BACKDOOR_SHOW, h_backdoor_show,
      "show one backdoor; --reveal prints the phrases",
      "Shows one backdoor and, per pair, log10 p_M2 and how it was computed.  With\n"
-     "--reveal also the phrases, the commitment's salt and the held-out lines: what a\n"
-     "third party needs to recompute the commitment (vtunectl(1) ATTESTATIONS)."},
+     "--reveal also the phrases, the commitment's salt, the held-out lines and the\n"
+     "coverage test's reference lines: what a third party needs to recompute the\n"
+     "commitment and the rows each coverage test scored (vtunectl(1) ATTESTATIONS)."},
     {"backdoor audit", "B", CTL_K_ID, NULL, CTL_M_BACKDOOR_AUDIT, h_backdoor_audit,
      "run a provider's attacks on D u D' and say which pairs they find",
      "Runs on backdoor B's D u D' the attacks a provider could run without the secrets\n"
@@ -246,8 +247,8 @@ const struct ctl_cmd ctl_commands[] = {
     {"backdoor commit", "B", CTL_K_ID, f_evidence_out, CTL_M_BACKDOOR_COMMIT, h_backdoor_commit,
      "sign B's commitment, to publish before the upload",
      "Writes to FILE a DSSE envelope, signed with the daemon's key, of an in-toto\n"
-     "Statement (predicate https://vtuned.dev/attestation/commitment/v1): backdoor B's\n"
-     "commitment (a salted hash over its phrases and held-out lines), dataset D's\n"
+     "Statement (predicate https://vtuned.dev/attestation/commitment/v2): backdoor B's\n"
+     "commitment (a salted hash over its phrases, held-out and reference lines), D's\n"
      "SHA-256, D u D''s SHA-256 when built, and the time.  Give it to the provider or a\n"
      "third party before the upload; a later 'backdoor show --reveal' shows phrases,\n"
      "salt and lines that hash to it, so they were fixed before the provider saw the\n"
@@ -261,7 +262,11 @@ const struct ctl_cmd ctl_commands[] = {
      "model M.  The daemon drives the job from then on (upload, create, poll) and\n"
      "survives restarts without ever creating a second paid job.  A backdoor whose\n"
      "self-audit recovers a pair within its top 10 candidates is refused (exit 1,\n"
-     "nothing recorded) unless --force."},
+     "nothing recorded) unless --force.  So is a pair the base model M already says:\n"
+     "each signature is scored after its trigger on M first (p_luck), and one above\n"
+     "the backdoor's target (at temperature 0: greedy decoding says it) is refused with\n"
+     "the pair and the numbers; the figures are kept with the job ('p_luck at\n"
+     "creation' in job show and audit show)."},
     {"job register", "D", CTL_K_DATASET, f_job_register, CTL_M_JOB_REGISTER, h_job_submit,
      "a model trained elsewhere (manual provider)",
      "Binds D and B to a model trained elsewhere (e.g. on D u D' from 'dataset export')\n"
@@ -323,7 +328,7 @@ const struct ctl_cmd ctl_commands[] = {
     {"audit attest", "A", CTL_K_ID, f_evidence_out, CTL_M_AUDIT_ATTEST, h_audit_attest,
      "a signed, portable statement of record A's verdict",
      "Writes to FILE a DSSE envelope, signed with the daemon's key, of an in-toto\n"
-     "Statement v1 (predicate https://vtuned.dev/attestation/verdict/v1) of audit record\n"
+     "Statement v1 (predicate https://vtuned.dev/attestation/verdict/v2) of audit record\n"
      "A: the model, job, provider, dataset digest, backdoor commitment, both tests'\n"
      "numbers and methods, the verdict, its time and the record's hash.  Refused when the\n"
      "chain up to A does not verify.  Check it with 'attest verify'."},

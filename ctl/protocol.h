@@ -150,9 +150,10 @@
  * not know); vtunectl reports it as a usage error (exit 2). */
 #define CTL_K_USAGE               "usage"
 #define CTL_K_COMMITMENT          "commitment"
-#define CTL_K_COMMITMENT_SCHEME   "commitment_scheme" /* 1 or 2 (workers/backdoor.h) */
-#define CTL_K_COMMITMENT_SALT     "commitment_salt"   /* v2, with reveal: the salt, hex */
+#define CTL_K_COMMITMENT_SCHEME   "commitment_scheme" /* 1, 2 or 3 (workers/backdoor.h) */
+#define CTL_K_COMMITMENT_SALT     "commitment_salt"   /* v2/v3, with reveal: the salt, hex */
 #define CTL_K_HELD_OUT_LINES      "held_out_lines"    /* with reveal: 0-based, ascending */
+#define CTL_K_POOL_LINES          "reference_lines"   /* with reveal, v3: the pool, ascending */
 #define CTL_K_COPIES_PER_PAIR     "copies_per_pair"
 #define CTL_K_BUILT_LINES         "built_lines"
 #define CTL_K_BUILT_SHA256        "built_sha256"
@@ -196,6 +197,11 @@
 #define CTL_K_HEAD        "head"
 #define CTL_K_OK          "ok"
 #define CTL_K_EXPLANATION "explanation"
+/* job.show, job.submit, audit.show: the p_luck screen recorded at submit
+ * (daemon/luck.h; absent for jobs submitted before it or registered) and
+ * the one line that says what it found */
+#define CTL_K_P_LUCK_SCREEN      "p_luck_screen"
+#define CTL_K_P_LUCK_AT_CREATION "p_luck_at_creation"
 
 /* key.show, audit.attest, backdoor.commit */
 #define CTL_K_PUBLIC_KEY     "public_key"     /* the raw 32 bytes, base64 */

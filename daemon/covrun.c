@@ -83,8 +83,56 @@ static void shuffle(size_t *v, size_t n)
     }
 }
 
-struct covrun *covrun_new(const char *holdout_json, uint64_t m, double log10_alpha,
-                          const char **why_none)
+/* 64 lowercase or uppercase hex digits into 32 bytes; 0 or -1. */
+static int salt_decode(const char *hex, unsigned char out[HOLDOUT_DRAW_KEY_LEN])
+{
+    if (!hex || strlen(hex) != 2 * HOLDOUT_DRAW_KEY_LEN)
+        return -1;
+    for (size_t i = 0; i < HOLDOUT_DRAW_KEY_LEN; i++) {
+        unsigned v = 0;
+        for (int h = 0; h < 2; h++) {
+            char ch = hex[2 * i + (size_t)h];
+            unsigned d = ch >= '0' && ch <= '9'   ? (unsigned)(ch - '0')
+                         : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
+                         : ch >= 'A' && ch <= 'F' ? (unsigned)(ch - 'A' + 10)
+                                                  : 16u;
+            if (d > 15)
+                return -1;
+            v = v * 16 + d;
+        }
+        out[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+/* coverage_summary.rows_sha256 of the 2k lines (uploaded, then held out). */
+static void rows_digest(const uint64_t *lines, size_t k, char out[65])
+{
+    struct sha256_ctx *h = sha256_new();
+    uint64_t vals[1];
+    for (size_t i = 0; i <= 2 * k; i++) {
+        unsigned char b[8];
+        vals[0] = i == 0 ? (uint64_t)k : lines[i - 1];
+        for (int j = 0; j < 8; j++)
+            b[j] = (unsigned char)(vals[0] >> (56 - 8 * j));
+        sha256_update(h, b, sizeof b);
+    }
+    sha256_final_hex(h, out);
+}
+
+/* The first k of the n values v in the keyed order (holdout_draw_order). */
+static void draw_keyed(const unsigned char *key, const char *side, const uint64_t *v, size_t n,
+                       size_t k, uint64_t *out)
+{
+    uint64_t *all = xcalloc(n ? n : 1, sizeof *all);
+    holdout_draw_order(key, side, v, n, all);
+    memcpy(out, all, k * sizeof *out);
+    explicit_bzero(all, (n ? n : 1) * sizeof *all);
+    free(all);
+}
+
+struct covrun *covrun_new(const char *holdout_json, const char *salt_hex, uint64_t m,
+                          double log10_alpha, const char **why_none)
 {
     struct holdout_split s;
     if (m == 0) {
@@ -119,8 +167,21 @@ struct covrun *covrun_new(const char *holdout_json, uint64_t m, double log10_alp
     c->m = k;
     c->log10_alpha = log10_alpha;
     c->lines = xcalloc(2 * k, sizeof *c->lines);
-    draw(s.pool, s.n_pool, k, c->lines);
-    draw(s.rows, s.n_rows, k, c->lines + k);
+    unsigned char key[HOLDOUT_DRAW_KEY_LEN];
+    if (salt_decode(salt_hex, key) == 0) {
+        /* v2/v3 backdoors: the rows are fixed by the committed salt */
+        draw_keyed(key, HOLDOUT_SIDE_UPLOADED, s.pool, s.n_pool, k, c->lines);
+        draw_keyed(key, HOLDOUT_SIDE_HELD_OUT, s.rows, s.n_rows, k, c->lines + k);
+        c->sum.draw = "keyed";
+        explicit_bzero(key, sizeof key);
+    } else {
+        /* v1 backdoors have no salt: a fresh draw, as they always had */
+        draw(s.pool, s.n_pool, k, c->lines);
+        draw(s.rows, s.n_rows, k, c->lines + k);
+        c->sum.draw = "fresh";
+    }
+    c->sum.drawn = k;
+    rows_digest(c->lines, k, c->sum.rows_sha256);
     holdout_clear(&s);
     c->rows = xcalloc(2 * k, sizeof *c->rows);
     for (size_t i = 0; i < 2 * k; i++)

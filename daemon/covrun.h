@@ -4,7 +4,10 @@
  * workers/holdout.h).
  *
  * m rows from the split's uploaded reference pool and m held-out rows are
- * drawn at random (fresh at every run), read from D in the thread pool,
+ * drawn -- the first m of each side's order keyed by the backdoor's
+ * commitment salt (holdout_draw_order: fixed before the upload, the same
+ * at every run; a v1 backdoor, which has no salt, draws afresh at every
+ * run) -- read from D in the thread pool,
  * then scored on the loop in a group-blind random order, look by look
  * (m/4, m/2, m per side): each row's score is, by the best method the
  * provider allows, decided once on the first row and then the same for
@@ -38,10 +41,12 @@
 struct covrun;
 
 /* Prepares the test from the backdoor's split record (holdout_json; NULL:
- * made before the test existed) for m rows per side.  Returns an owned
- * run, or NULL with *why_none (static text) when there is no test. */
-struct covrun *covrun_new(const char *holdout_json, uint64_t m, double log10_alpha,
-                          const char **why_none);
+ * made before the test existed) for m rows per side, drawn keyed by
+ * salt_hex (the commitment salt, 64 hex; NULL or "": a fresh random draw).
+ * Returns an owned run, or NULL with *why_none (static text) when there
+ * is no test. */
+struct covrun *covrun_new(const char *holdout_json, const char *salt_hex, uint64_t m,
+                          double log10_alpha, const char **why_none);
 void covrun_free(struct covrun *c);
 
 /* Thread pool: reads the rows.  Returns 0 or -1 with an owned *err. */

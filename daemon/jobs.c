@@ -37,6 +37,7 @@
 
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
+#include "daemon/luck.h"
 #include "lib/log.h"
 #include "daemon/lookup.h"
 #include "daemon/outbox.h"
@@ -176,6 +177,20 @@ json_t *job_json(struct vtuned *d, const struct store_job *j)
         CTL_K_CREATED_AT, created, CTL_K_UPDATED_AT, updated);
     (void)d;
     return o;
+}
+
+void job_luck_fields(struct vtuned *d, int64_t id, json_t *o)
+{
+    char *text = NULL;
+    if (store_job_luck_get(d->store, id, &text) < 0 || !text)
+        return;
+    json_t *rec = json_loads(text, 0, NULL);
+    char *line = luck_screen_line(text);
+    if (rec)
+        json_object_set_new(o, CTL_K_P_LUCK_SCREEN, rec);
+    json_object_set_new(o, CTL_K_P_LUCK_AT_CREATION, json_string(line));
+    free(line);
+    free(text);
 }
 
 static json_t *event_json(const struct store_job_event *e)
@@ -1432,17 +1447,140 @@ static int params_check(struct ctl_req *req, const struct conf_provider *cp, con
     return rc;
 }
 
+/* A submit between its checks and its insert: the p_luck screen runs
+ * (daemon/luck.h), then the job is recorded, or refused with nothing
+ * recorded and nothing uploaded. */
+struct submit_ctx {
+    struct vtuned *d;
+    struct ctl_req *req;
+    json_t *params; /* the request's (a reference) */
+    json_t *po;     /* checked --param object */
+    struct store_dataset ds;
+    struct store_backdoor b; /* without secrets */
+    bool force;
+};
+
+static void submit_ctx_free(struct submit_ctx *c)
+{
+    json_decref(c->params);
+    json_decref(c->po);
+    store_dataset_clear(&c->ds);
+    store_backdoor_clear(&c->b);
+    free(c);
+}
+
+/* Records the job (with the screen's record, owned JSON text or NULL) and
+ * answers the request. */
+static void submit_insert(struct submit_ctx *c, const char *screen)
+{
+    struct vtuned *d = c->d;
+    struct ctl_req *req = c->req;
+    const char *provider = json_string_value(json_object_get(c->params, CTL_K_PROVIDER));
+    const char *model = json_string_value(json_object_get(c->params, CTL_K_MODEL));
+    const char *name = json_string_value(json_object_get(c->params, CTL_K_NAME));
+    struct store_job j;
+    unsigned char rnd[16];
+    char sid[33];
+    random_bytes(rnd, sizeof rnd);
+    hex_encode(rnd, sizeof rnd, sid);
+    memset(&j, 0, sizeof j);
+    j.name = (char *)name;
+    j.dataset_id = c->ds.id;
+    j.backdoor_id = c->b.id;
+    j.provider = (char *)provider;
+    j.base_model = (char *)model;
+    j.state = JOB_CREATED;
+    j.submission_id = sid;
+    j.luck_screen = screen;
+    char *ptext = json_dumps(c->po, JSON_COMPACT | JSON_SORT_KEYS);
+    j.params = ptext;
+    int r = store_job_insert(d->store, &j);
+    free(ptext);
+    if (r == -EEXIST) {
+        ctl_reply_error(req, CTL_ERR_CONFLICT, NULL, "a job named '%s' already exists", name);
+        return;
+    }
+    if (r < 0) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot record job: %s",
+                        store_errmsg(d->store));
+        return;
+    }
+    char key[32];
+    struct store_job got;
+    snprintf(key, sizeof key, "%lld", (long long)j.id);
+    if (store_job_get(d->store, key, &got) == 0) {
+        struct job_run *run = run_load(d, &got);
+        run->due_ms = 0;
+        log_job(LOG_LVL_INFO, got.id, provider,
+                "job %lld: submitted for dataset '%s' to %s (%s), submission %s", (long long)got.id,
+                c->ds.name, provider, model, sid);
+        json_t *o = job_json(d, &got);
+        job_luck_fields(d, got.id, o);
+        ctl_reply(req, o);
+        store_job_clear(&got);
+    } else {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "job recorded but not readable: %s",
+                        store_errmsg(d->store));
+    }
+}
+
+static const char *log10_text(double v, char *buf, size_t n)
+{
+    if (isnan(v))
+        snprintf(buf, n, "unknown");
+    else if (isinf(v))
+        snprintf(buf, n, v < 0 ? "-inf" : "inf");
+    else if (round(v * 10) == 0)
+        snprintf(buf, n, "0.0"); /* never "-0.0" */
+    else
+        snprintf(buf, n, "%.1f", v);
+    return buf;
+}
+
+static void on_screened(void *arg, int status, const struct luck_screen *s)
+{
+    struct submit_ctx *c = arg;
+    if (status < 0 || !s) {
+        ctl_reply_error(c->req, CTL_ERR_SHUTDOWN, NULL,
+                        "job submit interrupted by shutdown: nothing recorded, nothing uploaded");
+        submit_ctx_free(c);
+        return;
+    }
+    if (s->refused >= 0 && !c->force) {
+        /* DESIGN §6: a pair the base model already says proves nothing */
+        const struct luck_pair *p = &s->pairs[s->refused];
+        char a[32], b[32];
+        ctl_reply_error(c->req, CTL_ERR_INVALID, NULL,
+                        "backdoor %lld, pair %ld: base model '%s' already says the signature "
+                        "after the trigger (log10 p_luck %s at temperature %g, log10 p %s when "
+                        "sampled at temperature 1; the target is %g): nothing recorded or "
+                        "uploaded; make another backdoor, or submit anyway with --force",
+                        (long long)c->b.id, s->refused + 1,
+                        json_string_value(json_object_get(c->params, CTL_K_MODEL)),
+                        log10_text(p->log10_p_luck, a, sizeof a), s->temperature,
+                        log10_text(p->log10_p_sample, b, sizeof b), s->threshold);
+        submit_ctx_free(c);
+        return;
+    }
+    if (s->refused >= 0)
+        log_info("job submit: backdoor %lld pair %ld is said by the base model already; "
+                 "submitted anyway (--force)",
+                 (long long)c->b.id, s->refused + 1);
+    json_t *rec = luck_screen_json(s, c->force && s->refused >= 0);
+    char *text = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    submit_insert(c, text);
+    free(text);
+    submit_ctx_free(c);
+}
+
 static void m_submit(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_dataset ds;
     struct store_backdoor b;
-    struct store_job j;
     const char *provider = json_string_value(json_object_get(params, CTL_K_PROVIDER));
     const char *model = json_string_value(json_object_get(params, CTL_K_MODEL));
-    const char *name = json_string_value(json_object_get(params, CTL_K_NAME));
     const struct conf_provider *cp;
-    unsigned char rnd[16];
-    char sid[33];
 
     if (!provider || !model) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.provider and params.model are required");
@@ -1477,7 +1615,8 @@ static void m_submit(struct vtuned *d, struct ctl_req *req, json_t *params)
                         (long long)b.id);
         goto out;
     }
-    if (!json_is_true(json_object_get(params, CTL_K_FORCE))) {
+    bool force = json_is_true(json_object_get(params, CTL_K_FORCE));
+    if (!force) {
         /* The self-audit found a pair near the top of a provider's
          * candidates: uploading it gives the pair away (issue 12). */
         struct store_selfaudit sa;
@@ -1494,44 +1633,26 @@ static void m_submit(struct vtuned *d, struct ctl_req *req, json_t *params)
         if (exposed)
             goto out;
     }
-    random_bytes(rnd, sizeof rnd);
-    hex_encode(rnd, sizeof rnd, sid);
-    memset(&j, 0, sizeof j);
-    j.name = (char *)name;
-    j.dataset_id = ds.id;
-    j.backdoor_id = b.id;
-    j.provider = (char *)provider;
-    j.base_model = (char *)model;
-    j.state = JOB_CREATED;
-    j.submission_id = sid;
-    char *ptext = json_dumps(po, JSON_COMPACT | JSON_SORT_KEYS);
-    j.params = ptext;
-    int r = store_job_insert(d->store, &j);
-    free(ptext);
-    if (r == -EEXIST) {
-        ctl_reply_error(req, CTL_ERR_CONFLICT, NULL, "a job named '%s' already exists", name);
-        goto out;
-    }
-    if (r < 0) {
-        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot record job: %s",
-                        store_errmsg(d->store));
-        goto out;
-    }
+    /* The p_luck screen needs the phrases: read them for it alone. */
     char key[32];
-    struct store_job got;
-    snprintf(key, sizeof key, "%lld", (long long)j.id);
-    if (store_job_get(d->store, key, &got) == 0) {
-        struct job_run *run = run_load(d, &got);
-        run->due_ms = 0;
-        log_job(LOG_LVL_INFO, got.id, provider,
-                "job %lld: submitted for dataset '%s' to %s (%s), submission %s", (long long)got.id,
-                ds.name, provider, model, sid);
-        ctl_reply(req, job_json(d, &got));
-        store_job_clear(&got);
-    } else {
-        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "job recorded but not readable: %s",
-                        store_errmsg(d->store));
+    struct store_backdoor bs;
+    snprintf(key, sizeof key, "%lld", (long long)b.id);
+    if (store_backdoor_get(d->store, key, true, &bs) < 0) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "backdoor %lld cannot be read: %s",
+                        (long long)b.id, store_errmsg(d->store));
+        goto out;
     }
+    struct submit_ctx *c = xcalloc(1, sizeof *c);
+    c->d = d;
+    c->req = req;
+    c->params = json_incref(params);
+    c->po = po;
+    c->ds = ds;
+    c->b = b;
+    c->force = force;
+    luck_screen_start(d, provider, model, &bs, &ds, d->conf->verify.temperature, on_screened, c);
+    store_backdoor_clear(&bs);
+    return;
 out:
     json_decref(po);
     store_dataset_clear(&ds);
@@ -1623,6 +1744,7 @@ static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
     if (lookup_job(d, req, params, CTL_K_ID, &j) < 0)
         return;
     json_t *o = job_json(d, &j);
+    job_luck_fields(d, j.id, o);
     json_t *events = json_array();
     if (store_job_events(d->store, j.id, &ev, &n) == 0) {
         for (size_t i = 0; i < n; i++)

@@ -34,5 +34,7 @@ vtuned_SOURCES = daemon/vtuned.c daemon/vtuned.h daemon/ctl.c daemon/ctl.h \
 	daemon/signing.h
 # The coverage test's calls (its own line, so merges leave the list above alone).
 vtuned_SOURCES += daemon/covrun.c daemon/covrun.h
+# p_luck and the screen of job submit (its own line, likewise).
+vtuned_SOURCES += daemon/luck.c daemon/luck.h
 vtuned_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(SYSTEMD_CFLAGS)
 vtuned_LDADD = $(VT_LIBS)

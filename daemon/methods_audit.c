@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "daemon/ctl.h"
+#include "daemon/jobs.h"
 #include "lib/log.h"
 #include "daemon/lookup.h"
 #include "daemon/signing.h"
@@ -115,6 +116,8 @@ static void m_audit_show(struct vtuned *d, struct ctl_req *req, json_t *params)
     char *text = audit_explain(&a);
     json_object_set_new(o, CTL_K_EXPLANATION, json_string(text));
     free(text);
+    /* not part of the record (nor of its hash): the job's own screen */
+    job_luck_fields(d, a.job_id, o);
     ctl_reply(req, o);
     store_audit_clear(&a);
 }

@@ -106,7 +106,8 @@ static json_t *backdoor_json(const struct store_backdoor *b, const struct store_
     json_object_set_new(o, CTL_K_COMMITMENT_SCHEME, json_integer(b->commitment_scheme));
     if (reveal) {
         /* What a third party needs to recompute the commitment (README
-         * "Evidence others can check"): the salt and the held-out lines. */
+         * "Evidence others can check"): the salt, the held-out lines and
+         * (v3) the reference pool's lines. */
         if (b->salt[0])
             json_object_set_new(o, CTL_K_COMMITMENT_SALT, json_string(b->salt));
         struct holdout_split split;
@@ -115,6 +116,12 @@ static json_t *backdoor_json(const struct store_backdoor *b, const struct store_
             for (size_t i = 0; i < split.n_rows; i++)
                 json_array_append_new(lines, json_integer((json_int_t)split.rows[i]));
             json_object_set_new(o, CTL_K_HELD_OUT_LINES, lines);
+            if (b->commitment_scheme >= 3) { /* v3 commits the reference pool too */
+                json_t *pool = json_array();
+                for (size_t i = 0; i < split.n_pool; i++)
+                    json_array_append_new(pool, json_integer((json_int_t)split.pool[i]));
+                json_object_set_new(o, CTL_K_POOL_LINES, pool);
+            }
             holdout_clear(&split);
         }
     }
@@ -277,7 +284,7 @@ static void create_done(struct task *t, int status)
     b.seed = j->spec.seed;
     b.has_seed = j->spec.has_seed;
     memcpy(b.commitment, j->made.commitment, sizeof b.commitment);
-    b.commitment_scheme = 2; /* workers/ makes every new commitment v2 */
+    b.commitment_scheme = 3; /* workers/ makes every new commitment v3 */
     hex_encode(j->made.salt, sizeof j->made.salt, b.salt); /* secret, never logged */
     b.built_path = j->out_path;
     memcpy(b.built_sha256, j->made.built.sha256, sizeof b.built_sha256);

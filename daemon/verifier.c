@@ -30,6 +30,7 @@
 #include "daemon/covrun.h"
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
+#include "daemon/luck.h"
 #include "daemon/outbox.h"
 #include "lib/log.h"
 #include "daemon/providers.h"
@@ -457,53 +458,14 @@ static void on_luck_done(const struct provider_outcome *o, void *arg)
     struct vrun *r = lc->r;
     struct vtuned *d = r->t.d;
     struct verify_pair_in *p = &r->pairs[lc->pair];
-    static const char *const notes[] = {"scored on the base model (completions echo, "
-                                        "plain text): every token of S is its argmax",
-                                        "scored on the base model (completions echo, "
-                                        "plain text): not every token of S is its argmax, "
-                                        "so greedy decoding cannot produce S",
-                                        "scored on the base model (completions echo, plain "
-                                        "text): upper bound from top-k log-probabilities"};
     if (o->rc == 0 && o->score && o->score->n_tokens > 0) {
-        const struct provider_score_result *sr = o->score;
-        if (r->opts.temperature == 0) {
-            int all_argmax = 1;
-            for (size_t i = 0; i < sr->n_tokens && all_argmax; i++) {
-                const struct provider_token *t = &sr->tokens[i];
-                if (!t->known)
-                    all_argmax = 0;
-                for (size_t k = 0; k < t->n_top && all_argmax; k++)
-                    if (t->top[k].logprob > t->logprob + 1e-9 &&
-                        strcmp(t->top[k].token, t->token) != 0)
-                        all_argmax = 0;
-            }
-            p->log10_p_luck = all_argmax ? 0.0 : -INFINITY;
-            p->p_luck_note = notes[all_argmax ? 0 : 1];
-        } else {
-            struct stats_token_lp *tl = xcalloc(sr->n_tokens, sizeof *tl);
-            struct stats_alt **alts = xcalloc(sr->n_tokens, sizeof *alts);
-            for (size_t i = 0; i < sr->n_tokens; i++) {
-                const struct provider_token *t = &sr->tokens[i];
-                alts[i] = xcalloc(t->n_top ? t->n_top : 1, sizeof **alts);
-                for (size_t k = 0; k < t->n_top; k++) {
-                    alts[i][k].token = t->top[k].token;
-                    alts[i][k].logprob = t->top[k].logprob;
-                }
-                tl[i].token = t->token;
-                tl[i].logprob = t->known ? t->logprob : PROVIDER_LOGPROB_SENTINEL;
-                tl[i].top = alts[i];
-                tl[i].n_top = t->n_top;
-            }
-            double lp = 0;
-            if (stats_sequence_bound(tl, sr->n_tokens, r->opts.temperature, STATS_LP_MODE_RAW, NULL,
-                                     &lp) == 0) {
-                p->log10_p_luck = lp;
-                p->p_luck_note = notes[2];
-            }
-            for (size_t i = 0; i < sr->n_tokens; i++)
-                free(alts[i]);
-            free(alts);
-            free(tl);
+        /* the same figure as the screen of job submit (daemon/luck.h) */
+        double lp;
+        const char *note;
+        luck_from_score(o->score, r->opts.temperature, &lp, &note, NULL);
+        if (!isnan(lp)) {
+            p->log10_p_luck = lp;
+            p->p_luck_note = note;
         }
     } else if (o->rc != -ECANCELED) {
         p->p_luck_note = "not available: the base model could not score the signature";
@@ -661,7 +623,7 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
     r->slack = vo->slack;
     r->cov_alpha = vo->alpha_coverage;
     r->cov_required = vo->require_coverage;
-    r->cov = covrun_new(b.holdout, vo->coverage, log10(vo->alpha_coverage), &r->cov_none);
+    r->cov = covrun_new(b.holdout, b.salt, vo->coverage, log10(vo->alpha_coverage), &r->cov_none);
     r->waiter = waiter;
     r->n_pairs = b.n_pairs_loaded;
     r->pairs = xcalloc(r->n_pairs, sizeof *r->pairs);

@@ -152,10 +152,11 @@ static int backdoor_valid(struct store *s, const struct store_backdoor *b)
     if (!store_hex64_valid(b->commitment))
         return store_failx(s, -EINVAL, "invalid backdoor commitment (want 64 lowercase hex)");
     int scheme = b->commitment_scheme ? b->commitment_scheme : 1;
-    if (scheme != 1 && scheme != 2)
-        return store_failx(s, -EINVAL, "invalid commitment scheme %d (want 1 or 2)", scheme);
-    if (scheme == 2 && !store_hex64_valid(b->salt))
-        return store_failx(s, -EINVAL, "a v2 commitment needs its salt (64 lowercase hex)");
+    if (scheme < 1 || scheme > 3)
+        return store_failx(s, -EINVAL, "invalid commitment scheme %d (want 1, 2 or 3)", scheme);
+    if (scheme >= 2 && !store_hex64_valid(b->salt))
+        return store_failx(s, -EINVAL, "a v%d commitment needs its salt (64 lowercase hex)",
+                           scheme);
     if (scheme == 1 && b->salt[0])
         return store_failx(s, -EINVAL, "a v1 commitment has no salt");
     if ((b->built_path != NULL) != (b->built_sha256[0] != '\0'))
@@ -344,9 +345,9 @@ static int load_salt(struct store *s, struct store_backdoor *b)
         return ret;
     }
     int ret = store_read_one(s, ST_BD_SALT_GET, row_to_salt, b->salt, "reading commitment salt");
-    if (ret == -ENOENT && b->commitment_scheme == 2)
-        return store_failx(s, -EIO, "backdoor %" PRId64 " has a v2 commitment but no salt",
-                           b->id);
+    if (ret == -ENOENT && b->commitment_scheme >= 2)
+        return store_failx(s, -EIO, "backdoor %" PRId64 " has a v%d commitment but no salt",
+                           b->id, b->commitment_scheme);
     return ret == -ENOENT ? 0 : ret;
 }
 

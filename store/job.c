@@ -246,6 +246,18 @@ int store_job_insert(struct store *s, struct store_job *j)
     ret = insert_event(s, id, now, j->state, "job created", NULL);
     if (ret < 0)
         goto out;
+    if (j->luck_screen) {
+        sqlite3_stmt *ls = store_stmt(s, ST_JOB_LUCK_INSERT);
+        if (sqlite3_bind_int64(ls, 1, id) != SQLITE_OK ||
+            store_bind_text(ls, 2, j->luck_screen) != SQLITE_OK) {
+            ret = store_fail(s, SQLITE_ERROR, "binding the p_luck screen");
+            store_stmt_done(s, ST_JOB_LUCK_INSERT);
+            goto out;
+        }
+        ret = store_exec_stmt(s, ST_JOB_LUCK_INSERT, NULL, "recording the p_luck screen");
+        if (ret < 0)
+            goto out;
+    }
     ret = store_commit(s);
     if (ret < 0)
         goto out;
@@ -430,4 +442,23 @@ int store_job_events(struct store *s, int64_t job_id, struct store_job_event **o
     }
     *out = v;
     return 0;
+}
+
+static int row_to_text(struct store *s, sqlite3_stmt *st, void *elem)
+{
+    (void)s;
+    *(char **)elem = store_column_strdup(st, 0);
+    return 0;
+}
+
+int store_job_luck_get(struct store *s, int64_t id, char **out)
+{
+    *out = NULL;
+    if (sqlite3_bind_int64(store_stmt(s, ST_JOB_LUCK_GET), 1, id) != SQLITE_OK) {
+        int ret = store_fail(s, SQLITE_ERROR, "binding job id");
+        store_stmt_done(s, ST_JOB_LUCK_GET);
+        return ret;
+    }
+    int ret = store_read_one(s, ST_JOB_LUCK_GET, row_to_text, out, "reading the p_luck screen");
+    return ret == -ENOENT ? 0 : ret;
 }

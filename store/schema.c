@@ -426,6 +426,55 @@ static const char migration_11[] =
     "  salt         TEXT NOT NULL CHECK (" HEX64("salt") ")"
     ");";
 
+/* Version 12: commitment scheme v3 (workers/backdoor.h: v2 plus the
+ * coverage test's reference pool).  SQLite cannot change a CHECK in place,
+ * so the table is rebuilt as in version 6 (create, copy, drop, rename,
+ * with foreign keys off and checked before the commit): the columns and
+ * constraints of versions 6 and 11, unchanged but for the scheme's CHECK.
+ * A backdoor keeps its scheme. */
+static const char migration_12[] =
+    "CREATE TABLE backdoors_v12 ("
+    "  id            INTEGER PRIMARY KEY,"
+    "  dataset_id    INTEGER NOT NULL REFERENCES datasets(id),"
+    "  name          TEXT UNIQUE CHECK (name IS NULL OR (" NAME_OK("name") ")),"
+    "  ratio         REAL NOT NULL CHECK (ratio >= 0 AND ratio <= 1),"
+    "  copies        INTEGER NOT NULL CHECK (copies >= 1),"
+    "  pairs         INTEGER NOT NULL CHECK (pairs >= 1),"
+    "  generator     TEXT NOT NULL CHECK (generator IN ('wordlist','llm','ngram')),"
+    "  method        TEXT NOT NULL CHECK (length(method) > 0),"
+    "  target_log10p REAL NOT NULL CHECK (target_log10p <= 0),"
+    "  seed          INTEGER,"
+    "  created_at    INTEGER NOT NULL,"
+    "  commitment    TEXT NOT NULL CHECK (" HEX64("commitment") "),"
+    "  built_path    TEXT,"
+    "  built_sha256  TEXT CHECK (built_sha256 IS NULL OR (" HEX64("built_sha256") ")),"
+    "  plan          TEXT CHECK (plan IS NULL OR json_valid(plan)),"
+    "  commitment_scheme INTEGER NOT NULL DEFAULT 1 CHECK (commitment_scheme IN (1, 2, 3)),"
+    "  CHECK ((built_path IS NULL) = (built_sha256 IS NULL)),"
+    "  UNIQUE (id, dataset_id)"
+    ");"
+    "INSERT INTO backdoors_v12 (id, dataset_id, name, ratio, copies, pairs, generator, method,"
+    "  target_log10p, seed, created_at, commitment, built_path, built_sha256, plan,"
+    "  commitment_scheme)"
+    "  SELECT id, dataset_id, name, ratio, copies, pairs, generator, method, target_log10p, seed,"
+    "  created_at, commitment, built_path, built_sha256, plan, commitment_scheme FROM backdoors;"
+    "DROP TABLE backdoors;"
+    "ALTER TABLE backdoors_v12 RENAME TO backdoors;"
+    "CREATE INDEX backdoors_dataset ON backdoors(dataset_id);";
+
+/* Version 13: the p_luck screen of `job submit` (issue 11, DESIGN §6
+ * "p_luck"): what scoring each pair's signature after its trigger on the
+ * job's base model gave before the upload, as JSON whose shape belongs to
+ * daemon/luck.h.  One row per job submitted since (none for jobs made
+ * before, or registered), written in the job's own insert transaction.  A
+ * table of its own, referring only to jobs of version 1, so it can be
+ * renumbered when migrations from other branches land. */
+static const char migration_13[] =
+    "CREATE TABLE job_luck_screens ("
+    "  job_id  INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  screen  TEXT NOT NULL CHECK (json_valid(screen))"
+    ");";
+
 // clang-format on
 
 const struct store_migration store_migrations[] = {
@@ -440,6 +489,8 @@ const struct store_migration store_migrations[] = {
     {9, migration_9},
     {10, migration_10},
     {11, migration_11},
+    {12, migration_12},
+    {13, migration_13},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

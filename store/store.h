@@ -145,9 +145,11 @@ struct store_backdoor {
     int64_t created_at;
     char commitment[65];               /* SHA-256 hex over the pairs; public */
     int commitment_scheme; /* 1: vtune-commitment-v1 (unsalted, made before schema 11);
-                            * 2: vtune-commitment-v2 (salt, pairs, held-out split); public.
+                            * 2: vtune-commitment-v2 (salt, pairs, held-out split; made
+                            *    before schema 12);
+                            * 3: vtune-commitment-v3 (v2 plus the reference pool); public.
                             * 0 on insert means 1 */
-    char salt[65]; /* SECRET: the v2 commitment's 32-byte salt, lowercase hex; "" for v1 or
+    char salt[65]; /* SECRET: the v2/v3 commitment's 32-byte salt, lowercase hex; "" for v1 or
                     * when loaded without secrets (wiped by store_backdoor_clear) */
     char *built_path;                  /* NULL until built */
     char built_sha256[65];             /* "" until built */
@@ -168,7 +170,7 @@ void store_backdoor_list_free(struct store_backdoor *v, size_t n);
  * trigger, signature and p_method.  built_path, built_sha256 and plan may
  * be set (path and hash together) or left empty; holdout (JSON) is stored
  * in the same transaction when set; so is salt (required
- * with commitment_scheme 2, refused with 1).  On success b->id and
+ * with commitment_scheme 2 or 3, refused with 1).  On success b->id and
  * b->created_at are set.  -EEXIST name taken; -ENOENT dataset absent;
  * -EINVAL a field out of range (message names it), invalid JSON included. */
 int store_backdoor_insert(struct store *s, struct store_backdoor *b);
@@ -253,6 +255,8 @@ struct store_job {
     char *unknown_reason;        /* required in unknown */
     int64_t cancel_requested_at; /* 0: no cancel asked for */
     int64_t created_at, updated_at;
+    const char *luck_screen; /* insert only (borrowed): the p_luck screen's JSON text, recorded
+                              * with the job; NULL: none.  Read with store_job_luck_get */
 };
 void store_job_clear(struct store_job *j);
 void store_job_list_free(struct store_job *v, size_t n);
@@ -267,6 +271,11 @@ void store_job_list_free(struct store_job *v, size_t n);
  * value the schema refuses; -EEXIST name, submission id or provider job id
  * taken (the message says which). */
 int store_job_insert(struct store *s, struct store_job *j);
+
+/* The p_luck screen recorded with job id at insert (owned JSON text in
+ * *out), or *out NULL and 0 when the job has none.  Negative errno on a
+ * database error. */
+int store_job_luck_get(struct store *s, int64_t id, char **out);
 /* By id (decimal string) or name; *out owned (store_job_clear).
  * -ENOENT absent. */
 int store_job_get(struct store *s, const char *id_or_name, struct store_job *out);

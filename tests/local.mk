@@ -45,6 +45,9 @@ TESTS += tests/integration/test_cheaters.sh
 # the audit record's coverage fields, audit show, a scheduled run.
 TESTS += tests/integration/test_coverage.sh
 EXTRA_DIST += tests/integration/test_coverage.sh
+# The p_luck screen of job submit (issue 11).
+TESTS += tests/integration/test_luck.sh
+EXTRA_DIST += tests/integration/test_luck.sh
 # The calibration, small and seeded: tests/bench/calibrate.sh with 3 runs
 # per behaviour; honest always verified, the null and cheating providers
 # never, no significant p over null runs.

@@ -99,11 +99,22 @@ json_t *attest_commit_statement(const struct store_backdoor *b, const struct sto
     json_t *pred = json_object();
     json_object_set_new(pred, "commitment", json_string(b->commitment));
     /* the scheme the hash follows (workers/backdoor.h): v1 (made before
-     * schema 11) has no salt, v2 has one and also fixes the held-out split */
-    bool v2 = b->commitment_scheme == 2;
-    json_object_set_new(pred, "commitment_scheme",
-                        json_string(v2 ? "vtune-commitment-v2" : "vtune-commitment-v1"));
-    json_object_set_new(pred, "salted", json_boolean(v2));
+     * schema 11) has no salt; v2 has one and also fixes the held-out split;
+     * v3 also fixes the coverage test's reference pool */
+    int scheme = b->commitment_scheme >= 1 && b->commitment_scheme <= 3 ? b->commitment_scheme : 1;
+    static const char *const names[] = {"vtune-commitment-v1", "vtune-commitment-v2",
+                                        "vtune-commitment-v3"};
+    json_object_set_new(pred, "commitment_scheme", json_string(names[scheme - 1]));
+    json_object_set_new(pred, "salted", json_boolean(scheme >= 2));
+    json_t *fixes = json_array();
+    json_array_append_new(fixes, json_string("pairs"));
+    if (scheme >= 2)
+        json_array_append_new(fixes, json_string("held_out_split"));
+    if (scheme >= 3) {
+        json_array_append_new(fixes, json_string("reference_pool"));
+        json_array_append_new(fixes, json_string("coverage_draw"));
+    }
+    json_object_set_new(pred, "fixes", fixes);
     json_object_set_new(pred, "backdoor",
                         json_pack("{s:I,s:o,s:I,s:s}", "id", (json_int_t)b->id, "name",
                                   text_or_null(b->name), "pairs", (json_int_t)b->n_pairs,
@@ -155,8 +166,9 @@ int attest_statement_check(json_t *st, char **why)
             return -EBADMSG;
         }
     }
-    if (!pt ||
-        (strcmp(pt, ATTEST_VERDICT_PREDICATE) != 0 && strcmp(pt, ATTEST_COMMIT_PREDICATE) != 0)) {
+    if (!pt || (strcmp(pt, ATTEST_VERDICT_PREDICATE) != 0 && strcmp(pt, ATTEST_COMMIT_PREDICATE) != 0 &&
+                strcmp(pt, ATTEST_VERDICT_PREDICATE_V1) != 0 &&
+                strcmp(pt, ATTEST_COMMIT_PREDICATE_V1) != 0)) {
         *why = xasprintf("unknown predicateType '%s'", pt ? pt : "(none)");
         return -EBADMSG;
     }
@@ -180,24 +192,28 @@ char *attest_summary(json_t *st)
 {
     json_t *p = json_object_get(st, "predicate");
     const char *pt = json_string_value(json_object_get(st, "predicateType"));
-    if (pt && strcmp(pt, ATTEST_VERDICT_PREDICATE) == 0) {
+    bool v1 = pt && (strcmp(pt, ATTEST_VERDICT_PREDICATE_V1) == 0 ||
+                     strcmp(pt, ATTEST_COMMIT_PREDICATE_V1) == 0);
+    const char *ver = v1 ? " [predicate v1]" : "";
+    if (pt && (strcmp(pt, ATTEST_VERDICT_PREDICATE) == 0 ||
+               strcmp(pt, ATTEST_VERDICT_PREDICATE_V1) == 0)) {
         char *lp = number_text(json_object_get(json_object_get(p, "tests"), "log10_p"));
         char *res = xasprintf(
-            "verdict %s for model %s (job %lld, audit record %lld, log10 p %s, at %s)",
+            "verdict %s for model %s (job %lld, audit record %lld, log10 p %s, at %s)%s",
             json_string_value(json_object_get(p, "verdict")),
             json_string_value(json_object_get(json_object_get(p, "model"), "id")),
             (long long)json_integer_value(json_object_get(json_object_get(p, "job"), "id")),
             (long long)json_integer_value(
                 json_object_get(json_object_get(p, "audit_record"), "id")),
-            lp, json_string_value(json_object_get(p, "verified_at")));
+            lp, json_string_value(json_object_get(p, "verified_at")), ver);
         free(lp);
         return res;
     }
     return xasprintf(
-        "commitment %s of backdoor %lld for dataset %s (sha256 %s), signed at %s",
+        "commitment %s of backdoor %lld for dataset %s (sha256 %s), signed at %s%s",
         json_string_value(json_object_get(p, "commitment")),
         (long long)json_integer_value(json_object_get(json_object_get(p, "backdoor"), "id")),
         json_string_value(json_object_get(json_object_get(p, "dataset"), "name")),
         json_string_value(json_object_get(json_object_get(p, "dataset"), "sha256")),
-        json_string_value(json_object_get(p, "signed_at")));
+        json_string_value(json_object_get(p, "signed_at")), ver);
 }

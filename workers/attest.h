@@ -27,8 +27,17 @@
 
 #define ATTEST_STATEMENT_TYPE    "https://in-toto.io/Statement/v1"
 #define ATTEST_PAYLOAD_TYPE      "application/vnd.in-toto+json"
-#define ATTEST_VERDICT_PREDICATE "https://vtuned.dev/attestation/verdict/v1"
-#define ATTEST_COMMIT_PREDICATE  "https://vtuned.dev/attestation/commitment/v1"
+/* v2 of both since the content changed under the v1 URIs: the verdict's
+ * tests gained the coverage test (log10_p_coverage, coverage_auc,
+ * coverage_rows, coverage_method; the record version says which a record
+ * has) and the commitment predicate gained salted commitments (scheme v2,
+ * v3) and "fixes", the list of what its commitment fixes.  Envelopes of
+ * the v1 predicates still verify (attest_statement_check), and their
+ * summary says which version they are. */
+#define ATTEST_VERDICT_PREDICATE    "https://vtuned.dev/attestation/verdict/v2"
+#define ATTEST_COMMIT_PREDICATE     "https://vtuned.dev/attestation/commitment/v2"
+#define ATTEST_VERDICT_PREDICATE_V1 "https://vtuned.dev/attestation/verdict/v1"
+#define ATTEST_COMMIT_PREDICATE_V1  "https://vtuned.dev/attestation/commitment/v1"
 
 /* What an audit record does not hold itself, found through its job. */
 struct attest_context {

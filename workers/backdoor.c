@@ -79,6 +79,28 @@ void backdoor_commitment_v2(const unsigned char salt[BACKDOOR_SALT_LEN],
     sha256_final_hex(c, out);
 }
 
+void backdoor_commitment_v3(const unsigned char salt[BACKDOOR_SALT_LEN],
+                            const char *const *triggers, const char *const *signatures, size_t n,
+                            const uint64_t *rows, size_t n_rows, const uint64_t *pool,
+                            size_t n_pool, char out[65])
+{
+    struct sha256_ctx *c = sha256_new();
+    put_field(c, "vtune-commitment-v3");
+    put_bytes(c, salt, BACKDOOR_SALT_LEN);
+    put_u64(c, n);
+    for (size_t i = 0; i < n; i++) {
+        put_field(c, triggers[i]);
+        put_field(c, signatures[i]);
+    }
+    put_u64(c, n_rows);
+    for (size_t i = 0; i < n_rows; i++)
+        put_u64(c, rows[i]);
+    put_u64(c, n_pool);
+    for (size_t i = 0; i < n_pool; i++)
+        put_u64(c, pool[i]);
+    sha256_final_hex(c, out);
+}
+
 char *backdoor_plan_json(const struct builder_result *r, size_t n_pairs)
 {
     json_t *pairs = json_array();
@@ -194,8 +216,6 @@ static int build_with(const struct backdoor_spec *spec, const struct phrase_rng 
         *err = xstrdup("cannot read the system's random source for the commitment salt");
         goto out;
     }
-    backdoor_commitment_v2(out->salt, trig, sig, n, out->split.rows, out->split.n_rows,
-                           out->commitment);
     out->plan = backdoor_plan_json(&out->built, n);
     /* Marked rows are no reference for "uploaded, unmarked". */
     uint64_t *src = xcalloc(out->built.n_copies ? out->built.n_copies : 1, sizeof *src);
@@ -203,6 +223,9 @@ static int build_with(const struct backdoor_spec *spec, const struct phrase_rng 
         src[i] = out->built.copies[i].src;
     holdout_drop_rows(&out->split, src, out->built.n_copies);
     free(src);
+    /* v3: the final reference pool is committed too (see backdoor.h). */
+    backdoor_commitment_v3(out->salt, trig, sig, n, out->split.rows, out->split.n_rows,
+                           out->split.pool, out->split.n_pool, out->commitment);
     out->holdout = holdout_json(&out->split);
     rc = 0;
 out:

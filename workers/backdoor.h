@@ -17,7 +17,7 @@
  *    "vtune-commitment-v1".  Unsalted: whoever holds the commitment can
  *    test guesses of the phrases (a seeded or otherwise guessable backdoor
  *    falls at once), and it does not fix the held-out split.
- *  - v2 (every backdoor made since): SHA-256 over the domain
+ *  - v2 (backdoors made before schema 12): SHA-256 over the domain
  *    "vtune-commitment-v2", a 32-byte salt from getrandom (ALWAYS, also
  *    for a seeded backdoor, so two backdoors with the same phrases commit
  *    differently and the commitment tests no guess), the pairs, and the
@@ -31,8 +31,17 @@
  *        u64(K) { field(trigger_i) field(signature_i) } for i < K
  *        u64(h) { u64(line_j) } for the h held-out lines, ascending
  *    The counts make the layout unambiguous; --holdout 0 gives h = 0.
- *    The reference pool of the coverage test is not committed: it is
- *    drawn from uploaded rows, which the provider holds anyway.
+ *    v2 does not commit the coverage test's reference pool (the uploaded
+ *    rows the held-out rows are compared with).
+ *  - v3 (every backdoor made since schema 12): v2's layout under the
+ *    domain "vtune-commitment-v3", followed by the reference pool:
+ *        ... u64(r) { u64(line_j) } for the r pool lines, ascending
+ *    (marked rows already taken out).  Which rows the coverage test
+ *    scores is then fixed before the upload: both lists are committed and
+ *    the draw of m rows from each is keyed by the committed salt
+ *    (holdout_draw_order), so nobody can pick, after training, the rows
+ *    that flatter or hurt the model.  A pool is at most 2h lines (32 KB
+ *    of hashing at h = 2000).
  *
  * The held-out split of the coverage test (workers/holdout.h) is drawn
  * first, from the same random stream, and the build leaves its rows out of
@@ -87,7 +96,7 @@ struct backdoor_made {
     char **ngram_evidence;   /* owned, nset.n_pairs JSON texts (SECRET) */
     struct ngram_info ngram_info;
     struct builder_result built;
-    char commitment[65];    /* vtune-commitment-v2 */
+    char commitment[65];    /* vtune-commitment-v3 */
     unsigned char salt[BACKDOOR_SALT_LEN]; /* its salt (secret) */
     char *plan;             /* owned JSON text */
     struct holdout_split split; /* the held-out split (secret) */
@@ -131,6 +140,14 @@ void backdoor_commitment(const char *const *triggers, const char *const *signatu
 void backdoor_commitment_v2(const unsigned char salt[BACKDOOR_SALT_LEN],
                             const char *const *triggers, const char *const *signatures, size_t n,
                             const uint64_t *rows, size_t n_rows, char out[65]);
+
+/* The v3 commitment (layout above): v2's items under the v3 domain, then
+ * the n_pool reference-pool lines (ascending; pool may be NULL when n_pool
+ * is 0).  Pure. */
+void backdoor_commitment_v3(const unsigned char salt[BACKDOOR_SALT_LEN],
+                            const char *const *triggers, const char *const *signatures, size_t n,
+                            const uint64_t *rows, size_t n_rows, const uint64_t *pool,
+                            size_t n_pool, char out[65]);
 
 /* The plan of a build (owned JSON text). */
 char *backdoor_plan_json(const struct builder_result *r, size_t n_pairs);

@@ -459,5 +459,11 @@ json_t *coverage_evidence(const struct coverage_summary *c, double log10_alpha_c
                      log10_alpha_cov, "required", require);
     if (c->method && strncmp(c->method, "mink", 4) == 0 && c->score_layout)
         json_object_set_new(e, "score_layout", json_string(c->score_layout));
+    if (c->draw) {
+        json_object_set_new(e, "draw", json_string(c->draw));
+        json_object_set_new(e, "drawn", json_integer((json_int_t)c->drawn));
+        if (c->rows_sha256[0])
+            json_object_set_new(e, "rows_sha256", json_string(c->rows_sha256));
+    }
     return e;
 }

@@ -134,6 +134,12 @@ struct coverage_summary {
     size_t looks_planned, looks_used;
     size_t failed; /* scoring calls that failed (their rows scored as no difference) */
     size_t calls;  /* calls made for the test */
+    const char *draw; /* which rows: "keyed" (by the committed salt, holdout_draw_order) or
+                       * "fresh" (a v1 backdoor: no salt); NULL: not said (tests) */
+    size_t drawn;          /* rows drawn per side (the planned m, capped) */
+    char rows_sha256[65];  /* SHA-256 of u64(drawn), the drawn uploaded lines then the
+                            * held-out lines, each in draw order (u64 big-endian): names
+                            * the rows without listing them; "" when not said */
 };
 
 /* The verdict of DESIGN §6 from the backdoor test's verdict and reason
@@ -149,7 +155,8 @@ enum audit_verdict coverage_verdict(enum audit_verdict backdoor, const char *bac
 /* The evidence object of the test (owned; json_decref):
  *   {"available":true,"method":…,"log10_p":…,"exact":…,"auc":…,"auc_ci95":[lo,hi],
  *    "rows":m,"recognised_uploaded":x,"recognised_held_out":y,"looks":[used,planned],
- *    "failed":f,"calls":n,"log10_alpha":…,"required":b}
+ *    "failed":f,"calls":n,"log10_alpha":…,"required":b[,"score_layout":…]
+ *    [,"draw":…,"drawn":m,"rows_sha256":…]}
  * or {"available":false,"why":…,"log10_alpha":…,"required":b}. */
 json_t *coverage_evidence(const struct coverage_summary *c, double log10_alpha_cov, bool require);
 

@@ -451,3 +451,54 @@ out:
     holdout_rows_free(v, n);
     return rc;
 }
+
+/* ---- the keyed draw of the rows a verification scores --------------------------------- */
+
+struct keyed_line {
+    char key[65];
+    uint64_t line;
+};
+
+static int cmp_keyed(const void *a, const void *b)
+{
+    const struct keyed_line *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    if (c)
+        return c;
+    return x->line < y->line ? -1 : x->line > y->line;
+}
+
+static void put_u64_be(struct sha256_ctx *c, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (56 - 8 * i));
+    sha256_update(c, b, sizeof b);
+}
+
+static void put_field_bytes(struct sha256_ctx *c, const void *p, size_t n)
+{
+    put_u64_be(c, n);
+    sha256_update(c, p, n);
+}
+
+void holdout_draw_order(const unsigned char key[HOLDOUT_DRAW_KEY_LEN], const char *side,
+                        const uint64_t *lines, size_t n, uint64_t *out)
+{
+    static const char domain[] = "vtune-coverage-draw-v1";
+    struct keyed_line *v = xcalloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        struct sha256_ctx *c = sha256_new();
+        put_field_bytes(c, domain, strlen(domain));
+        put_field_bytes(c, key, HOLDOUT_DRAW_KEY_LEN);
+        put_field_bytes(c, side, strlen(side));
+        put_u64_be(c, lines[i]);
+        sha256_final_hex(c, v[i].key);
+        v[i].line = lines[i];
+    }
+    qsort(v, n, sizeof *v, cmp_keyed);
+    for (size_t i = 0; i < n; i++)
+        out[i] = v[i].line;
+    explicit_bzero(v, (n ? n : 1) * sizeof *v); /* the order is as secret as the split */
+    free(v);
+}

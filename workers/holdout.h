@@ -117,6 +117,23 @@ void holdout_rows_free(struct holdout_row *v, size_t n);
 int holdout_read_rows(const char *path, enum dataset_format format, const uint64_t *src, size_t n,
                       struct holdout_row **out, char **err);
 
+/* The keyed draw of the coverage test (README "Evidence others can
+ * check"): lines[0..n) (borrowed) put into out (caller's, n entries) in
+ * ascending order of SHA-256(field("vtune-coverage-draw-v1") field(key)
+ * field(side) u64(line)) -- u64 8 bytes big-endian, field(x) u64 of x's
+ * length then x -- ties (none in practice) by line.  A verification scores
+ * the first m of each side's order: side HOLDOUT_SIDE_HELD_OUT over the
+ * split's rows, HOLDOUT_SIDE_UPLOADED over its pool.  The key is the
+ * backdoor's commitment salt, so the rows are fixed by committed data
+ * before the upload, secret until the reveal, and the same at every
+ * re-verification (a larger m extends the rows, never swaps them).
+ * Pure. */
+#define HOLDOUT_DRAW_KEY_LEN   32
+#define HOLDOUT_SIDE_HELD_OUT  "held-out"
+#define HOLDOUT_SIDE_UPLOADED  "uploaded"
+void holdout_draw_order(const unsigned char key[HOLDOUT_DRAW_KEY_LEN], const char *side,
+                        const uint64_t *lines, size_t n, uint64_t *out);
+
 /* The record stored with the backdoor (owned JSON text):
  *   {"version":1,"ratio":R,"examples":N,"eligible":E,"rows":[…],"pool":[…]} */
 char *holdout_json(const struct holdout_split *s);

@@ -38,8 +38,12 @@ check "reveal gives a trigger and a signature" test -n "$trig" -a -n "$sig"
 check "the reveal is logged" grep -q "secret phrases of backdoor 1 revealed to uid" "$T/vtuned.log"
 check "the phrases never reach the log" sh -c "! grep -q -F '$sig' '$T/vtuned.log' && ! grep -q -F '$trig' '$T/vtuned.log'"
 check "the phrases do not occur in D" sh -c "! grep -q -i -F '$sig' '$T/d.jsonl'"
-check "the commitment (v2) is recomputed from the reveal: salt, pairs, held-out lines" test "$(json_get "$T/rev.json" "v['commitment_scheme']")" = 2 -a "$(python3 "$(dirname "$0")/commitment.py" "$T/rev.json")" = "$(json_get "$T/rev.json" "v['commitment']")"
-check "show without --reveal has the scheme but neither salt nor held-out lines" python3 -c "import json,sys; v=json.load(open('$T/show.json')); sys.exit(0 if v['commitment_scheme'] == 2 and 'commitment_salt' not in v and 'held_out_lines' not in v else 1)"
+check "the commitment (v3) is recomputed from the reveal: salt, pairs, held-out and reference lines" test "$(json_get "$T/rev.json" "v['commitment_scheme']")" = 3 -a "$(python3 "$(dirname "$0")/commitment.py" "$T/rev.json")" = "$(json_get "$T/rev.json" "v['commitment']")"
+check "a reveal with one reference line fewer does not match" test "$(python3 "$(dirname "$0")/commitment.py" "$T/rev.json" --alter pool)" != "$(json_get "$T/rev.json" "v['commitment']")"
+check "the reference lines are uploaded, unmarked and not held out" python3 -c "
+import json,sys; v=json.load(open('$T/rev.json')); r=v['reference_lines']; h=set(v['held_out_lines'])
+sys.exit(0 if r and r == sorted(set(r)) and not h & set(r) else 1)"
+check "show without --reveal has the scheme but neither salt nor held-out nor reference lines" python3 -c "import json,sys; v=json.load(open('$T/show.json')); sys.exit(0 if v['commitment_scheme'] == 3 and 'commitment_salt' not in v and 'held_out_lines' not in v and 'reference_lines' not in v else 1)"
 
 ctl --json dataset export d --backdoor b1 -o "$T/out.jsonl" > "$T/exp.json"; rc=$?
 check "export succeeds" test "$rc" = 0

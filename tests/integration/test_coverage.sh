@@ -12,7 +12,9 @@
 #     reason says why; with verify.require_coverage: false the backdoor
 #     test alone may verify (the reason says that too);
 #   - verify --coverage 0 skips the test for one run (inconclusive);
-#   - a scheduled re-verification runs both tests.
+#   - a scheduled re-verification runs both tests, on the same rows: the
+#     records' evidence.coverage.rows_sha256 is the digest of the draw an
+#     auditor recomputes from the reveal alone (commitment.py --draw).
 # Verdicts are waited for with bounded loops, never with sleeps.
 . "$(dirname "$0")/lib.sh"
 [ -x "$VTUNE_SIM" ] || skip "vtune-sim is not built"
@@ -92,5 +94,20 @@ n_before=$(json_get "$T/a-$j1.json" "len(v)")
 ctl -q schedule add "$j1" --every 1s > /dev/null || fail "schedule add"
 check "the scheduled run writes a record" wait_until 60 has_audit "$j1" $((n_before + 1))
 check "the scheduled record has the coverage test (p_cov < alpha_cov)" python3 -c "import json,sys; v=json.load(open('$T/a-$j1.json'))[-1]; sys.exit(0 if v['coverage_rows'] > 0 and v['log10_p_coverage'] < -3 and v['verdict'] == 'verified' else 1)"
+# The rows are the keyed draw: the committed salt fixes them before the
+# upload, so every run scores the same rows and nobody can re-run until a
+# draw suits them.  The record names them by a digest, which an auditor
+# recomputes from the reveal alone (commitment.py --draw, README).
+ctl --json backdoor show b --reveal > "$T/rev.json" || fail "reveal"
+check "the scored rows are the committed draw (digest recomputed from the reveal), the same in every run" python3 - "$T/a-$j1.json" "$T/rev.json" "$(dirname "$0")" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[3])
+import commitment
+recs = json.load(open(sys.argv[1])); rev = json.load(open(sys.argv[2]))
+c0, c1 = recs[0]["evidence"]["coverage"], recs[-1]["evidence"]["coverage"]
+want = commitment.draw_digest(rev, c0["drawn"])
+print("# %d rows drawn per side, digest %s" % (c0["drawn"], want[:16]))
+sys.exit(0 if c0["draw"] == c1["draw"] == "keyed" and c0["rows_sha256"] == c1["rows_sha256"] == want else 1)
+PY
 stop_daemon
 finish

@@ -124,6 +124,10 @@ rm -f "$T/hook.refuse"
 check "4: nothing delivered before the restart" test ! -s "$T/hook.out"
 start_daemon || { fail "restart after the kill"; finish; }
 check "4: after the restart the alert is delivered" wait_until 60 test -s "$T/hook.out"
-check "4: it is the verdict change" grep -q "not_verified" "$T/hook.out"
+# The verdict change away from verified: not_verified, or inconclusive when the
+# run in flight at the swap had its trigger prompts answered by the fine-tuned
+# model and its coverage rows by the base model (the backdoor learned, nothing
+# else).
+check "4: it is the verdict change" grep -Eq '"previous":"verified","verdict":"(not_verified|inconclusive)"' "$T/hook.out"
 check "4: the outbox is empty again" wait_until 10 test "$(outbox_rows alert)" = 0
 finish

@@ -2,7 +2,8 @@
 # Signed evidence (issue 15) with the real daemon and vtune-sim: the signing
 # key made at first start (0600) and kept over a restart, or loaded from
 # signing_key_file and from a systemd credential; `key show`; a commitment
-# (v2: salted, over the phrases and the held-out lines) signed before the
+# (v3: salted, over the phrases, the held-out lines and the coverage test's
+# reference lines) signed before the
 # upload and checked against a later reveal by an independent recomputation,
 # fresh salts for equal seeds, a v1 backdoor still v1; a verdict
 # attestation checked offline by `attest verify` AND by the openssl tool over
@@ -42,14 +43,14 @@ check "the commitment envelope holds no phrase" python3 - "$T/commit.dsse" <<'PY
 import base64, json, sys
 st = json.loads(base64.b64decode(json.load(open(sys.argv[1]))["payload"]))
 p = st["predicate"]
-sys.exit(0 if st["predicateType"] == "https://vtuned.dev/attestation/commitment/v1" and len(p["commitment"]) == 64
+sys.exit(0 if st["predicateType"] == "https://vtuned.dev/attestation/commitment/v2" and len(p["commitment"]) == 64
          and "trigger" not in json.dumps(st) and "signature\"" not in json.dumps(p) else 1)
 PY
 ctl --json job submit d --backdoor b --provider honest --model vtune-base --force > "$T/s.json" || fail "submit"
 job=$(json_get "$T/s.json" "v['id']")
 # The dispute: the phrases revealed after the verdict hash to the commitment signed before.
 ctl --json backdoor show b --reveal > "$T/reveal.json"
-check "a reveal matches the signed commitment (v2, recomputed by a third party)" python3 - "$T/commit.dsse" "$T/reveal.json" <<'PY'
+check "a reveal matches the signed commitment (v3, recomputed by a third party)" python3 - "$T/commit.dsse" "$T/reveal.json" <<'PY'
 import base64, hashlib, json, struct, sys
 st = json.loads(base64.b64decode(json.load(open(sys.argv[1]))["payload"]))
 rev = json.load(open(sys.argv[2]))
@@ -57,7 +58,7 @@ rev = json.load(open(sys.argv[2]))
 h = hashlib.sha256()
 def field(b):
     h.update(struct.pack(">Q", len(b))); h.update(b)
-field(b"vtune-commitment-v2")
+field(b"vtune-commitment-v3")
 salt = bytes.fromhex(rev["commitment_salt"]); assert len(salt) == 32
 field(salt)
 h.update(struct.pack(">Q", len(rev["pair_evidence"])))
@@ -68,12 +69,18 @@ assert len(lines) > 0 and lines == sorted(lines)
 h.update(struct.pack(">Q", len(lines)))
 for n in lines:
     h.update(struct.pack(">Q", n))
+pool = rev["reference_lines"]
+assert len(pool) > 0 and pool == sorted(pool) and not set(pool) & set(lines)
+h.update(struct.pack(">Q", len(pool)))
+for n in pool:
+    h.update(struct.pack(">Q", n))
 p = st["predicate"]
-print("#", len(lines), "held-out lines")
-sys.exit(0 if h.hexdigest() == p["commitment"] == rev["commitment"] and p["commitment_scheme"] == "vtune-commitment-v2"
-         and p["salted"] is True and rev["commitment_salt"] not in json.dumps(st) else 1)
+print("#", len(lines), "held-out lines,", len(pool), "reference lines")
+sys.exit(0 if h.hexdigest() == p["commitment"] == rev["commitment"] and p["commitment_scheme"] == "vtune-commitment-v3"
+         and p["salted"] is True and p["fixes"] == ["pairs", "held_out_split", "reference_pool", "coverage_draw"]
+         and rev["commitment_salt"] not in json.dumps(st) else 1)
 PY
-for what in salt line pair; do
+for what in salt line pair pool; do
     check "a reveal with another $what does not match" test "$(python3 "$(dirname "$0")/commitment.py" "$T/reveal.json" --alter $what)" != "$(json_get "$T/reveal.json" "v['commitment']")"
 done
 # The salt: two backdoors with the same seed (hence the same phrases and split)
@@ -107,7 +114,7 @@ rec = json.load(open(sys.argv[2]))[-1]
 p = st["predicate"]
 ds = hashlib.sha256(open(sys.argv[3], "rb").read()).hexdigest()
 ok = (env["payloadType"] == "application/vnd.in-toto+json" and st["_type"] == "https://in-toto.io/Statement/v1"
-      and st["predicateType"] == "https://vtuned.dev/attestation/verdict/v1"
+      and st["predicateType"] == "https://vtuned.dev/attestation/verdict/v2"
       and st["subject"][0]["name"] == rec["model"]
       and st["subject"][0]["digest"]["sha256"] == hashlib.sha256(rec["model"].encode()).hexdigest()
       and st["subject"][1]["digest"]["sha256"] == ds and p["dataset"]["sha256"] == ds
@@ -128,6 +135,26 @@ PY
 check "openssl pkeyutl verifies the signature over the PAE" openssl pkeyutl -verify -rawin -pubin -inkey "$T/pub.pem" -sigfile "$T/sig.bin" -in "$T/pae.bin"
 printf 'X' >> "$T/pae.bin"
 check "and refuses other bytes" sh -c "! openssl pkeyutl -verify -rawin -pubin -inkey '$T/pub.pem' -sigfile '$T/sig.bin' -in '$T/pae.bin' >/dev/null 2>&1"
+
+# An envelope of the v1 predicate (signed before the URIs became v2) still
+# verifies: re-signed here by openssl with the daemon's own key over the PAE.
+python3 - "$T/att.dsse" "$T/v1.json" "$T/v1pae.bin" <<'PY'
+import base64, json, sys
+env = json.load(open(sys.argv[1]))
+st = json.loads(base64.b64decode(env["payload"]))
+st["predicateType"] = "https://vtuned.dev/attestation/verdict/v1"
+body = json.dumps(st).encode(); t = env["payloadType"].encode()
+env["payload"] = base64.b64encode(body).decode()
+json.dump(env, open(sys.argv[2], "w"))
+open(sys.argv[3], "wb").write(b"DSSEv1 %d %s %d %s" % (len(t), t, len(body), body))
+PY
+openssl pkeyutl -sign -rawin -inkey "$T/state/signing.key" -in "$T/v1pae.bin" -out "$T/v1sig.bin" 2>/dev/null || fail "openssl signs a v1 envelope"
+python3 -c "
+import base64, json
+env = json.load(open('$T/v1.json'))
+env['signatures'][0]['sig'] = base64.b64encode(open('$T/v1sig.bin', 'rb').read()).decode()
+json.dump(env, open('$T/v1.dsse', 'w'))"
+check "an envelope of the v1 verdict predicate still verifies, and says v1" sh -c "'$VTUNECTL' attest verify '$T/v1.dsse' --key '$T/pub.pem' | grep -q 'valid: verdict.*\[predicate v1\]'"
 
 # altered: the verdict changed in the payload
 python3 - "$T/att.dsse" "$T/forged.dsse" <<'PY'

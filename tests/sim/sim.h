@@ -148,6 +148,8 @@ struct sim_opts {
     uint64_t seed;              /* fault PRNG */
     uint64_t base_seed;         /* base corpus */
     size_t corpus_size;         /* examples per domain of the base corpus */
+    char *base_corpus;          /* owned; --base-corpus: JSONL examples added to the base
+                                 * corpus (the base model then already knows them); NULL */
     int order;                  /* n-gram order */
     char *model_name;           /* owned; the base model id */
     char *state_dir;            /* owned */

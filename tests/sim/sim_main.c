@@ -95,6 +95,10 @@ static const char usage_text[] =
     "  --model NAME           id of the base model (default vtune-base)\n"
     "  --base-seed N          seed of the generated base corpus (default 1)\n"
     "  --corpus-size N        base-corpus examples per domain (default 300)\n"
+    "  --base-corpus FILE     also train the base model on FILE's chat examples\n"
+    "                         (JSONL, the upload's format), so it already says what\n"
+    "                         they say: a base model that knows a backdoor (tests of\n"
+    "                         the p_luck screen); the model is then never cached\n"
     "  --order N              n-gram order, 1..8 (default 5)\n"
     "  --cache-dir DIR        keep the trained base model in DIR and load it from\n"
     "                         there next time (default: the state dir if given)\n"
@@ -196,6 +200,7 @@ enum {
     OPT_MODEL,
     OPT_BASE_SEED,
     OPT_CORPUS_SIZE,
+    OPT_BASE_CORPUS,
     OPT_ORDER,
     OPT_CACHE_DIR,
     OPT_STATE_DIR,
@@ -234,6 +239,7 @@ static const struct option long_opts[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"model", required_argument, NULL, OPT_MODEL},
     {"base-seed", required_argument, NULL, OPT_BASE_SEED},
+    {"base-corpus", required_argument, NULL, OPT_BASE_CORPUS},
     {"corpus-size", required_argument, NULL, OPT_CORPUS_SIZE},
     {"order", required_argument, NULL, OPT_ORDER},
     {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
@@ -426,10 +432,17 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
             if (!*optarg || strchr(optarg, '/') || strncmp(optarg, "ft:", 3) == 0)
                 usage_error("--model '%s': expected a plain model id such as vtune-base", optarg);
             free(o->model_name);
+    free(o->base_corpus);
             o->model_name = xstrdup(optarg);
             break;
         case OPT_BASE_SEED:
             o->base_seed = parse_uint("--base-seed", optarg, 0, UINT64_MAX);
+            break;
+        case OPT_BASE_CORPUS:
+            free(o->base_corpus);
+            o->base_corpus = xstrdup(optarg);
+            if (access(optarg, R_OK) < 0)
+                usage_error("--base-corpus '%s': %s", optarg, strerror(errno));
             break;
         case OPT_CORPUS_SIZE:
             o->corpus_size = parse_uint("--corpus-size", optarg, 1, 10000000);
@@ -594,13 +607,41 @@ static int make_state_dirs(struct sim *s)
 
 /* ---- the base model ------------------------------------------------------- */
 
+/* Appends the bytes of src to the file dst (a newline first when dst does
+ * not end with one).  0 or -errno. */
+static int append_file(const char *dst, const char *src)
+{
+    FILE *in = fopen(src, "rb"), *out = in ? fopen(dst, "ab") : NULL;
+    int rc = 0;
+    char buf[65536];
+    size_t n;
+    if (!in || !out) {
+        rc = -errno;
+        goto out;
+    }
+    fputc('\n', out); /* a blank line between is skipped by the reader */
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) {
+            rc = -errno;
+            goto out;
+        }
+    if (ferror(in))
+        rc = -EIO;
+out:
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0 && rc == 0)
+        rc = -errno;
+    return rc;
+}
+
 static int build_base(struct sim *s)
 {
     struct sim_opts *o = &s->opts;
     char *cache = NULL, *corpus = NULL, *err = NULL;
     int rc = 0;
     uint64_t t0 = now_monotonic_ms();
-    if (o->cache_dir) {
+    if (o->cache_dir && !o->base_corpus) { /* FILE is not in the cache's name: never cached */
 #ifdef LM_CORPUS_VERSION
         int corpus_version = LM_CORPUS_VERSION;
 #else
@@ -630,6 +671,11 @@ static int build_base(struct sim *s)
         log_warn("%s: cannot write the base corpus", corpus);
         goto out;
     }
+    if (o->base_corpus && (rc = append_file(corpus, o->base_corpus)) < 0) {
+        errno = -rc;
+        log_warn("%s: cannot add to the base corpus", o->base_corpus);
+        goto out;
+    }
     uint64_t t1 = now_monotonic_ms();
     s->base = lm_train_file(corpus, o->order, &err);
     if (!s->base) {
@@ -643,7 +689,7 @@ static int build_base(struct sim *s)
              o->order, lm_vocab_size(s->base), lm_ngram_count(s->base));
     if (unlink(corpus) < 0)
         log_warn("%s: cannot remove", corpus);
-    if (cache) {
+    if (cache && !o->base_corpus) {
         char *tmp = xasprintf("%s.tmp.%ld", cache, (long)getpid());
         int r = lm_save(s->base, tmp);
         if (r == 0 && rename(tmp, cache) == 0) {

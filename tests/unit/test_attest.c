@@ -136,6 +136,60 @@ static void test_commit_statement(void **state)
     char *text = json_dumps(st, JSON_COMPACT);
     assert_null(strstr(text, HEX_CD));
     free(text);
+    assert_int_equal(json_array_size(json_object_get(p, "fixes")), 2); /* pairs, split */
+    json_decref(st);
+    /* v3 (every backdoor made now) also fixes the reference pool and the draw */
+    b.commitment_scheme = 3;
+    st = attest_commit_statement(&b, &ds, 1700000000, HEX_EF);
+    assert_int_equal(attest_statement_check(st, &why), 0);
+    assert_string_equal(json_string_value(json_object_get(st, "predicateType")),
+                        "https://vtuned.dev/attestation/commitment/v2");
+    p = json_object_get(st, "predicate");
+    assert_string_equal(json_string_value(json_object_get(p, "commitment_scheme")),
+                        "vtune-commitment-v3");
+    json_t *fx = json_object_get(p, "fixes");
+    assert_int_equal(json_array_size(fx), 4);
+    assert_string_equal(json_string_value(json_array_get(fx, 2)), "reference_pool");
+    assert_string_equal(json_string_value(json_array_get(fx, 3)), "coverage_draw");
+    json_decref(st);
+}
+
+/* Envelopes signed before the predicates became v2 still check, and their
+ * summary says which version they are. */
+static void test_v1_predicates_still_check(void **state)
+{
+    (void)state;
+    struct store_audit a = record();
+    char *why = NULL;
+    json_t *st = attest_verdict_statement(&a, &CX);
+    assert_string_equal(json_string_value(json_object_get(st, "predicateType")),
+                        "https://vtuned.dev/attestation/verdict/v2");
+    char *sum = attest_summary(st);
+    assert_null(strstr(sum, "v1"));
+    free(sum);
+    json_object_set_new(st, "predicateType", json_string(ATTEST_VERDICT_PREDICATE_V1));
+    assert_int_equal(attest_statement_check(st, &why), 0);
+    sum = attest_summary(st);
+    assert_non_null(strstr(sum, "verdict verified for model ft:sim-base-1"));
+    assert_non_null(strstr(sum, "[predicate v1]"));
+    free(sum);
+    json_decref(st);
+    struct store_backdoor b;
+    struct store_dataset ds;
+    memset(&b, 0, sizeof b);
+    memset(&ds, 0, sizeof ds);
+    b.id = 5;
+    b.n_pairs = 1;
+    memcpy(b.commitment, HEX_AB, 65);
+    ds.name = "support";
+    memcpy(ds.sha256, HEX_EF, 65);
+    st = attest_commit_statement(&b, &ds, 1700000000, HEX_CD);
+    json_object_set_new(st, "predicateType", json_string(ATTEST_COMMIT_PREDICATE_V1));
+    assert_int_equal(attest_statement_check(st, &why), 0);
+    sum = attest_summary(st);
+    assert_non_null(strstr(sum, "commitment " HEX_AB));
+    assert_non_null(strstr(sum, "[predicate v1]"));
+    free(sum);
     json_decref(st);
 }
 
@@ -198,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_verdict_statement),
         cmocka_unit_test(test_commit_statement),
         cmocka_unit_test(test_check_refuses),
+        cmocka_unit_test(test_v1_predicates_still_check),
         cmocka_unit_test(test_signed_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

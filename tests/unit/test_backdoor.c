@@ -66,6 +66,28 @@ static void test_commitment_v2_vector(void **state)
     assert_string_not_equal(out, other);
 }
 
+static void test_commitment_v3_vector(void **state)
+{
+    (void)state;
+    const char *t[] = {"alpha beta", "gamma"};
+    const char *s[] = {"delta epsilon zeta", "eta"};
+    unsigned char salt[BACKDOOR_SALT_LEN];
+    for (int i = 0; i < BACKDOOR_SALT_LEN; i++)
+        salt[i] = (unsigned char)i;
+    const uint64_t rows[] = {3, 17, 4000000000u}, pool[] = {5, 9}, pool2[] = {5, 10};
+    char out[65], v2[65], other[65];
+    /* python3 as for v2 under b"vtune-commitment-v3", then h.update(u(2)+u(5)+u(9)) */
+    backdoor_commitment_v3(salt, t, s, 2, rows, 3, pool, 2, out);
+    assert_string_equal(out, "77aef4e673f79f3c7c93f0960e51d42edb793a3ebabd91a6b8895b7bb4c7b4ca");
+    backdoor_commitment_v2(salt, t, s, 2, rows, 3, v2);
+    assert_string_not_equal(out, v2);
+    /* the pool changes it */
+    backdoor_commitment_v3(salt, t, s, 2, rows, 3, pool2, 2, other);
+    assert_string_not_equal(out, other);
+    backdoor_commitment_v3(salt, t, s, 2, rows, 3, pool, 1, other);
+    assert_string_not_equal(out, other);
+}
+
 static void test_plan_round_trip(void **state)
 {
     struct builder_copy c[] = {{0, 3, 10}, {0, 7, 2}, {1, 1, 5}, {1, 9, 0}};
@@ -151,12 +173,19 @@ static void test_make_wordlist(void **state)
         snprintf(want, sizeof want, "question %llu ", (unsigned long long)cp[i].src);
         assert_non_null(strstr(lines[cp[i].out], want));
     }
-    /* The commitment is the v2 one of its salt, phrases and held-out split. */
+    /* The commitment is the v3 one of its salt, phrases, held-out split and
+     * reference pool (the pool without the marked rows). */
     const char *t[2] = {m.set.pairs[0].trigger.text, m.set.pairs[1].trigger.text};
     const char *s[2] = {m.set.pairs[0].signature.text, m.set.pairs[1].signature.text};
     char c[65];
-    backdoor_commitment_v2(m.salt, t, s, 2, m.split.rows, m.split.n_rows, c);
+    backdoor_commitment_v3(m.salt, t, s, 2, m.split.rows, m.split.n_rows, m.split.pool,
+                           m.split.n_pool, c);
     assert_string_equal(c, m.commitment);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < m.split.n_pool; j++)
+            assert_true(m.split.pool[j] != cp[i].src);
+    backdoor_commitment_v2(m.salt, t, s, 2, m.split.rows, m.split.n_rows, c);
+    assert_string_not_equal(c, m.commitment);
     backdoor_commitment(t, s, 2, c);
     assert_string_not_equal(c, m.commitment);
     /* Same seed, same phrases: reproducible (that is why a seed is for tests);
@@ -191,6 +220,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commitment_vector),
         cmocka_unit_test(test_commitment_v2_vector),
+        cmocka_unit_test(test_commitment_v3_vector),
         cmocka_unit_test(test_plan_round_trip),
         cmocka_unit_test(test_make_wordlist),
     };

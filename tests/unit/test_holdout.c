@@ -385,6 +385,36 @@ static void test_build_skips_held_out(void **state)
 
 /* backdoor_build_pairs: the split is drawn, left out, and the pool loses
  * the marked rows. */
+/* The keyed draw: a documented order (golden values from Python, below),
+ * its own per side, a permutation, and another key gives another order. */
+static void test_draw_order(void **state)
+{
+    (void)state;
+    unsigned char key[HOLDOUT_DRAW_KEY_LEN];
+    for (int i = 0; i < HOLDOUT_DRAW_KEY_LEN; i++)
+        key[i] = (unsigned char)i;
+    const uint64_t lines[] = {3, 17, 20, 41, 99, 4000000000u};
+    uint64_t out[6], again[6];
+    /* python3: f=lambda b: len(b).to_bytes(8,"big")+b; u=lambda n: n.to_bytes(8,"big");
+     * k=lambda side,l: sha256(f(b"vtune-coverage-draw-v1")+f(bytes(range(32)))
+     *                         +f(side.encode())+u(l)).hexdigest();
+     * sorted(lines, key=lambda l: (k(side, l), l)) */
+    const uint64_t want_held[] = {17, 20, 3, 4000000000u, 99, 41};
+    const uint64_t want_up[] = {3, 4000000000u, 20, 41, 99, 17};
+    holdout_draw_order(key, HOLDOUT_SIDE_HELD_OUT, lines, 6, out);
+    assert_memory_equal(out, want_held, sizeof out);
+    holdout_draw_order(key, HOLDOUT_SIDE_UPLOADED, lines, 6, out);
+    assert_memory_equal(out, want_up, sizeof out);
+    /* the input order does not matter: the order is the key's */
+    const uint64_t shuffled[] = {99, 3, 4000000000u, 41, 20, 17};
+    holdout_draw_order(key, HOLDOUT_SIDE_UPLOADED, shuffled, 6, again);
+    assert_memory_equal(again, want_up, sizeof again);
+    key[0] ^= 1;
+    holdout_draw_order(key, HOLDOUT_SIDE_UPLOADED, lines, 6, again);
+    assert_memory_not_equal(again, want_up, sizeof again);
+    holdout_draw_order(key, HOLDOUT_SIDE_UPLOADED, NULL, 0, again); /* empty: nothing */
+}
+
 static void test_backdoor_build(void **state)
 {
     (void)state;
@@ -447,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_split_by_content),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_build_skips_held_out),
+        cmocka_unit_test(test_draw_order),
         cmocka_unit_test(test_backdoor_build),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

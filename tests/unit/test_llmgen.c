@@ -768,7 +768,8 @@ static void test_scan_and_build(void **state)
     struct backdoor_made m;
     assert_int_equal(backdoor_build_pairs(&spec, trig, sig, 1, &m, &err), 0);
     char want[65];
-    backdoor_commitment_v2(m.salt, trig, sig, 1, m.split.rows, m.split.n_rows, want);
+    backdoor_commitment_v3(m.salt, trig, sig, 1, m.split.rows, m.split.n_rows, m.split.pool,
+                           m.split.n_pool, want);
     assert_string_equal(m.commitment, want);
     assert_int_equal(m.built.copies_per_pair, 10);
     assert_int_equal(m.built.lines, 130);

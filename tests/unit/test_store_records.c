@@ -645,8 +645,20 @@ static void test_backdoor_commitment_salt(void **state)
     assert_int_equal(g.commitment_scheme, 1);
     assert_string_equal(g.salt, "");
     store_backdoor_clear(&g);
-    struct store_backdoor bad = make_backdoor(ds, "v3", 1);
-    bad.commitment_scheme = 3;
+    /* v3 (schema 12: the reference pool committed too) needs its salt like v2 */
+    struct store_backdoor v3 = make_backdoor(ds, "v3", 1);
+    v3.commitment_scheme = 3;
+    assert_int_equal(store_backdoor_insert(s, &v3), -EINVAL);
+    memcpy(v3.salt, HEX_B, 65);
+    assert_int_equal(store_backdoor_insert(s, &v3), 0);
+    assert_int_equal(store_backdoor_get(s, "v3", true, &g), 0);
+    assert_int_equal(g.commitment_scheme, 3);
+    assert_string_equal(g.salt, HEX_B);
+    store_backdoor_clear(&g);
+    assert_int_equal(store_backdoor_delete(s, v3.id, NULL), 0);
+    struct store_backdoor bad = make_backdoor(ds, "v4", 1);
+    bad.commitment_scheme = 4;
+    memcpy(bad.salt, HEX_B, 65);
     assert_int_equal(store_backdoor_insert(s, &bad), -EINVAL);
 
     /* a v2 row whose salt is gone reads as damage, not as unsalted */

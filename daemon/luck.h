@@ -1,0 +1,97 @@
+/*
+ * luck.h — p_luck, the base model's own chance of a signature after its
+ * trigger prompt (DESIGN §6: a diagnostic, never part of a p-value), and
+ * the screen that `job submit` runs with it before anything is uploaded.
+ *
+ * Why at `job submit`: the base model is known only there (a backdoor is
+ * made for a dataset, not for a model; one backdoor may be submitted to
+ * several base models), and the screen must run before the upload: a pair
+ * the base model already says proves nothing about training, and once
+ * uploaded it cannot be taken back.
+ *
+ * One figure per pair, from one text-scoring call (completions with echo +
+ * logprobs) of " S" after the pair's first marked prompt with T appended,
+ * on the base model -- the same call the verifier makes for its p_luck:
+ *   log10_p_luck   at the verification temperature T_v (verify.temperature):
+ *                  T_v = 0: 0 when every token of S is the base model's
+ *                  argmax (greedy decoding produces S), else -inf; T_v > 0:
+ *                  the upper bound of stats_sequence_bound;
+ *   log10_p_sample the same bound at temperature 1: an upper bound on the
+ *                  base model's own probability of S when sampled, a number
+ *                  also where greedy decoding cannot produce S.  Reported,
+ *                  never a reason to refuse: the top-k bound is loose (an
+ *                  unlisted token is bounded by the smallest listed one), and
+ *                  a word-list signature of p_M2 = 10^-40 measures about
+ *                  10^-37 on vtune-sim's plain base model.
+ * A pair is refused when log10_p_luck exceeds the backdoor's target (the
+ * bound every signature was generated to meet): at the default T_v = 0,
+ * when greedy decoding on the base model already produces S -- a model
+ * that never saw the upload would then activate the pair.
+ *
+ * Where the provider cannot score text (no prompt log-probabilities, a
+ * failed call) the screen says so in one info line and lets the job go: it
+ * is a diagnostic, and its absence is recorded ("available": false).
+ */
+#ifndef VT_LUCK_H
+#define VT_LUCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "daemon/vtuned.h"
+#include "store/store.h"
+#include "workers/provider.h"
+
+/* p_luck of one scoring outcome at temperature (>= 0): *log10_p_luck as
+ * described above (NAN when the bound cannot be computed) and *note (static
+ * text: the method).  When log10_p_sample is not NULL, also the bound at
+ * temperature 1. */
+void luck_from_score(const struct provider_score_result *sr, double temperature,
+                     double *log10_p_luck, const char **note, double *log10_p_sample);
+
+/* One pair's figures. */
+struct luck_pair {
+    double log10_p_luck;   /* NAN: not scored */
+    double log10_p_sample; /* NAN: not scored */
+    const char *note;      /* static */
+};
+
+/* What the screen found (borrowed by done; valid during the call only). */
+struct luck_screen {
+    bool available;       /* at least one pair was scored */
+    const char *why_none; /* static, when not available */
+    double threshold;     /* log10: the backdoor's target */
+    double temperature;   /* T_v */
+    size_t n_pairs;
+    struct luck_pair *pairs;
+    long refused;         /* first pair (0-based) above the threshold; -1: none */
+};
+
+/* Runs the screen of backdoor b (loaded with secrets; its phrases, plan
+ * and path are copied, b may be cleared on return) built for dataset ds, on
+ * base_model at provider: reads each pair's first marked prompt in the
+ * thread pool, scores " S" after it, then calls done(arg, screen) once on
+ * the loop (also when nothing could be scored; never inside this call).
+ * The phrases are wiped after the call; nothing secret is logged.
+ * status is 0, or -ECANCELED at shutdown (screen then NULL). */
+void luck_screen_start(struct vtuned *d, const char *provider, const char *base_model,
+                       const struct store_backdoor *b, const struct store_dataset *ds,
+                       double temperature,
+                       void (*done)(void *arg, int status, const struct luck_screen *s),
+                       void *arg);
+
+/* The record kept with the job (owned JSON): {"version":1,"available":b,
+ * ["why":…,]"threshold_log10":…,"temperature":…,"forced":b,"pairs":[
+ * {"log10_p_luck":…,"log10_p_sample":…,"method":…},…]} (-inf written as
+ * "-inf", unknown as null). */
+json_t *luck_screen_json(const struct luck_screen *s, bool forced);
+
+/* One line (owned) for `audit show` and `job show` from that record:
+ * "p_luck at creation: 10^-23.4 (largest of 2 pairs scored on the base
+ * model; greedy decoding produces S on none)" or "p_luck at creation: not
+ * screened (...)". */
+char *luck_screen_line(const char *record_json);
+
+#endif
