@@ -303,6 +303,23 @@ int store_job_transition(struct store *s, int64_t id, int expected_from, enum jo
                          const struct store_job_update *u, const char *message,
                          const char *provider_excerpt);
 
+/* An outbox item (see "outbox" below) to record with a transition. */
+struct store_outbox_intent {
+    const char *kind;    /* borrowed; 1..32 characters */
+    const char *payload; /* borrowed JSON text */
+    int64_t due_ms;      /* Unix milliseconds */
+};
+/* store_job_transition and store_outbox_add(ob) in ONE transaction: both
+ * are written or neither (a job's final state and the deletion of its
+ * uploaded file at the provider, issue 13).  *ob_id (may be NULL) gets the
+ * item's id, 0 on failure.  Errors as store_job_transition; also -EINVAL
+ * when the schema refuses the item (empty kind, payload not JSON), and
+ * then the transition is not made either. */
+int store_job_transition_outbox(struct store *s, int64_t id, int expected_from, enum job_state to,
+                                const struct store_job_update *u, const char *message,
+                                const char *provider_excerpt,
+                                const struct store_outbox_intent *ob, int64_t *ob_id);
+
 struct store_job_event {
     int64_t id; /* order of events is id order (at may step back) */
     int64_t job_id;

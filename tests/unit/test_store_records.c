@@ -799,6 +799,63 @@ static void test_job_insert_get(void **state)
     assert_int_equal(store_backdoor_delete(s, bd, NULL), -EBUSY);
 }
 
+/* A final state and its outbox item (the deletion of the job's upload)
+ * are one transaction: when the item cannot be written, the transition is
+ * not made either (no state, no event); when it can, both are there. */
+static void test_job_transition_outbox(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    int64_t ds = 0, bd = 0, ob_id = -1;
+    int64_t id = add_chain(s, &ds, &bd);
+    struct store_job g;
+    struct store_job_update u = {.error = "provider refused"};
+
+    int64_t events = raw_int(f, "SELECT count(*) FROM job_events");
+    struct store_outbox_intent bad = {"delete_upload", "{not json", 5};
+    assert_int_equal(store_job_transition_outbox(s, id, JOB_CREATED, JOB_FAILED, &u, "failed",
+                                                 NULL, &bad, &ob_id),
+                     -EINVAL);
+    assert_int_equal(ob_id, 0);
+    assert_idle(s);
+    assert_int_equal(store_job_get(s, "j", &g), 0);
+    assert_int_equal(g.state, JOB_CREATED);
+    assert_null(g.error);
+    store_job_clear(&g);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM job_events"), events);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM outbox"), 0);
+
+    /* a lost compare-and-set writes no item either */
+    struct store_outbox_intent ok = {"delete_upload", "{\"file\":\"file-1\",\"job\":1}", 5};
+    assert_int_equal(store_job_transition_outbox(s, id, JOB_RUNNING, JOB_FAILED, &u, "failed",
+                                                 NULL, &ok, &ob_id),
+                     -ESTALE);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM outbox"), 0);
+
+    assert_int_equal(store_job_transition_outbox(s, id, JOB_CREATED, JOB_FAILED, &u, "failed",
+                                                 NULL, &ok, &ob_id),
+                     0);
+    assert_true(ob_id > 0);
+    assert_int_equal(store_job_get(s, "j", &g), 0);
+    assert_int_equal(g.state, JOB_FAILED);
+    store_job_clear(&g);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM job_events"), events + 1);
+    char *sql = xasprintf("SELECT count(*) FROM outbox WHERE id = %" PRId64
+                          " AND kind = 'delete_upload' AND next_due_ms = 5"
+                          " AND json_extract(payload, '$.file') = 'file-1'",
+                          ob_id);
+    assert_int_equal(raw_int(f, sql), 1);
+    free(sql);
+    /* the item is an ordinary outbox item: due, and deleted when delivered */
+    struct store_outbox_item *v = NULL;
+    size_t n = 0;
+    assert_int_equal(store_outbox_due(s, 10, 8, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].id, ob_id);
+    store_outbox_list_free(v, n);
+    assert_int_equal(store_outbox_delete(s, ob_id), 0);
+}
+
 static void test_job_transitions(void **state)
 {
     struct fx *f = *state;
@@ -1683,6 +1740,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_transition_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_transition_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs_and_trials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_finish_audited, setup, teardown),
