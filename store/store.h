@@ -381,11 +381,21 @@ int store_runs_unfinished(struct store *s, struct store_verify_run **out, size_t
 /* Inserts a trial of a RUNNING run.  t borrowed; t->id and t->created_at
  * set.  -ENOENT run absent; -ESTALE run not running; -EINVAL bad values.
  * Atomic but committed without an fsync of its own (synchronous=NORMAL for
- * this commit): the next synchronous=FULL commit makes it durable, and a
- * run a crash interrupts is done again anyway. */
+ * this commit): it survives a crash of the process, and the next
+ * synchronous=FULL commit makes it durable against a power loss too (a
+ * trial lost that way is asked again when the run resumes). */
 int store_trial_insert(struct store *s, struct store_trial *t);
 /* Trials of run_id ordered by id; owned array, free with free(). */
 int store_run_trials(struct store *s, int64_t run_id, struct store_trial **out, size_t *n);
+
+/* A run's plan record (schema 12): the JSON the daemon needs to plan the
+ * same prompts again and resume the run after a restart (seed, options);
+ * the store only keeps it.  One per run, removed with it.  put: -ENOENT
+ * run absent, -EEXIST already recorded, -EINVAL not JSON.  get: *plan
+ * owned (free()); -ENOENT when the run has none (made by an older vtuned,
+ * or the daemon stopped between recording the run and its plan). */
+int store_run_plan_put(struct store *s, int64_t run_id, const char *plan);
+int store_run_plan_get(struct store *s, int64_t run_id, char **plan);
 
 /* ---- audit trail (DESIGN §9, §10; issue 6) ----
  *
