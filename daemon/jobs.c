@@ -7,7 +7,10 @@
  * busy (one provider call in flight).  Every decision starts from the
  * state recorded in the store, and every transition goes through
  * run_move(), which writes the store first and only then lets the caller
- * act.  Watchers (job.watch) get one notification per transition.
+ * act.  The commit does not wait for the disk; the provider request the
+ * caller then makes does (provider_client.c's barrier waits for the
+ * store's ticket, store/durable.c), so a transition is on disk before the
+ * call it permits goes out.  Watchers (job.watch) get one notification per transition.
  *
  * A redone upload (the job was found in "uploading", or an attempt failed
  * or was resent) may leave an earlier copy at the provider: every upload is
@@ -1229,10 +1232,10 @@ void jobs_tick(struct vtuned *d)
             }
             continue;
         }
-        /* A bounded number of steps per tick: each step commits (with an
-         * fsync) on the loop thread, and control requests must not wait
-         * behind a thousand of them.  Stepped jobs become busy or not due,
-         * so the next tick reaches the ones after them. */
+        /* A bounded number of steps per tick: each step commits on the loop
+         * thread (without an fsync: store/durable.c), and control requests
+         * must not wait behind a thousand of them.  Stepped jobs become busy
+         * or not due, so the next tick reaches the ones after them. */
         if (r->due_ms <= now && steps < JOBS_STEPS_PER_TICK) {
             steps++;
             step(r);

@@ -6,8 +6,9 @@
  * BEGIN IMMEDIATE transaction that reads the current state, compares it
  * with what the caller believes it is (compare-and-set: -ESTALE and no
  * change when they differ), writes the new state and fields, and appends
- * the job_events row, then commits with synchronous=FULL.  The daemon
- * calls it BEFORE the side effect the new state allows ("submitting" is
+ * the job_events row, then commits (durably: at once with
+ * synchronous=FULL, or once its ticket passes after store_durable_start).
+ * The daemon calls it BEFORE the side effect the new state allows ("submitting" is
  * written before the create call goes out), so after a crash the row says
  * what might have happened and reconciliation can find out.
  *

@@ -5,7 +5,10 @@
  * every call here is a short statement or transaction; heavy work (reading,
  * hashing and copying dataset bytes) happens in the thread pool before the
  * row is written.  Opened with WAL, busy_timeout, foreign_keys=ON and
- * synchronous=FULL; write transactions are BEGIN IMMEDIATE.  Statements are
+ * synchronous=FULL; the daemon then moves the fsyncs to a thread
+ * (store_durable_start: synchronous=NORMAL, group syncs of the log, a
+ * ticket to wait for before a side effect).  Write transactions are
+ * BEGIN IMMEDIATE.  Statements are
  * prepared once at open and reused.  Schema versions live in
  * PRAGMA user_version and are migrated in one transaction at open; a
  * database written by a newer vtuned is refused.
@@ -68,6 +71,37 @@ int store_state_dir_prepare(const char *dir, char **err);
  * *err an owned one-line message; on failure dest is removed. */
 int store_backup(struct store *s, const char *dest, int (*cancelled)(void *ctx), void *ctx,
                  char **err);
+/* ---- durability off the loop (store/durable.c; issue 13) ----
+ *
+ * After store_durable_start, the connection commits with
+ * synchronous=NORMAL: a commit is atomic, visible and survives a crash of
+ * the process at once, and reaches the disk (against a power loss) when
+ * the store's syncer thread has fdatasync'd the log, in groups.  Whoever
+ * is about to act on what was committed (send a provider request, answer
+ * a client) takes a ticket and waits until it has passed: "recorded before
+ * the side effect" then still means "on disk before the side effect".
+ * Checkpoints run in that thread too (the connection's automatic
+ * checkpoint is off).  All calls from the thread that uses s, except
+ * notify, which the syncer thread calls after each group (it must be
+ * async-signal-safe in spirit: uv_async_send).  Without start, every
+ * commit is synchronous=FULL and every ticket is 0. */
+/* Returns 0, or -1 with *err an owned one-line message (s unchanged). */
+int store_durable_start(struct store *s, void (*notify)(void *ctx), void *ctx, char **err);
+/* Makes everything committed durable, stops the thread, and goes back to
+ * synchronous=FULL.  Before store_close.  NULL or not started: nothing. */
+void store_durable_stop(struct store *s);
+/* 0 when every commit so far is durable; else the ticket to wait for (a
+ * sync is asked for). */
+uint64_t store_durable_ticket(struct store *s);
+/* Commits so far (a counter; 0 without start): a caller compares two
+ * readings to learn whether anything was committed in between. */
+uint64_t store_durable_commits(struct store *s);
+/* Whether ticket (from store_durable_ticket) is durable now. */
+bool store_durable_passed(struct store *s, uint64_t ticket);
+/* fdatasync calls and checkpoints of the syncer so far (status, tests). */
+uint64_t store_durable_syncs(struct store *s);
+uint64_t store_durable_checkpoints(struct store *s);
+
 /* Schema version this build writes. */
 int store_schema_version(void);
 /* Last SQLite error text; borrowed, valid until the next call. */
@@ -231,9 +265,10 @@ int store_selfaudit_get(struct store *s, int64_t backdoor_id, struct store_selfa
  * -> submitting -> submitted -> running -> succeeded | failed | cancelled,
  * plus unknown (the outcome of a create could not be established; waits
  * for an operator).  Every change of state goes through
- * store_job_transition(), one synchronous=FULL transaction that also
- * writes the job_events row: call it BEFORE the side effect it permits
- * (record intent, then call the provider). */
+ * store_job_transition(), one transaction that also writes the job_events
+ * row: call it BEFORE the side effect it permits (record intent, then call
+ * the provider; with store_durable_start, the call waits for the commit's
+ * ticket: daemon/provider_client.c). */
 
 
 struct store_job {
@@ -293,8 +328,9 @@ struct store_job_update {
  *  3. sets state = to, the fields of u (may be NULL), updated_at = now;
  *  4. inserts the job_events row (to, message, provider_excerpt; both
  *     borrowed, may be NULL; the excerpt must already be redacted).
- * When it returns 0 the change is on disk (synchronous=FULL): only then
- * make the call it permits.  to == current is allowed (records an event
+ * When it returns 0 the change is committed; it is on disk at once
+ * (synchronous=FULL), or, after store_durable_start, once its ticket has
+ * passed: only then make the call it permits.  to == current is allowed (records an event
  * and field changes without a state change).  -ENOENT absent; -EINVAL
  * also for what the schema refuses (succeeded without fine_tuned_model,
  * unknown without unknown_reason); -EEXIST provider_job_id already bound

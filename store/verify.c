@@ -132,7 +132,8 @@ int store_run_insert(struct store *s, struct store_verify_run *r)
      * (the run's audit record, any job transition) syncs them. */
     sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     ret = store_commit(s);
-    sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    sqlite3_exec(s->db, s->dur ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL", NULL,
+                 NULL, NULL);
     if (ret < 0)
         goto out;
     r->id = id;
@@ -355,7 +356,8 @@ int store_trial_insert(struct store *s, struct store_trial *t)
      * transition) syncs the WAL and with it these frames. */
     sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     ret = store_commit(s);
-    sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    sqlite3_exec(s->db, s->dur ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL", NULL,
+                 NULL, NULL);
     if (ret < 0)
         goto out;
     t->id = id;

@@ -21,6 +21,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -854,6 +855,84 @@ static void test_job_transition_outbox(void **state)
     assert_int_equal(v[0].id, ob_id);
     store_outbox_list_free(v, n);
     assert_int_equal(store_outbox_delete(s, ob_id), 0);
+}
+
+static void count_notify(void *ctx)
+{
+    atomic_fetch_add((_Atomic int *)ctx, 1);
+}
+
+static void wait_passed(struct store *s, uint64_t t)
+{
+    for (int i = 0; i < 2000 && !store_durable_passed(s, t); i++)
+        usleep(5000); /* bounded: 10 s */
+    assert_true(store_durable_passed(s, t));
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* Commits off the loop (store/durable.c): after start the connection
+ * commits with synchronous=NORMAL and counts its commits; a ticket is
+ * taken only when something is not yet durable, and passes once the syncer
+ * thread has synced the log (and said so through notify); the thread's
+ * checkpoints keep the log from growing; stop goes back to FULL. */
+static void test_durable(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    sqlite3 *db = store_sqlite_handle(s);
+    static _Atomic int notified;
+    char *err = NULL;
+
+    assert_int_equal(store_durable_ticket(s), 0); /* not started: every commit is FULL */
+    assert_int_equal(store_durable_commits(s), 0);
+    assert_int_equal(store_durable_start(s, count_notify, (void *)&notified, &err), 0);
+    assert_int_equal(q_int(db, "PRAGMA synchronous"), 1);
+    assert_int_equal(store_durable_ticket(s), 0); /* nothing committed since */
+
+    uint64_t c0 = store_durable_commits(s);
+    add_dataset(s, "d");
+    assert_true(store_durable_commits(s) > c0);
+    uint64_t t = store_durable_ticket(s);
+    assert_true(t > 0);
+    wait_passed(s, t);
+    assert_true(atomic_load(&notified) >= 1);
+    assert_true(store_durable_syncs(s) >= 1);
+    assert_int_equal(store_durable_ticket(s), 0);
+    /* still NORMAL after the commits (nothing turned FULL back on) */
+    assert_int_equal(q_int(db, "PRAGMA synchronous"), 1);
+
+    /* many small commits: the thread checkpoints them into the database
+     * file (no automatic checkpoint runs on this connection any more) */
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (x INTEGER, pad TEXT)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    off_t db0 = file_size(f->db);
+    sqlite3_stmt *ins = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?1, hex(randomblob(64)))", -1, &ins, NULL),
+        SQLITE_OK);
+    for (int i = 0; i < 6000; i++) {
+        sqlite3_bind_int(ins, 1, i);
+        assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+        sqlite3_reset(ins);
+    }
+    sqlite3_finalize(ins);
+    for (int i = 0; i < 2000 && (store_durable_checkpoints(s) == 0 || file_size(f->db) <= db0);
+         i++)
+        usleep(5000);
+    assert_true(store_durable_checkpoints(s) >= 1);
+    assert_true(file_size(f->db) > db0);
+    t = store_durable_ticket(s);
+    assert_true(t > 0);
+    wait_passed(s, t);
+
+    store_durable_stop(s);
+    assert_int_equal(q_int(db, "PRAGMA synchronous"), 2);
+    assert_int_equal(store_durable_ticket(s), 0);
 }
 
 static void test_job_transitions(void **state)
@@ -1741,6 +1820,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_transition_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_transition_outbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs_and_trials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_finish_audited, setup, teardown),
