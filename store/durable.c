@@ -175,10 +175,12 @@ int store_durable_start(struct store *s, void (*notify)(void *ctx), void *ctx, c
     w->notify_ctx = ctx;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
-    /* The log exists from the first write in WAL mode (store_open wrote the
-     * schema or read it in WAL mode, which creates it). */
+    /* The log may not exist yet (a database just switched to WAL, e.g. a
+     * restored backup, gets it at its first write): created empty, 0600 like
+     * the database, it is what SQLite would create, and SQLite opens the
+     * same file. */
     wal = xasprintf("%s-wal", s->path);
-    w->wal_fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    w->wal_fd = open(wal, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
     if (w->wal_fd < 0) {
         *err = xasprintf("cannot open the database log %s: %s", wal, strerror(errno));
         goto fail;
