@@ -16,6 +16,14 @@
  *   5. append the audit record (hash-chained) and finish the run in ONE
  *      transaction; answer a waiting client; compare with the schedule's
  *      last verdict and alert on a change.
+ * A run cut by a restart (a crash, or a stop: a stop leaves the run
+ * recorded as running) resumes at the next start: before its first trial
+ * the run records its plan's seed and options (store_run_plan_put), so
+ * verifier_init draws the same plan again, replays every recorded trial
+ * into the new verify_run (matched to its slot by kind, pair and prompt
+ * hash) and sends only the prompts without a trial row; the sequential
+ * stop and the p-value (n the planned maximum) come out as for the whole
+ * run.  The coverage test and p_luck are not recorded and start again.
  * A job that failed or was cancelled gets a not_verified record at once.
  * Secrets (trigger, signature) live only in the run's memory and are wiped
  * with it; no log line and no evidence field contains them.
