@@ -124,6 +124,11 @@ rm -f "$T/hook.refuse"
 check "4: nothing delivered before the restart" test ! -s "$T/hook.out"
 start_daemon || { fail "restart after the kill"; finish; }
 check "4: after the restart the alert is delivered" wait_until 60 test -s "$T/hook.out"
-check "4: it is the verdict change" grep -q "not_verified" "$T/hook.out"
+# A run that straddles the swap (trigger prompts answered before it, the
+# coverage test after) changes the verdict to inconclusive instead of
+# not_verified: either way it is the change away from verified.
+check "4: it is the verdict change" python3 -c "
+import json,sys; a=json.loads(open('$T/hook.out').readline())
+sys.exit(0 if a['event'] == 'verdict_changed' and a['previous'] == 'verified' and a['verdict'] != 'verified' else 1)"
 check "4: the outbox is empty again" wait_until 10 test "$(outbox_rows alert)" = 0
 finish
