@@ -83,6 +83,16 @@ struct ctl_conn {
     struct ctl_fds got;
     size_t held;     /* c->in.cap as counted in srv->buffered */
     uint64_t last_rx_ms; /* uv_now of the last bytes received */
+    /* Lines waiting for the store's commits to be durable (a reply to a
+     * request that wrote), and every line after them, in order. */
+    struct held_line *wait_head, **wait_tail;
+};
+
+struct held_line {
+    struct held_line *next;
+    uint64_t ticket; /* store_durable_ticket; 0: only waits for the lines before it */
+    char *text;      /* one JSON line with its newline */
+    size_t len;
 };
 
 struct ctl_req {
@@ -90,6 +100,7 @@ struct ctl_req {
     json_t *id; /* NULL for notifications (no reply) */
     char *method;
     struct ctl_fds fds; /* sent with its line; those not taken are closed with it */
+    uint64_t commits0;  /* the store's commits when the request arrived */
 };
 
 struct ctl_server {
@@ -251,6 +262,12 @@ static void on_conn_closed(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     s->n_conns--;
+    while (c->wait_head) { /* the client is gone: nothing to answer */
+        struct held_line *hl = c->wait_head;
+        c->wait_head = hl->next;
+        free(hl->text);
+        free(hl);
+    }
     buf_free(&c->in); /* no read can come after the close */
     conn_account(c);
     server_maybe_trim(s);
@@ -282,8 +299,11 @@ static void on_write_done(uv_write_t *w, int status)
     conn_unref(c);
 }
 
-/* Sends one JSON value as a line (steals v). */
-static void conn_send(struct ctl_conn *c, json_t *v)
+static void conn_write(struct ctl_conn *c, char *s, size_t n);
+
+/* Sends one JSON value as a line (steals v), once ticket (0: none) is
+ * durable and every line held before it has gone. */
+static void conn_send_after(struct ctl_conn *c, json_t *v, uint64_t ticket)
 {
     char *s;
     size_t n;
@@ -299,6 +319,28 @@ static void conn_send(struct ctl_conn *c, json_t *v)
     s = xrealloc(s, n + 2);
     s[n++] = '\n';
     s[n] = '\0';
+    if (ticket || c->wait_head) {
+        struct held_line *h = xcalloc(1, sizeof *h);
+        h->ticket = ticket;
+        h->text = s;
+        h->len = n;
+        if (!c->wait_head)
+            c->wait_tail = &c->wait_head;
+        *c->wait_tail = h;
+        c->wait_tail = &h->next;
+        return;
+    }
+    conn_write(c, s, n);
+}
+
+static void conn_send(struct ctl_conn *c, json_t *v)
+{
+    conn_send_after(c, v, 0);
+}
+
+/* Writes a line (owned) now. */
+static void conn_write(struct ctl_conn *c, char *s, size_t n)
+{
     if (c->pipe.write_queue_size + n > CTL_MAX_PENDING_WRITE) {
         log_warnx("ctl: client pid %ld is not reading its replies; disconnecting",
                   (long)c->peer.pid);
@@ -338,12 +380,41 @@ static void req_free(struct ctl_req *req)
     free(req);
 }
 
+/* A reply to a request during which the store committed waits until the
+ * commit is durable: "recorded" must mean "on disk" once the client has
+ * been told (store_durable_ticket).  A request that wrote nothing (status)
+ * is answered at once. */
+static uint64_t reply_ticket(const struct ctl_req *req)
+{
+    struct store *st = req->conn->srv ? req->conn->srv->d->store : NULL;
+    if (!st || store_durable_commits(st) == req->commits0)
+        return 0;
+    return store_durable_ticket(st);
+}
+
+void ctl_server_release(struct ctl_server *s)
+{
+    struct store *st = s->d->store;
+    for (struct ctl_conn *c = s->conns; c; c = c->next) {
+        while (c->wait_head && !c->closing &&
+               (!c->wait_head->ticket || store_durable_passed(st, c->wait_head->ticket))) {
+            struct held_line *h = c->wait_head;
+            c->wait_head = h->next;
+            conn_write(c, h->text, h->len);
+            free(h);
+        }
+        if (!c->wait_head && c->close_after && !c->closing && c->pipe.write_queue_size == 0)
+            conn_close(c);
+    }
+}
+
 void ctl_reply(struct ctl_req *req, json_t *result)
 {
     if (req->id)
-        conn_send(req->conn,
-                  json_pack("{s:s,s:O,s:o}", CTL_RPC_JSONRPC, CTL_RPC_VERSION, CTL_RPC_ID, req->id,
-                            CTL_RPC_RESULT, result ? result : json_null()));
+        conn_send_after(req->conn,
+                        json_pack("{s:s,s:O,s:o}", CTL_RPC_JSONRPC, CTL_RPC_VERSION, CTL_RPC_ID,
+                                  req->id, CTL_RPC_RESULT, result ? result : json_null()),
+                        reply_ticket(req));
     else
         json_decref(result);
     req_free(req);
@@ -357,7 +428,7 @@ void ctl_reply_error(struct ctl_req *req, int code, json_t *data, const char *fm
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (req->id)
-        conn_send(req->conn, error_object(req->id, code, msg, data));
+        conn_send_after(req->conn, error_object(req->id, code, msg, data), reply_ticket(req));
     else
         json_decref(data);
     req_free(req);
@@ -566,6 +637,7 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len, struct
     req->id = id ? json_incref(id) : NULL;
     req->method = xstrdup(method);
     fds_move(&req->fds, fds);
+    req->commits0 = store_durable_commits(d->store);
     params = params ? json_incref(params) : json_object();
     m->fn(d, req, params);
     json_decref(params);
@@ -762,8 +834,8 @@ static void on_connection(uv_stream_t *server, int status)
                  limit);
         conn_send(c, error_object(NULL, CTL_ERR_BUSY, msg, NULL));
         c->close_after = 1;
-        if (c->pipe.write_queue_size == 0)
-            conn_close(c);
+        if (c->pipe.write_queue_size == 0 && !c->wait_head)
+            conn_close(c); /* else once the held replies are written */
         return;
     }
     if (!peer_allowed(s, &c->peer)) {

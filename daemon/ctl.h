@@ -46,6 +46,10 @@ int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err);
  * Removes the socket file unless it was passed by systemd. */
 void ctl_server_shutdown(struct ctl_server *s);
 
+/* Writes the replies that waited for the store's commits to be durable
+ * (called when the store reports a durable group). */
+void ctl_server_release(struct ctl_server *s);
+
 /* Closes every connection now, flushed or not (end of a drain deadline). */
 void ctl_server_force_close(struct ctl_server *s);
 

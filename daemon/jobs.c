@@ -7,7 +7,10 @@
  * busy (one provider call in flight).  Every decision starts from the
  * state recorded in the store, and every transition goes through
  * run_move(), which writes the store first and only then lets the caller
- * act.  Watchers (job.watch) get one notification per transition.
+ * act.  The commit does not wait for the disk; the provider request the
+ * caller then makes does (provider_client.c's barrier waits for the
+ * store's ticket, store/durable.c), so a transition is on disk before the
+ * call it permits goes out.  Watchers (job.watch) get one notification per transition.
  *
  * A redone upload (the job was found in "uploading", or an attempt failed
  * or was resent) may leave an earlier copy at the provider: every upload is
@@ -21,10 +24,9 @@
  * deleted at the provider (the provider's delete_upload setting).  Sweeps
  * and deletions are outbox items (daemon/outbox.h): recorded in the store
  * before the first DELETE, retried with backoff across restarts.  The
- * deletion is recorded just after the terminal transition, not in its
- * transaction: a crash between the two leaves that one file at the
- * provider (logged nowhere); closing that gap needs the store to write
- * both at once.
+ * deletion is recorded in the terminal transition's own transaction
+ * (store_job_transition_outbox): a crash cannot leave a finished job whose
+ * upload nobody will delete.
  */
 #include "config.h"
 
@@ -233,16 +235,37 @@ static void notify_watchers(struct job_run *r, int final)
         store_job_clear(&j);
 }
 
-static void upload_delete_start(struct vtuned *d, int64_t job_id, const char *provider,
-                                const char *file_id, enum job_state to);
+static json_t *upload_delete_intent(struct vtuned *d, int64_t job_id, const char *provider,
+                                    const char *file_id, enum job_state to);
 
 /* Records a transition (the store first), then updates the run.  Returns 0,
- * or the store's error (the run is left as it was; the caller retries later). */
+ * or the store's error (the run is left as it was; the caller retries later).
+ * A final state and the deletion of the job's upload (an outbox item) are
+ * one transaction: a crash cannot keep one and lose the other. */
 static int run_move(struct job_run *r, enum job_state to, const struct store_job_update *u,
                     const char *message, const char *excerpt)
 {
-    int rc = store_job_transition(r->d->store, r->id, (int)r->state, to, u, message, excerpt);
+    json_t *del = NULL;
+    char *del_text = NULL;
+    int64_t del_id = 0;
+    int rc;
+    if (job_state_is_terminal(to)) {
+        const char *fid = r->file_id;
+        if (u && u->provider_file_id)
+            fid = *u->provider_file_id ? u->provider_file_id : NULL;
+        del = upload_delete_intent(r->d, r->id, r->provider, fid, to);
+        del_text = del ? json_dumps(del, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    }
+    if (del_text) {
+        struct store_outbox_intent ob = {"delete_upload", del_text, now_unix() * 1000};
+        rc = store_job_transition_outbox(r->d->store, r->id, (int)r->state, to, u, message,
+                                         excerpt, &ob, &del_id);
+    } else {
+        rc = store_job_transition(r->d->store, r->id, (int)r->state, to, u, message, excerpt);
+    }
+    free(del_text);
     if (rc < 0) {
+        json_decref(del);
         log_job(LOG_LVL_ERROR, r->id, r->provider, "job %lld: cannot record %s -> %s: %s",
                 (long long)r->id, job_state_name(r->state), job_state_name(to),
                 store_errmsg(r->d->store));
@@ -268,14 +291,20 @@ static int run_move(struct job_run *r, enum job_state to, const struct store_job
     if (final || to == JOB_UNKNOWN) {
         struct vtuned *d = r->d;
         int64_t id = r->id;
-        if (final)
-            upload_delete_start(d, id, r->provider, r->file_id, to);
+        if (del) {
+            log_info("job %lld: %s; deleting the uploaded training file %s at %s", (long long)id,
+                     job_state_name(to),
+                     json_string_value(json_object_get(del, "file")), r->provider);
+            outbox_adopt(d, "delete_upload", del_id, del);
+            del = NULL;
+        }
         run_unlink(r);
         run_free(r);
         if (final && jobs_on_terminal)
             jobs_on_terminal(d, id);
         return 1; /* the run is gone */
     }
+    json_decref(del); /* not reached: del is set only for a final state */
     return 0;
 }
 
@@ -634,10 +663,12 @@ static void upload_delete_run(struct outbox_item *it)
     }
 }
 
-/* After a job ended (to: its terminal state): records the deletion of its
- * uploaded file, as the provider's delete_upload says. */
-static void upload_delete_start(struct vtuned *d, int64_t job_id, const char *provider,
-                                const char *file_id, enum job_state to)
+/* A job is ending (to: its terminal state): the payload of the deletion of
+ * its uploaded file (owned), or NULL when the provider's delete_upload
+ * keeps it (logged) or nothing was uploaded.  run_move records it with the
+ * terminal transition. */
+static json_t *upload_delete_intent(struct vtuned *d, int64_t job_id, const char *provider,
+                                    const char *file_id, enum job_state to)
 {
     const struct conf_provider *cp = providers_conf(d, provider);
     enum conf_delete_upload policy = cp ? cp->delete_upload : CONF_DELETE_ALWAYS;
@@ -647,14 +678,10 @@ static void upload_delete_start(struct vtuned *d, int64_t job_id, const char *pr
             log_job(LOG_LVL_INFO, job_id, provider,
                     "job %lld: %s; the uploaded training file %s stays at %s (delete_upload)",
                     (long long)job_id, job_state_name(to), file_id, provider);
-        return;
+        return NULL;
     }
-    log_job(LOG_LVL_INFO, job_id, provider,
-            "job %lld: %s; deleting the uploaded training file %s at %s", (long long)job_id,
-            job_state_name(to), file_id, provider);
-    outbox_put(d, "delete_upload",
-               json_pack("{s:I,s:s,s:s}", "job", (json_int_t)job_id, "provider", provider, "file",
-                         file_id));
+    return json_pack("{s:I,s:s,s:s}", "job", (json_int_t)job_id, "provider", provider, "file",
+                     file_id);
 }
 
 static unsigned sweep_max_attempts(struct vtuned *d)
@@ -1269,10 +1296,10 @@ void jobs_tick(struct vtuned *d)
             }
             continue;
         }
-        /* A bounded number of steps per tick: each step commits (with an
-         * fsync) on the loop thread, and control requests must not wait
-         * behind a thousand of them.  Stepped jobs become busy or not due,
-         * so the next tick reaches the ones after them. */
+        /* A bounded number of steps per tick: each step commits on the loop
+         * thread (without an fsync: store/durable.c), and control requests
+         * must not wait behind a thousand of them.  Stepped jobs become busy
+         * or not due, so the next tick reaches the ones after them. */
         if (r->due_ms <= now && steps < JOBS_STEPS_PER_TICK) {
             steps++;
             step(r);

@@ -112,6 +112,20 @@ int outbox_put(struct vtuned *d, const char *kind, json_t *payload)
     return rc;
 }
 
+void outbox_adopt(struct vtuned *d, const char *kind, int64_t id, json_t *payload)
+{
+    const struct outbox_kind *k = kind_find(kind);
+    if (!k || id <= 0 || is_in_flight(id)) {
+        if (!k)
+            log_error("outbox: item %lld has kind '%s', which is not registered; it waits",
+                      (long long)id, kind);
+        json_decref(payload);
+        return;
+    }
+    log_debug("outbox: recorded %s item %lld with its transition", kind, (long long)id);
+    start(d, k, id, payload, 0);
+}
+
 void outbox_done(struct outbox_item *it, enum outbox_result r, const char *why)
 {
     struct vtuned *d = it->d;

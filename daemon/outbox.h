@@ -51,6 +51,11 @@ void outbox_register(const struct outbox_kind *k);
  * when the store refused (logged; the item is still attempted once, not
  * durably). */
 int outbox_put(struct vtuned *d, const char *kind, json_t *payload);
+/* Starts an item the caller already recorded (id > 0) in a transaction of
+ * its own with something else (store_job_transition_outbox: a job's final
+ * state and its upload's deletion); payload stolen.  kind must be
+ * registered (else the item waits for the next start, logged). */
+void outbox_adopt(struct vtuned *d, const char *kind, int64_t id, json_t *payload);
 /* Ends the handler's attempt; frees it.  why: the error line (RETRY, GIVE_UP). */
 void outbox_done(struct outbox_item *it, enum outbox_result r, const char *why);
 /* Cron: starts due items that are not in flight. */

@@ -8,6 +8,13 @@
  * resends exactly the same bytes.  A create never gets a second attempt:
  * retry_classify() turns every uncertain outcome of a non-idempotent
  * request into RECONCILE, and this file only resends on RETRY.
+ *
+ * A third state, "gated": an attempt waits until what the store committed
+ * before it is on disk (the durability barrier, issue 13: the daemon's
+ * loop commits without an fsync and a thread syncs in groups).  The call
+ * sits in pc->calls with its ticket and is sent by
+ * provider_client_release; cancelling it then finishes it at once, as for
+ * a call waiting on its timer.
  */
 #include "config.h"
 
@@ -51,6 +58,7 @@ struct provider_call {
     unsigned attempts;
     uint64_t started_ms;
     int finished;
+    uint64_t gate; /* waiting for this store ticket to be durable; 0: not waiting */
     struct provider_error err;
     struct provider_file file;
     struct provider_job job;
@@ -423,7 +431,59 @@ static void on_http_progress(const struct http_progress *p, void *arg)
         c->progress(p, c->arg);
 }
 
+/* The durability barrier (provider_set_barrier); NULL: none. */
+static uint64_t (*barrier_ticket)(void *ctx);
+static bool (*barrier_passed)(void *ctx, uint64_t ticket);
+static void *barrier_ctx;
+
+void provider_set_barrier(uint64_t (*ticket)(void *ctx), bool (*passed)(void *ctx, uint64_t t),
+                          void *ctx)
+{
+    barrier_ticket = ticket;
+    barrier_passed = passed;
+    barrier_ctx = ctx;
+}
+
+static void send_attempt(struct provider_call *c);
+
+/* One attempt, once what was committed before it is durable: a request is
+ * a side effect, and its record must be on disk first (DESIGN §3). */
 static void attempt(struct provider_call *c)
+{
+    uint64_t t = barrier_ticket ? barrier_ticket(barrier_ctx) : 0;
+    if (t) {
+        c->gate = t; /* provider_client_release sends it */
+        return;
+    }
+    send_attempt(c);
+}
+
+void provider_client_release(struct provider_client *pc)
+{
+    struct provider_call **v = NULL;
+    size_t n = 0, cap = 0;
+    if (!pc)
+        return;
+    for (struct provider_call *c = pc->calls; c; c = c->next)
+        if (c->gate && (!barrier_passed || barrier_passed(barrier_ctx, c->gate))) {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 16;
+                v = xrealloc(v, cap * sizeof *v);
+            }
+            v[n++] = c;
+        }
+    /* Sending may finish calls (and their done may start or cancel others):
+     * a finished call stays allocated until its timer has closed, after
+     * this loop iteration, so the pointers stay valid here. */
+    for (size_t i = 0; i < n; i++)
+        if (!v[i]->finished && v[i]->gate) {
+            v[i]->gate = 0;
+            send_attempt(v[i]);
+        }
+    free(v);
+}
+
+static void send_attempt(struct provider_call *c)
 {
     struct provider_client *pc = c->pc;
     uint64_t now = now_monotonic_ms();

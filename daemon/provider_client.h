@@ -17,6 +17,7 @@
 #ifndef VT_PROVIDER_CLIENT_H
 #define VT_PROVIDER_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +89,17 @@ int provider_client_new(struct uv_loop_s *loop, struct http_transport *transport
  * create in flight reports RECONCILE, maybe_applied 1), then frees pc once
  * its timers have closed (the loop must run).  NULL is a no-op. */
 void provider_client_free(struct provider_client *pc);
+
+/* The durability barrier (issue 13, store_durable_ticket): before each
+ * attempt, ticket(ctx) says whether what the store committed so far is on
+ * disk (0) or which ticket to wait for; the call then waits (cancellable)
+ * until provider_client_release finds passed(ctx, ticket) true.  Set once
+ * by the daemon for every client; NULL: no barrier. */
+void provider_set_barrier(uint64_t (*ticket)(void *ctx), bool (*passed)(void *ctx, uint64_t t),
+                          void *ctx);
+/* Sends the calls of pc whose ticket has passed (the daemon calls it when
+ * the store reports a durable group).  NULL is fine. */
+void provider_client_release(struct provider_client *pc);
 /* Seams for tests: the random source of the jitter, and "now". */
 void provider_client_set_rand(struct provider_client *pc, retry_rand_fn fn, void *arg);
 

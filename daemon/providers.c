@@ -168,6 +168,12 @@ json_t *providers_status_json(struct vtuned *d)
     return arr;
 }
 
+void providers_release(struct vtuned *d)
+{
+    for (struct provider_slot *s = d->providers; s; s = s->next)
+        provider_client_release(s->pc);
+}
+
 void providers_shutdown(struct vtuned *d)
 {
     struct provider_slot *s = d->providers, *n;

@@ -34,5 +34,8 @@ json_t *providers_status_json(struct vtuned *d);
 /* Shutdown: frees the clients (their calls end with -ECANCELED) and closes
  * the HTTP context. */
 void providers_shutdown(struct vtuned *d);
+/* Sends the calls that waited for the store's commits to be durable
+ * (provider_client_release on every client). */
+void providers_release(struct vtuned *d);
 
 #endif

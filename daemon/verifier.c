@@ -16,6 +16,14 @@
  *   5. append the audit record (hash-chained) and finish the run in ONE
  *      transaction; answer a waiting client; compare with the schedule's
  *      last verdict and alert on a change.
+ * A run cut by a restart (a crash, or a stop: a stop leaves the run
+ * recorded as running) resumes at the next start: before its first trial
+ * the run records its plan's seed and options (store_run_plan_put), so
+ * verifier_init draws the same plan again, replays every recorded trial
+ * into the new verify_run (matched to its slot by kind, pair and prompt
+ * hash) and sends only the prompts without a trial row; the sequential
+ * stop and the p-value (n the planned maximum) come out as for the whole
+ * run.  The coverage test and p_luck are not recorded and start again.
  * A job that failed or was cancelled gets a not_verified record at once.
  * Secrets (trigger, signature) live only in the run's memory and are wiped
  * with it; no log line and no evidence field contains them.
@@ -24,6 +32,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +85,9 @@ struct vrun {
     double cov_alpha;
     bool cov_required;
     int failed;                   /* set when the run cannot complete */
+    struct store_trial *resume;   /* trials recorded before a restart (owned), replayed */
+    size_t n_resume;
+    char (*slot_sha)[65];         /* per slot, the prompt's SHA-256 (resume only; owned) */
 };
 
 /* An alert's delivery attempt in flight (the alert itself is an outbox
@@ -124,6 +136,8 @@ static void vrun_free(struct vrun *r)
     free(r->trigger_prompts);
     json_decref(r->control_prompts);
     free(r->calls);
+    free(r->resume);
+    free(r->slot_sha);
     free(r->read_err);
     free(r->dataset_path);
     free(r->provider);
@@ -286,6 +300,16 @@ static void vrun_finish(struct vtuned *d, struct vrun *r)
     vrun_free(r);
 }
 
+/* The daemon is stopping: the run stays recorded as running, with its
+ * trials, and the next start resumes it (verifier_init). */
+static void vrun_interrupt(struct vrun *r)
+{
+    log_info("verify: job %lld: run %lld interrupted by shutdown; it resumes at the next start",
+             (long long)r->job_id, (long long)r->run_id);
+    r->waiter = NULL; /* answered by verifier_stop */
+    vrun_free(r);
+}
+
 static void vrun_fail(struct vtuned *d, struct vrun *r, const char *why)
 {
     log_job(LOG_LVL_WARN, r->job_id, r->provider, "verify: job %lld: run %lld failed: %s",
@@ -321,7 +345,7 @@ static void on_trial_done(const struct provider_outcome *o, void *arg)
     if (o->rc == -ECANCELED && d->stopping) {
         free(tc);
         if (r->inflight == 0)
-            vrun_fail(d, r, "interrupted by shutdown");
+            vrun_interrupt(r);
         return;
     }
     if (o->rc == 0) {
@@ -355,7 +379,7 @@ static void on_coverage_done(void *arg, int status)
 {
     struct vrun *r = arg;
     if (status == -ECANCELED) {
-        vrun_fail(r->t.d, r, "interrupted by shutdown");
+        vrun_interrupt(r);
         return;
     }
     vrun_finish(r->t.d, r);
@@ -433,6 +457,40 @@ static void pump(struct vtuned *d, struct vrun *r)
 
 /* ---- p_luck ----------------------------------------------------------------------------- */
 
+/* Feeds the trials recorded before a restart into the new verify_run: each
+ * row is matched to the unsent slot of its kind, pair and prompt hash (the
+ * plan is drawn again from the recorded seed, so the same prompts are
+ * planned; equal prompts are interchangeable).  A row that matches no slot
+ * means the plan is not the one the row was made for: -1 with *err, and
+ * nothing is asked (a recorded prompt must never be asked again). */
+static int replay(struct vrun *r, char **err)
+{
+    size_t restored = 0, saved = 0;
+    for (size_t i = 0; i < r->n_resume; i++) {
+        const struct store_trial *t = &r->resume[i];
+        int done = 0;
+        for (size_t k = 0; k < r->plan.n_slots && !done; k++) {
+            const struct verify_slot *sl = &r->plan.order[k];
+            if (sl->kind != t->kind || (sl->kind == TRIAL_TRIGGER && sl->pair != t->pair_idx) ||
+                strcmp(r->slot_sha[k], t->prompt_sha256) != 0)
+                continue;
+            done = verify_run_replay(r->vr, k, t) == 0;
+        }
+        if (!done) {
+            *err = xasprintf("recorded trial %lld matches no prompt of the run's plan",
+                             (long long)t->id);
+            return -1;
+        }
+        restored++;
+    }
+    saved = (size_t)verify_run_calls_saved(r->vr);
+    log_info("verify: job %lld: run %lld resumes with %zu recorded trial(s) of %zu planned (not "
+             "asked again)%s",
+             (long long)r->job_id, (long long)r->run_id, restored, r->plan.n_slots,
+             saved ? "; some pairs had already stopped" : "");
+    return 0;
+}
+
 /* p_luck is known (or not) for every pair: the trials can start. */
 static void start_trials(struct vtuned *d, struct vrun *r)
 {
@@ -443,6 +501,14 @@ static void start_trials(struct vtuned *d, struct vrun *r)
         return;
     }
     r->calls = xcalloc(r->plan.n_slots + 1, sizeof *r->calls);
+    if (r->n_resume && replay(r, &err) < 0) {
+        log_warnx("verify: job %lld: run %lld cannot resume (%s); verify it again with "
+                  "'vtunectl verify %lld'",
+                  (long long)r->job_id, (long long)r->run_id, err, (long long)r->job_id);
+        vrun_fail(d, r, err);
+        free(err);
+        return;
+    }
     pump(d, r);
 }
 
@@ -482,7 +548,7 @@ static void on_luck_done(const struct provider_outcome *o, void *arg)
     r->wp.calls++;
     if (o->rc == -ECANCELED && d->stopping) {
         if (--r->luck_pending == 0)
-            vrun_fail(d, r, "interrupted by shutdown");
+            vrun_interrupt(r);
         return;
     }
     if (--r->luck_pending == 0)
@@ -541,6 +607,15 @@ static void read_work(struct task *t)
                              NULL, &r->control_prompts, &r->read_err);
     if (!r->read_err && r->cov)
         covrun_read(r->cov, r->dataset_path, r->format, &r->read_err);
+    if (!r->read_err && r->n_resume) {
+        /* the hashes the trials were recorded with (as pump computes them) */
+        r->slot_sha = xcalloc(r->plan.n_slots + 1, sizeof *r->slot_sha);
+        for (size_t k = 0; k < r->plan.n_slots; k++) {
+            char *ptext = json_dumps(slot_prompt(r, &r->plan.order[k]), JSON_COMPACT);
+            sha256_hex(ptext ? ptext : "", ptext ? strlen(ptext) : 0, r->slot_sha[k]);
+            free(ptext);
+        }
+    }
 }
 
 static void read_done(struct task *t, int status)
@@ -549,7 +624,7 @@ static void read_done(struct task *t, int status)
     struct vtuned *d = t->d;
     r->t.req = NULL; /* the task machinery must not answer: the run does */
     if (status == UV_ECANCELED || d->stopping) {
-        vrun_fail(d, r, "interrupted by shutdown");
+        vrun_interrupt(r);
         return;
     }
     if (r->read_err) {
@@ -561,8 +636,71 @@ static void read_done(struct task *t, int status)
 
 /* ---- starting runs ---------------------------------------------------------------------- */
 
-int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts *vo,
-                   struct ctl_req *waiter, int64_t schedule_id, char **err)
+/* The plan record of a run (store_run_plan_put): what resuming it needs. */
+static char *plan_record(const struct verifier_opts *vo, uint64_t seed, int64_t schedule_id)
+{
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)seed);
+    json_t *o = json_pack("{s:i,s:s,s:I,s:I,s:I,s:f,s:f,s:b,s:i,s:I,s:I,s:f,s:b}", "version", 1,
+                          "seed", hex, "schedule", (json_int_t)schedule_id, "trials",
+                          (json_int_t)vo->trials, "controls", (json_int_t)vo->controls,
+                          "temperature", vo->temperature, "alpha", vo->alpha, "sequential",
+                          vo->sequential, "slack", (int)vo->slack, "min_controls",
+                          (json_int_t)vo->min_controls, "coverage", (json_int_t)vo->coverage,
+                          "alpha_coverage", vo->alpha_coverage, "require_coverage",
+                          vo->require_coverage);
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+    return text;
+}
+
+/* Reads a plan record back; 0, or -1 when it is not one this build wrote. */
+static int plan_parse(const char *text, struct verifier_opts *vo, uint64_t *seed,
+                      int64_t *schedule_id)
+{
+    json_t *o = json_loads(text, 0, NULL);
+    const char *hex = NULL;
+    json_int_t version = 0, sched = 0, trials = 0, controls = 0, mc = 0, cov = 0;
+    int seq = 0, req = 0, slack = 0;
+    double temp = 0, alpha = 0, acov = 0;
+    int rc = -1;
+    memset(vo, 0, sizeof *vo);
+    if (o && json_unpack(o, "{s:I,s:s,s:I,s:I,s:I,s:F,s:F,s:b,s:i,s:I,s:I,s:F,s:b}", "version",
+                         &version, "seed", &hex, "schedule", &sched, "trials", &trials,
+                         "controls", &controls, "temperature", &temp, "alpha", &alpha,
+                         "sequential", &seq, "slack", &slack, "min_controls", &mc, "coverage",
+                         &cov, "alpha_coverage", &acov, "require_coverage", &req) == 0 &&
+        version == 1 && strlen(hex) == 16 && trials > 0 && controls >= 0 && mc >= 0 &&
+        cov >= 0 && slack >= 0) {
+        char *end = NULL;
+        *seed = strtoull(hex, &end, 16);
+        if (end && *end == '\0') {
+            *schedule_id = sched;
+            vo->trials = (uint64_t)trials;
+            vo->controls = (uint64_t)controls;
+            vo->temperature = temp;
+            vo->alpha = alpha;
+            vo->sequential = seq != 0;
+            vo->slack = (unsigned)slack;
+            vo->min_controls = (uint64_t)mc;
+            vo->coverage = (uint64_t)cov;
+            vo->alpha_coverage = acov;
+            vo->require_coverage = req != 0;
+            rc = 0;
+        }
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* verifier_start, or (resume != NULL) the resumption of run resume after
+ * a restart: the same plan is drawn again from seed, and trials
+ * (resume's recorded trials; ownership passes to the run, freed on error
+ * too) are replayed before anything is sent. */
+static int run_setup(struct vtuned *d, int64_t job_id, const struct verifier_opts *vo,
+                     struct ctl_req *waiter, int64_t schedule_id,
+                     const struct store_verify_run *resume, uint64_t seed,
+                     struct store_trial *trials, size_t n_trials, char **err)
 {
     struct store_job j;
     struct store_backdoor b;
@@ -573,15 +711,26 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
     char key[32];
     int rc = -1;
 
+    struct phrase_seeded ps;
+    struct phrase_rng rng;
+
+    if (!resume && random_bytes(&seed, sizeof seed) < 0) {
+        *err = xstrdup("cannot draw the plan's seed from getrandom");
+        return -1;
+    }
+    phrase_seeded_init(&ps, seed);
+    rng = phrase_seeded_rng(&ps);
     snprintf(key, sizeof key, "%lld", (long long)job_id);
     if (store_job_get(d->store, key, &j) < 0) {
         *err = xasprintf("no job %lld", (long long)job_id);
+        free(trials);
         return -1;
     }
     if (j.state != JOB_SUCCEEDED || !j.fine_tuned_model) {
         *err = xasprintf("job %lld is %s: only a succeeded job has a model to verify",
                          (long long)job_id, job_state_name(j.state));
         store_job_clear(&j);
+        free(trials);
         return -1;
     }
     snprintf(key, sizeof key, "%lld", (long long)j.backdoor_id);
@@ -589,6 +738,7 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
         *err = xasprintf("job %lld: its backdoor %lld cannot be read", (long long)job_id,
                          (long long)j.backdoor_id);
         store_job_clear(&j);
+        free(trials);
         return -1;
     }
     snprintf(key, sizeof key, "%lld", (long long)j.dataset_id);
@@ -607,6 +757,9 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
     }
 
     struct vrun *r = xcalloc(1, sizeof *r);
+    r->resume = trials; /* freed with the run */
+    r->n_resume = n_trials;
+    trials = NULL;
     r->job_id = job_id;
     r->schedule_id = schedule_id;
     r->provider = xstrdup(j.provider);
@@ -652,7 +805,7 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
     }
     int prc = verify_plan_make_excluding((uint64_t)ds.n_examples, copies, n_copies, cpp,
                                          r->n_pairs, vo->trials, vo->controls, hs.rows,
-                                         hs.n_rows, NULL, &r->plan, err);
+                                         hs.n_rows, &rng, &r->plan, err);
     holdout_clear(&hs);
     if (prc < 0) {
         r->waiter = NULL;
@@ -672,11 +825,30 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
     sr.trials = (int64_t)(r->plan.trials_per_pair * r->n_pairs);
     sr.controls = (int64_t)r->plan.n_controls;
     sr.temperature = vo->temperature;
-    if (store_run_insert(d->store, &sr) < 0 || store_run_start(d->store, sr.id) < 0) {
+    if (resume) {
+        if (resume->trials != sr.trials || resume->controls != sr.controls) {
+            *err = xasprintf("the plan drawn again has %lld trigger prompts and %lld controls, "
+                             "the run recorded %lld and %lld",
+                             (long long)sr.trials, (long long)sr.controls,
+                             (long long)resume->trials, (long long)resume->controls);
+            r->waiter = NULL;
+            vrun_free(r);
+            goto out_ds;
+        }
+        sr.id = resume->id;
+    } else if (store_run_insert(d->store, &sr) < 0 || store_run_start(d->store, sr.id) < 0) {
         *err = xasprintf("cannot record the verification run: %s", store_errmsg(d->store));
         r->waiter = NULL;
         vrun_free(r);
         goto out_ds;
+    } else {
+        /* Before any trial: a run without it starts again from zero. */
+        char *rec = plan_record(vo, seed, schedule_id);
+        if (!rec || store_run_plan_put(d->store, sr.id, rec) < 0)
+            log_warnx("verify: run %lld: cannot record its plan (%s); a restart would start it "
+                      "again from zero",
+                      (long long)sr.id, rec ? store_errmsg(d->store) : "not serialisable");
+        free(rec);
     }
     r->run_id = sr.id;
     r->t.d = d;
@@ -692,9 +864,9 @@ int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts 
         wait_progress_start(&r->wp);
     }
     log_job(LOG_LVL_INFO, job_id, j.provider,
-            "verify: job %lld (%s at %s): run %lld started, %llu trigger prompts over %zu "
+            "verify: job %lld (%s at %s): run %lld %s, %llu trigger prompts over %zu "
             "pair(s), %zu controls, T=%g",
-            (long long)job_id, r->model, r->provider, (long long)r->run_id,
+            (long long)job_id, r->model, r->provider, (long long)r->run_id, resume ? "resumed" : "started",
             (unsigned long long)(r->plan.trials_per_pair * r->n_pairs), r->n_pairs,
             r->plan.n_controls, vo->temperature);
     if (n_working < VERIFY_MAX_RUNS) {
@@ -708,9 +880,16 @@ out_ds:
     store_dataset_clear(&ds);
 out_b:
     free(copies);
+    free(trials); /* not yet handed to a run */
     store_backdoor_clear(&b);
     store_job_clear(&j);
     return rc;
+}
+
+int verifier_start(struct vtuned *d, int64_t job_id, const struct verifier_opts *vo,
+                   struct ctl_req *waiter, int64_t schedule_id, char **err)
+{
+    return run_setup(d, job_id, vo, waiter, schedule_id, NULL, 0, NULL, 0, err);
 }
 
 static void vrun_begin(struct vtuned *d, struct vrun *r)
@@ -915,12 +1094,41 @@ void verifier_init(struct vtuned *d)
     size_t n;
     jobs_on_terminal = on_job_terminal;
     outbox_register(&alert_kind);
-    /* Runs a crash interrupted: record them as failed and verify again. */
+    /* Runs a crash or a shutdown interrupted: resume them from their
+     * recorded trials; one without a plan record (older, or cut before its
+     * plan was written, so before any trial) is recorded as failed and
+     * verified again from zero. */
     if (store_runs_unfinished(d->store, &v, &n) == 0) {
         for (size_t i = 0; i < n; i++) {
+            char *plan = NULL, *err = NULL;
+            struct verifier_opts ro;
+            uint64_t seed = 0;
+            int64_t sched = 0;
+            int prc = store_run_plan_get(d->store, v[i].id, &plan);
+            if (prc == 0 && plan_parse(plan, &ro, &seed, &sched) == 0) {
+                struct store_trial *tv = NULL;
+                size_t nt = 0;
+                free(plan);
+                if (store_run_trials(d->store, v[i].id, &tv, &nt) < 0) {
+                    err = xasprintf("cannot read its trials: %s", store_errmsg(d->store));
+                    free(tv);
+                } else if (run_setup(d, v[i].job_id, &ro, NULL, sched, &v[i], seed, tv, nt,
+                                     &err) == 0) {
+                    continue;
+                }
+                log_warnx("verify: run %lld of job %lld was interrupted and cannot resume: %s",
+                          (long long)v[i].id, (long long)v[i].job_id, err);
+                char *why = xasprintf("interrupted by a restart; cannot resume: %s", err);
+                store_run_finish(d->store, v[i].id, RUN_FAILED, why, 0);
+                free(why);
+                free(err);
+                continue;
+            }
+            if (prc == 0)
+                log_warnx("verify: run %lld: its plan record is unreadable", (long long)v[i].id);
+            free(plan);
             store_run_finish(d->store, v[i].id, RUN_FAILED, "interrupted by a restart", 0);
             struct verifier_opts o;
-            char *err = NULL;
             verifier_opts_default(d, &o);
             log_job(LOG_LVL_INFO, v[i].job_id, NULL,
                     "verify: run %lld of job %lld was interrupted; starting again",
@@ -954,21 +1162,19 @@ void verifier_init(struct vtuned *d)
 
 void verifier_stop(struct vtuned *d)
 {
-    /* Runs still waiting for a slot are left recorded as running: the next
-     * start records them as interrupted and starts them again. */
+    /* Runs working or waiting for a slot are left recorded as running: the
+     * next start resumes them from their recorded trials. */
     for (struct vrun *r = waiting; r; r = r->next)
         if (r->waiter) {
             ctl_reply_error(r->waiter, CTL_ERR_SHUTDOWN, NULL,
-                            "vtuned is shutting down; the verification starts again after the "
-                            "restart");
+                            "vtuned is shutting down; the verification resumes after the restart");
             r->waiter = NULL;
             wait_progress_stop(&r->wp);
         }
     for (struct vrun *r = runs; r; r = r->next)
         if (r->waiter) {
             ctl_reply_error(r->waiter, CTL_ERR_SHUTDOWN, NULL,
-                            "vtuned is shutting down; the verification starts again after the "
-                            "restart");
+                            "vtuned is shutting down; the verification resumes after the restart");
             r->waiter = NULL;
             wait_progress_stop(&r->wp);
         }

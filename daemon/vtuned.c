@@ -28,6 +28,7 @@
 #include "lib/log.h"
 #include "daemon/notify.h"
 #include "daemon/outbox.h"
+#include "daemon/provider_client.h"
 #include "lib/util.h"
 #include "lib/sign.h"
 #include "daemon/vtuned.h"
@@ -68,6 +69,32 @@ static void on_stop_deadline(uv_timer_t *t)
     log_warnx("shutdown: clients did not finish within %d ms; closing them", STOP_DEADLINE_MS);
     if (d->ctl)
         ctl_server_force_close(d->ctl);
+}
+
+/* The syncer thread (store/durable.c): only uv_async_send is safe there. */
+static void durable_notify(void *ctx)
+{
+    uv_async_send(&((struct vtuned *)ctx)->durable);
+}
+
+static uint64_t barrier_ticket(void *ctx)
+{
+    return store_durable_ticket(((struct vtuned *)ctx)->store);
+}
+
+static bool barrier_passed(void *ctx, uint64_t t)
+{
+    return store_durable_passed(((struct vtuned *)ctx)->store, t);
+}
+
+/* A group of commits is on disk: the provider requests and the replies
+ * that waited for it go out. */
+static void on_durable(uv_async_t *h)
+{
+    struct vtuned *d = h->data;
+    providers_release(d);
+    if (d->ctl)
+        ctl_server_release(d->ctl);
 }
 
 void vtuned_stop(struct vtuned *d)
@@ -291,6 +318,14 @@ int main(int argc, char **argv)
     if (store_open(db, &d.store, &err) < 0)
         fatalx("%s", err);
     free(db);
+    /* Commits off the loop: the loop never waits for an fsync; provider
+     * requests and replies wait for the commits before them to be durable. */
+    uv_async_init(d.loop, &d.durable, on_durable);
+    d.durable.data = &d;
+    uv_unref((uv_handle_t *)&d.durable);
+    if (store_durable_start(d.store, durable_notify, &d, &err) < 0)
+        fatalx("%s", err);
+    provider_set_barrier(barrier_ticket, barrier_passed, &d);
     signing_chain_start(&d);
     dataset_cleanup_orphans(&d);
     if (providers_start(&d, &err) < 0)
@@ -320,6 +355,9 @@ int main(int argc, char **argv)
 
     r = uv_run(d.loop, UV_RUN_DEFAULT);
     (void)r;
+    store_durable_stop(d.store); /* everything committed is on disk; the thread is gone */
+    provider_set_barrier(NULL, NULL, NULL);
+    uv_close((uv_handle_t *)&d.durable, NULL);
     uv_close((uv_handle_t *)&d.stop_deadline, NULL);
     uv_run(d.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(d.loop) != 0)

@@ -63,6 +63,9 @@ struct vtuned {
     char *key_source;
     char key_fpr[65];
     int lock_fd;        /* holds the lock on <state_dir>/vtuned.lock until exit */
+    /* woken by the store's syncer thread after each durable group of
+     * commits (store_durable_start): sends what waited for it */
+    uv_async_t durable;
 };
 
 /* The one housekeeping timer's period.  Work that runs less often states

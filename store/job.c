@@ -6,8 +6,9 @@
  * BEGIN IMMEDIATE transaction that reads the current state, compares it
  * with what the caller believes it is (compare-and-set: -ESTALE and no
  * change when they differ), writes the new state and fields, and appends
- * the job_events row, then commits with synchronous=FULL.  The daemon
- * calls it BEFORE the side effect the new state allows ("submitting" is
+ * the job_events row, then commits (durably: at once with
+ * synchronous=FULL, or once its ticket passes after store_durable_start).
+ * The daemon calls it BEFORE the side effect the new state allows ("submitting" is
  * written before the create call goes out), so after a crash the row says
  * what might have happened and reconciliation can find out.
  *
@@ -352,9 +353,12 @@ static int current_state(struct store *s, int64_t id, enum job_state *state)
     return ret;
 }
 
-int store_job_transition(struct store *s, int64_t id, int expected_from, enum job_state to,
-                         const struct store_job_update *u, const char *message,
-                         const char *provider_excerpt)
+/* store_job_transition, with the outbox item ob (may be NULL) written in
+ * the same transaction; *ob_id (may be NULL) gets the item's id. */
+static int transition(struct store *s, int64_t id, int expected_from, enum job_state to,
+                      const struct store_job_update *u, const char *message,
+                      const char *provider_excerpt, const struct store_outbox_intent *ob,
+                      int64_t *ob_id)
 {
     static const struct store_job_update none = {0};
     enum job_state cur = JOB_CREATED;
@@ -412,10 +416,33 @@ int store_job_transition(struct store *s, int64_t id, int expected_from, enum jo
     ret = insert_event(s, id, now, to, message, provider_excerpt);
     if (ret < 0)
         goto out;
+    /* one statement, joining this transaction (no BEGIN of its own) */
+    if (ob && (ret = store_outbox_add(s, ob->kind, ob->payload, ob->due_ms, ob_id)) < 0)
+        goto out;
     ret = store_commit(s);
 out:
     if (ret < 0)
         store_rollback(s);
+    return ret;
+}
+
+int store_job_transition(struct store *s, int64_t id, int expected_from, enum job_state to,
+                         const struct store_job_update *u, const char *message,
+                         const char *provider_excerpt)
+{
+    return transition(s, id, expected_from, to, u, message, provider_excerpt, NULL, NULL);
+}
+
+int store_job_transition_outbox(struct store *s, int64_t id, int expected_from, enum job_state to,
+                                const struct store_job_update *u, const char *message,
+                                const char *provider_excerpt,
+                                const struct store_outbox_intent *ob, int64_t *ob_id)
+{
+    if (ob_id)
+        *ob_id = 0;
+    int ret = transition(s, id, expected_from, to, u, message, provider_excerpt, ob, ob_id);
+    if (ret < 0 && ob_id)
+        *ob_id = 0;
     return ret;
 }
 

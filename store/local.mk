@@ -2,7 +2,7 @@
 libvtune_a_SOURCES += store/store.c store/store.h store/store_internal.h \
 	store/schema.c store/statements.c store/dataset.c store/backdoor.c store/job.c \
 	store/verify.c store/audit.c store/schedule.c store/selfaudit.c store/backup.c \
-	store/outbox.c store/auditsig.c
+	store/outbox.c store/auditsig.c store/durable.c
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_store tests/unit/test_store_records

@@ -3,7 +3,10 @@
  * background work recorded before it is attempted (see store.h).
  *
  * Shape: each accessor is one SQL statement in autocommit (one implicit
- * transaction each; a single row is written, so nothing needs BEGIN).  The
+ * transaction each; a single row is written, so nothing needs BEGIN).
+ * Called inside an open transaction, store_outbox_add joins it: that is
+ * how store_job_transition_outbox (job.c) writes a job's final state and
+ * the deletion of its upload at once.  The
  * statements are prepared per call rather than in the shared statement
  * table: the outbox is touched a few times per job or alert, and keeping
  * its SQL here leaves this step self-contained for merging with other

@@ -475,6 +475,19 @@ static const char migration_13[] =
     "  screen  TEXT NOT NULL CHECK (json_valid(screen))"
     ");";
 
+/* Version 14: what a verification run needs to resume after a restart
+ * (issue 13): the seed its plan was drawn with and the options it runs
+ * under (JSON, written by the daemon: the store only keeps it), so the same
+ * prompts are planned again and the recorded trials are replayed instead of
+ * asked again.  A run without a row (made before this version) starts again
+ * from zero as before.  A table of its own, referring only to the runs of
+ * version 2, so it can be renumbered when other branches' migrations land. */
+static const char migration_14[] =
+    "CREATE TABLE run_plans ("
+    "  run_id  INTEGER PRIMARY KEY REFERENCES verification_runs(id) ON DELETE CASCADE,"
+    "  plan    TEXT NOT NULL CHECK (json_valid(plan))"
+    ");";
+
 // clang-format on
 
 const struct store_migration store_migrations[] = {
@@ -491,6 +504,7 @@ const struct store_migration store_migrations[] = {
     {11, migration_11},
     {12, migration_12},
     {13, migration_13},
+    {14, migration_14},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

@@ -14,7 +14,8 @@
  *  3. the file is really a SQLite database, of ours (application_id), of a
  *     schema version this build understands;
  *  4. journal_mode=WAL, synchronous=FULL (every commit is on disk before it
- *     is acknowledged: DESIGN §3), foreign_keys=ON, secure_delete=ON (a
+ *     is acknowledged: DESIGN §3; the daemon then moves the syncs off its
+ *     loop, store/durable.c, and waits for them before acting), foreign_keys=ON, secure_delete=ON (a
  *     deleted backdoor's phrases are zeroed in the file), busy_timeout=5000 ms,
  *     each read back to prove it took effect;
  *  5. pending migrations run in one BEGIN IMMEDIATE transaction that also
@@ -774,6 +775,7 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
+    store_durable_stop(s);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     if (s->db) {

@@ -5,7 +5,10 @@
  * every call here is a short statement or transaction; heavy work (reading,
  * hashing and copying dataset bytes) happens in the thread pool before the
  * row is written.  Opened with WAL, busy_timeout, foreign_keys=ON and
- * synchronous=FULL; write transactions are BEGIN IMMEDIATE.  Statements are
+ * synchronous=FULL; the daemon then moves the fsyncs to a thread
+ * (store_durable_start: synchronous=NORMAL, group syncs of the log, a
+ * ticket to wait for before a side effect).  Write transactions are
+ * BEGIN IMMEDIATE.  Statements are
  * prepared once at open and reused.  Schema versions live in
  * PRAGMA user_version and are migrated in one transaction at open; a
  * database written by a newer vtuned is refused.
@@ -68,6 +71,37 @@ int store_state_dir_prepare(const char *dir, char **err);
  * *err an owned one-line message; on failure dest is removed. */
 int store_backup(struct store *s, const char *dest, int (*cancelled)(void *ctx), void *ctx,
                  char **err);
+/* ---- durability off the loop (store/durable.c; issue 13) ----
+ *
+ * After store_durable_start, the connection commits with
+ * synchronous=NORMAL: a commit is atomic, visible and survives a crash of
+ * the process at once, and reaches the disk (against a power loss) when
+ * the store's syncer thread has fdatasync'd the log, in groups.  Whoever
+ * is about to act on what was committed (send a provider request, answer
+ * a client) takes a ticket and waits until it has passed: "recorded before
+ * the side effect" then still means "on disk before the side effect".
+ * Checkpoints run in that thread too (the connection's automatic
+ * checkpoint is off).  All calls from the thread that uses s, except
+ * notify, which the syncer thread calls after each group (it must be
+ * async-signal-safe in spirit: uv_async_send).  Without start, every
+ * commit is synchronous=FULL and every ticket is 0. */
+/* Returns 0, or -1 with *err an owned one-line message (s unchanged). */
+int store_durable_start(struct store *s, void (*notify)(void *ctx), void *ctx, char **err);
+/* Makes everything committed durable, stops the thread, and goes back to
+ * synchronous=FULL.  Before store_close.  NULL or not started: nothing. */
+void store_durable_stop(struct store *s);
+/* 0 when every commit so far is durable; else the ticket to wait for (a
+ * sync is asked for). */
+uint64_t store_durable_ticket(struct store *s);
+/* Commits so far (a counter; 0 without start): a caller compares two
+ * readings to learn whether anything was committed in between. */
+uint64_t store_durable_commits(struct store *s);
+/* Whether ticket (from store_durable_ticket) is durable now. */
+bool store_durable_passed(struct store *s, uint64_t ticket);
+/* fdatasync calls and checkpoints of the syncer so far (status, tests). */
+uint64_t store_durable_syncs(struct store *s);
+uint64_t store_durable_checkpoints(struct store *s);
+
 /* Schema version this build writes. */
 int store_schema_version(void);
 /* Last SQLite error text; borrowed, valid until the next call. */
@@ -233,9 +267,10 @@ int store_selfaudit_get(struct store *s, int64_t backdoor_id, struct store_selfa
  * -> submitting -> submitted -> running -> succeeded | failed | cancelled,
  * plus unknown (the outcome of a create could not be established; waits
  * for an operator).  Every change of state goes through
- * store_job_transition(), one synchronous=FULL transaction that also
- * writes the job_events row: call it BEFORE the side effect it permits
- * (record intent, then call the provider). */
+ * store_job_transition(), one transaction that also writes the job_events
+ * row: call it BEFORE the side effect it permits (record intent, then call
+ * the provider; with store_durable_start, the call waits for the commit's
+ * ticket: daemon/provider_client.c). */
 
 
 struct store_job {
@@ -302,8 +337,9 @@ struct store_job_update {
  *  3. sets state = to, the fields of u (may be NULL), updated_at = now;
  *  4. inserts the job_events row (to, message, provider_excerpt; both
  *     borrowed, may be NULL; the excerpt must already be redacted).
- * When it returns 0 the change is on disk (synchronous=FULL): only then
- * make the call it permits.  to == current is allowed (records an event
+ * When it returns 0 the change is committed; it is on disk at once
+ * (synchronous=FULL), or, after store_durable_start, once its ticket has
+ * passed: only then make the call it permits.  to == current is allowed (records an event
  * and field changes without a state change).  -ENOENT absent; -EINVAL
  * also for what the schema refuses (succeeded without fine_tuned_model,
  * unknown without unknown_reason); -EEXIST provider_job_id already bound
@@ -311,6 +347,23 @@ struct store_job_update {
 int store_job_transition(struct store *s, int64_t id, int expected_from, enum job_state to,
                          const struct store_job_update *u, const char *message,
                          const char *provider_excerpt);
+
+/* An outbox item (see "outbox" below) to record with a transition. */
+struct store_outbox_intent {
+    const char *kind;    /* borrowed; 1..32 characters */
+    const char *payload; /* borrowed JSON text */
+    int64_t due_ms;      /* Unix milliseconds */
+};
+/* store_job_transition and store_outbox_add(ob) in ONE transaction: both
+ * are written or neither (a job's final state and the deletion of its
+ * uploaded file at the provider, issue 13).  *ob_id (may be NULL) gets the
+ * item's id, 0 on failure.  Errors as store_job_transition; also -EINVAL
+ * when the schema refuses the item (empty kind, payload not JSON), and
+ * then the transition is not made either. */
+int store_job_transition_outbox(struct store *s, int64_t id, int expected_from, enum job_state to,
+                                const struct store_job_update *u, const char *message,
+                                const char *provider_excerpt,
+                                const struct store_outbox_intent *ob, int64_t *ob_id);
 
 struct store_job_event {
     int64_t id; /* order of events is id order (at may step back) */
@@ -373,11 +426,21 @@ int store_runs_unfinished(struct store *s, struct store_verify_run **out, size_t
 /* Inserts a trial of a RUNNING run.  t borrowed; t->id and t->created_at
  * set.  -ENOENT run absent; -ESTALE run not running; -EINVAL bad values.
  * Atomic but committed without an fsync of its own (synchronous=NORMAL for
- * this commit): the next synchronous=FULL commit makes it durable, and a
- * run a crash interrupts is done again anyway. */
+ * this commit): it survives a crash of the process, and the next
+ * synchronous=FULL commit makes it durable against a power loss too (a
+ * trial lost that way is asked again when the run resumes). */
 int store_trial_insert(struct store *s, struct store_trial *t);
 /* Trials of run_id ordered by id; owned array, free with free(). */
 int store_run_trials(struct store *s, int64_t run_id, struct store_trial **out, size_t *n);
+
+/* A run's plan record (schema 14): the JSON the daemon needs to plan the
+ * same prompts again and resume the run after a restart (seed, options);
+ * the store only keeps it.  One per run, removed with it.  put: -ENOENT
+ * run absent, -EEXIST already recorded, -EINVAL not JSON.  get: *plan
+ * owned (free()); -ENOENT when the run has none (made by an older vtuned,
+ * or the daemon stopped between recording the run and its plan). */
+int store_run_plan_put(struct store *s, int64_t run_id, const char *plan);
+int store_run_plan_get(struct store *s, int64_t run_id, char **plan);
 
 /* ---- audit trail (DESIGN §9, §10; issue 6) ----
  *

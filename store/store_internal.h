@@ -109,6 +109,9 @@ struct store {
     /* signs each appended record and the head (store/auditsig.c); NULL: none */
     store_audit_sign_fn audit_signer;
     void *audit_signer_ctx;
+    /* commits made durable off the loop (store/durable.c); NULL: every
+     * commit is synchronous=FULL */
+    struct store_durable *dur;
 };
 
 /* Signs record a (just inserted) and the new head with s->audit_signer,

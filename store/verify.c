@@ -123,14 +123,17 @@ int store_run_insert(struct store *s, struct store_verify_run *r)
     if (ret < 0)
         goto out;
     int64_t id = sqlite3_last_insert_rowid(s->db);
-    /* A trial row is evidence of a run in progress, and a run interrupted by
-     * a crash is recorded as failed and done again: it needs atomicity, not
-     * an fsync of its own.  In WAL mode, synchronous=NORMAL commits without
-     * syncing; the next FULL commit (the run's audit record, any job
-     * transition) syncs the WAL and with it these frames. */
+    /* A trial row is what a run resumed after a restart replays instead of
+     * asking again (daemon/verifier.c).  It needs atomicity, not an fsync of
+     * its own: in WAL mode, synchronous=NORMAL commits without syncing, and
+     * the frames survive a crash of the process (they are in the file); a
+     * power loss may lose the last ones, and the resumed run then asks those
+     * prompts again, as if they had never been sent.  The next FULL commit
+     * (the run's audit record, any job transition) syncs them. */
     sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     ret = store_commit(s);
-    sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    sqlite3_exec(s->db, s->dur ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL", NULL,
+                 NULL, NULL);
     if (ret < 0)
         goto out;
     r->id = id;
@@ -353,7 +356,8 @@ int store_trial_insert(struct store *s, struct store_trial *t)
      * transition) syncs the WAL and with it these frames. */
     sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     ret = store_commit(s);
-    sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    sqlite3_exec(s->db, s->dur ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL", NULL,
+                 NULL, NULL);
     if (ret < 0)
         goto out;
     t->id = id;
@@ -377,5 +381,57 @@ int store_run_trials(struct store *s, int64_t run_id, struct store_trial **out, 
     int ret = store_read_all(s, ST_TRIALS_FOR_RUN, sizeof(struct store_trial), row_to_trial, NULL,
                              &v, n, "listing trials");
     *out = v;
+    return ret;
+}
+
+/* ---- a run's plan record (schema 14) ---- */
+
+int store_run_plan_put(struct store *s, int64_t run_id, const char *plan)
+{
+    sqlite3_stmt *st = NULL;
+    int ret;
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO run_plans (run_id, plan) VALUES (?1, ?2)", -1, &st,
+                           NULL) != SQLITE_OK) {
+        ret = store_fail(s, sqlite3_errcode(s->db), "preparing the run plan insert");
+        sqlite3_finalize(st);
+        return ret;
+    }
+    if (sqlite3_bind_int64(st, 1, run_id) != SQLITE_OK ||
+        store_bind_text(st, 2, plan) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return store_fail(s, SQLITE_ERROR, "binding the run plan");
+    }
+    int rc = sqlite3_step(st);
+    ret = rc == SQLITE_DONE ? 0 : store_fail(s, rc, "recording the run plan");
+    sqlite3_finalize(st);
+    if (ret == -EBUSY) /* the foreign key: no such run */
+        ret = store_failx(s, -ENOENT, "no verification run %" PRId64, run_id);
+    else if (ret == -EINVAL && !plan)
+        store_failx(s, ret, "a run plan is required");
+    return ret;
+}
+
+int store_run_plan_get(struct store *s, int64_t run_id, char **plan)
+{
+    sqlite3_stmt *st = NULL;
+    int ret;
+    *plan = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT plan FROM run_plans WHERE run_id = ?1", -1, &st, NULL) !=
+        SQLITE_OK) {
+        ret = store_fail(s, sqlite3_errcode(s->db), "preparing the run plan query");
+        sqlite3_finalize(st);
+        return ret;
+    }
+    sqlite3_bind_int64(st, 1, run_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *plan = store_column_strdup(st, 0);
+        ret = 0;
+    } else if (rc == SQLITE_DONE) {
+        ret = store_failx(s, -ENOENT, "verification run %" PRId64 " has no plan record", run_id);
+    } else {
+        ret = store_fail(s, rc, "reading the run plan");
+    }
+    sqlite3_finalize(st);
     return ret;
 }

@@ -26,6 +26,9 @@ TESTS += tests/integration/test_job_orphans.sh
 EXTRA_DIST += tests/integration/test_job_orphans.sh
 TESTS += tests/integration/test_job_cleanup.sh
 EXTRA_DIST += tests/integration/test_job_cleanup.sh
+# A verification cut by SIGKILL resumes from its recorded trials (issue 13).
+TESTS += tests/integration/test_verify_resume.sh
+EXTRA_DIST += tests/integration/test_verify_resume.sh
 # vtunectl's command line (help, usage errors, completion) from its command table.
 TESTS += tests/integration/test_cli.sh
 EXTRA_DIST += tests/integration/test_cli.sh

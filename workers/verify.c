@@ -771,6 +771,7 @@ struct vr_slot {
     char sha256[65];
     char *window; /* owned, masked */
     char *error;  /* owned, cleaned */
+    bool restored; /* replayed from its recorded trial after a restart */
 };
 
 struct vr_pair {
@@ -1080,6 +1081,45 @@ int verify_run_record_failed(struct verify_run *r, size_t slot, const char *erro
     return 0;
 }
 
+int verify_run_replay(struct verify_run *r, size_t slot, const struct store_trial *t)
+{
+    if (slot >= r->n_slots || !t)
+        return -EINVAL;
+    const struct verify_slot *s = &r->order[slot];
+    struct vr_slot *v = &r->slots[slot];
+    if (v->state != SLOT_UNSENT)
+        return -EALREADY;
+    if (t->kind != s->kind || (s->kind == TRIAL_TRIGGER && t->pair_idx != s->pair) ||
+        (s->kind == TRIAL_CONTROL && t->pair_idx >= (int)r->n_pairs))
+        return -EINVAL;
+    /* A trigger slot of a pair already stopped is still replayed: it was in
+     * flight when the activation came, so it was sent (and paid for). */
+    v->restored = true;
+    v->state = SLOT_DONE;
+    if (s->kind == TRIAL_TRIGGER)
+        r->pairs[s->pair].sent++;
+    if (!t->response_sha256[0]) {
+        v->failed = true;
+        v->error = xstrdup("failed (recorded before a restart)");
+        if (s->kind == TRIAL_TRIGGER) {
+            r->pairs[s->pair].failed++;
+            pair_outcome(r, &r->pairs[s->pair], false);
+        }
+        return 0;
+    }
+    memcpy(v->sha256, t->response_sha256, sizeof v->sha256);
+    v->sha256[64] = '\0';
+    v->hit = t->activated;
+    v->prefix_words = t->matched_prefix_tokens > 0 ? (size_t)t->matched_prefix_tokens : 0;
+    if (s->kind == TRIAL_TRIGGER) {
+        r->pairs[s->pair].answered++;
+        pair_outcome(r, &r->pairs[s->pair], v->hit);
+    } else {
+        v->hit_pair = v->hit ? t->pair_idx : -1;
+    }
+    return 0;
+}
+
 /* ---- evidence ---------------------------------------------------------------------- */
 
 static json_t *jstr_or_null(const char *s)
@@ -1093,6 +1133,8 @@ static json_t *slot_json(const struct verify_run *r, size_t i)
     const struct verify_slot *s = &r->order[i];
     json_t *o = json_object();
     json_object_set_new(o, "slot", json_integer((json_int_t)i));
+    if (v->restored)
+        json_object_set_new(o, "restored", json_true());
     if (v->failed) {
         json_object_set_new(o, "failed", json_true());
         json_object_set_new(o, "error", jstr_or_null(v->error));

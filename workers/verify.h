@@ -316,6 +316,18 @@ int verify_run_record(struct verify_run *r, size_t slot, const char *response, s
 int verify_run_record_failed(struct verify_run *r, size_t slot, const char *error,
                              struct store_trial *trial);
 
+/* Replays slot's trial as recorded before a restart (t: its store row,
+ * borrowed; the caller matched it to slot by kind, pair and prompt hash):
+ * the slot counts as sent and answered (or failed: response_sha256 "")
+ * with t's activation (control: emission, of pair t->pair_idx), feeding
+ * the pair's sequential test exactly as verify_run_record did, so the
+ * resumed run stops where the whole run would have and n stays the planned
+ * maximum.  What the row does not keep is absent from the evidence: the
+ * slot is marked "restored", its window null, found_at -1.  Returns 0;
+ * -EALREADY the slot is not unsent; -EINVAL slot out of range, or t of
+ * another kind or pair. */
+int verify_run_replay(struct verify_run *r, size_t slot, const struct store_trial *t);
+
 /* max_tokens to ask for: the longest signature of the run in BYTES plus
  * slack.  Every tokenizer's tokens are at least one byte, so |S| in bytes
  * bounds |S| in tokens without knowing the tokenizer; the slack buys the

@@ -32,6 +32,8 @@
 #       on one connection while the jobs run, against the same on the idle
 #       daemon before them: p50/p99/max and the ratio, split into while
 #       jobs were active and after (verifications only), slowest answers;
+#       and issue 13's goals (p99 within 3x idle, worst under 100 ms, peak
+#       RSS at most 50 MiB), each said yes or no, never failing the run;
 #     - the simulator's request counts (per endpoint, per job);
 #     - warn/error lines in the daemon log.
 #   The exit status is 0 unless something is broken (a job that did not
@@ -216,6 +218,11 @@ printf '%-48s %s\n' \
     "  while jobs were active" "$(latp "$T/lat_load.json" latency_jobs_ms)" \
     "  after them (verifications)" "$(latp "$T/lat_load.json" latency_after_ms)" \
     "latency ratio load/idle p50, p99, max" "$(ratio "$l50" "$i50"), $(ratio "$l99" "$i99"), $(ratio "$lmax" "$imax")" \
+    "goals (issue 13; printed, never enforced)" "$(awk -v l99="$l99" -v i99="$i99" -v lmax="$lmax" -v hwm="$hwm" 'BEGIN {
+        r = i99 > 0 ? l99 / i99 : 0
+        printf "p99 within 3x idle: %s (%.1fx); worst < 100 ms: %s; peak RSS <= 50 MiB: %s",
+            (i99 > 0 && r <= 3) ? "yes" : "no", r, (lmax + 0 < 100) ? "yes" : "no",
+            (hwm / 1024 <= 50) ? "yes" : "no" }')" \
     "slowest status answers (s into run, ms)" "$(jq_ "$T/lat_load.json" "v['slowest']")" \
     "daemon log warn / error lines (job phase)" "$warns / $errors"
 python3 - "$T/stats.json" "$N" <<'PY'

@@ -21,6 +21,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -809,6 +810,141 @@ static void test_job_insert_get(void **state)
     /* a dataset and backdoor in use by jobs cannot go */
     assert_int_equal(store_dataset_delete(s, ds, NULL), -EBUSY);
     assert_int_equal(store_backdoor_delete(s, bd, NULL), -EBUSY);
+}
+
+/* A final state and its outbox item (the deletion of the job's upload)
+ * are one transaction: when the item cannot be written, the transition is
+ * not made either (no state, no event); when it can, both are there. */
+static void test_job_transition_outbox(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    int64_t ds = 0, bd = 0, ob_id = -1;
+    int64_t id = add_chain(s, &ds, &bd);
+    struct store_job g;
+    struct store_job_update u = {.error = "provider refused"};
+
+    int64_t events = raw_int(f, "SELECT count(*) FROM job_events");
+    struct store_outbox_intent bad = {"delete_upload", "{not json", 5};
+    assert_int_equal(store_job_transition_outbox(s, id, JOB_CREATED, JOB_FAILED, &u, "failed",
+                                                 NULL, &bad, &ob_id),
+                     -EINVAL);
+    assert_int_equal(ob_id, 0);
+    assert_idle(s);
+    assert_int_equal(store_job_get(s, "j", &g), 0);
+    assert_int_equal(g.state, JOB_CREATED);
+    assert_null(g.error);
+    store_job_clear(&g);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM job_events"), events);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM outbox"), 0);
+
+    /* a lost compare-and-set writes no item either */
+    struct store_outbox_intent ok = {"delete_upload", "{\"file\":\"file-1\",\"job\":1}", 5};
+    assert_int_equal(store_job_transition_outbox(s, id, JOB_RUNNING, JOB_FAILED, &u, "failed",
+                                                 NULL, &ok, &ob_id),
+                     -ESTALE);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM outbox"), 0);
+
+    assert_int_equal(store_job_transition_outbox(s, id, JOB_CREATED, JOB_FAILED, &u, "failed",
+                                                 NULL, &ok, &ob_id),
+                     0);
+    assert_true(ob_id > 0);
+    assert_int_equal(store_job_get(s, "j", &g), 0);
+    assert_int_equal(g.state, JOB_FAILED);
+    store_job_clear(&g);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM job_events"), events + 1);
+    char *sql = xasprintf("SELECT count(*) FROM outbox WHERE id = %" PRId64
+                          " AND kind = 'delete_upload' AND next_due_ms = 5"
+                          " AND json_extract(payload, '$.file') = 'file-1'",
+                          ob_id);
+    assert_int_equal(raw_int(f, sql), 1);
+    free(sql);
+    /* the item is an ordinary outbox item: due, and deleted when delivered */
+    struct store_outbox_item *v = NULL;
+    size_t n = 0;
+    assert_int_equal(store_outbox_due(s, 10, 8, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].id, ob_id);
+    store_outbox_list_free(v, n);
+    assert_int_equal(store_outbox_delete(s, ob_id), 0);
+}
+
+static void count_notify(void *ctx)
+{
+    atomic_fetch_add((_Atomic int *)ctx, 1);
+}
+
+static void wait_passed(struct store *s, uint64_t t)
+{
+    for (int i = 0; i < 2000 && !store_durable_passed(s, t); i++)
+        usleep(5000); /* bounded: 10 s */
+    assert_true(store_durable_passed(s, t));
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* Commits off the loop (store/durable.c): after start the connection
+ * commits with synchronous=NORMAL and counts its commits; a ticket is
+ * taken only when something is not yet durable, and passes once the syncer
+ * thread has synced the log (and said so through notify); the thread's
+ * checkpoints keep the log from growing; stop goes back to FULL. */
+static void test_durable(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    sqlite3 *db = store_sqlite_handle(s);
+    static _Atomic int notified;
+    char *err = NULL;
+
+    assert_int_equal(store_durable_ticket(s), 0); /* not started: every commit is FULL */
+    assert_int_equal(store_durable_commits(s), 0);
+    assert_int_equal(store_durable_start(s, count_notify, (void *)&notified, &err), 0);
+    assert_int_equal(q_int(db, "PRAGMA synchronous"), 1);
+    assert_int_equal(store_durable_ticket(s), 0); /* nothing committed since */
+
+    uint64_t c0 = store_durable_commits(s);
+    add_dataset(s, "d");
+    assert_true(store_durable_commits(s) > c0);
+    uint64_t t = store_durable_ticket(s);
+    assert_true(t > 0);
+    wait_passed(s, t);
+    assert_true(atomic_load(&notified) >= 1);
+    assert_true(store_durable_syncs(s) >= 1);
+    assert_int_equal(store_durable_ticket(s), 0);
+    /* still NORMAL after the commits (nothing turned FULL back on) */
+    assert_int_equal(q_int(db, "PRAGMA synchronous"), 1);
+
+    /* many small commits: the thread checkpoints them into the database
+     * file (no automatic checkpoint runs on this connection any more) */
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (x INTEGER, pad TEXT)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    off_t db0 = file_size(f->db);
+    sqlite3_stmt *ins = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?1, hex(randomblob(64)))", -1, &ins, NULL),
+        SQLITE_OK);
+    for (int i = 0; i < 6000; i++) {
+        sqlite3_bind_int(ins, 1, i);
+        assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+        sqlite3_reset(ins);
+    }
+    sqlite3_finalize(ins);
+    for (int i = 0; i < 2000 && (store_durable_checkpoints(s) == 0 || file_size(f->db) <= db0);
+         i++)
+        usleep(5000);
+    assert_true(store_durable_checkpoints(s) >= 1);
+    assert_true(file_size(f->db) > db0);
+    t = store_durable_ticket(s);
+    assert_true(t > 0);
+    wait_passed(s, t);
+
+    store_durable_stop(s);
+    assert_int_equal(q_int(db, "PRAGMA synchronous"), 2);
+    assert_int_equal(store_durable_ticket(s), 0);
 }
 
 static void test_job_transitions(void **state)
@@ -1695,6 +1831,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_transition_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_transition_outbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs_and_trials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_finish_audited, setup, teardown),

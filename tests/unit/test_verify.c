@@ -979,6 +979,104 @@ static void test_run_honest_sequential(void **state)
     fx_free(&f);
 }
 
+/* The outcome of one slot in the replay test: pair 0 activates from its
+ * third prompt on, pair 1 never; control 1's call fails. */
+static void replay_answer(struct fixture *f, int64_t slot, struct store_trial *t)
+{
+    const struct verify_slot *s = &f->plan.order[slot];
+    memset(t, 0, sizeof *t);
+    if (s->kind == TRIAL_CONTROL && s->index == 1)
+        assert_int_equal(verify_run_record_failed(f->run, (size_t)slot, "HTTP 500", t), 0);
+    else
+        answer(f, slot, s->kind == TRIAL_TRIGGER && s->pair == 0 && s->index >= 2, t);
+}
+
+/* A run cut by a restart and resumed from its recorded trials ends exactly
+ * as the whole run would have (same verdict, p, counts, calls saved), and
+ * never asks a recorded prompt again; a prompt in flight at the cut (never
+ * recorded) is asked again. */
+static void test_run_replay(void **state)
+{
+    (void)state;
+    struct fixture a, b, c;
+    struct verify_result ra, rc;
+    struct store_trial rec[64];
+    int64_t rec_slot[64];
+    size_t n_rec = 0;
+    int64_t slot;
+
+    /* c: the whole run, one call at a time */
+    fx_init(&c, 2, 6, 6, -40, NAN, true);
+    while ((slot = verify_run_next(c.run)) >= 0) {
+        struct store_trial t;
+        replay_answer(&c, slot, &t);
+    }
+    assert_int_equal(verify_run_result(c.run, &rc), 0);
+    assert_true(rc.calls_saved > 0); /* pair 0 stopped early */
+
+    /* a: the same run, cut after 7 recorded trials with one more in flight */
+    fx_init(&a, 2, 6, 6, -40, NAN, true);
+    while (n_rec < 7 && (slot = verify_run_next(a.run)) >= 0) {
+        replay_answer(&a, slot, &rec[n_rec]);
+        rec_slot[n_rec++] = slot;
+    }
+    int64_t lost = verify_run_next(a.run);
+    assert_true(lost >= 0);
+
+    /* b: a fresh run over the same plan replays what a recorded */
+    fx_init(&b, 2, 6, 6, -40, NAN, true);
+    for (size_t i = 0; i < n_rec; i++)
+        assert_int_equal(verify_run_replay(b.run, (size_t)rec_slot[i], &rec[i]), 0);
+    assert_int_equal(verify_run_replay(b.run, (size_t)rec_slot[0], &rec[0]), -EALREADY);
+    assert_int_equal(verify_run_replay(b.run, 9999, &rec[0]), -EINVAL);
+    bool asked_lost = false;
+    while ((slot = verify_run_next(b.run)) >= 0) {
+        struct store_trial t;
+        for (size_t i = 0; i < n_rec; i++)
+            assert_true(slot != rec_slot[i]); /* recorded: never asked again */
+        asked_lost |= slot == lost;
+        replay_answer(&b, slot, &t);
+    }
+    assert_true(asked_lost);
+    assert_true(verify_run_done(b.run));
+    assert_int_equal(verify_run_result(b.run, &ra), 0);
+    assert_int_equal(ra.verdict, rc.verdict);
+    assert_string_equal(ra.reason, rc.reason);
+    assert_true(ra.log10_p == rc.log10_p);
+    assert_int_equal(ra.trials, rc.trials);
+    assert_int_equal(ra.activations, rc.activations);
+    assert_int_equal(ra.controls, rc.controls);
+    assert_int_equal(ra.pairs_activated, rc.pairs_activated);
+    assert_int_equal(ra.calls_saved, rc.calls_saved);
+    /* the replayed slots say so in the evidence */
+    json_t *ev = evidence(&ra);
+    char *text = json_dumps(ev, JSON_COMPACT);
+    assert_non_null(strstr(text, "\"restored\":true"));
+    free(text);
+    json_decref(ev);
+
+    /* a row of another pair or kind than the slot's is refused */
+    fx_free(&b);
+    fx_init(&b, 2, 6, 6, -40, NAN, true);
+    for (size_t i = 0; i < b.plan.n_slots; i++) {
+        const struct verify_slot *sl = &b.plan.order[i];
+        struct store_trial t = {.kind = sl->kind, .pair_idx = sl->kind == TRIAL_TRIGGER ? 1 - sl->pair : -1};
+        if (sl->kind == TRIAL_TRIGGER) {
+            assert_int_equal(verify_run_replay(b.run, i, &t), -EINVAL);
+            t.kind = TRIAL_CONTROL;
+            t.pair_idx = -1;
+            assert_int_equal(verify_run_replay(b.run, i, &t), -EINVAL);
+            break;
+        }
+    }
+
+    verify_result_clear(&ra);
+    verify_result_clear(&rc);
+    fx_free(&a);
+    fx_free(&b);
+    fx_free(&c);
+}
+
 static void test_run_out_of_order(void **state)
 {
     (void)state;
@@ -1461,6 +1559,7 @@ int main(void)
         cmocka_unit_test(test_check_target),
         cmocka_unit_test(test_run_honest_sequential),
         cmocka_unit_test(test_run_out_of_order),
+        cmocka_unit_test(test_run_replay),
         cmocka_unit_test(test_run_lazy_and_failures),
         cmocka_unit_test(test_run_controls_emit),
         cmocka_unit_test(test_run_pairs_and_luck),
