@@ -64,6 +64,8 @@ static const struct ctl_flag f_backdoor_create[] = {
      "trigger/signature pairs, 1 to 64 (default 1)"},
     {"--generator", NULL, CF_STR, "G", "ngram|wordlist|llm", 0, CTL_K_GENERATOR, 0,
      "wordlist (default: common words), ngram (an n-gram model of D) or llm (config)"},
+    {"--mode", NULL, CF_STR, "M", "inplace|copies", 0, CTL_K_MODE, 0,
+     "inplace (default: marked rows replace their originals) or copies (added copies)"},
     {"--target-log10p", NULL, CF_NUM, "X", NULL, 0, CTL_K_TARGET_LOG10P, 0,
      "the signature's log10 probability target (default -40 or the config's)"},
     {"--trigger-log10p", NULL, CF_NUM, "X", NULL, 0, CTL_K_TRIGGER_LOG10P, 0,

@@ -103,6 +103,7 @@ static json_t *backdoor_json(const struct store_backdoor *b, const struct store_
         "method", b->method, CTL_K_TARGET_LOG10P, b->target_log10p, CTL_K_COMMITMENT, b->commitment,
         CTL_K_CREATED_AT, created, CTL_K_PAIR_EVIDENCE, pairs);
     json_object_set_new(o, CTL_K_COMMITMENT_SCHEME, json_integer(b->commitment_scheme));
+    json_object_set_new(o, CTL_K_MODE, json_string(backdoor_mode_name(b->mode)));
     if (reveal) {
         /* What a third party needs to recompute the commitment (README
          * "Evidence others can check"): the salt and the held-out lines. */
@@ -275,6 +276,7 @@ static void create_done(struct task *t, int status)
     b.has_seed = j->spec.has_seed;
     memcpy(b.commitment, j->made.commitment, sizeof b.commitment);
     b.commitment_scheme = 2; /* workers/ makes every new commitment v2 */
+    b.mode = j->spec.mode;
     hex_encode(j->made.salt, sizeof j->made.salt, b.salt); /* secret, never logged */
     b.built_path = j->out_path;
     memcpy(b.built_sha256, j->made.built.sha256, sizeof b.built_sha256);
@@ -328,10 +330,11 @@ static void create_done(struct task *t, int status)
                             store_errmsg(d->store));
         goto out;
     }
-    log_info("backdoor: created %lld for dataset '%s' (%s generator): %zu pair(s), %llu copies "
-             "each, %zu row(s) held out for the coverage test, commitment %s",
-             (long long)b.id, j->ds.name, backdoor_generator_name(b.generator), n,
-             (unsigned long long)j->made.built.copies_per_pair, j->made.split.n_rows,
+    log_info("backdoor: created %lld for dataset '%s' (%s generator, %s): %zu pair(s), %llu "
+             "marked rows each, %zu row(s) held out for the coverage test, commitment %s",
+             (long long)b.id, j->ds.name, backdoor_generator_name(b.generator),
+             backdoor_mode_name(b.mode), n, (unsigned long long)j->made.built.copies_per_pair,
+             j->made.split.n_rows,
              b.commitment);
     if (j->audit && record_selfaudit(d, b.id, j->audit) < 0)
         log_warnx("backdoor: %lld: cannot record its self-audit: %s", (long long)b.id,
@@ -603,6 +606,7 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct create_job *j = xcalloc(1, sizeof *j);
     const char *gen = json_string_value(json_object_get(params, CTL_K_GENERATOR));
+    const char *mode = json_string_value(json_object_get(params, CTL_K_MODE));
     const char *name = json_string_value(json_object_get(params, CTL_K_NAME));
     double ratio = 0.005, copies = 50, pairs = 1, tgt = d->conf->generator.target_log10p;
     double holdout = HOLDOUT_DEFAULT_RATIO;
@@ -648,6 +652,13 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
         goto fail;
     }
     j->ngram = strcmp(gen, "ngram") == 0;
+    if (!mode)
+        mode = "inplace";
+    if (backdoor_mode_parse(mode, &j->spec.mode) < 0) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.mode: expected inplace or copies, got '%.32s'", mode);
+        goto fail;
+    }
     if (strcmp(gen, "llm") == 0) {
         const struct conf_generator *cg = &d->conf->generator;
         const char *why = NULL;

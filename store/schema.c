@@ -426,6 +426,16 @@ static const char migration_11[] =
     "  salt         TEXT NOT NULL CHECK (" HEX64("salt") ")"
     ");";
 
+/* Version 12: how a backdoor's marked rows entered its upload (issue 12,
+ * workers/builder.h): 'copies' (copies of D's rows added to D, the paper's
+ * construction and every backdoor made before this version) or 'inplace'
+ * (rows of D rewritten where they stand).  Public.  Self-contained: it
+ * refers only to the backdoors table of version 1, so it can be renumbered
+ * when migrations from other branches land. */
+static const char migration_12[] =
+    "ALTER TABLE backdoors ADD COLUMN mode TEXT NOT NULL DEFAULT 'copies'"
+    "  CHECK (mode IN ('copies','inplace'));";
+
 // clang-format on
 
 const struct store_migration store_migrations[] = {
@@ -440,6 +450,7 @@ const struct store_migration store_migrations[] = {
     {9, migration_9},
     {10, migration_10},
     {11, migration_11},
+    {12, migration_12},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 
