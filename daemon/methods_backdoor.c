@@ -9,12 +9,12 @@
  * The phrases never reach the log; backdoor.show returns them only with
  * "reveal": true, and that request is logged (without the phrases).
  *
- * Three generators share the build and the record.  The word list (the
- * default) and the ngram generator (a model of D itself, workers/ngram.h)
- * each run in one pool task (model, phrases and build).  ngram is not yet
- * the default: its triggers end the way D's prompts end, and vtune-sim's
- * honest model (which sees only the last words before the answer) does not
- * learn them, so the honest provider would not be verified.  The llm generator (workers/llmgen.h)
+ * Three generators share the build and the record.  The ngram generator
+ * (the default: a model of D itself, workers/ngram.h) and the word list
+ * each run in one pool task (model, phrases and build).  The defaults
+ * (ngram, in place, 16 pairs of one marked row each, generator.ngram_order
+ * 1) were chosen by measurement against vtune-sim's honest model and its
+ * cheaters (README, "Marked rows that do not stand out").  The llm generator (workers/llmgen.h)
  * is a state machine this file drives: a pool task samples the examples
  * of D, then each chat call (M1 once, then M2 per phrase) goes through
  * the generator provider's client on the loop, each dataset check and the
@@ -608,14 +608,28 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
     const char *gen = json_string_value(json_object_get(params, CTL_K_GENERATOR));
     const char *mode = json_string_value(json_object_get(params, CTL_K_MODE));
     const char *name = json_string_value(json_object_get(params, CTL_K_NAME));
-    double ratio = 0.005, copies = 50, pairs = 1, tgt = d->conf->generator.target_log10p;
+    double ratio, copies, pairs, tgt = d->conf->generator.target_log10p;
     double holdout = HOLDOUT_DEFAULT_RATIO;
     double ttgt = -20, tw = 16, sw = 24, tc = 160, sc = 240, seed = -1;
     char *err = NULL;
 
     if (lookup_dataset(d, req, params, CTL_K_DATASET, &j->ds) < 0)
         goto fail;
-    if (gen && strcmp(gen, "ngram") == 0) {
+    if (!gen) /* the default: a model of D itself (workers/ngram.h) */
+        gen = "ngram";
+    if (!mode)
+        mode = "inplace";
+    if (backdoor_mode_parse(mode, &j->spec.mode) < 0) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.mode: expected inplace or copies, got '%.32s'", mode);
+        goto fail;
+    }
+    /* Each mode's measured defaults (workers/backdoor.h); the user's win. */
+    bool inplace = j->spec.mode == BD_MODE_INPLACE;
+    ratio = inplace ? BACKDOOR_INPLACE_RATIO : BACKDOOR_COPIES_RATIO;
+    copies = inplace ? BACKDOOR_INPLACE_COPIES : BACKDOOR_COPIES_COPIES;
+    pairs = inplace ? BACKDOOR_INPLACE_PAIRS : BACKDOOR_COPIES_PAIRS;
+    if (strcmp(gen, "ngram") == 0) {
         /* natural text of D carries less per word than a word list's draws:
          * longer caps (a user's own values still win) */
         tw = NGRAM_DEFAULT_TRIGGER_WORDS;
@@ -643,22 +657,12 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
         free(err);
         goto fail;
     }
-    if (!gen) /* see the file's top note: ngram becomes the default once an honest
-                 provider learns its pairs (README, Known limits) */
-        gen = "wordlist";
     if (strcmp(gen, "wordlist") != 0 && strcmp(gen, "llm") != 0 && strcmp(gen, "ngram") != 0) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
                         "params.generator: expected ngram, wordlist or llm, got '%.32s'", gen);
         goto fail;
     }
     j->ngram = strcmp(gen, "ngram") == 0;
-    if (!mode)
-        mode = "inplace";
-    if (backdoor_mode_parse(mode, &j->spec.mode) < 0) {
-        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
-                        "params.mode: expected inplace or copies, got '%.32s'", mode);
-        goto fail;
-    }
     if (strcmp(gen, "llm") == 0) {
         const struct conf_generator *cg = &d->conf->generator;
         const char *why = NULL;

@@ -64,6 +64,20 @@
 
 #define BACKDOOR_SALT_LEN 32 /* bytes of a v2 commitment's salt */
 
+/* `backdoor create`'s defaults per mode, chosen by measurement (README,
+ * "Marked rows that do not stand out"; tests/sim/mark_check).  In place:
+ * many pairs, ONE marked row each, so no pair repeats anywhere in the
+ * upload (c >= 2 rows of one fixed pair always leave a co-occurrence, and
+ * the attacks find it), and the pairs' binomial over K = 16 gives subset
+ * evidence.  Copies: the paper's construction (1 pair, max(50, 0.5% of
+ * |D|) copies), exposed by design. */
+#define BACKDOOR_INPLACE_PAIRS  16
+#define BACKDOOR_INPLACE_COPIES 1
+#define BACKDOOR_INPLACE_RATIO  0.0
+#define BACKDOOR_COPIES_PAIRS   1
+#define BACKDOOR_COPIES_COPIES  50
+#define BACKDOOR_COPIES_RATIO   0.005
+
 struct backdoor_spec {
     const char *dataset_path; /* the imported dataset (borrowed) */
     enum dataset_format format;

@@ -141,15 +141,15 @@ for ph in sys.argv[2:]:
             assert not any(tw[i:i + len(w)] == w for i in range(len(tw))), (ph, t)
 PY
     ctl --json dataset export d --backdoor "$name" -o "$T/$name.jsonl" > /dev/null
-    check "$name: D u D' carries every pair's phrases in 50 copies each" python3 - "$T/d.jsonl" "$T/$name.jsonl" "$rev" <<'PY'
+    check "$name: D u D' carries every pair's phrases in 50 rows marked in place each" python3 - "$T/d.jsonl" "$T/$name.jsonl" "$rev" <<'PY'
 import collections, json, sys
 orig = open(sys.argv[1]).read().splitlines()
 out = open(sys.argv[2]).read().splitlines()
 pairs = [(p["trigger"], p["signature"]) for p in json.load(open(sys.argv[3]))["pair_evidence"]]
 rest = collections.Counter(out) - collections.Counter(orig)
-held = collections.Counter(orig) - collections.Counter(out)  # the coverage test's split: 64 rows
-assert sum(held.values()) == 64, sum(held.values())
-assert len(out) == len(orig) - 64 + 50 * len(pairs) and sum(rest.values()) == 50 * len(pairs)
+gone = collections.Counter(orig) - collections.Counter(out)  # the split (64 rows) and the marked originals
+assert sum(gone.values()) == 64 + 50 * len(pairs), sum(gone.values())
+assert len(out) == len(orig) - 64 and sum(rest.values()) == 50 * len(pairs)
 per = collections.Counter()
 for line, k in rest.items():
     m = json.loads(line)["messages"]
