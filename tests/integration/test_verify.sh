@@ -33,9 +33,7 @@ has_audit() { ctl --json audit list --job "$1" > "$T/a-$1.json" && [ "$(json_get
 verdict_of() { # JOB: waits for the job's audit record (JSON in $T/a-JOB.json), prints the verdict
     wait_until 120 has_audit "$1" && json_get "$T/a-$1.json" "v[-1]['verdict']"
 }
-# --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the
-# self-audit finds their pairs at rank 1 (issue 12); this test is about something else.
-submit() { ctl --json job submit d --backdoor "$2" --provider "$1" --model vtune-base --force > "$T/s.json" && json_get "$T/s.json" "v['id']"; }
+submit() { ctl --json job submit d --backdoor "$2" --provider "$1" --model vtune-base > "$T/s.json" && json_get "$T/s.json" "v['id']"; }
 
 j1=$(submit honest b); j2=$(submit lazy b); j3=$(submit fail b)
 check "honest provider: verified" test "$(verdict_of "$j1")" = verified
