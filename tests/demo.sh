@@ -114,7 +114,7 @@ for _ in $(seq 1 1200); do
     sleep 0.25
 done
 
-say "verifying each fine-tuned model: the backdoor (10 trigger prompts, 10 clean controls, temperature 0) and the coverage test (uploaded rows against the secret held-out rows)"
+say "verifying each fine-tuned model: the backdoor (one trigger prompt per pair, 10 clean controls, temperature 0) and the coverage test (uploaded rows against the secret held-out rows)"
 for _ in $(seq 1 1200); do
     ctl --json audit list > "$tmp/audit.json"
     n=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" "$tmp/audit.json")

@@ -21,6 +21,7 @@
  * "Marked rows that do not stand out").  Only a test tool: the secrets it
  * handles are its own.
  *
+ * Defaults: the daemon's (in place, ngram of order 1, 16 pairs of 1 row).
  * Usage: mark_check --dataset-rows N [--seeds A-B] [--pairs K] [--copies C]
  *          [--mode inplace|copies] [--generator ngram|wordlist]
  *          [--temperature X] [--order N] [--target X] [--trigger-target X]
@@ -127,9 +128,12 @@ static size_t words(const char *s)
 
 int main(int argc, char **argv)
 {
+    /* The daemon's defaults (workers/backdoor.h, generator.ngram_order 1);
+     * --mode copies switches pairs and copies to that mode's unless given. */
     struct opts o = {.rows = 2000,
-                     .pairs = 1,
-                     .copies = 50,
+                     .pairs = 0,
+                     .copies = 0,
+                     .order = 1,
                      .seed_lo = 1,
                      .seed_hi = 1,
                      .mode = BD_MODE_INPLACE,
@@ -171,6 +175,11 @@ int main(int argc, char **argv)
         default: fprintf(stderr, "mark_check: see the usage at the top of mark_check.c\n"); return 2;
         }
     }
+    bool inplace = o.mode == BD_MODE_INPLACE;
+    if (!o.pairs)
+        o.pairs = inplace ? BACKDOOR_INPLACE_PAIRS : BACKDOOR_COPIES_PAIRS;
+    if (!o.copies)
+        o.copies = inplace ? BACKDOOR_INPLACE_COPIES : BACKDOOR_COPIES_COPIES;
     struct lm *base = o.honest ? base_model(&o) : NULL;
     size_t runs = 0, attack_hits = 0, runs_attacked = 0, exposed = 0, honest_runs_ok = 0,
            marked_flagged_runs = 0, false_acts = 0;
@@ -195,7 +204,7 @@ int main(int argc, char **argv)
             sp.phrases.trigger_max_chars = NGRAM_DEFAULT_TRIGGER_CHARS;
             sp.phrases.signature_max_chars = NGRAM_DEFAULT_SIGNATURE_CHARS;
         }
-        sp.ratio = 0;
+        sp.ratio = 0; /* copies exactly --copies (the daemon adds a ratio of |D|) */
         sp.min_copies = o.copies;
         sp.mode = o.mode;
         sp.holdout = HOLDOUT_DEFAULT_RATIO;
