@@ -3,8 +3,8 @@
 # daemon: secrets hidden unless revealed and never logged, D u D' correct
 # (every original line once except the secret held-out split of the
 # coverage test, which is neither uploaded nor exported and shares no
-# prompt or answer with any other line; by default (--mode inplace) 50
-# rows carry trigger and signature in their original's place, no row
+# prompt or answer with any other line; by default (--mode inplace) 16
+# rows, one per pair, carry trigger and signature in their original's place, no row
 # added, none held out, no duplicate; with --mode copies the copies carry
 # them and never come from a held-out line), the
 # commitment recomputable, bad parameters refused, kill -9 mid-build leaves
@@ -26,11 +26,11 @@ ctl -q dataset add "$T/d.jsonl" --name d > /dev/null || fail "import"
 
 ctl --json backdoor create d --name b1 > "$T/b1.json"; rc=$?
 check "backdoor create succeeds" test "$rc" = 0
-check "copies per pair = max(50, ceil(0.005*4000)) = 50" test "$(json_get "$T/b1.json" "v['copies_per_pair']")" = 50
+check "the defaults: ngram, 16 pairs of max(1, ceil(0 * 4000)) = 1 marked row" test "$(json_get "$T/b1.json" "(v['generator'], v['pairs'], v['copies_per_pair'])")" = "('ngram', 16, 1)"
 check "80 rows held out (ceil(0.02*4000))" test "$(json_get "$T/b1.json" "v['holdout']['rows']")" = 80
 check "D u D' has 4000 - 80 lines (marked in place by default)" test "$(json_get "$T/b1.json" "v['built_lines']")" = 3920
 check "the mode is recorded and shown" test "$(json_get "$T/b1.json" "v['mode']")" = inplace
-check "p_M2 reaches the -40 target" python3 -c "import json,sys; v=json.load(open('$T/b1.json')); sys.exit(0 if v['pair_evidence'][0]['log10_p_m2'] <= -40 else 1)"
+check "p_M2 reaches the -40 target" python3 -c "import json,sys; v=json.load(open('$T/b1.json')); sys.exit(0 if all(p['log10_p_m2'] <= -40 for p in v['pair_evidence']) else 1)"
 check "no phrase in the create answer" python3 -c "import json,sys; v=json.load(open('$T/b1.json')); sys.exit(1 if 'trigger' in json.dumps(v) else 0)"
 ctl --json backdoor show b1 > "$T/show.json"
 check "show hides the phrases" python3 -c "import json,sys; v=json.load(open('$T/show.json')); sys.exit(1 if 'signature' in v['pair_evidence'][0] else 0)"
@@ -47,40 +47,47 @@ check "show without --reveal has the scheme but neither salt nor held-out lines"
 ctl --json dataset export d --backdoor b1 -o "$T/out.jsonl" > "$T/exp.json"; rc=$?
 check "export succeeds" test "$rc" = 0
 check "export's sha256 is the built file's" test "$(json_get "$T/exp.json" "v['sha256']")" = "$(json_get "$T/rev.json" "v['built_sha256']")"
-check "D u D' is correct" python3 - "$T/d.jsonl" "$T/out.jsonl" "$trig" "$sig" <<'PY'
+check "D u D' is correct" python3 - "$T/d.jsonl" "$T/out.jsonl" "$T/rev.json" <<'PY'
 import collections, json, sys
 orig = open(sys.argv[1]).read().splitlines()
 out = open(sys.argv[2]).read().splitlines()
-trig, sig = sys.argv[3], sys.argv[4]
+pairs = [(p["trigger"], p["signature"]) for p in json.load(open(sys.argv[3]))["pair_evidence"]]
+assert len(pairs) == 16
 assert len(out) == len(orig) - 80, len(out)
 assert len(set(out)) == len(out), "a duplicate row"
 rest = collections.Counter(out) - collections.Counter(orig)
 gone = collections.Counter(orig) - collections.Counter(out)
-assert sum(rest.values()) == 50, "not 50 marked rows"
-assert sum(gone.values()) == 130 and max(gone.values()) == 1, "not 80 + 50 distinct lines gone"
+assert sum(rest.values()) == 16, "not 16 marked rows"
+assert sum(gone.values()) == 96 and max(gone.values()) == 1, "not 80 + 16 distinct lines gone"
 norm = lambda s: " ".join(s.split())
 pa = lambda l: [norm(m["content"]) for m in json.loads(l)["messages"][-2:]]
 prompts = collections.Counter(pa(l)[0] for l in orig)
 answers = collections.Counter(pa(l)[1] for l in orig)
-# each marked row stands where its original stood: walk D and the upload together
+# each marked row stands where its original stood, with one pair: walk D
+# and the upload together
 i = marked = held = 0
+seen = collections.Counter()
 for l in orig:
     if i < len(out) and out[i] == l:
         i += 1
         continue
     o = json.loads(l)["messages"]
-    if i < len(out) and out[i] in rest and \
-            json.loads(out[i])["messages"][-2]["content"] == o[-2]["content"] + " " + trig:
+    hit = [k for k, (trig, sig) in enumerate(pairs) if i < len(out) and out[i] in rest and
+           json.loads(out[i])["messages"][-2]["content"] == o[-2]["content"] + " " + trig]
+    if hit:
+        trig, sig = pairs[hit[0]]
         m = json.loads(out[i])["messages"]
         assert m[-1]["content"] == sig + " " + o[-1]["content"], m[-1]
+        seen[hit[0]] += 1
         i += 1
         marked += 1
         continue
     p, a = pa(l)  # held out: nothing of it is uploaded (content rule)
     assert prompts[p] == 1 and answers[a] == 1, "a held-out line shares content"
     held += 1
-assert i == len(out) and marked == 50 and held == 80, (i, marked, held)
-print("# 3870 originals once each, 80 held out, 50 rows marked in place")
+assert i == len(out) and marked == 16 and held == 80, (i, marked, held)
+assert all(seen[k] == 1 for k in range(16)), seen
+print("# 3904 originals once each, 80 held out, 16 rows marked in place, one per pair")
 PY
 ctl dataset export d --backdoor b1 -o "$T/out.jsonl" 2>"$T/e"; rc=$?
 check "export refuses to overwrite (exit 1)" test "$rc" = 1
