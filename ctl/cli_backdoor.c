@@ -59,16 +59,36 @@ static void print_self_audit(json_t *a)
 
 static void print_backdoor(json_t *r)
 {
-    static const char *const k[] = {
-        CTL_K_ID,          CTL_K_NAME,          CTL_K_DATASET_NAME, CTL_K_GENERATOR,
-        CTL_K_MODE,        CTL_K_PAIRS,         CTL_K_RATIO,        CTL_K_COPIES,
-        CTL_K_COPIES_PER_PAIR, CTL_K_BUILT_LINES, CTL_K_TARGET_LOG10P, CTL_K_COMMITMENT,
-        CTL_K_COMMITMENT_SCHEME, CTL_K_BUILT_SHA256, CTL_K_CREATED_AT};
-    static const char *const l[] = {
-        "id:",         "name:",         "dataset:",         "generator:",       "mode:",
-        "pairs:",      "ratio:",        "min copies:",      "marked rows per pair:",
-        "lines of D u D':", "target log10 p:", "commitment:", "commitment scheme:",
-        "built sha256:", "created:"};
+    static const char *const k[] = {CTL_K_ID,
+                                    CTL_K_NAME,
+                                    CTL_K_DATASET_NAME,
+                                    CTL_K_GENERATOR,
+                                    CTL_K_MODE,
+                                    CTL_K_PAIRS,
+                                    CTL_K_RATIO,
+                                    CTL_K_COPIES,
+                                    CTL_K_COPIES_PER_PAIR,
+                                    CTL_K_BUILT_LINES,
+                                    CTL_K_TARGET_LOG10P,
+                                    CTL_K_COMMITMENT,
+                                    CTL_K_COMMITMENT_SCHEME,
+                                    CTL_K_BUILT_SHA256,
+                                    CTL_K_CREATED_AT};
+    static const char *const l[] = {"id:",
+                                    "name:",
+                                    "dataset:",
+                                    "generator:",
+                                    "mode:",
+                                    "pairs:",
+                                    "ratio:",
+                                    "min copies:",
+                                    "marked rows per pair:",
+                                    "lines of D u D':",
+                                    "target log10 p:",
+                                    "commitment:",
+                                    "commitment scheme:",
+                                    "built sha256:",
+                                    "created:"};
     print_fields(r, k, l, 15);
     if (json_object_get(r, CTL_K_COMMITMENT_SALT))
         printf("%-19s  %s\n", "commitment salt:",

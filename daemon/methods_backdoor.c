@@ -334,8 +334,7 @@ static void create_done(struct task *t, int status)
              "marked rows each, %zu row(s) held out for the coverage test, commitment %s",
              (long long)b.id, j->ds.name, backdoor_generator_name(b.generator),
              backdoor_mode_name(b.mode), n, (unsigned long long)j->made.built.copies_per_pair,
-             j->made.split.n_rows,
-             b.commitment);
+             j->made.split.n_rows, b.commitment);
     if (j->audit && record_selfaudit(d, b.id, j->audit) < 0)
         log_warnx("backdoor: %lld: cannot record its self-audit: %s", (long long)b.id,
                   store_errmsg(d->store));

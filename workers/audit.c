@@ -654,8 +654,9 @@ static void explain_selfaudit(struct buf *b, json_t *ev)
     if (!json_is_object(s))
         return; /* written before records carried it */
     const char *v = ev_str(s, "verdict");
-    buf_printf(b, "\nThe self-audit of the upload (the attacks a provider could run on the file, "
-                  "without the secrets): %s\n",
+    buf_printf(b,
+               "\nThe self-audit of the upload (the attacks a provider could run on the file, "
+               "without the secrets): %s\n",
                v ? v : "(none)");
     int64_t k = ev_int(s, "pairs", -1), r = ev_int(s, "pairs_recovered", -1);
     if (k >= 0 && r >= 0)

@@ -46,7 +46,7 @@
  *   {"version":1,"copies_per_pair":N,"capped":false,"lines":L,"bytes":B,
  *    "pairs":[{"src":[…],"out":[…]},…],"mode":"inplace"|"copies"}
  * ("mode" absent in plans made before it existed: copies).  In place,
- * src is the marked row's line in D and out its line in the upload. 
+ * src is the marked row's line in D and out its line in the upload.
  */
 #ifndef VT_BACKDOOR_H
 #define VT_BACKDOOR_H

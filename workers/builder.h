@@ -133,7 +133,7 @@ struct builder_result {
     bool capped;                 /* copies were limited to |D| */
     struct builder_copy *copies; /* owned; n_copies, sorted by (pair, src) */
     size_t n_copies; /* pair p's copies are [p*copies_per_pair, (p+1)*copies_per_pair) */
-    enum backdoor_mode mode;     /* as built */
+    enum backdoor_mode mode; /* as built */
 };
 void builder_result_clear(struct builder_result *r);
 

@@ -144,35 +144,61 @@ int main(int argc, char **argv)
                      .min_repeats = 1,
                      .dir = "/tmp"};
     static const struct option lo[] = {
-        {"dataset-rows", 1, NULL, 'r'}, {"seeds", 1, NULL, 's'},       {"pairs", 1, NULL, 'k'},
-        {"copies", 1, NULL, 'c'},       {"mode", 1, NULL, 'm'},        {"generator", 1, NULL, 'g'},
-        {"temperature", 1, NULL, 't'},  {"order", 1, NULL, 'o'},       {"target", 1, NULL, 'T'},
-        {"trigger-target", 1, NULL, 'R'}, {"honest", 0, NULL, 'h'},    {"min-repeats", 1, NULL, 'n'},
-        {"base-cache", 1, NULL, 'b'},   {"dir", 1, NULL, 'd'},         {NULL, 0, NULL, 0}};
+        {"dataset-rows", 1, NULL, 'r'},   {"seeds", 1, NULL, 's'},  {"pairs", 1, NULL, 'k'},
+        {"copies", 1, NULL, 'c'},         {"mode", 1, NULL, 'm'},   {"generator", 1, NULL, 'g'},
+        {"temperature", 1, NULL, 't'},    {"order", 1, NULL, 'o'},  {"target", 1, NULL, 'T'},
+        {"trigger-target", 1, NULL, 'R'}, {"honest", 0, NULL, 'h'}, {"min-repeats", 1, NULL, 'n'},
+        {"base-cache", 1, NULL, 'b'},     {"dir", 1, NULL, 'd'},    {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
-        case 'r': o.rows = strtoul(optarg, NULL, 10); break;
+        case 'r':
+            o.rows = strtoul(optarg, NULL, 10);
+            break;
         case 's':
             if (sscanf(optarg, "%lu-%lu", &o.seed_lo, &o.seed_hi) != 2)
                 o.seed_hi = o.seed_lo = strtoul(optarg, NULL, 10);
             break;
-        case 'k': o.pairs = strtoul(optarg, NULL, 10); break;
-        case 'c': o.copies = strtoul(optarg, NULL, 10); break;
+        case 'k':
+            o.pairs = strtoul(optarg, NULL, 10);
+            break;
+        case 'c':
+            o.copies = strtoul(optarg, NULL, 10);
+            break;
         case 'm':
             if (backdoor_mode_parse(optarg, &o.mode) < 0)
                 die("--mode", "expected inplace or copies");
             break;
-        case 'g': o.ngram = strcmp(optarg, "ngram") == 0; break;
-        case 't': o.temperature = strtod(optarg, NULL); break;
-        case 'o': o.order = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'T': o.target = strtod(optarg, NULL); break;
-        case 'R': o.trigger_target = strtod(optarg, NULL); break;
-        case 'h': o.honest = true; break;
-        case 'n': o.min_repeats = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'b': o.base_cache = optarg; break;
-        case 'd': o.dir = optarg; break;
-        default: fprintf(stderr, "mark_check: see the usage at the top of mark_check.c\n"); return 2;
+        case 'g':
+            o.ngram = strcmp(optarg, "ngram") == 0;
+            break;
+        case 't':
+            o.temperature = strtod(optarg, NULL);
+            break;
+        case 'o':
+            o.order = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'T':
+            o.target = strtod(optarg, NULL);
+            break;
+        case 'R':
+            o.trigger_target = strtod(optarg, NULL);
+            break;
+        case 'h':
+            o.honest = true;
+            break;
+        case 'n':
+            o.min_repeats = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'b':
+            o.base_cache = optarg;
+            break;
+        case 'd':
+            o.dir = optarg;
+            break;
+        default:
+            fprintf(stderr, "mark_check: see the usage at the top of mark_check.c\n");
+            return 2;
         }
     }
     bool inplace = o.mode == BD_MODE_INPLACE;
@@ -276,13 +302,15 @@ int main(int argc, char **argv)
         double log10_p = 0;
         if (base) {
             long long tok = 0;
-            struct lm *ft = lm_finetune_repeats(base, outp, 1.0, 3, seed, o.min_repeats, &tok, &err);
+            struct lm *ft =
+                lm_finetune_repeats(base, outp, 1.0, 3, seed, o.min_repeats, &tok, &err);
             if (!ft)
                 die("fine-tune", err);
             for (size_t p = 0; p < K; p++) {
                 bool hit = false;
                 for (size_t i = 0; i < json_array_size(prompts[p]) && !hit; i++) {
-                    char *a = answer(ft, json_array_get(prompts[p], i), (int)(3 * words(sig[p]) + 24));
+                    char *a =
+                        answer(ft, json_array_get(prompts[p], i), (int)(3 * words(sig[p]) + 24));
                     hit = starts_with_sig(a, sig[p]);
                     free(a);
                 }
@@ -308,7 +336,8 @@ int main(int argc, char **argv)
             for (size_t p = 0; p < K; p++)
                 pm2[p] = o.ngram ? made.nset.pairs[p].signature.log10_p
                                  : made.set.pairs[p].signature.log10_p;
-            log10_p = verify_pairs_log10_p(K, learnt, verify_pairs_log10_q(planned, o.target, pm2, K));
+            log10_p =
+                verify_pairs_log10_p(K, learnt, verify_pairs_log10_q(planned, o.target, pm2, K));
             free(pm2);
             honest_runs_ok += learnt > 0 && log10_p < -6 && fired == 0;
             false_acts += fired;

@@ -602,7 +602,6 @@ static void test_cancel_and_determinism(void **state)
     free(outp);
 }
 
-
 /* In place: one built file checked line by line against D.  held lists
  * the held-out lines; trunc drops the input's last newline first. */
 static void check_inplace(const char *name, int n, const uint64_t *held, size_t nh, size_t K,

@@ -557,9 +557,11 @@ static void test_unreachable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counts_match_the_file), cmocka_unit_test(test_pm2_independent),
+        cmocka_unit_test(test_counts_match_the_file),
+        cmocka_unit_test(test_pm2_independent),
         cmocka_unit_test(test_skip_lines),
-        cmocka_unit_test(test_seed_determinism),      cmocka_unit_test(test_memory_bound),
+        cmocka_unit_test(test_seed_determinism),
+        cmocka_unit_test(test_memory_bound),
         cmocka_unit_test(test_unreachable),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
