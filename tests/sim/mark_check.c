@@ -317,8 +317,17 @@ int main(int argc, char **argv)
                 learnt += hit;
             }
             uint64_t ctl[10];
-            if (builder_pick_controls(o.rows, made.built.copies, made.built.n_copies, 10, NULL,
-                                      ctl) == 0) {
+            /* as the verifier: neither a marked row nor a held-out one */
+            size_t nx = made.built.n_copies + made.split.n_rows;
+            uint64_t *ex = xcalloc(nx ? nx : 1, sizeof *ex);
+            for (size_t i = 0; i < made.built.n_copies; i++)
+                ex[i] = made.built.copies[i].src;
+            if (made.split.n_rows)
+                memcpy(ex + made.built.n_copies, made.split.rows,
+                       made.split.n_rows * sizeof *ex);
+            int pr = builder_pick_rows(o.rows, ex, nx, 10, NULL, ctl);
+            free(ex);
+            if (pr == 0) {
                 json_t *cp = NULL;
                 if (builder_read_prompts(ds, DS_FORMAT_CHAT, ctl, 10, NULL, &cp, &err) < 0)
                     die("controls", err);
