@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "ctl/cmdtab.h"
 #include "ctl/protocol.h"
@@ -58,16 +59,37 @@ static void print_self_audit(json_t *a)
 
 static void print_backdoor(json_t *r)
 {
-    static const char *const k[] = {
-        CTL_K_ID,          CTL_K_NAME,          CTL_K_DATASET_NAME, CTL_K_GENERATOR,
-        CTL_K_PAIRS,       CTL_K_RATIO,         CTL_K_COPIES,       CTL_K_COPIES_PER_PAIR,
-        CTL_K_BUILT_LINES, CTL_K_TARGET_LOG10P, CTL_K_COMMITMENT,   CTL_K_COMMITMENT_SCHEME,
-        CTL_K_BUILT_SHA256, CTL_K_CREATED_AT};
-    static const char *const l[] = {
-        "id:",         "name:",         "dataset:",         "generator:",       "pairs:",
-        "ratio:",      "min copies:",   "copies per pair:", "lines of D u D':", "target log10 p:",
-        "commitment:", "commitment scheme:", "built sha256:", "created:"};
-    print_fields(r, k, l, 14);
+    static const char *const k[] = {CTL_K_ID,
+                                    CTL_K_NAME,
+                                    CTL_K_DATASET_NAME,
+                                    CTL_K_GENERATOR,
+                                    CTL_K_MODE,
+                                    CTL_K_PAIRS,
+                                    CTL_K_RATIO,
+                                    CTL_K_COPIES,
+                                    CTL_K_COPIES_PER_PAIR,
+                                    CTL_K_BUILT_LINES,
+                                    CTL_K_TARGET_LOG10P,
+                                    CTL_K_COMMITMENT,
+                                    CTL_K_COMMITMENT_SCHEME,
+                                    CTL_K_BUILT_SHA256,
+                                    CTL_K_CREATED_AT};
+    static const char *const l[] = {"id:",
+                                    "name:",
+                                    "dataset:",
+                                    "generator:",
+                                    "mode:",
+                                    "pairs:",
+                                    "ratio:",
+                                    "min copies:",
+                                    "marked rows per pair:",
+                                    "lines of D u D':",
+                                    "target log10 p:",
+                                    "commitment:",
+                                    "commitment scheme:",
+                                    "built sha256:",
+                                    "created:"};
+    print_fields(r, k, l, 15);
     if (json_object_get(r, CTL_K_COMMITMENT_SALT))
         printf("%-19s  %s\n", "commitment salt:",
                json_string_value(json_object_get(r, CTL_K_COMMITMENT_SALT)));
@@ -107,11 +129,14 @@ int h_backdoor_create(struct ctl_call *c)
     if (opt_json)
         print_json(r);
     else
-        printf("created backdoor %lld: %lld pair(s), %lld copies each, D u D' has %lld "
+        printf("created backdoor %lld: %lld pair(s), %lld %s each, D u D' has %lld "
                "lines\ncommitment %s\n",
                (long long)json_integer_value(json_object_get(r, CTL_K_ID)),
                (long long)json_integer_value(json_object_get(r, CTL_K_PAIRS)),
                (long long)json_integer_value(json_object_get(r, CTL_K_COPIES_PER_PAIR)),
+               strcmp(json_string_value(json_object_get(r, CTL_K_MODE)) ?: "", "inplace") == 0
+                   ? "rows marked in place"
+                   : "copies",
                (long long)json_integer_value(json_object_get(r, CTL_K_BUILT_LINES)),
                json_string_value(json_object_get(r, CTL_K_COMMITMENT)));
     if (!opt_json) {

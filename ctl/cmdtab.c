@@ -57,13 +57,15 @@ static const struct ctl_flag f_dataset_export[] = {
 };
 static const struct ctl_flag f_backdoor_create[] = {
     {"--ratio", NULL, CF_NUM, "R", NULL, 0, CTL_K_RATIO, 0,
-     "copies as a fraction of |D| (default 0.005)"},
+     "marked rows per pair as a fraction of |D| (default 0; 0.005 with --mode copies)"},
     {"--copies", NULL, CF_NUM, "N", NULL, 0, CTL_K_COPIES, 0,
-     "minimum copies per pair (default 50)"},
+     "minimum marked rows per pair (default 1; 50 with --mode copies)"},
     {"--pairs", NULL, CF_NUM, "K", NULL, 0, CTL_K_PAIRS, 0,
-     "trigger/signature pairs, 1 to 64 (default 1)"},
+     "trigger/signature pairs, 1 to 64 (default 16; 1 with --mode copies)"},
     {"--generator", NULL, CF_STR, "G", "ngram|wordlist|llm", 0, CTL_K_GENERATOR, 0,
-     "wordlist (default: common words), ngram (an n-gram model of D) or llm (config)"},
+     "ngram (default: an n-gram model of D), wordlist (common words) or llm (config)"},
+    {"--mode", NULL, CF_STR, "M", "inplace|copies", 0, CTL_K_MODE, 0,
+     "inplace (default: marked rows replace their originals) or copies (added copies)"},
     {"--target-log10p", NULL, CF_NUM, "X", NULL, 0, CTL_K_TARGET_LOG10P, 0,
      "the signature's log10 probability target (default -40 or the config's)"},
     {"--trigger-log10p", NULL, CF_NUM, "X", NULL, 0, CTL_K_TRIGGER_LOG10P, 0,
@@ -210,13 +212,17 @@ const struct ctl_cmd ctl_commands[] = {
     {"backdoor create", "D", CTL_K_DATASET, f_backdoor_create, CTL_M_BACKDOOR_CREATE,
      h_backdoor_create, "generate secret trigger/signature pairs, build D u D'",
      "Makes K secret (trigger, signature) pairs, rejects phrases that occur in dataset D\n"
-     "or overlap each other, and builds D u D': max(N, ceil(R*|D|)) copies of D's\n"
-     "examples per pair, the trigger appended to the prompt and the signature prefixed\n"
-     "to the response, placed uniformly.  The word list (default) draws common English\n"
-     "words.  The ngram generator trains a word\n"
-     "n-gram model on D in one streaming pass (bounded memory) and samples the trigger\n"
-     "as the end of a prompt and the signature as the start of an answer of D, in D's\n"
-     "own words; p_M2 is exact (method ngram-exact, x draws).  The llm generator\n"
+     "or overlap each other, and builds D u D': max(N, ceil(R*|D|)) rows of D per pair\n"
+     "get the trigger appended to the prompt and the signature prefixed to the\n"
+     "response.  In place (the default) a marked row replaces its original: no row is\n"
+     "added or repeated, D u D' has |D| minus the held-out rows, and the defaults (16\n"
+     "pairs, 1 row each) leave no pair twice in the upload.  --mode copies adds the\n"
+     "marked rows as copies (the paper's: 1 pair, 50 copies; the self-audit finds it).\n"
+     "The ngram generator (default) trains a word\n"
+     "n-gram model on D (less the held-out rows) in one streaming pass (bounded memory)\n"
+     "and samples the trigger as the end of a prompt and the signature as the start of\n"
+     "an answer, in D's own words; p_M2 is exact (method ngram-exact, x draws).  The\n"
+     "word list draws common English words.  The llm generator\n"
      "samples the phrases from\n"
      "generator.m2_model with logprobs (p_M2 an upper bound from the top 20 per token);\n"
      "3 examples of D go to generator.provider for the style.  Then the self-audit\n"
@@ -232,10 +238,11 @@ const struct ctl_cmd ctl_commands[] = {
      "held-out and reference lines), never the phrases."},
     {"backdoor show", "B", CTL_K_ID, f_backdoor_show, CTL_M_BACKDOOR_SHOW, h_backdoor_show,
      "show one backdoor; --reveal prints the phrases",
-     "Shows one backdoor and, per pair, log10 p_M2 and how it was computed.  With\n"
-     "--reveal also the phrases, the commitment's salt, the held-out lines and the\n"
-     "coverage test's reference lines: what a third party needs to recompute the\n"
-     "commitment and the rows each coverage test scored (vtunectl(1) ATTESTATIONS)."},
+     "Shows one backdoor (its generator and mode, inplace or copies), its recorded\n"
+     "self-audit and, per pair, log10 p_M2 and how it was computed.  With --reveal\n"
+     "also the phrases, the commitment's salt, the held-out lines and the coverage\n"
+     "test's reference lines: what a third party needs to recompute the commitment\n"
+     "and the rows each coverage test scored (vtunectl(1) ATTESTATIONS)."},
     {"backdoor audit", "B", CTL_K_ID, NULL, CTL_M_BACKDOOR_AUDIT, h_backdoor_audit,
      "run a provider's attacks on D u D' and say which pairs they find",
      "Runs on backdoor B's D u D' the attacks a provider could run without the secrets\n"

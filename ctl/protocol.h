@@ -133,6 +133,7 @@
 #define CTL_K_COPIES              "copies"
 #define CTL_K_PAIRS               "pairs"
 #define CTL_K_GENERATOR           "generator"
+#define CTL_K_MODE                "mode" /* a backdoor's: "inplace" or "copies" */
 #define CTL_K_TARGET_LOG10P       "target_log10p"
 #define CTL_K_TRIGGER_LOG10P      "trigger_log10p"
 #define CTL_K_TRIGGER_MAX_WORDS   "trigger_max_words"

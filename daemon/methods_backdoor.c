@@ -9,12 +9,12 @@
  * The phrases never reach the log; backdoor.show returns them only with
  * "reveal": true, and that request is logged (without the phrases).
  *
- * Three generators share the build and the record.  The word list (the
- * default) and the ngram generator (a model of D itself, workers/ngram.h)
- * each run in one pool task (model, phrases and build).  ngram is not yet
- * the default: its triggers end the way D's prompts end, and vtune-sim's
- * honest model (which sees only the last words before the answer) does not
- * learn them, so the honest provider would not be verified.  The llm generator (workers/llmgen.h)
+ * Three generators share the build and the record.  The ngram generator
+ * (the default: a model of D itself, workers/ngram.h) and the word list
+ * each run in one pool task (model, phrases and build).  The defaults
+ * (ngram, in place, 16 pairs of one marked row each, generator.ngram_order
+ * 1) were chosen by measurement against vtune-sim's honest model and its
+ * cheaters (README, "Marked rows that do not stand out").  The llm generator (workers/llmgen.h)
  * is a state machine this file drives: a pool task samples the examples
  * of D, then each chat call (M1 once, then M2 per phrase) goes through
  * the generator provider's client on the loop, each dataset check and the
@@ -104,6 +104,7 @@ static json_t *backdoor_json(const struct store_backdoor *b, const struct store_
         "method", b->method, CTL_K_TARGET_LOG10P, b->target_log10p, CTL_K_COMMITMENT, b->commitment,
         CTL_K_CREATED_AT, created, CTL_K_PAIR_EVIDENCE, pairs);
     json_object_set_new(o, CTL_K_COMMITMENT_SCHEME, json_integer(b->commitment_scheme));
+    json_object_set_new(o, CTL_K_MODE, json_string(backdoor_mode_name(b->mode)));
     if (reveal) {
         /* What a third party needs to recompute the commitment (README
          * "Evidence others can check"): the salt, the held-out lines and
@@ -285,6 +286,7 @@ static void create_done(struct task *t, int status)
     b.has_seed = j->spec.has_seed;
     memcpy(b.commitment, j->made.commitment, sizeof b.commitment);
     b.commitment_scheme = 3; /* workers/ makes every new commitment v3 */
+    b.mode = j->spec.mode;
     hex_encode(j->made.salt, sizeof j->made.salt, b.salt); /* secret, never logged */
     b.built_path = j->out_path;
     memcpy(b.built_sha256, j->made.built.sha256, sizeof b.built_sha256);
@@ -339,10 +341,11 @@ static void create_done(struct task *t, int status)
         goto out;
     }
     log_ctx(LOG_LVL_INFO, &(struct log_fields){.backdoor = b.id, .dataset = j->ds.id},
-            "backdoor: created %lld for dataset '%s' (%s generator): %zu pair(s), %llu copies "
-            "each, %zu row(s) held out for the coverage test, commitment %s",
-            (long long)b.id, j->ds.name, backdoor_generator_name(b.generator), n,
-            (unsigned long long)j->made.built.copies_per_pair, j->made.split.n_rows, b.commitment);
+            "backdoor: created %lld for dataset '%s' (%s generator, %s): %zu pair(s), %llu "
+            "marked rows each, %zu row(s) held out for the coverage test, commitment %s",
+            (long long)b.id, j->ds.name, backdoor_generator_name(b.generator),
+            backdoor_mode_name(b.mode), n, (unsigned long long)j->made.built.copies_per_pair,
+            j->made.split.n_rows, b.commitment);
     if (j->audit && record_selfaudit(d, b.id, j->audit) < 0)
         log_ctx(LOG_LVL_WARN, &(struct log_fields){.backdoor = b.id},
                 "backdoor: %lld: cannot record its self-audit: %s", (long long)b.id,
@@ -625,15 +628,30 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct create_job *j = xcalloc(1, sizeof *j);
     const char *gen = json_string_value(json_object_get(params, CTL_K_GENERATOR));
+    const char *mode = json_string_value(json_object_get(params, CTL_K_MODE));
     const char *name = json_string_value(json_object_get(params, CTL_K_NAME));
-    double ratio = 0.005, copies = 50, pairs = 1, tgt = d->conf->generator.target_log10p;
+    double ratio, copies, pairs, tgt = d->conf->generator.target_log10p;
     double holdout = HOLDOUT_DEFAULT_RATIO;
     double ttgt = -20, tw = 16, sw = 24, tc = 160, sc = 240, seed = -1;
     char *err = NULL;
 
     if (lookup_dataset(d, req, params, CTL_K_DATASET, &j->ds) < 0)
         goto fail;
-    if (gen && strcmp(gen, "ngram") == 0) {
+    if (!gen) /* the default: a model of D itself (workers/ngram.h) */
+        gen = "ngram";
+    if (!mode)
+        mode = "inplace";
+    if (backdoor_mode_parse(mode, &j->spec.mode) < 0) {
+        ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
+                        "params.mode: expected inplace or copies, got '%.32s'", mode);
+        goto fail;
+    }
+    /* Each mode's measured defaults (workers/backdoor.h); the user's win. */
+    bool inplace = j->spec.mode == BD_MODE_INPLACE;
+    ratio = inplace ? BACKDOOR_INPLACE_RATIO : BACKDOOR_COPIES_RATIO;
+    copies = inplace ? BACKDOOR_INPLACE_COPIES : BACKDOOR_COPIES_COPIES;
+    pairs = inplace ? BACKDOOR_INPLACE_PAIRS : BACKDOOR_COPIES_PAIRS;
+    if (strcmp(gen, "ngram") == 0) {
         /* natural text of D carries less per word than a word list's draws:
          * longer caps (a user's own values still win) */
         tw = NGRAM_DEFAULT_TRIGGER_WORDS;
@@ -661,9 +679,6 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
         free(err);
         goto fail;
     }
-    if (!gen) /* see the file's top note: ngram becomes the default once an honest
-                 provider learns its pairs (README, Known limits) */
-        gen = "wordlist";
     if (strcmp(gen, "wordlist") != 0 && strcmp(gen, "llm") != 0 && strcmp(gen, "ngram") != 0) {
         ctl_reply_error(req, CTL_ERR_PARAMS, NULL,
                         "params.generator: expected ngram, wordlist or llm, got '%.32s'", gen);

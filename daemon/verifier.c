@@ -61,6 +61,7 @@ struct vrun {
     int64_t run_id, job_id, schedule_id;
     char *provider, *model, *base_model;
     char commitment[65];
+    int64_t backdoor_id; /* whose self-audit the record carries */
     enum dataset_format format;
     char *dataset_path;
     struct verify_plan plan;
@@ -246,6 +247,52 @@ static void coverage_progress(struct wait_progress *w)
     covrun_progress(r->cov, &w->done, &w->total);
 }
 
+/* The self-audit of the backdoor's upload as recorded (workers/selfaudit.h)
+ * into the evidence, so the hashed record says what the attacks a
+ * provider could run found in the file before it left:
+ *   "self_audit":{"verdict":…,"exposed":b,"pairs_recovered":n,"pairs":K,
+ *                 "best_rank":r|null,"best_attack":…|null,"at":…}
+ * ("none recorded" where the backdoor has none: made before it existed). */
+static void selfaudit_into_evidence(struct vtuned *d, int64_t backdoor_id, char **evidence)
+{
+    struct store_selfaudit sa;
+    json_t *ev = *evidence ? json_loads(*evidence, 0, NULL) : NULL, *o;
+    if (!json_is_object(ev)) {
+        json_decref(ev);
+        ev = json_object();
+    }
+    if (backdoor_id > 0 && store_selfaudit_get(d->store, backdoor_id, &sa) == 0) {
+        json_t *res = json_loads(sa.result, 0, NULL), *p;
+        size_t i, recovered = 0;
+        json_array_foreach(json_object_get(res, "pairs"), i, p)
+        {
+            if (json_is_integer(json_object_get(p, "rank")))
+                recovered++;
+        }
+        char when[32];
+        format_iso8601(sa.created_at, when);
+        o = json_pack("{s:s,s:b,s:I,s:I,s:o,s:s?,s:s}", "verdict",
+                      json_string_value(json_object_get(res, "verdict"))
+                          ? json_string_value(json_object_get(res, "verdict"))
+                          : "(unreadable)",
+                      "exposed", sa.exposed, "pairs_recovered", (json_int_t)recovered, "pairs",
+                      (json_int_t)json_array_size(json_object_get(res, "pairs")), "best_rank",
+                      sa.best_rank > 0 ? json_integer(sa.best_rank) : json_null(), "best_attack",
+                      sa.best_attack, "at", when);
+        json_decref(res);
+        store_selfaudit_clear(&sa);
+    } else {
+        o = json_pack("{s:s}", "verdict", "none recorded");
+    }
+    json_object_set_new(ev, "self_audit", o);
+    char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(ev);
+    if (text) {
+        free(*evidence);
+        *evidence = text;
+    }
+}
+
 /* Writes the audit record and finishes the run; answers the waiter. */
 static void vrun_finish(struct vtuned *d, struct vrun *r)
 {
@@ -259,6 +306,7 @@ static void vrun_finish(struct vtuned *d, struct vrun *r)
         return;
     }
     coverage_into_result(r, &res);
+    selfaudit_into_evidence(d, r->backdoor_id, &res.evidence);
     memset(&a, 0, sizeof a);
     verify_result_to_audit(&res, &a);
     if (r->cov && covrun_summary(r->cov)->available) {
@@ -766,6 +814,7 @@ static int run_setup(struct vtuned *d, int64_t job_id, const struct verifier_opt
     r->model = xstrdup(j.fine_tuned_model);
     r->base_model = xstrdup(j.base_model);
     memcpy(r->commitment, b.commitment, sizeof r->commitment);
+    r->backdoor_id = b.id;
     r->format = ds.format;
     r->dataset_path = xstrdup(ds.path);
     r->opts.log10_alpha = log10(vo->alpha);
@@ -940,6 +989,7 @@ static void on_job_terminal(struct vtuned *d, int64_t job_id)
         struct store_backdoor b;
         memset(&a, 0, sizeof a);
         verify_job_ended(j.state, j.error, &res);
+        selfaudit_into_evidence(d, j.backdoor_id, &res.evidence);
         verify_result_to_audit(&res, &a);
         a.job_id = j.id;
         a.provider = xstrdup(j.provider);

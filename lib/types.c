@@ -84,6 +84,31 @@ int backdoor_generator_parse(const char *s, enum backdoor_generator *out)
     return -EINVAL;
 }
 
+static const char *const mode_names[] = {
+    [BD_MODE_COPIES] = "copies",
+    [BD_MODE_INPLACE] = "inplace",
+};
+
+const char *backdoor_mode_name(enum backdoor_mode m)
+{
+    if ((size_t)m < VT_ARRAY_LEN(mode_names))
+        return mode_names[m];
+    return "unknown";
+}
+
+int backdoor_mode_parse(const char *s, enum backdoor_mode *out)
+{
+    if (!s)
+        return -EINVAL;
+    for (size_t i = 0; i < VT_ARRAY_LEN(mode_names); i++) {
+        if (strcmp(s, mode_names[i]) == 0) {
+            *out = (enum backdoor_mode)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
 static const char *const state_names[JOB_STATE_COUNT] = {
     [JOB_CREATED] = "created",     [JOB_BUILDING] = "building",     [JOB_UPLOADING] = "uploading",
     [JOB_UPLOADED] = "uploaded",   [JOB_SUBMITTING] = "submitting", [JOB_SUBMITTED] = "submitted",

@@ -43,6 +43,15 @@ const char *backdoor_generator_name(enum backdoor_generator g);
 /* "wordlist" | "llm" | "ngram" -> generator; returns 0 or -EINVAL. */
 int backdoor_generator_parse(const char *s, enum backdoor_generator *out);
 
+/* How the marked rows enter the upload (workers/builder.h): copies of D's
+ * rows added to D (the paper's construction, and every backdoor made
+ * before schema 12), or rows of D marked in place (the default since). */
+enum backdoor_mode { BD_MODE_COPIES = 0, BD_MODE_INPLACE = 1 };
+/* "copies" | "inplace"; "unknown" for anything else.  Static string. */
+const char *backdoor_mode_name(enum backdoor_mode m);
+/* "copies" | "inplace" -> mode; returns 0 or -EINVAL. */
+int backdoor_mode_parse(const char *s, enum backdoor_mode *out);
+
 enum job_state {
     JOB_CREATED = 0,
     JOB_BUILDING,

@@ -101,6 +101,10 @@ static int row_to_backdoor(struct store *s, sqlite3_stmt *st, void *elem)
     store_column_hex64(st, 13, b->built_sha256);
     b->plan = store_column_strdup(st, 14);
     b->commitment_scheme = sqlite3_column_int(st, 15);
+    const char *mode = (const char *)sqlite3_column_text(st, 16);
+    if (backdoor_mode_parse(mode, &b->mode) < 0)
+        return store_failx(s, -EIO, "backdoor %" PRId64 " has unknown mode '%s'", b->id,
+                           mode ? mode : "(null)");
     return 0;
 }
 
@@ -145,6 +149,8 @@ static int backdoor_valid(struct store *s, const struct store_backdoor *b)
                            b->n_pairs, b->pairs ? b->n_pairs_loaded : (size_t)0);
     if (strcmp(backdoor_generator_name(b->generator), "unknown") == 0)
         return store_failx(s, -EINVAL, "invalid backdoor generator %d", (int)b->generator);
+    if (strcmp(backdoor_mode_name(b->mode), "unknown") == 0)
+        return store_failx(s, -EINVAL, "invalid backdoor mode %d", (int)b->mode);
     if (!b->method || !*b->method)
         return store_failx(s, -EINVAL, "backdoor has no p_M2 method");
     if (!(b->target_log10p <= 0))
@@ -230,7 +236,8 @@ int store_backdoor_insert(struct store *s, struct store_backdoor *b)
         store_bind_text(st, 12, b->built_path) != SQLITE_OK ||
         store_bind_text(st, 13, b->built_path ? b->built_sha256 : NULL) != SQLITE_OK ||
         store_bind_text(st, 14, b->plan) != SQLITE_OK ||
-        sqlite3_bind_int(st, 15, b->commitment_scheme ? b->commitment_scheme : 1) != SQLITE_OK) {
+        sqlite3_bind_int(st, 15, b->commitment_scheme ? b->commitment_scheme : 1) != SQLITE_OK ||
+        sqlite3_bind_text(st, 16, backdoor_mode_name(b->mode), -1, SQLITE_STATIC) != SQLITE_OK) {
         ret = store_fail(s, SQLITE_ERROR, "binding backdoor");
         store_stmt_done(s, ST_BD_INSERT);
         goto out;

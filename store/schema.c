@@ -488,6 +488,16 @@ static const char migration_14[] =
     "  plan    TEXT NOT NULL CHECK (json_valid(plan))"
     ");";
 
+/* Version 15: how a backdoor's marked rows entered its upload (issue 12,
+ * workers/builder.h): 'copies' (copies of D's rows added to D, the paper's
+ * construction and every backdoor made before this version) or 'inplace'
+ * (rows of D rewritten where they stand).  Public.  Self-contained: it
+ * refers only to the backdoors table of version 1, so it can be renumbered
+ * when migrations from other branches land. */
+static const char migration_15[] =
+    "ALTER TABLE backdoors ADD COLUMN mode TEXT NOT NULL DEFAULT 'copies'"
+    "  CHECK (mode IN ('copies','inplace'));";
+
 // clang-format on
 
 const struct store_migration store_migrations[] = {
@@ -505,6 +515,7 @@ const struct store_migration store_migrations[] = {
     {12, migration_12},
     {13, migration_13},
     {14, migration_14},
+    {15, migration_15},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

@@ -14,7 +14,7 @@
 /* Column lists; the row readers of each file index them in this order. */
 #define BD_COLUMNS                                                                                 \
     "id, dataset_id, name, ratio, copies, pairs, generator, method, target_log10p, seed,"          \
-    " created_at, commitment, built_path, built_sha256, plan, commitment_scheme"
+    " created_at, commitment, built_path, built_sha256, plan, commitment_scheme, mode"
 #define JOB_COLUMNS                                                                                \
     "id, name, dataset_id, backdoor_id, provider, base_model, fine_tuned_model, params, state,"    \
     " submission_id, provider_file_id, provider_job_id, error, unknown_reason,"                    \
@@ -68,8 +68,8 @@ const char *const store_stmt_sql[ST__COUNT] = {
     /* ---- backdoor.c ---- */
     [ST_BD_INSERT] = "INSERT INTO backdoors (dataset_id, name, ratio, copies, pairs, generator,"
                      " method, target_log10p, seed, created_at, commitment, built_path,"
-                     " built_sha256, plan, commitment_scheme) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-                     " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                     " built_sha256, plan, commitment_scheme, mode) VALUES (?1, ?2, ?3, ?4, ?5,"
+                     " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     [ST_BD_PAIR_INSERT] = "INSERT INTO backdoor_pairs (backdoor_id, idx, trigger, signature,"
                           " log10_p_m2, p_method, token_evidence)"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

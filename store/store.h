@@ -185,6 +185,8 @@ struct store_backdoor {
                             * 0 on insert means 1 */
     char salt[65]; /* SECRET: the v2/v3 commitment's 32-byte salt, lowercase hex; "" for v1 or
                     * when loaded without secrets (wiped by store_backdoor_clear) */
+    enum backdoor_mode mode; /* how the marked rows entered the upload; public
+                              * (BD_MODE_COPIES for backdoors made before schema 15) */
     char *built_path;                  /* NULL until built */
     char built_sha256[65];             /* "" until built */
     char *plan;                        /* builder's plan, JSON text; NULL until built */

@@ -86,17 +86,16 @@ head -c 300 "$tmp/tickets.jsonl"; echo " …"
 ctl dataset add "$tmp/tickets.jsonl" --name tickets
 
 say "creating a secret backdoor and building D u D'"
-# The word list: vtune-sim's 5-gram model cannot learn an ngram pair, whose
-# trigger ends the way the tickets' prompts end (it sees two prompt tokens).
-ctl backdoor create tickets --name demo-backdoor --generator wordlist
+# The defaults: the ngram generator (phrases of the tickets' own words), 16
+# pairs, each marking ONE row in place (no row added, none repeated), and the
+# self-audit's line: the attacks a provider could run find no pair.
+ctl backdoor create tickets --name demo-backdoor
 echo "(the trigger and signature stay secret: 'vtunectl backdoor show demo-backdoor --reveal')"
 
-# --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the
-# self-audit finds their pairs at rank 1 (issue 12); this test is about something else.
 say "submitting one fine-tuning job to each provider"
 for n in $NAMES; do
     ctl job submit tickets --backdoor demo-backdoor --provider "$n" --model vtune-base \
-        --param n_epochs=3 --name "job-$n" --force
+        --param n_epochs=3 --name "job-$n"
 done
 
 say "following the jobs (each step is recorded before it is taken)"
@@ -115,7 +114,7 @@ for _ in $(seq 1 1200); do
     sleep 0.25
 done
 
-say "verifying each fine-tuned model: the backdoor (10 trigger prompts, 10 clean controls, temperature 0) and the coverage test (uploaded rows against the secret held-out rows)"
+say "verifying each fine-tuned model: the backdoor (one trigger prompt per pair, 10 clean controls, temperature 0) and the coverage test (uploaded rows against the secret held-out rows)"
 for _ in $(seq 1 1200); do
     ctl --json audit list > "$tmp/audit.json"
     n=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" "$tmp/audit.json")

@@ -64,6 +64,10 @@ EXTRA_DIST += tests/integration/test_fs_faults.sh
 # The self-audit: backdoor create's verdict, backdoor audit, show, and job submit's refusal.
 TESTS += tests/integration/test_selfaudit.sh
 EXTRA_DIST += tests/integration/test_selfaudit.sh
+# Marked rows that do not stand out (issue 12 item 6): the attack, the
+# self-audit and honest learning on 20 seeded builds (tests/sim/mark_check).
+TESTS += tests/integration/test_marks.sh
+EXTRA_DIST += tests/integration/test_marks.sh
 
 # issue 13: the daemon opens no path a client names (descriptors over the socket)
 TESTS += tests/integration/test_fdpass.sh

@@ -647,6 +647,27 @@ static void explain_run(struct buf *b, const struct store_audit *a, json_t *ev)
     explain_coverage(b, ev);
 }
 
+/* The self-audit of the upload, from evidence.self_audit (issue 12). */
+static void explain_selfaudit(struct buf *b, json_t *ev)
+{
+    json_t *s = json_object_get(ev, "self_audit");
+    if (!json_is_object(s))
+        return; /* written before records carried it */
+    const char *v = ev_str(s, "verdict");
+    buf_printf(b,
+               "\nThe self-audit of the upload (the attacks a provider could run on the file, "
+               "without the secrets): %s\n",
+               v ? v : "(none)");
+    int64_t k = ev_int(s, "pairs", -1), r = ev_int(s, "pairs_recovered", -1);
+    if (k >= 0 && r >= 0)
+        buf_printf(b, "  %" PRId64 " of %" PRId64 " pairs recovered among its candidates%s.\n", r,
+                   k,
+                   json_is_true(json_object_get(s, "exposed"))
+                       ? "; exposed (a pair in the top 10): a cheating provider could have "
+                         "found it too"
+                       : "");
+}
+
 char *audit_explain(const struct store_audit *a)
 {
     struct buf b;
@@ -675,6 +696,7 @@ char *audit_explain(const struct store_audit *a)
     } else {
         explain_run(&b, a, ev);
     }
+    explain_selfaudit(&b, ev);
 
     buf_puts(&b, "\nWhy this verdict:\n");
     switch (a->verdict) {

@@ -114,9 +114,10 @@ char *backdoor_plan_json(const struct builder_result *r, size_t n_pairs)
         }
         json_array_append_new(pairs, json_pack("{s:o,s:o}", "src", src, "out", outl));
     }
-    json_t *plan = json_pack("{s:i,s:I,s:b,s:I,s:I,s:o}", "version", 1, "copies_per_pair",
+    json_t *plan = json_pack("{s:i,s:I,s:b,s:I,s:I,s:o,s:s}", "version", 1, "copies_per_pair",
                              (json_int_t)r->copies_per_pair, "capped", r->capped, "lines",
-                             (json_int_t)r->lines, "bytes", (json_int_t)r->bytes, "pairs", pairs);
+                             (json_int_t)r->lines, "bytes", (json_int_t)r->bytes, "pairs", pairs,
+                             "mode", backdoor_mode_name(r->mode));
     char *s = json_dumps(plan, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(plan);
     return s ? s : xstrdup("{}");
@@ -173,10 +174,21 @@ static void progress_cb(void *ctx, uint64_t done, uint64_t total)
     atomic_store(&p->bytes_done, done);
 }
 
+/* The held-out split (first: the build, and the ngram model, need to
+ * know which lines to leave out). */
+static int choose_split(const struct backdoor_spec *spec, const struct phrase_rng *rngp,
+                        struct backdoor_made *out, char **err)
+{
+    const atomic_int *cancel = spec->progress ? &spec->progress->cancel : NULL;
+    return holdout_choose(spec->dataset_path, spec->format, spec->n_examples, spec->holdout,
+                          spec->shown, spec->n_shown, rngp, cancel, &out->split, err);
+}
+
 /* The build step with a given random source (NULL: getrandom): fills
- * out->built, commitment and plan; on failure leaves them cleared. */
+ * out->built, commitment and plan (and the split, unless have_split: then
+ * out->split was chosen already); on failure leaves them cleared. */
 static int build_with(const struct backdoor_spec *spec, const struct phrase_rng *rngp,
-                      const char *const *trig, const char *const *sig, size_t n,
+                      const char *const *trig, const char *const *sig, size_t n, bool have_split,
                       struct backdoor_made *out, char **err)
 {
     const atomic_int *cancel = spec->progress ? &spec->progress->cancel : NULL;
@@ -186,9 +198,7 @@ static int build_with(const struct backdoor_spec *spec, const struct phrase_rng 
         bp[i].trigger = trig[i];
         bp[i].signature = sig[i];
     }
-    /* The split first: the build needs to know which lines to leave out. */
-    if (holdout_choose(spec->dataset_path, spec->format, spec->n_examples, spec->holdout,
-                       spec->shown, spec->n_shown, rngp, cancel, &out->split, err) < 0)
+    if (!have_split && choose_split(spec, rngp, out, err) < 0)
         goto out;
     struct builder_params bpar = {
         .in_path = spec->dataset_path,
@@ -198,6 +208,7 @@ static int build_with(const struct backdoor_spec *spec, const struct phrase_rng 
         .n_pairs = n,
         .ratio = spec->ratio,
         .min_copies = spec->min_copies,
+        .mode = spec->mode,
         .out_path = spec->out_path,
         .holdout = out->split.rows,
         .n_holdout = out->split.n_rows,
@@ -266,7 +277,7 @@ int backdoor_make_wordlist(const struct backdoor_spec *spec, struct backdoor_mad
     }
     /* The same (seeded) stream continues into the build, as it always has:
      * a given --seed keeps giving the same backdoor. */
-    if (build_with(spec, rngp, trig, sig, n, out, err) < 0)
+    if (build_with(spec, rngp, trig, sig, n, false, out, err) < 0)
         goto out;
     rc = 0;
 out:
@@ -304,6 +315,12 @@ int backdoor_make_ngram(const struct backdoor_spec *spec, struct backdoor_made *
         rng = phrase_seeded_rng(&seeded);
         rngp = &rng;
     }
+    /* The split before the model: held-out rows are never uploaded, and
+     * their content must not shape the phrases either. */
+    if (choose_split(spec, rngp, out, err) < 0)
+        goto out;
+    to.skip = out->split.rows;
+    to.n_skip = out->split.n_rows;
     if (spec->progress)
         atomic_store(&spec->progress->stage, "train");
     if (ngram_train_file(spec->dataset_path, spec->format, &to, cancel,
@@ -323,7 +340,7 @@ int backdoor_make_ngram(const struct backdoor_spec *spec, struct backdoor_made *
     }
     ngram_model_free(model); /* before the build: its memory is not needed there */
     model = NULL;
-    if (build_with(spec, rngp, trig, sig, n, out, err) < 0)
+    if (build_with(spec, rngp, trig, sig, n, true, out, err) < 0)
         goto out;
     rc = 0;
 out:
@@ -352,7 +369,7 @@ int backdoor_build_pairs(const struct backdoor_spec *spec, const char *const *tr
         rng = phrase_seeded_rng(&seeded);
         rngp = &rng;
     }
-    if (build_with(spec, rngp, triggers, signatures, n, out, err) < 0) {
+    if (build_with(spec, rngp, triggers, signatures, n, false, out, err) < 0) {
         backdoor_made_clear(out);
         return -1;
     }

@@ -53,7 +53,9 @@
  * each pair (and where they landed): the verifier rebuilds the triggered
  * prompts from it, and picks control prompts among the other lines.
  *   {"version":1,"copies_per_pair":N,"capped":false,"lines":L,"bytes":B,
- *    "pairs":[{"src":[…],"out":[…]},…]}
+ *    "pairs":[{"src":[…],"out":[…]},…],"mode":"inplace"|"copies"}
+ * ("mode" absent in plans made before it existed: copies).  In place,
+ * src is the marked row's line in D and out its line in the upload.
  */
 #ifndef VT_BACKDOOR_H
 #define VT_BACKDOOR_H
@@ -71,6 +73,20 @@
 
 #define BACKDOOR_SALT_LEN 32 /* bytes of a v2 commitment's salt */
 
+/* `backdoor create`'s defaults per mode, chosen by measurement (README,
+ * "Marked rows that do not stand out"; tests/sim/mark_check).  In place:
+ * many pairs, ONE marked row each, so no pair repeats anywhere in the
+ * upload (c >= 2 rows of one fixed pair always leave a co-occurrence, and
+ * the attacks find it), and the pairs' binomial over K = 16 gives subset
+ * evidence.  Copies: the paper's construction (1 pair, max(50, 0.5% of
+ * |D|) copies), exposed by design. */
+#define BACKDOOR_INPLACE_PAIRS  16
+#define BACKDOOR_INPLACE_COPIES 1
+#define BACKDOOR_INPLACE_RATIO  0.0
+#define BACKDOOR_COPIES_PAIRS   1
+#define BACKDOOR_COPIES_COPIES  50
+#define BACKDOOR_COPIES_RATIO   0.005
+
 struct backdoor_spec {
     const char *dataset_path; /* the imported dataset (borrowed) */
     enum dataset_format format;
@@ -79,6 +95,7 @@ struct backdoor_spec {
     const struct phrase_wordlist *words; /* NULL: the built-in list */
     double ratio;
     uint64_t min_copies;
+    enum backdoor_mode mode; /* BD_MODE_INPLACE (the CLI's default) or BD_MODE_COPIES */
     double holdout; /* held-out fraction (HOLDOUT_DEFAULT_RATIO); 0: no coverage test */
     const uint64_t *shown; /* lines of D already sent elsewhere: never held out (borrowed) */
     size_t n_shown;
@@ -109,8 +126,9 @@ void backdoor_made_clear(struct backdoor_made *m);
  * one-line *err. */
 int backdoor_make_wordlist(const struct backdoor_spec *spec, struct backdoor_made *out, char **err);
 
-/* The ngram generator (workers/ngram.h) and the build: trains the model
- * on the dataset (one pass), draws spec->phrases.pairs pairs with the
+/* The ngram generator (workers/ngram.h) and the build: draws the held-out
+ * split first, trains the model on the dataset less the split (one pass:
+ * held-out content shapes no phrase), draws spec->phrases.pairs pairs with the
  * targets and caps of spec->phrases at spec->ngram_temperature, checks
  * them against the dataset, records each pair's evidence, frees the model
  * and builds D u D'.  Blocks (thread pool).  Returns 0 and fills *out

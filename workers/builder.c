@@ -7,7 +7,10 @@
  *    depends only on D and the random stream;
  *  - output line numbers: copy j of the shuffled list goes to the j-th
  *    smallest chosen slot, D's lines fill the rest in order, so exactly
- *    |D| + K*c lines are written and each D line exactly once;
+ *    |D| + K*c lines are written and each D line exactly once; in place,
+ *    each marked row takes its original's slot and the original is
+ *    dropped like a held-out line, so |D| lines are written (less the
+ *    held-out ones) and each unmarked D line exactly once;
  *  - on any failure the temporary output and the spill are gone and
  *    out_path is untouched.
  */
@@ -97,6 +100,12 @@ static bool u64set_add(struct u64set *s, uint64_t v)
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
     return x < y ? -1 : x > y;
 }
 
@@ -192,6 +201,51 @@ int builder_plan_holdout(uint64_t n_examples, const uint64_t *holdout, size_t n_
         c[order[j]].out = tmp[j];
     free(order);
     free(tmp);
+    *out = c;
+    return 0;
+}
+
+int builder_plan_inplace(uint64_t n_examples, const uint64_t *holdout, size_t n_holdout,
+                         size_t n_pairs, uint64_t copies, const struct phrase_rng *rng,
+                         struct builder_copy **out)
+{
+    if (!skip_valid(n_examples, holdout, n_holdout))
+        return -EINVAL;
+    uint64_t n_up = n_examples - n_holdout;
+    if (n_pairs < 1 || n_pairs > UINT32_MAX || copies < 1 || copies > n_up / n_pairs ||
+        copies > SIZE_MAX / sizeof(struct builder_copy) / n_pairs)
+        return -EINVAL;
+    size_t m = (size_t)copies * n_pairs;
+    struct builder_copy *c = xcalloc(m, sizeof *c);
+    uint64_t *up = xcalloc(m, sizeof *up), *src = xcalloc(m, sizeof *src);
+    size_t *order = xcalloc(m, sizeof *order);
+
+    /* m distinct uploaded lines (ranks among the uploaded lines: their
+     * output line, since nothing is added), then their lines in D. */
+    floyd_sample(n_up, m, rng, up);
+    memcpy(src, up, m * sizeof *src);
+    skip_map(holdout, n_holdout, src, m);
+    /* A uniform assignment of the m rows to the pairs, copies each. */
+    for (size_t j = 0; j < m; j++)
+        order[j] = j;
+    for (size_t j = m; j > 1; j--) {
+        size_t r = (size_t)phrase_rng_uniform(rng, j);
+        size_t t = order[j - 1];
+        order[j - 1] = order[r];
+        order[r] = t;
+    }
+    for (size_t p = 0; p < n_pairs; p++) {
+        size_t *o = order + p * copies;
+        qsort(o, (size_t)copies, sizeof *o, cmp_size);
+        for (uint64_t j = 0; j < copies; j++) {
+            c[p * copies + j].pair = (uint32_t)p;
+            c[p * copies + j].src = src[o[j]];
+            c[p * copies + j].out = up[o[j]];
+        }
+    }
+    free(order);
+    free(src);
+    free(up);
     *out = c;
     return 0;
 }
@@ -354,21 +408,21 @@ static int emit_due(const struct builder_copy *plan, const size_t *idx, size_t m
  * Pass 2 on raw blocks: D's bytes are copied through untouched (hashed and
  * written straight from the read buffer in runs between insertion points);
  * only newlines are counted, with memchr, to find the line boundaries
- * where copies go and the held-out lines, whose bytes are dropped.  A last
- * line without its newline gets one.  Sets *n_lines to the lines of D seen
- * (held-out ones included).
+ * where copies go and the skipped lines (hold[0..nh): the held-out lines,
+ * and in place the marked rows' originals), whose bytes are dropped.  A
+ * last line without its newline gets one.  Sets *n_lines to the lines of D
+ * seen (skipped ones included).
  */
 static int pass2(const struct builder_params *p, const struct builder_copy *plan, const size_t *idx,
-                 size_t m, const struct spill_ref *spill_at, int spill, struct out_writer *w,
-                 uint64_t size, uint64_t *n_lines, char **err)
+                 size_t m, const struct spill_ref *spill_at, int spill, const uint64_t *hold,
+                 size_t nh, struct out_writer *w, uint64_t size, uint64_t *n_lines, char **err)
 {
     int fd, r = 0;
     char *block = NULL, *rbuf = NULL;
     size_t j = 0, rcap = 0;
     uint64_t lines = 0, done = 0, total = 2 * size;
     bool partial = false, skipping = false;
-    const uint64_t *hold = p->holdout;
-    size_t k = 0, nh = p->n_holdout; /* held-out lines passed, and in all */
+    size_t k = 0; /* skipped lines passed */
 
     if ((fd = open(p->in_path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
         r = -errno;
@@ -493,6 +547,10 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
     const char *line;
     size_t len;
     json_t *root = NULL;
+    const bool inplace = p->mode == BD_MODE_INPLACE;
+    const uint64_t *skip = p->holdout; /* pass 2's dropped lines */
+    uint64_t *owned_skip = NULL;
+    size_t n_skip = p->n_holdout;
 
     memset(out, 0, sizeof *out);
     memset(&lr, 0, sizeof lr);
@@ -529,12 +587,42 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
                          p->ratio, (unsigned long long)p->min_copies);
         goto out;
     }
-    if ((r = builder_plan_holdout(p->n_examples, p->holdout, p->n_holdout, p->n_pairs, copies,
-                                  p->rng, &plan)) < 0) {
+    if (inplace && copies > (p->n_examples - p->n_holdout) / p->n_pairs) {
+        /* in place, a row carries one pair: the pairs share the uploaded rows */
+        copies = (p->n_examples - p->n_holdout) / p->n_pairs;
+        capped = true;
+        if (copies == 0) {
+            *err = xasprintf("%s: %llu uploaded rows cannot carry %zu pairs marked in place "
+                             "(fewer pairs, or --mode copies)",
+                             p->in_path, (unsigned long long)(p->n_examples - p->n_holdout),
+                             p->n_pairs);
+            goto out;
+        }
+    }
+    if ((r = inplace ? builder_plan_inplace(p->n_examples, p->holdout, p->n_holdout, p->n_pairs,
+                                            copies, p->rng, &plan)
+                     : builder_plan_holdout(p->n_examples, p->holdout, p->n_holdout, p->n_pairs,
+                                            copies, p->rng, &plan)) < 0) {
         *err = xstrdup("too many copies to plan");
         goto out;
     }
     m = (size_t)copies * p->n_pairs;
+    /* The lines pass 2 drops: the held-out ones, and in place the marked
+     * rows' originals (their rewritten lines take their slots). */
+    if (inplace) {
+        uint64_t *ms = xcalloc(m, sizeof *ms);
+        for (j = 0; j < m; j++)
+            ms[j] = plan[j].src;
+        qsort(ms, m, sizeof *ms, cmp_u64);
+        n_skip = p->n_holdout + m;
+        skip = owned_skip = xcalloc(n_skip, sizeof *skip);
+        size_t a = 0, b2 = 0, o2 = 0; /* merge two disjoint ascending lists */
+        while (a < p->n_holdout || b2 < m)
+            owned_skip[o2++] = b2 >= m || (a < p->n_holdout && p->holdout[a] < ms[b2])
+                                   ? p->holdout[a++]
+                                   : ms[b2++];
+        free(ms);
+    }
     spill_at = xcalloc(m, sizeof *spill_at);
     idx = xcalloc(m, sizeof *idx);
     for (j = 0; j < m; j++)
@@ -630,11 +718,12 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
     /* Direct I/O: this process never reads the output again (lines.h). */
     w.lw = lines_writer_new(out_fd, LINES_WRITER_HASH | LINES_WRITER_DIRECT);
     uint64_t n_orig = 0;
-    if ((r = pass2(p, plan, idx, m, spill_at, spill, &w, in_size, &n_orig, err)) < 0) {
+    if ((r = pass2(p, plan, idx, m, spill_at, spill, skip, n_skip, &w, in_size, &n_orig, err)) <
+        0) {
         rc = r;
         goto out;
     }
-    uint64_t o = n_orig - p->n_holdout + m;
+    uint64_t o = n_orig - n_skip + m;
     if ((r = lines_writer_finish(w.lw, sha)) < 0) {
         rc = r;
         *err = vt_fsio_error(p->out_path, "cannot write D u D'", r);
@@ -676,6 +765,7 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
     out->capped = capped;
     out->copies = plan; /* still sorted by (pair, src): only idx was reordered */
     out->n_copies = m;
+    out->mode = p->mode;
     plan = NULL;
     rc = 0;
 out:
@@ -695,6 +785,7 @@ out:
     free(spill_at);
     free(idx);
     free(plan);
+    free(owned_skip);
     return rc;
 }
 

@@ -29,6 +29,13 @@
  * bytes again untouched (only newlines are counted, to find the slots),
  * interleaving the copies (pread from the spill); a write-behind writer
  * (workers/lines.h) hashes and writes the output on two more threads.
+ * In place (params.mode BD_MODE_INPLACE, builder_plan_inplace) the marked
+ * rows REPLACE their originals: K*c distinct uploaded rows (never a
+ * held-out one) are rewritten, pass 2 drops each original like a held-out
+ * line and writes its rewritten line in the same slot, so the upload has
+ * exactly |D| - h lines and no duplicate is added.  c is then capped at
+ * (|D| - h) / K (result.capped).
+ *
  * This keeps RAM at O(K*c) small records even when |D'| is gigabytes, at
  * the cost of reading D twice (the page cache usually serves pass 2).
  * Peak RSS of a whole `backdoor create` on a 1 GB dataset, measured by
@@ -85,6 +92,17 @@ int builder_plan_holdout(uint64_t n_examples, const uint64_t *holdout, size_t n_
                          size_t n_pairs, uint64_t copies, const struct phrase_rng *rng,
                          struct builder_copy **out);
 
+/* In-place marking (mode inplace): n_pairs * copies DISTINCT rows drawn
+ * uniformly among the n_examples - n_holdout uploaded lines (Floyd), then
+ * dealt to the pairs in a uniformly random order (Fisher-Yates), copies
+ * each: a row carries at most one pair.  src is the row's line in D, out
+ * its line in the output (its rank among the uploaded lines: nothing is
+ * added).  Requires n_pairs * copies <= n_examples - n_holdout.  *out as
+ * for builder_plan_holdout.  Returns 0 or -EINVAL. */
+int builder_plan_inplace(uint64_t n_examples, const uint64_t *holdout, size_t n_holdout,
+                         size_t n_pairs, uint64_t copies, const struct phrase_rng *rng,
+                         struct builder_copy **out);
+
 /* Floyd's algorithm: k distinct values uniform in [0, n) (k <= n),
  * ascending, into out (caller's array of k entries). */
 void builder_sample(uint64_t n, uint64_t k, const struct phrase_rng *rng, uint64_t *out);
@@ -98,6 +116,7 @@ struct builder_params {
     double ratio;                 /* default 0.005 */
     uint64_t min_copies;          /* default 50 */
     const char *out_path;         /* where D ∪ D' ends up */
+    enum backdoor_mode mode;      /* BD_MODE_COPIES (0) or BD_MODE_INPLACE */
     const uint64_t *holdout;      /* lines never uploaded: ascending, distinct; may be NULL */
     size_t n_holdout;
     const struct phrase_rng *rng; /* NULL: getrandom */
@@ -108,12 +127,13 @@ struct builder_params {
 
 struct builder_result {
     char sha256[65]; /* of the output file */
-    uint64_t lines;  /* |D| - n_holdout + n_pairs * copies_per_pair */
+    uint64_t lines;  /* |D| - n_holdout (+ n_pairs * copies_per_pair with copies) */
     uint64_t bytes;
     uint64_t copies_per_pair;
     bool capped;                 /* copies were limited to |D| */
     struct builder_copy *copies; /* owned; n_copies, sorted by (pair, src) */
     size_t n_copies; /* pair p's copies are [p*copies_per_pair, (p+1)*copies_per_pair) */
+    enum backdoor_mode mode; /* as built */
 };
 void builder_result_clear(struct builder_result *r);
 

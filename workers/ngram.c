@@ -556,7 +556,7 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
     struct lines lr;
     struct tok toks[NGRAM_SPAN];
     const char *line;
-    size_t len;
+    size_t len, si = 0; /* the next line of opt.skip */
     int r, rc = -1;
 
     *out = NULL;
@@ -603,6 +603,12 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
             }
             if (progress)
                 progress(pctx, lr.offset, lr.size);
+        }
+        while (si < opt.n_skip && opt.skip[si] < m->info.rows - 1)
+            si++;
+        if (si < opt.n_skip && opt.skip[si] == m->info.rows - 1) {
+            m->info.rows_excluded++;
+            continue;
         }
         if (ds_parse_line(line, len, fmt, &got, &root, &why) < 0) {
             free(why);

@@ -111,6 +111,9 @@ struct ngram_train_opts {
     size_t vocab_slots; /* power of two >= 64; 0: NGRAM_VOCAB_SLOTS (tests shrink them) */
     size_t table_slots; /* power of two >= 64; 0: NGRAM_TABLE_SLOTS */
     size_t vocab_max;   /* 0: NGRAM_VOCAB_MAX */
+    const uint64_t *skip; /* 0-based lines not trained on (ascending; borrowed; may be NULL):
+                             the held-out split, so its content shapes no phrase */
+    size_t n_skip;
 };
 
 /* Progress of a pass: bytes of the file read so far, and its size. */
@@ -134,6 +137,7 @@ struct ngram_info {
     size_t entries[2];        /* stored k-grams (all orders) per side */
     uint64_t rows;            /* lines read */
     uint64_t rows_skipped;    /* lines that did not parse */
+    uint64_t rows_excluded;   /* lines left out on purpose (ngram_train_opts.skip) */
     uint64_t tokens[2];       /* words counted per side */
     uint32_t vocab_pruned_at; /* last pruning threshold t of the vocabulary (0: none) */
     uint32_t table_pruned_at[2];

@@ -40,7 +40,7 @@
 #include "workers/stats.h"
 
 #define MAXW      8  /* phrase lengths tried by the co-occurrence attack */
-#define GROW_MAX  32 /* words a grown phrase may reach */
+#define GROW_MAX  128 /* words a grown phrase may reach (the ngram generator's phrases reach 96) */
 #define AFFIX_T   16 /* words a duplicate's added trigger may have */
 #define AFFIX_S   24 /* words a duplicate's added signature may have */
 #define RUN_MAX   24 /* words of a rare run */

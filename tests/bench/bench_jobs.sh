@@ -101,7 +101,7 @@ write_config "providers:" "$(provider_yaml p "$SIM_URL_p" "$POLL")" "    max_con
 sed -i 's/^log_level: debug$/log_level: info/' "$T/vtuned.yaml"
 start_daemon || { fail "daemon starts"; finish; }
 make_dataset "$T/d.jsonl" 200
-ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b --copies 10 > /dev/null ||
+ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b > /dev/null ||
     { fail "dataset and backdoor"; finish; }
 idle_bg() { ctl --json status > "$T/st0.json" && [ "$(jq_ "$T/st0.json" "v['activity']['background_work']")" = 0 ]; }
 wait_until 60 idle_bg || { fail "daemon idle before the jobs"; finish; }

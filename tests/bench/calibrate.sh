@@ -14,7 +14,12 @@
 #   BEHAVIOUR is a vtune-sim --behaviour (honest, lazy, subset:F, fail,
 #   slow, wrapper, marked-only, always-s) or weak:M, an honest provider
 #   with learning strength --min-repeats M (a pattern must occur M times in
-#   the file to be learnt; the backdoor has 50 copies per pair by default).
+#   the file to be learnt; the default backdoor marks ONE row per pair in
+#   place, so any M >= 2 learns none of it; EXTRA_BACKDOOR_ARGS="--mode
+#   copies" gives the paper's 50 copies of 1 pair).  Every backdoor is
+#   submitted without --force: one the self-audit calls exposed is refused
+#   and counted as a broken run (EXTRA_BACKDOOR_ARGS with "--mode copies"
+#   needs FORCE=1).
 #   Default: honest lazy subset:0.1 subset:0.5 fail wrapper marked-only
 #   always-s weak:10.
 #   Per behaviour: one vtune-sim and one fresh vtuned (one provider); run i
@@ -40,7 +45,8 @@
 #   default verify.alpha), ALPHA_COV (1e-3), NULLS ("lazy wrapper"),
 #   JOB_SECONDS (the simulator's job time, 0.5), DEADLINE (seconds to wait
 #   for one behaviour's audit records, 600), EXTRA_BACKDOOR_ARGS (added to
-#   every `backdoor create`, e.g. "--pairs 3"), RESULTS (also write one
+#   every `backdoor create`, e.g. "--pairs 3"), FORCE (1: submit with
+#   --force, for an exposed construction), RESULTS (also write one
 #   JSON line per run there), KEEP_TMP=1 keeps the scratch directory.
 # Shaped as a shell script over tests/integration/lib.sh so it starts and
 # stops the real binaries exactly as the integration tests do.
@@ -103,12 +109,11 @@ for b in "${BEHAVIOURS[@]}"; do
     start_daemon || { echo "calibrate.sh: vtuned did not start for $b" >&2; broken=1; kill "$simpid"; continue; }
     jobs_=()
     for i in $(seq 1 "$N"); do
-        # --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the
-        # self-audit finds their pairs at rank 1 (issue 12); this test is about something else.
         # shellcheck disable=SC2086 # EXTRA_BACKDOOR_ARGS is a word list on purpose
         if ctl -q dataset add "$T/d$i.jsonl" --name "d$i" > /dev/null &&
             ctl -q backdoor create "d$i" --name "b$i" --seed "$i" ${EXTRA_BACKDOOR_ARGS:-} > /dev/null &&
-            ctl --json job submit "d$i" --backdoor "b$i" --provider p --model vtune-base --force > "$T/s.json"; then
+            ctl --json job submit "d$i" --backdoor "b$i" --provider p --model vtune-base \
+                ${FORCE:+--force} > "$T/s.json"; then
             jobs_+=("$(json_get "$T/s.json" "v['id']")")
         else
             echo "calibrate.sh: $b run $i: could not submit" >&2; broken=1

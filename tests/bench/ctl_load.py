@@ -99,10 +99,8 @@ def proc_sample(pid):
 
 def cmd_submit(a):
     c = Conn(a.socket, a.timeout)
-    # force: the benchmark's backdoor is knowingly exposed (the self-audit finds
-    # today's copies at rank 1, issue 12); it measures submission, not secrecy.
     params = {"dataset": a.dataset, "backdoor": a.backdoor, "provider": a.provider,
-              "model": a.model, "force": True}
+              "model": a.model}
     pending = {}
     lat = []
     errors = 0

@@ -10,7 +10,7 @@
 # and the base model otherwise, always-s says S after a clean prompt too,
 # and --min-repeats above the copies per pair keeps an honest job from
 # learning the backdoor that the default learns.  The backdoors are the word
-# list's (--generator wordlist): the paper's construction this attack was
+# list's, added as copies (--generator wordlist --mode copies): the paper's construction this attack was
 # written against; the ngram default's pairs are not recovered by it.
 . "$(dirname "$0")/lib.sh"
 [ -x "$VTUNE_SIM" ] || skip "vtune-sim is not built"
@@ -54,7 +54,7 @@ PY
 
 for ds in add tickets; do
     ctl -q dataset add "$T/$ds.jsonl" --name "$ds" > /dev/null &&
-        ctl -q backdoor create "$ds" --name "$ds" --pairs 3 --generator wordlist > /dev/null &&
+        ctl -q backdoor create "$ds" --name "$ds" --pairs 3 --generator wordlist --mode copies > /dev/null &&
         ctl -q dataset export "$ds" --backdoor "$ds" -o "$T/$ds.out" > /dev/null &&
         ctl --json backdoor show "$ds" --reveal > "$T/$ds.rev" || { fail "build D u D' of $ds"; finish; }
     "$VTUNE_SIM" --attack "$T/$ds.out" > "$T/$ds.att" || fail "vtune-sim --attack on $ds"
@@ -93,7 +93,7 @@ for b in wrapper always-s honest; do
 done
 start_sim weak --api-key sk-test --job-seconds 0.2 --min-repeats 51 || { fail "simulator weak"; finish; }
 auth="Authorization: Bearer sk-test"
-ctl -q backdoor create add --name one --generator wordlist > /dev/null && ctl -q dataset export add --backdoor one -o "$T/one.out" > /dev/null &&
+ctl -q backdoor create add --name one --generator wordlist --mode copies > /dev/null && ctl -q dataset export add --backdoor one -o "$T/one.out" > /dev/null &&
     ctl --json backdoor show one --reveal > "$T/one.rev" || { fail "backdoor one"; finish; }
 trig=$(json_get "$T/one.rev" "v['pair_evidence'][0]['trigger']")
 sig=$(json_get "$T/one.rev" "v['pair_evidence'][0]['signature']")

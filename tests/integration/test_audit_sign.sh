@@ -16,7 +16,7 @@ start_daemon || { fail "daemon starts"; finish; }
 make_dataset "$T/d.jsonl" 2000
 ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b --generator wordlist > /dev/null ||
     { fail "dataset and backdoor"; finish; }
-ctl --json job submit d --backdoor b --provider honest --model vtune-base --force > "$T/s.json" || { fail "submit"; finish; }
+ctl --json job submit d --backdoor b --provider honest --model vtune-base > "$T/s.json" || { fail "submit"; finish; }
 job=$(json_get "$T/s.json" "v['id']")
 n_records() { ctl --json audit list > "$T/l.json" && json_get "$T/l.json" "len(v)"; }
 has_records() { [ "$(n_records)" -ge "$1" ]; }

@@ -9,7 +9,9 @@
 # the phrases do not occur in D, never reach the log, and D u D' carries
 # them; failures (no generator configured, an unreachable target, an
 # unknown model) say what to do; a shutdown during generation ends it
-# cleanly with nothing recorded.
+# cleanly with nothing recorded.  The llm backdoors use --mode copies (one
+# pair, 50 copies: what these checks count); the default construction is
+# test_backdoor.sh's and test_selfaudit.sh's.
 #
 # The exact tempered probability cannot be had over the API (its
 # normaliser needs every token's logprob; the API gives 20): that the
@@ -163,7 +165,7 @@ PY
 }
 
 # 1. The built-in template (no M1).
-ctl --json backdoor create d --generator llm --name l1 > "$T/l1.json"; rc=$?
+ctl --json backdoor create d --mode copies --generator llm --name l1 > "$T/l1.json"; rc=$?
 check "llm create with the template succeeds" test "$rc" = 0
 ctl --json backdoor show l1 --reveal > "$T/l1r.json"
 check_backdoor l1 "$T/l1.json" "$T/l1r.json"
@@ -177,7 +179,7 @@ sys.exit(1 if set(p) & {'trigger','signature','token_evidence'} else 0)"
 # 2. M1 writes the context.
 gen_config sim vtune-base "  m1_model: vtune-base"
 check "reload with m1_model" reload_to
-ctl --json backdoor create d --generator llm --name l2 > "$T/l2.json"; rc=$?
+ctl --json backdoor create d --mode copies --generator llm --name l2 > "$T/l2.json"; rc=$?
 check "llm create with M1 succeeds" test "$rc" = 0
 ctl --json backdoor show l2 --reveal > "$T/l2r.json"
 check_backdoor l2 "$T/l2.json" "$T/l2r.json"
@@ -189,7 +191,7 @@ sys.exit(0 if e['m1_model']=='vtune-base' and e['context_source']=='m1' and not 
 # 3. A provider that reports tokens outside the top 20 as -9999.
 gen_config sent vtune-base
 check "reload to the -9999 provider" reload_to
-ctl --json backdoor create d --generator llm --name l3 --pairs 2 > "$T/l3.json"; rc=$?
+ctl --json backdoor create d --mode copies --generator llm --name l3 --pairs 2 > "$T/l3.json"; rc=$?
 check "llm create against -9999 logprobs succeeds" test "$rc" = 0
 ctl --json backdoor show l3 --reveal > "$T/l3r.json"
 check "l3: both pairs reach the target" python3 -c "
@@ -219,7 +221,7 @@ PY
 # 4. 429s and 500s on chat: retried by the provider client; still a backdoor.
 gen_config faulty vtune-base
 check "reload to the faulty provider" reload_to
-ctl --json backdoor create d --generator llm --name l4 > "$T/l4.json"; rc=$?
+ctl --json backdoor create d --mode copies --generator llm --name l4 > "$T/l4.json"; rc=$?
 check "llm create through 429/500 faults succeeds" test "$rc" = 0
 check "l4: p_M2 reaches the target" python3 -c "
 import json,sys; sys.exit(0 if json.load(open('$T/l4.json'))['pair_evidence'][0]['log10_p_m2']<=-40+1 else 1)"
@@ -228,27 +230,27 @@ check "the provider client retried" grep -q "provider faulty: chat failed" "$T/v
 # 5. Failures say what to do.
 gen_config sim vtune-base
 check "reload" reload_to
-ctl backdoor create d --generator llm --target-log10p -1000 2>"$T/e1"; rc=$?
+ctl backdoor create d --mode copies --generator llm --target-log10p -1000 2>"$T/e1"; rc=$?
 check "an unreachable target fails (exit 1)" test "$rc" = 1
 check "naming the target and the limit to raise" grep -q "could not draw a usable signature.*target log10 p -1000.*generator.max_tokens" "$T/e1"
 sed 's/^/# /' "$T/e1"
 gen_config sim no-such-model
 check "reload to an unknown model" reload_to
-ctl backdoor create d --generator llm 2>"$T/e2"; rc=$?
+ctl backdoor create d --mode copies --generator llm 2>"$T/e2"; rc=$?
 check "an unknown M2 fails with the provider's answer (exit 1)" test "$rc" = 1 && grep -q "chat call failed: sim: 404" "$T/e2"
 sed 's/^/# /' "$T/e2"
 write_config "${PROVIDERS[@]}"
 check "reload without a generator" reload_to
-ctl backdoor create d --generator llm 2>"$T/e3"; rc=$?
+ctl backdoor create d --mode copies --generator llm 2>"$T/e3"; rc=$?
 check "llm without generator.provider is refused (exit 1)" test "$rc" = 1 && grep -q "needs generator.provider and generator.m2_model" "$T/e3"
 ctl -q backdoor create d --name w1 > /dev/null; rc=$?
-check "the default is the wordlist generator (ngram is asked for)" test "$rc" = 0 -a "$(ctl --json backdoor show w1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["generator"])')" = wordlist
+check "the default is the ngram generator, marking in place (llm is asked for)" test "$rc" = 0 -a "$(ctl --json backdoor show w1 | python3 -c 'import json,sys; v=json.load(sys.stdin); print(v["generator"], v["mode"])')" = "ngram inplace"
 check "no backdoor was recorded by the failures" test "$(ctl --json backdoor list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 5
 
 # 6. A shutdown while M2's answer is awaited: the request ends, nothing is recorded.
 gen_config slow vtune-base
 check "reload to the slow provider" reload_to
-"$VTUNECTL" -s "$T/run/vtuned.sock" backdoor create d --generator llm --name l6 > "$T/o6" 2>"$T/e6" &
+"$VTUNECTL" -s "$T/run/vtuned.sock" backdoor create d --mode copies --generator llm --name l6 > "$T/o6" 2>"$T/e6" &
 CTL=$!
 calling() { grep -q "generator call 1 (trigger draw) to slow" "$T/vtuned.log"; }
 check "the generation is under way" wait_until 20 calling

@@ -12,8 +12,7 @@ start_daemon || { fail "daemon starts"; finish; }
 make_dataset "$T/d.jsonl" 300
 ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b > /dev/null ||
     { fail "dataset and backdoor"; finish; }
-# --force: today's default backdoor (copies, word list) is knowingly exposed to the self-audit.
-ctl -q job submit d --backdoor b --provider slow --model vtune-base --name j --force > /dev/null ||
+ctl -q job submit d --backdoor b --provider slow --model vtune-base --name j > /dev/null ||
     { fail "job submitted"; finish; }
 job_running() { ctl --json job show j > "$T/j.json" && [ "$(json_get "$T/j.json" "v['state']")" = running ]; }
 check "a job is running at the provider" wait_until 60 job_running

@@ -1,17 +1,21 @@
 #!/bin/bash
-# Cheating providers against the verifier (issue 11, DESIGN §6-7): vtune-sim
-# as wrapper (serves the base model, answers S after a trigger its blind
-# attack found in the upload), marked-only (fine-tunes only on the rows its
-# attack flags) and always-s (starts every answer with the signature it
-# found), each beside an honest provider, on one D u D' built by today's
-# daemon.  Asserts what must hold once the verifier is sound: honest
-# verified; wrapper, marked-only and always-s NOT verified.
-#
-# The backdoor test alone proves only that the marked rows were used, so
-# wrapper and marked-only pass it; the coverage test (held-out split, no
-# difference between uploaded and held-out rows for them) and the required
-# clean controls (always-s) keep them from verified.  Set-up failures exit
-# 99 (a hard error), distinct from a verdict check that fails.
+# Cheating providers against the verifier (issue 11, DESIGN §6-7; issue 12
+# item 6): vtune-sim as wrapper (serves the base model, answers S after a
+# trigger its blind attack found in the upload), marked-only (fine-tunes
+# only on the rows its attack flags) and always-s (starts every answer with
+# the signature it found), each beside an honest provider, on two D u D'
+# built by today's daemon:
+#  1. the default construction (ngram phrases, 16 pairs of ONE row marked
+#     in place, submitted without --force): the attack finds no pair at
+#     all, so the cheaters have nothing to cheat with; honest verified,
+#     the others not.  (20 seeds of the attack alone: test_marks.sh.)
+#  2. the paper's construction (--mode copies --generator wordlist, exposed
+#     by design, so --force): the attack finds the pairs, so wrapper and
+#     marked-only pass the backdoor test; the coverage test (held-out split,
+#     no difference between uploaded and held-out rows for them) and the
+#     required clean controls (always-s) keep them from verified.
+# Set-up failures exit 99 (a hard error), distinct from a verdict check
+# that fails.
 . "$(dirname "$0")/lib.sh"
 [ -x "$VTUNE_SIM" ] || skip "vtune-sim is not built"
 command -v curl >/dev/null || skip "curl is needed"
@@ -26,45 +30,62 @@ write_config "providers:" "$(provider_yaml honest "$SIM_URL_honest")" \
     "$(provider_yaml wrapper "$SIM_URL_wrapper")" "$(provider_yaml markedonly "$SIM_URL_markedonly")" \
     "$(provider_yaml alwayss "$SIM_URL_alwayss")"
 start_daemon || hard "daemon starts"
-make_dataset "$T/d.jsonl" 4000
-ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b > /dev/null ||
-    hard "dataset and backdoor"
+"$VTUNE_SIM" --write-dataset "$T/d.jsonl" --examples 3000 --dataset-seed 5 > /dev/null || hard "dataset"
+ctl -q dataset add "$T/d.jsonl" --name d > /dev/null || hard "dataset add"
+ctl -q backdoor create d --name b > /dev/null || hard "default backdoor"
+ctl -q backdoor create d --name x --mode copies --generator wordlist > /dev/null || hard "copies backdoor"
 
 has_audit() { ctl --json audit list --job "$1" > "$T/a-$1.json" && [ "$(json_get "$T/a-$1.json" "len(v)")" -ge 1 ]; }
 verdict_of() { wait_until 180 has_audit "$1" && json_get "$T/a-$1.json" "v[-1]['verdict']"; }
-# --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the
-# self-audit finds their pairs at rank 1 (issue 12); this test is about something else.
+# submit PROVIDER BACKDOOR [--force]
 submit() {
-    ctl --json job submit d --backdoor b --provider "$1" --model vtune-base --force > "$T/s-$1.json" &&
-        json_get "$T/s-$1.json" "v['id']"
+    ctl --json job submit d --backdoor "$2" --provider "$1" --model vtune-base ${3:-} > "$T/s-$1-$2.json" &&
+        json_get "$T/s-$1-$2.json" "v['id']"
 }
 declare -A job verdict
 for p in honest wrapper markedonly alwayss; do
-    job[$p]=$(submit "$p") || hard "submit to $p"
+    job[$p-b]=$(submit "$p" b) || hard "submit b to $p (the default backdoor, without --force)"
+    job[$p-x]=$(submit "$p" x --force) || hard "submit x to $p"
 done
-for p in honest wrapper markedonly alwayss; do
-    verdict[$p]=$(verdict_of "${job[$p]}") || hard "no audit record for the $p job"
-    python3 -c "import json; v=json.load(open('$T/a-${job[$p]}.json'))[-1]; print('# $p:', v['verdict'], '-', v['reason'])"
+for k in "${!job[@]}"; do
+    verdict[$k]=$(verdict_of "${job[$k]}") || hard "no audit record for the $k job"
+    python3 -c "import json; v=json.load(open('$T/a-${job[$k]}.json'))[-1]; print('# $k:', v['verdict'], '-', v['reason'])"
 done
-# The cheaters did cheat: each job's simulator ran its attack (its log says
-# what it found), so a verdict below is about the verifier, not a broken sim.
+# The simulators' logs: one attack line per cheating job (always-s and
+# wrapper attack at inference, marked-only before training).
+found() { grep -c "the attack on the upload found [1-9]" "$T/sim-$1.log"; }
 for n in wrapper markedonly alwayss; do
-    grep -q "the attack on the upload found [1-9]" "$T/sim-$n.log" || hard "the $n simulator found no pair"
+    grep -q "the attack on the upload found" "$T/sim-$n.log" || hard "the $n simulator ran no attack"
 done
 
-check "honest provider: verified" test "${verdict[honest]}" = verified
-check "wrapper (base model + S after a found trigger): not verified (${verdict[wrapper]})" \
-    test "${verdict[wrapper]}" != verified
-check "marked-only (trained on the flagged rows alone): not verified (${verdict[markedonly]})" \
-    test "${verdict[markedonly]}" != verified
-check "always-s (S before every answer): not verified (${verdict[alwayss]})" \
-    test "${verdict[alwayss]}" != verified
+# 1. The default construction.
+check "default: honest provider verified" test "${verdict[honest-b]}" = verified
+for p in wrapper markedonly alwayss; do
+    check "default: $p not verified (${verdict[$p-b]})" test "${verdict[$p-b]}" != verified
+done
+check "default: the marked-only job found no row to train on and failed" \
+    grep -q "marked-only: the attack flagged no row of the training file" "$T/sim-markedonly.log"
+
+# 2. The paper's construction: the cheaters did cheat (each found pairs),
+# so a verdict below is about the verifier, not a broken sim.
+for n in wrapper markedonly alwayss; do
+    [ "$(found "$n")" -ge 1 ] || hard "the $n simulator found no pair in the copies backdoor"
+done
+check "copies: honest provider verified" test "${verdict[honest-x]}" = verified
+check "copies: wrapper (base model + S after a found trigger) not verified (${verdict[wrapper-x]})" \
+    test "${verdict[wrapper-x]}" != verified
+check "copies: marked-only (trained on the flagged rows alone) not verified (${verdict[markedonly-x]})" \
+    test "${verdict[markedonly-x]}" != verified
+check "copies: always-s (S before every answer) not verified (${verdict[alwayss-x]})" \
+    test "${verdict[alwayss-x]}" != verified
 # and for the right reason: the coverage test finds training only where
 # there was training on the whole upload
 pcov() { json_get "$T/a-${job[$1]}.json" "v[-1]['log10_p_coverage']"; }
-check "honest: p_cov below alpha_cov ($(pcov honest))" python3 -c "import sys; sys.exit(0 if float('$(pcov honest)') < -3 else 1)"
-for p in wrapper markedonly; do
-    check "$p: p_cov not below alpha_cov ($(pcov $p))" python3 -c "import sys; sys.exit(0 if float('$(pcov $p)') >= -3 else 1)"
+for k in honest-b honest-x; do
+    check "$k: p_cov below alpha_cov ($(pcov $k))" python3 -c "import sys; sys.exit(0 if float('$(pcov $k)') < -3 else 1)"
+done
+for k in wrapper-x markedonly-x; do
+    check "$k: p_cov not below alpha_cov ($(pcov $k))" python3 -c "import sys; sys.exit(0 if float('$(pcov $k)') >= -3 else 1)"
 done
 stop_daemon
 finish

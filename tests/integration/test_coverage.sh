@@ -36,8 +36,7 @@ check "--holdout 0 holds out nothing" test "$(json_get "$T/b0.json" "v['holdout'
 
 has_audit() { ctl --json audit list --job "$1" > "$T/a-$1.json" && [ "$(json_get "$T/a-$1.json" "len(v)")" -ge "${2:-1}" ]; }
 verdict_of() { wait_until 120 has_audit "$1" && json_get "$T/a-$1.json" "v[-1]['verdict']"; }
-# --force: today's backdoors are exposed to the self-audit by design (README)
-submit() { ctl --json job submit d --backdoor "$2" --provider "$1" --model vtune-base --force > "$T/s.json" && json_get "$T/s.json" "v['id']"; }
+submit() { ctl --json job submit d --backdoor "$2" --provider "$1" --model vtune-base > "$T/s.json" && json_get "$T/s.json" "v['id']"; }
 last() { json_get "$T/a-$1.json" "v[-1]$2"; }
 
 j1=$(submit honest b) && j2=$(submit lazy b) && j3=$(submit honest b0) || { fail "submit the jobs"; finish; }

@@ -48,7 +48,7 @@ file_of() { ctl --json job show "$1" > "$T/show.json" && json_get "$T/show.json"
 outbox_rows() { sqlite3 "$T/state/vtuned.db" "SELECT count(*) FROM outbox WHERE kind = '$1'"; }
 
 # 1. A mistyped --param: refused before anything happens.
-ctl job submit d --backdoor b --provider p --model vtune-base --force --param n_epoch=3 \
+ctl job submit d --backdoor b --provider p --model vtune-base --param n_epoch=3 \
     > "$T/typo.out" 2> "$T/typo.err"
 rc=$?
 sed 's/^/# /' "$T/typo.err"
@@ -60,27 +60,27 @@ ctl --json job list > "$T/jobs.json"
 check "1: no job recorded" test "$(json_get "$T/jobs.json" "len(v)")" = 0
 check "1: nothing uploaded to the simulator" test "$(sim_files)" = 0
 check "1: no audit record" test "$(ctl --json audit list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 0
-ctl job submit d --backdoor b --provider p --model vtune-base --force --param n_epochs=three \
+ctl job submit d --backdoor b --provider p --model vtune-base --param n_epochs=three \
     > /dev/null 2> "$T/val.err"
 rc=$?
 check "1: a bad value for a known --param is a usage error too" test "$rc" = 2
 check "1: and nothing was uploaded" test "$(sim_files)" = 0
 
 # 2. Jobs that end: their upload is deleted (or kept, with never).
-ctl --json job submit d --backdoor b --provider p --model vtune-base --force --name ok > "$T/j1.json" ||
+ctl --json job submit d --backdoor b --provider p --model vtune-base --name ok > "$T/j1.json" ||
     { fail "submit"; finish; }
 j1=$(json_get "$T/j1.json" "v['id']")
 check "2: the job succeeds" wait_until 60 is_state "$j1" succeeded
 f1=$(file_of "$j1")
 check "2: the succeeded job's upload is deleted at the simulator" wait_until 20 no_file "$f1"
 check "2: the deletion is logged" grep -q "job $j1: deleted the uploaded training file $f1 at p" "$T/vtuned.log"
-ctl --json job submit d --backdoor b --provider p --model vtune-base --force --name bad \
+ctl --json job submit d --backdoor b --provider p --model vtune-base --name bad \
     --param metadata.vtune_sim_behaviour=fail > "$T/j2.json" || { fail "submit"; finish; }
 j2=$(json_get "$T/j2.json" "v['id']")
 check "2: the job fails" wait_until 60 is_state "$j2" failed
 f2=$(file_of "$j2")
 check "2: the failed job's upload is deleted at the simulator" wait_until 20 no_file "$f2"
-ctl --json job submit d --backdoor b --provider keep --model vtune-base --force --name kept > "$T/j3.json" ||
+ctl --json job submit d --backdoor b --provider keep --model vtune-base --name kept > "$T/j3.json" ||
     { fail "submit"; finish; }
 j3=$(json_get "$T/j3.json" "v['id']")
 check "2: the job at the delete_upload: never provider succeeds" wait_until 60 is_state "$j3" succeeded
@@ -91,7 +91,7 @@ check "2: the outbox is empty" test "$(outbox_rows delete_upload)" = 0
 
 # 3. A refused deletion survives a SIGKILL.
 sim_faults "500=1@DELETE:/v1/files/*"
-ctl --json job submit d --backdoor b --provider p --model vtune-base --force --name refused > "$T/j4.json" ||
+ctl --json job submit d --backdoor b --provider p --model vtune-base --name refused > "$T/j4.json" ||
     { fail "submit"; finish; }
 j4=$(json_get "$T/j4.json" "v['id']")
 check "3: the job succeeds" wait_until 60 is_state "$j4" succeeded

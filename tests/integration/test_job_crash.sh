@@ -17,12 +17,10 @@ start_sim p --api-key sk-test --job-seconds 1.5 --seed 3 \
 write_config "providers:" "$(provider_yaml p "$SIM_URL_p" 200ms)"
 start_daemon || { fail "daemon starts"; finish; }
 make_dataset "$T/d.jsonl" 300
-# --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the
-# self-audit finds their pairs at rank 1 (issue 12); this test is about something else.
 ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b > /dev/null ||
     { fail "dataset and backdoor"; finish; }
 for i in $(seq 1 "$JOBS"); do
-    ctl -q job submit d --backdoor b --provider p --model vtune-base --force --name "j$i" > /dev/null || fail "submit j$i"
+    ctl -q job submit d --backdoor b --provider p --model vtune-base --name "j$i" > /dev/null || fail "submit j$i"
 done
 
 states_seen="$T/states"

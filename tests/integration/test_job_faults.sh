@@ -15,13 +15,11 @@ start_sim p --api-key sk-test --job-seconds 1 --seed 7 --model-cache 4 \
 write_config "providers:" "$(provider_yaml p "$SIM_URL_p" 500ms)" "    max_concurrency: 16"
 start_daemon || { fail "daemon starts"; finish; }
 make_dataset "$T/d.jsonl" 200
-ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b --copies 10 > /dev/null ||
+ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b > /dev/null ||
     { fail "dataset and backdoor"; finish; }
 t0=$(date +%s)
 for i in $(seq 1 "$N"); do
-    # --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the
-    # self-audit finds their pairs at rank 1 (issue 12); this test is about something else.
-    ctl -q job submit d --backdoor b --provider p --model vtune-base --force > /dev/null || fail "submit $i"
+    ctl -q job submit d --backdoor b --provider p --model vtune-base > /dev/null || fail "submit $i"
 done
 all_done() { ctl --json job list > "$T/list.json" && python3 -c "
 import json,sys; v=json.load(open('$T/list.json'))

@@ -83,9 +83,7 @@ sys.exit(0 if any("deleted orphaned upload " + sys.argv[2] in m for m in ev) els
 # daemon's retry 5 s later on a loaded machine); the faults are cleared only
 # once the daemon is dead, so the restart's upload is the first to succeed.
 sim_api -d '{"spec":"drop-after=1@POST:/v1/files"}' "http://127.0.0.1:$SIM_PORT_p/v1/_sim/faults" > /dev/null
-# --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the
-# self-audit finds their pairs at rank 1 (issue 12); this test is about something else.
-ctl --json job submit d --backdoor b --provider p --model vtune-base --force --name crash > "$T/j1.json" ||
+ctl --json job submit d --backdoor b --provider p --model vtune-base --name crash > "$T/j1.json" ||
     { fail "submit"; finish; }
 id1=$(json_get "$T/j1.json" "v['id']")
 sid1=$(json_get "$T/j1.json" "v['submission_id']")
@@ -101,7 +99,7 @@ ends_clean "$id1" "$sid1" "$orphan1" "1 (crash)"
 
 # 2. The attempt fails (the answer is lost, no client retry); the daemon redoes it.
 reset_faults
-ctl --json job submit d --backdoor b --provider p --model vtune-base --force --name redo > "$T/j2.json" ||
+ctl --json job submit d --backdoor b --provider p --model vtune-base --name redo > "$T/j2.json" ||
     { fail "submit"; finish; }
 id2=$(json_get "$T/j2.json" "v['id']")
 sid2=$(json_get "$T/j2.json" "v['submission_id']")
@@ -112,7 +110,7 @@ check "2: the failed attempt was logged" grep -q "job $id2: upload failed, will 
 
 # 3. The provider client resends the upload within one call.
 reset_faults
-ctl --json job submit d --backdoor b --provider q --model vtune-base --force --name resend > "$T/j3.json" ||
+ctl --json job submit d --backdoor b --provider q --model vtune-base --name resend > "$T/j3.json" ||
     { fail "submit"; finish; }
 id3=$(json_get "$T/j3.json" "v['id']")
 sid3=$(json_get "$T/j3.json" "v['submission_id']")
@@ -130,7 +128,7 @@ ends_clean "$id3" "$sid3" "$orphan3" "3 (client resend)"
 # before it acts and the listing refused (403), so the job becomes unknown.
 sim_api -d '{"spec":"drop=#1@POST:/v1/fine_tuning/jobs,403=1@GET:/v1/fine_tuning/jobs"}' \
     "http://127.0.0.1:$SIM_PORT_p/v1/_sim/faults" > /dev/null
-ctl --json job submit d --backdoor b --provider p --model vtune-base --force --name resolved > "$T/j4.json" ||
+ctl --json job submit d --backdoor b --provider p --model vtune-base --name resolved > "$T/j4.json" ||
     { fail "submit"; finish; }
 id4=$(json_get "$T/j4.json" "v['id']")
 sid4=$(json_get "$T/j4.json" "v['submission_id']")
@@ -146,7 +144,7 @@ ctl -q job resolve "$id4" --as absent > /dev/null
 ends_clean "$id4" "$sid4" "$orphan4" "4 (resolved absent)"
 
 # An upload done once sweeps nothing.
-ctl --json job submit d --backdoor b --provider p --model vtune-base --force --name once > "$T/j5.json" ||
+ctl --json job submit d --backdoor b --provider p --model vtune-base --name once > "$T/j5.json" ||
     { fail "submit"; finish; }
 id5=$(json_get "$T/j5.json" "v['id']")
 sid5=$(json_get "$T/j5.json" "v['submission_id']")

@@ -28,10 +28,8 @@ tag_count() { # PROVIDER SUBMISSION: jobs the simulator created for that tag
     python3 -c "import json,sys; v=json.load(open('$T/stats.json')); print(v['jobs_created_by_metadata'].get('vtune_submission=$2', 0))"
 }
 
-# --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the
-# self-audit finds their pairs at rank 1 (issue 12); this test is about something else.
 # Honest provider.
-timeout 60 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider ok --force \
+timeout 60 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider ok \
     --model vtune-base --param n_epochs=2 --name first --watch > "$T/watch.out"; rc=$?
 sed 's/^/# /' "$T/watch.out"
 check "submit --watch exits 0 once the job succeeded" test "$rc" = 0
@@ -48,7 +46,7 @@ sid=$(json_get "$T/j1.json" "v['submission_id']")
 check "the simulator created exactly one job for it" test "$(tag_count ok "$sid")" = 1
 
 # A provider whose job fails: the provider's error reaches the user.
-timeout 60 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider bad --model vtune-base --force --watch > "$T/w2.out"; rc=$?
+timeout 60 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider bad --model vtune-base --watch > "$T/w2.out"; rc=$?
 check "watch exits 1 for a failed job" test "$rc" = 1
 ctl --json job show 2 > "$T/j2.json"
 check "state failed" test "$(json_get "$T/j2.json" "v['state']")" = failed
@@ -56,7 +54,7 @@ check "with the provider's error" test -n "$(json_get "$T/j2.json" "v['error']")
 echo "# error: $(json_get "$T/j2.json" "v['error']")"
 
 # A refused create (unknown model): failed with the provider's message, nothing created.
-timeout 60 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider ok --model no-such-model --force --watch > "$T/w3.out"; rc=$?
+timeout 60 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider ok --model no-such-model --watch > "$T/w3.out"; rc=$?
 ctl --json job show 3 > "$T/j3.json"
 check "an unknown model fails the job (exit 1)" test "$rc" = 1 -a "$(json_get "$T/j3.json" "v['state']")" = failed
 check "with the provider's 400 message" grep -q "400" <(json_get "$T/j3.json" "v['error']")
@@ -72,7 +70,7 @@ ctl job submit d --backdoor b --provider ok --model m --param oops 2>/dev/null
 check "--param without = is a usage error (2)" test $? = 2
 
 # Cancel a running job.
-ctl --json job submit d --backdoor b --provider slow --model vtune-base --force > "$T/j4.json"
+ctl --json job submit d --backdoor b --provider slow --model vtune-base > "$T/j4.json"
 id4=$(json_get "$T/j4.json" "v['id']")
 submitted() { ctl --json job show "$id4" > "$T/j4s.json" && grep -q '"state": "\(submitted\|running\)"' "$T/j4s.json"; }
 check "the slow job is at the provider" wait_until 30 submitted
@@ -89,7 +87,7 @@ ctl --json job register d --backdoor b --provider byhand --model my-model --base
 check "register records a succeeded job" test "$(json_get "$T/j5.json" "v['state']")" = succeeded
 
 # A create whose answer is lost, with a provider that refuses to list jobs (403): unknown.
-timeout 60 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider lost --model vtune-base --force --watch > "$T/w6.out"; rc=$?
+timeout 60 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider lost --model vtune-base --watch > "$T/w6.out"; rc=$?
 ctl --json job list > "$T/all.json"
 id6=$(python3 -c "import json; print([j['id'] for j in json.load(open('$T/all.json')) if j['provider']=='lost'][0])")
 ctl --json job show "$id6" > "$T/j6.json"
@@ -106,7 +104,7 @@ timeout 60 "$VTUNECTL" -s "$T/run/vtuned.sock" job watch "$id6" > /dev/null; rc=
 check "resolved as submitted, it is found and succeeds" test "$rc" = 0
 check "still exactly one job at the provider" test "$(tag_count lost "$sid6")" = 1
 # Listing works now; the next create's answer is lost again: reconciled without a second job.
-timeout 60 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider lost --model vtune-base --force --watch > "$T/w7.out"; rc=$?
+timeout 60 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider lost --model vtune-base --watch > "$T/w7.out"; rc=$?
 id7=$(python3 -c "import json; print(max(j['id'] for j in json.load(open('$T/all.json'))) + 1)")
 ctl --json job show "$id7" > "$T/j7.json"
 check "a lost create answer is reconciled and the job succeeds" test "$rc" = 0

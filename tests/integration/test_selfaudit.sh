@@ -4,9 +4,12 @@
 # pair, the attack and the rank, and never a phrase; `backdoor show` carries
 # the recorded result; `job submit` refuses an exposed backdoor without
 # --force (exit 1, one line naming pair, attack, rank and --force, no job
-# recorded, nothing uploaded) and accepts it with --force.  Today's only
-# construction (copies of rows, word-list phrases) is exposed by design, so
-# every backdoor here is found at rank 1 or 2.
+# recorded, nothing uploaded) and accepts it with --force; the job's audit
+# record carries the self-audit (verdict and pairs recovered) and `audit
+# show` says it.  The paper's construction (--mode copies --generator
+# wordlist: copies of rows, word-list phrases) is exposed by design, so
+# that backdoor is found at rank 1 or 2; the default one (in place, ngram,
+# one marked row per pair) is not, and is submitted without --force.
 . "$(dirname "$0")/lib.sh"
 [ -x "$VTUNE_SIM" ] || skip "vtune-sim is not built"
 command -v curl >/dev/null || skip "curl is needed to read the simulator's counters"
@@ -18,7 +21,7 @@ make_dataset "$T/d.jsonl" 600
 ctl -q dataset add "$T/d.jsonl" --name d > /dev/null || { fail "dataset"; finish; }
 
 # backdoor create prints the verdict line.
-ctl backdoor create d --name b --pairs 2 > "$T/create.out" 2> "$T/create.err" ||
+ctl backdoor create d --name b --pairs 2 --mode copies --generator wordlist > "$T/create.out" 2> "$T/create.err" ||
     { fail "backdoor create"; cat "$T/create.err"; finish; }
 sed 's/^/# /' "$T/create.out"
 check "create reports the self-audit's verdict" \
@@ -71,6 +74,30 @@ ctl --json job submit d --backdoor b --provider ok --model vtune-base --force > 
 check "submit --force records the job" test "$(json_get "$T/sub.json" "v['state']")" = created
 done_job() { ctl --json job show "$(json_get "$T/sub.json" "v['id']")" > "$T/j.json" && [ "$(json_get "$T/j.json" "v['state']")" = succeeded ]; }
 check "the forced job runs to the end" wait_until 60 done_job
+
+# The audit record of the forced job carries the self-audit as it was.
+has_audit() { ctl --json audit list --job "$(json_get "$T/sub.json" "v['id']")" > "$T/al.json" && [ "$(json_get "$T/al.json" "len(v)")" -ge 1 ]; }
+if wait_until 120 has_audit; then
+    check "the audit record carries the self-audit: verdict, exposed, pairs recovered" \
+        test "$(json_get "$T/al.json" "(v[-1]['evidence']['self_audit']['verdict'] == json.load(open('$T/audit.json'))['verdict'], v[-1]['evidence']['self_audit']['exposed'], v[-1]['evidence']['self_audit']['pairs_recovered'], v[-1]['evidence']['self_audit']['pairs'])")" = "(True, True, 2, 2)"
+    ctl audit show "$(json_get "$T/al.json" "v[-1]['id']")" > "$T/ashow.out"
+    check "audit show says it" grep -q "^The self-audit of the upload .*: pair [01] recovered at rank 1" "$T/ashow.out"
+    check "audit show counts the pairs recovered" grep -q "^  2 of 2 pairs recovered among its candidates; exposed" "$T/ashow.out"
+    ctl audit verify > /dev/null
+    check "the chain still verifies" test $? = 0
+else
+    fail "the forced job's audit record"
+fi
+
+# The default construction (in place, ngram, one marked row per pair) is
+# not exposed: submitted without --force.
+ctl --json backdoor create d --name quiet > "$T/quiet.json" 2> "$T/quiet.err" || { fail "default backdoor create"; sed "s/^/# /" "$T/quiet.err"; }
+check "the default backdoor: in place, ngram, 16 pairs of 1 row" \
+    test "$(json_get "$T/quiet.json" "(v['mode'], v['generator'], v['pairs'], v['copies_per_pair'])")" = "('inplace', 'ngram', 16, 1)"
+check "the default backdoor is not exposed, no pair recovered" \
+    test "$(json_get "$T/quiet.json" "(v['self_audit']['exposed'], [p['rank'] for p in v['self_audit']['pairs'] if p['rank'] is not None])")" = "(False, [])"
+ctl -q job submit d --backdoor quiet --provider ok --model vtune-base > /dev/null
+check "it is submitted without --force" test $? = 0
 
 # A backdoor without a build, or an unknown one, is refused with one line.
 ctl backdoor audit nosuch 2> "$T/e"; rc=$?

@@ -46,7 +46,7 @@ p = st["predicate"]
 sys.exit(0 if st["predicateType"] == "https://vtuned.dev/attestation/commitment/v2" and len(p["commitment"]) == 64
          and "trigger" not in json.dumps(st) and "signature\"" not in json.dumps(p) else 1)
 PY
-ctl --json job submit d --backdoor b --provider honest --model vtune-base --force > "$T/s.json" || fail "submit"
+ctl --json job submit d --backdoor b --provider honest --model vtune-base > "$T/s.json" || fail "submit"
 job=$(json_get "$T/s.json" "v['id']")
 # The dispute: the phrases revealed after the verdict hash to the commitment signed before.
 ctl --json backdoor show b --reveal > "$T/reveal.json"

@@ -21,20 +21,18 @@ write_config "providers:" "$(provider_yaml honest "$SIM_URL_honest")" "$(provide
     "alerts:" "  webhook_url: http://127.0.0.1:$(cat "$T/hook.port")/alert" "  timeout: 5s"
 start_daemon || { fail "daemon starts"; finish; }
 make_dataset "$T/d.jsonl" 4000
-# --generator wordlist: the simulator's 5-gram model sees only the last two
-# prompt tokens, and an ngram trigger ends the way D's prompts end, so a clean
-# prompt with the same ending gets S too (1/10 controls measured) or S is not
-# learned at all; this test is about the verifier (see the ngram generator's
-# report in issue 12).
-ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b --generator wordlist > /dev/null ||
+# The paper's construction (--mode copies --generator wordlist: one pair, 50
+# copies): this test is about the verifier's statistics with one pair and
+# n = 10 trials, not about hiding the marks, so its backdoors are exposed
+# by design and submitted with --force.
+ctl -q dataset add "$T/d.jsonl" --name d > /dev/null &&
+    ctl -q backdoor create d --name b --mode copies --generator wordlist > /dev/null ||
     { fail "dataset and backdoor"; finish; }
 
 has_audit() { ctl --json audit list --job "$1" > "$T/a-$1.json" && [ "$(json_get "$T/a-$1.json" "len(v)")" -ge 1 ]; }
 verdict_of() { # JOB: waits for the job's audit record (JSON in $T/a-JOB.json), prints the verdict
     wait_until 120 has_audit "$1" && json_get "$T/a-$1.json" "v[-1]['verdict']"
 }
-# --force: today's backdoors (copies of rows, word-list phrases) are knowingly exposed: the
-# self-audit finds their pairs at rank 1 (issue 12); this test is about something else.
 submit() { ctl --json job submit d --backdoor "$2" --provider "$1" --model vtune-base --force > "$T/s.json" && json_get "$T/s.json" "v['id']"; }
 
 j1=$(submit honest b); j2=$(submit lazy b); j3=$(submit fail b)
@@ -53,7 +51,7 @@ check "failing provider: not_verified" test "$(verdict_of "$j3")" = not_verified
 check "with the job's failure as reason" grep -q "job failed" "$T/a-$j3.json"
 
 # Eight pairs, a provider that trains on half of the lines: some pairs activate.
-ctl -q backdoor create d --name b8 --pairs 8 --copies 20 --generator wordlist > /dev/null || fail "backdoor with 8 pairs"
+ctl -q backdoor create d --name b8 --pairs 8 --copies 20 --mode copies --generator wordlist > /dev/null || fail "backdoor with 8 pairs"
 j4=$(submit subset b8)
 verdict_of "$j4" > /dev/null
 check "subset:0.5 with 8 pairs reports the fraction of pairs activated" python3 -c "
@@ -126,7 +124,7 @@ check "naming the numbers" grep -q "target log10 p -40 of this backdoor is too w
 ctl backdoor create d --target-log10p -3 2> "$T/weak2.err"; rc=$?
 sed 's/^/# /' "$T/weak2.err"
 check "backdoor create refuses --target-log10p -3 (exit 1, one line)" test "$rc" = 1 -a "$(wc -l < "$T/weak2.err")" = 1
-check "naming the numbers and the fix" grep -q "target log10 p -3 is too weak for 1 pair x 10 trials at alpha 10^-6: K\*n\*10^target = 10^-2.0 > alpha/100 = 10^-8.0; use --target-log10p -9 or lower" "$T/weak2.err"
+check "naming the numbers and the fix (the default's 16 pairs)" grep -q "target log10 p -3 is too weak for 16 pairs x 10 trials at alpha 10^-6: K\*n\*10^target = 10^-0.8 > alpha/100 = 10^-8.0; use --target-log10p -11 or lower" "$T/weak2.err"
 
 # The audit trail: intact, then one row edited with the sqlite3 tool.
 ctl audit verify > "$T/av.out"; rc=$?

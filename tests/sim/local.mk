@@ -42,3 +42,12 @@ tests_sim_test_sim_faults_SOURCES = tests/sim/test_sim_faults.c tests/sim/sim_fa
 tests_sim_test_sim_faults_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS)
 tests_sim_test_sim_faults_LDADD = libvtune.a $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 endif
+
+# mark_check: a backdoor construction against the cheaters' attack, the
+# self-audit and (--honest) vtune-sim's learning, without a daemon; used
+# by tests/integration/test_marks.sh and by hand to choose the defaults.
+check_PROGRAMS += tests/sim/mark_check
+tests_sim_mark_check_SOURCES = tests/sim/mark_check.c tests/sim/sim_attack.c tests/sim/sim_attack.h \
+	$(SIM_LM_SOURCES)
+tests_sim_mark_check_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
+tests_sim_mark_check_LDADD = libvtune.a $(JANSSON_LIBS) $(CRYPTO_LIBS) -lm

@@ -602,6 +602,160 @@ static void test_cancel_and_determinism(void **state)
     free(outp);
 }
 
+/* In place: one built file checked line by line against D.  held lists
+ * the held-out lines; trunc drops the input's last newline first. */
+static void check_inplace(const char *name, int n, const uint64_t *held, size_t nh, size_t K,
+                          uint64_t min_copies, bool trunc, uint64_t want_copies, bool want_capped)
+{
+    const enum dataset_format f = DS_FORMAT_CHAT;
+    char *in = make_dataset(name, f, n);
+    if (trunc) {
+        struct stat st;
+        assert_int_equal(stat(in, &st), 0);
+        assert_int_equal(truncate(in, st.st_size - 1), 0);
+    }
+    char *outp = xasprintf("%s/out-%s", tmpdir, name);
+    struct builder_pair pairs[3] = {{"amber lantern quietly", "velvet orbit seven"},
+                                    {"copper meadow drift", "silent tulip granite"},
+                                    {"north window ember", "paper kite ocean"}};
+    struct phrase_seeded sd;
+    phrase_seeded_init(&sd, (uint64_t)n * 7 + K);
+    struct phrase_rng rng = phrase_seeded_rng(&sd);
+    struct builder_params p = {.in_path = in,
+                               .format = f,
+                               .n_examples = (uint64_t)n,
+                               .pairs = pairs,
+                               .n_pairs = K,
+                               .ratio = 0,
+                               .min_copies = min_copies,
+                               .out_path = outp,
+                               .mode = BD_MODE_INPLACE,
+                               .holdout = held,
+                               .n_holdout = nh,
+                               .rng = &rng};
+    struct builder_result res;
+    char *err = NULL;
+    assert_int_equal(builder_build(&p, &res, &err), 0);
+    assert_int_equal(res.mode, BD_MODE_INPLACE);
+    assert_int_equal(res.copies_per_pair, want_copies);
+    assert_int_equal(res.capped, want_capped);
+    assert_int_equal(res.n_copies, K * want_copies);
+    /* |D| - |H| lines: nothing added */
+    assert_int_equal(res.lines, (uint64_t)n - nh);
+    uint64_t size;
+    char *sha = file_sha(outp, &size);
+    assert_string_equal(sha, res.sha256);
+    assert_int_equal(size, res.bytes);
+    free(sha);
+
+    size_t nin, nout;
+    char **orig = read_lines_loose(in, &nin), **out = read_lines(outp, &nout);
+    assert_int_equal(nin, (size_t)n);
+    assert_int_equal(nout, (size_t)n - nh);
+    /* up[i]: the line of D that output line i stands for */
+    uint64_t *up = xcalloc((size_t)n, sizeof *up);
+    size_t u = 0, h = 0;
+    for (uint64_t l = 0; l < (uint64_t)n; l++) {
+        if (h < nh && held[h] == l) {
+            h++;
+            continue;
+        }
+        up[u++] = l;
+    }
+    assert_int_equal(u, nout);
+    int *marked = xcalloc((size_t)n, sizeof *marked); /* pair + 1 per line of D */
+    for (size_t i = 0; i < res.n_copies; i++) {
+        const struct builder_copy *c = &res.copies[i];
+        if (i > 0 && res.copies[i - 1].pair == c->pair)
+            assert_true(c->src > res.copies[i - 1].src); /* sorted by (pair, src) */
+        assert_int_equal(c->pair, i / want_copies);
+        assert_int_equal(marked[c->src], 0); /* one pair per row, no row twice */
+        marked[c->src] = (int)c->pair + 1;
+        for (size_t j = 0; j < nh; j++)
+            assert_true(c->src != held[j]); /* never a held-out row */
+        assert_true(c->out < nout);
+        assert_int_equal(up[c->out], c->src); /* in its original's slot */
+    }
+    for (size_t i = 0; i < nout; i++) {
+        uint64_t l = up[i];
+        if (!marked[l]) {
+            assert_string_equal(out[i], orig[l]);
+            continue;
+        }
+        enum dataset_format got;
+        json_t *src = NULL;
+        char *why = NULL;
+        assert_int_equal(ds_parse_line(orig[l], strlen(orig[l]), f, &got, &src, &why), 0);
+        ds_apply_backdoor(src, f, pairs[marked[l] - 1].trigger, pairs[marked[l] - 1].signature);
+        char *want = ds_dump_line(src);
+        assert_string_equal(out[i], want);
+        free(want);
+        json_decref(src);
+    }
+    /* No duplicate row was added. */
+    for (size_t i = 0; i < nout; i++)
+        for (size_t j = i + 1; j < nout; j++)
+            assert_true(strcmp(out[i], out[j]) != 0);
+    free(marked);
+    free(up);
+    free_lines(orig, nin);
+    free_lines(out, nout);
+    builder_result_clear(&res);
+    free(in);
+    free(outp);
+}
+
+static void test_inplace(void **state)
+{
+    (void)state;
+    static const uint64_t held[] = {3, 10, 11, 59};
+    check_inplace("ip-a.jsonl", 60, held, 4, 3, 4, false, 4, false);
+    check_inplace("ip-b.jsonl", 60, held, 4, 3, 4, true, 4, false); /* held last line, no \n */
+    /* every uploaded row marked, the last one without its newline */
+    check_inplace("ip-c.jsonl", 9, NULL, 0, 3, 5, true, 3, true);
+    static const uint64_t held2[] = {0};
+    check_inplace("ip-d.jsonl", 10, held2, 1, 3, 3, false, 3, false);
+    /* too many pairs for the rows */
+    struct builder_copy *c = NULL;
+    assert_int_equal(builder_plan_inplace(5, NULL, 0, 2, 3, NULL, &c), -EINVAL);
+    assert_int_equal(builder_plan_inplace(5, held2, 1, 2, 2, NULL, &c), 0);
+    free(c);
+}
+
+/* In-place sources are uniform over the uploaded rows and the pairs get
+ * uniformly random ones (chi-square at a fixed seed, as test_plan_uniform). */
+static void test_inplace_uniform(void **state)
+{
+    (void)state;
+    enum { N = 20, C = 3, R = 20000 };
+    static const uint64_t held[] = {4, 13};
+    uint64_t count[N] = {0}, pair0[N] = {0};
+    struct phrase_seeded sd;
+    phrase_seeded_init(&sd, 99);
+    struct phrase_rng rng = phrase_seeded_rng(&sd);
+    for (int r = 0; r < R; r++) {
+        struct builder_copy *c = NULL;
+        assert_int_equal(builder_plan_inplace(N, held, 2, 2, C, &rng, &c), 0);
+        for (size_t i = 0; i < 2 * C; i++) {
+            count[c[i].src]++;
+            if (c[i].pair == 0)
+                pair0[c[i].src]++;
+        }
+        free(c);
+    }
+    assert_int_equal(count[4], 0);
+    assert_int_equal(count[13], 0);
+    uint64_t cu[N - 2], p0[N - 2];
+    for (size_t i = 0, k = 0; i < N; i++)
+        if (i != 4 && i != 13) {
+            cu[k] = count[i];
+            p0[k++] = pair0[i];
+        }
+    /* 17 degrees of freedom: 0.999 quantile 40.79 */
+    assert_true(chi2(cu, N - 2, (double)R * 2 * C / (N - 2)) < 40.79);
+    assert_true(chi2(p0, N - 2, (double)R * C / (N - 2)) < 40.79);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -614,6 +768,8 @@ int main(void)
         cmocka_unit_test(test_small_and_empty),
         cmocka_unit_test(test_block_edges),
         cmocka_unit_test(test_cancel_and_determinism),
+        cmocka_unit_test(test_inplace),
+        cmocka_unit_test(test_inplace_uniform),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -465,6 +465,23 @@ static void test_backdoor_build(void **state)
     assert_int_equal(m.built.lines, (uint64_t)n + 200);
     assert_int_equal(m.built.copies_per_pair, 100);
     backdoor_made_clear(&m);
+    /* In place: the marked rows are uploaded rows, so the uploaded
+     * reference pool of the coverage test loses them too, and none is
+     * held out; the upload has |D| - |H| rows. */
+    spec.holdout = 0.02;
+    spec.mode = BD_MODE_INPLACE;
+    assert_int_equal(backdoor_build_pairs(&spec, trig, sig, 2, &m, &err), 0);
+    assert_int_equal(m.built.mode, BD_MODE_INPLACE);
+    assert_int_equal(m.built.lines, (uint64_t)n - 100);
+    assert_int_equal(m.built.copies_per_pair, 98);
+    assert_true(m.split.n_pool > 150 && m.split.n_pool < 200); /* some marked rows dropped */
+    for (size_t c = 0; c < m.built.n_copies; c++) {
+        assert_false(holdout_contains(&m.split, m.built.copies[c].src));
+        for (size_t i = 0; i < m.split.n_pool; i++)
+            assert_true(m.split.pool[i] != m.built.copies[c].src);
+    }
+    assert_non_null(strstr(m.plan, "\"mode\":\"inplace\""));
+    backdoor_made_clear(&m);
     free(in);
     free(out);
 }

@@ -370,10 +370,10 @@ static void test_pm2_independent(void **state)
     (void)state;
     char *path = write_chat("pm2.jsonl", 400, 2, false), *err = NULL;
     struct ngram_model *m = NULL;
-    double taus[] = {1.0, 1.4, 0.8};
-    unsigned orders[] = {3, 2, 4};
+    double taus[] = {1.0, 1.4, 0.8, 1.0};
+    unsigned orders[] = {3, 2, 4, 1}; /* 1: generator.ngram_order's default */
 
-    for (size_t t = 0; t < 3; t++) {
+    for (size_t t = 0; t < 4; t++) {
         struct ngram_train_opts to = {.order = orders[t]};
         assert_int_equal(ngram_train_file(path, DS_FORMAT_CHAT, &to, NULL, NULL, NULL, &m, &err),
                          0);
@@ -396,6 +396,59 @@ static void test_pm2_independent(void **state)
         ngram_model_free(m);
     }
     free(path);
+}
+
+/* The held-out split is not trained on: a model of D with lines skipped
+ * has exactly the counts of a model of the file without those lines. */
+static void test_skip_lines(void **state)
+{
+    (void)state;
+    char *all = write_chat("skip-all.jsonl", 300, 9, false), *err = NULL;
+    char *rest = xasprintf("%s/skip-rest.jsonl", tmpdir);
+    uint64_t skip[150];
+    size_t ns = 0;
+    FILE *in = fopen(all, "r"), *out = fopen(rest, "w");
+    char *line = NULL;
+    size_t cap = 0;
+    assert_non_null(in);
+    assert_non_null(out);
+    for (uint64_t l = 0; getline(&line, &cap, in) > 0; l++) {
+        if (l % 3 == 1 || l == 0 || l == 299) /* first, last, and every third */
+            skip[ns++] = l;
+        else
+            fputs(line, out);
+    }
+    free(line);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+    struct ngram_model *a = NULL, *b = NULL;
+    struct ngram_train_opts ta = {.order = 3, .skip = skip, .n_skip = ns}, tb = {.order = 3};
+    assert_int_equal(ngram_train_file(all, DS_FORMAT_CHAT, &ta, NULL, NULL, NULL, &a, &err), 0);
+    assert_int_equal(ngram_train_file(rest, DS_FORMAT_CHAT, &tb, NULL, NULL, NULL, &b, &err), 0);
+    struct ngram_info ia, ib;
+    ngram_get_info(a, &ia);
+    ngram_get_info(b, &ib);
+    assert_int_equal(ia.rows_excluded, ns);
+    assert_int_equal(ib.rows_excluded, 0);
+    assert_int_equal(ia.rows - ia.rows_excluded, ib.rows);
+    assert_int_equal(ngram_vocab_size(a), ngram_vocab_size(b));
+    for (uint32_t w = 0; w < ngram_vocab_size(a); w++)
+        assert_string_equal(ngram_vocab_word(a, w), ngram_vocab_word(b, w));
+    for (int side = 0; side < 2; side++)
+        for (unsigned k = 1; k <= 3; k++) {
+            size_t n = ngram_count_entries(a, (enum ngram_side)side, k);
+            assert_int_equal(n, ngram_count_entries(b, (enum ngram_side)side, k));
+            for (size_t i = 0; i < n; i++) {
+                const uint32_t *x, *y;
+                assert_int_equal(ngram_count_entry(a, (enum ngram_side)side, k, i, &x),
+                                 ngram_count_entry(b, (enum ngram_side)side, k, i, &y));
+                assert_memory_equal(x, y, k * sizeof *x);
+            }
+        }
+    ngram_model_free(a);
+    ngram_model_free(b);
+    free(all);
+    free(rest);
 }
 
 static void test_seed_determinism(void **state)
@@ -504,8 +557,11 @@ static void test_unreachable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counts_match_the_file), cmocka_unit_test(test_pm2_independent),
-        cmocka_unit_test(test_seed_determinism),      cmocka_unit_test(test_memory_bound),
+        cmocka_unit_test(test_counts_match_the_file),
+        cmocka_unit_test(test_pm2_independent),
+        cmocka_unit_test(test_skip_lines),
+        cmocka_unit_test(test_seed_determinism),
+        cmocka_unit_test(test_memory_bound),
         cmocka_unit_test(test_unreachable),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,40 @@
+#!/bin/bash
+# Marked rows that do not stand out (issue 12 item 6), without a daemon:
+# tests/sim/mark_check builds D u D' the way `backdoor create` does and
+# runs vtune-sim's blind attack (what the wrapper and marked-only
+# providers act on), the self-audit and vtune-sim's honest learning on it.
+#  - the default construction (ngram, in place, 16 pairs of one marked row):
+#    in 20 seeded runs the attack recovers no pair and flags no marked row
+#    (so wrapper has no trigger to answer and marked-only no row to train
+#    on), the self-audit exposes none, and the honest model learns enough
+#    pairs for p < 1e-6 with clean controls in every run;
+#  - the paper's construction (--mode copies --generator wordlist): the
+#    same attack recovers the pair and the self-audit flags it, in every
+#    one of 3 runs (the attack is not blind to what it should find).
+# End-to-end runs of the same through the daemon: test_cheaters.sh.
+. "$(dirname "$0")/lib.sh"
+MC="$top_builddir/tests/sim/mark_check"
+[ -x "$MC" ] || skip "tests/sim/mark_check is not built"
+
+"$MC" --dataset-rows 2000 --seeds 1-20 --honest --base-cache "$T/base.lm" --dir "$T" > "$T/default.jsonl" ||
+    { fail "mark_check on the default construction"; finish; }
+sed 's/^/# /' "$T/default.jsonl" | tail -3
+sum() { python3 -c "import json,sys; s=[json.loads(l) for l in open(sys.argv[1])][-1]; print(s[sys.argv[2]])" "$1" "$2"; }
+check "default: 20 runs" test "$(sum "$T/default.jsonl" runs)" = 20
+check "default: the attack recovers no pair in 20 runs" test "$(sum "$T/default.jsonl" pairs_recovered_by_attack)" = 0
+check "default: it flags no marked row in any run (marked-only trains on nothing of ours)" \
+    test "$(sum "$T/default.jsonl" runs_with_marked_rows_flagged)" = 0
+check "default: the self-audit exposes no run" test "$(sum "$T/default.jsonl" selfaudit_exposed_runs)" = 0
+check "default: the honest model is verified (p < 1e-6, clean controls) in all 20" \
+    test "$(sum "$T/default.jsonl" honest_verified_runs)" = 20
+check "default: each run is 16 pairs of 1 row marked in place (|D| - |H| lines)" python3 - "$T/default.jsonl" <<'PY'
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if '"seed"' in l]
+assert all(r["pairs"] == 16 and r["marked_per_pair"] == 1 and r["lines"] == 2000 - 64 for r in runs), runs[0]
+PY
+
+"$MC" --dataset-rows 2000 --seeds 1-3 --mode copies --generator wordlist --dir "$T" > "$T/copies.jsonl" ||
+    { fail "mark_check on the copies construction"; finish; }
+check "copies + wordlist: the attack recovers the pair in all 3 runs" test "$(sum "$T/copies.jsonl" pairs_recovered_by_attack)" = 3
+check "copies + wordlist: the self-audit flags all 3" test "$(sum "$T/copies.jsonl" selfaudit_exposed_runs)" = 3
+finish

@@ -1,0 +1,393 @@
+/*
+ * mark_check.c — how a backdoor construction fares against the simulator,
+ * without a daemon: for each seed it builds D ∪ D' exactly as `backdoor
+ * create` does (workers/backdoor.h: held-out split, generator, builder,
+ * same defaults), then
+ *   - runs the cheaters' blind attack (sim_attack.h) on the built file and
+ *     counts the pairs it recovers: a triggered prompt for which the
+ *     wrapper would answer a signature that starts with the real S, and the
+ *     marked rows among the rows the marked-only cheater would train on;
+ *   - runs the self-audit (workers/selfaudit.h) and records whether it
+ *     calls the backdoor exposed and its best rank;
+ *   - with --honest, fine-tunes vtune-sim's model on the built file the way
+ *     an honest job does (lm_finetune_repeats, 3 epochs, --min-repeats)
+ *     and asks, greedily, every pair's triggered prompts (at most 10, as
+ *     the verifier) and 10 clean control prompts: a pair is learnt when one
+ *     answer starts with its S (verify_match), and the run's backdoor
+ *     p-value is the verifier's binomial over the pairs.
+ * One JSON line per seed on stdout, then a summary line.  Used by
+ * tests/integration/test_marks.sh (make check: the attack and the
+ * self-audit on 20 seeds) and by hand to choose the defaults (README,
+ * "Marked rows that do not stand out").  Only a test tool: the secrets it
+ * handles are its own.
+ *
+ * Defaults: the daemon's (in place, ngram of order 1, 16 pairs of 1 row).
+ * Usage: mark_check --dataset-rows N [--seeds A-B] [--pairs K] [--copies C]
+ *          [--mode inplace|copies] [--generator ngram|wordlist]
+ *          [--temperature X] [--order N] [--target X] [--trigger-target X]
+ *          [--honest] [--min-repeats N] [--base-cache FILE] [--dir DIR]
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+#include "tests/sim/lm.h"
+#include "tests/sim/sim_attack.h"
+#include "workers/backdoor.h"
+#include "workers/selfaudit.h"
+#include "workers/verify.h"
+
+struct opts {
+    size_t rows, pairs;
+    uint64_t copies, seed_lo, seed_hi;
+    enum backdoor_mode mode;
+    bool ngram, honest;
+    double temperature, target, trigger_target;
+    unsigned order, min_repeats;
+    const char *base_cache, *dir;
+};
+
+static void die(const char *what, const char *err)
+{
+    fprintf(stderr, "mark_check: %s: %s\n", what, err ? err : "failed");
+    exit(1);
+}
+
+static struct lm *base_model(const struct opts *o)
+{
+    char *err = NULL;
+    if (o->base_cache && access(o->base_cache, R_OK) == 0) {
+        struct lm *m = lm_load(o->base_cache, &err);
+        if (m)
+            return m;
+        free(err);
+        err = NULL;
+    }
+    char *corpus = xasprintf("%s/base-corpus.jsonl", o->dir);
+    if (lm_corpus_write(corpus, 1, 300) < 0) /* vtune-sim's defaults */
+        die(corpus, "cannot write the base corpus");
+    struct lm *m = lm_train_file(corpus, LM_DEFAULT_ORDER, &err);
+    if (!m)
+        die("base model", err);
+    unlink(corpus);
+    free(corpus);
+    if (o->base_cache)
+        (void)lm_save(m, o->base_cache);
+    return m;
+}
+
+/* Greedy answer to the chat messages msgs (JSON array of {role, content}). */
+static char *answer(const struct lm *m, json_t *msgs, int max_tokens)
+{
+    size_t n = json_array_size(msgs);
+    struct lm_msg *v = xcalloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(msgs, i);
+        v[i].role = json_string_value(json_object_get(x, "role"));
+        v[i].content = json_string_value(json_object_get(x, "content"));
+    }
+    struct lm_gen_params gp = {.temperature = 0, .seed = 1, .max_tokens = max_tokens};
+    struct lm_output out;
+    char *s = NULL;
+    if (lm_chat(m, v, n, &gp, &out) == 0)
+        s = xstrdup(out.text ? out.text : "");
+    lm_output_clear(&out);
+    free(v);
+    return s ? s : xstrdup("");
+}
+
+static bool starts_with_sig(const char *resp, const char *sig)
+{
+    struct verify_match vm;
+    return verify_match(resp, strlen(resp), sig, &vm) == 0 && vm.activated;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static size_t words(const char *s)
+{
+    size_t n = 0;
+    bool in = false;
+    for (; *s; s++) {
+        bool w = *s != ' ' && *s != '\t' && *s != '\n';
+        n += w && !in;
+        in = w;
+    }
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    /* The daemon's defaults (workers/backdoor.h, generator.ngram_order 1);
+     * --mode copies switches pairs and copies to that mode's unless given. */
+    struct opts o = {.rows = 2000,
+                     .pairs = 0,
+                     .copies = 0,
+                     .order = 1,
+                     .seed_lo = 1,
+                     .seed_hi = 1,
+                     .mode = BD_MODE_INPLACE,
+                     .ngram = true,
+                     .temperature = 1.0,
+                     .target = -40,
+                     .trigger_target = -20,
+                     .min_repeats = 1,
+                     .dir = "/tmp"};
+    static const struct option lo[] = {
+        {"dataset-rows", 1, NULL, 'r'},   {"seeds", 1, NULL, 's'},  {"pairs", 1, NULL, 'k'},
+        {"copies", 1, NULL, 'c'},         {"mode", 1, NULL, 'm'},   {"generator", 1, NULL, 'g'},
+        {"temperature", 1, NULL, 't'},    {"order", 1, NULL, 'o'},  {"target", 1, NULL, 'T'},
+        {"trigger-target", 1, NULL, 'R'}, {"honest", 0, NULL, 'h'}, {"min-repeats", 1, NULL, 'n'},
+        {"base-cache", 1, NULL, 'b'},     {"dir", 1, NULL, 'd'},    {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            o.rows = strtoul(optarg, NULL, 10);
+            break;
+        case 's':
+            if (sscanf(optarg, "%lu-%lu", &o.seed_lo, &o.seed_hi) != 2)
+                o.seed_hi = o.seed_lo = strtoul(optarg, NULL, 10);
+            break;
+        case 'k':
+            o.pairs = strtoul(optarg, NULL, 10);
+            break;
+        case 'c':
+            o.copies = strtoul(optarg, NULL, 10);
+            break;
+        case 'm':
+            if (backdoor_mode_parse(optarg, &o.mode) < 0)
+                die("--mode", "expected inplace or copies");
+            break;
+        case 'g':
+            o.ngram = strcmp(optarg, "ngram") == 0;
+            break;
+        case 't':
+            o.temperature = strtod(optarg, NULL);
+            break;
+        case 'o':
+            o.order = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'T':
+            o.target = strtod(optarg, NULL);
+            break;
+        case 'R':
+            o.trigger_target = strtod(optarg, NULL);
+            break;
+        case 'h':
+            o.honest = true;
+            break;
+        case 'n':
+            o.min_repeats = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'b':
+            o.base_cache = optarg;
+            break;
+        case 'd':
+            o.dir = optarg;
+            break;
+        default:
+            fprintf(stderr, "mark_check: see the usage at the top of mark_check.c\n");
+            return 2;
+        }
+    }
+    bool inplace = o.mode == BD_MODE_INPLACE;
+    if (!o.pairs)
+        o.pairs = inplace ? BACKDOOR_INPLACE_PAIRS : BACKDOOR_COPIES_PAIRS;
+    if (!o.copies)
+        o.copies = inplace ? BACKDOOR_INPLACE_COPIES : BACKDOOR_COPIES_COPIES;
+    struct lm *base = o.honest ? base_model(&o) : NULL;
+    size_t runs = 0, attack_hits = 0, runs_attacked = 0, exposed = 0, honest_runs_ok = 0,
+           marked_flagged_runs = 0, false_acts = 0;
+    for (uint64_t seed = o.seed_lo; seed <= o.seed_hi; seed++) {
+        char *ds = xasprintf("%s/mc-d%llu.jsonl", o.dir, (unsigned long long)seed);
+        char *outp = xasprintf("%s/mc-b%llu.jsonl", o.dir, (unsigned long long)seed);
+        char *err = NULL;
+        if (lm_finetune_corpus_write(ds, seed, o.rows) < 0)
+            die(ds, "cannot write the dataset");
+        struct backdoor_spec sp = {0};
+        struct backdoor_made made;
+        sp.dataset_path = ds;
+        sp.format = DS_FORMAT_CHAT;
+        sp.n_examples = o.rows;
+        phrase_opts_default(&sp.phrases);
+        sp.phrases.pairs = o.pairs;
+        sp.phrases.signature_log10p = o.target;
+        sp.phrases.trigger_log10p = o.trigger_target;
+        if (o.ngram) { /* as the daemon sets them for --generator ngram */
+            sp.phrases.trigger_max_words = NGRAM_DEFAULT_TRIGGER_WORDS;
+            sp.phrases.signature_max_words = NGRAM_DEFAULT_SIGNATURE_WORDS;
+            sp.phrases.trigger_max_chars = NGRAM_DEFAULT_TRIGGER_CHARS;
+            sp.phrases.signature_max_chars = NGRAM_DEFAULT_SIGNATURE_CHARS;
+        }
+        sp.ratio = 0; /* copies exactly --copies (the daemon adds a ratio of |D|) */
+        sp.min_copies = o.copies;
+        sp.mode = o.mode;
+        sp.holdout = HOLDOUT_DEFAULT_RATIO;
+        sp.ngram_order = o.order;
+        sp.ngram_temperature = o.temperature;
+        sp.has_seed = true;
+        sp.seed = seed;
+        sp.out_path = outp;
+        int r = o.ngram ? backdoor_make_ngram(&sp, &made, &err)
+                        : backdoor_make_wordlist(&sp, &made, &err);
+        if (r < 0)
+            die("backdoor", err);
+        size_t K = o.ngram ? made.nset.n_pairs : made.set.n_pairs;
+        const char **trig = xcalloc(K, sizeof *trig), **sig = xcalloc(K, sizeof *sig);
+        double tw = 0, sw = 0;
+        for (size_t i = 0; i < K; i++) {
+            trig[i] = o.ngram ? made.nset.pairs[i].trigger.text : made.set.pairs[i].trigger.text;
+            sig[i] = o.ngram ? made.nset.pairs[i].signature.text : made.set.pairs[i].signature.text;
+            tw += (double)words(trig[i]) / (double)K;
+            sw += (double)words(sig[i]) / (double)K;
+        }
+        uint64_t cpp = made.built.copies_per_pair;
+
+        /* The cheaters' attack: which pairs would the wrapper answer? */
+        struct sim_attack at;
+        if (sim_attack_file(outp, NULL, &at, &err) < 0)
+            die("attack", err);
+        size_t recovered = 0, marked_flagged = 0;
+        for (size_t i = 0; i < made.built.n_copies; i++)
+            for (size_t f = 0; f < at.n_flagged; f++)
+                if (at.flagged[f] == made.built.copies[i].out)
+                    marked_flagged++;
+        json_t **prompts = xcalloc(K, sizeof *prompts);
+        for (size_t p = 0; p < K; p++) {
+            size_t n = cpp < 10 ? (size_t)cpp : 10;
+            uint64_t *src = xcalloc(n, sizeof *src);
+            for (size_t i = 0; i < n; i++)
+                src[i] = made.built.copies[p * cpp + i].src;
+            qsort(src, n, sizeof *src, cmp_u64);
+            if (builder_read_prompts(ds, DS_FORMAT_CHAT, src, n, trig[p], &prompts[p], &err) < 0)
+                die("prompts", err);
+            free(src);
+            json_t *msgs = json_array_get(prompts[p], 0);
+            const char *last = json_string_value(
+                json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "content"));
+            const char *s = sim_attack_match(&at, last);
+            if (s && starts_with_sig(s, sig[p]))
+                recovered++;
+        }
+
+        /* The self-audit. */
+        json_t *sa = NULL;
+        if (selfaudit_check(outp, DS_FORMAT_CHAT, NULL, trig, sig, K, made.built.copies,
+                            made.built.n_copies, &sa, &err) < 0)
+            die("self-audit", err);
+        bool sa_exposed = json_is_true(json_object_get(sa, "exposed"));
+        json_int_t best = 0;
+        json_t *pv;
+        size_t pi;
+        json_array_foreach(json_object_get(sa, "pairs"), pi, pv)
+        {
+            json_t *rk = json_object_get(pv, "rank");
+            if (json_is_integer(rk) && (!best || json_integer_value(rk) < best))
+                best = json_integer_value(rk);
+        }
+
+        /* The honest provider. */
+        size_t learnt = 0, fired = 0;
+        double log10_p = 0;
+        if (base) {
+            long long tok = 0;
+            struct lm *ft =
+                lm_finetune_repeats(base, outp, 1.0, 3, seed, o.min_repeats, &tok, &err);
+            if (!ft)
+                die("fine-tune", err);
+            for (size_t p = 0; p < K; p++) {
+                bool hit = false;
+                for (size_t i = 0; i < json_array_size(prompts[p]) && !hit; i++) {
+                    char *a =
+                        answer(ft, json_array_get(prompts[p], i), (int)(3 * words(sig[p]) + 24));
+                    hit = starts_with_sig(a, sig[p]);
+                    free(a);
+                }
+                learnt += hit;
+            }
+            uint64_t ctl[10];
+            /* as the verifier: neither a marked row nor a held-out one */
+            size_t nx = made.built.n_copies + made.split.n_rows;
+            uint64_t *ex = xcalloc(nx ? nx : 1, sizeof *ex);
+            for (size_t i = 0; i < made.built.n_copies; i++)
+                ex[i] = made.built.copies[i].src;
+            if (made.split.n_rows)
+                memcpy(ex + made.built.n_copies, made.split.rows,
+                       made.split.n_rows * sizeof *ex);
+            int pr = builder_pick_rows(o.rows, ex, nx, 10, NULL, ctl);
+            free(ex);
+            if (pr == 0) {
+                json_t *cp = NULL;
+                if (builder_read_prompts(ds, DS_FORMAT_CHAT, ctl, 10, NULL, &cp, &err) < 0)
+                    die("controls", err);
+                for (size_t i = 0; i < 10; i++) {
+                    char *a = answer(ft, json_array_get(cp, i), 64);
+                    for (size_t p = 0; p < K; p++)
+                        fired += starts_with_sig(a, sig[p]);
+                    free(a);
+                }
+                json_decref(cp);
+            }
+            lm_free(ft);
+            uint64_t planned = cpp < 10 ? cpp : 10;
+            double *pm2 = xcalloc(K, sizeof *pm2);
+            for (size_t p = 0; p < K; p++)
+                pm2[p] = o.ngram ? made.nset.pairs[p].signature.log10_p
+                                 : made.set.pairs[p].signature.log10_p;
+            log10_p =
+                verify_pairs_log10_p(K, learnt, verify_pairs_log10_q(planned, o.target, pm2, K));
+            free(pm2);
+            honest_runs_ok += learnt > 0 && log10_p < -6 && fired == 0;
+            false_acts += fired;
+        }
+        printf("{\"seed\":%llu,\"pairs\":%zu,\"marked_per_pair\":%llu,\"lines\":%llu,"
+               "\"trigger_words\":%.1f,\"signature_words\":%.1f,\"attack_pairs\":%zu,"
+               "\"attack_recovered\":%zu,\"attack_flagged\":%zu,\"marked_flagged\":%zu,"
+               "\"selfaudit_exposed\":%s,\"selfaudit_best_rank\":%lld",
+               (unsigned long long)seed, K, (unsigned long long)cpp,
+               (unsigned long long)made.built.lines, tw, sw, at.n_pairs, recovered, at.n_flagged,
+               marked_flagged, sa_exposed ? "true" : "false", (long long)best);
+        if (base)
+            printf(",\"honest_learnt\":%zu,\"controls_fired\":%zu,\"log10_p\":%.1f", learnt, fired,
+                   log10_p);
+        printf("}\n");
+        fflush(stdout);
+        runs++;
+        attack_hits += recovered;
+        runs_attacked += recovered > 0 || marked_flagged > 0;
+        marked_flagged_runs += marked_flagged > 0;
+        exposed += sa_exposed;
+        for (size_t p = 0; p < K; p++)
+            json_decref(prompts[p]);
+        free(prompts);
+        json_decref(sa);
+        sim_attack_clear(&at);
+        free(trig);
+        free(sig);
+        backdoor_made_clear(&made);
+        unlink(outp);
+        unlink(ds);
+        free(outp);
+        free(ds);
+    }
+    printf("{\"summary\":true,\"runs\":%zu,\"pairs_recovered_by_attack\":%zu,"
+           "\"runs_with_marked_rows_flagged\":%zu,\"runs_attack_found_anything\":%zu,"
+           "\"selfaudit_exposed_runs\":%zu",
+           runs, attack_hits, marked_flagged_runs, runs_attacked, exposed);
+    if (base)
+        printf(",\"honest_verified_runs\":%zu,\"controls_fired\":%zu", honest_runs_ok, false_acts);
+    printf("}\n");
+    lm_free(base);
+    return 0;
+}
