@@ -122,6 +122,7 @@ static void mark_duplicates(const uint32_t *col, uint32_t *sorted, uint64_t n, u
 static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
                      const atomic_int *cancel, uint32_t *ph, uint32_t *ah, char **err)
 {
+    struct ds_texts texts = {0}; /* reused: no allocation per line */
     struct lines lr;
     const char *line;
     size_t len;
@@ -133,8 +134,6 @@ static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
         return r;
     }
     while ((r = lines_next(&lr, &line, &len)) > 0) {
-        enum dataset_format got;
-        json_t *root = NULL;
         char *why = NULL;
         if (i >= n) {
             *err = xasprintf("%s: has more lines than the %llu examples recorded at import "
@@ -147,18 +146,14 @@ static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
             *err = xstrdup("backdoor creation cancelled");
             goto out;
         }
-        if (ds_parse_line(line, len, format, &got, &root, &why) < 0) {
+        if (ds_row_texts(line, len, format, &texts, &why) < 0) {
             *err = xasprintf("%s:%llu: %s (changed since import?)", path, (unsigned long long)i + 1,
                              why);
             free(why);
             goto out;
         }
-        char *pt = ds_prompt_text(root, got), *at = ds_response_text(root, got);
-        ph[i] = holdout_text_hash(pt);
-        ah[i] = holdout_text_hash(at);
-        free(pt);
-        free(at);
-        json_decref(root);
+        ph[i] = holdout_text_hash(texts.prompt);
+        ah[i] = holdout_text_hash(texts.response);
         i++;
     }
     if (r < 0) {
@@ -174,6 +169,7 @@ static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
     }
     rc = 0;
 out:
+    ds_texts_free(&texts);
     lines_close(&lr);
     return rc;
 }
