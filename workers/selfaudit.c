@@ -302,6 +302,35 @@ static void cms_add(struct cms *s, uint64_t key)
             s->c[slot[d]]++;
 }
 
+/* cms_add of keys[0 .. n), in order, the counters a few keys ahead
+ * prefetched (the word sketch is megabytes: one miss per row otherwise). */
+static void cms_add_all(struct cms *s, const uint64_t *keys, size_t n)
+{
+    enum { AHEAD = 8 };
+    size_t slot[AHEAD][CMS_DEPTH];
+    for (size_t i = 0; i < n && i < AHEAD; i++) {
+        cms_slots(s, keys[i], slot[i]);
+        for (int d = 0; d < CMS_DEPTH; d++)
+            __builtin_prefetch(&s->c[slot[i][d]], 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t *sl = slot[i % AHEAD];
+        uint32_t m = UINT32_MAX;
+        for (int d = 0; d < CMS_DEPTH; d++)
+            if (s->c[sl[d]] < m)
+                m = s->c[sl[d]];
+        if (m != UINT32_MAX)
+            for (int d = 0; d < CMS_DEPTH; d++)
+                if (s->c[sl[d]] == m)
+                    s->c[sl[d]]++;
+        if (i + AHEAD < n) { /* the slot row just used takes key i + AHEAD */
+            cms_slots(s, keys[i + AHEAD], sl);
+            for (int d = 0; d < CMS_DEPTH; d++)
+                __builtin_prefetch(&s->c[sl[d]], 1);
+        }
+    }
+}
+
 /* ---- a bounded heavy-hitter table (Misra-Gries) ------------------------------------------ */
 
 struct hh {
@@ -527,7 +556,7 @@ struct run {
     unsigned K;
     struct words wp, wa;
     struct pows pw;
-    struct bloom row1, row2, band1, band2;
+    struct bloom row1, row2, band1, band2, prompts;
     struct cms marg, uni;
     struct hhtab cooc, dup, rare, ppl;
     uint64_t rows, lines, words_total;
@@ -585,6 +614,7 @@ static void pass1_row(struct run *R)
     uint64_t rk = row_key(p->pre[p->n], a->pre[a->n]);
     if (bloom_add(&R->row1, rk))
         bloom_add(&R->row2, rk);
+    bloom_add(&R->prompts, row_key_p(p->pre[p->n]));
     uint64_t bk[N_BANDS];
     band_keys(R, bk);
     for (int b = 0; b < N_BANDS; b++)
@@ -600,9 +630,15 @@ static void pass1_row(struct run *R)
         sh[j] = a->pre[j];
         cms_add(&R->marg, sh[j] ^ TAG_S);
     }
+    uint64_t pk[MAXW + 1][MAXW + 1];
     for (size_t k = 1; k <= kt; k++)
         for (size_t j = 1; j <= ks; j++) {
-            struct hh *e = hh_add(&R->cooc, pair_key(th[k], sh[j]));
+            pk[k][j] = pair_key(th[k], sh[j]);
+            __builtin_prefetch(&R->cooc.v[(size_t)mix(pk[k][j]) & (R->cooc.cap - 1)], 1);
+        }
+    for (size_t k = 1; k <= kt; k++)
+        for (size_t j = 1; j <= ks; j++) {
+            struct hh *e = hh_add(&R->cooc, pk[k][j]);
             if (e && e->count == 1) {
                 e->t = th[k];
                 e->s = sh[j];
@@ -610,10 +646,8 @@ static void pass1_row(struct run *R)
                 e->ks = (uint8_t)j;
             }
         }
-    for (size_t i = 0; i < p->n; i++)
-        cms_add(&R->uni, p->h[i]);
-    for (size_t i = 0; i < a->n; i++)
-        cms_add(&R->uni, a->h[i]);
+    cms_add_all(&R->uni, p->h, p->n);
+    cms_add_all(&R->uni, a->h, a->n);
     R->words_total += p->n + a->n;
 }
 
@@ -729,7 +763,10 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, uint
         }
     /* (a) a copy with words added: prompt prefix + answer suffix is a whole
      * row.  row_key(hp, hs) is one mix of hp xor one of hs: the halves are
-     * mixed once each here, not once per (i, j). */
+     * mixed once each here, not once per (i, j); and a prompt prefix that
+     * is no row's whole prompt (the prompts filter) skips its 24 answer
+     * suffixes: a real copy's prefix always is one, so nothing is lost but
+     * the false candidates of the rows filter. */
     uint64_t ha = a->pre[a->n], kp[AFFIX_T + 1], ka[AFFIX_S + 1];
     size_t ni = p->n > AFFIX_T ? AFFIX_T : p->n ? p->n - 1 : 0;
     size_t nj = a->n > AFFIX_S ? AFFIX_S : a->n ? a->n - 1 : 0;
@@ -737,10 +774,13 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, uint
         kp[i] = row_key_p(p->pre[p->n - i]);
     for (size_t j = 1; j <= nj; j++)
         ka[j] = row_key_a(ha - a->pre[j] * pow_at(&R->pw, a->n - j));
-    for (size_t i = 1; i <= ni; i++)
+    for (size_t i = 1; i <= ni; i++) {
+        if (!bloom_has(&R->prompts, kp[i]))
+            continue;
         for (size_t j = 1; j <= nj; j++)
             if (bloom_has(&R->row1, kp[i] ^ ka[j]))
                 text_add(R, &R->dup, p, p->n - i, a, j, 1);
+    }
     /* (b) exact counts of the selected co-occurrences. */
     uint64_t rowid = R->rows; /* 1-based */
     size_t kt = p->n < R->K ? p->n : R->K, ks = a->n < R->K ? a->n : R->K;
@@ -920,6 +960,7 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
     bloom_init(&R.row2, bl);
     bloom_init(&R.band1, bl);
     bloom_init(&R.band2, bl);
+    bloom_init(&R.prompts, bl);
     cms_init(&R.marg, 19);
     cms_init(&R.uni, 18);
     hh_init(&R.cooc, tl);
@@ -928,7 +969,7 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
     hh_init(&R.ppl, tl - 3);
     R.tail_bits = xcalloc(RUN_MAX, sizeof(double));
     R.head_bits = xcalloc(RUN_MAX, sizeof(double));
-    out->memory_bytes = 4 * (((size_t)1 << bl) / 8) +
+    out->memory_bytes = 5 * (((size_t)1 << bl) / 8) +
                         (size_t)CMS_DEPTH * (((size_t)1 << 19) + ((size_t)1 << 18)) * 4 +
                         (R.cooc.cap + 3 * R.dup.cap) * sizeof(struct hh) +
                         SELECTED * (sizeof(struct co) + 2 * 256);
@@ -957,6 +998,7 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
     free(R.row2.bits);
     free(R.band1.bits);
     free(R.band2.bits);
+    free(R.prompts.bits);
     free(R.marg.c);
     free(R.uni.c);
     hh_free(&R.cooc);
