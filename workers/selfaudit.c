@@ -375,25 +375,35 @@ static struct hh *hh_find(struct hhtab *t, uint64_t key)
     return &t->v[i];
 }
 
-/* The table is full: every count loses one, the zeros go (Misra-Gries). */
+/* The table is full: every count loses one, the zeros go (Misra-Gries).
+ * In place: the survivors (at most half the table, usually far fewer) are
+ * set aside, the table cleared and they go back in their old order, so the
+ * layout is what a fresh table would get, without a second whole table
+ * at the peak. */
 static void hh_sweep(struct hhtab *t)
 {
-    struct hh *old = t->v;
-    size_t cap = t->cap;
-    t->v = xcalloc(cap, sizeof *t->v);
-    t->n = 0;
-    for (size_t i = 0; i < cap; i++) {
-        if (!old[i].key)
+    size_t keep = 0, j = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        struct hh *e = &t->v[i];
+        if (!e->key)
             continue;
-        if (--old[i].count == 0) {
-            free(old[i].tt);
-            free(old[i].st);
+        if (--e->count == 0) {
+            free(e->tt);
+            free(e->st);
+            e->key = 0;
             continue;
         }
-        *hh_find(t, old[i].key) = old[i];
-        t->n++;
+        keep++;
     }
-    free(old);
+    struct hh *tmp = xmalloc((keep ? keep : 1) * sizeof *tmp);
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->v[i].key)
+            tmp[j++] = t->v[i];
+    memset(t->v, 0, t->cap * sizeof *t->v);
+    for (size_t i = 0; i < keep; i++)
+        *hh_find(t, tmp[i].key) = tmp[i];
+    t->n = keep;
+    free(tmp);
 }
 
 /* Counts key; returns its entry, new ones zeroed but for key/count (a
@@ -960,7 +970,7 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
     bloom_init(&R.row2, bl);
     bloom_init(&R.band1, bl);
     bloom_init(&R.band2, bl);
-    bloom_init(&R.prompts, bl);
+    bloom_init(&R.prompts, bl - 2); /* a prefilter: a quarter is enough */
     cms_init(&R.marg, 19);
     cms_init(&R.uni, 18);
     hh_init(&R.cooc, tl);
@@ -969,7 +979,7 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
     hh_init(&R.ppl, tl - 3);
     R.tail_bits = xcalloc(RUN_MAX, sizeof(double));
     R.head_bits = xcalloc(RUN_MAX, sizeof(double));
-    out->memory_bytes = 5 * (((size_t)1 << bl) / 8) +
+    out->memory_bytes = 4 * (((size_t)1 << bl) / 8) + ((size_t)1 << (bl - 2)) / 8 +
                         (size_t)CMS_DEPTH * (((size_t)1 << 19) + ((size_t)1 << 18)) * 4 +
                         (R.cooc.cap + 3 * R.dup.cap) * sizeof(struct hh) +
                         SELECTED * (sizeof(struct co) + 2 * 256);

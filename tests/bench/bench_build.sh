@@ -8,9 +8,10 @@
 # `sha256sum` of the same file, in the same run.
 #
 # How to run (not part of `make check`; minutes at 1 GB on a busy machine):
-#     sh tests/bench/bench_build.sh                       # ~1 GB, ~1.8 KB lines
+#     sh tests/bench/bench_build.sh [BUILD_DIR]           # ~1 GB, ~1.8 KB lines
 #     VTUNE_BENCH_MB=200 sh tests/bench/bench_build.sh    # smaller
 #     VTUNE_BENCH_SCALE=0.1 sh tests/bench/bench_build.sh # ~280 B lines
+# BUILD_DIR (or VTUNE_BENCH_BUILD): see below.
 #
 # Printed per step (add, create, export) and in total: wall-clock seconds
 # and MB/s (dataset bytes / seconds) of C and Python, C's CPU seconds (all
@@ -70,7 +71,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-bdir=${VTUNE_BENCH_BUILD:-}
+bdir=${1:-${VTUNE_BENCH_BUILD:-}}
+[ -z "$bdir" ] || bdir=$(cd "$bdir" && pwd)
 if [ -z "$bdir" ]; then
     echo "building an optimised vtuned, vtunectl and bench_build in $dir/build ..."
     mkdir -p "$dir/build"
