@@ -1,6 +1,11 @@
 /*
- * bench_build.c — the C side of tests/bench/bench_build.sh (see there for
- * how to run it).  Not a test: it measures, it does not judge.
+ * bench_build.c — the helper of tests/bench/bench_build.sh (see there for
+ * how to run it): the generated dataset, the word list the Python peer
+ * draws from, and the fast-path check run before any timing.  The script
+ * times the real vtuned and vtunectl; `run` below is the older in-process
+ * driver of the word-list path (import + backdoor_make_wordlist), kept for
+ * profiling that path without a daemon.  Not a test: it measures, it does
+ * not judge.
  *
  *   bench_build gen FILE MB [SEED [SCALE [DIST]]]
  *                                    write a chat-format JSONL dataset of
