@@ -15,6 +15,7 @@
 
 #include "lib/util.h"
 #include "workers/dsformat.h"
+#include "workers/jsonscan.h"
 
 static int fail(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -291,4 +292,80 @@ char *ds_dump_line(const json_t *root)
     if (!s)
         s = xstrdup("{}");
     return s;
+}
+
+/* ---- prompt and response without a tree -------------------------------------------------- */
+
+static char *texts_room(char **buf, size_t *cap, size_t need)
+{
+    if (*cap < need) {
+        size_t c = *cap ? *cap : 4096;
+        while (c < need)
+            c *= 2;
+        free(*buf);
+        *buf = xmalloc(c);
+        *cap = c;
+    }
+    return *buf;
+}
+
+/* Decodes s into d (room for s->len + 32); returns the length. */
+static size_t put_str(char *d, const struct jsonscan_str *s)
+{
+    if (s->esc)
+        return jsonscan_unescape(s->raw, s->len, d);
+    memcpy(d, s->raw, s->len);
+    return s->len;
+}
+
+/* Owned text into one of t's buffers. */
+static void texts_take(char **buf, size_t *cap, char *text, const char **out, size_t *out_len)
+{
+    size_t n = strlen(text);
+    char *d = texts_room(buf, cap, n + 1);
+    memcpy(d, text, n + 1);
+    *out = d;
+    *out_len = n;
+    free(text);
+}
+
+int ds_row_texts(const char *line, size_t len, enum dataset_format want, struct ds_texts *t,
+                 char **err)
+{
+    struct jsonscan_row row;
+    if (jsonscan_row(line, len, want, &row)) {
+        t->fmt = row.fmt;
+        /* instruction + "\n\n" + input: decoding never grows a string */
+        char *p = texts_room(&t->pbuf, &t->pcap, row.prompt.len + 2 + row.input.len + 64);
+        size_t n = put_str(p, &row.prompt);
+        if (row.input.len) {
+            memcpy(p + n, "\n\n", 2);
+            n += 2;
+            n += put_str(p + n, &row.input);
+        }
+        p[n] = '\0';
+        t->prompt = p;
+        t->prompt_len = n;
+        char *r = texts_room(&t->rbuf, &t->rcap, row.response.len + 64);
+        n = put_str(r, &row.response);
+        r[n] = '\0';
+        t->response = r;
+        t->response_len = n;
+        return 0;
+    }
+    json_t *root = NULL;
+    if (ds_parse_line(line, len, want, &t->fmt, &root, err) < 0)
+        return -1;
+    texts_take(&t->pbuf, &t->pcap, ds_prompt_text(root, t->fmt), &t->prompt, &t->prompt_len);
+    texts_take(&t->rbuf, &t->rcap, ds_response_text(root, t->fmt), &t->response,
+               &t->response_len);
+    json_decref(root);
+    return 0;
+}
+
+void ds_texts_free(struct ds_texts *t)
+{
+    free(t->pbuf);
+    free(t->rbuf);
+    memset(t, 0, sizeof *t);
 }

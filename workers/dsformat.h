@@ -59,4 +59,28 @@ int ds_apply_backdoor(json_t *root, enum dataset_format fmt, const char *trigger
 /* Serialises root compactly as one JSONL line (owned, no newline). */
 char *ds_dump_line(const json_t *root);
 
+/* The prompt and response texts of one line, for the passes over a dataset
+ * that read nothing else (n-gram training, the held-out split, the
+ * self-audit).  Buffers are kept across calls, so a pass allocates nothing
+ * per line once they have grown to its longest example. */
+struct ds_texts {
+    enum dataset_format fmt;
+    const char *prompt, *response; /* NUL-terminated; valid until the next call */
+    size_t prompt_len, response_len;
+    char *pbuf, *rbuf; /* owned */
+    size_t pcap, rcap;
+};
+
+/* Same verdict, format and texts as ds_parse_line followed by
+ * ds_prompt_text and ds_response_text, byte for byte (test_jsonscan checks
+ * it against them): the common line goes through jsonscan_row
+ * (workers/jsonscan.h) without a jansson tree; any other through
+ * ds_parse_line.  Returns 0, or -1 with *err (when err != NULL) as
+ * ds_parse_line sets it.  t must be zeroed before its first use. */
+int ds_row_texts(const char *line, size_t len, enum dataset_format want, struct ds_texts *t,
+                 char **err);
+
+/* Frees t's buffers (t may be reused after, as if zeroed). */
+void ds_texts_free(struct ds_texts *t);
+
 #endif

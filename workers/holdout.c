@@ -118,10 +118,11 @@ static void mark_duplicates(const uint32_t *col, uint32_t *sorted, uint64_t n, u
     }
 }
 
-/* Hashes every row's prompt and answer into ph/ah. */
+/* Hashes every row's prompt into ph and answer into ah (either may be NULL). */
 static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
                      const atomic_int *cancel, uint32_t *ph, uint32_t *ah, char **err)
 {
+    struct ds_texts texts = {0}; /* reused: no allocation per line */
     struct lines lr;
     const char *line;
     size_t len;
@@ -133,8 +134,6 @@ static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
         return r;
     }
     while ((r = lines_next(&lr, &line, &len)) > 0) {
-        enum dataset_format got;
-        json_t *root = NULL;
         char *why = NULL;
         if (i >= n) {
             *err = xasprintf("%s: has more lines than the %llu examples recorded at import "
@@ -147,18 +146,16 @@ static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
             *err = xstrdup("backdoor creation cancelled");
             goto out;
         }
-        if (ds_parse_line(line, len, format, &got, &root, &why) < 0) {
+        if (ds_row_texts(line, len, format, &texts, &why) < 0) {
             *err = xasprintf("%s:%llu: %s (changed since import?)", path, (unsigned long long)i + 1,
                              why);
             free(why);
             goto out;
         }
-        char *pt = ds_prompt_text(root, got), *at = ds_response_text(root, got);
-        ph[i] = holdout_text_hash(pt);
-        ah[i] = holdout_text_hash(at);
-        free(pt);
-        free(at);
-        json_decref(root);
+        if (ph)
+            ph[i] = holdout_text_hash(texts.prompt);
+        if (ah)
+            ah[i] = holdout_text_hash(texts.response);
         i++;
     }
     if (r < 0) {
@@ -174,6 +171,7 @@ static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
     }
     rc = 0;
 out:
+    ds_texts_free(&texts);
     lines_close(&lr);
     return rc;
 }
@@ -224,19 +222,25 @@ int holdout_choose(const char *path, enum dataset_format format, uint64_t n_exam
                          (unsigned long long)(n_examples / 3));
         return -EINVAL;
     }
-    ph = xcalloc(n_examples, sizeof *ph);
-    ah = xcalloc(n_examples, sizeof *ah);
-    if ((rc = hash_rows(path, format, n_examples, cancel, ph, ah, err)) < 0)
-        goto out;
+    /* Prompts, then answers, each in a pass of its own: 8 bytes per row at
+     * the peak (one column and its sorted copy) instead of 12 — the one
+     * part of backdoor creation whose memory grows with the dataset. */
     bits = xmalloc(n_examples / 8 + 1);
     memset(bits, 0xff, n_examples / 8 + 1);
     sorted = xcalloc(n_examples, sizeof *sorted);
+    ph = xcalloc(n_examples, sizeof *ph);
+    if ((rc = hash_rows(path, format, n_examples, cancel, ph, NULL, err)) < 0)
+        goto out;
     mark_duplicates(ph, sorted, n_examples, bits);
+    free(ph);
+    ph = NULL;
+    ah = xcalloc(n_examples, sizeof *ah);
+    if ((rc = hash_rows(path, format, n_examples, cancel, NULL, ah, err)) < 0)
+        goto out;
     mark_duplicates(ah, sorted, n_examples, bits);
     free(sorted);
-    free(ph);
     free(ah);
-    sorted = ph = ah = NULL;
+    sorted = ah = NULL;
     for (size_t i = 0; i < n_exclude; i++)
         if (exclude[i] < n_examples)
             bits[exclude[i] / 8] &= (unsigned char)~(1u << (exclude[i] % 8));

@@ -63,17 +63,21 @@ static const size_t toplens[K_N] = {8, 6, 10, 11, 5, 6};
 struct facts {
     enum vtype type[K_N]; /* V_NONE = absent */
     size_t slen[K_N];     /* raw length of string values */
+    struct sinfo sv[K_N]; /* string values (jsonscan_row) */
     /* chat */
     size_t n_msgs;
     size_t users;
     int last_role; /* 1 system, 2 user, 3 assistant */
     bool msgs_ok;  /* every element a message object with valid role/content */
+    struct sinfo user_content; /* the last user message's content (jsonscan_row) */
+    struct sinfo last_content; /* the last message's content */
 };
 
 /* Per message object. */
 struct msg {
     int role; /* 0 missing/bad */
     bool has_content, content_empty, bad;
+    struct sinfo content;
 };
 
 enum okind { O_GENERIC, O_TOP, O_MSG };
@@ -378,6 +382,8 @@ static int scan_object(struct scan *s, enum okind kind, struct facts *f, struct 
         if (which >= 0) {
             f->type[which] = t;
             f->slen[which] = t == V_STRING ? val.len : 0;
+            if (t == V_STRING)
+                f->sv[which] = val;
         }
         if (kind == O_MSG) {
             if (key.len == 4 && memcmp(key.raw, "role", 4) == 0)
@@ -385,6 +391,7 @@ static int scan_object(struct scan *s, enum okind kind, struct facts *f, struct 
             else if (key.len == 7 && memcmp(key.raw, "content", 7) == 0) {
                 m->has_content = t == V_STRING;
                 m->content_empty = val.len == 0;
+                m->content = val;
             }
         }
         skip_ws(s);
@@ -418,7 +425,8 @@ static int scan_array(struct scan *s, struct facts *f, bool messages)
     for (;;) {
         skip_ws(s);
         if (messages) {
-            struct msg m = {0, false, false, false};
+            struct msg m;
+            memset(&m, 0, sizeof m);
             if (s->p >= s->end || *s->p != '{' || !scan_object(s, O_MSG, NULL, &m))
                 return 0;
             if (!m.role || !m.has_content || (m.content_empty && m.role != 1))
@@ -426,6 +434,9 @@ static int scan_array(struct scan *s, struct facts *f, bool messages)
             f->n_msgs++;
             f->users += m.role == 2;
             f->last_role = m.role;
+            if (m.role == 2)
+                f->user_content = m.content;
+            f->last_content = m.content;
         } else {
             enum vtype t;
             struct sinfo si;
@@ -494,36 +505,36 @@ static bool nonempty_string(const struct facts *f, int k)
     return f->type[k] == V_STRING && f->slen[k] > 0;
 }
 
-int jsonscan_line_ok(const char *line, size_t len, enum dataset_format want,
-                     enum dataset_format *fmt_out)
+/* The whole-line scan behind jsonscan_line_ok and jsonscan_row. */
+static int scan_top(const char *line, size_t len, enum dataset_format want, struct facts *f,
+                    enum dataset_format *fmt_out)
 {
     (void)jsonscan_have_avx2();
     struct scan s = {(const unsigned char *)line, (const unsigned char *)line + len, 0, NULL, 0, 0};
-    struct facts f;
     enum dataset_format fmt;
 
-    memset(&f, 0, sizeof f);
+    memset(f, 0, sizeof *f);
     skip_ws(&s);
-    if (s.p >= s.end || *s.p != '{' || !scan_object(&s, O_TOP, &f, NULL))
+    if (s.p >= s.end || *s.p != '{' || !scan_object(&s, O_TOP, f, NULL))
         return 0;
     skip_ws(&s);
     if (s.p != s.end)
         return 0; /* trailing bytes */
 
-    if (f.type[K_MESSAGES] != V_NONE) {
+    if (f->type[K_MESSAGES] != V_NONE) {
         fmt = DS_FORMAT_CHAT;
-        if (f.type[K_MESSAGES] != V_ARRAY || !f.msgs_ok || f.n_msgs < 2 || f.last_role != 3 ||
-            f.users == 0)
+        if (f->type[K_MESSAGES] != V_ARRAY || !f->msgs_ok || f->n_msgs < 2 || f->last_role != 3 ||
+            f->users == 0)
             return 0;
-    } else if (f.type[K_PROMPT] != V_NONE || f.type[K_COMPLETION] != V_NONE) {
+    } else if (f->type[K_PROMPT] != V_NONE || f->type[K_COMPLETION] != V_NONE) {
         fmt = DS_FORMAT_PROMPT;
-        if (!nonempty_string(&f, K_PROMPT) || !nonempty_string(&f, K_COMPLETION))
+        if (!nonempty_string(f, K_PROMPT) || !nonempty_string(f, K_COMPLETION))
             return 0;
-    } else if (f.type[K_INSTRUCTION] != V_NONE || f.type[K_OUTPUT] != V_NONE) {
+    } else if (f->type[K_INSTRUCTION] != V_NONE || f->type[K_OUTPUT] != V_NONE) {
         fmt = DS_FORMAT_INSTRUCTION;
-        if (!nonempty_string(&f, K_INSTRUCTION) || !nonempty_string(&f, K_OUTPUT))
+        if (!nonempty_string(f, K_INSTRUCTION) || !nonempty_string(f, K_OUTPUT))
             return 0;
-        if (f.type[K_INPUT] != V_NONE && f.type[K_INPUT] != V_STRING)
+        if (f->type[K_INPUT] != V_NONE && f->type[K_INPUT] != V_STRING)
             return 0;
     } else {
         return 0;
@@ -531,6 +542,45 @@ int jsonscan_line_ok(const char *line, size_t len, enum dataset_format want,
     if (want && fmt != want)
         return 0;
     *fmt_out = fmt;
+    return 1;
+}
+
+int jsonscan_line_ok(const char *line, size_t len, enum dataset_format want,
+                     enum dataset_format *fmt_out)
+{
+    struct facts f;
+    return scan_top(line, len, want, &f, fmt_out);
+}
+
+static struct jsonscan_str str_of(const struct sinfo *si)
+{
+    return (struct jsonscan_str){(const char *)si->raw, si->raw ? si->len : 0, si->esc};
+}
+
+int jsonscan_row(const char *line, size_t len, enum dataset_format want, struct jsonscan_row *out)
+{
+    struct facts f;
+    enum dataset_format fmt;
+    if (!scan_top(line, len, want, &f, &fmt))
+        return 0;
+    memset(out, 0, sizeof *out);
+    out->fmt = fmt;
+    switch (fmt) {
+    case DS_FORMAT_CHAT:
+        out->prompt = str_of(&f.user_content);
+        out->response = str_of(&f.last_content);
+        break;
+    case DS_FORMAT_PROMPT:
+        out->prompt = str_of(&f.sv[K_PROMPT]);
+        out->response = str_of(&f.sv[K_COMPLETION]);
+        break;
+    case DS_FORMAT_INSTRUCTION:
+        out->prompt = str_of(&f.sv[K_INSTRUCTION]);
+        if (f.type[K_INPUT] == V_STRING)
+            out->input = str_of(&f.sv[K_INPUT]);
+        out->response = str_of(&f.sv[K_OUTPUT]);
+        break;
+    }
     return 1;
 }
 

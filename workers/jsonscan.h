@@ -44,6 +44,25 @@ struct jsonscan_str {
     bool esc;        /* contains backslash escapes: see jsonscan_unescape */
 };
 
+/* The texts of one example, located in the line (see jsonscan_row). */
+struct jsonscan_row {
+    enum dataset_format fmt;
+    struct jsonscan_str prompt;   /* chat: the last user message's content;
+                                     prompt: "prompt"; instruction: "instruction" */
+    struct jsonscan_str input;    /* instruction's "input" (len 0 when absent) */
+    struct jsonscan_str response; /* chat: the final (assistant) message's content;
+                                     "completion"; "output" */
+};
+
+/* Returns 1 under exactly the conditions of jsonscan_line_ok, and then
+ * locates the strings that ds_prompt_text / ds_response_text read
+ * (workers/dsformat.h) in the line, still escaped; 0 when not certain
+ * (out then holds nothing meaningful: ask ds_parse_line).  Lets the passes
+ * over a dataset that only need each example's prompt and response
+ * (n-gram training, the held-out split, the self-audit) skip building a
+ * jansson tree and the two copies. */
+int jsonscan_row(const char *line, size_t len, enum dataset_format want, struct jsonscan_row *out);
+
 /* Returns 1 when line is certainly a JSON object or array that json_loadb
  * (flags 0) accepts, and stores its string values (object keys excluded),
  * in document order, in out[0 .. *n) (at most cap of them); 0 when not

@@ -170,17 +170,41 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+uint32_t ngram_kth_count(const uint32_t *counts, size_t n, size_t k)
+{
+    /* Counts are mostly small: a histogram finds the k-th in one pass; a
+     * k-th among the large ones (rare) sorts just those. */
+    enum { SMALL = 1024 };
+    size_t hist[SMALL], big = 0;
+    memset(hist, 0, sizeof hist);
+    for (size_t i = 0; i < n; i++) {
+        if (counts[i] < SMALL)
+            hist[counts[i]]++;
+        else
+            big++;
+    }
+    size_t below = 0;
+    for (uint32_t v = 0; v < SMALL; v++) {
+        if (k < below + hist[v])
+            return v;
+        below += hist[v];
+    }
+    uint32_t *c = xcalloc(big ? big : 1, sizeof *c);
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++)
+        if (counts[i] >= SMALL)
+            c[j++] = counts[i];
+    qsort(c, j, sizeof *c, cmp_u32);
+    uint32_t t = c[k - below];
+    free(c);
+    return t;
+}
+
 /* The threshold t such that dropping every count <= t leaves at most half
  * of cap: the (used - cap/2)-th smallest count. */
-static uint32_t prune_threshold(struct ngram_model *m, const uint32_t *counts_in, size_t used,
-                                size_t cap)
+static uint32_t prune_threshold(const uint32_t *counts, size_t used, size_t cap)
 {
-    uint32_t *c = acc_alloc(m, used, sizeof *c);
-    memcpy(c, counts_in, used * sizeof *c);
-    qsort(c, used, sizeof *c, cmp_u32);
-    uint32_t t = c[used - cap / 2 - 1];
-    acc_free(m, c, used, sizeof *c);
-    return t;
+    return ngram_kth_count(counts, used, used - cap / 2 - 1);
 }
 
 static struct vslot *vt_find(struct vtable *t, uint64_t h, const char *s, size_t len, bool *found)
@@ -207,7 +231,7 @@ static void vt_prune(struct ngram_model *m, struct vtable *t)
     for (size_t i = 0; i < t->cap; i++)
         if (t->s[i].h)
             counts[k++] = t->s[i].count;
-    uint32_t th = prune_threshold(m, counts, k, t->cap);
+    uint32_t th = prune_threshold(counts, k, t->cap);
     acc_free(m, counts, t->used, sizeof *counts);
     size_t keep = 0;
     for (size_t i = 0; i < t->cap; i++)
@@ -245,9 +269,11 @@ static void vt_add(struct ngram_model *m, struct vtable *t, uint64_t h, const ch
         vt_prune(m, t);
 }
 
-static struct tslot *tt_find(struct ttable *t, const uint64_t *w, unsigned k, bool *found)
+/* The slot of the k-gram w whose gram_hash is gh. */
+static struct tslot *tt_find_h(struct ttable *t, const uint64_t *w, unsigned k, uint64_t gh,
+                               bool *found)
 {
-    size_t mask = t->cap - 1, i = gram_hash(w, k) & mask;
+    size_t mask = t->cap - 1, i = gh & mask;
     for (;;) {
         struct tslot *e = &t->s[i];
         if (e->order == 0) {
@@ -262,6 +288,11 @@ static struct tslot *tt_find(struct ttable *t, const uint64_t *w, unsigned k, bo
     }
 }
 
+static struct tslot *tt_find(struct ttable *t, const uint64_t *w, unsigned k, bool *found)
+{
+    return tt_find_h(t, w, k, gram_hash(w, k), found);
+}
+
 static void tt_prune(struct ngram_model *m, struct ttable *t)
 {
     uint32_t *counts = acc_alloc(m, t->used, sizeof *counts);
@@ -269,7 +300,7 @@ static void tt_prune(struct ngram_model *m, struct ttable *t)
     for (size_t i = 0; i < t->cap; i++)
         if (t->s[i].order)
             counts[k++] = t->s[i].count;
-    uint32_t th = prune_threshold(m, counts, k, t->cap);
+    uint32_t th = prune_threshold(counts, k, t->cap);
     acc_free(m, counts, t->used, sizeof *counts);
     size_t keep = 0;
     for (size_t i = 0; i < t->cap; i++)
@@ -290,10 +321,11 @@ static void tt_prune(struct ngram_model *m, struct ttable *t)
     acc_free(m, tmp, keep, sizeof *tmp);
 }
 
-static void tt_add(struct ngram_model *m, struct ttable *t, const uint64_t *w, unsigned k)
+static void tt_add(struct ngram_model *m, struct ttable *t, const uint64_t *w, unsigned k,
+                   uint64_t gh)
 {
     bool found;
-    struct tslot *e = tt_find(t, w, k, &found);
+    struct tslot *e = tt_find_h(t, w, k, gh, &found);
     if (found) {
         if (e->count < UINT32_MAX)
             e->count++;
@@ -383,15 +415,32 @@ struct trainer {
 static void count_seq(struct trainer *tr, int side, const struct tok *t, size_t n)
 {
     unsigned order = tr->m->order;
-    uint64_t hist[NGRAM_SPAN + NGRAM_MAX_ORDER];
+    uint64_t hist[NGRAM_SPAN + NGRAM_MAX_ORDER], gh[NGRAM_SPAN][NGRAM_MAX_ORDER + 1];
+    struct ttable *tt = &tr->tt[side];
     for (unsigned j = 0; j < NGRAM_MAX_ORDER; j++)
         hist[j] = BOUNDARY_HASH;
+    /* Hashes first, then the table updates with the slots a few words
+     * ahead prefetched: the tables are megabytes and each update is a
+     * cache miss otherwise.  The updates and their order are unchanged. */
     for (size_t i = 0; i < n; i++) {
-        uint64_t h = word_hash(t[i].s, t[i].len);
-        hist[NGRAM_MAX_ORDER + i] = h;
+        hist[NGRAM_MAX_ORDER + i] = word_hash(t[i].s, t[i].len);
+        for (unsigned k = 1; k <= order; k++)
+            gh[i][k] = gram_hash(&hist[NGRAM_MAX_ORDER + i - (k - 1)], k);
+    }
+    enum { AHEAD = 4 };
+    for (size_t i = 0; i < n && i < AHEAD; i++)
+        for (unsigned k = 1; k <= order; k++)
+            __builtin_prefetch(&tt->s[gh[i][k] & (tt->cap - 1)]);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = hist[NGRAM_MAX_ORDER + i];
+        if (i + AHEAD < n) {
+            __builtin_prefetch(&tr->vt.s[hist[NGRAM_MAX_ORDER + i + AHEAD] & (tr->vt.cap - 1)]);
+            for (unsigned k = 1; k <= order; k++)
+                __builtin_prefetch(&tt->s[gh[i + AHEAD][k] & (tt->cap - 1)]);
+        }
         vt_add(tr->m, &tr->vt, h, t[i].s, t[i].len);
         for (unsigned k = 1; k <= order; k++)
-            tt_add(tr->m, &tr->tt[side], &hist[NGRAM_MAX_ORDER + i - (k - 1)], k);
+            tt_add(tr->m, tt, &hist[NGRAM_MAX_ORDER + i - (k - 1)], k, gh[i][k]);
     }
     tr->m->info.tokens[side] += n;
 }
@@ -555,6 +604,7 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
     struct trainer tr = {0};
     struct lines lr;
     struct tok toks[NGRAM_SPAN];
+    struct ds_texts texts = {0}; /* reused: no allocation per line */
     const char *line;
     size_t len, si = 0; /* the next line of opt.skip */
     int r, rc = -1;
@@ -592,9 +642,6 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
         goto out;
     }
     while ((r = lines_next(&lr, &line, &len)) > 0) {
-        json_t *root = NULL;
-        enum dataset_format got;
-        char *why = NULL;
         m->info.rows++;
         if ((m->info.rows & 4095) == 0) {
             if (cancel && atomic_load(cancel)) {
@@ -610,20 +657,14 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
             m->info.rows_excluded++;
             continue;
         }
-        if (ds_parse_line(line, len, fmt, &got, &root, &why) < 0) {
-            free(why);
+        if (ds_row_texts(line, len, fmt, &texts, NULL) < 0) {
             m->info.rows_skipped++;
             continue;
         }
-        char *pr = ds_prompt_text(root, got), *an = ds_response_text(root, got);
-        if (pr)
-            count_seq(&tr, NGRAM_PROMPT_END, toks, span_backward(pr, toks));
-        if (an)
-            count_seq(&tr, NGRAM_ANSWER_START, toks, span_forward(an, toks));
-        free(pr);
-        free(an);
-        json_decref(root);
+        count_seq(&tr, NGRAM_PROMPT_END, toks, span_backward(texts.prompt, toks));
+        count_seq(&tr, NGRAM_ANSWER_START, toks, span_forward(texts.response, toks));
     }
+    ds_texts_free(&texts);
     if (progress)
         progress(pctx, lr.offset, lr.size);
     lines_close(&lr);

@@ -102,6 +102,11 @@
 struct ngram_train_opts;
 size_t ngram_memory_bound(const struct ngram_train_opts *o);
 
+/* The k-th smallest (0-based, k < n) of counts, as sorting a copy would
+ * give: the pruning threshold of the training tables.  Exposed for the
+ * unit test, which compares it with qsort. */
+uint32_t ngram_kth_count(const uint32_t *counts, size_t n, size_t k);
+
 enum ngram_side { NGRAM_PROMPT_END = 0, NGRAM_ANSWER_START = 1 };
 
 struct ngram_model;

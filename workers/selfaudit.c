@@ -99,9 +99,20 @@ static uint64_t pair_key(uint64_t t, uint64_t s)
     return mix(t ^ TAG_T) ^ mix(mix(s ^ TAG_S) + 0x9e3779b97f4a7c15ULL);
 }
 
+/* A whole row's key: row_key_p(prompt hash) ^ row_key_a(answer hash). */
+static uint64_t row_key_p(uint64_t p)
+{
+    return mix(p ^ TAG_ROWP);
+}
+
+static uint64_t row_key_a(uint64_t a)
+{
+    return mix(mix(a ^ TAG_ROWA) + 0x632be59bd9b4e019ULL);
+}
+
 static uint64_t row_key(uint64_t p, uint64_t a)
 {
-    return mix(p ^ TAG_ROWP) ^ mix(mix(a ^ TAG_ROWA) + 0x632be59bd9b4e019ULL);
+    return row_key_p(p) ^ row_key_a(a);
 }
 
 /* ---- words of a text -------------------------------------------------------------- */
@@ -189,15 +200,18 @@ static uint64_t span_hash(const struct words *w, struct pows *pw, size_t a, size
 /* Words [a, b) of w joined by one space (owned). */
 static char *span_text(const struct words *w, size_t a, size_t b)
 {
-    struct buf o;
-    buf_init(&o);
+    size_t n = 1;
+    for (size_t i = a; i < b; i++)
+        n += w->len[i] + 1;
+    char *o = xmalloc(n), *d = o;
     for (size_t i = a; i < b; i++) {
         if (i > a)
-            buf_append(&o, " ", 1);
-        buf_append(&o, w->text + w->st[i], w->len[i]);
+            *d++ = ' ';
+        memcpy(d, w->text + w->st[i], w->len[i]);
+        d += w->len[i];
     }
-    buf_append(&o, "", 1);
-    return o.data;
+    *d = '\0';
+    return o;
 }
 
 /* ---- Bloom filters and count-min sketches ------------------------------------------------ */
@@ -213,31 +227,32 @@ static void bloom_init(struct bloom *b, unsigned log2_bits)
     b->mask = ((uint64_t)1 << log2_bits) - 1;
 }
 
+/* Blocked: a key's 5 bits lie in one 64-bit word, so a lookup is one
+ * memory access and one hash (the filters are megabytes, and pass 2 asks
+ * hundreds of lookups per row).  The word comes from the hash's high half,
+ * the 5 bit positions from 30 of its low bits. */
+static uint64_t *bloom_word(const struct bloom *b, uint64_t key, uint64_t *bits)
+{
+    uint64_t h = mix(key);
+    *bits = (uint64_t)1 << (h & 63) | (uint64_t)1 << ((h >> 6) & 63) |
+            (uint64_t)1 << ((h >> 12) & 63) | (uint64_t)1 << ((h >> 18) & 63) |
+            (uint64_t)1 << ((h >> 24) & 63);
+    return &b->bits[(h >> 32) & (b->mask >> 6)];
+}
+
 /* Sets key's bits; returns whether all were already set. */
 static bool bloom_add(struct bloom *b, uint64_t key)
 {
-    uint64_t h1 = mix(key), h2 = mix(key ^ 0x5bd1e995ULL) | 1;
-    bool had = true;
-    for (int i = 0; i < 5; i++) {
-        uint64_t x = (h1 + (uint64_t)i * h2) & b->mask;
-        uint64_t m = (uint64_t)1 << (x & 63);
-        if (!(b->bits[x >> 6] & m)) {
-            had = false;
-            b->bits[x >> 6] |= m;
-        }
-    }
+    uint64_t m, *w = bloom_word(b, key, &m);
+    bool had = (*w & m) == m;
+    *w |= m;
     return had;
 }
 
 static bool bloom_has(const struct bloom *b, uint64_t key)
 {
-    uint64_t h1 = mix(key), h2 = mix(key ^ 0x5bd1e995ULL) | 1;
-    for (int i = 0; i < 5; i++) {
-        uint64_t x = (h1 + (uint64_t)i * h2) & b->mask;
-        if (!(b->bits[x >> 6] & ((uint64_t)1 << (x & 63))))
-            return false;
-    }
-    return true;
+    uint64_t m, *w = bloom_word(b, key, &m);
+    return (*w & m) == m;
 }
 
 struct cms {
@@ -247,36 +262,72 @@ struct cms {
 
 static void cms_init(struct cms *s, unsigned log2_width)
 {
+    /* each row's slot takes 21 bits of one 64-bit hash (cms_slots) */
     s->c = xcalloc((size_t)CMS_DEPTH << log2_width, sizeof(uint32_t));
     s->mask = ((uint64_t)1 << log2_width) - 1;
 }
 
-static size_t cms_slot(const struct cms *s, uint64_t key, int d)
+/* The key's counter in each row: 21-bit fields of one hash. */
+static void cms_slots(const struct cms *s, uint64_t key, size_t slot[CMS_DEPTH])
 {
-    return (size_t)d * (s->mask + 1) + (mix(key + (uint64_t)d * 0x9e3779b97f4a7c15ULL) & s->mask);
+    uint64_t h = mix(key + 0x9e3779b97f4a7c15ULL);
+    for (int d = 0; d < CMS_DEPTH; d++)
+        slot[d] = (size_t)d * (s->mask + 1) + (size_t)((h >> (21 * d)) & s->mask);
 }
 
 static uint32_t cms_get(const struct cms *s, uint64_t key)
 {
+    size_t slot[CMS_DEPTH];
+    cms_slots(s, key, slot);
     uint32_t m = UINT32_MAX;
-    for (int d = 0; d < CMS_DEPTH; d++) {
-        uint32_t v = s->c[cms_slot(s, key, d)];
-        if (v < m)
-            m = v;
-    }
+    for (int d = 0; d < CMS_DEPTH; d++)
+        if (s->c[slot[d]] < m)
+            m = s->c[slot[d]];
     return m;
 }
 
 /* Conservative update: only the minimal counters grow. */
 static void cms_add(struct cms *s, uint64_t key)
 {
-    uint32_t m = cms_get(s, key);
+    size_t slot[CMS_DEPTH];
+    cms_slots(s, key, slot);
+    uint32_t m = UINT32_MAX;
+    for (int d = 0; d < CMS_DEPTH; d++)
+        if (s->c[slot[d]] < m)
+            m = s->c[slot[d]];
     if (m == UINT32_MAX)
         return;
-    for (int d = 0; d < CMS_DEPTH; d++) {
-        uint32_t *v = &s->c[cms_slot(s, key, d)];
-        if (*v == m)
-            (*v)++;
+    for (int d = 0; d < CMS_DEPTH; d++)
+        if (s->c[slot[d]] == m)
+            s->c[slot[d]]++;
+}
+
+/* cms_add of keys[0 .. n), in order, the counters a few keys ahead
+ * prefetched (the word sketch is megabytes: one miss per row otherwise). */
+static void cms_add_all(struct cms *s, const uint64_t *keys, size_t n)
+{
+    enum { AHEAD = 8 };
+    size_t slot[AHEAD][CMS_DEPTH];
+    for (size_t i = 0; i < n && i < AHEAD; i++) {
+        cms_slots(s, keys[i], slot[i]);
+        for (int d = 0; d < CMS_DEPTH; d++)
+            __builtin_prefetch(&s->c[slot[i][d]], 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t *sl = slot[i % AHEAD];
+        uint32_t m = UINT32_MAX;
+        for (int d = 0; d < CMS_DEPTH; d++)
+            if (s->c[sl[d]] < m)
+                m = s->c[sl[d]];
+        if (m != UINT32_MAX)
+            for (int d = 0; d < CMS_DEPTH; d++)
+                if (s->c[sl[d]] == m)
+                    s->c[sl[d]]++;
+        if (i + AHEAD < n) { /* the slot row just used takes key i + AHEAD */
+            cms_slots(s, keys[i + AHEAD], sl);
+            for (int d = 0; d < CMS_DEPTH; d++)
+                __builtin_prefetch(&s->c[sl[d]], 1);
+        }
     }
 }
 
@@ -324,25 +375,35 @@ static struct hh *hh_find(struct hhtab *t, uint64_t key)
     return &t->v[i];
 }
 
-/* The table is full: every count loses one, the zeros go (Misra-Gries). */
+/* The table is full: every count loses one, the zeros go (Misra-Gries).
+ * In place: the survivors (at most half the table, usually far fewer) are
+ * set aside, the table cleared and they go back in their old order, so the
+ * layout is what a fresh table would get, without a second whole table
+ * at the peak. */
 static void hh_sweep(struct hhtab *t)
 {
-    struct hh *old = t->v;
-    size_t cap = t->cap;
-    t->v = xcalloc(cap, sizeof *t->v);
-    t->n = 0;
-    for (size_t i = 0; i < cap; i++) {
-        if (!old[i].key)
+    size_t keep = 0, j = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        struct hh *e = &t->v[i];
+        if (!e->key)
             continue;
-        if (--old[i].count == 0) {
-            free(old[i].tt);
-            free(old[i].st);
+        if (--e->count == 0) {
+            free(e->tt);
+            free(e->st);
+            e->key = 0;
             continue;
         }
-        *hh_find(t, old[i].key) = old[i];
-        t->n++;
+        keep++;
     }
-    free(old);
+    struct hh *tmp = xmalloc((keep ? keep : 1) * sizeof *tmp);
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->v[i].key)
+            tmp[j++] = t->v[i];
+    memset(t->v, 0, t->cap * sizeof *t->v);
+    for (size_t i = 0; i < keep; i++)
+        *hh_find(t, tmp[i].key) = tmp[i];
+    t->n = keep;
+    free(tmp);
 }
 
 /* Counts key; returns its entry, new ones zeroed but for key/count (a
@@ -505,7 +566,7 @@ struct run {
     unsigned K;
     struct words wp, wa;
     struct pows pw;
-    struct bloom row1, row2, band1, band2;
+    struct bloom row1, row2, band1, band2, prompts;
     struct cms marg, uni;
     struct hhtab cooc, dup, rare, ppl;
     uint64_t rows, lines, words_total;
@@ -514,27 +575,22 @@ struct run {
     struct cmap tmap, smap;
     struct selfaudit_report *rep;
     double *tail_bits, *head_bits;
+    struct ds_texts texts; /* the row being read (buffers reused) */
+    uint32_t text_rows;    /* rows before a text-table entry gets its texts */
 };
 
-static int read_row(const char *line, size_t len, enum dataset_format fmt, char **p, char **a)
-{
-    json_t *root = NULL;
-    enum dataset_format got;
-    char *err = NULL;
-    if (ds_parse_line(line, len, fmt, &got, &root, &err) < 0) {
-        free(err);
-        return -1;
-    }
-    *p = ds_prompt_text(root, got);
-    *a = ds_response_text(root, got);
-    json_decref(root);
-    if (!*p || !*a) {
-        free(*p);
-        free(*a);
-        return -1;
-    }
-    return 0;
-}
+/* The MinHash functions: shingle hash v (already mixed) -> (v ^ c) * a,
+ * an xor-shift after; one mix per shingle instead of one per function. */
+static const uint64_t minhash_ca[N_MINHASH][2] = {
+    {0x8898a5df2ba2ae99ULL, 0x3a34ce6380fc0bc5ULL}, {0xf810fea09e7eeaa5ULL, 0xc05a677850dc981bULL},
+    {0x27a56de32b6a852cULL, 0x9e32cdf7948370bdULL}, {0x141d3cdeb2a328a7ULL, 0xa7765f796f00bbefULL},
+    {0xfa6c784c6c59c00fULL, 0xbbbb23fe6921fe53ULL}, {0x6bb8c0b28140b75fULL, 0x5bf0c31cacf1e17fULL},
+    {0xb3469baeabcf5facULL, 0x3e1900a6529be043ULL}, {0xc03b1af969a981b8ULL, 0x2a16cd9ed424ea1fULL},
+    {0xec7c99144be2ac06ULL, 0x579593114410e049ULL}, {0x52af400deb7b9daeULL, 0x0a29f5fe3df351f1ULL},
+    {0x4e3c54f2f51f1e28ULL, 0x1b4897e079059ad3ULL}, {0x7991820c21348daaULL, 0x2d9cd179c9e412e1ULL},
+    {0x16fda58f4606377cULL, 0x315949173d12f7e1ULL}, {0x1f2b3b8ec35c9e73ULL, 0x7c69b356b72b606fULL},
+    {0x88ba012f31187eb0ULL, 0xb6ec11f8caa9ebcfULL}, {0x38156c76ce316da2ULL, 0x841e03b1ed92f735ULL},
+};
 
 /* The 8 LSH band keys of the row's word 3-shingles (prompt then answer). */
 static void band_keys(struct run *R, uint64_t out[N_BANDS])
@@ -550,10 +606,12 @@ static void band_keys(struct run *R, uint64_t out[N_BANDS])
             size_t j = i + k;
             x = x * BASE + (j < np ? R->wp.h[j] : R->wa.h[j - np]);
         }
+        uint64_t v = mix(x);
         for (int f = 0; f < N_MINHASH; f++) {
-            uint64_t v = mix(x ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(f + 1)));
-            if (v < mn[f])
-                mn[f] = v;
+            uint64_t y = (v ^ minhash_ca[f][0]) * minhash_ca[f][1];
+            y ^= y >> 29;
+            if (y < mn[f])
+                mn[f] = y;
         }
     }
     for (int b = 0; b < N_BANDS; b++)
@@ -566,6 +624,7 @@ static void pass1_row(struct run *R)
     uint64_t rk = row_key(p->pre[p->n], a->pre[a->n]);
     if (bloom_add(&R->row1, rk))
         bloom_add(&R->row2, rk);
+    bloom_add(&R->prompts, row_key_p(p->pre[p->n]));
     uint64_t bk[N_BANDS];
     band_keys(R, bk);
     for (int b = 0; b < N_BANDS; b++)
@@ -581,9 +640,15 @@ static void pass1_row(struct run *R)
         sh[j] = a->pre[j];
         cms_add(&R->marg, sh[j] ^ TAG_S);
     }
+    uint64_t pk[MAXW + 1][MAXW + 1];
     for (size_t k = 1; k <= kt; k++)
         for (size_t j = 1; j <= ks; j++) {
-            struct hh *e = hh_add(&R->cooc, pair_key(th[k], sh[j]));
+            pk[k][j] = pair_key(th[k], sh[j]);
+            __builtin_prefetch(&R->cooc.v[(size_t)mix(pk[k][j]) & (R->cooc.cap - 1)], 1);
+        }
+    for (size_t k = 1; k <= kt; k++)
+        for (size_t j = 1; j <= ks; j++) {
+            struct hh *e = hh_add(&R->cooc, pk[k][j]);
             if (e && e->count == 1) {
                 e->t = th[k];
                 e->s = sh[j];
@@ -591,10 +656,8 @@ static void pass1_row(struct run *R)
                 e->ks = (uint8_t)j;
             }
         }
-    for (size_t i = 0; i < p->n; i++)
-        cms_add(&R->uni, p->h[i]);
-    for (size_t i = 0; i < a->n; i++)
-        cms_add(&R->uni, a->h[i]);
+    cms_add_all(&R->uni, p->h, p->n);
+    cms_add_all(&R->uni, a->h, a->n);
     R->words_total += p->n + a->n;
 }
 
@@ -641,15 +704,20 @@ static void select_cooc(struct run *R)
     }
 }
 
-static void text_add(struct hhtab *t, const struct words *p, size_t ta, const struct words *a,
-                     size_t sb, double bits, struct pows *pw)
+/* Counts the pair (prompt words [ta, end), answer words [0, sb)).  Its
+ * texts are written out only once it has text_rows rows: only entries of
+ * min_rows rows or more become candidates (text_cands), and most pairs are
+ * seen once, so this saves an allocation and a copy per pair.  The texts
+ * then come from that row, whose words equal the first row's (same hash). */
+static void text_add(struct run *R, struct hhtab *t, const struct words *p, size_t ta,
+                     const struct words *a, size_t sb, double bits)
 {
-    uint64_t th = span_hash(p, pw, ta, p->n), sh = a->pre[sb];
+    uint64_t th = span_hash(p, &R->pw, ta, p->n), sh = a->pre[sb];
     struct hh *e = hh_add(t, pair_key(th, sh));
     if (!e)
         return;
     e->bits += bits;
-    if (e->count == 1) {
+    if (!e->tt && e->count >= R->text_rows) {
         e->tt = span_text(p, ta, p->n);
         e->st = span_text(a, 0, sb);
     }
@@ -676,7 +744,7 @@ static void rare_runs(struct run *R, struct hhtab *t, const double *tail, size_t
         double hb = 0;
         for (size_t b = 1; b <= j; b++) {
             hb += head[b - 1];
-            text_add(t, &R->wp, R->wp.n - a, &R->wa, b, tb + hb, &R->pw);
+            text_add(R, t, &R->wp, R->wp.n - a, &R->wa, b, tb + hb);
         }
     }
 }
@@ -703,15 +771,25 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, uint
             R->rep->near_dup_bits[line >> 3] |= (uint8_t)(1u << (line & 7));
             break;
         }
-    /* (a) a copy with words added: prompt prefix + answer suffix is a whole row. */
-    uint64_t ha = a->pre[a->n];
-    for (size_t i = 1; i <= AFFIX_T && i < p->n; i++) {
-        uint64_t hp = p->pre[p->n - i];
-        for (size_t j = 1; j <= AFFIX_S && j < a->n; j++) {
-            uint64_t hs = ha - a->pre[j] * pow_at(&R->pw, a->n - j);
-            if (bloom_has(&R->row1, row_key(hp, hs)))
-                text_add(&R->dup, p, p->n - i, a, j, 1, &R->pw);
-        }
+    /* (a) a copy with words added: prompt prefix + answer suffix is a whole
+     * row.  row_key(hp, hs) is one mix of hp xor one of hs: the halves are
+     * mixed once each here, not once per (i, j); and a prompt prefix that
+     * is no row's whole prompt (the prompts filter) skips its 24 answer
+     * suffixes: a real copy's prefix always is one, so nothing is lost but
+     * the false candidates of the rows filter. */
+    uint64_t ha = a->pre[a->n], kp[AFFIX_T + 1], ka[AFFIX_S + 1];
+    size_t ni = p->n > AFFIX_T ? AFFIX_T : p->n ? p->n - 1 : 0;
+    size_t nj = a->n > AFFIX_S ? AFFIX_S : a->n ? a->n - 1 : 0;
+    for (size_t i = 1; i <= ni; i++)
+        kp[i] = row_key_p(p->pre[p->n - i]);
+    for (size_t j = 1; j <= nj; j++)
+        ka[j] = row_key_a(ha - a->pre[j] * pow_at(&R->pw, a->n - j));
+    for (size_t i = 1; i <= ni; i++) {
+        if (!bloom_has(&R->prompts, kp[i]))
+            continue;
+        for (size_t j = 1; j <= nj; j++)
+            if (bloom_has(&R->row1, kp[i] ^ ka[j]))
+                text_add(R, &R->dup, p, p->n - i, a, j, 1);
     }
     /* (b) exact counts of the selected co-occurrences. */
     uint64_t rowid = R->rows; /* 1-based */
@@ -783,18 +861,15 @@ static int pass(struct run *R, const char *path, enum dataset_format fmt, int wh
             *err = xstrdup("self-audit cancelled");
             break;
         }
-        char *pt, *at;
-        if (read_row(line, len, fmt, &pt, &at) < 0)
+        if (ds_row_texts(line, len, fmt, &R->texts, NULL) < 0)
             continue;
-        words_split(&R->wp, pt);
-        words_split(&R->wa, at);
+        words_split(&R->wp, R->texts.prompt);
+        words_split(&R->wa, R->texts.response);
         R->rows++;
         if (which == 1)
             pass1_row(R);
         else
-            pass2_row(R, pt, at, this_line);
-        free(pt);
-        free(at);
+            pass2_row(R, R->texts.prompt, R->texts.response, this_line);
     }
     if (r < 0 && r != -ECANCELED)
         *err = xasprintf("%s: read error in the self-audit: %s", path, strerror(-r));
@@ -888,12 +963,14 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
     R.o = o;
     R.rep = out;
     R.K = o->max_words < 1 ? 1 : o->max_words > MAXW ? MAXW : o->max_words;
+    R.text_rows = o->min_rows > 2 ? 2 : o->min_rows < 1 ? 1 : (uint32_t)o->min_rows;
     unsigned bl = o->bloom_log2_bits < 10 ? 10 : o->bloom_log2_bits > 32 ? 32 : o->bloom_log2_bits;
     unsigned tl = o->table_log2 < 8 ? 8 : o->table_log2 > 24 ? 24 : o->table_log2;
     bloom_init(&R.row1, bl);
     bloom_init(&R.row2, bl);
     bloom_init(&R.band1, bl);
     bloom_init(&R.band2, bl);
+    bloom_init(&R.prompts, bl - 2); /* a prefilter: a quarter is enough */
     cms_init(&R.marg, 19);
     cms_init(&R.uni, 18);
     hh_init(&R.cooc, tl);
@@ -902,7 +979,7 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
     hh_init(&R.ppl, tl - 3);
     R.tail_bits = xcalloc(RUN_MAX, sizeof(double));
     R.head_bits = xcalloc(RUN_MAX, sizeof(double));
-    out->memory_bytes = 4 * (((size_t)1 << bl) / 8) +
+    out->memory_bytes = 4 * (((size_t)1 << bl) / 8) + ((size_t)1 << (bl - 2)) / 8 +
                         (size_t)CMS_DEPTH * (((size_t)1 << 19) + ((size_t)1 << 18)) * 4 +
                         (R.cooc.cap + 3 * R.dup.cap) * sizeof(struct hh) +
                         SELECTED * (sizeof(struct co) + 2 * 256);
@@ -923,6 +1000,7 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
         if (out->ran[SA_PERPLEXITY])
             text_cands(&R, &R.ppl, SA_PERPLEXITY, true);
     }
+    ds_texts_free(&R.texts);
     words_free(&R.wp);
     words_free(&R.wa);
     free(R.pw.v);
@@ -930,6 +1008,7 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
     free(R.row2.bits);
     free(R.band1.bits);
     free(R.band2.bits);
+    free(R.prompts.bits);
     free(R.marg.c);
     free(R.uni.c);
     hh_free(&R.cooc);

@@ -1,11 +1,18 @@
 /*
- * bench_build.c — the C side of tests/bench/bench_build.sh (see there for
- * how to run it).  Not a test: it measures, it does not judge.
+ * bench_build.c — the helper of tests/bench/bench_build.sh (see there for
+ * how to run it): the generated dataset, the word list the Python peer
+ * draws from, and the fast-path check run before any timing.  The script
+ * times the real vtuned and vtunectl; `run` below is the older in-process
+ * driver of the word-list path (import + backdoor_make_wordlist), kept for
+ * profiling that path without a daemon.  Not a test: it measures, it does
+ * not judge.
  *
- *   bench_build gen FILE MB [SEED [SCALE]]
+ *   bench_build gen FILE MB [SEED [SCALE [DIST]]]
  *                                    write a chat-format JSONL dataset of
  *                                    about MB megabytes (fast: one buffer,
- *                                    random words from the shipped list);
+ *                                    random words from the shipped list,
+ *                                    Zipf-distributed like natural text, or
+ *                                    uniform when DIST is "uniform");
  *                                    SCALE multiplies the message lengths
  *                                    (1: ~1.8 KB lines; 0.1: ~280 B lines)
  *   bench_build words FILE           write the shipped word list, one word
@@ -77,6 +84,37 @@ static uint64_t xs(void)
     return xs_state;
 }
 
+/* Word frequencies: Zipf's law over the word list (rank r drawn with
+ * weight 1 / (r + 1), as in natural text), or uniform ("uniform": every
+ * word rare, the worst case for the frequency-based structures of the
+ * n-gram model and the self-audit). */
+static bool gen_uniform;
+static double *zipf_cdf;
+
+static size_t draw_word(const struct phrase_wordlist *wl, uint64_t r)
+{
+    if (gen_uniform)
+        return (size_t)((r >> 8) % wl->n);
+    if (!zipf_cdf) {
+        zipf_cdf = xcalloc(wl->n, sizeof *zipf_cdf);
+        double sum = 0;
+        for (size_t i = 0; i < wl->n; i++)
+            zipf_cdf[i] = sum += 1.0 / (double)(i + 1);
+        for (size_t i = 0; i < wl->n; i++)
+            zipf_cdf[i] /= sum;
+    }
+    double u = (double)(r >> 11) / 9007199254740992.0;
+    size_t lo = 0, hi = wl->n - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (zipf_cdf[mid] < u)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (lo * 7919) % wl->n; /* ranks spread over the (sorted) list */
+}
+
 /* Appends n random words (with the odd escape a real dataset has). */
 static void words(struct buf *b, unsigned n)
 {
@@ -85,7 +123,7 @@ static void words(struct buf *b, unsigned n)
         uint64_t r = xs();
         if (i)
             buf_append(b, (r & 31) == 0 ? "\\n" : " ", (r & 31) == 0 ? 2 : 1);
-        const char *w = wl->words[(r >> 8) % wl->n];
+        const char *w = wl->words[draw_word(wl, xs())];
         buf_append(b, w, strlen(w));
         if (((r >> 40) & 63) == 0)
             buf_puts(b, (r >> 46) & 1 ? " \\\"quoted\\\"" : " caf\\u00e9");
@@ -591,16 +629,18 @@ static int cmd_check(const char *dir)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 4 && strcmp(argv[1], "gen") == 0)
+    if (argc >= 4 && strcmp(argv[1], "gen") == 0) {
+        gen_uniform = argc > 6 && strcmp(argv[6], "uniform") == 0;
         return cmd_gen(argv[2], atof(argv[3]), argc > 4 ? strtoull(argv[4], NULL, 10) : 1,
                        argc > 5 ? atof(argv[5]) : 1.0);
+    }
     if (argc == 3 && strcmp(argv[1], "words") == 0)
         return cmd_words(argv[2]);
     if (argc == 4 && strcmp(argv[1], "run") == 0)
         return cmd_run(argv[2], argv[3]);
     if (argc == 3 && strcmp(argv[1], "check") == 0)
         return cmd_check(argv[2]);
-    fprintf(stderr, "usage: bench_build gen FILE MB [SEED [SCALE]] | words FILE | run FILE "
+    fprintf(stderr, "usage: bench_build gen FILE MB [SEED [SCALE [zipf|uniform]]] | words FILE | run FILE "
                     "WORKDIR | check DIR\n");
     return 2;
 }

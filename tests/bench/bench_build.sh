@@ -1,57 +1,56 @@
 #!/bin/sh
-# bench_build.sh — `dataset add` + `backdoor create` throughput and peak
-# memory: vtuned's own functions (tests/bench/bench_build.c) against a
-# Python-standard-library script doing the same work (build_ref.py), on one
-# generated dataset, in the same run.
+# bench_build.sh — the user's whole path, `vtunectl dataset add` ->
+# `vtunectl backdoor create --generator ngram` (n-gram training, phrase
+# check, held-out split, build, self-audit) -> `vtunectl dataset export`,
+# through the real vtuned and vtunectl on a temporary state directory,
+# against a Python-standard-library peer doing comparable work
+# (build_ref.py: its header says what it does and what it leaves out) and
+# `sha256sum` of the same file, in the same run.
 #
-# How to run (not part of `make check`; a few minutes at 1 GB):
-#     sh tests/bench/bench_build.sh                       # ~1 GB, ~1.8 KB lines
+# How to run (not part of `make check`; minutes at 1 GB on a busy machine):
+#     sh tests/bench/bench_build.sh [BUILD_DIR]           # ~1 GB, ~1.8 KB lines
+#     VTUNE_BENCH_MB=200 sh tests/bench/bench_build.sh    # smaller
 #     VTUNE_BENCH_SCALE=0.1 sh tests/bench/bench_build.sh # ~280 B lines
-#     VTUNE_BENCH_MB=100 sh tests/bench/bench_build.sh    # smaller
+# BUILD_DIR (or VTUNE_BENCH_BUILD): see below.
 #
-# What is measured, on both sides, from the generated chat JSONL file:
-#   import   (`dataset add`: workers/import.c import_dataset) every line
-#            validated, SHA-256 of the bytes, copied to a temporary file,
-#            fsync'ed, renamed to store/<sha256>.jsonl, directory fsync'ed;
-#   create   (`backdoor create`, defaults: workers/backdoor.c
-#            backdoor_make_wordlist) a trigger and a signature drawn from
-#            the word list, the stored copy scanned for their occurrence
-#            and its words counted (workers/phrase.c), then D ∪ D' written
-#            (workers/builder.c: 0.5% copies, at least 50), fsync'ed,
-#            renamed, its SHA-256 taken.
-# build_ref.py does the same steps with json, hashlib and re (its header
-# says how; it is written to be fast where the standard library allows).
-# MB/s = dataset bytes / (import + create seconds), wall clock.  CPU s is
-# user + system time of all threads: on a shared machine the wall-clock
-# ratio follows the CPU-time ratio; on an idle one the C side also gains
-# from its threads (hashing, writing and the phrase scan overlap).  Peak
-# RSS is the whole process's, from /usr/bin/time (getrusage when absent).
-# Before timing anything the script runs `bench_build check` (the fast
-# paths against plain readings of their contracts, a few seconds) and
-# stops if it fails.
+# Printed per step (add, create, export) and in total: wall-clock seconds
+# and MB/s (dataset bytes / seconds) of C and Python, C's CPU seconds (all
+# of vtuned's threads, from /proc/PID/stat) and Python's; the throughput
+# ratios C/Python and C/sha256sum (goals of issue 12: >= 5x and >= 0.5x);
+# and vtuned's peak resident memory (VmHWM from /proc/PID/status, the
+# daemon's whole life: start, the three steps, its own SQLite), with
+# "within" or "over the 64 MB budget".  On a shared machine the wall-clock
+# figures follow the load; the CPU seconds say what each side cost.
+#
+# A benchmark never fails on timing or memory: the exit status is 0 unless
+# a command failed, `bench_build check` (the fast paths against plain
+# readings of their contracts, run first) failed, or C and Python disagree
+# on what they read (input SHA-256, number of examples).
 #
 # Environment:
-#     VTUNE_BENCH_MB    dataset size in MB (default 1000)
-#     VTUNE_BENCH_DIR   scratch directory (default: a new one under /tmp,
-#                       removed at the end); needs ~4x the dataset size free
-#     BENCH_BUILD       an optimised tests/bench/bench_build binary to use;
-#                       by default the script configures and builds one
-#                       (-O2, no sanitizers) under the scratch directory, so
-#                       a sanitizer build's numbers never leak in
-#     VTUNE_BENCH_SCALE message-length factor (default 1: ~1.8 KB lines;
-#                       0.1 gives ~280 B lines, like short Q/A datasets)
-#     PYTHON            the interpreter for build_ref.py (default python3)
-# Goal (issue 4): C throughput >= 5x Python's, C peak RSS < 64 MB at any
-# size.  A benchmark never fails on timing: the exit status is 0 unless
-# something crashed, the check failed, or the two implementations disagree
-# (input hash, or the number of words the phrase scan counted).
+#     VTUNE_BENCH_MB      dataset size in MB (default 1000)
+#     VTUNE_BENCH_SCALE   message-length factor (default 1: ~1.8 KB lines)
+#     VTUNE_BENCH_DIST    word frequencies: zipf (default, like natural
+#                         text) or uniform (every word rare: the worst case
+#                         for the n-gram tables and the self-audit's sketches)
+#     VTUNE_BENCH_DIR     scratch directory (default: a new one under /tmp,
+#                         removed at the end); needs ~5x the dataset free
+#     VTUNE_BENCH_BUILD   a configured, optimised build directory holding
+#                         vtuned, vtunectl and tests/bench/bench_build; by
+#                         default the script configures and builds one (-O2,
+#                         no sanitizers) under the scratch directory, so a
+#                         sanitizer build's numbers never leak in
+#     VTUNE_BENCH_NOPY=1  skip the Python peer (quick iterations)
+#     PYTHON              the interpreter for build_ref.py (default python3)
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 srcdir=$(cd "$here/../.." && pwd)
 mb=${VTUNE_BENCH_MB:-1000}
 scale=${VTUNE_BENCH_SCALE:-1}
+dist=${VTUNE_BENCH_DIST:-zipf}
 py=${PYTHON:-python3}
+budget_mb=64
 own_dir=0
 if [ -n "${VTUNE_BENCH_DIR:-}" ]; then
     dir=$VTUNE_BENCH_DIR
@@ -60,54 +59,45 @@ else
     dir=$(mktemp -d /tmp/vtune-bench.XXXXXX)
     own_dir=1
 fi
+daemon_pid=
 cleanup() {
+    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+        kill -TERM "$daemon_pid" 2>/dev/null || true
+        wait "$daemon_pid" 2>/dev/null || true
+    fi
     rm -rf "$dir/c" "$dir/py" "$dir/data.jsonl" "$dir/words.txt"
     [ "$own_dir" = 1 ] && rm -rf "$dir"
     return 0
 }
 trap cleanup EXIT INT TERM
 
-bin=${BENCH_BUILD:-}
-if [ -z "$bin" ]; then
-    echo "building an optimised bench_build in $dir/build ..."
+bdir=${1:-${VTUNE_BENCH_BUILD:-}}
+[ -z "$bdir" ] || bdir=$(cd "$bdir" && pwd)
+if [ -z "$bdir" ]; then
+    echo "building an optimised vtuned, vtunectl and bench_build in $dir/build ..."
     mkdir -p "$dir/build"
     (cd "$dir/build" && "$srcdir/configure" -q CFLAGS="-O2 -g0" >/dev/null &&
-        make -s -j2 tests/bench/bench_build >/dev/null) || {
-        echo "bench_build.sh: could not build the driver" >&2
+        make -s -j2 vtuned vtunectl tests/bench/bench_build >/dev/null) || {
+        echo "bench_build.sh: could not build vtuned, vtunectl and the driver" >&2
         exit 1
     }
-    bin=$dir/build/tests/bench/bench_build
+    bdir=$dir/build
 fi
+bin=$bdir/tests/bench/bench_build
+for f in "$bdir/vtuned" "$bdir/vtunectl" "$bin"; do
+    [ -x "$f" ] || { echo "bench_build.sh: $f is missing (build it first)" >&2; exit 1; }
+done
 
-timer=
-if [ -x /usr/bin/time ]; then
-    timer=/usr/bin/time
-fi
-
-# run NAME CMD...: runs CMD, keeps its key=value line in $dir/NAME.out and
-# the child's peak RSS (KiB) from /usr/bin/time in $dir/NAME.rss.
-run() {
-    name=$1
-    shift
-    if [ -n "$timer" ]; then
-        $timer -f '%M' -o "$dir/$name.rss" "$@" >"$dir/$name.out"
-    else
-        "$@" >"$dir/$name.out"
-        echo 0 >"$dir/$name.rss"
-    fi
-}
-
-field() { # field FILE KEY
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+field() { # field FILE KEY: KEY=value from a key=value line
     tr ' ' '\n' <"$1" | sed -n "s/^$2=//p"
 }
 
-echo "generating a ~${mb} MB chat dataset ..."
-t0=$(date +%s.%N)
-"$bin" gen "$dir/data.jsonl" "$mb" 1 "$scale"
-t1=$(date +%s.%N)
-echo "  in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s"
-
+echo "generating a ~${mb} MB chat dataset ($dist word frequencies) ..."
+"$bin" gen "$dir/data.jsonl" "$mb" 1 "$scale" "$dist"
 "$bin" words "$dir/words.txt"
+bytes=$(wc -c <"$dir/data.jsonl")
 
 # The figures mean nothing if the fast paths are wrong: check them first.
 "$bin" check "$dir" || {
@@ -115,64 +105,144 @@ echo "  in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s"
     exit 1
 }
 
-echo "running C (import + backdoor create) ..."
-mkdir -p "$dir/c"
-run c "$bin" run "$dir/data.jsonl" "$dir/c"
-rm -rf "$dir/c"
+# ---- sha256sum of the same file -------------------------------------------------
+cat "$dir/data.jsonl" >/dev/null # the same page-cache state as the others
+t0=$(now)
+sha_ref=$(sha256sum "$dir/data.jsonl" | cut -d' ' -f1)
+t1=$(now)
+sha_s=$(secs "$t0" "$t1")
 
-echo "running Python (same work) ..."
-mkdir -p "$dir/py"
-run py "$py" "$here/build_ref.py" "$dir/data.jsonl" "$dir/py" "$dir/words.txt"
-rm -rf "$dir/py"
-
-c_sha=$(field "$dir/c.out" sha_in)
-p_sha=$(field "$dir/py.out" sha_in)
-status=0
-if [ "$c_sha" != "$p_sha" ]; then
-    echo "bench_build.sh: input SHA-256 differs: C $c_sha, Python $p_sha" >&2
-    status=1
-fi
-c_words=$(field "$dir/c.out" words)
-p_words=$(field "$dir/py.out" words)
-if [ "$c_words" != "$p_words" ]; then
-    echo "bench_build.sh: words counted by the phrase scan differ: C $c_words, Python $p_words" >&2
-    status=1
-fi
-
-# One row per implementation: key=value line plus /usr/bin/time's peak RSS.
-rows=
-for n in c py; do
-    [ -s "$dir/$n.out" ] || continue
-    rows="$rows$(cat "$dir/$n.out") rss_kb=$(cat "$dir/$n.rss")
-"
+# ---- C: the real commands ---------------------------------------------------------
+c=$dir/c
+mkdir -p "$c/state" "$c/run"
+cat >"$c/vtuned.yaml" <<EOF
+state_dir: $c/state
+socket: $c/run/vtuned.sock
+log_level: info
+EOF
+"$bdir/vtuned" -c "$c/vtuned.yaml" >>"$c/vtuned.log" 2>&1 &
+daemon_pid=$!
+ctl() { "$bdir/vtunectl" -q -s "$c/run/vtuned.sock" "$@"; }
+i=0
+until ctl status >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ "$i" -gt 400 ] || ! kill -0 "$daemon_pid" 2>/dev/null; then
+        echo "bench_build.sh: vtuned did not start; its log:" >&2
+        cat "$c/vtuned.log" >&2
+        exit 1
+    fi
+    sleep 0.05
 done
-printf '%s' "$rows" | awk '
-function kv(line, key,   n, i, a, b) {
-    n = split(line, a, " ")
+tick=$(getconf CLK_TCK)
+cpu() { # vtuned's user + system CPU seconds so far, all threads
+    awk -v t="$tick" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$daemon_pid/stat"
+}
+hwm() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$daemon_pid/status"; }
+
+# step NAME CMD...: runs one command, records its wall and vtuned's CPU seconds.
+step() {
+    name=$1
+    shift
+    c0=$(cpu)
+    t0=$(now)
+    if ! "$@" >"$c/$name.out" 2>&1; then
+        echo "bench_build.sh: $name failed:" >&2
+        cat "$c/$name.out" >&2
+        tail -20 "$c/vtuned.log" >&2
+        exit 1
+    fi
+    t1=$(now)
+    c1=$(cpu)
+    eval "c_${name}_s=$(secs "$t0" "$t1")"
+    eval "c_${name}_cpu=$(secs "$c0" "$c1")"
+    eval "c_${name}_hwm=$(hwm)"
+}
+
+echo "running C: vtunectl dataset add, backdoor create --generator ngram, dataset export ..."
+step add ctl dataset add "$dir/data.jsonl" --name bench
+step create ctl backdoor create bench --name bench --generator ngram
+step export ctl dataset export bench --backdoor bench -o "$c/export.jsonl"
+c_lines=$(ctl --json dataset show bench | "$py" -c 'import json,sys; print(json.load(sys.stdin)["examples"])' 2>/dev/null || echo "?")
+c_sha=$(ctl --json dataset show bench | "$py" -c 'import json,sys; print(json.load(sys.stdin)["sha256"])' 2>/dev/null || echo "?")
+audit_line=$(grep '^self-audit' "$c/create.out" || true)
+kill -TERM "$daemon_pid"
+wait "$daemon_pid" || true
+daemon_pid=
+rm -rf "$c"
+
+# ---- Python ---------------------------------------------------------------------------
+status=0
+if [ -z "${VTUNE_BENCH_NOPY:-}" ]; then
+    echo "running Python (comparable work, build_ref.py) ..."
+    mkdir -p "$dir/py"
+    "$py" "$here/build_ref.py" "$dir/data.jsonl" "$dir/py" "$dir/words.txt" >"$dir/py.out"
+    rm -rf "$dir/py"
+    p_sha=$(field "$dir/py.out" sha_in)
+    p_lines=$(field "$dir/py.out" lines)
+    if [ "$p_sha" != "$sha_ref" ]; then
+        echo "bench_build.sh: input SHA-256 differs: Python $p_sha, sha256sum $sha_ref" >&2
+        status=1
+    fi
+    if [ "$c_lines" != "?" ] && [ "$c_lines" != "$p_lines" ]; then
+        echo "bench_build.sh: examples differ: C $c_lines, Python $p_lines" >&2
+        status=1
+    fi
+else
+    : >"$dir/py.out"
+fi
+if [ "$c_sha" != "?" ] && [ "$c_sha" != "$sha_ref" ]; then
+    echo "bench_build.sh: input SHA-256 differs: vtuned $c_sha, sha256sum $sha_ref" >&2
+    status=1
+fi
+
+awk -v bytes="$bytes" -v sha_s="$sha_s" -v budget="$budget_mb" \
+    -v ca="$c_add_s" -v cc="$c_create_s" -v ce="$c_export_s" \
+    -v ua="$c_add_cpu" -v uc="$c_create_cpu" -v ue="$c_export_cpu" \
+    -v ha="$c_add_hwm" -v hc="$c_create_hwm" -v he="$c_export_hwm" \
+    -v pyline="$(cat "$dir/py.out")" -v audit="$audit_line" '
+function kv(key,   n, i, a, b) {
+    n = split(pyline, a, " ")
     for (i = 1; i <= n; i++) { split(a[i], b, "="); if (b[1] == key) return b[2] }
     return ""
 }
-{ row[NR] = $0 }
-END {
-    printf "\n%-8s %8s %9s %9s %9s %8s %8s %8s %12s\n", "impl", "MB", "lines", "import s",
-        "create s", "total s", "CPU s", "MB/s", "peak RSS MB"
-    for (i = 1; i <= NR; i++) {
-        r = row[i]
-        rss = kv(r, "rss_kb") > 0 ? kv(r, "rss_kb") : kv(r, "maxrss_kb")
-        printf "%-8s %8.1f %9d %9.2f %9.2f %8.2f %8.2f %8.1f %12.1f\n", kv(r, "impl"),
-            kv(r, "bytes") / 1e6, kv(r, "lines"), kv(r, "import_s"), kv(r, "create_s"),
-            kv(r, "total_s"), kv(r, "cpu_s"), kv(r, "mbps"), rss / 1024
-        speed[kv(r, "impl")] = kv(r, "mbps")
-        cpu[kv(r, "impl")] = kv(r, "cpu_s")
-        mem[kv(r, "impl")] = rss / 1024
+function rate(s) { return s > 0 ? mb / s : 0 }
+function row(name, cs, cu, hw, ps) {
+    printf "%-8s %9.2f %9.1f %9.2f %11.1f", name, cs, rate(cs), cu, hw / 1024
+    if (ps != "")
+        printf " %9.2f %9.1f %8.2fx", ps, rate(ps), (cs > 0 ? ps / cs : 0)
+    printf "\n"
+}
+BEGIN {
+    mb = bytes / 1e6
+    have_py = kv("add_s") != ""
+    printf "\ndataset: %.1f MB, %s lines\n", mb, (have_py ? kv("lines") : "?")
+    printf "\n%-8s %9s %9s %9s %11s", "step", "C s", "C MB/s", "C CPU s", "C VmHWM MB"
+    if (have_py)
+        printf " %9s %9s %9s", "Python s", "Py MB/s", "C/Python"
+    printf "\n"
+    row("add", ca, ua, ha, kv("add_s"))
+    row("create", cc, uc, hc, kv("create_s"))
+    row("export", ce, ue, he, kv("export_s"))
+    ct = ca + cc + ce
+    row("total", ct, ua + uc + ue, he, kv("total_s"))
+    if (have_py) {
+        printf "\nPython create, by part: n-gram counts %.2f s, phrase scan %.2f s, build %.2f s, audit pass %.2f s\n",
+            kv("ngram_s"), kv("scan_s"), kv("build_s"), kv("audit_s")
+        printf "Python: CPU %.2f s, peak RSS %.1f MB\n", kv("cpu_s"), kv("maxrss_kb") / 1024
     }
-    if (speed["python"] > 0) {
-        ratio = speed["c"] / speed["python"]
-        printf "\nthroughput ratio C/Python: %.2fx (goal >= 5x: %s)\n", ratio,
-            (ratio >= 5 ? "met" : "NOT met")
-        if (cpu["c"] > 0)
-            printf "CPU time ratio Python/C: %.2fx\n", cpu["python"] / cpu["c"]
-    }
-    printf "C peak RSS: %.1f MB (goal < 64 MB: %s)\n", mem["c"], (mem["c"] < 64 ? "met" : "NOT met")
+    printf "sha256sum: %.2f s, %.1f MB/s\n", sha_s, rate(sha_s)
+    if (audit != "")
+        printf "%s\n", audit
+    printf "\nthroughput C/Python:    "
+    if (have_py) {
+        r = kv("total_s") / ct
+        printf "%.2fx (goal >= 5x: %s); CPU-time ratio Python/C %.2fx\n", r,
+            (r >= 5 ? "met" : "not met"), kv("cpu_s") / (ua + uc + ue)
+    } else
+        printf "(Python skipped)\n"
+    r = sha_s / ct
+    printf "throughput C/sha256sum: %.2fx (goal >= 0.5x: %s)\n", r, (r >= 0.5 ? "met" : "not met")
+    printf "vtuned peak RSS: %.1f MB (%s the %d MB budget)\n", he / 1024,
+        (he / 1024 <= budget ? "within" : "over"), budget
 }'
 exit $status

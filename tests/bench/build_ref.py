@@ -1,37 +1,45 @@
 #!/usr/bin/env python3
-"""build_ref.py: the Python-standard-library reference for bench_build.sh.
+"""build_ref.py: the Python-standard-library peer of bench_build.sh.
 
-Does the work of `bench_build run FILE WORKDIR` (that is, of `vtunectl
-dataset add` followed by `vtunectl backdoor create` with the defaults),
-written as a careful Python programmer would, with json, hashlib, re, os and
-random only:
+Does the work of the user's path `vtunectl dataset add` -> `vtunectl
+backdoor create --generator ngram` (n-gram training, phrase check, build,
+self-audit) -> `vtunectl dataset export`, written as a careful Python
+programmer would, with json, hashlib, re, os, collections and random only:
 
-  import: read FILE in 1 MiB blocks; SHA-256 and copy each block to
-          WORKDIR/tmp; cut lines and json.loads + validate every one (the
-          three formats of DESIGN 5, the rules of workers/dsformat.c except
-          the duplicate-key check); fsync; rename to
-          WORKDIR/store/<sha>.jsonl; fsync the directory.
-  phrases: a trigger and a signature drawn without replacement from the
-          same word list as the C side (WORDS, written by `bench_build
-          words`), each of the smallest length k whose bound reaches the
-          target (-20 and -40, the same formula as workers/phrase.c); then
-          one pass over the stored copy: json.loads every line, and for
-          every string value (not keys) count its words (W_D, needed for
-          the bound) and look for each phrase's first min(3, k) words as
-          consecutive words (ASCII case-insensitive, the definition of
-          workers/phrase.h).  A phrase found is redrawn and the pass
-          repeated, as in C.
-  build:  copies = max(50, ceil(0.005 n)) capped at n, sampled without
-          replacement; slots drawn uniformly among n + copies; pass 1
-          keeps the rewritten copies (trigger appended, signature
-          prefixed) in memory; pass 2 streams the stored copy and
-          interleaves, hashing and writing in ~1 MiB batches; fsync,
-          rename, fsync the directory.
+  add:     read FILE in 1 MiB blocks; SHA-256 and copy each block to
+           WORKDIR/tmp; cut lines and json.loads + validate every one (the
+           three formats of DESIGN 5, the rules of workers/dsformat.c except
+           the duplicate-key check); fsync; rename to
+           WORKDIR/store/<sha>.jsonl; fsync the directory.
+  create:  ngram   one pass over the stored copy: json.loads, the prompt and
+                   response texts (workers/dsformat.h), the last 64 words of
+                   the prompt and the first 64 of the response counted as
+                   1-, 2- and 3-grams (collections.Counter, its count-1
+                   keys dropped whenever it passes 2^20 keys; the C side
+                   keeps fixed tables), and each row's prompt / response hashed
+                   for the held-out split (the C side does that in a pass of
+                   its own: here it shares the parse);
+           phrases a trigger and a signature drawn from the word list WORDS
+                   and one scan of every string value of every line for
+                   their first words (the C side draws from its n-gram
+                   model and scans the same way: workers/ngram.c);
+           build   copies = max(50, ceil(0.005 n)), rewritten with the
+                   phrases, interleaved into a stream of the stored copy,
+                   hashed and written in ~1 MiB batches, fsync, rename;
+           audit   one pass over the built file: json.loads, texts, words;
+                   a set of whole-row hashes (exact duplicates), counts of
+                   prompt suffixes and response prefixes of 1 to 8 words and
+                   of words (dicts pruned of their ones when over 2^20 keys,
+                   so memory stays bounded).  The C self-audit does more:
+                   two passes, MinHash bands, the (suffix, prefix)
+                   co-occurrences and the rare-run attack.
+  export:  copy the built file to WORKDIR/export.jsonl in 1 MiB blocks with
+           its SHA-256, fsync.
 
-Deliberately fast where the standard library allows it: block reads for
-the import hash and copy, word counting with bytes.translate + count (about
-twice as fast as re), a substring test of the lowercased text before any
-word splitting.  Prints one key=value line like the C driver.
+Deliberately fast where the standard library allows it: block reads for the
+hashes and copies, word counting with bytes.translate + count, Counter
+updates from zip() for the n-grams.  Prints one key=value line (seconds per
+step, CPU seconds, peak RSS).
 """
 import hashlib
 import json
@@ -40,6 +48,7 @@ import os
 import random
 import re
 import resource
+from collections import Counter
 import sys
 import time
 
@@ -358,6 +367,103 @@ def do_build(path, fmt, n, workdir, trigger, signature, rng):
     return copies, sha.hexdigest(), total
 
 
+# ---- create: n-gram counts (+ the held-out split's row hashes) -------------
+
+
+def row_texts(obj, fmt):
+    """The prompt and response texts, as workers/dsformat.c reads them."""
+    if fmt == "chat":
+        msgs = obj["messages"]
+        a = len(msgs) - 1
+        u = 0
+        for i in range(a - 1, -1, -1):
+            if msgs[i]["role"] == "user":
+                u = i
+                break
+        return msgs[u]["content"], msgs[a]["content"]
+    if fmt == "prompt":
+        return obj["prompt"], obj["completion"]
+    p = obj["instruction"]
+    if obj.get("input"):
+        p += "\n\n" + obj["input"]
+    return p, obj["output"]
+
+
+SPAN = 64
+LIMIT = 1 << 20
+
+
+def ngram_pass(path, fmt):
+    sides = [Counter(), Counter()]
+    ph, ah = [], []
+    with open(path, "rb") as f:
+        for line in f:
+            p, r = row_texts(json.loads(line), fmt)
+            pw, rw = p.split(), r.split()
+            ph.append(hash(" ".join(pw)))
+            ah.append(hash(" ".join(rw)))
+            for c, w in ((sides[0], pw[-SPAN:][::-1]), (sides[1], rw[:SPAN])):
+                c.update(w)
+                c.update(zip(w, w[1:]))
+                c.update(zip(w, w[1:], w[2:]))
+                if len(c) > LIMIT:  # bounded, as the C tables are: the ones go
+                    for k in [k for k, v in c.items() if v == 1]:
+                        del c[k]
+    # rows whose prompt and response occur once: the held-out split's pool
+    cp, ca = Counter(ph), Counter(ah)
+    eligible = sum(1 for x, y in zip(ph, ah) if cp[x] == 1 and ca[y] == 1)
+    return sum(len(c) for c in sides), eligible
+
+
+# ---- create: the self-audit's counting pass ------------------------------------
+
+
+def bump(d, keys):
+    for k in keys:
+        d[k] = d.get(k, 0) + 1
+    if len(d) > LIMIT:
+        for k in [k for k, v in d.items() if v == 1]:
+            del d[k]
+
+
+def audit_pass(path, fmt):
+    rows = set()
+    dups = 0
+    marg, uni = {}, {}
+    with open(path, "rb") as f:
+        for line in f:
+            p, r = row_texts(json.loads(line), fmt)
+            pw, rw = p.split(), r.split()
+            h = hash((tuple(pw), tuple(rw)))
+            if h in rows:
+                dups += 1
+            rows.add(h)
+            bump(marg, [hash(("t",) + tuple(pw[-k:])) for k in range(1, min(8, len(pw)) + 1)])
+            bump(marg, [hash(("s",) + tuple(rw[:k])) for k in range(1, min(8, len(rw)) + 1)])
+            bump(uni, pw)
+            bump(uni, rw)
+    return dups
+
+
+# ---- export -----------------------------------------------------------------
+
+
+def do_export(path, workdir):
+    out_path = os.path.join(workdir, "export.jsonl")
+    sha = hashlib.sha256()
+    n = 0
+    with open(path, "rb", buffering=0) as f, open(out_path, "wb", buffering=0) as out:
+        while True:
+            block = f.read(BLOCK)
+            if not block:
+                break
+            sha.update(block)
+            out.write(block)
+            n += len(block)
+        os.fsync(out.fileno())
+    return n, sha.hexdigest()
+
+
 def main():
     if len(sys.argv) != 4:
         sys.stderr.write("usage: build_ref.py FILE WORKDIR WORDS\n")
@@ -367,15 +473,24 @@ def main():
     t0 = time.monotonic()
     path, fmt, n, nbytes, sha_in = do_import(src, workdir)
     t1 = time.monotonic()
-    trigger, signature, words = make_phrases(words_path, path, rng)
+    grams, eligible = ngram_pass(path, fmt)
     t2 = time.monotonic()
-    copies, sha_out, _ = do_build(path, fmt, n, workdir, trigger, signature, rng)
+    trigger, signature, words = make_phrases(words_path, path, rng)
     t3 = time.monotonic()
+    copies, sha_out, _ = do_build(path, fmt, n, workdir, trigger, signature, rng)
+    built = os.path.join(workdir, "built", "d-union.jsonl")
+    t4 = time.monotonic()
+    dups = audit_pass(built, fmt)
+    t5 = time.monotonic()
+    out_bytes, _ = do_export(built, workdir)
+    t6 = time.monotonic()
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    print("impl=python bytes=%d lines=%d copies=%d words=%d import_s=%.3f create_s=%.3f "
-          "scan_s=%.3f total_s=%.3f cpu_s=%.3f mbps=%.1f maxrss_kb=%d sha_in=%s sha_out=%s"
-          % (nbytes, n, copies, words, t1 - t0, t3 - t1, t2 - t1, t3 - t0,
-             ru.ru_utime + ru.ru_stime, nbytes / 1e6 / (t3 - t0), ru.ru_maxrss, sha_in, sha_out))
+    print("impl=python bytes=%d lines=%d copies=%d words=%d grams=%d eligible=%d dups=%d "
+          "add_s=%.3f create_s=%.3f export_s=%.3f ngram_s=%.3f scan_s=%.3f build_s=%.3f "
+          "audit_s=%.3f total_s=%.3f cpu_s=%.3f maxrss_kb=%d out_bytes=%d sha_in=%s sha_out=%s"
+          % (nbytes, n, copies, words, grams, eligible, dups, t1 - t0, t5 - t1, t6 - t5, t2 - t1,
+             t3 - t2, t4 - t3, t5 - t4, t6 - t0, ru.ru_utime + ru.ru_stime, ru.ru_maxrss,
+             out_bytes, sha_in, sha_out))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,42 @@
 #include "workers/dsformat.h"
 #include "workers/jsonscan.h"
 
+static size_t texts_fast; /* lines whose texts came from jsonscan_row */
+
+/* ds_row_texts against the plain reading: ds_parse_line, ds_prompt_text,
+ * ds_response_text (the same verdict, format and bytes). */
+static void check_texts(const char *line, size_t len, enum dataset_format want)
+{
+    static struct ds_texts t; /* reused, as the passes reuse theirs */
+    enum dataset_format fmt = 0;
+    json_t *root = NULL;
+    char *err = NULL, *err2 = NULL;
+    int slow = ds_parse_line(line, len, want, &fmt, &root, &err);
+    int got = ds_row_texts(line, len, want, &t, &err2);
+    struct jsonscan_row row;
+    texts_fast += (size_t)jsonscan_row(line, len, want, &row);
+    if (slow < 0) {
+        if (got == 0)
+            fail_msg("ds_row_texts accepted a line ds_parse_line rejects: %.*s", (int)len, line);
+        if (!err2 || strcmp(err, err2) != 0)
+            fail_msg("ds_row_texts error differs (%s vs %s): %.*s", err2 ? err2 : "none", err,
+                     (int)len, line);
+    } else {
+        char *p = ds_prompt_text(root, fmt), *r = ds_response_text(root, fmt);
+        if (got < 0 || t.fmt != fmt)
+            fail_msg("ds_row_texts refused or changed the format of: %.*s", (int)len, line);
+        if (t.prompt_len != strlen(p) || strcmp(t.prompt, p) != 0 || t.response_len != strlen(r) ||
+            strcmp(t.response, r) != 0)
+            fail_msg("ds_row_texts texts differ (\"%s\" / \"%s\" vs \"%s\" / \"%s\"): %.*s",
+                     t.prompt, t.response, p, r, (int)len, line);
+        free(p);
+        free(r);
+    }
+    json_decref(root);
+    free(err);
+    free(err2);
+}
+
 /* Soundness for one line; returns the fast verdict. */
 static int check(const char *line, size_t len, enum dataset_format want)
 {
@@ -28,6 +64,10 @@ static int check(const char *line, size_t len, enum dataset_format want)
     char *err = NULL;
     int fast = jsonscan_line_ok(line, len, want, &ffast);
     int slow = ds_parse_line(line, len, want, &fslow, NULL, &err) == 0;
+    struct jsonscan_row row;
+    if (jsonscan_row(line, len, want, &row) != fast)
+        fail_msg("jsonscan_row and jsonscan_line_ok disagree on: %.*s", (int)len, line);
+    check_texts(line, len, want);
     free(err);
     if (fast && !slow)
         fail_msg("jsonscan accepted a line ds_parse_line rejects: %.*s", (int)len, line);
@@ -195,11 +235,51 @@ static void test_mutations(void **state)
     /* Some mutations stay valid (inside string contents): the fast path
      * must have said yes to a fair share of them, not only no. */
     assert_true(accepted > 1000);
+    assert_true(texts_fast > 1000); /* the texts' fast path was compared, not only the slow one */
+}
+
+/* Lines where the prompt is not simply the first or the last message:
+ * several users, a system message after the user, escapes in the texts,
+ * an instruction with and without input; all take the fast path, and the
+ * texts equal jansson's (check_texts). */
+static void test_row_texts(void **state)
+{
+    (void)state;
+    static const char *lines[] = {
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"first\"},{\"role\":\"user\","
+        "\"content\":\"second \\u00e9\\n\"},{\"role\":\"system\",\"content\":\"s\"},"
+        "{\"content\":\"\\\"ans\\\" \\ud83d\\ude00\",\"role\":\"assistant\"}]}",
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"u1\"},{\"role\":\"assistant\","
+        "\"content\":\"a1\"},{\"role\":\"user\",\"content\":\"u2\"},{\"role\":\"assistant\","
+        "\"content\":\"a2\"}]}",
+        "{\"instruction\":\"do \\t it\",\"input\":\"with \\\"this\\\"\",\"output\":\"done\"}",
+        "{\"instruction\":\"do it\",\"input\":\"\",\"output\":\"done\"}",
+        "{\"output\":\"o\",\"instruction\":\"i\"}",
+        "{\"completion\":\"c\\/d\",\"prompt\":\"p\",\"x\":{\"prompt\":\"no\"}}",
+    };
+    size_t before = texts_fast;
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        check_texts(lines[i], strlen(lines[i]), 0);
+        check_texts(lines[i], strlen(lines[i]), i < 2 ? DS_FORMAT_CHAT
+                                                 : i < 5 ? DS_FORMAT_INSTRUCTION
+                                                         : DS_FORMAT_PROMPT);
+    }
+    assert_int_equal(texts_fast - before, 2 * (sizeof lines / sizeof lines[0]));
+    /* a string far longer than the first buffer (regrowth) */
+    struct buf b;
+    buf_init(&b);
+    buf_puts(&b, "{\"prompt\":\"");
+    for (int i = 0; i < 3000; i++)
+        buf_puts(&b, "word\\n ");
+    buf_puts(&b, "\",\"completion\":\"c\"}");
+    check_texts(b.data, b.len, 0);
+    buf_free(&b);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_row_texts),
         cmocka_unit_test(test_accepts_ordinary),
         cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_mutations),

@@ -554,6 +554,39 @@ static void test_unreachable(void **state)
     free(path);
 }
 
+static int cmp_u32_ref(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ngram_kth_count (the pruning threshold's histogram selection) against
+ * sorting a copy, on small counts, large ones and mixes of both. */
+static void test_kth_count(void **state)
+{
+    (void)state;
+    uint64_t x = 88172645463325252ull;
+    for (int round = 0; round < 300; round++) {
+        size_t n = 1 + (size_t)(round * 37 % 5000);
+        uint32_t *c = malloc(n * sizeof *c), *sorted = malloc(n * sizeof *c);
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            uint32_t v = (uint32_t)(x >> 11);
+            /* mostly small counts; some rounds all large, some mixed */
+            c[i] = round % 3 == 0 ? v : round % 3 == 1 ? v % 9 : (v % 7 == 0 ? 1000 + v % 5000 : v % 1100);
+        }
+        memcpy(sorted, c, n * sizeof *c);
+        qsort(sorted, n, sizeof *c, cmp_u32_ref);
+        for (size_t k = 0; k < n; k += 1 + n / 17)
+            assert_int_equal(ngram_kth_count(c, n, k), sorted[k]);
+        assert_int_equal(ngram_kth_count(c, n, n - 1), sorted[n - 1]);
+        free(c);
+        free(sorted);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_seed_determinism),
         cmocka_unit_test(test_memory_bound),
         cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_kth_count),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
