@@ -397,6 +397,24 @@ int provider_malformed(const struct http_response *res, struct provider_error *e
     return -EPROTO;
 }
 
+int provider_parse_job_with(const struct http_response *res, struct provider_job *out,
+                            struct provider_error *err,
+                            int (*from_json)(json_t *o, struct provider_job *j), const char *what)
+{
+    json_t *root;
+    int r = provider_response_json(res, &root, err);
+    memset(out, 0, sizeof *out);
+    if (r < 0)
+        return r;
+    r = from_json(root, out);
+    json_decref(root);
+    if (r < 0) {
+        provider_job_clear(out);
+        return provider_malformed(res, err, what);
+    }
+    return 0;
+}
+
 static char *json_str_dup(json_t *v)
 {
     if (json_is_string(v))

@@ -431,6 +431,14 @@ int64_t provider_opt_int(json_t *o, const char *k, int64_t dflt, int *bad);
 /* Fills *err as PROVIDER_E_MALFORMED with an excerpt of the body; -EPROTO. */
 int provider_malformed(const struct http_response *res, struct provider_error *err,
                        const char *what);
+/* A job object's parse function for every kind: the response as JSON
+ * (provider_response_json), then the kind's own mapping from_json (0, or <0
+ * for a body without the fields it needs: then *out is cleared and the
+ * answer reported malformed, expecting what).  *out is zeroed first; on
+ * success the caller owns it (provider_job_clear). */
+int provider_parse_job_with(const struct http_response *res, struct provider_job *out,
+                            struct provider_error *err,
+                            int (*from_json)(json_t *o, struct provider_job *j), const char *what);
 /* ISO-8601 / RFC 3339 "2023-05-17T17:35:45.123Z" (or with +hh:mm) → Unix
  * seconds; returns 0 or -EINVAL. */
 int provider_parse_iso8601(const char *s, int64_t *out);

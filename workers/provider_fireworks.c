@@ -550,18 +550,7 @@ static int job_from_json(json_t *o, struct provider_job *j)
 static int fw_parse_job(const struct http_response *res, struct provider_job *out,
                         struct provider_error *err)
 {
-    json_t *root;
-    int r = provider_response_json(res, &root, err);
-    memset(out, 0, sizeof *out);
-    if (r < 0)
-        return r;
-    r = job_from_json(root, out);
-    json_decref(root);
-    if (r < 0) {
-        provider_job_clear(out);
-        return provider_malformed(res, err, "a supervised fine-tuning job with name and state");
-    }
-    return 0;
+    return provider_parse_job_with(res, out, err, job_from_json, "a supervised fine-tuning job with name and state");
 }
 
 /* A page of jobs, or the one job a tagged "listing" fetched; a 404 to that
