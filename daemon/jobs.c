@@ -1837,7 +1837,9 @@ static void m_cancel(struct vtuned *d, struct ctl_req *req, json_t *params)
     if (store_job_get(d->store, key, &j) == 0)
         ctl_reply(req, job_json(d, &j));
     else
-        ctl_reply(req, json_pack("{s:b}", CTL_K_CANCEL_REQUESTED, 1));
+        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL,
+                        "cancel of job %s recorded, but the job cannot be read back: %s", key,
+                        store_errmsg(d->store));
 out:
     store_job_clear(&j);
 }
