@@ -415,6 +415,18 @@ int provider_parse_job_with(const struct http_response *res, struct provider_job
     return 0;
 }
 
+int provider_page_jobs(json_t *arr, struct provider_job_page *out,
+                       int (*from_json)(json_t *o, struct provider_job *j))
+{
+    out->jobs = xcalloc(json_array_size(arr) + 1, sizeof *out->jobs);
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        out->n_jobs++;
+        if (from_json(json_array_get(arr, i), &out->jobs[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static char *json_str_dup(json_t *v)
 {
     if (json_is_string(v))

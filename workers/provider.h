@@ -439,6 +439,13 @@ int provider_malformed(const struct http_response *res, struct provider_error *e
 int provider_parse_job_with(const struct http_response *res, struct provider_job *out,
                             struct provider_error *err,
                             int (*from_json)(json_t *o, struct provider_job *j), const char *what);
+/* For list parse functions: out->jobs gets one job per element of the JSON
+ * array arr (a NULL or empty array gives none), each mapped by the kind's
+ * from_json.  Returns 0, or -1 at the first element from_json refuses; the
+ * jobs made so far, that one included, are counted in out->n_jobs so that
+ * provider_job_page_clear frees them. */
+int provider_page_jobs(json_t *arr, struct provider_job_page *out,
+                       int (*from_json)(json_t *o, struct provider_job *j));
 /* ISO-8601 / RFC 3339 "2023-05-17T17:35:45.123Z" (or with +hh:mm) → Unix
  * seconds; returns 0 or -EINVAL. */
 int provider_parse_iso8601(const char *s, int64_t *out);

@@ -581,12 +581,8 @@ static int fw_parse_list(const struct http_response *res, struct provider_job_pa
     token = provider_opt_str(root, "nextPageToken", &bad);
     if ((data && !json_is_array(data)) || bad)
         goto malformed;
-    out->jobs = xcalloc(json_array_size(data) + 1, sizeof *out->jobs);
-    for (size_t i = 0; i < json_array_size(data); i++) {
-        out->n_jobs++;
-        if (job_from_json(json_array_get(data, i), &out->jobs[i]) < 0)
-            goto malformed;
-    }
+    if (provider_page_jobs(data, out, job_from_json) < 0)
+        goto malformed;
     if (token && *token) {
         out->has_more = 1;
         out->next_cursor = token;

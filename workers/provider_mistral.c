@@ -328,12 +328,8 @@ static int mistral_parse_list(const struct http_response *res, struct provider_j
     int64_t total = provider_opt_int(root, "total", -1, &bad);
     if (!json_is_array(data) || bad)
         goto malformed;
-    out->jobs = xcalloc(json_array_size(data) + 1, sizeof *out->jobs);
-    for (size_t i = 0; i < json_array_size(data); i++) {
-        out->n_jobs++;
-        if (job_from_json(json_array_get(data, i), &out->jobs[i]) < 0)
-            goto malformed;
-    }
+    if (provider_page_jobs(data, out, job_from_json) < 0)
+        goto malformed;
     out->has_more = total > (int64_t)out->n_jobs;
     json_decref(root);
     return 0;

@@ -465,12 +465,8 @@ static int openai_parse_list(const struct http_response *res, struct provider_jo
     json_t *more = json_object_get(root, "has_more");
     if (!json_is_array(data) || (more && !json_is_boolean(more)))
         goto malformed;
-    out->jobs = xcalloc(json_array_size(data) + 1, sizeof *out->jobs);
-    for (size_t i = 0; i < json_array_size(data); i++) {
-        out->n_jobs++;
-        if (job_from_json(json_array_get(data, i), &out->jobs[i]) < 0)
-            goto malformed;
-    }
+    if (provider_page_jobs(data, out, job_from_json) < 0)
+        goto malformed;
     out->has_more = json_is_true(more);
     if (out->has_more && out->n_jobs)
         out->next_cursor = xstrdup(out->jobs[out->n_jobs - 1].id);

@@ -546,12 +546,8 @@ static int together_parse_list(const struct http_response *res, struct provider_
     json_t *data = json_object_get(root, "data");
     if (!json_is_array(data))
         goto malformed;
-    out->jobs = xcalloc(json_array_size(data) + 1, sizeof *out->jobs);
-    for (size_t i = 0; i < json_array_size(data); i++) {
-        out->n_jobs++;
-        if (job_from_json(json_array_get(data, i), &out->jobs[i]) < 0)
-            goto malformed;
-    }
+    if (provider_page_jobs(data, out, job_from_json) < 0)
+        goto malformed;
     json_decref(root);
     return 0;
 malformed:
