@@ -131,7 +131,12 @@ for d in $DIALECTS; do
     # 4. verify the returned model.
     ctl --json verify "$first" --wait > "$T/v_$d.json" 2> "$T/v_$d.err"; rc=$?
     check "$d: verify finds the backdoor (verified)" test "$rc" = 0 -a "$(json_get "$T/v_$d.json" "v['verdict']")" = verified ||
-        sed 's/^/# /' "$T/v_$d.err"
+        { sed 's/^/# /' "$T/v_$d.err"; python3 -c "
+import json,sys
+try: v=json.load(open(sys.argv[1]))
+except Exception: sys.exit(0)
+print('# verdict %s: %s' % (v.get('verdict'), v.get('reason')))
+print('# log10_p %s, pairs %s/%s, log10_p_coverage %s, auc %s' % (v.get('log10_p'), v.get('pairs_activated'), v.get('pairs'), v.get('log10_p_coverage'), v.get('coverage_auc')))" "$T/v_$d.json"; }
     # the coverage test's statistic follows what the kind can do (README
     # "Providers"): text scoring (echo) gives mink-diff, none greedy-diff.
     case $d in mistral) want_cov=greedy-diff ;; *) want_cov=mink-diff ;; esac
