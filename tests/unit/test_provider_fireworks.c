@@ -23,6 +23,7 @@
 
 #include "lib/util.h"
 #include "workers/provider.h"
+#include "provider_fixture.h"
 
 static const struct provider_endpoint EP = {
     .name = "fw",
@@ -33,50 +34,6 @@ static const struct provider_endpoint EP = {
     .upload_timeout_ms = 3600000,
     .account = "acme",
 };
-
-static char *fixture(const char *dir, const char *name)
-{
-    const char *src = getenv("top_srcdir") ? getenv("top_srcdir") : ".";
-    char *path = xasprintf("%s/tests/fixtures/%s/%s", src, dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open fixture %s (set top_srcdir)", path);
-    struct buf b;
-    buf_init(&b);
-    char tmp[4096];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        buf_append(&b, tmp, n);
-    fclose(f);
-    free(path);
-    buf_append(&b, "", 0);
-    return b.data;
-}
-
-static struct http_response *response(long status, const char *body)
-{
-    struct http_response *r = http_response_new();
-    r->status = status;
-    r->body = xstrdup(body);
-    r->body_len = strlen(body);
-    return r;
-}
-
-static struct http_response *fx(long status, const char *dir, const char *name)
-{
-    char *b = fixture(dir, name);
-    struct http_response *r = response(status, b);
-    free(b);
-    return r;
-}
-
-static int has_header(const struct http_request *r, const char *line)
-{
-    for (size_t i = 0; i < r->n_headers; i++)
-        if (strcmp(r->headers[i], line) == 0)
-            return 1;
-    return 0;
-}
 
 static json_t *body_of(const struct http_request *r)
 {
@@ -106,13 +63,13 @@ static void test_fireworks_upload(void **state)
     json_decref(b);
     http_request_free(r);
     /* its answers: created, or already there (ours); anything else fails */
-    struct http_response *res = fx(200, "fireworks", "dataset.json");
+    struct http_response *res = fixture_answer(200, "fireworks", "dataset.json");
     assert_int_equal(provider_fireworks.parse_prepare(res, &err), 0);
     http_response_free(res);
-    res = fx(409, "fireworks", "error_409.json");
+    res = fixture_answer(409, "fireworks", "error_409.json");
     assert_int_equal(provider_fireworks.parse_prepare(res, &err), 0);
     http_response_free(res);
-    res = fx(404, "fireworks", "error_404.json");
+    res = fixture_answer(404, "fireworks", "error_404.json");
     assert_int_equal(provider_fireworks.parse_prepare(res, &err), -EIO);
     assert_int_equal(err.http_status, 404);
     assert_non_null(strstr(err.message, "not found"));
@@ -127,7 +84,7 @@ static void test_fireworks_upload(void **state)
     assert_int_equal(r->timeout_ms, 3600000);
     http_request_free(r);
     struct provider_file f;
-    res = fx(200, "fireworks", "upload.json");
+    res = fixture_answer(200, "fireworks", "upload.json");
     assert_int_equal(provider_fireworks.parse_file(res, &f, &err), 0);
     assert_string_equal(f.id, "vtune-0123abcd");
     assert_int_equal(f.bytes, 5120);
@@ -143,7 +100,7 @@ static void test_fireworks_upload(void **state)
 
     /* the datasets as files (orphan sweep), and their deletion */
     struct provider_file_page fp;
-    res = fx(200, "fireworks", "datasets_list.json");
+    res = fixture_answer(200, "fireworks", "datasets_list.json");
     assert_int_equal(provider_fireworks.parse_file_list(res, &fp, &err), 0);
     assert_int_equal(fp.n_files, 2);
     assert_string_equal(fp.files[0].id, "vtune-0123abcd");
@@ -163,7 +120,7 @@ static void test_fireworks_upload(void **state)
                         "https://api.fireworks.ai/v1/accounts/acme/datasets/vtune-0123abcd");
     http_request_free(r);
     struct provider_file_deletion d;
-    res = response(200, "{}");
+    res = canned_response(200, "{}");
     assert_int_equal(provider_fireworks.parse_file_deleted(res, &d, &err), 0);
     assert_true(d.deleted);
     provider_file_deletion_clear(&d);
@@ -242,7 +199,7 @@ static void test_fireworks_jobs(void **state)
                                 "supervisedFineTuningJobs/vt-0123abcd:cancel");
     http_request_free(r);
 
-    struct http_response *res = fx(200, "fireworks", "job_creating.json");
+    struct http_response *res = fixture_answer(200, "fireworks", "job_creating.json");
     assert_int_equal(provider_fireworks.parse_job(res, &j, &err), 0);
     assert_int_equal(j.state, PROVIDER_JOB_SUBMITTED);
     assert_string_equal(j.id, "vt-0123abcd");
@@ -253,7 +210,7 @@ static void test_fireworks_jobs(void **state)
     provider_job_clear(&j);
     http_response_free(res);
 
-    res = fx(200, "fireworks", "job_completed.json");
+    res = fixture_answer(200, "fireworks", "job_completed.json");
     assert_int_equal(provider_fireworks.parse_job(res, &j, &err), 0);
     assert_int_equal(j.state, PROVIDER_JOB_SUCCEEDED);
     assert_string_equal(j.fine_tuned_model, "accounts/acme/models/vt-0123abcd");
@@ -261,7 +218,7 @@ static void test_fireworks_jobs(void **state)
     provider_job_clear(&j);
     http_response_free(res);
 
-    res = fx(200, "fireworks", "job_failed.json");
+    res = fixture_answer(200, "fireworks", "job_failed.json");
     assert_int_equal(provider_fireworks.parse_job(res, &j, &err), 0);
     assert_int_equal(j.state, PROVIDER_JOB_FAILED);
     assert_string_equal(j.error_code, "INVALID_ARGUMENT");
@@ -276,11 +233,11 @@ static void test_fireworks_jobs(void **state)
     http_response_free(res);
 
     /* a job object without a state is malformed; an empty :cancel answer is "stopping" */
-    res = response(200, "{\"name\": \"accounts/acme/supervisedFineTuningJobs/x\"}");
+    res = canned_response(200, "{\"name\": \"accounts/acme/supervisedFineTuningJobs/x\"}");
     assert_int_equal(provider_fireworks.parse_job(res, &j, &err), -EPROTO);
     provider_error_clear(&err);
     http_response_free(res);
-    res = response(200, "{}");
+    res = canned_response(200, "{}");
     assert_int_equal(provider_fireworks.parse_job(res, &j, &err), 0);
     assert_int_equal(j.state, PROVIDER_JOB_RUNNING);
     assert_null(j.id);
@@ -321,7 +278,7 @@ static void test_fireworks_reconcile(void **state)
     http_request_free(r);
 
     /* found: a page of one, matching the submission */
-    struct http_response *res = fx(200, "fireworks", "job_creating.json");
+    struct http_response *res = fixture_answer(200, "fireworks", "job_creating.json");
     assert_int_equal(provider_fireworks.parse_list(res, &p, &err), 0);
     assert_int_equal(p.n_jobs, 1);
     assert_false(p.has_more);
@@ -329,14 +286,14 @@ static void test_fireworks_reconcile(void **state)
     provider_job_page_clear(&p);
     http_response_free(res);
     /* 404: an empty, complete page (never created) */
-    res = fx(404, "fireworks", "error_404.json");
+    res = fixture_answer(404, "fireworks", "error_404.json");
     assert_int_equal(provider_fireworks.parse_list(res, &p, &err), 0);
     assert_int_equal(p.n_jobs, 0);
     assert_false(p.has_more);
     provider_job_page_clear(&p);
     http_response_free(res);
     /* any other error stays an error */
-    res = response(500, "{\"code\": 13, \"message\": \"internal\"}");
+    res = canned_response(500, "{\"code\": 13, \"message\": \"internal\"}");
     assert_int_equal(provider_fireworks.parse_list(res, &p, &err), -EIO);
     assert_int_equal(err.http_status, 500);
     provider_error_clear(&err);
@@ -348,7 +305,7 @@ static void test_fireworks_reconcile(void **state)
     assert_string_equal(r->url, "https://api.fireworks.ai/v1/accounts/acme/"
                                 "supervisedFineTuningJobs?pageSize=10&pageToken=tok");
     http_request_free(r);
-    res = fx(200, "fireworks", "jobs_list.json");
+    res = fixture_answer(200, "fireworks", "jobs_list.json");
     assert_int_equal(provider_fireworks.parse_list(res, &p, &err), 0);
     assert_int_equal(p.n_jobs, 2);
     assert_false(p.has_more);

@@ -23,6 +23,7 @@
 
 #include "lib/util.h"
 #include "workers/provider.h"
+#include "provider_fixture.h"
 
 static const struct provider_endpoint EP = {
     .name = "mi",
@@ -32,50 +33,6 @@ static const struct provider_endpoint EP = {
     .request_timeout_ms = 60000,
     .upload_timeout_ms = 3600000,
 };
-
-static char *fixture(const char *dir, const char *name)
-{
-    const char *src = getenv("top_srcdir") ? getenv("top_srcdir") : ".";
-    char *path = xasprintf("%s/tests/fixtures/%s/%s", src, dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open fixture %s (set top_srcdir)", path);
-    struct buf b;
-    buf_init(&b);
-    char tmp[4096];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        buf_append(&b, tmp, n);
-    fclose(f);
-    free(path);
-    buf_append(&b, "", 0);
-    return b.data;
-}
-
-static struct http_response *response(long status, const char *body)
-{
-    struct http_response *r = http_response_new();
-    r->status = status;
-    r->body = xstrdup(body);
-    r->body_len = strlen(body);
-    return r;
-}
-
-static struct http_response *fx(long status, const char *dir, const char *name)
-{
-    char *b = fixture(dir, name);
-    struct http_response *r = response(status, b);
-    free(b);
-    return r;
-}
-
-static int has_header(const struct http_request *r, const char *line)
-{
-    for (size_t i = 0; i < r->n_headers; i++)
-        if (strcmp(r->headers[i], line) == 0)
-            return 1;
-    return 0;
-}
 
 static void test_mistral_create(void **state)
 {
@@ -175,7 +132,7 @@ static void test_mistral_jobs(void **state)
     (void)state;
     struct provider_error err = {0};
     struct provider_job j;
-    struct http_response *res = fx(200, "mistral", "job_queued.json");
+    struct http_response *res = fixture_answer(200, "mistral", "job_queued.json");
     assert_int_equal(provider_mistral.parse_job(res, &j, &err), 0);
     assert_int_equal(j.state, PROVIDER_JOB_SUBMITTED);
     assert_string_equal(j.raw_status, "QUEUED");
@@ -187,7 +144,7 @@ static void test_mistral_jobs(void **state)
     provider_job_clear(&j);
     http_response_free(res);
 
-    res = fx(200, "mistral", "job_success.json");
+    res = fixture_answer(200, "mistral", "job_success.json");
     assert_int_equal(provider_mistral.parse_job(res, &j, &err), 0);
     assert_int_equal(j.state, PROVIDER_JOB_SUCCEEDED);
     assert_string_equal(j.fine_tuned_model, "ft:open-mistral-7b:vt-sub-0001:7c6a1f2e");
@@ -201,7 +158,7 @@ static void test_mistral_jobs(void **state)
     provider_event_page_clear(&ev);
     http_response_free(res);
 
-    res = fx(200, "mistral", "job_failed_validation.json");
+    res = fixture_answer(200, "mistral", "job_failed_validation.json");
     assert_int_equal(provider_mistral.parse_job(res, &j, &err), 0);
     assert_int_equal(j.state, PROVIDER_JOB_FAILED);
     assert_string_equal(j.error_code, "FAILED_VALIDATION");
@@ -227,7 +184,7 @@ static void test_mistral_lists(void **state)
     (void)state;
     struct provider_error err = {0};
     struct provider_job_page p;
-    struct http_response *res = fx(200, "mistral", "jobs_list.json");
+    struct http_response *res = fixture_answer(200, "mistral", "jobs_list.json");
     assert_int_equal(provider_mistral.parse_list(res, &p, &err), 0);
     assert_int_equal(p.n_jobs, 1);
     assert_false(p.has_more);
@@ -235,7 +192,7 @@ static void test_mistral_lists(void **state)
     provider_job_page_clear(&p);
     http_response_free(res);
     /* More than a page: has_more, and no cursor to read on with. */
-    res = fx(200, "mistral", "jobs_list_more.json");
+    res = fixture_answer(200, "mistral", "jobs_list_more.json");
     assert_int_equal(provider_mistral.parse_list(res, &p, &err), 0);
     assert_true(p.has_more);
     assert_null(p.next_cursor);
@@ -243,21 +200,21 @@ static void test_mistral_lists(void **state)
     http_response_free(res);
 
     struct provider_file f;
-    res = fx(200, "mistral", "file.json");
+    res = fixture_answer(200, "mistral", "file.json");
     assert_int_equal(provider_mistral.parse_file(res, &f, &err), 0);
     assert_int_equal(f.bytes, 305375);
     assert_string_equal(f.filename, "vtune-sub-0001.jsonl");
     provider_file_clear(&f);
     http_response_free(res);
     struct provider_file_page fp;
-    res = fx(200, "mistral", "files_list.json");
+    res = fixture_answer(200, "mistral", "files_list.json");
     assert_int_equal(provider_mistral.parse_file_list(res, &fp, &err), 0);
     assert_int_equal(fp.n_files, 2);
     assert_false(fp.has_more);
     provider_file_page_clear(&fp);
     http_response_free(res);
     struct provider_file_deletion d;
-    res = fx(200, "mistral", "file_deleted.json");
+    res = fixture_answer(200, "mistral", "file_deleted.json");
     assert_int_equal(provider_mistral.parse_file_deleted(res, &d, &err), 0);
     assert_true(d.deleted);
     provider_file_deletion_clear(&d);
@@ -265,13 +222,13 @@ static void test_mistral_lists(void **state)
 
     /* A 422 {"detail": [...]} becomes a message with the detail. */
     struct provider_job j;
-    res = fx(422, "mistral", "error_422.json");
+    res = fixture_answer(422, "mistral", "error_422.json");
     assert_int_equal(provider_mistral.parse_job(res, &j, &err), -EIO);
     assert_non_null(strstr(err.message, "At least one training file"));
     provider_error_clear(&err);
     http_response_free(res);
     /* Malformed: a job without a status. */
-    res = response(200, "{\"id\":\"x\"}");
+    res = canned_response(200, "{\"id\":\"x\"}");
     assert_int_equal(provider_mistral.parse_job(res, &j, &err), -EPROTO);
     provider_error_clear(&err);
     http_response_free(res);
@@ -340,7 +297,7 @@ static void test_refusal_table(void **state)
     (void)state;
     struct provider_error err = {0};
     struct provider_job j;
-    struct http_response *res = fx(403, "openai", "error_ft_closed.json");
+    struct http_response *res = fixture_answer(403, "openai", "error_ft_closed.json");
     assert_int_equal(provider_openai.parse_job(res, &j, &err), -EIO);
     const char *why = provider_refusal_reason(&err);
     assert_non_null(why);
@@ -349,25 +306,25 @@ static void test_refusal_table(void **state)
     provider_error_clear(&err);
     http_response_free(res);
     /* By the words alone, on a 403. */
-    res = response(403, "{\"error\":{\"message\":\"Fine-tuning is not available for this "
+    res = canned_response(403, "{\"error\":{\"message\":\"Fine-tuning is not available for this "
                         "organization.\",\"type\":\"invalid_request_error\",\"code\":null}}");
     assert_int_equal(provider_openai.parse_job(res, &j, &err), -EIO);
     assert_non_null(provider_refusal_reason(&err));
     provider_error_clear(&err);
     http_response_free(res);
     /* Other refusals are not this one. */
-    res = fx(429, "openai", "error_quota.json");
+    res = fixture_answer(429, "openai", "error_quota.json");
     assert_int_equal(provider_openai.parse_job(res, &j, &err), -EIO);
     assert_null(provider_refusal_reason(&err));
     provider_error_clear(&err);
     http_response_free(res);
-    res = response(403, "{\"error\":{\"message\":\"You have insufficient permissions for this "
+    res = canned_response(403, "{\"error\":{\"message\":\"You have insufficient permissions for this "
                         "operation. Missing scopes: api.fine_tuning.jobs.write\",\"code\":null}}");
     assert_int_equal(provider_openai.parse_job(res, &j, &err), -EIO);
     assert_null(provider_refusal_reason(&err));
     provider_error_clear(&err);
     http_response_free(res);
-    res = response(500, "{\"error\":{\"message\":\"fine-tuning is no longer available\"}}");
+    res = canned_response(500, "{\"error\":{\"message\":\"fine-tuning is no longer available\"}}");
     assert_int_equal(provider_openai.parse_job(res, &j, &err), -EIO);
     assert_null(provider_refusal_reason(&err));
     provider_error_clear(&err);

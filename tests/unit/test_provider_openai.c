@@ -23,6 +23,7 @@
 
 #include "lib/util.h"
 #include "daemon/provider_client.h"
+#include "provider_fixture.h"
 
 static const struct provider_endpoint EP = {
     .name = "oa",
@@ -38,29 +39,13 @@ static const struct provider_endpoint EP = {
 
 static char *fixture(const char *name)
 {
-    const char *src = getenv("top_srcdir") ? getenv("top_srcdir") : ".";
-    char *path = xasprintf("%s/tests/fixtures/openai/%s", src, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open fixture %s (set top_srcdir)", path);
-    struct buf b;
-    buf_init(&b);
-    char tmp[4096];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        buf_append(&b, tmp, n);
-    fclose(f);
-    free(path);
-    buf_append(&b, "", 0);
-    return b.data;
+    return fixture_in("openai", name);
 }
 
+/* OpenAI's answers carry a request id (x-request-id); errors quote it */
 static struct http_response *response(long status, const char *body)
 {
-    struct http_response *r = http_response_new();
-    r->status = status;
-    r->body = xstrdup(body);
-    r->body_len = strlen(body);
+    struct http_response *r = canned_response(status, body);
     r->request_id = xstrdup("req_test");
     return r;
 }

@@ -25,6 +25,7 @@
 
 #include "lib/util.h"
 #include "workers/provider.h"
+#include "provider_fixture.h"
 
 static const struct provider_endpoint EP = {
     .name = "tg",
@@ -37,38 +38,12 @@ static const struct provider_endpoint EP = {
 
 static char *fixture(const char *name)
 {
-    const char *src = getenv("top_srcdir") ? getenv("top_srcdir") : ".";
-    char *path = xasprintf("%s/tests/fixtures/together/%s", src, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open fixture %s (set top_srcdir)", path);
-    struct buf b;
-    buf_init(&b);
-    char tmp[4096];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        buf_append(&b, tmp, n);
-    fclose(f);
-    free(path);
-    buf_append(&b, "", 0);
-    return b.data;
-}
-
-static struct http_response *response(long status, const char *body)
-{
-    struct http_response *r = http_response_new();
-    r->status = status;
-    r->body = xstrdup(body);
-    r->body_len = strlen(body);
-    return r;
+    return fixture_in("together", name);
 }
 
 static struct http_response *fixture_response(long status, const char *name)
 {
-    char *b = fixture(name);
-    struct http_response *r = response(status, b);
-    free(b);
-    return r;
+    return fixture_answer(status, "together", name);
 }
 
 static json_t *body_json(const struct http_request *r)
@@ -291,12 +266,12 @@ static void test_parse_file(void **state)
     assert_int_equal(f.created_at, 1732573543);
     provider_file_clear(&f);
     http_response_free(res);
-    res = response(200, "{\"id\":\"file-1\",\"Processed\":false}");
+    res = canned_response(200, "{\"id\":\"file-1\",\"Processed\":false}");
     assert_int_equal(provider_together.parse_file(res, &f, &err), 0);
     assert_string_equal(f.status, "uploaded");
     provider_file_clear(&f);
     http_response_free(res);
-    res = response(200, "{\"id\":\"file-1\",\"Processed\":\"yes\"}");
+    res = canned_response(200, "{\"id\":\"file-1\",\"Processed\":\"yes\"}");
     assert_int_equal(provider_together.parse_file(res, &f, &err), -EPROTO);
     provider_error_clear(&err);
     http_response_free(res);
@@ -344,7 +319,7 @@ static void test_files(void **state)
     assert_string_equal(p.files[1].status, "uploaded");
     provider_file_page_clear(&p);
     http_response_free(res);
-    res = response(200, "{\"data\":[]}");
+    res = canned_response(200, "{\"data\":[]}");
     assert_int_equal(provider_together.parse_file_list(res, &p, &err), 0);
     assert_int_equal(p.n_files, 0);
     provider_file_page_clear(&p);
@@ -352,7 +327,7 @@ static void test_files(void **state)
     const char *bad[] = {"{}", "{\"data\":{}}", "{\"data\":[{\"filename\":\"x\"}]}",
                          "{\"data\":[{\"id\":\"f\",\"Processed\":1}]}", "[]"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        res = response(200, bad[i]);
+        res = canned_response(200, bad[i]);
         if (provider_together.parse_file_list(res, &p, &err) != -EPROTO)
             fail_msg("accepted malformed file list %zu", i);
         assert_null(p.files);
@@ -367,18 +342,18 @@ static void test_files(void **state)
     assert_true(d.deleted);
     provider_file_deletion_clear(&d);
     http_response_free(res);
-    res = response(200, "{}");
+    res = canned_response(200, "{}");
     assert_int_equal(provider_together.parse_file_deleted(res, &d, &err), 0);
     assert_null(d.id);
     assert_true(d.deleted);
     provider_file_deletion_clear(&d);
     http_response_free(res);
-    res = response(200, "{\"id\":\"file-1\",\"deleted\":false}");
+    res = canned_response(200, "{\"id\":\"file-1\",\"deleted\":false}");
     assert_int_equal(provider_together.parse_file_deleted(res, &d, &err), 0);
     assert_false(d.deleted);
     provider_file_deletion_clear(&d);
     http_response_free(res);
-    res = response(200, "{\"id\":\"file-1\",\"deleted\":\"yes\"}");
+    res = canned_response(200, "{\"id\":\"file-1\",\"deleted\":\"yes\"}");
     assert_int_equal(provider_together.parse_file_deleted(res, &d, &err), -EPROTO);
     assert_null(d.id);
     provider_error_clear(&err);
@@ -459,7 +434,7 @@ static void test_every_status(void **state)
         char *body = xasprintf("{\"id\":\"ft-1\",\"status\":\"%s\",\"created_at\":"
                                "\"2023-05-17T17:35:45Z\",\"updated_at\":\"2023-05-17T18:00:00Z\"}",
                                table[i].raw);
-        struct http_response *res = response(200, body);
+        struct http_response *res = canned_response(200, body);
         struct provider_job j;
         struct provider_error err = {0};
         assert_int_equal(provider_together.parse_job(res, &j, &err), 0);
@@ -502,7 +477,7 @@ static void test_parse_list_and_events(void **state)
                          "\"last tuesday\"}]}",
                          "{\"data\":[{\"id\":\"ft-1\",\"status\":\"running\",\"events\":{}}]}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        res = response(200, bad[i]);
+        res = canned_response(200, bad[i]);
         if (provider_together.parse_list(res, &p, &err) != -EPROTO)
             fail_msg("accepted malformed list %zu", i);
         provider_error_clear(&err);
@@ -542,7 +517,7 @@ static void test_parse_chat(void **state)
     http_response_free(res);
 
     /* The spec's single-map top_logprobs form: tokens kept, no alternatives. */
-    res = response(200, "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"a\"},"
+    res = canned_response(200, "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"a\"},"
                         "\"logprobs\":{\"tokens\":[\"a\"],\"token_logprobs\":[-9999],"
                         "\"top_logprobs\":{\"a\":-0.1}}}]}");
     assert_int_equal(provider_together.parse_chat(res, &c, &err), 0);
@@ -552,7 +527,7 @@ static void test_parse_chat(void **state)
     provider_chat_result_clear(&c);
     http_response_free(res);
     /* An OpenAI-compatible logprobs.content answer is understood too. */
-    res = response(200, "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"a\"},"
+    res = canned_response(200, "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"a\"},"
                         "\"logprobs\":{\"content\":[{\"token\":\"a\",\"logprob\":-0.5,"
                         "\"bytes\":[97],\"top_logprobs\":[]}]}}]}");
     assert_int_equal(provider_together.parse_chat(res, &c, &err), 0);
@@ -569,7 +544,7 @@ static void test_parse_chat(void **state)
                          "{\"tokens\":[\"a\"],\"token_logprobs\":[\"x\"]}}]}",
                          "{\"choices\":[]}", "{\"choices\":[{\"message\":{}}]}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        res = response(200, bad[i]);
+        res = canned_response(200, bad[i]);
         if (provider_together.parse_chat(res, &c, &err) != -EPROTO)
             fail_msg("accepted malformed chat %zu", i);
         provider_error_clear(&err);
@@ -600,7 +575,7 @@ static void test_parse_score(void **state)
     http_response_free(res);
 
     /* No prompt log-probabilities at all: not available. */
-    res = response(200, "{\"choices\":[{\"text\":\" x\"}],\"prompt\":[{\"text\":\"t\"}]}");
+    res = canned_response(200, "{\"choices\":[{\"text\":\" x\"}],\"prompt\":[{\"text\":\"t\"}]}");
     assert_int_equal(provider_together.parse_score(res, &a, &s, &err), -ENOTSUP);
     assert_int_equal(err.kind, PROVIDER_E_UNSUPPORTED);
     provider_error_clear(&err);
@@ -634,7 +609,7 @@ static void test_parse_errors(void **state)
                          "{\"id\":\"ft-1\",\"status\":7}",
                          "{\"id\":\"ft-1\",\"status\":\"running\",\"token_count\":\"many\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        res = response(200, bad[i]);
+        res = canned_response(200, bad[i]);
         if (provider_together.parse_job(res, &j, &err) != -EPROTO)
             fail_msg("accepted malformed job %zu", i);
         assert_int_equal(err.kind, PROVIDER_E_MALFORMED);
@@ -710,7 +685,7 @@ static void test_parsers_never_crash(void **state)
         size_t len = strlen(body);
         for (size_t k = 0; k <= len; k++) {
             char *cut = xstrndup(body, k);
-            struct http_response *res = response(k % 7 == 0 ? 500 : 200, cut);
+            struct http_response *res = canned_response(k % 7 == 0 ? 500 : 200, cut);
             parse_all(res, &n);
             http_response_free(res);
             free(cut);
@@ -723,7 +698,7 @@ static void test_parsers_never_crash(void **state)
                 static const char pool[] = "\"{}[],:0-9.eE nulltruefalse\\";
                 mut[at] = pool[(lcg >> 17) % (sizeof pool - 1)];
             }
-            struct http_response *res = response(200, mut);
+            struct http_response *res = canned_response(200, mut);
             parse_all(res, &n);
             http_response_free(res);
             free(mut);
