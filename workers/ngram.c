@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -964,15 +965,30 @@ static bool wchar(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
 }
 
+/* fold_tab[c]: c case folded when it is a word byte, 0 otherwise. */
+static unsigned char fold_tab[256];
+static pthread_once_t fold_once = PTHREAD_ONCE_INIT;
+
+static void fold_init(void)
+{
+    for (unsigned c = 0; c < 256; c++)
+        fold_tab[c] = !wchar((unsigned char)c) ? 0
+                       : (c >= 'A' && c <= 'Z') ? (unsigned char)(c - 'A' + 'a')
+                                                : (unsigned char)c;
+}
+
+/* The folded word's bytes in 8-byte chunks, one multiply per chunk. */
 static uint64_t fold_hash(const char *s, size_t len)
 {
     uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (unsigned char)(c - 'A' + 'a');
-        h ^= c;
-        h *= 0x100000001b3ull;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len; i += 8) {
+        uint64_t c = 0;
+        size_t k = len - i < 8 ? len - i : 8;
+        for (size_t j = 0; j < k; j++)
+            c |= (uint64_t)fold_tab[u[i + j]] << (8 * j);
+        h = (h ^ c) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 32;
     }
     return mix64(h ^ len);
 }
@@ -980,14 +996,16 @@ static uint64_t fold_hash(const char *s, size_t len)
 /* Appends the folded hashes of s's words to *v (grown as needed). */
 static void text_words(const char *s, size_t len, uint64_t **v, size_t *n, size_t *cap)
 {
+    pthread_once(&fold_once, fold_init);
+    const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
-        while (i < len && !wchar((unsigned char)s[i]))
+        while (i < len && !fold_tab[u[i]])
             i++;
         if (i >= len)
             break;
         size_t st = i;
-        while (i < len && wchar((unsigned char)s[i]))
+        while (i < len && fold_tab[u[i]])
             i++;
         if (*n == *cap) {
             *cap = *cap ? *cap * 2 : 256;
@@ -997,31 +1015,42 @@ static void text_words(const char *s, size_t len, uint64_t **v, size_t *n, size_
     }
 }
 
+#define FIRST_BITS 12 /* the phrases' first words as a 4096-bit filter */
+
 struct scanner {
     size_t n;          /* phrases */
     uint64_t **words;  /* per phrase: its word hashes */
     size_t *nw;
     bool *hit;
+    size_t left;       /* phrases not hit yet */
+    uint64_t first[(1u << FIRST_BITS) / 64]; /* bit (h >> 52): some phrase starts with word h */
     uint64_t *tw; /* one text's words */
     size_t tn, tcap;
     char *dec; /* unescaped string */
     size_t dcap;
 };
 
+/* Marks the phrases found word for word in s: each word of s is looked
+ * up in the first-word filter, and only a word some phrase starts with is
+ * compared with the phrases. */
 static void scan_text(struct scanner *sc, const char *s, size_t len)
 {
+    if (!sc->left)
+        return;
     sc->tn = 0;
     text_words(s, len, &sc->tw, &sc->tn, &sc->tcap);
-    for (size_t p = 0; p < sc->n; p++) {
-        size_t k = sc->nw[p];
-        if (sc->hit[p] || k == 0 || k > sc->tn)
+    for (size_t i = 0; i < sc->tn; i++) {
+        uint64_t b = sc->tw[i] >> (64 - FIRST_BITS);
+        if (!(sc->first[b / 64] >> (b % 64) & 1))
             continue;
-        for (size_t i = 0; i + k <= sc->tn; i++)
-            if (sc->tw[i] == sc->words[p][0] &&
-                memcmp(&sc->tw[i], sc->words[p], k * sizeof(uint64_t)) == 0) {
-                sc->hit[p] = true;
-                break;
-            }
+        for (size_t p = 0; p < sc->n; p++) {
+            size_t k = sc->nw[p];
+            if (sc->hit[p] || k == 0 || i + k > sc->tn || sc->tw[i] != sc->words[p][0] ||
+                memcmp(&sc->tw[i], sc->words[p], k * sizeof(uint64_t)) != 0)
+                continue;
+            sc->hit[p] = true;
+            sc->left--;
+        }
     }
 }
 
@@ -1079,6 +1108,11 @@ static int scan_dataset(const char *path, char *const *phrases, size_t n, const 
         size_t cap = 0;
         hits[i] = false;
         text_words(phrases[i], strlen(phrases[i]), &sc.words[i], &sc.nw[i], &cap);
+        if (sc.nw[i]) {
+            uint64_t b = sc.words[i][0] >> (64 - FIRST_BITS);
+            sc.first[b / 64] |= (uint64_t)1 << (b % 64);
+            sc.left++;
+        }
     }
     r = lines_open(&lr, path);
     if (r < 0) {
@@ -1091,6 +1125,8 @@ static int scan_dataset(const char *path, char *const *phrases, size_t n, const 
             break;
         }
         scan_line(&sc, line, len);
+        if (!sc.left)
+            break; /* every phrase found: the rest cannot change hits */
     }
     lines_close(&lr);
     if (r == -ECANCELED)

@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,11 +82,17 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 33);
 }
 
+/* A word's bytes in 8-byte little-endian chunks (the last zero-padded),
+ * its length first: one multiply per 8 bytes, not one per byte. */
 static uint64_t word_hash(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    uint64_t h = 1469598103934665603ULL ^ n;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t c = 0;
+        memcpy(&c, p + i, n - i < 8 ? n - i : 8);
+        h = (h ^ c) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 32;
+    }
     return mix(h) | 1; /* never 0: an empty phrase hashes to 0 */
 }
 
@@ -125,22 +132,23 @@ struct words {
     size_t n, cap;
 };
 
-static bool ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
+/* ws_tab[c]: 1 for the six ASCII white-space bytes, 2 for NUL (either
+ * ends a word; one table lookup per byte). */
+static const unsigned char ws_tab[256] = {[0] = 2,    [' '] = 1,  ['\t'] = 1,
+                                          ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
 
 static void words_split(struct words *w, const char *text)
 {
     w->text = text;
     w->n = 0;
-    for (size_t i = 0; text[i];) {
-        while (text[i] && ws(text[i]))
+    const unsigned char *u = (const unsigned char *)text;
+    for (size_t i = 0;;) {
+        while (ws_tab[u[i]] == 1)
             i++;
-        if (!text[i])
+        if (!u[i])
             break;
         size_t s = i;
-        while (text[i] && !ws(text[i]))
+        while (!ws_tab[u[i]])
             i++;
         if (w->n + 1 >= w->cap) {
             w->cap = w->cap ? 2 * w->cap : 256;
@@ -575,7 +583,6 @@ struct run {
     struct cmap tmap, smap;
     struct selfaudit_report *rep;
     double *tail_bits, *head_bits;
-    struct ds_texts texts; /* the row being read (buffers reused) */
     uint32_t text_rows;    /* rows before a text-table entry gets its texts */
 };
 
@@ -592,41 +599,91 @@ static const uint64_t minhash_ca[N_MINHASH][2] = {
     {0x88ba012f31187eb0ULL, 0xb6ec11f8caa9ebcfULL}, {0x38156c76ce316da2ULL, 0x841e03b1ed92f735ULL},
 };
 
-/* The 8 LSH band keys of the row's word 3-shingles (prompt then answer). */
-static void band_keys(struct run *R, uint64_t out[N_BANDS])
+/* The minima of the N_MINHASH functions over the shingle hashes v[0 .. n). */
+static inline __attribute__((always_inline)) void minhash_core(const uint64_t *v, size_t n,
+                                                             uint64_t mn[N_MINHASH])
 {
-    uint64_t mn[N_MINHASH];
     for (int f = 0; f < N_MINHASH; f++)
         mn[f] = UINT64_MAX;
-    size_t np = R->wp.n, n = np + R->wa.n;
+    for (size_t i = 0; i < n; i++)
+        for (int f = 0; f < N_MINHASH; f++) {
+            uint64_t y = (v[i] ^ minhash_ca[f][0]) * minhash_ca[f][1];
+            y ^= y >> 29;
+            mn[f] = y < mn[f] ? y : mn[f];
+        }
+}
+
+static void minhash_plain(const uint64_t *v, size_t n, uint64_t mn[N_MINHASH])
+{
+    minhash_core(v, n, mn);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same loop where the CPU multiplies 64-bit lanes (AVX-512DQ): the 16
+ * functions of a shingle in two vector multiplies; results identical. */
+__attribute__((target("avx512f,avx512dq,avx512vl"))) static void
+minhash_avx512(const uint64_t *v, size_t n, uint64_t mn[N_MINHASH])
+{
+    minhash_core(v, n, mn);
+}
+
+static void (*minhash_fn)(const uint64_t *, size_t, uint64_t *);
+static pthread_once_t minhash_once = PTHREAD_ONCE_INIT;
+
+static void minhash_probe(void)
+{
+    __builtin_cpu_init();
+    minhash_fn = __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
+                     ? minhash_avx512
+                     : minhash_plain;
+}
+
+static void minhash(const uint64_t *v, size_t n, uint64_t mn[N_MINHASH])
+{
+    pthread_once(&minhash_once, minhash_probe);
+    minhash_fn(v, n, mn);
+}
+#else
+static void minhash(const uint64_t *v, size_t n, uint64_t mn[N_MINHASH])
+{
+    minhash_plain(v, n, mn);
+}
+#endif
+
+/* The 8 LSH band keys of a row's word 3-shingles (prompt wp then answer
+ * wa); *shv (*cap entries) is scratch, grown as needed. */
+static void band_keys(const struct words *wp, const struct words *wa, uint64_t **shv, size_t *cap,
+                      uint64_t out[N_BANDS])
+{
+    uint64_t mn[N_MINHASH];
+    size_t np = wp->n, n = np + wa->n;
     size_t sh = n >= 3 ? 3 : 1;
-    for (size_t i = 0; i + sh <= n; i++) {
+    size_t ns = n >= sh ? n - sh + 1 : 0;
+    if (ns > *cap) {
+        *cap = ns + ns / 2 + 64;
+        *shv = xrealloc(*shv, *cap * sizeof **shv);
+    }
+    uint64_t *v = *shv;
+    for (size_t i = 0; i < ns; i++) {
         uint64_t x = 0;
         for (size_t k = 0; k < sh; k++) {
             size_t j = i + k;
-            x = x * BASE + (j < np ? R->wp.h[j] : R->wa.h[j - np]);
+            x = x * BASE + (j < np ? wp->h[j] : wa->h[j - np]);
         }
-        uint64_t v = mix(x);
-        for (int f = 0; f < N_MINHASH; f++) {
-            uint64_t y = (v ^ minhash_ca[f][0]) * minhash_ca[f][1];
-            y ^= y >> 29;
-            if (y < mn[f])
-                mn[f] = y;
-        }
+        v[i] = mix(x);
     }
+    minhash(v, ns, mn);
     for (int b = 0; b < N_BANDS; b++)
         out[b] = mix(mn[2 * b] ^ mix(mn[2 * b + 1] + (uint64_t)b));
 }
 
-static void pass1_row(struct run *R)
+static void pass1_row(struct run *R, const uint64_t bk[N_BANDS])
 {
     const struct words *p = &R->wp, *a = &R->wa;
     uint64_t rk = row_key(p->pre[p->n], a->pre[a->n]);
     if (bloom_add(&R->row1, rk))
         bloom_add(&R->row2, rk);
     bloom_add(&R->prompts, row_key_p(p->pre[p->n]));
-    uint64_t bk[N_BANDS];
-    band_keys(R, bk);
     for (int b = 0; b < N_BANDS; b++)
         if (bloom_add(&R->band1, bk[b]))
             bloom_add(&R->band2, bk[b]);
@@ -757,14 +814,13 @@ static double uni_bits(const struct run *R, uint64_t h, double rare_count)
     return -log2((c + 0.5) / ((double)R->words_total + 1.0));
 }
 
-static int pass2_row(struct run *R, const char *prompt, const char *answer, uint64_t line)
+static int pass2_row(struct run *R, const char *prompt, const char *answer, uint64_t line,
+                     const uint64_t bk[N_BANDS])
 {
     const struct words *p = &R->wp, *a = &R->wa;
     uint64_t rk = row_key(p->pre[p->n], a->pre[a->n]);
     if (bloom_has(&R->row2, rk))
         R->rep->exact_dup_rows++;
-    uint64_t bk[N_BANDS];
-    band_keys(R, bk);
     for (int b = 0; b < N_BANDS; b++)
         if (bloom_has(&R->band2, bk[b])) {
             R->rep->near_dup_rows++;
@@ -842,39 +898,151 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, uint
     return 0;
 }
 
+/* ---- the reading thread ------------------------------------------------------------------ *
+ * A pass reads the file in a thread of its own, which also parses each
+ * row, splits its words and computes its band keys (what depends on the
+ * row alone), in batches of BATCH_ROWS rows or BATCH_BYTES bytes; the
+ * calling thread runs the row updates, in file order.  Two batches: one
+ * filled while the other is used. */
+
+#define BATCH_ROWS  64
+#define BATCH_BYTES (1u << 20)
+
+struct prow {
+    struct ds_texts texts;
+    struct words wp, wa;
+    uint64_t bk[N_BANDS];
+    uint64_t line;
+    bool ok;
+};
+
+struct batch {
+    struct prow row[BATCH_ROWS];
+    size_t n;
+    int r;     /* after the batch: 1 more to come, 0 end of file, < 0 read error */
+    bool full; /* filled, not yet used */
+};
+
+struct reader {
+    struct lines L;
+    enum dataset_format fmt;
+    struct batch b[2];
+    uint64_t *shv;
+    size_t shv_cap;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *rd = arg;
+    uint64_t lineno = 0;
+    for (int k = 0;; k ^= 1) {
+        struct batch *b = &rd->b[k];
+        pthread_mutex_lock(&rd->mu);
+        while (b->full && !rd->stop)
+            pthread_cond_wait(&rd->cv, &rd->mu);
+        bool stop = rd->stop;
+        pthread_mutex_unlock(&rd->mu);
+        if (stop)
+            return NULL;
+        const char *line;
+        size_t len, bytes = 0;
+        int r = 1;
+        b->n = 0;
+        while (b->n < BATCH_ROWS && bytes < BATCH_BYTES && (r = lines_next(&rd->L, &line, &len)) > 0) {
+            struct prow *w = &b->row[b->n++];
+            bytes += len;
+            w->line = lineno++;
+            w->ok = ds_row_texts(line, len, rd->fmt, &w->texts, NULL) == 0;
+            if (!w->ok)
+                continue;
+            words_split(&w->wp, w->texts.prompt);
+            words_split(&w->wa, w->texts.response);
+            band_keys(&w->wp, &w->wa, &rd->shv, &rd->shv_cap, w->bk);
+        }
+        b->r = r > 0 ? 1 : r;
+        pthread_mutex_lock(&rd->mu);
+        b->full = true;
+        pthread_cond_broadcast(&rd->cv);
+        pthread_mutex_unlock(&rd->mu);
+        if (r <= 0)
+            return NULL;
+    }
+}
+
 static int pass(struct run *R, const char *path, enum dataset_format fmt, int which, char **err)
 {
-    struct lines L;
-    const char *line;
-    size_t len;
-    int r = lines_open(&L, path);
+    struct reader *rd = xcalloc(1, sizeof *rd);
+    pthread_t th;
+    int r = lines_open(&rd->L, path);
     if (r < 0) {
         *err = xasprintf("%s: cannot open for the self-audit: %s", path, strerror(-r));
+        free(rd);
         return r;
     }
-    R->rows = 0;
-    uint64_t lineno = 0;
-    while ((r = lines_next(&L, &line, &len)) > 0) {
-        uint64_t this_line = lineno++;
-        if (R->o->cancel && atomic_load(R->o->cancel)) {
-            r = -ECANCELED;
-            *err = xstrdup("self-audit cancelled");
-            break;
-        }
-        if (ds_row_texts(line, len, fmt, &R->texts, NULL) < 0)
-            continue;
-        words_split(&R->wp, R->texts.prompt);
-        words_split(&R->wa, R->texts.response);
-        R->rows++;
-        if (which == 1)
-            pass1_row(R);
-        else
-            pass2_row(R, R->texts.prompt, R->texts.response, this_line);
+    rd->fmt = fmt;
+    pthread_mutex_init(&rd->mu, NULL);
+    pthread_cond_init(&rd->cv, NULL);
+    if ((r = pthread_create(&th, NULL, reader_main, rd)) != 0) {
+        *err = xasprintf("self-audit: cannot start its reading thread: %s", strerror(r));
+        r = -r;
+        goto out;
     }
+    R->rows = 0;
+    R->lines = 0;
+    r = 1;
+    for (int k = 0; r > 0; k ^= 1) {
+        struct batch *b = &rd->b[k];
+        pthread_mutex_lock(&rd->mu);
+        while (!b->full)
+            pthread_cond_wait(&rd->cv, &rd->mu);
+        pthread_mutex_unlock(&rd->mu);
+        for (size_t i = 0; i < b->n; i++) {
+            struct prow *w = &b->row[i];
+            R->lines = w->line + 1;
+            if (R->o->cancel && atomic_load(R->o->cancel)) {
+                r = -ECANCELED;
+                *err = xstrdup("self-audit cancelled");
+                break;
+            }
+            if (!w->ok)
+                continue;
+            R->wp = w->wp;
+            R->wa = w->wa;
+            R->rows++;
+            if (which == 1)
+                pass1_row(R, w->bk);
+            else
+                pass2_row(R, w->texts.prompt, w->texts.response, w->line, w->bk);
+        }
+        if (r > 0)
+            r = b->r;
+        pthread_mutex_lock(&rd->mu);
+        b->full = false;
+        if (r <= 0)
+            rd->stop = true;
+        pthread_cond_broadcast(&rd->cv);
+        pthread_mutex_unlock(&rd->mu);
+    }
+    pthread_join(th, NULL);
+    memset(&R->wp, 0, sizeof R->wp);
+    memset(&R->wa, 0, sizeof R->wa);
     if (r < 0 && r != -ECANCELED)
         *err = xasprintf("%s: read error in the self-audit: %s", path, strerror(-r));
-    R->lines = lineno;
-    lines_close(&L);
+out:
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < BATCH_ROWS; i++) {
+            ds_texts_free(&rd->b[k].row[i].texts);
+            words_free(&rd->b[k].row[i].wp);
+            words_free(&rd->b[k].row[i].wa);
+        }
+    free(rd->shv);
+    pthread_mutex_destroy(&rd->mu);
+    pthread_cond_destroy(&rd->cv);
+    lines_close(&rd->L);
+    free(rd);
     return r < 0 ? r : 0;
 }
 
@@ -1000,9 +1168,6 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
         if (out->ran[SA_PERPLEXITY])
             text_cands(&R, &R.ppl, SA_PERPLEXITY, true);
     }
-    ds_texts_free(&R.texts);
-    words_free(&R.wp);
-    words_free(&R.wa);
     free(R.pw.v);
     free(R.row1.bits);
     free(R.row2.bits);
