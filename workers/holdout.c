@@ -24,6 +24,7 @@
 #include "workers/builder.h"
 #include "workers/dsformat.h"
 #include "workers/holdout.h"
+#include "workers/jsonscan.h"
 #include "workers/lines.h"
 
 void holdout_clear(struct holdout_split *s)
@@ -55,11 +56,6 @@ int holdout_target(uint64_t n_examples, double ratio, uint64_t *h)
     return 0;
 }
 
-static bool is_ws(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
 static uint64_t fmix(uint64_t h)
 {
     h ^= h >> 33;
@@ -69,29 +65,35 @@ static uint64_t fmix(uint64_t h)
     return h ^ (h >> 33);
 }
 
+/* Word offsets and lengths of one text (jsonscan_ws_words), reused. */
+struct wbuf {
+    size_t *st, *wl, cap;
+};
+
 /* The normalised text (words joined by one space) hashed a word at a time,
  * 8 bytes per multiply: each word adds its length, then its bytes in
  * 8-byte little-endian chunks (the last one zero-padded), so two texts
- * hash alike iff their word sequences are equal, barring a collision. */
-static uint64_t text_hash64(const char *s)
+ * hash alike iff their word sequences are equal, barring a collision.
+ * The text ends at its first NUL. */
+static uint64_t text_hash64(const char *s, struct wbuf *b)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s);
+    size_t n = jsonscan_ws_words(s, len, b->st, b->wl, b->cap);
+    if (n > b->cap) {
+        b->cap = n + n / 2 + 64;
+        b->st = xrealloc(b->st, b->cap * sizeof *b->st);
+        b->wl = xrealloc(b->wl, b->cap * sizeof *b->wl);
+        n = jsonscan_ws_words(s, len, b->st, b->wl, b->cap);
+    }
     uint64_t h = 0x9ae16a3b2f90404full;
-    for (;;) {
-        while (*p && is_ws(*p))
-            p++;
-        if (!*p)
-            break;
-        const unsigned char *w = p;
-        while (*p && !is_ws(*p))
-            p++;
-        size_t n = (size_t)(p - w);
-        h = (h ^ n) * 0x9e3779b97f4a7c15ull;
+    for (size_t j = 0; j < n; j++) {
+        const char *w = s + b->st[j];
+        size_t wn = b->wl[j];
+        h = (h ^ wn) * 0x9e3779b97f4a7c15ull;
         h ^= h >> 29;
-        for (size_t i = 0; i < n; i += 8) {
+        for (size_t i = 0; i < wn; i += 8) {
             uint64_t c = 0;
-            size_t k = n - i < 8 ? n - i : 8;
-            memcpy(&c, w + i, k);
+            memcpy(&c, w + i, wn - i < 8 ? wn - i : 8);
             h = (h ^ c) * 0xbf58476d1ce4e5b9ull;
             h ^= h >> 31;
         }
@@ -101,7 +103,10 @@ static uint64_t text_hash64(const char *s)
 
 uint32_t holdout_text_hash(const char *s)
 {
-    uint64_t h = text_hash64(s);
+    struct wbuf b = {0};
+    uint64_t h = text_hash64(s, &b);
+    free(b.st);
+    free(b.wl);
     return (uint32_t)(h ^ (h >> 32));
 }
 
@@ -161,6 +166,7 @@ static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
                      unsigned char *bits, char **err)
 {
     struct ds_texts texts = {0}; /* reused: no allocation per line */
+    struct wbuf wb = {0};
     struct lines lr;
     const char *line;
     size_t len;
@@ -190,8 +196,8 @@ static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
             free(why);
             goto out;
         }
-        uint64_t kp = text_hash64(texts.prompt) ^ TAG_PROMPT;
-        uint64_t ka = text_hash64(texts.response) ^ TAG_ANSWER;
+        uint64_t kp = text_hash64(texts.prompt, &wb) ^ TAG_PROMPT;
+        uint64_t ka = text_hash64(texts.response, &wb) ^ TAG_ANSWER;
         if (!bits) {
             if (seen_add(seen, kp))
                 seen_add(again, kp);
@@ -215,6 +221,8 @@ static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
     }
     rc = 0;
 out:
+    free(wb.st);
+    free(wb.wl);
     ds_texts_free(&texts);
     lines_close(&lr);
     return rc;

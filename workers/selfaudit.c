@@ -29,6 +29,9 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +39,7 @@
 #include "lib/util.h"
 #include "workers/builder.h"
 #include "workers/dsformat.h"
+#include "workers/jsonscan.h"
 #include "workers/lines.h"
 #include "workers/selfaudit.h"
 #include "workers/stats.h"
@@ -84,12 +88,21 @@ static uint64_t mix(uint64_t x)
 
 /* A word's bytes in 8-byte little-endian chunks (the last zero-padded),
  * its length first: one multiply per 8 bytes, not one per byte. */
-static uint64_t word_hash(const char *p, size_t n)
+/* p[0, n): a word; avail: bytes readable from p (>= n). */
+static uint64_t word_hash_at(const char *p, size_t n, size_t avail)
 {
     uint64_t h = 1469598103934665603ULL ^ n;
     for (size_t i = 0; i < n; i += 8) {
         uint64_t c = 0;
-        memcpy(&c, p + i, n - i < 8 ? n - i : 8);
+        size_t k = n - i;
+        if (avail - i >= 8) { /* a whole load fits in the text: mask the tail */
+            memcpy(&c, p + i, 8);
+            if (k < 8)
+                c &= ((uint64_t)1 << (8 * k)) - 1;
+        } else {
+            for (size_t j = 0; j < k; j++)
+                c |= (uint64_t)(unsigned char)p[i + j] << (8 * j);
+        }
         h = (h ^ c) * 0x9e3779b97f4a7c15ULL;
         h ^= h >> 32;
     }
@@ -132,41 +145,36 @@ struct words {
     size_t n, cap;
 };
 
-/* ws_tab[c]: 1 for the six ASCII white-space bytes, 2 for NUL (either
- * ends a word; one table lookup per byte). */
-static const unsigned char ws_tab[256] = {[0] = 2,    [' '] = 1,  ['\t'] = 1,
-                                          ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
+/* The words of text[0, len) (jsonscan_ws_words: runs of non-white-space
+ * bytes), their hashes and the prefix hashes. */
+static void words_grow(struct words *w, size_t want)
+{
+    w->cap = w->cap ? w->cap : 256;
+    while (w->cap < want)
+        w->cap *= 2;
+    w->st = xrealloc(w->st, w->cap * sizeof *w->st);
+    w->len = xrealloc(w->len, w->cap * sizeof *w->len);
+    w->h = xrealloc(w->h, w->cap * sizeof *w->h);
+    w->pre = xrealloc(w->pre, (w->cap + 1) * sizeof *w->pre);
+}
 
 static void words_split(struct words *w, const char *text)
 {
+    size_t len = strlen(text); /* a text ends at its first NUL, as it always has */
     w->text = text;
-    w->n = 0;
-    const unsigned char *u = (const unsigned char *)text;
-    for (size_t i = 0;;) {
-        while (ws_tab[u[i]] == 1)
-            i++;
-        if (!u[i])
-            break;
-        size_t s = i;
-        while (!ws_tab[u[i]])
-            i++;
-        if (w->n + 1 >= w->cap) {
-            w->cap = w->cap ? 2 * w->cap : 256;
-            w->st = xrealloc(w->st, w->cap * sizeof *w->st);
-            w->len = xrealloc(w->len, w->cap * sizeof *w->len);
-            w->h = xrealloc(w->h, w->cap * sizeof *w->h);
-            w->pre = xrealloc(w->pre, (w->cap + 1) * sizeof *w->pre);
-        }
-        w->st[w->n] = s;
-        w->len[w->n] = i - s;
-        w->h[w->n] = word_hash(text + s, i - s);
-        w->n++;
+    if (!w->cap)
+        words_grow(w, 256);
+    size_t n = jsonscan_ws_words(text, len, w->st, w->len, w->cap);
+    if (n + 1 > w->cap) {
+        words_grow(w, n + 1);
+        n = jsonscan_ws_words(text, len, w->st, w->len, w->cap);
     }
-    if (!w->pre)
-        w->pre = xmalloc(sizeof *w->pre);
+    w->n = n;
     w->pre[0] = 0;
-    for (size_t i = 0; i < w->n; i++)
+    for (size_t i = 0; i < n; i++) {
+        w->h[i] = word_hash_at(text + w->st[i], w->len[i], len - w->st[i]);
         w->pre[i + 1] = w->pre[i] * BASE + w->h[i];
+    }
 }
 
 static void words_free(struct words *w)
@@ -621,10 +629,28 @@ static void minhash_plain(const uint64_t *v, size_t n, uint64_t mn[N_MINHASH])
 #if defined(__x86_64__) && defined(__GNUC__)
 /* The same loop where the CPU multiplies 64-bit lanes (AVX-512DQ): the 16
  * functions of a shingle in two vector multiplies; results identical. */
-__attribute__((target("avx512f,avx512dq,avx512vl"))) static void
-minhash_avx512(const uint64_t *v, size_t n, uint64_t mn[N_MINHASH])
+__attribute__((target("avx512f,avx512dq"))) static void minhash_avx512(const uint64_t *v, size_t n,
+                                                                    uint64_t mn[N_MINHASH])
 {
-    minhash_core(v, n, mn);
+    uint64_t c[N_MINHASH], a[N_MINHASH];
+    for (int f = 0; f < N_MINHASH; f++) {
+        c[f] = minhash_ca[f][0];
+        a[f] = minhash_ca[f][1];
+    }
+    const __m512i c0 = _mm512_loadu_si512(c), c1 = _mm512_loadu_si512(c + 8);
+    const __m512i a0 = _mm512_loadu_si512(a), a1 = _mm512_loadu_si512(a + 8);
+    __m512i m0 = _mm512_set1_epi64(-1), m1 = m0;
+    for (size_t i = 0; i < n; i++) {
+        __m512i x = _mm512_set1_epi64((long long)v[i]);
+        __m512i y0 = _mm512_mullo_epi64(_mm512_xor_si512(x, c0), a0);
+        __m512i y1 = _mm512_mullo_epi64(_mm512_xor_si512(x, c1), a1);
+        y0 = _mm512_xor_si512(y0, _mm512_srli_epi64(y0, 29));
+        y1 = _mm512_xor_si512(y1, _mm512_srli_epi64(y1, 29));
+        m0 = _mm512_min_epu64(m0, y0);
+        m1 = _mm512_min_epu64(m1, y1);
+    }
+    _mm512_storeu_si512(mn, m0);
+    _mm512_storeu_si512(mn + 8, m1);
 }
 
 static void (*minhash_fn)(const uint64_t *, size_t, uint64_t *);
@@ -633,7 +659,7 @@ static pthread_once_t minhash_once = PTHREAD_ONCE_INIT;
 static void minhash_probe(void)
 {
     __builtin_cpu_init();
-    minhash_fn = __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
+    minhash_fn = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
                      ? minhash_avx512
                      : minhash_plain;
 }
