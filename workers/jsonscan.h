@@ -88,4 +88,8 @@ bool jsonscan_have_avx2(void);
  * (call again with cap >= n when it is larger). */
 size_t jsonscan_ws_words(const char *text, size_t len, size_t *st, size_t *wl, size_t cap);
 
+/* The same for words that are runs of ASCII letters and digits and bytes
+ * >= 0x80 (phrase.h's words; every other byte, NUL included, separates). */
+size_t jsonscan_alnum_words(const char *text, size_t len, size_t *st, size_t *wl, size_t cap);
+
 #endif

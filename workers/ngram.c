@@ -17,7 +17,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -959,60 +958,58 @@ void ngram_set_clear(struct ngram_set *s)
 /* ---- the word-for-word check against D ------------------------------------------------------- */
 
 /* Words as phrase.h defines them: runs of ASCII letters and digits and
- * non-ASCII bytes, ASCII case folded. */
-static bool wchar(unsigned char c)
+ * non-ASCII bytes (jsonscan_alnum_words), ASCII case folded. */
+/* The bytes of word p[0, n) (word bytes only: ASCII letters and digits,
+ * bytes >= 0x80) with ASCII case folded, in 8-byte chunks: one multiply
+ * per chunk; avail: the bytes readable from p (>= n). */
+static uint64_t fold_hash_at(const char *p, size_t n, size_t avail)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
-}
-
-/* fold_tab[c]: c case folded when it is a word byte, 0 otherwise. */
-static unsigned char fold_tab[256];
-static pthread_once_t fold_once = PTHREAD_ONCE_INIT;
-
-static void fold_init(void)
-{
-    for (unsigned c = 0; c < 256; c++)
-        fold_tab[c] = !wchar((unsigned char)c) ? 0
-                       : (c >= 'A' && c <= 'Z') ? (unsigned char)(c - 'A' + 'a')
-                                                : (unsigned char)c;
-}
-
-/* The folded word's bytes in 8-byte chunks, one multiply per chunk. */
-static uint64_t fold_hash(const char *s, size_t len)
-{
+    const uint64_t ones = 0x0101010101010101ull, hi = 0x8080808080808080ull;
     uint64_t h = 0xcbf29ce484222325ull;
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < len; i += 8) {
+    for (size_t i = 0; i < n; i += 8) {
         uint64_t c = 0;
-        size_t k = len - i < 8 ? len - i : 8;
-        for (size_t j = 0; j < k; j++)
-            c |= (uint64_t)fold_tab[u[i + j]] << (8 * j);
+        size_t k = n - i;
+        if (avail - i >= 8) {
+            memcpy(&c, p + i, 8);
+            if (k < 8)
+                c &= ((uint64_t)1 << (8 * k)) - 1;
+        } else {
+            for (size_t j = 0; j < k; j++)
+                c |= (uint64_t)(unsigned char)p[i + j] << (8 * j);
+        }
+        /* per byte: 0x20 added to 'A' .. 'Z' (high bit clear, 0x41 .. 0x5a) */
+        uint64_t t = c & ~hi;
+        uint64_t ge_a = t + ones * (0x80 - 0x41), ge_z1 = t + ones * (0x80 - 0x5b);
+        uint64_t upper = ge_a & ~ge_z1 & ~c & hi;
+        c |= upper >> 2;
         h = (h ^ c) * 0x9e3779b97f4a7c15ull;
         h ^= h >> 32;
     }
-    return mix64(h ^ len);
+    return mix64(h ^ n);
 }
 
+/* Word offsets and lengths (jsonscan_alnum_words), reused. */
+struct wscratch {
+    size_t *st, *wl, cap;
+};
+
 /* Appends the folded hashes of s's words to *v (grown as needed). */
-static void text_words(const char *s, size_t len, uint64_t **v, size_t *n, size_t *cap)
+static void text_words(const char *s, size_t len, uint64_t **v, size_t *n, size_t *cap,
+                       struct wscratch *w)
 {
-    pthread_once(&fold_once, fold_init);
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && !fold_tab[u[i]])
-            i++;
-        if (i >= len)
-            break;
-        size_t st = i;
-        while (i < len && fold_tab[u[i]])
-            i++;
-        if (*n == *cap) {
-            *cap = *cap ? *cap * 2 : 256;
-            *v = xrealloc(*v, *cap * sizeof **v);
-        }
-        (*v)[(*n)++] = fold_hash(s + st, i - st);
+    size_t k = jsonscan_alnum_words(s, len, w->st, w->wl, w->cap);
+    if (k > w->cap) {
+        w->cap = k + k / 2 + 64;
+        w->st = xrealloc(w->st, w->cap * sizeof *w->st);
+        w->wl = xrealloc(w->wl, w->cap * sizeof *w->wl);
+        k = jsonscan_alnum_words(s, len, w->st, w->wl, w->cap);
     }
+    if (*n + k > *cap) {
+        *cap = *n + k + 256;
+        *v = xrealloc(*v, *cap * sizeof **v);
+    }
+    for (size_t i = 0; i < k; i++)
+        (*v)[(*n)++] = fold_hash_at(s + w->st[i], w->wl[i], len - w->st[i]);
 }
 
 #define FIRST_BITS 12 /* the phrases' first words as a 4096-bit filter */
@@ -1026,6 +1023,7 @@ struct scanner {
     uint64_t first[(1u << FIRST_BITS) / 64]; /* bit (h >> 52): some phrase starts with word h */
     uint64_t *tw; /* one text's words */
     size_t tn, tcap;
+    struct wscratch ws;
     char *dec; /* unescaped string */
     size_t dcap;
 };
@@ -1038,7 +1036,7 @@ static void scan_text(struct scanner *sc, const char *s, size_t len)
     if (!sc->left)
         return;
     sc->tn = 0;
-    text_words(s, len, &sc->tw, &sc->tn, &sc->tcap);
+    text_words(s, len, &sc->tw, &sc->tn, &sc->tcap, &sc->ws);
     for (size_t i = 0; i < sc->tn; i++) {
         uint64_t b = sc->tw[i] >> (64 - FIRST_BITS);
         if (!(sc->first[b / 64] >> (b % 64) & 1))
@@ -1107,7 +1105,7 @@ static int scan_dataset(const char *path, char *const *phrases, size_t n, const 
     for (size_t i = 0; i < n; i++) {
         size_t cap = 0;
         hits[i] = false;
-        text_words(phrases[i], strlen(phrases[i]), &sc.words[i], &sc.nw[i], &cap);
+        text_words(phrases[i], strlen(phrases[i]), &sc.words[i], &sc.nw[i], &cap, &sc.ws);
         if (sc.nw[i]) {
             uint64_t b = sc.words[i][0] >> (64 - FIRST_BITS);
             sc.first[b / 64] |= (uint64_t)1 << (b % 64);
@@ -1141,6 +1139,8 @@ out:
     free(sc.words);
     free(sc.nw);
     free(sc.tw);
+    free(sc.ws.st);
+    free(sc.ws.wl);
     free(sc.dec);
     return rc;
 }
@@ -1158,8 +1158,11 @@ static bool overlap(const char *a, const char *b)
     uint64_t *wa = NULL, *wb = NULL;
     size_t na = 0, nb = 0, ca = 0, cb = 0;
     bool hit = false;
-    text_words(a, strlen(a), &wa, &na, &ca);
-    text_words(b, strlen(b), &wb, &nb, &cb);
+    struct wscratch ws = {0};
+    text_words(a, strlen(a), &wa, &na, &ca, &ws);
+    text_words(b, strlen(b), &wb, &nb, &cb, &ws);
+    free(ws.st);
+    free(ws.wl);
     if (na > nb) { /* wa: the shorter */
         uint64_t *t = wa;
         wa = wb;

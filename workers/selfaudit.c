@@ -739,9 +739,7 @@ static void pass1_row(struct run *R, const uint64_t bk[N_BANDS])
                 e->ks = (uint8_t)j;
             }
         }
-    cms_add_all(&R->uni, p->h, p->n);
-    cms_add_all(&R->uni, a->h, a->n);
-    R->words_total += p->n + a->n;
+    /* the unigram sketch (uni, words_total) is the reading thread's */
 }
 
 static int co_cmp(const void *x, const void *y)
@@ -840,10 +838,14 @@ static double uni_bits(const struct run *R, uint64_t h, double rare_count)
     return -log2((c + 0.5) / ((double)R->words_total + 1.0));
 }
 
-static int pass2_row(struct run *R, const char *prompt, const char *answer, uint64_t line,
-                     const uint64_t bk[N_BANDS])
+/* The row updates of pass 2 that read only what pass 1 built (the row
+ * and band filters, the unigram sketch): run by the reading thread, in
+ * file order, for row number row (1-based among the rows read); fills
+ * the row's per-word bits for the rare-runs attack. */
+static void pass2_prep(struct run *R, const struct words *p, const struct words *a, uint64_t line,
+                       uint64_t row, const uint64_t bk[N_BANDS], double *tail, size_t *ntp,
+                       double *head, size_t *nhp)
 {
-    const struct words *p = &R->wp, *a = &R->wa;
     uint64_t rk = row_key(p->pre[p->n], a->pre[a->n]);
     if (bloom_has(&R->row2, rk))
         R->rep->exact_dup_rows++;
@@ -853,6 +855,21 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, uint
             R->rep->near_dup_bits[line >> 3] |= (uint8_t)(1u << (line & 7));
             break;
         }
+    /* (c), first half: the per-word bits under the file's own unigram model */
+    double rare_count = R->o->rare_share * (double)row;
+    size_t nt = p->n < RUN_MAX ? p->n : RUN_MAX, nh = a->n < RUN_MAX ? a->n : RUN_MAX;
+    for (size_t i = 0; i < nt; i++)
+        tail[i] = uni_bits(R, p->h[p->n - 1 - i], rare_count);
+    for (size_t j = 0; j < nh; j++)
+        head[j] = uni_bits(R, a->h[j], rare_count);
+    *ntp = nt;
+    *nhp = nh;
+}
+
+static int pass2_row(struct run *R, const char *prompt, const char *answer, const double *tail,
+                     size_t nt, const double *head, size_t nh)
+{
+    const struct words *p = &R->wp, *a = &R->wa;
     /* (a) a copy with words added: prompt prefix + answer suffix is a whole
      * row.  row_key(hp, hs) is one mix of hp xor one of hs: the halves are
      * mixed once each here, not once per (i, j); and a prompt prefix that
@@ -906,13 +923,9 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, uint
                     c->max_na = a->n;
             }
     }
-    /* (c) rare runs under the file's own unigram model. */
-    double rare_count = R->o->rare_share * (double)R->rows;
-    size_t nt = p->n < RUN_MAX ? p->n : RUN_MAX, nh = a->n < RUN_MAX ? a->n : RUN_MAX;
-    for (size_t i = 0; i < nt; i++)
-        R->tail_bits[i] = uni_bits(R, p->h[p->n - 1 - i], rare_count);
-    for (size_t j = 0; j < nh; j++)
-        R->head_bits[j] = uni_bits(R, a->h[j], rare_count);
+    /* (c) rare runs under the file's own unigram model (bits: pass2_prep). */
+    memcpy(R->tail_bits, tail, nt * sizeof *tail);
+    memcpy(R->head_bits, head, nh * sizeof *head);
     rare_runs(R, &R->rare, R->tail_bits, nt, R->head_bits, nh, 0);
     /* (d) the caller's base model. */
     if (R->o->score && R->rep->ran[SA_PERPLEXITY]) {
@@ -940,6 +953,8 @@ struct prow {
     uint64_t bk[N_BANDS];
     uint64_t line;
     bool ok;
+    size_t nt, nh;
+    double tail[RUN_MAX], head[RUN_MAX]; /* pass 2: pass2_prep's bits */
 };
 
 struct batch {
@@ -951,6 +966,8 @@ struct batch {
 
 struct reader {
     struct lines L;
+    struct run *R;
+    int which;
     enum dataset_format fmt;
     struct batch b[2];
     uint64_t *shv;
@@ -963,7 +980,8 @@ struct reader {
 static void *reader_main(void *arg)
 {
     struct reader *rd = arg;
-    uint64_t lineno = 0;
+    struct run *R = rd->R;
+    uint64_t lineno = 0, rows = 0;
     for (int k = 0;; k ^= 1) {
         struct batch *b = &rd->b[k];
         pthread_mutex_lock(&rd->mu);
@@ -987,6 +1005,15 @@ static void *reader_main(void *arg)
             words_split(&w->wp, w->texts.prompt);
             words_split(&w->wa, w->texts.response);
             band_keys(&w->wp, &w->wa, &rd->shv, &rd->shv_cap, w->bk);
+            rows++;
+            if (rd->which == 1) { /* the unigram sketch, only read in pass 2 */
+                cms_add_all(&R->uni, w->wp.h, w->wp.n);
+                cms_add_all(&R->uni, w->wa.h, w->wa.n);
+                R->words_total += w->wp.n + w->wa.n;
+            } else {
+                pass2_prep(R, &w->wp, &w->wa, w->line, rows, w->bk, w->tail, &w->nt, w->head,
+                           &w->nh);
+            }
         }
         b->r = r > 0 ? 1 : r;
         pthread_mutex_lock(&rd->mu);
@@ -1009,6 +1036,8 @@ static int pass(struct run *R, const char *path, enum dataset_format fmt, int wh
         return r;
     }
     rd->fmt = fmt;
+    rd->R = R;
+    rd->which = which;
     pthread_mutex_init(&rd->mu, NULL);
     pthread_cond_init(&rd->cv, NULL);
     if ((r = pthread_create(&th, NULL, reader_main, rd)) != 0) {
@@ -1041,7 +1070,7 @@ static int pass(struct run *R, const char *path, enum dataset_format fmt, int wh
             if (which == 1)
                 pass1_row(R, w->bk);
             else
-                pass2_row(R, w->texts.prompt, w->texts.response, w->line, w->bk);
+                pass2_row(R, w->texts.prompt, w->texts.response, w->tail, w->nt, w->head, w->nh);
         }
         if (r > 0)
             r = b->r;

@@ -283,8 +283,8 @@ static void test_row_texts(void **state)
 static void test_ws_words(void **state)
 {
     (void)state;
-    static const unsigned char alphabet[] = {' ', '\t', '\n', '\v', '\f', '\r', 'a',  'Z',
-                                             '0', 0,    0x80, 0xff, 0x08, 0x0e, 0x1f, '.'};
+    static const unsigned char alphabet[] = {' ', '\t', '\n', '\v', '\f', '\r', 'a', 'Z',
+                                             '0', 0,    0x80, 0xff, '@',  '[',  '`',  '{'};
     unsigned char text[300];
     size_t st[300], wl[300], est[300], ewl[300];
     uint64_t x = 88172645463325252ULL;
@@ -315,6 +315,25 @@ static void test_ws_words(void **state)
             assert_int_equal(st[i], est[i]);
             assert_int_equal(wl[i], ewl[i]);
         }
+        /* alphanumeric words: runs of letters, digits and bytes >= 0x80 */
+        size_t m = 0;
+        for (size_t i = 0; i < len;) {
+#define AN(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') || (c) >= 0x80)
+            if (!AN(text[i])) {
+                i++;
+                continue;
+            }
+            size_t s0 = i;
+            while (i < len && AN(text[i]))
+                i++;
+#undef AN
+            assert_true(m < 300);
+            assert_int_equal(jsonscan_alnum_words((const char *)text, len, st, wl, 300) > m, 1);
+            assert_int_equal(st[m], s0);
+            assert_int_equal(wl[m], i - s0);
+            m++;
+        }
+        assert_int_equal(jsonscan_alnum_words((const char *)text, len, st, wl, 300), m);
         if (n > 1) { /* too small: the count, and the first cap words */
             assert_int_equal(jsonscan_ws_words((const char *)text, len, st, wl, 1), n);
             assert_int_equal(st[0], est[0]);
