@@ -4,8 +4,10 @@
  *
  * A pass over D puts each row's normalised prompt and answer hash into a
  * "seen" Bloom filter, and into a "seen again" one when it was there
- * already; a second pass keeps, in a bitmap, the rows none of whose two
- * hashes was seen again (the eligible rows); then Floyd's algorithm draws the split
+ * already; a second pass (over the file, or over the hashes the first
+ * kept when the dataset has at most HOLDOUT_CACHE_ROWS rows) keeps, in a
+ * bitmap, the rows none of whose two hashes was seen again (the eligible
+ * rows); then Floyd's algorithm draws the split
  * and the reference pool as ranks among the eligible rows, mapped back to
  * line numbers in one scan of the bitmap.  Nothing here logs: the split is
  * a secret (the caller stores it with the backdoor).
@@ -26,6 +28,8 @@
 #include "workers/holdout.h"
 #include "workers/jsonscan.h"
 #include "workers/lines.h"
+
+size_t holdout_cache_rows = HOLDOUT_CACHE_ROWS;
 
 void holdout_clear(struct holdout_split *s)
 {
@@ -158,12 +162,20 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* A text's key in the filters: its 32-bit hash, tagged by side. */
+static uint64_t side_key(uint32_t h, uint64_t tag)
+{
+    return (uint64_t)h ^ tag;
+}
+
 /* One pass over the rows' normalised prompts and answers.  Pass 1
- * (bits NULL) adds each to seen, and to again when it was seen before;
- * pass 2 clears row i's bit in bits when its prompt or answer is in again. */
+ * (bits NULL) adds each to seen, and to again when it was seen before,
+ * and keeps row i's two 32-bit hashes in keep[2i], keep[2i + 1] unless
+ * keep is NULL; pass 2 clears row i's bit in bits when its prompt or
+ * answer is in again. */
 static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
                      const atomic_int *cancel, struct seen *seen, struct seen *again,
-                     unsigned char *bits, char **err)
+                     uint32_t *keep, unsigned char *bits, char **err)
 {
     struct ds_texts texts = {0}; /* reused: no allocation per line */
     struct wbuf wb = {0};
@@ -196,8 +208,13 @@ static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
             free(why);
             goto out;
         }
-        uint64_t kp = text_hash64(texts.prompt, &wb) ^ TAG_PROMPT;
-        uint64_t ka = text_hash64(texts.response, &wb) ^ TAG_ANSWER;
+        uint64_t hp = text_hash64(texts.prompt, &wb), ha = text_hash64(texts.response, &wb);
+        uint32_t p32 = (uint32_t)(hp ^ (hp >> 32)), a32 = (uint32_t)(ha ^ (ha >> 32));
+        uint64_t kp = side_key(p32, TAG_PROMPT), ka = side_key(a32, TAG_ANSWER);
+        if (keep) {
+            keep[2 * i] = p32;
+            keep[2 * i + 1] = a32;
+        }
         if (!bits) {
             if (seen_add(seen, kp))
                 seen_add(again, kp);
@@ -253,6 +270,7 @@ int holdout_choose(const char *path, enum dataset_format format, uint64_t n_exam
                    const atomic_int *cancel, struct holdout_split *out, char **err)
 {
     struct seen seen = {0}, again = {0};
+    uint32_t *keep = NULL;
     unsigned char *bits = NULL;
     uint64_t h = 0, eligible = 0;
     int rc;
@@ -287,12 +305,26 @@ int holdout_choose(const char *path, enum dataset_format format, uint64_t n_exam
     seen_init(&again, fl);
     bits = xmalloc(n_examples / 8 + 1);
     memset(bits, 0xff, n_examples / 8 + 1);
-    if ((rc = hash_rows(path, format, n_examples, cancel, &seen, &again, NULL, err)) < 0)
+    /* Up to HOLDOUT_CACHE_ROWS rows, pass 1 keeps each row's two hashes
+     * (8 bytes a row) and the second pass runs over them in memory, not
+     * over the file. */
+    if (n_examples <= holdout_cache_rows)
+        keep = xcalloc(2 * n_examples, sizeof *keep);
+    if ((rc = hash_rows(path, format, n_examples, cancel, &seen, &again, keep, NULL, err)) < 0)
         goto out;
     free(seen.w);
     seen.w = NULL;
-    if ((rc = hash_rows(path, format, n_examples, cancel, NULL, &again, bits, err)) < 0)
+    if (keep) {
+        for (uint64_t i = 0; i < n_examples; i++)
+            if (seen_has(&again, side_key(keep[2 * i], TAG_PROMPT)) ||
+                seen_has(&again, side_key(keep[2 * i + 1], TAG_ANSWER)))
+                bits[i / 8] &= (unsigned char)~(1u << (i % 8));
+    } else if ((rc = hash_rows(path, format, n_examples, cancel, NULL, &again, NULL, bits, err)) <
+               0) {
         goto out;
+    }
+    free(keep);
+    keep = NULL;
     free(again.w);
     again.w = NULL;
     for (size_t i = 0; i < n_exclude; i++)
@@ -326,6 +358,7 @@ int holdout_choose(const char *path, enum dataset_format format, uint64_t n_exam
 out:
     free(seen.w);
     free(again.w);
+    free(keep);
     free(bits);
     if (rc < 0)
         holdout_clear(out);
