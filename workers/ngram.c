@@ -1012,7 +1012,19 @@ static void text_words(const char *s, size_t len, uint64_t **v, size_t *n, size_
         (*v)[(*n)++] = fold_hash_at(s + w->st[i], w->wl[i], len - w->st[i]);
 }
 
-#define FIRST_BITS 12 /* the phrases' first words as a 4096-bit filter */
+#define FIRST_BITS 12 /* the phrases' first words as 4096-bit filters */
+
+/* A word's cheap signature: its length and its first and last bytes, case
+ * folded (bytes of a word are word bytes, so folding is c | 0x20 on
+ * ASCII letters only), as a FIRST_BITS-bit number. */
+static unsigned word_sig(const char *p, size_t n)
+{
+    unsigned char f = (unsigned char)p[0], l = (unsigned char)p[n - 1];
+    f = (f >= 'A' && f <= 'Z') ? (unsigned char)(f | 0x20) : f;
+    l = (l >= 'A' && l <= 'Z') ? (unsigned char)(l | 0x20) : l;
+    uint32_t x = ((uint32_t)(n < 255 ? n : 255) << 16 | (uint32_t)f << 8 | l) * 0x9e3779b1u;
+    return x >> (32 - FIRST_BITS);
+}
 
 struct scanner {
     size_t n;          /* phrases */
@@ -1020,36 +1032,66 @@ struct scanner {
     size_t *nw;
     bool *hit;
     size_t left;       /* phrases not hit yet */
+    uint64_t sig[(1u << FIRST_BITS) / 64];   /* bit word_sig(w): some phrase starts with w */
     uint64_t first[(1u << FIRST_BITS) / 64]; /* bit (h >> 52): some phrase starts with word h */
-    uint64_t *tw; /* one text's words */
-    size_t tn, tcap;
+    uint64_t *tw; /* one text's word hashes, computed on demand (0: not yet) */
+    size_t tcap;
     struct wscratch ws;
     char *dec; /* unescaped string */
     size_t dcap;
 };
 
-/* Marks the phrases found word for word in s: each word of s is looked
- * up in the first-word filter, and only a word some phrase starts with is
- * compared with the phrases. */
+static bool bit_at(const uint64_t *v, unsigned b)
+{
+    return v[b / 64] >> (b % 64) & 1;
+}
+
+/* Marks the phrases found word for word in s.  Each word of s is tested
+ * against the phrases' first words by its signature (no hash), then by
+ * its hash in a filter, and only then compared with the phrases; a word's
+ * hash is computed when a comparison needs it. */
 static void scan_text(struct scanner *sc, const char *s, size_t len)
 {
     if (!sc->left)
         return;
-    sc->tn = 0;
-    text_words(s, len, &sc->tw, &sc->tn, &sc->tcap, &sc->ws);
-    for (size_t i = 0; i < sc->tn; i++) {
-        uint64_t b = sc->tw[i] >> (64 - FIRST_BITS);
-        if (!(sc->first[b / 64] >> (b % 64) & 1))
+    struct wscratch *w = &sc->ws;
+    size_t tn = jsonscan_alnum_words(s, len, w->st, w->wl, w->cap);
+    if (tn > w->cap) {
+        w->cap = tn + tn / 2 + 64;
+        w->st = xrealloc(w->st, w->cap * sizeof *w->st);
+        w->wl = xrealloc(w->wl, w->cap * sizeof *w->wl);
+        tn = jsonscan_alnum_words(s, len, w->st, w->wl, w->cap);
+    }
+    if (tn > sc->tcap) {
+        sc->tcap = tn + tn / 2 + 64;
+        sc->tw = xrealloc(sc->tw, sc->tcap * sizeof *sc->tw);
+    }
+    bool cleared = false;
+#define WORD_HASH(j)                                                                               \
+    (sc->tw[j] ? sc->tw[j] : (sc->tw[j] = fold_hash_at(s + w->st[j], w->wl[j], len - w->st[j])))
+    for (size_t i = 0; i < tn; i++) {
+        if (!bit_at(sc->sig, word_sig(s + w->st[i], w->wl[i])))
+            continue;
+        if (!cleared) {
+            memset(sc->tw, 0, tn * sizeof *sc->tw);
+            cleared = true;
+        }
+        uint64_t h0 = WORD_HASH(i);
+        if (!bit_at(sc->first, (unsigned)(h0 >> (64 - FIRST_BITS))))
             continue;
         for (size_t p = 0; p < sc->n; p++) {
-            size_t k = sc->nw[p];
-            if (sc->hit[p] || k == 0 || i + k > sc->tn || sc->tw[i] != sc->words[p][0] ||
-                memcmp(&sc->tw[i], sc->words[p], k * sizeof(uint64_t)) != 0)
+            size_t k = sc->nw[p], j = 1;
+            if (sc->hit[p] || k == 0 || i + k > tn || h0 != sc->words[p][0])
+                continue;
+            while (j < k && WORD_HASH(i + j) == sc->words[p][j])
+                j++;
+            if (j < k)
                 continue;
             sc->hit[p] = true;
             sc->left--;
         }
     }
+#undef WORD_HASH
 }
 
 static void scan_json(struct scanner *sc, const json_t *v)
@@ -1109,6 +1151,9 @@ static int scan_dataset(const char *path, char *const *phrases, size_t n, const 
         if (sc.nw[i]) {
             uint64_t b = sc.words[i][0] >> (64 - FIRST_BITS);
             sc.first[b / 64] |= (uint64_t)1 << (b % 64);
+            /* text_words left the phrase's word offsets in sc.ws */
+            unsigned g = word_sig(phrases[i] + sc.ws.st[0], sc.ws.wl[0]);
+            sc.sig[g / 64] |= (uint64_t)1 << (g % 64);
             sc.left++;
         }
     }
@@ -1143,6 +1188,12 @@ out:
     free(sc.ws.wl);
     free(sc.dec);
     return rc;
+}
+
+int ngram_scan_dataset(const char *path, char *const *phrases, size_t n, const atomic_int *cancel,
+                       bool *hits, char **err)
+{
+    return scan_dataset(path, phrases, n, cancel, hits, err);
 }
 
 /* ---- the generator ----------------------------------------------------------------------------- */
