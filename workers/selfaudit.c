@@ -18,6 +18,14 @@
  *          runs at the prompt's end and the answer's start are grouped.
  * Nothing is kept per row but one bit (near-duplicate flag).
  *
+ * Threads.  Each pass reads the file in a thread of its own that parses
+ * the rows, splits their words and computes their band keys, and does the
+ * updates no other update reads during that pass (pass 1: the unigram
+ * sketch; pass 2: the row and band filter look-ups and the per-word bits,
+ * which read only what pass 1 built), in file order, two batches of rows
+ * ahead at most; the calling thread runs the rest in file order too, so
+ * the result is the same as one thread's.
+ *
  * Phrases are hashed as polynomials over 64-bit word hashes (mod 2^64,
  * odd base), so a suffix, a prefix and a whole sequence share one
  * definition and the hash of a row's answer minus its first j words is
