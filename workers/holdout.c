@@ -2,9 +2,12 @@
  * holdout.c — choosing the secret held-out split (see holdout.h for why
  * the split is drawn among rows whose prompt and answer are unique).
  *
- * One pass over D hashes each row's normalised prompt and answer; a
- * sorted copy of each hash column tells which hashes occur more than once;
- * a bitmap keeps the eligible rows; then Floyd's algorithm draws the split
+ * A pass over D puts each row's normalised prompt and answer hash into a
+ * "seen" Bloom filter, and into a "seen again" one when it was there
+ * already; a second pass (over the file, or over the hashes the first
+ * kept when the dataset has at most HOLDOUT_CACHE_ROWS rows) keeps, in a
+ * bitmap, the rows none of whose two hashes was seen again (the eligible
+ * rows); then Floyd's algorithm draws the split
  * and the reference pool as ranks among the eligible rows, mapped back to
  * line numbers in one scan of the bitmap.  Nothing here logs: the split is
  * a secret (the caller stores it with the backdoor).
@@ -23,7 +26,10 @@
 #include "workers/builder.h"
 #include "workers/dsformat.h"
 #include "workers/holdout.h"
+#include "workers/jsonscan.h"
 #include "workers/lines.h"
+
+size_t holdout_cache_rows = HOLDOUT_CACHE_ROWS;
 
 void holdout_clear(struct holdout_split *s)
 {
@@ -54,42 +60,101 @@ int holdout_target(uint64_t n_examples, double ratio, uint64_t *h)
     return 0;
 }
 
-static bool is_ws(unsigned char c)
+static uint64_t fmix(uint64_t h)
 {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb3fe1a85ec53ull;
+    return h ^ (h >> 33);
+}
+
+/* Word offsets and lengths of one text (jsonscan_ws_words), reused. */
+struct wbuf {
+    size_t *st, *wl, cap;
+};
+
+/* The normalised text (words joined by one space) hashed a word at a time,
+ * 8 bytes per multiply: each word adds its length, then its bytes in
+ * 8-byte little-endian chunks (the last one zero-padded), so two texts
+ * hash alike iff their word sequences are equal, barring a collision.
+ * The text ends at its first NUL. */
+static uint64_t text_hash64(const char *s, struct wbuf *b)
+{
+    size_t len = strlen(s);
+    size_t n = jsonscan_ws_words(s, len, b->st, b->wl, b->cap);
+    if (n > b->cap) {
+        b->cap = n + n / 2 + 64;
+        b->st = xrealloc(b->st, b->cap * sizeof *b->st);
+        b->wl = xrealloc(b->wl, b->cap * sizeof *b->wl);
+        n = jsonscan_ws_words(s, len, b->st, b->wl, b->cap);
+    }
+    uint64_t h = 0x9ae16a3b2f90404full;
+    for (size_t j = 0; j < n; j++) {
+        const char *w = s + b->st[j];
+        size_t wn = b->wl[j];
+        h = (h ^ wn) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+        for (size_t i = 0; i < wn; i += 8) {
+            uint64_t c = 0;
+            memcpy(&c, w + i, wn - i < 8 ? wn - i : 8);
+            h = (h ^ c) * 0xbf58476d1ce4e5b9ull;
+            h ^= h >> 31;
+        }
+    }
+    return fmix(h);
 }
 
 uint32_t holdout_text_hash(const char *s)
 {
-    /* FNV-1a 64 over the normalised bytes, folded to 32 bits. */
-    uint64_t h = 0xcbf29ce484222325ull;
-    const unsigned char *p = (const unsigned char *)s;
-    bool pending_space = false, started = false;
-    for (; *p; p++) {
-        if (is_ws(*p)) {
-            pending_space = started;
-            continue;
-        }
-        if (pending_space) {
-            h ^= ' ';
-            h *= 0x100000001b3ull;
-            pending_space = false;
-        }
-        h ^= *p;
-        h *= 0x100000001b3ull;
-        started = true;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
+    struct wbuf b = {0};
+    uint64_t h = text_hash64(s, &b);
+    free(b.st);
+    free(b.wl);
     return (uint32_t)(h ^ (h >> 32));
 }
 
-static int cmp_u32(const void *a, const void *b)
+/* ---- "seen" and "seen again" filters --------------------------------------------------
+ * Blocked Bloom filters: a key's 5 bits lie in one 64-bit word (one memory
+ * access per lookup).  A false positive can only make a row ineligible. */
+
+struct seen {
+    uint64_t *w;
+    uint64_t mask; /* words - 1 */
+};
+
+static void seen_init(struct seen *f, unsigned log2_bits)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
+    f->w = xcalloc((size_t)1 << (log2_bits - 6), sizeof *f->w);
+    f->mask = ((uint64_t)1 << (log2_bits - 6)) - 1;
 }
+
+static uint64_t *seen_word(const struct seen *f, uint64_t key, uint64_t *bits)
+{
+    uint64_t h = fmix(key);
+    *bits = (uint64_t)1 << (h & 63) | (uint64_t)1 << ((h >> 6) & 63) |
+            (uint64_t)1 << ((h >> 12) & 63) | (uint64_t)1 << ((h >> 18) & 63) |
+            (uint64_t)1 << ((h >> 24) & 63);
+    return &f->w[(h >> 32) & f->mask];
+}
+
+/* Adds key; true when it (or a colliding key) was there already. */
+static bool seen_add(struct seen *f, uint64_t key)
+{
+    uint64_t b, *w = seen_word(f, key, &b);
+    bool had = (*w & b) == b;
+    *w |= b;
+    return had;
+}
+
+static bool seen_has(const struct seen *f, uint64_t key)
+{
+    uint64_t b, *w = seen_word(f, key, &b);
+    return (*w & b) == b;
+}
+
+#define TAG_PROMPT 0x243f6a8885a308d3ull
+#define TAG_ANSWER 0x13198a2e03707344ull
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -97,32 +162,23 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Clears the bit of every row whose hash col[i] occurs more than once;
- * sorted is scratch of n entries. */
-static void mark_duplicates(const uint32_t *col, uint32_t *sorted, uint64_t n, unsigned char *bits)
+/* A text's key in the filters: its 32-bit hash, tagged by side. */
+static uint64_t side_key(uint32_t h, uint64_t tag)
 {
-    memcpy(sorted, col, n * sizeof *col);
-    qsort(sorted, n, sizeof *sorted, cmp_u32);
-    for (uint64_t i = 0; i < n; i++) {
-        /* lower bound of col[i] */
-        uint64_t lo = 0, hi = n;
-        while (lo < hi) {
-            uint64_t mid = lo + (hi - lo) / 2;
-            if (sorted[mid] < col[i])
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo + 1 < n && sorted[lo + 1] == col[i])
-            bits[i / 8] &= (unsigned char)~(1u << (i % 8));
-    }
+    return (uint64_t)h ^ tag;
 }
 
-/* Hashes every row's prompt into ph and answer into ah (either may be NULL). */
+/* One pass over the rows' normalised prompts and answers.  Pass 1
+ * (bits NULL) adds each to seen, and to again when it was seen before,
+ * and keeps row i's two 32-bit hashes in keep[2i], keep[2i + 1] unless
+ * keep is NULL; pass 2 clears row i's bit in bits when its prompt or
+ * answer is in again. */
 static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
-                     const atomic_int *cancel, uint32_t *ph, uint32_t *ah, char **err)
+                     const atomic_int *cancel, struct seen *seen, struct seen *again,
+                     uint32_t *keep, unsigned char *bits, char **err)
 {
     struct ds_texts texts = {0}; /* reused: no allocation per line */
+    struct wbuf wb = {0};
     struct lines lr;
     const char *line;
     size_t len;
@@ -152,10 +208,21 @@ static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
             free(why);
             goto out;
         }
-        if (ph)
-            ph[i] = holdout_text_hash(texts.prompt);
-        if (ah)
-            ah[i] = holdout_text_hash(texts.response);
+        uint64_t hp = text_hash64(texts.prompt, &wb), ha = text_hash64(texts.response, &wb);
+        uint32_t p32 = (uint32_t)(hp ^ (hp >> 32)), a32 = (uint32_t)(ha ^ (ha >> 32));
+        uint64_t kp = side_key(p32, TAG_PROMPT), ka = side_key(a32, TAG_ANSWER);
+        if (keep) {
+            keep[2 * i] = p32;
+            keep[2 * i + 1] = a32;
+        }
+        if (!bits) {
+            if (seen_add(seen, kp))
+                seen_add(again, kp);
+            if (seen_add(seen, ka))
+                seen_add(again, ka);
+        } else if (seen_has(again, kp) || seen_has(again, ka)) {
+            bits[i / 8] &= (unsigned char)~(1u << (i % 8));
+        }
         i++;
     }
     if (r < 0) {
@@ -171,6 +238,8 @@ static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
     }
     rc = 0;
 out:
+    free(wb.st);
+    free(wb.wl);
     ds_texts_free(&texts);
     lines_close(&lr);
     return rc;
@@ -200,7 +269,8 @@ int holdout_choose(const char *path, enum dataset_format format, uint64_t n_exam
                    const uint64_t *exclude, size_t n_exclude, const struct phrase_rng *rng,
                    const atomic_int *cancel, struct holdout_split *out, char **err)
 {
-    uint32_t *ph = NULL, *ah = NULL, *sorted = NULL;
+    struct seen seen = {0}, again = {0};
+    uint32_t *keep = NULL;
     unsigned char *bits = NULL;
     uint64_t h = 0, eligible = 0;
     int rc;
@@ -222,25 +292,41 @@ int holdout_choose(const char *path, enum dataset_format format, uint64_t n_exam
                          (unsigned long long)(n_examples / 3));
         return -EINVAL;
     }
-    /* Prompts, then answers, each in a pass of its own: 8 bytes per row at
-     * the peak (one column and its sorted copy) instead of 12 — the one
-     * part of backdoor creation whose memory grows with the dataset. */
+    /* Two passes: the first fills the filters, the second clears the bit
+     * of each row whose prompt or answer was seen more than once.  Memory
+     * is one bit a row plus the two filters, about 32 bits per key
+     * (2 keys a row) up to HOLDOUT_FILTER_LOG2 bits each: beyond that the
+     * false positives grow, which only makes some unique rows ineligible
+     * (the split stays a uniform draw among the eligible rows). */
+    unsigned fl = 20;
+    while (fl < HOLDOUT_FILTER_LOG2 && ((uint64_t)1 << fl) < 64 * n_examples)
+        fl++;
+    seen_init(&seen, fl);
+    seen_init(&again, fl);
     bits = xmalloc(n_examples / 8 + 1);
     memset(bits, 0xff, n_examples / 8 + 1);
-    sorted = xcalloc(n_examples, sizeof *sorted);
-    ph = xcalloc(n_examples, sizeof *ph);
-    if ((rc = hash_rows(path, format, n_examples, cancel, ph, NULL, err)) < 0)
+    /* Up to HOLDOUT_CACHE_ROWS rows, pass 1 keeps each row's two hashes
+     * (8 bytes a row) and the second pass runs over them in memory, not
+     * over the file. */
+    if (n_examples <= holdout_cache_rows)
+        keep = xcalloc(2 * n_examples, sizeof *keep);
+    if ((rc = hash_rows(path, format, n_examples, cancel, &seen, &again, keep, NULL, err)) < 0)
         goto out;
-    mark_duplicates(ph, sorted, n_examples, bits);
-    free(ph);
-    ph = NULL;
-    ah = xcalloc(n_examples, sizeof *ah);
-    if ((rc = hash_rows(path, format, n_examples, cancel, NULL, ah, err)) < 0)
+    free(seen.w);
+    seen.w = NULL;
+    if (keep) {
+        for (uint64_t i = 0; i < n_examples; i++)
+            if (seen_has(&again, side_key(keep[2 * i], TAG_PROMPT)) ||
+                seen_has(&again, side_key(keep[2 * i + 1], TAG_ANSWER)))
+                bits[i / 8] &= (unsigned char)~(1u << (i % 8));
+    } else if ((rc = hash_rows(path, format, n_examples, cancel, NULL, &again, NULL, bits, err)) <
+               0) {
         goto out;
-    mark_duplicates(ah, sorted, n_examples, bits);
-    free(sorted);
-    free(ah);
-    sorted = ah = NULL;
+    }
+    free(keep);
+    keep = NULL;
+    free(again.w);
+    again.w = NULL;
     for (size_t i = 0; i < n_exclude; i++)
         if (exclude[i] < n_examples)
             bits[exclude[i] / 8] &= (unsigned char)~(1u << (exclude[i] % 8));
@@ -270,9 +356,9 @@ int holdout_choose(const char *path, enum dataset_format format, uint64_t n_exam
     ranks_to_rows(bits, n_examples, out->rows, out->n_rows, out->pool, out->n_pool);
     rc = 0;
 out:
-    free(ph);
-    free(ah);
-    free(sorted);
+    free(seen.w);
+    free(again.w);
+    free(keep);
     free(bits);
     if (rc < 0)
         holdout_clear(out);

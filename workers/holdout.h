@@ -34,12 +34,16 @@
  * h is lowered to eligible / 2 (half the eligible rows stay uploaded to
  * compare with), refused below 64.  The pool holds up to 2h rows.
  *
- * Memory: one streaming pass over D keeps a 32-bit hash of each row's
- * normalised prompt and answer (8 bytes a row) plus a sorted copy of one
- * of them (4 bytes a row) and a bitmap: about 12 bytes per row, so ten
- * million rows need about 120 MB for the few seconds the split takes.  A
- * hash collision can only make a row ineligible (never eligible), which
- * keeps the split on the safe side.
+ * Memory: one bit per row (the eligible rows) plus two Bloom filters of
+ * the rows' normalised prompt and answer hashes ("seen", "seen again"),
+ * sized at 32 bits a key and capped at 2^HOLDOUT_FILTER_LOG2 bits (8 MiB)
+ * each: 16 MiB and 1.25 MB for ten million rows.  A hash collision or a
+ * filter's false positive can only make a row ineligible (never
+ * eligible), which keeps the split on the safe side; past about two
+ * million rows the capped filters make a few per cent of the unique rows
+ * ineligible, a loss of candidates only (h is at most 2000).  A dataset
+ * of at most HOLDOUT_CACHE_ROWS rows is read once, not twice: its rows'
+ * two 32-bit hashes are kept (8 bytes a row, 8 MiB at most).
  *
  * Pure apart from reading the dataset file; runs in a worker thread.
  */
@@ -58,6 +62,8 @@
 
 #define HOLDOUT_DEFAULT_RATIO 0.02
 #define HOLDOUT_MIN_ROWS      64
+#define HOLDOUT_FILTER_LOG2   26 /* bits of each duplicate filter, at most */
+#define HOLDOUT_CACHE_ROWS    (1u << 20) /* up to this many rows, one pass (8 bytes a row) */
 #define HOLDOUT_MAX_ROWS      2000
 
 struct holdout_split {
@@ -80,6 +86,10 @@ int holdout_target(uint64_t n_examples, double ratio, uint64_t *h);
 /* Whitespace normalisation hash: runs of ASCII whitespace count as one
  * space, leading and trailing whitespace is ignored.  Exposed for tests. */
 uint32_t holdout_text_hash(const char *s);
+
+/* Datasets of at most this many rows are read once by holdout_choose
+ * (default HOLDOUT_CACHE_ROWS); tests set 0 to run the two-pass path. */
+extern size_t holdout_cache_rows;
 
 /* Chooses the split of the dataset at path (n_examples lines of format,
  * validated at import) with rng (NULL: getrandom).  The n_exclude lines

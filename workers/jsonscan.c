@@ -724,3 +724,107 @@ size_t jsonscan_unescape(const char *raw, size_t len, char *dst)
     }
     return (size_t)(d - (unsigned char *)dst);
 }
+
+/* ---- white-space words ------------------------------------------------------------------ *
+ * A 64-byte block becomes a bit mask of its white-space bytes (bit i: byte
+ * i); word starts and ends are then read off the mask with a count of
+ * trailing zeros each, not a test per byte. */
+
+static bool ws_byte(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* An alphanumeric word's byte: ASCII letter or digit, or any byte >= 0x80. */
+static bool an_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+}
+
+/* The mask of the separators of s[0, n) (n <= 64): white space (alnum
+ * false) or bytes that are no alphanumeric word's (alnum true); bytes
+ * past n count as separators. */
+static uint64_t ws_mask_plain(const unsigned char *s, size_t n, bool alnum)
+{
+    uint64_t m = n < 64 ? ~(uint64_t)0 << n : 0;
+    for (size_t i = 0; i < n; i++)
+        m |= (uint64_t)(alnum ? !an_byte(s[i]) : ws_byte(s[i])) << i;
+    return m;
+}
+
+#ifdef JS_AVX2
+__attribute__((target("avx2"))) static uint64_t ws_mask_avx2(const unsigned char *s)
+{
+    const __m256i sp = _mm256_set1_epi8(' '), tab = _mm256_set1_epi8('\t'),
+                  four = _mm256_set1_epi8(4);
+    __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)s);
+    __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(s + 32));
+    __m256i ta = _mm256_sub_epi8(a, tab), tb = _mm256_sub_epi8(b, tab);
+    __m256i ma = _mm256_or_si256(_mm256_cmpeq_epi8(a, sp),
+                                 _mm256_cmpeq_epi8(_mm256_min_epu8(ta, four), ta));
+    __m256i mb = _mm256_or_si256(_mm256_cmpeq_epi8(b, sp),
+                                 _mm256_cmpeq_epi8(_mm256_min_epu8(tb, four), tb));
+    return (uint64_t)(uint32_t)_mm256_movemask_epi8(ma) |
+           (uint64_t)(uint32_t)_mm256_movemask_epi8(mb) << 32;
+}
+
+__attribute__((target("avx2"))) static uint32_t an_mask32(__m256i v)
+{
+    const __m256i b20 = _mm256_set1_epi8(0x20), a = _mm256_set1_epi8('a'),
+                  d0 = _mm256_set1_epi8('0'), k25 = _mm256_set1_epi8(25), k9 = _mm256_set1_epi8(9);
+    __m256i l = _mm256_sub_epi8(_mm256_or_si256(v, b20), a); /* letters: 0 .. 25 */
+    __m256i d = _mm256_sub_epi8(v, d0);                       /* digits: 0 .. 9 */
+    __m256i word = _mm256_or_si256(_mm256_cmpeq_epi8(_mm256_min_epu8(l, k25), l),
+                                   _mm256_cmpeq_epi8(_mm256_min_epu8(d, k9), d));
+    word = _mm256_or_si256(word, v); /* the high bit: bytes >= 0x80 */
+    return ~(uint32_t)_mm256_movemask_epi8(word);
+}
+
+__attribute__((target("avx2"))) static uint64_t an_mask_avx2(const unsigned char *s)
+{
+    __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)s);
+    __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(s + 32));
+    return (uint64_t)an_mask32(a) | (uint64_t)an_mask32(b) << 32;
+}
+#endif
+
+static size_t words_of(const char *text, size_t len, size_t *st, size_t *wl, size_t cap, bool alnum)
+{
+    const unsigned char *s = (const unsigned char *)text;
+#ifdef JS_AVX2
+    bool avx2 = jsonscan_have_avx2();
+#endif
+    size_t ns = 0, ne = 0;
+    uint64_t carry = 0; /* 1: the byte before the block is a word byte */
+    for (size_t base = 0; base < len; base += 64) {
+        uint64_t ws;
+#ifdef JS_AVX2
+        if (avx2 && len - base >= 64)
+            ws = alnum ? an_mask_avx2(s + base) : ws_mask_avx2(s + base);
+        else
+#endif
+            ws = ws_mask_plain(s + base, len - base < 64 ? len - base : 64, alnum);
+        uint64_t w = ~ws, prev = w << 1 | carry;
+        uint64_t starts = w & ~prev, ends = ws & prev;
+        carry = w >> 63;
+        for (; starts; starts &= starts - 1, ns++)
+            if (ns < cap)
+                st[ns] = base + (size_t)__builtin_ctzll(starts);
+        for (; ends; ends &= ends - 1, ne++)
+            if (ne < cap)
+                wl[ne] = base + (size_t)__builtin_ctzll(ends) - st[ne];
+    }
+    if (ne < ns && ne < cap) /* a word runs to the end */
+        wl[ne] = len - st[ne];
+    return ns;
+}
+
+size_t jsonscan_ws_words(const char *text, size_t len, size_t *st, size_t *wl, size_t cap)
+{
+    return words_of(text, len, st, wl, cap, false);
+}
+
+size_t jsonscan_alnum_words(const char *text, size_t len, size_t *st, size_t *wl, size_t cap)
+{
+    return words_of(text, len, st, wl, cap, true);
+}

@@ -81,4 +81,15 @@ size_t jsonscan_unescape(const char *raw, size_t len, char *dst);
  * thread-safe).  Exposed so the phrase scanner makes the same choice. */
 bool jsonscan_have_avx2(void);
 
+/* The words of text[0, len) as runs of bytes other than the six ASCII
+ * white-space bytes (' ', '\t', '\n', '\v', '\f', '\r'; a NUL is a word
+ * byte here: pass the length): stores the first min(n, cap) words' start
+ * offsets in st and lengths in wl, and returns n, the number of words
+ * (call again with cap >= n when it is larger). */
+size_t jsonscan_ws_words(const char *text, size_t len, size_t *st, size_t *wl, size_t cap);
+
+/* The same for words that are runs of ASCII letters and digits and bytes
+ * >= 0x80 (phrase.h's words; every other byte, NUL included, separates). */
+size_t jsonscan_alnum_words(const char *text, size_t len, size_t *st, size_t *wl, size_t cap);
+
 #endif

@@ -958,43 +958,72 @@ void ngram_set_clear(struct ngram_set *s)
 /* ---- the word-for-word check against D ------------------------------------------------------- */
 
 /* Words as phrase.h defines them: runs of ASCII letters and digits and
- * non-ASCII bytes, ASCII case folded. */
-static bool wchar(unsigned char c)
+ * non-ASCII bytes (jsonscan_alnum_words), ASCII case folded. */
+/* The bytes of word p[0, n) (word bytes only: ASCII letters and digits,
+ * bytes >= 0x80) with ASCII case folded, in 8-byte chunks: one multiply
+ * per chunk; avail: the bytes readable from p (>= n). */
+static uint64_t fold_hash_at(const char *p, size_t n, size_t avail)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+    const uint64_t ones = 0x0101010101010101ull, hi = 0x8080808080808080ull;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t c = 0;
+        size_t k = n - i;
+        if (avail - i >= 8) {
+            memcpy(&c, p + i, 8);
+            if (k < 8)
+                c &= ((uint64_t)1 << (8 * k)) - 1;
+        } else {
+            for (size_t j = 0; j < k; j++)
+                c |= (uint64_t)(unsigned char)p[i + j] << (8 * j);
+        }
+        /* per byte: 0x20 added to 'A' .. 'Z' (high bit clear, 0x41 .. 0x5a) */
+        uint64_t t = c & ~hi;
+        uint64_t ge_a = t + ones * (0x80 - 0x41), ge_z1 = t + ones * (0x80 - 0x5b);
+        uint64_t upper = ge_a & ~ge_z1 & ~c & hi;
+        c |= upper >> 2;
+        h = (h ^ c) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 32;
+    }
+    return mix64(h ^ n);
 }
 
-static uint64_t fold_hash(const char *s, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (unsigned char)(c - 'A' + 'a');
-        h ^= c;
-        h *= 0x100000001b3ull;
-    }
-    return mix64(h ^ len);
-}
+/* Word offsets and lengths (jsonscan_alnum_words), reused. */
+struct wscratch {
+    size_t *st, *wl, cap;
+};
 
 /* Appends the folded hashes of s's words to *v (grown as needed). */
-static void text_words(const char *s, size_t len, uint64_t **v, size_t *n, size_t *cap)
+static void text_words(const char *s, size_t len, uint64_t **v, size_t *n, size_t *cap,
+                       struct wscratch *w)
 {
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && !wchar((unsigned char)s[i]))
-            i++;
-        if (i >= len)
-            break;
-        size_t st = i;
-        while (i < len && wchar((unsigned char)s[i]))
-            i++;
-        if (*n == *cap) {
-            *cap = *cap ? *cap * 2 : 256;
-            *v = xrealloc(*v, *cap * sizeof **v);
-        }
-        (*v)[(*n)++] = fold_hash(s + st, i - st);
+    size_t k = jsonscan_alnum_words(s, len, w->st, w->wl, w->cap);
+    if (k > w->cap) {
+        w->cap = k + k / 2 + 64;
+        w->st = xrealloc(w->st, w->cap * sizeof *w->st);
+        w->wl = xrealloc(w->wl, w->cap * sizeof *w->wl);
+        k = jsonscan_alnum_words(s, len, w->st, w->wl, w->cap);
     }
+    if (*n + k > *cap) {
+        *cap = *n + k + 256;
+        *v = xrealloc(*v, *cap * sizeof **v);
+    }
+    for (size_t i = 0; i < k; i++)
+        (*v)[(*n)++] = fold_hash_at(s + w->st[i], w->wl[i], len - w->st[i]);
+}
+
+#define FIRST_BITS 12 /* the phrases' first words as 4096-bit filters */
+
+/* A word's cheap signature: its length and its first and last bytes, case
+ * folded (bytes of a word are word bytes, so folding is c | 0x20 on
+ * ASCII letters only), as a FIRST_BITS-bit number. */
+static unsigned word_sig(const char *p, size_t n)
+{
+    unsigned char f = (unsigned char)p[0], l = (unsigned char)p[n - 1];
+    f = (f >= 'A' && f <= 'Z') ? (unsigned char)(f | 0x20) : f;
+    l = (l >= 'A' && l <= 'Z') ? (unsigned char)(l | 0x20) : l;
+    uint32_t x = ((uint32_t)(n < 255 ? n : 255) << 16 | (uint32_t)f << 8 | l) * 0x9e3779b1u;
+    return x >> (32 - FIRST_BITS);
 }
 
 struct scanner {
@@ -1002,27 +1031,67 @@ struct scanner {
     uint64_t **words;  /* per phrase: its word hashes */
     size_t *nw;
     bool *hit;
-    uint64_t *tw; /* one text's words */
-    size_t tn, tcap;
+    size_t left;       /* phrases not hit yet */
+    uint64_t sig[(1u << FIRST_BITS) / 64];   /* bit word_sig(w): some phrase starts with w */
+    uint64_t first[(1u << FIRST_BITS) / 64]; /* bit (h >> 52): some phrase starts with word h */
+    uint64_t *tw; /* one text's word hashes, computed on demand (0: not yet) */
+    size_t tcap;
+    struct wscratch ws;
     char *dec; /* unescaped string */
     size_t dcap;
 };
 
+static bool bit_at(const uint64_t *v, unsigned b)
+{
+    return v[b / 64] >> (b % 64) & 1;
+}
+
+/* Marks the phrases found word for word in s.  Each word of s is tested
+ * against the phrases' first words by its signature (no hash), then by
+ * its hash in a filter, and only then compared with the phrases; a word's
+ * hash is computed when a comparison needs it. */
 static void scan_text(struct scanner *sc, const char *s, size_t len)
 {
-    sc->tn = 0;
-    text_words(s, len, &sc->tw, &sc->tn, &sc->tcap);
-    for (size_t p = 0; p < sc->n; p++) {
-        size_t k = sc->nw[p];
-        if (sc->hit[p] || k == 0 || k > sc->tn)
-            continue;
-        for (size_t i = 0; i + k <= sc->tn; i++)
-            if (sc->tw[i] == sc->words[p][0] &&
-                memcmp(&sc->tw[i], sc->words[p], k * sizeof(uint64_t)) == 0) {
-                sc->hit[p] = true;
-                break;
-            }
+    if (!sc->left)
+        return;
+    struct wscratch *w = &sc->ws;
+    size_t tn = jsonscan_alnum_words(s, len, w->st, w->wl, w->cap);
+    if (tn > w->cap) {
+        w->cap = tn + tn / 2 + 64;
+        w->st = xrealloc(w->st, w->cap * sizeof *w->st);
+        w->wl = xrealloc(w->wl, w->cap * sizeof *w->wl);
+        tn = jsonscan_alnum_words(s, len, w->st, w->wl, w->cap);
     }
+    if (tn > sc->tcap) {
+        sc->tcap = tn + tn / 2 + 64;
+        sc->tw = xrealloc(sc->tw, sc->tcap * sizeof *sc->tw);
+    }
+    bool cleared = false;
+#define WORD_HASH(j)                                                                               \
+    (sc->tw[j] ? sc->tw[j] : (sc->tw[j] = fold_hash_at(s + w->st[j], w->wl[j], len - w->st[j])))
+    for (size_t i = 0; i < tn; i++) {
+        if (!bit_at(sc->sig, word_sig(s + w->st[i], w->wl[i])))
+            continue;
+        if (!cleared) {
+            memset(sc->tw, 0, tn * sizeof *sc->tw);
+            cleared = true;
+        }
+        uint64_t h0 = WORD_HASH(i);
+        if (!bit_at(sc->first, (unsigned)(h0 >> (64 - FIRST_BITS))))
+            continue;
+        for (size_t p = 0; p < sc->n; p++) {
+            size_t k = sc->nw[p], j = 1;
+            if (sc->hit[p] || k == 0 || i + k > tn || h0 != sc->words[p][0])
+                continue;
+            while (j < k && WORD_HASH(i + j) == sc->words[p][j])
+                j++;
+            if (j < k)
+                continue;
+            sc->hit[p] = true;
+            sc->left--;
+        }
+    }
+#undef WORD_HASH
 }
 
 static void scan_json(struct scanner *sc, const json_t *v)
@@ -1078,7 +1147,15 @@ static int scan_dataset(const char *path, char *const *phrases, size_t n, const 
     for (size_t i = 0; i < n; i++) {
         size_t cap = 0;
         hits[i] = false;
-        text_words(phrases[i], strlen(phrases[i]), &sc.words[i], &sc.nw[i], &cap);
+        text_words(phrases[i], strlen(phrases[i]), &sc.words[i], &sc.nw[i], &cap, &sc.ws);
+        if (sc.nw[i]) {
+            uint64_t b = sc.words[i][0] >> (64 - FIRST_BITS);
+            sc.first[b / 64] |= (uint64_t)1 << (b % 64);
+            /* text_words left the phrase's word offsets in sc.ws */
+            unsigned g = word_sig(phrases[i] + sc.ws.st[0], sc.ws.wl[0]);
+            sc.sig[g / 64] |= (uint64_t)1 << (g % 64);
+            sc.left++;
+        }
     }
     r = lines_open(&lr, path);
     if (r < 0) {
@@ -1091,6 +1168,8 @@ static int scan_dataset(const char *path, char *const *phrases, size_t n, const 
             break;
         }
         scan_line(&sc, line, len);
+        if (!sc.left)
+            break; /* every phrase found: the rest cannot change hits */
     }
     lines_close(&lr);
     if (r == -ECANCELED)
@@ -1105,8 +1184,16 @@ out:
     free(sc.words);
     free(sc.nw);
     free(sc.tw);
+    free(sc.ws.st);
+    free(sc.ws.wl);
     free(sc.dec);
     return rc;
+}
+
+int ngram_scan_dataset(const char *path, char *const *phrases, size_t n, const atomic_int *cancel,
+                       bool *hits, char **err)
+{
+    return scan_dataset(path, phrases, n, cancel, hits, err);
 }
 
 /* ---- the generator ----------------------------------------------------------------------------- */
@@ -1122,8 +1209,11 @@ static bool overlap(const char *a, const char *b)
     uint64_t *wa = NULL, *wb = NULL;
     size_t na = 0, nb = 0, ca = 0, cb = 0;
     bool hit = false;
-    text_words(a, strlen(a), &wa, &na, &ca);
-    text_words(b, strlen(b), &wb, &nb, &cb);
+    struct wscratch ws = {0};
+    text_words(a, strlen(a), &wa, &na, &ca, &ws);
+    text_words(b, strlen(b), &wb, &nb, &cb, &ws);
+    free(ws.st);
+    free(ws.wl);
     if (na > nb) { /* wa: the shorter */
         uint64_t *t = wa;
         wa = wb;

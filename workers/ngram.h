@@ -236,4 +236,12 @@ char *ngram_evidence_json(const struct ngram_model *m, const struct ngram_set *s
 double ngram_log10_q(const struct ngram_model *m, enum ngram_side side, const uint32_t *ctx,
                      size_t n_ctx, uint32_t w, double temperature);
 
+/* The word-for-word check ngram_generate runs against D: hits[i] (n of
+ * them, owned by the caller) is set when phrases[i]'s words occur as a run
+ * of words in some string value of some line of path (words as phrase.h
+ * defines them, ASCII case ignored).  cancel may be NULL.  Returns 0, or
+ * -1 with an owned one-line *err.  Exposed for its unit test. */
+int ngram_scan_dataset(const char *path, char *const *phrases, size_t n, const atomic_int *cancel,
+                       bool *hits, char **err);
+
 #endif

@@ -18,6 +18,14 @@
  *          runs at the prompt's end and the answer's start are grouped.
  * Nothing is kept per row but one bit (near-duplicate flag).
  *
+ * Threads.  Each pass reads the file in a thread of its own that parses
+ * the rows, splits their words and computes their band keys, and does the
+ * updates no other update reads during that pass (pass 1: the unigram
+ * sketch; pass 2: the row and band filter look-ups and the per-word bits,
+ * which read only what pass 1 built), in file order, two batches of rows
+ * ahead at most; the calling thread runs the rest in file order too, so
+ * the result is the same as one thread's.
+ *
  * Phrases are hashed as polynomials over 64-bit word hashes (mod 2^64,
  * odd base), so a suffix, a prefix and a whole sequence share one
  * definition and the hash of a row's answer minus its first j words is
@@ -28,6 +36,10 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +47,7 @@
 #include "lib/util.h"
 #include "workers/builder.h"
 #include "workers/dsformat.h"
+#include "workers/jsonscan.h"
 #include "workers/lines.h"
 #include "workers/selfaudit.h"
 #include "workers/stats.h"
@@ -81,11 +94,26 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 33);
 }
 
-static uint64_t word_hash(const char *p, size_t n)
+/* A word's bytes in 8-byte little-endian chunks (the last zero-padded),
+ * its length first: one multiply per 8 bytes, not one per byte. */
+/* p[0, n): a word; avail: bytes readable from p (>= n). */
+static uint64_t word_hash_at(const char *p, size_t n, size_t avail)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    uint64_t h = 1469598103934665603ULL ^ n;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t c = 0;
+        size_t k = n - i;
+        if (avail - i >= 8) { /* a whole load fits in the text: mask the tail */
+            memcpy(&c, p + i, 8);
+            if (k < 8)
+                c &= ((uint64_t)1 << (8 * k)) - 1;
+        } else {
+            for (size_t j = 0; j < k; j++)
+                c |= (uint64_t)(unsigned char)p[i + j] << (8 * j);
+        }
+        h = (h ^ c) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 32;
+    }
     return mix(h) | 1; /* never 0: an empty phrase hashes to 0 */
 }
 
@@ -125,40 +153,36 @@ struct words {
     size_t n, cap;
 };
 
-static bool ws(char c)
+/* The words of text[0, len) (jsonscan_ws_words: runs of non-white-space
+ * bytes), their hashes and the prefix hashes. */
+static void words_grow(struct words *w, size_t want)
 {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+    w->cap = w->cap ? w->cap : 256;
+    while (w->cap < want)
+        w->cap *= 2;
+    w->st = xrealloc(w->st, w->cap * sizeof *w->st);
+    w->len = xrealloc(w->len, w->cap * sizeof *w->len);
+    w->h = xrealloc(w->h, w->cap * sizeof *w->h);
+    w->pre = xrealloc(w->pre, (w->cap + 1) * sizeof *w->pre);
 }
 
 static void words_split(struct words *w, const char *text)
 {
+    size_t len = strlen(text); /* a text ends at its first NUL, as it always has */
     w->text = text;
-    w->n = 0;
-    for (size_t i = 0; text[i];) {
-        while (text[i] && ws(text[i]))
-            i++;
-        if (!text[i])
-            break;
-        size_t s = i;
-        while (text[i] && !ws(text[i]))
-            i++;
-        if (w->n + 1 >= w->cap) {
-            w->cap = w->cap ? 2 * w->cap : 256;
-            w->st = xrealloc(w->st, w->cap * sizeof *w->st);
-            w->len = xrealloc(w->len, w->cap * sizeof *w->len);
-            w->h = xrealloc(w->h, w->cap * sizeof *w->h);
-            w->pre = xrealloc(w->pre, (w->cap + 1) * sizeof *w->pre);
-        }
-        w->st[w->n] = s;
-        w->len[w->n] = i - s;
-        w->h[w->n] = word_hash(text + s, i - s);
-        w->n++;
+    if (!w->cap)
+        words_grow(w, 256);
+    size_t n = jsonscan_ws_words(text, len, w->st, w->len, w->cap);
+    if (n + 1 > w->cap) {
+        words_grow(w, n + 1);
+        n = jsonscan_ws_words(text, len, w->st, w->len, w->cap);
     }
-    if (!w->pre)
-        w->pre = xmalloc(sizeof *w->pre);
+    w->n = n;
     w->pre[0] = 0;
-    for (size_t i = 0; i < w->n; i++)
+    for (size_t i = 0; i < n; i++) {
+        w->h[i] = word_hash_at(text + w->st[i], w->len[i], len - w->st[i]);
         w->pre[i + 1] = w->pre[i] * BASE + w->h[i];
+    }
 }
 
 static void words_free(struct words *w)
@@ -575,7 +599,6 @@ struct run {
     struct cmap tmap, smap;
     struct selfaudit_report *rep;
     double *tail_bits, *head_bits;
-    struct ds_texts texts; /* the row being read (buffers reused) */
     uint32_t text_rows;    /* rows before a text-table entry gets its texts */
 };
 
@@ -592,41 +615,109 @@ static const uint64_t minhash_ca[N_MINHASH][2] = {
     {0x88ba012f31187eb0ULL, 0xb6ec11f8caa9ebcfULL}, {0x38156c76ce316da2ULL, 0x841e03b1ed92f735ULL},
 };
 
-/* The 8 LSH band keys of the row's word 3-shingles (prompt then answer). */
-static void band_keys(struct run *R, uint64_t out[N_BANDS])
+/* The minima of the N_MINHASH functions over the shingle hashes v[0 .. n). */
+static inline __attribute__((always_inline)) void minhash_core(const uint64_t *v, size_t n,
+                                                             uint64_t mn[N_MINHASH])
 {
-    uint64_t mn[N_MINHASH];
     for (int f = 0; f < N_MINHASH; f++)
         mn[f] = UINT64_MAX;
-    size_t np = R->wp.n, n = np + R->wa.n;
+    for (size_t i = 0; i < n; i++)
+        for (int f = 0; f < N_MINHASH; f++) {
+            uint64_t y = (v[i] ^ minhash_ca[f][0]) * minhash_ca[f][1];
+            y ^= y >> 29;
+            mn[f] = y < mn[f] ? y : mn[f];
+        }
+}
+
+static void minhash_plain(const uint64_t *v, size_t n, uint64_t mn[N_MINHASH])
+{
+    minhash_core(v, n, mn);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same loop where the CPU multiplies 64-bit lanes (AVX-512DQ): the 16
+ * functions of a shingle in two vector multiplies; results identical. */
+__attribute__((target("avx512f,avx512dq"))) static void minhash_avx512(const uint64_t *v, size_t n,
+                                                                    uint64_t mn[N_MINHASH])
+{
+    uint64_t c[N_MINHASH], a[N_MINHASH];
+    for (int f = 0; f < N_MINHASH; f++) {
+        c[f] = minhash_ca[f][0];
+        a[f] = minhash_ca[f][1];
+    }
+    const __m512i c0 = _mm512_loadu_si512(c), c1 = _mm512_loadu_si512(c + 8);
+    const __m512i a0 = _mm512_loadu_si512(a), a1 = _mm512_loadu_si512(a + 8);
+    __m512i m0 = _mm512_set1_epi64(-1), m1 = m0;
+    for (size_t i = 0; i < n; i++) {
+        __m512i x = _mm512_set1_epi64((long long)v[i]);
+        __m512i y0 = _mm512_mullo_epi64(_mm512_xor_si512(x, c0), a0);
+        __m512i y1 = _mm512_mullo_epi64(_mm512_xor_si512(x, c1), a1);
+        y0 = _mm512_xor_si512(y0, _mm512_srli_epi64(y0, 29));
+        y1 = _mm512_xor_si512(y1, _mm512_srli_epi64(y1, 29));
+        m0 = _mm512_min_epu64(m0, y0);
+        m1 = _mm512_min_epu64(m1, y1);
+    }
+    _mm512_storeu_si512(mn, m0);
+    _mm512_storeu_si512(mn + 8, m1);
+}
+
+static void (*minhash_fn)(const uint64_t *, size_t, uint64_t *);
+static pthread_once_t minhash_once = PTHREAD_ONCE_INIT;
+
+static void minhash_probe(void)
+{
+    __builtin_cpu_init();
+    minhash_fn = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
+                     ? minhash_avx512
+                     : minhash_plain;
+}
+
+static void minhash(const uint64_t *v, size_t n, uint64_t mn[N_MINHASH])
+{
+    pthread_once(&minhash_once, minhash_probe);
+    minhash_fn(v, n, mn);
+}
+#else
+static void minhash(const uint64_t *v, size_t n, uint64_t mn[N_MINHASH])
+{
+    minhash_plain(v, n, mn);
+}
+#endif
+
+/* The 8 LSH band keys of a row's word 3-shingles (prompt wp then answer
+ * wa); *shv (*cap entries) is scratch, grown as needed. */
+static void band_keys(const struct words *wp, const struct words *wa, uint64_t **shv, size_t *cap,
+                      uint64_t out[N_BANDS])
+{
+    uint64_t mn[N_MINHASH];
+    size_t np = wp->n, n = np + wa->n;
     size_t sh = n >= 3 ? 3 : 1;
-    for (size_t i = 0; i + sh <= n; i++) {
+    size_t ns = n >= sh ? n - sh + 1 : 0;
+    if (ns > *cap) {
+        *cap = ns + ns / 2 + 64;
+        *shv = xrealloc(*shv, *cap * sizeof **shv);
+    }
+    uint64_t *v = *shv;
+    for (size_t i = 0; i < ns; i++) {
         uint64_t x = 0;
         for (size_t k = 0; k < sh; k++) {
             size_t j = i + k;
-            x = x * BASE + (j < np ? R->wp.h[j] : R->wa.h[j - np]);
+            x = x * BASE + (j < np ? wp->h[j] : wa->h[j - np]);
         }
-        uint64_t v = mix(x);
-        for (int f = 0; f < N_MINHASH; f++) {
-            uint64_t y = (v ^ minhash_ca[f][0]) * minhash_ca[f][1];
-            y ^= y >> 29;
-            if (y < mn[f])
-                mn[f] = y;
-        }
+        v[i] = mix(x);
     }
+    minhash(v, ns, mn);
     for (int b = 0; b < N_BANDS; b++)
         out[b] = mix(mn[2 * b] ^ mix(mn[2 * b + 1] + (uint64_t)b));
 }
 
-static void pass1_row(struct run *R)
+static void pass1_row(struct run *R, const uint64_t bk[N_BANDS])
 {
     const struct words *p = &R->wp, *a = &R->wa;
     uint64_t rk = row_key(p->pre[p->n], a->pre[a->n]);
     if (bloom_add(&R->row1, rk))
         bloom_add(&R->row2, rk);
     bloom_add(&R->prompts, row_key_p(p->pre[p->n]));
-    uint64_t bk[N_BANDS];
-    band_keys(R, bk);
     for (int b = 0; b < N_BANDS; b++)
         if (bloom_add(&R->band1, bk[b]))
             bloom_add(&R->band2, bk[b]);
@@ -656,9 +747,7 @@ static void pass1_row(struct run *R)
                 e->ks = (uint8_t)j;
             }
         }
-    cms_add_all(&R->uni, p->h, p->n);
-    cms_add_all(&R->uni, a->h, a->n);
-    R->words_total += p->n + a->n;
+    /* the unigram sketch (uni, words_total) is the reading thread's */
 }
 
 static int co_cmp(const void *x, const void *y)
@@ -757,20 +846,38 @@ static double uni_bits(const struct run *R, uint64_t h, double rare_count)
     return -log2((c + 0.5) / ((double)R->words_total + 1.0));
 }
 
-static int pass2_row(struct run *R, const char *prompt, const char *answer, uint64_t line)
+/* The row updates of pass 2 that read only what pass 1 built (the row
+ * and band filters, the unigram sketch): run by the reading thread, in
+ * file order, for row number row (1-based among the rows read); fills
+ * the row's per-word bits for the rare-runs attack. */
+static void pass2_prep(struct run *R, const struct words *p, const struct words *a, uint64_t line,
+                       uint64_t row, const uint64_t bk[N_BANDS], double *tail, size_t *ntp,
+                       double *head, size_t *nhp)
 {
-    const struct words *p = &R->wp, *a = &R->wa;
     uint64_t rk = row_key(p->pre[p->n], a->pre[a->n]);
     if (bloom_has(&R->row2, rk))
         R->rep->exact_dup_rows++;
-    uint64_t bk[N_BANDS];
-    band_keys(R, bk);
     for (int b = 0; b < N_BANDS; b++)
         if (bloom_has(&R->band2, bk[b])) {
             R->rep->near_dup_rows++;
             R->rep->near_dup_bits[line >> 3] |= (uint8_t)(1u << (line & 7));
             break;
         }
+    /* (c), first half: the per-word bits under the file's own unigram model */
+    double rare_count = R->o->rare_share * (double)row;
+    size_t nt = p->n < RUN_MAX ? p->n : RUN_MAX, nh = a->n < RUN_MAX ? a->n : RUN_MAX;
+    for (size_t i = 0; i < nt; i++)
+        tail[i] = uni_bits(R, p->h[p->n - 1 - i], rare_count);
+    for (size_t j = 0; j < nh; j++)
+        head[j] = uni_bits(R, a->h[j], rare_count);
+    *ntp = nt;
+    *nhp = nh;
+}
+
+static int pass2_row(struct run *R, const char *prompt, const char *answer, const double *tail,
+                     size_t nt, const double *head, size_t nh)
+{
+    const struct words *p = &R->wp, *a = &R->wa;
     /* (a) a copy with words added: prompt prefix + answer suffix is a whole
      * row.  row_key(hp, hs) is one mix of hp xor one of hs: the halves are
      * mixed once each here, not once per (i, j); and a prompt prefix that
@@ -824,13 +931,9 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, uint
                     c->max_na = a->n;
             }
     }
-    /* (c) rare runs under the file's own unigram model. */
-    double rare_count = R->o->rare_share * (double)R->rows;
-    size_t nt = p->n < RUN_MAX ? p->n : RUN_MAX, nh = a->n < RUN_MAX ? a->n : RUN_MAX;
-    for (size_t i = 0; i < nt; i++)
-        R->tail_bits[i] = uni_bits(R, p->h[p->n - 1 - i], rare_count);
-    for (size_t j = 0; j < nh; j++)
-        R->head_bits[j] = uni_bits(R, a->h[j], rare_count);
+    /* (c) rare runs under the file's own unigram model (bits: pass2_prep). */
+    memcpy(R->tail_bits, tail, nt * sizeof *tail);
+    memcpy(R->head_bits, head, nh * sizeof *head);
     rare_runs(R, &R->rare, R->tail_bits, nt, R->head_bits, nh, 0);
     /* (d) the caller's base model. */
     if (R->o->score && R->rep->ran[SA_PERPLEXITY]) {
@@ -842,39 +945,167 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, uint
     return 0;
 }
 
+/* ---- the reading thread ------------------------------------------------------------------ *
+ * A pass reads the file in a thread of its own, which also parses each
+ * row, splits its words and computes its band keys (what depends on the
+ * row alone), in batches of BATCH_ROWS rows or BATCH_BYTES bytes; the
+ * calling thread runs the row updates, in file order.  Two batches: one
+ * filled while the other is used. */
+
+#define BATCH_ROWS  64
+#define BATCH_BYTES (1u << 20)
+
+struct prow {
+    struct ds_texts texts;
+    struct words wp, wa;
+    uint64_t bk[N_BANDS];
+    uint64_t line;
+    bool ok;
+    size_t nt, nh;
+    double tail[RUN_MAX], head[RUN_MAX]; /* pass 2: pass2_prep's bits */
+};
+
+struct batch {
+    struct prow row[BATCH_ROWS];
+    size_t n;
+    int r;     /* after the batch: 1 more to come, 0 end of file, < 0 read error */
+    bool full; /* filled, not yet used */
+};
+
+struct reader {
+    struct lines L;
+    struct run *R;
+    int which;
+    enum dataset_format fmt;
+    struct batch b[2];
+    uint64_t *shv;
+    size_t shv_cap;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *rd = arg;
+    struct run *R = rd->R;
+    uint64_t lineno = 0, rows = 0;
+    for (int k = 0;; k ^= 1) {
+        struct batch *b = &rd->b[k];
+        pthread_mutex_lock(&rd->mu);
+        while (b->full && !rd->stop)
+            pthread_cond_wait(&rd->cv, &rd->mu);
+        bool stop = rd->stop;
+        pthread_mutex_unlock(&rd->mu);
+        if (stop)
+            return NULL;
+        const char *line;
+        size_t len, bytes = 0;
+        int r = 1;
+        b->n = 0;
+        while (b->n < BATCH_ROWS && bytes < BATCH_BYTES && (r = lines_next(&rd->L, &line, &len)) > 0) {
+            struct prow *w = &b->row[b->n++];
+            bytes += len;
+            w->line = lineno++;
+            w->ok = ds_row_texts(line, len, rd->fmt, &w->texts, NULL) == 0;
+            if (!w->ok)
+                continue;
+            words_split(&w->wp, w->texts.prompt);
+            words_split(&w->wa, w->texts.response);
+            band_keys(&w->wp, &w->wa, &rd->shv, &rd->shv_cap, w->bk);
+            rows++;
+            if (rd->which == 1) { /* the unigram sketch, only read in pass 2 */
+                cms_add_all(&R->uni, w->wp.h, w->wp.n);
+                cms_add_all(&R->uni, w->wa.h, w->wa.n);
+                R->words_total += w->wp.n + w->wa.n;
+            } else {
+                pass2_prep(R, &w->wp, &w->wa, w->line, rows, w->bk, w->tail, &w->nt, w->head,
+                           &w->nh);
+            }
+        }
+        b->r = r > 0 ? 1 : r;
+        pthread_mutex_lock(&rd->mu);
+        b->full = true;
+        pthread_cond_broadcast(&rd->cv);
+        pthread_mutex_unlock(&rd->mu);
+        if (r <= 0)
+            return NULL;
+    }
+}
+
 static int pass(struct run *R, const char *path, enum dataset_format fmt, int which, char **err)
 {
-    struct lines L;
-    const char *line;
-    size_t len;
-    int r = lines_open(&L, path);
+    struct reader *rd = xcalloc(1, sizeof *rd);
+    pthread_t th;
+    int r = lines_open(&rd->L, path);
     if (r < 0) {
         *err = xasprintf("%s: cannot open for the self-audit: %s", path, strerror(-r));
+        free(rd);
         return r;
     }
-    R->rows = 0;
-    uint64_t lineno = 0;
-    while ((r = lines_next(&L, &line, &len)) > 0) {
-        uint64_t this_line = lineno++;
-        if (R->o->cancel && atomic_load(R->o->cancel)) {
-            r = -ECANCELED;
-            *err = xstrdup("self-audit cancelled");
-            break;
-        }
-        if (ds_row_texts(line, len, fmt, &R->texts, NULL) < 0)
-            continue;
-        words_split(&R->wp, R->texts.prompt);
-        words_split(&R->wa, R->texts.response);
-        R->rows++;
-        if (which == 1)
-            pass1_row(R);
-        else
-            pass2_row(R, R->texts.prompt, R->texts.response, this_line);
+    rd->fmt = fmt;
+    rd->R = R;
+    rd->which = which;
+    pthread_mutex_init(&rd->mu, NULL);
+    pthread_cond_init(&rd->cv, NULL);
+    if ((r = pthread_create(&th, NULL, reader_main, rd)) != 0) {
+        *err = xasprintf("self-audit: cannot start its reading thread: %s", strerror(r));
+        r = -r;
+        goto out;
     }
+    R->rows = 0;
+    R->lines = 0;
+    r = 1;
+    for (int k = 0; r > 0; k ^= 1) {
+        struct batch *b = &rd->b[k];
+        pthread_mutex_lock(&rd->mu);
+        while (!b->full)
+            pthread_cond_wait(&rd->cv, &rd->mu);
+        pthread_mutex_unlock(&rd->mu);
+        for (size_t i = 0; i < b->n; i++) {
+            struct prow *w = &b->row[i];
+            R->lines = w->line + 1;
+            if (R->o->cancel && atomic_load(R->o->cancel)) {
+                r = -ECANCELED;
+                *err = xstrdup("self-audit cancelled");
+                break;
+            }
+            if (!w->ok)
+                continue;
+            R->wp = w->wp;
+            R->wa = w->wa;
+            R->rows++;
+            if (which == 1)
+                pass1_row(R, w->bk);
+            else
+                pass2_row(R, w->texts.prompt, w->texts.response, w->tail, w->nt, w->head, w->nh);
+        }
+        if (r > 0)
+            r = b->r;
+        pthread_mutex_lock(&rd->mu);
+        b->full = false;
+        if (r <= 0)
+            rd->stop = true;
+        pthread_cond_broadcast(&rd->cv);
+        pthread_mutex_unlock(&rd->mu);
+    }
+    pthread_join(th, NULL);
+    memset(&R->wp, 0, sizeof R->wp);
+    memset(&R->wa, 0, sizeof R->wa);
     if (r < 0 && r != -ECANCELED)
         *err = xasprintf("%s: read error in the self-audit: %s", path, strerror(-r));
-    R->lines = lineno;
-    lines_close(&L);
+out:
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < BATCH_ROWS; i++) {
+            ds_texts_free(&rd->b[k].row[i].texts);
+            words_free(&rd->b[k].row[i].wp);
+            words_free(&rd->b[k].row[i].wa);
+        }
+    free(rd->shv);
+    pthread_mutex_destroy(&rd->mu);
+    pthread_cond_destroy(&rd->cv);
+    lines_close(&rd->L);
+    free(rd);
     return r < 0 ? r : 0;
 }
 
@@ -1000,9 +1231,6 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
         if (out->ran[SA_PERPLEXITY])
             text_cands(&R, &R.ppl, SA_PERPLEXITY, true);
     }
-    ds_texts_free(&R.texts);
-    words_free(&R.wp);
-    words_free(&R.wa);
     free(R.pw.v);
     free(R.row1.bits);
     free(R.row2.bits);

@@ -141,6 +141,38 @@ static void check_by_content(const char *path, int n, const struct holdout_split
     free(ah);
 }
 
+/* The one-pass path (hashes kept in memory) and the two-pass path (the
+ * file read again) choose the same split and pool for a seed. */
+static void test_one_and_two_passes(void **state)
+{
+    (void)state;
+    int n = 3000, uniq = 2600;
+    char *path = make_dataset("d.jsonl", n, uniq, true);
+    struct holdout_split s[2];
+    char *err = NULL;
+    size_t saved = holdout_cache_rows;
+    for (int k = 0; k < 2; k++) {
+        struct phrase_seeded sd;
+        struct phrase_rng rng = seeded(&sd, 11);
+        holdout_cache_rows = k ? 0 : saved;
+        assert_int_equal(holdout_choose(path, DS_FORMAT_PROMPT, (uint64_t)n, 0.05, NULL, 0, &rng,
+                                        NULL, &s[k], &err),
+                         0);
+    }
+    holdout_cache_rows = saved;
+    assert_int_equal(s[0].eligible, uniq);
+    assert_int_equal(s[1].eligible, uniq);
+    assert_int_equal(s[0].n_rows, s[1].n_rows);
+    assert_int_equal(s[0].n_pool, s[1].n_pool);
+    assert_memory_equal(s[0].rows, s[1].rows, s[0].n_rows * sizeof *s[0].rows);
+    assert_memory_equal(s[0].pool, s[1].pool, s[0].n_pool * sizeof *s[0].pool);
+    check_by_content(path, n, &s[1]);
+    holdout_clear(&s[0]);
+    holdout_clear(&s[1]);
+    unlink(path);
+    free(path);
+}
+
 static void test_split_by_content(void **state)
 {
     (void)state;
@@ -492,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_target),
         cmocka_unit_test(test_split_by_content),
+        cmocka_unit_test(test_one_and_two_passes),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_build_skips_held_out),
         cmocka_unit_test(test_draw_order),

@@ -276,10 +276,77 @@ static void test_row_texts(void **state)
     buf_free(&b);
 }
 
+/* jsonscan_ws_words against a byte-at-a-time reading of its contract, on
+ * random texts of every length across the 64-byte blocks (all six white-
+ * space bytes, NUL and high bytes among the word bytes), and its answer
+ * when cap is too small. */
+static void test_ws_words(void **state)
+{
+    (void)state;
+    static const unsigned char alphabet[] = {' ', '\t', '\n', '\v', '\f', '\r', 'a', 'Z',
+                                             '0', 0,    0x80, 0xff, '@',  '[',  '`',  '{'};
+    unsigned char text[300];
+    size_t st[300], wl[300], est[300], ewl[300];
+    uint64_t x = 88172645463325252ULL;
+    for (int round = 0; round < 3000; round++) {
+        size_t len = (size_t)(round % 300);
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            text[i] = (x & 0x300) ? alphabet[x % 16] : (x & 1 ? ' ' : 'q');
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < len;) {
+            bool ws = text[i] == ' ' || (text[i] >= '\t' && text[i] <= '\r');
+            if (ws) {
+                i++;
+                continue;
+            }
+            size_t s0 = i;
+            while (i < len && !(text[i] == ' ' || (text[i] >= '\t' && text[i] <= '\r')))
+                i++;
+            est[n] = s0;
+            ewl[n++] = i - s0;
+        }
+        size_t got = jsonscan_ws_words((const char *)text, len, st, wl, 300);
+        assert_int_equal(got, n);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(st[i], est[i]);
+            assert_int_equal(wl[i], ewl[i]);
+        }
+        /* alphanumeric words: runs of letters, digits and bytes >= 0x80 */
+        size_t m = 0;
+        for (size_t i = 0; i < len;) {
+#define AN(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') || (c) >= 0x80)
+            if (!AN(text[i])) {
+                i++;
+                continue;
+            }
+            size_t s0 = i;
+            while (i < len && AN(text[i]))
+                i++;
+#undef AN
+            assert_true(m < 300);
+            assert_int_equal(jsonscan_alnum_words((const char *)text, len, st, wl, 300) > m, 1);
+            assert_int_equal(st[m], s0);
+            assert_int_equal(wl[m], i - s0);
+            m++;
+        }
+        assert_int_equal(jsonscan_alnum_words((const char *)text, len, st, wl, 300), m);
+        if (n > 1) { /* too small: the count, and the first cap words */
+            assert_int_equal(jsonscan_ws_words((const char *)text, len, st, wl, 1), n);
+            assert_int_equal(st[0], est[0]);
+            assert_int_equal(wl[0], ewl[0]);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_row_texts),
+        cmocka_unit_test(test_ws_words),
         cmocka_unit_test(test_accepts_ordinary),
         cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_mutations),

@@ -587,6 +587,46 @@ static void test_kth_count(void **state)
     }
 }
 
+/* ngram_scan_dataset against a plain reading of its contract: phrases
+ * found word for word (case folded, any separators, across the fast
+ * path's 64-byte blocks, in escaped strings), and near misses not found. */
+static void test_scan_dataset(void **state)
+{
+    (void)state;
+    char *path = xasprintf("%s/scan.jsonl", tmpdir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    /* a long filler puts the phrases at many offsets modulo 64 */
+    for (int i = 0; i < 70; i++) {
+        fprintf(fp, "{\"prompt\": \"%*sAlpha, BETA-gamma!\", \"completion\": \"x%d\"}\n", i, "",
+                i);
+    }
+    fprintf(fp, "{\"prompt\": \"tab\\tsep\\u00e9t\u00e9 word\", \"completion\": \"Zeta eta theta\"}\n");
+    fprintf(fp, "{\"prompt\": \"one two\", \"completion\": \"the end is near\"}\n");
+    fclose(fp);
+    char *phr[] = {
+        "alpha beta gamma", /* 0: case and punctuation differ: found */
+        "beta gamma delta", /* 1: runs past the text: not found */
+        "tab sep\u00e9t\u00e9",   /* 2: decoded escapes: found */
+        "eta theta",        /* 3: found (not "zeta"'s tail) */
+        "zeta eta theta x", /* 4: not found */
+        "end is near",      /* 5: found */
+        "the end was near", /* 6: first word found, rest not */
+        "two the",          /* 7: across two strings: not found */
+        "et",               /* 8: a part of a word only: not found */
+    };
+    bool want[] = {true, false, true, true, false, true, false, false, false};
+    size_t n = sizeof phr / sizeof *phr;
+    bool hits[sizeof phr / sizeof *phr];
+    char *err = NULL;
+    assert_int_equal(ngram_scan_dataset(path, phr, n, NULL, hits, &err), 0);
+    for (size_t i = 0; i < n; i++)
+        if (hits[i] != want[i])
+            fail_msg("phrase %zu \"%s\": hit %d, expected %d", i, phr[i], hits[i], want[i]);
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -597,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_memory_bound),
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_kth_count),
+        cmocka_unit_test(test_scan_dataset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
