@@ -37,6 +37,44 @@
  * its line is handled when it grew large, and after a burst the heap is
  * trimmed (glibc keeps freed memory otherwise: 500 clients of 1 MiB left
  * the daemon at 379 MB after they closed).
+ *
+ * Threads (issue 13 item 1: status stalled 30-50 ms behind provider work,
+ * which is CPU on the main loop: ~127 provider answers parsed per job).
+ * The server runs on a thread of its own with its own uv loop: the
+ * listener, every connection, its reads, framing, bounds, descriptors and
+ * writes, and the partial-line sweep live there, so a busy main loop
+ * delays no byte of the control plane.  That thread answers `status`
+ * itself; every other request is handed to the main loop, where all the
+ * daemon's state lives, and answered from there:
+ *  - to the main loop: a ctl_req (with a deep copy of id and params: jansson
+ *    objects are never shared between threads) on the fwd queue under mu,
+ *    then uv_async_send(to_main); on_to_main runs the method;
+ *  - back: ctl_reply/ctl_reply_error/ctl_notify serialise the line on the
+ *    main loop and put a ctl_out (line, durable ticket, "answered") on the
+ *    out queue, then uv_async_send(wake); the control thread holds or
+ *    writes it exactly as before (the durability rule: a reply to a request
+ *    that committed waits for store_durable_passed, which any thread may
+ *    call) and drops the request's connection reference.  Connection
+ *    structs and their reference counts are the control thread's alone;
+ *    the main loop reads only `closing` (atomic) and the immutable peer.
+ *  - status: counts from the thread's own read-only store connection
+ *    (store_open_reader; WAL readers never wait), the rest from a JSON
+ *    snapshot the main loop publishes under mu (status_snapshot) before
+ *    each line it sends and otherwise at most every CTL_PUBLISH_MS while
+ *    it turns.  Each line carries the snapshot generation that includes
+ *    its effects; a snapshot older than any line already written is not
+ *    used (the main loop answers then), so no client can see an answer
+ *    and then an older status.  A status sent after a request of
+ *    the same connection that is still unanswered also goes to the main
+ *    loop, so answers on one connection keep their order.
+ *  - configuration the thread reads (bounds, allowed users and groups, the
+ *    socket's group) is copied into lim under mu at start and on reload:
+ *    the main loop replaces d->conf whole.
+ *  - shutdown: ctl_server_shutdown/force_close set flags and wake the
+ *    thread; once the listener and every connection have closed its loop
+ *    ends, it says so through to_main, and the main loop joins it and
+ *    applies what is left in the out queue itself (only frees: those
+ *    connections are closed).
  */
 #include "config.h"
 
@@ -164,10 +202,9 @@ struct ctl_server {
     /* ---- the main loop's handles (main thread only) */
     uv_async_t to_main;   /* the control thread forwarded requests or ended */
     uv_check_t publish;   /* publishes the status snapshot after loop turns */
-    uv_timer_t publish_t; /* ... at most every CTL_PUBLISH_MS unless a reply went out */
+    uv_timer_t publish_t; /* ... at most every CTL_PUBLISH_MS (and before each line) */
     uint64_t pub_gen;     /* snapshots published so far */
     uint64_t pub_ms;      /* uv_now of the last one */
-    int dirty;            /* a line went out since the last snapshot */
     int joined;           /* the control thread has ended: main owns everything */
 
     /* ---- shared, under mu */
@@ -472,8 +509,11 @@ static void post_out(struct ctl_server *s, struct ctl_conn *c, char *text, size_
         out_apply(o);
         return;
     }
-    o->need = s->pub_gen + 1;
-    s->dirty = 1;
+    /* A line goes out: the snapshot first takes in what led to it, so a
+     * client that reads this line finds its effect in status at once. */
+    if (text)
+        publish_now(s);
+    o->need = s->pub_gen;
     pthread_mutex_lock(&s->mu);
     *s->out_tail = o;
     s->out_tail = &o->next;
@@ -1256,8 +1296,8 @@ static void *ctl_thread(void *arg)
 
 /* ---- the main loop's side ------------------------------------------------------------------ */
 
-/* The status snapshot is published at most this often while the loop
- * turns, and after every loop turn that sent a line to a client. */
+/* The status snapshot is published before every line to a client, and
+ * otherwise at most this often while the main loop turns. */
 #define CTL_PUBLISH_MS 20
 
 static void publish_now(struct ctl_server *s)
@@ -1265,7 +1305,6 @@ static void publish_now(struct ctl_server *s)
     size_t n;
     char *text = line_of(status_snapshot(s->d), &n);
     s->pub_gen++;
-    s->dirty = 0;
     s->pub_ms = uv_now(s->d->loop);
     pthread_mutex_lock(&s->mu);
     free(s->snap);
@@ -1281,16 +1320,16 @@ static void on_publish_timer(uv_timer_t *t)
         publish_now(s);
 }
 
-/* After each turn of the main loop: a turn that sent a line publishes at
- * once (a client that saw an answer sees its effect in status); other
- * turns at most every CTL_PUBLISH_MS (a timer covers the last one). */
+/* After each turn of the main loop: at most every CTL_PUBLISH_MS (a timer
+ * covers the last turn), for what changed without a line to a client
+ * (provider statistics, jobs driven). */
 static void on_publish_check(uv_check_t *h)
 {
     struct ctl_server *s = h->data;
     uint64_t now = uv_now(s->d->loop);
     if (s->joined)
         return;
-    if (s->dirty || now - s->pub_ms >= CTL_PUBLISH_MS) {
+    if (now - s->pub_ms >= CTL_PUBLISH_MS) {
         uv_timer_stop(&s->publish_t);
         publish_now(s);
     } else if (!uv_is_active((uv_handle_t *)&s->publish_t)) {
