@@ -212,6 +212,7 @@ struct ctl_server {
     struct ctl_req *fwd_head, **fwd_tail; /* to the main loop */
     struct ctl_out *out_head, **out_tail; /* to the control thread */
     int want_shutdown, want_force_close, thread_done;
+    int wake_closed; /* the control loop is ending: wake must not be sent */
     struct ctl_limits lim;
     char *snap;        /* the status snapshot (JSON text), or NULL */
     uint64_t snap_gen; /* its generation */
@@ -236,6 +237,9 @@ static void server_release(struct ctl_server *s)
 {
     if (--s->handles > 0)
         return;
+    pthread_mutex_lock(&s->mu);
+    s->wake_closed = 1; /* under mu: no uv_async_send can overlap the close */
+    pthread_mutex_unlock(&s->mu);
     if (!uv_is_closing((uv_handle_t *)&s->wake))
         uv_close((uv_handle_t *)&s->wake, NULL);
     if (!uv_is_closing((uv_handle_t *)&s->sweep))
@@ -492,6 +496,14 @@ static json_t *error_object(json_t *id, int code, const char *msg, json_t *data)
 static void out_apply(struct ctl_out *o);
 static void publish_now(struct ctl_server *s);
 
+/* Wakes the control thread; caller holds s->mu.  Nothing once its loop is
+ * ending (what was queued is applied by the main loop after the join). */
+static void wake_locked(struct ctl_server *s)
+{
+    if (!s->wake_closed)
+        uv_async_send(&s->wake);
+}
+
 /* Hands a line (owned, may be NULL) for req's connection to the control
  * thread; done: req is answered.  Main loop.  Once the control thread has
  * ended (joined) the main loop applies it itself: the connection is
@@ -517,8 +529,8 @@ static void post_out(struct ctl_server *s, struct ctl_conn *c, char *text, size_
     pthread_mutex_lock(&s->mu);
     *s->out_tail = o;
     s->out_tail = &o->next;
+    wake_locked(s);
     pthread_mutex_unlock(&s->mu);
-    uv_async_send(&s->wake);
 }
 
 /* Frees what the main loop owns of req (not its connection reference,
@@ -563,8 +575,11 @@ static void release_held(struct ctl_server *s)
 
 void ctl_server_release(struct ctl_server *s)
 {
-    if (!s->joined)
-        uv_async_send(&s->wake); /* the control thread checks the held lines */
+    if (s->joined)
+        return;
+    pthread_mutex_lock(&s->mu);
+    wake_locked(s); /* the control thread checks the held lines */
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void reply_line(struct ctl_req *req, json_t *msg)
@@ -1545,18 +1560,16 @@ void ctl_server_shutdown(struct ctl_server *s)
     atomic_store(&s->stopping, 1);
     pthread_mutex_lock(&s->mu);
     s->want_shutdown = 1;
+    wake_locked(s);
     pthread_mutex_unlock(&s->mu);
-    if (!s->joined)
-        uv_async_send(&s->wake);
 }
 
 void ctl_server_force_close(struct ctl_server *s)
 {
     pthread_mutex_lock(&s->mu);
     s->want_force_close = 1;
+    wake_locked(s);
     pthread_mutex_unlock(&s->mu);
-    if (!s->joined)
-        uv_async_send(&s->wake);
 }
 
 int ctl_server_set_access(struct ctl_server *s, mode_t mode, const char *group, char **err)

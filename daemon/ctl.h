@@ -10,6 +10,11 @@
  * that stops reading is disconnected once its unsent replies exceed
  * CTL_MAX_PENDING_WRITE, so nothing it does can block the loop.
  *
+ * The server runs on a thread and uv loop of its own (daemon/ctl.c's top
+ * note): status is answered there; every method handler runs on the main
+ * loop, and the functions below that take a ctl_req are the main loop's
+ * (ctl_server_start/shutdown/... too, unless a comment says otherwise).
+ *
  * Files travel as descriptors, never as paths: a client opens a file with
  * its own rights and sends the descriptor with the request line
  * (SCM_RIGHTS); the request names it by index (params.fd).  A method takes

@@ -11,6 +11,13 @@
  * the loop keeps serving; the answer names the file with its size and
  * SHA-256, and vtunectl copies it where its user asked, with that user's
  * rights (vtunectl(1) backup).
+ *
+ * status is usually answered by the control thread (daemon/ctl.c), so that
+ * it never waits behind the main loop's work: status_snapshot builds, on
+ * the main loop, everything but the counts, uptime and connections, which
+ * ctl.c publishes as a snapshot; status_fill adds those on whichever
+ * thread answers.  m_status below is the main loop's answer when the
+ * control thread leaves it the request.
  */
 #include "config.h"
 
