@@ -33,7 +33,7 @@
  * connections, and a connection that would take the total over
  * max_buffered is answered CTL_ERR_BUSY and closed; a connection holding
  * part of a line with nothing new for partial_line_timeout is closed by
- * the cron sweep (ctl_server_tick).  A buffer is given back as soon as
+ * the control thread's sweep (on_sweep).  A buffer is given back as soon as
  * its line is handled when it grew large, and after a burst the heap is
  * trimmed (glibc keeps freed memory otherwise: 500 clients of 1 MiB left
  * the daemon at 379 MB after they closed).
@@ -179,7 +179,7 @@ struct ctl_limits {
 };
 
 struct ctl_server {
-    struct vtuned *d; /* the main loop's; the control thread reads none of it */
+    struct vtuned *d; /* the main loop's; the control thread reads only d->store */
     char *path;
     int activated;       /* socket passed by systemd: never unlink it */
     uid_t overflow_uid;  /* as which callers a user namespace does not map arrive */
