@@ -33,10 +33,48 @@
  * connections, and a connection that would take the total over
  * max_buffered is answered CTL_ERR_BUSY and closed; a connection holding
  * part of a line with nothing new for partial_line_timeout is closed by
- * the cron sweep (ctl_server_tick).  A buffer is given back as soon as
+ * the control thread's sweep (on_sweep).  A buffer is given back as soon as
  * its line is handled when it grew large, and after a burst the heap is
  * trimmed (glibc keeps freed memory otherwise: 500 clients of 1 MiB left
  * the daemon at 379 MB after they closed).
+ *
+ * Threads (issue 13 item 1: status stalled 30-50 ms behind provider work,
+ * which is CPU on the main loop: ~127 provider answers parsed per job).
+ * The server runs on a thread of its own with its own uv loop: the
+ * listener, every connection, its reads, framing, bounds, descriptors and
+ * writes, and the partial-line sweep live there, so a busy main loop
+ * delays no byte of the control plane.  That thread answers `status`
+ * itself; every other request is handed to the main loop, where all the
+ * daemon's state lives, and answered from there:
+ *  - to the main loop: a ctl_req (with a deep copy of id and params: jansson
+ *    objects are never shared between threads) on the fwd queue under mu,
+ *    then uv_async_send(to_main); on_to_main runs the method;
+ *  - back: ctl_reply/ctl_reply_error/ctl_notify serialise the line on the
+ *    main loop and put a ctl_out (line, durable ticket, "answered") on the
+ *    out queue, then uv_async_send(wake); the control thread holds or
+ *    writes it exactly as before (the durability rule: a reply to a request
+ *    that committed waits for store_durable_passed, which any thread may
+ *    call) and drops the request's connection reference.  Connection
+ *    structs and their reference counts are the control thread's alone;
+ *    the main loop reads only `closing` (atomic) and the immutable peer.
+ *  - status: counts from the thread's own read-only store connection
+ *    (store_open_reader; WAL readers never wait), the rest from a JSON
+ *    snapshot the main loop publishes under mu (status_snapshot) before
+ *    each line it sends and otherwise at most every CTL_PUBLISH_MS while
+ *    it turns.  Each line carries the snapshot generation that includes
+ *    its effects; a snapshot older than any line already written is not
+ *    used (the main loop answers then), so no client can see an answer
+ *    and then an older status.  A status sent after a request of
+ *    the same connection that is still unanswered also goes to the main
+ *    loop, so answers on one connection keep their order.
+ *  - configuration the thread reads (bounds, allowed users and groups, the
+ *    socket's group) is copied into lim under mu at start and on reload:
+ *    the main loop replaces d->conf whole.
+ *  - shutdown: ctl_server_shutdown/force_close set flags and wake the
+ *    thread; once the listener and every connection have closed its loop
+ *    ends, it says so through to_main, and the main loop joins it and
+ *    applies what is left in the out queue itself (only frees: those
+ *    connections are closed).
  */
 #include "config.h"
 
@@ -44,6 +82,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,8 +113,8 @@ struct ctl_conn {
     struct ctl_conn *prev, *next;
     struct buf in;
     struct ctl_peer peer;
-    int refs;
-    int closing;     /* handle close requested */
+    int refs;        /* ctl thread (main's requests hold theirs until answered) */
+    _Atomic int closing; /* handle close requested (read by the main loop) */
     int close_after; /* close once pending writes are flushed */
     int discarding;  /* skipping the rest of an over-long line */
     /* Descriptors sent with the line in progress, and those received with
@@ -86,6 +126,7 @@ struct ctl_conn {
     /* Lines waiting for the store's commits to be durable (a reply to a
      * request that wrote), and every line after them, in order. */
     struct held_line *wait_head, **wait_tail;
+    unsigned forwarded; /* requests handed to the main loop, not yet answered */
 };
 
 struct held_line {
@@ -95,29 +136,89 @@ struct held_line {
     size_t len;
 };
 
+/* A request handed from the control thread to the main loop.  Its id and
+ * params are copies the main loop owns (jansson objects must not be shared
+ * between threads); the connection reference it holds is dropped by the
+ * control thread when the answer (ctl_out.done) arrives there. */
 struct ctl_req {
+    struct ctl_req *next; /* fwd queue */
+    struct ctl_server *srv;
     struct ctl_conn *conn;
     json_t *id; /* NULL for notifications (no reply) */
+    json_t *params;
     char *method;
+    ctl_method_fn fn;
     struct ctl_fds fds; /* sent with its line; those not taken are closed with it */
     uint64_t commits0;  /* the store's commits when the request arrived */
 };
 
+/* A line (or only the end of a request) from the main loop to a
+ * connection, written by the control thread. */
+struct ctl_out {
+    struct ctl_out *next;
+    struct ctl_conn *conn;
+    char *text; /* one JSON line with its newline (owned), or NULL */
+    size_t len;
+    uint64_t ticket; /* store_durable_ticket to wait for; 0: none */
+    uint64_t need;   /* the status snapshot generation that includes its effects */
+    int done;        /* the request is answered: drop its connection reference */
+};
+
+/* What the control thread reads of the configuration: copied under mu at
+ * start and on reload, since the main loop replaces d->conf whole. */
+struct ctl_limits {
+    uint64_t max_request_bytes;
+    uint64_t max_buffered_bytes;
+    uint64_t partial_line_timeout_ms;
+    unsigned max_connections;
+    uid_t *allowed_uids;
+    size_t n_allowed_uids;
+    gid_t *allowed_gids;
+    size_t n_allowed_gids;
+    gid_t sock_gid; /* the socket's group, whose members are allowed, or -1 */
+};
+
 struct ctl_server {
-    struct vtuned *d;
-    uv_pipe_t pipe;
+    struct vtuned *d; /* the main loop's; the control thread reads only d->store */
     char *path;
-    int activated; /* socket passed by systemd: never unlink it */
+    int activated;       /* socket passed by systemd: never unlink it */
+    uid_t overflow_uid;  /* as which callers a user namespace does not map arrive */
+    uint64_t started_ms; /* d->started_ms, for the control thread's status */
+
+    /* ---- the control thread's loop and handles (that thread only, once started) */
+    pthread_t thread;
+    int thread_started;
+    uv_loop_t loop;
+    uv_pipe_t pipe;    /* the listener */
+    uv_async_t wake;   /* the main loop posted (out queue, flags) */
+    uv_timer_t sweep;  /* partial-line timeout and heap trim, every VTUNED_CRON_MS */
     int closing;
     int handles; /* open handles: listener + connections */
     struct ctl_conn *conns;
-    unsigned n_conns;
-    /* The socket's group, whose members are allowed: socket_group, or when
-     * unset the socket file's own (the daemon's group). */
-    gid_t sock_gid;
-    uid_t overflow_uid; /* as which callers a user namespace does not map arrive */
-    gid_t *allowed_gids;
-    size_t n_allowed_gids;
+    _Atomic unsigned n_conns;
+    uint64_t need;         /* highest ctl_out.need written to a client */
+    struct store *reader;  /* read-only connection for status counts, or NULL */
+
+    /* ---- the main loop's handles (main thread only) */
+    uv_async_t to_main;   /* the control thread forwarded requests or ended */
+    uv_check_t publish;   /* publishes the status snapshot after loop turns */
+    uv_timer_t publish_t; /* ... at most every CTL_PUBLISH_MS (and before each line) */
+    uint64_t pub_gen;     /* snapshots published so far */
+    uint64_t pub_ms;      /* uv_now of the last one */
+    int joined;           /* the control thread has ended: main owns everything */
+
+    /* ---- shared, under mu */
+    pthread_mutex_t mu;
+    struct ctl_req *fwd_head, **fwd_tail; /* to the main loop */
+    struct ctl_out *out_head, **out_tail; /* to the control thread */
+    int want_shutdown, want_force_close, thread_done;
+    int wake_closed; /* the control loop is ending: wake must not be sent */
+    struct ctl_limits lim;
+    char *snap;        /* the status snapshot (JSON text), or NULL */
+    uint64_t snap_gen; /* its generation */
+    _Atomic int stopping;
+
+    /* ---- control thread only */
     uint64_t buffered;      /* sum of held over the connections */
     uint64_t peak_buffered; /* highest buffered since the last heap trim */
     uint64_t refused;       /* connections refused since the last log line */
@@ -130,13 +231,19 @@ struct ctl_write {
     char *data;
 };
 
+/* One handle of the listener and connections closed; after the last one
+ * the control loop's own handles close and its uv_run returns. */
 static void server_release(struct ctl_server *s)
 {
     if (--s->handles > 0)
         return;
-    free(s->allowed_gids);
-    free(s->path);
-    free(s);
+    pthread_mutex_lock(&s->mu);
+    s->wake_closed = 1; /* under mu: no uv_async_send can overlap the close */
+    pthread_mutex_unlock(&s->mu);
+    if (!uv_is_closing((uv_handle_t *)&s->wake))
+        uv_close((uv_handle_t *)&s->wake, NULL);
+    if (!uv_is_closing((uv_handle_t *)&s->sweep))
+        uv_close((uv_handle_t *)&s->sweep, NULL);
 }
 
 static void on_listener_closed(uv_handle_t *h)
@@ -301,24 +408,29 @@ static void on_write_done(uv_write_t *w, int status)
 
 static void conn_write(struct ctl_conn *c, char *s, size_t n);
 
-/* Sends one JSON value as a line (steals v), once ticket (0: none) is
- * durable and every line held before it has gone. */
-static void conn_send_after(struct ctl_conn *c, json_t *v, uint64_t ticket)
+/* One JSON value as a line with its newline (steals v; owned, NULL if it
+ * cannot be written), its length in *n.  Any thread, for its own v. */
+static char *line_of(json_t *v, size_t *n)
 {
-    char *s;
-    size_t n;
-    if (c->closing) {
-        json_decref(v);
-        return;
-    }
-    s = json_dumps(v, JSON_COMPACT);
+    char *s = json_dumps(v, JSON_COMPACT);
     json_decref(v);
     if (!s)
+        return NULL;
+    *n = strlen(s);
+    s = xrealloc(s, *n + 2);
+    s[(*n)++] = '\n';
+    s[*n] = '\0';
+    return s;
+}
+
+/* Sends a line (owned) once ticket (0: none) is durable and every line
+ * held before it has gone.  Control thread. */
+static void conn_queue_line(struct ctl_conn *c, char *s, size_t n, uint64_t ticket)
+{
+    if (c->closing) {
+        free(s);
         return;
-    n = strlen(s);
-    s = xrealloc(s, n + 2);
-    s[n++] = '\n';
-    s[n] = '\0';
+    }
     if (ticket || c->wait_head) {
         struct held_line *h = xcalloc(1, sizeof *h);
         h->ticket = ticket;
@@ -333,9 +445,17 @@ static void conn_send_after(struct ctl_conn *c, json_t *v, uint64_t ticket)
     conn_write(c, s, n);
 }
 
+/* Sends one JSON value as a line (steals v).  Control thread. */
 static void conn_send(struct ctl_conn *c, json_t *v)
 {
-    conn_send_after(c, v, 0);
+    size_t n;
+    char *s;
+    if (c->closing) {
+        json_decref(v);
+        return;
+    }
+    if ((s = line_of(v, &n)) != NULL)
+        conn_queue_line(c, s, n, 0);
 }
 
 /* Writes a line (owned) now. */
@@ -371,12 +491,56 @@ static json_t *error_object(json_t *id, int code, const char *msg, json_t *data)
                      id ? id : json_null(), CTL_RPC_ERROR, e);
 }
 
+/* ---- main loop -> control thread ---------------------------------------------------------- */
+
+static void out_apply(struct ctl_out *o);
+static void publish_now(struct ctl_server *s);
+
+/* Wakes the control thread; caller holds s->mu.  Nothing once its loop is
+ * ending (what was queued is applied by the main loop after the join). */
+static void wake_locked(struct ctl_server *s)
+{
+    if (!s->wake_closed)
+        uv_async_send(&s->wake);
+}
+
+/* Hands a line (owned, may be NULL) for req's connection to the control
+ * thread; done: req is answered.  Main loop.  Once the control thread has
+ * ended (joined) the main loop applies it itself: the connection is
+ * closed by then, so that only frees. */
+static void post_out(struct ctl_server *s, struct ctl_conn *c, char *text, size_t len,
+                     uint64_t ticket, int done)
+{
+    struct ctl_out *o = xcalloc(1, sizeof *o);
+    o->conn = c;
+    o->text = text;
+    o->len = len;
+    o->ticket = ticket;
+    o->done = done;
+    if (s->joined) {
+        out_apply(o);
+        return;
+    }
+    /* A line goes out: the snapshot first takes in what led to it, so a
+     * client that reads this line finds its effect in status at once. */
+    if (text)
+        publish_now(s);
+    o->need = s->pub_gen;
+    pthread_mutex_lock(&s->mu);
+    *s->out_tail = o;
+    s->out_tail = &o->next;
+    wake_locked(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Frees what the main loop owns of req (not its connection reference,
+ * which post_out's done hands back). */
 static void req_free(struct ctl_req *req)
 {
     fds_close(&req->fds);
     json_decref(req->id);
+    json_decref(req->params);
     free(req->method);
-    conn_unref(req->conn);
     free(req);
 }
 
@@ -386,15 +550,16 @@ static void req_free(struct ctl_req *req)
  * is answered at once. */
 static uint64_t reply_ticket(const struct ctl_req *req)
 {
-    struct store *st = req->conn->srv ? req->conn->srv->d->store : NULL;
+    struct store *st = req->srv->d->store;
     if (!st || store_durable_commits(st) == req->commits0)
         return 0;
     return store_durable_ticket(st);
 }
 
-void ctl_server_release(struct ctl_server *s)
+/* Control thread: writes the held lines whose commits are durable now. */
+static void release_held(struct ctl_server *s)
 {
-    struct store *st = s->d->store;
+    struct store *st = s->d->store; /* store_durable_passed: any thread */
     for (struct ctl_conn *c = s->conns; c; c = c->next) {
         while (c->wait_head && !c->closing &&
                (!c->wait_head->ticket || store_durable_passed(st, c->wait_head->ticket))) {
@@ -408,16 +573,37 @@ void ctl_server_release(struct ctl_server *s)
     }
 }
 
+void ctl_server_release(struct ctl_server *s)
+{
+    if (s->joined)
+        return;
+    pthread_mutex_lock(&s->mu);
+    wake_locked(s); /* the control thread checks the held lines */
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void reply_line(struct ctl_req *req, json_t *msg)
+{
+    size_t n = 0;
+    char *text = NULL;
+    uint64_t ticket = 0;
+    if (req->id) {
+        text = line_of(msg, &n);
+        ticket = reply_ticket(req);
+    } else {
+        json_decref(msg);
+    }
+    post_out(req->srv, req->conn, text, n, ticket, 1);
+    req_free(req);
+}
+
 void ctl_reply(struct ctl_req *req, json_t *result)
 {
     if (req->id)
-        conn_send_after(req->conn,
-                        json_pack("{s:s,s:O,s:o}", CTL_RPC_JSONRPC, CTL_RPC_VERSION, CTL_RPC_ID,
-                                  req->id, CTL_RPC_RESULT, result ? result : json_null()),
-                        reply_ticket(req));
+        reply_line(req, json_pack("{s:s,s:O,s:o}", CTL_RPC_JSONRPC, CTL_RPC_VERSION, CTL_RPC_ID,
+                                  req->id, CTL_RPC_RESULT, result ? result : json_null()));
     else
-        json_decref(result);
-    req_free(req);
+        reply_line(req, result);
 }
 
 void ctl_reply_error(struct ctl_req *req, int code, json_t *data, const char *fmt, ...)
@@ -428,16 +614,19 @@ void ctl_reply_error(struct ctl_req *req, int code, json_t *data, const char *fm
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (req->id)
-        conn_send_after(req->conn, error_object(req->id, code, msg, data), reply_ticket(req));
+        reply_line(req, error_object(req->id, code, msg, data));
     else
-        json_decref(data);
-    req_free(req);
+        reply_line(req, data);
 }
 
 void ctl_notify(struct ctl_req *req, const char *method, json_t *params)
 {
-    conn_send(req->conn, json_pack("{s:s,s:s,s:o}", CTL_RPC_JSONRPC, CTL_RPC_VERSION,
-                                   CTL_RPC_METHOD, method, CTL_RPC_PARAMS, params));
+    size_t n;
+    char *text = line_of(json_pack("{s:s,s:s,s:o}", CTL_RPC_JSONRPC, CTL_RPC_VERSION,
+                                   CTL_RPC_METHOD, method, CTL_RPC_PARAMS, params),
+                         &n);
+    if (text)
+        post_out(req->srv, req->conn, text, n, 0, 0);
 }
 
 int ctl_req_connected(const struct ctl_req *req)
@@ -565,11 +754,43 @@ static const struct ctl_method *find_method(const char *name)
     return NULL;
 }
 
+/* Answers status on the control thread: the main loop's snapshot (see
+ * ctl_server_start's note) with the counts read now through the reader
+ * connection, uptime and connections.  Returns 0 (nothing sent) when the
+ * snapshot is missing or older than a line already written to a client,
+ * or the counts cannot be read: the main loop answers then. */
+static int local_status(struct ctl_conn *c, json_t *id)
+{
+    struct ctl_server *s = c->srv;
+    struct store_counts n;
+    char *text = NULL;
+    json_t *res;
+
+    if (!s->reader || !id)
+        return 0; /* a notification has no answer: the main loop drops it as before */
+    pthread_mutex_lock(&s->mu);
+    if (s->snap && s->snap_gen >= s->need)
+        text = xstrdup(s->snap);
+    pthread_mutex_unlock(&s->mu);
+    if (!text)
+        return 0;
+    res = json_loads(text, 0, NULL);
+    free(text);
+    if (!res || store_counts(s->reader, &n) < 0) {
+        json_decref(res);
+        return 0;
+    }
+    status_fill(res, &n, s->started_ms, atomic_load(&s->n_conns));
+    conn_send(c, json_pack("{s:s,s:O,s:o}", CTL_RPC_JSONRPC, CTL_RPC_VERSION, CTL_RPC_ID,
+                           id, CTL_RPC_RESULT, res));
+    return 1;
+}
+
 /* Handles one request line; takes fds (the descriptors sent with it) into
  * the request it makes, or leaves them for the caller to close. */
 static void handle_line(struct ctl_conn *c, const char *line, size_t len, struct ctl_fds *fds)
 {
-    struct vtuned *d = c->srv->d;
+    struct ctl_server *s = c->srv;
     json_error_t je;
     json_t *root, *id, *params;
     const char *method;
@@ -615,7 +836,7 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len, struct
         conn_send(c, error_object(id, CTL_ERR_METHOD, msg, NULL));
         goto out;
     }
-    if (d->stopping) {
+    if (atomic_load(&s->stopping)) {
         conn_send(c, error_object(id, CTL_ERR_SHUTDOWN, "vtuned is shutting down", NULL));
         goto out;
     }
@@ -631,16 +852,27 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len, struct
     if (m->mutating)
         log_info("ctl: %s by uid %lu pid %ld", m->name, (unsigned long)c->peer.uid,
                  (long)c->peer.pid);
+    /* status here, when nothing this client asked before is still with
+     * the main loop (its answers keep their order) and the snapshot has
+     * everything answered so far (local_status) */
+    if (strcmp(m->name, CTL_M_STATUS) == 0 && c->forwarded == 0 && fds->n == 0 &&
+        local_status(c, id))
+        goto out;
     struct ctl_req *req = xcalloc(1, sizeof *req);
+    req->srv = s;
     req->conn = c;
     c->refs++;
-    req->id = id ? json_incref(id) : NULL;
+    c->forwarded++;
+    req->id = id ? json_deep_copy(id) : NULL; /* copies: the main loop owns them */
+    req->params = params ? json_deep_copy(params) : json_object();
     req->method = xstrdup(method);
+    req->fn = m->fn;
     fds_move(&req->fds, fds);
-    req->commits0 = store_durable_commits(d->store);
-    params = params ? json_incref(params) : json_object();
-    m->fn(d, req, params);
-    json_decref(params);
+    pthread_mutex_lock(&s->mu);
+    *s->fwd_tail = req;
+    s->fwd_tail = &req->next;
+    pthread_mutex_unlock(&s->mu);
+    uv_async_send(&s->to_main);
 out:
     json_decref(root);
 }
@@ -654,7 +886,11 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
     struct ctl_conn *c = st->data;
-    uint64_t limit = c->srv->d->conf->max_request_bytes;
+    uint64_t limit, max_buffered;
+    pthread_mutex_lock(&c->srv->mu);
+    limit = c->srv->lim.max_request_bytes;
+    max_buffered = c->srv->lim.max_buffered_bytes;
+    pthread_mutex_unlock(&c->srv->mu);
     if (n < 0) {
         free(b->base);
         conn_close(c);
@@ -688,18 +924,17 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
             break;
         } else if (!nl || c->in.len) {
             /* These bytes wait in c->in: within the total bound? */
-            const struct conf_control *cc = &c->srv->d->conf->control;
             uint64_t others = c->srv->buffered - c->held;
-            if (others + c->in.len + take + 1 > cc->max_buffered_bytes) {
+            if (others + c->in.len + take + 1 > max_buffered) {
                 char msg[192];
                 snprintf(msg, sizeof msg,
                          "server busy: unfinished requests of all clients hold %llu bytes (limit "
                          "%llu, control.max_buffered); closing connection",
-                         (unsigned long long)others, (unsigned long long)cc->max_buffered_bytes);
+                         (unsigned long long)others, (unsigned long long)max_buffered);
                 log_warnx("ctl: uid %lu pid %ld: partial requests would exceed "
                           "control.max_buffered (%llu bytes); disconnecting",
                           (unsigned long)c->peer.uid, (long)c->peer.pid,
-                          (unsigned long long)cc->max_buffered_bytes);
+                          (unsigned long long)max_buffered);
                 conn_send(c, error_object(NULL, CTL_ERR_BUSY, msg, NULL));
                 conn_release_input(c);
                 fds_close(&c->line_fds);
@@ -771,20 +1006,29 @@ static int peer_has_gid(const struct ctl_peer *p, gid_t g)
     return 0;
 }
 
-static int peer_allowed(const struct ctl_server *s, const struct ctl_peer *p)
+/* Caller holds s->mu. */
+static int peer_allowed_locked(const struct ctl_server *s, const struct ctl_peer *p)
 {
-    const struct conf *cf = s->d->conf;
+    const struct ctl_limits *l = &s->lim;
     if (p->uid == 0 || p->uid == geteuid())
         return 1;
-    for (size_t i = 0; i < cf->n_allowed_uids; i++)
-        if (cf->allowed_uids[i] == p->uid)
+    for (size_t i = 0; i < l->n_allowed_uids; i++)
+        if (l->allowed_uids[i] == p->uid)
             return 1;
-    if (s->sock_gid != (gid_t)-1 && peer_has_gid(p, s->sock_gid))
+    if (l->sock_gid != (gid_t)-1 && peer_has_gid(p, l->sock_gid))
         return 1;
-    for (size_t i = 0; i < s->n_allowed_gids; i++)
-        if (peer_has_gid(p, s->allowed_gids[i]))
+    for (size_t i = 0; i < l->n_allowed_gids; i++)
+        if (peer_has_gid(p, l->allowed_gids[i]))
             return 1;
     return 0;
+}
+
+static int peer_allowed(struct ctl_server *s, const struct ctl_peer *p)
+{
+    pthread_mutex_lock(&s->mu);
+    int ok = peer_allowed_locked(s, p);
+    pthread_mutex_unlock(&s->mu);
+    return ok;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -801,7 +1045,7 @@ static void on_connection(uv_stream_t *server, int status)
     buf_init(&c->in);
     c->srv = s;
     c->refs = 1;
-    uv_pipe_init(s->d->loop, &c->pipe, 1); /* ipc: receives descriptors (top note) */
+    uv_pipe_init(&s->loop, &c->pipe, 1); /* ipc: receives descriptors (top note) */
     c->pipe.data = c;
     s->handles++;
     s->n_conns++;
@@ -814,11 +1058,13 @@ static void on_connection(uv_stream_t *server, int status)
         conn_close(c);
         return;
     }
-    c->last_rx_ms = uv_now(s->d->loop);
-    if (s->n_conns > s->d->conf->control.max_connections) {
-        unsigned limit = s->d->conf->control.max_connections;
+    c->last_rx_ms = uv_now(&s->loop);
+    pthread_mutex_lock(&s->mu);
+    unsigned limit = s->lim.max_connections;
+    pthread_mutex_unlock(&s->mu);
+    if (s->n_conns > limit) {
         char msg[160];
-        uint64_t now = uv_now(s->d->loop);
+        uint64_t now = uv_now(&s->loop);
         s->refused++;
         if (s->refused_log_ms == 0 || now - s->refused_log_ms >= CTL_REFUSE_LOG_MS) {
             log_warnx("ctl: refused %llu connection(s), the latest from uid %lu pid %ld: %u "
@@ -861,28 +1107,54 @@ static void on_connection(uv_stream_t *server, int status)
     uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 }
 
-static void resolve_groups(struct ctl_server *s)
+/* Copies what the control thread reads of d->conf into s->lim (main
+ * thread: at start and on reload), resolving allowed_groups. */
+static void limits_load(struct ctl_server *s)
 {
     const struct conf *cf = s->d->conf;
-    free(s->allowed_gids);
-    s->allowed_gids = NULL;
-    s->n_allowed_gids = 0;
+    gid_t *gids = NULL;
+    uid_t *uids = NULL;
+    size_t n_gids = 0;
     if (cf->n_allowed_groups)
-        s->allowed_gids = xcalloc(cf->n_allowed_groups, sizeof(gid_t));
+        gids = xcalloc(cf->n_allowed_groups, sizeof(gid_t));
     for (size_t i = 0; i < cf->n_allowed_groups; i++) {
         struct group *g = getgrnam(cf->allowed_groups[i]);
         if (!g) {
             log_warnx("config: allowed_groups: no such group '%s'; ignored", cf->allowed_groups[i]);
             continue;
         }
-        s->allowed_gids[s->n_allowed_gids++] = g->gr_gid;
+        gids[n_gids++] = g->gr_gid;
     }
+    if (cf->n_allowed_uids) {
+        uids = xcalloc(cf->n_allowed_uids, sizeof(uid_t));
+        memcpy(uids, cf->allowed_uids, cf->n_allowed_uids * sizeof(uid_t));
+    }
+    pthread_mutex_lock(&s->mu);
+    free(s->lim.allowed_gids);
+    free(s->lim.allowed_uids);
+    s->lim.allowed_gids = gids;
+    s->lim.n_allowed_gids = n_gids;
+    s->lim.allowed_uids = uids;
+    s->lim.n_allowed_uids = cf->n_allowed_uids;
+    s->lim.max_request_bytes = cf->max_request_bytes;
+    s->lim.max_buffered_bytes = cf->control.max_buffered_bytes;
+    s->lim.partial_line_timeout_ms = cf->control.partial_line_timeout_ms;
+    s->lim.max_connections = cf->control.max_connections;
+    pthread_mutex_unlock(&s->mu);
 }
 
-void ctl_server_tick(struct ctl_server *s)
+/* The control thread's sweep (every VTUNED_CRON_MS): closes connections
+ * that hold part of a request line and received nothing for
+ * control.partial_line_timeout, with one CTL_ERR_BUSY line; trims the heap
+ * after a burst. */
+static void on_sweep(uv_timer_t *t)
 {
-    uint64_t now = uv_now(s->d->loop);
-    uint64_t limit = s->d->conf->control.partial_line_timeout_ms;
+    struct ctl_server *s = t->data;
+    uint64_t now = uv_now(&s->loop);
+    uint64_t limit;
+    pthread_mutex_lock(&s->mu);
+    limit = s->lim.partial_line_timeout_ms;
+    pthread_mutex_unlock(&s->mu);
     for (struct ctl_conn *c = s->conns; c; c = c->next) {
         if (c->closing || c->close_after || c->in.len == 0 || now - c->last_rx_ms < limit)
             continue;
@@ -907,7 +1179,13 @@ void ctl_server_tick(struct ctl_server *s)
 
 void ctl_server_reload(struct ctl_server *s)
 {
-    resolve_groups(s);
+    limits_load(s);
+}
+
+void ctl_server_publish(struct ctl_server *s)
+{
+    if (!s->joined)
+        publish_now(s);
 }
 
 /* Is something answering on path?  (A second daemon on the same socket.) */
@@ -953,27 +1231,208 @@ static uid_t read_overflow_uid(void)
     return (uid_t)v;
 }
 
+/* ---- the control thread ------------------------------------------------------------------ */
+
+/* Applies one line or answer from the main loop.  Control thread; or the
+ * main loop once the thread has ended. */
+static void out_apply(struct ctl_out *o)
+{
+    struct ctl_conn *c = o->conn;
+    if (o->text) {
+        if (c->srv && o->need > c->srv->need)
+            c->srv->need = o->need;
+        conn_queue_line(c, o->text, o->len, o->ticket); /* frees it when closing */
+    }
+    if (o->done) {
+        c->forwarded--;
+        conn_unref(c);
+    }
+    free(o);
+}
+
+static void server_do_shutdown(struct ctl_server *s)
+{
+    if (s->closing)
+        return;
+    s->closing = 1;
+    if (!s->activated)
+        unlink(s->path);
+    uv_timer_stop(&s->sweep);
+    uv_close((uv_handle_t *)&s->pipe, on_listener_closed);
+    for (struct ctl_conn *c = s->conns; c; c = c->next) {
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        c->close_after = 1;
+        if (c->pipe.write_queue_size == 0)
+            conn_close(c);
+    }
+}
+
+/* The main loop posted: lines and answers, the store's durable progress,
+ * shutdown. */
+static void on_wake(uv_async_t *h)
+{
+    struct ctl_server *s = h->data;
+    struct ctl_out *o, *next;
+    int shutdown, force;
+    pthread_mutex_lock(&s->mu);
+    o = s->out_head;
+    s->out_head = NULL;
+    s->out_tail = &s->out_head;
+    shutdown = s->want_shutdown;
+    force = s->want_force_close;
+    s->want_force_close = 0;
+    pthread_mutex_unlock(&s->mu);
+    for (; o; o = next) {
+        next = o->next;
+        out_apply(o);
+    }
+    release_held(s); /* held lines whose commits became durable */
+    if (shutdown)
+        server_do_shutdown(s);
+    if (force)
+        for (struct ctl_conn *c = s->conns; c; c = c->next)
+            conn_close(c);
+}
+
+static void *ctl_thread(void *arg)
+{
+    struct ctl_server *s = arg;
+    uv_run(&s->loop, UV_RUN_DEFAULT); /* until shutdown has closed every handle */
+    if (uv_loop_close(&s->loop) != 0)
+        log_warnx("ctl: some control handles were still open at exit");
+    store_close(s->reader);
+    s->reader = NULL;
+    pthread_mutex_lock(&s->mu);
+    s->thread_done = 1;
+    pthread_mutex_unlock(&s->mu);
+    uv_async_send(&s->to_main);
+    return NULL;
+}
+
+/* ---- the main loop's side ------------------------------------------------------------------ */
+
+/* The status snapshot is published before every line to a client, and
+ * otherwise at most this often while the main loop turns. */
+#define CTL_PUBLISH_MS 20
+
+static void publish_now(struct ctl_server *s)
+{
+    size_t n;
+    char *text = line_of(status_snapshot(s->d), &n);
+    s->pub_gen++;
+    s->pub_ms = uv_now(s->d->loop);
+    pthread_mutex_lock(&s->mu);
+    free(s->snap);
+    s->snap = text; /* NULL (no memory): the main loop answers status */
+    s->snap_gen = s->pub_gen;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void on_publish_timer(uv_timer_t *t)
+{
+    struct ctl_server *s = t->data;
+    if (!s->joined)
+        publish_now(s);
+}
+
+/* After each turn of the main loop: at most every CTL_PUBLISH_MS (a timer
+ * covers the last turn), for what changed without a line to a client
+ * (provider statistics, jobs driven). */
+static void on_publish_check(uv_check_t *h)
+{
+    struct ctl_server *s = h->data;
+    uint64_t now = uv_now(s->d->loop);
+    if (s->joined)
+        return;
+    if (now - s->pub_ms >= CTL_PUBLISH_MS) {
+        uv_timer_stop(&s->publish_t);
+        publish_now(s);
+    } else if (!uv_is_active((uv_handle_t *)&s->publish_t)) {
+        uv_timer_start(&s->publish_t, on_publish_timer, CTL_PUBLISH_MS - (now - s->pub_ms), 0);
+    }
+}
+
+/* Runs the requests the control thread forwarded; joins it once it ended. */
+static void on_to_main(uv_async_t *h)
+{
+    struct ctl_server *s = h->data;
+    struct vtuned *d = s->d;
+    struct ctl_req *req, *next;
+    int done;
+    pthread_mutex_lock(&s->mu);
+    req = s->fwd_head;
+    s->fwd_head = NULL;
+    s->fwd_tail = &s->fwd_head;
+    done = s->thread_done;
+    pthread_mutex_unlock(&s->mu);
+    for (; req; req = next) {
+        next = req->next;
+        if (d->stopping) {
+            ctl_reply_error(req, CTL_ERR_SHUTDOWN, NULL, "vtuned is shutting down");
+            continue;
+        }
+        json_t *params = json_incref(req->params);
+        req->commits0 = store_durable_commits(d->store);
+        req->fn(d, req, params); /* may answer, and free req, now */
+        json_decref(params);
+    }
+    if (done && !s->joined) {
+        struct ctl_out *o, *onext;
+        pthread_join(s->thread, NULL);
+        s->joined = 1;
+        pthread_mutex_lock(&s->mu);
+        o = s->out_head;
+        s->out_head = NULL;
+        s->out_tail = &s->out_head;
+        pthread_mutex_unlock(&s->mu);
+        for (; o; o = onext) { /* their connections are closed: this frees */
+            onext = o->next;
+            out_apply(o);
+        }
+        uv_timer_stop(&s->publish_t);
+        uv_check_stop(&s->publish);
+        uv_close((uv_handle_t *)&s->to_main, NULL);
+        uv_close((uv_handle_t *)&s->publish, NULL);
+        uv_close((uv_handle_t *)&s->publish_t, NULL);
+    }
+}
+
 int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
 {
     const struct conf *cf = d->conf;
     struct ctl_server *s = xcalloc(1, sizeof *s);
     int fd, r;
-    char *dir = NULL;
+    char *dir = NULL, *db;
+    gid_t sock_gid = (gid_t)-1;
 
     s->d = d;
-    s->sock_gid = (gid_t)-1;
+    s->started_ms = d->started_ms;
     s->path = xstrdup(cf->socket);
-    uv_pipe_init(d->loop, &s->pipe, 0);
+    pthread_mutex_init(&s->mu, NULL);
+    s->fwd_tail = &s->fwd_head;
+    s->out_tail = &s->out_head;
+    s->lim.sock_gid = (gid_t)-1;
+    if ((r = uv_loop_init(&s->loop)) < 0) {
+        *err = xasprintf("cannot create the control loop: %s", uv_strerror(r));
+        pthread_mutex_destroy(&s->mu);
+        free(s->path);
+        free(s);
+        return -1;
+    }
+    uv_async_init(&s->loop, &s->wake, on_wake);
+    uv_timer_init(&s->loop, &s->sweep);
+    s->wake.data = s->sweep.data = s;
+    uv_pipe_init(&s->loop, &s->pipe, 0);
     s->pipe.data = s;
     s->handles = 1;
-    resolve_groups(s);
+    limits_load(s);
     if (cf->socket_group) {
         struct group *g = getgrnam(cf->socket_group);
         if (!g) {
             *err = xasprintf("%s: socket_group: no such group '%s'", cf->path, cf->socket_group);
             goto fail;
         }
-        s->sock_gid = g->gr_gid;
+        sock_gid = g->gr_gid;
     }
 
     fd = notify_listen_fd();
@@ -1001,7 +1460,7 @@ int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
                     goto fail;
                 }
                 chmod(dir, 0750);
-                if (s->sock_gid != (gid_t)-1 && chown(dir, (uid_t)-1, s->sock_gid) < 0)
+                if (sock_gid != (gid_t)-1 && chown(dir, (uid_t)-1, sock_gid) < 0)
                     log_warn("ctl: cannot give %s to the socket group", dir);
             }
         }
@@ -1025,7 +1484,7 @@ int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
             *err = xasprintf("cannot bind control socket %s: %s", s->path, uv_strerror(r));
             goto fail;
         }
-        if (s->sock_gid != (gid_t)-1 && chown(s->path, (uid_t)-1, s->sock_gid) < 0) {
+        if (sock_gid != (gid_t)-1 && chown(s->path, (uid_t)-1, sock_gid) < 0) {
             *err = xasprintf("cannot set group of %s: %s", s->path, strerror(errno));
             goto fail;
         }
@@ -1034,48 +1493,83 @@ int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
             goto fail;
         }
     }
-    if (s->sock_gid == (gid_t)-1)
-        s->sock_gid = socket_file_gid(s);
+    if (sock_gid == (gid_t)-1)
+        sock_gid = socket_file_gid(s);
+    s->lim.sock_gid = sock_gid; /* no other thread yet */
     s->overflow_uid = read_overflow_uid();
     if ((r = uv_listen((uv_stream_t *)&s->pipe, 128, on_connection)) < 0) {
         *err = xasprintf("cannot listen on %s: %s", s->path, uv_strerror(r));
         goto fail;
     }
+    /* The reader for status counts; without it the main loop answers. */
+    db = xasprintf("%s/vtuned.db", cf->state_dir);
+    if (store_open_reader(db, &s->reader, err) < 0) {
+        log_warnx("ctl: %s; status will be answered by the main loop", *err);
+        free(*err);
+        *err = NULL;
+    }
+    free(db);
+    uv_timer_start(&s->sweep, on_sweep, VTUNED_CRON_MS, VTUNED_CRON_MS);
+    uv_async_init(d->loop, &s->to_main, on_to_main);
+    uv_check_init(d->loop, &s->publish);
+    uv_timer_init(d->loop, &s->publish_t);
+    s->to_main.data = s->publish.data = s->publish_t.data = s;
+    uv_check_start(&s->publish, on_publish_check);
+    uv_unref((uv_handle_t *)&s->publish); /* only to_main keeps the loop alive */
+    uv_unref((uv_handle_t *)&s->publish_t);
+    publish_now(s);
+    if ((r = pthread_create(&s->thread, NULL, ctl_thread, s)) != 0)
+        fatalx("cannot start the control thread: %s", strerror(r));
+    s->thread_started = 1;
     free(dir);
     *out = s;
     return 0;
 fail:
     free(dir);
     s->closing = 1;
-    /* The server is freed only in the listener's close callback, even here
-     * (a handle's memory must outlive uv_close).  One non-blocking turn of
-     * the loop delivers that callback: at start-up nothing else is due. */
-    uv_loop_t *loop = s->pipe.loop;
+    /* Handles are freed only after their close callbacks: close the
+     * listener (server_release then closes wake and sweep) and run the
+     * control loop, not yet threaded, until they are done. */
     uv_close((uv_handle_t *)&s->pipe, on_listener_closed);
-    uv_run(loop, UV_RUN_NOWAIT);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    (void)uv_loop_close(&s->loop);
+    free(s->lim.allowed_gids);
+    free(s->lim.allowed_uids);
+    pthread_mutex_destroy(&s->mu);
+    free(s->path);
+    free(s);
     return -1;
+}
+
+void ctl_server_free(struct ctl_server *s)
+{
+    if (!s)
+        return;
+    if (!s->joined) /* the main loop ended without the thread's end: never expected */
+        log_warnx("ctl: the control thread was not joined at exit");
+    free(s->snap);
+    free(s->lim.allowed_gids);
+    free(s->lim.allowed_uids);
+    pthread_mutex_destroy(&s->mu);
+    free(s->path);
+    free(s);
 }
 
 void ctl_server_shutdown(struct ctl_server *s)
 {
-    if (s->closing)
-        return;
-    s->closing = 1;
-    if (!s->activated)
-        unlink(s->path);
-    uv_close((uv_handle_t *)&s->pipe, on_listener_closed);
-    for (struct ctl_conn *c = s->conns; c; c = c->next) {
-        uv_read_stop((uv_stream_t *)&c->pipe);
-        c->close_after = 1;
-        if (c->pipe.write_queue_size == 0)
-            conn_close(c);
-    }
+    atomic_store(&s->stopping, 1);
+    pthread_mutex_lock(&s->mu);
+    s->want_shutdown = 1;
+    wake_locked(s);
+    pthread_mutex_unlock(&s->mu);
 }
 
 void ctl_server_force_close(struct ctl_server *s)
 {
-    for (struct ctl_conn *c = s->conns; c; c = c->next)
-        conn_close(c);
+    pthread_mutex_lock(&s->mu);
+    s->want_force_close = 1;
+    wake_locked(s);
+    pthread_mutex_unlock(&s->mu);
 }
 
 int ctl_server_set_access(struct ctl_server *s, mode_t mode, const char *group, char **err)
@@ -1113,6 +1607,8 @@ int ctl_server_set_access(struct ctl_server *s, mode_t mode, const char *group, 
         *err = xasprintf("cannot set the mode of %s: %s", s->path, strerror(errno));
         return -1;
     }
-    s->sock_gid = gid;
+    pthread_mutex_lock(&s->mu);
+    s->lim.sock_gid = gid;
+    pthread_mutex_unlock(&s->mu);
     return 0;
 }

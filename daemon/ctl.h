@@ -10,6 +10,11 @@
  * that stops reading is disconnected once its unsent replies exceed
  * CTL_MAX_PENDING_WRITE, so nothing it does can block the loop.
  *
+ * The server runs on a thread and uv loop of its own (daemon/ctl.c's top
+ * note): status is answered there; every method handler runs on the main
+ * loop, and the functions below that take a ctl_req are the main loop's
+ * (ctl_server_start/shutdown/... too, unless a comment says otherwise).
+ *
  * Files travel as descriptors, never as paths: a client opens a file with
  * its own rights and sends the descriptor with the request line
  * (SCM_RIGHTS); the request names it by index (params.fd).  A method takes
@@ -53,13 +58,11 @@ void ctl_server_release(struct ctl_server *s);
 /* Closes every connection now, flushed or not (end of a drain deadline). */
 void ctl_server_force_close(struct ctl_server *s);
 
-/* The cron's call (every VTUNED_CRON_MS): closes connections that hold
- * part of a request line and received nothing for
- * control.partial_line_timeout, with one CTL_ERR_BUSY line. */
-void ctl_server_tick(struct ctl_server *s);
-
 /* Re-reads the allowed users/groups after a config reload. */
 void ctl_server_reload(struct ctl_server *s);
+/* Publishes the status snapshot now (after a reload: status shows the new
+ * configuration before the reload is logged).  Main loop. */
+void ctl_server_publish(struct ctl_server *s);
 
 /* Gives the bound socket file group (NULL: the daemon's group) and then
  * mode, as at start-up (SIGHUP).  Returns 0 when applied; 1 when the
@@ -70,6 +73,20 @@ int ctl_server_set_access(struct ctl_server *s, mode_t mode, const char *group, 
 
 /* Number of open client connections. */
 unsigned ctl_server_connections(const struct ctl_server *s);
+
+/* Ends the control thread's part after the main loop ended: frees the
+ * server (the reader connection, the snapshot).  Main thread, after
+ * uv_run returned (the control thread has been joined by then). */
+void ctl_server_free(struct ctl_server *s);
+
+/* status (daemon/methods_status.c), shared with the control thread: the
+ * main loop's part of the answer (version, paths, providers, activity but
+ * its connections), built on the main loop; and the part the thread that
+ * answers adds (counts, uptime, activity.connections), on any thread for
+ * its own res. */
+json_t *status_snapshot(struct vtuned *d);
+void status_fill(json_t *res, const struct store_counts *c, uint64_t started_ms,
+                 unsigned connections);
 
 /* Answers req with result (stolen) and frees req. */
 void ctl_reply(struct ctl_req *req, json_t *result);

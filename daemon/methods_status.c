@@ -11,6 +11,13 @@
  * the loop keeps serving; the answer names the file with its size and
  * SHA-256, and vtunectl copies it where its user asked, with that user's
  * rights (vtunectl(1) backup).
+ *
+ * status is usually answered by the control thread (daemon/ctl.c), so that
+ * it never waits behind the main loop's work: status_snapshot builds, on
+ * the main loop, everything but the counts, uptime and connections, which
+ * ctl.c publishes as a snapshot; status_fill adds those on whichever
+ * thread answers.  m_status below is the main loop's answer when the
+ * control thread leaves it the request.
  */
 #include "config.h"
 
@@ -30,33 +37,48 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+json_t *status_snapshot(struct vtuned *d)
+{
+    char started[32];
+    format_iso8601(d->started_at, started);
+    return json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:o,s:{s:i,s:I,s:I}}", CTL_K_VERSION,
+                     PACKAGE_VERSION, CTL_K_PID, (int)getpid(), CTL_K_STARTED_AT, started,
+                     CTL_K_STATE_DIR, d->conf->state_dir, CTL_K_SOCKET, d->conf->socket,
+                     CTL_K_CONFIG, d->conf_path, CTL_K_PROVIDERS, providers_status_json(d),
+                     "activity", "background_work", (int)d->work_in_flight, "jobs_driven",
+                     (json_int_t)jobs_active(d), "verifications_running",
+                     (json_int_t)verifier_active());
+}
+
+void status_fill(json_t *res, const struct store_counts *c, uint64_t started_ms,
+                 unsigned connections)
+{
+    json_object_set_new(res, CTL_K_UPTIME_SECONDS,
+                        json_integer((json_int_t)((now_monotonic_ms() - started_ms) / 1000)));
+    json_object_set_new(
+        res, CTL_K_COUNTS,
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", CTL_K_DATASETS, (json_int_t)c->datasets,
+                  CTL_K_BACKDOORS, (json_int_t)c->backdoors, CTL_K_JOBS, (json_int_t)c->jobs,
+                  CTL_K_JOBS_ACTIVE, (json_int_t)c->jobs_active, CTL_K_VERIFICATIONS,
+                  (json_int_t)c->verifications, CTL_K_AUDITS, (json_int_t)c->audits,
+                  CTL_K_SCHEDULES, (json_int_t)c->schedules));
+    json_object_set_new(json_object_get(res, "activity"), "connections",
+                        json_integer((json_int_t)connections));
+}
+
+/* The main loop's answer, when the control thread leaves status to it
+ * (daemon/ctl.c, local_status). */
 static void m_status(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
     struct store_counts c;
-    json_t *providers = providers_status_json(d);
-    char started[32];
-
+    (void)params;
     if (store_counts(d->store, &c) < 0) {
         ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read counts: %s",
                         store_errmsg(d->store));
         return;
     }
-    format_iso8601(d->started_at, started);
-    json_t *res = json_pack(
-        "{s:s,s:i,s:s,s:I,s:s,s:s,s:s,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o,s:{s:i,s:i}}",
-        CTL_K_VERSION, PACKAGE_VERSION, CTL_K_PID, (int)getpid(), CTL_K_STARTED_AT, started,
-        CTL_K_UPTIME_SECONDS, (json_int_t)((now_monotonic_ms() - d->started_ms) / 1000),
-        CTL_K_STATE_DIR, d->conf->state_dir, CTL_K_SOCKET, d->conf->socket, CTL_K_CONFIG,
-        d->conf_path, CTL_K_COUNTS, CTL_K_DATASETS, (json_int_t)c.datasets, CTL_K_BACKDOORS,
-        (json_int_t)c.backdoors, CTL_K_JOBS, (json_int_t)c.jobs, CTL_K_JOBS_ACTIVE,
-        (json_int_t)c.jobs_active, CTL_K_VERIFICATIONS, (json_int_t)c.verifications, CTL_K_AUDITS,
-        (json_int_t)c.audits, CTL_K_SCHEDULES, (json_int_t)c.schedules, CTL_K_PROVIDERS, providers,
-        "activity", "connections", (int)ctl_server_connections(d->ctl), "background_work",
-        (int)d->work_in_flight);
-    json_object_set_new(json_object_get(res, "activity"), "jobs_driven",
-                        json_integer((json_int_t)jobs_active(d)));
-    json_object_set_new(json_object_get(res, "activity"), "verifications_running",
-                        json_integer((json_int_t)verifier_active()));
+    json_t *res = status_snapshot(d);
+    status_fill(res, &c, d->started_ms, ctl_server_connections(d->ctl));
     ctl_reply(req, res);
 }
 

@@ -221,6 +221,7 @@ void vtuned_reload(struct vtuned *d)
     log_set_level((enum log_level)d->conf->log_level);
     ctl_server_reload(d->ctl);
     providers_reload(d);
+    ctl_server_publish(d->ctl); /* status answered by the control thread shows it now */
 
     if (!r.later.len && !r.failed.len) {
         log_info("configuration reloaded: %s",

@@ -63,6 +63,10 @@ static void usage(FILE *f)
                "See vtuned(8) and vtuned.yaml(5).\n");
 }
 
+/* VTUNED_TEST_STALL (on_stall below): the FIFO, NULL when unset. */
+static uv_signal_t stall_sig;
+static char *stall_fifo;
+
 static void on_stop_deadline(uv_timer_t *t)
 {
     struct vtuned *d = t->data;
@@ -115,9 +119,36 @@ void vtuned_stop(struct vtuned *d)
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
+    if (stall_fifo)
+        uv_close((uv_handle_t *)&stall_sig, NULL);
     /* The deadline must not keep the loop alive by itself. */
     uv_timer_start(&d->stop_deadline, on_stop_deadline, STOP_DEADLINE_MS, 0);
     uv_unref((uv_handle_t *)&d->stop_deadline);
+}
+
+/* The test seam of vtuned(8) FAULT INJECTION, VTUNED_TEST_STALL=FIFO:
+ * SIGUSR1 makes the main loop open FIFO for reading and read it to its
+ * end, blocking the loop the whole time (a test proves the control thread
+ * answers status meanwhile; tests/integration/test_ctl_thread.sh).  The
+ * open blocks until a writer opens the FIFO, so a test that has opened it
+ * knows the loop is inside; closing it lets the loop go on.  Unset, no
+ * handler is installed. */
+static void on_stall(uv_signal_t *h, int signum)
+{
+    char b[256];
+    (void)h;
+    (void)signum;
+    log_warnx("VTUNED_TEST_STALL: the main loop blocks on %s until its writer closes it",
+              stall_fifo);
+    int fd = open(stall_fifo, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        log_warn("VTUNED_TEST_STALL: cannot open %s", stall_fifo);
+        return;
+    }
+    while (read(fd, b, sizeof b) > 0 || errno == EINTR)
+        errno = 0;
+    close(fd);
+    log_warnx("VTUNED_TEST_STALL: the main loop goes on");
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -143,8 +174,6 @@ static void on_cron(uv_timer_t *t)
     d->cron_ticks++;
     jobs_tick(d);
     verifier_tick(d);
-    if (d->ctl && !d->stopping)
-        ctl_server_tick(d->ctl);
     outbox_tick(d);
     if (vtuned_every(d, 1000))
         tasks_report_progress(d);
@@ -343,6 +372,15 @@ int main(int argc, char **argv)
     uv_signal_start(&d.sig_term, on_signal, SIGTERM);
     uv_signal_start(&d.sig_int, on_signal, SIGINT);
     uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
+    const char *stall = getenv("VTUNED_TEST_STALL");
+    if (stall && *stall) {
+        stall_fifo = xstrdup(stall);
+        uv_signal_init(d.loop, &stall_sig);
+        uv_signal_start(&stall_sig, on_stall, SIGUSR1);
+        log_warnx("VTUNED_TEST_STALL=%s: SIGUSR1 blocks the main loop on purpose (a test seam; "
+                  "never set it in production)",
+                  stall);
+    }
     uv_timer_init(d.loop, &d.cron);
     uv_timer_init(d.loop, &d.stop_deadline);
     d.cron.data = d.stop_deadline.data = &d;
@@ -364,9 +402,11 @@ int main(int argc, char **argv)
         log_warnx("shutdown: some handles were still open");
     jobs_free_all(&d);
     verifier_free_all();
+    ctl_server_free(d.ctl);
     store_close(d.store);
     conf_free(d.conf);
     free(d.conf_path);
+    free(stall_fifo);
     free(d.datasets_dir);
     free(d.tmp_dir);
     free(d.built_dir);

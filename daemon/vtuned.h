@@ -4,7 +4,9 @@
  * One struct vtuned lives for the whole process; every libuv handle it owns
  * is embedded in it or in an object it owns, and is freed only in its close
  * callback (knot-resolver's rule).  Everything here runs on the loop thread
- * unless a comment says otherwise.
+ * unless a comment says otherwise; the control socket's server has a thread
+ * and loop of its own and reads of struct vtuned only d->store for
+ * store_durable_passed (daemon/ctl.c).
  *
  * Start-up order (errors here are fatal; main() in vtuned.c): config →
  * state dirs → store → orphan cleanup → providers (HTTP context, clients)

@@ -44,6 +44,7 @@
 #include "store/store_internal.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
+#define STORE_READER_BUSY_MS  200
 #define STR_(x)               #x
 #define STR(x)                STR_(x)
 
@@ -753,6 +754,39 @@ int store_open(const char *path, struct store **out, char **err)
     return 0;
 }
 
+int store_open_reader(const char *path, struct store **out, char **err)
+{
+    struct store *s;
+    sqlite3 *db = NULL;
+    int rc;
+
+    *out = NULL;
+    *err = NULL;
+    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL);
+    if (rc != SQLITE_OK) {
+        *err = xasprintf("cannot open database %s for reading: %s", path,
+                         db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return -1;
+    }
+    /* A WAL reader waits for no writer; only a log being recovered makes
+     * it busy, and then the caller asks the loop's connection instead. */
+    sqlite3_busy_timeout(db, STORE_READER_BUSY_MS);
+    s = xcalloc(1, sizeof *s);
+    s->db = db;
+    s->path = xstrdup(path);
+    rc = sqlite3_prepare_v3(db, store_stmt_sql[ST_COUNTS], -1, SQLITE_PREPARE_PERSISTENT,
+                            &s->stmt[ST_COUNTS], NULL);
+    if (rc != SQLITE_OK || !s->stmt[ST_COUNTS]) {
+        *err = xasprintf("database %s: cannot prepare the counts for reading: %s", path,
+                         sqlite3_errmsg(db));
+        store_close(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
 int store_migrate_to(const char *path, int version, char **err)
 {
     sqlite3 *db = NULL;
@@ -779,8 +813,10 @@ void store_close(struct store *s)
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     if (s->db) {
-        /* Lets SQLite refresh its planner statistics where it thinks useful. */
-        (void)sqlite3_exec(s->db, "PRAGMA optimize", NULL, NULL, NULL);
+        /* Lets SQLite refresh its planner statistics where it thinks useful
+         * (not on a reader: store_open_reader). */
+        if (sqlite3_db_readonly(s->db, "main") != 1)
+            (void)sqlite3_exec(s->db, "PRAGMA optimize", NULL, NULL, NULL);
         if (sqlite3_close(s->db) != SQLITE_OK)
             log_warnx("store: closing %s: %s", s->path, sqlite3_errmsg(s->db));
     }

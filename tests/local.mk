@@ -88,6 +88,8 @@ EXTRA_DIST += tests/integration/test_audit_head.sh
 # Issue 13 (operations): one daemon per state directory.
 TESTS += tests/integration/test_state_lock.sh
 EXTRA_DIST += tests/integration/test_state_lock.sh
+TESTS += tests/integration/test_ctl_thread.sh
+EXTRA_DIST += tests/integration/test_ctl_thread.sh
 # Issue 13 (operations): SIGHUP applies what it can and names what needs a restart.
 TESTS += tests/integration/test_reload.sh
 EXTRA_DIST += tests/integration/test_reload.sh

@@ -1,0 +1,65 @@
+#!/bin/bash
+# The control plane does not stall behind the main loop (issue 13 item 1):
+# the control socket has its own thread, which answers `status` itself
+# while the main loop is blocked, and queues every other request for the
+# main loop, which answers it once it goes on.
+#
+# No timing: the main loop is blocked on purpose through the test seam
+# VTUNED_TEST_STALL (vtuned(8), FAULT INJECTION): on SIGUSR1 the loop opens
+# the FIFO for reading, which returns only once this test has opened its
+# write end, and then reads it until this test closes it.  So while the
+# helper below holds the write end the main loop is provably inside the
+# seam, and nothing the main loop answers can arrive.
+. "$(dirname "$0")/lib.sh"
+command -v timeout >/dev/null || skip "timeout(1) is needed to bound a blocked client"
+write_config
+mkfifo "$T/stall.fifo" || skip "cannot create a FIFO in $T"
+export VTUNED_TEST_STALL="$T/stall.fifo"
+start_daemon || { fail "daemon starts"; finish; }
+unset VTUNED_TEST_STALL
+check "the seam says it is on" grep -q "VTUNED_TEST_STALL=.*never set it in production" "$T/vtuned.log"
+
+make_dataset "$T/d.jsonl" 40
+check "a dataset is added (main loop)" ctl -q dataset add "$T/d.jsonl" --name one
+
+# The helper holds the FIFO's write end: its open returns once the main
+# loop is inside the seam; it asks status and starts a dataset list, and
+# closes the FIFO (the loop goes on) only after both have been looked at.
+(
+    exec 3>"$T/stall.fifo"
+    : > "$T/inside"
+    # (every client here closes fd 3: a writer left open would keep the
+    # main loop blocked)
+    timeout 20 "$VTUNECTL" -s "$T/run/vtuned.sock" --json status > "$T/st.json" 2> "$T/st.err" 3>&-
+    echo $? > "$T/st.rc"
+    timeout 20 "$VTUNECTL" -s "$T/run/vtuned.sock" --json dataset list > "$T/list.json" 2> "$T/list.err" 3>&- &
+    echo $! > "$T/list.pid"
+    # The list request is on the socket once the daemon counts a second
+    # connection (this one is the status probe's, now closed, or the
+    # list's): wait for the daemon's own count, from status (thread).
+    list_connected() {
+        "$VTUNECTL" -s "$T/run/vtuned.sock" --json status > "$T/st2.json" 2>/dev/null 3>&- &&
+            python3 3>&- -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))['activity']['connections'] >= 2 else 1)" "$T/st2.json"
+    }
+    wait_until 20 list_connected && : > "$T/list_connected"
+    kill -0 "$(cat "$T/list.pid")" 2>/dev/null && : > "$T/list_waiting"
+    exec 3>&-
+    wait
+) &
+helper=$!
+PIDS="$PIDS $helper"
+kill -USR1 "$DAEMON_PID"
+check "the main loop is inside the seam (the FIFO's writer got in)" wait_until 20 test -e "$T/inside"
+wait "$helper"
+check "status is answered while the main loop is blocked" test "$(cat "$T/st.rc" 2>/dev/null)" = 0
+check "with the store's counts (1 dataset)" test "$(json_get "$T/st.json" "v['counts']['datasets']")" = 1
+check "and the daemon's pid" test "$(json_get "$T/st.json" "v['pid']")" = "$DAEMON_PID"
+check "a dataset list connected meanwhile (the control thread accepts)" test -e "$T/list_connected"
+check "and was not answered while the main loop was blocked" test -e "$T/list_waiting"
+check "the main loop went on once the FIFO closed" wait_until 20 grep -q "VTUNED_TEST_STALL: the main loop goes on" "$T/vtuned.log"
+check "the list is answered then" test "$(json_get "$T/list.json" "len(v)")" = 1
+check "status after it" ctl_ok
+
+stop_daemon
+check "the daemon stops cleanly" test "$STOP_RC" = 0
+finish
