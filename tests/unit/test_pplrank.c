@@ -145,7 +145,7 @@ static void test_row_text(void **state)
     char *p = xcalloc(2001, 1), *a = xcalloc(2001, 1);
     for (size_t i = 0; i < 2000; i++)
         p[i] = i % 7 == 6 ? ' ' : 'w';
-    a[0] = 'x'; /* then 2-byte characters (é): byte 600 is a lead byte, 599 a trailing one */
+    a[0] = 'x'; /* then 2-byte characters (é): byte 600 is a trailing byte, so the cut goes back to 599 */
     for (size_t i = 1; i + 1 < 2000; i += 2) {
         a[i] = (char)0xc3;
         a[i + 1] = (char)0xa9;
