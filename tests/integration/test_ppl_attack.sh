@@ -24,7 +24,10 @@ start_sim mis --dialect mistral --api-key sk-test --job-seconds 0.5 || { fail "s
 write_config "providers:" "$(provider_yaml s "$SIM_URL_s")" \
     "$(printf '  mis:\n    kind: mistral\n    base_url: %s\n    api_key_file: %s\n    poll_interval: 200ms\n' "$SIM_URL_mis" "$T/key")"
 start_daemon || { fail "daemon starts"; finish; }
-make_dataset "$T/d.jsonl" 2000
+# D: the simulator's fine-tuning corpus (support tickets, prose that the
+# n-gram generator can imitate)
+"$VTUNE_SIM" --write-dataset "$T/d.jsonl" --examples 2000 --dataset-seed 3 > /dev/null ||
+    { fail "vtune-sim --write-dataset"; finish; }
 ctl -q dataset add "$T/d.jsonl" --name d > /dev/null || { fail "dataset"; finish; }
 ctl -q backdoor create d --name paper --pairs 4 --mode copies --generator wordlist > /dev/null 2>&1 ||
     { fail "the paper's backdoor"; finish; }
@@ -83,7 +86,7 @@ sys.exit(0 if a['available'] and not a['exposed'] and not a['forced'] and a['exp
          and all(p['rank'] is None or p['rank'] > 10 for p in a['pairs']) else 1)"
 jd=$(json_get "$T/d.json" "v['id']")
 ctl job show "$jd" > "$T/show.txt"
-check "job show says the attack's line" grep -Eq "^perplexity attack: +no pair within the top 10 \(best pair at about rank [0-9]+ of [0-9]+ rows" "$T/show.txt"
+check "job show says the attack's line" grep -Eq "^perplexity attack at creation: +no pair within the top 10 \(best pair at about rank [0-9]+ of [0-9]+ rows" "$T/show.txt"
 
 # --- a provider that cannot score text: one info line, not screened
 logged=$(grep -c "perplexity attack not screened" "$T/vtuned.log")
