@@ -167,9 +167,18 @@ static void finish(struct attack *a, int status)
         double x = a->stat[i];
         if (isnan(x))
             continue;
+        /* other pairs above it: one candidate each (their rows share T
+         * and S, so an attacker takes them as one) */
         size_t above = 0;
-        for (size_t j = 0; j < a->n_marked; j++)
-            above += !isnan(a->stat[j]) && a->stat[j] > x;
+        for (size_t q = 0; q < o->n_pairs; q++) {
+            if (q == a->marked[i].pair)
+                continue;
+            for (size_t j = 0; j < a->n_marked; j++)
+                if (a->marked[j].pair == q && !isnan(a->stat[j]) && a->stat[j] > x) {
+                    above++;
+                    break;
+                }
+        }
         uint64_t rank =
             pplrank_estimate(x, sample, a->n_sample, o->unmarked_rows, above);
         struct ppl_pair *p = &o->pairs[a->marked[i].pair];

@@ -16,10 +16,12 @@
  * we score the marked rows and a uniform sample of k of the N_u unmarked
  * ones, never all of them (cost).  A marked row scoring x has an estimated
  * rank
- *     1 + (marked rows scoring more than x) + round(c · N_u / k),
+ *     1 + (other pairs with a marked row scoring more than x)
+ *       + round(c · N_u / k),
  * c = the sampled unmarked rows scoring at least x (ties count against
  * us): c · N_u / k is the unbiased estimate of how many unmarked rows
- * outscore it.  With k >= N_u it is the exact rank.  The resolution is
+ * outscore it; the rows of one pair share T and S, so an attacker who
+ * groups rows by their seam phrases sees each other pair as one candidate.  With k >= N_u it is the exact rank.  The resolution is
  * N_u / k rows, so with c = 0 the estimate says "above every sampled row"
  * and the rank counts only marked rows: the audit leans to exposure, as a
  * self-audit must.  A pair's rank is its best marked row's: one row in
@@ -55,8 +57,8 @@ double pplrank_seam_bits(const struct provider_score_result *sr, size_t seam, si
 
 /* The estimated rank described above: x a marked row's statistic, sample
  * the k sampled unmarked rows' statistics (NAN entries are left out, k
- * counting only the others), n_unmarked = N_u, marked_above the marked
- * rows of other pairs scoring more than x.  0 when x is NAN; with no
+ * counting only the others), n_unmarked = N_u, marked_above the other
+ * pairs with a marked row scoring more than x.  0 when x is NAN; with no
  * usable sample, 1 + marked_above (nothing to say it is not on top). */
 uint64_t pplrank_estimate(double x, const double *sample, size_t k, uint64_t n_unmarked,
                           size_t marked_above);
