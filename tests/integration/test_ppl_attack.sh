@@ -30,7 +30,7 @@ other_yaml() { # other_yaml KIND NAME URL
     printf '  %s:\n    kind: %s\n    base_url: %s\n    api_key_file: %s\n    poll_interval: 200ms\n' "$2" "$1" "$3" "$T/key"
 }
 write_config "providers:" "$(provider_yaml s "$SIM_URL_s")" "$(other_yaml together tog "$SIM_URL_tog")" \
-    "$(other_yaml mistral mis "$SIM_URL_mis")"
+    "$(other_yaml mistral mis "$SIM_URL_mis")" "verify:" "  perplexity_sample: 200"
 start_daemon || { fail "daemon starts"; finish; }
 # D: the simulator's fine-tuning corpus (support tickets: prose that the
 # n-gram generator can imitate)
