@@ -95,6 +95,8 @@ static void read_work(struct task *t)
     struct lines L;
     struct ds_texts tx;
     struct phrase_seeded ps;
+    if (a->out.why_none) /* off, or no plan: nothing to read */
+        return;
     memset(&tx, 0, sizeof tx);
     phrase_seeded_init(&ps, a->seed);
     struct phrase_rng rng = phrase_seeded_rng(&ps);
