@@ -279,9 +279,10 @@ static void start_scoring(struct screen *s)
                                             .continuation = conts[p],
                                             .top_logprobs = 5};
     }
-    luck_score_many(s->t.d, s->provider, a, s->n, PROVIDER_SCORE_BATCH_MAX, on_scored,
+    size_t n = s->n; /* s is freed inside when no request could be made */
+    luck_score_many(s->t.d, s->provider, a, n, PROVIDER_SCORE_BATCH_MAX, on_scored,
                     on_all_scored, s);
-    for (size_t p = 0; p < s->n; p++)
+    for (size_t p = 0; p < n; p++)
         wipe_free(conts[p]);
     free(conts);
     free(a);
