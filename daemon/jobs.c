@@ -1648,7 +1648,14 @@ static void on_screened(void *arg, int status, const struct luck_screen *s)
     json_t *rec = luck_screen_json(s, c->force && s->refused >= 0);
     c->luck = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
-    /* then the self-audit's attack that needs the base model */
+    /* then the self-audit's attack that needs the base model; turned off,
+     * it is recorded so at once (no pool task: a submit burst queues
+     * behind uploads there) */
+    if (c->d->conf->verify.perplexity_sample == 0) {
+        struct ppl_result off = {.why_none = PPL_OFF, .window = 0, .exposed_pair = -1};
+        on_attacked(c, 0, &off);
+        return;
+    }
     ppl_attack_start(c->d, json_string_value(json_object_get(c->params, CTL_K_PROVIDER)),
                      json_string_value(json_object_get(c->params, CTL_K_MODEL)), &c->b,
                      c->ds.format, c->d->conf->verify.perplexity_sample, on_attacked, c);

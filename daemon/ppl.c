@@ -297,7 +297,7 @@ void ppl_attack_start(struct vtuned *d, const char *provider, const char *base_m
         a->seed = a->seed << 4 | (uint64_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
     }
     if (sample == 0) {
-        a->out.why_none = "turned off (verify.perplexity_sample is 0)";
+        a->out.why_none = PPL_OFF;
     } else if (!b->built_path || !b->plan ||
                backdoor_plan_parse(b->plan, &copies, &n_copies, &cpp) < 0 || n_copies == 0) {
         a->out.why_none = "the backdoor has no usable plan of its marked rows";

@@ -34,6 +34,8 @@
 #include "daemon/vtuned.h"
 #include "store/store.h"
 
+/* Why a turned-off attack did not run (its record's "why"). */
+#define PPL_OFF "turned off (verify.perplexity_sample is 0)"
 /* Default size of the sample of unmarked rows (config
  * verify.perplexity_sample; 0 turns the attack off). */
 #define PPL_SAMPLE_DEFAULT 200
