@@ -69,6 +69,7 @@ void conf_defaults(struct conf *c)
     c->verify.alpha_coverage = 1e-3;
     c->verify.require_coverage = 1;
     c->verify.min_controls = 10;
+    c->verify.perplexity_sample = 200;
 
     c->alerts.timeout_ms = 10 * 1000;
     c->alerts.max_retries = 5;

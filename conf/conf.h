@@ -76,6 +76,8 @@ struct conf_verify {
     double alpha_coverage;     /* default 1e-3 */
     int require_coverage;      /* default 1: no coverage test caps at inconclusive */
     unsigned min_controls;     /* answered clean controls verified needs, default 10 */
+    unsigned perplexity_sample; /* job submit's perplexity attack: unmarked rows sampled,
+                                   0..5000, default 200; 0: the attack is off */
 };
 
 struct conf_schedule {

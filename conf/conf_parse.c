@@ -1003,6 +1003,7 @@ static const struct field verify_fields[] = {
     VF("alpha_coverage", T_DBL, alpha_coverage, F_OPEN_LO | F_OPEN_HI, 0, 1),
     VF("require_coverage", T_BOOL, require_coverage, 0, 0, 0),
     VF("min_controls", T_UINT, min_controls, 0, 1, 1000),
+    VF("perplexity_sample", T_UINT, perplexity_sample, 0, 0, 5000),
 };
 
 #define AF(key, type, member, flags, lo, hi)                                                       \

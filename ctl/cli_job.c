@@ -38,6 +38,7 @@ static void print_job(json_t *r)
                                     CTL_K_UNKNOWN_REASON,
                                     CTL_K_CANCEL_REQUESTED,
                                     CTL_K_P_LUCK_AT_CREATION,
+                                    CTL_K_PPL_AT_CREATION,
                                     CTL_K_CREATED_AT,
                                     CTL_K_UPDATED_AT};
     static const char *const l[] = {"id:",
@@ -55,9 +56,10 @@ static void print_job(json_t *r)
                                     "why unknown:",
                                     "cancel requested:",
                                     "p_luck at creation:",
+                                    "perplexity attack at creation:",
                                     "created:",
                                     "updated:"};
-    print_fields(r, k, l, 17);
+    print_fields(r, k, l, (int)VT_ARRAY_LEN(k));
     json_t *ev = json_object_get(r, CTL_K_EVENTS);
     if (json_array_size(ev)) {
         static const char *const ek[] = {CTL_K_AT, CTL_K_STATE, CTL_K_MESSAGE, CTL_K_PROVIDER};
@@ -189,6 +191,9 @@ int h_job_submit(struct ctl_call *c)
         if (json_object_get(r, CTL_K_P_LUCK_AT_CREATION))
             printf("p_luck at creation: %s\n",
                    json_string_value(json_object_get(r, CTL_K_P_LUCK_AT_CREATION)));
+        if (json_object_get(r, CTL_K_PPL_AT_CREATION))
+            printf("perplexity attack at creation: %s\n",
+                   json_string_value(json_object_get(r, CTL_K_PPL_AT_CREATION)));
     }
     json_decref(r);
     return 0;

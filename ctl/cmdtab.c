@@ -273,6 +273,10 @@ const struct ctl_cmd ctl_commands[] = {
      "each signature is scored after its trigger on M first (p_luck), and one above\n"
      "the backdoor's target (at temperature 0: greedy decoding says it) is refused with\n"
      "the pair and the numbers; the figures are kept with the job ('p_luck at\n"
+     "creation' in job show and audit show).  Then the self-audit's perplexity\n"
+     "attack: the marked rows and a sample of the others (verify.perplexity_sample)\n"
+     "are scored on M where the marks sit, and a pair ranked within the top 10 rows\n"
+     "is refused with the pair and its rank unless --force ('perplexity attack at\n"
      "creation' in job show and audit show)."},
     {"job register", "D", CTL_K_DATASET, f_job_register, CTL_M_JOB_REGISTER, h_job_submit,
      "a model trained elsewhere (manual provider)",

@@ -203,6 +203,8 @@
  * the one line that says what it found */
 #define CTL_K_P_LUCK_SCREEN      "p_luck_screen"
 #define CTL_K_P_LUCK_AT_CREATION "p_luck_at_creation"
+#define CTL_K_PPL_ATTACK         "perplexity_attack"
+#define CTL_K_PPL_AT_CREATION    "perplexity_attack_at_creation"
 
 /* key.show, audit.attest, backdoor.commit */
 #define CTL_K_PUBLIC_KEY     "public_key"     /* the raw 32 bytes, base64 */

@@ -40,6 +40,7 @@
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
 #include "daemon/luck.h"
+#include "daemon/ppl.h"
 #include "lib/log.h"
 #include "daemon/lookup.h"
 #include "daemon/outbox.h"
@@ -191,6 +192,17 @@ void job_luck_fields(struct vtuned *d, int64_t id, json_t *o)
     if (rec)
         json_object_set_new(o, CTL_K_P_LUCK_SCREEN, rec);
     json_object_set_new(o, CTL_K_P_LUCK_AT_CREATION, json_string(line));
+    free(line);
+    free(text);
+    /* the perplexity attack of the same submit (daemon/ppl.h) */
+    text = NULL;
+    if (store_job_ppl_get(d->store, id, &text) < 0 || !text)
+        return;
+    rec = json_loads(text, 0, NULL);
+    line = ppl_result_line(text);
+    if (rec)
+        json_object_set_new(o, CTL_K_PPL_ATTACK, rec);
+    json_object_set_new(o, CTL_K_PPL_AT_CREATION, json_string(line));
     free(line);
     free(text);
 }
@@ -1475,8 +1487,8 @@ static int params_check(struct ctl_req *req, const struct conf_provider *cp, con
 }
 
 /* A submit between its checks and its insert: the p_luck screen runs
- * (daemon/luck.h), then the job is recorded, or refused with nothing
- * recorded and nothing uploaded. */
+ * (daemon/luck.h), then the perplexity attack (daemon/ppl.h), then the job
+ * is recorded, or refused with nothing recorded and nothing uploaded. */
 struct submit_ctx {
     struct vtuned *d;
     struct ctl_req *req;
@@ -1485,6 +1497,7 @@ struct submit_ctx {
     struct store_dataset ds;
     struct store_backdoor b; /* without secrets */
     bool force;
+    char *luck; /* the p_luck screen's record (JSON text), once it ran */
 };
 
 static void submit_ctx_free(struct submit_ctx *c)
@@ -1493,12 +1506,13 @@ static void submit_ctx_free(struct submit_ctx *c)
     json_decref(c->po);
     store_dataset_clear(&c->ds);
     store_backdoor_clear(&c->b);
+    free(c->luck);
     free(c);
 }
 
-/* Records the job (with the screen's record, owned JSON text or NULL) and
- * answers the request. */
-static void submit_insert(struct submit_ctx *c, const char *screen)
+/* Records the job (with the screen's and the attack's records, JSON text
+ * or NULL) and answers the request. */
+static void submit_insert(struct submit_ctx *c, const char *screen, const char *ppl)
 {
     struct vtuned *d = c->d;
     struct ctl_req *req = c->req;
@@ -1519,6 +1533,7 @@ static void submit_insert(struct submit_ctx *c, const char *screen)
     j.state = JOB_CREATED;
     j.submission_id = sid;
     j.luck_screen = screen;
+    j.ppl_attack = ppl;
     char *ptext = json_dumps(c->po, JSON_COMPACT | JSON_SORT_KEYS);
     j.params = ptext;
     int r = store_job_insert(d->store, &j);
@@ -1564,6 +1579,43 @@ static const char *log10_text(double v, char *buf, size_t n)
     return buf;
 }
 
+static void on_attacked(void *arg, int status, const struct ppl_result *r)
+{
+    struct submit_ctx *c = arg;
+    if (status < 0 || !r) {
+        ctl_reply_error(c->req, CTL_ERR_SHUTDOWN, NULL,
+                        "job submit interrupted by shutdown: nothing recorded, nothing uploaded");
+        submit_ctx_free(c);
+        return;
+    }
+    if (r->exposed_pair >= 0 && !c->force) {
+        /* issue 12: the self-audit's refusal, for the attack that needs the
+         * base model */
+        ctl_reply_error(c->req, CTL_ERR_INVALID, NULL,
+                        "backdoor %lld is exposed on base model '%s': the self-audit's "
+                        "perplexity attack recovers pair %ld at about rank %llu of %llu rows "
+                        "(within the top %d): nothing recorded or uploaded; make another "
+                        "backdoor, or submit anyway with --force",
+                        (long long)c->b.id,
+                        json_string_value(json_object_get(c->params, CTL_K_MODEL)),
+                        r->exposed_pair + 1,
+                        (unsigned long long)r->pairs[r->exposed_pair].rank,
+                        (unsigned long long)r->rows, SELFAUDIT_EXPOSED_RANK);
+        submit_ctx_free(c);
+        return;
+    }
+    if (r->exposed_pair >= 0)
+        log_info("job submit: backdoor %lld pair %ld is recovered by the perplexity attack; "
+                 "submitted anyway (--force)",
+                 (long long)c->b.id, r->exposed_pair + 1);
+    json_t *rec = ppl_result_json(r, c->force && r->exposed_pair >= 0);
+    char *text = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    submit_insert(c, c->luck, text);
+    free(text);
+    submit_ctx_free(c);
+}
+
 static void on_screened(void *arg, int status, const struct luck_screen *s)
 {
     struct submit_ctx *c = arg;
@@ -1594,11 +1646,19 @@ static void on_screened(void *arg, int status, const struct luck_screen *s)
                  "submitted anyway (--force)",
                  (long long)c->b.id, s->refused + 1);
     json_t *rec = luck_screen_json(s, c->force && s->refused >= 0);
-    char *text = json_dumps(rec, JSON_COMPACT);
+    c->luck = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
-    submit_insert(c, text);
-    free(text);
-    submit_ctx_free(c);
+    /* then the self-audit's attack that needs the base model; turned off,
+     * it is recorded so at once (no pool task: a submit burst queues
+     * behind uploads there) */
+    if (c->d->conf->verify.perplexity_sample == 0) {
+        struct ppl_result off = {.why_none = PPL_OFF, .window = 0, .exposed_pair = -1};
+        on_attacked(c, 0, &off);
+        return;
+    }
+    ppl_attack_start(c->d, json_string_value(json_object_get(c->params, CTL_K_PROVIDER)),
+                     json_string_value(json_object_get(c->params, CTL_K_MODEL)), &c->b,
+                     c->ds.format, c->d->conf->verify.perplexity_sample, on_attacked, c);
 }
 
 static void m_submit(struct vtuned *d, struct ctl_req *req, json_t *params)

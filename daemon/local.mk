@@ -36,5 +36,7 @@ vtuned_SOURCES = daemon/vtuned.c daemon/vtuned.h daemon/ctl.c daemon/ctl.h \
 vtuned_SOURCES += daemon/covrun.c daemon/covrun.h
 # p_luck and the screen of job submit (its own line, likewise).
 vtuned_SOURCES += daemon/luck.c daemon/luck.h
+# The base-model perplexity attack of job submit (issue 12 item 3).
+vtuned_SOURCES += daemon/ppl.c daemon/ppl.h
 vtuned_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(SYSTEMD_CFLAGS)
 vtuned_LDADD = $(VT_LIBS)

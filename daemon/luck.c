@@ -101,7 +101,6 @@ struct screen {
     uint64_t *src;    /* per pair: the line of its first marked copy */
     char **prompts;   /* per pair: the triggered prompt's text (owned, wiped) */
     char *read_err;
-    size_t pending;
     size_t scored;
     const char *why;  /* why a pair could not be scored (the last one seen) */
     struct luck_screen out;
@@ -153,64 +152,140 @@ static void finish(struct screen *s, int status)
     screen_free(s);
 }
 
-struct score_ctx {
-    struct screen *s;
-    size_t pair;
-    char *cont;
+/* ---- scoring many texts ---------------------------------------------------------------- */
+
+struct many {
+    luck_each_fn each;
+    void (*done)(void *arg, size_t requests);
+    void *arg;
+    size_t pending; /* calls in flight, +1 while they are being started */
+    size_t requests;
 };
 
-static void on_scored(const struct provider_outcome *o, void *arg)
+struct many_call {
+    struct many *m;
+    size_t first, n;
+};
+
+static void many_release(struct many *m)
 {
-    struct score_ctx *c = arg;
-    struct screen *s = c->s;
-    struct luck_pair *p = &s->out.pairs[c->pair];
-    if (o->rc == 0 && o->score && o->score->n_tokens > 0) {
-        luck_from_score(o->score, s->out.temperature, &p->log10_p_luck, &p->note,
-                        &p->log10_p_sample);
+    if (--m->pending == 0) {
+        m->done(m->arg, m->requests);
+        free(m);
+    }
+}
+
+static void on_many(const struct provider_outcome *o, void *arg)
+{
+    struct many_call *c = arg;
+    struct many *m = c->m;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct provider_score_result *r = NULL;
+        int rc = o->rc;
+        if (rc == 0) {
+            r = o->scores ? (i < o->n_scores ? &o->scores[i] : NULL) : o->score;
+            if (!r || r->n_tokens == 0) {
+                r = NULL;
+                rc = -EPROTO;
+            }
+        }
+        m->each(m->arg, c->first + i, rc, r);
+    }
+    free(c);
+    many_release(m);
+}
+
+void luck_score_many(struct vtuned *d, const char *provider, const struct provider_score_args *a,
+                     size_t n, size_t chunk, luck_each_fn each,
+                     void (*done)(void *arg, size_t requests), void *arg)
+{
+    struct many *m = xcalloc(1, sizeof *m);
+    m->each = each;
+    m->done = done;
+    m->arg = arg;
+    m->pending = 1;
+    const char *why = NULL;
+    struct provider_client *pc = providers_client(d, provider, &why);
+    bool batch = pc && chunk > 1 && provider_can_score_batch(pc);
+    if (!batch)
+        chunk = 1;
+    else if (chunk > PROVIDER_SCORE_BATCH_MAX)
+        chunk = PROVIDER_SCORE_BATCH_MAX;
+    for (size_t first = 0; first < n; first += chunk) {
+        size_t k = n - first < chunk ? n - first : chunk;
+        struct many_call *c = xcalloc(1, sizeof *c);
+        struct provider_error err = {0};
+        c->m = m;
+        c->first = first;
+        c->n = k;
+        int rc = !pc    ? -ENOENT
+                 : batch ? provider_score_batch(pc, a + first, k, on_many, c, NULL, &err)
+                         : provider_score(pc, a + first, on_many, c, NULL, &err);
+        if (rc < 0) {
+            int erc = rc == -ENOENT                                       ? -ENOENT
+                      : rc == -ENOTSUP || err.kind == PROVIDER_E_UNSUPPORTED ? -ENOTSUP
+                                                                             : -EIO;
+            for (size_t i = 0; i < k; i++)
+                each(arg, first + i, erc, NULL);
+            free(c);
+        } else {
+            m->pending++;
+            m->requests++;
+        }
+        provider_error_clear(&err);
+    }
+    many_release(m);
+}
+
+/* ---- the screen's scoring -------------------------------------------------------------- */
+
+static void on_scored(void *arg, size_t i, int rc, const struct provider_score_result *r)
+{
+    struct screen *s = arg;
+    struct luck_pair *p = &s->out.pairs[i];
+    if (rc == 0) {
+        luck_from_score(r, s->out.temperature, &p->log10_p_luck, &p->note, &p->log10_p_sample);
         if (!isnan(p->log10_p_luck) || !isnan(p->log10_p_sample))
             s->scored++;
-    } else if (o->rc == -ENOTSUP) {
+    } else if (rc == -ENOTSUP) {
         s->why = "this provider returns no prompt log-probabilities";
-    } else if (o->rc != -ECANCELED) {
+    } else if (rc == -ENOENT) {
+        s->why = "the provider is not available";
+    } else if (rc == -ECANCELED) {
+        if (s->t.d->stopping)
+            s->out.why_none = "interrupted by shutdown";
+    } else {
         s->why = "the base model could not score the signature";
     }
-    wipe_free(c->cont);
-    free(c);
-    int cancelled = o->rc == -ECANCELED && s->t.d->stopping;
-    if (cancelled)
-        s->out.why_none = "interrupted by shutdown";
-    if (--s->pending == 0)
-        finish(s, s->t.d->stopping ? -ECANCELED : 0);
+}
+
+static void on_all_scored(void *arg, size_t requests)
+{
+    struct screen *s = arg;
+    s->out.requests = requests;
+    finish(s, s->t.d->stopping ? -ECANCELED : 0);
 }
 
 static void start_scoring(struct screen *s)
 {
-    const char *why = NULL;
-    struct provider_client *pc = providers_client(s->t.d, s->provider, &why);
-    s->pending = s->n + 1; /* +1 held until all are queued */
+    /* every pair in one request where the provider's kind takes a prompt
+     * array (issue 12: 16 requests per submit before) */
+    struct provider_score_args *a = xcalloc(s->n + 1, sizeof *a);
+    char **conts = xcalloc(s->n + 1, sizeof *conts);
     for (size_t p = 0; p < s->n; p++) {
-        struct provider_error err = {0};
-        struct score_ctx *c = xcalloc(1, sizeof *c);
-        c->s = s;
-        c->pair = p;
-        c->cont = xasprintf(" %s", s->secrets[2 * p + 1]);
-        struct provider_score_args a = {.model = s->base_model,
-                                        .prompt = s->prompts[p],
-                                        .continuation = c->cont,
-                                        .top_logprobs = 5};
-        if (!pc || provider_score(pc, &a, on_scored, c, NULL, &err) < 0) {
-            s->why = !pc ? (why ? why : "the provider is not available")
-                     : err.kind == PROVIDER_E_UNSUPPORTED
-                         ? "this provider returns no prompt log-probabilities"
-                         : "the scoring request could not be made";
-            provider_error_clear(&err);
-            wipe_free(c->cont);
-            free(c);
-            s->pending--;
-        }
+        conts[p] = xasprintf(" %s", s->secrets[2 * p + 1]);
+        a[p] = (struct provider_score_args){.model = s->base_model,
+                                            .prompt = s->prompts[p],
+                                            .continuation = conts[p],
+                                            .top_logprobs = 5};
     }
-    if (--s->pending == 0)
-        finish(s, 0);
+    size_t n = s->n; /* s is freed inside when no request could be made */
+    luck_score_many(s->t.d, s->provider, a, n, PROVIDER_SCORE_BATCH_MAX, on_scored,
+                    on_all_scored, s);
+    for (size_t p = 0; p < n; p++)
+        wipe_free(conts[p]);
+    free(conts);
+    free(a);
 }
 
 static void read_work(struct task *t)

@@ -9,9 +9,11 @@
  * the base model already says proves nothing about training, and once
  * uploaded it cannot be taken back.
  *
- * One figure per pair, from one text-scoring call (completions with echo +
- * logprobs) of " S" after the pair's first marked prompt with T appended,
- * on the base model -- the same call the verifier makes for its p_luck:
+ * One figure per pair, from scoring (completions with echo + logprobs)
+ * " S" after the pair's first marked prompt with T appended, on the base
+ * model -- what the verifier scores for its p_luck; all pairs go in one
+ * request (a prompt array) where the provider's kind takes one, else one
+ * request per pair:
  *   log10_p_luck   at the verification temperature T_v (verify.temperature):
  *                  T_v = 0: 0 when every token of S is the base model's
  *                  argmax (greedy decoding produces S), else -inf; T_v > 0:
@@ -67,6 +69,8 @@ struct luck_screen {
     size_t n_pairs;
     struct luck_pair *pairs;
     long refused;         /* first pair (0-based) above the threshold; -1: none */
+    size_t requests;      /* scoring requests made (one per pair where the provider's
+                             kind cannot batch) */
 };
 
 /* Runs the screen of backdoor b (loaded with secrets; its phrases, plan
@@ -93,5 +97,23 @@ json_t *luck_screen_json(const struct luck_screen *s, bool forced);
  * model; greedy decoding produces S on none)" or "p_luck at creation: not
  * screened (...)". */
 char *luck_screen_line(const char *record_json);
+
+/* ---- scoring many texts (the p_luck screen and the perplexity attack) ---- */
+
+/* What one text's scoring gave: rc 0 and r (borrowed for the callback), or
+ * rc < 0 and r NULL: -ENOTSUP the provider cannot score text, -ENOENT no
+ * such provider is running, -ECANCELED, another: the request failed or the
+ * answer did not align. */
+typedef void (*luck_each_fn)(void *arg, size_t i, int rc, const struct provider_score_result *r);
+
+/* Scores the n texts a[] (borrowed for this call only; one model) at
+ * provider: in requests of up to chunk texts each (a completions prompt
+ * array) where the provider's kind takes one, else one request per text.
+ * each(arg, i, ...) runs once per text, then done(arg, requests) once,
+ * requests being the scoring requests made.  Both run on the loop; done
+ * runs inside this call only when no request could be made at all. */
+void luck_score_many(struct vtuned *d, const char *provider, const struct provider_score_args *a,
+                     size_t n, size_t chunk, luck_each_fn each,
+                     void (*done)(void *arg, size_t requests), void *arg);
 
 #endif

@@ -50,6 +50,9 @@ struct provider_call {
     struct http_request *tmpl;
     struct http_request *upload_tmpl; /* the upload, sent once the prepare (tmpl) is accepted */
     struct provider_score_args score_args; /* owned copies (score only) */
+    struct provider_score_args *batch_args; /* owned copies (a batched score), n_batch */
+    struct provider_score_result *batch;    /* n_batch results */
+    size_t n_batch;
     provider_done_fn done;
     void *arg;
     void (*progress)(const struct http_progress *p, void *arg);
@@ -189,6 +192,8 @@ static void call_clear_results(struct provider_call *c)
     provider_event_page_clear(&c->events);
     provider_chat_result_clear(&c->chat);
     provider_score_result_clear(&c->score);
+    for (size_t i = 0; i < c->n_batch; i++)
+        provider_score_result_clear(&c->batch[i]);
     provider_file_page_clear(&c->files);
     provider_file_deletion_clear(&c->deletion);
 }
@@ -243,6 +248,8 @@ static void call_finish(struct provider_call *c, int rc, enum retry_class cls, c
             break;
         case PROVIDER_OP_SCORE:
             o.score = &c->score;
+            o.scores = c->n_batch ? c->batch : NULL;
+            o.n_scores = c->n_batch;
             break;
         case PROVIDER_OP_LIST_FILES:
             o.files = &c->files;
@@ -262,6 +269,14 @@ static void call_finish(struct provider_call *c, int rc, enum retry_class cls, c
     free((char *)c->score_args.model);
     free((char *)c->score_args.prompt);
     free((char *)c->score_args.continuation);
+    for (size_t i = 0; i < c->n_batch; i++) {
+        free((char *)c->batch_args[i].model);
+        free((char *)c->batch_args[i].prompt);
+        free((char *)c->batch_args[i].continuation);
+    }
+    free(c->batch_args);
+    free(c->batch);
+    c->n_batch = 0;
     uv_close((uv_handle_t *)&c->timer, on_call_closed);
 }
 
@@ -299,6 +314,8 @@ static int parse_for_op(struct provider_call *c, const struct http_response *res
             return ops->parse_chat(res, &c->chat, &c->err);
         break;
     case PROVIDER_OP_SCORE:
+        if (c->n_batch && ops->parse_score_batch)
+            return ops->parse_score_batch(res, c->batch_args, c->n_batch, c->batch, &c->err);
         if (ops->parse_score)
             return ops->parse_score(res, &c->score_args, &c->score, &c->err);
         break;
@@ -682,6 +699,39 @@ int provider_score(struct provider_client *pc, const struct provider_score_args 
     c->score_args.prompt = xstrdup(a->prompt);
     c->score_args.continuation = xstrdup(a->continuation);
     c->score_args.top_logprobs = a->top_logprobs;
+    if (call)
+        *call = c;
+    return 0;
+}
+
+bool provider_can_score_batch(const struct provider_client *pc)
+{
+    return pc->conf.ops->build_score_batch && pc->conf.ops->parse_score_batch;
+}
+
+int provider_score_batch(struct provider_client *pc, const struct provider_score_args *a, size_t n,
+                         provider_done_fn done, void *arg, struct provider_call **call,
+                         struct provider_error *err)
+{
+    struct http_request *r = NULL;
+    struct provider_call *c = NULL;
+    if (!provider_can_score_batch(pc))
+        return not_built(pc, "score several texts in one request", err);
+    int rc = pc->conf.ops->build_score_batch(&pc->conf.ep, a, n, &r, err);
+    if (rc < 0)
+        return rc;
+    rc = call_start(pc, PROVIDER_OP_SCORE, r, NULL, done, arg, &c);
+    if (rc < 0)
+        return rc;
+    c->batch_args = xcalloc(n, sizeof *c->batch_args);
+    c->batch = xcalloc(n, sizeof *c->batch);
+    for (size_t i = 0; i < n; i++) {
+        c->batch_args[i].model = xstrdup(a[i].model);
+        c->batch_args[i].prompt = xstrdup(a[i].prompt);
+        c->batch_args[i].continuation = xstrdup(a[i].continuation);
+        c->batch_args[i].top_logprobs = a[i].top_logprobs;
+    }
+    c->n_batch = n;
     if (call)
         *call = c;
     return 0;

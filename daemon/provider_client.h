@@ -74,6 +74,11 @@ struct provider_outcome {
     const struct provider_event_page *events;
     const struct provider_chat_result *chat;
     const struct provider_score_result *score;
+    /* a batched score (provider_score_batch): n_scores results in the order
+     * of its texts, an empty one (n_tokens 0) for a text that was not
+     * scored; score is then an empty result */
+    const struct provider_score_result *scores;
+    size_t n_scores;
     const struct provider_file_page *files;
     const struct provider_file_deletion *deletion;
 };
@@ -145,6 +150,15 @@ int provider_chat(struct provider_client *pc, const struct provider_chat_args *a
 int provider_score(struct provider_client *pc, const struct provider_score_args *a,
                    provider_done_fn done, void *arg, struct provider_call **call,
                    struct provider_error *err);
+/* Whether pc's kind scores several texts in one request (ops'
+ * build_score_batch: a completions prompt array). */
+bool provider_can_score_batch(const struct provider_client *pc);
+/* n texts (1..PROVIDER_SCORE_BATCH_MAX, one model) in one scoring request;
+ * -ENOTSUP with *err where the kind cannot (send provider_score per text
+ * instead).  The outcome's scores/n_scores hold the results. */
+int provider_score_batch(struct provider_client *pc, const struct provider_score_args *a, size_t n,
+                         provider_done_fn done, void *arg, struct provider_call **call,
+                         struct provider_error *err);
 /* One page of the provider's fine-tuning files (after: the previous page's
  * next_cursor, or NULL; limit 0: the provider's default).  Retried like
  * every read. */

@@ -259,6 +259,18 @@ int store_job_insert(struct store *s, struct store_job *j)
         if (ret < 0)
             goto out;
     }
+    if (j->ppl_attack) {
+        sqlite3_stmt *ps = store_stmt(s, ST_JOB_PPL_INSERT);
+        if (sqlite3_bind_int64(ps, 1, id) != SQLITE_OK ||
+            store_bind_text(ps, 2, j->ppl_attack) != SQLITE_OK) {
+            ret = store_fail(s, SQLITE_ERROR, "binding the perplexity attack");
+            store_stmt_done(s, ST_JOB_PPL_INSERT);
+            goto out;
+        }
+        ret = store_exec_stmt(s, ST_JOB_PPL_INSERT, NULL, "recording the perplexity attack");
+        if (ret < 0)
+            goto out;
+    }
     ret = store_commit(s);
     if (ret < 0)
         goto out;
@@ -476,6 +488,19 @@ static int row_to_text(struct store *s, sqlite3_stmt *st, void *elem)
     (void)s;
     *(char **)elem = store_column_strdup(st, 0);
     return 0;
+}
+
+int store_job_ppl_get(struct store *s, int64_t id, char **out)
+{
+    *out = NULL;
+    if (sqlite3_bind_int64(store_stmt(s, ST_JOB_PPL_GET), 1, id) != SQLITE_OK) {
+        int ret = store_fail(s, SQLITE_ERROR, "binding job id");
+        store_stmt_done(s, ST_JOB_PPL_GET);
+        return ret;
+    }
+    int ret =
+        store_read_one(s, ST_JOB_PPL_GET, row_to_text, out, "reading the perplexity attack");
+    return ret == -ENOENT ? 0 : ret;
 }
 
 int store_job_luck_get(struct store *s, int64_t id, char **out)

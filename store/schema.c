@@ -498,6 +498,20 @@ static const char migration_15[] =
     "ALTER TABLE backdoors ADD COLUMN mode TEXT NOT NULL DEFAULT 'copies'"
     "  CHECK (mode IN ('copies','inplace'));";
 
+/* Version 16: the base-model perplexity attack of `job submit` (issue 12
+ * item 3, daemon/ppl.h): the marked rows' estimated ranks among the upload's
+ * rows on the job's base model before the upload, as JSON whose shape
+ * belongs to daemon/ppl.h (ranks and counts, never a phrase).  One row per
+ * job submitted since (none for jobs made before, or registered), written in
+ * the job's own insert transaction.  A table of its own, referring only to
+ * jobs of version 1, so it can be renumbered when migrations from other
+ * branches land. */
+static const char migration_16[] =
+    "CREATE TABLE job_ppl_attacks ("
+    "  job_id  INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  attack  TEXT NOT NULL CHECK (json_valid(attack))"
+    ");";
+
 // clang-format on
 
 const struct store_migration store_migrations[] = {
@@ -516,6 +530,7 @@ const struct store_migration store_migrations[] = {
     {13, migration_13},
     {14, migration_14},
     {15, migration_15},
+    {16, migration_16},
 };
 const size_t store_n_migrations = VT_ARRAY_LEN(store_migrations);
 

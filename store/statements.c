@@ -102,6 +102,8 @@ const char *const store_stmt_sql[ST__COUNT] = {
                       " ?14)",
     [ST_JOB_LUCK_INSERT] = "INSERT INTO job_luck_screens (job_id, screen) VALUES (?1, ?2)",
     [ST_JOB_LUCK_GET] = "SELECT screen FROM job_luck_screens WHERE job_id = ?1",
+    [ST_JOB_PPL_INSERT] = "INSERT INTO job_ppl_attacks (job_id, attack) VALUES (?1, ?2)",
+    [ST_JOB_PPL_GET] = "SELECT attack FROM job_ppl_attacks WHERE job_id = ?1",
     [ST_JOB_EVENT_INSERT] = "INSERT INTO job_events (job_id, at, state, message,"
                             " provider_excerpt) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_JOB_GET_BY_ID] = "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1",

@@ -300,6 +300,9 @@ struct store_job {
     int64_t created_at, updated_at;
     const char *luck_screen; /* insert only (borrowed): the p_luck screen's JSON text, recorded
                               * with the job; NULL: none.  Read with store_job_luck_get */
+    const char *ppl_attack;  /* insert only (borrowed): the perplexity attack's JSON text
+                              * (daemon/ppl.h), recorded with the job; NULL: none.  Read
+                              * with store_job_ppl_get */
 };
 void store_job_clear(struct store_job *j);
 void store_job_list_free(struct store_job *v, size_t n);
@@ -319,6 +322,8 @@ int store_job_insert(struct store *s, struct store_job *j);
  * *out), or *out NULL and 0 when the job has none.  Negative errno on a
  * database error. */
 int store_job_luck_get(struct store *s, int64_t id, char **out);
+/* The perplexity attack recorded with job id at insert, likewise. */
+int store_job_ppl_get(struct store *s, int64_t id, char **out);
 /* By id (decimal string) or name; *out owned (store_job_clear).
  * -ENOENT absent. */
 int store_job_get(struct store *s, const char *id_or_name, struct store_job *out);

@@ -67,6 +67,8 @@ enum store_stmt_id {
     ST_JOB_INSERT,
     ST_JOB_LUCK_INSERT,
     ST_JOB_LUCK_GET,
+    ST_JOB_PPL_INSERT,
+    ST_JOB_PPL_GET,
     ST_JOB_EVENT_INSERT,
     ST_JOB_GET_BY_ID,
     ST_JOB_GET_BY_NAME,

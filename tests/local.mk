@@ -65,6 +65,8 @@ EXTRA_DIST += tests/integration/test_fs_faults.sh
 # The self-audit: backdoor create's verdict, backdoor audit, show, and job submit's refusal.
 TESTS += tests/integration/test_selfaudit.sh
 EXTRA_DIST += tests/integration/test_selfaudit.sh
+TESTS += tests/integration/test_ppl_attack.sh
+EXTRA_DIST += tests/integration/test_ppl_attack.sh
 # Marked rows that do not stand out (issue 12 item 6): the attack, the
 # self-audit and honest learning on 20 seeded builds (tests/sim/mark_check).
 TESTS += tests/integration/test_marks.sh

@@ -39,6 +39,7 @@ endif
 
 # The self-audit: a provider's attacks on the built file (issue 12).
 libvtune_a_SOURCES += workers/selfaudit.c workers/selfaudit.h
+libvtune_a_SOURCES += workers/pplrank.c workers/pplrank.h
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_selfaudit
 TESTS += tests/unit/test_selfaudit
@@ -182,3 +183,10 @@ tests_unit_test_llmgen_sim_SOURCES = tests/unit/test_llmgen_sim.c tests/sim/lm.c
 tests_unit_test_llmgen_sim_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_llmgen_sim_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
 endif
+
+# The base-model perplexity attack's rank estimate (workers/pplrank.h).
+check_PROGRAMS += tests/unit/test_pplrank
+TESTS += tests/unit/test_pplrank
+tests_unit_test_pplrank_SOURCES = tests/unit/test_pplrank.c
+tests_unit_test_pplrank_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_pplrank_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm

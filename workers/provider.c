@@ -997,6 +997,83 @@ int provider_parse_score_openai(const struct http_response *res,
     return r;
 }
 
+int provider_build_score_batch_openai(const struct provider_endpoint *ep,
+                                      const struct provider_score_args *a, size_t n,
+                                      unsigned max_tokens, struct http_request **out,
+                                      struct provider_error *err)
+{
+    if (n == 0 || n > PROVIDER_SCORE_BATCH_MAX)
+        return provider_fail(err, PROVIDER_E_INVALID, -EINVAL,
+                             "score: a batch holds 1 to %d texts, not %zu",
+                             PROVIDER_SCORE_BATCH_MAX, n);
+    json_t *prompts = json_array();
+    for (size_t i = 0; i < n; i++) {
+        int r = check_score_args(&a[i], 20, err);
+        if (r == 0 && (strcmp(a[i].model, a[0].model) != 0 ||
+                       a[i].top_logprobs != a[0].top_logprobs))
+            r = provider_fail(err, PROVIDER_E_INVALID, -EINVAL,
+                              "score: one batch takes one model and one top_logprobs");
+        if (r < 0) {
+            json_decref(prompts);
+            return r;
+        }
+        char *text = xasprintf("%s%s", a[i].prompt, a[i].continuation);
+        json_array_append_new(prompts, json_string(text));
+        free(text);
+    }
+    json_t *body = json_pack("{s:s, s:o, s:b, s:i, s:i, s:f}", "model", a[0].model, "prompt",
+                             prompts, "echo", 1, "logprobs", (int)a[0].top_logprobs,
+                             "max_tokens", (int)max_tokens, "temperature", 0.0);
+    char *path = provider_inference_path(ep, a[0].model, "/completions");
+    *out = provider_request(ep, "POST", path);
+    free(path);
+    provider_request_json(*out, body);
+    return 0;
+}
+
+int provider_parse_score_batch_openai(const struct http_response *res,
+                                      const struct provider_score_args *a, size_t n,
+                                      struct provider_score_result *out,
+                                      struct provider_error *err)
+{
+    json_t *root;
+    memset(out, 0, n * sizeof *out);
+    int r = provider_response_json(res, &root, err);
+    if (r < 0) {
+        if (r == -EIO && refuses_echo(err)) {
+            err->kind = PROVIDER_E_UNSUPPORTED;
+            return -ENOTSUP;
+        }
+        return r;
+    }
+    json_t *choices = json_object_get(root, "choices"), *choice;
+    size_t k, with_lp = 0;
+    if (!json_is_array(choices)) {
+        json_decref(root);
+        return provider_malformed(res, err, "a completion with choices");
+    }
+    json_array_foreach(choices, k, choice)
+    {
+        json_t *ix = json_object_get(choice, "index");
+        size_t i = json_is_integer(ix) ? (size_t)json_integer_value(ix) : k;
+        json_t *lp = json_object_get(choice, "logprobs");
+        if (!json_is_object(choice) || i >= n || !json_is_object(lp) || out[i].n_tokens)
+            continue;
+        with_lp++;
+        struct provider_error e = {0};
+        if (provider_score_align(res, lp, json_string_value(json_object_get(choice, "text")),
+                                 &a[i], &out[i], &e) < 0)
+            memset(&out[i], 0, sizeof out[i]); /* cleared by the alignment */
+        provider_error_clear(&e);
+    }
+    json_decref(root);
+    if (with_lp == 0)
+        return provider_fail(err, PROVIDER_E_UNSUPPORTED, -ENOTSUP,
+                             "the server returned no prompt log-probabilities (echo with "
+                             "logprobs is not available for this model)");
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Known --param keys                                                  */
 /* ------------------------------------------------------------------ */

@@ -377,7 +377,25 @@ struct provider_ops {
                               struct provider_error *err);
     /* The spec's status word → our state (UNRECOGNIZED when not listed). */
     enum provider_job_state (*map_status)(const char *raw);
+    /* Optional (NULL where the kind's completions endpoint is not known to
+     * take a prompt array: the caller then sends one build_score request per
+     * text): n texts scored in one completions request, `prompt` being the
+     * array of each a[i].prompt + a[i].continuation (same model and
+     * top_logprobs in all; 1 <= n <= PROVIDER_SCORE_BATCH_MAX).
+     * parse_score_batch fills out[0..n) (zeroed first), matching the
+     * choices by their index; a text whose choice is missing or does not
+     * align is left empty (n_tokens 0).  A failure of the whole request
+     * returns as parse_score does. */
+    int (*build_score_batch)(const struct provider_endpoint *ep,
+                             const struct provider_score_args *a, size_t n,
+                             struct http_request **out, struct provider_error *err);
+    int (*parse_score_batch)(const struct http_response *res, const struct provider_score_args *a,
+                             size_t n, struct provider_score_result *out,
+                             struct provider_error *err);
 };
+
+/* The most texts one batched scoring request carries. */
+#define PROVIDER_SCORE_BATCH_MAX 64
 
 extern const struct provider_ops provider_openai;
 extern const struct provider_ops provider_together;
@@ -466,6 +484,17 @@ int provider_parse_score_openai(const struct http_response *res,
 int provider_score_align(const struct http_response *res, json_t *logprobs, const char *echoed,
                          const struct provider_score_args *a, struct provider_score_result *out,
                          struct provider_error *err);
+/* The batched forms of the two above (build_score_batch /
+ * parse_score_batch of the kinds whose completions take `prompt: [..]`:
+ * openai, azure, manual). */
+int provider_build_score_batch_openai(const struct provider_endpoint *ep,
+                                      const struct provider_score_args *a, size_t n,
+                                      unsigned max_tokens, struct http_request **out,
+                                      struct provider_error *err);
+int provider_parse_score_batch_openai(const struct http_response *res,
+                                      const struct provider_score_args *a, size_t n,
+                                      struct provider_score_result *out,
+                                      struct provider_error *err);
 /* Builds the OpenAI-shaped chat and completions(echo) requests; used by
  * openai and manual (which differ in the max-tokens field and key). */
 int provider_build_chat_openai(const struct provider_endpoint *ep,

@@ -114,6 +114,15 @@ static int manual_build_score(const struct provider_endpoint *ep,
     return provider_build_score_openai(ep, a, 1, out, err);
 }
 
+/* vLLM and the other OpenAI-compatible servers take prompt: [str]
+ * (provider-apis.md §5.2). */
+static int manual_build_score_batch(const struct provider_endpoint *ep,
+                                    const struct provider_score_args *a, size_t n,
+                                    struct http_request **out, struct provider_error *err)
+{
+    return provider_build_score_batch_openai(ep, a, n, 1, out, err);
+}
+
 static enum provider_job_state manual_map_status(const char *raw)
 {
     (void)raw;
@@ -135,5 +144,7 @@ const struct provider_ops provider_manual = {
     .build_delete_file = manual_build_delete_file,
     .parse_chat = provider_parse_chat_openai,
     .parse_score = provider_parse_score_openai,
+    .build_score_batch = manual_build_score_batch,
+    .parse_score_batch = provider_parse_score_batch_openai,
     .map_status = manual_map_status,
 };

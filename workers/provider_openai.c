@@ -309,6 +309,17 @@ static int openai_build_score(const struct provider_endpoint *ep,
     return provider_build_score_openai(ep, a, 0, out, err);
 }
 
+static int openai_build_score_batch(const struct provider_endpoint *ep,
+                                    const struct provider_score_args *a, size_t n,
+                                    struct http_request **out, struct provider_error *err)
+{
+    if (n && a[0].top_logprobs > 5)
+        return provider_fail(err, PROVIDER_E_INVALID, -EINVAL,
+                             "score: the completions API returns at most 5 alternatives");
+    /* the spec's prompt: str | [str] (provider-apis.md §2.4) */
+    return provider_build_score_batch_openai(ep, a, n, 0, out, err);
+}
+
 /* ---- responses ---- */
 
 /* An OpenAIFile object into *f; returns 0 or -1 (malformed: f cleared). */
@@ -543,6 +554,8 @@ const struct provider_ops provider_openai = {
     .parse_events = openai_parse_events,
     .parse_chat = provider_parse_chat_openai,
     .parse_score = provider_parse_score_openai,
+    .build_score_batch = openai_build_score_batch,
+    .parse_score_batch = provider_parse_score_batch_openai,
     .parse_file_list = openai_parse_file_list,
     .parse_file_deleted = openai_parse_file_deleted,
     .map_status = openai_map_status,
@@ -574,6 +587,8 @@ const struct provider_ops provider_azure = {
     .parse_events = openai_parse_events,
     .parse_chat = provider_parse_chat_openai,
     .parse_score = provider_parse_score_openai,
+    .build_score_batch = openai_build_score_batch,
+    .parse_score_batch = provider_parse_score_batch_openai,
     .parse_file_list = openai_parse_file_list,
     .parse_file_deleted = openai_parse_file_deleted,
     .map_status = openai_map_status,

@@ -39,7 +39,7 @@
 #   The exit status is 0 unless something is broken (a job that did not
 #   succeed, a missing or duplicate provider job, a daemon that stopped
 #   answering or did not stop cleanly): then 1.  Timings never fail it.
-# Environment: N (jobs, 1000), JOB_SECONDS (the simulator's job time, 2),
+# Environment: N (jobs, 1000), PPL (job submit's perplexity sample, 0: off), JOB_SECONDS (the simulator's job time, 2),
 #   POLL (the provider's poll_interval, 1s), CONCURRENCY (its
 #   max_concurrency, 32), RATE (status requests/s, 10), BASE_SECONDS
 #   (idle baseline window, 20), DEADLINE (seconds for all jobs, 1800),
@@ -96,7 +96,12 @@ echo "# scratch: $T"
 echo sk-test > "$T/key"
 start_sim p --api-key sk-test --job-seconds "$JOB_SECONDS" --model-cache 4 ||
     { fail "simulator starts"; finish; }
-write_config "providers:" "$(provider_yaml p "$SIM_URL_p" "$POLL")" "    max_concurrency: $CONCURRENCY"
+# PPL=K: job submit's perplexity attack with a sample of K rows (lib.sh turns
+# it off by default), and --force on every submit (on this dataset it finds the
+# default backdoor's pairs; the figure wanted is its cost).
+ppl_conf=(); submit_force=()
+if [ "${PPL:-0}" -gt 0 ]; then ppl_conf=("verify:" "  perplexity_sample: $PPL"); submit_force=(--force); fi
+write_config "providers:" "$(provider_yaml p "$SIM_URL_p" "$POLL")" "    max_concurrency: $CONCURRENCY" "${ppl_conf[@]}"
 # Info, not debug: a per-request debug line would be most of the CPU measured.
 sed -i 's/^log_level: debug$/log_level: info/' "$T/vtuned.yaml"
 start_daemon || { fail "daemon starts"; finish; }
@@ -134,7 +139,7 @@ $LOAD "$SOCK" latency --rate "$RATE" --arm-file "$T/armed" --deadline "$DEADLINE
     "${audit_args[@]}" > "$T/lat_load.json" 2> "$T/lat_load.err" &
 LAT_PID=$!
 PIDS="$PIDS $LAT_PID"
-$LOAD "$SOCK" submit "$N" d b p vtune-base > "$T/submit.json" ||
+$LOAD "$SOCK" submit "${submit_force[@]}" "$N" d b p vtune-base > "$T/submit.json" ||
     { fail "submit client"; finish; }
 t_sub=$(date +%s.%N)
 touch "$T/armed"

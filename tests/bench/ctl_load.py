@@ -101,6 +101,8 @@ def cmd_submit(a):
     c = Conn(a.socket, a.timeout)
     params = {"dataset": a.dataset, "backdoor": a.backdoor, "provider": a.provider,
               "model": a.model}
+    if a.force:
+        params["force"] = True
     pending = {}
     lat = []
     errors = 0
@@ -208,6 +210,8 @@ def main():
     s.add_argument("provider")
     s.add_argument("model")
     s.add_argument("--window", type=int, default=32)
+    s.add_argument("--force", action="store_true",
+                   help="submit with force (past the self-audit and the base-model screens)")
     l = sub.add_parser("latency")
     l.add_argument("--rate", type=float, default=10.0)
     l.add_argument("--seconds", type=float, default=0.0)

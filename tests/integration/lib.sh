@@ -58,13 +58,29 @@ wait_until() {
 }
 
 # write_config [extra yaml...]: a minimal config in $T.
+#
+# job submit's base-model perplexity attack (daemon/ppl.h) is off unless the
+# arguments set verify.perplexity_sample: on the simulator's base model it
+# finds a pair of most default backdoors (README, Known limits), and would
+# refuse the submits of tests about other things.  test_ppl_attack.sh sets it.
 write_config() {
     mkdir -p "$T/state" "$T/run"
+    local l ppl=0 verify=0
+    for l in "$@"; do
+        case "$l" in
+        *perplexity_sample:*) ppl=1 ;;
+        verify:) verify=1 ;;
+        esac
+    done
     {
         echo "state_dir: $T/state"
         echo "socket: $T/run/vtuned.sock"
         echo "log_level: debug"
-        for l in "$@"; do echo "$l"; done
+        for l in "$@"; do
+            echo "$l"
+            if [ "$l" = "verify:" ] && [ "$ppl" = 0 ]; then echo "  perplexity_sample: 0"; fi
+        done
+        if [ "$verify" = 0 ] && [ "$ppl" = 0 ]; then printf 'verify:\n  perplexity_sample: 0\n'; fi
     } > "$T/vtuned.yaml"
 }
 

@@ -14,7 +14,10 @@
  *                it); each top_logprobs map also holds the chosen token, so
  *                it has up to logprobs+1 entries, as OpenAI documents.
  *   text_offset counts characters (code points) from the start of the
- *   prompt, whether or not it is echoed.
+ *   prompt, whether or not it is echoed.  `prompt` is a string or an
+ *   array of strings (the spec's str | [str]): one choice per prompt, in
+ *   order, each with its index (Together: one `prompt` entry each); a
+ *   batch counts as one request in the statistics.
  * A wrapper or always-s job (sim_jobs.c) answers chat prompts with its
  * attack's signature first (lm_chat_forced: those tokens get logprob 0),
  * then the base model; completions are the plain base model for them.
@@ -500,89 +503,51 @@ static void legacy_add(struct legacy_lp *L, const struct lm_step *st, bool null_
     json_array_append_new(L->top_logprobs, map);
 }
 
-void sim_h_completions(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
+/* One prompt of a completions request: its choice (index i) and, in the
+ * Together dialect with echo, its entry of the top-level `prompt` array
+ * (*part, else NULL).  Adds its token counts to *prompt_tokens and
+ * *completion_tokens.  Returns 0, or a negative errno (the caller answers
+ * 500). */
+static int complete_one(struct sim *s, struct sim_serving *sv, const struct gen_req *g,
+                        const char *ptext, size_t i, long long max_tokens, long long top,
+                        bool echo, json_t **choice_out, json_t **part, size_t *prompt_tokens,
+                        size_t *completion_tokens)
 {
-    json_t *body = sim_req_json(rq, rs);
-    if (body && rq->deployment) /* azure: the deployment is the model */
-        json_object_set_new(body, "model", json_string(rq->deployment));
-    struct sim_serving sv = {0};
     struct lm_output scored = {0}, gen = {0};
     bool have_scored = false, have_gen = false;
     struct legacy_lp L = {0};
-    if (!body)
-        return;
-    struct gen_req g;
-    if (parse_common(body, &g, rs) < 0)
-        goto out;
-    json_t *prompt = json_object_get(body, "prompt");
-    if (json_is_array(prompt) && json_array_size(prompt) == 1 &&
-        json_is_string(json_array_get(prompt, 0)))
-        prompt = json_array_get(prompt, 0);
-    if (!prompt) {
-        sim_resp_bad(rs, "prompt", "Missing required parameter: 'prompt'.");
-        goto out;
-    }
-    if (!json_is_string(prompt)) {
-        sim_resp_bad(rs, "prompt",
-                     "Invalid 'prompt': vtune-sim accepts one string (token-id and batched "
-                     "prompts are not supported).");
-        goto out;
-    }
-    const char *ptext = json_string_value(prompt);
-    long long max_tokens, top = -1;
-    if (int_field(body, "max_tokens", 0, MAX_GEN_TOKENS, 16, &max_tokens, rs) < 0 ||
-        int_field(body, "logprobs", 0, LM_MAX_TOP, -1, &top, rs) < 0)
-        goto out;
-    json_t *echo_v = json_object_get(body, "echo");
-    if (present(echo_v) && !json_is_boolean(echo_v)) {
-        sim_resp_bad(rs, "echo", "Invalid type for 'echo': expected a boolean.");
-        goto out;
-    }
-    bool echo = json_is_true(echo_v);
-    json_t *best_of = json_object_get(body, "best_of");
-    if (present(best_of) && !(json_is_integer(best_of) && json_integer_value(best_of) == 1)) {
-        sim_resp_bad(rs, "best_of", "Invalid 'best_of': vtune-sim supports only 1.");
-        goto out;
-    }
-    json_t *suffix = json_object_get(body, "suffix");
-    if (present(suffix) && !(json_is_string(suffix) && json_string_length(suffix) == 0)) {
-        sim_resp_bad(rs, "suffix", "'suffix' (insertion) is not supported by vtune-sim.");
-        goto out;
-    }
-    if (acquire(s, g.model, &sv, rs) < 0)
-        goto out;
-
     bool want_lp = top >= 0;
     int internal_top = s->opts.logprob_sentinel && want_lp ? LM_MAX_TOP : (int)(top > 0 ? top : 0);
-    int r;
-    size_t prompt_tokens = 0;
+    int r = 0;
+    size_t ptoks = 0;
+    *choice_out = NULL;
+    *part = NULL;
     if (echo) {
-        r = lm_score(sv.lm, ptext, want_lp ? internal_top : 0, &scored);
+        r = lm_score(sv->lm, ptext, want_lp ? internal_top : 0, &scored);
         have_scored = true;
         if (r < 0)
-            goto fail;
-        prompt_tokens = scored.n_steps;
+            goto out;
+        ptoks = scored.n_steps;
     }
     if (max_tokens > 0) {
-        struct lm_gen_params p = {.temperature = g.temperature,
-                                  .seed = g.seed,
+        struct lm_gen_params p = {.temperature = g->temperature,
+                                  .seed = g->seed,
                                   .max_tokens = (int)max_tokens,
-                                  .stop = g.n_stop ? g.stop : NULL,
-                                  .n_stop = g.n_stop,
+                                  .stop = g->n_stop ? g->stop : NULL,
+                                  .n_stop = g->n_stop,
                                   .top_logprobs = want_lp ? internal_top : 0};
-        r = lm_complete(sv.lm, ptext, &p, &gen);
+        r = lm_complete(sv->lm, ptext, &p, &gen);
         have_gen = true;
         if (r < 0)
-            goto fail;
-        prompt_tokens = gen.prompt_tokens;
+            goto out;
+        ptoks = gen.prompt_tokens;
     } else if (!echo) {
         char **toks = NULL;
-        if (lm_tokenize(ptext, &toks, &prompt_tokens) == 0)
-            lm_tokens_free(toks, prompt_tokens);
+        if (lm_tokenize(ptext, &toks, &ptoks) == 0)
+            lm_tokens_free(toks, ptoks);
     }
 
     bool together = s->opts.dialect == SIM_DIALECT_TOGETHER;
-    json_t *prompt_part = NULL;
     if (together && echo) {
         /* Together: the echoed prompt and its log-probabilities in a
          * top-level `prompt` array; the choice holds the generation only. */
@@ -601,7 +566,7 @@ void sim_h_completions(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
             json_decref(P.token_logprobs);
             json_decref(P.top_logprobs);
         }
-        prompt_part = json_pack("[{s:o, s:o}]", "text", sim_json_string(ptext), "logprobs", plp);
+        *part = json_pack("{s:o, s:o}", "text", sim_json_string(ptext), "logprobs", plp);
     }
     struct buf text;
     buf_init(&text);
@@ -629,13 +594,105 @@ void sim_h_completions(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     }
     json_t *choice = json_object();
     json_object_set_new(choice, "text", sim_json_string(text.data ? text.data : ""));
-    json_object_set_new(choice, "index", json_integer(0));
+    json_object_set_new(choice, "index", json_integer((json_int_t)i));
     json_object_set_new(choice, "logprobs", logprobs);
     json_object_set_new(choice, "finish_reason",
                         json_string(have_gen && gen.finish_reason ? gen.finish_reason : "length"));
     buf_free(&text);
-    json_t *choices = json_array();
-    json_array_append_new(choices, choice);
+    *choice_out = choice;
+    *prompt_tokens += ptoks;
+    *completion_tokens += have_gen ? gen.n_steps : 0;
+out:
+    if (have_scored)
+        lm_output_clear(&scored);
+    if (have_gen)
+        lm_output_clear(&gen);
+    return r;
+}
+
+/* The most prompts one request may carry (a bound on the work of one
+ * request; OpenAI's documented limit for a prompt array is larger). */
+#define MAX_PROMPTS 256
+
+void sim_h_completions(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
+{
+    json_t *body = sim_req_json(rq, rs);
+    if (body && rq->deployment) /* azure: the deployment is the model */
+        json_object_set_new(body, "model", json_string(rq->deployment));
+    struct sim_serving sv = {0};
+    json_t *choices = NULL, *parts = NULL;
+    if (!body)
+        return;
+    struct gen_req g;
+    if (parse_common(body, &g, rs) < 0)
+        goto out;
+    /* prompt: one string, or an array of strings (one choice each, in
+     * order, choices[].index saying which) -- the spec's str | [str];
+     * token-id prompts ([int], [[int]]) are not supported. */
+    json_t *prompt = json_object_get(body, "prompt");
+    if (!prompt) {
+        sim_resp_bad(rs, "prompt", "Missing required parameter: 'prompt'.");
+        goto out;
+    }
+    size_t n_prompts = json_is_array(prompt) ? json_array_size(prompt) : 1;
+    bool strings = json_is_string(prompt) || (json_is_array(prompt) && n_prompts > 0);
+    for (size_t i = 0; strings && json_is_array(prompt) && i < n_prompts; i++)
+        strings = json_is_string(json_array_get(prompt, i));
+    if (!strings) {
+        sim_resp_bad(rs, "prompt",
+                     "Invalid 'prompt': vtune-sim accepts a string or a non-empty array of "
+                     "strings (token-id prompts are not supported).");
+        goto out;
+    }
+    if (n_prompts > MAX_PROMPTS) {
+        sim_resp_bad(rs, "prompt", "Invalid 'prompt': at most %d prompts in one request.",
+                     MAX_PROMPTS);
+        goto out;
+    }
+    long long max_tokens, top = -1;
+    if (int_field(body, "max_tokens", 0, MAX_GEN_TOKENS, 16, &max_tokens, rs) < 0 ||
+        int_field(body, "logprobs", 0, LM_MAX_TOP, -1, &top, rs) < 0)
+        goto out;
+    json_t *echo_v = json_object_get(body, "echo");
+    if (present(echo_v) && !json_is_boolean(echo_v)) {
+        sim_resp_bad(rs, "echo", "Invalid type for 'echo': expected a boolean.");
+        goto out;
+    }
+    bool echo = json_is_true(echo_v);
+    json_t *best_of = json_object_get(body, "best_of");
+    if (present(best_of) && !(json_is_integer(best_of) && json_integer_value(best_of) == 1)) {
+        sim_resp_bad(rs, "best_of", "Invalid 'best_of': vtune-sim supports only 1.");
+        goto out;
+    }
+    json_t *suffix = json_object_get(body, "suffix");
+    if (present(suffix) && !(json_is_string(suffix) && json_string_length(suffix) == 0)) {
+        sim_resp_bad(rs, "suffix", "'suffix' (insertion) is not supported by vtune-sim.");
+        goto out;
+    }
+    if (acquire(s, g.model, &sv, rs) < 0)
+        goto out;
+
+    choices = json_array();
+    size_t prompt_tokens = 0, completion_tokens = 0;
+    for (size_t i = 0; i < n_prompts; i++) {
+        const char *ptext = json_string_value(json_is_array(prompt) ? json_array_get(prompt, i)
+                                                                    : prompt);
+        json_t *choice = NULL, *part = NULL;
+        int r = complete_one(s, &sv, &g, ptext, i, max_tokens, top, echo, &choice, &part,
+                             &prompt_tokens, &completion_tokens);
+        if (r < 0) {
+            log_warnx("completion failed: %s", strerror(-r));
+            sim_resp_error(rs, 500, "server_error", NULL, NULL, "Generation failed: %s",
+                           strerror(-r));
+            goto out;
+        }
+        json_array_append_new(choices, choice);
+        if (part) {
+            if (!parts)
+                parts = json_array();
+            json_array_append_new(parts, part);
+        }
+    }
     char id[48];
     sim_random_id(id, sizeof id, "cmpl-", 29);
     json_t *o = json_object();
@@ -644,20 +701,16 @@ void sim_h_completions(struct sim *s, struct sim_req *rq, struct sim_resp *rs)
     json_object_set_new(o, "created", json_integer(now_unix()));
     json_object_set_new(o, "model", json_string(g.model));
     json_object_set_new(o, "choices", choices);
-    if (prompt_part)
-        json_object_set_new(o, "prompt", prompt_part);
-    json_object_set_new(o, "usage", usage_json(prompt_tokens, have_gen ? gen.n_steps : 0));
+    choices = NULL;
+    if (parts)
+        json_object_set_new(o, "prompt", parts);
+    parts = NULL;
+    json_object_set_new(o, "usage", usage_json(prompt_tokens, completion_tokens));
     json_object_set_new(o, "system_fingerprint", json_string("fp_vtunesim"));
     sim_resp_json(rs, 200, o);
-    goto out;
-fail:
-    log_warnx("completion failed: %s", strerror(-r));
-    sim_resp_error(rs, 500, "server_error", NULL, NULL, "Generation failed: %s", strerror(-r));
 out:
-    if (have_scored)
-        lm_output_clear(&scored);
-    if (have_gen)
-        lm_output_clear(&gen);
+    json_decref(choices);
+    json_decref(parts);
     sim_models_release(s, &sv);
     json_decref(body);
 }

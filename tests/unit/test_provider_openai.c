@@ -764,6 +764,75 @@ static void test_parse_chat(void **state)
     }
 }
 
+/* Several texts in one completions request (a prompt array), and the
+ * answer's choices matched back by their index, out of order, with one
+ * missing and one that does not align. */
+static void test_score_batch(void **state)
+{
+    (void)state;
+    struct http_request *r = NULL;
+    struct provider_error err = {0};
+    struct provider_score_args a[3] = {
+        {.model = "davinci-002", .prompt = "", .continuation = "one two", .top_logprobs = 0},
+        {.model = "davinci-002", .prompt = "", .continuation = "three four", .top_logprobs = 0},
+        {.model = "davinci-002", .prompt = "", .continuation = "five six", .top_logprobs = 0},
+    };
+    assert_non_null(provider_openai.build_score_batch);
+    assert_int_equal(provider_openai.build_score_batch(&EP, a, 3, &r, &err), 0);
+    assert_string_equal(r->url, "https://api.example.test/v1/completions");
+    json_t *j = body_json(r);
+    json_t *p = json_object_get(j, "prompt");
+    assert_int_equal(json_array_size(p), 3);
+    assert_string_equal(json_string_value(json_array_get(p, 1)), "three four");
+    assert_true(json_is_true(json_object_get(j, "echo")));
+    assert_int_equal(json_integer_value(json_object_get(j, "max_tokens")), 0);
+    json_decref(j);
+    http_request_free(r);
+    /* one model per batch; at most PROVIDER_SCORE_BATCH_MAX texts */
+    a[2].model = "babbage-002";
+    assert_int_equal(provider_openai.build_score_batch(&EP, a, 3, &r, &err), -EINVAL);
+    provider_error_clear(&err);
+    a[2].model = "davinci-002";
+    assert_int_equal(provider_openai.build_score_batch(&EP, a, 0, &r, &err), -EINVAL);
+    provider_error_clear(&err);
+    assert_int_equal(provider_openai.build_score_batch(&EP, a, PROVIDER_SCORE_BATCH_MAX + 1, &r,
+                                                       &err),
+                     -EINVAL);
+    provider_error_clear(&err);
+    /* the together kind is not known to take a prompt array */
+    assert_null(provider_together.build_score_batch);
+
+    struct provider_score_result out[3];
+    struct http_response *res = response(
+        200, "{\"choices\":["
+             "{\"index\":2,\"text\":\"five six\",\"logprobs\":{\"tokens\":[\"five\",\" six\"],"
+             "\"token_logprobs\":[null,-2.0],\"top_logprobs\":[null,{}]}},"
+             "{\"index\":0,\"text\":\"one two\",\"logprobs\":{\"tokens\":[\"one\",\" two\"],"
+             "\"token_logprobs\":[null,-1.0],\"top_logprobs\":[null,{}]}},"
+             "{\"index\":7,\"text\":\"x\",\"logprobs\":{\"tokens\":[\"x\"],"
+             "\"token_logprobs\":[null],\"top_logprobs\":[null]}}]}");
+    assert_int_equal(provider_openai.parse_score_batch(res, a, 3, out, &err), 0);
+    assert_int_equal(out[0].n_tokens, 2);
+    assert_true(out[0].tokens[1].known && out[0].tokens[1].logprob == -1.0);
+    assert_int_equal(out[1].n_tokens, 0); /* no choice: not scored */
+    assert_int_equal(out[2].n_tokens, 2);
+    assert_true(out[2].tokens[1].logprob == -2.0);
+    for (int i = 0; i < 3; i++)
+        provider_score_result_clear(&out[i]);
+    http_response_free(res);
+    /* a choice whose tokens do not spell its text is left empty */
+    res = response(200, "{\"choices\":[{\"index\":0,\"text\":\"one two\",\"logprobs\":{"
+                        "\"tokens\":[\"on\",\"e\"],\"token_logprobs\":[null,-1.0]}}]}");
+    assert_int_equal(provider_openai.parse_score_batch(res, a, 3, out, &err), 0);
+    assert_int_equal(out[0].n_tokens, 0);
+    http_response_free(res);
+    /* no logprobs at all: the model cannot score */
+    res = response(200, "{\"choices\":[{\"index\":0,\"text\":\"one two\",\"logprobs\":null}]}");
+    assert_int_equal(provider_openai.parse_score_batch(res, a, 3, out, &err), -ENOTSUP);
+    provider_error_clear(&err);
+    http_response_free(res);
+}
+
 static void test_parse_score(void **state)
 {
     (void)state;
@@ -1886,6 +1955,7 @@ int main(void)
         cmocka_unit_test(test_parse_files),
         cmocka_unit_test(test_parse_chat),
         cmocka_unit_test(test_parse_score),
+        cmocka_unit_test(test_score_batch),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parsers_never_crash),
         cmocka_unit_test(test_suffix_and_iso),
