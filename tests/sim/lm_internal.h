@@ -21,6 +21,15 @@
  * the contexts the new data touched, each with its new statistics and the
  * successors whose value changed (with their new value).  Lookups try the
  * overlay first and fall back to the base, which must outlive the overlay.
+ *
+ * Memorisation (fine-tuned models only; lm.h's top note states the rule).
+ * m->memo holds, for every token of an assistant message of the fine-tuning
+ * file (its <|end|> included), the hash of the LM_MEMO_LEN ids before it
+ * (padded on the left with <|bos|> at the start of an example) as a
+ * 2-word context, and the token as its successor, valued by how many times
+ * the file has that pair (kept only when >= min_repeats).  A 64-bit hash
+ * keeps the table small (12 bytes a key, not 52); two distinct contexts
+ * sharing one would merge their continuations, odds about n^2 / 2^64.
  */
 #ifndef VT_SIM_LM_INTERNAL_H
 #define VT_SIM_LM_INTERNAL_H
@@ -31,6 +40,10 @@
 #include "tests/sim/lm.h"
 
 #define LM_MAX_ORDER 8
+
+/* Ids of context the memorisation table looks at (>= LM_MAX_ORDER - 1, so
+ * it is also the longest context any caller needs to keep). */
+#define LM_MEMO_LEN 12
 
 /* Fixed ids of the special tokens, the same in every model. */
 #define LM_TOK_END       0u
@@ -130,7 +143,17 @@ struct lm {
     size_t n_pred;                        /* predictable ids */
     double disc[LM_MAX_ORDER + 1][4];     /* disc[k][1..3]: D1, D2, D3+ of level k */
     struct lm_level lv[LM_MAX_ORDER + 1]; /* 1..order */
+    struct lm_level memo;                 /* fine-tuned: context hash (2 ids) -> next id */
+    double memo_scale;                    /* n_epochs * LM_FT_WEIGHT (0: no memorisation) */
 };
+
+/* The memorisation key of the context ctx[0..nctx) (its last LM_MEMO_LEN
+ * ids, padded on the left with <|bos|>) into key[0..1]. */
+void lm_memo_key(const uint32_t *ctx, size_t nctx, uint32_t key[2]);
+/* Memorised context of ctx in m, or NULL (a base model has none). */
+const struct lm_ctx *lm_memo_find(const struct lm *m, const uint32_t *ctx, size_t nctx);
+/* Its weight lambda = s c(h) / (s c(h) + 1), s = m->memo_scale. */
+double lm_memo_lambda(const struct lm *m, const struct lm_ctx *c);
 
 /* Id of token text s[0..len) in m (base vocabulary first), or LM_NONE. */
 uint32_t lm_id_of(const struct lm *m, const char *s, size_t len);
@@ -138,7 +161,8 @@ uint32_t lm_id_of(const struct lm *m, const char *s, size_t len);
 const char *lm_str_of(const struct lm *m, uint32_t id);
 
 /* Probability of w after the context ids ctx[0..nctx) (which should start
- * with LM_TOK_BOS; only the last order-1 are used).  w == LM_NONE asks for
+ * with LM_TOK_BOS, or hold at least LM_MEMO_LEN ids; the n-gram levels use
+ * the last order-1, memorisation the last LM_MEMO_LEN).  w == LM_NONE asks for
  * the probability an out-of-vocabulary token gets (the uniform floor). */
 double lm_prob_id(const struct lm *m, const uint32_t *ctx, size_t nctx, uint32_t w);
 /* The whole next-token distribution after ctx into p[0..m->n_vocab). */
