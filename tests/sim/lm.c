@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,17 +102,27 @@ static inline double kn_gamma(const double *D, const struct lm_ctx *c)
     return (D[1] * c->nb[0] + D[2] * c->nb[1] + D[3] * c->nb[2]) / c->total;
 }
 
-void lm_memo_key(const uint32_t *ctx, size_t nctx, uint32_t key[2])
+bool lm_memo_key(const uint32_t *ctx, size_t nctx, uint32_t key[2])
 {
+    size_t a = nctx;
+    while (a > 0 && lm_id_predictable(ctx[a - 1]) && ctx[a - 1] != LM_TOK_END)
+        a--;
+    if (a == 0 || ctx[a - 1] != LM_TOK_ASSISTANT)
+        return false; /* not inside an assistant message */
+    a--;
+    /* the LM_MEMO_PROMPT ids before the prompt's <|end|>, then from it on */
+    size_t want = LM_MEMO_PROMPT + 1;
     uint64_t h = 0x9e3779b97f4a7c15u;
-    for (size_t i = 0; i < LM_MEMO_LEN; i++) {
-        uint32_t id = i + nctx >= LM_MEMO_LEN ? ctx[i + nctx - LM_MEMO_LEN] : LM_TOK_BOS;
+    for (size_t i = 0; i < want + (nctx - a); i++) {
+        size_t at = a + i; /* position a - want + i, shifted to stay unsigned */
+        uint32_t id = at >= want ? ctx[at - want] : LM_TOK_BOS;
         h ^= id + 0x632be59bd9b4e019u + (h << 6) + (h >> 2);
         h *= 0xbf58476d1ce4e5b9u;
         h ^= h >> 31;
     }
     key[0] = (uint32_t)h;
     key[1] = (uint32_t)(h >> 32);
+    return true;
 }
 
 const struct lm_ctx *lm_memo_find(const struct lm *m, const uint32_t *ctx, size_t nctx)
@@ -119,7 +130,8 @@ const struct lm_ctx *lm_memo_find(const struct lm *m, const uint32_t *ctx, size_
     if (!m->base || m->memo.ctx.n == 0)
         return NULL;
     uint32_t key[2];
-    lm_memo_key(ctx, nctx, key);
+    if (!lm_memo_key(ctx, nctx, key))
+        return NULL;
     uint32_t i = lm_keytab_get(&m->memo.ctx, key);
     return i == LM_NONE ? NULL : &m->memo.info[i];
 }
@@ -348,11 +360,11 @@ static int generate(const struct lm *m, const uint32_t *ids, size_t n_ids,
     struct buf text;
     buf_init(&text);
 
-    /* Only the last LM_MEMO_LEN ids matter as context (order-1 to the
-     * n-gram levels, all of them to memorisation). */
-    uint32_t win[LM_MEMO_LEN];
-    size_t keep = LM_MEMO_LEN, nwin = n_ids < keep ? n_ids : keep;
-    memcpy(win, ids + n_ids - nwin, nwin * sizeof(uint32_t));
+    /* The whole history is context: the n-gram levels read its last
+     * order-1 ids, memorisation the current answer and the prompt's tail. */
+    size_t nwin = n_ids;
+    uint32_t *win = xmalloc((n_ids + (size_t)p->max_tokens) * sizeof(uint32_t));
+    memcpy(win, ids, n_ids * sizeof(uint32_t));
 
     for (int step = 0; step < p->max_tokens; step++) {
         lm_dist_ids(m, win, nwin, dist);
@@ -394,14 +406,10 @@ static int generate(const struct lm *m, const uint32_t *ids, size_t n_ids,
             out->finish_reason = "stop";
             break;
         }
-        if (nwin == keep && keep > 0)
-            memmove(win, win + 1, (keep - 1) * sizeof(uint32_t));
-        else
-            nwin++;
-        if (keep > 0)
-            win[nwin - 1] = w;
+        win[nwin++] = w;
     }
     out->text = text.data ? text.data : xstrdup("");
+    free(win);
     free(dist);
     free(scratch);
     free(tok_off);
@@ -549,8 +557,7 @@ static void score_after(const struct lm *m, uint32_t *ids, size_t n_ctx, size_t 
          * fixes it, so it is reported like the first token. */
         if ((int)i < skip_first || (marker != LM_NONE && !lm_id_predictable(marker)))
             continue;
-        size_t pos = n_ctx + i, keep = LM_MEMO_LEN;
-        size_t nwin = pos < keep ? pos : keep;
+        size_t pos = n_ctx + i, nwin = pos; /* the whole history */
         uint32_t w = ids[pos];
         st->logprob = log(lm_prob_id(m, ids + pos - nwin, nwin, w == LM_TOK_UNK ? LM_NONE : w));
         if (top > 0) {

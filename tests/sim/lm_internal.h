@@ -24,16 +24,19 @@
  *
  * Memorisation (fine-tuned models only; lm.h's top note states the rule).
  * m->memo holds, for every token of an assistant message of the fine-tuning
- * file (its <|end|> included), the hash of the LM_MEMO_LEN ids before it
- * (padded on the left with <|bos|> at the start of an example) as a
+ * file (its <|end|> included), the hash of its memorisation context — the
+ * LM_MEMO_PROMPT ids before the prompt's <|end|> (padded on the left with
+ * <|bos|>), that <|end|>, <|assistant|> and the answer so far — as a
  * 2-word context, and the token as its successor, valued by how many times
  * the file has that pair (kept only when >= min_repeats).  A 64-bit hash
- * keeps the table small (12 bytes a key, not 52); two distinct contexts
- * sharing one would merge their continuations, odds about n^2 / 2^64.
+ * keeps the table small (12 bytes a key whatever the answer's length); two
+ * distinct contexts sharing one would merge their continuations, odds
+ * about n^2 / 2^64.
  */
 #ifndef VT_SIM_LM_INTERNAL_H
 #define VT_SIM_LM_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,9 +44,8 @@
 
 #define LM_MAX_ORDER 8
 
-/* Ids of context the memorisation table looks at (>= LM_MAX_ORDER - 1, so
- * it is also the longest context any caller needs to keep). */
-#define LM_MEMO_LEN 12
+/* Prompt ids (before its <|end|>) in a memorisation context. */
+#define LM_MEMO_PROMPT 16
 
 /* Fixed ids of the special tokens, the same in every model. */
 #define LM_TOK_END       0u
@@ -147,9 +149,10 @@ struct lm {
     double memo_scale;                    /* n_epochs * LM_FT_WEIGHT (0: no memorisation) */
 };
 
-/* The memorisation key of the context ctx[0..nctx) (its last LM_MEMO_LEN
- * ids, padded on the left with <|bos|>) into key[0..1]. */
-void lm_memo_key(const uint32_t *ctx, size_t nctx, uint32_t key[2]);
+/* The memorisation key of the context ctx[0..nctx) (the whole history,
+ * from <|bos|>) into key[0..1]; false when the next token is not inside
+ * an assistant message (nothing is memorised there). */
+bool lm_memo_key(const uint32_t *ctx, size_t nctx, uint32_t key[2]);
 /* Memorised context of ctx in m, or NULL (a base model has none). */
 const struct lm_ctx *lm_memo_find(const struct lm *m, const uint32_t *ctx, size_t nctx);
 /* Its weight lambda = s c(h) / (s c(h) + 1), s = m->memo_scale. */
@@ -161,8 +164,8 @@ uint32_t lm_id_of(const struct lm *m, const char *s, size_t len);
 const char *lm_str_of(const struct lm *m, uint32_t id);
 
 /* Probability of w after the context ids ctx[0..nctx) (which should start
- * with LM_TOK_BOS, or hold at least LM_MEMO_LEN ids; the n-gram levels use
- * the last order-1, memorisation the last LM_MEMO_LEN).  w == LM_NONE asks for
+ * with LM_TOK_BOS: the n-gram levels use its last order-1 ids, a fine-tuned
+ * model's memorisation the current answer and the prompt's tail).  w == LM_NONE asks for
  * the probability an out-of-vocabulary token gets (the uniform floor). */
 double lm_prob_id(const struct lm *m, const uint32_t *ctx, size_t nctx, uint32_t w);
 /* The whole next-token distribution after ctx into p[0..m->n_vocab). */
