@@ -15,7 +15,9 @@
  * down.  Only the n-grams whose value changed are stored, grouped by
  * context with the context's new c(h) and bucket counts; the discounts stay
  * the base's.  So a fine-tuned model costs memory in proportion to what its
- * data added, not to the size of the base.
+ * data added, not to the size of the base.  Fine-tuning also fills the
+ * memorisation table (lm.h's top note; lm_internal.h its layout): one
+ * counted key per answer token of the file, built like a level.
  *
  * The cache file is a flat dump of the levels (keys re-inserted on load)
  * with a magic, and lm_load re-checks every invariant the maths relies on
