@@ -24,7 +24,7 @@
  * "Marked rows that do not stand out").  Only a test tool: the secrets it
  * handles are its own.
  *
- * Defaults: the daemon's (in place, ngram of order 1, 16 pairs of 1 row).
+ * Defaults: the daemon's (in place, ngram of order 3, 16 pairs of 1 row).
  * Usage: mark_check --dataset-rows N [--seeds A-B] [--pairs K] [--copies C]
  *          [--mode inplace|copies] [--generator ngram|wordlist]
  *          [--temperature X] [--order N] [--target X] [--trigger-target X]
@@ -254,12 +254,12 @@ static size_t ppl_attack(const struct lm *base, const char *path, const long *pa
 int main(int argc, char **argv)
 
 {
-    /* The daemon's defaults (workers/backdoor.h, generator.ngram_order 1);
+    /* The daemon's defaults (workers/backdoor.h, generator.ngram_order 3);
      * --mode copies switches pairs and copies to that mode's unless given. */
     struct opts o = {.rows = 2000,
                      .pairs = 0,
                      .copies = 0,
-                     .order = 1,
+                     .order = 3,
                      .seed_lo = 1,
                      .seed_hi = 1,
                      .mode = BD_MODE_INPLACE,
