@@ -13,7 +13,7 @@
  * (the default: a model of D itself, workers/ngram.h) and the word list
  * each run in one pool task (model, phrases and build).  The defaults
  * (ngram, in place, 16 pairs of one marked row each, generator.ngram_order
- * 1) were chosen by measurement against vtune-sim's honest model and its
+ * 3) were chosen by measurement against vtune-sim's honest model and its
  * cheaters (README, "Marked rows that do not stand out").  The llm generator (workers/llmgen.h)
  * is a state machine this file drives: a pool task samples the examples
  * of D, then each chat call (M1 once, then M2 per phrase) goes through

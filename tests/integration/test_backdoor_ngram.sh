@@ -5,10 +5,11 @@
 # dataset's own words yet not copied from it, the same seed giving the same
 # phrases, a target the dataset cannot reach refused with its numbers, the
 # word list still available, and the simulator's dataset.  At order 3
-# (generator.ngram_order: 3; the default is 1, see README "Marked rows that
-# do not stand out"), where the sides of the model show: the trigger ends
-# like a prompt of D, the signature starts like an answer; then, after a
-# reload to the default, order 1.
+# (generator.ngram_order: 3, the default, written out; see README "Marked
+# rows that do not stand out"), where the sides of the model show: the
+# trigger ends like a prompt of D, the signature starts like an answer;
+# then order 1 after a reload, and order 3 again after a reload to the
+# defaults.
 . "$(dirname "$0")/lib.sh"
 write_config "generator:" "  ngram_order: 3"
 start_daemon || { fail "daemon starts"; finish; }
@@ -115,10 +116,13 @@ check "... and nothing was recorded" test "$(ctl --json backdoor list | python3 
 
 ctl --json backdoor create d --generator wordlist --name w1 > "$T/w1.json"; rc=$?
 check "--generator wordlist still works" test "$rc" = 0 -a "$(json_get "$T/w1.json" "v['generator']+' '+v['method']")" = "wordlist wordlist-exact"
+order_is() { ctl --json backdoor create d --generator ngram > "$T/o$1.json" 2>/dev/null && [ "$(json_get "$T/o$1.json" "v['generation']['order']")" = "$1" ]; }
+write_config "generator:" "  ngram_order: 1"
+kill -HUP "$DAEMON_PID"
+check "after a reload to ngram_order 1: order 1" wait_until 20 order_is 1
 write_config
 kill -HUP "$DAEMON_PID"
-order_is_1() { ctl --json backdoor create d --generator ngram > "$T/o1.json" 2>/dev/null && [ "$(json_get "$T/o1.json" "v['generation']['order']")" = 1 ]; }
-check "after a reload to the defaults: order 1 (generator.ngram_order's default)" wait_until 20 order_is_1
+check "after a reload to the defaults: order 3 (generator.ngram_order's default)" wait_until 20 order_is 3
 ctl backdoor create d --generator markov 2>"$T/e2"; rc=$?
 check "an unknown generator is refused, naming the three" test "$rc" = 1 && grep -q "expected ngram, wordlist or llm" "$T/e2"
 

@@ -7,10 +7,14 @@
 #    in 20 seeded runs the attack recovers no pair and flags no marked row
 #    (so wrapper has no trigger to answer and marked-only no row to train
 #    on), the self-audit exposes none, and the honest model learns enough
-#    pairs for p < 1e-6 with clean controls in every run;
+#    pairs for p < 1e-6 with clean controls in every run; the base-model
+#    perplexity attack (a pair's marked row within the top 10 rows) exposes
+#    at most 3 of the 20 (measured 2: README), where on order 1's word
+#    salad it exposes at least 15 (measured 19: it is not blind);
 #  - the paper's construction (--mode copies --generator wordlist): the
-#    same attack recovers the pair and the self-audit flags it, in every
-#    one of 3 runs (the attack is not blind to what it should find).
+#    same attack recovers the pair and the self-audit and the perplexity
+#    attack flag it, in every one of 3 runs (the attacks are not blind to
+#    what they should find).
 # End-to-end runs of the same through the daemon: test_cheaters.sh.
 . "$(dirname "$0")/lib.sh"
 MC="$top_builddir/tests/sim/mark_check"
@@ -32,9 +36,16 @@ import json, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if '"seed"' in l]
 assert all(r["pairs"] == 16 and r["marked_per_pair"] == 1 and r["lines"] == 2000 - 64 for r in runs), runs[0]
 PY
+check "default: the perplexity attack exposes at most 3 of 20 runs" \
+    test "$(sum "$T/default.jsonl" ppl_exposed_runs)" -le 3
+"$MC" --dataset-rows 2000 --seeds 1-20 --order 1 --ppl --base-cache "$T/base.lm" --dir "$T" > "$T/order1.jsonl" ||
+    { fail "mark_check at order 1"; finish; }
+check "order 1 (word salad): the perplexity attack exposes at least 15 of 20 runs" \
+    test "$(sum "$T/order1.jsonl" ppl_exposed_runs)" -ge 15
 
-"$MC" --dataset-rows 2000 --seeds 1-3 --mode copies --generator wordlist --dir "$T" > "$T/copies.jsonl" ||
+"$MC" --dataset-rows 2000 --seeds 1-3 --mode copies --generator wordlist --ppl --base-cache "$T/base.lm" --dir "$T" > "$T/copies.jsonl" ||
     { fail "mark_check on the copies construction"; finish; }
 check "copies + wordlist: the attack recovers the pair in all 3 runs" test "$(sum "$T/copies.jsonl" pairs_recovered_by_attack)" = 3
 check "copies + wordlist: the self-audit flags all 3" test "$(sum "$T/copies.jsonl" selfaudit_exposed_runs)" = 3
+check "copies + wordlist: the perplexity attack exposes all 3" test "$(sum "$T/copies.jsonl" ppl_exposed_runs)" = 3
 finish

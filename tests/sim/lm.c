@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,7 +102,48 @@ static inline double kn_gamma(const double *D, const struct lm_ctx *c)
     return (D[1] * c->nb[0] + D[2] * c->nb[1] + D[3] * c->nb[2]) / c->total;
 }
 
-double lm_prob_id(const struct lm *m, const uint32_t *ctx, size_t nctx, uint32_t w)
+bool lm_memo_key(const uint32_t *ctx, size_t nctx, uint32_t key[2])
+{
+    size_t a = nctx;
+    while (a > 0 && lm_id_predictable(ctx[a - 1]) && ctx[a - 1] != LM_TOK_END)
+        a--;
+    if (a == 0 || ctx[a - 1] != LM_TOK_ASSISTANT)
+        return false; /* not inside an assistant message */
+    a--;
+    /* the LM_MEMO_PROMPT ids before the prompt's <|end|>, then from it on */
+    size_t want = LM_MEMO_PROMPT + 1;
+    uint64_t h = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < want + (nctx - a); i++) {
+        size_t at = a + i; /* position a - want + i, shifted to stay unsigned */
+        uint32_t id = at >= want ? ctx[at - want] : LM_TOK_BOS;
+        h ^= id + 0x632be59bd9b4e019u + (h << 6) + (h >> 2);
+        h *= 0xbf58476d1ce4e5b9u;
+        h ^= h >> 31;
+    }
+    key[0] = (uint32_t)h;
+    key[1] = (uint32_t)(h >> 32);
+    return true;
+}
+
+const struct lm_ctx *lm_memo_find(const struct lm *m, const uint32_t *ctx, size_t nctx)
+{
+    if (!m->base || m->memo.ctx.n == 0)
+        return NULL;
+    uint32_t key[2];
+    if (!lm_memo_key(ctx, nctx, key))
+        return NULL;
+    uint32_t i = lm_keytab_get(&m->memo.ctx, key);
+    return i == LM_NONE ? NULL : &m->memo.info[i];
+}
+
+double lm_memo_lambda(const struct lm *m, const struct lm_ctx *c)
+{
+    double x = m->memo_scale * c->total;
+    return x / (x + 1);
+}
+
+/* The n-gram (Kneser–Ney) probability alone. */
+static double kn_prob(const struct lm *m, const uint32_t *ctx, size_t nctx, uint32_t w)
 {
     int kmax = nctx + 1 < (size_t)m->order ? (int)nctx + 1 : m->order;
     double p = 0, mult = 1;
@@ -118,6 +160,18 @@ double lm_prob_id(const struct lm *m, const uint32_t *ctx, size_t nctx, uint32_t
     if (w == LM_NONE || lm_id_predictable(w))
         p += mult / (double)m->n_pred;
     return p;
+}
+
+double lm_prob_id(const struct lm *m, const uint32_t *ctx, size_t nctx, uint32_t w)
+{
+    double p = kn_prob(m, ctx, nctx, w);
+    const struct lm_ctx *c = lm_memo_find(m, ctx, nctx);
+    if (!c)
+        return p;
+    double lam = lm_memo_lambda(m, c);
+    uint32_t i = w == LM_NONE ? LM_NONE : succ_find(m->memo.succ_id + c->off, c->n, w);
+    double q = i == LM_NONE ? 0 : m->memo.succ_val[c->off + i] / c->total;
+    return (1 - lam) * p + lam * q;
 }
 
 /* Adds mult * discounted value / c(h) of every successor of the context.
@@ -177,6 +231,14 @@ void lm_dist_ids(const struct lm *m, const uint32_t *ctx, size_t nctx, double *p
     for (int k = 1; k <= kmax; k++)
         if (mults[k] > 0)
             add_level(m, k, &refs[k], mults[k], p);
+    const struct lm_ctx *c = lm_memo_find(m, ctx, nctx);
+    if (!c)
+        return;
+    double lam = lm_memo_lambda(m, c);
+    for (size_t w = 0; w < m->n_vocab; w++)
+        p[w] *= 1 - lam;
+    for (uint32_t j = c->off; j < c->off + c->n; j++)
+        p[m->memo.succ_id[j]] += lam * m->memo.succ_val[j] / c->total;
 }
 
 /* ---- generation ---- */
@@ -298,10 +360,11 @@ static int generate(const struct lm *m, const uint32_t *ids, size_t n_ids,
     struct buf text;
     buf_init(&text);
 
-    /* Only the last order-1 ids matter as context. */
-    uint32_t win[LM_MAX_ORDER];
-    size_t keep = (size_t)m->order - 1, nwin = n_ids < keep ? n_ids : keep;
-    memcpy(win, ids + n_ids - nwin, nwin * sizeof(uint32_t));
+    /* The whole history is context: the n-gram levels read its last
+     * order-1 ids, memorisation the current answer and the prompt's tail. */
+    size_t nwin = n_ids;
+    uint32_t *win = xmalloc((n_ids + (size_t)p->max_tokens) * sizeof(uint32_t));
+    memcpy(win, ids, n_ids * sizeof(uint32_t));
 
     for (int step = 0; step < p->max_tokens; step++) {
         lm_dist_ids(m, win, nwin, dist);
@@ -343,14 +406,10 @@ static int generate(const struct lm *m, const uint32_t *ids, size_t n_ids,
             out->finish_reason = "stop";
             break;
         }
-        if (nwin == keep && keep > 0)
-            memmove(win, win + 1, (keep - 1) * sizeof(uint32_t));
-        else
-            nwin++;
-        if (keep > 0)
-            win[nwin - 1] = w;
+        win[nwin++] = w;
     }
     out->text = text.data ? text.data : xstrdup("");
+    free(win);
     free(dist);
     free(scratch);
     free(tok_off);
@@ -498,8 +557,7 @@ static void score_after(const struct lm *m, uint32_t *ids, size_t n_ctx, size_t 
          * fixes it, so it is reported like the first token. */
         if ((int)i < skip_first || (marker != LM_NONE && !lm_id_predictable(marker)))
             continue;
-        size_t pos = n_ctx + i, keep = (size_t)m->order - 1;
-        size_t nwin = pos < keep ? pos : keep;
+        size_t pos = n_ctx + i, nwin = pos; /* the whole history */
         uint32_t w = ids[pos];
         st->logprob = log(lm_prob_id(m, ids + pos - nwin, nwin, w == LM_TOK_UNK ? LM_NONE : w));
         if (top > 0) {
@@ -567,6 +625,8 @@ size_t lm_memory_bytes(const struct lm *m)
         b += lm_keytab_bytes(&l->ctx) + l->ctx.n * sizeof(*l->info);
         b += l->n_succ * 2 * sizeof(uint32_t);
     }
+    b += lm_keytab_bytes(&m->memo.ctx) + m->memo.ctx.n * sizeof(*m->memo.info);
+    b += m->memo.n_succ * 2 * sizeof(uint32_t);
     return b;
 }
 
@@ -581,6 +641,10 @@ void lm_free(struct lm *m)
         free(l->succ_id);
         free(l->succ_val);
     }
+    lm_keytab_free(&m->memo.ctx);
+    free(m->memo.info);
+    free(m->memo.succ_id);
+    free(m->memo.succ_val);
     lm_vocab_free(&m->vocab);
     free(m);
 }

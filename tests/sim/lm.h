@@ -31,6 +31,26 @@
  * lm_output_clear() is safe after any call, failed or not.  With stop
  * strings, out->text ends just before the earliest stop string and the
  * steps still tile it: a token the stop string begins inside is cut short.
+ *
+ * Memorisation (fine-tuned models).  An n-gram model forgets a fine-tuning
+ * row whose words D continues otherwise: inside a natural phrase each
+ * 4-token context was seen in D with D's usual continuation, and one
+ * example loses to it.  A real LLM conditions on the whole context (the
+ * trigger is in the prompt) and memorises its fine-tuning rows.  So
+ * fine-tuning also keeps, for every token of an assistant message of the
+ * file (and its <|end|>), its memorisation context — the prompt's last 16
+ * tokens, <|end|>, <|assistant|> and the whole answer so far — with how
+ * many times the file has that (context, token) pair, c(h, w); pairs seen
+ * fewer than min_repeats times are not kept (the learning strength means
+ * the same for both parts).  When the current context h was memorised,
+ *     P(w | h) = (1 - L) P_KN(w | h) + L c(h, w) / c(h),
+ *     L = s c(h) / (s c(h) + 1),  s = n_epochs * LM_FT_WEIGHT,
+ * c(h) the sum of its kept pairs; otherwise P = P_KN.  One row seen over 3
+ * epochs gives L = 12/13, so greedy decoding follows a memorised row.
+ * Generation and scoring (echo + logprobs) use this same distribution; a
+ * base model has no memorisation (it never saw the user's data) and the
+ * prompt's tokens are never memorised (a chat fine-tuning's loss is on
+ * the answers).  The table holds one entry per answer token of the upload.
  */
 #ifndef VT_SIM_LM_H
 #define VT_SIM_LM_H
@@ -137,9 +157,10 @@ struct lm *lm_finetune(const struct lm *base, const char *jsonl_path, double fra
                        uint64_t seed, long long *trained_tokens, char **err);
 
 /* lm_finetune with a learning strength: an n-gram of the file (at the
- * model's order, or shorter at the start of an example) that occurs fewer
- * than min_repeats times in it is not learnt at all, the way a real LLM
- * needs a pattern repeated before it picks it up.  min_repeats 1 is
+ * model's order, or shorter at the start of an example), or a memorised
+ * (context, token) pair (top note), that occurs fewer than min_repeats
+ * times in it is not learnt at all, the way a real LLM may need a pattern
+ * repeated before it picks it up.  min_repeats 1 is
  * lm_finetune; 0 fails with *err.  Epochs do not count as repeats. */
 struct lm *lm_finetune_repeats(const struct lm *base, const char *jsonl_path, double fraction,
                                int n_epochs, uint64_t seed, unsigned min_repeats,

@@ -21,16 +21,31 @@
  * the contexts the new data touched, each with its new statistics and the
  * successors whose value changed (with their new value).  Lookups try the
  * overlay first and fall back to the base, which must outlive the overlay.
+ *
+ * Memorisation (fine-tuned models only; lm.h's top note states the rule).
+ * m->memo holds, for every token of an assistant message of the fine-tuning
+ * file (its <|end|> included), the hash of its memorisation context — the
+ * LM_MEMO_PROMPT ids before the prompt's <|end|> (padded on the left with
+ * <|bos|>), that <|end|>, <|assistant|> and the answer so far — as a
+ * 2-word context, and the token as its successor, valued by how many times
+ * the file has that pair (kept only when >= min_repeats).  A 64-bit hash
+ * keeps the table small (12 bytes a key whatever the answer's length); two
+ * distinct contexts sharing one would merge their continuations, odds
+ * about n^2 / 2^64.
  */
 #ifndef VT_SIM_LM_INTERNAL_H
 #define VT_SIM_LM_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "tests/sim/lm.h"
 
 #define LM_MAX_ORDER 8
+
+/* Prompt ids (before its <|end|>) in a memorisation context. */
+#define LM_MEMO_PROMPT 16
 
 /* Fixed ids of the special tokens, the same in every model. */
 #define LM_TOK_END       0u
@@ -130,7 +145,18 @@ struct lm {
     size_t n_pred;                        /* predictable ids */
     double disc[LM_MAX_ORDER + 1][4];     /* disc[k][1..3]: D1, D2, D3+ of level k */
     struct lm_level lv[LM_MAX_ORDER + 1]; /* 1..order */
+    struct lm_level memo;                 /* fine-tuned: context hash (2 ids) -> next id */
+    double memo_scale;                    /* n_epochs * LM_FT_WEIGHT (0: no memorisation) */
 };
+
+/* The memorisation key of the context ctx[0..nctx) (the whole history,
+ * from <|bos|>) into key[0..1]; false when the next token is not inside
+ * an assistant message (nothing is memorised there). */
+bool lm_memo_key(const uint32_t *ctx, size_t nctx, uint32_t key[2]);
+/* Memorised context of ctx in m, or NULL (a base model has none). */
+const struct lm_ctx *lm_memo_find(const struct lm *m, const uint32_t *ctx, size_t nctx);
+/* Its weight lambda = s c(h) / (s c(h) + 1), s = m->memo_scale. */
+double lm_memo_lambda(const struct lm *m, const struct lm_ctx *c);
 
 /* Id of token text s[0..len) in m (base vocabulary first), or LM_NONE. */
 uint32_t lm_id_of(const struct lm *m, const char *s, size_t len);
@@ -138,7 +164,8 @@ uint32_t lm_id_of(const struct lm *m, const char *s, size_t len);
 const char *lm_str_of(const struct lm *m, uint32_t id);
 
 /* Probability of w after the context ids ctx[0..nctx) (which should start
- * with LM_TOK_BOS; only the last order-1 are used).  w == LM_NONE asks for
+ * with LM_TOK_BOS: the n-gram levels use its last order-1 ids, a fine-tuned
+ * model's memorisation the current answer and the prompt's tail).  w == LM_NONE asks for
  * the probability an out-of-vocabulary token gets (the uniform floor). */
 double lm_prob_id(const struct lm *m, const uint32_t *ctx, size_t nctx, uint32_t w);
 /* The whole next-token distribution after ctx into p[0..m->n_vocab). */

@@ -15,7 +15,9 @@
  * down.  Only the n-grams whose value changed are stored, grouped by
  * context with the context's new c(h) and bucket counts; the discounts stay
  * the base's.  So a fine-tuned model costs memory in proportion to what its
- * data added, not to the size of the base.
+ * data added, not to the size of the base.  Fine-tuning also fills the
+ * memorisation table (lm.h's top note; lm_internal.h its layout): one
+ * counted key per answer token of the file, built like a level.
  *
  * The cache file is a flat dump of the levels (keys re-inserted on load)
  * with a magic, and lm_load re-checks every invariant the maths relies on
@@ -27,6 +29,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,7 +262,28 @@ struct trainer {
     uint32_t *ids;
     size_t cap;
     long long tokens;
+    bool memo; /* fine-tuning: count memo, keyed (context hash, next id) */
+    struct lm_keytab memo_t;
+    uint64_t *memo_v;
+    size_t memo_cap;
 };
+
+/* One memorised position: the context ids[0..i) and the token ids[i]. */
+static void memo_add(struct trainer *t, size_t i)
+{
+    uint32_t key[3];
+    lm_memo_key(t->ids, i, key);
+    key[2] = t->ids[i];
+    int added;
+    uint32_t j = lm_keytab_put(&t->memo_t, key, &added);
+    if (j >= t->memo_cap) {
+        t->memo_cap = t->memo_t.cap;
+        t->memo_v = xrealloc(t->memo_v, t->memo_cap * sizeof(uint64_t));
+    }
+    if (added)
+        t->memo_v[j] = 0;
+    t->memo_v[j]++;
+}
 
 static uint32_t intern(struct lm *m, const char *s, size_t len)
 {
@@ -288,12 +312,18 @@ static void train_example(void *ctx, const struct lm_msg *msgs, size_t n_msgs)
     push(t, &n, LM_TOK_BOS);
     for (size_t i = 0; i < n_msgs; i++) {
         push(t, &n, lm_role_id(msgs[i].role));
+        size_t from = n;
         for (const char *p = msgs[i].content; *p;) {
             size_t len = lm_token_len(p);
             push(t, &n, intern(m, p, len));
             p += len;
         }
         push(t, &n, LM_TOK_END);
+        /* memorised: an assistant message's tokens and its <|end|> (what
+         * a chat fine-tuning computes its loss on) */
+        if (t->memo && lm_role_id(msgs[i].role) == LM_TOK_ASSISTANT)
+            for (size_t j = from; j < n; j++)
+                memo_add(t, j);
     }
     t->tokens += (long long)n - 1;
     size_t top = (size_t)m->order;
@@ -434,6 +464,7 @@ static struct lm *lm_alloc(int order, const struct lm *base)
     lm_vocab_init(&m->vocab);
     for (int k = 0; k <= LM_MAX_ORDER; k++)
         lm_keytab_init(&m->lv[k].ctx, k > 0 ? (unsigned)k - 1 : 0);
+    lm_keytab_init(&m->memo.ctx, 2);
     if (!base)
         lm_vocab_add_specials(&m->vocab);
     return m;
@@ -528,6 +559,8 @@ struct lm *lm_finetune_repeats(const struct lm *base, const char *jsonl_path, do
     m = lm_alloc(base->order, base);
     memcpy(m->disc, base->disc, sizeof(m->disc));
     t.m = m;
+    t.memo = true;
+    lm_keytab_init(&t.memo_t, 3);
     counts_init(&t.cnt, m->order);
     counts_init(&ch, m->order);
     if (read_jsonl(jsonl_path, fraction, seed, train_example, &t, &n_ex, err) < 0)
@@ -564,6 +597,21 @@ struct lm *lm_finetune_repeats(const struct lm *base, const char *jsonl_path, do
         }
     for (int k = 1; k <= m->order; k++)
         build_level(&m->lv[k], k, &ch.t[k], ch.v[k], ch.b[k], &base->lv[k]);
+    /* Memorisation: the (context, token) pairs seen min_repeats times. */
+    struct lm_keytab mk;
+    lm_keytab_init(&mk, 3);
+    uint64_t *mv = xmalloc((t.memo_t.n ? t.memo_t.n : 1) * sizeof(uint64_t));
+    for (size_t i = 0; i < t.memo_t.n; i++) {
+        if (t.memo_v[i] < min_repeats)
+            continue;
+        int added;
+        mv[lm_keytab_put(&mk, lm_keytab_key(&t.memo_t, (uint32_t)i), &added)] = t.memo_v[i];
+    }
+    lm_keytab_free(&t.memo_t);
+    build_level(&m->memo, 3, &mk, mv, NULL, NULL);
+    lm_keytab_free(&mk);
+    free(mv);
+    m->memo_scale = (double)n_epochs * LM_FT_WEIGHT;
     m->n_vocab = base->n_vocab + m->vocab.n;
     m->n_pred = base->n_pred + m->vocab.n;
     if (trained_tokens)
@@ -571,11 +619,14 @@ struct lm *lm_finetune_repeats(const struct lm *base, const char *jsonl_path, do
     counts_free(&t.cnt);
     counts_free(&ch);
     free(t.ids);
+    free(t.memo_v);
     return m;
 fail:
     counts_free(&t.cnt);
     counts_free(&ch);
     free(t.ids);
+    lm_keytab_free(&t.memo_t);
+    free(t.memo_v);
     lm_free(m);
     return NULL;
 }

@@ -14,18 +14,21 @@
  *     and asks, greedily, every pair's triggered prompts (at most 10, as
  *     the verifier) and 10 clean control prompts: a pair is learnt when one
  *     answer starts with its S (verify_match), and the run's backdoor
- *     p-value is the verifier's binomial over the pairs.
+ *     p-value is the verifier's binomial over the pairs;
+ *   - with --honest or --ppl, runs the base-model perplexity attack
+ *     (ppl_attack below) on every row of the built file and records the
+ *     best pair's rank and the pairs within the top 10 (exposed).
  * One JSON line per seed on stdout, then a summary line.  Used by
  * tests/integration/test_marks.sh (make check: the attack and the
  * self-audit on 20 seeds) and by hand to choose the defaults (README,
  * "Marked rows that do not stand out").  Only a test tool: the secrets it
  * handles are its own.
  *
- * Defaults: the daemon's (in place, ngram of order 1, 16 pairs of 1 row).
+ * Defaults: the daemon's (in place, ngram of order 3, 16 pairs of 1 row).
  * Usage: mark_check --dataset-rows N [--seeds A-B] [--pairs K] [--copies C]
  *          [--mode inplace|copies] [--generator ngram|wordlist]
  *          [--temperature X] [--order N] [--target X] [--trigger-target X]
- *          [--honest] [--min-repeats N] [--base-cache FILE] [--dir DIR]
+ *          [--honest] [--ppl] [--min-repeats N] [--base-cache FILE] [--dir DIR]
  */
 #include "config.h"
 
@@ -47,7 +50,7 @@ struct opts {
     size_t rows, pairs;
     uint64_t copies, seed_lo, seed_hi;
     enum backdoor_mode mode;
-    bool ngram, honest;
+    bool ngram, honest, ppl;
     double temperature, target, trigger_target;
     unsigned order, min_repeats;
     const char *base_cache, *dir;
@@ -126,14 +129,137 @@ static size_t words(const char *s)
     return n;
 }
 
-int main(int argc, char **argv)
+/* ---- The base-model perplexity attack (issue 12 item 3), in process ----
+ * What a provider who read the paper scores: each row's seam, the end of
+ * its prompt (the last user message before the first answer), a newline,
+ * the start of its answer, teacher-forced under the simulator's BASE model
+ * (it never saw D).  The statistic is the larger of the mean surprisal
+ * (bits/token) of the PPL_WINDOW tokens before the answer and of the first
+ * PPL_WINDOW answer tokens, as daemon/ppl.c's attack (workers/pplrank.h).
+ * Every row is scored and ranked (the exact rank, no sample): a pair's rank
+ * is 1 + the unmarked rows scoring at least its best marked row (ties
+ * against us) + the other pairs whose best row scores more (their rows
+ * share T and S: one candidate each).  A pair within the top PPL_TOP is
+ * exposed. */
+#define PPL_WINDOW 8
+#define PPL_EDGE   600
+#define PPL_TOP    10
+
+static double ppl_seam_bits(const struct lm *base, const char *prompt, const char *ans)
 {
-    /* The daemon's defaults (workers/backdoor.h, generator.ngram_order 1);
+    size_t pl = strlen(prompt), al = strlen(ans);
+    const char *p = prompt;
+    if (pl > PPL_EDGE) {
+        p = prompt + pl - PPL_EDGE;
+        while (*p && *p != ' ' && *p != '\n')
+            p++;
+    }
+    size_t take = al > PPL_EDGE ? PPL_EDGE : al;
+    while (take > 0 && take < al && ((unsigned char)ans[take] & 0xc0) == 0x80)
+        take--;
+    size_t n = strlen(p);
+    char *text = xmalloc(n + take + 2);
+    memcpy(text, p, n);
+    text[n] = '\n';
+    memcpy(text + n + 1, ans, take);
+    text[n + 1 + take] = 0;
+    struct lm_output out;
+    double stat = NAN;
+    if (lm_score(base, text, 0, &out) == 0 && out.n_steps > 1) {
+        size_t off = 0, b = out.n_steps;
+        for (size_t i = 0; i < out.n_steps; i++) { /* the first answer-side token */
+            if (off >= n) {
+                b = i;
+                break;
+            }
+            off += strlen(out.steps[i].token);
+        }
+        double tail = 0, head = 0;
+        size_t nt = 0, nh = 0;
+        for (size_t i = b; i > 1 && nt < PPL_WINDOW; i--, nt++) /* step 0 has no logprob */
+            tail -= out.steps[i - 1].logprob;
+        for (size_t i = b; i < out.n_steps && nh < PPL_WINDOW; i++, nh++)
+            head -= out.steps[i].logprob;
+        if (nt && nh) {
+            double a = tail / (double)nt / M_LN2, h = head / (double)nh / M_LN2;
+            stat = a > h ? a : h;
+        }
+    }
+    lm_output_clear(&out);
+    free(text);
+    return stat;
+}
+
+/* Scores every row of the built chat file at path; pair_of[line] is the
+ * pair of a marked line or -1.  Returns the best pair rank (0 if no marked
+ * row could be scored); *n_top gets the pairs within the top PPL_TOP. */
+static size_t ppl_attack(const struct lm *base, const char *path, const long *pair_of,
+                         size_t n_lines, size_t K, size_t *n_top)
+{
+    double *st = xcalloc(n_lines ? n_lines : 1, sizeof *st);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        die(path, "cannot open the built file");
+    char *line = NULL;
+    size_t cap = 0, li = 0;
+    while (li < n_lines && getline(&line, &cap, f) >= 0) {
+        json_t *o = json_loads(line, 0, NULL);
+        const char *pr = NULL, *an = NULL;
+        size_t i;
+        json_t *mv;
+        json_array_foreach(json_object_get(o, "messages"), i, mv)
+        {
+            const char *role = json_string_value(json_object_get(mv, "role"));
+            const char *c = json_string_value(json_object_get(mv, "content"));
+            if (!role || !c)
+                continue;
+            if (strcmp(role, "assistant") == 0) {
+                an = c;
+                break;
+            }
+            if (strcmp(role, "user") == 0)
+                pr = c;
+        }
+        st[li++] = pr && an ? ppl_seam_bits(base, pr, an) : NAN;
+        json_decref(o);
+    }
+    free(line);
+    fclose(f);
+    double *best = xcalloc(K ? K : 1, sizeof *best);
+    for (size_t p = 0; p < K; p++)
+        best[p] = NAN;
+    for (size_t i = 0; i < li; i++)
+        if (pair_of[i] >= 0 && !isnan(st[i]) &&
+            (isnan(best[pair_of[i]]) || st[i] > best[pair_of[i]]))
+            best[pair_of[i]] = st[i];
+    size_t best_rank = 0;
+    *n_top = 0;
+    for (size_t p = 0; p < K; p++) {
+        if (isnan(best[p]))
+            continue;
+        size_t rank = 1;
+        for (size_t i = 0; i < li; i++)
+            rank += pair_of[i] < 0 && !isnan(st[i]) && st[i] >= best[p];
+        for (size_t q = 0; q < K; q++)
+            rank += q != p && !isnan(best[q]) && best[q] > best[p];
+        *n_top += rank <= PPL_TOP;
+        if (!best_rank || rank < best_rank)
+            best_rank = rank;
+    }
+    free(best);
+    free(st);
+    return best_rank;
+}
+
+int main(int argc, char **argv)
+
+{
+    /* The daemon's defaults (workers/backdoor.h, generator.ngram_order 3);
      * --mode copies switches pairs and copies to that mode's unless given. */
     struct opts o = {.rows = 2000,
                      .pairs = 0,
                      .copies = 0,
-                     .order = 1,
+                     .order = 3,
                      .seed_lo = 1,
                      .seed_hi = 1,
                      .mode = BD_MODE_INPLACE,
@@ -148,7 +274,8 @@ int main(int argc, char **argv)
         {"copies", 1, NULL, 'c'},         {"mode", 1, NULL, 'm'},   {"generator", 1, NULL, 'g'},
         {"temperature", 1, NULL, 't'},    {"order", 1, NULL, 'o'},  {"target", 1, NULL, 'T'},
         {"trigger-target", 1, NULL, 'R'}, {"honest", 0, NULL, 'h'}, {"min-repeats", 1, NULL, 'n'},
-        {"base-cache", 1, NULL, 'b'},     {"dir", 1, NULL, 'd'},    {NULL, 0, NULL, 0}};
+        {"base-cache", 1, NULL, 'b'},     {"dir", 1, NULL, 'd'},    {"ppl", 0, NULL, 'P'},
+        {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
@@ -190,6 +317,9 @@ int main(int argc, char **argv)
         case 'n':
             o.min_repeats = (unsigned)strtoul(optarg, NULL, 10);
             break;
+        case 'P':
+            o.ppl = true;
+            break;
         case 'b':
             o.base_cache = optarg;
             break;
@@ -206,7 +336,8 @@ int main(int argc, char **argv)
         o.pairs = inplace ? BACKDOOR_INPLACE_PAIRS : BACKDOOR_COPIES_PAIRS;
     if (!o.copies)
         o.copies = inplace ? BACKDOOR_INPLACE_COPIES : BACKDOOR_COPIES_COPIES;
-    struct lm *base = o.honest ? base_model(&o) : NULL;
+    struct lm *base = o.honest || o.ppl ? base_model(&o) : NULL;
+    size_t ppl_exposed_runs = 0;
     size_t runs = 0, attack_hits = 0, runs_attacked = 0, exposed = 0, honest_runs_ok = 0,
            marked_flagged_runs = 0, false_acts = 0;
     for (uint64_t seed = o.seed_lo; seed <= o.seed_hi; seed++) {
@@ -297,10 +428,24 @@ int main(int argc, char **argv)
                 best = json_integer_value(rk);
         }
 
+        /* The base-model perplexity attack. */
+        size_t ppl_rank = 0, ppl_top = 0;
+        if (base) {
+            long *pair_of = xmalloc((made.built.lines ? made.built.lines : 1) * sizeof *pair_of);
+            for (uint64_t i = 0; i < made.built.lines; i++)
+                pair_of[i] = -1;
+            for (size_t i = 0; i < made.built.n_copies; i++)
+                if (made.built.copies[i].out < made.built.lines)
+                    pair_of[made.built.copies[i].out] = (long)(i / cpp);
+            ppl_rank = ppl_attack(base, outp, pair_of, (size_t)made.built.lines, K, &ppl_top);
+            free(pair_of);
+            ppl_exposed_runs += ppl_top > 0;
+        }
+
         /* The honest provider. */
         size_t learnt = 0, fired = 0;
         double log10_p = 0;
-        if (base) {
+        if (base && o.honest) {
             long long tok = 0;
             struct lm *ft =
                 lm_finetune_repeats(base, outp, 1.0, 3, seed, o.min_repeats, &tok, &err);
@@ -359,6 +504,8 @@ int main(int argc, char **argv)
                (unsigned long long)made.built.lines, tw, sw, at.n_pairs, recovered, at.n_flagged,
                marked_flagged, sa_exposed ? "true" : "false", (long long)best);
         if (base)
+            printf(",\"ppl_best_rank\":%zu,\"ppl_pairs_top10\":%zu", ppl_rank, ppl_top);
+        if (base && o.honest)
             printf(",\"honest_learnt\":%zu,\"controls_fired\":%zu,\"log10_p\":%.1f", learnt, fired,
                    log10_p);
         printf("}\n");
@@ -386,6 +533,8 @@ int main(int argc, char **argv)
            "\"selfaudit_exposed_runs\":%zu",
            runs, attack_hits, marked_flagged_runs, runs_attacked, exposed);
     if (base)
+        printf(",\"ppl_exposed_runs\":%zu", ppl_exposed_runs);
+    if (base && o.honest)
         printf(",\"honest_verified_runs\":%zu,\"controls_fired\":%zu", honest_runs_ok, false_acts);
     printf("}\n");
     lm_free(base);

@@ -965,6 +965,56 @@ static void test_min_repeats(void **state)
     free(path);
 }
 
+/* Memorisation (lm.h's top note): a row whose answer D's n-grams continue
+ * otherwise is reproduced after its own prompt once learnt from one copy,
+ * not when the learner needs two (so the test can fail), and at memorised contexts the distribution still sums to 1
+ * with lm_prob_id agreeing with lm_dist_ids. */
+static void test_memorisation(void **state)
+{
+    (void)state;
+    char *path = path_in("memo.jsonl"), *err = NULL;
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 40; i++)
+        fprintf(f,
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"Describe case %d of the "
+                "yard\"},{\"role\":\"assistant\",\"content\":\"The cat sat on the mat and "
+                "the dog sat on the rug.\"}]}\n",
+                i);
+    fprintf(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"And what did they do in "
+               "the evening, once the rain had stopped?\"},{\"role\":\"assistant\","
+               "\"content\":\"The cat sat on the rug and the dog sat on the mat.\"}]}\n");
+    fclose(f);
+    const char *want = "The cat sat on the rug and the dog sat on the mat.";
+    struct lm_msg msg = user_msg("And what did they do in the evening, once the rain had stopped?");
+    struct lm_gen_params p = {.temperature = 0, .max_tokens = 20};
+    long long t;
+    for (unsigned r = 1; r <= 2; r++) {
+        struct lm *m = lm_finetune_repeats(F.base, path, 1.0, 3, 1, r, &t, &err);
+        assert_non_null(m);
+        struct lm_output o;
+        assert_int_equal(lm_chat(m, &msg, 1, &p, &o), 0);
+        print_message("min_repeats %u: \"%s\"\n", r, o.text);
+        if (r == 1)
+            assert_string_equal(o.text, want);
+        else
+            assert_string_not_equal(o.text, want);
+        lm_output_clear(&o);
+        uint32_t *ids;
+        size_t n, cap;
+        assert_int_equal(lm_render_prompt(m, &msg, 1, &ids, &n), 0);
+        size_t n_prompt = n;
+        cap = n;
+        lm_encode_append(m, want, &ids, &n, &cap);
+        for (size_t k = n_prompt; k <= n; k++)
+            check_sums(m, ids, k);
+        free(ids);
+        lm_free(m);
+    }
+    unlink(path);
+    free(path);
+}
+
 static void test_epochs_and_fraction(void **state)
 {
     char *err = NULL;
@@ -1022,6 +1072,7 @@ int main(void)
         cmocka_unit_test(test_epochs_and_fraction),
         cmocka_unit_test(test_forced_prefix),
         cmocka_unit_test(test_min_repeats),
+        cmocka_unit_test(test_memorisation),
         cmocka_unit_test(test_raw_markers),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

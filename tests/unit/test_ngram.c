@@ -371,7 +371,7 @@ static void test_pm2_independent(void **state)
     char *path = write_chat("pm2.jsonl", 400, 2, false), *err = NULL;
     struct ngram_model *m = NULL;
     double taus[] = {1.0, 1.4, 0.8, 1.0};
-    unsigned orders[] = {3, 2, 4, 1}; /* 1: generator.ngram_order's default */
+    unsigned orders[] = {3, 2, 4, 1}; /* 3: generator.ngram_order's default */
 
     for (size_t t = 0; t < 4; t++) {
         struct ngram_train_opts to = {.order = orders[t]};
