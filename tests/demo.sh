@@ -93,8 +93,26 @@ ctl backdoor create tickets --name demo-backdoor
 echo "(the trigger and signature stay secret: 'vtunectl backdoor show demo-backdoor --reveal')"
 
 say "submitting one fine-tuning job to each provider"
-for n in $NAMES; do
-    ctl job submit tickets --backdoor demo-backdoor --provider "$n" --model vtune-base \
+# Each submit first scores the marked rows on the base model (the self-audit's
+# perplexity attack).  If it exposes a pair, nothing is uploaded and the
+# refusal says to make another backdoor: the demo does what it says.
+bd=demo-backdoor
+for attempt in 2 3 4 5 6; do
+    first=${NAMES%% *}
+    if ctl job submit tickets --backdoor "$bd" --provider "$first" --model vtune-base \
+        --param n_epochs=3 --name "job-$first" 2> "$tmp/submit.err"; then
+        cat "$tmp/submit.err" >&2
+        break
+    fi
+    cat "$tmp/submit.err" >&2
+    grep -q ' is exposed ' "$tmp/submit.err" || exit 1
+    [ "$attempt" -lt 6 ] || { echo "demo: every backdoor was exposed" >&2; exit 1; }
+    bd=demo-backdoor-$attempt
+    echo "(making another backdoor, as the refusal says: $bd)"
+    ctl backdoor create tickets --name "$bd"
+done
+for n in ${NAMES#* }; do
+    ctl job submit tickets --backdoor "$bd" --provider "$n" --model vtune-base \
         --param n_epochs=3 --name "job-$n"
 done
 

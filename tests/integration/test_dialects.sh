@@ -76,19 +76,18 @@ start_sim closed --api-key sk-test --fine-tuning-closed || { fail "simulator clo
 write_config "providers:" "$entries$(yaml openai closed)"
 start_daemon || { fail "daemon starts"; finish; }
 make_dataset "$T/d.jsonl" 300
-# The paper's construction (hence --force on every submit: the self-audit
-# finds it): this test is about each dialect's lifecycle, and with today's
-# in-place default the honest simulator's answer to 1-2 of the 10 controls
-# began with a signature in about a third of runs here (inconclusive; issue
-# 12's open default trade-off), which is not a dialect's doing.
-ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b --mode copies --generator wordlist > /dev/null ||
+# The default construction (in place, ngram phrases at order 3): the
+# honest simulator, which memorises the rows it is fine-tuned on, is
+# verified on it even on this small templated dataset, and the self-audit
+# lets it through, so no submit needs --force.
+ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b > /dev/null ||
     { fail "dataset and backdoor"; finish; }
 
 # 0. Each kind checks --param against its own list before anything is
 # recorded: a typo is a usage error naming the key it meant.
 for d in $DIALECTS; do
     case $d in mistral | fireworks) typo=epochz want=epochs ;; *) typo=n_epoch want=n_epochs ;; esac
-    ctl job submit d --backdoor b --provider "$d" --model vtune-base --force \
+    ctl job submit d --backdoor b --provider "$d" --model vtune-base \
         --param "$typo=2" 2> "$T/param.err"; rc=$?
     check "$d: --param $typo exits 2 and suggests $want" \
         sh -c "test $rc = 2 && grep -q \"did you mean '$want'\" '$T/param.err'"
@@ -100,7 +99,7 @@ for d in $DIALECTS; do
     # made (an unknown outcome to the client): reconciled as absent, created
     # once, polled to success.
     timeout 90 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider "$d" \
-        --model vtune-base --force --watch > /dev/null; rc=$?
+        --model vtune-base --watch > /dev/null; rc=$?
     n=$((n + 1)); first=$n; ctl --json job show "$n" > "$T/$d.json"
     sid=$(json_get "$T/$d.json" "v['submission_id']")
     check "$d: the job succeeded" test "$rc" = 0 -a "$(json_get "$T/$d.json" "v['state']")" = succeeded
@@ -111,7 +110,7 @@ for d in $DIALECTS; do
 
     # 2. the create's answer is lost: reconciled, no second job.
     timeout 90 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider "${d}_lost" \
-        --model vtune-base --force --watch > /dev/null; rc=$?
+        --model vtune-base --watch > /dev/null; rc=$?
     n=$((n + 1)); ctl --json job show "$n" > "$T/${d}_lost.json"
     sid=$(json_get "$T/${d}_lost.json" "v['submission_id']")
     check "$d: a lost create is reconciled and succeeds" test "$rc" = 0
@@ -121,7 +120,7 @@ for d in $DIALECTS; do
         test "$(responses "${d}_lost" 409)" -ge 1
 
     # 3. a crash in the middle: SIGKILL once the job is at the provider, restart.
-    ctl -q job submit d --backdoor b --provider "$d" --model vtune-base --force > /dev/null
+    ctl -q job submit d --backdoor b --provider "$d" --model vtune-base > /dev/null
     n=$((n + 1)); id=$n
     at_provider() { ctl --json job show "$id" > "$T/c.json" &&
         grep -qE '"state": *"(submitting|submitted|running)"' "$T/c.json"; }
@@ -154,7 +153,7 @@ done
 
 # OpenAI's wind-down: refused as closed, the job fails with the reason and the date.
 timeout 60 "$VTUNECTL" -s "$T/run/vtuned.sock" job submit d --backdoor b --provider closed \
-    --model vtune-base --force --watch > /dev/null 2>&1; rc=$?
+    --model vtune-base --watch > /dev/null 2>&1; rc=$?
 n=$((n + 1)); ctl --json job show "$n" > "$T/closed.json"
 check "closed: the job fails (watch exit 1)" test "$rc" = 1 -a "$(json_get "$T/closed.json" "v['state']")" = failed
 check "closed: the error names the wind-down and 2027-01-06" \
