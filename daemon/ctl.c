@@ -458,10 +458,13 @@ static void conn_send(struct ctl_conn *c, json_t *v)
         conn_queue_line(c, s, n, 0);
 }
 
-/* Writes a line (owned) now. */
+/* Writes a line (owned) now.  A client that does not read is cut off once
+ * what waits for it would pass CTL_MAX_PENDING_WRITE; a single answer larger
+ * than that (`audit list` of thousands of records) still goes to a client
+ * with nothing pending, or no client could ever receive it. */
 static void conn_write(struct ctl_conn *c, char *s, size_t n)
 {
-    if (c->pipe.write_queue_size + n > CTL_MAX_PENDING_WRITE) {
+    if (c->pipe.write_queue_size > 0 && c->pipe.write_queue_size + n > CTL_MAX_PENDING_WRITE) {
         log_warnx("ctl: client pid %ld is not reading its replies; disconnecting",
                   (long)c->peer.pid);
         free(s);
