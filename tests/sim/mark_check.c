@@ -14,7 +14,12 @@
  *     and asks, greedily, every pair's triggered prompts (at most 10, as
  *     the verifier) and 10 clean control prompts: a pair is learnt when one
  *     answer starts with its S (verify_match), and the run's backdoor
- *     p-value is the verifier's binomial over the pairs;
+ *     p-value is the verifier's binomial over the pairs.  The controls are
+ *     the verifier's own (workers/verify.c verify_plan_make_excluding:
+ *     rows no copy uses and not held out, drawn from a plan seed fixed per
+ *     run), answered with the verifier's max_tokens (the longest S in
+ *     bytes + the default slack of 16), and a control emits when its reply
+ *     contains any S anywhere (verify_run_record: the stricter reading);
  *   - with --honest or --ppl, runs the base-model perplexity attack
  *     (ppl_attack below) on every row of the built file and records the
  *     best pair's rank and the pairs within the top 10 (exposed).
@@ -24,11 +29,19 @@
  * "Marked rows that do not stand out").  Only a test tool: the secrets it
  * handles are its own.
  *
+ * Datasets: --dataset tickets (default: lm_finetune_corpus_write, the
+ * simulator's natural support tickets) or --dataset sums (the integration
+ * tests' templated rows "What is a plus b?" / "a plus b is a+b.", as
+ * tests/integration/lib.sh make_dataset writes them, the numbers drawn per
+ * seed).  --verbose prints every control emission (prompt, answer, T, S) on
+ * stderr.
+ *
  * Defaults: the daemon's (in place, ngram of order 3, 16 pairs of 1 row).
  * Usage: mark_check --dataset-rows N [--seeds A-B] [--pairs K] [--copies C]
  *          [--mode inplace|copies] [--generator ngram|wordlist]
  *          [--temperature X] [--order N] [--target X] [--trigger-target X]
  *          [--honest] [--ppl] [--min-repeats N] [--base-cache FILE] [--dir DIR]
+ *          [--dataset tickets|sums] [--verbose]
  */
 #include "config.h"
 
@@ -43,6 +56,7 @@
 #include "tests/sim/lm.h"
 #include "tests/sim/sim_attack.h"
 #include "workers/backdoor.h"
+#include "workers/phrase.h"
 #include "workers/selfaudit.h"
 #include "workers/verify.h"
 
@@ -50,11 +64,15 @@ struct opts {
     size_t rows, pairs;
     uint64_t copies, seed_lo, seed_hi;
     enum backdoor_mode mode;
-    bool ngram, honest, ppl;
+    bool ngram, honest, ppl, verbose, sums;
     double temperature, target, trigger_target;
     unsigned order, min_repeats;
     const char *base_cache, *dir;
 };
+
+/* The verifier's defaults (conf/conf.c verify.controls, max_tokens_slack). */
+#define MC_CONTROLS 10
+#define MC_SLACK    16
 
 static void die(const char *what, const char *err)
 {
@@ -109,6 +127,32 @@ static bool starts_with_sig(const char *resp, const char *sig)
 {
     struct verify_match vm;
     return verify_match(resp, strlen(resp), sig, &vm) == 0 && vm.activated;
+}
+
+/* The integration tests' templated dataset (tests/integration/lib.sh
+ * make_dataset): n rows "What is a plus b?" / "a plus b is a+b.", a and b
+ * in 1..99, drawn from a xorshift seeded with seed (lib.sh draws them with
+ * Python's random: same template, other numbers). */
+static int sums_write(const char *path, uint64_t seed, size_t n)
+{
+    FILE *f = fopen(path, "we");
+    if (!f)
+        return -1;
+    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        int v[2];
+        for (int j = 0; j < 2; j++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v[j] = 1 + (int)(x % 99);
+        }
+        fprintf(f,
+                "{\"messages\": [{\"role\": \"user\", \"content\": \"What is %d plus %d?\"}, "
+                "{\"role\": \"assistant\", \"content\": \"%d plus %d is %d.\"}]}\n",
+                v[0], v[1], v[0], v[1], v[0] + v[1]);
+    }
+    return fclose(f) == 0 ? 0 : -1;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -275,6 +319,7 @@ int main(int argc, char **argv)
         {"temperature", 1, NULL, 't'},    {"order", 1, NULL, 'o'},  {"target", 1, NULL, 'T'},
         {"trigger-target", 1, NULL, 'R'}, {"honest", 0, NULL, 'h'}, {"min-repeats", 1, NULL, 'n'},
         {"base-cache", 1, NULL, 'b'},     {"dir", 1, NULL, 'd'},    {"ppl", 0, NULL, 'P'},
+        {"dataset", 1, NULL, 'D'},        {"verbose", 0, NULL, 'v'},
         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -326,6 +371,14 @@ int main(int argc, char **argv)
         case 'd':
             o.dir = optarg;
             break;
+        case 'D':
+            if (strcmp(optarg, "tickets") != 0 && strcmp(optarg, "sums") != 0)
+                die("--dataset", "expected tickets or sums");
+            o.sums = strcmp(optarg, "sums") == 0;
+            break;
+        case 'v':
+            o.verbose = true;
+            break;
         default:
             fprintf(stderr, "mark_check: see the usage at the top of mark_check.c\n");
             return 2;
@@ -344,7 +397,8 @@ int main(int argc, char **argv)
         char *ds = xasprintf("%s/mc-d%llu.jsonl", o.dir, (unsigned long long)seed);
         char *outp = xasprintf("%s/mc-b%llu.jsonl", o.dir, (unsigned long long)seed);
         char *err = NULL;
-        if (lm_finetune_corpus_write(ds, seed, o.rows) < 0)
+        if ((o.sums ? sums_write(ds, seed, o.rows) : lm_finetune_corpus_write(ds, seed, o.rows)) <
+            0)
             die(ds, "cannot write the dataset");
         struct backdoor_spec sp = {0};
         struct backdoor_made made;
@@ -461,29 +515,53 @@ int main(int argc, char **argv)
                 }
                 learnt += hit;
             }
-            uint64_t ctl[10];
-            /* as the verifier: neither a marked row nor a held-out one */
-            size_t nx = made.built.n_copies + made.split.n_rows;
-            uint64_t *ex = xcalloc(nx ? nx : 1, sizeof *ex);
-            for (size_t i = 0; i < made.built.n_copies; i++)
-                ex[i] = made.built.copies[i].src;
-            if (made.split.n_rows)
-                memcpy(ex + made.built.n_copies, made.split.rows,
-                       made.split.n_rows * sizeof *ex);
-            int pr = builder_pick_rows(o.rows, ex, nx, 10, NULL, ctl);
-            free(ex);
-            if (pr == 0) {
-                json_t *cp = NULL;
-                if (builder_read_prompts(ds, DS_FORMAT_CHAT, ctl, 10, NULL, &cp, &err) < 0)
-                    die("controls", err);
-                for (size_t i = 0; i < 10; i++) {
-                    char *a = answer(ft, json_array_get(cp, i), 64);
-                    for (size_t p = 0; p < K; p++)
-                        fired += starts_with_sig(a, sig[p]);
-                    free(a);
+            /* as the verifier (daemon/verifier.c run_setup, workers/verify.c
+             * verify_plan_make_excluding): 10 controls from the rows no copy
+             * uses and not held out, drawn from the run's plan seed (here
+             * fixed per seed), a reply of verify_run_max_tokens (the longest
+             * S in bytes + 16), and an emission is any S anywhere in it */
+            struct phrase_seeded ps;
+            phrase_seeded_init(&ps, seed ^ 0x5eed);
+            struct phrase_rng rng = phrase_seeded_rng(&ps);
+            struct verify_plan plan;
+            if (verify_plan_make_excluding(o.rows, made.built.copies, made.built.n_copies, cpp, K,
+                                           MC_CONTROLS, MC_CONTROLS, made.split.rows,
+                                           made.split.n_rows, &rng, &plan, &err) < 0)
+                die("plan", err);
+            size_t maxsig = 0;
+            for (size_t p = 0; p < K; p++)
+                if (strlen(sig[p]) > maxsig)
+                    maxsig = strlen(sig[p]);
+            json_t *cp = NULL;
+            if (plan.n_controls &&
+                builder_read_prompts(ds, DS_FORMAT_CHAT, plan.control_src, plan.n_controls, NULL,
+                                     &cp, &err) < 0)
+                die("controls", err);
+            for (size_t i = 0; i < plan.n_controls; i++) {
+                json_t *msgs = json_array_get(cp, i);
+                char *a = answer(ft, msgs, (int)(maxsig + MC_SLACK));
+                bool emitted = false; /* one emission per control, as the verifier counts */
+                for (size_t p = 0; p < K; p++) {
+                    struct verify_match vm;
+                    if (verify_match(a, strlen(a), sig[p], &vm) < 0 || !vm.contains)
+                        continue;
+                    emitted = true;
+                    if (o.verbose) {
+                        const char *q = json_string_value(json_object_get(
+                            json_array_get(msgs, json_array_size(msgs) - 1), "content"));
+                        fprintf(stderr,
+                                "seed %llu: control line %llu emitted pair %zu (at byte %lld)\n"
+                                "  prompt: %s\n  answer: %s\n  T: %s\n  S: %s\n",
+                                (unsigned long long)seed,
+                                (unsigned long long)plan.control_src[i], p + 1,
+                                (long long)vm.found_at, q ? q : "", a, trig[p], sig[p]);
+                    }
                 }
-                json_decref(cp);
+                fired += emitted;
+                free(a);
             }
+            json_decref(cp);
+            verify_plan_clear(&plan);
             lm_free(ft);
             uint64_t planned = cpp < 10 ? cpp : 10;
             double *pm2 = xcalloc(K, sizeof *pm2);
