@@ -11,6 +11,10 @@
 #    perplexity attack (a pair's marked row within the top 10 rows) exposes
 #    at most 3 of the 20 (measured 2: README), where on order 1's word
 #    salad it exposes at least 15 (measured 19: it is not blind);
+#  - the integration tests' templated dataset (--dataset sums, 300 rows
+#    "What is a plus b?"): the honest model is verified in all of 50 seeded
+#    runs, with the verifier's own controls (its plan, its max_tokens, any S
+#    anywhere is an emission) never emitting;
 #  - the paper's construction (--mode copies --generator wordlist): the
 #    same attack recovers the pair and the self-audit and the perplexity
 #    attack flag it, in every one of 3 runs (the attacks are not blind to
@@ -43,6 +47,12 @@ check "default: the perplexity attack exposes at most 3 of 20 runs" \
 check "order 1 (word salad): the perplexity attack exposes at least 15 of 20 runs" \
     test "$(sum "$T/order1.jsonl" ppl_exposed_runs)" -ge 15
 
+"$MC" --dataset sums --dataset-rows 300 --seeds 1-50 --honest --base-cache "$T/base.lm" --dir "$T" > "$T/sums.jsonl" ||
+    { fail "mark_check on the sums dataset"; finish; }
+check "sums: 50 runs" test "$(sum "$T/sums.jsonl" runs)" = 50
+check "sums: the honest model is verified (p < 1e-6, clean controls) in all 50" \
+    test "$(sum "$T/sums.jsonl" honest_verified_runs)" = 50
+check "sums: no verifier control emits a signature in 50 runs" test "$(sum "$T/sums.jsonl" controls_fired)" = 0
 "$MC" --dataset-rows 2000 --seeds 1-3 --mode copies --generator wordlist --ppl --base-cache "$T/base.lm" --dir "$T" > "$T/copies.jsonl" ||
     { fail "mark_check on the copies construction"; finish; }
 check "copies + wordlist: the attack recovers the pair in all 3 runs" test "$(sum "$T/copies.jsonl" pairs_recovered_by_attack)" = 3
