@@ -28,6 +28,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "lib/types.h" /* enum dataset_format */
 
@@ -91,5 +93,24 @@ size_t jsonscan_ws_words(const char *text, size_t len, size_t *st, size_t *wl, s
 /* The same for words that are runs of ASCII letters and digits and bytes
  * >= 0x80 (phrase.h's words; every other byte, NUL included, separates). */
 size_t jsonscan_alnum_words(const char *text, size_t len, size_t *st, size_t *wl, size_t cap);
+
+/* Bytes p[i, min(i+8, n)) of a word p[0, n) as a little-endian word, the
+ * rest zero: the chunk the word hashes take 8 bytes at a time.  avail
+ * (>= n) is how many bytes from p may be read: when 8 fit, one load and
+ * a mask; otherwise byte by byte, never past p + avail. */
+static inline uint64_t jsonscan_word_chunk(const char *p, size_t i, size_t n, size_t avail)
+{
+    uint64_t c = 0;
+    size_t k = n - i;
+    if (avail - i >= 8) {
+        memcpy(&c, p + i, 8);
+        if (k < 8)
+            c &= ((uint64_t)1 << (8 * k)) - 1;
+    } else {
+        for (size_t j = 0; j < k; j++)
+            c |= (uint64_t)(unsigned char)p[i + j] << (8 * j);
+    }
+    return c;
+}
 
 #endif

@@ -967,16 +967,7 @@ static uint64_t fold_hash_at(const char *p, size_t n, size_t avail)
     const uint64_t ones = 0x0101010101010101ull, hi = 0x8080808080808080ull;
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < n; i += 8) {
-        uint64_t c = 0;
-        size_t k = n - i;
-        if (avail - i >= 8) {
-            memcpy(&c, p + i, 8);
-            if (k < 8)
-                c &= ((uint64_t)1 << (8 * k)) - 1;
-        } else {
-            for (size_t j = 0; j < k; j++)
-                c |= (uint64_t)(unsigned char)p[i + j] << (8 * j);
-        }
+        uint64_t c = jsonscan_word_chunk(p, i, n, avail);
         /* per byte: 0x20 added to 'A' .. 'Z' (high bit clear, 0x41 .. 0x5a) */
         uint64_t t = c & ~hi;
         uint64_t ge_a = t + ones * (0x80 - 0x41), ge_z1 = t + ones * (0x80 - 0x5b);

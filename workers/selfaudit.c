@@ -101,16 +101,7 @@ static uint64_t word_hash_at(const char *p, size_t n, size_t avail)
 {
     uint64_t h = 1469598103934665603ULL ^ n;
     for (size_t i = 0; i < n; i += 8) {
-        uint64_t c = 0;
-        size_t k = n - i;
-        if (avail - i >= 8) { /* a whole load fits in the text: mask the tail */
-            memcpy(&c, p + i, 8);
-            if (k < 8)
-                c &= ((uint64_t)1 << (8 * k)) - 1;
-        } else {
-            for (size_t j = 0; j < k; j++)
-                c |= (uint64_t)(unsigned char)p[i + j] << (8 * j);
-        }
+        uint64_t c = jsonscan_word_chunk(p, i, n, avail);
         h = (h ^ c) * 0x9e3779b97f4a7c15ULL;
         h ^= h >> 32;
     }
