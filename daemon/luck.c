@@ -405,19 +405,30 @@ static double figure(json_t *v)
     return NAN;
 }
 
-char *luck_screen_line(const char *record_json)
+json_t *luck_record_open(const char *record_json, const char *the_check, char **line)
 {
     json_t *o = record_json ? json_loads(record_json, 0, NULL) : NULL;
-    if (!o)
-        return xstrdup("not screened (the job was submitted before the screen existed, or "
-                       "registered)");
-    char *res;
-    if (!json_is_true(json_object_get(o, "available"))) {
-        res = xasprintf("not screened (%s)",
-                        json_string_value(json_object_get(o, "why")) ?: "not available");
-        json_decref(o);
-        return res;
+    if (!o) {
+        *line = xasprintf("not screened (the job was submitted before %s existed, or "
+                          "registered)",
+                          the_check);
+        return NULL;
     }
+    if (!json_is_true(json_object_get(o, "available"))) {
+        *line = xasprintf("not screened (%s)",
+                          json_string_value(json_object_get(o, "why")) ?: "not available");
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+char *luck_screen_line(const char *record_json)
+{
+    char *res;
+    json_t *o = luck_record_open(record_json, "the screen", &res);
+    if (!o)
+        return res;
     json_t *pairs = json_object_get(o, "pairs"), *p;
     size_t i, n = 0, greedy = 0;
     double worst = NAN;

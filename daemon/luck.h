@@ -98,6 +98,14 @@ json_t *luck_screen_json(const struct luck_screen *s, bool forced);
  * screened (...)". */
 char *luck_screen_line(const char *record_json);
 
+/* The start every "... at creation" line shares (this screen's and the
+ * perplexity attack's): RECORD_JSON parsed, returned (caller decrefs) when
+ * it says the check ran ("available": true); otherwise NULL, with *line
+ * (owned) set to "not screened (WHY)" — the record's "why", or that the
+ * job predates THE_CHECK ("the screen", "the attack") when there is no
+ * record. */
+json_t *luck_record_open(const char *record_json, const char *the_check, char **line);
+
 /* ---- scoring many texts (the p_luck screen and the perplexity attack) ---- */
 
 /* What one text's scoring gave: rc 0 and r (borrowed for the callback), or

@@ -360,17 +360,10 @@ json_t *ppl_result_json(const struct ppl_result *r, bool forced)
 
 char *ppl_result_line(const char *record_json)
 {
-    json_t *o = record_json ? json_loads(record_json, 0, NULL) : NULL;
-    if (!o)
-        return xstrdup("not screened (the job was submitted before the attack existed, or "
-                       "registered)");
     char *res;
-    if (!json_is_true(json_object_get(o, "available"))) {
-        res = xasprintf("not screened (%s)",
-                        json_string_value(json_object_get(o, "why")) ?: "not available");
-        json_decref(o);
+    json_t *o = luck_record_open(record_json, "the attack", &res);
+    if (!o)
         return res;
-    }
     json_int_t rows = json_integer_value(json_object_get(o, "rows"));
     json_int_t sample = json_integer_value(json_object_get(o, "sample_scored"));
     json_int_t top = json_integer_value(json_object_get(o, "top"));
