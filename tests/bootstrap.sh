@@ -82,6 +82,11 @@ if [ -z "${VTUNE_SKIP_DISTCHECK:-}" ]; then
         pass=$((pass + 1)); echo "distcheck: PASS"
     else
         failed=$((failed + 1)); status=1; echo "distcheck: FAIL"; tail -40 distcheck.log
+        # Name each failed test of the unpacked tree and show the end of its log,
+        # so that a CI page that keeps only the last lines still says which one.
+        for f in $(grep -l -r --include='*.trs' -E '^:test-result: (FAIL|ERROR|XPASS)' . 2>/dev/null || true); do
+            log=${f%.trs}.log; echo "---- distcheck: $log"; tail -25 "$log"
+        done
     fi
     cd "$src"
 fi
