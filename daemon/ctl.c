@@ -70,6 +70,9 @@
  *  - configuration the thread reads (bounds, allowed users and groups, the
  *    socket's group) is copied into lim under mu at start and on reload:
  *    the main loop replaces d->conf whole.
+ *  - scheduling: the thread asks the kernel for a short slice
+ *    (ask_short_slice), so on a machine busy with CPU-bound work it runs
+ *    as soon as a request arrives rather than after that work's slice.
  *  - shutdown: ctl_server_shutdown/force_close set flags and wake the
  *    thread; once the listener and every connection have closed its loop
  *    ends, it says so through to_main, and the main loop joins it and
@@ -89,7 +92,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -1297,9 +1302,50 @@ static void on_wake(uv_async_t *h)
             conn_close(c);
 }
 
+/* The slice the control thread asks the scheduler for (sched_setattr's
+ * sched_runtime on SCHED_OTHER, honoured since Linux 6.12: EEVDF gives a
+ * task with a shorter slice an earlier deadline, so it preempts CPU-bound
+ * work when it wakes instead of waiting out that work's slice).  The
+ * thread's weight (nice) is unchanged, so it takes no more CPU than
+ * before, only sooner: it sleeps nearly always and runs for microseconds
+ * per request.  On an older kernel the field is ignored. */
+#define CTL_SLICE_NS 100000ULL
+
+/* struct sched_attr as the kernel's ABI defines it (its first version,
+ * 48 bytes); glibc has neither the struct nor a wrapper. */
+struct ctl_sched_attr {
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime;
+    uint64_t sched_deadline;
+    uint64_t sched_period;
+};
+
+/* Asks for the short slice for the calling thread; a kernel or a policy
+ * that refuses it leaves the thread as it was (a debug line says so). */
+static void ask_short_slice(void)
+{
+#ifdef SYS_sched_setattr
+    struct ctl_sched_attr a = {.size = sizeof a, .sched_policy = SCHED_OTHER};
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0); /* this thread's own (Linux) */
+    if (nice == -1 && errno != 0)
+        return;
+    a.sched_nice = nice;
+    a.sched_runtime = CTL_SLICE_NS;
+    if (syscall(SYS_sched_setattr, 0, &a, 0) != 0)
+        log_debug("ctl: no short scheduler slice for the control thread: %s", strerror(errno));
+#endif
+}
+
 static void *ctl_thread(void *arg)
 {
     struct ctl_server *s = arg;
+    (void)pthread_setname_np(pthread_self(), "vtuned-ctl"); /* top -H, /proc/PID/task/TID/comm */
+    ask_short_slice();
     uv_run(&s->loop, UV_RUN_DEFAULT); /* until shutdown has closed every handle */
     if (uv_loop_close(&s->loop) != 0)
         log_warnx("ctl: some control handles were still open at exit");

@@ -60,6 +60,19 @@ check "the main loop went on once the FIFO closed" wait_until 20 grep -q "VTUNED
 check "the list is answered then" test "$(json_get "$T/list.json" "len(v)")" = 1
 check "status after it" ctl_ok
 
+# The control thread is named, and asks the scheduler for a 0.1 ms slice
+# so that it preempts CPU-bound work when a request wakes it; the main
+# loop keeps the default.  Kernels before 6.12 show no se.slice: skipped.
+ctl_task=$(grep -l -x vtuned-ctl /proc/"$DAEMON_PID"/task/*/comm 2>/dev/null | head -1)
+check "the control thread is named vtuned-ctl" test -n "$ctl_task"
+slice_of() { awk -F: '$1 ~ /^se\.slice/ { gsub(/ /, "", $2); print $2 }' "$1/sched" 2>/dev/null; }
+if [ -n "$ctl_task" ] && [ -n "$(slice_of "${ctl_task%/comm}")" ]; then
+    check "its scheduler slice is 0.1 ms" test "$(slice_of "${ctl_task%/comm}")" = 100000
+    check "the main loop's slice is longer" test "$(slice_of "/proc/$DAEMON_PID/task/$DAEMON_PID")" -gt 100000
+else
+    echo "# no se.slice in /proc/PID/task/TID/sched (kernel before 6.12): slice not checked"
+fi
+
 stop_daemon
 check "the daemon stops cleanly" test "$STOP_RC" = 0
 finish
