@@ -1138,6 +1138,7 @@ struct scripted {
     const char *body;
     enum http_error error;
     const char *retry_after_ms;
+    uint64_t delay_ms; /* how long the answer takes (0: 1 ms) */
 };
 
 struct fake {
@@ -1210,7 +1211,7 @@ static int fake_start(struct http_transport *t, struct http_request *req,
     f->live = fc;
     uv_timer_init(f->loop, &fc->t);
     fc->t.data = fc;
-    uv_timer_start(&fc->t, fake_fire, 1, 0);
+    uv_timer_start(&fc->t, fake_fire, fc->s.delay_ms ? fc->s.delay_ms : 1, 0);
     *handle = fc;
     return 0;
 }
@@ -1233,7 +1234,15 @@ static struct fake *fake_new(uv_loop_t *loop)
 static void fake_script(struct fake *f, long status, const char *body, enum http_error e,
                         const char *ra_ms)
 {
-    f->script[f->n_script++] = (struct scripted){status, body, e, ra_ms};
+    f->script[f->n_script++] = (struct scripted){status, body, e, ra_ms, 0};
+}
+
+/* A request the fake holds for a minute: still in flight whenever the
+ * test looks, however slow the machine (a 1 ms answer can start and end
+ * inside one turn of the loop, so "in flight" cannot be waited for). */
+static void fake_script_held(struct fake *f, long status, const char *body)
+{
+    f->script[f->n_script++] = (struct scripted){status, body, 0, NULL, 60000};
 }
 
 static void fake_free(struct fake *f)
@@ -1383,15 +1392,15 @@ static void test_client_create_never_resent(void **state)
 {
     (void)state;
     static const struct scripted outcomes[] = {
-        {500, ERR_500, 0, NULL},
-        {503, ERR_500, 0, "1"},
-        {429, "{\"error\":{\"message\":\"slow down\",\"type\":\"requests\"}}", 0, "1"},
-        {408, "", 0, NULL},
-        {409, "", 0, NULL},
-        {0, NULL, HTTP_E_TIMEOUT, NULL},
-        {0, NULL, HTTP_E_DROPPED, NULL},
-        {0, NULL, HTTP_E_CONNECT, NULL},
-        {200, "{\"id\":", 0, NULL},
+        {500, ERR_500, 0, NULL, 0},
+        {503, ERR_500, 0, "1", 0},
+        {429, "{\"error\":{\"message\":\"slow down\",\"type\":\"requests\"}}", 0, "1", 0},
+        {408, "", 0, NULL, 0},
+        {409, "", 0, NULL, 0},
+        {0, NULL, HTTP_E_TIMEOUT, NULL, 0},
+        {0, NULL, HTTP_E_DROPPED, NULL, 0},
+        {0, NULL, HTTP_E_CONNECT, NULL, 0},
+        {200, "{\"id\":", 0, NULL, 0},
     };
     struct provider_create_args a = {
         .model = "m", .training_file = "file-1", .submission_id = "sub1"};
@@ -1582,28 +1591,33 @@ static void test_client_cancel_and_free(void **state)
     struct env e;
     struct got g1 = {0}, g2 = {0}, g3 = {0};
     env_open(&e, NULL);
-    fake_script(e.f, 503, ERR_500, 0, "5000"); /* long Retry-After */
-    fake_script(e.f, 200, JOB_OK, 0, NULL);
+    fake_script(e.f, 503, ERR_500, 0, "30000"); /* long Retry-After */
+    fake_script_held(e.f, 200, JOB_OK);
     struct provider_call *c1 = NULL, *c2 = NULL;
     provider_retrieve_job(e.pc, "a", on_outcome, &g1, &c1, NULL);
     RUN_UNTIL(&e, e.f->n_seen >= 1);
     /* Wait until the first attempt failed and c1 sleeps on Retry-After. */
     RUN_UNTIL(&e, !e.f->live);
+    assert_int_equal(e.f->n_seen, 1);
     provider_call_cancel(c1);
     assert_int_equal(g1.calls, 1);
     assert_int_equal(g1.rc, -ECANCELED);
     /* In flight: cancelled through the transport. */
     provider_retrieve_job(e.pc, "b", on_outcome, &g2, &c2, NULL);
-    RUN_UNTIL(&e, e.f->live);
+    RUN_UNTIL(&e, e.f->n_seen >= 2);
+    assert_non_null(e.f->live);
+    assert_int_equal(g2.calls, 0);
     provider_call_cancel(c2);
     assert_int_equal(g2.calls, 1);
     assert_int_equal(g2.rc, -ECANCELED);
     assert_int_equal(g2.cls, RETRY_CLASS_FATAL);
     /* A create in flight at shutdown: RECONCILE, maybe applied. */
-    fake_script(e.f, 200, JOB_OK, 0, NULL);
+    fake_script_held(e.f, 200, JOB_OK);
     struct provider_create_args a = {.model = "m", .training_file = "f", .submission_id = "s"};
     provider_create_job(e.pc, &a, on_outcome, &g3, NULL, NULL);
-    RUN_UNTIL(&e, e.f->live);
+    RUN_UNTIL(&e, e.f->n_seen >= 3);
+    assert_non_null(e.f->live);
+    assert_int_equal(g3.calls, 0);
     provider_client_free(e.pc);
     assert_int_equal(g3.calls, 1);
     assert_int_equal(g3.rc, -ECANCELED);
