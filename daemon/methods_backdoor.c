@@ -46,6 +46,7 @@
 #include "lib/fsio.h"
 #include "lib/util.h"
 #include "workers/backdoor.h"
+#include "workers/lines.h"
 #include "workers/llmgen.h"
 #include "workers/selfaudit.h"
 #include "workers/verify.h"
@@ -992,13 +993,17 @@ struct export_job {
 /* Copies the built file into the client's descriptor and fsyncs it.  The
  * client created the file (O_EXCL, its own rights) and makes its name
  * durable (the directory fsync) once answered; on failure the file is
- * truncated to nothing here and removed by the client. */
+ * truncated to nothing here and removed by the client.  The copy goes
+ * through a lines_writer: one thread writes and asks the kernel to write
+ * back as it goes, another hashes, so the final fsync has little left (a
+ * read, write, fsync loop spent 3.5 s of a 1 GB export in that fsync).
+ * Buffered, never direct: O_DIRECT would be set on the client's own open
+ * file description. */
 static void export_work(struct task *t)
 {
     struct export_job *j = (struct export_job *)t;
-    int in = -1;
-    char *buf = xmalloc(1 << 20);
-    struct sha256_ctx *sha = sha256_new();
+    int in = -1, r;
+    struct lines_writer *w = NULL;
     struct stat st;
     j->rc = -1;
     in = open(j->src, O_RDONLY | O_CLOEXEC);
@@ -1008,8 +1013,11 @@ static void export_work(struct task *t)
     }
     atomic_store(&t->progress.bytes_total, (uint64_t)st.st_size);
     (void)lseek(j->out, 0, SEEK_SET); /* empty, checked: write from its start */
+    w = lines_writer_new(j->out, LINES_WRITER_HASH);
     for (;;) {
-        ssize_t n = read(in, buf, 1 << 20);
+        size_t room;
+        char *p = lines_writer_space(w, &room);
+        ssize_t n = read(in, p, room);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -1022,14 +1030,17 @@ static void export_work(struct task *t)
             j->err = xstrdup("export cancelled (daemon shutting down)");
             goto out;
         }
-        sha256_update(sha, buf, (size_t)n);
-        int r = vt_fsio_write_all(j->out, buf, (size_t)n);
-        if (r < 0) {
+        lines_writer_commit(w, (size_t)n);
+        if ((r = lines_writer_error(w)) < 0) {
             j->err = vt_fsio_error(j->label, "cannot write the export", r);
             goto out;
         }
         j->bytes += (uint64_t)n;
         atomic_store(&t->progress.bytes_done, j->bytes);
+    }
+    if ((r = lines_writer_finish(w, j->sha256)) < 0) {
+        j->err = vt_fsio_error(j->label, "cannot write the export", r);
+        goto out;
     }
     if (vt_fsio.fsync(j->out) < 0) {
         j->err = vt_fsio_error(j->label, "cannot flush the export to disk (fsync)", errno);
@@ -1037,12 +1048,11 @@ static void export_work(struct task *t)
     }
     j->rc = 0;
 out:
-    sha256_final_hex(sha, j->sha256);
+    lines_writer_free(w);
     if (j->rc < 0 && ftruncate(j->out, 0) < 0)
         (void)0; /* best effort: the client removes the file it created anyway */
     if (in >= 0)
         close(in);
-    free(buf);
 }
 
 static void export_done(struct task *t, int status)
