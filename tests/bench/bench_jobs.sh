@@ -108,8 +108,9 @@ write_config "providers:" "$(provider_yaml p "$SIM_URL_p" "$POLL")" "    max_con
 sed -i 's/^log_level: debug$/log_level: info/' "$T/vtuned.yaml"
 start_daemon || { fail "daemon starts"; finish; }
 # The control thread's scheduler slice (se.slice, Linux >= 6.12), read while it runs.
-ctl_task=$(grep -l -x vtuned-ctl /proc/"$DAEMON_PID"/task/*/comm 2>/dev/null | head -1)
-ctl_slice=$( [ -n "$ctl_task" ] && awk -F: '$1 ~ /^se\.slice/ { gsub(/ /, "", $2); print $2 " ns" }' "${ctl_task%/comm}/sched" 2>/dev/null)
+ctl_task=$(task_named "$DAEMON_PID" vtuned-ctl)
+ctl_slice=$( [ -n "$ctl_task" ] && sched_slice "$ctl_task")
+ctl_slice=${ctl_slice:+$ctl_slice ns}
 : "${ctl_slice:=n/a}"
 make_dataset "$T/d.jsonl" 200
 ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b > /dev/null ||

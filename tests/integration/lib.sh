@@ -115,6 +115,17 @@ ctl() { "$VTUNECTL" -s "$T/run/vtuned.sock" "$@"; }
 # json_get FILE EXPR: reads a value with python3's json (EXPR indexes 'v').
 json_get() { python3 -c "import json,sys; v=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
+# task_named PID NAME: the /proc/PID/task/TID directory of PID's thread
+# named NAME (vtuned's control thread is vtuned-ctl), or nothing.
+task_named() {
+    local f
+    f=$(grep -l -x "$2" /proc/"$1"/task/*/comm 2>/dev/null | head -1)
+    [ -n "$f" ] && echo "${f%/comm}"
+}
+# sched_slice TASKDIR: that thread's scheduler slice in ns (se.slice, Linux
+# 6.12 and later), or nothing where the kernel does not show it.
+sched_slice() { awk -F: '$1 ~ /^se\.slice/ { gsub(/ /, "", $2); print $2 }' "$1/sched" 2>/dev/null; }
+
 finish() {
     echo "# $CHECKS checks, $FAILS failed"
     [ "$FAILS" -eq 0 ] || { echo "# daemon log:"; sed 's/^/# /' "$T/vtuned.log" 2>/dev/null | tail -40; exit 1; }

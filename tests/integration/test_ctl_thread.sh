@@ -63,16 +63,15 @@ check "status after it" ctl_ok
 # The control thread is named, and asks the scheduler for a 0.1 ms slice
 # so that it preempts CPU-bound work when a request wakes it; the main
 # loop keeps the default.  Kernels before 6.12 show no se.slice: skipped.
-ctl_task=$(grep -l -x vtuned-ctl /proc/"$DAEMON_PID"/task/*/comm 2>/dev/null | head -1)
+ctl_task=$(task_named "$DAEMON_PID" vtuned-ctl)
 check "the control thread is named vtuned-ctl" test -n "$ctl_task"
-slice_of() { awk -F: '$1 ~ /^se\.slice/ { gsub(/ /, "", $2); print $2 }' "$1/sched" 2>/dev/null; }
 if grep -q "no short scheduler slice" "$T/vtuned.log"; then
     # A sandbox whose system-call filter refuses sched_setattr (the shipped
     # unit does): the daemon said so in one debug line and went on.
     echo "# $(grep -m1 "no short scheduler slice" "$T/vtuned.log" | sed 's/.*ctl: //'): slice not checked"
-elif [ -n "$ctl_task" ] && [ -n "$(slice_of "${ctl_task%/comm}")" ]; then
-    check "its scheduler slice is 0.1 ms" test "$(slice_of "${ctl_task%/comm}")" = 100000
-    check "the main loop's slice is longer" test "$(slice_of "/proc/$DAEMON_PID/task/$DAEMON_PID")" -gt 100000
+elif [ -n "$ctl_task" ] && [ -n "$(sched_slice "$ctl_task")" ]; then
+    check "its scheduler slice is 0.1 ms" test "$(sched_slice "$ctl_task")" = 100000
+    check "the main loop's slice is longer" test "$(sched_slice "/proc/$DAEMON_PID/task/$DAEMON_PID")" -gt 100000
 else
     echo "# no se.slice in /proc/PID/task/TID/sched (kernel before 6.12): slice not checked"
 fi
