@@ -45,7 +45,8 @@
 #   POLL (the provider's poll_interval, 1s), CONCURRENCY (its
 #   max_concurrency, 32), RATE (status requests/s, 10), BASE_SECONDS
 #   (idle baseline window, 20), DEADLINE (seconds for all jobs, 1800),
-#   KEEP_TMP=1 keeps the scratch directory.
+#   KEEP_TMP=1 keeps the scratch directory, VTUNE_BENCH_CLIENT_SLICE=0 (the
+#   latency client does not ask for a short scheduler slice: ctl_load.py).
 # Shaped as a shell script over tests/integration/lib.sh so that it starts
 # and stops the real binaries exactly as the integration tests do.
 here=$(cd "$(dirname "$0")" && pwd)
