@@ -8,7 +8,9 @@
  * hashes (so ids need no second pass); finalisation picks the vocabulary,
  * maps hashes to ids and compacts each side and order into an array of
  * entries sorted by (context, word) with one group per context, which is
- * what a step looks up (binary search).  A step computes the distribution
+ * what a step looks up (binary search).  The answers' table is filled on
+ * a thread of its own (count_grams: training is most of `backdoor
+ * create`'s CPU), each table in row order as before.  A step computes the distribution
  * over ALL of V densely (O(|V|) plus the seen words), because the tempered
  * normaliser needs every word's probability; |V| <= NGRAM_VOCAB_MAX keeps
  * that to well under a millisecond.
@@ -17,6 +19,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +89,16 @@ struct cside {
     uint32_t uni_distinct;
 };
 
+/* A batch of side 1's word hashes for its training thread (see count_grams). */
+#define TB_ROWS 512
+
+struct tbatch {
+    size_t n;                     /* rows */
+    uint8_t len[TB_ROWS];         /* side 1's words in each row (<= NGRAM_SPAN) */
+    uint64_t h[TB_ROWS][NGRAM_SPAN];
+    bool full;
+};
+
 struct ngram_model {
     unsigned order;
     size_t V;
@@ -94,15 +107,20 @@ struct ngram_model {
     struct cside side[2];
     struct ngram_info info;
     size_t cur_bytes;
+    pthread_mutex_t *acc_mu; /* set while two training threads allocate */
 };
 
 /* Accounted allocation (peak_bytes). */
 static void *acc_alloc(struct ngram_model *m, size_t n, size_t size)
 {
     void *p = xcalloc(n ? n : 1, size);
+    if (m->acc_mu)
+        pthread_mutex_lock(m->acc_mu);
     m->cur_bytes += n * size;
     if (m->cur_bytes > m->info.peak_bytes)
         m->info.peak_bytes = m->cur_bytes;
+    if (m->acc_mu)
+        pthread_mutex_unlock(m->acc_mu);
     return p;
 }
 
@@ -111,7 +129,11 @@ static void acc_free(struct ngram_model *m, void *p, size_t n, size_t size)
     if (!p)
         return;
     free(p);
+    if (m->acc_mu)
+        pthread_mutex_lock(m->acc_mu);
     m->cur_bytes -= n * size;
+    if (m->acc_mu)
+        pthread_mutex_unlock(m->acc_mu);
 }
 
 size_t ngram_memory_bound(const struct ngram_train_opts *o)
@@ -120,11 +142,12 @@ size_t ngram_memory_bound(const struct ngram_train_opts *o)
     size_t ts = o && o->table_slots ? o->table_slots : NGRAM_TABLE_SLOTS;
     size_t vm = o && o->vocab_max ? o->vocab_max : NGRAM_VOCAB_MAX;
     size_t tables = vs * sizeof(struct vslot) + 2 * ts * sizeof(struct tslot);
-    /* pruning: the survivors (at most half a table) and the counts sorted */
-    size_t prune = ts / 2 * sizeof(struct tslot) + ts * sizeof(uint32_t);
+    /* pruning: the survivors (at most half a table) and the counts sorted;
+     * side 1's table may prune on its thread while side 0's table or the
+     * vocabulary prunes on the reading one */
+    size_t tprune = ts / 2 * sizeof(struct tslot) + ts * sizeof(uint32_t);
     size_t vprune = vs / 2 * sizeof(struct vslot) + vs * sizeof(uint32_t);
-    if (vprune > prune)
-        prune = vprune;
+    size_t prune = tprune + (vprune > tprune ? vprune : tprune) + 2 * sizeof(struct tbatch);
     /* finalisation: the vocabulary (sort array, words and their pointers,
      * dense unigram counts of both sides) and one side's compacted entries
      * and groups (at most 3/4 of its table); the second side is compacted
@@ -406,24 +429,53 @@ static size_t span_backward(const char *s, struct tok *out)
     return n;
 }
 
+/* Side 1's n-gram table is updated on a second thread (training is most
+ * of `backdoor create`'s CPU): the reading thread parses each row, hashes
+ * both sides' words, updates the vocabulary and side 0's table, and hands
+ * side 1's word hashes over in batches of TB_ROWS rows, two batches in
+ * turn.  Each table still sees its updates in row order, so the model is
+ * the one a single thread would build, bit for bit. */
 struct trainer {
     struct ngram_model *m;
     struct vtable vt;
     struct ttable tt[2];
+    /* side 1's thread */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct tbatch *b; /* [2] */
+    bool stop;
 };
 
-static void count_seq(struct trainer *tr, int side, const struct tok *t, size_t n)
+static void hash_words(const struct tok *t, size_t n, uint64_t *h)
 {
-    unsigned order = tr->m->order;
+    for (size_t i = 0; i < n; i++)
+        h[i] = word_hash(t[i].s, t[i].len);
+}
+
+/* The vocabulary's counts of the n words t (hashes h), the slots a few
+ * words ahead prefetched. */
+static void count_words(struct trainer *tr, const struct tok *t, const uint64_t *h, size_t n)
+{
+    enum { AHEAD = 4 };
+    for (size_t i = 0; i < n; i++) {
+        if (i + AHEAD < n)
+            __builtin_prefetch(&tr->vt.s[h[i + AHEAD] & (tr->vt.cap - 1)]);
+        vt_add(tr->m, &tr->vt, h[i], t[i].s, t[i].len);
+    }
+}
+
+/* The k-gram counts (k = 1 .. order) of one side's word sequence h[0 .. n).
+ * Gram hashes first, then the updates with the slots a few words ahead
+ * prefetched: the table is megabytes and each update a cache miss
+ * otherwise. */
+static void count_grams(struct ngram_model *m, struct ttable *tt, const uint64_t *h, size_t n)
+{
+    unsigned order = m->order;
     uint64_t hist[NGRAM_SPAN + NGRAM_MAX_ORDER], gh[NGRAM_SPAN][NGRAM_MAX_ORDER + 1];
-    struct ttable *tt = &tr->tt[side];
     for (unsigned j = 0; j < NGRAM_MAX_ORDER; j++)
         hist[j] = BOUNDARY_HASH;
-    /* Hashes first, then the table updates with the slots a few words
-     * ahead prefetched: the tables are megabytes and each update is a
-     * cache miss otherwise.  The updates and their order are unchanged. */
     for (size_t i = 0; i < n; i++) {
-        hist[NGRAM_MAX_ORDER + i] = word_hash(t[i].s, t[i].len);
+        hist[NGRAM_MAX_ORDER + i] = h[i];
         for (unsigned k = 1; k <= order; k++)
             gh[i][k] = gram_hash(&hist[NGRAM_MAX_ORDER + i - (k - 1)], k);
     }
@@ -432,17 +484,47 @@ static void count_seq(struct trainer *tr, int side, const struct tok *t, size_t 
         for (unsigned k = 1; k <= order; k++)
             __builtin_prefetch(&tt->s[gh[i][k] & (tt->cap - 1)]);
     for (size_t i = 0; i < n; i++) {
-        uint64_t h = hist[NGRAM_MAX_ORDER + i];
-        if (i + AHEAD < n) {
-            __builtin_prefetch(&tr->vt.s[hist[NGRAM_MAX_ORDER + i + AHEAD] & (tr->vt.cap - 1)]);
+        if (i + AHEAD < n)
             for (unsigned k = 1; k <= order; k++)
                 __builtin_prefetch(&tt->s[gh[i + AHEAD][k] & (tt->cap - 1)]);
-        }
-        vt_add(tr->m, &tr->vt, h, t[i].s, t[i].len);
         for (unsigned k = 1; k <= order; k++)
-            tt_add(tr->m, tt, &hist[NGRAM_MAX_ORDER + i - (k - 1)], k, gh[i][k]);
+            tt_add(m, tt, &hist[NGRAM_MAX_ORDER + i - (k - 1)], k, gh[i][k]);
     }
-    tr->m->info.tokens[side] += n;
+}
+
+static void *side1_main(void *arg)
+{
+    struct trainer *tr = arg;
+    for (int k = 0;; k ^= 1) {
+        struct tbatch *b = &tr->b[k];
+        pthread_mutex_lock(&tr->mu);
+        while (!b->full && !tr->stop)
+            pthread_cond_wait(&tr->cv, &tr->mu);
+        bool go = b->full;
+        pthread_mutex_unlock(&tr->mu);
+        if (!go)
+            return NULL; /* stopped, and every batch handed over is done */
+        for (size_t r = 0; r < b->n; r++)
+            count_grams(tr->m, &tr->tt[1], b->h[r], b->len[r]);
+        pthread_mutex_lock(&tr->mu);
+        b->full = false;
+        pthread_cond_broadcast(&tr->cv);
+        pthread_mutex_unlock(&tr->mu);
+    }
+}
+
+/* Hands batch k to side 1's thread and returns the other one, empty. */
+static struct tbatch *hand_over(struct trainer *tr, int *k)
+{
+    pthread_mutex_lock(&tr->mu);
+    tr->b[*k].full = true;
+    *k ^= 1;
+    pthread_cond_broadcast(&tr->cv);
+    while (tr->b[*k].full)
+        pthread_cond_wait(&tr->cv, &tr->mu);
+    pthread_mutex_unlock(&tr->mu);
+    tr->b[*k].n = 0;
+    return &tr->b[*k];
 }
 
 static int cmp_vslot_ptr(const void *a, const void *b)
@@ -604,6 +686,7 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
     struct trainer tr = {0};
     struct lines lr;
     struct tok toks[NGRAM_SPAN];
+    uint64_t hs[NGRAM_SPAN];
     struct ds_texts texts = {0}; /* reused: no allocation per line */
     const char *line;
     size_t len, si = 0; /* the next line of opt.skip */
@@ -641,6 +724,26 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
         *err = xasprintf("%s: cannot open: %s", path, strerror(-r));
         goto out;
     }
+    pthread_mutex_t acc_mu;
+    pthread_t side1;
+    pthread_mutex_init(&acc_mu, NULL);
+    pthread_mutex_init(&tr.mu, NULL);
+    pthread_cond_init(&tr.cv, NULL);
+    tr.b = acc_alloc(m, 2, sizeof *tr.b);
+    m->acc_mu = &acc_mu;
+    int k = 0;
+    struct tbatch *b = &tr.b[0];
+    if ((r = pthread_create(&side1, NULL, side1_main, &tr)) != 0) {
+        m->acc_mu = NULL;
+        acc_free(m, tr.b, 2, sizeof *tr.b);
+        tr.b = NULL;
+        pthread_mutex_destroy(&acc_mu);
+        pthread_mutex_destroy(&tr.mu);
+        pthread_cond_destroy(&tr.cv);
+        lines_close(&lr);
+        *err = xasprintf("n-gram training: cannot start a thread: %s", strerror(r));
+        goto out;
+    }
     while ((r = lines_next(&lr, &line, &len)) > 0) {
         m->info.rows++;
         if ((m->info.rows & 4095) == 0) {
@@ -661,9 +764,33 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
             m->info.rows_skipped++;
             continue;
         }
-        count_seq(&tr, NGRAM_PROMPT_END, toks, span_backward(texts.prompt, toks));
-        count_seq(&tr, NGRAM_ANSWER_START, toks, span_forward(texts.response, toks));
+        size_t n = span_backward(texts.prompt, toks);
+        hash_words(toks, n, hs);
+        count_words(&tr, toks, hs, n);
+        count_grams(m, &tr.tt[NGRAM_PROMPT_END], hs, n);
+        m->info.tokens[NGRAM_PROMPT_END] += n;
+        n = span_forward(texts.response, toks);
+        hash_words(toks, n, b->h[b->n]);
+        count_words(&tr, toks, b->h[b->n], n);
+        b->len[b->n++] = (uint8_t)n;
+        m->info.tokens[NGRAM_ANSWER_START] += n;
+        if (b->n == TB_ROWS)
+            b = hand_over(&tr, &k);
     }
+    /* the last batch, then the thread's end once it has done every batch */
+    if (b->n)
+        hand_over(&tr, &k);
+    pthread_mutex_lock(&tr.mu);
+    tr.stop = true;
+    pthread_cond_broadcast(&tr.cv);
+    pthread_mutex_unlock(&tr.mu);
+    pthread_join(side1, NULL);
+    m->acc_mu = NULL;
+    acc_free(m, tr.b, 2, sizeof *tr.b);
+    tr.b = NULL;
+    pthread_mutex_destroy(&acc_mu);
+    pthread_mutex_destroy(&tr.mu);
+    pthread_cond_destroy(&tr.cv);
     ds_texts_free(&texts);
     if (progress)
         progress(pctx, lr.offset, lr.size);

@@ -10,7 +10,9 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -331,7 +333,9 @@ static void check_set_exact(const struct ngram_model *m, const struct ngram_set 
 static void test_counts_match_the_file(void **state)
 {
     (void)state;
-    char *path = write_chat("counts.jsonl", 150, 1, false), *err = NULL;
+    /* 1,100 rows: the answers' counts go to their own thread in batches of
+     * 512 rows, so two full batches and a partial one */
+    char *path = write_chat("counts.jsonl", 1100, 1, false), *err = NULL;
     struct ngram_model *m = NULL;
     struct grams g = {0};
     struct ngram_train_opts to = {.order = 3};
@@ -340,7 +344,7 @@ static void test_counts_match_the_file(void **state)
     struct ngram_info in;
     ngram_get_info(m, &in);
     assert_int_equal(in.table_pruned_at[0] + in.table_pruned_at[1] + in.vocab_pruned_at, 0);
-    assert_int_equal(in.rows, 150);
+    assert_int_equal(in.rows, 1100);
     count_file(path, 3, &g);
     size_t seen = 0;
     for (int side = 0; side < 2; side++)
@@ -475,6 +479,81 @@ static void test_seed_determinism(void **state)
     assert_string_not_equal(s[0].pairs[0].signature.text, s[2].pairs[0].signature.text);
     for (int r = 0; r < 3; r++)
         ngram_set_clear(&s[r]);
+    free(path);
+}
+
+/* Every entry of a model, as text, in one string (for comparing models). */
+static char *model_dump(const struct ngram_model *m)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    assert_non_null(out);
+    out[0] = '\0';
+    for (int side = 0; side < 2; side++)
+        for (unsigned k = 1; k <= 3; k++)
+            for (size_t i = 0; i < ngram_count_entries(m, (enum ngram_side)side, k); i++) {
+                const uint32_t *ids;
+                uint32_t c = ngram_count_entry(m, (enum ngram_side)side, k, i, &ids);
+                char *key = model_key(m, side, k, ids);
+                size_t need = len + strlen(key) + 32;
+                if (need > cap) {
+                    cap = need * 2;
+                    out = realloc(out, cap);
+                    assert_non_null(out);
+                }
+                len += (size_t)sprintf(out + len, "%d %s %u\n", side, key, c);
+                free(key);
+            }
+    return out;
+}
+
+/* Pruning is order-dependent (lossy counting), and the answers' table is
+ * filled on a second thread while the prompts' table and the vocabulary
+ * prune on the reading one: the model must not depend on how the two
+ * threads happen to interleave.  Small tables make every table prune
+ * hundreds of times; a busy neighbour thread varies the timing. */
+static atomic_int spin_stop;
+static void *spin(void *arg)
+{
+    (void)arg;
+    volatile uint64_t x = 0;
+    while (!atomic_load(&spin_stop))
+        x++;
+    return NULL;
+}
+
+static void test_threads_same_model(void **state)
+{
+    (void)state;
+    char *path = write_chat("prune.jsonl", 3000, 8, true), *err = NULL;
+    struct ngram_train_opts to = {.order = 3, .vocab_slots = 256, .table_slots = 1024,
+                                  .vocab_max = 128};
+    char *first = NULL;
+    for (int r = 0; r < 6; r++) {
+        pthread_t th[2];
+        int n_spin = r % 3;
+        atomic_store(&spin_stop, 0);
+        for (int i = 0; i < n_spin; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, spin, NULL), 0);
+        struct ngram_model *m = NULL;
+        assert_int_equal(ngram_train_file(path, DS_FORMAT_CHAT, &to, NULL, NULL, NULL, &m, &err),
+                         0);
+        atomic_store(&spin_stop, 1);
+        for (int i = 0; i < n_spin; i++)
+            pthread_join(th[i], NULL);
+        struct ngram_info in;
+        ngram_get_info(m, &in);
+        assert_true(in.table_pruned_at[0] > 0 && in.table_pruned_at[1] > 0);
+        char *d = model_dump(m);
+        if (!first)
+            first = d;
+        else {
+            assert_string_equal(d, first);
+            free(d);
+        }
+        ngram_model_free(m);
+    }
+    free(first);
     free(path);
 }
 
@@ -635,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_skip_lines),
         cmocka_unit_test(test_seed_determinism),
         cmocka_unit_test(test_memory_bound),
+        cmocka_unit_test(test_threads_same_model),
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_kth_count),
         cmocka_unit_test(test_scan_dataset),
