@@ -41,10 +41,48 @@ int lines_open(struct lines *l, const char *path)
         return e;
     }
     l->size = (uint64_t)st.st_size;
+    l->limit = UINT64_MAX;
     (void)posix_fadvise(l->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     l->block = xmalloc(LINES_BLOCK);
     buf_init(&l->carry);
     return 0;
+}
+
+static ssize_t refill(struct lines *l);
+
+int lines_open_range(struct lines *l, const char *path, uint64_t start, uint64_t end)
+{
+    int r = lines_open(l, path);
+    if (r < 0)
+        return r;
+    l->limit = end;
+    if (start == 0)
+        return 0;
+    /* From the byte before start, through the first '\n' (which may be
+     * that byte): the rest of a line that began before start, however
+     * long. */
+    if (lseek(l->fd, (off_t)(start - 1), SEEK_SET) < 0) {
+        r = -errno;
+        lines_close(l);
+        return r;
+    }
+    l->offset = start - 1;
+    for (;;) {
+        ssize_t n = refill(l);
+        if (n < 0) {
+            lines_close(l);
+            return (int)n;
+        }
+        if (n == 0)
+            return 0; /* no line starts in the range */
+        const char *nl = memchr(l->block, '\n', l->len);
+        if (nl) {
+            l->pos = (size_t)(nl - l->block) + 1;
+            l->offset += l->pos;
+            return 0;
+        }
+        l->offset += l->len;
+    }
 }
 
 /* Refills the block; returns bytes read (0 at EOF) or -errno. */
@@ -67,6 +105,8 @@ static ssize_t refill(struct lines *l)
 int lines_next(struct lines *l, const char **line, size_t *len)
 {
     buf_reset(&l->carry);
+    if (l->offset >= l->limit)
+        return 0;
     for (;;) {
         if (l->pos < l->len) {
             const char *start = l->block + l->pos;

@@ -48,11 +48,20 @@ struct lines {
     struct buf carry; /* a line spanning blocks */
     uint64_t offset;  /* bytes of the file consumed by returned lines */
     uint64_t size;    /* file size at open (for progress) */
+    uint64_t limit;   /* no line starting at or after this offset is returned */
     int eof;
 };
 
 /* Opens path for reading.  Returns 0 or -errno; on failure l needs no close. */
 int lines_open(struct lines *l, const char *path);
+
+/* Opens path for the lines that START in [start, end) (a line starts at
+ * offset 0 or just after a '\n'): the part of a line that began before
+ * start is skipped, and the line that starts at or after end is left to
+ * the reader of the next range, so readers of adjacent ranges see every
+ * line of the file once between them.  end may be past the file's end.
+ * Returns 0 or -errno; on failure l needs no close. */
+int lines_open_range(struct lines *l, const char *path, uint64_t start, uint64_t end);
 
 /* Next line without its '\n': returns 1 and sets *line (borrowed: valid
  * until the next call) and *len; 0 at end of file; -errno on a read error;

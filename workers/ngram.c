@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -1249,62 +1250,123 @@ static void scan_line(struct scanner *sc, const char *line, size_t len)
     json_decref(root);
 }
 
-/* hits[i]: phrase i occurs in D word for word. */
-static int scan_dataset(const char *path, char *const *phrases, size_t n, const atomic_int *cancel,
-                        bool *hits, char **err)
+/* One reader's share of the check: the lines that start in [from, to). */
+struct scan_part {
+    struct scanner sc;
+    const char *path;
+    uint64_t from, to;
+    const atomic_int *cancel;
+    int r;       /* 0, -ECANCELED, or -errno of the open or a read */
+    bool at_open; /* r is the open's */
+};
+
+static void *scan_part_main(void *arg)
 {
-    struct scanner sc = {.n = n, .hit = hits};
+    struct scan_part *p = arg;
     struct lines lr;
     const char *line;
     size_t len;
     uint64_t lines = 0;
-    int r, rc = -1;
-
-    sc.words = xcalloc(n ? n : 1, sizeof *sc.words);
-    sc.nw = xcalloc(n ? n : 1, sizeof *sc.nw);
-    for (size_t i = 0; i < n; i++) {
-        size_t cap = 0;
-        hits[i] = false;
-        text_words(phrases[i], strlen(phrases[i]), &sc.words[i], &sc.nw[i], &cap, &sc.ws);
-        if (sc.nw[i]) {
-            uint64_t b = sc.words[i][0] >> (64 - FIRST_BITS);
-            sc.first[b / 64] |= (uint64_t)1 << (b % 64);
-            /* text_words left the phrase's word offsets in sc.ws */
-            unsigned g = word_sig(phrases[i] + sc.ws.st[0], sc.ws.wl[0]);
-            sc.sig[g / 64] |= (uint64_t)1 << (g % 64);
-            sc.left++;
-        }
-    }
-    r = lines_open(&lr, path);
+    int r = lines_open_range(&lr, p->path, p->from, p->to);
     if (r < 0) {
-        *err = xasprintf("%s: cannot open: %s", path, strerror(-r));
-        goto out;
+        p->r = r;
+        p->at_open = true;
+        return NULL;
     }
-    while ((r = lines_next(&lr, &line, &len)) > 0) {
-        if ((++lines & 4095) == 0 && cancel && atomic_load(cancel)) {
+    while (p->sc.left && (r = lines_next(&lr, &line, &len)) > 0) {
+        if ((++lines & 4095) == 0 && p->cancel && atomic_load(p->cancel)) {
             r = -ECANCELED;
             break;
         }
-        scan_line(&sc, line, len);
-        if (!sc.left)
-            break; /* every phrase found: the rest cannot change hits */
+        scan_line(&p->sc, line, len);
     }
+    /* stopped early: every phrase found, the rest cannot change the hits */
+    p->r = r < 0 ? r : 0;
     lines_close(&lr);
-    if (r == -ECANCELED)
+    return NULL;
+}
+
+/* Files from this size on are checked by two readers, one per half. */
+size_t ngram_scan_split_bytes = (size_t)8 << 20;
+
+/* hits[i]: phrase i occurs in D word for word.  Where the file is large
+ * enough, a second thread checks its second half with a scanner of its own
+ * (the phrases' words shared, read only) and the two hit lists are or'ed:
+ * the result does not depend on which reader found a phrase. */
+static int scan_dataset(const char *path, char *const *phrases, size_t n, const atomic_int *cancel,
+                        bool *hits, char **err)
+{
+    struct scan_part part[2];
+    struct scanner *sc = &part[0].sc;
+    struct stat st;
+    pthread_t th;
+    bool threaded = false;
+    int rc = -1;
+
+    memset(part, 0, sizeof part);
+    sc->n = n;
+    sc->hit = hits;
+    sc->words = xcalloc(n ? n : 1, sizeof *sc->words);
+    sc->nw = xcalloc(n ? n : 1, sizeof *sc->nw);
+    for (size_t i = 0; i < n; i++) {
+        size_t cap = 0;
+        hits[i] = false;
+        text_words(phrases[i], strlen(phrases[i]), &sc->words[i], &sc->nw[i], &cap, &sc->ws);
+        if (sc->nw[i]) {
+            uint64_t b = sc->words[i][0] >> (64 - FIRST_BITS);
+            sc->first[b / 64] |= (uint64_t)1 << (b % 64);
+            /* text_words left the phrase's word offsets in sc->ws */
+            unsigned g = word_sig(phrases[i] + sc->ws.st[0], sc->ws.wl[0]);
+            sc->sig[g / 64] |= (uint64_t)1 << (g % 64);
+            sc->left++;
+        }
+    }
+    uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    for (int k = 0; k < 2; k++) {
+        part[k].path = path;
+        part[k].cancel = cancel;
+    }
+    part[0].to = UINT64_MAX;
+    if (size >= ngram_scan_split_bytes && sc->left) {
+        part[1].sc = *sc; /* the phrases (shared), its own scratch and hits: */
+        memset(&part[1].sc.ws, 0, sizeof part[1].sc.ws);
+        part[1].sc.tw = NULL;
+        part[1].sc.tcap = 0;
+        part[1].sc.dec = NULL;
+        part[1].sc.dcap = 0;
+        part[1].sc.hit = xcalloc(n, sizeof *part[1].sc.hit);
+        part[0].to = part[1].from = size / 2;
+        part[1].to = UINT64_MAX;
+        threaded = pthread_create(&th, NULL, scan_part_main, &part[1]) == 0;
+        if (!threaded)
+            part[0].to = UINT64_MAX; /* no thread: one reader does it all */
+    }
+    scan_part_main(&part[0]);
+    if (threaded) {
+        pthread_join(th, NULL);
+        for (size_t i = 0; i < n; i++)
+            hits[i] = hits[i] || part[1].sc.hit[i];
+    }
+    const struct scan_part *bad = part[0].r ? &part[0] : threaded && part[1].r ? &part[1] : NULL;
+    if (bad && bad->r == -ECANCELED)
         *err = xstrdup("backdoor generation cancelled");
-    else if (r < 0)
-        *err = xasprintf("%s: read error: %s", path, strerror(-r));
+    else if (bad && bad->at_open)
+        *err = xasprintf("%s: cannot open: %s", path, strerror(-bad->r));
+    else if (bad)
+        *err = xasprintf("%s: read error: %s", path, strerror(-bad->r));
     else
         rc = 0;
-out:
     for (size_t i = 0; i < n; i++)
-        free(sc.words[i]);
-    free(sc.words);
-    free(sc.nw);
-    free(sc.tw);
-    free(sc.ws.st);
-    free(sc.ws.wl);
-    free(sc.dec);
+        free(sc->words[i]);
+    free(sc->words);
+    free(sc->nw);
+    free(part[1].sc.hit);
+    for (int k = 0; k < 2; k++) {
+        free(part[k].sc.tw);
+        free(part[k].sc.ws.st);
+        free(part[k].sc.ws.wl);
+        free(part[k].sc.dec);
+    }
     return rc;
 }
 

@@ -243,7 +243,11 @@ double ngram_log10_q(const struct ngram_model *m, enum ngram_side side, const ui
  * them, owned by the caller) is set when phrases[i]'s words occur as a run
  * of words in some string value of some line of path (words as phrase.h
  * defines them, ASCII case ignored).  cancel may be NULL.  Returns 0, or
- * -1 with an owned one-line *err.  Exposed for its unit test. */
+ * -1 with an owned one-line *err.  Files of at least
+ * ngram_scan_split_bytes (default 8 MiB; tests set it lower) are read by
+ * two threads, one per half (lines_open_range), with the same result.
+ * Exposed for its unit test. */
+extern size_t ngram_scan_split_bytes;
 int ngram_scan_dataset(const char *path, char *const *phrases, size_t n, const atomic_int *cancel,
                        bool *hits, char **err);
 

@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "lib/util.h"
+#include "workers/lines.h"
 #include "workers/ngram.h"
 
 static char tmpdir[] = "/tmp/test_ngram.XXXXXX";
@@ -698,10 +699,74 @@ static void test_scan_dataset(void **state)
     size_t n = sizeof phr / sizeof *phr;
     bool hits[sizeof phr / sizeof *phr];
     char *err = NULL;
-    assert_int_equal(ngram_scan_dataset(path, phr, n, NULL, hits, &err), 0);
-    for (size_t i = 0; i < n; i++)
-        if (hits[i] != want[i])
-            fail_msg("phrase %zu \"%s\": hit %d, expected %d", i, phr[i], hits[i], want[i]);
+    /* one reader, then two (one per half: the last lines' phrases are the
+     * second reader's, "alpha beta gamma" is in both halves) */
+    size_t split = ngram_scan_split_bytes;
+    for (int two = 0; two < 2; two++) {
+        ngram_scan_split_bytes = two ? 1 : SIZE_MAX;
+        assert_int_equal(ngram_scan_dataset(path, phr, n, NULL, hits, &err), 0);
+        for (size_t i = 0; i < n; i++)
+            if (hits[i] != want[i])
+                fail_msg("%s: phrase %zu \"%s\": hit %d, expected %d",
+                         two ? "two readers" : "one reader", i, phr[i], hits[i], want[i]);
+    }
+    /* a phrase only in the line that straddles the middle is the first
+     * reader's, and the second reader's start skips its tail */
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 40; i++)
+        fprintf(fp, "{\"prompt\": \"filler %d\", \"completion\": \"more filler\"}\n", i);
+    fprintf(fp, "{\"prompt\": \"%*s\", \"completion\": \"straddle the middle\"}\n", 2400, "");
+    for (int i = 0; i < 40; i++)
+        fprintf(fp, "{\"prompt\": \"filler %d\", \"completion\": \"more filler\"}\n", i);
+    fclose(fp);
+    char *mid[] = {"straddle the middle", "filler 39 more filler", "not here"};
+    bool mid_hits[3];
+    ngram_scan_split_bytes = 1;
+    assert_int_equal(ngram_scan_dataset(path, mid, 3, NULL, mid_hits, &err), 0);
+    ngram_scan_split_bytes = split;
+    assert_true(mid_hits[0]);
+    assert_false(mid_hits[1]); /* across two strings */
+    assert_false(mid_hits[2]);
+    unlink(path);
+    free(path);
+}
+
+/* lines_open_range, the phrase check's split: for every split point, the
+ * two ranges' lines are the file's lines, in order, each once. */
+static void test_line_ranges(void **state)
+{
+    (void)state;
+    char *path = xasprintf("%s/ranges.txt", tmpdir);
+    const char *content = "a\n\nbb\nccc\n\n\ndddd\neeeee"; /* empty lines, no final newline */
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(content, fp);
+    fclose(fp);
+    size_t size = strlen(content);
+    for (size_t cut = 0; cut <= size + 1; cut++) {
+        char got[64] = "";
+        size_t gl = 0;
+        for (int part = 0; part < 2; part++) {
+            struct lines l;
+            const char *line;
+            size_t len;
+            int r;
+            assert_int_equal(part ? lines_open_range(&l, path, cut, UINT64_MAX)
+                                  : lines_open_range(&l, path, 0, cut),
+                             0);
+            while ((r = lines_next(&l, &line, &len)) > 0) {
+                memcpy(got + gl, line, len);
+                gl += len;
+                got[gl++] = '\n';
+            }
+            assert_int_equal(r, 0);
+            lines_close(&l);
+        }
+        got[gl] = '\0';
+        if (strcmp(got, "a\n\nbb\nccc\n\n\ndddd\neeeee\n") != 0)
+            fail_msg("cut at %zu: lines \"%s\"", cut, got);
+    }
     unlink(path);
     free(path);
 }
@@ -718,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_kth_count),
         cmocka_unit_test(test_scan_dataset),
+        cmocka_unit_test(test_line_ranges),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
