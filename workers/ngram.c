@@ -231,6 +231,41 @@ static uint32_t prune_threshold(const uint32_t *counts, size_t used, size_t cap)
     return ngram_kth_count(counts, used, used - cap / 2 - 1);
 }
 
+/* The same threshold from a histogram filled during one scan of the
+ * table: the common case (the threshold is a small count) needs neither a
+ * copy of the counts nor a second scan to count the survivors. */
+enum { PRUNE_SMALL = 256 };
+struct prune_hist {
+    size_t n[PRUNE_SMALL];
+};
+
+static void prune_hist_init(struct prune_hist *h)
+{
+    memset(h, 0, sizeof *h);
+}
+
+static inline void prune_hist_add(struct prune_hist *h, uint32_t count)
+{
+    if (count < PRUNE_SMALL)
+        h->n[count]++;
+}
+
+/* false: the threshold is not below PRUNE_SMALL (ask prune_threshold). */
+static bool prune_hist_threshold(const struct prune_hist *h, size_t used, size_t cap,
+                                 uint32_t *th, size_t *keep)
+{
+    size_t k = used - cap / 2 - 1, below = 0;
+    for (uint32_t v = 0; v < PRUNE_SMALL; v++) {
+        below += h->n[v];
+        if (k < below) {
+            *th = v;
+            *keep = used - below;
+            return true;
+        }
+    }
+    return false;
+}
+
 static struct vslot *vt_find(struct vtable *t, uint64_t h, const char *s, size_t len, bool *found)
 {
     size_t mask = t->cap - 1, i = h & mask;
@@ -250,17 +285,26 @@ static struct vslot *vt_find(struct vtable *t, uint64_t h, const char *s, size_t
 
 static void vt_prune(struct ngram_model *m, struct vtable *t)
 {
-    uint32_t *counts = acc_alloc(m, t->used, sizeof *counts);
-    size_t k = 0;
+    struct prune_hist ph;
+    prune_hist_init(&ph);
     for (size_t i = 0; i < t->cap; i++)
         if (t->s[i].h)
-            counts[k++] = t->s[i].count;
-    uint32_t th = prune_threshold(counts, k, t->cap);
-    acc_free(m, counts, t->used, sizeof *counts);
-    size_t keep = 0;
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->s[i].h && t->s[i].count > th)
-            keep++;
+            prune_hist_add(&ph, t->s[i].count);
+    uint32_t th;
+    size_t keep;
+    if (!prune_hist_threshold(&ph, t->used, t->cap, &th, &keep)) {
+        uint32_t *counts = acc_alloc(m, t->used, sizeof *counts);
+        size_t k = 0;
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->s[i].h)
+                counts[k++] = t->s[i].count;
+        th = prune_threshold(counts, k, t->cap);
+        acc_free(m, counts, t->used, sizeof *counts);
+        keep = 0;
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->s[i].h && t->s[i].count > th)
+                keep++;
+    }
     struct vslot *tmp = acc_alloc(m, keep, sizeof *tmp);
     size_t j = 0;
     for (size_t i = 0; i < t->cap; i++)
@@ -319,17 +363,26 @@ static struct tslot *tt_find(struct ttable *t, const uint64_t *w, unsigned k, bo
 
 static void tt_prune(struct ngram_model *m, struct ttable *t)
 {
-    uint32_t *counts = acc_alloc(m, t->used, sizeof *counts);
-    size_t k = 0;
+    struct prune_hist ph;
+    prune_hist_init(&ph);
     for (size_t i = 0; i < t->cap; i++)
         if (t->s[i].order)
-            counts[k++] = t->s[i].count;
-    uint32_t th = prune_threshold(counts, k, t->cap);
-    acc_free(m, counts, t->used, sizeof *counts);
-    size_t keep = 0;
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->s[i].order && t->s[i].count > th)
-            keep++;
+            prune_hist_add(&ph, t->s[i].count);
+    uint32_t th;
+    size_t keep;
+    if (!prune_hist_threshold(&ph, t->used, t->cap, &th, &keep)) {
+        uint32_t *counts = acc_alloc(m, t->used, sizeof *counts);
+        size_t k = 0;
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->s[i].order)
+                counts[k++] = t->s[i].count;
+        th = prune_threshold(counts, k, t->cap);
+        acc_free(m, counts, t->used, sizeof *counts);
+        keep = 0;
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->s[i].order && t->s[i].count > th)
+                keep++;
+    }
     struct tslot *tmp = acc_alloc(m, keep, sizeof *tmp);
     size_t j = 0;
     for (size_t i = 0; i < t->cap; i++)
