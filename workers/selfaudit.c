@@ -19,12 +19,12 @@
  * Nothing is kept per row but one bit (near-duplicate flag).
  *
  * Threads.  Each pass reads the file in a thread of its own that parses
- * the rows, splits their words and computes their band keys, and does the
- * updates no other update reads during that pass (pass 1: the unigram
- * sketch; pass 2: the row and band filter look-ups and the per-word bits,
- * which read only what pass 1 built), in file order, two batches of rows
- * ahead at most; the calling thread runs the rest in file order too, so
- * the result is the same as one thread's.
+ * the rows, splits their words and computes their band keys, and in pass
+ * 2 does the look-ups that read only what pass 1 built (the row and band
+ * filters, the per-word bits), in file order, two batches of rows ahead
+ * at most; the calling thread runs the rest in file order too (in pass 1
+ * all the sketch updates, the unigram sketch's included: parsing is the
+ * longer half), so the result is the same as one thread's.
  *
  * Phrases are hashed as polynomials over 64-bit word hashes (mod 2^64,
  * odd base), so a suffix, a prefix and a whole sequence share one
@@ -738,7 +738,11 @@ static void pass1_row(struct run *R, const uint64_t bk[N_BANDS])
                 e->ks = (uint8_t)j;
             }
         }
-    /* the unigram sketch (uni, words_total) is the reading thread's */
+    /* and the unigram sketch, only read in pass 2 (in this thread, which
+     * waits for the reading one otherwise) */
+    cms_add_all(&R->uni, p->h, p->n);
+    cms_add_all(&R->uni, a->h, a->n);
+    R->words_total += p->n + a->n;
 }
 
 static int co_cmp(const void *x, const void *y)
@@ -1005,14 +1009,9 @@ static void *reader_main(void *arg)
             words_split(&w->wa, w->texts.response);
             band_keys(&w->wp, &w->wa, &rd->shv, &rd->shv_cap, w->bk);
             rows++;
-            if (rd->which == 1) { /* the unigram sketch, only read in pass 2 */
-                cms_add_all(&R->uni, w->wp.h, w->wp.n);
-                cms_add_all(&R->uni, w->wa.h, w->wa.n);
-                R->words_total += w->wp.n + w->wa.n;
-            } else {
+            if (rd->which == 2)
                 pass2_prep(R, &w->wp, &w->wa, w->line, rows, w->bk, w->tail, &w->nt, w->head,
                            &w->nh);
-            }
         }
         b->r = r > 0 ? 1 : r;
         pthread_mutex_lock(&rd->mu);
