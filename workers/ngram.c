@@ -60,6 +60,7 @@ struct vtable {
 
 struct ttable {
     struct tslot *s;
+    uint32_t *tag; /* per slot: 0 empty, else gram_tag of its gram (what a probe reads) */
     size_t cap, used;
     uint32_t pruned_at;
 };
@@ -142,7 +143,7 @@ size_t ngram_memory_bound(const struct ngram_train_opts *o)
     size_t vs = o && o->vocab_slots ? o->vocab_slots : NGRAM_VOCAB_SLOTS;
     size_t ts = o && o->table_slots ? o->table_slots : NGRAM_TABLE_SLOTS;
     size_t vm = o && o->vocab_max ? o->vocab_max : NGRAM_VOCAB_MAX;
-    size_t tables = vs * sizeof(struct vslot) + 2 * ts * sizeof(struct tslot);
+    size_t tables = vs * sizeof(struct vslot) + 2 * ts * (sizeof(struct tslot) + sizeof(uint32_t));
     /* pruning: the survivors (at most half a table) and the counts sorted;
      * side 1's table may prune on its thread while side 0's table or the
      * vocabulary prunes on the reading one */
@@ -337,28 +338,51 @@ static void vt_add(struct ngram_model *m, struct vtable *t, uint64_t h, const ch
         vt_prune(m, t);
 }
 
-/* The slot of the k-gram w whose gram_hash is gh. */
-static struct tslot *tt_find_h(struct ttable *t, const uint64_t *w, unsigned k, uint64_t gh,
-                               bool *found)
+/* A slot's tag: 32 bits of its gram's hash, never 0 (0 marks an empty
+ * slot).  A probe reads the tags, 16 to a cache line and a small array,
+ * and the 40-byte slot only where the tag matches: the tables are
+ * megabytes, and at 3/4 full a probe passes several slots. */
+static inline uint32_t gram_tag(uint64_t gh)
+{
+    return (uint32_t)(gh >> 32) | 1u;
+}
+
+/* The slot of the k-gram w whose gram_hash is gh: its own (*found), or
+ * the empty one where it goes. */
+static size_t tt_find_h(const struct ttable *t, const uint64_t *w, unsigned k, uint64_t gh,
+                        bool *found)
 {
     size_t mask = t->cap - 1, i = gh & mask;
+    uint32_t tag = gram_tag(gh);
     for (;;) {
-        struct tslot *e = &t->s[i];
-        if (e->order == 0) {
+        uint32_t g = t->tag[i];
+        if (g == 0) {
             *found = false;
-            return e;
+            return i;
         }
-        if (e->order == k && memcmp(e->w, w, k * sizeof *w) == 0) {
-            *found = true;
-            return e;
+        if (g == tag) {
+            const struct tslot *e = &t->s[i];
+            unsigned j = 0;
+            if (e->order == k)
+                while (j < k && e->w[j] == w[j])
+                    j++;
+            if (j == k && e->order == k) {
+                *found = true;
+                return i;
+            }
         }
         i = (i + 1) & mask;
     }
 }
 
-static struct tslot *tt_find(struct ttable *t, const uint64_t *w, unsigned k, bool *found)
+/* Puts e in its slot (the table holds no slot of its gram). */
+static void tt_put(struct ttable *t, const struct tslot *e)
 {
-    return tt_find_h(t, w, k, gram_hash(w, k), found);
+    bool found;
+    uint64_t gh = gram_hash(e->w, e->order);
+    size_t i = tt_find_h(t, e->w, e->order, gh, &found);
+    t->s[i] = *e;
+    t->tag[i] = gram_tag(gh);
 }
 
 static void tt_prune(struct ngram_model *m, struct ttable *t)
@@ -389,10 +413,9 @@ static void tt_prune(struct ngram_model *m, struct ttable *t)
         if (t->s[i].order && t->s[i].count > th)
             tmp[j++] = t->s[i];
     memset(t->s, 0, t->cap * sizeof *t->s);
-    for (size_t i = 0; i < keep; i++) {
-        bool found;
-        *tt_find(t, tmp[i].w, tmp[i].order, &found) = tmp[i];
-    }
+    memset(t->tag, 0, t->cap * sizeof *t->tag);
+    for (size_t i = 0; i < keep; i++)
+        tt_put(t, &tmp[i]);
     t->used = keep;
     t->pruned_at = th;
     acc_free(m, tmp, keep, sizeof *tmp);
@@ -402,7 +425,8 @@ static void tt_add(struct ngram_model *m, struct ttable *t, const uint64_t *w, u
                    uint64_t gh)
 {
     bool found;
-    struct tslot *e = tt_find_h(t, w, k, gh, &found);
+    size_t i = tt_find_h(t, w, k, gh, &found);
+    struct tslot *e = &t->s[i];
     if (found) {
         if (e->count < UINT32_MAX)
             e->count++;
@@ -412,6 +436,7 @@ static void tt_add(struct ngram_model *m, struct ttable *t, const uint64_t *w, u
     memcpy(e->w, w, k * sizeof *w);
     e->order = k;
     e->count = 1;
+    t->tag[i] = gram_tag(gh);
     if (++t->used > t->cap / 4 * 3)
         tt_prune(m, t);
 }
@@ -535,12 +560,16 @@ static void count_grams(struct ngram_model *m, struct ttable *tt, const uint64_t
     }
     enum { AHEAD = 4 };
     for (size_t i = 0; i < n && i < AHEAD; i++)
-        for (unsigned k = 1; k <= order; k++)
+        for (unsigned k = 1; k <= order; k++) {
+            __builtin_prefetch(&tt->tag[gh[i][k] & (tt->cap - 1)]);
             __builtin_prefetch(&tt->s[gh[i][k] & (tt->cap - 1)]);
+        }
     for (size_t i = 0; i < n; i++) {
         if (i + AHEAD < n)
-            for (unsigned k = 1; k <= order; k++)
+            for (unsigned k = 1; k <= order; k++) {
+                __builtin_prefetch(&tt->tag[gh[i + AHEAD][k] & (tt->cap - 1)]);
                 __builtin_prefetch(&tt->s[gh[i + AHEAD][k] & (tt->cap - 1)]);
+            }
         for (unsigned k = 1; k <= order; k++)
             tt_add(m, tt, &hist[NGRAM_MAX_ORDER + i - (k - 1)], k, gh[i][k]);
     }
@@ -671,7 +700,9 @@ static void compact_side(struct trainer *tr, int side)
     /* the entry arrays were sized for the table's k-grams; the table goes now */
     m->info.table_pruned_at[side] = t->pruned_at;
     acc_free(m, t->s, t->cap, sizeof *t->s);
+    acc_free(m, t->tag, t->cap, sizeof *t->tag);
     t->s = NULL;
+    t->tag = NULL;
 }
 
 static int finalise(struct trainer *tr, size_t vocab_max, char **err)
@@ -723,7 +754,9 @@ static void trainer_free(struct trainer *tr)
     tr->vt.s = NULL;
     for (int s = 0; s < 2; s++) {
         acc_free(tr->m, tr->tt[s].s, tr->tt[s].cap, sizeof *tr->tt[s].s);
+        acc_free(tr->m, tr->tt[s].tag, tr->tt[s].cap, sizeof *tr->tt[s].tag);
         tr->tt[s].s = NULL;
+        tr->tt[s].tag = NULL;
     }
 }
 
@@ -771,6 +804,7 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
     for (int s = 0; s < 2; s++) {
         tr.tt[s].cap = opt.table_slots;
         tr.tt[s].s = acc_alloc(m, tr.tt[s].cap, sizeof *tr.tt[s].s);
+        tr.tt[s].tag = acc_alloc(m, tr.tt[s].cap, sizeof *tr.tt[s].tag);
     }
 
     r = lines_open(&lr, path);

@@ -37,7 +37,8 @@
  * The memory bound.  Training keeps three fixed-size open-addressing
  * tables, allocated once: the vocabulary (NGRAM_VOCAB_SLOTS slots of 48
  * bytes) and one n-gram table per side (NGRAM_TABLE_SLOTS slots of 40
- * bytes), words identified by a 64-bit hash.  When a table is 3/4 full it
+ * bytes, and a 4-byte tag per slot that probes read first), words
+ * identified by a 64-bit hash.  When a table is 3/4 full it
  * is pruned the lossy-counting way: the entries with the smallest counts
  * (count <= t, t raised until the table is at most half full) are dropped.
  * The final vocabulary keeps the NGRAM_VOCAB_MAX most frequent words, and
