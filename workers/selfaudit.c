@@ -16,15 +16,19 @@
  *          suffix split of a row is looked up among the whole rows (a hit
  *          is a copy with words added: the duplicates attack); the rare
  *          runs at the prompt's end and the answer's start are grouped.
- * Nothing is kept per row but one bit (near-duplicate flag).
+ * Nothing is kept per row but one bit (near-duplicate flag), and one byte
+ * per batch of BATCH_ROWS rows (pass 1's count of rows in it, for pass 2).
  *
  * Threads.  Each pass reads the file in a thread of its own that parses
  * the rows, splits their words and computes their band keys, and in pass
  * 2 does the look-ups that read only what pass 1 built (the row and band
- * filters, the per-word bits), in file order, two batches of rows ahead
- * at most; the calling thread runs the rest in file order too (in pass 1
- * all the sketch updates, the unigram sketch's included: parsing is the
- * longer half), so the result is the same as one thread's.
+ * filters, the per-word bits), two batches of rows ahead at most; the
+ * calling thread runs the rest in file order (in pass 1 all the sketch
+ * updates, the unigram sketch's included: parsing is the shorter half).
+ * In pass 2, where the updates are the shorter half, the calling thread
+ * also parses every other batch (see "the reading threads").  Every
+ * structure is updated by one thread in file order, so the result is the
+ * same as one thread's.
  *
  * Phrases are hashed as polynomials over 64-bit word hashes (mod 2^64,
  * odd base), so a suffix, a prefix and a whole sequence share one
@@ -591,6 +595,7 @@ struct run {
     struct selfaudit_report *rep;
     double *tail_bits, *head_bits;
     uint32_t text_rows;    /* rows before a text-table entry gets its texts */
+    struct batch_rows *batch_rows; /* pass 1's rows per batch of the reading threads */
 };
 
 /* The MinHash functions: shingle hash v (already mixed) -> (v ^ c) * a,
@@ -841,23 +846,21 @@ static double uni_bits(const struct run *R, uint64_t h, double rare_count)
     return -log2((c + 0.5) / ((double)R->words_total + 1.0));
 }
 
-/* The row updates of pass 2 that read only what pass 1 built (the row
- * and band filters, the unigram sketch): run by the reading thread, in
- * file order, for row number row (1-based among the rows read); fills
- * the row's per-word bits for the rare-runs attack. */
-static void pass2_prep(struct run *R, const struct words *p, const struct words *a, uint64_t line,
-                       uint64_t row, const uint64_t bk[N_BANDS], double *tail, size_t *ntp,
-                       double *head, size_t *nhp)
+/* The look-ups of pass 2 that read only what pass 1 built (the row and
+ * band filters, the unigram sketch), for row number row (1-based among the
+ * rows read): whether the row repeats (*exact) or nearly repeats (*near)
+ * another, and its per-word bits for the rare-runs attack.  Run by
+ * whichever thread parsed the row; it writes only to the row's own
+ * fields. */
+static void pass2_prep(const struct run *R, const struct words *p, const struct words *a,
+                       uint64_t row, const uint64_t bk[N_BANDS], bool *exact, bool *near,
+                       double *tail, size_t *ntp, double *head, size_t *nhp)
 {
     uint64_t rk = row_key(p->pre[p->n], a->pre[a->n]);
-    if (bloom_has(&R->row2, rk))
-        R->rep->exact_dup_rows++;
-    for (int b = 0; b < N_BANDS; b++)
-        if (bloom_has(&R->band2, bk[b])) {
-            R->rep->near_dup_rows++;
-            R->rep->near_dup_bits[line >> 3] |= (uint8_t)(1u << (line & 7));
-            break;
-        }
+    *exact = bloom_has(&R->row2, rk);
+    *near = false;
+    for (int b = 0; b < N_BANDS && !*near; b++)
+        *near = bloom_has(&R->band2, bk[b]);
     /* (c), first half: the per-word bits under the file's own unigram model */
     double rare_count = R->o->rare_share * (double)row;
     size_t nt = p->n < RUN_MAX ? p->n : RUN_MAX, nh = a->n < RUN_MAX ? a->n : RUN_MAX;
@@ -940,12 +943,20 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, cons
     return 0;
 }
 
-/* ---- the reading thread ------------------------------------------------------------------ *
+/* ---- the reading threads ----------------------------------------------------------------- *
  * A pass reads the file in a thread of its own, which also parses each
  * row, splits its words and computes its band keys (what depends on the
  * row alone), in batches of BATCH_ROWS rows or BATCH_BYTES bytes; the
  * calling thread runs the row updates, in file order.  Two batches: one
- * filled while the other is used. */
+ * filled while the other is used.
+ *
+ * In pass 2 the calling thread has little else to do, so it parses too:
+ * the batches are numbered in file order, the reading thread parses the
+ * odd ones and the calling thread the even ones, each skipping the
+ * other's lines (both compute the same batch boundaries from the lines'
+ * lengths).  A row's number among the rows read (what pass 2's look-ups
+ * need) comes from pass 1, which keeps each batch's count of rows: one
+ * byte per batch. */
 
 #define BATCH_ROWS  64
 #define BATCH_BYTES (1u << 20)
@@ -955,7 +966,9 @@ struct prow {
     struct words wp, wa;
     uint64_t bk[N_BANDS];
     uint64_t line;
+    uint64_t row;     /* pass 2: the row number pass2_prep was given */
     bool ok;
+    bool exact, near; /* pass 2: pass2_prep's verdicts */
     size_t nt, nh;
     double tail[RUN_MAX], head[RUN_MAX]; /* pass 2: pass2_prep's bits */
 };
@@ -967,24 +980,98 @@ struct batch {
     bool full; /* filled, not yet used */
 };
 
-struct reader {
+/* One parser's place in the file. */
+struct parser {
     struct lines L;
+    uint64_t lineno; /* lines before the next one */
+    uint64_t rows;   /* rows read before the next one */
+    uint64_t next;   /* the next batch's number */
+    unsigned stride, phase; /* parses the batches j with j % stride == phase */
+    uint64_t *shv;
+    size_t shv_cap;
+};
+
+struct reader {
+    struct parser P;
     struct run *R;
     int which;
     enum dataset_format fmt;
     struct batch b[2];
-    uint64_t *shv;
-    size_t shv_cap;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
 };
 
+/* Pass 1's count of rows per batch, for pass 2's row numbers. */
+struct batch_rows {
+    uint8_t *n;
+    size_t len, cap;
+};
+
+unsigned selfaudit_pass2_parsers = 2;
+unsigned long selfaudit_pass2_renumbered;
+
+static void batch_rows_push(struct batch_rows *br, unsigned n)
+{
+    if (br->len == br->cap) {
+        br->cap = br->cap ? br->cap * 2 : 4096;
+        br->n = xrealloc(br->n, br->cap);
+    }
+    br->n[br->len++] = (uint8_t)n;
+}
+
+/* Fills b with the next batch p parses (the batches before it that are
+ * another parser's: skipped, their lines and rows counted).  Sets b->r. */
+static void parse_batch(struct parser *p, struct run *R, int which, enum dataset_format fmt,
+                        const struct batch_rows *br, struct batch *b)
+{
+    const char *line;
+    size_t len, bytes;
+    int r = 1;
+    for (;; p->next++) {
+        bool mine = p->next % p->stride == p->phase;
+        b->n = 0;
+        bytes = 0;
+        if (!mine) {
+            size_t n = 0;
+            while (n < BATCH_ROWS && bytes < BATCH_BYTES && (r = lines_next(&p->L, &line, &len)) > 0) {
+                n++;
+                bytes += len;
+                p->lineno++;
+            }
+            if (br && p->next < br->len)
+                p->rows += br->n[p->next];
+            if (r <= 0)
+                break; /* the end, in the other parser's batch: it says so */
+            continue;
+        }
+        while (b->n < BATCH_ROWS && bytes < BATCH_BYTES && (r = lines_next(&p->L, &line, &len)) > 0) {
+            struct prow *w = &b->row[b->n++];
+            bytes += len;
+            w->line = p->lineno++;
+            w->ok = ds_row_texts(line, len, fmt, &w->texts, NULL) == 0;
+            if (!w->ok)
+                continue;
+            words_split(&w->wp, w->texts.prompt);
+            words_split(&w->wa, w->texts.response);
+            band_keys(&w->wp, &w->wa, &p->shv, &p->shv_cap, w->bk);
+            p->rows++;
+            if (which == 2) {
+                w->row = p->rows;
+                pass2_prep(R, &w->wp, &w->wa, p->rows, w->bk, &w->exact, &w->near, w->tail,
+                           &w->nt, w->head, &w->nh);
+            }
+        }
+        p->next++;
+        break;
+    }
+    b->r = r > 0 ? 1 : r;
+}
+
 static void *reader_main(void *arg)
 {
     struct reader *rd = arg;
-    struct run *R = rd->R;
-    uint64_t lineno = 0, rows = 0;
+    const struct batch_rows *br = rd->which == 2 ? rd->R->batch_rows : NULL;
     for (int k = 0;; k ^= 1) {
         struct batch *b = &rd->b[k];
         pthread_mutex_lock(&rd->mu);
@@ -994,26 +1081,8 @@ static void *reader_main(void *arg)
         pthread_mutex_unlock(&rd->mu);
         if (stop)
             return NULL;
-        const char *line;
-        size_t len, bytes = 0;
-        int r = 1;
-        b->n = 0;
-        while (b->n < BATCH_ROWS && bytes < BATCH_BYTES && (r = lines_next(&rd->L, &line, &len)) > 0) {
-            struct prow *w = &b->row[b->n++];
-            bytes += len;
-            w->line = lineno++;
-            w->ok = ds_row_texts(line, len, rd->fmt, &w->texts, NULL) == 0;
-            if (!w->ok)
-                continue;
-            words_split(&w->wp, w->texts.prompt);
-            words_split(&w->wa, w->texts.response);
-            band_keys(&w->wp, &w->wa, &rd->shv, &rd->shv_cap, w->bk);
-            rows++;
-            if (rd->which == 2)
-                pass2_prep(R, &w->wp, &w->wa, w->line, rows, w->bk, w->tail, &w->nt, w->head,
-                           &w->nh);
-        }
-        b->r = r > 0 ? 1 : r;
+        parse_batch(&rd->P, rd->R, rd->which, rd->fmt, br, b);
+        int r = b->r;
         pthread_mutex_lock(&rd->mu);
         b->full = true;
         pthread_cond_broadcast(&rd->cv);
@@ -1023,35 +1092,67 @@ static void *reader_main(void *arg)
     }
 }
 
+static void batch_free(struct batch *b)
+{
+    for (size_t i = 0; i < BATCH_ROWS; i++) {
+        ds_texts_free(&b->row[i].texts);
+        words_free(&b->row[i].wp);
+        words_free(&b->row[i].wa);
+    }
+}
+
 static int pass(struct run *R, const char *path, enum dataset_format fmt, int which, char **err)
 {
     struct reader *rd = xcalloc(1, sizeof *rd);
+    struct parser *own = NULL; /* pass 2: the calling thread's parser */
+    struct batch *ob = NULL;   /* and its batch */
     pthread_t th;
-    int r = lines_open(&rd->L, path);
+    bool started = false;
+    pthread_mutex_init(&rd->mu, NULL);
+    pthread_cond_init(&rd->cv, NULL);
+    int r = lines_open(&rd->P.L, path);
     if (r < 0) {
         *err = xasprintf("%s: cannot open for the self-audit: %s", path, strerror(-r));
-        free(rd);
-        return r;
+        goto out;
+    }
+    rd->P.stride = 1;
+    if (which == 2 && selfaudit_pass2_parsers > 1) {
+        own = xcalloc(1, sizeof *own);
+        ob = xcalloc(1, sizeof *ob);
+        r = lines_open(&own->L, path);
+        if (r < 0) {
+            *err = xasprintf("%s: cannot open for the self-audit: %s", path, strerror(-r));
+            goto out;
+        }
+        rd->P.stride = own->stride = 2;
+        rd->P.phase = 1; /* the calling thread: the even batches */
     }
     rd->fmt = fmt;
     rd->R = R;
     rd->which = which;
-    pthread_mutex_init(&rd->mu, NULL);
-    pthread_cond_init(&rd->cv, NULL);
     if ((r = pthread_create(&th, NULL, reader_main, rd)) != 0) {
         *err = xasprintf("self-audit: cannot start its reading thread: %s", strerror(r));
         r = -r;
         goto out;
     }
+    started = true;
     R->rows = 0;
     R->lines = 0;
     r = 1;
-    for (int k = 0; r > 0; k ^= 1) {
-        struct batch *b = &rd->b[k];
-        pthread_mutex_lock(&rd->mu);
-        while (!b->full)
-            pthread_cond_wait(&rd->cv, &rd->mu);
-        pthread_mutex_unlock(&rd->mu);
+    int k = 0;
+    for (uint64_t j = 0; r > 0; j++) {
+        struct batch *b;
+        if (own && j % 2 == 0) {
+            b = ob;
+            parse_batch(own, R, which, fmt, R->batch_rows, b);
+        } else {
+            b = &rd->b[k];
+            pthread_mutex_lock(&rd->mu);
+            while (!b->full)
+                pthread_cond_wait(&rd->cv, &rd->mu);
+            pthread_mutex_unlock(&rd->mu);
+        }
+        unsigned ok = 0;
         for (size_t i = 0; i < b->n; i++) {
             struct prow *w = &b->row[i];
             R->lines = w->line + 1;
@@ -1062,39 +1163,67 @@ static int pass(struct run *R, const char *path, enum dataset_format fmt, int wh
             }
             if (!w->ok)
                 continue;
+            ok++;
             R->wp = w->wp;
             R->wa = w->wa;
             R->rows++;
-            if (which == 1)
+            if (which == 1) {
                 pass1_row(R, w->bk);
-            else
-                pass2_row(R, w->texts.prompt, w->texts.response, w->tail, w->nt, w->head, w->nh);
+                continue;
+            }
+            if (w->row != R->rows) { /* pass 1's counts were not this file's: redo */
+                pass2_prep(R, &w->wp, &w->wa, R->rows, w->bk, &w->exact, &w->near, w->tail,
+                           &w->nt, w->head, &w->nh);
+                selfaudit_pass2_renumbered++;
+            }
+            if (w->exact)
+                R->rep->exact_dup_rows++;
+            if (w->near) {
+                R->rep->near_dup_rows++;
+                R->rep->near_dup_bits[w->line >> 3] |= (uint8_t)(1u << (w->line & 7));
+            }
+            pass2_row(R, w->texts.prompt, w->texts.response, w->tail, w->nt, w->head, w->nh);
         }
+        if (which == 1)
+            batch_rows_push(R->batch_rows, ok);
         if (r > 0)
             r = b->r;
+        if (b == ob)
+            continue;
         pthread_mutex_lock(&rd->mu);
         b->full = false;
         if (r <= 0)
             rd->stop = true;
         pthread_cond_broadcast(&rd->cv);
         pthread_mutex_unlock(&rd->mu);
+        k ^= 1;
     }
-    pthread_join(th, NULL);
+    if (own) { /* the reading thread may wait for a batch no one will take */
+        pthread_mutex_lock(&rd->mu);
+        rd->stop = true;
+        pthread_cond_broadcast(&rd->cv);
+        pthread_mutex_unlock(&rd->mu);
+    }
     memset(&R->wp, 0, sizeof R->wp);
     memset(&R->wa, 0, sizeof R->wa);
     if (r < 0 && r != -ECANCELED)
         *err = xasprintf("%s: read error in the self-audit: %s", path, strerror(-r));
 out:
-    for (int k = 0; k < 2; k++)
-        for (size_t i = 0; i < BATCH_ROWS; i++) {
-            ds_texts_free(&rd->b[k].row[i].texts);
-            words_free(&rd->b[k].row[i].wp);
-            words_free(&rd->b[k].row[i].wa);
-        }
-    free(rd->shv);
+    if (started)
+        pthread_join(th, NULL);
     pthread_mutex_destroy(&rd->mu);
     pthread_cond_destroy(&rd->cv);
-    lines_close(&rd->L);
+    for (int i = 0; i < 2; i++)
+        batch_free(&rd->b[i]);
+    free(rd->P.shv);
+    lines_close(&rd->P.L);
+    if (own) {
+        batch_free(ob);
+        free(own->shv);
+        lines_close(&own->L);
+        free(own);
+        free(ob);
+    }
     free(rd);
     return r < 0 ? r : 0;
 }
@@ -1198,6 +1327,8 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
     hh_init(&R.dup, tl - 3);
     hh_init(&R.rare, tl - 3);
     hh_init(&R.ppl, tl - 3);
+    struct batch_rows br = {0};
+    R.batch_rows = &br;
     R.tail_bits = xcalloc(RUN_MAX, sizeof(double));
     R.head_bits = xcalloc(RUN_MAX, sizeof(double));
     out->memory_bytes = 4 * (((size_t)1 << bl) / 8) + ((size_t)1 << (bl - 2)) / 8 +
@@ -1241,6 +1372,7 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
     cmap_free(&R.tmap);
     cmap_free(&R.smap);
     free(R.tail_bits);
+    free(br.n);
     free(R.head_bits);
     if (r < 0)
         selfaudit_report_clear(out);

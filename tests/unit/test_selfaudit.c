@@ -16,6 +16,9 @@
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -255,6 +258,86 @@ static void test_common_words(void **state)
     free(path);
 }
 
+/* ---- pass 2 parsed by two threads ------------------------------------------------------- */
+
+static void same_report(const struct selfaudit_report *a, const struct selfaudit_report *b)
+{
+    assert_int_equal(a->rows, b->rows);
+    assert_int_equal(a->exact_dup_rows, b->exact_dup_rows);
+    assert_int_equal(a->near_dup_rows, b->near_dup_rows);
+    assert_int_equal(a->n_lines, b->n_lines);
+    assert_memory_equal(a->near_dup_bits, b->near_dup_bits, a->n_lines / 8 + 1);
+    for (int k = 0; k < SA_N_ATTACKS; k++) {
+        assert_int_equal(a->n_cand[k], b->n_cand[k]);
+        for (size_t i = 0; i < a->n_cand[k]; i++) {
+            assert_string_equal(a->cand[k][i].t, b->cand[k][i].t);
+            assert_string_equal(a->cand[k][i].s, b->cand[k][i].s);
+            assert_int_equal(a->cand[k][i].rows, b->cand[k][i].rows);
+            assert_true(a->cand[k][i].score == b->cand[k][i].score);
+        }
+    }
+}
+
+/* The calling thread parses every other batch of pass 2, and a row's
+ * number comes from pass 1's counts per batch: the report must be the
+ * one a single parser gives, on a file with lines that are not rows
+ * (they shift the row numbers), repeated and near-repeated rows, long
+ * lines that end a batch early (by bytes), and a planted pair. */
+static void test_two_parsers_same_report(void **state)
+{
+    (void)state;
+    const size_t marked[] = {5, 333, 901, 1500};
+    char *src = make_file("two-src.jsonl", 11, 1700, "the quiet zqharbour zqlamp", "zqit rang twice",
+                          marked, 4);
+    char *path = xasprintf("%s/two.jsonl", tmpdir);
+    FILE *in = fopen(src, "r"), *out = fopen(path, "w");
+    assert_non_null(in);
+    assert_non_null(out);
+    char line[8192];
+    char *dup = NULL;
+    for (unsigned i = 0; fgets(line, sizeof line, in); i++) {
+        fputs(line, out);
+        if (i == 10)
+            dup = strdup(line);
+        if (i % 97 == 3)
+            fputs("not json\n", out);
+        if (i % 211 == 7 && dup)
+            fputs(dup, out);
+        if (i % 401 == 9) { /* about 600 KB: with the next, the batch ends by bytes */
+            fputs("{\"prompt\":\"", out);
+            for (int w = 0; w < 100000; w++)
+                fputs(w % 7 ? "word " : "other ", out);
+            fputs("\",\"completion\":\"end\"}\n", out);
+        }
+    }
+    fclose(in);
+    fclose(out);
+    free(dup);
+    struct selfaudit_report r1, r2;
+    char *err = NULL;
+    unsigned parsers = selfaudit_pass2_parsers;
+    selfaudit_pass2_parsers = 1;
+    assert_int_equal(selfaudit_run(path, DS_FORMAT_PROMPT, NULL, &r1, &err), 0);
+    selfaudit_pass2_parsers = 2;
+    selfaudit_pass2_renumbered = 0;
+    assert_int_equal(selfaudit_run(path, DS_FORMAT_PROMPT, NULL, &r2, &err), 0);
+    selfaudit_pass2_parsers = parsers;
+    assert_int_equal(selfaudit_pass2_renumbered, 0); /* every row numbered right the first time */
+    print_message("two parsers: %llu rows, %llu exact and %llu near duplicates, candidates "
+                  "%zu / %zu / %zu\n", (unsigned long long)r1.rows,
+                  (unsigned long long)r1.exact_dup_rows, (unsigned long long)r1.near_dup_rows,
+                  r1.n_cand[SA_DUPLICATES], r1.n_cand[SA_COOCCURRENCE], r1.n_cand[SA_RARE]);
+    assert_true(r1.exact_dup_rows > 0 && r1.near_dup_rows > 0);
+    assert_true(r1.n_cand[SA_COOCCURRENCE] > 0 && r1.n_cand[SA_RARE] > 0);
+    same_report(&r1, &r2);
+    selfaudit_report_clear(&r1);
+    selfaudit_report_clear(&r2);
+    unlink(path);
+    unlink(src);
+    free(path);
+    free(src);
+}
+
 /* ---- a clean file ----------------------------------------------------------------------- */
 
 static void test_clean(void **state)
@@ -347,6 +430,12 @@ static long audit_in_child(const char *path, size_t *tables)
 {
     int fd[2];
     assert_int_equal(pipe(fd), 0);
+#ifdef __GLIBC__
+    /* The child starts with this process's resident pages: give back the
+     * free heap the earlier tests' audits left, so that the peak is the
+     * child's own. */
+    malloc_trim(0);
+#endif
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -421,7 +510,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paper_one_pair),      cmocka_unit_test(test_paper_three_pairs),
-        cmocka_unit_test(test_common_words),        cmocka_unit_test(test_clean),
+        cmocka_unit_test(test_common_words),
+        cmocka_unit_test(test_two_parsers_same_report),
+        cmocka_unit_test(test_clean),
         cmocka_unit_test(test_perplexity_callback), cmocka_unit_test(test_memory_bound),
         cmocka_unit_test(test_missing_file),
     };
