@@ -490,9 +490,54 @@ static void conn_write(struct ctl_conn *c, char *s, size_t n)
     }
 }
 
+/* Length of the valid UTF-8 character at s[0..n) (jansson's rules: no
+ * overlong form, no surrogate, at most U+10FFFF), or 0. */
+static size_t utf8_char(const unsigned char *s, size_t n)
+{
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t len;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        len = 3, lo = s[0] == 0xe0 ? 0xa0 : 0x80, hi = s[0] == 0xed ? 0x9f : 0xbf;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        len = 4, lo = s[0] == 0xf0 ? 0x90 : 0x80, hi = s[0] == 0xf4 ? 0x8f : 0xbf;
+    else
+        return 0;
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* A copy of msg (owned) that jansson accepts: each byte that starts no
+ * valid UTF-8 character becomes '?'.  Messages are built with "%.64s" and
+ * into fixed buffers, which can cut a character of a client's text in two;
+ * jansson refuses such a string, and the request would go unanswered. */
+static char *utf8_repair(const char *msg)
+{
+    size_t n = strlen(msg);
+    char *out = xstrdup(msg);
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_char((const unsigned char *)msg + i, n - i);
+        if (k == 0) {
+            out[i++] = '?';
+            continue;
+        }
+        i += k;
+    }
+    return out;
+}
+
 static json_t *error_object(json_t *id, int code, const char *msg, json_t *data)
 {
-    json_t *e = json_pack("{s:i,s:s}", CTL_RPC_ERR_CODE, code, CTL_RPC_ERR_MESSAGE, msg);
+    char *text = utf8_repair(msg);
+    json_t *e = json_pack("{s:i,s:s}", CTL_RPC_ERR_CODE, code, CTL_RPC_ERR_MESSAGE, text);
+    free(text);
     if (data)
         json_object_set_new(e, CTL_RPC_ERR_DATA, data);
     return json_pack("{s:s,s:O,s:o}", CTL_RPC_JSONRPC, CTL_RPC_VERSION, CTL_RPC_ID,
@@ -685,13 +730,16 @@ static const char *file_problem(int fd, enum ctl_file_use use, char *buf, size_t
 }
 
 /* The client's name for a file, made printable (it reaches logs and
- * records): control characters become '?', at most 1024 bytes. */
+ * records): control characters become '?', at most 1024 bytes, cut
+ * between UTF-8 characters (jansson validated the text). */
 static char *file_label(json_t *params, long long idx)
 {
     const char *f = json_string_value(json_object_get(params, CTL_K_FILE));
     if (!f || !*f)
         return xasprintf("descriptor %lld", idx);
     size_t n = strnlen(f, 1024);
+    while (n > 0 && ((unsigned char)f[n] & 0xc0) == 0x80)
+        n--; /* never half a character: jansson would refuse the label */
     char *l = xmalloc(n + 1);
     for (size_t i = 0; i < n; i++)
         l[i] = (unsigned char)f[i] < 0x20 || f[i] == 0x7f ? '?' : f[i];
