@@ -343,13 +343,18 @@ static void conn_release_input(struct ctl_conn *c)
     conn_account(c);
 }
 
+static uint64_t server_held_bytes(const struct ctl_server *s);
+
+/* peak_buffered also counts unread replies (conn_write), so the heap is
+ * given back after a burst of either. */
 static void server_maybe_trim(struct ctl_server *s)
 {
-    if (s->peak_buffered >= CTL_TRIM_PEAK && s->buffered < s->peak_buffered / 4) {
+    uint64_t held = server_held_bytes(s);
+    if (s->peak_buffered >= CTL_TRIM_PEAK && held < s->peak_buffered / 4) {
 #ifdef __GLIBC__
         malloc_trim(0);
 #endif
-        s->peak_buffered = s->buffered;
+        s->peak_buffered = held;
     }
 }
 
@@ -463,18 +468,51 @@ static void conn_send(struct ctl_conn *c, json_t *v)
         conn_queue_line(c, s, n, 0);
 }
 
+/* Bytes the control server holds for its clients: unfinished request
+ * lines (buffered) and replies the kernel has not taken yet. */
+static uint64_t server_held_bytes(const struct ctl_server *s)
+{
+    uint64_t t = s->buffered;
+    for (const struct ctl_conn *c = s->conns; c; c = c->next)
+        t += c->pipe.write_queue_size;
+    return t;
+}
+
 /* Writes a line (owned) now.  A client that does not read is cut off once
- * what waits for it would pass CTL_MAX_PENDING_WRITE; a single answer larger
- * than that (`audit list` of thousands of records) still goes to a client
- * with nothing pending, or no client could ever receive it. */
+ * what waits for it would pass CTL_MAX_PENDING_WRITE, or take what all
+ * clients hold (unfinished requests and unread replies) over
+ * control.max_buffered: without that total, each of max_connections
+ * clients could leave 16 MiB of replies unread (256 x 16 MiB).  A single
+ * answer larger than either (`audit list` of thousands of records) still
+ * goes to a client with nothing pending, or no client could ever receive
+ * it. */
 static void conn_write(struct ctl_conn *c, char *s, size_t n)
 {
+    struct ctl_server *srv = c->srv;
     if (c->pipe.write_queue_size > 0 && c->pipe.write_queue_size + n > CTL_MAX_PENDING_WRITE) {
         log_warnx("ctl: client pid %ld is not reading its replies; disconnecting",
                   (long)c->peer.pid);
         free(s);
         conn_close(c);
         return;
+    }
+    if (c->pipe.write_queue_size > 0 && srv) {
+        uint64_t max_buffered, held = server_held_bytes(srv);
+        pthread_mutex_lock(&srv->mu);
+        max_buffered = srv->lim.max_buffered_bytes;
+        pthread_mutex_unlock(&srv->mu);
+        if (held > srv->peak_buffered)
+            srv->peak_buffered = held; /* the heap is trimmed once it is given back */
+        if (held + n > max_buffered) {
+            log_warnx("ctl: uid %lu pid %ld is not reading its replies, and what all clients "
+                      "leave unread would exceed control.max_buffered (%llu bytes); "
+                      "disconnecting",
+                      (unsigned long)c->peer.uid, (long)c->peer.pid,
+                      (unsigned long long)max_buffered);
+            free(s);
+            conn_close(c);
+            return;
+        }
     }
     struct ctl_write *wr = xcalloc(1, sizeof *wr);
     wr->conn = c;

@@ -101,6 +101,9 @@ EXTRA_DIST += tests/integration/test_conn_limits.sh tests/integration/conn_flood
 # Every control request is answered, also where a message cuts a client's UTF-8 text.
 TESTS += tests/integration/test_ctl_utf8.sh
 EXTRA_DIST += tests/integration/test_ctl_utf8.sh
+# Replies a client leaves unread count against control.max_buffered.
+TESTS += tests/integration/test_conn_unread.sh
+EXTRA_DIST += tests/integration/test_conn_unread.sh
 # Issue 13 (operations): vtunectl backup and the restore of vtuned(8).
 TESTS += tests/integration/test_backup.sh
 EXTRA_DIST += tests/integration/test_backup.sh
