@@ -217,6 +217,7 @@ struct ctl_server {
     struct ctl_req *fwd_head, **fwd_tail; /* to the main loop */
     struct ctl_out *out_head, **out_tail; /* to the control thread */
     int want_shutdown, want_force_close, thread_done;
+    int want_recheck; /* a reload changed who is allowed: check open connections */
     int wake_closed; /* the control loop is ending: wake must not be sent */
     struct ctl_limits lim;
     char *snap;        /* the status snapshot (JSON text), or NULL */
@@ -1274,6 +1275,10 @@ static void on_sweep(uv_timer_t *t)
 void ctl_server_reload(struct ctl_server *s)
 {
     limits_load(s);
+    pthread_mutex_lock(&s->mu);
+    s->want_recheck = 1; /* on_wake: recheck_peers */
+    wake_locked(s);
+    pthread_mutex_unlock(&s->mu);
 }
 
 void ctl_server_publish(struct ctl_server *s)
@@ -1361,13 +1366,47 @@ static void server_do_shutdown(struct ctl_server *s)
     }
 }
 
+/* After a reload that changed who is allowed (allowed_uids,
+ * allowed_groups, socket_group): a connection whose peer is no longer
+ * allowed gets one -32003 line and is closed, as it would be refused if it
+ * connected now; without this a user removed from the list kept every
+ * connection already open, idle ones included, for as long as it liked.
+ * Its requests already with the main loop finish; their answers go
+ * nowhere. */
+static void recheck_peers(struct ctl_server *s)
+{
+    for (struct ctl_conn *c = s->conns; c; c = c->next) {
+        if (c->closing || c->close_after)
+            continue;
+        pthread_mutex_lock(&s->mu);
+        int ok = peer_allowed_locked(s, &c->peer);
+        pthread_mutex_unlock(&s->mu);
+        if (ok)
+            continue;
+        log_warnx("ctl: closing the connection of uid %lu pid %ld: no longer an allowed user or "
+                  "group after the reload",
+                  (unsigned long)c->peer.uid, (long)c->peer.pid);
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        conn_release_input(c);
+        fds_close(&c->line_fds);
+        conn_send(c, error_object(NULL, CTL_ERR_DENIED,
+                                  "permission denied: your user is no longer allowed on this "
+                                  "socket (allowed_uids/allowed_groups changed); closing "
+                                  "connection",
+                                  NULL));
+        c->close_after = 1;
+        if (c->pipe.write_queue_size == 0 && !c->wait_head)
+            conn_close(c);
+    }
+}
+
 /* The main loop posted: lines and answers, the store's durable progress,
  * shutdown. */
 static void on_wake(uv_async_t *h)
 {
     struct ctl_server *s = h->data;
     struct ctl_out *o, *next;
-    int shutdown, force;
+    int shutdown, force, recheck;
     pthread_mutex_lock(&s->mu);
     o = s->out_head;
     s->out_head = NULL;
@@ -1375,12 +1414,16 @@ static void on_wake(uv_async_t *h)
     shutdown = s->want_shutdown;
     force = s->want_force_close;
     s->want_force_close = 0;
+    recheck = s->want_recheck;
+    s->want_recheck = 0;
     pthread_mutex_unlock(&s->mu);
     for (; o; o = next) {
         next = o->next;
         out_apply(o);
     }
     release_held(s); /* held lines whose commits became durable */
+    if (recheck && !shutdown)
+        recheck_peers(s);
     if (shutdown)
         server_do_shutdown(s);
     if (force)

@@ -78,6 +78,9 @@ EXTRA_DIST += tests/integration/test_fdpass.sh tests/integration/fdrpc.py
 # issue 13: the socket's group allowed by default, in and out of a user namespace
 TESTS += tests/integration/test_access.sh
 EXTRA_DIST += tests/integration/test_access.sh
+# A user taken off the access list by SIGHUP loses the connections it holds.
+TESTS += tests/integration/test_access_revoke.sh
+EXTRA_DIST += tests/integration/test_access_revoke.sh
 # Signed evidence: the key, commitments, verdict attestations (checked by openssl too).
 TESTS += tests/integration/test_sign.sh
 EXTRA_DIST += tests/integration/test_sign.sh
