@@ -31,7 +31,10 @@
  * connections (one more is answered CTL_ERR_BUSY and closed); the bytes
  * of unfinished request lines are accounted by buffer capacity across all
  * connections, and a connection that would take the total over
- * max_buffered is answered CTL_ERR_BUSY and closed; a connection holding
+ * max_buffered is answered CTL_ERR_BUSY and closed; complete lines handed
+ * to the main loop and not yet answered (inflight) count in that total, and
+ * one that would pass it is answered CTL_ERR_BUSY (the connection stays);
+ * so do replies a client has not read (conn_write); a connection holding
  * part of a line with nothing new for partial_line_timeout is closed by
  * the control thread's sweep (on_sweep).  A buffer is given back as soon as
  * its line is handled when it grew large, and after a burst the heap is
@@ -155,6 +158,7 @@ struct ctl_req {
     ctl_method_fn fn;
     struct ctl_fds fds; /* sent with its line; those not taken are closed with it */
     uint64_t commits0;  /* the store's commits when the request arrived */
+    size_t line_bytes;  /* its line's length, counted in srv->inflight until answered */
 };
 
 /* A line (or only the end of a request) from the main loop to a
@@ -167,6 +171,8 @@ struct ctl_out {
     uint64_t ticket; /* store_durable_ticket to wait for; 0: none */
     uint64_t need;   /* the status snapshot generation that includes its effects */
     int done;        /* the request is answered: drop its connection reference */
+    struct ctl_server *srv;
+    size_t line_bytes; /* done: the request's line, no longer in srv->inflight */
 };
 
 /* What the control thread reads of the configuration: copied under mu at
@@ -226,9 +232,12 @@ struct ctl_server {
 
     /* ---- control thread only */
     uint64_t buffered;      /* sum of held over the connections */
+    uint64_t inflight;      /* bytes of request lines handed to the main loop, unanswered */
     uint64_t peak_buffered; /* highest buffered since the last heap trim */
     uint64_t refused;       /* connections refused since the last log line */
     uint64_t refused_log_ms;
+    uint64_t busy_refused;  /* requests refused by max_buffered since the last log line */
+    uint64_t busy_log_ms;
 };
 
 struct ctl_write {
@@ -470,10 +479,11 @@ static void conn_send(struct ctl_conn *c, json_t *v)
 }
 
 /* Bytes the control server holds for its clients: unfinished request
- * lines (buffered) and replies the kernel has not taken yet. */
+ * lines (buffered), lines with the main loop not yet answered (inflight)
+ * and replies the kernel has not taken yet. */
 static uint64_t server_held_bytes(const struct ctl_server *s)
 {
-    uint64_t t = s->buffered;
+    uint64_t t = s->buffered + s->inflight;
     for (const struct ctl_conn *c = s->conns; c; c = c->next)
         t += c->pipe.write_queue_size;
     return t;
@@ -601,9 +611,11 @@ static void wake_locked(struct ctl_server *s)
  * ended (joined) the main loop applies it itself: the connection is
  * closed by then, so that only frees. */
 static void post_out(struct ctl_server *s, struct ctl_conn *c, char *text, size_t len,
-                     uint64_t ticket, int done)
+                     uint64_t ticket, int done, size_t line_bytes)
 {
     struct ctl_out *o = xcalloc(1, sizeof *o);
+    o->srv = s;
+    o->line_bytes = line_bytes;
     o->conn = c;
     o->text = text;
     o->len = len;
@@ -685,7 +697,7 @@ static void reply_line(struct ctl_req *req, json_t *msg)
     } else {
         json_decref(msg);
     }
-    post_out(req->srv, req->conn, text, n, ticket, 1);
+    post_out(req->srv, req->conn, text, n, ticket, 1, req->line_bytes);
     req_free(req);
 }
 
@@ -718,7 +730,7 @@ void ctl_notify(struct ctl_req *req, const char *method, json_t *params)
                                    CTL_RPC_METHOD, method, CTL_RPC_PARAMS, params),
                          &n);
     if (text)
-        post_out(req->srv, req->conn, text, n, 0, 0);
+        post_out(req->srv, req->conn, text, n, 0, 0, 0);
 }
 
 int ctl_req_connected(const struct ctl_req *req)
@@ -944,18 +956,50 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len, struct
         conn_send(c, error_object(id, CTL_ERR_PARAMS, msg, NULL));
         goto out;
     }
-    if (m->mutating)
-        log_info("ctl: %s by uid %lu pid %ld", m->name, (unsigned long)c->peer.uid,
-                 (long)c->peer.pid);
     /* status here, when nothing this client asked before is still with
      * the main loop (its answers keep their order) and the snapshot has
      * everything answered so far (local_status) */
     if (strcmp(m->name, CTL_M_STATUS) == 0 && c->forwarded == 0 && fds->n == 0 &&
         local_status(c, id))
         goto out;
+    /* Lines with the main loop count against max_buffered too: while it
+     * is busy, complete requests would otherwise pile up without bound
+     * (300 lines of 1 MB held 300 MB against a max_buffered of 8 MiB). */
+    pthread_mutex_lock(&s->mu);
+    uint64_t max_buffered = s->lim.max_buffered_bytes;
+    pthread_mutex_unlock(&s->mu);
+    uint64_t held = server_held_bytes(s);
+    if (s->inflight > 0 && held + len > max_buffered) {
+        char msg[224];
+        snprintf(msg, sizeof msg,
+                 "server busy: requests waiting for the daemon and unfinished ones hold %llu "
+                 "bytes (limit %llu, control.max_buffered); retry when earlier requests are "
+                 "answered",
+                 (unsigned long long)held, (unsigned long long)max_buffered);
+        uint64_t now = uv_now(&s->loop);
+        s->busy_refused++;
+        if (s->busy_log_ms == 0 || now - s->busy_log_ms >= CTL_REFUSE_LOG_MS) {
+            log_warnx("ctl: refused %llu request(s), the latest %s from uid %lu pid %ld: "
+                      "requests waiting for the main loop would exceed control.max_buffered "
+                      "(%llu bytes)",
+                      (unsigned long long)s->busy_refused, m->name, (unsigned long)c->peer.uid,
+                      (long)c->peer.pid, (unsigned long long)max_buffered);
+            s->busy_refused = 0;
+            s->busy_log_ms = now;
+        }
+        conn_send(c, error_object(id, CTL_ERR_BUSY, msg, NULL));
+        goto out;
+    }
+    if (m->mutating)
+        log_info("ctl: %s by uid %lu pid %ld", m->name, (unsigned long)c->peer.uid,
+                 (long)c->peer.pid);
     struct ctl_req *req = xcalloc(1, sizeof *req);
     req->srv = s;
     req->conn = c;
+    req->line_bytes = len;
+    s->inflight += len;
+    if (s->buffered + s->inflight > s->peak_buffered)
+        s->peak_buffered = s->buffered + s->inflight; /* trimmed once given back */
     c->refs++;
     c->forwarded++;
     req->id = id ? json_deep_copy(id) : NULL; /* copies: the main loop owns them */
@@ -1344,6 +1388,7 @@ static void out_apply(struct ctl_out *o)
     }
     if (o->done) {
         c->forwarded--;
+        o->srv->inflight -= o->line_bytes;
         conn_unref(c);
     }
     free(o);

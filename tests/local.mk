@@ -110,6 +110,9 @@ EXTRA_DIST += tests/integration/test_conn_unread.sh
 # Descriptors clients send cannot take the daemon's open-file limit.
 TESTS += tests/integration/test_conn_fds.sh
 EXTRA_DIST += tests/integration/test_conn_fds.sh
+# Requests waiting for the main loop count against control.max_buffered.
+TESTS += tests/integration/test_conn_inflight.sh
+EXTRA_DIST += tests/integration/test_conn_inflight.sh
 # Issue 13 (operations): vtunectl backup and the restore of vtuned(8).
 TESTS += tests/integration/test_backup.sh
 EXTRA_DIST += tests/integration/test_backup.sh
