@@ -375,6 +375,7 @@ static void conn_unref(struct ctl_conn *c)
     fds_close(&c->line_fds);
     fds_close(&c->got);
     buf_free(&c->in);
+    free(c->peer.groups);
     free(c);
 }
 
@@ -1127,10 +1128,26 @@ static int read_peer(int fd, struct ctl_peer *peer)
     peer->uid = uc.uid;
     peer->gid = uc.gid;
     peer->n_groups = 0;
+    peer->groups = NULL;
 #ifdef SO_PEERGROUPS
-    len = sizeof peer->groups;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, peer->groups, &len) == 0)
-        peer->n_groups = (int)(len / sizeof(gid_t));
+    /* All of them: a caller in more groups than a fixed array holds (64
+     * was; directory-service users often have more) got ERANGE and no
+     * groups, and was refused although the kernel let it connect as a
+     * member of the socket's group.  ERANGE says how many there are. */
+    len = 64 * sizeof(gid_t);
+    for (int tries = 0; tries < 4; tries++) {
+        socklen_t want = len;
+        gid_t *g = xmalloc(len);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &want) == 0) {
+            peer->groups = g;
+            peer->n_groups = (int)(want / sizeof(gid_t));
+            break;
+        }
+        free(g);
+        if (errno != ERANGE || want <= len)
+            break;
+        len = want; /* the groups may change between calls: try again */
+    }
 #endif
     return 0;
 }

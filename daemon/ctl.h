@@ -38,7 +38,7 @@ struct ctl_peer {
     pid_t pid;
     uid_t uid;
     gid_t gid;
-    gid_t groups[64];
+    gid_t *groups; /* supplementary groups (SO_PEERGROUPS), all of them; owned */
     int n_groups;
 };
 

@@ -81,6 +81,9 @@ EXTRA_DIST += tests/integration/test_access.sh
 # A user taken off the access list by SIGHUP loses the connections it holds.
 TESTS += tests/integration/test_access_revoke.sh
 EXTRA_DIST += tests/integration/test_access_revoke.sh
+# A member of the socket's group is let in however many groups it is in.
+TESTS += tests/integration/test_access_groups.sh
+EXTRA_DIST += tests/integration/test_access_groups.sh
 # Signed evidence: the key, commitments, verdict attestations (checked by openssl too).
 TESTS += tests/integration/test_sign.sh
 EXTRA_DIST += tests/integration/test_sign.sh
