@@ -159,6 +159,7 @@ struct ctl_req {
     struct ctl_fds fds; /* sent with its line; those not taken are closed with it */
     uint64_t commits0;  /* the store's commits when the request arrived */
     size_t line_bytes;  /* its line's length, counted in srv->inflight until answered */
+    unsigned n_fds;     /* descriptors it came with, counted in srv->inflight_fds */
 };
 
 /* A line (or only the end of a request) from the main loop to a
@@ -173,6 +174,7 @@ struct ctl_out {
     int done;        /* the request is answered: drop its connection reference */
     struct ctl_server *srv;
     size_t line_bytes; /* done: the request's line, no longer in srv->inflight */
+    unsigned n_fds;    /* done: its descriptors, no longer in srv->inflight_fds */
 };
 
 /* What the control thread reads of the configuration: copied under mu at
@@ -233,6 +235,7 @@ struct ctl_server {
     /* ---- control thread only */
     uint64_t buffered;      /* sum of held over the connections */
     uint64_t inflight;      /* bytes of request lines handed to the main loop, unanswered */
+    uint64_t inflight_fds;  /* descriptors those requests came with (closed when answered) */
     uint64_t peak_buffered; /* highest buffered since the last heap trim */
     uint64_t refused;       /* connections refused since the last log line */
     uint64_t refused_log_ms;
@@ -612,11 +615,12 @@ static void wake_locked(struct ctl_server *s)
  * ended (joined) the main loop applies it itself: the connection is
  * closed by then, so that only frees. */
 static void post_out(struct ctl_server *s, struct ctl_conn *c, char *text, size_t len,
-                     uint64_t ticket, int done, size_t line_bytes)
+                     uint64_t ticket, int done, size_t line_bytes, unsigned n_fds)
 {
     struct ctl_out *o = xcalloc(1, sizeof *o);
     o->srv = s;
     o->line_bytes = line_bytes;
+    o->n_fds = n_fds;
     o->conn = c;
     o->text = text;
     o->len = len;
@@ -698,7 +702,7 @@ static void reply_line(struct ctl_req *req, json_t *msg)
     } else {
         json_decref(msg);
     }
-    post_out(req->srv, req->conn, text, n, ticket, 1, req->line_bytes);
+    post_out(req->srv, req->conn, text, n, ticket, 1, req->line_bytes, req->n_fds);
     req_free(req);
 }
 
@@ -731,7 +735,7 @@ void ctl_notify(struct ctl_req *req, const char *method, json_t *params)
                                    CTL_RPC_METHOD, method, CTL_RPC_PARAMS, params),
                          &n);
     if (text)
-        post_out(req->srv, req->conn, text, n, 0, 0, 0);
+        post_out(req->srv, req->conn, text, n, 0, 0, 0, 0);
 }
 
 int ctl_req_connected(const struct ctl_req *req)
@@ -965,30 +969,41 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len, struct
         goto out;
     /* Lines with the main loop count against max_buffered too: while it
      * is busy, complete requests would otherwise pile up without bound
-     * (300 lines of 1 MB held 300 MB against a max_buffered of 8 MiB). */
+     * (300 lines of 1 MB held 300 MB against a max_buffered of 8 MiB).
+     * Likewise the descriptors they came with, kept until each is answered
+     * (an import holds its file until it ends): at most what
+     * max_connections partial lines may hold, so the open-file limit the
+     * daemon sets at start (vtuned.c) covers them; unbounded, a client
+     * pipelining dataset.add lines with 4 descriptors each while the
+     * workers were busy could take every descriptor the daemon had. */
     pthread_mutex_lock(&s->mu);
     uint64_t max_buffered = s->lim.max_buffered_bytes;
+    uint64_t max_fds = (uint64_t)s->lim.max_connections * CTL_MAX_FDS;
     pthread_mutex_unlock(&s->mu);
     uint64_t held = server_held_bytes(s);
-    if (s->inflight > 0 && held + len > max_buffered) {
-        char msg[224];
-        snprintf(msg, sizeof msg,
+    char busy[256] = "";
+    if (fds->n > 0 && s->inflight_fds + (uint64_t)fds->n > max_fds)
+        snprintf(busy, sizeof busy,
+                 "server busy: requests waiting for the daemon hold %llu passed files (limit "
+                 "%llu, control.max_connections x %d); retry when earlier requests are answered",
+                 (unsigned long long)s->inflight_fds, (unsigned long long)max_fds, CTL_MAX_FDS);
+    else if (s->inflight > 0 && held + len > max_buffered)
+        snprintf(busy, sizeof busy,
                  "server busy: requests waiting for the daemon and unfinished ones hold %llu "
                  "bytes (limit %llu, control.max_buffered); retry when earlier requests are "
                  "answered",
                  (unsigned long long)held, (unsigned long long)max_buffered);
+    if (busy[0]) {
         uint64_t now = uv_now(&s->loop);
         s->busy_refused++;
         if (s->busy_log_ms == 0 || now - s->busy_log_ms >= CTL_REFUSE_LOG_MS) {
-            log_warnx("ctl: refused %llu request(s), the latest %s from uid %lu pid %ld: "
-                      "requests waiting for the main loop would exceed control.max_buffered "
-                      "(%llu bytes)",
+            log_warnx("ctl: refused %llu request(s), the latest %s from uid %lu pid %ld: %s",
                       (unsigned long long)s->busy_refused, m->name, (unsigned long)c->peer.uid,
-                      (long)c->peer.pid, (unsigned long long)max_buffered);
+                      (long)c->peer.pid, busy);
             s->busy_refused = 0;
             s->busy_log_ms = now;
         }
-        conn_send(c, error_object(id, CTL_ERR_BUSY, msg, NULL));
+        conn_send(c, error_object(id, CTL_ERR_BUSY, busy, NULL));
         goto out;
     }
     if (m->mutating)
@@ -999,6 +1014,8 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len, struct
     req->conn = c;
     req->line_bytes = len;
     s->inflight += len;
+    req->n_fds = (unsigned)fds->n;
+    s->inflight_fds += (unsigned)fds->n;
     if (s->buffered + s->inflight > s->peak_buffered)
         s->peak_buffered = s->buffered + s->inflight; /* trimmed once given back */
     c->refs++;
@@ -1406,6 +1423,7 @@ static void out_apply(struct ctl_out *o)
     if (o->done) {
         c->forwarded--;
         o->srv->inflight -= o->line_bytes;
+        o->srv->inflight_fds -= o->n_fds;
         conn_unref(c);
     }
     free(o);

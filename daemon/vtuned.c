@@ -259,15 +259,16 @@ static void lock_state_dir(struct vtuned *d)
  * the daemon can say why, and descriptors clients send are dropped by the
  * kernel (a dataset add then reads "0 were sent").  Each connection may
  * hold its socket and the CTL_MAX_FDS descriptors sent with its line in
- * progress, so what the connections alone may take is max_connections x
- * (1 + CTL_MAX_FDS): the soft limit is raised to that plus room for the
- * database, HTTP and files (never above the hard limit), and a warning
- * says when it cannot be.  The usual soft limit of 1024 was under the
- * 1280 that 256 clients could hold. */
+ * progress, and requests waiting for an answer hold at most
+ * max_connections x CTL_MAX_FDS more (ctl.c, handle_line), so what clients
+ * may take is max_connections x (1 + 2 x CTL_MAX_FDS): the soft limit is
+ * raised to that plus room for the database, HTTP and files (never above
+ * the hard limit), and a warning says when it cannot be.  The usual soft
+ * limit of 1024 was under what 256 clients could hold. */
 static void warn_fd_limit(const struct vtuned *d)
 {
     struct rlimit rl;
-    rlim_t want = (rlim_t)d->conf->control.max_connections * (1 + CTL_MAX_FDS) + 64;
+    rlim_t want = (rlim_t)d->conf->control.max_connections * (1 + 2 * CTL_MAX_FDS) + 64;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
         return;
     rlim_t cur = rl.rlim_cur;
