@@ -31,7 +31,10 @@
  * connections (one more is answered CTL_ERR_BUSY and closed); the bytes
  * of unfinished request lines are accounted by buffer capacity across all
  * connections, and a connection that would take the total over
- * max_buffered is answered CTL_ERR_BUSY and closed; a connection holding
+ * max_buffered is answered CTL_ERR_BUSY and closed; complete lines handed
+ * to the main loop and not yet answered (inflight) count in that total, and
+ * one that would pass it is answered CTL_ERR_BUSY (the connection stays);
+ * so do replies a client has not read (conn_write); a connection holding
  * part of a line with nothing new for partial_line_timeout is closed by
  * the control thread's sweep (on_sweep).  A buffer is given back as soon as
  * its line is handled when it grew large, and after a burst the heap is
@@ -155,6 +158,8 @@ struct ctl_req {
     ctl_method_fn fn;
     struct ctl_fds fds; /* sent with its line; those not taken are closed with it */
     uint64_t commits0;  /* the store's commits when the request arrived */
+    size_t line_bytes;  /* its line's length, counted in srv->inflight until answered */
+    unsigned n_fds;     /* descriptors it came with, counted in srv->inflight_fds */
 };
 
 /* A line (or only the end of a request) from the main loop to a
@@ -167,6 +172,9 @@ struct ctl_out {
     uint64_t ticket; /* store_durable_ticket to wait for; 0: none */
     uint64_t need;   /* the status snapshot generation that includes its effects */
     int done;        /* the request is answered: drop its connection reference */
+    struct ctl_server *srv;
+    size_t line_bytes; /* done: the request's line, no longer in srv->inflight */
+    unsigned n_fds;    /* done: its descriptors, no longer in srv->inflight_fds */
 };
 
 /* What the control thread reads of the configuration: copied under mu at
@@ -217,6 +225,7 @@ struct ctl_server {
     struct ctl_req *fwd_head, **fwd_tail; /* to the main loop */
     struct ctl_out *out_head, **out_tail; /* to the control thread */
     int want_shutdown, want_force_close, thread_done;
+    int want_recheck; /* a reload changed who is allowed: check open connections */
     int wake_closed; /* the control loop is ending: wake must not be sent */
     struct ctl_limits lim;
     char *snap;        /* the status snapshot (JSON text), or NULL */
@@ -225,9 +234,13 @@ struct ctl_server {
 
     /* ---- control thread only */
     uint64_t buffered;      /* sum of held over the connections */
+    uint64_t inflight;      /* bytes of request lines handed to the main loop, unanswered */
+    uint64_t inflight_fds;  /* descriptors those requests came with (closed when answered) */
     uint64_t peak_buffered; /* highest buffered since the last heap trim */
     uint64_t refused;       /* connections refused since the last log line */
     uint64_t refused_log_ms;
+    uint64_t busy_refused;  /* requests refused by max_buffered since the last log line */
+    uint64_t busy_log_ms;
 };
 
 struct ctl_write {
@@ -343,13 +356,18 @@ static void conn_release_input(struct ctl_conn *c)
     conn_account(c);
 }
 
+static uint64_t server_held_bytes(const struct ctl_server *s);
+
+/* peak_buffered also counts unread replies (conn_write), so the heap is
+ * given back after a burst of either. */
 static void server_maybe_trim(struct ctl_server *s)
 {
-    if (s->peak_buffered >= CTL_TRIM_PEAK && s->buffered < s->peak_buffered / 4) {
+    uint64_t held = server_held_bytes(s);
+    if (s->peak_buffered >= CTL_TRIM_PEAK && held < s->peak_buffered / 4) {
 #ifdef __GLIBC__
         malloc_trim(0);
 #endif
-        s->peak_buffered = s->buffered;
+        s->peak_buffered = held;
     }
 }
 
@@ -360,6 +378,7 @@ static void conn_unref(struct ctl_conn *c)
     fds_close(&c->line_fds);
     fds_close(&c->got);
     buf_free(&c->in);
+    free(c->peer.groups);
     free(c);
 }
 
@@ -463,18 +482,52 @@ static void conn_send(struct ctl_conn *c, json_t *v)
         conn_queue_line(c, s, n, 0);
 }
 
+/* Bytes the control server holds for its clients: unfinished request
+ * lines (buffered), lines with the main loop not yet answered (inflight)
+ * and replies the kernel has not taken yet. */
+static uint64_t server_held_bytes(const struct ctl_server *s)
+{
+    uint64_t t = s->buffered + s->inflight;
+    for (const struct ctl_conn *c = s->conns; c; c = c->next)
+        t += c->pipe.write_queue_size;
+    return t;
+}
+
 /* Writes a line (owned) now.  A client that does not read is cut off once
- * what waits for it would pass CTL_MAX_PENDING_WRITE; a single answer larger
- * than that (`audit list` of thousands of records) still goes to a client
- * with nothing pending, or no client could ever receive it. */
+ * what waits for it would pass CTL_MAX_PENDING_WRITE, or take what all
+ * clients hold (unfinished requests and unread replies) over
+ * control.max_buffered: without that total, each of max_connections
+ * clients could leave 16 MiB of replies unread (256 x 16 MiB).  A single
+ * answer larger than either (`audit list` of thousands of records) still
+ * goes to a client with nothing pending, or no client could ever receive
+ * it. */
 static void conn_write(struct ctl_conn *c, char *s, size_t n)
 {
+    struct ctl_server *srv = c->srv;
     if (c->pipe.write_queue_size > 0 && c->pipe.write_queue_size + n > CTL_MAX_PENDING_WRITE) {
         log_warnx("ctl: client pid %ld is not reading its replies; disconnecting",
                   (long)c->peer.pid);
         free(s);
         conn_close(c);
         return;
+    }
+    if (c->pipe.write_queue_size > 0 && srv) {
+        uint64_t max_buffered, held = server_held_bytes(srv);
+        pthread_mutex_lock(&srv->mu);
+        max_buffered = srv->lim.max_buffered_bytes;
+        pthread_mutex_unlock(&srv->mu);
+        if (held > srv->peak_buffered)
+            srv->peak_buffered = held; /* the heap is trimmed once it is given back */
+        if (held + n > max_buffered) {
+            log_warnx("ctl: uid %lu pid %ld is not reading its replies, and what all clients "
+                      "leave unread would exceed control.max_buffered (%llu bytes); "
+                      "disconnecting",
+                      (unsigned long)c->peer.uid, (long)c->peer.pid,
+                      (unsigned long long)max_buffered);
+            free(s);
+            conn_close(c);
+            return;
+        }
     }
     struct ctl_write *wr = xcalloc(1, sizeof *wr);
     wr->conn = c;
@@ -490,9 +543,54 @@ static void conn_write(struct ctl_conn *c, char *s, size_t n)
     }
 }
 
+/* Length of the valid UTF-8 character at s[0..n) (jansson's rules: no
+ * overlong form, no surrogate, at most U+10FFFF), or 0. */
+static size_t utf8_char(const unsigned char *s, size_t n)
+{
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t len;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        len = 3, lo = s[0] == 0xe0 ? 0xa0 : 0x80, hi = s[0] == 0xed ? 0x9f : 0xbf;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        len = 4, lo = s[0] == 0xf0 ? 0x90 : 0x80, hi = s[0] == 0xf4 ? 0x8f : 0xbf;
+    else
+        return 0;
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* A copy of msg (owned) that jansson accepts: each byte that starts no
+ * valid UTF-8 character becomes '?'.  Messages are built with "%.64s" and
+ * into fixed buffers, which can cut a character of a client's text in two;
+ * jansson refuses such a string, and the request would go unanswered. */
+static char *utf8_repair(const char *msg)
+{
+    size_t n = strlen(msg);
+    char *out = xstrdup(msg);
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_char((const unsigned char *)msg + i, n - i);
+        if (k == 0) {
+            out[i++] = '?';
+            continue;
+        }
+        i += k;
+    }
+    return out;
+}
+
 static json_t *error_object(json_t *id, int code, const char *msg, json_t *data)
 {
-    json_t *e = json_pack("{s:i,s:s}", CTL_RPC_ERR_CODE, code, CTL_RPC_ERR_MESSAGE, msg);
+    char *text = utf8_repair(msg);
+    json_t *e = json_pack("{s:i,s:s}", CTL_RPC_ERR_CODE, code, CTL_RPC_ERR_MESSAGE, text);
+    free(text);
     if (data)
         json_object_set_new(e, CTL_RPC_ERR_DATA, data);
     return json_pack("{s:s,s:O,s:o}", CTL_RPC_JSONRPC, CTL_RPC_VERSION, CTL_RPC_ID,
@@ -517,9 +615,12 @@ static void wake_locked(struct ctl_server *s)
  * ended (joined) the main loop applies it itself: the connection is
  * closed by then, so that only frees. */
 static void post_out(struct ctl_server *s, struct ctl_conn *c, char *text, size_t len,
-                     uint64_t ticket, int done)
+                     uint64_t ticket, int done, size_t line_bytes, unsigned n_fds)
 {
     struct ctl_out *o = xcalloc(1, sizeof *o);
+    o->srv = s;
+    o->line_bytes = line_bytes;
+    o->n_fds = n_fds;
     o->conn = c;
     o->text = text;
     o->len = len;
@@ -601,7 +702,7 @@ static void reply_line(struct ctl_req *req, json_t *msg)
     } else {
         json_decref(msg);
     }
-    post_out(req->srv, req->conn, text, n, ticket, 1);
+    post_out(req->srv, req->conn, text, n, ticket, 1, req->line_bytes, req->n_fds);
     req_free(req);
 }
 
@@ -634,7 +735,7 @@ void ctl_notify(struct ctl_req *req, const char *method, json_t *params)
                                    CTL_RPC_METHOD, method, CTL_RPC_PARAMS, params),
                          &n);
     if (text)
-        post_out(req->srv, req->conn, text, n, 0, 0);
+        post_out(req->srv, req->conn, text, n, 0, 0, 0, 0);
 }
 
 int ctl_req_connected(const struct ctl_req *req)
@@ -685,13 +786,16 @@ static const char *file_problem(int fd, enum ctl_file_use use, char *buf, size_t
 }
 
 /* The client's name for a file, made printable (it reaches logs and
- * records): control characters become '?', at most 1024 bytes. */
+ * records): control characters become '?', at most 1024 bytes, cut
+ * between UTF-8 characters (jansson validated the text). */
 static char *file_label(json_t *params, long long idx)
 {
     const char *f = json_string_value(json_object_get(params, CTL_K_FILE));
     if (!f || !*f)
         return xasprintf("descriptor %lld", idx);
     size_t n = strnlen(f, 1024);
+    while (n > 0 && ((unsigned char)f[n] & 0xc0) == 0x80)
+        n--; /* never half a character: jansson would refuse the label */
     char *l = xmalloc(n + 1);
     for (size_t i = 0; i < n; i++)
         l[i] = (unsigned char)f[i] < 0x20 || f[i] == 0x7f ? '?' : f[i];
@@ -857,18 +961,63 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len, struct
         conn_send(c, error_object(id, CTL_ERR_PARAMS, msg, NULL));
         goto out;
     }
-    if (m->mutating)
-        log_info("ctl: %s by uid %lu pid %ld", m->name, (unsigned long)c->peer.uid,
-                 (long)c->peer.pid);
     /* status here, when nothing this client asked before is still with
      * the main loop (its answers keep their order) and the snapshot has
      * everything answered so far (local_status) */
     if (strcmp(m->name, CTL_M_STATUS) == 0 && c->forwarded == 0 && fds->n == 0 &&
         local_status(c, id))
         goto out;
+    /* Lines with the main loop count against max_buffered too: while it
+     * is busy, complete requests would otherwise pile up without bound
+     * (300 lines of 1 MB held 300 MB against a max_buffered of 8 MiB).
+     * Likewise the descriptors they came with, kept until each is answered
+     * (an import holds its file until it ends): at most what
+     * max_connections partial lines may hold, so the open-file limit the
+     * daemon sets at start (vtuned.c) covers them; unbounded, a client
+     * pipelining dataset.add lines with 4 descriptors each while the
+     * workers were busy could take every descriptor the daemon had. */
+    pthread_mutex_lock(&s->mu);
+    uint64_t max_buffered = s->lim.max_buffered_bytes;
+    uint64_t max_fds = (uint64_t)s->lim.max_connections * CTL_MAX_FDS;
+    pthread_mutex_unlock(&s->mu);
+    uint64_t held = server_held_bytes(s);
+    char busy[256] = "";
+    if (fds->n > 0 && s->inflight_fds + (uint64_t)fds->n > max_fds)
+        snprintf(busy, sizeof busy,
+                 "server busy: requests waiting for the daemon hold %llu passed files (limit "
+                 "%llu, control.max_connections x %d); retry when earlier requests are answered",
+                 (unsigned long long)s->inflight_fds, (unsigned long long)max_fds, CTL_MAX_FDS);
+    else if (s->inflight > 0 && held + len > max_buffered)
+        snprintf(busy, sizeof busy,
+                 "server busy: requests waiting for the daemon and unfinished ones hold %llu "
+                 "bytes (limit %llu, control.max_buffered); retry when earlier requests are "
+                 "answered",
+                 (unsigned long long)held, (unsigned long long)max_buffered);
+    if (busy[0]) {
+        uint64_t now = uv_now(&s->loop);
+        s->busy_refused++;
+        if (s->busy_log_ms == 0 || now - s->busy_log_ms >= CTL_REFUSE_LOG_MS) {
+            log_warnx("ctl: refused %llu request(s), the latest %s from uid %lu pid %ld: %s",
+                      (unsigned long long)s->busy_refused, m->name, (unsigned long)c->peer.uid,
+                      (long)c->peer.pid, busy);
+            s->busy_refused = 0;
+            s->busy_log_ms = now;
+        }
+        conn_send(c, error_object(id, CTL_ERR_BUSY, busy, NULL));
+        goto out;
+    }
+    if (m->mutating)
+        log_info("ctl: %s by uid %lu pid %ld", m->name, (unsigned long)c->peer.uid,
+                 (long)c->peer.pid);
     struct ctl_req *req = xcalloc(1, sizeof *req);
     req->srv = s;
     req->conn = c;
+    req->line_bytes = len;
+    s->inflight += len;
+    req->n_fds = (unsigned)fds->n;
+    s->inflight_fds += (unsigned)fds->n;
+    if (s->buffered + s->inflight > s->peak_buffered)
+        s->peak_buffered = s->buffered + s->inflight; /* trimmed once given back */
     c->refs++;
     c->forwarded++;
     req->id = id ? json_deep_copy(id) : NULL; /* copies: the main loop owns them */
@@ -996,10 +1145,26 @@ static int read_peer(int fd, struct ctl_peer *peer)
     peer->uid = uc.uid;
     peer->gid = uc.gid;
     peer->n_groups = 0;
+    peer->groups = NULL;
 #ifdef SO_PEERGROUPS
-    len = sizeof peer->groups;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, peer->groups, &len) == 0)
-        peer->n_groups = (int)(len / sizeof(gid_t));
+    /* All of them: a caller in more groups than a fixed array holds (64
+     * was; directory-service users often have more) got ERANGE and no
+     * groups, and was refused although the kernel let it connect as a
+     * member of the socket's group.  ERANGE says how many there are. */
+    len = 64 * sizeof(gid_t);
+    for (int tries = 0; tries < 4; tries++) {
+        socklen_t want = len;
+        gid_t *g = xmalloc(len);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &want) == 0) {
+            peer->groups = g;
+            peer->n_groups = (int)(want / sizeof(gid_t));
+            break;
+        }
+        free(g);
+        if (errno != ERANGE || want <= len)
+            break;
+        len = want; /* the groups may change between calls: try again */
+    }
 #endif
     return 0;
 }
@@ -1188,6 +1353,10 @@ static void on_sweep(uv_timer_t *t)
 void ctl_server_reload(struct ctl_server *s)
 {
     limits_load(s);
+    pthread_mutex_lock(&s->mu);
+    s->want_recheck = 1; /* on_wake: recheck_peers */
+    wake_locked(s);
+    pthread_mutex_unlock(&s->mu);
 }
 
 void ctl_server_publish(struct ctl_server *s)
@@ -1253,6 +1422,8 @@ static void out_apply(struct ctl_out *o)
     }
     if (o->done) {
         c->forwarded--;
+        o->srv->inflight -= o->line_bytes;
+        o->srv->inflight_fds -= o->n_fds;
         conn_unref(c);
     }
     free(o);
@@ -1275,13 +1446,47 @@ static void server_do_shutdown(struct ctl_server *s)
     }
 }
 
+/* After a reload that changed who is allowed (allowed_uids,
+ * allowed_groups, socket_group): a connection whose peer is no longer
+ * allowed gets one -32003 line and is closed, as it would be refused if it
+ * connected now; without this a user removed from the list kept every
+ * connection already open, idle ones included, for as long as it liked.
+ * Its requests already with the main loop finish; their answers go
+ * nowhere. */
+static void recheck_peers(struct ctl_server *s)
+{
+    for (struct ctl_conn *c = s->conns; c; c = c->next) {
+        if (c->closing || c->close_after)
+            continue;
+        pthread_mutex_lock(&s->mu);
+        int ok = peer_allowed_locked(s, &c->peer);
+        pthread_mutex_unlock(&s->mu);
+        if (ok)
+            continue;
+        log_warnx("ctl: closing the connection of uid %lu pid %ld: no longer an allowed user or "
+                  "group after the reload",
+                  (unsigned long)c->peer.uid, (long)c->peer.pid);
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        conn_release_input(c);
+        fds_close(&c->line_fds);
+        conn_send(c, error_object(NULL, CTL_ERR_DENIED,
+                                  "permission denied: your user is no longer allowed on this "
+                                  "socket (allowed_uids/allowed_groups changed); closing "
+                                  "connection",
+                                  NULL));
+        c->close_after = 1;
+        if (c->pipe.write_queue_size == 0 && !c->wait_head)
+            conn_close(c);
+    }
+}
+
 /* The main loop posted: lines and answers, the store's durable progress,
  * shutdown. */
 static void on_wake(uv_async_t *h)
 {
     struct ctl_server *s = h->data;
     struct ctl_out *o, *next;
-    int shutdown, force;
+    int shutdown, force, recheck;
     pthread_mutex_lock(&s->mu);
     o = s->out_head;
     s->out_head = NULL;
@@ -1289,12 +1494,16 @@ static void on_wake(uv_async_t *h)
     shutdown = s->want_shutdown;
     force = s->want_force_close;
     s->want_force_close = 0;
+    recheck = s->want_recheck;
+    s->want_recheck = 0;
     pthread_mutex_unlock(&s->mu);
     for (; o; o = next) {
         next = o->next;
         out_apply(o);
     }
     release_held(s); /* held lines whose commits became durable */
+    if (recheck && !shutdown)
+        recheck_peers(s);
     if (shutdown)
         server_do_shutdown(s);
     if (force)

@@ -38,7 +38,7 @@ struct ctl_peer {
     pid_t pid;
     uid_t uid;
     gid_t gid;
-    gid_t groups[64];
+    gid_t *groups; /* supplementary groups (SO_PEERGROUPS), all of them; owned */
     int n_groups;
 };
 
@@ -58,7 +58,9 @@ void ctl_server_release(struct ctl_server *s);
 /* Closes every connection now, flushed or not (end of a drain deadline). */
 void ctl_server_force_close(struct ctl_server *s);
 
-/* Re-reads the allowed users/groups after a config reload. */
+/* Re-reads the allowed users/groups and the limits after a config reload
+ * (main loop); open connections whose peer is no longer allowed are then
+ * told so and closed by the control thread. */
 void ctl_server_reload(struct ctl_server *s);
 /* Publishes the status snapshot now (after a reload: status shows the new
  * configuration before the reload is logged).  Main loop. */

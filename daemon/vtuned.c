@@ -256,15 +256,30 @@ static void lock_state_dir(struct vtuned *d)
 }
 
 /* Connections past the open-file limit are refused by accept(2) before
- * the daemon can say why; say it at start instead. */
+ * the daemon can say why, and descriptors clients send are dropped by the
+ * kernel (a dataset add then reads "0 were sent").  Each connection may
+ * hold its socket and the CTL_MAX_FDS descriptors sent with its line in
+ * progress, and requests waiting for an answer hold at most
+ * max_connections x CTL_MAX_FDS more (ctl.c, handle_line), so what clients
+ * may take is max_connections x (1 + 2 x CTL_MAX_FDS): the soft limit is
+ * raised to that plus room for the database, HTTP and files (never above
+ * the hard limit), and a warning says when it cannot be.  The usual soft
+ * limit of 1024 was under what 256 clients could hold. */
 static void warn_fd_limit(const struct vtuned *d)
 {
     struct rlimit rl;
-    unsigned want = d->conf->control.max_connections + 64; /* database, HTTP, files */
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+    rlim_t want = (rlim_t)d->conf->control.max_connections * (1 + 2 * CTL_MAX_FDS) + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return;
+    rlim_t cur = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    if (rl.rlim_cur > cur && setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        cur = rl.rlim_cur;
+    if (cur < want)
         log_warnx("control.max_connections is %u but the open-file limit is %llu: raise it "
-                  "(LimitNOFILE=, ulimit -n) to at least %u or lower control.max_connections",
-                  d->conf->control.max_connections, (unsigned long long)rl.rlim_cur, want);
+                  "(LimitNOFILE=, ulimit -n) to at least %llu or lower control.max_connections",
+                  d->conf->control.max_connections, (unsigned long long)cur,
+                  (unsigned long long)want);
 }
 
 int main(int argc, char **argv)

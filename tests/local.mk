@@ -78,6 +78,12 @@ EXTRA_DIST += tests/integration/test_fdpass.sh tests/integration/fdrpc.py
 # issue 13: the socket's group allowed by default, in and out of a user namespace
 TESTS += tests/integration/test_access.sh
 EXTRA_DIST += tests/integration/test_access.sh
+# A user taken off the access list by SIGHUP loses the connections it holds.
+TESTS += tests/integration/test_access_revoke.sh
+EXTRA_DIST += tests/integration/test_access_revoke.sh
+# A member of the socket's group is let in however many groups it is in.
+TESTS += tests/integration/test_access_groups.sh
+EXTRA_DIST += tests/integration/test_access_groups.sh
 # Signed evidence: the key, commitments, verdict attestations (checked by openssl too).
 TESTS += tests/integration/test_sign.sh
 EXTRA_DIST += tests/integration/test_sign.sh
@@ -98,6 +104,18 @@ EXTRA_DIST += tests/integration/test_reload.sh
 # Issue 13 (operations): bounded control connections.
 TESTS += tests/integration/test_conn_limits.sh
 EXTRA_DIST += tests/integration/test_conn_limits.sh tests/integration/conn_flood.py
+# Every control request is answered, also where a message cuts a client's UTF-8 text.
+TESTS += tests/integration/test_ctl_utf8.sh
+EXTRA_DIST += tests/integration/test_ctl_utf8.sh
+# Replies a client leaves unread count against control.max_buffered.
+TESTS += tests/integration/test_conn_unread.sh
+EXTRA_DIST += tests/integration/test_conn_unread.sh
+# Descriptors clients send cannot take the daemon's open-file limit.
+TESTS += tests/integration/test_conn_fds.sh
+EXTRA_DIST += tests/integration/test_conn_fds.sh
+# Requests waiting for the main loop count against control.max_buffered.
+TESTS += tests/integration/test_conn_inflight.sh
+EXTRA_DIST += tests/integration/test_conn_inflight.sh
 # Issue 13 (operations): vtunectl backup and the restore of vtuned(8).
 TESTS += tests/integration/test_backup.sh
 EXTRA_DIST += tests/integration/test_backup.sh
