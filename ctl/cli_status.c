@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/util.h"
@@ -48,10 +49,10 @@ int h_status(struct ctl_call *c)
 }
 
 /* Copies the daemon's backup src to dst, already created (fd, O_EXCL) by
- * us; checks the bytes against the SHA-256 the daemon reported.  Returns
- * NULL or an owned message. */
+ * us; checks the bytes against the SHA-256 the daemon reported; *copied is
+ * the file read.  Returns NULL or an owned message. */
 static char *copy_backup(const char *src, int out, const char *dst, const char *want_sha,
-                         int64_t want_bytes)
+                         int64_t want_bytes, struct stat *copied)
 {
     static char block[1 << 16];
     int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -59,6 +60,10 @@ static char *copy_backup(const char *src, int out, const char *dst, const char *
         return xasprintf("cannot read the daemon's backup %s: %s (it stays there; copy it as "
                          "root or as the daemon's user)",
                          src, strerror(errno));
+    if (fstat(in, copied) < 0 || !S_ISREG(copied->st_mode)) {
+        close(in);
+        return xasprintf("the daemon's backup %s is not a regular file", src);
+    }
     struct sha256_ctx *h = sha256_new();
     int64_t total = 0;
     char *err = NULL, hex[65];
@@ -131,7 +136,8 @@ int h_backup(struct ctl_call *c)
     if (!src || !sha)
         die("the daemon's answer names no backup file");
     if (dst) {
-        char *err = copy_backup(src, out, dst, sha, bytes);
+        struct stat copied, now;
+        char *err = copy_backup(src, out, dst, sha, bytes, &copied);
         if (close(out) < 0 && !err)
             err = xasprintf("cannot write %s: %s", dst, strerror(errno));
         if (err)
@@ -139,8 +145,18 @@ int h_backup(struct ctl_call *c)
         (void)fsync_parent_dir(dst);
         unfinished_output = NULL;
         /* FILE is the backup now; the daemon's copy would only be a second
-         * place holding the secrets. */
-        if (unlink(src) < 0)
+         * place holding the secrets.  Removed only if it is still the file
+         * copied and belongs to the daemon at the other end of the socket:
+         * vtunectl may run as root, and whatever answers on a socket given
+         * with -s could otherwise name any file whose bytes it knows. */
+        uid_t owner = daemon_uid();
+        if (lstat(src, &now) < 0 || now.st_dev != copied.st_dev || now.st_ino != copied.st_ino ||
+            owner == (uid_t)-1 || now.st_uid != owner)
+            fprintf(stderr,
+                    "vtunectl: note: left the daemon's copy %s in place: it is not a file of the "
+                    "daemon's user, or it changed while it was copied\n",
+                    src);
+        else if (unlink(src) < 0)
             fprintf(stderr, "vtunectl: note: could not remove the daemon's copy %s: %s\n", src,
                     strerror(errno));
         json_object_set_new(r, CTL_K_OUTPUT, json_string(dst));

@@ -126,6 +126,15 @@ void connect_daemon(void)
     }
 }
 
+uid_t daemon_uid(void)
+{
+    struct ucred uc;
+    socklen_t len = sizeof uc;
+    if (sock_fd < 0 || getsockopt(sock_fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+        return (uid_t)-1;
+    return uc.uid;
+}
+
 /* Reads one line from the daemon; returns owned JSON or dies. */
 static json_t *read_message(void)
 {

@@ -9,6 +9,7 @@
 #define VT_VTUNECTL_H
 
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -47,6 +48,9 @@ void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void die_code(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 /* Connects to opt_socket or exits 1 with a hint (VTCTL_E_CONNECT). */
 void connect_daemon(void);
+/* The uid of the process at the other end of the connection (SO_PEERCRED),
+ * or (uid_t)-1 when it cannot be read. */
+uid_t daemon_uid(void);
 /* Sends method(params: stolen, may be NULL) and waits for its answer,
  * showing progress notifications; returns the result (owned) or reports the
  * daemon's error (print_error) and exits 1 (2 when the daemon says the

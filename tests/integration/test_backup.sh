@@ -76,4 +76,44 @@ ctl --json job show j > "$T/j2.json"
 check "and its job, still active" test "$(json_get "$T/j2.json" "v['state']")" = running
 ctl --json backdoor show b > /dev/null
 check "and its backdoor" test $? = 0
+
+# Whatever answers on a socket given with -s must not make vtunectl (here
+# root) delete a file: a fake "daemon", run as uid 65534, names a root-owned
+# file as its backup (its bytes and SHA-256 are public).  vtunectl copies it
+# (it can read it), and leaves it where it is: not the peer's file.
+NPY=""
+if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null; then
+    for p in /usr/bin/python3 /usr/local/bin/python3 "$(command -v python3)"; do
+        setpriv --reuid 65534 --regid 65534 --clear-groups -- "$p" -c "" 2> /dev/null && { NPY=$p; break; }
+    done
+fi
+if [ -n "$NPY" ]; then
+    mkdir -p "$T/fake" && chmod 0777 "$T/fake" && chmod 0755 "$T"
+    printf 'not a backup, but readable\n' > "$T/victim" && chmod 0644 "$T/victim"
+    vsum=$(sha256sum < "$T/victim" | cut -d' ' -f1)
+    vbytes=$(wc -c < "$T/victim")
+    setpriv --reuid 65534 --regid 65534 --clear-groups -- "$NPY" -c '
+import json, os, socket, sys
+path, victim, sha, n = sys.argv[1:5]
+s = socket.socket(socket.AF_UNIX); s.bind(path); os.chmod(path, 0o666); s.listen(1)
+open(path + ".ready", "w").close()
+c, _ = s.accept()
+line = b""
+while not line.endswith(b"\n"):
+    line += c.recv(4096)
+req = json.loads(line)
+c.sendall((json.dumps({"jsonrpc": "2.0", "id": req["id"],
+    "result": {"path": victim, "sha256": sha, "bytes": int(n)}}) + "\n").encode())
+c.close()' "$T/fake/s.sock" "$T/victim" "$vsum" "$vbytes" &
+    fake=$!
+    PIDS="$PIDS $fake"
+    wait_until 10 test -e "$T/fake/s.sock.ready" || fail "the fake daemon listens"
+    "$VTUNECTL" -s "$T/fake/s.sock" backup -o "$T/fake.db" > /dev/null 2> "$T/e"; rc=$?
+    wait "$fake" 2> /dev/null
+    check "a fake daemon's answer is copied (exit 0)" test "$rc" = 0 -a -f "$T/fake.db"
+    check "but the file it named, not its own, is left in place" test -f "$T/victim"
+    check "saying so" grep -q "left the daemon's copy .*victim in place" "$T/e"
+else
+    echo "# skipped the fake-daemon check: needs root, setpriv and python3 for uid 65534"
+fi
 finish

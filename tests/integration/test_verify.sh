@@ -133,6 +133,11 @@ ctl --json audit list > "$T/all.json"
 head=$(json_get "$T/all.json" "v[-1]['hash']")
 ctl audit export -o "$T/export.jsonl" 2>/dev/null
 check "audit export writes one JSON line per record" test "$(wc -l < "$T/export.jsonl")" = "$(json_get "$T/all.json" "len(v)")"
+esum=$(sha256sum < "$T/export.jsonl")
+ctl audit export -o "$T/export.jsonl" > /dev/null 2> "$T/ee"; rc=$?
+check "audit export -o an existing file exits 1" test "$rc" = 1
+check "saying an export never overwrites" grep -q "never overwrites a file" "$T/ee"
+check "the existing file is untouched" test "$(sha256sum < "$T/export.jsonl")" = "$esum"
 check "records carry the DESIGN fields" python3 -c "
 import json,sys
 v=json.loads(open('$T/export.jsonl').readline())
