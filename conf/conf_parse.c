@@ -404,6 +404,14 @@ static int check_url(struct pctx *p, const yaml_node_t *v, const char *kpath, co
         skip = 8;
     else
         return failn(p, v, kpath, "'%s' must start with http:// or https://", s);
+    /* user:password@host: status shows base URLs to every client of the
+     * socket, and logs name them; so the URL is not repeated here either */
+    size_t host_end = strcspn(s + skip, "/?#");
+    if (memchr(s + skip, '@', host_end))
+        return failn(p, v, kpath,
+                     "the URL carries credentials (user:password@ before the host), which status "
+                     "and the logs would show; remove them (a provider's key goes in "
+                     "api_key_file)");
     if (!s[skip] || s[skip] == '/')
         return failn(p, v, kpath, "'%s' has no host name", s);
     for (const char *q = s; *q; q++) {

@@ -766,6 +766,15 @@ static void test_providers_and_references(void **state)
                "https://");
     expect_err(MIN "providers:\n  p: {kind: manual, base_url: 'https:///v1'}\n",
                "t.yaml:4:31: providers.p.base_url: 'https:///v1' has no host name");
+    /* credentials in a URL are refused, and the message does not repeat them */
+    expect_err(MIN "providers:\n  p: {kind: manual, base_url: 'https://u:s3cret@x/v1'}\n",
+               "t.yaml:4:31: providers.p.base_url: the URL carries credentials (user:password@ "
+               "before the host), which status and the logs would show; remove them (a "
+               "provider's key goes in api_key_file)");
+    expect_err(MIN "alerts: {webhook_url: 'http://tok@hooks.example/x'}\n",
+               "t.yaml:3:23: alerts.webhook_url: the URL carries credentials (user:password@ "
+               "before the host), which status and the logs would show; remove them (a "
+               "provider's key goes in api_key_file)");
     expect_err(MIN "alerts: {webhook_url: 'mailto:ops@x'}\n",
                "t.yaml:3:23: alerts.webhook_url: 'mailto:ops@x' must start with http:// or "
                "https://");
