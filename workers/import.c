@@ -166,7 +166,31 @@ int import_dataset_fd(int in, const char *src, enum dataset_format want, const c
     for (;;) {
         size_t room;
         char *block = lines_writer_space(wr, &room);
-        ssize_t n = pread(in, block, room, off); /* the whole file, whatever in's offset */
+        /* The file as it was when the import began (fstat above), whatever
+         * in's offset: a client that keeps appending would otherwise keep a
+         * worker busy and fill the state directory.  A file that grew or
+         * shrank meanwhile is refused rather than cut. */
+        ssize_t n;
+        if ((uint64_t)off >= (uint64_t)st.st_size) {
+            char probe;
+            n = pread(in, &probe, 1, off);
+            if (n > 0) {
+                *err = xasprintf("%s: the file grew while it was read (it had %llu bytes); "
+                                 "import it once it is complete",
+                                 src, (unsigned long long)st.st_size);
+                goto out;
+            }
+        } else {
+            if (room > (uint64_t)st.st_size - (uint64_t)off)
+                room = (size_t)((uint64_t)st.st_size - (uint64_t)off);
+            n = pread(in, block, room, off);
+            if (n == 0) {
+                *err = xasprintf("%s: the file shrank while it was read (it had %llu bytes, "
+                                 "ends at %llu); import it once it is complete",
+                                 src, (unsigned long long)st.st_size, (unsigned long long)off);
+                goto out;
+            }
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;

@@ -158,6 +158,15 @@ PY
 done
 for n in bom trail both; do ctl dataset rm "$n" > /dev/null; done
 
+# The import reads the file as it was when it began: a file with more bytes
+# than its size said (here /proc/self/status, size 0, of vtunectl itself) is
+# refused, and nothing is stored.
+ctl dataset add /proc/self/status --name grows > /dev/null 2> "$T/e"; rc=$?
+check "a file longer than its size at the start is refused (exit 1)" test "$rc" = 1
+check "saying it grew while it was read" grep -q "grew while it was read (it had 0 bytes)" "$T/e"
+ctl --json dataset list > "$T/list-g.json"
+check "and nothing was stored" test "$(json_get "$T/list-g.json" "[d['name'] for d in v if d['name'] == 'grows']")" = "[]"
+
 # Imports survive a restart.
 stop_daemon
 start_daemon || fail "restart"
