@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -232,39 +233,45 @@ static uint32_t prune_threshold(const uint32_t *counts, size_t used, size_t cap)
     return ngram_kth_count(counts, used, used - cap / 2 - 1);
 }
 
-/* The same threshold from a histogram filled during one scan of the
- * table: the common case (the threshold is a small count) needs neither a
- * copy of the counts nor a second scan to count the survivors. */
-enum { PRUNE_SMALL = 256 };
-struct prune_hist {
-    size_t n[PRUNE_SMALL];
-};
-
-static void prune_hist_init(struct prune_hist *h)
+/* The pruning threshold t of a table of cap slots, stride bytes apart,
+ * each with a uint32_t count at count_off (0 in an empty slot, at least 1
+ * in a used one), and *keep, the entries whose count is above t.  A
+ * histogram filled in one scan gives both when t is a small count (the
+ * common case); otherwise the counts are copied and selected from. */
+static uint32_t prune_plan(struct ngram_model *m, const void *slots, size_t cap, size_t stride,
+                           size_t count_off, size_t used, size_t *keep)
 {
-    memset(h, 0, sizeof *h);
-}
-
-static inline void prune_hist_add(struct prune_hist *h, uint32_t count)
-{
-    if (count < PRUNE_SMALL)
-        h->n[count]++;
-}
-
-/* false: the threshold is not below PRUNE_SMALL (ask prune_threshold). */
-static bool prune_hist_threshold(const struct prune_hist *h, size_t used, size_t cap,
-                                 uint32_t *th, size_t *keep)
-{
+    enum { SMALL = 256 };
+    size_t hist[SMALL] = {0};
+    const char *p = slots;
+    for (size_t i = 0; i < cap; i++) {
+        uint32_t c;
+        memcpy(&c, p + i * stride + count_off, sizeof c);
+        if (c < SMALL)
+            hist[c]++;
+    }
     size_t k = used - cap / 2 - 1, below = 0;
-    for (uint32_t v = 0; v < PRUNE_SMALL; v++) {
-        below += h->n[v];
+    for (uint32_t v = 1; v < SMALL; v++) {
+        below += hist[v];
         if (k < below) {
-            *th = v;
             *keep = used - below;
-            return true;
+            return v;
         }
     }
-    return false;
+    uint32_t *counts = acc_alloc(m, used, sizeof *counts);
+    size_t n = 0;
+    for (size_t i = 0; i < cap; i++) {
+        uint32_t c;
+        memcpy(&c, p + i * stride + count_off, sizeof c);
+        if (c)
+            counts[n++] = c;
+    }
+    uint32_t th = prune_threshold(counts, n, cap);
+    *keep = 0;
+    for (size_t i = 0; i < n; i++)
+        *keep += counts[i] > th;
+    acc_free(m, counts, used, sizeof *counts);
+    return th;
 }
 
 static struct vslot *vt_find(struct vtable *t, uint64_t h, const char *s, size_t len, bool *found)
@@ -286,26 +293,9 @@ static struct vslot *vt_find(struct vtable *t, uint64_t h, const char *s, size_t
 
 static void vt_prune(struct ngram_model *m, struct vtable *t)
 {
-    struct prune_hist ph;
-    prune_hist_init(&ph);
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->s[i].h)
-            prune_hist_add(&ph, t->s[i].count);
-    uint32_t th;
     size_t keep;
-    if (!prune_hist_threshold(&ph, t->used, t->cap, &th, &keep)) {
-        uint32_t *counts = acc_alloc(m, t->used, sizeof *counts);
-        size_t k = 0;
-        for (size_t i = 0; i < t->cap; i++)
-            if (t->s[i].h)
-                counts[k++] = t->s[i].count;
-        th = prune_threshold(counts, k, t->cap);
-        acc_free(m, counts, t->used, sizeof *counts);
-        keep = 0;
-        for (size_t i = 0; i < t->cap; i++)
-            if (t->s[i].h && t->s[i].count > th)
-                keep++;
-    }
+    uint32_t th =
+        prune_plan(m, t->s, t->cap, sizeof *t->s, offsetof(struct vslot, count), t->used, &keep);
     struct vslot *tmp = acc_alloc(m, keep, sizeof *tmp);
     size_t j = 0;
     for (size_t i = 0; i < t->cap; i++)
@@ -387,26 +377,9 @@ static void tt_put(struct ttable *t, const struct tslot *e)
 
 static void tt_prune(struct ngram_model *m, struct ttable *t)
 {
-    struct prune_hist ph;
-    prune_hist_init(&ph);
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->s[i].order)
-            prune_hist_add(&ph, t->s[i].count);
-    uint32_t th;
     size_t keep;
-    if (!prune_hist_threshold(&ph, t->used, t->cap, &th, &keep)) {
-        uint32_t *counts = acc_alloc(m, t->used, sizeof *counts);
-        size_t k = 0;
-        for (size_t i = 0; i < t->cap; i++)
-            if (t->s[i].order)
-                counts[k++] = t->s[i].count;
-        th = prune_threshold(counts, k, t->cap);
-        acc_free(m, counts, t->used, sizeof *counts);
-        keep = 0;
-        for (size_t i = 0; i < t->cap; i++)
-            if (t->s[i].order && t->s[i].count > th)
-                keep++;
-    }
+    uint32_t th =
+        prune_plan(m, t->s, t->cap, sizeof *t->s, offsetof(struct tslot, count), t->used, &keep);
     struct tslot *tmp = acc_alloc(m, keep, sizeof *tmp);
     size_t j = 0;
     for (size_t i = 0; i < t->cap; i++)
