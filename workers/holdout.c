@@ -7,7 +7,9 @@
  * already; a second pass (over the file, or over the hashes the first
  * kept when the dataset has at most HOLDOUT_CACHE_ROWS rows) keeps, in a
  * bitmap, the rows none of whose two hashes was seen again (the eligible
- * rows); then Floyd's algorithm draws the split
+ * rows; where the hashes are kept, two threads hash the file's two halves,
+ * and the filters are filled from the hashes in row order); then Floyd's
+ * algorithm draws the split
  * and the reference pool as ranks among the eligible rows, mapped back to
  * line numbers in one scan of the bitmap.  Nothing here logs: the split is
  * a secret (the caller stores it with the backdoor).
@@ -16,9 +18,11 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -245,6 +249,160 @@ out:
     return rc;
 }
 
+/* ---- the cached pass on two threads ----------------------------------------------------
+ * Where the rows' hashes are kept (at most holdout_cache_rows rows), the
+ * parsing and hashing, most of the pass, is split: a second thread hashes
+ * the rows that start in the file's second half into an array of its own,
+ * appended after the first half's once both are done; the filters are then
+ * filled from the hashes in row order, as one pass over the file would. */
+
+struct hash_part {
+    const char *path;
+    enum dataset_format format;
+    uint64_t from, to;  /* byte range (lines_open_range) */
+    uint64_t max_rows;  /* more rows than this: the file changed */
+    const atomic_int *cancel;
+    uint32_t *h;        /* 2 per row */
+    uint64_t n, cap;    /* rows hashed; h's room in rows (grown when own) */
+    bool own;           /* h is this part's (grown); else the caller's, cap rows */
+    enum { HP_OK, HP_OPEN, HP_MORE, HP_PARSE, HP_READ, HP_CANCELLED } fail;
+    int rc;             /* HP_OPEN, HP_READ: -errno */
+    uint64_t bad_row;   /* HP_PARSE: the row, counted from the part's first */
+    char *why;          /* HP_PARSE: owned */
+};
+
+static void *hash_part_main(void *arg)
+{
+    struct hash_part *p = arg;
+    struct ds_texts texts = {0};
+    struct wbuf wb = {0};
+    struct lines lr;
+    const char *line;
+    size_t len;
+    int r = lines_open_range(&lr, p->path, p->from, p->to);
+    if (r < 0) {
+        p->fail = HP_OPEN;
+        p->rc = r;
+        return NULL;
+    }
+    while ((r = lines_next(&lr, &line, &len)) > 0) {
+        if (p->n >= p->max_rows) {
+            p->fail = HP_MORE;
+            break;
+        }
+        if ((p->n & 1023) == 0 && p->cancel && atomic_load(p->cancel)) {
+            p->fail = HP_CANCELLED;
+            break;
+        }
+        if (ds_row_texts(line, len, p->format, &texts, &p->why) < 0) {
+            p->fail = HP_PARSE;
+            p->bad_row = p->n;
+            break;
+        }
+        if (p->n == p->cap) { /* own only: the caller's array holds every row */
+            p->cap = p->cap ? p->cap * 2 : 4096;
+            p->h = xrealloc(p->h, p->cap * 2 * sizeof *p->h);
+        }
+        uint64_t hp = text_hash64(texts.prompt, &wb), ha = text_hash64(texts.response, &wb);
+        p->h[2 * p->n] = (uint32_t)(hp ^ (hp >> 32));
+        p->h[2 * p->n + 1] = (uint32_t)(ha ^ (ha >> 32));
+        p->n++;
+    }
+    if (r < 0 && p->fail == HP_OK) {
+        p->fail = HP_READ;
+        p->rc = r;
+    }
+    free(wb.st);
+    free(wb.wl);
+    ds_texts_free(&texts);
+    lines_close(&lr);
+    return NULL;
+}
+
+/* Files from this size on are hashed by two threads (tests set it lower). */
+size_t holdout_split_bytes = (size_t)8 << 20;
+
+/* keep[2i], keep[2i + 1]: row i's prompt and answer hashes, for all n rows;
+ * then the filters, in row order.  Errors as hash_rows. */
+static int hash_rows_kept(const char *path, enum dataset_format format, uint64_t n,
+                          const atomic_int *cancel, struct seen *seen, struct seen *again,
+                          uint32_t *keep, char **err)
+{
+    struct stat st;
+    struct hash_part part[2];
+    pthread_t th;
+    bool threaded = false;
+    memset(part, 0, sizeof part);
+    uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    for (int k = 0; k < 2; k++) {
+        part[k].path = path;
+        part[k].format = format;
+        part[k].cancel = cancel;
+        part[k].max_rows = n;
+    }
+    part[0].to = UINT64_MAX;
+    part[0].h = keep;
+    part[0].cap = n;
+    if (size >= holdout_split_bytes && n > 0) {
+        part[0].to = part[1].from = size / 2;
+        part[1].to = UINT64_MAX;
+        part[1].own = true;
+        threaded = pthread_create(&th, NULL, hash_part_main, &part[1]) == 0;
+        if (!threaded)
+            part[0].to = UINT64_MAX;
+    }
+    hash_part_main(&part[0]);
+    if (threaded)
+        pthread_join(th, NULL);
+    /* the first failure in file order */
+    uint64_t rows = part[0].n + part[1].n, base = 0;
+    const struct hash_part *bad = NULL;
+    if (part[0].fail != HP_OK)
+        bad = &part[0];
+    else if (threaded && part[1].fail != HP_OK)
+        bad = &part[1], base = part[0].n;
+    int rc = -EINVAL;
+    if (bad && bad->fail == HP_CANCELLED) {
+        rc = -ECANCELED;
+        *err = xstrdup("backdoor creation cancelled");
+    } else if (bad && bad->fail == HP_OPEN) {
+        rc = bad->rc;
+        *err = xasprintf("%s: cannot open dataset: %s", path, strerror(-bad->rc));
+    } else if (bad && bad->fail == HP_READ) {
+        rc = bad->rc;
+        *err = xasprintf("%s: read error: %s", path, strerror(-bad->rc));
+    } else if (bad && bad->fail == HP_PARSE) {
+        *err = xasprintf("%s:%llu: %s (changed since import?)", path,
+                         (unsigned long long)(base + bad->bad_row + 1), bad->why);
+    } else if (bad || rows > n) {
+        *err = xasprintf("%s: has more lines than the %llu examples recorded at import "
+                         "(changed since?)",
+                         path, (unsigned long long)n);
+    } else if (rows != n) {
+        rc = -EINVAL;
+        *err = xasprintf("%s: has %llu lines, but %llu examples were recorded at import "
+                         "(changed since?)",
+                         path, (unsigned long long)rows, (unsigned long long)n);
+    } else {
+        rc = 0;
+        if (threaded)
+            memcpy(keep + 2 * part[0].n, part[1].h, part[1].n * 2 * sizeof *keep);
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t kp = side_key(keep[2 * i], TAG_PROMPT), ka = side_key(keep[2 * i + 1], TAG_ANSWER);
+            if (seen_add(seen, kp))
+                seen_add(again, kp);
+            if (seen_add(seen, ka))
+                seen_add(again, ka);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        free(part[k].why);
+        if (part[k].own)
+            free(part[k].h);
+    }
+    return rc;
+}
+
 /* Maps ascending ranks among the set bits of bits (excluding the rows in
  * skip, ascending) to line numbers, in place. */
 static void ranks_to_rows(const unsigned char *bits, uint64_t n, const uint64_t *skip,
@@ -310,7 +468,9 @@ int holdout_choose(const char *path, enum dataset_format format, uint64_t n_exam
      * over the file. */
     if (n_examples <= holdout_cache_rows)
         keep = xcalloc(2 * n_examples, sizeof *keep);
-    if ((rc = hash_rows(path, format, n_examples, cancel, &seen, &again, keep, NULL, err)) < 0)
+    rc = keep ? hash_rows_kept(path, format, n_examples, cancel, &seen, &again, keep, err)
+              : hash_rows(path, format, n_examples, cancel, &seen, &again, NULL, NULL, err);
+    if (rc < 0)
         goto out;
     free(seen.w);
     seen.w = NULL;

@@ -91,6 +91,11 @@ uint32_t holdout_text_hash(const char *s);
  * (default HOLDOUT_CACHE_ROWS); tests set 0 to run the two-pass path. */
 extern size_t holdout_cache_rows;
 
+/* When the hashes are kept, a file of at least this many bytes (default
+ * 8 MiB) is hashed by two threads, one per half; the split is the same.
+ * Tests set it lower. */
+extern size_t holdout_split_bytes;
+
 /* Chooses the split of the dataset at path (n_examples lines of format,
  * validated at import) with rng (NULL: getrandom).  The n_exclude lines
  * in exclude (any order; may be NULL) are made ineligible, for the split

@@ -148,27 +148,31 @@ static void test_one_and_two_passes(void **state)
     (void)state;
     int n = 3000, uniq = 2600;
     char *path = make_dataset("d.jsonl", n, uniq, true);
-    struct holdout_split s[2];
+    struct holdout_split s[3];
     char *err = NULL;
-    size_t saved = holdout_cache_rows;
-    for (int k = 0; k < 2; k++) {
+    size_t saved = holdout_cache_rows, split = holdout_split_bytes;
+    /* 0: kept, hashed by two threads; 1: kept, one thread; 2: two passes */
+    for (int k = 0; k < 3; k++) {
         struct phrase_seeded sd;
         struct phrase_rng rng = seeded(&sd, 11);
-        holdout_cache_rows = k ? 0 : saved;
+        holdout_cache_rows = k == 2 ? 0 : saved;
+        holdout_split_bytes = k == 0 ? 1 : SIZE_MAX;
         assert_int_equal(holdout_choose(path, DS_FORMAT_PROMPT, (uint64_t)n, 0.05, NULL, 0, &rng,
                                         NULL, &s[k], &err),
                          0);
     }
     holdout_cache_rows = saved;
-    assert_int_equal(s[0].eligible, uniq);
-    assert_int_equal(s[1].eligible, uniq);
-    assert_int_equal(s[0].n_rows, s[1].n_rows);
-    assert_int_equal(s[0].n_pool, s[1].n_pool);
-    assert_memory_equal(s[0].rows, s[1].rows, s[0].n_rows * sizeof *s[0].rows);
-    assert_memory_equal(s[0].pool, s[1].pool, s[0].n_pool * sizeof *s[0].pool);
-    check_by_content(path, n, &s[1]);
-    holdout_clear(&s[0]);
-    holdout_clear(&s[1]);
+    holdout_split_bytes = split;
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(s[k].eligible, uniq);
+        assert_int_equal(s[0].n_rows, s[k].n_rows);
+        assert_int_equal(s[0].n_pool, s[k].n_pool);
+        assert_memory_equal(s[0].rows, s[k].rows, s[0].n_rows * sizeof *s[0].rows);
+        assert_memory_equal(s[0].pool, s[k].pool, s[0].n_pool * sizeof *s[0].pool);
+    }
+    check_by_content(path, n, &s[0]);
+    for (int k = 0; k < 3; k++)
+        holdout_clear(&s[k]);
     unlink(path);
     free(path);
 }
@@ -291,10 +295,42 @@ static void test_refusals(void **state)
     assert_int_equal(s.n_rows, 76);
     assert_int_equal(s.n_pool, 76);
     holdout_clear(&s);
-    /* A changed file is named. */
-    assert_int_equal(holdout_choose(p2, DS_FORMAT_PROMPT, 401, 0.02, NULL, 0, NULL, NULL, &s, &err), -EINVAL);
-    assert_non_null(strstr(err, "400 lines, but 401"));
-    free(err);
+    /* A changed file is named, with one reader and with two. */
+    size_t split = holdout_split_bytes;
+    for (int two = 0; two < 2; two++) {
+        holdout_split_bytes = two ? 1 : SIZE_MAX;
+        assert_int_equal(
+            holdout_choose(p2, DS_FORMAT_PROMPT, 401, 0.02, NULL, 0, NULL, NULL, &s, &err), -EINVAL);
+        assert_non_null(strstr(err, "400 lines, but 401"));
+        free(err);
+        assert_int_equal(
+            holdout_choose(p2, DS_FORMAT_PROMPT, 399, 0.02, NULL, 0, NULL, NULL, &s, &err), -EINVAL);
+        assert_non_null(strstr(err, "more lines than the 399 examples"));
+        free(err);
+    }
+    /* A row that no longer parses is named by its line, in either half. */
+    char *p4 = xasprintf("%s/bad.jsonl", tmpdir);
+    FILE *f = fopen(p2, "r"), *g = fopen(p4, "w");
+    assert_non_null(f);
+    assert_non_null(g);
+    char line[4096];
+    for (int i = 1; fgets(line, sizeof line, f); i++)
+        fputs(i == 350 ? "{\"prompt\": 1}\n" : line, g);
+    fclose(f);
+    fclose(g);
+    for (int two = 0; two < 2; two++) {
+        holdout_split_bytes = two ? 1 : SIZE_MAX;
+        assert_int_equal(
+            holdout_choose(p4, DS_FORMAT_PROMPT, 400, 0.02, NULL, 0, NULL, NULL, &s, &err), -EINVAL);
+        char *want = xasprintf("%s:350: ", p4);
+        if (!strstr(err, want))
+            fail_msg("%s: %s", two ? "two readers" : "one reader", err);
+        free(want);
+        free(err);
+    }
+    holdout_split_bytes = split;
+    unlink(p4);
+    free(p4);
     free(p1);
     free(p2);
     free(p3);
