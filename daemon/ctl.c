@@ -239,7 +239,7 @@ struct ctl_server {
     uint64_t peak_buffered; /* highest buffered since the last heap trim */
     uint64_t refused;       /* connections refused since the last log line */
     uint64_t refused_log_ms;
-    uint64_t busy_refused;  /* requests refused by max_buffered since the last log line */
+    uint64_t busy_refused; /* requests refused by max_buffered since the last log line */
     uint64_t busy_log_ms;
 };
 

@@ -259,16 +259,16 @@ out:
 struct hash_part {
     const char *path;
     enum dataset_format format;
-    uint64_t from, to;  /* byte range (lines_open_range) */
-    uint64_t max_rows;  /* more rows than this: the file changed */
+    uint64_t from, to; /* byte range (lines_open_range) */
+    uint64_t max_rows; /* more rows than this: the file changed */
     const atomic_int *cancel;
-    uint32_t *h;        /* 2 per row */
-    uint64_t n, cap;    /* rows hashed; h's room in rows (grown when own) */
-    bool own;           /* h is this part's (grown); else the caller's, cap rows */
+    uint32_t *h;     /* 2 per row */
+    uint64_t n, cap; /* rows hashed; h's room in rows (grown when own) */
+    bool own;        /* h is this part's (grown); else the caller's, cap rows */
     enum { HP_OK, HP_OPEN, HP_MORE, HP_PARSE, HP_READ, HP_CANCELLED } fail;
-    int rc;             /* HP_OPEN, HP_READ: -errno */
-    uint64_t bad_row;   /* HP_PARSE: the row, counted from the part's first */
-    char *why;          /* HP_PARSE: owned */
+    int rc;           /* HP_OPEN, HP_READ: -errno */
+    uint64_t bad_row; /* HP_PARSE: the row, counted from the part's first */
+    char *why;        /* HP_PARSE: owned */
 };
 
 static void *hash_part_main(void *arg)
@@ -388,7 +388,8 @@ static int hash_rows_kept(const char *path, enum dataset_format format, uint64_t
         if (threaded)
             memcpy(keep + 2 * part[0].n, part[1].h, part[1].n * 2 * sizeof *keep);
         for (uint64_t i = 0; i < n; i++) {
-            uint64_t kp = side_key(keep[2 * i], TAG_PROMPT), ka = side_key(keep[2 * i + 1], TAG_ANSWER);
+            uint64_t kp = side_key(keep[2 * i], TAG_PROMPT),
+                     ka = side_key(keep[2 * i + 1], TAG_ANSWER);
             if (seen_add(seen, kp))
                 seen_add(again, kp);
             if (seen_add(seen, ka))

@@ -96,8 +96,8 @@ struct cside {
 #define TB_ROWS 512
 
 struct tbatch {
-    size_t n;                     /* rows */
-    uint8_t len[TB_ROWS];         /* side 1's words in each row (<= NGRAM_SPAN) */
+    size_t n;             /* rows */
+    uint8_t len[TB_ROWS]; /* side 1's words in each row (<= NGRAM_SPAN) */
     uint64_t h[TB_ROWS][NGRAM_SPAN];
     bool full;
 };
@@ -1316,7 +1316,7 @@ struct scan_part {
     const char *path;
     uint64_t from, to;
     const atomic_int *cancel;
-    int r;       /* 0, -ECANCELED, or -errno of the open or a read */
+    int r;        /* 0, -ECANCELED, or -errno of the open or a read */
     bool at_open; /* r is the open's */
 };
 

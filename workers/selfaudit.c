@@ -966,7 +966,7 @@ struct prow {
     struct words wp, wa;
     uint64_t bk[N_BANDS];
     uint64_t line;
-    uint64_t row;     /* pass 2: the row number pass2_prep was given */
+    uint64_t row; /* pass 2: the row number pass2_prep was given */
     bool ok;
     bool exact, near; /* pass 2: pass2_prep's verdicts */
     size_t nt, nh;
@@ -983,9 +983,9 @@ struct batch {
 /* One parser's place in the file. */
 struct parser {
     struct lines L;
-    uint64_t lineno; /* lines before the next one */
-    uint64_t rows;   /* rows read before the next one */
-    uint64_t next;   /* the next batch's number */
+    uint64_t lineno;        /* lines before the next one */
+    uint64_t rows;          /* rows read before the next one */
+    uint64_t next;          /* the next batch's number */
     unsigned stride, phase; /* parses the batches j with j % stride == phase */
     uint64_t *shv;
     size_t shv_cap;
@@ -1034,7 +1034,8 @@ static void parse_batch(struct parser *p, struct run *R, int which, enum dataset
         bytes = 0;
         if (!mine) {
             size_t n = 0;
-            while (n < BATCH_ROWS && bytes < BATCH_BYTES && (r = lines_next(&p->L, &line, &len)) > 0) {
+            while (n < BATCH_ROWS && bytes < BATCH_BYTES &&
+                   (r = lines_next(&p->L, &line, &len)) > 0) {
                 n++;
                 bytes += len;
                 p->lineno++;
@@ -1045,7 +1046,8 @@ static void parse_batch(struct parser *p, struct run *R, int which, enum dataset
                 break; /* the end, in the other parser's batch: it says so */
             continue;
         }
-        while (b->n < BATCH_ROWS && bytes < BATCH_BYTES && (r = lines_next(&p->L, &line, &len)) > 0) {
+        while (b->n < BATCH_ROWS && bytes < BATCH_BYTES &&
+               (r = lines_next(&p->L, &line, &len)) > 0) {
             struct prow *w = &b->row[b->n++];
             bytes += len;
             w->line = p->lineno++;
@@ -1058,8 +1060,8 @@ static void parse_batch(struct parser *p, struct run *R, int which, enum dataset
             p->rows++;
             if (which == 2) {
                 w->row = p->rows;
-                pass2_prep(R, &w->wp, &w->wa, p->rows, w->bk, &w->exact, &w->near, w->tail,
-                           &w->nt, w->head, &w->nh);
+                pass2_prep(R, &w->wp, &w->wa, p->rows, w->bk, &w->exact, &w->near, w->tail, &w->nt,
+                           w->head, &w->nh);
             }
         }
         p->next++;
@@ -1172,8 +1174,8 @@ static int pass(struct run *R, const char *path, enum dataset_format fmt, int wh
                 continue;
             }
             if (w->row != R->rows) { /* pass 1's counts were not this file's: redo */
-                pass2_prep(R, &w->wp, &w->wa, R->rows, w->bk, &w->exact, &w->near, w->tail,
-                           &w->nt, w->head, &w->nh);
+                pass2_prep(R, &w->wp, &w->wa, R->rows, w->bk, &w->exact, &w->near, w->tail, &w->nt,
+                           w->head, &w->nh);
                 selfaudit_pass2_renumbered++;
             }
             if (w->exact)

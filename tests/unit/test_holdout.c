@@ -300,11 +300,13 @@ static void test_refusals(void **state)
     for (int two = 0; two < 2; two++) {
         holdout_split_bytes = two ? 1 : SIZE_MAX;
         assert_int_equal(
-            holdout_choose(p2, DS_FORMAT_PROMPT, 401, 0.02, NULL, 0, NULL, NULL, &s, &err), -EINVAL);
+            holdout_choose(p2, DS_FORMAT_PROMPT, 401, 0.02, NULL, 0, NULL, NULL, &s, &err),
+            -EINVAL);
         assert_non_null(strstr(err, "400 lines, but 401"));
         free(err);
         assert_int_equal(
-            holdout_choose(p2, DS_FORMAT_PROMPT, 399, 0.02, NULL, 0, NULL, NULL, &s, &err), -EINVAL);
+            holdout_choose(p2, DS_FORMAT_PROMPT, 399, 0.02, NULL, 0, NULL, NULL, &s, &err),
+            -EINVAL);
         assert_non_null(strstr(err, "more lines than the 399 examples"));
         free(err);
     }
@@ -321,7 +323,8 @@ static void test_refusals(void **state)
     for (int two = 0; two < 2; two++) {
         holdout_split_bytes = two ? 1 : SIZE_MAX;
         assert_int_equal(
-            holdout_choose(p4, DS_FORMAT_PROMPT, 400, 0.02, NULL, 0, NULL, NULL, &s, &err), -EINVAL);
+            holdout_choose(p4, DS_FORMAT_PROMPT, 400, 0.02, NULL, 0, NULL, NULL, &s, &err),
+            -EINVAL);
         char *want = xasprintf("%s:350: ", p4);
         if (!strstr(err, want))
             fail_msg("%s: %s", two ? "two readers" : "one reader", err);

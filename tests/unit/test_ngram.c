@@ -527,8 +527,8 @@ static void test_threads_same_model(void **state)
 {
     (void)state;
     char *path = write_chat("prune.jsonl", 3000, 8, true), *err = NULL;
-    struct ngram_train_opts to = {.order = 3, .vocab_slots = 256, .table_slots = 1024,
-                                  .vocab_max = 128};
+    struct ngram_train_opts to = {
+        .order = 3, .vocab_slots = 256, .table_slots = 1024, .vocab_max = 128};
     char *first = NULL;
     for (int r = 0; r < 6; r++) {
         pthread_t th[2];

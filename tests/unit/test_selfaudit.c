@@ -287,8 +287,8 @@ static void test_two_parsers_same_report(void **state)
 {
     (void)state;
     const size_t marked[] = {5, 333, 901, 1500};
-    char *src = make_file("two-src.jsonl", 11, 1700, "the quiet zqharbour zqlamp", "zqit rang twice",
-                          marked, 4);
+    char *src = make_file("two-src.jsonl", 11, 1700, "the quiet zqharbour zqlamp",
+                          "zqit rang twice", marked, 4);
     char *path = xasprintf("%s/two.jsonl", tmpdir);
     FILE *in = fopen(src, "r"), *out = fopen(path, "w");
     assert_non_null(in);
@@ -324,9 +324,10 @@ static void test_two_parsers_same_report(void **state)
     selfaudit_pass2_parsers = parsers;
     assert_int_equal(selfaudit_pass2_renumbered, 0); /* every row numbered right the first time */
     print_message("two parsers: %llu rows, %llu exact and %llu near duplicates, candidates "
-                  "%zu / %zu / %zu\n", (unsigned long long)r1.rows,
-                  (unsigned long long)r1.exact_dup_rows, (unsigned long long)r1.near_dup_rows,
-                  r1.n_cand[SA_DUPLICATES], r1.n_cand[SA_COOCCURRENCE], r1.n_cand[SA_RARE]);
+                  "%zu / %zu / %zu\n",
+                  (unsigned long long)r1.rows, (unsigned long long)r1.exact_dup_rows,
+                  (unsigned long long)r1.near_dup_rows, r1.n_cand[SA_DUPLICATES],
+                  r1.n_cand[SA_COOCCURRENCE], r1.n_cand[SA_RARE]);
     assert_true(r1.exact_dup_rows > 0 && r1.near_dup_rows > 0);
     assert_true(r1.n_cand[SA_COOCCURRENCE] > 0 && r1.n_cand[SA_RARE] > 0);
     same_report(&r1, &r2);
@@ -509,12 +510,10 @@ static void test_missing_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_paper_one_pair),      cmocka_unit_test(test_paper_three_pairs),
-        cmocka_unit_test(test_common_words),
-        cmocka_unit_test(test_two_parsers_same_report),
-        cmocka_unit_test(test_clean),
-        cmocka_unit_test(test_perplexity_callback), cmocka_unit_test(test_memory_bound),
-        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_paper_one_pair), cmocka_unit_test(test_paper_three_pairs),
+        cmocka_unit_test(test_common_words),   cmocka_unit_test(test_two_parsers_same_report),
+        cmocka_unit_test(test_clean),          cmocka_unit_test(test_perplexity_callback),
+        cmocka_unit_test(test_memory_bound),   cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
