@@ -8,12 +8,12 @@
  * hashes (so ids need no second pass); finalisation picks the vocabulary,
  * maps hashes to ids and compacts each side and order into an array of
  * entries sorted by (context, word) with one group per context, which is
- * what a step looks up (binary search).  The vocabulary and the answers'
- * table are filled on a second thread (struct trainer: training is most of
- * `backdoor create`'s CPU), each table in row order as before.  A step
- * computes the distribution over ALL of V densely (O(|V|) plus the seen
- * words), because the tempered normaliser needs every word's probability;
- * |V| <= NGRAM_VOCAB_MAX keeps that to well under a millisecond.
+ * what a step looks up (binary search).  The answers' table is filled on
+ * a thread of its own (count_grams: training is most of `backdoor
+ * create`'s CPU), each table in row order as before.  A step computes the distribution
+ * over ALL of V densely (O(|V|) plus the seen words), because the tempered
+ * normaliser needs every word's probability; |V| <= NGRAM_VOCAB_MAX keeps
+ * that to well under a millisecond.
  */
 #include "config.h"
 
@@ -92,16 +92,13 @@ struct cside {
     uint32_t uni_distinct;
 };
 
-/* A batch of rows' words for the second training thread (see struct
- * trainer): per row and side, the words' hashes, lengths and bytes. */
-#define TB_ROWS 64
+/* A batch of side 1's word hashes for its training thread (see count_grams). */
+#define TB_ROWS 512
 
 struct tbatch {
-    size_t n;                /* rows */
-    uint8_t len[TB_ROWS][2]; /* words of each side (<= NGRAM_SPAN) */
-    uint8_t wl[TB_ROWS][2][NGRAM_SPAN];
-    uint64_t h[TB_ROWS][2][NGRAM_SPAN];
-    char w[TB_ROWS][2][NGRAM_SPAN][NGRAM_MAX_WORD];
+    size_t n;             /* rows */
+    uint8_t len[TB_ROWS]; /* side 1's words in each row (<= NGRAM_SPAN) */
+    uint64_t h[TB_ROWS][NGRAM_SPAN];
     bool full;
 };
 
@@ -484,13 +481,12 @@ static size_t span_backward(const char *s, struct tok *out)
     return n;
 }
 
-/* Training runs on two threads (it is most of `backdoor create`'s CPU):
- * the reading thread parses each row, hashes both sides' words, updates
- * side 0's n-gram table, and hands the words over in batches of TB_ROWS
- * rows, two batches in turn; the second thread updates the vocabulary
- * (side 0's words, then side 1's, row by row) and side 1's table.  Each
- * table still sees its updates in row order, so the model is the one a
- * single thread would build, bit for bit. */
+/* Side 1's n-gram table is updated on a second thread (training is most
+ * of `backdoor create`'s CPU): the reading thread parses each row, hashes
+ * both sides' words, updates the vocabulary and side 0's table, and hands
+ * side 1's word hashes over in batches of TB_ROWS rows, two batches in
+ * turn.  Each table still sees its updates in row order, so the model is
+ * the one a single thread would build, bit for bit. */
 struct trainer {
     struct ngram_model *m;
     struct vtable vt;
@@ -564,15 +560,8 @@ static void *side1_main(void *arg)
         pthread_mutex_unlock(&tr->mu);
         if (!go)
             return NULL; /* stopped, and every batch handed over is done */
-        for (size_t r = 0; r < b->n; r++) {
-            for (int side = 0; side < 2; side++) {
-                struct tok t[NGRAM_SPAN];
-                for (size_t i = 0; i < b->len[r][side]; i++)
-                    t[i] = (struct tok){b->w[r][side][i], b->wl[r][side][i]};
-                count_words(tr, t, b->h[r][side], b->len[r][side]);
-            }
-            count_grams(tr->m, &tr->tt[1], b->h[r][1], b->len[r][1]);
-        }
+        for (size_t r = 0; r < b->n; r++)
+            count_grams(tr->m, &tr->tt[1], b->h[r], b->len[r]);
         pthread_mutex_lock(&tr->mu);
         b->full = false;
         pthread_cond_broadcast(&tr->cv);
@@ -757,6 +746,7 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
     struct trainer tr = {0};
     struct lines lr;
     struct tok toks[NGRAM_SPAN];
+    uint64_t hs[NGRAM_SPAN];
     struct ds_texts texts = {0}; /* reused: no allocation per line */
     const char *line;
     size_t len, si = 0; /* the next line of opt.skip */
@@ -835,20 +825,16 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
             m->info.rows_skipped++;
             continue;
         }
-        for (int side = 0; side < 2; side++) {
-            size_t n = side == NGRAM_PROMPT_END ? span_backward(texts.prompt, toks)
-                                                : span_forward(texts.response, toks);
-            hash_words(toks, n, b->h[b->n][side]);
-            for (size_t i = 0; i < n; i++) {
-                memcpy(b->w[b->n][side][i], toks[i].s, toks[i].len);
-                b->wl[b->n][side][i] = (uint8_t)toks[i].len;
-            }
-            b->len[b->n][side] = (uint8_t)n;
-            m->info.tokens[side] += n;
-        }
-        count_grams(m, &tr.tt[NGRAM_PROMPT_END], b->h[b->n][NGRAM_PROMPT_END],
-                    b->len[b->n][NGRAM_PROMPT_END]);
-        b->n++;
+        size_t n = span_backward(texts.prompt, toks);
+        hash_words(toks, n, hs);
+        count_words(&tr, toks, hs, n);
+        count_grams(m, &tr.tt[NGRAM_PROMPT_END], hs, n);
+        m->info.tokens[NGRAM_PROMPT_END] += n;
+        n = span_forward(texts.response, toks);
+        hash_words(toks, n, b->h[b->n]);
+        count_words(&tr, toks, b->h[b->n], n);
+        b->len[b->n++] = (uint8_t)n;
+        m->info.tokens[NGRAM_ANSWER_START] += n;
         if (b->n == TB_ROWS)
             b = hand_over(&tr, &k);
     }

@@ -43,10 +43,10 @@
  * (count <= t, t raised until the table is at most half full) are dropped.
  * The final vocabulary keeps the NGRAM_VOCAB_MAX most frequent words, and
  * the model is then compacted into sorted arrays (at most the tables'
- * entries, 20 bytes each) and the hash tables freed.  The vocabulary and
- * the answers' table are filled on a second thread, from batches of words
- * (two of about 330 KiB) that the reading thread hands over in row order;
- * the model is the one a single thread would build.  So memory is
+ * entries, 20 bytes each) and the hash tables freed.  The answers' table
+ * is filled on a second thread, from batches of word hashes (two of
+ * 256 KiB) that the reading thread hands over in row order; the model is
+ * the one a single thread would build.  So memory is
  * ngram_memory_bound() whatever the size of D (about 20 MiB with the
  * default sizes), plus one parsed line.  Counts of a pruned table are approximate;
  * the MODEL is the table as stored, and that is what is sampled.

@@ -334,8 +334,8 @@ static void check_set_exact(const struct ngram_model *m, const struct ngram_set 
 static void test_counts_match_the_file(void **state)
 {
     (void)state;
-    /* 1,100 rows: the vocabulary and the answers' counts go to the second
-     * thread in batches of 64 rows, so 17 full batches and a partial one */
+    /* 1,100 rows: the answers' counts go to their own thread in batches of
+     * 512 rows, so two full batches and a partial one */
     char *path = write_chat("counts.jsonl", 1100, 1, false), *err = NULL;
     struct ngram_model *m = NULL;
     struct grams g = {0};
