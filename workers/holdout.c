@@ -18,11 +18,9 @@
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -259,7 +257,6 @@ out:
 struct hash_part {
     const char *path;
     enum dataset_format format;
-    uint64_t from, to; /* byte range (lines_open_range) */
     uint64_t max_rows; /* more rows than this: the file changed */
     const atomic_int *cancel;
     uint32_t *h;     /* 2 per row */
@@ -271,7 +268,7 @@ struct hash_part {
     char *why;        /* HP_PARSE: owned */
 };
 
-static void *hash_part_main(void *arg)
+static void hash_part(void *arg, uint64_t from, uint64_t to)
 {
     struct hash_part *p = arg;
     struct ds_texts texts = {0};
@@ -279,11 +276,11 @@ static void *hash_part_main(void *arg)
     struct lines lr;
     const char *line;
     size_t len;
-    int r = lines_open_range(&lr, p->path, p->from, p->to);
+    int r = lines_open_range(&lr, p->path, from, to);
     if (r < 0) {
         p->fail = HP_OPEN;
         p->rc = r;
-        return NULL;
+        return;
     }
     while ((r = lines_next(&lr, &line, &len)) > 0) {
         if (p->n >= p->max_rows) {
@@ -316,7 +313,6 @@ static void *hash_part_main(void *arg)
     free(wb.wl);
     ds_texts_free(&texts);
     lines_close(&lr);
-    return NULL;
 }
 
 /* Files from this size on are hashed by two threads (tests set it lower). */
@@ -328,32 +324,19 @@ static int hash_rows_kept(const char *path, enum dataset_format format, uint64_t
                           const atomic_int *cancel, struct seen *seen, struct seen *again,
                           uint32_t *keep, char **err)
 {
-    struct stat st;
     struct hash_part part[2];
-    pthread_t th;
-    bool threaded = false;
     memset(part, 0, sizeof part);
-    uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
     for (int k = 0; k < 2; k++) {
         part[k].path = path;
         part[k].format = format;
         part[k].cancel = cancel;
         part[k].max_rows = n;
     }
-    part[0].to = UINT64_MAX;
     part[0].h = keep;
     part[0].cap = n;
-    if (size >= holdout_split_bytes && n > 0) {
-        part[0].to = part[1].from = size / 2;
-        part[1].to = UINT64_MAX;
-        part[1].own = true;
-        threaded = pthread_create(&th, NULL, hash_part_main, &part[1]) == 0;
-        if (!threaded)
-            part[0].to = UINT64_MAX;
-    }
-    hash_part_main(&part[0]);
-    if (threaded)
-        pthread_join(th, NULL);
+    part[1].own = true;
+    bool threaded = lines_in_halves(path, n > 0 ? holdout_split_bytes : UINT64_MAX, hash_part,
+                                    &part[0], &part[1]);
     /* the first failure in file order */
     uint64_t rows = part[0].n + part[1].n, base = 0;
     const struct hash_part *bad = NULL;

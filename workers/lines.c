@@ -102,6 +102,35 @@ static ssize_t refill(struct lines *l)
     }
 }
 
+struct half {
+    void (*fn)(void *ctx, uint64_t from, uint64_t to);
+    void *ctx;
+    uint64_t from;
+};
+
+static void *half_main(void *arg)
+{
+    struct half *h = arg;
+    h->fn(h->ctx, h->from, UINT64_MAX);
+    return NULL;
+}
+
+bool lines_in_halves(const char *path, uint64_t min_bytes,
+                     void (*fn)(void *ctx, uint64_t from, uint64_t to), void *a, void *b)
+{
+    struct stat st;
+    uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    struct half h = {fn, b, size / 2};
+    pthread_t th;
+    if (size < min_bytes || pthread_create(&th, NULL, half_main, &h) != 0) {
+        fn(a, 0, UINT64_MAX);
+        return false;
+    }
+    fn(a, 0, h.from);
+    pthread_join(th, NULL);
+    return true;
+}
+
 int lines_next(struct lines *l, const char **line, size_t *len)
 {
     buf_reset(&l->carry);

@@ -63,6 +63,15 @@ int lines_open(struct lines *l, const char *path);
  * Returns 0 or -errno; on failure l needs no close. */
 int lines_open_range(struct lines *l, const char *path, uint64_t start, uint64_t end);
 
+/* Runs fn over the lines of path in two byte ranges at once where the
+ * file has at least min_bytes: fn(a, 0, mid) on the calling thread and
+ * fn(b, mid, UINT64_MAX) on a second one (mid = half the size;
+ * lines_open_range says which lines each range gets).  Otherwise, or when
+ * no thread can be started, fn(a, 0, UINT64_MAX) alone.  Returns true when
+ * b was used (fn ran with it, and has returned). */
+bool lines_in_halves(const char *path, uint64_t min_bytes,
+                     void (*fn)(void *ctx, uint64_t from, uint64_t to), void *a, void *b);
+
 /* Next line without its '\n': returns 1 and sets *line (borrowed: valid
  * until the next call) and *len; 0 at end of file; -errno on a read error;
  * -E2BIG for a line longer than LINES_MAX_LINE. */

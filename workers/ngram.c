@@ -23,7 +23,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -1314,24 +1313,23 @@ static void scan_line(struct scanner *sc, const char *line, size_t len)
 struct scan_part {
     struct scanner sc;
     const char *path;
-    uint64_t from, to;
     const atomic_int *cancel;
     int r;        /* 0, -ECANCELED, or -errno of the open or a read */
     bool at_open; /* r is the open's */
 };
 
-static void *scan_part_main(void *arg)
+static void scan_part(void *arg, uint64_t from, uint64_t to)
 {
     struct scan_part *p = arg;
     struct lines lr;
     const char *line;
     size_t len;
     uint64_t lines = 0;
-    int r = lines_open_range(&lr, p->path, p->from, p->to);
+    int r = lines_open_range(&lr, p->path, from, to);
     if (r < 0) {
         p->r = r;
         p->at_open = true;
-        return NULL;
+        return;
     }
     while (p->sc.left && (r = lines_next(&lr, &line, &len)) > 0) {
         if ((++lines & 4095) == 0 && p->cancel && atomic_load(p->cancel)) {
@@ -1343,7 +1341,6 @@ static void *scan_part_main(void *arg)
     /* stopped early: every phrase found, the rest cannot change the hits */
     p->r = r < 0 ? r : 0;
     lines_close(&lr);
-    return NULL;
 }
 
 /* Files from this size on are checked by two readers, one per half. */
@@ -1358,9 +1355,6 @@ static int scan_dataset(const char *path, char *const *phrases, size_t n, const 
 {
     struct scan_part part[2];
     struct scanner *sc = &part[0].sc;
-    struct stat st;
-    pthread_t th;
-    bool threaded = false;
     int rc = -1;
 
     memset(part, 0, sizeof part);
@@ -1381,29 +1375,20 @@ static int scan_dataset(const char *path, char *const *phrases, size_t n, const 
             sc->left++;
         }
     }
-    uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
     for (int k = 0; k < 2; k++) {
         part[k].path = path;
         part[k].cancel = cancel;
     }
-    part[0].to = UINT64_MAX;
-    if (size >= ngram_scan_split_bytes && sc->left) {
-        part[1].sc = *sc; /* the phrases (shared), its own scratch and hits: */
-        memset(&part[1].sc.ws, 0, sizeof part[1].sc.ws);
-        part[1].sc.tw = NULL;
-        part[1].sc.tcap = 0;
-        part[1].sc.dec = NULL;
-        part[1].sc.dcap = 0;
-        part[1].sc.hit = xcalloc(n, sizeof *part[1].sc.hit);
-        part[0].to = part[1].from = size / 2;
-        part[1].to = UINT64_MAX;
-        threaded = pthread_create(&th, NULL, scan_part_main, &part[1]) == 0;
-        if (!threaded)
-            part[0].to = UINT64_MAX; /* no thread: one reader does it all */
-    }
-    scan_part_main(&part[0]);
+    part[1].sc = *sc; /* the phrases (shared), its own scratch and hits: */
+    memset(&part[1].sc.ws, 0, sizeof part[1].sc.ws);
+    part[1].sc.tw = NULL;
+    part[1].sc.tcap = 0;
+    part[1].sc.dec = NULL;
+    part[1].sc.dcap = 0;
+    part[1].sc.hit = xcalloc(n ? n : 1, sizeof *part[1].sc.hit);
+    bool threaded = lines_in_halves(path, sc->left ? ngram_scan_split_bytes : UINT64_MAX,
+                                    scan_part, &part[0], &part[1]);
     if (threaded) {
-        pthread_join(th, NULL);
         for (size_t i = 0; i < n; i++)
             hits[i] = hits[i] || part[1].sc.hit[i];
     }
