@@ -491,9 +491,11 @@ struct trainer {
     struct vtable vt;
     struct ttable tt[2];
     /* side 1's thread */
+    pthread_t side1;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct tbatch *b; /* [2] */
+    pthread_mutex_t acc_mu; /* the model's memory accounting (acc_alloc) */
+    struct tbatch *b;       /* [2] */
     bool stop;
 };
 
@@ -566,6 +568,41 @@ static void *side1_main(void *arg)
         pthread_cond_broadcast(&tr->cv);
         pthread_mutex_unlock(&tr->mu);
     }
+}
+
+/* Lets side 1's thread finish every batch handed over, joins it (when
+ * started) and frees what side1_start made. */
+static void side1_end(struct trainer *tr, bool started)
+{
+    if (started) {
+        pthread_mutex_lock(&tr->mu);
+        tr->stop = true;
+        pthread_cond_broadcast(&tr->cv);
+        pthread_mutex_unlock(&tr->mu);
+        pthread_join(tr->side1, NULL);
+    }
+    tr->m->acc_mu = NULL;
+    acc_free(tr->m, tr->b, 2, sizeof *tr->b);
+    tr->b = NULL;
+    pthread_mutex_destroy(&tr->acc_mu);
+    pthread_mutex_destroy(&tr->mu);
+    pthread_cond_destroy(&tr->cv);
+}
+
+/* Starts side 1's thread (its batches, locks and the shared memory
+ * accounting): 0, or the errno of pthread_create with nothing left over. */
+static int side1_start(struct trainer *tr)
+{
+    pthread_mutex_init(&tr->acc_mu, NULL);
+    pthread_mutex_init(&tr->mu, NULL);
+    pthread_cond_init(&tr->cv, NULL);
+    tr->b = acc_alloc(tr->m, 2, sizeof *tr->b);
+    tr->m->acc_mu = &tr->acc_mu;
+    int r = pthread_create(&tr->side1, NULL, side1_main, tr);
+    if (r == 0)
+        return 0;
+    side1_end(tr, false);
+    return r;
 }
 
 /* Hands batch k to side 1's thread and returns the other one, empty. */
@@ -784,26 +821,13 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
         *err = xasprintf("%s: cannot open: %s", path, strerror(-r));
         goto out;
     }
-    pthread_mutex_t acc_mu;
-    pthread_t side1;
-    pthread_mutex_init(&acc_mu, NULL);
-    pthread_mutex_init(&tr.mu, NULL);
-    pthread_cond_init(&tr.cv, NULL);
-    tr.b = acc_alloc(m, 2, sizeof *tr.b);
-    m->acc_mu = &acc_mu;
-    int k = 0;
-    struct tbatch *b = &tr.b[0];
-    if ((r = pthread_create(&side1, NULL, side1_main, &tr)) != 0) {
-        m->acc_mu = NULL;
-        acc_free(m, tr.b, 2, sizeof *tr.b);
-        tr.b = NULL;
-        pthread_mutex_destroy(&acc_mu);
-        pthread_mutex_destroy(&tr.mu);
-        pthread_cond_destroy(&tr.cv);
+    if ((r = side1_start(&tr)) != 0) {
         lines_close(&lr);
         *err = xasprintf("n-gram training: cannot start a thread: %s", strerror(r));
         goto out;
     }
+    int k = 0;
+    struct tbatch *b = &tr.b[0];
     while ((r = lines_next(&lr, &line, &len)) > 0) {
         m->info.rows++;
         if ((m->info.rows & 4095) == 0) {
@@ -840,17 +864,7 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
     /* the last batch, then the thread's end once it has done every batch */
     if (b->n)
         hand_over(&tr, &k);
-    pthread_mutex_lock(&tr.mu);
-    tr.stop = true;
-    pthread_cond_broadcast(&tr.cv);
-    pthread_mutex_unlock(&tr.mu);
-    pthread_join(side1, NULL);
-    m->acc_mu = NULL;
-    acc_free(m, tr.b, 2, sizeof *tr.b);
-    tr.b = NULL;
-    pthread_mutex_destroy(&acc_mu);
-    pthread_mutex_destroy(&tr.mu);
-    pthread_cond_destroy(&tr.cv);
+    side1_end(&tr, true);
     ds_texts_free(&texts);
     if (progress)
         progress(pctx, lr.offset, lr.size);
