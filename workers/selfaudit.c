@@ -1026,31 +1026,21 @@ static void parse_batch(struct parser *p, struct run *R, int which, enum dataset
                         const struct batch_rows *br, struct batch *b)
 {
     const char *line;
-    size_t len, bytes;
+    size_t len;
     int r = 1;
     for (;; p->next++) {
+        /* one batch: BATCH_ROWS lines or BATCH_BYTES bytes, whoever parses it */
         bool mine = p->next % p->stride == p->phase;
+        size_t n = 0, bytes = 0;
         b->n = 0;
-        bytes = 0;
-        if (!mine) {
-            size_t n = 0;
-            while (n < BATCH_ROWS && bytes < BATCH_BYTES &&
-                   (r = lines_next(&p->L, &line, &len)) > 0) {
-                n++;
-                bytes += len;
-                p->lineno++;
-            }
-            if (br && p->next < br->len)
-                p->rows += br->n[p->next];
-            if (r <= 0)
-                break; /* the end, in the other parser's batch: it says so */
-            continue;
-        }
-        while (b->n < BATCH_ROWS && bytes < BATCH_BYTES &&
-               (r = lines_next(&p->L, &line, &len)) > 0) {
-            struct prow *w = &b->row[b->n++];
+        while (n < BATCH_ROWS && bytes < BATCH_BYTES && (r = lines_next(&p->L, &line, &len)) > 0) {
+            uint64_t lineno = p->lineno++;
+            n++;
             bytes += len;
-            w->line = p->lineno++;
+            if (!mine)
+                continue;
+            struct prow *w = &b->row[b->n++];
+            w->line = lineno;
             w->ok = ds_row_texts(line, len, fmt, &w->texts, NULL) == 0;
             if (!w->ok)
                 continue;
@@ -1064,8 +1054,14 @@ static void parse_batch(struct parser *p, struct run *R, int which, enum dataset
                            w->head, &w->nh);
             }
         }
-        p->next++;
-        break;
+        if (mine) {
+            p->next++;
+            break;
+        }
+        if (br && p->next < br->len)
+            p->rows += br->n[p->next]; /* the other parser's batch: its rows */
+        if (r <= 0)
+            break; /* the end, in the other parser's batch: it says so */
     }
     b->r = r > 0 ? 1 : r;
 }
