@@ -121,28 +121,15 @@ int h_dataset_rm(struct ctl_call *c)
     return 0;
 }
 
-/* The export vtunectl created and the daemon has not completed: removed
- * at exit (rpc() exits on the daemon's error). */
-static const char *export_pending;
-
-static void remove_pending_export(void)
-{
-    if (export_pending)
-        unlink(export_pending);
-}
-
 int h_dataset_export(struct ctl_call *c)
 {
     const char *out = call_flag(c, "--output");
     char *abs = absolute_path(out);
     /* Created here, with the caller's rights, never over an existing file;
-     * it holds the secret phrases, so only its owner may read it. */
-    int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY | O_CLOEXEC, 0600);
-    if (fd < 0)
-        die("%s: cannot create: %s%s", out, strerror(errno),
-            errno == EEXIST ? " (an export never overwrites a file: choose a new name)" : "");
-    export_pending = abs;
-    atexit(remove_pending_export);
+     * it holds the secret phrases, so only its owner may read it.  Removed
+     * again until the daemon has completed it (rpc() exits on its error). */
+    int fd = output_create(out, 0600, "an export");
+    output_pending(abs);
     json_object_set_new(c->params, CTL_K_FD, json_integer(0));
     json_t *label = json_string(abs);
     if (label)
@@ -155,7 +142,7 @@ int h_dataset_export(struct ctl_call *c)
         die("%s: cannot flush its directory to disk (fsync): %s; the export was removed, retry "
             "once the disk is healthy",
             out, strerror(-e));
-    export_pending = NULL;
+    output_pending(NULL);
     if (opt_json)
         print_json(r);
     else

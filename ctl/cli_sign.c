@@ -44,26 +44,12 @@ int h_key_show(struct ctl_call *c)
     return 0;
 }
 
-/* The file created and not yet filled: removed at exit (rpc() exits on
- * the daemon's error). */
-static const char *pending;
-
-static void remove_pending(void)
-{
-    if (pending)
-        unlink(pending);
-}
-
 /* Asks for an envelope and writes it to --output (a new file). */
 static int write_envelope(struct ctl_call *c)
 {
     const char *out = call_flag(c, "--output");
-    int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY | O_CLOEXEC, 0644);
-    if (fd < 0)
-        die("%s: cannot create: %s%s", out, strerror(errno),
-            errno == EEXIST ? " (evidence never overwrites a file: choose a new name)" : "");
-    pending = out;
-    atexit(remove_pending);
+    /* removed again if the daemon refuses (rpc() exits) */
+    int fd = output_create(out, 0644, "evidence");
     connect_daemon();
     json_t *r = rpc(c->cmd->method, json_incref(c->params));
     char *text =
@@ -85,7 +71,7 @@ static int write_envelope(struct ctl_call *c)
         int e = errno;
         die("%s: cannot write: %s; nothing was kept", out, strerror(e));
     }
-    pending = NULL;
+    output_pending(NULL);
     if (opt_json)
         print_json(r);
     else

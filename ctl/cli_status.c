@@ -103,16 +103,6 @@ static char *copy_backup(const char *src, int out, const char *dst, const char *
     return err;
 }
 
-/* A destination we created and did not finish: removed however vtunectl
- * exits (die() and rpc() errors exit directly). */
-static const char *unfinished_output;
-
-static void remove_unfinished_output(void)
-{
-    if (unfinished_output)
-        unlink(unfinished_output);
-}
-
 int h_backup(struct ctl_call *c)
 {
     const char *dst = call_flag(c, "--output");
@@ -125,8 +115,7 @@ int h_backup(struct ctl_call *c)
             die("%s already exists; backup never overwrites a file: choose a new name", dst);
         if (out < 0)
             die("cannot create %s: %s", dst, strerror(errno));
-        unfinished_output = dst;
-        atexit(remove_unfinished_output);
+        output_pending(dst); /* removed however vtunectl exits, until it is complete */
     }
     connect_daemon();
     json_t *r = rpc(c->cmd->method, NULL);
@@ -143,7 +132,7 @@ int h_backup(struct ctl_call *c)
         if (err)
             die("%s", err);
         (void)fsync_parent_dir(dst);
-        unfinished_output = NULL;
+        output_pending(NULL);
         /* FILE is the backup now; the daemon's copy would only be a second
          * place holding the secrets.  Removed only if it is still the file
          * copied and belongs to the daemon at the other end of the socket:

@@ -6,11 +6,9 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ctl/cmdtab.h"
 #include "ctl/protocol.h"
@@ -149,29 +147,14 @@ int h_audit_show(struct ctl_call *c)
     return 0;
 }
 
-/* The file audit export created and has not finished: removed at exit
- * (rpc() exits on the daemon's error). */
-static const char *audit_pending;
-
-static void remove_pending_audit(void)
-{
-    if (audit_pending)
-        unlink(audit_pending);
-}
-
 int h_audit_export(struct ctl_call *c)
 {
     const char *out = call_flag(c, "--output");
     FILE *f = stdout;
-    /* Created first, never over an existing file, as every -o is. */
+    /* Created first, never over an existing file, as every -o is; removed
+     * again if the export fails. */
     if (out) {
-        int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY | O_CLOEXEC, 0644);
-        if (fd < 0)
-            die("%s: cannot create: %s%s", out, strerror(errno),
-                errno == EEXIST ? " (an export never overwrites a file: choose a new name)" : "");
-        audit_pending = out;
-        atexit(remove_pending_audit);
-        f = fdopen(fd, "w");
+        f = fdopen(output_create(out, 0644, "an export"), "w");
         if (!f)
             die("%s: %s", out, strerror(errno));
     }
@@ -188,7 +171,7 @@ int h_audit_export(struct ctl_call *c)
     if (out) {
         if (fclose(f) != 0)
             die("%s: %s", out, strerror(errno));
-        audit_pending = NULL;
+        output_pending(NULL);
         if (opt_json) {
             json_t *o = json_pack("{s:s,s:I}", CTL_K_OUTPUT, out, "records",
                                   (json_int_t)json_array_size(r));

@@ -20,8 +20,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -460,6 +462,36 @@ json_t *rpc_stream(const char *method, json_t *params, void (*on_note)(json_t *n
 }
 
 /* An absolute form of a path that may not exist yet (its directory must). */
+static const char *pending_output;
+
+static void remove_pending_output(void)
+{
+    if (pending_output)
+        unlink(pending_output);
+}
+
+void output_pending(const char *path)
+{
+    static bool registered;
+    if (path && !registered) {
+        atexit(remove_pending_output);
+        registered = true;
+    }
+    pending_output = path;
+}
+
+int output_create(const char *path, mode_t mode, const char *what)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY | O_CLOEXEC, mode);
+    if (fd < 0 && errno == EEXIST)
+        die("%s: cannot create: %s (%s never overwrites a file: choose a new name)", path,
+            strerror(EEXIST), what);
+    if (fd < 0)
+        die("%s: cannot create: %s", path, strerror(errno));
+    output_pending(path);
+    return fd;
+}
+
 char *absolute_path(const char *p)
 {
     char dir[PATH_MAX];

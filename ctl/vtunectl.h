@@ -81,6 +81,16 @@ void print_table(json_t *rows, const char *const *keys, const char *const *heads
 void print_fields(json_t *obj, const char *const *keys, const char *const *labels, int n);
 /* An absolute form of a path that may not exist yet (owned). */
 char *absolute_path(const char *p);
+/* The output file this run created and has not finished: path (borrowed,
+ * kept until the next call) is removed if vtunectl exits before
+ * output_pending(NULL), which keeps it.  One at a time. */
+void output_pending(const char *path);
+/* Creates path for writing with the caller's rights, never over an
+ * existing file (O_CREAT | O_EXCL; mode less the umask), and makes it the
+ * pending output; or dies "PATH: cannot create: REASON", adding "(WHAT
+ * never overwrites a file: choose a new name)" when it exists.  Returns
+ * the descriptor. */
+int output_create(const char *path, mode_t mode, const char *what);
 
 /* The handlers of the command table (ctl/cmdtab.c), one per command; each
  * returns the exit status.  They read the call's params (already built from
