@@ -48,7 +48,22 @@ int lines_open(struct lines *l, const char *path)
     return 0;
 }
 
-static ssize_t refill(struct lines *l);
+/* Refills the block; returns bytes read (0 at EOF) or -errno. */
+static ssize_t refill(struct lines *l)
+{
+    for (;;) {
+        ssize_t n = read(l->fd, l->block, LINES_BLOCK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        l->pos = 0;
+        l->len = (size_t)n;
+        if (n == 0)
+            l->eof = 1;
+        return n;
+    }
+}
 
 int lines_open_range(struct lines *l, const char *path, uint64_t start, uint64_t end)
 {
@@ -82,23 +97,6 @@ int lines_open_range(struct lines *l, const char *path, uint64_t start, uint64_t
             return 0;
         }
         l->offset += l->len;
-    }
-}
-
-/* Refills the block; returns bytes read (0 at EOF) or -errno. */
-static ssize_t refill(struct lines *l)
-{
-    for (;;) {
-        ssize_t n = read(l->fd, l->block, LINES_BLOCK);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        l->pos = 0;
-        l->len = (size_t)n;
-        if (n == 0)
-            l->eof = 1;
-        return n;
     }
 }
 
