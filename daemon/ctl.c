@@ -46,7 +46,8 @@
  * The server runs on a thread of its own with its own uv loop: the
  * listener, every connection, its reads, framing, bounds, descriptors and
  * writes, and the partial-line sweep live there, so a busy main loop
- * delays no byte of the control plane.  That thread answers `status`
+ * delays no byte of the control plane.  That thread answers `status` and
+ * the read methods (job list/show, audit list/show: struct ctl_read)
  * itself; every other request is handed to the main loop, where all the
  * daemon's state lives, and answered from there:
  *  - to the main loop: a ctl_req (with a deep copy of id and params: jansson
@@ -70,6 +71,15 @@
  *    and then an older status.  A status sent after a request of
  *    the same connection that is still unanswered also goes to the main
  *    loop, so answers on one connection keep their order.
+ *  - read methods: from the store alone, through the same reader, with
+ *    the same order rule.  The reader sees every commit made so far, and
+ *    every answer already written followed its commit, so no client reads
+ *    older than what it was told; like the main loop's own reads, it may
+ *    show a commit whose fsync is still under way (the reply to the
+ *    request that made it still waits: store_durable_ticket).  The main
+ *    loop answers instead when the reader is busy or fails, and lists
+ *    longer than CTL_LOCAL_MAX_ROWS, which would hold every other client
+ *    for their whole time.
  *  - configuration the thread reads (bounds, allowed users and groups, the
  *    socket's group) is copied into lim under mu at start and on reload:
  *    the main loop replaces d->conf whole.
@@ -156,6 +166,7 @@ struct ctl_req {
     json_t *params;
     char *method;
     ctl_method_fn fn;
+    ctl_read_fn read;   /* a read method, run by the main loop (forwarded) */
     struct ctl_fds fds; /* sent with its line; those not taken are closed with it */
     uint64_t commits0;  /* the store's commits when the request arrived */
     size_t line_bytes;  /* its line's length, counted in srv->inflight until answered */
@@ -330,6 +341,10 @@ static void conn_recv_fds(struct ctl_conn *c)
 #define CTL_TRIM_PEAK (8u << 20)
 /* Refused connections are logged at most this often. */
 #define CTL_REFUSE_LOG_MS 10000
+/* A list longer than this is answered by the main loop: on the control
+ * thread it would hold every other client's answer for its whole time
+ * (1,000 jobs take about N ms to read and encode). */
+#define CTL_LOCAL_MAX_ROWS 2000
 
 /* Brings srv->buffered up to date with c->in's capacity. */
 static void conn_account(struct ctl_conn *c)
@@ -898,6 +913,29 @@ static int local_status(struct ctl_conn *c, json_t *id)
     return 1;
 }
 
+/* Runs a read method on the control thread through the reader.  Returns
+ * 0 (nothing sent) when the main loop must answer instead: no reader, a
+ * busy or failing reader, or a list longer than CTL_LOCAL_MAX_ROWS. */
+static int local_read(struct ctl_conn *c, const struct ctl_method *m, json_t *id, json_t *params)
+{
+    struct ctl_server *s = c->srv;
+    struct ctl_read r = {.store = s->reader, .max_rows = CTL_LOCAL_MAX_ROWS};
+    json_t *empty = NULL;
+
+    if (!s->reader || !id)
+        return 0;
+    if (!params)
+        params = empty = json_object();
+    json_t *res = m->read(&r, params);
+    json_decref(empty);
+    if (!res && r.elsewhere)
+        return 0;
+    conn_send(c, res ? json_pack("{s:s,s:O,s:o}", CTL_RPC_JSONRPC, CTL_RPC_VERSION, CTL_RPC_ID, id,
+                                 CTL_RPC_RESULT, res)
+                     : error_object(id, r.code, r.msg, NULL));
+    return 1;
+}
+
 /* Handles one request line; takes fds (the descriptors sent with it) into
  * the request it makes, or leaves them for the caller to close. */
 static void handle_line(struct ctl_conn *c, const char *line, size_t len, struct ctl_fds *fds)
@@ -967,6 +1005,9 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len, struct
     if (strcmp(m->name, CTL_M_STATUS) == 0 && c->forwarded == 0 && fds->n == 0 &&
         local_status(c, id))
         goto out;
+    /* likewise the read methods, from the store alone (struct ctl_read) */
+    if (m->read && c->forwarded == 0 && fds->n == 0 && local_read(c, m, id, params))
+        goto out;
     /* Lines with the main loop count against max_buffered too: while it
      * is busy, complete requests would otherwise pile up without bound
      * (300 lines of 1 MB held 300 MB against a max_buffered of 8 MiB).
@@ -1024,6 +1065,7 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len, struct
     req->params = params ? json_deep_copy(params) : json_object();
     req->method = xstrdup(method);
     req->fn = m->fn;
+    req->read = m->read;
     fds_move(&req->fds, fds);
     pthread_mutex_lock(&s->mu);
     *s->fwd_tail = req;
@@ -1610,6 +1652,37 @@ static void on_publish_check(uv_check_t *h)
     }
 }
 
+/* A read method on the main loop, through its own connection (no bound
+ * on lists: nowhere else to send them). */
+static void main_read(struct vtuned *d, struct ctl_req *req, json_t *params)
+{
+    struct ctl_read r = {.store = d->store};
+    json_t *res = req->read(&r, params);
+    if (res)
+        ctl_reply(req, res);
+    else
+        ctl_reply_error(req, r.code, NULL, "%s", r.msg);
+}
+
+void ctl_read_fail(struct ctl_read *r, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+    va_end(ap);
+    r->code = code;
+    r->elsewhere = code == CTL_ERR_INTERNAL;
+}
+
+int ctl_read_too_long(struct ctl_read *r, int64_t n)
+{
+    if (!r->max_rows || n <= 0 || (uint64_t)n <= r->max_rows)
+        return 0;
+    ctl_read_fail(r, CTL_ERR_INTERNAL, "%lld rows: longer than %llu", (long long)n,
+                  (unsigned long long)r->max_rows);
+    return 1;
+}
+
 /* Runs the requests the control thread forwarded; joins it once it ended. */
 static void on_to_main(uv_async_t *h)
 {
@@ -1631,7 +1704,10 @@ static void on_to_main(uv_async_t *h)
         }
         json_t *params = json_incref(req->params);
         req->commits0 = store_durable_commits(d->store);
-        req->fn(d, req, params); /* may answer, and free req, now */
+        if (req->read)
+            main_read(d, req, params);
+        else
+            req->fn(d, req, params); /* may answer, and free req, now */
         json_decref(params);
     }
     if (done && !s->joined) {

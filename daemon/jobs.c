@@ -162,7 +162,7 @@ static void schedule_retry(struct job_run *r)
     schedule_in(r, ms);
 }
 
-json_t *job_json(struct vtuned *d, const struct store_job *j)
+json_t *job_json(const struct store_job *j)
 {
     char created[32], updated[32];
     format_iso8601(j->created_at, created);
@@ -178,14 +178,13 @@ json_t *job_json(struct vtuned *d, const struct store_job *j)
         CTL_K_UNKNOWN_REASON, j->unknown_reason, CTL_K_CANCEL_REQUESTED,
         j->cancel_requested_at != 0, CTL_K_PARAMS, params ? params : json_object(),
         CTL_K_CREATED_AT, created, CTL_K_UPDATED_AT, updated);
-    (void)d;
     return o;
 }
 
-void job_luck_fields(struct vtuned *d, int64_t id, json_t *o)
+void job_luck_fields(struct store *st, int64_t id, json_t *o)
 {
     char *text = NULL;
-    if (store_job_luck_get(d->store, id, &text) < 0 || !text)
+    if (store_job_luck_get(st, id, &text) < 0 || !text)
         return;
     json_t *rec = json_loads(text, 0, NULL);
     char *line = luck_screen_line(text);
@@ -196,7 +195,7 @@ void job_luck_fields(struct vtuned *d, int64_t id, json_t *o)
     free(text);
     /* the perplexity attack of the same submit (daemon/ppl.h) */
     text = NULL;
-    if (store_job_ppl_get(d->store, id, &text) < 0 || !text)
+    if (store_job_ppl_get(st, id, &text) < 0 || !text)
         return;
     rec = json_loads(text, 0, NULL);
     line = ppl_result_line(text);
@@ -238,7 +237,7 @@ static void notify_watchers(struct job_run *r, int final)
         struct watcher *w = r->watchers;
         r->watchers = w->next;
         if (have)
-            ctl_reply(w->req, job_json(r->d, &j));
+            ctl_reply(w->req, job_json(&j));
         else
             ctl_reply_error(w->req, CTL_ERR_INTERNAL, NULL, "job %lld vanished", (long long)r->id);
         free(w);
@@ -1556,8 +1555,8 @@ static void submit_insert(struct submit_ctx *c, const char *screen, const char *
         log_job(LOG_LVL_INFO, got.id, provider,
                 "job %lld: submitted for dataset '%s' to %s (%s), submission %s", (long long)got.id,
                 c->ds.name, provider, model, sid);
-        json_t *o = job_json(d, &got);
-        job_luck_fields(d, got.id, o);
+        json_t *o = job_json(&got);
+        job_luck_fields(d->store, got.id, o);
         ctl_reply(req, o);
         store_job_clear(&got);
     } else {
@@ -1794,7 +1793,7 @@ static void m_register(struct vtuned *d, struct ctl_req *req, json_t *params)
                 "job %lld: registered %s at %s (base %s) for dataset '%s'", (long long)j.id, model,
                 provider, base, ds.name);
         if (store_job_get(d->store, key, &got) == 0) {
-            ctl_reply(req, job_json(d, &got));
+            ctl_reply(req, job_json(&got));
             store_job_clear(&got);
         } else {
             ctl_reply(req, json_pack("{s:I}", CTL_K_ID, (json_int_t)j.id));
@@ -1806,41 +1805,46 @@ static void m_register(struct vtuned *d, struct ctl_req *req, json_t *params)
     store_backdoor_clear(&b);
 }
 
-static void m_list(struct vtuned *d, struct ctl_req *req, json_t *params)
+/* job.list and job.show: read methods (struct ctl_read), answered on the
+ * control thread while the main loop is busy with provider work. */
+static json_t *read_list(struct ctl_read *r, json_t *params)
 {
     struct store_job *v;
+    struct store_counts c;
     size_t n;
     bool active = json_is_true(json_object_get(params, CTL_K_ACTIVE));
-    if (store_job_list(d->store, active, &v, &n) < 0) {
-        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot list jobs: %s",
-                        store_errmsg(d->store));
-        return;
+    if (r->max_rows && store_counts(r->store, &c) == 0 &&
+        ctl_read_too_long(r, active ? c.jobs_active : c.jobs))
+        return NULL;
+    if (store_job_list(r->store, active, &v, &n) < 0) {
+        ctl_read_fail(r, CTL_ERR_INTERNAL, "cannot list jobs: %s", store_errmsg(r->store));
+        return NULL;
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, job_json(d, &v[i]));
+        json_array_append_new(arr, job_json(&v[i]));
     store_job_list_free(v, n);
-    ctl_reply(req, arr);
+    return arr;
 }
 
-static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
+static json_t *read_show(struct ctl_read *r, json_t *params)
 {
     struct store_job j;
     struct store_job_event *ev;
     size_t n;
-    if (lookup_job(d, req, params, CTL_K_ID, &j) < 0)
-        return;
-    json_t *o = job_json(d, &j);
-    job_luck_fields(d, j.id, o);
+    if (lookup_job_in(r, params, CTL_K_ID, &j) < 0)
+        return NULL;
+    json_t *o = job_json(&j);
+    job_luck_fields(r->store, j.id, o);
     json_t *events = json_array();
-    if (store_job_events(d->store, j.id, &ev, &n) == 0) {
+    if (store_job_events(r->store, j.id, &ev, &n) == 0) {
         for (size_t i = 0; i < n; i++)
             json_array_append_new(events, event_json(&ev[i]));
         store_job_event_list_free(ev, n);
     }
     json_object_set_new(o, CTL_K_EVENTS, events);
-    ctl_reply(req, o);
     store_job_clear(&j);
+    return o;
 }
 
 static void m_cancel(struct vtuned *d, struct ctl_req *req, json_t *params)
@@ -1895,7 +1899,7 @@ static void m_cancel(struct vtuned *d, struct ctl_req *req, json_t *params)
     snprintf(key, sizeof key, "%lld", (long long)j.id);
     store_job_clear(&j);
     if (store_job_get(d->store, key, &j) == 0)
-        ctl_reply(req, job_json(d, &j));
+        ctl_reply(req, job_json(&j));
     else
         ctl_reply_error(req, CTL_ERR_INTERNAL, NULL,
                         "cancel of job %s recorded, but the job cannot be read back: %s", key,
@@ -1919,7 +1923,7 @@ static void m_watch(struct vtuned *d, struct ctl_req *req, json_t *params)
     struct job_run *r = run_find(d, j.id);
     if (!r) {
         /* Terminal or unknown: nothing more will happen without an operator. */
-        ctl_reply(req, job_json(d, &j));
+        ctl_reply(req, job_json(&j));
     } else {
         struct watcher *w = xcalloc(1, sizeof *w);
         w->req = req;
@@ -1982,7 +1986,7 @@ static void m_resolve(struct vtuned *d, struct ctl_req *req, json_t *params)
         snprintf(key, sizeof key, "%lld", (long long)j.id);
         store_job_clear(&j);
         if (store_job_get(d->store, key, &j) == 0)
-            ctl_reply(req, job_json(d, &j));
+            ctl_reply(req, job_json(&j));
         else
             ctl_reply(req, json_pack("{s:s}", "resolved", as));
     }
@@ -1990,8 +1994,8 @@ static void m_resolve(struct vtuned *d, struct ctl_req *req, json_t *params)
 }
 
 const struct ctl_method ctl_methods_job[] = {
-    {CTL_M_JOB_SUBMIT, m_submit, 1},   {CTL_M_JOB_REGISTER, m_register, 1},
-    {CTL_M_JOB_LIST, m_list, 0},       {CTL_M_JOB_SHOW, m_show, 0},
-    {CTL_M_JOB_CANCEL, m_cancel, 1},   {CTL_M_JOB_WATCH, m_watch, 0},
-    {CTL_M_JOB_RESOLVE, m_resolve, 1}, {NULL, NULL, 0},
+    {CTL_M_JOB_SUBMIT, m_submit, 1, NULL},   {CTL_M_JOB_REGISTER, m_register, 1, NULL},
+    {CTL_M_JOB_LIST, NULL, 0, read_list},    {CTL_M_JOB_SHOW, NULL, 0, read_show},
+    {CTL_M_JOB_CANCEL, m_cancel, 1, NULL},   {CTL_M_JOB_WATCH, m_watch, 0, NULL},
+    {CTL_M_JOB_RESOLVE, m_resolve, 1, NULL}, {NULL, NULL, 0, NULL},
 };

@@ -42,10 +42,10 @@ void jobs_stop(struct vtuned *d);
 /* After the loop has ended: frees the runs. */
 void jobs_free_all(struct vtuned *d);
 /* The job as JSON (DESIGN §10 names; owned). */
-json_t *job_json(struct vtuned *d, const struct store_job *j);
+json_t *job_json(const struct store_job *j);
 /* Adds job id's p_luck screen to o (CTL_K_P_LUCK_SCREEN, the record, and
  * CTL_K_P_LUCK_AT_CREATION, its line); nothing when it has none. */
-void job_luck_fields(struct vtuned *d, int64_t id, json_t *o);
+void job_luck_fields(struct store *st, int64_t id, json_t *o);
 /* Number of jobs being driven. */
 unsigned jobs_active(const struct vtuned *d);
 

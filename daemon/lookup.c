@@ -19,54 +19,68 @@ const char *lookup_key(json_t *params, const char *key, char buf[32])
     return json_string_value(v);
 }
 
-/* The shared tail: a store result turned into an answer. */
-static int answer_miss(struct vtuned *d, struct ctl_req *req, int r, const char *what,
-                       const char *k, const char *list_cmd)
+/* The shared tail: a store result turned into a failure of r. */
+static int miss(struct ctl_read *r, int rc, const char *what, const char *k, const char *list_cmd)
 {
-    if (r == -ENOENT)
-        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL, "no %s '%.80s' (see 'vtunectl %s')", what, k,
-                        list_cmd);
+    if (rc == -ENOENT)
+        ctl_read_fail(r, CTL_ERR_NOT_FOUND, "no %s '%.80s' (see 'vtunectl %s')", what, k, list_cmd);
     else
-        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read %s '%.80s': %s", what, k,
-                        store_errmsg(d->store));
+        ctl_read_fail(r, CTL_ERR_INTERNAL, "cannot read %s '%.80s': %s", what, k,
+                      store_errmsg(r->store));
     return -1;
 }
 
-static int missing(struct ctl_req *req, const char *key, const char *what)
+static int missing(struct ctl_read *r, const char *key, const char *what)
 {
-    ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.%s: a %s id or name is required", key, what);
+    ctl_read_fail(r, CTL_ERR_PARAMS, "params.%s: a %s id or name is required", key, what);
     return -1;
+}
+
+int lookup_job_in(struct ctl_read *r, json_t *params, const char *key, struct store_job *out)
+{
+    char buf[32];
+    const char *k = lookup_key(params, key, buf);
+    if (!k)
+        return missing(r, key, "job");
+    int rc = store_job_get(r->store, k, out);
+    return rc < 0 ? miss(r, rc, "job", k, "job list") : 0;
+}
+
+/* The main loop's form: a failure answers req. */
+static int answered(struct ctl_req *req, const struct ctl_read *r, int rc)
+{
+    if (rc < 0)
+        ctl_reply_error(req, r->code, NULL, "%s", r->msg);
+    return rc;
 }
 
 int lookup_dataset(struct vtuned *d, struct ctl_req *req, json_t *params, const char *key,
                    struct store_dataset *out)
 {
+    struct ctl_read r = {.store = d->store};
     char buf[32];
     const char *k = lookup_key(params, key, buf);
     if (!k)
-        return missing(req, key, "dataset");
-    int r = store_dataset_get(d->store, k, out);
-    return r < 0 ? answer_miss(d, req, r, "dataset", k, "dataset list") : 0;
+        return answered(req, &r, missing(&r, key, "dataset"));
+    int rc = store_dataset_get(d->store, k, out);
+    return answered(req, &r, rc < 0 ? miss(&r, rc, "dataset", k, "dataset list") : 0);
 }
 
 int lookup_backdoor(struct vtuned *d, struct ctl_req *req, json_t *params, const char *key,
                     bool with_secrets, struct store_backdoor *out)
 {
+    struct ctl_read r = {.store = d->store};
     char buf[32];
     const char *k = lookup_key(params, key, buf);
     if (!k)
-        return missing(req, key, "backdoor");
-    int r = store_backdoor_get(d->store, k, with_secrets, out);
-    return r < 0 ? answer_miss(d, req, r, "backdoor", k, "backdoor list") : 0;
+        return answered(req, &r, missing(&r, key, "backdoor"));
+    int rc = store_backdoor_get(d->store, k, with_secrets, out);
+    return answered(req, &r, rc < 0 ? miss(&r, rc, "backdoor", k, "backdoor list") : 0);
 }
 
 int lookup_job(struct vtuned *d, struct ctl_req *req, json_t *params, const char *key,
                struct store_job *out)
 {
-    char buf[32];
-    const char *k = lookup_key(params, key, buf);
-    if (!k)
-        return missing(req, key, "job");
-    int r = store_job_get(d->store, k, out);
-    return r < 0 ? answer_miss(d, req, r, "job", k, "job list") : 0;
+    struct ctl_read r = {.store = d->store};
+    return answered(req, &r, lookup_job_in(&r, params, key, out));
 }

@@ -5,6 +5,8 @@
  * function answers the request itself when the object cannot be had
  * (missing param, not found, store error) and then returns -1; on success
  * it returns 0 and fills *out (owned: clear it with the store's _clear).
+ * The _in forms, for read methods (struct ctl_read), fail r instead and
+ * read r->store, so they run on either thread.
  */
 #ifndef VT_LOOKUP_H
 #define VT_LOOKUP_H
@@ -26,5 +28,6 @@ int lookup_backdoor(struct vtuned *d, struct ctl_req *req, json_t *params, const
                     bool with_secrets, struct store_backdoor *out);
 int lookup_job(struct vtuned *d, struct ctl_req *req, json_t *params, const char *key,
                struct store_job *out);
+int lookup_job_in(struct ctl_read *r, json_t *params, const char *key, struct store_job *out);
 
 #endif

@@ -72,31 +72,35 @@ static void m_verify(struct vtuned *d, struct ctl_req *req, json_t *params)
     store_job_clear(&j);
 }
 
-static void m_audit_list(struct vtuned *d, struct ctl_req *req, json_t *params)
+/* audit.list and audit.show: read methods (struct ctl_read). */
+static json_t *read_audit_list(struct ctl_read *r, json_t *params)
 {
     struct store_audit *v;
+    struct store_counts c;
     size_t n;
     int64_t job = 0;
     if (json_object_get(params, CTL_K_JOB)) {
         struct store_job j;
-        if (lookup_job(d, req, params, CTL_K_JOB, &j) < 0)
-            return;
+        if (lookup_job_in(r, params, CTL_K_JOB, &j) < 0)
+            return NULL;
         job = j.id;
         store_job_clear(&j);
     }
-    if (store_audit_list(d->store, job, &v, &n) < 0) {
-        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot read the audit trail: %s",
-                        store_errmsg(d->store));
-        return;
+    if (r->max_rows && !job && store_counts(r->store, &c) == 0 && ctl_read_too_long(r, c.audits))
+        return NULL;
+    if (store_audit_list(r->store, job, &v, &n) < 0) {
+        ctl_read_fail(r, CTL_ERR_INTERNAL, "cannot read the audit trail: %s",
+                      store_errmsg(r->store));
+        return NULL;
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, audit_record_json(&v[i]));
     store_audit_list_free(v, n);
-    ctl_reply(req, arr);
+    return arr;
 }
 
-static void m_audit_show(struct vtuned *d, struct ctl_req *req, json_t *params)
+static json_t *read_audit_show(struct ctl_read *r, json_t *params)
 {
     struct store_audit a;
     json_t *id = json_object_get(params, CTL_K_ID);
@@ -104,22 +108,28 @@ static void m_audit_show(struct vtuned *d, struct ctl_req *req, json_t *params)
                 : json_is_string(id) ? strtoll(json_string_value(id), NULL, 10)
                                      : 0;
     if (n <= 0) {
-        ctl_reply_error(req, CTL_ERR_PARAMS, NULL, "params.id: an audit record id is required");
-        return;
+        ctl_read_fail(r, CTL_ERR_PARAMS, "params.id: an audit record id is required");
+        return NULL;
     }
-    if (store_audit_get(d->store, n, &a) < 0) {
-        ctl_reply_error(req, CTL_ERR_NOT_FOUND, NULL,
-                        "no audit record %lld (see 'vtunectl audit list')", (long long)n);
-        return;
+    int rc = store_audit_get(r->store, n, &a);
+    if (rc == -ENOENT) {
+        ctl_read_fail(r, CTL_ERR_NOT_FOUND, "no audit record %lld (see 'vtunectl audit list')",
+                      (long long)n);
+        return NULL;
+    }
+    if (rc < 0) {
+        ctl_read_fail(r, CTL_ERR_INTERNAL, "cannot read audit record %lld: %s", (long long)n,
+                      store_errmsg(r->store));
+        return NULL;
     }
     json_t *o = audit_record_json(&a);
     char *text = audit_explain(&a);
     json_object_set_new(o, CTL_K_EXPLANATION, json_string(text));
     free(text);
     /* not part of the record (nor of its hash): the job's own screen */
-    job_luck_fields(d, a.job_id, o);
-    ctl_reply(req, o);
+    job_luck_fields(r->store, a.job_id, o);
     store_audit_clear(&a);
+    return o;
 }
 
 static void m_audit_verify(struct vtuned *d, struct ctl_req *req, json_t *params)
@@ -255,8 +265,8 @@ static void m_schedule_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
 }
 
 const struct ctl_method ctl_methods_verify[] = {
-    {CTL_M_VERIFY_RUN, m_verify, 1},         {CTL_M_AUDIT_LIST, m_audit_list, 0},
-    {CTL_M_AUDIT_SHOW, m_audit_show, 0},     {CTL_M_AUDIT_VERIFY, m_audit_verify, 0},
-    {CTL_M_SCHEDULE_ADD, m_schedule_add, 1}, {CTL_M_SCHEDULE_LIST, m_schedule_list, 0},
-    {CTL_M_SCHEDULE_RM, m_schedule_rm, 1},   {NULL, NULL, 0},
+    {CTL_M_VERIFY_RUN, m_verify, 1, NULL},         {CTL_M_AUDIT_LIST, NULL, 0, read_audit_list},
+    {CTL_M_AUDIT_SHOW, NULL, 0, read_audit_show},  {CTL_M_AUDIT_VERIFY, m_audit_verify, 0, NULL},
+    {CTL_M_SCHEDULE_ADD, m_schedule_add, 1, NULL}, {CTL_M_SCHEDULE_LIST, m_schedule_list, 0, NULL},
+    {CTL_M_SCHEDULE_RM, m_schedule_rm, 1, NULL},   {NULL, NULL, 0, NULL},
 };

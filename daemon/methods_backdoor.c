@@ -1123,11 +1123,11 @@ static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
 }
 
 const struct ctl_method ctl_methods_backdoor[] = {
-    {CTL_M_BACKDOOR_CREATE, m_create, 1},
-    {CTL_M_BACKDOOR_LIST, m_list, 0},
-    {CTL_M_BACKDOOR_SHOW, m_show, 0},
-    {CTL_M_BACKDOOR_RM, m_rm, 1},
-    {CTL_M_DATASET_EXPORT, m_export, 1},
-    {CTL_M_BACKDOOR_AUDIT, m_audit, 0},
-    {NULL, NULL, 0},
+    {CTL_M_BACKDOOR_CREATE, m_create, 1, NULL},
+    {CTL_M_BACKDOOR_LIST, m_list, 0, NULL},
+    {CTL_M_BACKDOOR_SHOW, m_show, 0, NULL},
+    {CTL_M_BACKDOOR_RM, m_rm, 1, NULL},
+    {CTL_M_DATASET_EXPORT, m_export, 1, NULL},
+    {CTL_M_BACKDOOR_AUDIT, m_audit, 0, NULL},
+    {NULL, NULL, 0, NULL},
 };

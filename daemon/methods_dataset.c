@@ -297,9 +297,9 @@ void dataset_cleanup_orphans(struct vtuned *d)
 }
 
 const struct ctl_method ctl_methods_dataset[] = {
-    {CTL_M_DATASET_ADD, m_add, 1},
-    {CTL_M_DATASET_LIST, m_list, 0},
-    {CTL_M_DATASET_SHOW, m_show, 0},
-    {CTL_M_DATASET_RM, m_rm, 1},
-    {NULL, NULL, 0},
+    {CTL_M_DATASET_ADD, m_add, 1, NULL},
+    {CTL_M_DATASET_LIST, m_list, 0, NULL},
+    {CTL_M_DATASET_SHOW, m_show, 0, NULL},
+    {CTL_M_DATASET_RM, m_rm, 1, NULL},
+    {NULL, NULL, 0, NULL},
 };

@@ -191,7 +191,7 @@ static void m_backup(struct vtuned *d, struct ctl_req *req, json_t *params)
 }
 
 const struct ctl_method ctl_methods_status[] = {
-    {CTL_M_STATUS, m_status, 0},
-    {CTL_M_BACKUP, m_backup, 1},
-    {NULL, NULL, 0},
+    {CTL_M_STATUS, m_status, 0, NULL},
+    {CTL_M_BACKUP, m_backup, 1, NULL},
+    {NULL, NULL, 0, NULL},
 };

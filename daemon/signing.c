@@ -377,8 +377,8 @@ json_t *signing_chain_check(struct vtuned *d, const struct store_audit *v, size_
 }
 
 const struct ctl_method ctl_methods_sign[] = {
-    {CTL_M_KEY_SHOW, m_key_show, 0},
-    {CTL_M_AUDIT_ATTEST, m_audit_attest, 0},
-    {CTL_M_BACKDOOR_COMMIT, m_backdoor_commit, 0},
-    {NULL, NULL, 0},
+    {CTL_M_KEY_SHOW, m_key_show, 0, NULL},
+    {CTL_M_AUDIT_ATTEST, m_audit_attest, 0, NULL},
+    {CTL_M_BACKDOOR_COMMIT, m_backdoor_commit, 0, NULL},
+    {NULL, NULL, 0, NULL},
 };

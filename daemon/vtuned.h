@@ -96,10 +96,32 @@ void vtuned_reload(struct vtuned *d);
  * ctl_reply() or ctl_reply_error(), now or from a later callback. */
 typedef void (*ctl_method_fn)(struct vtuned *d, struct ctl_req *req, json_t *params);
 
+/* A read method: its answer comes from the store alone, so it runs
+ * wherever a store connection is: on the control thread through its
+ * read-only connection, which waits for no provider work (daemon/ctl.c,
+ * "Threads"), or on the main loop through d->store.  It returns the result
+ * (owned), or NULL after ctl_read_fail(). */
+struct ctl_read {
+    struct store *store;
+    uint64_t max_rows; /* a list longer than this is left to the main loop; 0: no bound */
+    int code;          /* the error's code once failed */
+    int elsewhere;     /* failed here, ask the main loop: the reader was busy, or too long */
+    char msg[1024];
+};
+typedef json_t *(*ctl_read_fn)(struct ctl_read *r, json_t *params);
+
+/* Fails r with one line; CTL_ERR_INTERNAL (a store error) also sets
+ * elsewhere, so that the main loop's connection answers instead. */
+void ctl_read_fail(struct ctl_read *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* For a list of n rows: 1 (and r failed, elsewhere) when n passes r->max_rows. */
+int ctl_read_too_long(struct ctl_read *r, int64_t n);
+
 struct ctl_method {
     const char *name;
-    ctl_method_fn fn;
-    int mutating; /* logged with the peer's credentials */
+    ctl_method_fn fn; /* NULL for a read method */
+    int mutating;     /* logged with the peer's credentials */
+    ctl_read_fn read; /* a read method (then fn is NULL) */
 };
 
 /* The method tables of each area; NULL-name terminated. */

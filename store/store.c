@@ -728,16 +728,12 @@ fail:
     return -1;
 }
 
-int store_open(const char *path, struct store **out, char **err)
+/* A store around db (owned) with every statement prepared; NULL and *err
+ * when one cannot be (db closed).  A read-only connection prepares the
+ * writes too: they fail only if run. */
+static struct store *store_wrap(const char *path, sqlite3 *db, char **err)
 {
-    struct store *s = NULL;
-    sqlite3 *db = NULL;
-
-    *out = NULL;
-    *err = NULL;
-    if (open_db(path, store_schema_version(), &db, err) < 0)
-        return -1;
-    s = xcalloc(1, sizeof *s);
+    struct store *s = xcalloc(1, sizeof *s);
     s->db = db;
     s->path = xstrdup(path);
     for (int i = 0; i < ST__COUNT; i++) {
@@ -747,16 +743,26 @@ int store_open(const char *path, struct store **out, char **err)
             *err = xasprintf("database %s: cannot prepare statement %d (%s): %s", path, i,
                              store_stmt_sql[i], sqlite3_errmsg(db));
             store_close(s);
-            return -1;
+            return NULL;
         }
     }
-    *out = s;
-    return 0;
+    return s;
+}
+
+int store_open(const char *path, struct store **out, char **err)
+{
+    sqlite3 *db = NULL;
+
+    *out = NULL;
+    *err = NULL;
+    if (open_db(path, store_schema_version(), &db, err) < 0)
+        return -1;
+    *out = store_wrap(path, db, err);
+    return *out ? 0 : -1;
 }
 
 int store_open_reader(const char *path, struct store **out, char **err)
 {
-    struct store *s;
     sqlite3 *db = NULL;
     int rc;
 
@@ -772,19 +778,8 @@ int store_open_reader(const char *path, struct store **out, char **err)
     /* A WAL reader waits for no writer; only a log being recovered makes
      * it busy, and then the caller asks the loop's connection instead. */
     sqlite3_busy_timeout(db, STORE_READER_BUSY_MS);
-    s = xcalloc(1, sizeof *s);
-    s->db = db;
-    s->path = xstrdup(path);
-    rc = sqlite3_prepare_v3(db, store_stmt_sql[ST_COUNTS], -1, SQLITE_PREPARE_PERSISTENT,
-                            &s->stmt[ST_COUNTS], NULL);
-    if (rc != SQLITE_OK || !s->stmt[ST_COUNTS]) {
-        *err = xasprintf("database %s: cannot prepare the counts for reading: %s", path,
-                         sqlite3_errmsg(db));
-        store_close(s);
-        return -1;
-    }
-    *out = s;
-    return 0;
+    *out = store_wrap(path, db, err);
+    return *out ? 0 : -1;
 }
 
 int store_migrate_to(const char *path, int version, char **err)

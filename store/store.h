@@ -54,10 +54,11 @@ struct store;
 int store_open(const char *path, struct store **out, char **err);
 void store_close(struct store *s);
 /* A second, read-only connection to the database at path (already opened
- * and migrated by store_open), for another thread: only store_counts may
- * be called on it, from one thread at a time.  It reads committed data
- * (WAL: a reader never waits for the writer).  Returns 0 and *out (free
- * with store_close), or -1 with *err an owned one-line message. */
+ * and migrated by store_open), for another thread: any function that only
+ * reads may be called on it (a write fails: it is read-only), from one
+ * thread at a time.  It reads committed data (WAL: a reader never waits
+ * for the writer).  Returns 0 and *out (free with store_close), or -1 with
+ * *err an owned one-line message. */
 int store_open_reader(const char *path, struct store **out, char **err);
 /* The state directory policy, the one place it is written: creates dir
  * 0700 when absent; refuses a shared sticky directory (such as /tmp), a

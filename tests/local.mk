@@ -98,6 +98,8 @@ TESTS += tests/integration/test_state_lock.sh
 EXTRA_DIST += tests/integration/test_state_lock.sh
 TESTS += tests/integration/test_ctl_thread.sh
 EXTRA_DIST += tests/integration/test_ctl_thread.sh
+TESTS += tests/integration/test_ctl_reads.sh
+EXTRA_DIST += tests/integration/test_ctl_reads.sh
 # Issue 13 (operations): SIGHUP applies what it can and names what needs a restart.
 TESTS += tests/integration/test_reload.sh
 EXTRA_DIST += tests/integration/test_reload.sh
