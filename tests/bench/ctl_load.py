@@ -162,6 +162,7 @@ def cmd_latency(a):
     short_slice = os.environ.get("VTUNE_BENCH_CLIENT_SLICE", "1") != "0" and ask_short_slice()
     c = Conn(a.socket, a.timeout)
     lat = []  # all round trips (ms)
+    lat_show = []  # job.show round trips (--show-job), right after each status
     lat_jobs = []  # ... while jobs were still active (after arming)
     lat_after = []  # ... after the jobs, while verifications ran
     errors = 0
@@ -190,6 +191,13 @@ def cmd_latency(a):
         rid = c.send("status")
         r = c.recv()
         ms = (time.perf_counter() - t) * 1000.0
+        if a.show_job:
+            # a read the control thread answers from the store (or "no
+            # job" until it exists: the same path)
+            ts = time.perf_counter()
+            c.send("job.show", {"id": a.show_job})
+            c.recv()
+            lat_show.append((time.perf_counter() - ts) * 1000.0)
         if r.get("id") != rid or "error" in r:
             errors += 1
             if first_error is None:
@@ -224,7 +232,8 @@ def cmd_latency(a):
            "jobs_done_at": jobs_done_at, "done_at": done_at,
            "cpu_at_jobs_done": cpu_at_jobs_done, "max_jobs_driven": max_driven,
            "max_verifications_running": max_verifying, "rss_sampled_peak_kib": rss_peak,
-           "slowest": slow, "client_short_slice": short_slice}
+           "slowest": slow, "client_short_slice": short_slice,
+           "job_show_ms": percentiles(lat_show)}
     print(json.dumps(out))
     return 0
 
@@ -251,6 +260,8 @@ def main():
     l.add_argument("--deadline", type=float, default=900.0)
     l.add_argument("--pid", type=int, default=0)
     l.add_argument("--audits-target", type=int)
+    l.add_argument("--show-job", type=int, default=0,
+                   help="after each status, time a job.show of this job id")
     a = p.parse_args()
     try:
         return cmd_submit(a) if a.cmd == "submit" else cmd_latency(a)
