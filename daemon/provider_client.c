@@ -287,7 +287,7 @@ static void on_timer(uv_timer_t *t)
     attempt(t->data);
 }
 
-static int parse_for_op(struct provider_call *c, const struct http_response *res)
+static int parse_op(struct provider_call *c, const struct http_response *res)
 {
     const struct provider_ops *ops = c->pc->conf.ops;
     switch (c->op) {
@@ -332,6 +332,27 @@ static int parse_for_op(struct provider_call *c, const struct http_response *res
                          provider_op_name(c->op));
 }
 
+/* The provider's texts, tidied where its answers enter the daemon
+ * (provider_text_tidy): they reach the log, the store and the user. */
+static void tidy_results(struct provider_call *c)
+{
+    provider_error_tidy(&c->err);
+    provider_text_tidy(&c->job.error_message, PROVIDER_TEXT_MAX);
+    provider_text_tidy(&c->job.error_code, PROVIDER_ID_MAX);
+    provider_text_tidy(&c->job.error_param, PROVIDER_ID_MAX);
+    for (size_t i = 0; i < c->jobs.n_jobs; i++)
+        provider_text_tidy(&c->jobs.jobs[i].error_message, PROVIDER_TEXT_MAX);
+    for (size_t i = 0; i < c->events.n_events; i++)
+        provider_text_tidy(&c->events.events[i].message, PROVIDER_TEXT_MAX);
+}
+
+static int parse_for_op(struct provider_call *c, const struct http_response *res)
+{
+    int r = parse_op(c, res);
+    tidy_results(c);
+    return r;
+}
+
 static void on_http_done(struct http_response *res, void *arg)
 {
     struct provider_call *c = arg;
@@ -347,6 +368,7 @@ static void on_http_done(struct http_response *res, void *arg)
          * record).  Accepted: the upload proper starts now, as a call of
          * its own attempts (so attempts > 1 still means "resent"). */
         pr = pc->conf.ops->parse_prepare(res, &c->err);
+        provider_error_tidy(&c->err);
         if (pr == 0 && res->error == HTTP_E_NONE) {
             log_debug("provider %s: upload prepared after %u attempt%s", pc->name, c->attempts,
                       c->attempts == 1 ? "" : "s");

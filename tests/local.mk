@@ -100,6 +100,8 @@ TESTS += tests/integration/test_ctl_thread.sh
 EXTRA_DIST += tests/integration/test_ctl_thread.sh
 TESTS += tests/integration/test_ctl_reads.sh
 EXTRA_DIST += tests/integration/test_ctl_reads.sh
+TESTS += tests/integration/test_provider_text.sh
+EXTRA_DIST += tests/integration/test_provider_text.sh
 # Issue 13 (operations): SIGHUP applies what it can and names what needs a restart.
 TESTS += tests/integration/test_reload.sh
 EXTRA_DIST += tests/integration/test_reload.sh

@@ -370,6 +370,34 @@ void provider_request_json(struct http_request *r, json_t *body)
 /* Responses                                                           */
 /* ------------------------------------------------------------------ */
 
+void provider_text_tidy(char **s, size_t max)
+{
+    if (!*s)
+        return;
+    size_t n = strlen(*s), k = n;
+    if (k > max) {
+        k = max;
+        while (k > 0 && ((unsigned char)(*s)[k] & 0xc0) == 0x80)
+            k--; /* (*s)[k] starts a character: the prefix ends between two */
+    }
+    char *t = xmalloc(k + 4);
+    for (size_t i = 0; i < k; i++) {
+        unsigned char ch = (unsigned char)(*s)[i];
+        t[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
+    }
+    strcpy(t + k, k < n ? "..." : "");
+    free(*s);
+    *s = t;
+}
+
+void provider_error_tidy(struct provider_error *e)
+{
+    provider_text_tidy(&e->type, PROVIDER_ID_MAX);
+    provider_text_tidy(&e->code, PROVIDER_ID_MAX);
+    provider_text_tidy(&e->message, PROVIDER_TEXT_MAX);
+    provider_text_tidy(&e->param, PROVIDER_ID_MAX);
+}
+
 static char *excerpt(const char *s, size_t n)
 {
     size_t k = n < 160 ? n : 160;

@@ -72,6 +72,20 @@ struct provider_error {
     char *request_id; /* x-request-id */
 };
 void provider_error_clear(struct provider_error *e);
+
+/* What a provider says is shown, logged and stored, and a provider is not
+ * trusted: its texts (error fields, a failed job's message, events) are cut
+ * to max bytes between UTF-8 characters, "..." marking the cut, and
+ * control characters become spaces, so one answer cannot flood the journal
+ * or the database, nor break a one-line message.  *s is replaced (NULL
+ * stays NULL); valid UTF-8 stays valid. */
+#define PROVIDER_TEXT_MAX 512 /* a message */
+#define PROVIDER_ID_MAX   64  /* an identifier: error type, code, param */
+void provider_text_tidy(char **s, size_t max);
+/* e's message to PROVIDER_TEXT_MAX, its type, code and param to
+ * PROVIDER_ID_MAX: the line for the user (provider_error_line) keeps room
+ * for the message. */
+void provider_error_tidy(struct provider_error *e);
 /* One line for the user: "openai: 400 invalid_request_error (invalid_file):
  * message [param training_file, x-request-id req_1]".  Returns an owned
  * string; caller frees.  prov may be NULL. */

@@ -909,6 +909,62 @@ static void test_parse_score(void **state)
     http_response_free(res);
 }
 
+/* A provider's texts are cut between UTF-8 characters and lose their
+ * control characters before they are logged, stored or shown. */
+static void test_text_tidy(void **state)
+{
+    (void)state;
+    char *s = NULL;
+    provider_text_tidy(&s, PROVIDER_TEXT_MAX);
+    assert_null(s);
+    s = xstrdup("rate limited; try again");
+    provider_text_tidy(&s, PROVIDER_TEXT_MAX);
+    assert_string_equal(s, "rate limited; try again");
+    free(s);
+    s = xstrdup("line one\nline two\r\tend\x7f");
+    provider_text_tidy(&s, PROVIDER_TEXT_MAX);
+    assert_string_equal(s, "line one line two  end ");
+    free(s);
+    /* 'a' then 700 two-byte characters: byte 512 is the second byte of
+     * one, so the cut falls at 511, after 255 whole characters. */
+    struct buf b = {0};
+    buf_puts(&b, "a");
+    for (int i = 0; i < 700; i++)
+        buf_puts(&b, "\xc3\xa9");
+    s = xstrdup(b.data);
+    buf_free(&b);
+    provider_text_tidy(&s, PROVIDER_TEXT_MAX);
+    assert_int_equal(strlen(s), 511 + 3);
+    assert_string_equal(s + 511, "...");
+    json_t *j = json_string(s); /* NULL for invalid UTF-8 */
+    assert_non_null(j);
+    json_decref(j);
+    free(s);
+    /* Exactly at the limit: kept whole, no mark. */
+    s = xmalloc(PROVIDER_TEXT_MAX + 1);
+    memset(s, 'x', PROVIDER_TEXT_MAX);
+    s[PROVIDER_TEXT_MAX] = '\0';
+    provider_text_tidy(&s, PROVIDER_TEXT_MAX);
+    assert_int_equal(strlen(s), PROVIDER_TEXT_MAX);
+    free(s);
+    /* Every field of an error. */
+    struct provider_error e = {0};
+    e.type = xmalloc(1001);
+    memset(e.type, 't', 1000);
+    e.type[1000] = '\0';
+    e.code = xstrdup("c\n");
+    e.param = xstrdup("p\n");
+    e.message = xmalloc(100001);
+    memset(e.message, 'm', 100000);
+    e.message[100000] = '\0';
+    provider_error_tidy(&e);
+    assert_int_equal(strlen(e.type), PROVIDER_ID_MAX + 3);
+    assert_string_equal(e.code, "c ");
+    assert_string_equal(e.param, "p ");
+    assert_int_equal(strlen(e.message), PROVIDER_TEXT_MAX + 3);
+    provider_error_clear(&e);
+}
+
 static void test_parse_errors(void **state)
 {
     (void)state;
@@ -1971,6 +2027,7 @@ int main(void)
         cmocka_unit_test(test_parse_score),
         cmocka_unit_test(test_score_batch),
         cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_text_tidy),
         cmocka_unit_test(test_parsers_never_crash),
         cmocka_unit_test(test_suffix_and_iso),
         cmocka_unit_test(test_manual),
