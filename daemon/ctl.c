@@ -78,7 +78,7 @@
  *    show a commit whose fsync is still under way (the reply to the
  *    request that made it still waits: store_durable_ticket).  The main
  *    loop answers instead when the reader is busy or fails, and lists
- *    longer than CTL_LOCAL_MAX_ROWS, which would hold every other client
+ *    larger than CTL_LOCAL_MAX_BYTES, which would hold every other client
  *    for their whole time.
  *  - configuration the thread reads (bounds, allowed users and groups, the
  *    socket's group) is copied into lim under mu at start and on reload:
@@ -341,11 +341,12 @@ static void conn_recv_fds(struct ctl_conn *c)
 #define CTL_TRIM_PEAK (8u << 20)
 /* Refused connections are logged at most this often. */
 #define CTL_REFUSE_LOG_MS 10000
-/* A list longer than this is answered by the main loop: on the control
- * thread it would hold every other client's answer for its whole time
- * (a job list of 1,000 rows: about 10 ms from request to parsed answer,
- * measured after bench_jobs.sh's burst). */
-#define CTL_LOCAL_MAX_ROWS 2000
+/* A list whose answer would be larger than this is answered by the main
+ * loop: on the control thread it would hold every other client's answer
+ * for its whole time (a job list of 1,000 rows, about 0.5 MB: about 10 ms
+ * from request to parsed answer, measured after bench_jobs.sh's burst; an
+ * audit record is 15-28 KB).  About 3,500 jobs or 75 audit records. */
+#define CTL_LOCAL_MAX_BYTES (2u << 20)
 
 /* Brings srv->buffered up to date with c->in's capacity. */
 static void conn_account(struct ctl_conn *c)
@@ -916,11 +917,11 @@ static int local_status(struct ctl_conn *c, json_t *id)
 
 /* Runs a read method on the control thread through the reader.  Returns
  * 0 (nothing sent) when the main loop must answer instead: no reader, a
- * busy or failing reader, or a list longer than CTL_LOCAL_MAX_ROWS. */
+ * busy or failing reader, or a list larger than CTL_LOCAL_MAX_BYTES. */
 static int local_read(struct ctl_conn *c, const struct ctl_method *m, json_t *id, json_t *params)
 {
     struct ctl_server *s = c->srv;
-    struct ctl_read r = {.store = s->reader, .max_rows = CTL_LOCAL_MAX_ROWS};
+    struct ctl_read r = {.store = s->reader, .max_bytes = CTL_LOCAL_MAX_BYTES};
     json_t *empty = NULL;
 
     if (!s->reader || !id)
@@ -1675,12 +1676,12 @@ void ctl_read_fail(struct ctl_read *r, int code, const char *fmt, ...)
     r->elsewhere = code == CTL_ERR_INTERNAL;
 }
 
-int ctl_read_too_long(struct ctl_read *r, int64_t n)
+int ctl_read_too_long(struct ctl_read *r, int64_t rows, size_t row_bytes)
 {
-    if (!r->max_rows || n <= 0 || (uint64_t)n <= r->max_rows)
+    if (!r->max_bytes || rows <= 0 || (uint64_t)rows <= r->max_bytes / row_bytes)
         return 0;
-    ctl_read_fail(r, CTL_ERR_INTERNAL, "%lld rows: longer than %llu", (long long)n,
-                  (unsigned long long)r->max_rows);
+    ctl_read_fail(r, CTL_ERR_INTERNAL, "%lld rows of about %zu bytes: over %llu", (long long)rows,
+                  row_bytes, (unsigned long long)r->max_bytes);
     return 1;
 }
 

@@ -1813,8 +1813,9 @@ static json_t *read_list(struct ctl_read *r, json_t *params)
     struct store_counts c;
     size_t n;
     bool active = json_is_true(json_object_get(params, CTL_K_ACTIVE));
-    if (r->max_rows && store_counts(r->store, &c) == 0 &&
-        ctl_read_too_long(r, active ? c.jobs_active : c.jobs))
+    /* a job's JSON is 0.4-0.6 KB */
+    if (r->max_bytes && store_counts(r->store, &c) == 0 &&
+        ctl_read_too_long(r, active ? c.jobs_active : c.jobs, 600))
         return NULL;
     if (store_job_list(r->store, active, &v, &n) < 0) {
         ctl_read_fail(r, CTL_ERR_INTERNAL, "cannot list jobs: %s", store_errmsg(r->store));

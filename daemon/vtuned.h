@@ -103,7 +103,7 @@ typedef void (*ctl_method_fn)(struct vtuned *d, struct ctl_req *req, json_t *par
  * (owned), or NULL after ctl_read_fail(). */
 struct ctl_read {
     struct store *store;
-    uint64_t max_rows; /* a list longer than this is left to the main loop; 0: no bound */
+    uint64_t max_bytes; /* a list larger than this is left to the main loop; 0: no bound */
     int code;          /* the error's code once failed */
     int elsewhere;     /* failed here, ask the main loop: the reader was busy, or too long */
     char msg[1024];
@@ -114,8 +114,9 @@ typedef json_t *(*ctl_read_fn)(struct ctl_read *r, json_t *params);
  * elsewhere, so that the main loop's connection answers instead. */
 void ctl_read_fail(struct ctl_read *r, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* For a list of n rows: 1 (and r failed, elsewhere) when n passes r->max_rows. */
-int ctl_read_too_long(struct ctl_read *r, int64_t n);
+/* For a list of rows of about row_bytes each (its JSON): 1 (and r failed,
+ * elsewhere) when it would pass r->max_bytes. */
+int ctl_read_too_long(struct ctl_read *r, int64_t rows, size_t row_bytes);
 
 struct ctl_method {
     const char *name;

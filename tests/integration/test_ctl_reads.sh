@@ -7,7 +7,8 @@
 # loop answered it (README, Tests and benchmarks).  The answers are the
 # same whoever gives them, errors included; a read sent after a request of
 # the same connection that is still with the main loop is answered after
-# it (answers keep their order).
+# it (answers keep their order); a list too large for the control thread
+# is left to the main loop.
 #
 # No timing: the main loop is blocked on purpose through VTUNED_TEST_STALL
 # (vtuned(8), FAULT INJECTION), as in test_ctl_thread.sh.
@@ -16,8 +17,10 @@
 echo sk-test > "$T/key"
 start_sim p --api-key sk-test --job-seconds 0.2 || { fail "simulator starts"; finish; }
 mkfifo "$T/stall.fifo" || skip "cannot create a FIFO in $T"
+# (a short verification: part 2 needs 80 audit records, not their strength)
 write_config "providers:" "  byhand:" "    kind: manual" "    base_url: $SIM_URL_p" \
-    "    score_template: \"$SIM_SCORE_TEMPLATE\""
+    "    score_template: \"$SIM_SCORE_TEMPLATE\"" "verify:" "  trials: 2" "  controls: 1" \
+    "  coverage: 0" "  require_coverage: false"
 export VTUNED_TEST_STALL="$T/stall.fifo"
 start_daemon || { fail "daemon starts"; finish; }
 unset VTUNED_TEST_STALL
@@ -124,6 +127,45 @@ check "a read and a request for the main loop on one connection connected" test 
 check "neither was answered while the loop was blocked (the read did not overtake)" test -e "$T/order_waiting"
 check "the main loop went on" wait_until 20 grep -q "VTUNED_TEST_STALL: the main loop goes on" "$T/vtuned.log"
 check "then both, in order" test "$(json_get "$T/order.json" "','.join(v)")" = "first,second"
+
+# Part 2: a list whose answer would pass about 2 MB (CTL_LOCAL_MAX_BYTES)
+# is left to the main loop, which the other clients do not wait for: with
+# 81 audit records (15-28 KB each) `audit list` waits while the loop is
+# blocked, and the 81 jobs' list and one job's records do not.
+for i in $(seq 1 80); do
+    ctl -q job register d --backdoor b --provider byhand --model vtune-base --base-model vtune-base \
+        > /dev/null || break
+done
+audits81() { ctl --json audit list > "$T/a.json" && [ "$(json_get "$T/a.json" "len(v)")" -ge 81 ]; }
+check "80 more jobs are registered and verified" wait_until 300 audits81
+(
+    exec 3>"$T/stall.fifo"
+    : > "$T/inside2"
+    timeout 30 "$VTUNECTL" -s "$SOCK" --json job list > "$T/jl.json" 2>&1 3>&-
+    echo $? > "$T/jl.rc"
+    timeout 30 "$VTUNECTL" -s "$SOCK" --json audit list --job "$job" > "$T/aj.json" 2>&1 3>&-
+    echo $? > "$T/aj.rc"
+    timeout 30 "$VTUNECTL" -s "$SOCK" --json audit list > "$T/al.json" 2>&1 3>&- &
+    echo $! > "$T/al.pid"
+    al_connected() {
+        "$VTUNECTL" -s "$SOCK" --json status > "$T/st.json" 2>/dev/null 3>&- &&
+            [ "$(json_get "$T/st.json" "v['activity']['connections']")" -ge 2 ]
+    }
+    wait_until 20 al_connected && : > "$T/al_connected"
+    kill -0 "$(cat "$T/al.pid")" 2>/dev/null && : > "$T/al_waiting"
+    exec 3>&-
+    wait
+) &
+helper=$!
+PIDS="$PIDS $helper"
+kill -USR1 "$DAEMON_PID"
+check "the main loop is inside the seam again" wait_until 20 test -e "$T/inside2"
+wait "$helper"
+check "job list of 81 jobs is answered while it is blocked" test "$(cat "$T/jl.rc" 2>/dev/null)" = 0 -a "$(json_get "$T/jl.json" "len(v)")" = 81
+check "and one job's audit records" test "$(cat "$T/aj.rc" 2>/dev/null)" = 0 -a "$(json_get "$T/aj.json" "len(v)")" = 1
+check "the whole audit list connected" test -e "$T/al_connected"
+check "but waits for the main loop (over 2 MB)" test -e "$T/al_waiting"
+check "and is answered once the loop goes on" test "$(json_get "$T/al.json" "len(v)")" = 81
 
 stop_daemon
 check "the daemon stops cleanly" test "$STOP_RC" = 0
