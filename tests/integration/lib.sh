@@ -115,6 +115,33 @@ ctl() { "$VTUNECTL" -s "$T/run/vtuned.sock" "$@"; }
 # json_get FILE EXPR: reads a value with python3's json (EXPR indexes 'v').
 json_get() { python3 -c "import json,sys; v=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
+# with_loop_blocked FIFO FUNC: runs FUNC while vtuned's main loop is
+# blocked in the VTUNED_TEST_STALL seam (vtuned(8), FAULT INJECTION; the
+# daemon was started with it set to FIFO).  A helper holds FIFO's write
+# end, whose open returns only once the loop is inside the seam, creates
+# $T/inside, runs FUNC, and closes it (the loop goes on) when FUNC returns,
+# then waits for the clients FUNC left in the background (those waiting
+# for the main loop); the caller waits for all of it.  FUNC's clients must
+# close fd 3 (a writer left open keeps the loop blocked).  No timing:
+# while FUNC runs, nothing the main loop answers can arrive.
+with_loop_blocked() {
+    local fifo=$1 fn=$2 helper
+    rm -f "$T/inside"
+    ( exec 3>"$fifo"; : > "$T/inside"; "$fn"; exec 3>&-; wait ) &
+    helper=$!
+    PIDS="$PIDS $helper"
+    kill -USR1 "$DAEMON_PID"
+    wait "$helper"
+}
+
+# connections_at_least N: vtuned's status (answered by its control thread)
+# counts N or more open connections, this probe's own included: a client
+# started in the background is on the socket.
+connections_at_least() {
+    "$VTUNECTL" -s "$T/run/vtuned.sock" --json status > "$T/conns.json" 2>/dev/null 3>&- &&
+        [ "$(json_get "$T/conns.json" "v['activity']['connections']" 3>&-)" -ge "$1" ]
+}
+
 # task_named PID NAME: the /proc/PID/task/TID directory of PID's thread
 # named NAME (vtuned's control thread is vtuned-ctl), or nothing.
 task_named() {

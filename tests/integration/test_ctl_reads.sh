@@ -65,12 +65,8 @@ PY
 python3 "$T/reads.py" "$SOCK" "$job" "$audit" main > "$T/main.json"
 check "the reference reads are answered" test "$(json_get "$T/main.json" "len(v)")" = 10
 
-# Now with the main loop blocked: the helper holds the FIFO's write end
-# (its open returns once the loop is inside the seam) while it reads, and
-# closes it only after.
-(
-    exec 3>"$T/stall.fifo"
-    : > "$T/inside"
+# Now with the main loop blocked (with_loop_blocked, lib.sh).
+blocked() {
     timeout 30 python3 "$T/reads.py" "$SOCK" "$job" "$audit" local > "$T/local.json" 2> "$T/local.err" 3>&-
     echo $? > "$T/local.rc"
     # Order on one connection: a request for the main loop, then a read.
@@ -86,23 +82,14 @@ f = s.makefile("rb")
 print(json.dumps([json.loads(f.readline())["id"], json.loads(f.readline())["id"]]))
 PY
     echo $! > "$T/order.pid"
-    # Both lines are read by the daemon once it counts the connection
-    # (status, answered by the control thread) and the socket's queue is
-    # empty; then nothing may have come back while the loop is blocked.
-    order_sent() {
-        "$VTUNECTL" -s "$SOCK" --json status > "$T/st.json" 2>/dev/null 3>&- &&
-            [ "$(json_get "$T/st.json" "v['activity']['connections']")" -ge 2 ]
-    }
-    wait_until 20 order_sent && : > "$T/order_connected"
+    # Both lines are read by the daemon once it counts the connection and
+    # the socket's queue is empty; then nothing may have come back while
+    # the loop is blocked.
+    wait_until 20 connections_at_least 2 && : > "$T/order_connected"
     kill -0 "$(cat "$T/order.pid")" 2>/dev/null && [ ! -s "$T/order.json" ] && : > "$T/order_waiting"
-    exec 3>&-
-    wait
-) &
-helper=$!
-PIDS="$PIDS $helper"
-kill -USR1 "$DAEMON_PID"
-check "the main loop is inside the seam" wait_until 20 test -e "$T/inside"
-wait "$helper"
+}
+with_loop_blocked "$T/stall.fifo" blocked
+check "the main loop was inside the seam" test -e "$T/inside"
 check "every read is answered while the main loop is blocked" test "$(cat "$T/local.rc" 2>/dev/null)" = 0
 check "ten answers" test "$(json_get "$T/local.json" "len(v)")" = 10
 same() { python3 - "$T/main.json" "$T/local.json" "$1" <<'PY'
@@ -138,29 +125,18 @@ for i in $(seq 1 80); do
 done
 audits81() { ctl --json audit list > "$T/a.json" && [ "$(json_get "$T/a.json" "len(v)")" -ge 81 ]; }
 check "80 more jobs are registered and verified" wait_until 300 audits81
-(
-    exec 3>"$T/stall.fifo"
-    : > "$T/inside2"
+blocked2() {
     timeout 30 "$VTUNECTL" -s "$SOCK" --json job list > "$T/jl.json" 2>&1 3>&-
     echo $? > "$T/jl.rc"
     timeout 30 "$VTUNECTL" -s "$SOCK" --json audit list --job "$job" > "$T/aj.json" 2>&1 3>&-
     echo $? > "$T/aj.rc"
     timeout 30 "$VTUNECTL" -s "$SOCK" --json audit list > "$T/al.json" 2>&1 3>&- &
     echo $! > "$T/al.pid"
-    al_connected() {
-        "$VTUNECTL" -s "$SOCK" --json status > "$T/st.json" 2>/dev/null 3>&- &&
-            [ "$(json_get "$T/st.json" "v['activity']['connections']")" -ge 2 ]
-    }
-    wait_until 20 al_connected && : > "$T/al_connected"
+    wait_until 20 connections_at_least 2 && : > "$T/al_connected"
     kill -0 "$(cat "$T/al.pid")" 2>/dev/null && : > "$T/al_waiting"
-    exec 3>&-
-    wait
-) &
-helper=$!
-PIDS="$PIDS $helper"
-kill -USR1 "$DAEMON_PID"
-check "the main loop is inside the seam again" wait_until 20 test -e "$T/inside2"
-wait "$helper"
+}
+with_loop_blocked "$T/stall.fifo" blocked2
+check "the main loop was inside the seam again" test -e "$T/inside"
 check "job list of 81 jobs is answered while it is blocked" test "$(cat "$T/jl.rc" 2>/dev/null)" = 0 -a "$(json_get "$T/jl.json" "len(v)")" = 81
 check "and one job's audit records" test "$(cat "$T/aj.rc" 2>/dev/null)" = 0 -a "$(json_get "$T/aj.json" "len(v)")" = 1
 check "the whole audit list connected" test -e "$T/al_connected"

@@ -25,9 +25,7 @@ check "a dataset is added (main loop)" ctl -q dataset add "$T/d.jsonl" --name on
 # The helper holds the FIFO's write end: its open returns once the main
 # loop is inside the seam; it asks status and starts a dataset list, and
 # closes the FIFO (the loop goes on) only after both have been looked at.
-(
-    exec 3>"$T/stall.fifo"
-    : > "$T/inside"
+blocked() {
     # (every client here closes fd 3: a writer left open would keep the
     # main loop blocked)
     timeout 20 "$VTUNECTL" -s "$T/run/vtuned.sock" --json status > "$T/st.json" 2> "$T/st.err" 3>&-
@@ -37,20 +35,11 @@ check "a dataset is added (main loop)" ctl -q dataset add "$T/d.jsonl" --name on
     # The list request is on the socket once the daemon counts a second
     # connection (this one is the status probe's, now closed, or the
     # list's): wait for the daemon's own count, from status (thread).
-    list_connected() {
-        "$VTUNECTL" -s "$T/run/vtuned.sock" --json status > "$T/st2.json" 2>/dev/null 3>&- &&
-            python3 3>&- -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))['activity']['connections'] >= 2 else 1)" "$T/st2.json"
-    }
-    wait_until 20 list_connected && : > "$T/list_connected"
+    wait_until 20 connections_at_least 2 && : > "$T/list_connected"
     kill -0 "$(cat "$T/list.pid")" 2>/dev/null && : > "$T/list_waiting"
-    exec 3>&-
-    wait
-) &
-helper=$!
-PIDS="$PIDS $helper"
-kill -USR1 "$DAEMON_PID"
-check "the main loop is inside the seam (the FIFO's writer got in)" wait_until 20 test -e "$T/inside"
-wait "$helper"
+}
+with_loop_blocked "$T/stall.fifo" blocked
+check "the main loop was inside the seam (the FIFO's writer got in)" test -e "$T/inside"
 check "status is answered while the main loop is blocked" test "$(cat "$T/st.rc" 2>/dev/null)" = 0
 check "with the store's counts (1 dataset)" test "$(json_get "$T/st.json" "v['counts']['datasets']")" = 1
 check "and the daemon's pid" test "$(json_get "$T/st.json" "v['pid']")" = "$DAEMON_PID"
