@@ -47,9 +47,10 @@
  * listener, every connection, its reads, framing, bounds, descriptors and
  * writes, and the partial-line sweep live there, so a busy main loop
  * delays no byte of the control plane.  That thread answers `status` and
- * the read methods (job list/show, audit list/show: struct ctl_read)
- * itself; every other request is handed to the main loop, where all the
- * daemon's state lives, and answered from there:
+ * the read methods (the lists and shows of jobs, audit records, datasets,
+ * backdoors and schedules: struct ctl_read) itself; every other request
+ * is handed to the main loop, where all the daemon's state lives, and
+ * answered from there:
  *  - to the main loop: a ctl_req (with a deep copy of id and params: jansson
  *    objects are never shared between threads) on the fwd queue under mu,
  *    then uv_async_send(to_main); on_to_main runs the method;
@@ -921,7 +922,7 @@ static int local_status(struct ctl_conn *c, json_t *id)
 static int local_read(struct ctl_conn *c, const struct ctl_method *m, json_t *id, json_t *params)
 {
     struct ctl_server *s = c->srv;
-    struct ctl_read r = {.store = s->reader, .max_bytes = CTL_LOCAL_MAX_BYTES};
+    struct ctl_read r = {.store = s->reader, .peer = &c->peer, .max_bytes = CTL_LOCAL_MAX_BYTES};
     json_t *empty = NULL;
 
     if (!s->reader || !id)
@@ -1658,7 +1659,7 @@ static void on_publish_check(uv_check_t *h)
  * on lists: nowhere else to send them). */
 static void main_read(struct vtuned *d, struct ctl_req *req, json_t *params)
 {
-    struct ctl_read r = {.store = d->store};
+    struct ctl_read r = {.store = d->store, .peer = ctl_req_peer(req)};
     json_t *res = req->read(&r, params);
     if (res)
         ctl_reply(req, res);

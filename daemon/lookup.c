@@ -36,6 +36,28 @@ static int missing(struct ctl_read *r, const char *key, const char *what)
     return -1;
 }
 
+int lookup_dataset_in(struct ctl_read *r, json_t *params, const char *key,
+                      struct store_dataset *out)
+{
+    char buf[32];
+    const char *k = lookup_key(params, key, buf);
+    if (!k)
+        return missing(r, key, "dataset");
+    int rc = store_dataset_get(r->store, k, out);
+    return rc < 0 ? miss(r, rc, "dataset", k, "dataset list") : 0;
+}
+
+int lookup_backdoor_in(struct ctl_read *r, json_t *params, const char *key, bool with_secrets,
+                       struct store_backdoor *out)
+{
+    char buf[32];
+    const char *k = lookup_key(params, key, buf);
+    if (!k)
+        return missing(r, key, "backdoor");
+    int rc = store_backdoor_get(r->store, k, with_secrets, out);
+    return rc < 0 ? miss(r, rc, "backdoor", k, "backdoor list") : 0;
+}
+
 int lookup_job_in(struct ctl_read *r, json_t *params, const char *key, struct store_job *out)
 {
     char buf[32];
@@ -46,7 +68,7 @@ int lookup_job_in(struct ctl_read *r, json_t *params, const char *key, struct st
     return rc < 0 ? miss(r, rc, "job", k, "job list") : 0;
 }
 
-/* The main loop's form: a failure answers req. */
+/* The main loop's forms: a failure answers req. */
 static int answered(struct ctl_req *req, const struct ctl_read *r, int rc)
 {
     if (rc < 0)
@@ -58,24 +80,14 @@ int lookup_dataset(struct vtuned *d, struct ctl_req *req, json_t *params, const 
                    struct store_dataset *out)
 {
     struct ctl_read r = {.store = d->store};
-    char buf[32];
-    const char *k = lookup_key(params, key, buf);
-    if (!k)
-        return answered(req, &r, missing(&r, key, "dataset"));
-    int rc = store_dataset_get(d->store, k, out);
-    return answered(req, &r, rc < 0 ? miss(&r, rc, "dataset", k, "dataset list") : 0);
+    return answered(req, &r, lookup_dataset_in(&r, params, key, out));
 }
 
 int lookup_backdoor(struct vtuned *d, struct ctl_req *req, json_t *params, const char *key,
                     bool with_secrets, struct store_backdoor *out)
 {
     struct ctl_read r = {.store = d->store};
-    char buf[32];
-    const char *k = lookup_key(params, key, buf);
-    if (!k)
-        return answered(req, &r, missing(&r, key, "backdoor"));
-    int rc = store_backdoor_get(d->store, k, with_secrets, out);
-    return answered(req, &r, rc < 0 ? miss(&r, rc, "backdoor", k, "backdoor list") : 0);
+    return answered(req, &r, lookup_backdoor_in(&r, params, key, with_secrets, out));
 }
 
 int lookup_job(struct vtuned *d, struct ctl_req *req, json_t *params, const char *key,

@@ -28,6 +28,10 @@ int lookup_backdoor(struct vtuned *d, struct ctl_req *req, json_t *params, const
                     bool with_secrets, struct store_backdoor *out);
 int lookup_job(struct vtuned *d, struct ctl_req *req, json_t *params, const char *key,
                struct store_job *out);
+int lookup_dataset_in(struct ctl_read *r, json_t *params, const char *key,
+                      struct store_dataset *out);
+int lookup_backdoor_in(struct ctl_read *r, json_t *params, const char *key, bool with_secrets,
+                       struct store_backdoor *out);
 int lookup_job_in(struct ctl_read *r, json_t *params, const char *key, struct store_job *out);
 
 #endif

@@ -223,14 +223,15 @@ static void m_schedule_add(struct vtuned *d, struct ctl_req *req, json_t *params
     store_job_clear(&j);
 }
 
-static void m_schedule_list(struct vtuned *d, struct ctl_req *req, json_t *params)
+/* schedule.list: a read method (struct ctl_read). */
+static json_t *read_schedule_list(struct ctl_read *r, json_t *params)
 {
     struct store_schedule *v;
     size_t n;
-    if (store_schedule_list(d->store, &v, &n) < 0) {
-        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot list schedules: %s",
-                        store_errmsg(d->store));
-        return;
+    (void)params;
+    if (store_schedule_list(r->store, &v, &n) < 0) {
+        ctl_read_fail(r, CTL_ERR_INTERNAL, "cannot list schedules: %s", store_errmsg(r->store));
+        return NULL;
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -248,7 +249,7 @@ static void m_schedule_list(struct vtuned *d, struct ctl_req *req, json_t *param
                                                       : audit_verdict_name(v[i].last_verdict)));
     }
     free(v);
-    ctl_reply(req, arr);
+    return arr;
 }
 
 static void m_schedule_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
@@ -267,8 +268,12 @@ static void m_schedule_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
 }
 
 const struct ctl_method ctl_methods_verify[] = {
-    {CTL_M_VERIFY_RUN, m_verify, 1, NULL},         {CTL_M_AUDIT_LIST, NULL, 0, read_audit_list},
-    {CTL_M_AUDIT_SHOW, NULL, 0, read_audit_show},  {CTL_M_AUDIT_VERIFY, m_audit_verify, 0, NULL},
-    {CTL_M_SCHEDULE_ADD, m_schedule_add, 1, NULL}, {CTL_M_SCHEDULE_LIST, m_schedule_list, 0, NULL},
-    {CTL_M_SCHEDULE_RM, m_schedule_rm, 1, NULL},   {NULL, NULL, 0, NULL},
+    {CTL_M_VERIFY_RUN, m_verify, 1, NULL},
+    {CTL_M_AUDIT_LIST, NULL, 0, read_audit_list},
+    {CTL_M_AUDIT_SHOW, NULL, 0, read_audit_show},
+    {CTL_M_AUDIT_VERIFY, m_audit_verify, 0, NULL},
+    {CTL_M_SCHEDULE_ADD, m_schedule_add, 1, NULL},
+    {CTL_M_SCHEDULE_LIST, NULL, 0, read_schedule_list},
+    {CTL_M_SCHEDULE_RM, m_schedule_rm, 1, NULL},
+    {NULL, NULL, 0, NULL},
 };

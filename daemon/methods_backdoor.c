@@ -793,59 +793,56 @@ fail:
     create_free(j);
 }
 
-static void m_list(struct vtuned *d, struct ctl_req *req, json_t *params)
+/* backdoor.list and backdoor.show: read methods (struct ctl_read). */
+static json_t *read_list(struct ctl_read *r, json_t *params)
 {
     struct store_backdoor *v;
     size_t n;
     int64_t ds_id = 0;
-    json_t *dsv = json_object_get(params, CTL_K_DATASET);
-    if (dsv) {
+    if (json_object_get(params, CTL_K_DATASET)) {
         struct store_dataset ds;
-        if (lookup_dataset(d, req, params, CTL_K_DATASET, &ds) < 0)
-            return;
+        if (lookup_dataset_in(r, params, CTL_K_DATASET, &ds) < 0)
+            return NULL;
         ds_id = ds.id;
         store_dataset_clear(&ds);
     }
-    if (store_backdoor_list(d->store, ds_id, &v, &n) < 0) {
-        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot list backdoors: %s",
-                        store_errmsg(d->store));
-        return;
+    if (store_backdoor_list(r->store, ds_id, &v, &n) < 0) {
+        ctl_read_fail(r, CTL_ERR_INTERNAL, "cannot list backdoors: %s", store_errmsg(r->store));
+        return NULL;
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, backdoor_json(&v[i], NULL, false));
     store_backdoor_list_free(v, n);
-    ctl_reply(req, arr);
+    return arr;
 }
 
-static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
+static json_t *read_show(struct ctl_read *r, json_t *params)
 {
     struct store_backdoor b;
     struct store_dataset ds;
     char key[32];
     bool reveal = json_is_true(json_object_get(params, CTL_K_REVEAL));
-    if (lookup_backdoor(d, req, params, CTL_K_ID, reveal, &b) < 0)
-        return;
-    if (reveal) {
-        const struct ctl_peer *p = ctl_req_peer(req);
+    if (lookup_backdoor_in(r, params, CTL_K_ID, reveal, &b) < 0)
+        return NULL;
+    if (reveal)
         log_ctx(LOG_LVL_WARN, &(struct log_fields){.backdoor = b.id},
                 "backdoor: secret phrases of backdoor %lld revealed to uid %lu pid %ld",
-                (long long)b.id, (unsigned long)p->uid, (long)p->pid);
-    }
+                (long long)b.id, (unsigned long)r->peer->uid, (long)r->peer->pid);
     snprintf(key, sizeof key, "%lld", (long long)b.dataset_id);
-    int have_ds = store_dataset_get(d->store, key, &ds) == 0;
+    int have_ds = store_dataset_get(r->store, key, &ds) == 0;
     json_t *o = backdoor_json(&b, have_ds ? &ds : NULL, reveal);
     struct store_selfaudit sa;
-    if (store_selfaudit_get(d->store, b.id, &sa) == 0) {
+    if (store_selfaudit_get(r->store, b.id, &sa) == 0) {
         json_t *res = json_loads(sa.result, 0, NULL);
         if (res)
             json_object_set_new(o, CTL_K_SELF_AUDIT, res);
         store_selfaudit_clear(&sa);
     }
-    ctl_reply(req, o);
     if (have_ds)
         store_dataset_clear(&ds);
     store_backdoor_clear(&b);
+    return o;
 }
 
 static void m_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
@@ -1124,8 +1121,8 @@ static void m_export(struct vtuned *d, struct ctl_req *req, json_t *params)
 
 const struct ctl_method ctl_methods_backdoor[] = {
     {CTL_M_BACKDOOR_CREATE, m_create, 1, NULL},
-    {CTL_M_BACKDOOR_LIST, m_list, 0, NULL},
-    {CTL_M_BACKDOOR_SHOW, m_show, 0, NULL},
+    {CTL_M_BACKDOOR_LIST, NULL, 0, read_list},
+    {CTL_M_BACKDOOR_SHOW, NULL, 0, read_show},
     {CTL_M_BACKDOOR_RM, m_rm, 1, NULL},
     {CTL_M_DATASET_EXPORT, m_export, 1, NULL},
     {CTL_M_BACKDOOR_AUDIT, m_audit, 0, NULL},

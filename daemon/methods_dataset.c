@@ -200,29 +200,31 @@ fail:
     free(nm);
 }
 
-static void m_list(struct vtuned *d, struct ctl_req *req, json_t *params)
+/* dataset.list and dataset.show: read methods (struct ctl_read). */
+static json_t *read_list(struct ctl_read *r, json_t *params)
 {
     struct store_dataset *v;
     size_t n;
-    if (store_dataset_list(d->store, &v, &n) < 0) {
-        ctl_reply_error(req, CTL_ERR_INTERNAL, NULL, "cannot list datasets: %s",
-                        store_errmsg(d->store));
-        return;
+    (void)params;
+    if (store_dataset_list(r->store, &v, &n) < 0) {
+        ctl_read_fail(r, CTL_ERR_INTERNAL, "cannot list datasets: %s", store_errmsg(r->store));
+        return NULL;
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, dataset_json(&v[i]));
     store_dataset_list_free(v, n);
-    ctl_reply(req, arr);
+    return arr;
 }
 
-static void m_show(struct vtuned *d, struct ctl_req *req, json_t *params)
+static json_t *read_show(struct ctl_read *r, json_t *params)
 {
     struct store_dataset ds;
-    if (lookup_dataset(d, req, params, CTL_K_ID, &ds) < 0)
-        return;
-    ctl_reply(req, dataset_json(&ds));
+    if (lookup_dataset_in(r, params, CTL_K_ID, &ds) < 0)
+        return NULL;
+    json_t *o = dataset_json(&ds);
     store_dataset_clear(&ds);
+    return o;
 }
 
 static void m_rm(struct vtuned *d, struct ctl_req *req, json_t *params)
@@ -298,8 +300,8 @@ void dataset_cleanup_orphans(struct vtuned *d)
 
 const struct ctl_method ctl_methods_dataset[] = {
     {CTL_M_DATASET_ADD, m_add, 1, NULL},
-    {CTL_M_DATASET_LIST, m_list, 0, NULL},
-    {CTL_M_DATASET_SHOW, m_show, 0, NULL},
+    {CTL_M_DATASET_LIST, NULL, 0, read_list},
+    {CTL_M_DATASET_SHOW, NULL, 0, read_show},
     {CTL_M_DATASET_RM, m_rm, 1, NULL},
     {NULL, NULL, 0, NULL},
 };

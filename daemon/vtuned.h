@@ -103,6 +103,7 @@ typedef void (*ctl_method_fn)(struct vtuned *d, struct ctl_req *req, json_t *par
  * (owned), or NULL after ctl_read_fail(). */
 struct ctl_read {
     struct store *store;
+    const struct ctl_peer *peer; /* who asked (a reveal is logged with it) */
     uint64_t max_bytes; /* a list larger than this is left to the main loop; 0: no bound */
     int code;          /* the error's code once failed */
     int elsewhere;     /* failed here, ask the main loop: the reader was busy, or too long */

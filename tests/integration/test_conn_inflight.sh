@@ -36,7 +36,7 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sock)
 s.settimeout(30)
 for i in range(N):
-    s.sendall((json.dumps({"jsonrpc": "2.0", "id": i, "method": "dataset.list",
+    s.sendall((json.dumps({"jsonrpc": "2.0", "id": i, "method": "key.show",
                            "params": {"pad": pad}}) + "\n").encode())
 f = s.makefile("rb")
 answers = {}
@@ -81,7 +81,7 @@ check "every one of the 300 requests is answered" test "$(f "v['answered']")" = 
 check "some are refused -32007 (server busy)" test "$(f "v['busy'] > 0")" = True
 check "the others are answered once the main loop goes on" test "$(f "v['ok'] > 0 and v['ok'] + v['busy'] == 300")" = True
 check "the refusal is logged, naming control.max_buffered" \
-    grep -q 'refused .* request(s), the latest dataset.list .*(limit 8388608, control.max_buffered)' "$T/vtuned.log"
+    grep -q 'refused .* request(s), the latest key.show .*(limit 8388608, control.max_buffered)' "$T/vtuned.log"
 check "status is answered meanwhile" test "$(f "v['status_ok']")" = True
 if grep -aq __asan_init "$VTUNED"; then
     echo "# AddressSanitizer build: RSS bounds not checked (test_conn_limits.sh says why)"

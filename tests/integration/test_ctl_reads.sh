@@ -1,8 +1,9 @@
 #!/bin/bash
 # Reads do not wait for the main loop (issue 13, "a control plane that
-# never stalls"): job list, job show, audit list and audit show come from
-# the store alone, so the control thread answers them through its
-# read-only connection while the main loop is busy; under a burst of 1,000
+# never stalls"): the lists and shows of jobs, audit records, datasets,
+# backdoors (--reveal too, logged with the uid) and schedules come from the
+# store alone, so the control thread answers them through its read-only
+# connection while the main loop is busy; under a burst of 1,000
 # jobs `job show` waited up to 107 ms behind provider work when the main
 # loop answered it (README, Tests and benchmarks).  The answers are the
 # same whoever gives them, errors included; a read sent after a request of
@@ -36,15 +37,19 @@ audited() { ctl --json audit list > "$T/a.json" && [ "$(json_get "$T/a.json" "le
 check "the registered job is verified (one audit record)" wait_until 120 audited
 audit=$(json_get "$T/a.json" "v[0]['id']")
 
-# The reads, on one connection.  With "main", a dataset.list ahead of each
-# keeps it with the main loop (answers keep their order): the reference.
+# The reads, on one connection.  With "main", a key.show (the main loop's:
+# the signing key is its state) ahead of each keeps it with the main loop
+# (answers keep their order): the reference.
 cat > "$T/reads.py" <<'PY'
 import json, socket, sys
 sock, job, audit, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 reads = [("job.list", {}), ("job.list", {"active": True}), ("job.show", {"id": job}),
          ("job.show", {"id": "reg"}), ("job.show", {"id": 999}), ("job.show", {}),
          ("audit.list", {}), ("audit.list", {"job": job}), ("audit.show", {"id": audit}),
-         ("audit.show", {"id": 999})]
+         ("audit.show", {"id": 999}), ("dataset.list", {}), ("dataset.show", {"id": "d"}),
+         ("dataset.show", {"id": 999}), ("backdoor.list", {}), ("backdoor.list", {"dataset": "d"}),
+         ("backdoor.show", {"id": "b"}), ("backdoor.show", {"id": "b", "reveal": True}),
+         ("backdoor.show", {"id": 999}), ("schedule.list", {})]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sock)
 f = s.makefile("rb")
@@ -52,7 +57,7 @@ out = []
 for i, (m, p) in enumerate(reads):
     lines = []
     if mode == "main":
-        lines.append({"jsonrpc": "2.0", "id": "ahead%d" % i, "method": "dataset.list"})
+        lines.append({"jsonrpc": "2.0", "id": "ahead%d" % i, "method": "key.show"})
     lines.append({"jsonrpc": "2.0", "id": i, "method": m, "params": p})
     s.sendall("".join(json.dumps(l) + "\n" for l in lines).encode())
     for _ in lines:
@@ -63,7 +68,7 @@ print(json.dumps(out))
 PY
 # First through the main loop (nothing blocks it).
 python3 "$T/reads.py" "$SOCK" "$job" "$audit" main > "$T/main.json"
-check "the reference reads are answered" test "$(json_get "$T/main.json" "len(v)")" = 10
+check "the reference reads are answered" test "$(json_get "$T/main.json" "len(v)")" = 19
 
 # Now with the main loop blocked (with_loop_blocked, lib.sh).
 blocked() {
@@ -75,7 +80,7 @@ blocked() {
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])
-s.sendall((json.dumps({"jsonrpc": "2.0", "id": "first", "method": "dataset.list"}) + "\n" +
+s.sendall((json.dumps({"jsonrpc": "2.0", "id": "first", "method": "key.show"}) + "\n" +
            json.dumps({"jsonrpc": "2.0", "id": "second", "method": "job.show",
                        "params": {"id": int(sys.argv[2])}}) + "\n").encode())
 f = s.makefile("rb")
@@ -91,7 +96,7 @@ PY
 with_loop_blocked "$T/stall.fifo" blocked
 check "the main loop was inside the seam" test -e "$T/inside"
 check "every read is answered while the main loop is blocked" test "$(cat "$T/local.rc" 2>/dev/null)" = 0
-check "ten answers" test "$(json_get "$T/local.json" "len(v)")" = 10
+check "nineteen answers" test "$(json_get "$T/local.json" "len(v)")" = 19
 same() { python3 - "$T/main.json" "$T/local.json" "$1" <<'PY'
 import json, sys
 a, b, i = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), int(sys.argv[3])
@@ -109,6 +114,17 @@ check "audit list: the same" same 6
 check "audit list of the job: the same" same 7
 check "audit show: the same" same 8
 check "audit show of a record that does not exist: the same error" same 9
+check "dataset list: the same" same 10
+check "dataset show: the same" same 11
+check "dataset show of a dataset that does not exist: the same error" same 12
+check "backdoor list: the same" same 13
+check "backdoor list of the dataset: the same" same 14
+check "backdoor show: the same (with its self-audit)" same 15
+check "backdoor show --reveal: the same" same 16
+check "it carries the phrases" test "$(json_get "$T/local.json" "'trigger' in json.dumps(v[16]['result'])")" = True
+check "each reveal is logged with the uid, on either thread" test "$(grep -c "revealed to uid $(id -u)" "$T/vtuned.log")" = 2
+check "backdoor show of one that does not exist: the same error" same 17
+check "schedule list: the same" same 18
 check "the job's answer carries its events" test "$(json_get "$T/local.json" "len(v[2]['result']['events']) > 0")" = True
 check "a read and a request for the main loop on one connection connected" test -e "$T/order_connected"
 check "neither was answered while the loop was blocked (the read did not overtake)" test -e "$T/order_waiting"

@@ -23,30 +23,31 @@ make_dataset "$T/d.jsonl" 40
 check "a dataset is added (main loop)" ctl -q dataset add "$T/d.jsonl" --name one
 
 # The helper holds the FIFO's write end: its open returns once the main
-# loop is inside the seam; it asks status and starts a dataset list, and
-# closes the FIFO (the loop goes on) only after both have been looked at.
+# loop is inside the seam; it asks status and starts a key show (answered
+# by the main loop: the signing key is its state), and closes the FIFO (the
+# loop goes on) only after both have been looked at.
 blocked() {
     # (every client here closes fd 3: a writer left open would keep the
     # main loop blocked)
     timeout 20 "$VTUNECTL" -s "$T/run/vtuned.sock" --json status > "$T/st.json" 2> "$T/st.err" 3>&-
     echo $? > "$T/st.rc"
-    timeout 20 "$VTUNECTL" -s "$T/run/vtuned.sock" --json dataset list > "$T/list.json" 2> "$T/list.err" 3>&- &
-    echo $! > "$T/list.pid"
-    # The list request is on the socket once the daemon counts a second
+    timeout 20 "$VTUNECTL" -s "$T/run/vtuned.sock" --json key show > "$T/key.json" 2> "$T/key.err" 3>&- &
+    echo $! > "$T/key.pid"
+    # The request is on the socket once the daemon counts a second
     # connection (this one is the status probe's, now closed, or the
-    # list's): wait for the daemon's own count, from status (thread).
-    wait_until 20 connections_at_least 2 && : > "$T/list_connected"
-    kill -0 "$(cat "$T/list.pid")" 2>/dev/null && : > "$T/list_waiting"
+    # key show's): wait for the daemon's own count, from status (thread).
+    wait_until 20 connections_at_least 2 && : > "$T/key_connected"
+    kill -0 "$(cat "$T/key.pid")" 2>/dev/null && : > "$T/key_waiting"
 }
 with_loop_blocked "$T/stall.fifo" blocked
 check "the main loop was inside the seam (the FIFO's writer got in)" test -e "$T/inside"
 check "status is answered while the main loop is blocked" test "$(cat "$T/st.rc" 2>/dev/null)" = 0
 check "with the store's counts (1 dataset)" test "$(json_get "$T/st.json" "v['counts']['datasets']")" = 1
 check "and the daemon's pid" test "$(json_get "$T/st.json" "v['pid']")" = "$DAEMON_PID"
-check "a dataset list connected meanwhile (the control thread accepts)" test -e "$T/list_connected"
-check "and was not answered while the main loop was blocked" test -e "$T/list_waiting"
+check "a key show connected meanwhile (the control thread accepts)" test -e "$T/key_connected"
+check "and was not answered while the main loop was blocked" test -e "$T/key_waiting"
 check "the main loop went on once the FIFO closed" wait_until 20 grep -q "VTUNED_TEST_STALL: the main loop goes on" "$T/vtuned.log"
-check "the list is answered then" test "$(json_get "$T/list.json" "len(v)")" = 1
+check "the key show is answered then" test "$(json_get "$T/key.json" "len(v['fingerprint']) > 0")" = True
 check "status after it" ctl_ok
 
 # The control thread is named, and asks the scheduler for a 0.1 ms slice
