@@ -337,11 +337,9 @@ static int parse_op(struct provider_call *c, const struct http_response *res)
 static void tidy_results(struct provider_call *c)
 {
     provider_error_tidy(&c->err);
-    provider_text_tidy(&c->job.error_message, PROVIDER_TEXT_MAX);
-    provider_text_tidy(&c->job.error_code, PROVIDER_ID_MAX);
-    provider_text_tidy(&c->job.error_param, PROVIDER_ID_MAX);
+    provider_job_tidy(&c->job);
     for (size_t i = 0; i < c->jobs.n_jobs; i++)
-        provider_text_tidy(&c->jobs.jobs[i].error_message, PROVIDER_TEXT_MAX);
+        provider_job_tidy(&c->jobs.jobs[i]);
     for (size_t i = 0; i < c->events.n_events; i++)
         provider_text_tidy(&c->events.events[i].message, PROVIDER_TEXT_MAX);
 }

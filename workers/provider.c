@@ -398,6 +398,13 @@ void provider_error_tidy(struct provider_error *e)
     provider_text_tidy(&e->param, PROVIDER_ID_MAX);
 }
 
+void provider_job_tidy(struct provider_job *j)
+{
+    provider_text_tidy(&j->error_message, PROVIDER_TEXT_MAX);
+    provider_text_tidy(&j->error_code, PROVIDER_ID_MAX);
+    provider_text_tidy(&j->error_param, PROVIDER_ID_MAX);
+}
+
 static char *excerpt(const char *s, size_t n)
 {
     size_t k = n < 160 ? n : 160;

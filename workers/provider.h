@@ -168,6 +168,9 @@ struct provider_job_page {
     char *next_cursor; /* pass as `after` for the next page; NULL when none */
 };
 void provider_job_page_clear(struct provider_job_page *p);
+/* provider_text_tidy on a job's error: its message to PROVIDER_TEXT_MAX,
+ * its code and param to PROVIDER_ID_MAX. */
+void provider_job_tidy(struct provider_job *j);
 
 struct provider_event {
     char *id;
