@@ -443,7 +443,10 @@ int lines_writer_put(struct lines_writer *w, const void *p, size_t n)
     return lines_writer_error(w);
 }
 
-/* Stops and joins the threads: finishing (all done) or aborting. */
+/* Stops and joins the threads: finishing (all done) or aborting.  The
+ * descriptor is the caller's (and, for an export, the client's open file
+ * description): O_DIRECT, where the writer set it, is taken off again, so
+ * whoever reads or writes it next finds the flags it had. */
 static void writer_stop(struct lines_writer *w, bool abort)
 {
     pthread_mutex_lock(&w->mu);
@@ -458,6 +461,8 @@ static void writer_stop(struct lines_writer *w, bool abort)
             pthread_join(w->role[i].th, NULL);
             w->role[i].threaded = false;
         }
+    if (w->direct)
+        (void)stop_direct(w); /* only fails on a descriptor that is gone */
 }
 
 int lines_writer_finish(struct lines_writer *w, char hex[65])

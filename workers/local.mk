@@ -50,9 +50,12 @@ endif
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_stats tests/unit/test_phrase tests/unit/test_builder \
-	tests/unit/test_jsonscan
+	tests/unit/test_jsonscan tests/unit/test_lines
 TESTS += tests/unit/test_stats tests/unit/test_phrase tests/unit/test_builder \
-	tests/unit/test_jsonscan
+	tests/unit/test_jsonscan tests/unit/test_lines
+tests_unit_test_lines_SOURCES = tests/unit/test_lines.c
+tests_unit_test_lines_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_lines_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
 tests_unit_test_stats_SOURCES = tests/unit/test_stats.c
 tests_unit_test_stats_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_stats_LDADD = $(VT_LIBS) $(CMOCKA_LIBS) -lm
