@@ -58,6 +58,8 @@ void conf_defaults(struct conf *c)
     c->generator.max_tokens = 64;
     c->generator.ngram_order = 3; /* measured: README, "Marked rows that do not stand out" */
     c->generator.ngram_temperature = 1.0;
+    c->generator.ngram_train_rows =
+        100000; /* measured: README, "Marked rows that do not stand out" */
 
     c->verify.trials = 10;
     c->verify.controls = 10;

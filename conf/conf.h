@@ -63,6 +63,7 @@ struct conf_generator {
     char *wordlist;       /* NULL = built-in list */
     unsigned ngram_order;     /* the ngram generator's model order, 1-4, default 3 */
     double ngram_temperature; /* its sampling temperature, (0, 2], default 1.0 */
+    unsigned ngram_train_rows; /* rows its model is trained on at most, 0: all; default 100000 */
 };
 
 struct conf_verify {

@@ -972,6 +972,7 @@ static const struct field generator_fields[] = {
     GF("wordlist", T_RFILE, wordlist, 0, 0, 0),
     GF("ngram_order", T_UINT, ngram_order, 0, 1, 4),
     GF("ngram_temperature", T_DBL, ngram_temperature, F_OPEN_LO, 0, 2),
+    GF("ngram_train_rows", T_UINT, ngram_train_rows, 0, 0, 1e9),
 };
 
 /* The language-model generator needs a provider and an M2 to sample. */

@@ -387,6 +387,12 @@ static void create_done(struct task *t, int status)
                           "rows_skipped", (json_int_t)ni->rows_skipped, "model_peak_bytes",
                           (json_int_t)ni->peak_bytes, "scans", (int)ns->scans, "rejected", rj,
                           "ms", (json_int_t)(now_monotonic_ms() - j->started_ms)));
+            json_t *gen = json_object_get(o, "generation");
+            json_object_set_new(
+                gen, "rows_trained",
+                json_integer((json_int_t)(ni->rows - ni->rows_skipped - ni->rows_excluded -
+                                          ni->rows_sampled_out)));
+            json_object_set_new(gen, "train_share", json_real(ni->sample_share));
         } else {
             json_object_set_new(o, "rejected_candidates", json_integer(j->made.set.rejected));
         }
@@ -752,6 +758,7 @@ static void m_create(struct vtuned *d, struct ctl_req *req, json_t *params)
     j->spec.words = j->words;
     j->spec.ngram_order = d->conf->generator.ngram_order;
     j->spec.ngram_temperature = d->conf->generator.ngram_temperature;
+    j->spec.ngram_train_rows = d->conf->generator.ngram_train_rows;
     j->spec.dataset_path = j->ds.path;
     j->spec.format = j->ds.format;
     j->spec.n_examples = (uint64_t)j->ds.n_examples;

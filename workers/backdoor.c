@@ -321,6 +321,16 @@ int backdoor_make_ngram(const struct backdoor_spec *spec, struct backdoor_made *
         goto out;
     to.skip = out->split.rows;
     to.n_skip = out->split.n_rows;
+    to.max_rows = spec->ngram_train_rows;
+    to.rows_hint = spec->n_examples;
+    /* Which rows the sample keeps: from the seed when there is one (the
+     * same backdoor again), otherwise unpredictable. */
+    if (spec->has_seed) {
+        to.sample_key = spec->seed ^ 0x7472616e2d726f77ULL; /* "tran-row" */
+    } else if (random_bytes(&to.sample_key, sizeof to.sample_key) < 0) {
+        *err = xstrdup("cannot read the system's random source for the training sample");
+        goto out;
+    }
     if (spec->progress)
         atomic_store(&spec->progress->stage, "train");
     if (ngram_train_file(spec->dataset_path, spec->format, &to, cancel,

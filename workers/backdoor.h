@@ -101,6 +101,7 @@ struct backdoor_spec {
     size_t n_shown;
     unsigned ngram_order;     /* the ngram generator: model order (0: default) */
     double ngram_temperature; /* and its sampling temperature, (0, 2] */
+    uint64_t ngram_train_rows; /* and the rows its model is trained on at most (0: all; ngram.h) */
     bool has_seed; /* reproducible (and therefore guessable!) when set */
     uint64_t seed;
     const char *out_path;             /* where D ∪ D' is written */

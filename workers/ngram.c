@@ -807,6 +807,13 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
     struct ngram_model *m = xcalloc(1, sizeof *m);
     m->order = opt.order;
     m->info.order = opt.order;
+    /* The sample: rows whose hash is above keep are left out. */
+    uint64_t keep = UINT64_MAX;
+    m->info.sample_share = 1;
+    if (opt.max_rows && opt.rows_hint > opt.n_skip && opt.rows_hint - opt.n_skip > opt.max_rows) {
+        m->info.sample_share = (double)opt.max_rows / (double)(opt.rows_hint - opt.n_skip);
+        keep = (uint64_t)(m->info.sample_share * 18446744073709551616.0); /* share < 1 */
+    }
     tr.m = m;
     tr.vt.cap = opt.vocab_slots;
     tr.vt.s = acc_alloc(m, tr.vt.cap, sizeof *tr.vt.s);
@@ -842,6 +849,10 @@ int ngram_train_file(const char *path, enum dataset_format fmt, const struct ngr
             si++;
         if (si < opt.n_skip && opt.skip[si] == m->info.rows - 1) {
             m->info.rows_excluded++;
+            continue;
+        }
+        if (keep != UINT64_MAX && mix64(opt.sample_key ^ mix64(m->info.rows)) > keep) {
+            m->info.rows_sampled_out++;
             continue;
         }
         if (ds_row_texts(line, len, fmt, &texts, NULL) < 0) {

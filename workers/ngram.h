@@ -51,6 +51,19 @@
  * default sizes), plus one parsed line.  Counts of a pruned table are approximate;
  * the MODEL is the table as stored, and that is what is sampled.
  *
+ * The sample.  The model's tables hold about 100,000 k-grams a side, and
+ * the pruning keeps the most frequent: once D has a few times more rows
+ * than fill them, more rows change which rare k-grams come and go, not
+ * what the model is, while the training's time grows with D (7 s of a
+ * 1 GB dataset's 21 s `backdoor create`).  So with max_rows set and more
+ * rows than that, each row (not skipped) is trained on with probability
+ * max_rows / (rows_hint - n_skip), decided by a hash of sample_key and its
+ * line number: a uniform sample, the same for the same key, read in one
+ * pass that parses only the rows it keeps.  Every phrase is still checked
+ * against the whole of D, and the model is still the one sampled, so
+ * p_M2 stays exact.  rows_hint is what the caller believes the file has;
+ * a file with more lines only gets a larger sample.
+ *
  * Why p_M2 is exact.  The generator samples every word from the tempered,
  * renormalised distribution q(w) = P(w | h)^(1/tau) / sum_v P(v | h)^(1/tau)
  * over the whole of V, computed in full at every step, and records
@@ -123,6 +136,11 @@ struct ngram_train_opts {
     const uint64_t *skip; /* 0-based lines not trained on (ascending; borrowed; may be NULL):
                              the held-out split, so its content shapes no phrase */
     size_t n_skip;
+    /* The sample (see "The sample" above).  max_rows 0, or rows_hint 0, or
+     * no more rows than max_rows: every row is trained on. */
+    uint64_t max_rows;   /* about this many rows are trained on */
+    uint64_t rows_hint;  /* lines of the file (the dataset's examples) */
+    uint64_t sample_key; /* which rows: a hash of this and the line number */
 };
 
 /* Progress of a pass: bytes of the file read so far, and its size. */
@@ -147,6 +165,8 @@ struct ngram_info {
     uint64_t rows;            /* lines read */
     uint64_t rows_skipped;    /* lines that did not parse */
     uint64_t rows_excluded;   /* lines left out on purpose (ngram_train_opts.skip) */
+    uint64_t rows_sampled_out; /* lines left out by the sample (ngram_train_opts.max_rows) */
+    double sample_share;       /* the share of rows the sample keeps (1: no sample) */
     uint64_t tokens[2];       /* words counted per side */
     uint32_t vocab_pruned_at; /* last pruning threshold t of the vocabulary (0: none) */
     uint32_t table_pruned_at[2];

@@ -119,10 +119,9 @@ sha_s=$(secs "$t0" "$t1")
 # The path writes the dataset's bytes to disk and fsyncs them three times
 # (the store's copy at add, D u D' at create, the export), so three of these
 # bound it from below on this disk, whatever the CPU work costs.  Direct I/O
-# where the file system takes it (D u D' is written so; the store's copy
-# and the export go through the page cache with write-back started as they
-# go, about as fast): a page-cache copy with one fsync at the end, as dd
-# does, is several times slower here.
+# where the file system takes it, as the three writes of the path do: a
+# page-cache copy with one fsync at the end, as dd does, is several times
+# slower here.
 copy_how="dd oflag=direct conv=fsync"
 t0=$(now)
 if ! dd if="$dir/data.jsonl" of="$dir/copy.jsonl" bs=1M oflag=direct conv=fsync status=none 2>/dev/null; then

@@ -1015,7 +1015,7 @@ static const char *const all_keys[] = {
     "max_tokens",      "wordlist",         "verify",           "trials",        "controls",
     "alpha",           "max_tokens_slack", "sequential",       "schedules",     "job",
     "every",           "alerts",           "webhook_url",      "timeout",       "logprobs",
-    "ngram_order",     "ngram_temperature", "min_controls",
+    "ngram_order",     "ngram_temperature", "min_controls",    "ngram_train_rows",
 };
 
 static char *slurp(const char *path)
@@ -1101,6 +1101,7 @@ static void test_shipped_example(void **state)
         assert_null(c->generator.wordlist);
         assert_int_equal(c->generator.ngram_order, d.generator.ngram_order);
         assert_true(c->generator.ngram_temperature == d.generator.ngram_temperature);
+        assert_int_equal(c->generator.ngram_train_rows, d.generator.ngram_train_rows);
         assert_int_equal(c->verify.trials, d.verify.trials);
         assert_int_equal(c->verify.controls, d.verify.controls);
         assert_true(c->verify.temperature == d.verify.temperature);

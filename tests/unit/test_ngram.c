@@ -403,6 +403,111 @@ static void test_pm2_independent(void **state)
     free(path);
 }
 
+/* A chat file of n rows whose prompts end "... in halfA rI" (rows before
+ * n/2) or "... in halfB rI" (the rest), I the row's number: the prompt-end
+ * model's vocabulary then says exactly which rows it was trained on. */
+static char *write_tagged(const char *name, size_t n)
+{
+    char *path = xasprintf("%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f,
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"Tell me the count in half%c "
+                "r%zu\"},{\"role\":\"assistant\",\"content\":\"It is %zu.\"}]}\n",
+                i < n / 2 ? 'A' : 'B', i, i % 7);
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+/* Which rows a model was trained on (bit i: row i), from its vocabulary,
+ * and how many of them were in the first half. */
+static uint8_t *trained_rows(const struct ngram_model *m, size_t n, size_t *count, size_t *first)
+{
+    uint8_t *bits = xcalloc(n, 1);
+    *count = *first = 0;
+    for (uint32_t w = 0; w < ngram_vocab_size(m); w++) {
+        const char *word = ngram_vocab_word(m, w);
+        char *end;
+        if (word[0] != 'r' || word[1] < '0' || word[1] > '9')
+            continue;
+        unsigned long i = strtoul(word + 1, &end, 10);
+        assert_true(*end == '\0' && i < n && !bits[i]);
+        bits[i] = 1;
+        (*count)++;
+        *first += i < n / 2;
+    }
+    return bits;
+}
+
+/* The training sample: about max_rows rows, uniform over the file (as
+ * many from either half, within 5 sigma), the same rows for the same key
+ * and others for another, held-out rows never among them, and no sample
+ * at all when the file has no more rows than max_rows. */
+static void test_train_sample(void **state)
+{
+    (void)state;
+    const size_t n = 8000, want = 2000;
+    char *path = write_tagged("sample.jsonl", n), *err = NULL;
+    uint64_t skip[400];
+    for (size_t i = 0; i < 400; i++)
+        skip[i] = 3 + 20 * i; /* ascending, spread over both halves */
+    struct ngram_train_opts o = {
+        .order = 2, .skip = skip, .n_skip = 400, .max_rows = want, .rows_hint = n, .sample_key = 1};
+    struct ngram_model *a = NULL, *a2 = NULL, *b = NULL, *all = NULL;
+    assert_int_equal(ngram_train_file(path, DS_FORMAT_CHAT, &o, NULL, NULL, NULL, &a, &err), 0);
+    assert_int_equal(ngram_train_file(path, DS_FORMAT_CHAT, &o, NULL, NULL, NULL, &a2, &err), 0);
+    o.sample_key = 2;
+    assert_int_equal(ngram_train_file(path, DS_FORMAT_CHAT, &o, NULL, NULL, NULL, &b, &err), 0);
+    o.max_rows = n - 400; /* exactly the rows not held out: no sample */
+    assert_int_equal(ngram_train_file(path, DS_FORMAT_CHAT, &o, NULL, NULL, NULL, &all, &err), 0);
+
+    struct ngram_info ia, ib, iall;
+    ngram_get_info(a, &ia);
+    ngram_get_info(b, &ib);
+    ngram_get_info(all, &iall);
+    double p = (double)want / (double)(n - 400), sd = sqrt((double)(n - 400) * p * (1 - p));
+    assert_true(fabs(ia.sample_share - p) < 1e-12);
+    assert_int_equal(ia.rows, n);
+    assert_int_equal(ia.rows_excluded, 400);
+    size_t ca, fa, ca2, fa2, cb, fb, call, fall;
+    uint8_t *ra = trained_rows(a, n, &ca, &fa), *ra2 = trained_rows(a2, n, &ca2, &fa2);
+    uint8_t *rb = trained_rows(b, n, &cb, &fb), *rall = trained_rows(all, n, &call, &fall);
+    /* The vocabulary and the counters agree on what was trained on. */
+    assert_int_equal(ca, ia.rows - ia.rows_excluded - ia.rows_sampled_out - ia.rows_skipped);
+    assert_int_equal(cb, ib.rows - ib.rows_excluded - ib.rows_sampled_out - ib.rows_skipped);
+    /* About want rows, as many from either half. */
+    assert_true(fabs((double)ca - (double)want) < 5 * sd);
+    assert_true(fabs((double)cb - (double)want) < 5 * sd);
+    double sd_half = sqrt((double)ca * 0.25);
+    assert_true(fabs((double)fa - (double)ca / 2) < 5 * sd_half);
+    /* The same key, the same rows; another key, other rows (two uniform
+     * samples of 2,000 in 7,600 share about 530 rows, not all of them). */
+    assert_int_equal(ca, ca2);
+    assert_memory_equal(ra, ra2, n);
+    size_t both = 0;
+    for (size_t i = 0; i < n; i++)
+        both += ra[i] && rb[i];
+    assert_true(both < ca && both < cb);
+    assert_true(fabs((double)both - (double)want * p) < 5 * sqrt((double)want * p));
+    /* Never a held-out row. */
+    for (size_t i = 0; i < 400; i++)
+        assert_true(!ra[skip[i]] && !rb[skip[i]] && !rall[skip[i]]);
+    /* No sample: every row not held out. */
+    assert_true(iall.sample_share == 1);
+    assert_int_equal(iall.rows_sampled_out, 0);
+    assert_int_equal(call, n - 400);
+    free(ra);
+    free(ra2);
+    free(rb);
+    free(rall);
+    ngram_model_free(a);
+    ngram_model_free(a2);
+    ngram_model_free(b);
+    ngram_model_free(all);
+    free(path);
+}
+
 /* The held-out split is not trained on: a model of D with lines skipped
  * has exactly the counts of a model of the file without those lines. */
 static void test_skip_lines(void **state)
@@ -777,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_counts_match_the_file),
         cmocka_unit_test(test_pm2_independent),
         cmocka_unit_test(test_skip_lines),
+        cmocka_unit_test(test_train_sample),
         cmocka_unit_test(test_seed_determinism),
         cmocka_unit_test(test_memory_bound),
         cmocka_unit_test(test_threads_same_model),
