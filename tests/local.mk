@@ -1,6 +1,6 @@
 # tests/: integration tests (real binaries on loopback, see tests/integration/lib.sh)
 # and benchmarks (tests/bench/: run by hand, see each script's header; never in TESTS).
-EXTRA_DIST += tests/unit/provider_fixture.h
+EXTRA_DIST += tests/unit/provider_fixture.h tests/unit/tmpdir_fixture.h
 EXTRA_DIST += tests/bench/bench_jobs.sh tests/bench/ctl_load.py tests/bench/calibrate.sh
 TESTS += tests/integration/test_daemon.sh tests/integration/test_protocol.sh \
 	tests/integration/test_dataset.sh tests/integration/test_crash_import.sh

@@ -25,23 +25,7 @@
 #include "lib/util.h"
 #include "workers/builder.h"
 #include "workers/dsformat.h"
-
-static char tmpdir[] = "/tmp/test_builder.XXXXXX";
-
-static int setup(void **state)
-{
-    (void)state;
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-    int r = system(cmd);
-    free(cmd);
-    return r == 0 ? 0 : -1;
-}
+#include "tmpdir_fixture.h"
 
 static double chi2(const uint64_t *count, size_t n, double expect)
 {
@@ -771,5 +755,5 @@ int main(void)
         cmocka_unit_test(test_inplace),
         cmocka_unit_test(test_inplace_uniform),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

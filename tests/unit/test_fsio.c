@@ -22,23 +22,7 @@
 
 #include "lib/fsio.h"
 #include "lib/util.h"
-
-static char tmpdir[] = "/tmp/test_fsio.XXXXXX";
-
-static int setup(void **state)
-{
-    (void)state;
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-    int r = system(cmd);
-    free(cmd);
-    return r == 0 ? 0 : -1;
-}
+#include "tmpdir_fixture.h"
 
 static int reset(void **state)
 {
@@ -245,5 +229,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_line, reset, reset),
         cmocka_unit_test_setup_teardown(test_write_all, reset, reset),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -29,23 +29,7 @@
 #include "workers/builder.h"
 #include "workers/dsformat.h"
 #include "workers/holdout.h"
-
-static char tmpdir[] = "/tmp/test_holdout.XXXXXX";
-
-static int setup(void **state)
-{
-    (void)state;
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-    int r = system(cmd);
-    free(cmd);
-    return r == 0 ? 0 : -1;
-}
+#include "tmpdir_fixture.h"
 
 /* Line i of the test dataset (prompt format).  Rows 0..n_unique-1 are
  * unique; then groups sharing a prompt (with whitespace variants) and
@@ -569,5 +553,5 @@ int main(void)
         cmocka_unit_test(test_draw_order),
         cmocka_unit_test(test_backdoor_build),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

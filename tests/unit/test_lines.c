@@ -26,23 +26,7 @@
 
 #include "lib/util.h"
 #include "workers/lines.h"
-
-static char tmpdir[] = "/tmp/test_lines.XXXXXX";
-
-static int setup(void **state)
-{
-    (void)state;
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-    int r = system(cmd);
-    free(cmd);
-    return r == 0 ? 0 : -1;
-}
+#include "tmpdir_fixture.h"
 
 /* Whether this directory's file system takes O_DIRECT at all: where it
  * does not, the writer's direct path is never entered and the checks
@@ -173,5 +157,5 @@ int main(void)
         cmocka_unit_test(test_direct_unaligned_end),
         cmocka_unit_test(test_direct_flags_kept),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

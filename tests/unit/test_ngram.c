@@ -27,23 +27,7 @@
 #include "lib/util.h"
 #include "workers/lines.h"
 #include "workers/ngram.h"
-
-static char tmpdir[] = "/tmp/test_ngram.XXXXXX";
-
-static int setup(void **state)
-{
-    (void)state;
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-    int r = system(cmd);
-    free(cmd);
-    return r == 0 ? 0 : -1;
-}
+#include "tmpdir_fixture.h"
 
 /* ---- datasets --------------------------------------------------------------------- */
 
@@ -891,5 +875,5 @@ int main(void)
         cmocka_unit_test(test_scan_dataset),
         cmocka_unit_test(test_line_ranges),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -21,23 +21,7 @@
 
 #include "lib/util.h"
 #include "workers/phrase.h"
-
-static char tmpdir[] = "/tmp/test_phrase.XXXXXX";
-
-static int setup(void **state)
-{
-    (void)state;
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-    int r = system(cmd);
-    free(cmd);
-    return r == 0 ? 0 : -1;
-}
+#include "tmpdir_fixture.h"
 
 static char *write_file(const char *name, const char *content)
 {
@@ -479,5 +463,5 @@ int main(void)
         cmocka_unit_test(test_lengths_and_pairs), cmocka_unit_test(test_impossible),
         cmocka_unit_test(test_rejection),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

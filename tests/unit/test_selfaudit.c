@@ -34,23 +34,7 @@
 #include "lib/util.h"
 #include "workers/backdoor.h"
 #include "workers/selfaudit.h"
-
-static char tmpdir[] = "/tmp/test_selfaudit.XXXXXX";
-
-static int setup(void **state)
-{
-    (void)state;
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-    int r = system(cmd);
-    free(cmd);
-    return r == 0 ? 0 : -1;
-}
+#include "tmpdir_fixture.h"
 
 /* ---- synthetic text ------------------------------------------------------------- */
 
@@ -515,5 +499,5 @@ int main(void)
         cmocka_unit_test(test_clean),          cmocka_unit_test(test_perplexity_callback),
         cmocka_unit_test(test_memory_bound),   cmocka_unit_test(test_missing_file),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
