@@ -9,7 +9,8 @@
 # rows that do not stand out"), where the sides of the model show: the
 # trigger ends like a prompt of D, the signature starts like an answer;
 # then order 1 after a reload, and order 3 again after a reload to the
-# defaults.
+# defaults; and the training sample (generator.ngram_train_rows) after
+# another reload.
 . "$(dirname "$0")/lib.sh"
 write_config "generator:" "  ngram_order: 3"
 start_daemon || { fail "daemon starts"; finish; }
@@ -130,6 +131,34 @@ ctl --json backdoor create sim --name s1 --seed 3 --pairs 2 --generator ngram > 
 check "the simulator's dataset: 2 pairs" test "$rc" = 0
 ctl --json backdoor show s1 --reveal > "$T/s1r.json"
 check "the simulator's dataset: D's words, not copied" words_ok "$T/s1r.json" "$T/sim.jsonl"
+check "3,000 rows, fewer than generator.ngram_train_rows: every row not held out is trained on" \
+    python3 - "$T/s1.json" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))
+g, h = v["generation"], v["holdout"]
+assert g["train_share"] == 1 and g["rows_trained"] == 3000 - h["rows"], (g, h)
+PY
+# The training sample (generator.ngram_train_rows, README): a reload to 500
+# trains on about 500 of the rows not held out, and the phrases are still
+# D's words, checked against all of it.
+write_config "generator:" "  ngram_train_rows: 500"
+kill -HUP "$DAEMON_PID"
+sampled() { ctl --json backdoor create sim --seed 5 --pairs 2 > "$T/s2.json" 2>/dev/null &&
+    python3 -c "import json,sys; sys.exit(0 if json.load(open('$T/s2.json'))['generation']['train_share'] < 1 else 1)"; }
+check "after a reload to ngram_train_rows 500: a sample" wait_until 20 sampled
+check "of about 500 rows (5 sigma), the share being 500 / the rows not held out" \
+    python3 - "$T/s2.json" <<'PY'
+import json, math, sys
+v = json.load(open(sys.argv[1]))
+g, h = v["generation"], v["holdout"]
+eligible = 3000 - h["rows"]
+p = 500 / eligible
+assert abs(g["train_share"] - p) < 1e-9, (g, h)
+assert abs(g["rows_trained"] - 500) < 5 * math.sqrt(eligible * p * (1 - p)), g
+print("# %d of %d rows trained on (share %.4f)" % (g["rows_trained"], eligible, g["train_share"]))
+PY
+ctl --json backdoor show "$(json_get "$T/s2.json" "v['id']")" --reveal > "$T/s2r.json"
+check "the sample's phrases: D's words, not copied" words_ok "$T/s2r.json" "$T/sim.jsonl"
 python3 - "$T/n1r.json" "$T/s1r.json" <<'PY'
 import json, sys
 for f in sys.argv[1:]:
