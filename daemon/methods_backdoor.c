@@ -378,21 +378,21 @@ static void create_done(struct task *t, int status)
                                     json_integer(ns->rejected[k]));
             }
             json_object_set_new(o, "rejected_candidates", json_integer(rej));
+            /* rows trained on: read, less those that did not parse, were held
+             * out or fell outside the sample (ngram.h) */
+            json_int_t trained = (json_int_t)(ni->rows - ni->rows_skipped - ni->rows_excluded -
+                                              ni->rows_sampled_out);
             json_object_set_new(
                 o, "generation",
-                json_pack("{s:i,s:f,s:I,s:I,s:I,s:I,s:I,s:i,s:o,s:I}", "order", (int)ni->order,
-                          "temperature", ns->temperature, "vocab", (json_int_t)ni->vocab,
-                          "entries_prompt_end", (json_int_t)ni->entries[NGRAM_PROMPT_END],
-                          "entries_answer_start", (json_int_t)ni->entries[NGRAM_ANSWER_START],
-                          "rows_skipped", (json_int_t)ni->rows_skipped, "model_peak_bytes",
-                          (json_int_t)ni->peak_bytes, "scans", (int)ns->scans, "rejected", rj,
-                          "ms", (json_int_t)(now_monotonic_ms() - j->started_ms)));
-            json_t *gen = json_object_get(o, "generation");
-            json_object_set_new(
-                gen, "rows_trained",
-                json_integer((json_int_t)(ni->rows - ni->rows_skipped - ni->rows_excluded -
-                                          ni->rows_sampled_out)));
-            json_object_set_new(gen, "train_share", json_real(ni->sample_share));
+                json_pack("{s:i,s:f,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:i,s:o,s:I}", "order",
+                          (int)ni->order, "temperature", ns->temperature, "vocab",
+                          (json_int_t)ni->vocab, "entries_prompt_end",
+                          (json_int_t)ni->entries[NGRAM_PROMPT_END], "entries_answer_start",
+                          (json_int_t)ni->entries[NGRAM_ANSWER_START], "rows_skipped",
+                          (json_int_t)ni->rows_skipped, "rows_trained", trained, "train_share",
+                          ni->sample_share, "model_peak_bytes", (json_int_t)ni->peak_bytes, "scans",
+                          (int)ns->scans, "rejected", rj, "ms",
+                          (json_int_t)(now_monotonic_ms() - j->started_ms)));
         } else {
             json_object_set_new(o, "rejected_candidates", json_integer(j->made.set.rejected));
         }
