@@ -53,10 +53,10 @@
  * answered from there:
  *  - to the main loop: a ctl_req (with a deep copy of id and params: jansson
  *    objects are never shared between threads) on the fwd queue under mu,
- *    then uv_async_send(to_main); on_to_main runs the method;
+ *    then wakeup_send(to_main); on_to_main runs the method;
  *  - back: ctl_reply/ctl_reply_error/ctl_notify serialise the line on the
  *    main loop and put a ctl_out (line, durable ticket, "answered") on the
- *    out queue, then uv_async_send(wake); the control thread holds or
+ *    out queue, then wakeup_send(wake); the control thread holds or
  *    writes it exactly as before (the durability rule: a reply to a request
  *    that committed waits for store_durable_passed, which any thread may
  *    call) and drops the request's connection reference.  Connection
@@ -115,6 +115,7 @@
 #include "daemon/ctl.h"
 #include "daemon/jobs.h"
 #include "daemon/verifier.h"
+#include "daemon/wakeup.h"
 #include "lib/log.h"
 #include "daemon/notify.h"
 #include "lib/util.h"
@@ -215,7 +216,7 @@ struct ctl_server {
     int thread_started;
     uv_loop_t loop;
     uv_pipe_t pipe;    /* the listener */
-    uv_async_t wake;   /* the main loop posted (out queue, flags) */
+    struct wakeup wake; /* the main loop posted (out queue, flags) */
     uv_timer_t sweep;  /* partial-line timeout and heap trim, every VTUNED_CRON_MS */
     int closing;
     int handles; /* open handles: listener + connections */
@@ -225,7 +226,7 @@ struct ctl_server {
     struct store *reader;  /* read-only connection for status counts, or NULL */
 
     /* ---- the main loop's handles (main thread only) */
-    uv_async_t to_main;   /* the control thread forwarded requests or ended */
+    struct wakeup to_main; /* the control thread forwarded requests or ended */
     uv_check_t publish;   /* publishes the status snapshot after loop turns */
     uv_timer_t publish_t; /* ... at most every CTL_PUBLISH_MS (and before each line) */
     uint64_t pub_gen;     /* snapshots published so far */
@@ -268,10 +269,9 @@ static void server_release(struct ctl_server *s)
     if (--s->handles > 0)
         return;
     pthread_mutex_lock(&s->mu);
-    s->wake_closed = 1; /* under mu: no uv_async_send can overlap the close */
+    s->wake_closed = 1; /* no wake from here on (a racing one is harmless) */
     pthread_mutex_unlock(&s->mu);
-    if (!uv_is_closing((uv_handle_t *)&s->wake))
-        uv_close((uv_handle_t *)&s->wake, NULL);
+    wakeup_close(&s->wake);
     if (!uv_is_closing((uv_handle_t *)&s->sweep))
         uv_close((uv_handle_t *)&s->sweep, NULL);
 }
@@ -620,12 +620,19 @@ static json_t *error_object(json_t *id, int code, const char *msg, json_t *data)
 static void out_apply(struct ctl_out *o);
 static void publish_now(struct ctl_server *s);
 
-/* Wakes the control thread; caller holds s->mu.  Nothing once its loop is
- * ending (what was queued is applied by the main loop after the join). */
-static void wake_locked(struct ctl_server *s)
+/* Wakes the control thread; the caller has queued its item under s->mu
+ * and released it (a control thread woken while the main loop still held
+ * mu would only go back to sleep on it).  Nothing once its loop is ending
+ * (what was queued is applied by the main loop after the join); a send
+ * racing with that end writes to a descriptor nobody polls any more,
+ * which stays open until ctl_server_free. */
+static void wake(struct ctl_server *s)
 {
-    if (!s->wake_closed)
-        uv_async_send(&s->wake);
+    pthread_mutex_lock(&s->mu);
+    int closed = s->wake_closed;
+    pthread_mutex_unlock(&s->mu);
+    if (!closed)
+        wakeup_send(&s->wake);
 }
 
 /* Hands a line (owned, may be NULL) for req's connection to the control
@@ -656,8 +663,8 @@ static void post_out(struct ctl_server *s, struct ctl_conn *c, char *text, size_
     pthread_mutex_lock(&s->mu);
     *s->out_tail = o;
     s->out_tail = &o->next;
-    wake_locked(s);
     pthread_mutex_unlock(&s->mu);
+    wake(s);
 }
 
 /* Frees what the main loop owns of req (not its connection reference,
@@ -704,9 +711,7 @@ void ctl_server_release(struct ctl_server *s)
 {
     if (s->joined)
         return;
-    pthread_mutex_lock(&s->mu);
-    wake_locked(s); /* the control thread checks the held lines */
-    pthread_mutex_unlock(&s->mu);
+    wake(s); /* the control thread checks the held lines */
 }
 
 static void reply_line(struct ctl_req *req, json_t *msg)
@@ -1074,7 +1079,7 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len, struct
     *s->fwd_tail = req;
     s->fwd_tail = &req->next;
     pthread_mutex_unlock(&s->mu);
-    uv_async_send(&s->to_main);
+    wakeup_send(&s->to_main);
 out:
     json_decref(root);
 }
@@ -1400,8 +1405,8 @@ void ctl_server_reload(struct ctl_server *s)
     limits_load(s);
     pthread_mutex_lock(&s->mu);
     s->want_recheck = 1; /* on_wake: recheck_peers */
-    wake_locked(s);
     pthread_mutex_unlock(&s->mu);
+    wake(s);
 }
 
 void ctl_server_publish(struct ctl_server *s)
@@ -1527,9 +1532,9 @@ static void recheck_peers(struct ctl_server *s)
 
 /* The main loop posted: lines and answers, the store's durable progress,
  * shutdown. */
-static void on_wake(uv_async_t *h)
+static void on_wake(struct wakeup *w)
 {
-    struct ctl_server *s = h->data;
+    struct ctl_server *s = w->data;
     struct ctl_out *o, *next;
     int shutdown, force, recheck;
     pthread_mutex_lock(&s->mu);
@@ -1608,7 +1613,7 @@ static void *ctl_thread(void *arg)
     pthread_mutex_lock(&s->mu);
     s->thread_done = 1;
     pthread_mutex_unlock(&s->mu);
-    uv_async_send(&s->to_main);
+    wakeup_send(&s->to_main);
     return NULL;
 }
 
@@ -1687,9 +1692,9 @@ int ctl_read_too_long(struct ctl_read *r, int64_t rows, size_t row_bytes)
 }
 
 /* Runs the requests the control thread forwarded; joins it once it ended. */
-static void on_to_main(uv_async_t *h)
+static void on_to_main(struct wakeup *w)
 {
-    struct ctl_server *s = h->data;
+    struct ctl_server *s = w->data;
     struct vtuned *d = s->d;
     struct ctl_req *req, *next;
     int done;
@@ -1728,7 +1733,7 @@ static void on_to_main(uv_async_t *h)
         }
         uv_timer_stop(&s->publish_t);
         uv_check_stop(&s->publish);
-        uv_close((uv_handle_t *)&s->to_main, NULL);
+        wakeup_close(&s->to_main);
         uv_close((uv_handle_t *)&s->publish, NULL);
         uv_close((uv_handle_t *)&s->publish_t, NULL);
     }
@@ -1756,7 +1761,16 @@ int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
         free(s);
         return -1;
     }
-    uv_async_init(&s->loop, &s->wake, on_wake);
+    if ((r = wakeup_init(&s->loop, &s->wake, on_wake)) < 0) {
+        *err = xasprintf("cannot create the control thread's wake-up: %s", uv_strerror(r));
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+        wakeup_free(&s->wake);
+        (void)uv_loop_close(&s->loop);
+        pthread_mutex_destroy(&s->mu);
+        free(s->path);
+        free(s);
+        return -1;
+    }
     uv_timer_init(&s->loop, &s->sweep);
     s->wake.data = s->sweep.data = s;
     uv_pipe_init(&s->loop, &s->pipe, 0);
@@ -1838,6 +1852,10 @@ int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
         *err = xasprintf("cannot listen on %s: %s", s->path, uv_strerror(r));
         goto fail;
     }
+    if ((r = wakeup_init(d->loop, &s->to_main, on_to_main)) < 0) {
+        *err = xasprintf("cannot create the main loop's wake-up: %s", uv_strerror(r));
+        goto fail;
+    }
     /* The reader for status counts; without it the main loop answers. */
     db = xasprintf("%s/vtuned.db", cf->state_dir);
     if (store_open_reader(db, &s->reader, err) < 0) {
@@ -1847,7 +1865,6 @@ int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
     }
     free(db);
     uv_timer_start(&s->sweep, on_sweep, VTUNED_CRON_MS, VTUNED_CRON_MS);
-    uv_async_init(d->loop, &s->to_main, on_to_main);
     uv_check_init(d->loop, &s->publish);
     uv_timer_init(d->loop, &s->publish_t);
     s->to_main.data = s->publish.data = s->publish_t.data = s;
@@ -1870,6 +1887,7 @@ fail:
     uv_close((uv_handle_t *)&s->pipe, on_listener_closed);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&s->loop);
+    wakeup_free(&s->wake);
     free(s->lim.allowed_gids);
     free(s->lim.allowed_uids);
     pthread_mutex_destroy(&s->mu);
@@ -1884,6 +1902,8 @@ void ctl_server_free(struct ctl_server *s)
         return;
     if (!s->joined) /* the main loop ended without the thread's end: never expected */
         log_warnx("ctl: the control thread was not joined at exit");
+    wakeup_free(&s->wake); /* no sender is left: the loops have ended */
+    wakeup_free(&s->to_main);
     free(s->snap);
     free(s->lim.allowed_gids);
     free(s->lim.allowed_uids);
@@ -1897,16 +1917,16 @@ void ctl_server_shutdown(struct ctl_server *s)
     atomic_store(&s->stopping, 1);
     pthread_mutex_lock(&s->mu);
     s->want_shutdown = 1;
-    wake_locked(s);
     pthread_mutex_unlock(&s->mu);
+    wake(s);
 }
 
 void ctl_server_force_close(struct ctl_server *s)
 {
     pthread_mutex_lock(&s->mu);
     s->want_force_close = 1;
-    wake_locked(s);
     pthread_mutex_unlock(&s->mu);
+    wake(s);
 }
 
 int ctl_server_set_access(struct ctl_server *s, mode_t mode, const char *group, char **err)

@@ -1,6 +1,8 @@
 # daemon/: vtuned (event loop, control server, scheduler, provider client).
 # libcurl multi ⇄ libuv glue and the per-provider request pool.
 libvtune_a_SOURCES += daemon/http.c daemon/http.h
+# Cross-thread wake-ups of a loop that never spin (uv_async_t's replacement).
+libvtune_a_SOURCES += daemon/wakeup.c daemon/wakeup.h
 # The provider client (retries, budget, breaker) on the loop.
 libvtune_a_SOURCES += daemon/provider_client.c daemon/provider_client.h
 # Its integration test: a C driver on a real loop against a loopback server.
@@ -23,6 +25,11 @@ TESTS += tests/unit/test_http
 tests_unit_test_http_SOURCES = tests/unit/test_http.c
 tests_unit_test_http_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_http_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
+check_PROGRAMS += tests/unit/test_wakeup
+TESTS += tests/unit/test_wakeup
+tests_unit_test_wakeup_SOURCES = tests/unit/test_wakeup.c
+tests_unit_test_wakeup_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_wakeup_LDADD = $(VT_LIBS) $(CMOCKA_LIBS)
 endif
 
 sbin_PROGRAMS += vtuned

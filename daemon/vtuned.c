@@ -75,10 +75,10 @@ static void on_stop_deadline(uv_timer_t *t)
         ctl_server_force_close(d->ctl);
 }
 
-/* The syncer thread (store/durable.c): only uv_async_send is safe there. */
+/* The syncer thread (store/durable.c): only wakeup_send is safe there. */
 static void durable_notify(void *ctx)
 {
-    uv_async_send(&((struct vtuned *)ctx)->durable);
+    wakeup_send(&((struct vtuned *)ctx)->durable);
 }
 
 static uint64_t barrier_ticket(void *ctx)
@@ -93,9 +93,9 @@ static bool barrier_passed(void *ctx, uint64_t t)
 
 /* A group of commits is on disk: the provider requests and the replies
  * that waited for it go out. */
-static void on_durable(uv_async_t *h)
+static void on_durable(struct wakeup *w)
 {
-    struct vtuned *d = h->data;
+    struct vtuned *d = w->data;
     providers_release(d);
     if (d->ctl)
         ctl_server_release(d->ctl);
@@ -364,9 +364,10 @@ int main(int argc, char **argv)
     free(db);
     /* Commits off the loop: the loop never waits for an fsync; provider
      * requests and replies wait for the commits before them to be durable. */
-    uv_async_init(d.loop, &d.durable, on_durable);
+    if ((r = wakeup_init(d.loop, &d.durable, on_durable)) < 0)
+        fatalx("cannot create the store's wake-up: %s", uv_strerror(r));
     d.durable.data = &d;
-    uv_unref((uv_handle_t *)&d.durable);
+    wakeup_ref(&d.durable, 0);
     if (store_durable_start(d.store, durable_notify, &d, &err) < 0)
         fatalx("%s", err);
     provider_set_barrier(barrier_ticket, barrier_passed, &d);
@@ -410,11 +411,12 @@ int main(int argc, char **argv)
     (void)r;
     store_durable_stop(d.store); /* everything committed is on disk; the thread is gone */
     provider_set_barrier(NULL, NULL, NULL);
-    uv_close((uv_handle_t *)&d.durable, NULL);
+    wakeup_close(&d.durable);
     uv_close((uv_handle_t *)&d.stop_deadline, NULL);
     uv_run(d.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(d.loop) != 0)
         log_warnx("shutdown: some handles were still open");
+    wakeup_free(&d.durable); /* the syncer, its only sender, has stopped */
     jobs_free_all(&d);
     verifier_free_all();
     ctl_server_free(d.ctl);

@@ -28,6 +28,7 @@
 #include <uv.h>
 
 #include "conf/conf.h"
+#include "daemon/wakeup.h"
 #include "store/store.h"
 
 struct ctl_server;
@@ -67,7 +68,7 @@ struct vtuned {
     int lock_fd;        /* holds the lock on <state_dir>/vtuned.lock until exit */
     /* woken by the store's syncer thread after each durable group of
      * commits (store_durable_start): sends what waited for it */
-    uv_async_t durable;
+    struct wakeup durable;
 };
 
 /* The one housekeeping timer's period.  Work that runs less often states
