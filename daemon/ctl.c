@@ -239,11 +239,11 @@ struct ctl_server {
     struct ctl_out *out_head, **out_tail; /* to the control thread */
     int want_shutdown, want_force_close, thread_done;
     int want_recheck; /* a reload changed who is allowed: check open connections */
-    int wake_closed; /* the control loop is ending: wake must not be sent */
     struct ctl_limits lim;
     char *snap;        /* the status snapshot (JSON text), or NULL */
     uint64_t snap_gen; /* its generation */
     _Atomic int stopping;
+    _Atomic int wake_closed; /* the control loop is ending: no more wakes needed */
 
     /* ---- control thread only */
     uint64_t buffered;      /* sum of held over the connections */
@@ -268,9 +268,7 @@ static void server_release(struct ctl_server *s)
 {
     if (--s->handles > 0)
         return;
-    pthread_mutex_lock(&s->mu);
-    s->wake_closed = 1; /* no wake from here on (a racing one is harmless) */
-    pthread_mutex_unlock(&s->mu);
+    atomic_store(&s->wake_closed, 1); /* no wake from here on (a racing one is harmless) */
     wakeup_close(&s->wake);
     if (!uv_is_closing((uv_handle_t *)&s->sweep))
         uv_close((uv_handle_t *)&s->sweep, NULL);
@@ -628,10 +626,7 @@ static void publish_now(struct ctl_server *s);
  * which stays open until ctl_server_free. */
 static void wake(struct ctl_server *s)
 {
-    pthread_mutex_lock(&s->mu);
-    int closed = s->wake_closed;
-    pthread_mutex_unlock(&s->mu);
-    if (!closed)
+    if (!atomic_load(&s->wake_closed))
         wakeup_send(&s->wake);
 }
 
@@ -1761,21 +1756,16 @@ int ctl_server_start(struct vtuned *d, struct ctl_server **out, char **err)
         free(s);
         return -1;
     }
-    if ((r = wakeup_init(&s->loop, &s->wake, on_wake)) < 0) {
-        *err = xasprintf("cannot create the control thread's wake-up: %s", uv_strerror(r));
-        uv_run(&s->loop, UV_RUN_DEFAULT);
-        wakeup_free(&s->wake);
-        (void)uv_loop_close(&s->loop);
-        pthread_mutex_destroy(&s->mu);
-        free(s->path);
-        free(s);
-        return -1;
-    }
     uv_timer_init(&s->loop, &s->sweep);
-    s->wake.data = s->sweep.data = s;
+    s->sweep.data = s;
     uv_pipe_init(&s->loop, &s->pipe, 0);
     s->pipe.data = s;
     s->handles = 1;
+    if ((r = wakeup_init(&s->loop, &s->wake, on_wake)) < 0) {
+        *err = xasprintf("cannot create the control thread's wake-up: %s", uv_strerror(r));
+        goto fail;
+    }
+    s->wake.data = s;
     limits_load(s);
     if (cf->socket_group) {
         struct group *g = getgrnam(cf->socket_group);

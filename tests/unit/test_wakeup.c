@@ -1,13 +1,14 @@
 /*
  * test_wakeup.c — daemon/wakeup.c: every send is followed by a callback
  * that sees what the send announced, from any number of threads; sends
- * coalesce; close and free give the descriptor back; an unreferenced
- * wake-up does not keep its loop alive; and the property uv_async_t lacks:
- * a sender stopped anywhere (here by a signal, which lands as it returns
- * from its write) keeps the receiving loop from nothing else, such as
- * another wake-up's callback.  With libuv 1.44's uv_async_send in place of
- * wakeup_send, the last test hangs the receiver in uv__async_spin and
- * fails at its deadline.
+ * coalesce; a send during the callback is not lost (it fails if the flag
+ * is cleared after the callback instead of before); close and free give
+ * the descriptor back; an unreferenced wake-up does not keep its loop
+ * alive; and the property uv_async_t lacks: a sender stopped anywhere
+ * (here by a signal, which lands as it returns from its write) keeps the
+ * receiving loop from nothing else, such as another wake-up's callback.
+ * With libuv 1.44's uv_async_send in place of wakeup_send, the last test
+ * hangs the receiver in uv__async_spin and fails at its deadline.
  */
 #include "config.h"
 
@@ -36,24 +37,22 @@ struct box {
     _Atomic uint64_t queued;   /* added by senders, not yet taken */
     _Atomic uint64_t received; /* taken by callbacks (written on the loop thread) */
     uint64_t target;           /* the callback closes w once received reaches it */
-    unsigned calls;
-    _Atomic uint64_t calls_seen; /* calls, readable from other threads */
+    _Atomic unsigned calls;    /* callbacks so far (read from other threads too) */
 };
 
 static void on_wake(struct wakeup *w)
 {
     struct box *b = w->data;
     atomic_fetch_add(&b->received, atomic_exchange(&b->queued, 0));
-    b->calls++;
-    atomic_fetch_add(&b->calls_seen, 1);
+    atomic_fetch_add(&b->calls, 1);
     if (b->target && atomic_load(&b->received) >= b->target)
         wakeup_close(&b->w);
 }
 
-static void box_init(uv_loop_t *loop, struct box *b)
+static void box_init(uv_loop_t *loop, struct box *b, wakeup_cb cb)
 {
     memset(b, 0, sizeof *b);
-    assert_int_equal(wakeup_init(loop, &b->w, on_wake), 0);
+    assert_int_equal(wakeup_init(loop, &b->w, cb), 0);
     b->w.data = b;
 }
 
@@ -82,7 +81,7 @@ static void test_every_send_is_seen(void **state)
     struct box b;
     pthread_t t[SENDERS];
     assert_int_equal(uv_loop_init(&loop), 0);
-    box_init(&loop, &b);
+    box_init(&loop, &b, on_wake);
     b.target = (uint64_t)SENDERS * SENDS;
     for (int i = 0; i < SENDERS; i++)
         assert_int_equal(pthread_create(&t[i], NULL, send_many, &b), 0);
@@ -108,7 +107,7 @@ static void test_sends_coalesce_and_close(void **state)
     uv_loop_t loop;
     struct box b;
     assert_int_equal(uv_loop_init(&loop), 0);
-    box_init(&loop, &b);
+    box_init(&loop, &b, on_wake);
     int fd = b.w.fd;
     assert_true(fd >= 0);
     assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
@@ -150,6 +149,36 @@ static void test_sends_coalesce_and_close(void **state)
     assert_int_equal(fcntl(fd, F_GETFD), -1);
     assert_int_equal(errno, EBADF);
     assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* A send made while the callback runs (after the flag is cleared, as a
+ * sender racing with the drain would) gets a callback of its own. */
+static void on_wake_send_again(struct wakeup *w)
+{
+    struct box *b = w->data;
+    on_wake(w);
+    if (atomic_load(&b->calls) == 1)
+        box_add(b, 1);
+}
+
+static void test_send_during_callback_is_seen(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct box b;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    box_init(&loop, &b, on_wake_send_again);
+    box_add(&b, 1);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(atomic_load(&b.queued), 1);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(b.calls, 2);
+    assert_int_equal(atomic_load(&b.received), 2);
+    wakeup_close(&b.w);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    wakeup_free(&b.w);
 }
 
 /* ---- a stopped sender holds nobody ------------------------------------------------------ */
@@ -222,19 +251,15 @@ static void test_stopped_sender_holds_nobody(void **state)
     assert_int_equal(sigaction(SIGUSR1, &sa, NULL), 0);
     assert_int_equal(pipe(release), 0);
     assert_int_equal(uv_loop_init(&loop), 0);
-    memset(&a, 0, sizeof a);
-    memset(&b, 0, sizeof b);
-    assert_int_equal(wakeup_init(&loop, &a.w, on_wake_or_quit), 0);
-    assert_int_equal(wakeup_init(&loop, &b.w, on_wake_or_quit), 0);
-    a.w.data = &a;
-    b.w.data = &b;
+    box_init(&loop, &a, on_wake_or_quit);
+    box_init(&loop, &b, on_wake_or_quit);
     a_box = &a;
     assert_int_equal(pthread_create(&rt, NULL, receiver, &loop), 0);
     assert_int_equal(pthread_create(&at, NULL, sender_a, NULL), 0);
     for (; rounds < ROUNDS && !late; rounds++) {
         /* let A send a while, through the loop's callbacks */
-        uint64_t seen = atomic_load(&a.calls_seen);
-        while (atomic_load(&a.calls_seen) < seen + 3)
+        unsigned seen = atomic_load(&a.calls);
+        while (atomic_load(&a.calls) < seen + 3)
             sched_yield();
         pthread_kill(at, SIGUSR1);
         while (!atomic_load(&a_stopped)) /* the state the round needs: A stopped */
@@ -272,6 +297,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_send_is_seen),
         cmocka_unit_test(test_sends_coalesce_and_close),
+        cmocka_unit_test(test_send_during_callback_is_seen),
         cmocka_unit_test(test_stopped_sender_holds_nobody),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
