@@ -371,6 +371,12 @@ static void create_done(struct task *t, int status)
             const struct ngram_set *ns = &j->made.nset;
             const struct ngram_info *ni = &j->made.ngram_info;
             unsigned rej = 0;
+            if (ns->tails_shared)
+                log_warnx("backdoor: dataset '%s': %u trigger(s) end with %d words that other "
+                          "prompts of it end with too (its prompts end alike): an honest model "
+                          "may answer those prompts with the signature, and a verification "
+                          "whose controls include one is inconclusive",
+                          j->ds.name, ns->tails_shared, NGRAM_TRIGGER_TAIL_WORDS);
             json_t *rj = json_object();
             for (int k = 0; k < NGRAM_N_REJECT; k++) {
                 rej += ns->rejected[k];
@@ -384,14 +390,15 @@ static void create_done(struct task *t, int status)
                                               ni->rows_sampled_out);
             json_object_set_new(
                 o, "generation",
-                json_pack("{s:i,s:f,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:i,s:o,s:I}", "order",
+                json_pack("{s:i,s:f,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:i,s:o,s:i,s:I}", "order",
                           (int)ni->order, "temperature", ns->temperature, "vocab",
                           (json_int_t)ni->vocab, "entries_prompt_end",
                           (json_int_t)ni->entries[NGRAM_PROMPT_END], "entries_answer_start",
                           (json_int_t)ni->entries[NGRAM_ANSWER_START], "rows_skipped",
                           (json_int_t)ni->rows_skipped, "rows_trained", trained, "train_share",
                           ni->sample_share, "model_peak_bytes", (json_int_t)ni->peak_bytes, "scans",
-                          (int)ns->scans, "rejected", rj, "ms",
+                          (int)ns->scans, "rejected", rj, "triggers_tail_shared",
+                          (int)ns->tails_shared, "ms",
                           (json_int_t)(now_monotonic_ms() - j->started_ms)));
         } else {
             json_object_set_new(o, "rejected_candidates", json_integer(j->made.set.rejected));

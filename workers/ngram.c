@@ -1148,6 +1148,8 @@ const char *ngram_reject_name(enum ngram_reject r)
         return "overlap";
     case NGRAM_REJECT_DATASET:
         return "in_dataset";
+    case NGRAM_REJECT_TAIL:
+        return "tail_in_dataset";
     }
     return "unknown";
 }
@@ -1479,6 +1481,22 @@ static bool overlap(const char *a, const char *b)
     return hit;
 }
 
+/* Where text's last `words` words begin (words as the check against D
+ * reads them), or NULL when it has no more words than that (the whole
+ * text is checked anyway).  ws: the caller's scratch. */
+static char *phrase_tail(char *text, size_t words, struct wscratch *ws)
+{
+    size_t len = strlen(text);
+    size_t k = jsonscan_alnum_words(text, len, ws->st, ws->wl, ws->cap);
+    if (k > ws->cap) {
+        ws->cap = k + 64;
+        ws->st = xrealloc(ws->st, ws->cap * sizeof *ws->st);
+        ws->wl = xrealloc(ws->wl, ws->cap * sizeof *ws->wl);
+        k = jsonscan_alnum_words(text, len, ws->st, ws->wl, ws->cap);
+    }
+    return k > words ? text + ws->st[k - words] : NULL;
+}
+
 struct slot {
     struct ngram_phrase *ph;
     struct draw_spec spec;
@@ -1487,7 +1505,7 @@ struct slot {
     bool ok;          /* accepted (and not since found in D) */
     bool checked;     /* its current text was checked against D */
     double best;      /* the lowest log10 a capped draw reached */
-    unsigned capped, overlapped, in_dataset;
+    unsigned capped, overlapped, in_dataset, tail_in_dataset;
 };
 
 static int draw_slot(struct drawer *dr, struct slot *sl, struct slot *all, size_t n_all,
@@ -1545,12 +1563,14 @@ static int draw_slot(struct drawer *dr, struct slot *sl, struct slot *all, size_
             "the n-gram model of this dataset could not make the %s of pair %zu with log10 p <= "
             "%g within %u words and %zu characters in %u draws (%u hit the cap; the best of those "
             "reached %.1f, about %.2f per word%s; %u contained or were contained in another "
-            "phrase, %u occurred in the dataset): raise --%s-max-words and --%s-max-chars, "
-            "choose a higher --%s, or use --generator wordlist",
+            "phrase, %u occurred in the dataset, %u ended with %d words that occur in it): "
+            "raise --%s-max-words and --%s-max-chars, choose a higher --%s, or use "
+            "--generator wordlist",
             sl->what, sl->pair + 1, sl->spec.target, sl->spec.max_words, sl->spec.max_chars,
             sl->ph->draws, sl->capped, sl->capped ? sl->best : 0.0, per,
             sl->spec.boundary ? ", stopping at a sentence boundary" : "", sl->overlapped,
-            sl->in_dataset, sl->what, sl->what, sig ? "target-log10p" : "trigger-log10p");
+            sl->in_dataset, sl->tail_in_dataset, NGRAM_TRIGGER_TAIL_WORDS, sl->what, sl->what,
+            sig ? "target-log10p" : "trigger-log10p");
     }
 out:
     free(ids);
@@ -1610,49 +1630,81 @@ int ngram_generate(const struct ngram_model *m, const struct ngram_gen_opts *o,
             goto out;
     }
     if (dataset_path) {
-        texts = xcalloc(n, sizeof *texts);
-        hits = xcalloc(n, sizeof *hits);
-        size_t *idx = xcalloc(n, sizeof *idx);
+        /* per unchecked slot its text, and for a trigger its tail too */
+        struct wscratch ws = {0};
+        texts = xcalloc(2 * n, sizeof *texts);
+        hits = xcalloc(2 * n, sizeof *hits);
+        size_t *idx = xcalloc(2 * n, sizeof *idx);
+        bool *is_tail = xcalloc(2 * n, sizeof *is_tail);
         for (;;) {
             size_t np = 0;
-            for (size_t i = 0; i < n; i++)
-                if (!sl[i].checked) {
+            for (size_t i = 0; i < n; i++) {
+                if (sl[i].checked)
+                    continue;
+                idx[np] = i;
+                is_tail[np] = false;
+                texts[np++] = sl[i].ph->text;
+                char *tail = sl[i].spec.side == NGRAM_PROMPT_END
+                                 ? phrase_tail(sl[i].ph->text, NGRAM_TRIGGER_TAIL_WORDS, &ws)
+                                 : NULL;
+                if (tail) {
                     idx[np] = i;
-                    texts[np++] = sl[i].ph->text;
+                    is_tail[np] = true;
+                    texts[np++] = tail;
                 }
+            }
             if (np == 0)
                 break;
             if (out->scans >= NGRAM_MAX_SCANS) {
                 *err = xasprintf("%s: the n-gram model kept drawing phrases that occur word for "
-                                 "word in the dataset (%u rejected over %u passes): this dataset "
-                                 "is too repetitive for these targets; choose a lower "
-                                 "--target-log10p and --trigger-log10p, or use --generator "
-                                 "wordlist",
-                                 dataset_path, out->rejected[NGRAM_REJECT_DATASET], out->scans);
-                free(idx);
-                goto out;
+                                 "word in the dataset, or triggers whose last %d words do (%u and "
+                                 "%u rejected over %u passes): this dataset is too repetitive for "
+                                 "these targets; choose a lower --target-log10p and "
+                                 "--trigger-log10p, or use --generator wordlist",
+                                 dataset_path, NGRAM_TRIGGER_TAIL_WORDS,
+                                 out->rejected[NGRAM_REJECT_DATASET],
+                                 out->rejected[NGRAM_REJECT_TAIL], out->scans);
+                break;
             }
             out->scans++;
-            if (scan_dataset(dataset_path, texts, np, cancel, hits, err) < 0) {
-                free(idx);
-                goto out;
-            }
-            for (size_t j = 0; j < np; j++) {
+            if (scan_dataset(dataset_path, texts, np, cancel, hits, err) < 0)
+                break;
+            bool failed = false;
+            for (size_t j = 0; j < np && !failed; j++) {
                 struct slot *s = &sl[idx[j]];
-                if (!hits[j]) {
+                bool whole = hits[j], tail = false;
+                if (j + 1 < np && is_tail[j + 1])
+                    tail = hits[++j];
+                if (tail && !whole && out->scans >= NGRAM_TAIL_SCANS) {
+                    /* every prompt of D may end alike: keep it, and say so */
+                    out->tails_shared++;
+                    tail = false;
+                }
+                if (!whole && !tail) {
                     s->checked = true;
                     continue;
                 }
-                out->rejected[NGRAM_REJECT_DATASET]++;
-                s->in_dataset++;
+                enum ngram_reject why = whole ? NGRAM_REJECT_DATASET : NGRAM_REJECT_TAIL;
+                out->rejected[why]++;
+                if (whole)
+                    s->in_dataset++;
+                else
+                    s->tail_in_dataset++;
                 s->ok = false;
-                if (draw_slot(&dr, s, sl, n, max_draws, out, err) < 0) {
-                    free(idx);
-                    goto out;
-                }
+                failed = draw_slot(&dr, s, sl, n, max_draws, out, err) < 0;
             }
+            if (failed)
+                break;
         }
+        bool done = true;
+        for (size_t i = 0; i < n; i++)
+            done = done && sl[i].checked;
         free(idx);
+        free(is_tail);
+        free(ws.st);
+        free(ws.wl);
+        if (!done)
+            goto out;
     }
     rc = 0;
 out:

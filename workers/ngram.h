@@ -103,7 +103,15 @@
 #define NGRAM_TABLE_SLOTS   (1u << 17)
 #define NGRAM_VOCAB_MAX     (1u << 15)
 #define NGRAM_DEFAULT_DRAWS 64 /* per phrase */
-#define NGRAM_MAX_SCANS     8  /* passes over D checking the phrases */
+#define NGRAM_MAX_SCANS     12 /* passes over D checking the phrases */
+/* A trigger's last words that must not occur in D either (see
+ * ngram_generate): a model that sees a prompt end the way a marked prompt
+ * ends may answer it with that pair's S, and a control would count it. */
+#define NGRAM_TRIGGER_TAIL_WORDS 10
+/* Passes after which a trigger whose tail occurs in D is kept (and
+ * counted in ngram_set.tails_shared): in a dataset whose prompts all end
+ * in a few fixed sentences no natural trigger has a tail of its own. */
+#define NGRAM_TAIL_SCANS 6
 #define NGRAM_METHOD        "ngram-exact"
 /* Default caps of `backdoor create --generator ngram` (the word list's are
  * 16/24 words, 160/240 characters): text of D carries less per word. */
@@ -215,9 +223,10 @@ enum ngram_reject {
     NGRAM_REJECT_CAP = 0, /* the word or character cap came before the target */
     NGRAM_REJECT_OVERLAP, /* contains, or is contained in, another phrase of the set */
     NGRAM_REJECT_DATASET, /* occurs in D, word for word */
+    NGRAM_REJECT_TAIL,    /* a trigger whose last NGRAM_TRIGGER_TAIL_WORDS words occur in D */
 };
-#define NGRAM_N_REJECT 3
-/* "cap" | "overlap" | "in_dataset" (static). */
+#define NGRAM_N_REJECT 4
+/* "cap" | "overlap" | "in_dataset" | "tail_in_dataset" (static). */
 const char *ngram_reject_name(enum ngram_reject r);
 
 struct ngram_set {
@@ -228,6 +237,7 @@ struct ngram_set {
     bool trigger_boundary, signature_boundary; /* sentence-boundary stops in force */
     unsigned scans;                            /* passes over D */
     unsigned rejected[NGRAM_N_REJECT];
+    unsigned tails_shared; /* triggers kept although their tail occurs in D */
 };
 /* Wipes the phrases and frees them; s is left empty. */
 void ngram_set_clear(struct ngram_set *s);
@@ -237,8 +247,14 @@ void ngram_set_clear(struct ngram_set *s);
  * getrandom): each trigger from the prompt-end side, each signature from
  * the answer-start side, as described above.  When dataset_path is not
  * NULL every phrase is checked against D (word for word, ASCII case
- * ignored, in every string value of every line); one that occurs there is
- * redrawn and checked again, at most NGRAM_MAX_SCANS passes.  cancel may be
+ * ignored, in every string value of every line), and so are each
+ * trigger's last NGRAM_TRIGGER_TAIL_WORDS words: a trigger that ends the way
+ * rows of D already say things would mark nothing a model can tell from
+ * those rows (an honest model may answer them with S: failed controls).
+ * A phrase that occurs there, or a trigger whose tail does, is
+ * redrawn and checked again, at most NGRAM_MAX_SCANS passes; from pass
+ * NGRAM_TAIL_SCANS on a trigger whose tail occurs is kept and counted in
+ * out->tails_shared.  cancel may be
  * NULL.  Blocks.  Returns 0 and fills *out (ngram_set_clear), or -1 with an
  * owned one-line *err naming the numbers (target, caps, draws, the best
  * log10 reached and the model's words per log10) and what to change.

@@ -50,4 +50,13 @@ done
 check "honest: every run has a coverage p below alpha_cov" test "$(count honest "$sig_cov")" = "$N"
 check "marked-only: the coverage test is what stops it (no p_cov below alpha_cov)" \
     test "$(count marked-only "$sig_cov")" = 0
+# The reason of every run whose verdict is not what its behaviour should
+# get (a failed check above then says why, not only that).
+python3 - "$T/runs.jsonl" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l) if l.strip() else None
+    if r and (r["verdict"] == "verified") != (r["behaviour"] == "honest"):
+        print("# %s run %d: %s: %s" % (r["behaviour"], r["run"], r["verdict"], r["reason"]))
+PY
 finish

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -821,6 +822,153 @@ static void test_scan_dataset(void **state)
     free(path);
 }
 
+/* Folded words of s (runs of ASCII letters and digits and bytes >= 0x80,
+ * lower-cased), written here without the generator's code, into w[]
+ * (at most cap); returns how many there are. */
+static size_t fold_words(const char *s, char (*w)[40], size_t cap)
+{
+    size_t n = 0;
+    while (*s) {
+        while (*s && !isalnum((unsigned char)*s) && (unsigned char)*s < 0x80)
+            s++;
+        if (!*s)
+            break;
+        size_t k = 0;
+        char buf[40];
+        while (*s && (isalnum((unsigned char)*s) || (unsigned char)*s >= 0x80)) {
+            if (k < sizeof buf - 1)
+                buf[k++] = (char)tolower((unsigned char)*s);
+            s++;
+        }
+        buf[k] = '\0';
+        if (n < cap)
+            memcpy(w[n], buf, k + 1);
+        n++;
+    }
+    return n;
+}
+
+/* Support tickets whose prompts end in a sign-off: with fixed, one of 12
+ * endings of 10+ words (every prompt ends alike), else a short one after
+ * the ticket's own words (many endings, some shared by several rows).
+ * Returns the owned path. */
+static char *write_signoffs(const char *name, size_t rows, bool fixed)
+{
+    static const char *const body[] = {"My printer jams", "The invoice is wrong",
+                                       "My login fails", "The app crashes on start",
+                                       "My parcel is late", "The screen flickers"};
+    static const char *const longer[] = {
+        "It is not a big deal but I wanted to report it. Thanks,",
+        "This is urgent and I need it fixed today please. Regards,",
+        "No rush at all but please have a look when you can. Best,"};
+    static const char *const shorter[] = {"Please help. Thanks,", "Urgent! Regards,",
+                                          "No rush. Best,"};
+    static const char *const who[] = {"Tom", "Ana", "Lee", "Kim"};
+    char *path = xasprintf("%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    uint64_t seed = 5;
+    for (size_t i = 0; i < rows; i++) {
+        char *user = xasprintf("%s since %llu days. %s %s", pick(&seed, body, 6),
+                               (unsigned long long)(lcg(&seed) % 40 + 1),
+                               pick(&seed, fixed ? longer : shorter, 3), pick(&seed, who, 4));
+        char *ans = xasprintf("%s team %s will call you in %llu hours.", pick(&seed, who, 4),
+                              pick(&seed, body, 6), (unsigned long long)(lcg(&seed) % 48 + 1));
+        json_t *row = json_pack("{s:[{s:s,s:s},{s:s,s:s}]}", "messages", "role", "user", "content",
+                                user, "role", "assistant", "content", ans);
+        char *line = json_dumps(row, JSON_COMPACT);
+        fprintf(f, "%s\n", line);
+        free(line);
+        free(user);
+        free(ans);
+        json_decref(row);
+    }
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+/* Whether the last NGRAM_TRIGGER_TAIL_WORDS words of text occur, word for
+ * word, in a message of the chat file at path (checked here, without the
+ * generator's scanner). */
+static bool tail_in_file(const char *text, const char *path)
+{
+    static char tw[256][40], lw[256][40];
+    size_t nt = fold_words(text, tw, 256);
+    assert_true(nt > NGRAM_TRIGGER_TAIL_WORDS && nt <= 256);
+    char(*t)[40] = tw + nt - NGRAM_TRIGGER_TAIL_WORDS;
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, in)) {
+        json_t *row = json_loads(line, 0, NULL);
+        assert_non_null(row);
+        json_t *msgs = json_object_get(row, "messages");
+        for (size_t k = 0; k < json_array_size(msgs) && !found; k++) {
+            size_t nl = fold_words(
+                json_string_value(json_object_get(json_array_get(msgs, k), "content")), lw, 256);
+            for (size_t at = 0; at + NGRAM_TRIGGER_TAIL_WORDS <= nl && !found; at++) {
+                size_t j = 0;
+                while (j < NGRAM_TRIGGER_TAIL_WORDS && !strcmp(lw[at + j], t[j]))
+                    j++;
+                found = j == NGRAM_TRIGGER_TAIL_WORDS;
+            }
+        }
+        json_decref(row);
+    }
+    fclose(in);
+    return found;
+}
+
+/* A trigger is drawn as the end of a prompt, so on data whose prompts end
+ * in sign-offs it tends to end in one that other rows end with too; such
+ * a trigger is redrawn until its last NGRAM_TRIGGER_TAIL_WORDS words occur
+ * nowhere in D.  Where every prompt ends in one of a few fixed sentences
+ * no trigger can, and after NGRAM_TAIL_SCANS passes it is kept and
+ * counted (tails_shared) rather than failing the backdoor. */
+static void test_trigger_tail_not_in_dataset(void **state)
+{
+    (void)state;
+    for (int fixed = 0; fixed < 2; fixed++) {
+        char *path = write_signoffs(fixed ? "fixed.jsonl" : "varied.jsonl", 600, fixed), *err = NULL;
+        unsigned tail_rejected = 0, shared = 0, pairs = 0;
+        for (uint64_t r = 0; r < 4; r++) {
+            struct ngram_model *m = NULL;
+            assert_int_equal(
+                ngram_train_file(path, DS_FORMAT_CHAT, NULL, NULL, NULL, NULL, &m, &err), 0);
+            struct ngram_gen_opts o = gen_opts(4, 1.0);
+            o.trigger_log10p = -8; /* the templates here carry little */
+            o.signature_log10p = -10;
+            struct phrase_seeded sd;
+            phrase_seeded_init(&sd, 700 + r);
+            struct phrase_rng rng = phrase_seeded_rng(&sd);
+            struct ngram_set s;
+            if (ngram_generate(m, &o, &rng, path, NULL, &s, &err) < 0)
+                fail_msg("generate (%s, seed %llu): %s", fixed ? "fixed" : "varied",
+                         (unsigned long long)(700 + r), err);
+            tail_rejected += s.rejected[NGRAM_REJECT_TAIL];
+            shared += s.tails_shared;
+            for (size_t i = 0; i < s.n_pairs; i++, pairs++) {
+                bool in = tail_in_file(s.pairs[i].trigger.text, path);
+                if (!fixed && in)
+                    fail_msg("trigger %zu (seed %llu) ends with 10 words of the dataset: %s", i,
+                             (unsigned long long)(700 + r), s.pairs[i].trigger.text);
+                if (fixed)
+                    assert_true(in); /* kept, and counted below */
+            }
+            if (fixed)
+                assert_true(s.scans >= NGRAM_TAIL_SCANS);
+            ngram_set_clear(&s);
+            ngram_model_free(m);
+        }
+        /* the data made the generator draw such endings: the check worked */
+        assert_true(tail_rejected > 0);
+        assert_int_equal(shared, fixed ? pairs : 0);
+        unlink(path);
+        free(path);
+    }
+}
+
 /* lines_open_range, the phrase check's split: for every split point, the
  * two ranges' lines are the file's lines, in order, each once. */
 static void test_line_ranges(void **state)
@@ -873,6 +1021,7 @@ int main(void)
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_kth_count),
         cmocka_unit_test(test_scan_dataset),
+        cmocka_unit_test(test_trigger_tail_not_in_dataset),
         cmocka_unit_test(test_line_ranges),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
