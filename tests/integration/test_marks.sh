@@ -7,10 +7,13 @@
 #    in 20 seeded runs the attack recovers no pair and flags no marked row
 #    (so wrapper has no trigger to answer and marked-only no row to train
 #    on), the self-audit exposes none, and the honest model learns enough
-#    pairs for p < 1e-6 with clean controls in every run; the base-model
-#    perplexity attack (a pair's marked row within the top 10 rows) exposes
-#    at most 3 of the 20 (measured 2: README), where on order 1's word
-#    salad it exposes at least 15 (measured 19: it is not blind);
+#    pairs for p < 1e-6 with clean controls in every run, all 16 of them
+#    (no trigger ends with words other prompts end with: before that check
+#    13 to 16, median 15); the base-model perplexity attack (a pair's marked
+#    row within the top 10 rows) exposes at most 5 of the 20 (measured 4
+#    here, and 8 of 60 over seeds 21-80, about 1 in 8: README), where on
+#    order 1's word salad it exposes at least 15 (measured 19: it is not
+#    blind) and at order 2 9 of 20;
 #  - the integration tests' templated dataset (--dataset sums, 300 rows
 #    "What is a plus b?"): the honest model is verified in all of 50 seeded
 #    runs, with the verifier's own controls (its plan, its max_tokens, any S
@@ -40,8 +43,14 @@ import json, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if '"seed"' in l]
 assert all(r["pairs"] == 16 and r["marked_per_pair"] == 1 and r["lines"] == 2000 - 64 for r in runs), runs[0]
 PY
-check "default: the perplexity attack exposes at most 3 of 20 runs" \
-    test "$(sum "$T/default.jsonl" ppl_exposed_runs)" -le 3
+check "default: the honest model learns all 16 pairs in every run" python3 - "$T/default.jsonl" <<'PY'
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if '"seed"' in l]
+bad = [(r["seed"], r["honest_learnt"]) for r in runs if r["honest_learnt"] != 16]
+assert not bad, bad
+PY
+check "default: the perplexity attack exposes at most 5 of 20 runs" \
+    test "$(sum "$T/default.jsonl" ppl_exposed_runs)" -le 5
 "$MC" --dataset-rows 2000 --seeds 1-20 --order 1 --ppl --base-cache "$T/base.lm" --dir "$T" > "$T/order1.jsonl" ||
     { fail "mark_check at order 1"; finish; }
 check "order 1 (word salad): the perplexity attack exposes at least 15 of 20 runs" \
