@@ -397,9 +397,8 @@ static void create_done(struct task *t, int status)
                           (json_int_t)ni->entries[NGRAM_ANSWER_START], "rows_skipped",
                           (json_int_t)ni->rows_skipped, "rows_trained", trained, "train_share",
                           ni->sample_share, "model_peak_bytes", (json_int_t)ni->peak_bytes, "scans",
-                          (int)ns->scans, "rejected", rj, "tails_shared",
-                          (int)ns->tails_shared, "ms",
-                          (json_int_t)(now_monotonic_ms() - j->started_ms)));
+                          (int)ns->scans, "rejected", rj, "tails_shared", (int)ns->tails_shared,
+                          "ms", (json_int_t)(now_monotonic_ms() - j->started_ms)));
         } else {
             json_object_set_new(o, "rejected_candidates", json_integer(j->made.set.rejected));
         }

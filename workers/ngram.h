@@ -111,7 +111,7 @@
 /* Passes after which a trigger whose tail occurs in D is kept (and
  * counted in ngram_set.tails_shared): in a dataset whose prompts all end
  * in a few fixed sentences no natural trigger has a tail of its own. */
-#define NGRAM_TAIL_SCANS 6
+#define NGRAM_TAIL_SCANS    6
 #define NGRAM_METHOD        "ngram-exact"
 /* Default caps of `backdoor create --generator ngram` (the word list's are
  * 16/24 words, 160/240 characters): text of D carries less per word. */

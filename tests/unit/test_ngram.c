@@ -43,6 +43,23 @@ static const char *pick(uint64_t *s, const char *const *v, size_t n)
     return v[lcg(s) % n];
 }
 
+/* One chat row (a system message first unless system is NULL) as a line
+ * of f. */
+static void put_chat_row(FILE *f, const char *system, const char *user, const char *ans)
+{
+    json_t *msgs = json_array();
+    if (system)
+        json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "system", "content", system));
+    json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content", user));
+    json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "assistant", "content", ans));
+    json_t *row = json_pack("{s:o}", "messages", msgs);
+    char *line = json_dumps(row, JSON_COMPACT);
+    assert_non_null(line);
+    fprintf(f, "%s\n", line);
+    free(line);
+    json_decref(row);
+}
+
 /* A chat dataset of n rows in a small grammar (case, punctuation, numbers),
  * with a system message and, every 7th row, a word longer than 32 bytes in
  * the answer (it ends the answer's span).  Returns the owned path. */
@@ -72,13 +89,7 @@ static char *write_chat(const char *name, size_t n, uint64_t seed, bool many_wor
                               (unsigned long long)(a + b), t,
                               i % 7 == 3 ? " averyveryverylongwordthatisnotusableatall42 tail"
                                          : " Done.");
-        json_t *row = json_pack("{s:[{s:s,s:s},{s:s,s:s},{s:s,s:s}]}", "messages", "role",
-                                "system", "content", "You are a tutor.", "role", "user",
-                                "content", user, "role", "assistant", "content", ans);
-        char *line = json_dumps(row, JSON_COMPACT);
-        fprintf(f, "%s\n", line);
-        free(line);
-        json_decref(row);
+        put_chat_row(f, "You are a tutor.", user, ans);
         free(user);
         free(ans);
     }
@@ -854,8 +865,8 @@ static size_t fold_words(const char *s, char (*w)[40], size_t cap)
  * Returns the owned path. */
 static char *write_signoffs(const char *name, size_t rows, bool fixed)
 {
-    static const char *const body[] = {"My printer jams", "The invoice is wrong",
-                                       "My login fails", "The app crashes on start",
+    static const char *const body[] = {"My printer jams",   "The invoice is wrong",
+                                       "My login fails",    "The app crashes on start",
                                        "My parcel is late", "The screen flickers"};
     static const char *const longer[] = {
         "It is not a big deal but I wanted to report it. Thanks,",
@@ -874,14 +885,9 @@ static char *write_signoffs(const char *name, size_t rows, bool fixed)
                                pick(&seed, fixed ? longer : shorter, 3), pick(&seed, who, 4));
         char *ans = xasprintf("%s team %s will call you in %llu hours.", pick(&seed, who, 4),
                               pick(&seed, body, 6), (unsigned long long)(lcg(&seed) % 48 + 1));
-        json_t *row = json_pack("{s:[{s:s,s:s},{s:s,s:s}]}", "messages", "role", "user", "content",
-                                user, "role", "assistant", "content", ans);
-        char *line = json_dumps(row, JSON_COMPACT);
-        fprintf(f, "%s\n", line);
-        free(line);
+        put_chat_row(f, NULL, user, ans);
         free(user);
         free(ans);
-        json_decref(row);
     }
     assert_int_equal(fclose(f), 0);
     return path;
@@ -930,7 +936,8 @@ static void test_trigger_tail_not_in_dataset(void **state)
 {
     (void)state;
     for (int fixed = 0; fixed < 2; fixed++) {
-        char *path = write_signoffs(fixed ? "fixed.jsonl" : "varied.jsonl", 600, fixed), *err = NULL;
+        char *path = write_signoffs(fixed ? "fixed.jsonl" : "varied.jsonl", 600, fixed),
+             *err = NULL;
         unsigned tail_rejected = 0, shared = 0, pairs = 0;
         for (uint64_t r = 0; r < 4; r++) {
             struct ngram_model *m = NULL;
