@@ -9,8 +9,9 @@
 # rows that do not stand out"), where the sides of the model show: the
 # trigger ends like a prompt of D, the signature starts like an answer;
 # then order 1 after a reload, and order 3 again after a reload to the
-# defaults; and the training sample (generator.ngram_train_rows) after
-# another reload.
+# defaults; the training sample (generator.ngram_train_rows) after
+# another reload; and triggers' endings (their last 10 words not in D, or
+# kept, counted and warned about where every prompt of D ends alike).
 . "$(dirname "$0")/lib.sh"
 write_config "generator:" "  ngram_order: 3"
 start_daemon || { fail "daemon starts"; finish; }
@@ -171,6 +172,39 @@ import json, sys
 v = json.load(open(sys.argv[1])); log = open(sys.argv[2]).read()
 assert not any(p["signature"] in log or p["trigger"] in log for p in v["pair_evidence"])
 PY
+
+# Trigger endings.  On the simulator's tickets every trigger got an ending
+# of its own (its last 10 words occur nowhere in D); on a dataset whose
+# prompts all end in one of three fixed sentences none can, and the
+# triggers are kept after the passes, counted and warned about.
+check "the tickets' triggers: none kept with an ending other prompts have" \
+    test "$(json_get "$T/s2.json" "v['generation']['tails_shared']")" = 0
+python3 - "$T/alike.jsonl" <<'PY'
+import json, random, sys
+rnd = random.Random(7)
+body = ["My printer jams", "The invoice is wrong", "My login fails", "The app crashes",
+        "My parcel is late", "The screen flickers", "The refund is missing"]
+end = ["It is not a big deal but I wanted to report it today. Thanks, Tom",
+       "This is urgent and I need it fixed by tonight please. Regards, Ana",
+       "No rush at all but please have a look when you can. Best, Lee"]
+with open(sys.argv[1], "w") as f:
+    for i in range(400):
+        u = "%s since %d days. %s" % (rnd.choice(body), rnd.randint(1, 60), rnd.choice(end))
+        a = "%s team %s will call you in %d hours." % (rnd.choice(["Tom", "Ana", "Lee"]),
+                                                       rnd.choice(body), rnd.randint(1, 48))
+        f.write(json.dumps({"messages": [{"role": "user", "content": u},
+                                         {"role": "assistant", "content": a}]}) + "\n")
+PY
+ctl -q dataset add "$T/alike.jsonl" --name alike > /dev/null || fail "import alike"
+ctl --json backdoor create alike --pairs 2 --holdout 0 --trigger-log10p -8 --target-log10p -10 \
+    > "$T/alike.json" 2> "$T/alike.err"
+check "prompts that all end alike: the backdoor is still made (rc 0)" test $? = 0
+check "its triggers were redrawn for their endings" \
+    python3 -c "import json,sys; sys.exit(0 if json.load(open('$T/alike.json'))['generation']['rejected']['tail_in_dataset'] > 0 else 1)"
+check "and both kept after the passes, counted in generation.tails_shared" \
+    test "$(json_get "$T/alike.json" "v['generation']['tails_shared']")" = 2
+check "the daemon warns, naming the dataset" \
+    grep -q "backdoor: dataset 'alike': 2 trigger(s) end with 10 words that other prompts" "$T/vtuned.log"
 
 stop_daemon
 finish
