@@ -1198,9 +1198,9 @@ struct wscratch {
     size_t *st, *wl, cap;
 };
 
-/* Appends the folded hashes of s's words to *v (grown as needed). */
-static void text_words(const char *s, size_t len, uint64_t **v, size_t *n, size_t *cap,
-                       struct wscratch *w)
+/* Splits s[0, len) into its words, their offsets and lengths in w (grown
+ * as needed); returns how many. */
+static inline size_t wscratch_split(struct wscratch *w, const char *s, size_t len)
 {
     size_t k = jsonscan_alnum_words(s, len, w->st, w->wl, w->cap);
     if (k > w->cap) {
@@ -1209,6 +1209,14 @@ static void text_words(const char *s, size_t len, uint64_t **v, size_t *n, size_
         w->wl = xrealloc(w->wl, w->cap * sizeof *w->wl);
         k = jsonscan_alnum_words(s, len, w->st, w->wl, w->cap);
     }
+    return k;
+}
+
+/* Appends the folded hashes of s's words to *v (grown as needed). */
+static void text_words(const char *s, size_t len, uint64_t **v, size_t *n, size_t *cap,
+                       struct wscratch *w)
+{
+    size_t k = wscratch_split(w, s, len);
     if (*n + k > *cap) {
         *cap = *n + k + 256;
         *v = xrealloc(*v, *cap * sizeof **v);
@@ -1260,13 +1268,7 @@ static void scan_text(struct scanner *sc, const char *s, size_t len)
     if (!sc->left)
         return;
     struct wscratch *w = &sc->ws;
-    size_t tn = jsonscan_alnum_words(s, len, w->st, w->wl, w->cap);
-    if (tn > w->cap) {
-        w->cap = tn + tn / 2 + 64;
-        w->st = xrealloc(w->st, w->cap * sizeof *w->st);
-        w->wl = xrealloc(w->wl, w->cap * sizeof *w->wl);
-        tn = jsonscan_alnum_words(s, len, w->st, w->wl, w->cap);
-    }
+    size_t tn = wscratch_split(w, s, len);
     if (tn > sc->tcap) {
         sc->tcap = tn + tn / 2 + 64;
         sc->tw = xrealloc(sc->tw, sc->tcap * sizeof *sc->tw);
@@ -1486,14 +1488,7 @@ static bool overlap(const char *a, const char *b)
  * text is checked anyway).  ws: the caller's scratch. */
 static char *phrase_tail(char *text, size_t words, struct wscratch *ws)
 {
-    size_t len = strlen(text);
-    size_t k = jsonscan_alnum_words(text, len, ws->st, ws->wl, ws->cap);
-    if (k > ws->cap) {
-        ws->cap = k + 64;
-        ws->st = xrealloc(ws->st, ws->cap * sizeof *ws->st);
-        ws->wl = xrealloc(ws->wl, ws->cap * sizeof *ws->wl);
-        k = jsonscan_alnum_words(text, len, ws->st, ws->wl, ws->cap);
-    }
+    size_t k = wscratch_split(ws, text, strlen(text));
     return k > words ? text + ws->st[k - words] : NULL;
 }
 
@@ -1630,31 +1625,32 @@ int ngram_generate(const struct ngram_model *m, const struct ngram_gen_opts *o,
             goto out;
     }
     if (dataset_path) {
-        /* per unchecked slot its text, and for a trigger its tail too */
+        /* per unchecked slot its text, and right after it, for a trigger,
+         * its tail (the entry with the same idx) */
         struct wscratch ws = {0};
+        bool clean = false;
         texts = xcalloc(2 * n, sizeof *texts);
         hits = xcalloc(2 * n, sizeof *hits);
         size_t *idx = xcalloc(2 * n, sizeof *idx);
-        bool *is_tail = xcalloc(2 * n, sizeof *is_tail);
         for (;;) {
             size_t np = 0;
             for (size_t i = 0; i < n; i++) {
                 if (sl[i].checked)
                     continue;
                 idx[np] = i;
-                is_tail[np] = false;
                 texts[np++] = sl[i].ph->text;
                 char *tail = sl[i].spec.side == NGRAM_PROMPT_END
                                  ? phrase_tail(sl[i].ph->text, NGRAM_TRIGGER_TAIL_WORDS, &ws)
                                  : NULL;
                 if (tail) {
                     idx[np] = i;
-                    is_tail[np] = true;
                     texts[np++] = tail;
                 }
             }
-            if (np == 0)
+            if (np == 0) {
+                clean = true;
                 break;
+            }
             if (out->scans >= NGRAM_MAX_SCANS) {
                 *err = xasprintf("%s: the n-gram model kept drawing phrases that occur word for "
                                  "word in the dataset, or triggers whose last %d words do (%u and "
@@ -1673,7 +1669,7 @@ int ngram_generate(const struct ngram_model *m, const struct ngram_gen_opts *o,
             for (size_t j = 0; j < np && !failed; j++) {
                 struct slot *s = &sl[idx[j]];
                 bool whole = hits[j], tail = false;
-                if (j + 1 < np && is_tail[j + 1])
+                if (j + 1 < np && idx[j + 1] == idx[j])
                     tail = hits[++j];
                 if (tail && !whole && out->scans >= NGRAM_TAIL_SCANS) {
                     /* every prompt of D may end alike: keep it, and say so */
@@ -1696,14 +1692,10 @@ int ngram_generate(const struct ngram_model *m, const struct ngram_gen_opts *o,
             if (failed)
                 break;
         }
-        bool done = true;
-        for (size_t i = 0; i < n; i++)
-            done = done && sl[i].checked;
         free(idx);
-        free(is_tail);
         free(ws.st);
         free(ws.wl);
-        if (!done)
+        if (!clean)
             goto out;
     }
     rc = 0;
