@@ -834,8 +834,9 @@ static void test_scan_dataset(void **state)
 }
 
 /* Folded words of s (runs of ASCII letters and digits and bytes >= 0x80,
- * lower-cased), written here without the generator's code, into w[]
- * (at most cap); returns how many there are. */
+ * lower-cased, cut at 39 bytes), written here without the generator's
+ * code, into w[] (at most cap); returns how many there are, which the
+ * caller checks against cap. */
 static size_t fold_words(const char *s, char (*w)[40], size_t cap)
 {
     size_t n = 0;
@@ -913,6 +914,7 @@ static bool tail_in_file(const char *text, const char *path)
         for (size_t k = 0; k < json_array_size(msgs) && !found; k++) {
             size_t nl = fold_words(
                 json_string_value(json_object_get(json_array_get(msgs, k), "content")), lw, 256);
+            assert_true(nl <= 256);
             for (size_t at = 0; at + NGRAM_TRIGGER_TAIL_WORDS <= nl && !found; at++) {
                 size_t j = 0;
                 while (j < NGRAM_TRIGGER_TAIL_WORDS && !strcmp(lw[at + j], t[j]))
