@@ -84,6 +84,28 @@ check_eq "completions logprobs 21: 400" 400 "$CODE"
 head -c 300000 /dev/zero | tr '\0' 'a' >"$T/big.txt"
 api POST /v1/chat/completions -H 'Content-Type: application/json' --data-binary @"$T/big.txt"
 check_eq "JSON body over --max-body: 413" 413 "$CODE"
+# The server knows its answer once the headers are in, but answering while
+# the client still sends makes the kernel reset the connection and the 413 is
+# often lost (curl: "Send failure: Broken pipe").  So it says nothing until
+# the body is in: half a body, a pause, no answer yet; the rest, the 413.
+early_answer() { # PATH CONTENT-LENGTH
+    python3 - "$SIM_PORT" "$1" "$2" "$KEY" <<'PY'
+import select, socket, sys
+port, path, n, key = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+           "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (path, key, n)).encode())
+s.sendall(b"a" * (n // 2))
+early = bool(select.select([s], [], [], 0.5)[0])
+s.sendall(b"a" * (n - n // 2))
+s.settimeout(60)
+status = s.recv(64).decode(errors="replace").split(" ")[1]
+print("%s, %s" % ("answered before the body was in" if early else "no answer before the body was in", status))
+PY
+}
+check_eq "body over --max-body: no early answer, 413 after it" \
+    "no answer before the body was in, 413" \
+    "$(early_answer /v1/chat/completions 300000)"
 
 # ---- files ------------------------------------------------------------------------
 api POST /v1/files -F file=@"$T/train.jsonl"
