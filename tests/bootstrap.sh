@@ -61,6 +61,19 @@ if [ "$mode" = demo ]; then
     exec "$src/tests/demo.sh" "$PWD"
 fi
 
+# show_failed DIR LABEL N: for each failed test under DIR, the last N lines
+# of its log and then its failed checks ("not ok" lines of the shell tests,
+# "[  FAILED  ]" of the unit tests, wherever they are in the log), so that a
+# CI page that keeps only the end still says which check failed.
+show_failed() {
+    local f log
+    for f in $(grep -l -r --include='*.trs' -E '^:test-result: (FAIL|ERROR|XPASS)' "$1" 2>/dev/null || true); do
+        log=${f%.trs}.log; echo "---- $2$log"
+        tail -"$3" "$log"
+        grep -E '^(not ok|\[  FAILED  \])' "$log" | head -20 | sed "s|^|---- failed in $2$log: |"
+    done
+}
+
 status=0
 echo "== build with ASan+UBSan and -Werror, make check"
 mkdir -p build-check && cd build-check
@@ -70,9 +83,7 @@ make -j"$JOBS" check || status=1
 # Summarise every test's result from the automake .trs files.
 count() { { grep -h -r --include='*.trs' "^:test-result: $1" . 2>/dev/null || true; } | wc -l; }
 pass=$(count PASS); failed=$(( $(count FAIL) + $(count ERROR) + $(count XPASS) )); skipped=$(count SKIP)
-for f in $(grep -l -r --include='*.trs' -E '^:test-result: (FAIL|ERROR|XPASS)' . 2>/dev/null || true); do
-    log=${f%.trs}.log; echo "---- $log"; tail -40 "$log"
-done
+show_failed . "" 40
 cd "$src"
 if [ -z "${VTUNE_SKIP_DISTCHECK:-}" ]; then
     echo "== make distcheck"
@@ -84,9 +95,7 @@ if [ -z "${VTUNE_SKIP_DISTCHECK:-}" ]; then
         failed=$((failed + 1)); status=1; echo "distcheck: FAIL"; tail -40 distcheck.log
         # Name each failed test of the unpacked tree and show the end of its log,
         # so that a CI page that keeps only the last lines still says which one.
-        for f in $(grep -l -r --include='*.trs' -E '^:test-result: (FAIL|ERROR|XPASS)' . 2>/dev/null || true); do
-            log=${f%.trs}.log; echo "---- distcheck: $log"; tail -25 "$log"
-        done
+        show_failed . "distcheck: " 25
     fi
     cd "$src"
 fi
