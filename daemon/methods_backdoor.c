@@ -70,9 +70,10 @@ struct create_job {
     struct llmgen_example *ex; /* sampled by the pool, handed to gen */
     size_t n_ex;
     uint64_t *shown; /* their lines: sent to the generator, so never held out */
-    const char **scan; /* a dataset check: phrases borrowed from gen, and hits */
+    /* a dataset check: phrases and word counts borrowed from gen (which
+     * is not touched until the check is done), and their hits */
+    struct llmgen_scan_req scan;
     bool *hits;
-    size_t n_scan;
     const char **trig, **sig; /* the build: borrowed from gen */
     uint64_t started_ms;
     struct wait_progress wp; /* the llm generator's calls, while one is in flight */
@@ -215,7 +216,6 @@ static void create_free(struct create_job *j)
     phrase_wordlist_free(j->words);
     llmgen_free(j->gen);
     llmgen_examples_free(j->ex, j->n_ex);
-    free(j->scan);
     free(j->hits);
     free(j->trig);
     free(j->sig);
@@ -242,6 +242,18 @@ static char *wordlist_evidence(const struct create_job *j, size_t i)
                      pp->signature.log10_p, (unsigned long long)j->made.set.dataset_words);
 }
 
+/* One warning when triggers were kept although their endings occur in D
+ * (n of them; ngram.h, llmgen.h). */
+static void warn_tails_shared(const struct create_job *j, unsigned n)
+{
+    if (n)
+        log_warnx("backdoor: dataset '%s': %u trigger(s) end with %d words that other "
+                  "prompts of it end with too (its prompts end alike): an honest model "
+                  "may answer those prompts with the signature, and a verification "
+                  "whose controls include one is inconclusive",
+                  j->ds.name, n, PHRASE_TRIGGER_TAIL_WORDS);
+}
+
 /* The llm generator's counters for the create answer (public: no phrase). */
 static json_t *llm_stats_json(const struct create_job *j)
 {
@@ -251,10 +263,11 @@ static json_t *llm_stats_json(const struct create_job *j)
     for (int r = 1; r < LLMGEN_N_REJECT; r++)
         json_object_set_new(rej, llmgen_reject_name((enum llmgen_reject)r),
                             json_integer(st.rejected[r]));
-    return json_pack("{s:s,s:i,s:i,s:I,s:i,s:o,s:I}", "context_source",
+    return json_pack("{s:s,s:i,s:i,s:I,s:i,s:o,s:i,s:I}", "context_source",
                      st.context_from_m1 ? "m1" : "template", "calls", (int)st.calls, "draws",
                      (int)st.draws, "tokens", (json_int_t)st.tokens, "scans", (int)st.scans,
-                     "rejected", rej, "ms", (json_int_t)(now_monotonic_ms() - j->started_ms));
+                     "rejected", rej, "tails_shared", (int)st.tails_shared, "ms",
+                     (json_int_t)(now_monotonic_ms() - j->started_ms));
 }
 
 static void create_done(struct task *t, int status)
@@ -363,6 +376,7 @@ static void create_done(struct task *t, int status)
             unsigned rej = 0;
             struct llmgen_stats st;
             llmgen_get_stats(j->gen, &st);
+            warn_tails_shared(j, st.tails_shared);
             for (int k = 1; k < LLMGEN_N_REJECT; k++)
                 rej += st.rejected[k];
             json_object_set_new(o, "rejected_candidates", json_integer(rej));
@@ -371,12 +385,7 @@ static void create_done(struct task *t, int status)
             const struct ngram_set *ns = &j->made.nset;
             const struct ngram_info *ni = &j->made.ngram_info;
             unsigned rej = 0;
-            if (ns->tails_shared)
-                log_warnx("backdoor: dataset '%s': %u trigger(s) end with %d words that other "
-                          "prompts of it end with too (its prompts end alike): an honest model "
-                          "may answer those prompts with the signature, and a verification "
-                          "whose controls include one is inconclusive",
-                          j->ds.name, ns->tails_shared, NGRAM_TRIGGER_TAIL_WORDS);
+            warn_tails_shared(j, ns->tails_shared);
             json_t *rj = json_object();
             for (int k = 0; k < NGRAM_N_REJECT; k++) {
                 rej += ns->rejected[k];
@@ -499,8 +508,8 @@ static void llm_sample_done(struct task *t, int status)
 static void llm_scan_work(struct task *t)
 {
     struct create_job *j = (struct create_job *)t;
-    j->rc = llmgen_scan_dataset(j->spec.dataset_path, j->scan, j->n_scan, &t->progress.cancel,
-                                j->hits, &j->err);
+    j->rc = llmgen_scan_dataset(j->spec.dataset_path, j->scan.phrases, j->scan.words, j->scan.n,
+                                &t->progress.cancel, j->hits, &j->err);
 }
 
 static void llm_scan_done(struct task *t, int status)
@@ -512,10 +521,9 @@ static void llm_scan_done(struct task *t, int status)
         llmgen_fail(j->gen, "%s", j->err);
     else
         llmgen_on_scan(j->gen, j->hits);
-    free(j->scan);
     free(j->hits);
-    j->scan = NULL;
     j->hits = NULL;
+    memset(&j->scan, 0, sizeof j->scan);
     llm_drive(j);
 }
 
@@ -585,12 +593,9 @@ static void llm_drive(struct create_job *j)
         return;
     }
     case LLMGEN_STEP_SCAN:
-        free(j->scan);
         free(j->hits);
-        j->n_scan = scan.n;
-        j->scan = xcalloc(scan.n, sizeof *j->scan);
-        memcpy(j->scan, scan.phrases, scan.n * sizeof *j->scan);
-        j->hits = xcalloc(scan.n, sizeof *j->hits);
+        j->scan = scan;
+        j->hits = xcalloc(scan.n ? scan.n : 1, sizeof *j->hits);
         llm_queue(j, "check", llm_scan_work, llm_scan_done);
         return;
     case LLMGEN_STEP_DONE: {

@@ -7,9 +7,10 @@
  * so far), CANDIDATE (cut, cleaned, checked against the other phrases,
  * waiting for the dataset scan) or ACCEPTED.  llmgen_next serves the
  * first slot that needs a call, in slot order; once none does, one scan
- * checks every candidate at once (one pass over D for all of them); a hit
- * sends its slot back to EMPTY.  Only one request is outstanding at a
- * time, so the replies need no matching.
+ * checks every candidate at once (one pass over D for all of them, a long
+ * trigger's ending as an entry of its own right after the trigger's); a
+ * hit sends its slot back to EMPTY (an ending's, not on the last draw).  Only one request is
+ * outstanding at a time, so the replies need no matching.
  */
 #include "config.h"
 
@@ -195,6 +196,8 @@ const char *llmgen_reject_name(enum llmgen_reject r)
         return "in_dataset";
     case LLMGEN_REJECT_CAP:
         return "cap";
+    case LLMGEN_REJECT_TAIL:
+        return "tail_in_dataset";
     }
     return "unknown";
 }
@@ -489,7 +492,10 @@ struct llmgen {
     unsigned pending_call;
     struct provider_message msgs[3];
     char *assistant; /* the text so far, for continuation messages */
+    /* The scan under way: entry k checks slot scan_slots[k]; an entry with
+     * scan_words[k] != 0 is a trigger's tail and follows the trigger's own. */
     const char **scan_phrases;
+    unsigned *scan_words;
     size_t *scan_slots;
     size_t n_scan;
     bool done;
@@ -576,6 +582,7 @@ void llmgen_free(struct llmgen *g)
     free(g->context);
     free(g->m1_request);
     free(g->scan_phrases);
+    free(g->scan_words);
     free(g->scan_slots);
     free(g->m1_model);
     free(g->m2_model);
@@ -704,6 +711,7 @@ static void fail_exhausted(struct llmgen *g, const struct slot *s)
         [LLMGEN_REJECT_OVERLAP] = "shared words with another phrase",
         [LLMGEN_REJECT_DATASET] = "occurred in the dataset",
         [LLMGEN_REJECT_CAP] = "stopped short of the target",
+        [LLMGEN_REJECT_TAIL] = "ended the way text of the dataset does",
     };
     bool first = true;
     for (int r = 1; r < LLMGEN_N_REJECT; r++) {
@@ -756,6 +764,7 @@ enum llmgen_step llmgen_next(struct llmgen *g, struct llmgen_chat_req *chat,
         return LLMGEN_STEP_CHAT;
     case PENDING_SCAN:
         scan->phrases = g->scan_phrases;
+        scan->words = g->scan_words;
         scan->n = g->n_scan;
         return LLMGEN_STEP_SCAN;
     case PENDING_NONE:
@@ -798,17 +807,28 @@ enum llmgen_step llmgen_next(struct llmgen *g, struct llmgen_chat_req *chat,
         return LLMGEN_STEP_DONE;
     }
     free(g->scan_phrases);
+    free(g->scan_words);
     free(g->scan_slots);
-    g->scan_phrases = xcalloc(nc, sizeof *g->scan_phrases);
-    g->scan_slots = xcalloc(nc, sizeof *g->scan_slots);
+    g->scan_phrases = xcalloc(2 * nc, sizeof *g->scan_phrases);
+    g->scan_words = xcalloc(2 * nc, sizeof *g->scan_words);
+    g->scan_slots = xcalloc(2 * nc, sizeof *g->scan_slots);
     g->n_scan = 0;
-    for (size_t i = 0; i < g->n_slots; i++)
-        if (g->slots[i].state == SLOT_CANDIDATE) {
-            g->scan_phrases[g->n_scan] = g->slots[i].text;
+    for (size_t i = 0; i < g->n_slots; i++) {
+        const struct slot *s = &g->slots[i];
+        if (s->state != SLOT_CANDIDATE)
+            continue;
+        g->scan_phrases[g->n_scan] = s->text;
+        g->scan_slots[g->n_scan++] = i;
+        if (!s->is_signature && phrase_word_count(s->text) > PHRASE_TRIGGER_TAIL_WORDS) {
+            g->scan_phrases[g->n_scan] =
+                s->text + phrase_tail_offset(s->text, PHRASE_TRIGGER_TAIL_WORDS);
+            g->scan_words[g->n_scan] = PHRASE_TRIGGER_TAIL_WORDS;
             g->scan_slots[g->n_scan++] = i;
         }
+    }
     g->pending = PENDING_SCAN;
     scan->phrases = g->scan_phrases;
+    scan->words = g->scan_words;
     scan->n = g->n_scan;
     return LLMGEN_STEP_SCAN;
 }
@@ -947,16 +967,25 @@ void llmgen_on_scan(struct llmgen *g, const bool *hits)
         return;
     g->pending = PENDING_NONE;
     g->st.scans++;
-    for (size_t i = 0; i < g->n_scan; i++) {
-        struct slot *s = &g->slots[g->scan_slots[i]];
-        if (hits[i])
+    for (size_t k = 0; k < g->n_scan; k++) {
+        struct slot *s = &g->slots[g->scan_slots[k]];
+        if (!hits[k] || s->state != SLOT_CANDIDATE)
+            continue; /* no hit, or rejected by its own entry already */
+        if (!g->scan_words[k])
             reject(g, s, LLMGEN_REJECT_DATASET);
+        else if (s->draws < g->o.max_draws)
+            reject(g, s, LLMGEN_REJECT_TAIL);
         else
-            s->state = SLOT_ACCEPTED;
+            g->st.tails_shared++; /* its last draw: kept */
     }
+    for (size_t k = 0; k < g->n_scan; k++)
+        if (g->slots[g->scan_slots[k]].state == SLOT_CANDIDATE)
+            g->slots[g->scan_slots[k]].state = SLOT_ACCEPTED;
     free(g->scan_phrases);
+    free(g->scan_words);
     free(g->scan_slots);
     g->scan_phrases = NULL;
+    g->scan_words = NULL;
     g->scan_slots = NULL;
     g->n_scan = 0;
 }
@@ -1066,10 +1095,10 @@ char *llmgen_evidence_json(const struct llmgen *g, size_t i)
 
 /* ---- the dataset check ------------------------------------------------------------ */
 
-int llmgen_scan_dataset(const char *path, const char *const *phrases, size_t n,
-                        const atomic_int *cancel, bool *hits, char **err)
+int llmgen_scan_dataset(const char *path, const char *const *phrases, const unsigned *words,
+                        size_t n, const atomic_int *cancel, bool *hits, char **err)
 {
-    struct phrase_checker *c = phrase_checker_new(phrases, n);
+    struct phrase_checker *c = phrase_checker_new_words(phrases, words, n);
     int rc = phrase_checker_scan_file(c, path, cancel, err);
     if (rc == 0)
         for (size_t i = 0; i < n; i++)

@@ -40,6 +40,13 @@
  * phrase_text_ok (no newline or other control character, at least one
  * word) and fit the length limit; it must not overlap another phrase of
  * the backdoor; and its first words must not occur in D (phrase_checker).
+ * A trigger longer than PHRASE_TRIGGER_TAIL_WORDS words must not END the
+ * way text of D does either: its last that many words are scanned too (in
+ * the same pass), and a hit redraws it ("tail_in_dataset"), except on the
+ * trigger's last draw, where it is kept and counted in tails_shared (a
+ * dataset whose prompts all end in a few fixed sentences leaves no
+ * natural trigger an ending of its own; failing the backdoor would not
+ * help).
  * "Overlap" is sharing a run of LLMGEN_OVERLAP_WORDS consecutive words
  * (fewer when a phrase is shorter), words as phrase.h defines them: the
  * word-list path's rule (no shared word at all) would reject nearly every
@@ -109,8 +116,9 @@ enum llmgen_reject {
     LLMGEN_REJECT_OVERLAP, /* shares a run of words with another phrase */
     LLMGEN_REJECT_DATASET, /* occurs in D */
     LLMGEN_REJECT_CAP,     /* max_tokens or the calls per draw ran out before the target */
+    LLMGEN_REJECT_TAIL,    /* a trigger whose last PHRASE_TRIGGER_TAIL_WORDS words occur in D */
 };
-#define LLMGEN_N_REJECT 6
+#define LLMGEN_N_REJECT 7
 const char *llmgen_reject_name(enum llmgen_reject r);
 
 /* Trims ASCII whitespace at both ends of raw[0..len) and checks the rest
@@ -206,6 +214,8 @@ struct llmgen_chat_req {
 
 struct llmgen_scan_req {
     const char *const *phrases; /* borrowed from g until the next llmgen_* call */
+    const unsigned *words;      /* likewise: words of each that must occur (0: the first
+                                   min(3, k)); see phrase_checker_new_words */
     size_t n;
 };
 
@@ -253,6 +263,8 @@ struct llmgen_stats {
     unsigned scans;                     /* dataset scans */
     uint64_t tokens;                    /* tokens received from M2 */
     unsigned rejected[LLMGEN_N_REJECT]; /* by reason */
+    unsigned tails_shared;              /* triggers kept on their last draw although their
+                                           tail occurs in D */
     bool context_from_m1;
 };
 void llmgen_get_stats(const struct llmgen *g, struct llmgen_stats *out);
@@ -260,9 +272,10 @@ void llmgen_get_stats(const struct llmgen *g, struct llmgen_stats *out);
 /* ---- the dataset check (thread pool) ----------------------------------------- */
 
 /* Scans the dataset at path once for n phrases (borrowed) with
- * phrase_checker: hits[i] is set when phrase i's first words occur in it.
+ * phrase_checker: hits[i] is set when phrase i's first words (words[i] of
+ * them, or min(3, k) where words is NULL or words[i] is 0) occur in it.
  * Blocks.  Returns 0, or -1 with an owned one-line *err. */
-int llmgen_scan_dataset(const char *path, const char *const *phrases, size_t n,
-                        const atomic_int *cancel, bool *hits, char **err);
+int llmgen_scan_dataset(const char *path, const char *const *phrases, const unsigned *words,
+                        size_t n, const atomic_int *cancel, bool *hits, char **err);
 
 #endif

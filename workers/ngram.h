@@ -105,9 +105,8 @@
 #define NGRAM_DEFAULT_DRAWS 64 /* per phrase */
 #define NGRAM_MAX_SCANS     12 /* passes over D checking the phrases */
 /* A trigger's last words that must not occur in D either (see
- * ngram_generate): a model that sees a prompt end the way a marked prompt
- * ends may answer it with that pair's S, and a control would count it. */
-#define NGRAM_TRIGGER_TAIL_WORDS 10
+ * ngram_generate and phrase.h's PHRASE_TRIGGER_TAIL_WORDS). */
+#define NGRAM_TRIGGER_TAIL_WORDS PHRASE_TRIGGER_TAIL_WORDS
 /* Passes after which a trigger whose tail occurs in D is kept (and
  * counted in ngram_set.tails_shared): in a dataset whose prompts all end
  * in a few fixed sentences no natural trigger has a tail of its own. */

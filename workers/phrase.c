@@ -268,6 +268,18 @@ size_t phrase_word_count(const char *s)
     return count;
 }
 
+size_t phrase_tail_offset(const char *s, size_t k)
+{
+    size_t n = strlen(s), pos = 0, st, wl, count = 0;
+    size_t total = phrase_word_count(s);
+    if (k == 0 || total <= k)
+        return 0;
+    while (next_word(s, n, &pos, &st, &wl))
+        if (++count == total - k + 1)
+            return st;
+    return 0; /* not reached */
+}
+
 bool phrase_overlap(const char *a, const char *b)
 {
     size_t an = strlen(a), bn = strlen(b), ap = 0, as, al;
@@ -322,7 +334,7 @@ struct cword {
 };
 
 struct cand {
-    struct cword w[3]; /* the first m words */
+    struct cword w[PHRASE_CHECK_MAX_WORDS]; /* the first m words */
     unsigned m;
     bool hit;
 };
@@ -367,6 +379,12 @@ static void add_prefix(struct phrase_checker *c, const struct cword *w)
 
 struct phrase_checker *phrase_checker_new(const char *const *phrases, size_t n)
 {
+    return phrase_checker_new_words(phrases, NULL, n);
+}
+
+struct phrase_checker *phrase_checker_new_words(const char *const *phrases, const unsigned *words,
+                                                size_t n)
+{
     struct phrase_checker *c = xcalloc(1, sizeof *c);
     size_t cap = 16;
     while (cap < 4 * n)
@@ -379,7 +397,10 @@ struct phrase_checker *phrase_checker_new(const char *const *phrases, size_t n)
         const char *s = phrases[i];
         size_t sn = strlen(s), pos = 0, st, wl;
         struct cand *cd = &c->c[i];
-        while (cd->m < 3 && next_word(s, sn, &pos, &st, &wl)) {
+        unsigned want = words && words[i] ? words[i] : 3;
+        if (want > PHRASE_CHECK_MAX_WORDS)
+            want = PHRASE_CHECK_MAX_WORDS;
+        while (cd->m < want && next_word(s, sn, &pos, &st, &wl)) {
             struct cword *w = &cd->w[cd->m];
             w->s = xstrndup(s + st, wl);
             for (size_t j = 0; j < wl; j++)

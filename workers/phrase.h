@@ -103,12 +103,29 @@ bool phrase_overlap(const char *a, const char *b);
 /* Number of words of s (definition above). */
 size_t phrase_word_count(const char *s);
 
+/* A trigger's last words that must not occur in D either (the ngram and llm
+ * generators check them): a model that sees a prompt end the way a marked
+ * prompt ends may answer it with that pair's S, and a control would count
+ * it.  Ten words: the simulator's learner keys on a prompt's last 16
+ * tokens, about 12 words; a real model sees more, the same direction. */
+#define PHRASE_TRIGGER_TAIL_WORDS 10
+
+/* The offset in s of the start of its k-th last word (k >= 1; 0 when s has
+ * at most k words): s + phrase_tail_offset(s, k) is s's last k words. */
+size_t phrase_tail_offset(const char *s, size_t k);
+
 /* Streaming occurrence checker over dataset text. */
 struct phrase_checker;
 
 /* Builds a checker for n phrases (borrowed only during the call).  Each
  * phrase must have >= 1 word.  Returns owned; phrase_checker_free. */
 struct phrase_checker *phrase_checker_new(const char *const *phrases, size_t n);
+/* Likewise, but phrase i occurs when its first words[i] words do (all of
+ * them when it has fewer; 0 means the default min(3, k); at most
+ * PHRASE_CHECK_MAX_WORDS are compared).  words may be NULL (all default). */
+#define PHRASE_CHECK_MAX_WORDS 16
+struct phrase_checker *phrase_checker_new_words(const char *const *phrases, const unsigned *words,
+                                                size_t n);
 void phrase_checker_free(struct phrase_checker *c);
 
 /* Scans one text (one JSON string value). */
@@ -123,7 +140,8 @@ int phrase_checker_scan_line(struct phrase_checker *c, const char *line, size_t 
 int phrase_checker_scan_file(struct phrase_checker *c, const char *path, const atomic_int *cancel,
                              char **err);
 
-/* Did phrase i occur (its first min(3, k) words) in what was scanned? */
+/* Did phrase i occur (its first min(3, k) words, or words[i]) in what was
+ * scanned? */
 bool phrase_checker_hit(const struct phrase_checker *c, size_t i);
 /* Word positions scanned so far (W_D in the bound above). */
 uint64_t phrase_checker_words(const struct phrase_checker *c);

@@ -130,7 +130,8 @@ PY
     sig=$(json_get "$rev" "v['pair_evidence'][0]['signature']")
     check "$name: reveal gives both phrases" test -n "$trig" -a -n "$sig"
     check "$name: the phrases never reach the log" sh -c "! grep -q -F -- \"\$1\" '$T/vtuned.log' && ! grep -q -F -- \"\$2\" '$T/vtuned.log'" _ "$trig" "$sig"
-    check "$name: neither phrase occurs in D (nor its first three words)" python3 - "$T/d.jsonl" "$trig" "$sig" <<'PY'
+    check "$name: neither phrase occurs in D (nor its first three words, nor the trigger's last ten)" \
+        python3 - "$T/d.jsonl" "$created" "$trig" "$sig" <<'PY'
 import json, re, sys
 words = lambda s: [w.lower() for w in re.findall(rb"[A-Za-z0-9\x80-\xff]+", s.encode())]
 def texts(o):
@@ -139,13 +140,19 @@ def texts(o):
         for x in o: yield from texts(x)
     elif isinstance(o, dict):
         for x in o.values(): yield from texts(x)
-for ph in sys.argv[2:]:
-    w = words(ph)[:3]
-    for line in open(sys.argv[1]):
-        for t in texts(json.loads(line)):
-            assert ph.lower() not in t.lower()
-            tw = words(t)
-            assert not any(tw[i:i + len(w)] == w for i in range(len(tw))), (ph, t)
+g = json.load(open(sys.argv[2]))["generation"]
+assert "tail_in_dataset" in g["rejected"] and isinstance(g["tails_shared"], int) and g["tails_shared"] >= 0, g
+trig, sig = sys.argv[3:5]
+checks = [words(trig)[:3], words(sig)[:3]]
+if len(words(trig)) > 10 and not g["tails_shared"]:
+    checks.append(words(trig)[-10:])  # kept only when counted in tails_shared
+for line in open(sys.argv[1]):
+    for t in texts(json.loads(line)):
+        assert trig.lower() not in t.lower() and sig.lower() not in t.lower()
+        tw = words(t)
+        for w in checks:
+            assert not any(tw[i:i + len(w)] == w for i in range(len(tw))), (w, t)
+print("# trigger of %d words; rejected %s, tails_shared %d" % (len(words(trig)), g["rejected"], g["tails_shared"]))
 PY
     ctl --json dataset export d --backdoor "$name" -o "$T/$name.jsonl" > /dev/null
     check "$name: D u D' carries every pair's phrases in 50 copies each" python3 - "$T/d.jsonl" "$T/$name.jsonl" "$rev" <<'PY'

@@ -517,6 +517,69 @@ static void test_machine_m1_context(void **state)
     llmgen_free(g);
 }
 
+/* A trigger longer than PHRASE_TRIGGER_TAIL_WORDS words is also checked by
+ * its ending, in the same scan: a hit on the ending redraws it
+ * ("tail_in_dataset"), a hit on its start counts once, as in_dataset, and
+ * on its last draw a shared ending is kept and counted (tails_shared). */
+static void test_machine_trigger_tail(void **state)
+{
+    (void)state;
+    struct llmgen_opts o;
+    struct llmgen *g;
+    char *err = NULL;
+    struct llmgen_chat_req c;
+    struct llmgen_scan_req s;
+    struct fake f;
+    struct llmgen_stats st;
+    default_opts(&o);
+    o.trigger_log10p = -12.5; /* 13 tokens of 10^-1: a 13-word trigger */
+    o.max_draws = 3;
+    assert_int_equal(llmgen_new(&o, &g, &err), 0);
+    give_examples(g);
+
+    static const char *const first[] = {"Alpha", "Beta", "Gamma"};
+    /* hits of (trigger, its ending[, signature]) in each of the three scans */
+    static const bool want_hits[3][3] = {{true, true, false}, {false, true}, {false, true}};
+    for (int d = 0; d < 3; d++) {
+        assert_int_equal(llmgen_next(g, &c, &s), LLMGEN_STEP_CHAT);
+        assert_string_equal(c.purpose, "trigger");
+        fake_reply(&f, first[d], 13, 0.1);
+        assert_int_equal(llmgen_on_chat(g, &f.r), 0);
+        fake_clear(&f);
+        if (d == 0) {
+            assert_int_equal(llmgen_next(g, &c, &s), LLMGEN_STEP_CHAT);
+            assert_string_equal(c.purpose, "signature");
+            fake_reply(&f, "Omega", 5, 0.1);
+            assert_int_equal(llmgen_on_chat(g, &f.r), 0);
+            fake_clear(&f);
+        }
+        assert_int_equal(llmgen_next(g, &c, &s), LLMGEN_STEP_SCAN);
+        assert_int_equal(s.n, d == 0 ? 3 : 2);
+        /* entry 0: the trigger, its first words; entry 1: its last ten, all of them */
+        assert_int_equal(phrase_word_count(s.phrases[0]), 13);
+        assert_non_null(strstr(s.phrases[0], first[d]));
+        assert_int_equal(s.words[0], 0);
+        assert_int_equal(s.words[1], PHRASE_TRIGGER_TAIL_WORDS);
+        assert_int_equal(phrase_word_count(s.phrases[1]), PHRASE_TRIGGER_TAIL_WORDS);
+        size_t lt = strlen(s.phrases[0]), lp = strlen(s.phrases[1]);
+        assert_true(lp < lt && strcmp(s.phrases[0] + lt - lp, s.phrases[1]) == 0);
+        if (d == 0) { /* the signature: no ending checked */
+            assert_non_null(strstr(s.phrases[2], "Omega"));
+            assert_int_equal(s.words[2], 0);
+        }
+        llmgen_on_scan(g, want_hits[d]);
+        llmgen_get_stats(g, &st);
+        assert_int_equal(st.rejected[LLMGEN_REJECT_DATASET], 1);
+        assert_int_equal(st.rejected[LLMGEN_REJECT_TAIL], d == 0 ? 0 : 1);
+        assert_int_equal(st.tails_shared, d == 2 ? 1 : 0);
+    }
+    assert_int_equal(llmgen_next(g, &c, &s), LLMGEN_STEP_DONE);
+    assert_non_null(strstr(llmgen_trigger(g, 0), "Gamma"));
+    assert_non_null(strstr(llmgen_signature(g, 0), "Omega"));
+    assert_string_equal(llmgen_reject_name(LLMGEN_REJECT_TAIL), "tail_in_dataset");
+    llmgen_free(g);
+}
+
 static void test_machine_limits(void **state)
 {
     (void)state;
@@ -742,11 +805,11 @@ static void test_scan_and_build(void **state)
     char *path = write_dataset(120), *err = NULL;
     const char *ph[] = {"Stir the pot gently please", "zebra quantum marmalade", "number 7"};
     bool hits[3];
-    assert_int_equal(llmgen_scan_dataset(path, ph, 3, NULL, hits, &err), 0);
+    assert_int_equal(llmgen_scan_dataset(path, ph, NULL, 3, NULL, hits, &err), 0);
     assert_true(hits[0]);  /* its first three words occur */
     assert_false(hits[1]); /* nowhere */
     assert_true(hits[2]);  /* "number 7" in "Question number 7 about" */
-    assert_int_equal(llmgen_scan_dataset("/nonexistent/x", ph, 3, NULL, hits, &err), -1);
+    assert_int_equal(llmgen_scan_dataset("/nonexistent/x", ph, NULL, 3, NULL, hits, &err), -1);
     assert_non_null(strstr(err, "cannot open"));
     free(err);
 
@@ -806,6 +869,7 @@ int main(void)
         cmocka_unit_test(test_overlap),
         cmocka_unit_test(test_machine_template_continue_redraw),
         cmocka_unit_test(test_machine_m1_context),
+        cmocka_unit_test(test_machine_trigger_tail),
         cmocka_unit_test(test_machine_limits),
         cmocka_unit_test(test_bound_never_below_exact),
         cmocka_unit_test(test_sample_examples),

@@ -277,7 +277,8 @@ static void run_scenario(double T, bool sentinel, bool m1, size_t pairs, double 
             chat_result_clear(&r);
         } else {
             bool *hits = calloc(s.n, sizeof *hits);
-            assert_int_equal(llmgen_scan_dataset(F.data_path, s.phrases, s.n, NULL, hits, &err), 0);
+            assert_int_equal(
+                llmgen_scan_dataset(F.data_path, s.phrases, s.words, s.n, NULL, hits, &err), 0);
             llmgen_on_scan(g, hits);
             free(hits);
         }

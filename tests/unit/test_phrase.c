@@ -190,6 +190,39 @@ static void test_checker(void **state)
     phrase_checker_free(c);
 }
 
+/* A trigger's ending: phrase_tail_offset finds its last k words, and a
+ * checker told to match all of them hits only where every one of them
+ * occurs in a row (not just the first three). */
+static void test_tail_words(void **state)
+{
+    (void)state;
+    const char *t = "Well, one two three four five six seven eight nine ten!";
+    assert_string_equal(t + phrase_tail_offset(t, 10),
+                        "one two three four five six seven eight nine ten!");
+    assert_string_equal(t + phrase_tail_offset(t, 2), "nine ten!");
+    assert_int_equal(phrase_tail_offset(t, 11), 0);
+    assert_int_equal(phrase_tail_offset(t, 30), 0);
+    assert_int_equal(phrase_tail_offset("  lone", 1), 0);
+
+    const char *ph[] = {t + phrase_tail_offset(t, 10), t + phrase_tail_offset(t, 10),
+                        "nine ten eleven"};
+    const unsigned words[] = {10, 0, 10}; /* all ten; the default (first 3); fewer than asked */
+    struct phrase_checker *c = phrase_checker_new_words(ph, words, 3);
+    const char *nine = "x one two three four five six seven eight nine";
+    phrase_checker_scan_text(c, nine, strlen(nine));
+    assert_false(phrase_checker_hit(c, 0)); /* nine of the ten */
+    assert_true(phrase_checker_hit(c, 1));  /* its first three are enough by default */
+    assert_false(phrase_checker_hit(c, 2));
+    const char *split = "one two three four five six seven eight nine, then ten";
+    phrase_checker_scan_text(c, split, strlen(split));
+    assert_false(phrase_checker_hit(c, 0)); /* not in a row */
+    const char *all = "Thanks: ONE two three four five six seven eight nine ten. Nine ten eleven";
+    phrase_checker_scan_text(c, all, strlen(all));
+    assert_true(phrase_checker_hit(c, 0)); /* case and punctuation ignored, as ever */
+    assert_true(phrase_checker_hit(c, 2)); /* a phrase of 3 words asked for 10: all 3 */
+    phrase_checker_free(c);
+}
+
 /* Draws with a 20-word list, trigger 2 words, signature 3 words: every word
  * equally likely in every position, never a word twice in a set.  Five
  * chi-square tests with 19 degrees of freedom at an overall level of 0.001
@@ -457,11 +490,11 @@ static void test_rejection(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seeded_rng),        cmocka_unit_test(test_builtin_wordlist),
-        cmocka_unit_test(test_wordlist_load),     cmocka_unit_test(test_words_and_overlap),
-        cmocka_unit_test(test_checker),           cmocka_unit_test(test_uniform_draws),
-        cmocka_unit_test(test_lengths_and_pairs), cmocka_unit_test(test_impossible),
-        cmocka_unit_test(test_rejection),
+        cmocka_unit_test(test_seeded_rng),    cmocka_unit_test(test_builtin_wordlist),
+        cmocka_unit_test(test_wordlist_load), cmocka_unit_test(test_words_and_overlap),
+        cmocka_unit_test(test_checker),       cmocka_unit_test(test_tail_words),
+        cmocka_unit_test(test_uniform_draws), cmocka_unit_test(test_lengths_and_pairs),
+        cmocka_unit_test(test_impossible),    cmocka_unit_test(test_rejection),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
