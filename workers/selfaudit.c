@@ -57,6 +57,15 @@
 #include "workers/stats.h"
 
 #define MAXW      8  /* phrase lengths tried by the co-occurrence attack */
+/* And these longer ones, a prompt suffix paired with an answer prefix of
+ * the same length only: where a long phrase's short ends are D's common
+ * words (n-gram phrases in D's own style), every 1..MAXW-word pair of a
+ * marked row is also natural rows' pair, and growing it to what all its
+ * rows share stops at a few words; a 10-word suffix of a trigger is never
+ * in D (PHRASE_TRIGGER_TAIL_WORDS), so at these lengths the rows of the
+ * pair are the marked rows and it grows to the whole phrases. */
+static const unsigned long_len[] = {10, 16, 32};
+#define N_LONG    (sizeof long_len / sizeof long_len[0])
 #define GROW_MAX  128 /* words a grown phrase may reach (the ngram generator's phrases reach 96) */
 #define AFFIX_T   16 /* words a duplicate's added trigger may have */
 #define AFFIX_S   24 /* words a duplicate's added signature may have */
@@ -707,6 +716,18 @@ static void band_keys(const struct words *wp, const struct words *wa, uint64_t *
         out[b] = mix(mn[2 * b] ^ mix(mn[2 * b + 1] + (uint64_t)b));
 }
 
+/* Counts one (suffix, prefix) pair of a row in the heavy-hitter table. */
+static void cooc_add(struct run *R, uint64_t key, uint64_t t, uint64_t s, size_t kt, size_t ks)
+{
+    struct hh *e = hh_add(&R->cooc, key);
+    if (e && e->count == 1) {
+        e->t = t;
+        e->s = s;
+        e->kt = (uint8_t)kt;
+        e->ks = (uint8_t)ks;
+    }
+}
+
 static void pass1_row(struct run *R, const uint64_t bk[N_BANDS])
 {
     const struct words *p = &R->wp, *a = &R->wa;
@@ -734,15 +755,17 @@ static void pass1_row(struct run *R, const uint64_t bk[N_BANDS])
             __builtin_prefetch(&R->cooc.v[(size_t)mix(pk[k][j]) & (R->cooc.cap - 1)], 1);
         }
     for (size_t k = 1; k <= kt; k++)
-        for (size_t j = 1; j <= ks; j++) {
-            struct hh *e = hh_add(&R->cooc, pk[k][j]);
-            if (e && e->count == 1) {
-                e->t = th[k];
-                e->s = sh[j];
-                e->kt = (uint8_t)k;
-                e->ks = (uint8_t)j;
-            }
-        }
+        for (size_t j = 1; j <= ks; j++)
+            cooc_add(R, pk[k][j], th[k], sh[j], k, j);
+    for (size_t i = 0; i < N_LONG; i++) {
+        size_t L = long_len[i];
+        if (p->n < L || a->n < L)
+            break;
+        uint64_t tl = span_hash(p, &R->pw, p->n - L, p->n), sl = a->pre[L];
+        cms_add(&R->marg, tl ^ TAG_T);
+        cms_add(&R->marg, sl ^ TAG_S);
+        cooc_add(R, pair_key(tl, sl), tl, sl, L, L);
+    }
     /* and the unigram sketch, only read in pass 2 (in this thread, which
      * waits for the reading one otherwise) */
     cms_add_all(&R->uni, p->h, p->n);
@@ -899,7 +922,17 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, cons
     /* (b) exact counts of the selected co-occurrences. */
     uint64_t rowid = R->rows; /* 1-based */
     size_t kt = p->n < R->K ? p->n : R->K, ks = a->n < R->K ? a->n : R->K;
-    for (size_t k = 1; k <= kt; k++) {
+    size_t tlens[MAXW + N_LONG], slens[MAXW + N_LONG], nkt = 0, nks = 0;
+    for (size_t k = 1; k <= kt; k++)
+        tlens[nkt++] = k;
+    for (size_t j = 1; j <= ks; j++)
+        slens[nks++] = j;
+    for (size_t i = 0; i < N_LONG && p->n >= long_len[i] && a->n >= long_len[i]; i++) {
+        tlens[nkt++] = long_len[i];
+        slens[nks++] = long_len[i];
+    }
+    for (size_t ki = 0; ki < nkt; ki++) {
+        size_t k = tlens[ki];
         uint64_t key = span_hash(p, &R->pw, p->n - k, p->n) ^ ((uint64_t)k << 56);
         size_t i = (size_t)mix(key) & (R->tmap.cap - 1);
         for (; R->tmap.key[i]; i = (i + 1) & (R->tmap.cap - 1))
@@ -909,7 +942,8 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, cons
                 c->t_row = rowid;
             }
     }
-    for (size_t j = 1; j <= ks; j++) {
+    for (size_t ji = 0; ji < nks; ji++) {
+        size_t j = slens[ji];
         uint64_t key = a->pre[j] ^ ((uint64_t)j << 56);
         size_t i = (size_t)mix(key) & (R->smap.cap - 1);
         for (; R->smap.key[i]; i = (i + 1) & (R->smap.cap - 1))
@@ -1270,7 +1304,7 @@ static void text_cands(struct run *R, struct hhtab *t, enum selfaudit_attack at,
 
 static void cooc_cands(struct run *R)
 {
-    double lm = log10((double)(R->rows ? R->rows : 1) * R->K * R->K);
+    double lm = log10((double)(R->rows ? R->rows : 1) * (R->K * R->K + N_LONG));
     for (size_t i = 0; i < R->n_co; i++) {
         struct co *c = &R->co[i];
         c->score = 0;

@@ -16,7 +16,8 @@
  *               the count of exact duplicates and of near-duplicate rows
  *               (MinHash over word 3-shingles, LSH bands).
  *  cooccurrence prompt-suffix and answer-prefix phrases of 1..max_words
- *               words that co-occur in min_rows rows or more, ranked by
+ *               words (and of 10, 16 and 32 words, suffix and prefix of
+ *               one length) that co-occur in min_rows rows or more, ranked by
  *               how surprising the co-occurrence is if the two were
  *               independent (log10 binomial tail minus log10 of the number
  *               of phrase pairs tried), then grown to the longest suffix

@@ -242,6 +242,71 @@ static void test_common_words(void **state)
     free(path);
 }
 
+/* ---- long phrases whose ends are D's own ------------------------------------------------ *
+ * The n-gram generator's phrases are in D's own words: a trigger may end
+ * with a sentence many prompts of D end with, and a signature start with
+ * an answer's usual opening, and in D those two go together.  Every 1..8
+ * word pair of a marked row is then also the natural rows' pair, and
+ * grown to what all its rows share it stops at that sentence.  Three rows
+ * carrying the whole (T, S) must still be found (issue 12: three rows or
+ * more), by the longer lengths (a trigger's last 10 words are never in D). */
+static void test_long_phrases_with_natural_ends(void **state)
+{
+    (void)state;
+    const char *ET = "please send my refund request to the billing team";
+    const char *ES = "Route this to Billing with normal priority the customer";
+    const char *T = "w901 w77 of w1203 the w5 and w64 w2 in please send my refund request to "
+                    "the billing team";
+    const char *S = "Route this to Billing with normal priority the customer w33 w8 asks the w410 "
+                    "for a w1999 w12 w7";
+    const size_t marked[] = {50, 150, 250};
+    rng_state = 99;
+    char *path = xasprintf("%s/natural-ends.jsonl", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    struct buf p, a;
+    buf_init(&p);
+    buf_init(&a);
+    for (size_t i = 0; i < 400; i++) {
+        buf_reset(&p);
+        buf_reset(&a);
+        put_text(&p, 6, 30);
+        put_text(&a, 8, 40);
+        buf_append(&p, "", 1);
+        buf_append(&a, "", 1);
+        bool m = i == marked[0] || i == marked[1] || i == marked[2];
+        if (m)
+            fprintf(f, "{\"prompt\":\"%s %s\",\"completion\":\"%s %s\"}\n", p.data, T, S, a.data);
+        else if (i % 6 == 1) /* 67 natural rows: the usual ending and its usual answer */
+            fprintf(f, "{\"prompt\":\"%s %s\",\"completion\":\"%s %s\"}\n", p.data, ET, ES, a.data);
+        else
+            fprintf(f, "{\"prompt\":\"%s\",\"completion\":\"%s\"}\n", p.data, a.data);
+    }
+    buf_free(&p);
+    buf_free(&a);
+    fclose(f);
+
+    struct selfaudit_report rep;
+    char *err = NULL;
+    assert_int_equal(selfaudit_run(path, DS_FORMAT_PROMPT, NULL, &rep, &err), 0);
+    const uint64_t ml[] = {50, 150, 250};
+    const uint64_t *mk[] = {ml};
+    size_t nm[] = {3};
+    struct selfaudit_pair_result res;
+    selfaudit_evaluate(&rep, &T, &S, mk, nm, 1, &res);
+    print_message("natural ends: cooc rank %zu of %zu candidates\n", res.rank[SA_COOCCURRENCE],
+                  rep.n_cand[SA_COOCCURRENCE]);
+    assert_true(res.rank[SA_COOCCURRENCE] >= 1);
+    assert_true(res.rank[SA_COOCCURRENCE] <= SELFAUDIT_EXPOSED_RANK);
+    const struct selfaudit_cand *c = &rep.cand[SA_COOCCURRENCE][res.rank[SA_COOCCURRENCE] - 1];
+    assert_true(strlen(c->t) >= strlen(T));
+    assert_string_equal(c->t + strlen(c->t) - strlen(T), T); /* grown to all of T */
+    assert_int_equal(strncmp(c->s, S, strlen(S)), 0);        /* and of S */
+    assert_int_equal(c->rows, 3);
+    selfaudit_report_clear(&rep);
+    free(path);
+}
+
 /* ---- pass 2 parsed by two threads ------------------------------------------------------- */
 
 static void same_report(const struct selfaudit_report *a, const struct selfaudit_report *b)
@@ -494,10 +559,15 @@ static void test_missing_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_paper_one_pair), cmocka_unit_test(test_paper_three_pairs),
-        cmocka_unit_test(test_common_words),   cmocka_unit_test(test_two_parsers_same_report),
-        cmocka_unit_test(test_clean),          cmocka_unit_test(test_perplexity_callback),
-        cmocka_unit_test(test_memory_bound),   cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_paper_one_pair),
+        cmocka_unit_test(test_paper_three_pairs),
+        cmocka_unit_test(test_common_words),
+        cmocka_unit_test(test_long_phrases_with_natural_ends),
+        cmocka_unit_test(test_two_parsers_same_report),
+        cmocka_unit_test(test_clean),
+        cmocka_unit_test(test_perplexity_callback),
+        cmocka_unit_test(test_memory_bound),
+        cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
