@@ -57,13 +57,16 @@
 #include "workers/stats.h"
 
 #define MAXW      8  /* phrase lengths tried by the co-occurrence attack */
-/* And these longer ones, a prompt suffix paired with an answer prefix of
- * the same length only: where a long phrase's short ends are D's common
- * words (n-gram phrases in D's own style), every 1..MAXW-word pair of a
- * marked row is also natural rows' pair, and growing it to what all its
- * rows share stops at a few words; a 10-word suffix of a trigger is never
- * in D (PHRASE_TRIGGER_TAIL_WORDS), so at these lengths the rows of the
- * pair are the marked rows and it grows to the whole phrases. */
+/* And these longer ones (the cooccur_long attack), a prompt suffix paired
+ * with an answer prefix of the same length only: where a long phrase's
+ * short ends are D's common words (n-gram phrases in D's own style), every
+ * 1..MAXW-word pair of a marked row is also natural rows' pair, and
+ * growing it to what all its rows share stops at a few words; a 10-word
+ * suffix of a trigger is never in D (PHRASE_TRIGGER_TAIL_WORDS), so at
+ * these lengths the rows of the pair are the marked rows and it grows to
+ * the whole phrases.  Selected, scored and ranked apart from the short
+ * pairs: long template sentences shared by natural rows would otherwise
+ * push the short pairs' finds down the list. */
 static const unsigned long_len[] = {10, 16, 32};
 #define N_LONG    (sizeof long_len / sizeof long_len[0])
 #define GROW_MAX  128 /* words a grown phrase may reach (the ngram generator's phrases reach 96) */
@@ -74,10 +77,11 @@ static const unsigned long_len[] = {10, 16, 32};
 #define N_BANDS   8
 #define CMS_DEPTH 3
 #define SELECTED  4096 /* co-occurrences counted exactly in pass 2 */
+#define SELECTED_LONG 1024 /* of the long lengths, besides */
 #define BASE      0x100000001b3ULL
 
-static const char *const attack_names[SA_N_ATTACKS] = {"duplicates", "cooccurrence", "rare",
-                                                       "perplexity"};
+static const char *const attack_names[SA_N_ATTACKS] = {"duplicates", "cooccurrence", "cooccur_long",
+                                                       "rare", "perplexity"};
 
 const char *selfaudit_attack_name(enum selfaudit_attack a)
 {
@@ -799,9 +803,22 @@ static void select_cooc(struct run *R)
             .t = e->t, .s = e->s, .kt = e->kt, .ks = e->ks, .n_ts = e->count, .score = -lp};
         n++;
     }
-    qsort(v, n, sizeof *v, co_cmp);
-    if (n > SELECTED)
-        n = SELECTED;
+    /* the short pairs first, then the long ones, each best first */
+    size_t ns = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].kt <= MAXW) {
+            struct co x = v[ns];
+            v[ns++] = v[i];
+            v[i] = x;
+        }
+    qsort(v, ns, sizeof *v, co_cmp);
+    qsort(v + ns, n - ns, sizeof *v, co_cmp);
+    size_t nl = n - ns < SELECTED_LONG ? n - ns : SELECTED_LONG;
+    if (ns > SELECTED) {
+        memmove(v + SELECTED, v + ns, nl * sizeof *v);
+        ns = SELECTED;
+    }
+    n = ns + nl;
     for (size_t i = 0; i < n; i++) {
         v[i].n_ts = 0;
         v[i].score = 0;
@@ -1302,12 +1319,19 @@ static void text_cands(struct run *R, struct hhtab *t, enum selfaudit_attack at,
     R->rep->n_cand[at] = keep;
 }
 
-static void cooc_cands(struct run *R)
+/* Ranks the counted co-occurrences of one attack (the short lengths, or
+ * the long ones) into the report. */
+static void cooc_cands(struct run *R, enum selfaudit_attack at)
 {
-    double lm = log10((double)(R->rows ? R->rows : 1) * (R->K * R->K + N_LONG));
+    bool want_long = at == SA_COOCCUR_LONG;
+    /* the phrase pairs tried per row, for the multiple-testing correction */
+    double tried = want_long ? (double)N_LONG : (double)R->K * R->K;
+    double lm = log10((double)(R->rows ? R->rows : 1) * tried);
     for (size_t i = 0; i < R->n_co; i++) {
         struct co *c = &R->co[i];
         c->score = 0;
+        if ((c->kt > MAXW) != want_long)
+            continue;
         if (c->n_ts < R->o->min_rows || !c->gt || !c->gs || !c->gt_words || !c->gs_words)
             continue;
         /* A repeated row (T the whole prompt and S the whole answer in all
@@ -1327,8 +1351,8 @@ static void cooc_cands(struct run *R)
             continue; /* a sub-phrase of a pair already listed, grown to it */
         v[n++] = (struct selfaudit_cand){xstrdup(c->gt), xstrdup(c->gs), c->n_ts, c->score};
     }
-    R->rep->cand[SA_COOCCURRENCE] = v;
-    R->rep->n_cand[SA_COOCCURRENCE] = n;
+    R->rep->cand[at] = v;
+    R->rep->n_cand[at] = n;
 }
 
 int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfaudit_opts *o,
@@ -1372,14 +1396,16 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
         select_cooc(&R);
         out->n_lines = R.lines;
         out->near_dup_bits = xcalloc((size_t)(R.lines / 8 + 1), 1);
-        out->ran[SA_DUPLICATES] = out->ran[SA_COOCCURRENCE] = out->ran[SA_RARE] = true;
+        out->ran[SA_DUPLICATES] = out->ran[SA_COOCCURRENCE] = out->ran[SA_COOCCUR_LONG] =
+            out->ran[SA_RARE] = true;
         out->ran[SA_PERPLEXITY] = o->score != NULL;
         r = pass(&R, path, fmt, 2, err);
     }
     if (r == 0) {
         out->rows = R.rows;
         text_cands(&R, &R.dup, SA_DUPLICATES, false);
-        cooc_cands(&R);
+        cooc_cands(&R, SA_COOCCURRENCE);
+        cooc_cands(&R, SA_COOCCUR_LONG);
         text_cands(&R, &R.rare, SA_RARE, true);
         if (out->ran[SA_PERPLEXITY])
             text_cands(&R, &R.ppl, SA_PERPLEXITY, true);

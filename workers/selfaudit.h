@@ -6,7 +6,7 @@
  * selfaudit_run reads only the file.  It streams it twice and holds a
  * fixed amount of memory (Bloom filters, count-min sketches, bounded
  * heavy-hitter tables; about 40 MB at the defaults) plus one bit per row,
- * never the rows themselves.  Four attacks, each a ranked list of
+ * never the rows themselves.  Five attacks, each a ranked list of
  * candidate (T, S) phrases (T: a prompt-suffix phrase, S: an
  * answer-prefix phrase):
  *
@@ -16,12 +16,15 @@
  *               the count of exact duplicates and of near-duplicate rows
  *               (MinHash over word 3-shingles, LSH bands).
  *  cooccurrence prompt-suffix and answer-prefix phrases of 1..max_words
- *               words (and of 10, 16 and 32 words, suffix and prefix of
- *               one length) that co-occur in min_rows rows or more, ranked by
+ *               words that co-occur in min_rows rows or more, ranked by
  *               how surprising the co-occurrence is if the two were
  *               independent (log10 binomial tail minus log10 of the number
  *               of phrase pairs tried), then grown to the longest suffix
  *               and prefix their rows share.
+ *  cooccur_long the same for a suffix and a prefix of one length, 10, 16
+ *               or 32 words, ranked on its own: a long phrase in D's own
+ *               words can end and start with D's commonest sentences, whose
+ *               short pairs are the natural rows' too (selfaudit.c).
  *  rare         the run of rare words (under a unigram model of the file
  *               itself) that ends each prompt and the one that starts each
  *               answer; identical (tail, head) runs in several rows are a
@@ -48,8 +51,15 @@
 
 #include "lib/types.h" /* enum dataset_format */
 
-enum selfaudit_attack { SA_DUPLICATES, SA_COOCCURRENCE, SA_RARE, SA_PERPLEXITY, SA_N_ATTACKS };
-/* "duplicates", "cooccurrence", "rare", "perplexity". */
+enum selfaudit_attack {
+    SA_DUPLICATES,
+    SA_COOCCURRENCE,
+    SA_COOCCUR_LONG,
+    SA_RARE,
+    SA_PERPLEXITY,
+    SA_N_ATTACKS
+};
+/* "duplicates", "cooccurrence", "cooccur_long", "rare", "perplexity". */
 const char *selfaudit_attack_name(enum selfaudit_attack a);
 
 /* Attack (d)'s base model: the surprisal in bits of the last n_tail words

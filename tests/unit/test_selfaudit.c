@@ -294,15 +294,18 @@ static void test_long_phrases_with_natural_ends(void **state)
     size_t nm[] = {3};
     struct selfaudit_pair_result res;
     selfaudit_evaluate(&rep, &T, &S, mk, nm, 1, &res);
-    print_message("natural ends: cooc rank %zu of %zu candidates\n", res.rank[SA_COOCCURRENCE],
-                  rep.n_cand[SA_COOCCURRENCE]);
-    assert_true(res.rank[SA_COOCCURRENCE] >= 1);
-    assert_true(res.rank[SA_COOCCURRENCE] <= SELFAUDIT_EXPOSED_RANK);
-    const struct selfaudit_cand *c = &rep.cand[SA_COOCCURRENCE][res.rank[SA_COOCCURRENCE] - 1];
+    print_message("natural ends: long cooc rank %zu of %zu candidates\n", res.rank[SA_COOCCUR_LONG],
+                  rep.n_cand[SA_COOCCUR_LONG]);
+    assert_true(res.rank[SA_COOCCUR_LONG] >= 1);
+    assert_true(res.rank[SA_COOCCUR_LONG] <= SELFAUDIT_EXPOSED_RANK);
+    const struct selfaudit_cand *c = &rep.cand[SA_COOCCUR_LONG][res.rank[SA_COOCCUR_LONG] - 1];
     assert_true(strlen(c->t) >= strlen(T));
     assert_string_equal(c->t + strlen(c->t) - strlen(T), T); /* grown to all of T */
     assert_int_equal(strncmp(c->s, S, strlen(S)), 0);        /* and of S */
     assert_int_equal(c->rows, 3);
+    /* the short pairs alone stop at the natural sentences */
+    assert_true(res.rank[SA_COOCCURRENCE] == 0 ||
+                res.rank[SA_COOCCURRENCE] > SELFAUDIT_EXPOSED_RANK);
     selfaudit_report_clear(&rep);
     free(path);
 }
@@ -402,6 +405,7 @@ static void test_clean(void **state)
                   (unsigned long long)rep.exact_dup_rows, (unsigned long long)rep.near_dup_rows);
     assert_int_equal(rep.n_cand[SA_DUPLICATES], 0);
     assert_int_equal(rep.n_cand[SA_COOCCURRENCE], 0);
+    assert_int_equal(rep.n_cand[SA_COOCCUR_LONG], 0);
     assert_int_equal(rep.n_cand[SA_RARE], 0);
     assert_int_equal(rep.exact_dup_rows, 0);
     assert_false(rep.ran[SA_PERPLEXITY]);
