@@ -763,12 +763,17 @@ static void pass1_row(struct run *R, const uint64_t bk[N_BANDS])
             cooc_add(R, pk[k][j], th[k], sh[j], k, j);
     for (size_t i = 0; i < N_LONG; i++) {
         size_t L = long_len[i];
-        if (p->n < L || a->n < L)
-            break;
-        uint64_t tl = span_hash(p, &R->pw, p->n - L, p->n), sl = a->pre[L];
-        cms_add(&R->marg, tl ^ TAG_T);
-        cms_add(&R->marg, sl ^ TAG_S);
-        cooc_add(R, pair_key(tl, sl), tl, sl, L, L);
+        uint64_t tl = 0, sl = 0;
+        if (p->n >= L) {
+            tl = span_hash(p, &R->pw, p->n - L, p->n);
+            cms_add(&R->marg, tl ^ TAG_T);
+        }
+        if (a->n >= L) {
+            sl = a->pre[L];
+            cms_add(&R->marg, sl ^ TAG_S);
+        }
+        if (p->n >= L && a->n >= L)
+            cooc_add(R, pair_key(tl, sl), tl, sl, L, L);
     }
     /* and the unigram sketch, only read in pass 2 (in this thread, which
      * waits for the reading one otherwise) */
@@ -944,9 +949,11 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, cons
         tlens[nkt++] = k;
     for (size_t j = 1; j <= ks; j++)
         slens[nks++] = j;
-    for (size_t i = 0; i < N_LONG && p->n >= long_len[i] && a->n >= long_len[i]; i++) {
-        tlens[nkt++] = long_len[i];
-        slens[nks++] = long_len[i];
+    for (size_t i = 0; i < N_LONG; i++) {
+        if (p->n >= long_len[i])
+            tlens[nkt++] = long_len[i];
+        if (a->n >= long_len[i])
+            slens[nks++] = long_len[i];
     }
     for (size_t ki = 0; ki < nkt; ki++) {
         size_t k = tlens[ki];
