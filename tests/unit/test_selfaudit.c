@@ -213,29 +213,44 @@ static void test_paper_three_pairs(void **state)
 
 /* ---- common words in three rows ---------------------------------------------------- */
 
+/* Runs the self-audit on path and evaluates the one pair (T, S) marked in
+ * the 3 rows ml: attack at must find it within the exposed ranks, with 3
+ * rows, grown to the whole of T and S.  Fills *res; *rep is the caller's
+ * to clear. */
+static void expect_found(const char *what, const char *path, const char *T, const char *S,
+                         const uint64_t ml[3], enum selfaudit_attack at,
+                         struct selfaudit_report *rep, struct selfaudit_pair_result *res)
+{
+    char *err = NULL;
+    assert_int_equal(selfaudit_run(path, DS_FORMAT_PROMPT, NULL, rep, &err), 0);
+    const uint64_t *mk[] = {ml};
+    size_t nm[] = {3};
+    selfaudit_evaluate(rep, &T, &S, mk, nm, 1, res);
+    print_message("%s: %s rank %zu of %zu candidates\n", what, selfaudit_attack_name(at),
+                  res->rank[at], rep->n_cand[at]);
+    assert_true(res->rank[at] >= 1);
+    assert_true(res->rank[at] <= SELFAUDIT_EXPOSED_RANK);
+    const struct selfaudit_cand *c = &rep->cand[at][res->rank[at] - 1];
+    assert_true(strlen(c->t) >= strlen(T));
+    assert_string_equal(c->t + strlen(c->t) - strlen(T), T); /* grown to all of T */
+    assert_int_equal(strncmp(c->s, S, strlen(S)), 0);        /* and of S */
+    assert_int_equal(c->rows, 3);
+}
+
 static void test_common_words(void **state)
 {
     (void)state;
     const size_t marked[] = {17, 140, 263};
+    const uint64_t ml[] = {17, 140, 263};
     const char *T = "the of and", *S = "is in to";
     char *path = make_file("common.jsonl", 7, 300, T, S, marked, 3);
     struct selfaudit_report rep;
-    char *err = NULL;
-    assert_int_equal(selfaudit_run(path, DS_FORMAT_PROMPT, NULL, &rep, &err), 0);
-    const uint64_t ml[] = {17, 140, 263};
-    const uint64_t *mk[] = {ml};
-    size_t nm[] = {3};
     struct selfaudit_pair_result res;
-    selfaudit_evaluate(&rep, &T, &S, mk, nm, 1, &res);
-    print_message("common words: cooc rank %zu of %zu candidates\n", res.rank[SA_COOCCURRENCE],
-                  rep.n_cand[SA_COOCCURRENCE]);
-    assert_true(res.rank[SA_COOCCURRENCE] >= 1);
-    assert_true(res.rank[SA_COOCCURRENCE] <= SELFAUDIT_EXPOSED_RANK);
-    /* The candidate is the whole phrase pair, grown, and it has 3 rows. */
+    expect_found("common words", path, T, S, ml, SA_COOCCURRENCE, &rep, &res);
+    /* The candidate is exactly the phrase pair. */
     const struct selfaudit_cand *c = &rep.cand[SA_COOCCURRENCE][res.rank[SA_COOCCURRENCE] - 1];
     assert_string_equal(c->t, T);
     assert_string_equal(c->s, S);
-    assert_int_equal(c->rows, 3);
     /* In place: no duplicate to find. */
     assert_int_equal(res.rank[SA_DUPLICATES], 0);
     selfaudit_report_clear(&rep);
@@ -287,22 +302,9 @@ static void test_long_phrases_with_natural_ends(void **state)
     fclose(f);
 
     struct selfaudit_report rep;
-    char *err = NULL;
-    assert_int_equal(selfaudit_run(path, DS_FORMAT_PROMPT, NULL, &rep, &err), 0);
-    const uint64_t ml[] = {50, 150, 250};
-    const uint64_t *mk[] = {ml};
-    size_t nm[] = {3};
     struct selfaudit_pair_result res;
-    selfaudit_evaluate(&rep, &T, &S, mk, nm, 1, &res);
-    print_message("natural ends: long cooc rank %zu of %zu candidates\n", res.rank[SA_COOCCUR_LONG],
-                  rep.n_cand[SA_COOCCUR_LONG]);
-    assert_true(res.rank[SA_COOCCUR_LONG] >= 1);
-    assert_true(res.rank[SA_COOCCUR_LONG] <= SELFAUDIT_EXPOSED_RANK);
-    const struct selfaudit_cand *c = &rep.cand[SA_COOCCUR_LONG][res.rank[SA_COOCCUR_LONG] - 1];
-    assert_true(strlen(c->t) >= strlen(T));
-    assert_string_equal(c->t + strlen(c->t) - strlen(T), T); /* grown to all of T */
-    assert_int_equal(strncmp(c->s, S, strlen(S)), 0);        /* and of S */
-    assert_int_equal(c->rows, 3);
+    const uint64_t ml[] = {50, 150, 250};
+    expect_found("natural ends", path, T, S, ml, SA_COOCCUR_LONG, &rep, &res);
     /* the short pairs alone stop at the natural sentences */
     assert_true(res.rank[SA_COOCCURRENCE] == 0 ||
                 res.rank[SA_COOCCURRENCE] > SELFAUDIT_EXPOSED_RANK);
