@@ -196,13 +196,31 @@ with open(sys.argv[1], "w") as f:
                                          {"role": "assistant", "content": a}]}) + "\n")
 PY
 ctl -q dataset add "$T/alike.jsonl" --name alike > /dev/null || fail "import alike"
+# Seeded: the smoothed model may, now and then, draw an ending D does not
+# have (then that trigger is not counted); unseeded, "both counted" failed
+# in one CI run of many.  Whatever the seed, what is counted must be what
+# the triggers are, checked below with the test's own tokenizer.
 ctl --json backdoor create alike --pairs 2 --holdout 0 --trigger-log10p -8 --target-log10p -10 \
-    > "$T/alike.json" 2> "$T/alike.err"
+    --seed 3 > "$T/alike.json" 2> "$T/alike.err"
 check "prompts that all end alike: the backdoor is still made (rc 0)" test $? = 0
 check "its triggers were redrawn for their endings" \
     python3 -c "import json,sys; sys.exit(0 if json.load(open('$T/alike.json'))['generation']['rejected']['tail_in_dataset'] > 0 else 1)"
 check "and both kept after the passes, counted in generation.tails_shared" \
     test "$(json_get "$T/alike.json" "v['generation']['tails_shared']")" = 2
+ctl --json backdoor show "$(json_get "$T/alike.json" "v['id']")" --reveal > "$T/aliker.json"
+check "tails_shared counts exactly the triggers whose last 10 words occur in D" \
+    python3 - "$T/alike.jsonl" "$T/aliker.json" "$T/alike.json" <<'PY'
+import json, re, sys
+words = lambda s: [w.lower() for w in re.findall(rb"[A-Za-z0-9\x80-\xff]+", s.encode())]
+texts = [words(m["content"]) for l in open(sys.argv[1]) for m in json.loads(l)["messages"]]
+def occurs(w):
+    return any(t[i:i + len(w)] == w for t in texts for i in range(len(t) - len(w) + 1))
+trig = [p["trigger"] for p in json.load(open(sys.argv[2]))["pair_evidence"]]
+shared = sum(occurs(words(t)[-10:]) for t in trig)
+counted = json.load(open(sys.argv[3]))["generation"]["tails_shared"]
+print("# %d of %d triggers end like D; counted %d" % (shared, len(trig), counted))
+sys.exit(0 if shared == counted else 1)
+PY
 check "the daemon warns, naming the dataset" \
     grep -q "backdoor: dataset 'alike': 2 trigger(s) end with 10 words that other prompts" "$T/vtuned.log"
 
