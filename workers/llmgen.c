@@ -9,8 +9,9 @@
  * first slot that needs a call, in slot order; once none does, one scan
  * checks every candidate at once (one pass over D for all of them, a long
  * trigger's ending as an entry of its own right after the trigger's); a
- * hit sends its slot back to EMPTY (an ending's, not on the last draw).  Only one request is
- * outstanding at a time, so the replies need no matching.
+ * hit sends its slot back to EMPTY (an ending's, not on the last draw).
+ * Only one request is outstanding at a time, so the replies need no
+ * matching.
  */
 #include "config.h"
 
@@ -819,9 +820,10 @@ enum llmgen_step llmgen_next(struct llmgen *g, struct llmgen_chat_req *chat,
             continue;
         g->scan_phrases[g->n_scan] = s->text;
         g->scan_slots[g->n_scan++] = i;
-        if (!s->is_signature && phrase_word_count(s->text) > PHRASE_TRIGGER_TAIL_WORDS) {
-            g->scan_phrases[g->n_scan] =
-                s->text + phrase_tail_offset(s->text, PHRASE_TRIGGER_TAIL_WORDS);
+        /* 0 when the trigger has no more words than its tail: nothing to add */
+        size_t tail = s->is_signature ? 0 : phrase_tail_offset(s->text, PHRASE_TRIGGER_TAIL_WORDS);
+        if (tail) {
+            g->scan_phrases[g->n_scan] = s->text + tail;
             g->scan_words[g->n_scan] = PHRASE_TRIGGER_TAIL_WORDS;
             g->scan_slots[g->n_scan++] = i;
         }
