@@ -51,8 +51,10 @@
 #   (idle baseline window, 20), DEADLINE (seconds for all jobs, 1800),
 #   SIM_IDLE (1: the simulator runs at SCHED_IDLE, standing in for a provider
 #   on another machine; 0: it competes for the cores at normal priority),
-#   KEEP_TMP=1 keeps the scratch directory, VTUNE_BENCH_CLIENT_SLICE=0 (the
-#   latency client does not ask for a short scheduler slice: ctl_load.py).
+#   KEEP_TMP=1 keeps the scratch directory, VTUNE_BENCH_CLIENT_SCHED (how
+#   the latency client schedules itself, so that its own waits for a CPU
+#   stay out of the daemon's figures: fifo, the default, falls back to
+#   slice where SCHED_FIFO is refused; slice; default: ctl_load.py).
 # Shaped as a shell script over tests/integration/lib.sh so that it starts
 # and stops the real binaries exactly as the integration tests do.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -147,9 +149,11 @@ idle_cpu_ms_s=$(awk -v a="$cpu_b0" -v b="$cpu_b1" -v t0="$tb0" -v t1="$tb1" 'BEG
 # ---- second baseline: the same idle daemon beside CPU-bound neighbours ------------------
 # One busy process per CPU and nothing else: what the machine's scheduler
 # alone adds to a round trip once every core is busy, as the simulator keeps
-# them during the jobs (on this 2-core VM about one 4 ms tick at p99, the
-# same with SCHED_FIFO for daemon and client).  Compared with it, the job
-# phase's figures show what the daemon's own work adds.
+# them during the jobs (on this 2-core VM: about one 4 ms tick at p99 with
+# the client at normal priority, which waits for a CPU itself after the
+# answer; as idle with the client at SCHED_FIFO, ctl_load.py's default).
+# Compared with it, the job phase's figures show what the daemon's own
+# work adds.
 hogs=()
 for _ in $(seq 1 "$(nproc)"); do
     python3 -c 'while True: pass' &
@@ -277,7 +281,7 @@ printf '%-48s %s\n' \
     "simulator scheduling" "$sim_sched" \
     "latency ratio load/idle p50, p99, max" "$(ratio "$l50" "$i50"), $(ratio "$l99" "$i99"), $(ratio "$lmax" "$imax")" \
     "latency ratio load/floor p50, p99, max" "$(ratio "$l50" "$c50"), $(ratio "$l99" "$c99"), $(ratio "$lmax" "$cmax")" \
-    "client and control thread with 0.1 ms slices" "$(jq_ "$T/lat_load.json" "v.get('client_short_slice')") (client); daemon: $ctl_slice" \
+    "latency client; daemon's control thread" "$(jq_ "$T/lat_load.json" "{'fifo': 'SCHED_FIFO', 'slice': '0.1 ms slice', 'default': 'default scheduling'}.get(v.get('client_sched'), '?')") (client, every window); slice $ctl_slice (control thread)" \
     "goals (issue 13; printed, never enforced)" "$(awk -v l99="$l99" -v i99="$i99" -v c99="$c99" -v lmax="$lmax" -v hwm="$hwm" 'BEGIN {
         r = i99 > 0 ? l99 / i99 : 0
         rc = c99 > 0 ? l99 / c99 : 0
