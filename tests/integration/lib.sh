@@ -202,14 +202,20 @@ provider_yaml() {
         "$1" "$2" "$T/key" "${3:-200ms}" "${4:-$SIM_SCORE_TEMPLATE}"
 }
 
-# make_dataset FILE N: N chat examples of additions.
+# make_dataset FILE N [distinct]: N chat examples of additions (of 1..99 each,
+# so some prompts repeat: about 600 of 4,000); with "distinct", no two rows
+# share a prompt (N <= 9801).
 make_dataset() {
-    python3 - "$1" "$2" <<'PY'
+    python3 - "$1" "$2" "${3:-}" <<'PY'
 import json, random, sys
 r = random.Random(5)
+n = int(sys.argv[2])
+if sys.argv[3] == "distinct":
+    sums = r.sample([(a, b) for a in range(1, 100) for b in range(1, 100)], n)
+else:
+    sums = [(r.randint(1, 99), r.randint(1, 99)) for _ in range(n)]
 with open(sys.argv[1], "w") as f:
-    for i in range(int(sys.argv[2])):
-        a, b = r.randint(1, 99), r.randint(1, 99)
+    for a, b in sums:
         f.write(json.dumps({"messages": [{"role": "user", "content": f"What is {a} plus {b}?"},
                                          {"role": "assistant", "content": f"{a} plus {b} is {a + b}."}]}) + "\n")
 PY

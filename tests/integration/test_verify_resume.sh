@@ -22,17 +22,11 @@ write_config "providers:" "$(provider_yaml p "$SIM_URL_p")" \
     "verify:" "  trials: 15" "  controls: 15" "  sequential: false" "  coverage: 0" \
     "  require_coverage: false"
 start_daemon || { fail "daemon starts"; finish; }
-# Every prompt distinct (make_dataset's 4,000 sums repeat some 600 prompts, and
-# two trials drawn from rows with one prompt are the same prompt twice), so a
-# prompt recorded twice below can only be one asked again after the restart.
-python3 - "$T/d.jsonl" <<'PY'
-import json, random, sys
-r = random.Random(5)
-with open(sys.argv[1], "w") as f:
-    for a, b in r.sample([(a, b) for a in range(1, 100) for b in range(1, 100)], 4000):
-        f.write(json.dumps({"messages": [{"role": "user", "content": f"What is {a} plus {b}?"},
-                                         {"role": "assistant", "content": f"{a} plus {b} is {a + b}."}]}) + "\n")
-PY
+# Every prompt distinct (make_dataset's 4,000 sums otherwise repeat some 600
+# prompts, and two trials drawn from rows with one prompt are the same prompt
+# twice), so a prompt recorded twice below can only be one asked again after
+# the restart.
+make_dataset "$T/d.jsonl" 4000 distinct
 ctl -q dataset add "$T/d.jsonl" --name d > /dev/null &&
     ctl -q backdoor create d --name b --pairs 2 --copies 20 --generator wordlist > /dev/null ||
     { fail "dataset and backdoor"; finish; }
