@@ -52,6 +52,7 @@ void conf_defaults(struct conf *c)
     c->control.max_connections = 256;
     c->control.max_buffered_bytes = 64ull * 1024 * 1024;
     c->control.partial_line_timeout_ms = 30 * 1000;
+    c->control.realtime = 1;
 
     c->generator.temperature = 1.3;
     c->generator.target_log10p = -40.0;

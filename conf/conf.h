@@ -96,6 +96,7 @@ struct conf_control {
     unsigned max_connections;    /* open client connections at once, default 256 */
     uint64_t max_buffered_bytes; /* unfinished request bytes, all connections, default 64 MiB */
     uint64_t partial_line_timeout_ms; /* a half-sent line idle this long is closed, default 30s */
+    int realtime; /* the control thread at real-time priority where allowed, default 1 */
 };
 
 struct conf {

@@ -1033,6 +1033,7 @@ static const struct field control_fields[] = {
     XF("max_connections", T_UINT, max_connections, 0, 1, 65536),
     XF("max_buffered", T_SIZE, max_buffered_bytes, 0, 64.0 * 1024, 16.0 * 1024 * 1024 * 1024),
     XF("partial_line_timeout", T_DUR, partial_line_timeout_ms, 0, 100, DAY_MS),
+    XF("realtime", T_BOOL, realtime, 0, 0, 0),
 };
 
 #define SF(key, type, member, flags, lo, hi)                                                       \

@@ -76,6 +76,11 @@ int ctl_server_set_access(struct ctl_server *s, mode_t mode, const char *group, 
 /* Number of open client connections. */
 unsigned ctl_server_connections(const struct ctl_server *s);
 
+/* How the control thread is scheduled now: "realtime", "realtime_resting"
+ * (over its CPU budget, for a moment), "slice" or "default" (vtuned(8),
+ * "The control thread"). */
+const char *ctl_server_scheduling(const struct ctl_server *s);
+
 /* Ends the control thread's part after the main loop ended: frees the
  * server (the reader connection, the snapshot).  Main thread, after
  * uv_run returned (the control thread has been joined by then). */
@@ -84,11 +89,11 @@ void ctl_server_free(struct ctl_server *s);
 /* status (daemon/methods_status.c), shared with the control thread: the
  * main loop's part of the answer (version, paths, providers, activity but
  * its connections), built on the main loop; and the part the thread that
- * answers adds (counts, uptime, activity.connections), on any thread for
- * its own res. */
+ * answers adds (counts, uptime, activity.connections and
+ * control_scheduling), on any thread for its own res. */
 json_t *status_snapshot(struct vtuned *d);
 void status_fill(json_t *res, const struct store_counts *c, uint64_t started_ms,
-                 unsigned connections);
+                 unsigned connections, const char *scheduling);
 
 /* Answers req with result (stolen) and frees req. */
 void ctl_reply(struct ctl_req *req, json_t *result);

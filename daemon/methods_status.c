@@ -51,7 +51,7 @@ json_t *status_snapshot(struct vtuned *d)
 }
 
 void status_fill(json_t *res, const struct store_counts *c, uint64_t started_ms,
-                 unsigned connections)
+                 unsigned connections, const char *scheduling)
 {
     json_object_set_new(res, CTL_K_UPTIME_SECONDS,
                         json_integer((json_int_t)((now_monotonic_ms() - started_ms) / 1000)));
@@ -62,8 +62,9 @@ void status_fill(json_t *res, const struct store_counts *c, uint64_t started_ms,
                   CTL_K_JOBS_ACTIVE, (json_int_t)c->jobs_active, CTL_K_VERIFICATIONS,
                   (json_int_t)c->verifications, CTL_K_AUDITS, (json_int_t)c->audits,
                   CTL_K_SCHEDULES, (json_int_t)c->schedules));
-    json_object_set_new(json_object_get(res, "activity"), "connections",
-                        json_integer((json_int_t)connections));
+    json_t *act = json_object_get(res, "activity");
+    json_object_set_new(act, "connections", json_integer((json_int_t)connections));
+    json_object_set_new(act, "control_scheduling", json_string(scheduling));
 }
 
 /* The main loop's answer, when the control thread leaves status to it
@@ -78,7 +79,8 @@ static void m_status(struct vtuned *d, struct ctl_req *req, json_t *params)
         return;
     }
     json_t *res = status_snapshot(d);
-    status_fill(res, &c, d->started_ms, ctl_server_connections(d->ctl));
+    status_fill(res, &c, d->started_ms, ctl_server_connections(d->ctl),
+                ctl_server_scheduling(d->ctl));
     ctl_reply(req, res);
 }
 

@@ -12,7 +12,8 @@
  *     the config in applies it;
  *   - applied here: socket_mode and socket_group (chown, then chmod of the
  *     socket file, as at start-up);
- *   - next start: state_dir, socket, signing_key_file, schedules, a removed provider, and a
+ *   - next start: state_dir, socket, signing_key_file, control.realtime,
+ *     schedules, a removed provider, and a
  *     provider's other settings (its HTTP client was built from them).
  *     The swapped-in config keeps the running value of these, so `status`
  *     and every reader see what is in force, not what the file says.
@@ -122,6 +123,12 @@ static void on_changed(const char *key, void *ctx)
         log_warnx("reload: signing_key_file changes at the next start");
         free(nc->signing_key_file);
         nc->signing_key_file = oc->signing_key_file ? xstrdup(oc->signing_key_file) : NULL;
+        list_add(&r->later, key);
+    } else if (!strcmp(key, "control.realtime")) {
+        /* set by the control thread for itself as it starts (ctl.c, sched_start) */
+        log_warnx("reload: control.realtime changes at the next start (running: %s)",
+                  oc->control.realtime ? "true" : "false");
+        nc->control.realtime = oc->control.realtime;
         list_add(&r->later, key);
     } else if (!strcmp(key, "socket_mode") || !strcmp(key, "socket_group")) {
         r->socket_access = 1; /* applied once, below, for both keys */

@@ -43,20 +43,23 @@ check "and is named as applied" grep -q "configuration reloaded: socket_group" "
 # 4. A key that needs a restart is named, never called reloaded; live keys
 #    changed with it still apply.
 sed -i "s|^socket: .*|socket: $T/run/other.sock|; s/^log_level: .*/log_level: info/" "$T/vtuned.yaml"
-echo "control: {max_connections: 100}" >> "$T/vtuned.yaml"
+echo "control: {max_connections: 100, realtime: false}" >> "$T/vtuned.yaml"
+sched_before=$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["activity"]["control_scheduling"])')
 hup
 last_summary > "$T/s"
 check "the summary is 'partly reloaded', not 'reloaded'" grep -q "configuration partly reloaded" "$T/s"
 check "it names socket as changing at the next start" grep -q "at the next start: socket" "$T/s"
 check "and the live keys as applied" grep -q "applied log_level, control.max_connections" "$T/s"
 check "a line says 'socket changes at the next start'" grep -q "reload: socket changes at the next start" "$T/vtuned.log"
+check "control.realtime is named as changing at the next start" grep -q "at the next start: .*control.realtime" "$T/s"
+check "and the control thread runs as before ($sched_before)" test "$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["activity"]["control_scheduling"])')" = "$sched_before"
 check "the daemon still answers on the running socket" ctl_ok
 check "and has not created the new one" test ! -e "$T/run/other.sock"
 
 # 4b. A provider's client settings need a restart: named, and `status`
 #     keeps showing the running value; its poll_interval applies now.
 echo sk-test > "$T/key"
-sed -i "s|^socket: .*|socket: $SOCK|" "$T/vtuned.yaml" # back to the running one
+sed -i "s|^socket: .*|socket: $SOCK|; s|, realtime: false}|}|" "$T/vtuned.yaml" # back to the running ones
 printf 'providers:\n  p:\n    kind: openai\n    base_url: http://127.0.0.1:9/v1\n    api_key_file: %s\n' "$T/key" >> "$T/vtuned.yaml"
 hup
 check "a new provider is applied" grep -q "configuration reloaded: providers.p" <(last_summary)
