@@ -40,6 +40,8 @@
 #       before job 1 existed, so its job show is a "no such job" answer);
 #       and issue 13's goals (p99 within 3x idle, worst under 100 ms, peak
 #       RSS at most 50 MiB), each said yes or no, never failing the run;
+#       "idle" there is the quietest of the three idle-daemon windows
+#       (before, beside the CPU hogs, after), each of 201 samples;
 #     - the simulator's request counts (per endpoint, per job);
 #     - warn/error lines in the daemon log.
 #   The exit status is 0 unless something is broken (a job that did not
@@ -54,7 +56,9 @@
 #   KEEP_TMP=1 keeps the scratch directory, VTUNE_BENCH_CLIENT_SCHED (how
 #   the latency client schedules itself, so that its own waits for a CPU
 #   stay out of the daemon's figures: fifo, the default, falls back to
-#   slice where SCHED_FIFO is refused; slice; default: ctl_load.py).
+#   slice where SCHED_FIFO is refused; slice; default: ctl_load.py),
+#   CTL_REALTIME (1: the daemon's control thread at real-time priority where
+#   it may, as shipped; 0: control.realtime false, normal priority).
 # Shaped as a shell script over tests/integration/lib.sh so that it starts
 # and stops the real binaries exactly as the integration tests do.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -123,15 +127,21 @@ fi
 # default backdoor's pairs; the figure wanted is its cost).
 ppl_conf=(); submit_force=()
 if [ "${PPL:-0}" -gt 0 ]; then ppl_conf=("verify:" "  perplexity_sample: $PPL"); submit_force=(--force); fi
-write_config "providers:" "$(provider_yaml p "$SIM_URL_p" "$POLL")" "    max_concurrency: $CONCURRENCY" "${ppl_conf[@]}"
+# CTL_REALTIME=0: the control thread at normal priority (control.realtime:
+# false), for a run to compare with the default.
+ctl_conf=(); [ "${CTL_REALTIME:-1}" = 0 ] && ctl_conf=("control:" "  realtime: false")
+write_config "providers:" "$(provider_yaml p "$SIM_URL_p" "$POLL")" "    max_concurrency: $CONCURRENCY" "${ppl_conf[@]}" "${ctl_conf[@]}"
 # Info, not debug: a per-request debug line would be most of the CPU measured.
 sed -i 's/^log_level: debug$/log_level: info/' "$T/vtuned.yaml"
 start_daemon || { fail "daemon starts"; finish; }
-# The control thread's scheduler slice (se.slice, Linux >= 6.12), read while it runs.
+# How the control thread runs (status's activity.control_scheduling: realtime
+# or slice; vtuned(8), "The control thread"), its policy and slice as the kernel
+# shows them (chrt; se.slice, Linux >= 6.12), read while it runs.
 ctl_task=$(task_named "$DAEMON_PID" vtuned-ctl)
+ctl --json status > "$T/st_sched.json" 2>/dev/null
+ctl_sched="$(jq_ "$T/st_sched.json" "v['activity'].get('control_scheduling', '?')" 2>/dev/null), $( [ -n "$ctl_task" ] && chrt -p "${ctl_task##*/}" 2>/dev/null | sed -n 's/.*policy: \([A-Z_]*\).*/\1/p')"
 ctl_slice=$( [ -n "$ctl_task" ] && sched_slice "$ctl_task")
-ctl_slice=${ctl_slice:+$ctl_slice ns}
-: "${ctl_slice:=n/a}"
+[ -n "$ctl_slice" ] && ctl_sched="$ctl_sched, slice $ctl_slice ns"
 make_dataset "$T/d.jsonl" 200
 ctl -q dataset add "$T/d.jsonl" --name d > /dev/null && ctl -q backdoor create d --name b > /dev/null ||
     { fail "dataset and backdoor"; finish; }
@@ -237,6 +247,7 @@ $LOAD "$SOCK" latency --rate "$RATE" --seconds "$BASE_SECONDS" --show-job 1 > "$
 tail -n +"$((log_lines0 + 1))" "$T/vtuned.log" > "$T/job-phase.log"
 warns=$(grep -c ' warn  ' "$T/job-phase.log")
 errors=$(grep -c ' error ' "$T/job-phase.log")
+rests=$(grep -c 'over its real-time budget' "$T/job-phase.log")
 stop_daemon
 check "clean stop" test "$STOP_RC" = 0
 
@@ -252,6 +263,13 @@ lat() { jq_ "$1" "v['latency_ms'].get('$2','n/a')"; }
 i50=$(lat "$T/lat_idle.json" p50); i99=$(lat "$T/lat_idle.json" p99); imax=$(lat "$T/lat_idle.json" max)
 c50=$(lat "$T/lat_floor.json" p50); c99=$(lat "$T/lat_floor.json" p99); cmax=$(lat "$T/lat_floor.json" max)
 l50=$(lat "$T/lat_load.json" p50); l99=$(lat "$T/lat_load.json" p99); lmax=$(lat "$T/lat_load.json" max)
+a99=$(jq_ "$T/lat_after.json" "v['latency_ms'].get('p99','n/a')")
+# The goal's baseline: the quietest of the three windows on the idle daemon
+# (before the jobs, beside the CPU hogs, after the jobs).  One window of 201
+# samples has its p99 in its 2-3 slowest answers, and on a shared machine
+# some windows catch waits of several ms that others do not: against a
+# noisy window alone the ratio would say "yes" for the wrong reason.
+q99=$(awk -v a="$i99" -v b="$c99" -v c="$a99" 'BEGIN { m = a + 0; if (b + 0 > 0 && b + 0 < m) m = b + 0; if (c + 0 > 0 && c + 0 < m) m = c + 0; print m }')
 latp() { jq_ "$1" "'%s / %s / %s ms (%d samples)' % tuple([v['$2'].get(k,'n/a') for k in ('p50','p99','max')] + [v['$2']['n']])"; }
 echo
 echo "# ---- bench_jobs figures (N=$N) ----"
@@ -281,15 +299,16 @@ printf '%-48s %s\n' \
     "simulator scheduling" "$sim_sched" \
     "latency ratio load/idle p50, p99, max" "$(ratio "$l50" "$i50"), $(ratio "$l99" "$i99"), $(ratio "$lmax" "$imax")" \
     "latency ratio load/floor p50, p99, max" "$(ratio "$l50" "$c50"), $(ratio "$l99" "$c99"), $(ratio "$lmax" "$cmax")" \
-    "latency client; daemon's control thread" "$(jq_ "$T/lat_load.json" "{'fifo': 'SCHED_FIFO', 'slice': '0.1 ms slice', 'default': 'default scheduling'}.get(v.get('client_sched'), '?')") (client, every window); slice $ctl_slice (control thread)" \
-    "goals (issue 13; printed, never enforced)" "$(awk -v l99="$l99" -v i99="$i99" -v c99="$c99" -v lmax="$lmax" -v hwm="$hwm" 'BEGIN {
-        r = i99 > 0 ? l99 / i99 : 0
-        rc = c99 > 0 ? l99 / c99 : 0
-        printf "p99 within 3x idle: %s (%.1fx; %.1fx the floor); worst < 100 ms: %s; peak RSS <= 50 MiB: %s",
-            (i99 > 0 && r <= 3) ? "yes" : "no", r, rc, (lmax + 0 < 100) ? "yes" : "no",
+    "latency client; daemon's control thread" "$(jq_ "$T/lat_load.json" "{'fifo': 'SCHED_FIFO', 'slice': '0.1 ms slice', 'default': 'default scheduling'}.get(v.get('client_sched'), '?')") (client, every window); $ctl_sched (control thread)" \
+    "goals (issue 13; printed, never enforced)" "$(awk -v l99="$l99" -v q99="$q99" -v i99="$i99" -v lmax="$lmax" -v hwm="$hwm" 'BEGIN {
+        r = q99 > 0 ? l99 / q99 : 0
+        ri = i99 > 0 ? l99 / i99 : 0
+        printf "p99 within 3x idle: %s (%.1fx the quietest idle window, p99 %s ms; %.1fx the first); worst < 100 ms: %s; peak RSS <= 50 MiB: %s",
+            (q99 > 0 && r <= 3) ? "yes" : "no", r, q99, ri, (lmax + 0 < 100) ? "yes" : "no",
             (hwm / 1024 <= 50) ? "yes" : "no" }')" \
     "slowest status answers (s into run, ms)" "$(jq_ "$T/lat_load.json" "v['slowest']")" \
-    "daemon log warn / error lines (job phase)" "$warns / $errors"
+    "daemon log warn / error lines (job phase)" "$warns / $errors" \
+    "control thread over its real-time budget" "$rests log line(s) in the job phase (at most one a minute)"
 python3 - "$T/stats.json" "$N" <<'PY'
 import json, sys
 st = json.load(open(sys.argv[1])); n = int(sys.argv[2])
