@@ -1653,6 +1653,7 @@ static int sched_set(int realtime)
 #endif
 }
 
+/* The calling thread's CPU time in ns, or 0 when it cannot be read. */
 static uint64_t thread_cpu_ns(void)
 {
     struct timespec ts;
@@ -1661,40 +1662,59 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-/* After every turn of the control loop: the real-time budget (above). */
+/* After every turn of the control loop: the real-time budget (above).
+ * The clock is read here, not taken from uv_now, which libuv set before
+ * the turn's callbacks ran: the window must include the turn it pays for. */
 static void on_budget_check(uv_check_t *h)
 {
     struct ctl_server *s = h->data;
-    uint64_t now = uv_now(&s->loop), span = now - s->rt_win_ms;
-    int state = atomic_load(&s->sched_state);
+    uint64_t now = now_monotonic_ms(), span = now - s->rt_win_ms;
+    int state = atomic_load(&s->sched_state), e;
     if (state == CTL_SCHED_RESTING) {
         if (now < s->rt_rest_until_ms)
             return;
-        if (sched_set(1) == 0) {
-            atomic_store(&s->sched_state, CTL_SCHED_REALTIME);
-            s->rt_win_ms = now;
-            s->rt_win_cpu = thread_cpu_ns();
-        } else {
-            s->rt_rest_until_ms = now + CTL_RT_REST_MS; /* try again later */
+        if ((e = sched_set(1)) != 0) {
+            /* the limit was lowered under us (prlimit on the daemon): stay
+             * at normal priority, and say so once */
+            atomic_store(&s->sched_state, CTL_SCHED_SLICE);
+            uv_check_stop(&s->budget);
+            log_info("ctl: the control thread cannot take real-time priority again (%s): it "
+                     "stays at normal priority until the next start",
+                     strerror(e));
+            return;
         }
+        atomic_store(&s->sched_state, CTL_SCHED_REALTIME);
+        s->rt_win_ms = now;
+        s->rt_win_cpu = thread_cpu_ns();
         return;
     }
     if (state != CTL_SCHED_REALTIME || span < CTL_RT_WINDOW_MS)
         return;
-    uint64_t cpu = thread_cpu_ns(), used_ms = (cpu - s->rt_win_cpu) / 1000000;
+    uint64_t cpu = thread_cpu_ns();
+    if (cpu < s->rt_win_cpu || !cpu)
+        return; /* no reading: the next window decides */
+    uint64_t used_ms = (cpu - s->rt_win_cpu) / 1000000;
     s->rt_win_ms = now;
     s->rt_win_cpu = cpu;
     if (used_ms * 100 <= span * CTL_RT_SHARE_PCT)
         return;
-    if (sched_set(0) != 0)
-        return; /* cannot leave SCHED_FIFO: nothing to do but try at the next window */
+    if ((e = sched_set(0)) != 0) {
+        /* never seen: leaving SCHED_FIFO needs no permission */
+        if (!s->rt_log_ms || now - s->rt_log_ms >= CTL_RT_LOG_MS) {
+            log_warnx("ctl: the control thread is over its real-time budget but cannot leave "
+                      "it: %s",
+                      strerror(e));
+            s->rt_log_ms = now;
+        }
+        return;
+    }
     atomic_store(&s->sched_state, CTL_SCHED_RESTING);
     s->rt_rest_until_ms = now + CTL_RT_REST_MS;
     s->rt_rests++;
     if (!s->rt_log_ms || now - s->rt_log_ms >= CTL_RT_LOG_MS) {
         log_info("ctl: the control thread used %llu ms of CPU in %llu ms, over its real-time "
-                 "budget of %d%% of a CPU: normal priority for %d ms (%llu time(s) since the last "
-                 "such line)",
+                 "budget of %d%% of a CPU: normal priority for about %d ms (rests since the last "
+                 "such line, this one included: %llu)",
                  (unsigned long long)used_ms, (unsigned long long)span, CTL_RT_SHARE_PCT,
                  CTL_RT_REST_MS, (unsigned long long)s->rt_rests);
         s->rt_log_ms = now;
@@ -1713,7 +1733,7 @@ static void sched_start(struct ctl_server *s)
     if (s->rt_wanted) {
         if ((e = sched_set(1)) == 0) {
             atomic_store(&s->sched_state, CTL_SCHED_REALTIME);
-            s->rt_win_ms = uv_now(&s->loop);
+            s->rt_win_ms = now_monotonic_ms();
             s->rt_win_cpu = thread_cpu_ns();
             uv_check_start(&s->budget, on_budget_check);
             log_info("ctl: the control thread runs at real-time priority (SCHED_FIFO %d, at most "
@@ -2018,7 +2038,7 @@ fail:
     free(dir);
     s->closing = 1;
     /* Handles are freed only after their close callbacks: close the
-     * listener (server_release then closes wake and sweep) and run the
+     * listener (server_release then closes wake, sweep and budget) and run the
      * control loop, not yet threaded, until they are done. */
     uv_close((uv_handle_t *)&s->pipe, on_listener_closed);
     uv_run(&s->loop, UV_RUN_DEFAULT);

@@ -269,7 +269,7 @@ a99=$(jq_ "$T/lat_after.json" "v['latency_ms'].get('p99','n/a')")
 # samples has its p99 in its 2-3 slowest answers, and on a shared machine
 # some windows catch waits of several ms that others do not: against a
 # noisy window alone the ratio would say "yes" for the wrong reason.
-q99=$(awk -v a="$i99" -v b="$c99" -v c="$a99" 'BEGIN { m = a + 0; if (b + 0 > 0 && b + 0 < m) m = b + 0; if (c + 0 > 0 && c + 0 < m) m = c + 0; print m }')
+q99=$(awk -v a="$i99" -v b="$c99" -v c="$a99" 'BEGIN { m = 0; split(a " " b " " c, w, " "); for (i = 1; i <= 3; i++) { v = w[i] + 0; if (v > 0 && (m == 0 || v < m)) m = v }; print m }')
 latp() { jq_ "$1" "'%s / %s / %s ms (%d samples)' % tuple([v['$2'].get(k,'n/a') for k in ('p50','p99','max')] + [v['$2']['n']])"; }
 echo
 echo "# ---- bench_jobs figures (N=$N) ----"
