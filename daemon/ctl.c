@@ -206,6 +206,14 @@ struct ctl_limits {
     gid_t sock_gid; /* the socket's group, whose members are allowed, or -1 */
 };
 
+/* An event a flood can repeat (a refused connection or request, a rest
+ * of the real-time budget): counted, and logged at most every so often
+ * with the count since the last line (lograte_due). */
+struct ctl_lograte {
+    uint64_t n;       /* events since the last line */
+    uint64_t last_ms; /* when that line was logged, 0: never */
+};
+
 /* How the control thread is scheduled (sched_start, on_budget_check). */
 enum ctl_sched {
     CTL_SCHED_DEFAULT,  /* as the kernel made it: every request refused */
@@ -232,7 +240,8 @@ struct ctl_server {
     int rt_wanted;     /* control.realtime at start */
     uint64_t rt_win_ms, rt_win_cpu; /* the budget's window: its start, the thread's CPU ns then */
     uint64_t rt_rest_until_ms;      /* resting until */
-    uint64_t rt_rests, rt_log_ms;   /* rests since the last log line; when that was */
+    struct ctl_lograte rests_log;   /* rests over the budget */
+    struct ctl_lograte stuck_log;   /* failed drops from real-time (never seen) */
     int closing;
     int handles; /* open handles: listener + connections */
     struct ctl_conn *conns;
@@ -266,10 +275,8 @@ struct ctl_server {
     uint64_t inflight;      /* bytes of request lines handed to the main loop, unanswered */
     uint64_t inflight_fds;  /* descriptors those requests came with (closed when answered) */
     uint64_t peak_buffered; /* highest buffered since the last heap trim */
-    uint64_t refused;       /* connections refused since the last log line */
-    uint64_t refused_log_ms;
-    uint64_t busy_refused; /* requests refused by max_buffered since the last log line */
-    uint64_t busy_log_ms;
+    struct ctl_lograte refused_log; /* connections refused by max_connections */
+    struct ctl_lograte busy_log;    /* requests refused by max_buffered */
 };
 
 struct ctl_write {
@@ -358,6 +365,20 @@ static void conn_recv_fds(struct ctl_conn *c)
 #define CTL_TRIM_PEAK (8u << 20)
 /* Refused connections are logged at most this often. */
 #define CTL_REFUSE_LOG_MS 10000
+
+/* Counts one event of r; returns the count to log (this event included)
+ * when a line is due at now, every_ms after the last one, and starts a
+ * new count; else 0. */
+static uint64_t lograte_due(struct ctl_lograte *r, uint64_t now, uint64_t every_ms)
+{
+    r->n++;
+    if (r->last_ms != 0 && now - r->last_ms < every_ms)
+        return 0;
+    uint64_t n = r->n;
+    r->n = 0;
+    r->last_ms = now;
+    return n;
+}
 /* A list whose answer would be larger than this is answered by the main
  * loop: on the control thread it would hold every other client's answer
  * for its whole time (a job list of 1,000 rows, about 0.5 MB: about 10 ms
@@ -1056,15 +1077,11 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len, struct
                  "answered",
                  (unsigned long long)held, (unsigned long long)max_buffered);
     if (busy[0]) {
-        uint64_t now = uv_now(&s->loop);
-        s->busy_refused++;
-        if (s->busy_log_ms == 0 || now - s->busy_log_ms >= CTL_REFUSE_LOG_MS) {
+        uint64_t n = lograte_due(&s->busy_log, uv_now(&s->loop), CTL_REFUSE_LOG_MS);
+        if (n)
             log_warnx("ctl: refused %llu request(s), the latest %s from uid %lu pid %ld: %s",
-                      (unsigned long long)s->busy_refused, m->name, (unsigned long)c->peer.uid,
-                      (long)c->peer.pid, busy);
-            s->busy_refused = 0;
-            s->busy_log_ms = now;
-        }
+                      (unsigned long long)n, m->name, (unsigned long)c->peer.uid, (long)c->peer.pid,
+                      busy);
         conn_send(c, error_object(id, CTL_ERR_BUSY, busy, NULL));
         goto out;
     }
@@ -1300,16 +1317,11 @@ static void on_connection(uv_stream_t *server, int status)
     pthread_mutex_unlock(&s->mu);
     if (s->n_conns > limit) {
         char msg[160];
-        uint64_t now = uv_now(&s->loop);
-        s->refused++;
-        if (s->refused_log_ms == 0 || now - s->refused_log_ms >= CTL_REFUSE_LOG_MS) {
+        uint64_t n = lograte_due(&s->refused_log, uv_now(&s->loop), CTL_REFUSE_LOG_MS);
+        if (n)
             log_warnx("ctl: refused %llu connection(s), the latest from uid %lu pid %ld: %u "
                       "open (control.max_connections)",
-                      (unsigned long long)s->refused, (unsigned long)c->peer.uid, (long)c->peer.pid,
-                      limit);
-            s->refused = 0;
-            s->refused_log_ms = now;
-        }
+                      (unsigned long long)n, (unsigned long)c->peer.uid, (long)c->peer.pid, limit);
         snprintf(msg, sizeof msg,
                  "too many connections (limit %u): close idle clients or raise "
                  "control.max_connections",
@@ -1698,28 +1710,23 @@ static void on_budget_check(uv_check_t *h)
     s->rt_win_cpu = cpu;
     if (used_ms * 100 <= span * CTL_RT_SHARE_PCT)
         return;
+    uint64_t n;
     if ((e = sched_set(0)) != 0) {
         /* never seen: leaving SCHED_FIFO needs no permission */
-        if (!s->rt_log_ms || now - s->rt_log_ms >= CTL_RT_LOG_MS) {
+        if (lograte_due(&s->stuck_log, now, CTL_RT_LOG_MS))
             log_warnx("ctl: the control thread is over its real-time budget but cannot leave "
                       "it: %s",
                       strerror(e));
-            s->rt_log_ms = now;
-        }
         return;
     }
     atomic_store(&s->sched_state, CTL_SCHED_RESTING);
     s->rt_rest_until_ms = now + CTL_RT_REST_MS;
-    s->rt_rests++;
-    if (!s->rt_log_ms || now - s->rt_log_ms >= CTL_RT_LOG_MS) {
+    if ((n = lograte_due(&s->rests_log, now, CTL_RT_LOG_MS)))
         log_info("ctl: the control thread used %llu ms of CPU in %llu ms, over its real-time "
                  "budget of %d%% of a CPU: normal priority for about %d ms (rests since the last "
                  "such line, this one included: %llu)",
                  (unsigned long long)used_ms, (unsigned long long)span, CTL_RT_SHARE_PCT,
-                 CTL_RT_REST_MS, (unsigned long long)s->rt_rests);
-        s->rt_log_ms = now;
-        s->rt_rests = 0;
-    }
+                 CTL_RT_REST_MS, (unsigned long long)n);
 }
 
 /* At the control thread's start: real-time where control.realtime asks for
