@@ -112,6 +112,12 @@ stop_daemon() {
 
 ctl() { "$VTUNECTL" -s "$T/run/vtuned.sock" "$@"; }
 
+# control_scheduling: how status says the daemon's control thread runs
+# (activity.control_scheduling: realtime, realtime_resting, slice, default).
+control_scheduling() {
+    ctl --json status 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["activity"]["control_scheduling"])'
+}
+
 # json_get FILE EXPR: reads a value with python3's json (EXPR indexes 'v').
 json_get() { python3 -c "import json,sys; v=json.load(open(sys.argv[1])); print($2)" "$1"; }
 

@@ -28,8 +28,7 @@ REAL_VTUNED=$VTUNED
 # (the control thread's policy carries |SCHED_RESET_ON_FORK: not inherited)
 policy() { chrt -p "${1##*/}" 2>/dev/null | sed -n 's/.*scheduling policy: \([A-Z_]*\).*/\1/p'; }
 reset_on_fork() { chrt -p "${1##*/}" 2>/dev/null | grep -q "SCHED_RESET_ON_FORK"; }
-ctl_sched() { ctl --json status 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["activity"]["control_scheduling"])'; }
-ctl_sched_is() { [ "$(ctl_sched)" = "$1" ]; }
+ctl_sched_is() { [ "$(control_scheduling)" = "$1" ]; }
 # wrap COMMAND...: the next start_daemon runs the daemon through prlimit/setpriv (both
 # exec, so DAEMON_PID stays the daemon's).
 wrap() {

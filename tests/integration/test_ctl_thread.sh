@@ -64,7 +64,7 @@ if grep -q "no short scheduler slice" "$T/vtuned.log"; then
 elif [ -n "$ctl_task" ] && [ -n "$(sched_slice "$ctl_task")" ]; then
     check "its scheduler slice is 0.1 ms" test "$(sched_slice "$ctl_task")" = 100000
     check "the main loop's slice is longer" test "$(sched_slice "/proc/$DAEMON_PID/task/$DAEMON_PID")" -gt 100000
-    check "status says the control thread runs with the short slice" test "$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["activity"]["control_scheduling"])')" = slice
+    check "status says the control thread runs with the short slice" test "$(control_scheduling)" = slice
 else
     echo "# no se.slice in /proc/PID/task/TID/sched (kernel before 6.12): slice not checked"
 fi

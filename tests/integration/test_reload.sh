@@ -44,7 +44,7 @@ check "and is named as applied" grep -q "configuration reloaded: socket_group" "
 #    changed with it still apply.
 sed -i "s|^socket: .*|socket: $T/run/other.sock|; s/^log_level: .*/log_level: info/" "$T/vtuned.yaml"
 echo "control: {max_connections: 100, realtime: false}" >> "$T/vtuned.yaml"
-sched_before=$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["activity"]["control_scheduling"])')
+sched_before=$(control_scheduling)
 hup
 last_summary > "$T/s"
 check "the summary is 'partly reloaded', not 'reloaded'" grep -q "configuration partly reloaded" "$T/s"
@@ -52,7 +52,7 @@ check "it names socket as changing at the next start" grep -q "at the next start
 check "and the live keys as applied" grep -q "applied log_level, control.max_connections" "$T/s"
 check "a line says 'socket changes at the next start'" grep -q "reload: socket changes at the next start" "$T/vtuned.log"
 check "control.realtime is named as changing at the next start" grep -q "at the next start: .*control.realtime" "$T/s"
-check "and the control thread runs as before ($sched_before)" test "$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["activity"]["control_scheduling"])')" = "$sched_before"
+check "and the control thread runs as before ($sched_before)" test "$(control_scheduling)" = "$sched_before"
 check "the daemon still answers on the running socket" ctl_ok
 check "and has not created the new one" test ! -e "$T/run/other.sock"
 
