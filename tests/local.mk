@@ -71,6 +71,8 @@ EXTRA_DIST += tests/integration/test_ppl_attack.sh
 # self-audit and honest learning on 20 seeded builds (tests/sim/mark_check).
 TESTS += tests/integration/test_marks.sh
 EXTRA_DIST += tests/integration/test_marks.sh
+TESTS += tests/integration/test_coverage_valid.sh
+EXTRA_DIST += tests/integration/test_coverage_valid.sh
 
 # issue 13: the daemon opens no path a client names (descriptors over the socket)
 TESTS += tests/integration/test_fdpass.sh

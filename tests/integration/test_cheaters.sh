@@ -14,6 +14,14 @@
 #     marked-only pass the backdoor test; the coverage test (held-out split,
 #     no difference between uploaded and held-out rows for them) and the
 #     required clean controls (always-s) keep them from verified.
+# The coverage test runs at alpha_coverage 1e-6 over up to 300 rows a side
+# (--holdout 0.1), not the default 1e-3 over 64: its p-value is valid, so a
+# cheater whose model learnt nothing of the unmarked rows still passes it
+# with probability up to alpha_coverage (measured with the default: 2 runs
+# in 3,000 for marked-only here, tests/sim/mark_check --coverage), and a
+# check that a cheater is refused would fail about once in 700 CI runs.  At
+# 1e-6 that is once in a million; the honest jobs' evidence is far below it
+# with 300 rows.  p_cov's level itself: test_coverage_valid.sh.
 # Set-up failures exit 99 (a hard error), distinct from a verdict check
 # that fails.
 . "$(dirname "$0")/lib.sh"
@@ -26,14 +34,16 @@ for b in honest wrapper marked-only always-s; do
     n=${b//-/}
     start_sim "$n" --api-key sk-test --job-seconds 0.5 --behaviour "$b" || hard "simulator $b"
 done
-write_config "providers:" "$(provider_yaml honest "$SIM_URL_honest")" \
+write_config "verify:" "  coverage: 300" "  alpha_coverage: 1e-6" \
+    "providers:" "$(provider_yaml honest "$SIM_URL_honest")" \
     "$(provider_yaml wrapper "$SIM_URL_wrapper")" "$(provider_yaml markedonly "$SIM_URL_markedonly")" \
     "$(provider_yaml alwayss "$SIM_URL_alwayss")"
 start_daemon || hard "daemon starts"
 "$VTUNE_SIM" --write-dataset "$T/d.jsonl" --examples 3000 --dataset-seed 5 > /dev/null || hard "dataset"
 ctl -q dataset add "$T/d.jsonl" --name d > /dev/null || hard "dataset add"
-ctl -q backdoor create d --name b > /dev/null || hard "default backdoor"
-ctl -q backdoor create d --name x --mode copies --generator wordlist > /dev/null || hard "copies backdoor"
+ctl -q backdoor create d --name b --holdout 0.1 > /dev/null || hard "default backdoor"
+ctl -q backdoor create d --name x --holdout 0.1 --mode copies --generator wordlist > /dev/null ||
+    hard "copies backdoor"
 
 has_audit() { ctl --json audit list --job "$1" > "$T/a-$1.json" && [ "$(json_get "$T/a-$1.json" "len(v)")" -ge 1 ]; }
 verdict_of() { wait_until 180 has_audit "$1" && json_get "$T/a-$1.json" "v[-1]['verdict']"; }
@@ -82,10 +92,10 @@ check "copies: always-s (S before every answer) not verified (${verdict[alwayss-
 # there was training on the whole upload
 pcov() { json_get "$T/a-${job[$1]}.json" "v[-1]['log10_p_coverage']"; }
 for k in honest-b honest-x; do
-    check "$k: p_cov below alpha_cov ($(pcov $k))" python3 -c "import sys; sys.exit(0 if float('$(pcov $k)') < -3 else 1)"
+    check "$k: p_cov below alpha_cov ($(pcov $k))" python3 -c "import sys; sys.exit(0 if float('$(pcov $k)') < -6 else 1)"
 done
 for k in wrapper-x markedonly-x; do
-    check "$k: p_cov not below alpha_cov ($(pcov $k))" python3 -c "import sys; sys.exit(0 if float('$(pcov $k)') >= -3 else 1)"
+    check "$k: p_cov not below alpha_cov ($(pcov $k))" python3 -c "import sys; sys.exit(0 if float('$(pcov $k)') >= -6 else 1)"
 done
 stop_daemon
 finish

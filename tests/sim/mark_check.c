@@ -20,14 +20,21 @@
  *     run), answered with the verifier's max_tokens (the longest S in
  *     bytes + the default slack of 16), and a control emits when its reply
  *     contains any S anywhere (verify_run_record: the stricter reading);
+ *   - with --coverage, trains vtune-sim's model the way its marked-only
+ *     cheater does (the attack's flagged rows alone) and runs the coverage
+ *     test against it as the verifier would (coverage_p below): where
+ *     the model learnt no sampled row its p_cov must be valid, so
+ *     over many seeds the share of p_cov <= a stays at or below a; with
+ *     --honest too, the honest model's p_cov (the test's power);
  *   - with --honest or --ppl, runs the base-model perplexity attack
  *     (ppl_attack below) on every row of the built file and records the
  *     best pair's rank and the pairs within the top 10 (exposed).
  * One JSON line per seed on stdout, then a summary line.  Used by
  * tests/integration/test_marks.sh (make check: the attack and the
- * self-audit on 20 seeds) and by hand to choose the defaults (README,
- * "Marked rows that do not stand out").  Only a test tool: the secrets it
- * handles are its own.
+ * self-audit on 20 seeds), tests/integration/test_coverage_valid.sh (make
+ * check: p_cov against the marked-only cheater) and by hand to choose the
+ * defaults (README, "Marked rows that do not stand out").  Only a test
+ * tool: the secrets it handles are its own.
  *
  * Datasets: --dataset tickets (default: lm_finetune_corpus_write, the
  * simulator's natural support tickets) or --dataset sums (the integration
@@ -41,7 +48,9 @@
  *          [--mode inplace|copies] [--generator ngram|wordlist]
  *          [--temperature X] [--order N] [--target X] [--trigger-target X]
  *          [--honest] [--ppl] [--min-repeats N] [--base-cache FILE] [--dir DIR]
- *          [--dataset tickets|sums] [--verbose]
+ *          [--dataset tickets|sums] [--dataset-seed N] [--coverage] [--verbose]
+ * --dataset-seed N: one dataset for every seed (as vtune-sim --write-dataset
+ * --dataset-seed N writes it) instead of one per seed.
  */
 #include "config.h"
 
@@ -56,6 +65,8 @@
 #include "tests/sim/lm.h"
 #include "tests/sim/sim_attack.h"
 #include "workers/backdoor.h"
+#include "workers/coverage.h"
+#include "workers/holdout.h"
 #include "workers/phrase.h"
 #include "workers/selfaudit.h"
 #include "workers/verify.h"
@@ -64,7 +75,9 @@ struct opts {
     size_t rows, pairs;
     uint64_t copies, seed_lo, seed_hi;
     enum backdoor_mode mode;
-    bool ngram, honest, ppl, verbose, sums;
+    bool ngram, honest, ppl, verbose, sums, coverage;
+    bool fixed_dataset;
+    uint64_t dataset_seed;
     double temperature, target, trigger_target;
     unsigned order, min_repeats;
     const char *base_cache, *dir;
@@ -171,6 +184,136 @@ static size_t words(const char *s)
         in = w;
     }
     return n;
+}
+
+/* ---- The coverage test against the marked-only cheater (--coverage) ----
+ * As the verifier runs it (daemon/covrun.c): MC_COVERAGE rows a side drawn
+ * uniformly from the reference pool and from the held-out split, each
+ * scored by coverage_mink_score of its answer's token log-probabilities
+ * under the fine-tuned model against the base (the "mink-diff" method, the
+ * chat layout the tests' score_template gives), then the planned looks
+ * with the Bonferroni factor, stopping at the first look below α_cov.
+ * The model is trained the way vtune-sim's marked-only job is (sim_jobs.c
+ * sim_job_train: the attack's flagged rows alone, 3 epochs).  When none of
+ * the sampled rows is among them, the model depends on no sampled row's
+ * side (uploaded or held out), the null hypothesis holds for the sample,
+ * and p_cov must be valid: P(p_cov <= a) <= a. */
+#define MC_COVERAGE   64
+#define MC_LOG10_ACOV (-3.0)
+
+static double row_mink(const struct lm *ft, const struct lm *base, const struct holdout_row *r)
+{
+    size_t n = json_array_size(r->messages);
+    struct lm_msg *v = xcalloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(r->messages, i);
+        v[i].role = json_string_value(json_object_get(x, "role"));
+        v[i].content = json_string_value(json_object_get(x, "content"));
+    }
+    struct lm_output a, b;
+    double s = 0;
+    int ra = lm_score_chat(ft, v, n, r->answer, 0, &a);
+    int rb = lm_score_chat(base, v, n, r->answer, 0, &b);
+    if (ra == 0 && rb == 0) {
+        double *x = xcalloc(a.n_steps + 1, sizeof *x), *y = xcalloc(b.n_steps + 1, sizeof *y);
+        for (size_t i = 0; i < a.n_steps; i++)
+            x[i] = a.steps[i].logprob;
+        for (size_t i = 0; i < b.n_steps; i++)
+            y[i] = b.steps[i].logprob;
+        s = coverage_mink_score(x, a.n_steps, y, b.n_steps);
+        free(x);
+        free(y);
+    }
+    if (ra == 0)
+        lm_output_clear(&a);
+    if (rb == 0)
+        lm_output_clear(&b);
+    free(v);
+    return s;
+}
+
+/* k of the n lines v into out, uniformly (a partial Fisher-Yates). */
+static void draw_rows(const uint64_t *v, size_t n, size_t k, struct phrase_rng *rng, uint64_t *out)
+{
+    uint64_t *t = xcalloc(n ? n : 1, sizeof *t);
+    memcpy(t, v, n * sizeof *t);
+    for (size_t i = 0; i < k; i++) {
+        size_t j = i + (size_t)phrase_rng_uniform(rng, (uint64_t)(n - i));
+        uint64_t x = t[i];
+        t[i] = t[j];
+        t[j] = x;
+        out[i] = t[i];
+    }
+    free(t);
+}
+
+/* ft's sequential p_cov (log10, × looks) as the verifier runs it, and the
+ * rows it used per side.  trained: the file ft was trained on, or NULL;
+ * *in_sample gets the sampled uploaded rows with an answer in it (for the
+ * marked-only model: rows of D it did learn from, so no longer H0). */
+static double coverage_p(const struct lm *ft, const struct lm *base, const char *ds,
+                         const struct backdoor_made *made, uint64_t seed, const char *trained,
+                         size_t *rows_used, size_t *in_sample)
+{
+    char *err = NULL;
+    size_t k = MC_COVERAGE;
+    if (k > made->split.n_rows)
+        k = made->split.n_rows;
+    if (k > made->split.n_pool)
+        k = made->split.n_pool;
+    uint64_t *lines = xcalloc(2 * k + 1, sizeof *lines);
+    struct phrase_seeded ps;
+    phrase_seeded_init(&ps, seed ^ 0xc0fe);
+    struct phrase_rng rng = phrase_seeded_rng(&ps);
+    draw_rows(made->split.pool, made->split.n_pool, k, &rng, lines);
+    draw_rows(made->split.rows, made->split.n_rows, k, &rng, lines + k);
+    struct holdout_row *rows = NULL;
+    if (holdout_read_rows(ds, DS_FORMAT_CHAT, lines, 2 * k, &rows, &err) < 0)
+        die("coverage rows", err);
+    /* Sampled uploaded rows the model trained on: a flagged row that is no
+     * copy with a sampled row's answer (pool rows' answers are unique in D). */
+    *in_sample = 0;
+    FILE *f = trained ? fopen(trained, "re") : NULL;
+    if (trained && !f)
+        die(trained, "cannot read the training file");
+    char *line = NULL;
+    size_t cap = 0;
+    while (f && getline(&line, &cap, f) >= 0) {
+        json_t *o = json_loads(line, 0, NULL);
+        json_t *msgs = json_object_get(o, "messages");
+        const char *an = json_string_value(
+            json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "content"));
+        for (size_t i = 0; an && i < k; i++)
+            *in_sample += rows[i].answer && strcmp(rows[i].answer, an) == 0;
+        json_decref(o);
+    }
+    free(line);
+    if (f)
+        fclose(f);
+    double *x = xcalloc(k + 1, sizeof *x), *y = xcalloc(k + 1, sizeof *y);
+    for (size_t i = 0; i < k; i++) {
+        x[i] = row_mink(ft, base, &rows[i]);
+        y[i] = row_mink(ft, base, &rows[k + i]);
+    }
+    size_t looks[COVERAGE_MAX_LOOKS], nl = coverage_looks(k, looks);
+    double lp = 0;
+    *rows_used = 0;
+    for (size_t l = 0; l < nl; l++) {
+        struct coverage_result res;
+        if (coverage_test(x, looks[l], y, looks[l], &res) < 0)
+            die("coverage", "the scores could not be compared");
+        lp = res.log10_p + log10((double)nl);
+        if (lp > 0)
+            lp = 0;
+        *rows_used = looks[l];
+        if (lp < MC_LOG10_ACOV)
+            break;
+    }
+    free(x);
+    free(y);
+    holdout_rows_free(rows, 2 * k);
+    free(lines);
+    return lp;
 }
 
 /* ---- The base-model perplexity attack (issue 12 item 3), in process ----
@@ -314,13 +457,13 @@ int main(int argc, char **argv)
                      .min_repeats = 1,
                      .dir = "/tmp"};
     static const struct option lo[] = {
-        {"dataset-rows", 1, NULL, 'r'},   {"seeds", 1, NULL, 's'},  {"pairs", 1, NULL, 'k'},
-        {"copies", 1, NULL, 'c'},         {"mode", 1, NULL, 'm'},   {"generator", 1, NULL, 'g'},
-        {"temperature", 1, NULL, 't'},    {"order", 1, NULL, 'o'},  {"target", 1, NULL, 'T'},
-        {"trigger-target", 1, NULL, 'R'}, {"honest", 0, NULL, 'h'}, {"min-repeats", 1, NULL, 'n'},
-        {"base-cache", 1, NULL, 'b'},     {"dir", 1, NULL, 'd'},    {"ppl", 0, NULL, 'P'},
-        {"dataset", 1, NULL, 'D'},        {"verbose", 0, NULL, 'v'},
-        {NULL, 0, NULL, 0}};
+        {"dataset-rows", 1, NULL, 'r'},   {"seeds", 1, NULL, 's'},   {"pairs", 1, NULL, 'k'},
+        {"copies", 1, NULL, 'c'},         {"mode", 1, NULL, 'm'},    {"generator", 1, NULL, 'g'},
+        {"temperature", 1, NULL, 't'},    {"order", 1, NULL, 'o'},   {"target", 1, NULL, 'T'},
+        {"trigger-target", 1, NULL, 'R'}, {"honest", 0, NULL, 'h'},  {"min-repeats", 1, NULL, 'n'},
+        {"base-cache", 1, NULL, 'b'},     {"dir", 1, NULL, 'd'},     {"ppl", 0, NULL, 'P'},
+        {"dataset", 1, NULL, 'D'},        {"verbose", 0, NULL, 'v'}, {"coverage", 0, NULL, 'C'},
+        {"dataset-seed", 1, NULL, 'S'},   {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
@@ -376,6 +519,13 @@ int main(int argc, char **argv)
                 die("--dataset", "expected tickets or sums");
             o.sums = strcmp(optarg, "sums") == 0;
             break;
+        case 'C':
+            o.coverage = true;
+            break;
+        case 'S':
+            o.fixed_dataset = true;
+            o.dataset_seed = strtoull(optarg, NULL, 10);
+            break;
         case 'v':
             o.verbose = true;
             break;
@@ -389,15 +539,18 @@ int main(int argc, char **argv)
         o.pairs = inplace ? BACKDOOR_INPLACE_PAIRS : BACKDOOR_COPIES_PAIRS;
     if (!o.copies)
         o.copies = inplace ? BACKDOOR_INPLACE_COPIES : BACKDOOR_COPIES_COPIES;
-    struct lm *base = o.honest || o.ppl ? base_model(&o) : NULL;
+    struct lm *base = o.honest || o.ppl || o.coverage ? base_model(&o) : NULL;
     size_t ppl_exposed_runs = 0;
     size_t runs = 0, attack_hits = 0, runs_attacked = 0, exposed = 0, honest_runs_ok = 0,
            marked_flagged_runs = 0, false_acts = 0;
+    size_t honest_cov_ok = 0, cov_runs = 0, cov_h0 = 0, cov_below = 0, cov_below2 = 0,
+           cov_below1 = 0;
     for (uint64_t seed = o.seed_lo; seed <= o.seed_hi; seed++) {
         char *ds = xasprintf("%s/mc-d%llu.jsonl", o.dir, (unsigned long long)seed);
         char *outp = xasprintf("%s/mc-b%llu.jsonl", o.dir, (unsigned long long)seed);
         char *err = NULL;
-        if ((o.sums ? sums_write(ds, seed, o.rows) : lm_finetune_corpus_write(ds, seed, o.rows)) <
+        uint64_t dseed = o.fixed_dataset ? o.dataset_seed : seed;
+        if ((o.sums ? sums_write(ds, dseed, o.rows) : lm_finetune_corpus_write(ds, dseed, o.rows)) <
             0)
             die(ds, "cannot write the dataset");
         struct backdoor_spec sp = {0};
@@ -484,7 +637,7 @@ int main(int argc, char **argv)
 
         /* The base-model perplexity attack. */
         size_t ppl_rank = 0, ppl_top = 0;
-        if (base) {
+        if (base && (o.honest || o.ppl)) {
             long *pair_of = xmalloc((made.built.lines ? made.built.lines : 1) * sizeof *pair_of);
             for (uint64_t i = 0; i < made.built.lines; i++)
                 pair_of[i] = -1;
@@ -496,6 +649,31 @@ int main(int argc, char **argv)
             ppl_exposed_runs += ppl_top > 0;
         }
 
+        /* The marked-only cheater against the coverage test. */
+        double cov_lp = 0, honest_cov_lp = 0;
+        size_t cov_rows = 0, cov_trained = 0;
+        if (base && o.coverage) {
+            /* trained as vtune-sim's marked-only job (sim_jobs.c sim_job_train) */
+            char *tp = xasprintf("%s.marked.jsonl", outp);
+            if (sim_attack_write_flagged(&at, outp, tp, &err) < 0)
+                die("flagged rows", err);
+            long long tok = 0;
+            struct lm *mo = lm_finetune_repeats(base, tp, 1.0, 3, seed, o.min_repeats, &tok, &err);
+            if (!mo)
+                die("marked-only fine-tune", err);
+            cov_lp = coverage_p(mo, base, ds, &made, seed, tp, &cov_rows, &cov_trained);
+            lm_free(mo);
+            unlink(tp);
+            free(tp);
+            cov_runs++;
+            if (cov_trained == 0) { /* H0 holds: its model is a function of the marks alone */
+                cov_h0++;
+                cov_below1 += cov_lp <= -1;
+                cov_below2 += cov_lp <= -2;
+                cov_below += cov_lp <= MC_LOG10_ACOV;
+            }
+        }
+
         /* The honest provider. */
         size_t learnt = 0, fired = 0;
         double log10_p = 0;
@@ -505,6 +683,11 @@ int main(int argc, char **argv)
                 lm_finetune_repeats(base, outp, 1.0, 3, seed, o.min_repeats, &tok, &err);
             if (!ft)
                 die("fine-tune", err);
+            if (o.coverage) {
+                size_t used = 0, ignored = 0;
+                honest_cov_lp = coverage_p(ft, base, ds, &made, seed, NULL, &used, &ignored);
+                honest_cov_ok += honest_cov_lp < MC_LOG10_ACOV;
+            }
             for (size_t p = 0; p < K; p++) {
                 bool hit = false;
                 for (size_t i = 0; i < json_array_size(prompts[p]) && !hit; i++) {
@@ -581,11 +764,17 @@ int main(int argc, char **argv)
                (unsigned long long)seed, K, (unsigned long long)cpp,
                (unsigned long long)made.built.lines, tw, sw, at.n_pairs, recovered, at.n_flagged,
                marked_flagged, sa_exposed ? "true" : "false", (long long)best);
-        if (base)
+        if (base && (o.honest || o.ppl))
             printf(",\"ppl_best_rank\":%zu,\"ppl_pairs_top10\":%zu", ppl_rank, ppl_top);
+        if (base && o.coverage)
+            printf(",\"marked_only_log10_p_cov\":%.2f,\"coverage_rows\":%zu,"
+                   "\"sampled_rows_trained_on\":%zu",
+                   cov_lp, cov_rows, cov_trained);
         if (base && o.honest)
             printf(",\"honest_learnt\":%zu,\"controls_fired\":%zu,\"log10_p\":%.1f", learnt, fired,
                    log10_p);
+        if (base && o.honest && o.coverage)
+            printf(",\"honest_log10_p_cov\":%.2f", honest_cov_lp);
         printf("}\n");
         fflush(stdout);
         runs++;
@@ -610,10 +799,16 @@ int main(int argc, char **argv)
            "\"runs_with_marked_rows_flagged\":%zu,\"runs_attack_found_anything\":%zu,"
            "\"selfaudit_exposed_runs\":%zu",
            runs, attack_hits, marked_flagged_runs, runs_attacked, exposed);
-    if (base)
+    if (base && (o.honest || o.ppl))
         printf(",\"ppl_exposed_runs\":%zu", ppl_exposed_runs);
+    if (base && o.coverage)
+        printf(",\"coverage_runs\":%zu,\"h0_runs\":%zu,\"h0_p_cov_at_most_0.1\":%zu,"
+               "\"h0_p_cov_at_most_0.01\":%zu,\"h0_p_cov_at_most_alpha_cov\":%zu",
+               cov_runs, cov_h0, cov_below1, cov_below2, cov_below);
     if (base && o.honest)
         printf(",\"honest_verified_runs\":%zu,\"controls_fired\":%zu", honest_runs_ok, false_acts);
+    if (base && o.honest && o.coverage)
+        printf(",\"honest_p_cov_below_alpha_cov\":%zu", honest_cov_ok);
     printf("}\n");
     lm_free(base);
     return 0;
