@@ -652,8 +652,9 @@ int main(int argc, char **argv)
         /* The marked-only cheater against the coverage test. */
         double cov_lp = 0, honest_cov_lp = 0;
         size_t cov_rows = 0, cov_trained = 0;
-        if (base && o.coverage) {
-            /* trained as vtune-sim's marked-only job (sim_jobs.c sim_job_train) */
+        if (base && o.coverage && at.n_flagged > 0) {
+            /* trained as vtune-sim's marked-only job (sim_jobs.c sim_job_train;
+             * with nothing flagged that job fails: no model, no test) */
             char *tp = xasprintf("%s.marked.jsonl", outp);
             if (sim_attack_write_flagged(&at, outp, tp, &err) < 0)
                 die("flagged rows", err);
@@ -766,7 +767,7 @@ int main(int argc, char **argv)
                marked_flagged, sa_exposed ? "true" : "false", (long long)best);
         if (base && (o.honest || o.ppl))
             printf(",\"ppl_best_rank\":%zu,\"ppl_pairs_top10\":%zu", ppl_rank, ppl_top);
-        if (base && o.coverage)
+        if (base && o.coverage && at.n_flagged > 0)
             printf(",\"marked_only_log10_p_cov\":%.2f,\"coverage_rows\":%zu,"
                    "\"sampled_rows_trained_on\":%zu",
                    cov_lp, cov_rows, cov_trained);
