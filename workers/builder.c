@@ -715,7 +715,8 @@ int builder_build(const struct builder_params *p, struct builder_result *out, ch
         *err = vt_fsio_error(p->out_path, "cannot create a temporary file beside it", rc);
         goto out;
     }
-    /* Direct I/O: this process never reads the output again (lines.h). */
+    /* Direct I/O (lines.h has the measured trade): the self-audit then reads
+     * the file back from the disk instead of the page cache. */
     w.lw = lines_writer_new(out_fd, LINES_WRITER_HASH | LINES_WRITER_DIRECT);
     uint64_t n_orig = 0;
     if ((r = pass2(p, plan, idx, m, spill_at, spill, skip, n_skip, &w, in_size, &n_orig, err)) <
