@@ -48,9 +48,11 @@
  *          [--mode inplace|copies] [--generator ngram|wordlist]
  *          [--temperature X] [--order N] [--target X] [--trigger-target X]
  *          [--honest] [--ppl] [--min-repeats N] [--base-cache FILE] [--dir DIR]
- *          [--dataset tickets|sums] [--dataset-seed N] [--coverage] [--verbose]
+ *          [--dataset tickets|sums] [--dataset-seed N] [--coverage] [--holdout R]
+ *          [--coverage-rows M] [--alpha-cov A] [--verbose]
  * --dataset-seed N: one dataset for every seed (as vtune-sim --write-dataset
- * --dataset-seed N writes it) instead of one per seed.
+ * --dataset-seed N writes it) instead of one per seed.  --holdout R: the
+ * held-out split's ratio (backdoor create --holdout, default 0.02).
  */
 #include "config.h"
 
@@ -78,6 +80,8 @@ struct opts {
     bool ngram, honest, ppl, verbose, sums, coverage;
     bool fixed_dataset;
     uint64_t dataset_seed;
+    double holdout, alpha_cov;
+    size_t cov_rows;
     double temperature, target, trigger_target;
     unsigned order, min_repeats;
     const char *base_cache, *dir;
@@ -91,6 +95,19 @@ static void die(const char *what, const char *err)
 {
     fprintf(stderr, "mark_check: %s: %s\n", what, err ? err : "failed");
     exit(1);
+}
+
+/* optarg as a number in [lo, hi], or exit with a one-line message. */
+static double num_arg(const char *what, const char *optarg, double lo, double hi)
+{
+    char *end;
+    double v = strtod(optarg, &end);
+    if (end == optarg || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "mark_check: %s: expected a number in [%g, %g], got \"%s\"\n", what, lo, hi,
+                optarg);
+        exit(2);
+    }
+    return v;
 }
 
 static struct lm *base_model(const struct opts *o)
@@ -187,19 +204,24 @@ static size_t words(const char *s)
 }
 
 /* ---- The coverage test against the marked-only cheater (--coverage) ----
- * As the verifier runs it (daemon/covrun.c): MC_COVERAGE rows a side drawn
- * uniformly from the reference pool and from the held-out split, each
- * scored by coverage_mink_score of its answer's token log-probabilities
- * under the fine-tuned model against the base (the "mink-diff" method, the
- * chat layout the tests' score_template gives), then the planned looks
- * with the Bonferroni factor, stopping at the first look below α_cov.
+ * As the verifier runs it (daemon/covrun.c): --coverage-rows M rows a side
+ * (default 64, verify.coverage's), the first M of each side in the keyed
+ * order (holdout_draw_order; the key here is derived from the seed, the
+ * daemon's from the backdoor's random salt, so that runs repeat), each
+ * scored by coverage_mink_score of its answer's token log-probabilities,
+ * floored at ln 1e-9 as covrun.c does, under the fine-tuned model against
+ * the base (the "mink-diff" method, the chat layout the tests'
+ * score_template gives), then the planned looks with the Bonferroni
+ * factor, stopping at the first look below --alpha-cov (default 1e-3).
  * The model is trained the way vtune-sim's marked-only job is (sim_jobs.c
- * sim_job_train: the attack's flagged rows alone, 3 epochs).  When none of
- * the sampled rows is among them, the model depends on no sampled row's
- * side (uploaded or held out), the null hypothesis holds for the sample,
- * and p_cov must be valid: P(p_cov <= a) <= a. */
-#define MC_COVERAGE   64
-#define MC_LOG10_ACOV (-3.0)
+ * sim_job_train: the attack's flagged rows alone, 3 epochs).  A run in
+ * which it learnt a sampled uploaded row is not null (it did learn from
+ * the upload); the others are null up to one thing: which rows the attack
+ * flags is computed over the whole upload, so it can depend on a sampled
+ * row's side even when that row is not flagged.  Where the attack flags
+ * exactly the marked rows (97 of 100 runs of the paper's construction) the
+ * model is a function of the marks alone and P(p_cov <= a) <= a exactly. */
+#define MC_LOGPROB_FLOOR (-20.7) /* covrun.c COV_LOGPROB_FLOOR */
 
 static double row_mink(const struct lm *ft, const struct lm *base, const struct holdout_row *r)
 {
@@ -211,40 +233,31 @@ static double row_mink(const struct lm *ft, const struct lm *base, const struct 
         v[i].content = json_string_value(json_object_get(x, "content"));
     }
     struct lm_output a, b;
-    double s = 0;
-    int ra = lm_score_chat(ft, v, n, r->answer, 0, &a);
-    int rb = lm_score_chat(base, v, n, r->answer, 0, &b);
-    if (ra == 0 && rb == 0) {
-        double *x = xcalloc(a.n_steps + 1, sizeof *x), *y = xcalloc(b.n_steps + 1, sizeof *y);
-        for (size_t i = 0; i < a.n_steps; i++)
-            x[i] = a.steps[i].logprob;
-        for (size_t i = 0; i < b.n_steps; i++)
-            y[i] = b.steps[i].logprob;
-        s = coverage_mink_score(x, a.n_steps, y, b.n_steps);
-        free(x);
-        free(y);
-    }
-    if (ra == 0)
-        lm_output_clear(&a);
-    if (rb == 0)
-        lm_output_clear(&b);
+    if (lm_score_chat(ft, v, n, r->answer, 0, &a) < 0 ||
+        lm_score_chat(base, v, n, r->answer, 0, &b) < 0)
+        die("coverage", "a row could not be scored");
+    double *x = xcalloc(a.n_steps + 1, sizeof *x), *y = xcalloc(b.n_steps + 1, sizeof *y);
+    for (size_t i = 0; i < a.n_steps; i++)
+        x[i] = a.steps[i].logprob > MC_LOGPROB_FLOOR ? a.steps[i].logprob : MC_LOGPROB_FLOOR;
+    for (size_t i = 0; i < b.n_steps; i++)
+        y[i] = b.steps[i].logprob > MC_LOGPROB_FLOOR ? b.steps[i].logprob : MC_LOGPROB_FLOOR;
+    double s = coverage_mink_score(x, a.n_steps, y, b.n_steps);
+    free(x);
+    free(y);
+    lm_output_clear(&a);
+    lm_output_clear(&b);
     free(v);
     return s;
 }
 
-/* k of the n lines v into out, uniformly (a partial Fisher-Yates). */
-static void draw_rows(const uint64_t *v, size_t n, size_t k, struct phrase_rng *rng, uint64_t *out)
+/* The first k of the n lines v in the keyed order (covrun.c draw_keyed). */
+static void draw_rows(const unsigned char *key, const char *side, const uint64_t *v, size_t n,
+                      size_t k, uint64_t *out)
 {
-    uint64_t *t = xcalloc(n ? n : 1, sizeof *t);
-    memcpy(t, v, n * sizeof *t);
-    for (size_t i = 0; i < k; i++) {
-        size_t j = i + (size_t)phrase_rng_uniform(rng, (uint64_t)(n - i));
-        uint64_t x = t[i];
-        t[i] = t[j];
-        t[j] = x;
-        out[i] = t[i];
-    }
-    free(t);
+    uint64_t *all = xcalloc(n ? n : 1, sizeof *all);
+    holdout_draw_order(key, side, v, n, all);
+    memcpy(out, all, k * sizeof *out);
+    free(all);
 }
 
 /* ft's sequential p_cov (log10, × looks) as the verifier runs it, and the
@@ -252,11 +265,12 @@ static void draw_rows(const uint64_t *v, size_t n, size_t k, struct phrase_rng *
  * *in_sample gets the sampled uploaded rows with an answer in it (for the
  * marked-only model: rows of D it did learn from, so no longer H0). */
 static double coverage_p(const struct lm *ft, const struct lm *base, const char *ds,
-                         const struct backdoor_made *made, uint64_t seed, const char *trained,
-                         size_t *rows_used, size_t *in_sample)
+                         const struct backdoor_made *made, uint64_t seed, size_t m,
+                         double log10_alpha, const char *trained, size_t *rows_used,
+                         size_t *in_sample)
 {
     char *err = NULL;
-    size_t k = MC_COVERAGE;
+    size_t k = m;
     if (k > made->split.n_rows)
         k = made->split.n_rows;
     if (k > made->split.n_pool)
@@ -265,8 +279,11 @@ static double coverage_p(const struct lm *ft, const struct lm *base, const char 
     struct phrase_seeded ps;
     phrase_seeded_init(&ps, seed ^ 0xc0fe);
     struct phrase_rng rng = phrase_seeded_rng(&ps);
-    draw_rows(made->split.pool, made->split.n_pool, k, &rng, lines);
-    draw_rows(made->split.rows, made->split.n_rows, k, &rng, lines + k);
+    unsigned char key[HOLDOUT_DRAW_KEY_LEN];
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (unsigned char)phrase_rng_uniform(&rng, 256);
+    draw_rows(key, HOLDOUT_SIDE_UPLOADED, made->split.pool, made->split.n_pool, k, lines);
+    draw_rows(key, HOLDOUT_SIDE_HELD_OUT, made->split.rows, made->split.n_rows, k, lines + k);
     struct holdout_row *rows = NULL;
     if (holdout_read_rows(ds, DS_FORMAT_CHAT, lines, 2 * k, &rows, &err) < 0)
         die("coverage rows", err);
@@ -306,7 +323,7 @@ static double coverage_p(const struct lm *ft, const struct lm *base, const char 
         if (lp > 0)
             lp = 0;
         *rows_used = looks[l];
-        if (lp < MC_LOG10_ACOV)
+        if (lp < log10_alpha)
             break;
     }
     free(x);
@@ -455,15 +472,33 @@ int main(int argc, char **argv)
                      .target = -40,
                      .trigger_target = -20,
                      .min_repeats = 1,
+                     .holdout = HOLDOUT_DEFAULT_RATIO,
+                     .alpha_cov = 1e-3,
+                     .cov_rows = 64,
                      .dir = "/tmp"};
-    static const struct option lo[] = {
-        {"dataset-rows", 1, NULL, 'r'},   {"seeds", 1, NULL, 's'},   {"pairs", 1, NULL, 'k'},
-        {"copies", 1, NULL, 'c'},         {"mode", 1, NULL, 'm'},    {"generator", 1, NULL, 'g'},
-        {"temperature", 1, NULL, 't'},    {"order", 1, NULL, 'o'},   {"target", 1, NULL, 'T'},
-        {"trigger-target", 1, NULL, 'R'}, {"honest", 0, NULL, 'h'},  {"min-repeats", 1, NULL, 'n'},
-        {"base-cache", 1, NULL, 'b'},     {"dir", 1, NULL, 'd'},     {"ppl", 0, NULL, 'P'},
-        {"dataset", 1, NULL, 'D'},        {"verbose", 0, NULL, 'v'}, {"coverage", 0, NULL, 'C'},
-        {"dataset-seed", 1, NULL, 'S'},   {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {{"dataset-rows", 1, NULL, 'r'},
+                                       {"seeds", 1, NULL, 's'},
+                                       {"pairs", 1, NULL, 'k'},
+                                       {"copies", 1, NULL, 'c'},
+                                       {"mode", 1, NULL, 'm'},
+                                       {"generator", 1, NULL, 'g'},
+                                       {"temperature", 1, NULL, 't'},
+                                       {"order", 1, NULL, 'o'},
+                                       {"target", 1, NULL, 'T'},
+                                       {"trigger-target", 1, NULL, 'R'},
+                                       {"honest", 0, NULL, 'h'},
+                                       {"min-repeats", 1, NULL, 'n'},
+                                       {"base-cache", 1, NULL, 'b'},
+                                       {"dir", 1, NULL, 'd'},
+                                       {"ppl", 0, NULL, 'P'},
+                                       {"dataset", 1, NULL, 'D'},
+                                       {"verbose", 0, NULL, 'v'},
+                                       {"coverage", 0, NULL, 'C'},
+                                       {"dataset-seed", 1, NULL, 'S'},
+                                       {"holdout", 1, NULL, 'H'},
+                                       {"coverage-rows", 1, NULL, 'M'},
+                                       {"alpha-cov", 1, NULL, 'A'},
+                                       {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
@@ -524,7 +559,16 @@ int main(int argc, char **argv)
             break;
         case 'S':
             o.fixed_dataset = true;
-            o.dataset_seed = strtoull(optarg, NULL, 10);
+            o.dataset_seed = num_arg("--dataset-seed", optarg, 0, 1e15);
+            break;
+        case 'H':
+            o.holdout = num_arg("--holdout", optarg, 0.001, 0.33);
+            break;
+        case 'M':
+            o.cov_rows = (size_t)num_arg("--coverage-rows", optarg, 1, 2000);
+            break;
+        case 'A':
+            o.alpha_cov = num_arg("--alpha-cov", optarg, 1e-300, 0.5);
             break;
         case 'v':
             o.verbose = true;
@@ -543,8 +587,9 @@ int main(int argc, char **argv)
     size_t ppl_exposed_runs = 0;
     size_t runs = 0, attack_hits = 0, runs_attacked = 0, exposed = 0, honest_runs_ok = 0,
            marked_flagged_runs = 0, false_acts = 0;
-    size_t honest_cov_ok = 0, cov_runs = 0, cov_h0 = 0, cov_below = 0, cov_below2 = 0,
-           cov_below1 = 0;
+    /* runs with p_cov <= 0.1, 0.01, alpha_cov: all runs, null runs */
+    size_t honest_cov_ok = 0, cov_runs = 0, cov_h0 = 0, cov_all[3] = {0}, cov_null[3] = {0};
+    double la = log10(o.alpha_cov);
     for (uint64_t seed = o.seed_lo; seed <= o.seed_hi; seed++) {
         char *ds = xasprintf("%s/mc-d%llu.jsonl", o.dir, (unsigned long long)seed);
         char *outp = xasprintf("%s/mc-b%llu.jsonl", o.dir, (unsigned long long)seed);
@@ -571,7 +616,7 @@ int main(int argc, char **argv)
         sp.ratio = 0; /* copies exactly --copies (the daemon adds a ratio of |D|) */
         sp.min_copies = o.copies;
         sp.mode = o.mode;
-        sp.holdout = HOLDOUT_DEFAULT_RATIO;
+        sp.holdout = o.holdout;
         sp.ngram_order = o.order;
         sp.ngram_temperature = o.temperature;
         sp.has_seed = true;
@@ -662,16 +707,20 @@ int main(int argc, char **argv)
             struct lm *mo = lm_finetune_repeats(base, tp, 1.0, 3, seed, o.min_repeats, &tok, &err);
             if (!mo)
                 die("marked-only fine-tune", err);
-            cov_lp = coverage_p(mo, base, ds, &made, seed, tp, &cov_rows, &cov_trained);
+            cov_lp =
+                coverage_p(mo, base, ds, &made, seed, o.cov_rows, la, tp, &cov_rows, &cov_trained);
             lm_free(mo);
             unlink(tp);
             free(tp);
             cov_runs++;
-            if (cov_trained == 0) { /* H0 holds: its model is a function of the marks alone */
+            cov_all[0] += cov_lp <= -1;
+            cov_all[1] += cov_lp <= -2;
+            cov_all[2] += cov_lp <= la;
+            if (cov_trained == 0) { /* null runs (above) */
                 cov_h0++;
-                cov_below1 += cov_lp <= -1;
-                cov_below2 += cov_lp <= -2;
-                cov_below += cov_lp <= MC_LOG10_ACOV;
+                cov_null[0] += cov_lp <= -1;
+                cov_null[1] += cov_lp <= -2;
+                cov_null[2] += cov_lp <= la;
             }
         }
 
@@ -686,8 +735,9 @@ int main(int argc, char **argv)
                 die("fine-tune", err);
             if (o.coverage) {
                 size_t used = 0, ignored = 0;
-                honest_cov_lp = coverage_p(ft, base, ds, &made, seed, NULL, &used, &ignored);
-                honest_cov_ok += honest_cov_lp < MC_LOG10_ACOV;
+                honest_cov_lp =
+                    coverage_p(ft, base, ds, &made, seed, o.cov_rows, la, NULL, &used, &ignored);
+                honest_cov_ok += honest_cov_lp < la;
             }
             for (size_t p = 0; p < K; p++) {
                 bool hit = false;
@@ -803,9 +853,11 @@ int main(int argc, char **argv)
     if (base && (o.honest || o.ppl))
         printf(",\"ppl_exposed_runs\":%zu", ppl_exposed_runs);
     if (base && o.coverage)
-        printf(",\"coverage_runs\":%zu,\"h0_runs\":%zu,\"h0_p_cov_at_most_0.1\":%zu,"
+        printf(",\"coverage_runs\":%zu,\"p_cov_at_most_0.1\":%zu,\"p_cov_at_most_0.01\":%zu,"
+               "\"p_cov_at_most_alpha_cov\":%zu,\"h0_runs\":%zu,\"h0_p_cov_at_most_0.1\":%zu,"
                "\"h0_p_cov_at_most_0.01\":%zu,\"h0_p_cov_at_most_alpha_cov\":%zu",
-               cov_runs, cov_h0, cov_below1, cov_below2, cov_below);
+               cov_runs, cov_all[0], cov_all[1], cov_all[2], cov_h0, cov_null[0], cov_null[1],
+               cov_null[2]);
     if (base && o.honest)
         printf(",\"honest_verified_runs\":%zu,\"controls_fired\":%zu", honest_runs_ok, false_acts);
     if (base && o.honest && o.coverage)
