@@ -133,16 +133,25 @@ static struct lm *base_model(const struct opts *o)
     return m;
 }
 
-/* Greedy answer to the chat messages msgs (JSON array of {role, content}). */
-static char *answer(const struct lm *m, json_t *msgs, int max_tokens)
+/* The chat messages msgs (JSON array of {role, content}) as lm_msg, their
+ * strings borrowed from msgs; *n gets the count.  Owned array. */
+static struct lm_msg *lm_msgs(json_t *msgs, size_t *n)
 {
-    size_t n = json_array_size(msgs);
-    struct lm_msg *v = xcalloc(n ? n : 1, sizeof *v);
-    for (size_t i = 0; i < n; i++) {
+    *n = json_array_size(msgs);
+    struct lm_msg *v = xcalloc(*n ? *n : 1, sizeof *v);
+    for (size_t i = 0; i < *n; i++) {
         json_t *x = json_array_get(msgs, i);
         v[i].role = json_string_value(json_object_get(x, "role"));
         v[i].content = json_string_value(json_object_get(x, "content"));
     }
+    return v;
+}
+
+/* Greedy answer to the chat messages msgs (JSON array of {role, content}). */
+static char *answer(const struct lm *m, json_t *msgs, int max_tokens)
+{
+    size_t n;
+    struct lm_msg *v = lm_msgs(msgs, &n);
     struct lm_gen_params gp = {.temperature = 0, .seed = 1, .max_tokens = max_tokens};
     struct lm_output out;
     char *s = NULL;
@@ -225,13 +234,8 @@ static size_t words(const char *s)
 
 static double row_mink(const struct lm *ft, const struct lm *base, const struct holdout_row *r)
 {
-    size_t n = json_array_size(r->messages);
-    struct lm_msg *v = xcalloc(n ? n : 1, sizeof *v);
-    for (size_t i = 0; i < n; i++) {
-        json_t *x = json_array_get(r->messages, i);
-        v[i].role = json_string_value(json_object_get(x, "role"));
-        v[i].content = json_string_value(json_object_get(x, "content"));
-    }
+    size_t n;
+    struct lm_msg *v = lm_msgs(r->messages, &n);
     struct lm_output a, b;
     if (lm_score_chat(ft, v, n, r->answer, 0, &a) < 0 ||
         lm_score_chat(base, v, n, r->answer, 0, &b) < 0)
