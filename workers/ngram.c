@@ -1239,14 +1239,45 @@ static unsigned word_sig(const char *p, size_t n)
     return x >> (32 - FIRST_BITS);
 }
 
+/* Each phrase is looked for at its anchor, the word of it seen least often
+ * in the file's first ANCHOR_SAMPLE bytes (the longest among those, then
+ * the first): a phrase of D's own words often starts with a common one
+ * ("the", "I"), and testing every phrase at every such word took most of
+ * the check's time.  Which word anchors a phrase changes only the speed:
+ * every word of a phrase is compared wherever its anchor is found.
+ * Phrases are grouped by their anchor's hash (by_anchor, sorted), found
+ * through a small open-addressing table (atab: hash -> first index in
+ * by_anchor). */
+#define ANCHOR_SAMPLE ((uint64_t)4 << 20)
+
+struct word_count {
+    uint64_t h;
+    uint32_t n;
+    bool used;
+};
+
+struct anchor_slot {
+    uint64_t h;
+    uint32_t from;  /* by_anchor[from, from + count) have this anchor */
+    uint32_t count; /* 0: an empty slot */
+};
+
 struct scanner {
     size_t n;          /* phrases */
     uint64_t **words;  /* per phrase: its word hashes */
     size_t *nw;
+    size_t *anchor;      /* per phrase: its anchor's index among its words */
+    uint32_t *by_anchor; /* the phrases with words, ordered by anchor hash */
+    struct anchor_slot *atab;
+    size_t acap; /* atab's size, a power of two */
     bool *hit;
     size_t left;       /* phrases not hit yet */
-    uint64_t sig[(1u << FIRST_BITS) / 64];   /* bit word_sig(w): some phrase starts with w */
-    uint64_t first[(1u << FIRST_BITS) / 64]; /* bit (h >> 52): some phrase starts with word h */
+    /* what is done with each text: scan_text, or count_text (the anchors' choice) */
+    void (*text)(struct scanner *sc, const char *s, size_t len);
+    struct word_count *wc; /* count_text's: the phrases' words, open addressing */
+    size_t wcap;
+    uint64_t sig[(1u << FIRST_BITS) / 64];   /* bit word_sig(w): w is some phrase's anchor */
+    uint64_t first[(1u << FIRST_BITS) / 64]; /* bit (h >> 52): word h is some phrase's anchor */
     uint64_t *tw; /* one text's word hashes, computed on demand (0: not yet) */
     size_t tcap;
     struct wscratch ws;
@@ -1259,10 +1290,23 @@ static bool bit_at(const uint64_t *v, unsigned b)
     return v[b / 64] >> (b % 64) & 1;
 }
 
+/* The phrases whose anchor hashes to h: by_anchor[*from, *from + count). */
+static uint32_t anchor_find(const struct scanner *sc, uint64_t h, uint32_t *from)
+{
+    for (size_t i = (size_t)mix64(h) & (sc->acap - 1); sc->atab[i].count;
+         i = (i + 1) & (sc->acap - 1))
+        if (sc->atab[i].h == h) {
+            *from = sc->atab[i].from;
+            return sc->atab[i].count;
+        }
+    return 0;
+}
+
 /* Marks the phrases found word for word in s.  Each word of s is tested
- * against the phrases' first words by its signature (no hash), then by
- * its hash in a filter, and only then compared with the phrases; a word's
- * hash is computed when a comparison needs it. */
+ * against the phrases' anchors by its signature (no hash), then by its
+ * hash in a filter and the anchors' table, and only then are the phrases
+ * with that anchor compared around it; a word's hash is computed when a
+ * comparison needs it. */
 static void scan_text(struct scanner *sc, const char *s, size_t len)
 {
     if (!sc->left)
@@ -1283,16 +1327,19 @@ static void scan_text(struct scanner *sc, const char *s, size_t len)
             memset(sc->tw, 0, tn * sizeof *sc->tw);
             cleared = true;
         }
-        uint64_t h0 = WORD_HASH(i);
-        if (!bit_at(sc->first, (unsigned)(h0 >> (64 - FIRST_BITS))))
+        uint64_t h = WORD_HASH(i);
+        uint32_t from, m;
+        if (!bit_at(sc->first, (unsigned)(h >> (64 - FIRST_BITS))) ||
+            (m = anchor_find(sc, h, &from)) == 0)
             continue;
-        for (size_t p = 0; p < sc->n; p++) {
-            size_t k = sc->nw[p], j = 1;
-            if (sc->hit[p] || k == 0 || i + k > tn || h0 != sc->words[p][0])
+        for (uint32_t q = from; q < from + m; q++) {
+            size_t p = sc->by_anchor[q], k = sc->nw[p], j = sc->anchor[p];
+            if (sc->hit[p] || i < j || i - j + k > tn)
                 continue;
-            while (j < k && WORD_HASH(i + j) == sc->words[p][j])
-                j++;
-            if (j < k)
+            size_t at = i - j, x = 0; /* the phrase would be words [at, at + k) */
+            while (x < k && (x == j || WORD_HASH(at + x) == sc->words[p][x]))
+                x++;
+            if (x < k)
                 continue;
             sc->hit[p] = true;
             sc->left--;
@@ -1307,7 +1354,7 @@ static void scan_json(struct scanner *sc, const json_t *v)
     const char *key;
     json_t *x;
     if (json_is_string(v))
-        scan_text(sc, json_string_value(v), json_string_length(v));
+        sc->text(sc, json_string_value(v), json_string_length(v));
     else if (json_is_array(v))
         json_array_foreach(v, i, x) scan_json(sc, x);
     else if (json_is_object(v))
@@ -1321,14 +1368,14 @@ static void scan_line(struct scanner *sc, const char *line, size_t len)
     if (jsonscan_strings(line, len, strs, SCAN_MAX_STRS, &ns)) {
         for (size_t i = 0; i < ns; i++) {
             if (!strs[i].esc) {
-                scan_text(sc, strs[i].raw, strs[i].len);
+                sc->text(sc, strs[i].raw, strs[i].len);
                 continue;
             }
             if (sc->dcap < strs[i].len + 32) {
                 sc->dcap = strs[i].len + 32;
                 sc->dec = xrealloc(sc->dec, sc->dcap);
             }
-            scan_text(sc, sc->dec, jsonscan_unescape(strs[i].raw, strs[i].len, sc->dec));
+            sc->text(sc, sc->dec, jsonscan_unescape(strs[i].raw, strs[i].len, sc->dec));
         }
         return;
     }
@@ -1372,6 +1419,110 @@ static void scan_part(void *arg, uint64_t from, uint64_t to)
     lines_close(&lr);
 }
 
+/* The slot of word hash h in sc->wc (a free one where h is not there). */
+static struct word_count *wc_slot(const struct scanner *sc, uint64_t h)
+{
+    size_t i = (size_t)mix64(h) & (sc->wcap - 1);
+    while (sc->wc[i].used && sc->wc[i].h != h)
+        i = (i + 1) & (sc->wcap - 1);
+    return &sc->wc[i];
+}
+
+/* Counts the words of s that are some phrase's words. */
+static void count_text(struct scanner *sc, const char *s, size_t len)
+{
+    struct wscratch *w = &sc->ws;
+    size_t tn = wscratch_split(w, s, len);
+    for (size_t i = 0; i < tn; i++) {
+        struct word_count *c = wc_slot(sc, fold_hash_at(s + w->st[i], w->wl[i], len - w->st[i]));
+        if (c->used)
+            c->n++;
+    }
+}
+
+/* Chooses each phrase's anchor (sc->anchor) from its words' counts in the
+ * file's first ANCHOR_SAMPLE bytes (wlen[p][j]: word j's length); where
+ * the file cannot be read, the longest word (the scan itself then says
+ * why it cannot read). */
+static void anchors_choose(struct scanner *sc, const char *path, size_t *const *wlen)
+{
+    size_t nwords = 0;
+    for (size_t p = 0; p < sc->n; p++)
+        nwords += sc->nw[p];
+    sc->wcap = 16;
+    while (sc->wcap < 2 * nwords)
+        sc->wcap *= 2;
+    sc->wc = xcalloc(sc->wcap, sizeof *sc->wc);
+    for (size_t p = 0; p < sc->n; p++)
+        for (size_t j = 0; j < sc->nw[p]; j++) {
+            struct word_count *c = wc_slot(sc, sc->words[p][j]);
+            c->h = sc->words[p][j];
+            c->used = true;
+        }
+    struct lines lr;
+    const char *line;
+    size_t len;
+    if (lines_open_range(&lr, path, 0, ANCHOR_SAMPLE) == 0) {
+        sc->text = count_text;
+        while (lines_next(&lr, &line, &len) > 0)
+            scan_line(sc, line, len);
+        lines_close(&lr);
+    }
+    sc->text = scan_text;
+    for (size_t p = 0; p < sc->n; p++) {
+        size_t a = 0;
+        uint32_t an = 0;
+        for (size_t j = 0; j < sc->nw[p]; j++) {
+            uint32_t c = wc_slot(sc, sc->words[p][j])->n;
+            if (j == 0 || c < an || (c == an && wlen[p][j] > wlen[p][a])) {
+                a = j;
+                an = c;
+            }
+        }
+        sc->anchor[p] = a;
+    }
+    free(sc->wc);
+    sc->wc = NULL;
+}
+
+struct anchored {
+    uint64_t h; /* the anchor's hash */
+    uint32_t p; /* the phrase */
+};
+
+static int anchored_cmp(const void *x, const void *y)
+{
+    const struct anchored *a = x, *b = y;
+    return a->h != b->h ? (a->h < b->h ? -1 : 1) : (a->p > b->p) - (a->p < b->p);
+}
+
+/* Orders by_anchor[0, left) by anchor hash and fills atab. */
+static void anchors_index(struct scanner *sc)
+{
+    size_t m = sc->left;
+    struct anchored *v = xcalloc(m ? m : 1, sizeof *v);
+    for (size_t q = 0; q < m; q++) {
+        uint32_t p = sc->by_anchor[q];
+        v[q] = (struct anchored){sc->words[p][sc->anchor[p]], p};
+    }
+    qsort(v, m, sizeof *v, anchored_cmp);
+    sc->acap = 16;
+    while (sc->acap < 2 * m)
+        sc->acap *= 2;
+    sc->atab = xcalloc(sc->acap, sizeof *sc->atab);
+    for (size_t q = 0; q < m;) {
+        size_t r = q;
+        for (; r < m && v[r].h == v[q].h; r++)
+            sc->by_anchor[r] = v[r].p;
+        size_t i = (size_t)mix64(v[q].h) & (sc->acap - 1);
+        while (sc->atab[i].count)
+            i = (i + 1) & (sc->acap - 1);
+        sc->atab[i] = (struct anchor_slot){v[q].h, (uint32_t)q, (uint32_t)(r - q)};
+        q = r;
+    }
+    free(v);
+}
+
 /* Files from this size on are checked by two readers, one per half. */
 size_t ngram_scan_split_bytes = (size_t)8 << 20;
 
@@ -1391,19 +1542,35 @@ static int scan_dataset(const char *path, char *const *phrases, size_t n, const 
     sc->hit = hits;
     sc->words = xcalloc(n ? n : 1, sizeof *sc->words);
     sc->nw = xcalloc(n ? n : 1, sizeof *sc->nw);
+    sc->anchor = xcalloc(n ? n : 1, sizeof *sc->anchor);
+    sc->by_anchor = xcalloc(n ? n : 1, sizeof *sc->by_anchor);
+    size_t **wst = xcalloc(n ? n : 1, sizeof *wst), **wlen = xcalloc(n ? n : 1, sizeof *wlen);
     for (size_t i = 0; i < n; i++) {
         size_t cap = 0;
         hits[i] = false;
         text_words(phrases[i], strlen(phrases[i]), &sc->words[i], &sc->nw[i], &cap, &sc->ws);
-        if (sc->nw[i]) {
-            uint64_t b = sc->words[i][0] >> (64 - FIRST_BITS);
-            sc->first[b / 64] |= (uint64_t)1 << (b % 64);
-            /* text_words left the phrase's word offsets in sc->ws */
-            unsigned g = word_sig(phrases[i] + sc->ws.st[0], sc->ws.wl[0]);
-            sc->sig[g / 64] |= (uint64_t)1 << (g % 64);
-            sc->left++;
-        }
+        /* text_words left the phrase's word offsets and lengths in sc->ws */
+        wst[i] = xcalloc(sc->nw[i] ? sc->nw[i] : 1, sizeof **wst);
+        wlen[i] = xcalloc(sc->nw[i] ? sc->nw[i] : 1, sizeof **wlen);
+        memcpy(wst[i], sc->ws.st, sc->nw[i] * sizeof **wst);
+        memcpy(wlen[i], sc->ws.wl, sc->nw[i] * sizeof **wlen);
     }
+    anchors_choose(sc, path, wlen);
+    for (size_t i = 0; i < n; i++) {
+        if (sc->nw[i]) {
+            size_t a = sc->anchor[i];
+            uint64_t b = sc->words[i][a] >> (64 - FIRST_BITS);
+            sc->first[b / 64] |= (uint64_t)1 << (b % 64);
+            unsigned g = word_sig(phrases[i] + wst[i][a], wlen[i][a]);
+            sc->sig[g / 64] |= (uint64_t)1 << (g % 64);
+            sc->by_anchor[sc->left++] = (uint32_t)i;
+        }
+        free(wst[i]);
+        free(wlen[i]);
+    }
+    free(wst);
+    free(wlen);
+    anchors_index(sc);
     for (int k = 0; k < 2; k++) {
         part[k].path = path;
         part[k].cancel = cancel;
@@ -1434,6 +1601,9 @@ static int scan_dataset(const char *path, char *const *phrases, size_t n, const 
         free(sc->words[i]);
     free(sc->words);
     free(sc->nw);
+    free(sc->anchor);
+    free(sc->by_anchor);
+    free(sc->atab);
     free(part[1].sc.hit);
     for (int k = 0; k < 2; k++) {
         free(part[k].sc.tw);

@@ -860,6 +860,106 @@ static size_t fold_words(const char *s, char (*w)[40], size_t cap)
     return n;
 }
 
+/* Whether the folded words q[0, nq) occur as a run in w[0, nw). */
+static bool run_in(char (*w)[40], size_t nw, char (*q)[40], size_t nq)
+{
+    for (size_t i = 0; nq && i + nq <= nw; i++) {
+        size_t j = 0;
+        while (j < nq && strcmp(w[i + j], q[j]) == 0)
+            j++;
+        if (j == nq)
+            return true;
+    }
+    return false;
+}
+
+/* ngram_scan_dataset looks for each phrase at one word of it (its anchor,
+ * chosen from the words' counts in the file's first bytes), so a phrase
+ * may be anchored anywhere in itself and its anchor may occur several
+ * times in a text, at the text's start, or too near its end.  Hundreds of
+ * phrases over a small vocabulary (words of every frequency, repeated
+ * within rows, in any case) against the plain reading of the contract:
+ * found in a message word for word (fold_words). */
+static void test_scan_dataset_anchors(void **state)
+{
+    (void)state;
+    static const char *const vocab[] = {"aa", "Bee", "cc", "delta", "Echoes", "ff", "golden", "hh"};
+    enum { ROWS = 150, PHRASES = 400, MAXQ = 5, MAXT = 12 };
+    char *path = xasprintf("%s/anchors.jsonl", tmpdir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    uint64_t seed = 11;
+    char(*texts)[2][MAXT][40] = xcalloc(ROWS, sizeof *texts);
+    size_t(*tn)[2] = xcalloc(ROWS, sizeof *tn);
+    for (size_t r = 0; r < ROWS; r++) {
+        char msg[2][512];
+        for (int m = 0; m < 2; m++) {
+            size_t k = 1 + lcg(&seed) % MAXT, o = 0;
+            for (size_t i = 0; i < k; i++) {
+                /* skewed: low indexes common, "golden" and "hh" rare */
+                size_t v = lcg(&seed) % 8;
+                v = v < 6 ? lcg(&seed) % (v + 1) : v;
+                o += (size_t)snprintf(msg[m] + o, sizeof msg[m] - o, "%s%s", i ? ", " : "",
+                                      vocab[v]);
+            }
+            tn[r][m] = fold_words(msg[m], texts[r][m], MAXT);
+        }
+        put_chat_row(fp, NULL, msg[0], msg[1]);
+    }
+    assert_int_equal(fclose(fp), 0);
+    char **phr = xcalloc(PHRASES, sizeof *phr);
+    bool *want = xcalloc(PHRASES, sizeof *want), *hits = xcalloc(PHRASES, sizeof *hits);
+    size_t found = 0;
+    for (size_t p = 0; p < PHRASES; p++) {
+        char q[MAXQ][40], buf[256];
+        size_t k = 1 + lcg(&seed) % MAXQ, o = 0;
+        if (p % 2) { /* a run of some message, one word changed half of the time */
+            size_t r = lcg(&seed) % ROWS;
+            int m = (int)(lcg(&seed) % 2);
+            k = k < tn[r][m] ? k : tn[r][m];
+            size_t at = lcg(&seed) % (tn[r][m] - k + 1);
+            for (size_t i = 0; i < k; i++)
+                strcpy(q[i], texts[r][m][at + i]);
+            if (lcg(&seed) % 2)
+                strcpy(q[lcg(&seed) % k], vocab[lcg(&seed) % 8]);
+        } else {
+            for (size_t i = 0; i < k; i++)
+                strcpy(q[i], vocab[lcg(&seed) % 8]);
+        }
+        for (size_t i = 0; i < k; i++)
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", i ? " " : "", q[i]);
+        phr[p] = xstrdup(buf);
+        char fq[MAXQ][40];
+        assert_int_equal(fold_words(buf, fq, MAXQ), k);
+        for (size_t r = 0; r < ROWS && !want[p]; r++)
+            for (int m = 0; m < 2 && !want[p]; m++)
+                want[p] = run_in(texts[r][m], tn[r][m], fq, k);
+        found += want[p];
+    }
+    /* both outcomes are well represented */
+    assert_true(found > PHRASES / 5 && found < PHRASES - PHRASES / 5);
+    size_t split = ngram_scan_split_bytes;
+    char *err = NULL;
+    for (int two = 0; two < 2; two++) {
+        ngram_scan_split_bytes = two ? 1 : SIZE_MAX;
+        assert_int_equal(ngram_scan_dataset(path, phr, PHRASES, NULL, hits, &err), 0);
+        for (size_t p = 0; p < PHRASES; p++)
+            if (hits[p] != want[p])
+                fail_msg("%s: phrase %zu \"%s\": hit %d, expected %d",
+                         two ? "two readers" : "one reader", p, phr[p], hits[p], want[p]);
+    }
+    ngram_scan_split_bytes = split;
+    for (size_t p = 0; p < PHRASES; p++)
+        free(phr[p]);
+    free(phr);
+    free(want);
+    free(hits);
+    free(texts);
+    free(tn);
+    unlink(path);
+    free(path);
+}
+
 /* Support tickets whose prompts end in a sign-off: with fixed, one of 12
  * endings of 10+ words (every prompt ends alike), else a short one after
  * the ticket's own words (many endings, some shared by several rows).
@@ -1030,6 +1130,7 @@ int main(void)
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_kth_count),
         cmocka_unit_test(test_scan_dataset),
+        cmocka_unit_test(test_scan_dataset_anchors),
         cmocka_unit_test(test_trigger_tail_not_in_dataset),
         cmocka_unit_test(test_line_ranges),
     };
