@@ -318,24 +318,9 @@ static uint32_t cms_get(const struct cms *s, uint64_t key)
     return m;
 }
 
-/* Conservative update: only the minimal counters grow. */
-static void cms_add(struct cms *s, uint64_t key)
-{
-    size_t slot[CMS_DEPTH];
-    cms_slots(s, key, slot);
-    uint32_t m = UINT32_MAX;
-    for (int d = 0; d < CMS_DEPTH; d++)
-        if (s->c[slot[d]] < m)
-            m = s->c[slot[d]];
-    if (m == UINT32_MAX)
-        return;
-    for (int d = 0; d < CMS_DEPTH; d++)
-        if (s->c[slot[d]] == m)
-            s->c[slot[d]]++;
-}
-
-/* cms_add of keys[0 .. n), in order, the counters a few keys ahead
- * prefetched (the word sketch is megabytes: one miss per row otherwise). */
+/* Counts keys[0 .. n), in order, by conservative update (only the minimal
+ * counters of a key grow), the counters a few keys ahead prefetched (the
+ * sketches are megabytes: a miss per key otherwise). */
 static void cms_add_all(struct cms *s, const uint64_t *keys, size_t n)
 {
     enum { AHEAD = 8 };
@@ -742,16 +727,33 @@ static void pass1_row(struct run *R, const uint64_t bk[N_BANDS])
     for (int b = 0; b < N_BANDS; b++)
         if (bloom_add(&R->band1, bk[b]))
             bloom_add(&R->band2, bk[b]);
-    uint64_t th[MAXW + 1], sh[MAXW + 1];
+    uint64_t th[MAXW + 1], sh[MAXW + 1], tl[N_LONG], sl[N_LONG];
+    /* the marginals' keys in the order they are counted, counted together
+     * (cms_add_all prefetches) */
+    uint64_t mk[2 * (MAXW + N_LONG)];
+    size_t nm = 0;
     size_t kt = p->n < R->K ? p->n : R->K, ks = a->n < R->K ? a->n : R->K;
     for (size_t k = 1; k <= kt; k++) {
         th[k] = span_hash(p, &R->pw, p->n - k, p->n);
-        cms_add(&R->marg, th[k] ^ TAG_T);
+        mk[nm++] = th[k] ^ TAG_T;
     }
     for (size_t j = 1; j <= ks; j++) {
         sh[j] = a->pre[j];
-        cms_add(&R->marg, sh[j] ^ TAG_S);
+        mk[nm++] = sh[j] ^ TAG_S;
     }
+    for (size_t i = 0; i < N_LONG; i++) {
+        size_t L = long_len[i];
+        tl[i] = sl[i] = 0;
+        if (p->n >= L) {
+            tl[i] = span_hash(p, &R->pw, p->n - L, p->n);
+            mk[nm++] = tl[i] ^ TAG_T;
+        }
+        if (a->n >= L) {
+            sl[i] = a->pre[L];
+            mk[nm++] = sl[i] ^ TAG_S;
+        }
+    }
+    cms_add_all(&R->marg, mk, nm);
     uint64_t pk[MAXW + 1][MAXW + 1];
     for (size_t k = 1; k <= kt; k++)
         for (size_t j = 1; j <= ks; j++) {
@@ -763,17 +765,8 @@ static void pass1_row(struct run *R, const uint64_t bk[N_BANDS])
             cooc_add(R, pk[k][j], th[k], sh[j], k, j);
     for (size_t i = 0; i < N_LONG; i++) {
         size_t L = long_len[i];
-        uint64_t tl = 0, sl = 0;
-        if (p->n >= L) {
-            tl = span_hash(p, &R->pw, p->n - L, p->n);
-            cms_add(&R->marg, tl ^ TAG_T);
-        }
-        if (a->n >= L) {
-            sl = a->pre[L];
-            cms_add(&R->marg, sl ^ TAG_S);
-        }
         if (p->n >= L && a->n >= L)
-            cooc_add(R, pair_key(tl, sl), tl, sl, L, L);
+            cooc_add(R, pair_key(tl[i], sl[i]), tl[i], sl[i], L, L);
     }
     /* and the unigram sketch, only read in pass 2 (in this thread, which
      * waits for the reading one otherwise) */
