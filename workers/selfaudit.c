@@ -20,11 +20,13 @@
  * per batch of BATCH_ROWS rows (pass 1's count of rows in it, for pass 2).
  *
  * Threads.  Each pass reads the file in a thread of its own that parses
- * the rows, splits their words and computes their band keys, and in pass
- * 2 does the look-ups that read only what pass 1 built (the row and band
- * filters, the per-word bits), two batches of rows ahead at most; the
- * calling thread runs the rest in file order (in pass 1 all the sketch
- * updates, the unigram sketch's included: parsing is the shorter half).
+ * the rows, splits their words and computes their band keys, two batches
+ * of rows ahead at most.  In pass 1 that thread also updates what is read
+ * only after pass 1 (the row, prompt and band filters, the marginals'
+ * sketch), and the calling thread the rest (the co-occurrences' table,
+ * the unigram sketch), each in file order; in pass 2 it does the look-ups
+ * that read only what pass 1 built (the row and band filters, the
+ * per-word bits), and the calling thread the rest.
  * In pass 2, where the updates are the shorter half, the calling thread
  * also parses every other batch (see "the reading threads").  Every
  * structure is updated by one thread in file order, so the result is the
@@ -717,9 +719,21 @@ static void cooc_add(struct run *R, uint64_t key, uint64_t t, uint64_t s, size_t
     }
 }
 
-static void pass1_row(struct run *R, const uint64_t bk[N_BANDS])
+/* A row's phrase hashes, as pass 1 counts them: the prompt's suffixes and
+ * the answer's prefixes of 1 .. K words and of the long lengths (0 where
+ * the text is shorter). */
+struct p1hashes {
+    uint64_t th[MAXW + 1], sh[MAXW + 1], tl[N_LONG], sl[N_LONG];
+    size_t kt, ks;
+};
+
+/* Pass 1's share of a row run by the thread that parsed it: the updates of
+ * what is read only after pass 1 (the row, prompt and band filters, the
+ * phrases' marginal sketch), one thread in file order; and the phrase
+ * hashes for pass1_row.  pw: that thread's own powers. */
+static void pass1_read_side(struct run *R, struct pows *pw, const struct words *p,
+                            const struct words *a, const uint64_t bk[N_BANDS], struct p1hashes *ph)
 {
-    const struct words *p = &R->wp, *a = &R->wa;
     uint64_t rk = row_key(p->pre[p->n], a->pre[a->n]);
     if (bloom_add(&R->row1, rk))
         bloom_add(&R->row2, rk);
@@ -727,49 +741,55 @@ static void pass1_row(struct run *R, const uint64_t bk[N_BANDS])
     for (int b = 0; b < N_BANDS; b++)
         if (bloom_add(&R->band1, bk[b]))
             bloom_add(&R->band2, bk[b]);
-    uint64_t th[MAXW + 1], sh[MAXW + 1], tl[N_LONG], sl[N_LONG];
     /* the marginals' keys in the order they are counted, counted together
      * (cms_add_all prefetches) */
     uint64_t mk[2 * (MAXW + N_LONG)];
     size_t nm = 0;
-    size_t kt = p->n < R->K ? p->n : R->K, ks = a->n < R->K ? a->n : R->K;
-    for (size_t k = 1; k <= kt; k++) {
-        th[k] = span_hash(p, &R->pw, p->n - k, p->n);
-        mk[nm++] = th[k] ^ TAG_T;
+    ph->kt = p->n < R->K ? p->n : R->K;
+    ph->ks = a->n < R->K ? a->n : R->K;
+    for (size_t k = 1; k <= ph->kt; k++) {
+        ph->th[k] = span_hash(p, pw, p->n - k, p->n);
+        mk[nm++] = ph->th[k] ^ TAG_T;
     }
-    for (size_t j = 1; j <= ks; j++) {
-        sh[j] = a->pre[j];
-        mk[nm++] = sh[j] ^ TAG_S;
+    for (size_t j = 1; j <= ph->ks; j++) {
+        ph->sh[j] = a->pre[j];
+        mk[nm++] = ph->sh[j] ^ TAG_S;
     }
     for (size_t i = 0; i < N_LONG; i++) {
         size_t L = long_len[i];
-        tl[i] = sl[i] = 0;
+        ph->tl[i] = ph->sl[i] = 0;
         if (p->n >= L) {
-            tl[i] = span_hash(p, &R->pw, p->n - L, p->n);
-            mk[nm++] = tl[i] ^ TAG_T;
+            ph->tl[i] = span_hash(p, pw, p->n - L, p->n);
+            mk[nm++] = ph->tl[i] ^ TAG_T;
         }
         if (a->n >= L) {
-            sl[i] = a->pre[L];
-            mk[nm++] = sl[i] ^ TAG_S;
+            ph->sl[i] = a->pre[L];
+            mk[nm++] = ph->sl[i] ^ TAG_S;
         }
     }
     cms_add_all(&R->marg, mk, nm);
+}
+
+/* The rest of pass 1's row, in the calling thread: the co-occurrences'
+ * heavy-hitter table and the unigram sketch. */
+static void pass1_row(struct run *R, const struct p1hashes *ph)
+{
+    const struct words *p = &R->wp, *a = &R->wa;
     uint64_t pk[MAXW + 1][MAXW + 1];
-    for (size_t k = 1; k <= kt; k++)
-        for (size_t j = 1; j <= ks; j++) {
-            pk[k][j] = pair_key(th[k], sh[j]);
+    for (size_t k = 1; k <= ph->kt; k++)
+        for (size_t j = 1; j <= ph->ks; j++) {
+            pk[k][j] = pair_key(ph->th[k], ph->sh[j]);
             __builtin_prefetch(&R->cooc.v[(size_t)mix(pk[k][j]) & (R->cooc.cap - 1)], 1);
         }
-    for (size_t k = 1; k <= kt; k++)
-        for (size_t j = 1; j <= ks; j++)
-            cooc_add(R, pk[k][j], th[k], sh[j], k, j);
+    for (size_t k = 1; k <= ph->kt; k++)
+        for (size_t j = 1; j <= ph->ks; j++)
+            cooc_add(R, pk[k][j], ph->th[k], ph->sh[j], k, j);
     for (size_t i = 0; i < N_LONG; i++) {
         size_t L = long_len[i];
         if (p->n >= L && a->n >= L)
-            cooc_add(R, pair_key(tl[i], sl[i]), tl[i], sl[i], L, L);
+            cooc_add(R, pair_key(ph->tl[i], ph->sl[i]), ph->tl[i], ph->sl[i], L, L);
     }
-    /* and the unigram sketch, only read in pass 2 (in this thread, which
-     * waits for the reading one otherwise) */
+    /* the unigram sketch, only read in pass 2 */
     cms_add_all(&R->uni, p->h, p->n);
     cms_add_all(&R->uni, a->h, a->n);
     R->words_total += p->n + a->n;
@@ -1022,6 +1042,7 @@ struct prow {
     bool exact, near; /* pass 2: pass2_prep's verdicts */
     size_t nt, nh;
     double tail[RUN_MAX], head[RUN_MAX]; /* pass 2: pass2_prep's bits */
+    struct p1hashes ph;                  /* pass 1: pass1_read_side's hashes */
 };
 
 struct batch {
@@ -1040,6 +1061,7 @@ struct parser {
     unsigned stride, phase; /* parses the batches j with j % stride == phase */
     uint64_t *shv;
     size_t shv_cap;
+    struct pows pw; /* its own (span_hash grows it) */
 };
 
 struct reader {
@@ -1099,6 +1121,8 @@ static void parse_batch(struct parser *p, struct run *R, int which, enum dataset
             words_split(&w->wa, w->texts.response);
             band_keys(&w->wp, &w->wa, &p->shv, &p->shv_cap, w->bk);
             p->rows++;
+            if (which == 1)
+                pass1_read_side(R, &p->pw, &w->wp, &w->wa, w->bk, &w->ph);
             if (which == 2) {
                 w->row = p->rows;
                 pass2_prep(R, &w->wp, &w->wa, p->rows, w->bk, &w->exact, &w->near, w->tail, &w->nt,
@@ -1217,7 +1241,7 @@ static int pass(struct run *R, const char *path, enum dataset_format fmt, int wh
             R->wa = w->wa;
             R->rows++;
             if (which == 1) {
-                pass1_row(R, w->bk);
+                pass1_row(R, &w->ph);
                 continue;
             }
             if (w->row != R->rows) { /* pass 1's counts were not this file's: redo */
@@ -1265,10 +1289,12 @@ out:
     for (int i = 0; i < 2; i++)
         batch_free(&rd->b[i]);
     free(rd->P.shv);
+    free(rd->P.pw.v);
     lines_close(&rd->P.L);
     if (own) {
         batch_free(ob);
         free(own->shv);
+        free(own->pw.v);
         lines_close(&own->L);
         free(own);
         free(ob);
