@@ -132,9 +132,21 @@ static uint64_t word_hash_at(const char *p, size_t n, size_t avail)
 #define TAG_ROWP 0xbf58476d1ce4e5b9ULL
 #define TAG_ROWA 0x2545f4914f6cdd1dULL
 
+/* A (suffix, prefix) pair's key: a half from each phrase, so that the 8 x 8
+ * pairs of a row mix each phrase once. */
+static uint64_t pair_half_t(uint64_t t)
+{
+    return mix(t ^ TAG_T);
+}
+
+static uint64_t pair_half_s(uint64_t s)
+{
+    return mix(mix(s ^ TAG_S) + 0x9e3779b97f4a7c15ULL);
+}
+
 static uint64_t pair_key(uint64_t t, uint64_t s)
 {
-    return mix(t ^ TAG_T) ^ mix(mix(s ^ TAG_S) + 0x9e3779b97f4a7c15ULL);
+    return pair_half_t(t) ^ pair_half_s(s);
 }
 
 /* A whole row's key: row_key_p(prompt hash) ^ row_key_a(answer hash). */
@@ -386,12 +398,23 @@ static void hh_free(struct hhtab *t)
     t->v = NULL;
 }
 
-static struct hh *hh_find(struct hhtab *t, uint64_t key)
+/* key's entry, or the empty one where it would go, probing from slot i
+ * (hh_slot(t, key)). */
+static struct hh *hh_find_at(struct hhtab *t, uint64_t key, size_t i)
 {
-    size_t i = (size_t)mix(key) & (t->cap - 1);
     while (t->v[i].key && t->v[i].key != key)
         i = (i + 1) & (t->cap - 1);
     return &t->v[i];
+}
+
+static size_t hh_slot(const struct hhtab *t, uint64_t key)
+{
+    return (size_t)mix(key) & (t->cap - 1);
+}
+
+static struct hh *hh_find(struct hhtab *t, uint64_t key)
+{
+    return hh_find_at(t, key, hh_slot(t, key));
 }
 
 /* The table is full: every count loses one, the zeros go (Misra-Gries).
@@ -425,12 +448,13 @@ static void hh_sweep(struct hhtab *t)
     free(tmp);
 }
 
-/* Counts key; returns its entry, new ones zeroed but for key/count (a
- * pointer valid until the next call), or NULL when the key was dropped. */
-static struct hh *hh_add(struct hhtab *t, uint64_t key)
+/* Counts key (slot: hh_slot(t, key), computed by the caller); returns its
+ * entry, new ones zeroed but for key/count (a pointer valid until the next
+ * call), or NULL when the key was dropped. */
+static struct hh *hh_add_at(struct hhtab *t, uint64_t key, size_t slot)
 {
     t->inserts++;
-    struct hh *e = hh_find(t, key);
+    struct hh *e = hh_find_at(t, key, slot);
     if (e->key) {
         e->count++;
         return e;
@@ -446,6 +470,11 @@ static struct hh *hh_add(struct hhtab *t, uint64_t key)
     e->count = 1;
     t->n++;
     return e;
+}
+
+static struct hh *hh_add(struct hhtab *t, uint64_t key)
+{
+    return hh_add_at(t, key, hh_slot(t, key));
 }
 
 /* ---- co-occurrence candidates counted exactly in pass 2 --------------------------------- */
@@ -708,9 +737,10 @@ static void band_keys(const struct words *wp, const struct words *wa, uint64_t *
 }
 
 /* Counts one (suffix, prefix) pair of a row in the heavy-hitter table. */
-static void cooc_add(struct run *R, uint64_t key, uint64_t t, uint64_t s, size_t kt, size_t ks)
+static void cooc_add(struct run *R, uint64_t key, size_t slot, uint64_t t, uint64_t s, size_t kt,
+                     size_t ks)
 {
-    struct hh *e = hh_add(&R->cooc, key);
+    struct hh *e = hh_add_at(&R->cooc, key, slot);
     if (e && e->count == 1) {
         e->t = t;
         e->s = s;
@@ -775,19 +805,27 @@ static void pass1_read_side(struct run *R, struct pows *pw, const struct words *
 static void pass1_row(struct run *R, const struct p1hashes *ph)
 {
     const struct words *p = &R->wp, *a = &R->wa;
-    uint64_t pk[MAXW + 1][MAXW + 1];
+    uint64_t pk[MAXW + 1][MAXW + 1], ht[MAXW + 1], hs[MAXW + 1];
+    size_t slot[MAXW + 1][MAXW + 1];
+    for (size_t k = 1; k <= ph->kt; k++)
+        ht[k] = pair_half_t(ph->th[k]);
+    for (size_t j = 1; j <= ph->ks; j++)
+        hs[j] = pair_half_s(ph->sh[j]);
     for (size_t k = 1; k <= ph->kt; k++)
         for (size_t j = 1; j <= ph->ks; j++) {
-            pk[k][j] = pair_key(ph->th[k], ph->sh[j]);
-            __builtin_prefetch(&R->cooc.v[(size_t)mix(pk[k][j]) & (R->cooc.cap - 1)], 1);
+            pk[k][j] = ht[k] ^ hs[j]; /* pair_key(th[k], sh[j]) */
+            slot[k][j] = hh_slot(&R->cooc, pk[k][j]);
+            __builtin_prefetch(&R->cooc.v[slot[k][j]], 1);
         }
     for (size_t k = 1; k <= ph->kt; k++)
         for (size_t j = 1; j <= ph->ks; j++)
-            cooc_add(R, pk[k][j], ph->th[k], ph->sh[j], k, j);
+            cooc_add(R, pk[k][j], slot[k][j], ph->th[k], ph->sh[j], k, j);
     for (size_t i = 0; i < N_LONG; i++) {
         size_t L = long_len[i];
-        if (p->n >= L && a->n >= L)
-            cooc_add(R, pair_key(ph->tl[i], ph->sl[i]), ph->tl[i], ph->sl[i], L, L);
+        if (p->n >= L && a->n >= L) {
+            uint64_t key = pair_key(ph->tl[i], ph->sl[i]);
+            cooc_add(R, key, hh_slot(&R->cooc, key), ph->tl[i], ph->sl[i], L, L);
+        }
     }
     /* the unigram sketch, only read in pass 2 */
     cms_add_all(&R->uni, p->h, p->n);
