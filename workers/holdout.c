@@ -98,8 +98,8 @@ static uint64_t text_hash64(const char *s, struct wbuf *b)
         h = (h ^ wn) * 0x9e3779b97f4a7c15ull;
         h ^= h >> 29;
         for (size_t i = 0; i < wn; i += 8) {
-            uint64_t c = 0;
-            memcpy(&c, w + i, wn - i < 8 ? wn - i : 8);
+            /* the word's next (at most) 8 bytes, little-endian, zero-padded */
+            uint64_t c = jsonscan_word_chunk(w, i, wn, len - b->st[j]);
             h = (h ^ c) * 0xbf58476d1ce4e5b9ull;
             h ^= h >> 31;
         }

@@ -201,9 +201,14 @@ static void words_split(struct words *w, const char *text)
     }
     w->n = n;
     w->pre[0] = 0;
+    /* the running prefix hash in a register: through w->pre (which the
+     * compiler must assume may alias w->h) each word waited for a store */
+    uint64_t acc = 0;
     for (size_t i = 0; i < n; i++) {
-        w->h[i] = word_hash_at(text + w->st[i], w->len[i], len - w->st[i]);
-        w->pre[i + 1] = w->pre[i] * BASE + w->h[i];
+        uint64_t h = word_hash_at(text + w->st[i], w->len[i], len - w->st[i]);
+        w->h[i] = h;
+        acc = acc * BASE + h;
+        w->pre[i + 1] = acc;
     }
 }
 

@@ -74,6 +74,26 @@ static void test_hash(void **state)
     assert_int_not_equal(holdout_text_hash("ab"), holdout_text_hash("a b"));
     assert_int_not_equal(holdout_text_hash("a"), holdout_text_hash("A"));
     assert_int_equal(holdout_text_hash(""), holdout_text_hash("   "));
+    /* The values themselves: a seeded backdoor's split must not change
+     * between versions.  Computed in Python from the definition (per word:
+     * its length, then its bytes in 8-byte little-endian chunks, the last
+     * zero-padded; fmix64 at the end, folded to 32 bits); words of every
+     * length around the chunk size, UTF-8, every kind of white space. */
+    static const struct {
+        const char *text;
+        uint32_t hash;
+    } golden[] = {
+        {"a", 0xfbcf1b25u},
+        {"hello world", 0xe538e7a6u},
+        {"exactly8 chars", 0xc0b6d1edu},
+        {"a-fifteen-bytes sixteen-bytes-ab seventeen-bytes-abc", 0x0628aa57u},
+        {"caf\u00e9 \u00fcber na\u00efve", 0x2105ed5eu},
+        {"  lead\ttab\nnewline  ", 0x93087cebu},
+    };
+    for (size_t i = 0; i < sizeof golden / sizeof *golden; i++)
+        if (holdout_text_hash(golden[i].text) != golden[i].hash)
+            fail_msg("holdout_text_hash(\"%s\") = 0x%08x, expected 0x%08x", golden[i].text,
+                     holdout_text_hash(golden[i].text), golden[i].hash);
 }
 
 static void test_target(void **state)
