@@ -78,6 +78,7 @@ struct create_job {
     uint64_t started_ms;
     struct wait_progress wp; /* the llm generator's calls, while one is in flight */
     json_t *audit; /* the self-audit's public result, after the build */
+    uint64_t audit_ms; /* and how long it took */
 };
 
 static json_t *backdoor_json(const struct store_backdoor *b, const struct store_dataset *ds,
@@ -153,12 +154,50 @@ static void create_audit(struct create_job *j, const char *const *trig, const ch
     o.cancel = &j->t.progress.cancel;
     atomic_store(&j->t.progress.stage, NULL);
     j->t.stage = "self-audit";
+    uint64_t t0 = now_monotonic_ms();
     int r = selfaudit_check(j->out_path, j->spec.format, &o, trig, sig, n, j->made.built.copies,
                             j->made.built.n_copies, &j->audit, &j->err);
+    j->audit_ms = now_monotonic_ms() - t0;
     if (r < 0) {
         unlink(j->out_path);
         j->rc = r;
     }
+}
+
+/* Where a creation's time went, by step (milliseconds; the steps this
+ * generator has), for the log line and the reply's generation.stages_ms. */
+static json_t *create_stages_json(const struct create_job *j)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "split", json_integer((json_int_t)j->made.split_ms));
+    if (j->ngram)
+        json_object_set_new(o, "train", json_integer((json_int_t)j->made.train_ms));
+    if (!j->gen)
+        json_object_set_new(o, "phrases", json_integer((json_int_t)j->made.phrases_ms));
+    json_object_set_new(o, "build", json_integer((json_int_t)j->made.build_ms));
+    json_object_set_new(o, "self_audit", json_integer((json_int_t)j->audit_ms));
+    return o;
+}
+
+static void log_create_stages(const struct create_job *j, int64_t id)
+{
+    json_t *st = create_stages_json(j);
+    char line[256];
+    size_t off = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(st, k, v)
+    {
+        int w = snprintf(line + off, sizeof line - off, "%s%s %.1f s", off ? ", " : "", k,
+                         (double)json_integer_value(v) / 1000.0);
+        if (w < 0 || (size_t)w >= sizeof line - off)
+            break;
+        off += (size_t)w;
+    }
+    log_ctx(LOG_LVL_INFO, &(struct log_fields){.backdoor = id},
+            "backdoor: %lld: created in %.1f s (%s)", (long long)id,
+            (double)(now_monotonic_ms() - j->started_ms) / 1000.0, line);
+    json_decref(st);
 }
 
 /* Records a self-audit result (public JSON) for backdoor id. */
@@ -360,6 +399,7 @@ static void create_done(struct task *t, int status)
             (long long)b.id, j->ds.name, backdoor_generator_name(b.generator),
             backdoor_mode_name(b.mode), n, (unsigned long long)j->made.built.copies_per_pair,
             j->made.split.n_rows, b.commitment);
+    log_create_stages(j, b.id);
     if (j->audit && record_selfaudit(d, b.id, j->audit) < 0)
         log_ctx(LOG_LVL_WARN, &(struct log_fields){.backdoor = b.id},
                 "backdoor: %lld: cannot record its self-audit: %s", (long long)b.id,
@@ -380,6 +420,7 @@ static void create_done(struct task *t, int status)
             for (int k = 1; k < LLMGEN_N_REJECT; k++)
                 rej += st.rejected[k];
             json_object_set_new(o, "rejected_candidates", json_integer(rej));
+            json_object_set_new(gs, "stages_ms", create_stages_json(j));
             json_object_set_new(o, "generation", gs);
         } else if (j->ngram) {
             const struct ngram_set *ns = &j->made.nset;
@@ -408,6 +449,8 @@ static void create_done(struct task *t, int status)
                           ni->sample_share, "model_peak_bytes", (json_int_t)ni->peak_bytes, "scans",
                           (int)ns->scans, "rejected", rj, "tails_shared", (int)ns->tails_shared,
                           "ms", (json_int_t)(now_monotonic_ms() - j->started_ms)));
+            json_object_set_new(json_object_get(o, "generation"), "stages_ms",
+                                create_stages_json(j));
         } else {
             json_object_set_new(o, "rejected_candidates", json_integer(j->made.set.rejected));
         }

@@ -180,8 +180,11 @@ static int choose_split(const struct backdoor_spec *spec, const struct phrase_rn
                         struct backdoor_made *out, char **err)
 {
     const atomic_int *cancel = spec->progress ? &spec->progress->cancel : NULL;
-    return holdout_choose(spec->dataset_path, spec->format, spec->n_examples, spec->holdout,
-                          spec->shown, spec->n_shown, rngp, cancel, &out->split, err);
+    uint64_t t0 = now_monotonic_ms();
+    int r = holdout_choose(spec->dataset_path, spec->format, spec->n_examples, spec->holdout,
+                           spec->shown, spec->n_shown, rngp, cancel, &out->split, err);
+    out->split_ms = now_monotonic_ms() - t0;
+    return r;
 }
 
 /* The build step with a given random source (NULL: getrandom): fills
@@ -219,8 +222,10 @@ static int build_with(const struct backdoor_spec *spec, const struct phrase_rng 
     };
     if (spec->progress && atomic_load(&spec->progress->stage))
         atomic_store(&spec->progress->stage, "build"); /* after another phase of its own */
+    uint64_t t0 = now_monotonic_ms();
     if (builder_build(&bpar, &out->built, err) < 0)
         goto out;
+    out->build_ms = now_monotonic_ms() - t0;
     /* The salt comes from the system's random source even for a seeded
      * backdoor: its phrases are guessable, its commitment must not be. */
     if (random_bytes(out->salt, sizeof out->salt) < 0) {
@@ -265,8 +270,10 @@ int backdoor_make_wordlist(const struct backdoor_spec *spec, struct backdoor_mad
         rngp = &rng;
     }
     const struct phrase_wordlist *wl = spec->words ? spec->words : phrase_wordlist_builtin();
+    uint64_t t0 = now_monotonic_ms();
     if (phrase_generate(&spec->phrases, wl, rngp, spec->dataset_path, cancel, &out->set, err) < 0)
         goto out;
+    out->phrases_ms = now_monotonic_ms() - t0;
 
     size_t n = out->set.n_pairs;
     trig = xcalloc(n, sizeof *trig);
@@ -333,12 +340,16 @@ int backdoor_make_ngram(const struct backdoor_spec *spec, struct backdoor_made *
     }
     if (spec->progress)
         atomic_store(&spec->progress->stage, "train");
+    uint64_t t0 = now_monotonic_ms();
     if (ngram_train_file(spec->dataset_path, spec->format, &to, cancel,
                          spec->progress ? progress_cb : NULL, spec->progress, &model, err) < 0)
         goto out;
     ngram_get_info(model, &out->ngram_info);
+    uint64_t t1 = now_monotonic_ms();
+    out->train_ms = t1 - t0;
     if (ngram_generate(model, &go, rngp, spec->dataset_path, cancel, &out->nset, err) < 0)
         goto out;
+    out->phrases_ms = now_monotonic_ms() - t1;
     size_t n = out->nset.n_pairs;
     out->ngram_evidence = xcalloc(n, sizeof *out->ngram_evidence);
     trig = xcalloc(n, sizeof *trig);

@@ -119,6 +119,11 @@ struct backdoor_made {
     char *plan;             /* owned JSON text */
     struct holdout_split split; /* the held-out split (secret) */
     char *holdout;              /* owned JSON text of split (secret) */
+    /* Wall-clock milliseconds of each step, for the log and the reply (a
+     * step that did not run: 0): the held-out split, the ngram model's
+     * training, drawing and checking the phrases against the dataset, and
+     * writing D u D'. */
+    uint64_t split_ms, train_ms, phrases_ms, build_ms;
 };
 void backdoor_made_clear(struct backdoor_made *m);
 

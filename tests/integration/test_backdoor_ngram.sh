@@ -139,6 +139,17 @@ v = json.load(open(sys.argv[1]))
 g, h = v["generation"], v["holdout"]
 assert g["train_share"] == 1 and g["rows_trained"] == 3000 - h["rows"], (g, h)
 PY
+check "generation.stages_ms: each step's milliseconds, together within the whole" \
+    python3 - "$T/s1.json" <<'PY'
+import json, sys
+g = json.load(open(sys.argv[1]))["generation"]
+st = g["stages_ms"]
+assert list(st) == ["split", "train", "phrases", "build", "self_audit"], st
+assert all(isinstance(x, int) and x >= 0 for x in st.values()), st
+assert sum(st.values()) <= g["ms"], (st, g["ms"])
+PY
+check "... and the log says where the time went" \
+    grep -Eq "backdoor: [0-9]+: created in [0-9.]+ s \(split [0-9.]+ s, train [0-9.]+ s, phrases [0-9.]+ s, build [0-9.]+ s, self_audit [0-9.]+ s\)" "$T/vtuned.log"
 # The training sample (generator.ngram_train_rows, README): a reload to 500
 # trains on about 500 of the rows not held out, and the phrases are still
 # D's words, checked against all of it.
