@@ -13,7 +13,8 @@
 #     VTUNE_BENCH_SCALE=0.1 sh tests/bench/bench_build.sh # ~280 B lines
 # BUILD_DIR (or VTUNE_BENCH_BUILD): see below.
 #
-# Printed per step (add, create, export) and in total: wall-clock seconds
+# Printed per step (add, create, export, and create by its own steps, from
+# vtuned's log) and in total: wall-clock seconds
 # and MB/s (dataset bytes / seconds) of C and Python, C's CPU seconds (all
 # of vtuned's threads, from /proc/PID/stat) and Python's; the throughput
 # ratios C/Python and C/sha256sum (goals of issue 12: >= 5x and >= 0.5x);
@@ -186,6 +187,8 @@ step export ctl dataset export bench --backdoor bench -o "$c/export.jsonl"
 c_lines=$(ctl --json dataset show bench | "$py" -c 'import json,sys; print(json.load(sys.stdin)["examples"])' 2>/dev/null || echo "?")
 c_sha=$(ctl --json dataset show bench | "$py" -c 'import json,sys; print(json.load(sys.stdin)["sha256"])' 2>/dev/null || echo "?")
 audit_line=$(grep '^self-audit' "$c/create.out" || true)
+# where create's time went, from the daemon's log line
+stages_line=$(sed -n 's/.*backdoor: [0-9]*: created in \([0-9.]* s\) (\(.*\))$/create by step: \2 (all: \1)/p' "$c/vtuned.log" | tail -1)
 kill -TERM "$daemon_pid"
 wait "$daemon_pid" || true
 daemon_pid=
@@ -220,7 +223,7 @@ awk -v bytes="$bytes" -v sha_s="$sha_s" -v copy_s="$copy_s" -v copy_how="$copy_h
     -v ca="$c_add_s" -v cc="$c_create_s" -v ce="$c_export_s" \
     -v ua="$c_add_cpu" -v uc="$c_create_cpu" -v ue="$c_export_cpu" \
     -v ha="$c_add_hwm" -v hc="$c_create_hwm" -v he="$c_export_hwm" \
-    -v pyline="$(cat "$dir/py.out")" -v audit="$audit_line" '
+    -v pyline="$(cat "$dir/py.out")" -v audit="$audit_line" -v stages="$stages_line" '
 function kv(key,   n, i, a, b) {
     n = split(pyline, a, " ")
     for (i = 1; i <= n; i++) { split(a[i], b, "="); if (b[1] == key) return b[2] }
@@ -254,6 +257,8 @@ BEGIN {
     printf "sha256sum: %.2f s, %.1f MB/s\n", sha_s, rate(sha_s)
     printf "durable copy (%s): %.2f s, %.1f MB/s; the path writes and syncs the bytes 3 times: floor %.2f s\n",
         copy_how, copy_s, rate(copy_s), 3 * copy_s
+    if (stages != "")
+        printf "%s\n", stages
     if (audit != "")
         printf "%s\n", audit
     printf "\nthroughput C/Python:    "
