@@ -7,7 +7,8 @@
  *          phrases (the marginals), a Misra-Gries heavy-hitter table of
  *          (suffix, prefix) phrase pairs (the co-occurrences; exact while it
  *          never fills, and any pair in more than inserts/capacity rows is
- *          always kept), a count-min sketch of words (the unigram model),
+ *          always kept), the unigram model (exact counts of the commonest
+ *          words, a count-min sketch of the others: "the unigram counts"),
  *          and Bloom filters of whole rows and of MinHash LSH bands, each
  *          twice ("seen" and "seen again") so pass 2 knows what repeats.
  *  pass 2  the candidates: the most surprising co-occurrences are counted
@@ -367,6 +368,158 @@ static void cms_add_all(struct cms *s, const uint64_t *keys, size_t n)
     }
 }
 
+/* ---- the unigram counts: exact for the commonest words, a sketch for the rest ----------
+ * Most words of natural text are one of a few thousand common ones, and
+ * each sketch update costs three cache misses.  The first UNI_WARM_ROWS rows
+ * are counted exactly beside the sketch (their first UNI_WARM_MAX distinct
+ * words); then the UNI_FRONT commonest of those get exact counters of their
+ * own (the front: a small table that stays in cache) and every later word
+ * not in the front goes to the sketch alone.  A front word's count is
+ * exact; any other word's is the sketch's estimate, an overestimate as
+ * before, with fewer words in the sketch to collide with.  One thread
+ * counts (pass 1's calling thread), in file order. */
+#define UNI_WARM_ROWS  2048
+#define UNI_WARM_LOG2  14 /* 16,384 slots */
+#define UNI_WARM_MAX   12288
+#define UNI_FRONT_LOG2 13 /* 8,192 slots */
+#define UNI_FRONT      4096
+
+struct wcount {
+    uint64_t h; /* a word hash (never 0: word_hash_at); 0: an empty slot */
+    uint32_t n;
+};
+
+struct uni {
+    struct cms cms;
+    struct wcount *warm; /* the warm-up's exact counts (NULL after it) */
+    size_t warm_n;
+    struct wcount *front; /* NULL until the warm-up ends */
+    uint64_t rows;
+};
+
+/* h's slot in a table of 2^log2 (its own or the empty one where it goes);
+ * word hashes are mixed already, so their top bits index. */
+static struct wcount *wc_find(struct wcount *t, unsigned log2, uint64_t h)
+{
+    size_t mask = ((size_t)1 << log2) - 1, i = (size_t)(h >> (64 - log2));
+    while (t[i].h && t[i].h != h)
+        i = (i + 1) & mask;
+    return &t[i];
+}
+
+static void uni_init(struct uni *u, unsigned log2_width)
+{
+    memset(u, 0, sizeof *u);
+    cms_init(&u->cms, log2_width);
+    u->warm = xcalloc((size_t)1 << UNI_WARM_LOG2, sizeof *u->warm);
+}
+
+static void uni_free(struct uni *u)
+{
+    free(u->cms.c);
+    free(u->warm);
+    free(u->front);
+    memset(u, 0, sizeof *u);
+}
+
+static int wcount_cmp(const void *x, const void *y)
+{
+    const struct wcount *a = x, *b = y;
+    if (a->n != b->n)
+        return a->n > b->n ? -1 : 1;
+    return (a->h > b->h) - (a->h < b->h);
+}
+
+/* The warm-up's end: its UNI_FRONT commonest words (ties: by hash) become
+ * the front, with their exact counts so far. */
+static void uni_front_build(struct uni *u)
+{
+    struct wcount *v = xcalloc(u->warm_n ? u->warm_n : 1, sizeof *v);
+    size_t n = 0;
+    for (size_t i = 0; i < ((size_t)1 << UNI_WARM_LOG2); i++)
+        if (u->warm[i].h)
+            v[n++] = u->warm[i];
+    qsort(v, n, sizeof *v, wcount_cmp);
+    u->front = xcalloc((size_t)1 << UNI_FRONT_LOG2, sizeof *u->front);
+    for (size_t i = 0; i < n && i < UNI_FRONT; i++)
+        *wc_find(u->front, UNI_FRONT_LOG2, v[i].h) = v[i];
+    free(v);
+    free(u->warm);
+    u->warm = NULL;
+}
+
+/* Counts the words h[0 .. n) of one text. */
+static void uni_add(struct uni *u, const uint64_t *h, size_t n)
+{
+    if (!u->front) {
+        cms_add_all(&u->cms, h, n);
+        for (size_t i = 0; i < n; i++) {
+            struct wcount *e = wc_find(u->warm, UNI_WARM_LOG2, h[i]);
+            if (e->h)
+                e->n++;
+            else if (u->warm_n < UNI_WARM_MAX) {
+                e->h = h[i];
+                e->n = 1;
+                u->warm_n++;
+            }
+        }
+        return;
+    }
+    enum { CHUNK = 256 }; /* the others go to the sketch in order, a chunk at a time */
+    uint64_t rest[CHUNK];
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct wcount *e = wc_find(u->front, UNI_FRONT_LOG2, h[i]);
+        if (e->h) {
+            e->n++;
+            continue;
+        }
+        rest[m++] = h[i];
+        if (m == CHUNK) {
+            cms_add_all(&u->cms, rest, m);
+            m = 0;
+        }
+    }
+    cms_add_all(&u->cms, rest, m);
+}
+
+/* One row counted (after its texts): ends the warm-up at its row. */
+static void uni_row_done(struct uni *u)
+{
+    if (++u->rows == UNI_WARM_ROWS && !u->front)
+        uni_front_build(u);
+}
+
+static uint32_t uni_get(const struct uni *u, uint64_t h)
+{
+    if (u->front) {
+        const struct wcount *e = wc_find(u->front, UNI_FRONT_LOG2, h);
+        if (e->h)
+            return e->n;
+    }
+    return cms_get(&u->cms, h);
+}
+
+void selfaudit_unigram_counts(const char *const *rows, size_t n_rows, unsigned log2_width,
+                              const char *const *query, size_t n_query, uint32_t *counts)
+{
+    struct uni u;
+    struct words w;
+    memset(&w, 0, sizeof w);
+    uni_init(&u, log2_width);
+    for (size_t i = 0; i < n_rows; i++) {
+        words_split(&w, rows[i]);
+        uni_add(&u, w.h, w.n);
+        uni_row_done(&u);
+    }
+    for (size_t i = 0; i < n_query; i++) {
+        size_t len = strlen(query[i]);
+        counts[i] = uni_get(&u, word_hash_at(query[i], len, len));
+    }
+    words_free(&w);
+    uni_free(&u);
+}
+
 /* ---- a bounded heavy-hitter table (Misra-Gries) ------------------------------------------ */
 
 struct hh {
@@ -620,7 +773,8 @@ struct run {
     struct words wp, wa;
     struct pows pw;
     struct bloom row1, row2, band1, band2, prompts;
-    struct cms marg, uni;
+    struct cms marg;
+    struct uni uni;
     struct hhtab cooc, dup, rare, ppl;
     uint64_t rows, lines, words_total;
     struct co *co;
@@ -832,9 +986,10 @@ static void pass1_row(struct run *R, const struct p1hashes *ph)
             cooc_add(R, key, hh_slot(&R->cooc, key), ph->tl[i], ph->sl[i], L, L);
         }
     }
-    /* the unigram sketch, only read in pass 2 */
-    cms_add_all(&R->uni, p->h, p->n);
-    cms_add_all(&R->uni, a->h, a->n);
+    /* the unigram counts, only read in pass 2 */
+    uni_add(&R->uni, p->h, p->n);
+    uni_add(&R->uni, a->h, a->n);
+    uni_row_done(&R->uni);
     R->words_total += p->n + a->n;
 }
 
@@ -941,7 +1096,7 @@ static void rare_runs(struct run *R, struct hhtab *t, const double *tail, size_t
 
 static double uni_bits(const struct run *R, uint64_t h, double rare_count)
 {
-    double c = cms_get(&R->uni, h);
+    double c = uni_get(&R->uni, h);
     if (c > rare_count)
         return 0; /* common: never part of a rare run */
     return -log2((c + 0.5) / ((double)R->words_total + 1.0));
@@ -1447,7 +1602,7 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
     bloom_init(&R.band2, bl);
     bloom_init(&R.prompts, bl - 2); /* a prefilter: a quarter is enough */
     cms_init(&R.marg, 19);
-    cms_init(&R.uni, 18);
+    uni_init(&R.uni, 18);
     hh_init(&R.cooc, tl);
     hh_init(&R.dup, tl - 3);
     hh_init(&R.rare, tl - 3);
@@ -1456,10 +1611,11 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
     R.batch_rows = &br;
     R.tail_bits = xcalloc(RUN_MAX, sizeof(double));
     R.head_bits = xcalloc(RUN_MAX, sizeof(double));
-    out->memory_bytes = 4 * (((size_t)1 << bl) / 8) + ((size_t)1 << (bl - 2)) / 8 +
-                        (size_t)CMS_DEPTH * (((size_t)1 << 19) + ((size_t)1 << 18)) * 4 +
-                        (R.cooc.cap + 3 * R.dup.cap) * sizeof(struct hh) +
-                        SELECTED * (sizeof(struct co) + 2 * 256);
+    out->memory_bytes =
+        4 * (((size_t)1 << bl) / 8) + ((size_t)1 << (bl - 2)) / 8 +
+        (size_t)CMS_DEPTH * (((size_t)1 << 19) + ((size_t)1 << 18)) * 4 +
+        (((size_t)1 << UNI_WARM_LOG2) + ((size_t)1 << UNI_FRONT_LOG2)) * sizeof(struct wcount) +
+        (R.cooc.cap + 3 * R.dup.cap) * sizeof(struct hh) + SELECTED * (sizeof(struct co) + 2 * 256);
     int r = pass(&R, path, fmt, 1, err);
     if (r == 0) {
         select_cooc(&R);
@@ -1486,7 +1642,7 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
     free(R.band2.bits);
     free(R.prompts.bits);
     free(R.marg.c);
-    free(R.uni.c);
+    uni_free(&R.uni);
     hh_free(&R.cooc);
     hh_free(&R.dup);
     hh_free(&R.rare);

@@ -118,6 +118,14 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
 extern unsigned selfaudit_pass2_parsers;
 extern unsigned long selfaudit_pass2_renumbered;
 
+/* Pass 1's unigram counts (exact for the commonest words of the first
+ * rows, a count-min sketch of 2^log2_width counters a row for the others),
+ * exposed for their unit test: counts the words of rows[0 .. n_rows) in
+ * order, a row at a time, and sets counts[i] to the count of word query[i]
+ * (never below its true count). */
+void selfaudit_unigram_counts(const char *const *rows, size_t n_rows, unsigned log2_width,
+                              const char *const *query, size_t n_query, uint32_t *counts);
+
 /* ---- with the secrets -------------------------------------------------------- */
 
 struct selfaudit_pair_result {

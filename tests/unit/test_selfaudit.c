@@ -48,6 +48,12 @@ static uint64_t rnd(void)
     return x ^ (x >> 31);
 }
 
+static int desc_u32(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return (a < b) - (a > b);
+}
+
 static double unif(void)
 {
     return (double)(rnd() >> 11) / 9007199254740992.0;
@@ -393,6 +399,82 @@ static void test_two_parsers_same_report(void **state)
     free(src);
 }
 
+/* ---- the unigram counts ----------------------------------------------------------------- *
+ * Pass 1 counts the commonest words of the first rows exactly (the front)
+ * and the others in a count-min sketch.  With a sketch of 256 counters a
+ * row, which overestimates nearly every word, the warm-up's commonest
+ * words must still come out exact, and no word below its true count. */
+static void test_unigram_counts(void **state)
+{
+    (void)state;
+    enum { V = 20000, ROWS = 6000, WORDS = 40, WARM = 2048, LATE = 3000 };
+    uint32_t *exact = xcalloc(V + 1, sizeof *exact), *warm = xcalloc(V + 1, sizeof *warm);
+    char **rows = xcalloc(ROWS, sizeof *rows);
+    rng_state = 42;
+    for (size_t r = 0; r < ROWS; r++) {
+        struct buf b = {0};
+        for (int k = 0; k < WORDS; k++) {
+            /* Zipf-like over V words: rank ~ V^u - 1 */
+            unsigned w = (unsigned)(pow((double)V, unif()) - 1.0);
+            w = w >= V ? V - 1 : w;
+            if (r >= LATE && k == 0 && r % 500 == 0)
+                w = V; /* a word first seen after the warm-up, in 6 rows */
+            char word[16];
+            snprintf(word, sizeof word, "%sw%u", k ? " " : "", w);
+            buf_append(&b, word, strlen(word));
+            exact[w]++;
+            if (r < WARM)
+                warm[w]++;
+        }
+        buf_append(&b, "", 1);
+        rows[r] = b.data;
+    }
+    char **q = xcalloc(V + 1, sizeof *q);
+    for (unsigned w = 0; w <= V; w++)
+        q[w] = xasprintf("w%u", w);
+    uint32_t *got = xcalloc(V + 1, sizeof *got);
+    selfaudit_unigram_counts((const char *const *)rows, ROWS, 8, (const char *const *)q, V + 1,
+                             got);
+    size_t over = 0, seen_late = 0;
+    for (unsigned w = 0; w <= V; w++) {
+        if (got[w] < exact[w])
+            fail_msg("w%u: count %u below its true count %u", w, got[w], exact[w]);
+        if (!warm[w] && exact[w]) {
+            seen_late++;
+            over += got[w] > exact[w];
+        }
+    }
+    /* the warm-up's 100 commonest words (ties: all of them) are exact */
+    uint32_t *sorted = xcalloc(V + 1, sizeof *sorted);
+    memcpy(sorted, warm, (V + 1) * sizeof *sorted);
+    qsort(sorted, V + 1, sizeof *sorted, desc_u32);
+    size_t checked = 0;
+    for (unsigned w = 0; w <= V; w++)
+        if (warm[w] >= sorted[99]) {
+            checked++;
+            if (got[w] != exact[w])
+                fail_msg("w%u (%u times in the warm-up): count %u, true count %u", w, warm[w],
+                         got[w], exact[w]);
+        }
+    print_message("unigram: %zu front words checked exact; %zu of %zu words first seen after the "
+                  "warm-up overestimated by the small sketch\n",
+                  checked, over, seen_late);
+    assert_true(checked >= 100);
+    assert_true(exact[V] == 6 && got[V] >= 6);
+    /* the sketch is small enough that exactness above means something */
+    assert_true(over * 2 > seen_late);
+    for (size_t r = 0; r < ROWS; r++)
+        free(rows[r]);
+    for (unsigned w = 0; w <= V; w++)
+        free(q[w]);
+    free(rows);
+    free(q);
+    free(got);
+    free(exact);
+    free(warm);
+    free(sorted);
+}
+
 /* ---- a clean file ----------------------------------------------------------------------- */
 
 static void test_clean(void **state)
@@ -570,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_common_words),
         cmocka_unit_test(test_long_phrases_with_natural_ends),
         cmocka_unit_test(test_two_parsers_same_report),
+        cmocka_unit_test(test_unigram_counts),
         cmocka_unit_test(test_clean),
         cmocka_unit_test(test_perplexity_callback),
         cmocka_unit_test(test_memory_bound),
