@@ -1137,17 +1137,22 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, cons
      * mixed once each here, not once per (i, j); and a prompt prefix that
      * is no row's whole prompt (the prompts filter) skips its 24 answer
      * suffixes: a real copy's prefix always is one, so nothing is lost but
-     * the false candidates of the rows filter. */
+     * the false candidates of the rows filter.  The answer suffixes' keys
+     * are computed only for a row with such a prefix (most have none). */
     uint64_t ha = a->pre[a->n], kp[AFFIX_T + 1], ka[AFFIX_S + 1];
     size_t ni = p->n > AFFIX_T ? AFFIX_T : p->n ? p->n - 1 : 0;
     size_t nj = a->n > AFFIX_S ? AFFIX_S : a->n ? a->n - 1 : 0;
+    bool have_ka = false; /* the answer's keys, once a prompt prefix needs them */
     for (size_t i = 1; i <= ni; i++)
         kp[i] = row_key_p(p->pre[p->n - i]);
-    for (size_t j = 1; j <= nj; j++)
-        ka[j] = row_key_a(ha - a->pre[j] * pow_at(&R->pw, a->n - j));
     for (size_t i = 1; i <= ni; i++) {
         if (!bloom_has(&R->prompts, kp[i]))
             continue;
+        if (!have_ka) {
+            for (size_t j = 1; j <= nj; j++)
+                ka[j] = row_key_a(ha - a->pre[j] * pow_at(&R->pw, a->n - j));
+            have_ka = true;
+        }
         for (size_t j = 1; j <= nj; j++)
             if (bloom_has(&R->row1, kp[i] ^ ka[j]))
                 text_add(R, &R->dup, p, p->n - i, a, j, 1);
