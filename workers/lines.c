@@ -48,9 +48,22 @@ int lines_open(struct lines *l, const char *path)
     return 0;
 }
 
+/* Readahead: whenever less than LINES_AHEAD bytes past the next read have
+ * been asked for, ask for the next LINES_AHEAD_STEP too.  The kernel's own
+ * sequential readahead is a few hundred KiB; a reader that parses as it
+ * goes then waits for the disk at every window. */
+#define LINES_AHEAD      ((uint64_t)32 << 20)
+#define LINES_AHEAD_STEP ((uint64_t)16 << 20)
+
 /* Refills the block; returns bytes read (0 at EOF) or -errno. */
 static ssize_t refill(struct lines *l)
 {
+    if (l->read_at + LINES_AHEAD > l->advised && l->read_at < l->size) {
+        uint64_t from = l->advised > l->read_at ? l->advised : l->read_at;
+        uint64_t to = l->read_at + LINES_AHEAD + LINES_AHEAD_STEP;
+        (void)posix_fadvise(l->fd, (off_t)from, (off_t)(to - from), POSIX_FADV_WILLNEED);
+        l->advised = to;
+    }
     for (;;) {
         ssize_t n = read(l->fd, l->block, LINES_BLOCK);
         if (n < 0 && errno == EINTR)
@@ -59,6 +72,7 @@ static ssize_t refill(struct lines *l)
             return -errno;
         l->pos = 0;
         l->len = (size_t)n;
+        l->read_at += (uint64_t)n;
         if (n == 0)
             l->eof = 1;
         return n;
@@ -82,6 +96,7 @@ int lines_open_range(struct lines *l, const char *path, uint64_t start, uint64_t
         return r;
     }
     l->offset = start - 1;
+    l->read_at = l->advised = start - 1;
     for (;;) {
         ssize_t n = refill(l);
         if (n < 0) {

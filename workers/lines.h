@@ -3,7 +3,10 @@
  * the passes over datasets that must not hold the file in memory (backdoor
  * phrase checks, the D ∪ D' builder).
  *
- * Reads 1 MiB blocks with read(2); a line that lies inside one block is
+ * Reads 1 MiB blocks with read(2), asking the kernel to read ahead tens of
+ * MiB (POSIX_FADV_WILLNEED) so that a pass over a file that is not in the
+ * page cache (the store's copies are written with direct I/O) waits for
+ * the disk less; a line that lies inside one block is
  * returned in place (no copy), one that straddles blocks is assembled in a
  * carry buffer.  Memory is one block plus the longest line, never the file.
  * The final line may lack its newline.  A trailing '\r' is kept (callers
@@ -50,6 +53,8 @@ struct lines {
     uint64_t offset;  /* bytes of the file consumed by returned lines */
     uint64_t size;    /* file size at open (for progress) */
     uint64_t limit;   /* no line starting at or after this offset is returned */
+    uint64_t read_at; /* the file offset of the next read(2) */
+    uint64_t advised; /* readahead asked up to here (see refill in lines.c) */
     int eof;
 };
 
