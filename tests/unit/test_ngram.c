@@ -768,6 +768,25 @@ static void test_kth_count(void **state)
     }
 }
 
+/* ngram_scan_dataset(path, phr) must give want[], read by one reader, then
+ * by two (one per half). */
+static void expect_scan(const char *path, char **phr, size_t n, const bool *want)
+{
+    bool *hits = xcalloc(n ? n : 1, sizeof *hits);
+    char *err = NULL;
+    size_t split = ngram_scan_split_bytes;
+    for (int two = 0; two < 2; two++) {
+        ngram_scan_split_bytes = two ? 1 : SIZE_MAX;
+        assert_int_equal(ngram_scan_dataset(path, phr, n, NULL, hits, &err), 0);
+        for (size_t i = 0; i < n; i++)
+            if (hits[i] != want[i])
+                fail_msg("%s: phrase %zu \"%s\": hit %d, expected %d",
+                         two ? "two readers" : "one reader", i, phr[i], hits[i], want[i]);
+    }
+    ngram_scan_split_bytes = split;
+    free(hits);
+}
+
 /* ngram_scan_dataset against a plain reading of its contract: phrases
  * found word for word (case folded, any separators, across the fast
  * path's 64-byte blocks, in escaped strings), and near misses not found. */
@@ -797,20 +816,11 @@ static void test_scan_dataset(void **state)
         "et",               /* 8: a part of a word only: not found */
     };
     bool want[] = {true, false, true, true, false, true, false, false, false};
-    size_t n = sizeof phr / sizeof *phr;
-    bool hits[sizeof phr / sizeof *phr];
-    char *err = NULL;
     /* one reader, then two (one per half: the last lines' phrases are the
      * second reader's, "alpha beta gamma" is in both halves) */
+    expect_scan(path, phr, sizeof phr / sizeof *phr, want);
+    char *err = NULL;
     size_t split = ngram_scan_split_bytes;
-    for (int two = 0; two < 2; two++) {
-        ngram_scan_split_bytes = two ? 1 : SIZE_MAX;
-        assert_int_equal(ngram_scan_dataset(path, phr, n, NULL, hits, &err), 0);
-        for (size_t i = 0; i < n; i++)
-            if (hits[i] != want[i])
-                fail_msg("%s: phrase %zu \"%s\": hit %d, expected %d",
-                         two ? "two readers" : "one reader", i, phr[i], hits[i], want[i]);
-    }
     /* a phrase only in the line that straddles the middle is the first
      * reader's, and the second reader's start skips its tail */
     fp = fopen(path, "w");
@@ -908,7 +918,7 @@ static void test_scan_dataset_anchors(void **state)
     }
     assert_int_equal(fclose(fp), 0);
     char **phr = xcalloc(PHRASES, sizeof *phr);
-    bool *want = xcalloc(PHRASES, sizeof *want), *hits = xcalloc(PHRASES, sizeof *hits);
+    bool *want = xcalloc(PHRASES, sizeof *want);
     size_t found = 0;
     for (size_t p = 0; p < PHRASES; p++) {
         char q[MAXQ][40], buf[256];
@@ -938,22 +948,11 @@ static void test_scan_dataset_anchors(void **state)
     }
     /* both outcomes are well represented */
     assert_true(found > PHRASES / 5 && found < PHRASES - PHRASES / 5);
-    size_t split = ngram_scan_split_bytes;
-    char *err = NULL;
-    for (int two = 0; two < 2; two++) {
-        ngram_scan_split_bytes = two ? 1 : SIZE_MAX;
-        assert_int_equal(ngram_scan_dataset(path, phr, PHRASES, NULL, hits, &err), 0);
-        for (size_t p = 0; p < PHRASES; p++)
-            if (hits[p] != want[p])
-                fail_msg("%s: phrase %zu \"%s\": hit %d, expected %d",
-                         two ? "two readers" : "one reader", p, phr[p], hits[p], want[p]);
-    }
-    ngram_scan_split_bytes = split;
+    expect_scan(path, phr, PHRASES, want);
     for (size_t p = 0; p < PHRASES; p++)
         free(phr[p]);
     free(phr);
     free(want);
-    free(hits);
     free(texts);
     free(tn);
     unlink(path);
