@@ -1441,10 +1441,9 @@ static void count_text(struct scanner *sc, const char *s, size_t len)
 }
 
 /* Chooses each phrase's anchor (sc->anchor) from its words' counts in the
- * file's first ANCHOR_SAMPLE bytes (wlen[p][j]: word j's length); where
- * the file cannot be read, the longest word (the scan itself then says
- * why it cannot read). */
-static void anchors_choose(struct scanner *sc, const char *path, size_t *const *wlen)
+ * file's first ANCHOR_SAMPLE bytes; where the file cannot be read, the
+ * longest word (the scan itself then says why it cannot read). */
+static void anchors_choose(struct scanner *sc, const char *path, char *const *phrases)
 {
     size_t nwords = 0;
     for (size_t p = 0; p < sc->n; p++)
@@ -1472,9 +1471,11 @@ static void anchors_choose(struct scanner *sc, const char *path, size_t *const *
     for (size_t p = 0; p < sc->n; p++) {
         size_t a = 0;
         uint32_t an = 0;
+        wscratch_split(&sc->ws, phrases[p], strlen(phrases[p])); /* its word lengths */
+        const size_t *wl = sc->ws.wl;
         for (size_t j = 0; j < sc->nw[p]; j++) {
             uint32_t c = wc_slot(sc, sc->words[p][j])->n;
-            if (j == 0 || c < an || (c == an && wlen[p][j] > wlen[p][a])) {
+            if (j == 0 || c < an || (c == an && wl[j] > wl[a])) {
                 a = j;
                 an = c;
             }
@@ -1544,32 +1545,24 @@ static int scan_dataset(const char *path, char *const *phrases, size_t n, const 
     sc->nw = xcalloc(n ? n : 1, sizeof *sc->nw);
     sc->anchor = xcalloc(n ? n : 1, sizeof *sc->anchor);
     sc->by_anchor = xcalloc(n ? n : 1, sizeof *sc->by_anchor);
-    size_t **wst = xcalloc(n ? n : 1, sizeof *wst), **wlen = xcalloc(n ? n : 1, sizeof *wlen);
     for (size_t i = 0; i < n; i++) {
         size_t cap = 0;
         hits[i] = false;
         text_words(phrases[i], strlen(phrases[i]), &sc->words[i], &sc->nw[i], &cap, &sc->ws);
-        /* text_words left the phrase's word offsets and lengths in sc->ws */
-        wst[i] = xcalloc(sc->nw[i] ? sc->nw[i] : 1, sizeof **wst);
-        wlen[i] = xcalloc(sc->nw[i] ? sc->nw[i] : 1, sizeof **wlen);
-        memcpy(wst[i], sc->ws.st, sc->nw[i] * sizeof **wst);
-        memcpy(wlen[i], sc->ws.wl, sc->nw[i] * sizeof **wlen);
     }
-    anchors_choose(sc, path, wlen);
+    anchors_choose(sc, path, phrases);
     for (size_t i = 0; i < n; i++) {
-        if (sc->nw[i]) {
-            size_t a = sc->anchor[i];
-            uint64_t b = sc->words[i][a] >> (64 - FIRST_BITS);
-            sc->first[b / 64] |= (uint64_t)1 << (b % 64);
-            unsigned g = word_sig(phrases[i] + wst[i][a], wlen[i][a]);
-            sc->sig[g / 64] |= (uint64_t)1 << (g % 64);
-            sc->by_anchor[sc->left++] = (uint32_t)i;
-        }
-        free(wst[i]);
-        free(wlen[i]);
+        if (!sc->nw[i])
+            continue;
+        size_t a = sc->anchor[i];
+        uint64_t b = sc->words[i][a] >> (64 - FIRST_BITS);
+        sc->first[b / 64] |= (uint64_t)1 << (b % 64);
+        /* the anchor's bytes: the phrase split again */
+        wscratch_split(&sc->ws, phrases[i], strlen(phrases[i]));
+        unsigned g = word_sig(phrases[i] + sc->ws.st[a], sc->ws.wl[a]);
+        sc->sig[g / 64] |= (uint64_t)1 << (g % 64);
+        sc->by_anchor[sc->left++] = (uint32_t)i;
     }
-    free(wst);
-    free(wlen);
     anchors_index(sc);
     for (int k = 0; k < 2; k++) {
         part[k].path = path;

@@ -25,7 +25,7 @@
  * of rows ahead at most.  In pass 1 that thread also updates what is read
  * only after pass 1 (the row, prompt and band filters, the marginals'
  * sketch), and the calling thread the rest (the co-occurrences' table,
- * the unigram sketch), each in file order; in pass 2 it does the look-ups
+ * the unigram counts), each in file order; in pass 2 it does the look-ups
  * that read only what pass 1 built (the row and band filters, the
  * per-word bits), and the calling thread the rest.
  * In pass 2, where the updates are the shorter half, the calling thread
@@ -960,7 +960,7 @@ static void pass1_read_side(struct run *R, struct pows *pw, const struct words *
 }
 
 /* The rest of pass 1's row, in the calling thread: the co-occurrences'
- * heavy-hitter table and the unigram sketch. */
+ * heavy-hitter table and the unigram counts. */
 static void pass1_row(struct run *R, const struct p1hashes *ph)
 {
     const struct words *p = &R->wp, *a = &R->wa;
