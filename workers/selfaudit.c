@@ -1143,18 +1143,29 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, cons
     size_t ni = p->n > AFFIX_T ? AFFIX_T : p->n ? p->n - 1 : 0;
     size_t nj = a->n > AFFIX_S ? AFFIX_S : a->n ? a->n - 1 : 0;
     bool have_ka = false; /* the answer's keys, once a prompt prefix needs them */
-    for (size_t i = 1; i <= ni; i++)
-        kp[i] = row_key_p(p->pre[p->n - i]);
+    /* Each look-up is a cache miss in a filter of megabytes: the words of
+     * a batch of look-ups are found and prefetched first, then tested, so
+     * the misses overlap instead of following one another. */
+    uint64_t *pword[AFFIX_T + 1], pm[AFFIX_T + 1], *rword[AFFIX_S + 1], rm[AFFIX_S + 1];
     for (size_t i = 1; i <= ni; i++) {
-        if (!bloom_has(&R->prompts, kp[i]))
+        kp[i] = row_key_p(p->pre[p->n - i]);
+        pword[i] = bloom_word(&R->prompts, kp[i], &pm[i]);
+        __builtin_prefetch(pword[i]);
+    }
+    for (size_t i = 1; i <= ni; i++) {
+        if ((*pword[i] & pm[i]) != pm[i])
             continue;
         if (!have_ka) {
             for (size_t j = 1; j <= nj; j++)
                 ka[j] = row_key_a(ha - a->pre[j] * pow_at(&R->pw, a->n - j));
             have_ka = true;
         }
+        for (size_t j = 1; j <= nj; j++) {
+            rword[j] = bloom_word(&R->row1, kp[i] ^ ka[j], &rm[j]);
+            __builtin_prefetch(rword[j]);
+        }
         for (size_t j = 1; j <= nj; j++)
-            if (bloom_has(&R->row1, kp[i] ^ ka[j]))
+            if ((*rword[j] & rm[j]) == rm[j])
                 text_add(R, &R->dup, p, p->n - i, a, j, 1);
     }
     /* (b) exact counts of the selected co-occurrences. */
