@@ -2,28 +2,31 @@
  * holdout.c — choosing the secret held-out split (see holdout.h for why
  * the split is drawn among rows whose prompt and answer are unique).
  *
- * A pass over D puts each row's normalised prompt and answer hash into a
- * "seen" Bloom filter, and into a "seen again" one when it was there
- * already; a second pass (over the file, or over the hashes the first
- * kept when the dataset has at most HOLDOUT_CACHE_ROWS rows) keeps, in a
+ * One read of D hashes each row's normalised prompt and answer (two
+ * threads, one per half of the file), keeping the hashes in memory up to
+ * HOLDOUT_CACHE_ROWS rows and in a scratch file beyond.  A pass over the
+ * hashes, in row order, puts each into a "seen" Bloom filter, and into a
+ * "seen again" one when it was there already; a second keeps, in a
  * bitmap, the rows none of whose two hashes was seen again (the eligible
- * rows; where the hashes are kept, two threads hash the file's two halves,
- * and the filters are filled from the hashes in row order); then Floyd's
- * algorithm draws the split
- * and the reference pool as ranks among the eligible rows, mapped back to
- * line numbers in one scan of the bitmap.  Nothing here logs: the split is
- * a secret (the caller stores it with the backdoor).
+ * rows).  Then Floyd's algorithm draws the split and the reference pool as
+ * ranks among the eligible rows, mapped back to line numbers in one scan
+ * of the bitmap.  Nothing here logs: the split is a secret (the caller
+ * stores it with the backdoor); the scratch file holds only hashes of D's
+ * texts, never which rows were drawn, and is unlinked from the start.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
+#include "lib/fsio.h"
 #include "lib/util.h"
 #include "workers/builder.h"
 #include "workers/dsformat.h"
@@ -170,89 +173,22 @@ static uint64_t side_key(uint32_t h, uint64_t tag)
     return (uint64_t)h ^ tag;
 }
 
-/* One pass over the rows' normalised prompts and answers.  Pass 1
- * (bits NULL) adds each to seen, and to again when it was seen before,
- * and keeps row i's two 32-bit hashes in keep[2i], keep[2i + 1] unless
- * keep is NULL; pass 2 clears row i's bit in bits when its prompt or
- * answer is in again. */
-static int hash_rows(const char *path, enum dataset_format format, uint64_t n,
-                     const atomic_int *cancel, struct seen *seen, struct seen *again,
-                     uint32_t *keep, unsigned char *bits, char **err)
-{
-    struct ds_texts texts = {0}; /* reused: no allocation per line */
-    struct wbuf wb = {0};
-    struct lines lr;
-    const char *line;
-    size_t len;
-    uint64_t i = 0;
-    int r, rc = -EINVAL;
+/* ---- the rows' hashes ------------------------------------------------------------------
+ * One pass over the file computes each row's two 32-bit hashes (normalised
+ * prompt, normalised answer).  From holdout_split_bytes on, two threads
+ * hash the file's two halves, each into a part of its own.  Up to
+ * holdout_cache_rows rows the hashes stay in memory (8 bytes a row);
+ * above, each part writes them to an unlinked scratch file beside the
+ * dataset (8 bytes a row again: 80 MB for ten million rows, on the state
+ * directory's disk, gone when closed or on a crash) through a buffer of
+ * holdout_spill_rows rows.  The hashes are then read in row order, the first
+ * part's and then the second's, twice: to fill the filters, then to mark
+ * the rows one of whose hashes was seen again.  Either way the dataset is
+ * read once, and the filters see the rows in file order, so the split is
+ * the same whichever way it was computed. */
 
-    if ((r = lines_open(&lr, path)) < 0) {
-        *err = xasprintf("%s: cannot open dataset: %s", path, strerror(-r));
-        return r;
-    }
-    while ((r = lines_next(&lr, &line, &len)) > 0) {
-        char *why = NULL;
-        if (i >= n) {
-            *err = xasprintf("%s: has more lines than the %llu examples recorded at import "
-                             "(changed since?)",
-                             path, (unsigned long long)n);
-            goto out;
-        }
-        if ((i & 1023) == 0 && cancel && atomic_load(cancel)) {
-            rc = -ECANCELED;
-            *err = xstrdup("backdoor creation cancelled");
-            goto out;
-        }
-        if (ds_row_texts(line, len, format, &texts, &why) < 0) {
-            *err = xasprintf("%s:%llu: %s (changed since import?)", path, (unsigned long long)i + 1,
-                             why);
-            free(why);
-            goto out;
-        }
-        uint64_t hp = text_hash64(texts.prompt, &wb), ha = text_hash64(texts.response, &wb);
-        uint32_t p32 = (uint32_t)(hp ^ (hp >> 32)), a32 = (uint32_t)(ha ^ (ha >> 32));
-        uint64_t kp = side_key(p32, TAG_PROMPT), ka = side_key(a32, TAG_ANSWER);
-        if (keep) {
-            keep[2 * i] = p32;
-            keep[2 * i + 1] = a32;
-        }
-        if (!bits) {
-            if (seen_add(seen, kp))
-                seen_add(again, kp);
-            if (seen_add(seen, ka))
-                seen_add(again, ka);
-        } else if (seen_has(again, kp) || seen_has(again, ka)) {
-            bits[i / 8] &= (unsigned char)~(1u << (i % 8));
-        }
-        i++;
-    }
-    if (r < 0) {
-        rc = r;
-        *err = xasprintf("%s: read error: %s", path, strerror(-r));
-        goto out;
-    }
-    if (i != n) {
-        *err = xasprintf("%s: has %llu lines, but %llu examples were recorded at import "
-                         "(changed since?)",
-                         path, (unsigned long long)i, (unsigned long long)n);
-        goto out;
-    }
-    rc = 0;
-out:
-    free(wb.st);
-    free(wb.wl);
-    ds_texts_free(&texts);
-    lines_close(&lr);
-    return rc;
-}
-
-/* ---- the cached pass on two threads ----------------------------------------------------
- * Where the rows' hashes are kept (at most holdout_cache_rows rows), the
- * parsing and hashing, most of the pass, is split: a second thread hashes
- * the rows that start in the file's second half into an array of its own,
- * appended after the first half's once both are done; the filters are then
- * filled from the hashes in row order, as one pass over the file would. */
+/* Rows of hashes a part buffers before writing them out (tests set it lower). */
+size_t holdout_spill_rows = 65536;
 
 struct hash_part {
     const char *path;
@@ -260,13 +196,33 @@ struct hash_part {
     uint64_t max_rows; /* more rows than this: the file changed */
     const atomic_int *cancel;
     uint32_t *h;     /* 2 per row */
-    uint64_t n, cap; /* rows hashed; h's room in rows (grown when own) */
-    bool own;        /* h is this part's (grown); else the caller's, cap rows */
-    enum { HP_OK, HP_OPEN, HP_MORE, HP_PARSE, HP_READ, HP_CANCELLED } fail;
-    int rc;           /* HP_OPEN, HP_READ: -errno */
+    uint64_t n, cap; /* rows hashed; h's room in rows (grown when own and not spilling) */
+    bool own;        /* h is this part's; else the caller's, cap rows */
+    int fd;          /* >= 0: spilling: h holds the last `held` rows, the rest are in fd */
+    uint64_t held;
+    enum { HP_OK, HP_OPEN, HP_MORE, HP_PARSE, HP_READ, HP_CANCELLED, HP_SPILL } fail;
+    int rc;           /* HP_OPEN, HP_READ, HP_SPILL: -errno */
     uint64_t bad_row; /* HP_PARSE: the row, counted from the part's first */
     char *why;        /* HP_PARSE: owned */
 };
+
+/* Writes the held rows to the part's scratch file; 0 or -errno. */
+static int spill_flush(struct hash_part *p)
+{
+    const char *b = (const char *)p->h;
+    size_t left = (size_t)p->held * 2 * sizeof *p->h;
+    while (left) {
+        ssize_t w = write(p->fd, b, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        b += w;
+        left -= (size_t)w;
+    }
+    p->held = 0;
+    return 0;
+}
 
 static void hash_part(void *arg, uint64_t from, uint64_t to)
 {
@@ -296,19 +252,26 @@ static void hash_part(void *arg, uint64_t from, uint64_t to)
             p->bad_row = p->n;
             break;
         }
-        if (p->n == p->cap) { /* own only: the caller's array holds every row */
+        if (p->fd >= 0 && p->held == p->cap && (p->rc = spill_flush(p)) < 0) {
+            p->fail = HP_SPILL;
+            break;
+        }
+        if (p->fd < 0 && p->n == p->cap) { /* own only: the caller's array holds every row */
             p->cap = p->cap ? p->cap * 2 : 4096;
             p->h = xrealloc(p->h, p->cap * 2 * sizeof *p->h);
         }
+        uint64_t at = p->fd >= 0 ? p->held++ : p->n;
         uint64_t hp = text_hash64(texts.prompt, &wb), ha = text_hash64(texts.response, &wb);
-        p->h[2 * p->n] = (uint32_t)(hp ^ (hp >> 32));
-        p->h[2 * p->n + 1] = (uint32_t)(ha ^ (ha >> 32));
+        p->h[2 * at] = (uint32_t)(hp ^ (hp >> 32));
+        p->h[2 * at + 1] = (uint32_t)(ha ^ (ha >> 32));
         p->n++;
     }
     if (r < 0 && p->fail == HP_OK) {
         p->fail = HP_READ;
         p->rc = r;
     }
+    if (p->fail == HP_OK && p->fd >= 0 && p->held && (p->rc = spill_flush(p)) < 0)
+        p->fail = HP_SPILL;
     free(wb.st);
     free(wb.wl);
     ds_texts_free(&texts);
@@ -318,23 +281,81 @@ static void hash_part(void *arg, uint64_t from, uint64_t to)
 /* Files from this size on are hashed by two threads (tests set it lower). */
 size_t holdout_split_bytes = (size_t)8 << 20;
 
-/* keep[2i], keep[2i + 1]: row i's prompt and answer hashes, for all n rows;
- * then the filters, in row order.  Errors as hash_rows. */
-static int hash_rows_kept(const char *path, enum dataset_format format, uint64_t n,
-                          const atomic_int *cancel, struct seen *seen, struct seen *again,
-                          uint32_t *keep, char **err)
+/* An unlinked scratch file in the directory of path; fd or -errno. */
+static int scratch_open(const char *path)
 {
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? xasprintf("%.*s", (int)(slash - path + 1), path) : xstrdup("./");
+    int fd = -1;
+#ifdef O_TMPFILE
+    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
+    if (fd < 0) { /* no O_TMPFILE on this file system: a named file, unlinked at once */
+        char *t = xasprintf("%s.holdout-XXXXXX", dir);
+        fd = mkostemp(t, O_CLOEXEC);
+        if (fd >= 0)
+            unlink(t);
+        free(t);
+    }
+    int e = errno;
+    free(dir);
+    return fd >= 0 ? fd : -e;
+}
+
+/* The rows' hashes, in row order: part[0]'s rows, then part[1]'s. */
+struct row_hashes {
     struct hash_part part[2];
-    memset(part, 0, sizeof part);
+    bool spilled;
+};
+
+static void row_hashes_free(struct row_hashes *hs)
+{
+    for (int k = 0; k < 2; k++) {
+        free(hs->part[k].why);
+        if (hs->part[k].own)
+            free(hs->part[k].h);
+        if (hs->part[k].fd >= 0)
+            close(hs->part[k].fd);
+    }
+    memset(hs, 0, sizeof *hs);
+}
+
+/* Hashes the n rows of the dataset at path into *hs: into keep (2n
+ * entries) when not NULL, else into scratch files.  Returns 0, or a
+ * negative errno and an owned one-line *err (hs is freed). */
+static int rows_hash(const char *path, enum dataset_format format, uint64_t n,
+                     const atomic_int *cancel, uint32_t *keep, struct row_hashes *hs, char **err)
+{
+    struct hash_part *part = hs->part;
+    memset(hs, 0, sizeof *hs);
     for (int k = 0; k < 2; k++) {
         part[k].path = path;
         part[k].format = format;
         part[k].cancel = cancel;
         part[k].max_rows = n;
+        part[k].fd = -1;
     }
-    part[0].h = keep;
-    part[0].cap = n;
-    part[1].own = true;
+    if (keep) {
+        part[0].h = keep;
+        part[0].cap = n;
+        part[1].own = true;
+    } else {
+        hs->spilled = true;
+        for (int k = 0; k < 2; k++) {
+            if ((part[k].fd = scratch_open(path)) < 0) {
+                int e = part[k].fd;
+                part[k].fd = -1;
+                *err = xasprintf("cannot create a scratch file for the held-out split beside %s: "
+                                 "%s",
+                                 path, strerror(-e));
+                row_hashes_free(hs);
+                return e;
+            }
+            part[k].own = true;
+            part[k].cap = holdout_spill_rows ? holdout_spill_rows : 1;
+            part[k].h = xmalloc(part[k].cap * 2 * sizeof *part[k].h);
+        }
+    }
     bool threaded = lines_in_halves(path, n > 0 ? holdout_split_bytes : UINT64_MAX, hash_part,
                                     &part[0], &part[1]);
     /* the first failure in file order */
@@ -354,6 +375,12 @@ static int hash_rows_kept(const char *path, enum dataset_format format, uint64_t
     } else if (bad && bad->fail == HP_READ) {
         rc = bad->rc;
         *err = xasprintf("%s: read error: %s", path, strerror(-bad->rc));
+    } else if (bad && bad->fail == HP_SPILL) {
+        rc = bad->rc;
+        *err = xasprintf("cannot write the held-out split's scratch file beside %s (8 bytes a row, "
+                         "%llu MB for this dataset): %s; %s",
+                         path, (unsigned long long)((n * 8 + (1u << 20) - 1) >> 20),
+                         strerror(-bad->rc), vt_fsio_advice(-bad->rc));
     } else if (bad && bad->fail == HP_PARSE) {
         *err = xasprintf("%s:%llu: %s (changed since import?)", path,
                          (unsigned long long)(base + bad->bad_row + 1), bad->why);
@@ -362,29 +389,90 @@ static int hash_rows_kept(const char *path, enum dataset_format format, uint64_t
                          "(changed since?)",
                          path, (unsigned long long)n);
     } else if (rows != n) {
-        rc = -EINVAL;
         *err = xasprintf("%s: has %llu lines, but %llu examples were recorded at import "
                          "(changed since?)",
                          path, (unsigned long long)rows, (unsigned long long)n);
     } else {
         rc = 0;
-        if (threaded)
+        if (keep && threaded) { /* one array, in row order */
             memcpy(keep + 2 * part[0].n, part[1].h, part[1].n * 2 * sizeof *keep);
-        for (uint64_t i = 0; i < n; i++) {
-            uint64_t kp = side_key(keep[2 * i], TAG_PROMPT),
-                     ka = side_key(keep[2 * i + 1], TAG_ANSWER);
-            if (seen_add(seen, kp))
-                seen_add(again, kp);
-            if (seen_add(seen, ka))
-                seen_add(again, ka);
+            part[0].n += part[1].n;
+            part[1].n = 0;
+        }
+        if (!threaded)
+            part[1].n = 0;
+    }
+    if (rc < 0)
+        row_hashes_free(hs);
+    return rc;
+}
+
+/* Calls fn(ctx, i, h) for each row i in row order, h its two hashes.
+ * Returns 0, or -errno (and an owned *err) when a scratch file cannot be
+ * read back. */
+static int row_hashes_each(struct row_hashes *hs, const char *path,
+                           void (*fn)(void *ctx, uint64_t i, const uint32_t *h), void *ctx,
+                           char **err)
+{
+    uint64_t i = 0;
+    for (int k = 0; k < 2; k++) {
+        struct hash_part *p = &hs->part[k];
+        if (!hs->spilled) {
+            for (uint64_t j = 0; j < p->n; j++)
+                fn(ctx, i++, p->h + 2 * j);
+            continue;
+        }
+        uint64_t left = p->n;
+        off_t off = 0;
+        while (left) {
+            size_t take = left < p->cap ? (size_t)left : (size_t)p->cap;
+            size_t want = take * 2 * sizeof *p->h, got = 0;
+            while (got < want) {
+                ssize_t r = pread(p->fd, (char *)p->h + got, want - got, off + (off_t)got);
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r <= 0) {
+                    int e = r < 0 ? errno : EIO;
+                    *err = xasprintf("cannot read back the held-out split's scratch file "
+                                     "beside %s: %s",
+                                     path, strerror(e));
+                    return -e;
+                }
+                got += (size_t)r;
+            }
+            for (size_t j = 0; j < take; j++)
+                fn(ctx, i++, p->h + 2 * j);
+            off += (off_t)want;
+            left -= take;
         }
     }
-    for (int k = 0; k < 2; k++) {
-        free(part[k].why);
-        if (part[k].own)
-            free(part[k].h);
-    }
-    return rc;
+    return 0;
+}
+
+struct filters {
+    struct seen seen, again;
+    unsigned char *bits;
+};
+
+/* Pass 1: each hash into seen, and into again when it was seen before. */
+static void fill_filters(void *ctx, uint64_t i, const uint32_t *h)
+{
+    struct filters *f = ctx;
+    (void)i;
+    uint64_t kp = side_key(h[0], TAG_PROMPT), ka = side_key(h[1], TAG_ANSWER);
+    if (seen_add(&f->seen, kp))
+        seen_add(&f->again, kp);
+    if (seen_add(&f->seen, ka))
+        seen_add(&f->again, ka);
+}
+
+/* Pass 2: row i is ineligible when its prompt or its answer was seen again. */
+static void mark_repeats(void *ctx, uint64_t i, const uint32_t *h)
+{
+    struct filters *f = ctx;
+    if (seen_has(&f->again, side_key(h[0], TAG_PROMPT)) ||
+        seen_has(&f->again, side_key(h[1], TAG_ANSWER)))
+        f->bits[i / 8] &= (unsigned char)~(1u << (i % 8));
 }
 
 /* Maps ascending ranks among the set bits of bits (excluding the rows in
@@ -411,13 +499,14 @@ int holdout_choose(const char *path, enum dataset_format format, uint64_t n_exam
                    const uint64_t *exclude, size_t n_exclude, const struct phrase_rng *rng,
                    const atomic_int *cancel, struct holdout_split *out, char **err)
 {
-    struct seen seen = {0}, again = {0};
+    struct filters f = {0};
+    struct row_hashes hs;
     uint32_t *keep = NULL;
-    unsigned char *bits = NULL;
     uint64_t h = 0, eligible = 0;
     int rc;
 
     memset(out, 0, sizeof *out);
+    memset(&hs, 0, sizeof hs);
     if (holdout_target(n_examples, ratio, &h) < 0) {
         *err = xasprintf("--holdout %g: expected a fraction in [0, 1]", ratio);
         return -EINVAL;
@@ -434,48 +523,41 @@ int holdout_choose(const char *path, enum dataset_format format, uint64_t n_exam
                          (unsigned long long)(n_examples / 3));
         return -EINVAL;
     }
-    /* Two passes: the first fills the filters, the second clears the bit
-     * of each row whose prompt or answer was seen more than once.  Memory
-     * is one bit a row plus the two filters, about 32 bits per key
-     * (2 keys a row) up to HOLDOUT_FILTER_LOG2 bits each: beyond that the
-     * false positives grow, which only makes some unique rows ineligible
-     * (the split stays a uniform draw among the eligible rows). */
+    /* The rows' hashes (one read of the file), then two passes over them:
+     * the first fills the filters, the second clears the bit of each row
+     * whose prompt or answer was seen more than once.  Memory is one bit
+     * a row plus the two filters, about 32 bits per key (2 keys a row) up
+     * to HOLDOUT_FILTER_LOG2 bits each: beyond that the false positives
+     * grow, which only makes some unique rows ineligible (the split stays
+     * a uniform draw among the eligible rows); and, up to
+     * HOLDOUT_CACHE_ROWS rows, the hashes (8 bytes a row). */
     unsigned fl = 20;
     while (fl < HOLDOUT_FILTER_LOG2 && ((uint64_t)1 << fl) < 64 * n_examples)
         fl++;
-    seen_init(&seen, fl);
-    seen_init(&again, fl);
-    bits = xmalloc(n_examples / 8 + 1);
-    memset(bits, 0xff, n_examples / 8 + 1);
-    /* Up to HOLDOUT_CACHE_ROWS rows, pass 1 keeps each row's two hashes
-     * (8 bytes a row) and the second pass runs over them in memory, not
-     * over the file. */
     if (n_examples <= holdout_cache_rows)
         keep = xcalloc(2 * n_examples, sizeof *keep);
-    rc = keep ? hash_rows_kept(path, format, n_examples, cancel, &seen, &again, keep, err)
-              : hash_rows(path, format, n_examples, cancel, &seen, &again, NULL, NULL, err);
-    if (rc < 0)
+    if ((rc = rows_hash(path, format, n_examples, cancel, keep, &hs, err)) < 0)
         goto out;
-    free(seen.w);
-    seen.w = NULL;
-    if (keep) {
-        for (uint64_t i = 0; i < n_examples; i++)
-            if (seen_has(&again, side_key(keep[2 * i], TAG_PROMPT)) ||
-                seen_has(&again, side_key(keep[2 * i + 1], TAG_ANSWER)))
-                bits[i / 8] &= (unsigned char)~(1u << (i % 8));
-    } else if ((rc = hash_rows(path, format, n_examples, cancel, NULL, &again, NULL, bits, err)) <
-               0) {
+    seen_init(&f.seen, fl);
+    seen_init(&f.again, fl);
+    if ((rc = row_hashes_each(&hs, path, fill_filters, &f, err)) < 0)
         goto out;
-    }
+    free(f.seen.w);
+    f.seen.w = NULL;
+    f.bits = xmalloc(n_examples / 8 + 1);
+    memset(f.bits, 0xff, n_examples / 8 + 1);
+    if ((rc = row_hashes_each(&hs, path, mark_repeats, &f, err)) < 0)
+        goto out;
+    row_hashes_free(&hs);
     free(keep);
     keep = NULL;
-    free(again.w);
-    again.w = NULL;
+    free(f.again.w);
+    f.again.w = NULL;
     for (size_t i = 0; i < n_exclude; i++)
         if (exclude[i] < n_examples)
-            bits[exclude[i] / 8] &= (unsigned char)~(1u << (exclude[i] % 8));
+            f.bits[exclude[i] / 8] &= (unsigned char)~(1u << (exclude[i] % 8));
     for (uint64_t i = 0; i < n_examples; i++)
-        eligible += (bits[i / 8] >> (i % 8)) & 1u;
+        eligible += (f.bits[i / 8] >> (i % 8)) & 1u;
     if (h > eligible / 2)
         h = eligible / 2;
     if (h < HOLDOUT_MIN_ROWS) {
@@ -492,18 +574,19 @@ int holdout_choose(const char *path, enum dataset_format format, uint64_t n_exam
     out->n_rows = (size_t)h;
     out->rows = xcalloc(out->n_rows, sizeof *out->rows);
     builder_sample(eligible, h, rng, out->rows);
-    ranks_to_rows(bits, n_examples, NULL, 0, out->rows, out->n_rows);
+    ranks_to_rows(f.bits, n_examples, NULL, 0, out->rows, out->n_rows);
     uint64_t np = eligible - h < 2 * h ? eligible - h : 2 * h;
     out->n_pool = (size_t)np;
     out->pool = xcalloc(np ? np : 1, sizeof *out->pool);
     builder_sample(eligible - h, np, rng, out->pool);
-    ranks_to_rows(bits, n_examples, out->rows, out->n_rows, out->pool, out->n_pool);
+    ranks_to_rows(f.bits, n_examples, out->rows, out->n_rows, out->pool, out->n_pool);
     rc = 0;
 out:
-    free(seen.w);
-    free(again.w);
+    row_hashes_free(&hs);
     free(keep);
-    free(bits);
+    free(f.seen.w);
+    free(f.again.w);
+    free(f.bits);
     if (rc < 0)
         holdout_clear(out);
     return rc;

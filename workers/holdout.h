@@ -41,9 +41,10 @@
  * filter's false positive can only make a row ineligible (never
  * eligible), which keeps the split on the safe side; past about two
  * million rows the capped filters make a few per cent of the unique rows
- * ineligible, a loss of candidates only (h is at most 2000).  A dataset
- * of at most HOLDOUT_CACHE_ROWS rows is read once, not twice: its rows'
- * two 32-bit hashes are kept (8 bytes a row, 8 MiB at most).
+ * ineligible, a loss of candidates only (h is at most 2000).  The dataset
+ * is read once: its rows' two 32-bit hashes (8 bytes a row) are kept in
+ * memory up to HOLDOUT_CACHE_ROWS rows (8 MiB), and beyond that in an
+ * unlinked scratch file beside the dataset, read back twice.
  *
  * Pure apart from reading the dataset file; runs in a worker thread.
  */
@@ -63,7 +64,7 @@
 #define HOLDOUT_DEFAULT_RATIO 0.02
 #define HOLDOUT_MIN_ROWS      64
 #define HOLDOUT_FILTER_LOG2   26 /* bits of each duplicate filter, at most */
-#define HOLDOUT_CACHE_ROWS    (1u << 20) /* up to this many rows, one pass (8 bytes a row) */
+#define HOLDOUT_CACHE_ROWS    (1u << 20) /* up to this many rows, hashes in memory (8 bytes a row) */
 #define HOLDOUT_MAX_ROWS      2000
 
 struct holdout_split {
@@ -87,14 +88,19 @@ int holdout_target(uint64_t n_examples, double ratio, uint64_t *h);
  * space, leading and trailing whitespace is ignored.  Exposed for tests. */
 uint32_t holdout_text_hash(const char *s);
 
-/* Datasets of at most this many rows are read once by holdout_choose
- * (default HOLDOUT_CACHE_ROWS); tests set 0 to run the two-pass path. */
+/* Datasets of at most this many rows have their hashes kept in memory by
+ * holdout_choose, larger ones in a scratch file (default
+ * HOLDOUT_CACHE_ROWS); tests set 0 to run the scratch-file path. */
 extern size_t holdout_cache_rows;
 
-/* When the hashes are kept, a file of at least this many bytes (default
- * 8 MiB) is hashed by two threads, one per half; the split is the same.
+/* A file of at least this many bytes (default 8 MiB) is hashed by two
+ * threads, one per half; the split is the same.
  * Tests set it lower. */
 extern size_t holdout_split_bytes;
+
+/* Rows of hashes buffered before a write to the scratch file, and read
+ * back at a time (default 65536, 512 KiB); tests set it lower. */
+extern size_t holdout_spill_rows;
 
 /* Chooses the split of the dataset at path (n_examples lines of format,
  * validated at import) with rng (NULL: getrandom).  The n_exclude lines

@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -147,27 +148,35 @@ static void check_by_content(const char *path, int n, const struct holdout_split
 
 /* The one-pass path (hashes kept in memory) and the two-pass path (the
  * file read again) choose the same split and pool for a seed. */
+/* However the rows' hashes were kept (in memory or in a scratch file,
+ * hashed by one thread or two) the split and the pool for a seed are the
+ * same, and no scratch file is left beside the dataset. */
 static void test_one_and_two_passes(void **state)
 {
     (void)state;
     int n = 3000, uniq = 2600;
     char *path = make_dataset("d.jsonl", n, uniq, true);
-    struct holdout_split s[3];
+    enum { WAYS = 4 };
+    struct holdout_split s[WAYS];
     char *err = NULL;
-    size_t saved = holdout_cache_rows, split = holdout_split_bytes;
-    /* 0: kept, hashed by two threads; 1: kept, one thread; 2: two passes */
-    for (int k = 0; k < 3; k++) {
+    size_t saved = holdout_cache_rows, split = holdout_split_bytes, spill = holdout_spill_rows;
+    /* 0: kept, hashed by two threads; 1: kept, one thread; 2: scratch
+     * files, two threads; 3: a scratch file, one thread.  A buffer of 7
+     * rows: many writes, and a last one of fewer rows. */
+    holdout_spill_rows = 7;
+    for (int k = 0; k < WAYS; k++) {
         struct phrase_seeded sd;
         struct phrase_rng rng = seeded(&sd, 11);
-        holdout_cache_rows = k == 2 ? 0 : saved;
-        holdout_split_bytes = k == 0 ? 1 : SIZE_MAX;
+        holdout_cache_rows = k >= 2 ? 0 : saved;
+        holdout_split_bytes = k % 2 == 0 ? 1 : SIZE_MAX;
         assert_int_equal(holdout_choose(path, DS_FORMAT_PROMPT, (uint64_t)n, 0.05, NULL, 0, &rng,
                                         NULL, &s[k], &err),
                          0);
     }
     holdout_cache_rows = saved;
     holdout_split_bytes = split;
-    for (int k = 0; k < 3; k++) {
+    holdout_spill_rows = spill;
+    for (int k = 0; k < WAYS; k++) {
         assert_int_equal(s[k].eligible, uniq);
         assert_int_equal(s[0].n_rows, s[k].n_rows);
         assert_int_equal(s[0].n_pool, s[k].n_pool);
@@ -175,8 +184,18 @@ static void test_one_and_two_passes(void **state)
         assert_memory_equal(s[0].pool, s[k].pool, s[0].n_pool * sizeof *s[0].pool);
     }
     check_by_content(path, n, &s[0]);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < WAYS; k++)
         holdout_clear(&s[k]);
+    /* nothing but the dataset in its directory */
+    DIR *dir = opendir(tmpdir);
+    assert_non_null(dir);
+    struct dirent *de;
+    int others = 0;
+    while ((de = readdir(dir)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, "d.jsonl"))
+            others++;
+    closedir(dir);
+    assert_int_equal(others, 0);
     unlink(path);
     free(path);
 }
