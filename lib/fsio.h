@@ -7,6 +7,7 @@
  * vt_fsio: the dataset import's copy (workers/import.c), the D ∪ D'
  * builder's spill and output (workers/builder.c), the write-behind writer
  * both use (workers/lines.c, its direct-I/O and buffered writes alike),
+ * the held-out split's scratch file (workers/holdout.c, writes only),
  * dataset export (daemon/methods_backdoor.c) and fsync_parent_dir
  * (lib/util.c).  Reads, logging, the control socket and SQLite's own
  * files do not: a fault there is not what these tests are about, and

@@ -206,13 +206,14 @@ struct hash_part {
     char *why;        /* HP_PARSE: owned */
 };
 
-/* Writes the held rows to the part's scratch file; 0 or -errno. */
+/* Writes the held rows to the part's scratch file; 0 or -errno.  Through
+ * vt_fsio's write, so the fault tests reach it. */
 static int spill_flush(struct hash_part *p)
 {
     const char *b = (const char *)p->h;
     size_t left = (size_t)p->held * 2 * sizeof *p->h;
     while (left) {
-        ssize_t w = write(p->fd, b, left);
+        ssize_t w = vt_fsio.write(p->fd, b, left);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)

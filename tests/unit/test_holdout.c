@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "lib/fsio.h"
 #include "lib/util.h"
 #include "workers/backdoor.h"
 #include "workers/builder.h"
@@ -187,6 +188,44 @@ static void test_one_and_two_passes(void **state)
     for (int k = 0; k < WAYS; k++)
         holdout_clear(&s[k]);
     /* nothing but the dataset in its directory */
+    DIR *dir = opendir(tmpdir);
+    assert_non_null(dir);
+    struct dirent *de;
+    int others = 0;
+    while ((de = readdir(dir)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, "d.jsonl"))
+            others++;
+    closedir(dir);
+    assert_int_equal(others, 0);
+    unlink(path);
+    free(path);
+}
+
+/* A scratch file that cannot be written (a full disk) fails the split
+ * with one line naming the file's place and size and what to do, and
+ * leaves nothing behind. */
+static void test_scratch_write_fails(void **state)
+{
+    (void)state;
+    char *path = make_dataset("d.jsonl", 600, 600, true);
+    struct holdout_split s;
+    char *err = NULL, *ferr = NULL;
+    size_t saved = holdout_cache_rows, spill = holdout_spill_rows;
+    holdout_cache_rows = 0;
+    holdout_spill_rows = 16;
+    assert_int_equal(vt_fsio_fault_install("write:ENOSPC:after=3", &ferr), 0);
+    int rc = holdout_choose(path, DS_FORMAT_PROMPT, 600, 0.2, NULL, 0, NULL, NULL, &s, &err);
+    vt_fsio_fault_reset();
+    holdout_cache_rows = saved;
+    holdout_spill_rows = spill;
+    assert_int_equal(rc, -ENOSPC);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "scratch file beside"));
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, strerror(ENOSPC)));
+    assert_null(strchr(err, '\n'));
+    assert_null(s.rows);
+    free(err);
     DIR *dir = opendir(tmpdir);
     assert_non_null(dir);
     struct dirent *de;
@@ -587,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_target),
         cmocka_unit_test(test_split_by_content),
         cmocka_unit_test(test_one_and_two_passes),
+        cmocka_unit_test(test_scratch_write_fails),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_build_skips_held_out),
         cmocka_unit_test(test_draw_order),
