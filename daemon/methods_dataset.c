@@ -272,6 +272,15 @@ void dataset_cleanup_orphans(struct vtuned *d)
     if ((dir = opendir(d->datasets_dir)) != NULL) {
         while ((e = readdir(dir)) != NULL) {
             size_t n = strlen(e->d_name);
+            if (strncmp(e->d_name, ".holdout-", 9) == 0) {
+                /* a held-out split's scratch file, where the file system
+                 * has no O_TMPFILE and the daemon died before unlinking it */
+                char *p = xasprintf("%s/%s", d->datasets_dir, e->d_name);
+                if (unlink(p) == 0)
+                    n_tmp++;
+                free(p);
+                continue;
+            }
             if (n != 64 + 6 || strcmp(e->d_name + 64, ".jsonl") != 0)
                 continue;
             char *p = xasprintf("%s/%s", d->datasets_dir, e->d_name);

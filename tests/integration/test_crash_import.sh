@@ -1,6 +1,7 @@
 #!/bin/bash
 # kill -9 during a large import leaves no partial dataset, and the daemon
-# restarts cleanly (removing the half-written copy) and imports again.
+# restarts cleanly (removing the half-written copy, and a held-out split's
+# scratch file left by a crash) and imports again.
 . "$(dirname "$0")/lib.sh"
 write_config
 start_daemon || { fail "daemon starts"; finish; }
@@ -31,13 +32,16 @@ check "vtunectl reports the lost daemon (exit 1)" test "$rc" = 1
 check "with a clear message" grep -q "closed the connection" "$T/add.out"
 tmpfiles=$(ls "$T/state/tmp" | wc -l)
 echo "# temporary files left by the crash: $tmpfiles"
+# and what a held-out split's scratch file would leave where the file
+# system has no O_TMPFILE and the daemon died before unlinking it
+printf 'x' > "$T/state/datasets/.holdout-Ab3xY9"
 
 start_daemon || { fail "daemon restarts after kill -9"; finish; }
 ok "daemon restarts after kill -9"
 ctl --json dataset list > "$T/list.json"
 check "no dataset row survived the crash" test "$(json_get "$T/list.json" "len(v)")" = 0
 check "no temporary file remains" test "$(ls "$T/state/tmp" | wc -l)" = 0
-check "no stored copy remains" test "$(ls "$T/state/datasets" | wc -l)" = 0
+check "no stored copy or split scratch file remains" test "$(ls -A "$T/state/datasets" | wc -l)" = 0
 check "the cleanup was logged" grep -q "left by an interrupted import" "$T/vtuned.log"
 
 ctl --json dataset add "$T/big.jsonl" --name big > "$T/ok.json"
