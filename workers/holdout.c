@@ -309,6 +309,15 @@ struct row_hashes {
     bool spilled;
 };
 
+/* Empty: no hashes, no scratch file (fd -1, never 0: that is stdin's). */
+static void row_hashes_init(struct row_hashes *hs)
+{
+    memset(hs, 0, sizeof *hs);
+    hs->part[0].fd = hs->part[1].fd = -1;
+}
+
+/* Frees what hs holds (not the caller's array) and empties it; safe to
+ * call again. */
 static void row_hashes_free(struct row_hashes *hs)
 {
     for (int k = 0; k < 2; k++) {
@@ -318,7 +327,7 @@ static void row_hashes_free(struct row_hashes *hs)
         if (hs->part[k].fd >= 0)
             close(hs->part[k].fd);
     }
-    memset(hs, 0, sizeof *hs);
+    row_hashes_init(hs);
 }
 
 /* Hashes the n rows of the dataset at path into *hs: into keep (2n
@@ -328,13 +337,12 @@ static int rows_hash(const char *path, enum dataset_format format, uint64_t n,
                      const atomic_int *cancel, uint32_t *keep, struct row_hashes *hs, char **err)
 {
     struct hash_part *part = hs->part;
-    memset(hs, 0, sizeof *hs);
+    row_hashes_init(hs);
     for (int k = 0; k < 2; k++) {
         part[k].path = path;
         part[k].format = format;
         part[k].cancel = cancel;
         part[k].max_rows = n;
-        part[k].fd = -1;
     }
     if (keep) {
         part[0].h = keep;
@@ -507,7 +515,7 @@ int holdout_choose(const char *path, enum dataset_format format, uint64_t n_exam
     int rc;
 
     memset(out, 0, sizeof *out);
-    memset(&hs, 0, sizeof hs);
+    row_hashes_init(&hs);
     if (holdout_target(n_examples, ratio, &h) < 0) {
         *err = xasprintf("--holdout %g: expected a fraction in [0, 1]", ratio);
         return -EINVAL;

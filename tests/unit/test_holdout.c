@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -149,6 +150,15 @@ static void check_by_content(const char *path, int n, const struct holdout_split
 
 /* The one-pass path (hashes kept in memory) and the two-pass path (the
  * file read again) choose the same split and pool for a seed. */
+/* fd 0 open (on /dev/null if it was not), so a stray close(0) shows. */
+static void stdin_open(void)
+{
+    if (fcntl(0, F_GETFD) == -1) {
+        int fd = open("/dev/null", O_RDONLY);
+        assert_int_equal(fd, 0);
+    }
+}
+
 /* However the rows' hashes were kept (in memory or in a scratch file,
  * hashed by one thread or two) the split and the pool for a seed are the
  * same, and no scratch file is left beside the dataset. */
@@ -165,6 +175,7 @@ static void test_one_and_two_passes(void **state)
      * files, two threads; 3: a scratch file, one thread.  A buffer of 7
      * rows: many writes, and a last one of fewer rows. */
     holdout_spill_rows = 7;
+    stdin_open();
     for (int k = 0; k < WAYS; k++) {
         struct phrase_seeded sd;
         struct phrase_rng rng = seeded(&sd, 11);
@@ -177,6 +188,7 @@ static void test_one_and_two_passes(void **state)
     holdout_cache_rows = saved;
     holdout_split_bytes = split;
     holdout_spill_rows = spill;
+    assert_int_not_equal(fcntl(0, F_GETFD), -1); /* the scratch files' closes spared stdin */
     for (int k = 0; k < WAYS; k++) {
         assert_int_equal(s[k].eligible, uniq);
         assert_int_equal(s[0].n_rows, s[k].n_rows);
@@ -213,12 +225,14 @@ static void test_scratch_write_fails(void **state)
     size_t saved = holdout_cache_rows, spill = holdout_spill_rows;
     holdout_cache_rows = 0;
     holdout_spill_rows = 16;
+    stdin_open();
     assert_int_equal(vt_fsio_fault_install("write:ENOSPC:after=3", &ferr), 0);
     int rc = holdout_choose(path, DS_FORMAT_PROMPT, 600, 0.2, NULL, 0, NULL, NULL, &s, &err);
     vt_fsio_fault_reset();
     holdout_cache_rows = saved;
     holdout_spill_rows = spill;
     assert_int_equal(rc, -ENOSPC);
+    assert_int_not_equal(fcntl(0, F_GETFD), -1);
     assert_non_null(err);
     assert_non_null(strstr(err, "scratch file beside"));
     assert_non_null(strstr(err, path));
