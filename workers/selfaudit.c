@@ -535,6 +535,7 @@ struct hhtab {
     struct hh *v;
     size_t cap, n, limit; /* open addressing, n <= limit = cap / 2 */
     uint64_t inserts;
+    uint32_t *at; /* limit entries: the survivors' slots during a sweep */
 };
 
 static void hh_init(struct hhtab *t, unsigned log2)
@@ -542,6 +543,7 @@ static void hh_init(struct hhtab *t, unsigned log2)
     t->cap = (size_t)1 << log2;
     t->v = xcalloc(t->cap, sizeof *t->v);
     t->limit = t->cap / 2;
+    t->at = xcalloc(t->limit, sizeof *t->at);
     t->n = 0;
     t->inserts = 0;
 }
@@ -553,7 +555,9 @@ static void hh_free(struct hhtab *t)
         free(t->v[i].st);
     }
     free(t->v);
+    free(t->at);
     t->v = NULL;
+    t->at = NULL;
 }
 
 /* key's entry, or the empty one where it would go, probing from slot i
@@ -576,32 +580,40 @@ static struct hh *hh_find(struct hhtab *t, uint64_t key)
 }
 
 /* The table is full: every count loses one, the zeros go (Misra-Gries).
- * In place: the survivors (at most half the table, usually far fewer) are
- * set aside, the table cleared and they go back in their old order, so the
- * layout is what a fresh table would get, without a second whole table
- * at the peak. */
+ * In place, in one scan of the table: an entry that reaches zero is
+ * emptied (its texts freed), a survivor's slot noted (at most limit of
+ * them); then the survivors (at most half the table, usually far fewer)
+ * are set aside, their slots emptied, and they go back in their old
+ * order, so the layout is what a fresh table would get, without a second
+ * whole table at the peak, a second scan or clearing the whole table (an
+ * empty slot is one whose key is 0; nothing reads the rest of it). */
 static void hh_sweep(struct hhtab *t)
 {
-    size_t keep = 0, j = 0;
+    size_t keep = 0;
     for (size_t i = 0; i < t->cap; i++) {
         struct hh *e = &t->v[i];
         if (!e->key)
             continue;
         if (--e->count == 0) {
-            free(e->tt);
-            free(e->st);
+            if (e->tt || e->st) {
+                free(e->tt);
+                free(e->st);
+                e->tt = e->st = NULL;
+            }
             e->key = 0;
             continue;
         }
-        keep++;
+        t->at[keep++] = (uint32_t)i;
     }
     struct hh *tmp = xmalloc((keep ? keep : 1) * sizeof *tmp);
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->v[i].key)
-            tmp[j++] = t->v[i];
-    memset(t->v, 0, t->cap * sizeof *t->v);
-    for (size_t i = 0; i < keep; i++)
-        *hh_find(t, tmp[i].key) = tmp[i];
+    for (size_t k = 0; k < keep; k++) {
+        struct hh *e = &t->v[t->at[k]];
+        tmp[k] = *e;
+        e->key = 0;
+        e->tt = e->st = NULL;
+    }
+    for (size_t k = 0; k < keep; k++)
+        *hh_find(t, tmp[k].key) = tmp[k];
     t->n = keep;
     free(tmp);
 }
