@@ -150,6 +150,20 @@ static void check_by_content(const char *path, int n, const struct holdout_split
 
 /* The one-pass path (hashes kept in memory) and the two-pass path (the
  * file read again) choose the same split and pool for a seed. */
+/* Entries of the test's directory other than name (and . and ..). */
+static int others_in_tmpdir(const char *name)
+{
+    DIR *dir = opendir(tmpdir);
+    assert_non_null(dir);
+    struct dirent *de;
+    int others = 0;
+    while ((de = readdir(dir)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, name))
+            others++;
+    closedir(dir);
+    return others;
+}
+
 /* fd 0 open (on /dev/null if it was not), so a stray close(0) shows. */
 static void stdin_open(void)
 {
@@ -200,15 +214,7 @@ static void test_one_and_two_passes(void **state)
     for (int k = 0; k < WAYS; k++)
         holdout_clear(&s[k]);
     /* nothing but the dataset in its directory */
-    DIR *dir = opendir(tmpdir);
-    assert_non_null(dir);
-    struct dirent *de;
-    int others = 0;
-    while ((de = readdir(dir)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, "d.jsonl"))
-            others++;
-    closedir(dir);
-    assert_int_equal(others, 0);
+    assert_int_equal(others_in_tmpdir("d.jsonl"), 0);
     unlink(path);
     free(path);
 }
@@ -240,15 +246,7 @@ static void test_scratch_write_fails(void **state)
     assert_null(strchr(err, '\n'));
     assert_null(s.rows);
     free(err);
-    DIR *dir = opendir(tmpdir);
-    assert_non_null(dir);
-    struct dirent *de;
-    int others = 0;
-    while ((de = readdir(dir)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, "d.jsonl"))
-            others++;
-    closedir(dir);
-    assert_int_equal(others, 0);
+    assert_int_equal(others_in_tmpdir("d.jsonl"), 0);
     unlink(path);
     free(path);
 }
