@@ -25,6 +25,7 @@
 #include "daemon/lookup.h"
 #include "daemon/task.h"
 #include "lib/util.h"
+#include "workers/holdout.h"
 #include "workers/import.h"
 
 struct import_job {
@@ -272,7 +273,7 @@ void dataset_cleanup_orphans(struct vtuned *d)
     if ((dir = opendir(d->datasets_dir)) != NULL) {
         while ((e = readdir(dir)) != NULL) {
             size_t n = strlen(e->d_name);
-            if (strncmp(e->d_name, ".holdout-", 9) == 0) {
+            if (strncmp(e->d_name, HOLDOUT_SCRATCH_PREFIX, strlen(HOLDOUT_SCRATCH_PREFIX)) == 0) {
                 /* a held-out split's scratch file, where the file system
                  * has no O_TMPFILE and the daemon died before unlinking it */
                 char *p = xasprintf("%s/%s", d->datasets_dir, e->d_name);

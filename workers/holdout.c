@@ -207,22 +207,13 @@ struct hash_part {
 };
 
 /* Writes the held rows to the part's scratch file; 0 or -errno.  Through
- * vt_fsio's write, so the fault tests reach it. */
+ * vt_fsio, so the fault tests reach it. */
 static int spill_flush(struct hash_part *p)
 {
-    const char *b = (const char *)p->h;
-    size_t left = (size_t)p->held * 2 * sizeof *p->h;
-    while (left) {
-        ssize_t w = vt_fsio.write(p->fd, b, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? -errno : -EIO;
-        b += w;
-        left -= (size_t)w;
-    }
-    p->held = 0;
-    return 0;
+    int r = vt_fsio_write_all(p->fd, p->h, (size_t)p->held * 2 * sizeof *p->h);
+    if (r == 0)
+        p->held = 0;
+    return r;
 }
 
 static void hash_part(void *arg, uint64_t from, uint64_t to)
@@ -292,7 +283,7 @@ static int scratch_open(const char *path)
     fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 #endif
     if (fd < 0) { /* no O_TMPFILE on this file system: a named file, unlinked at once */
-        char *t = xasprintf("%s.holdout-XXXXXX", dir);
+        char *t = xasprintf("%s" HOLDOUT_SCRATCH_PREFIX "XXXXXX", dir);
         fd = mkostemp(t, O_CLOEXEC);
         if (fd >= 0)
             unlink(t);
@@ -303,10 +294,10 @@ static int scratch_open(const char *path)
     return fd >= 0 ? fd : -e;
 }
 
-/* The rows' hashes, in row order: part[0]'s rows, then part[1]'s. */
+/* The rows' hashes, in row order: part[0]'s rows, then part[1]'s; in
+ * scratch files when part[0].fd >= 0, else in memory. */
 struct row_hashes {
     struct hash_part part[2];
-    bool spilled;
 };
 
 /* Empty: no hashes, no scratch file (fd -1, never 0: that is stdin's). */
@@ -349,7 +340,6 @@ static int rows_hash(const char *path, enum dataset_format format, uint64_t n,
         part[0].cap = n;
         part[1].own = true;
     } else {
-        hs->spilled = true;
         for (int k = 0; k < 2; k++) {
             if ((part[k].fd = scratch_open(path)) < 0) {
                 int e = part[k].fd;
@@ -386,10 +376,11 @@ static int rows_hash(const char *path, enum dataset_format format, uint64_t n,
         *err = xasprintf("%s: read error: %s", path, strerror(-bad->rc));
     } else if (bad && bad->fail == HP_SPILL) {
         rc = bad->rc;
-        *err = xasprintf("cannot write the held-out split's scratch file beside %s (8 bytes a row, "
-                         "%llu MB for this dataset): %s; %s",
-                         path, (unsigned long long)((n * 8 + (1u << 20) - 1) >> 20),
-                         strerror(-bad->rc), vt_fsio_advice(-bad->rc));
+        char *what = xasprintf("cannot write the held-out split's scratch file beside it "
+                               "(8 bytes a row, %llu MB for this dataset)",
+                               (unsigned long long)((n * 8 + (1u << 20) - 1) >> 20));
+        *err = vt_fsio_error(path, what, bad->rc);
+        free(what);
     } else if (bad && bad->fail == HP_PARSE) {
         *err = xasprintf("%s:%llu: %s (changed since import?)", path,
                          (unsigned long long)(base + bad->bad_row + 1), bad->why);
@@ -424,9 +415,10 @@ static int row_hashes_each(struct row_hashes *hs, const char *path,
                            char **err)
 {
     uint64_t i = 0;
+    bool spilled = hs->part[0].fd >= 0;
     for (int k = 0; k < 2; k++) {
         struct hash_part *p = &hs->part[k];
-        if (!hs->spilled) {
+        if (!spilled) {
             for (uint64_t j = 0; j < p->n; j++)
                 fn(ctx, i++, p->h + 2 * j);
             continue;

@@ -102,6 +102,11 @@ extern size_t holdout_split_bytes;
  * back at a time (default 65536, 512 KiB); tests set it lower. */
 extern size_t holdout_spill_rows;
 
+/* Where the file system has no O_TMPFILE, the scratch file is created as
+ * this prefix plus six characters in the dataset's directory and unlinked
+ * at once; the daemon's start-up removes one a crash left behind. */
+#define HOLDOUT_SCRATCH_PREFIX ".holdout-"
+
 /* Chooses the split of the dataset at path (n_examples lines of format,
  * validated at import) with rng (NULL: getrandom).  The n_exclude lines
  * in exclude (any order; may be NULL) are made ineligible, for the split

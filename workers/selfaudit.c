@@ -301,10 +301,16 @@ static bool bloom_add(struct bloom *b, uint64_t key)
     return had;
 }
 
+/* Whether all of a key's bits m are set in its word w (bloom_word). */
+static bool bloom_hit(const uint64_t *w, uint64_t m)
+{
+    return (*w & m) == m;
+}
+
 static bool bloom_has(const struct bloom *b, uint64_t key)
 {
     uint64_t m, *w = bloom_word(b, key, &m);
-    return (*w & m) == m;
+    return bloom_hit(w, m);
 }
 
 struct cms {
@@ -1165,7 +1171,7 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, cons
         __builtin_prefetch(pword[i]);
     }
     for (size_t i = 1; i <= ni; i++) {
-        if ((*pword[i] & pm[i]) != pm[i])
+        if (!bloom_hit(pword[i], pm[i]))
             continue;
         if (!have_ka) {
             for (size_t j = 1; j <= nj; j++)
@@ -1177,7 +1183,7 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, cons
             __builtin_prefetch(rword[j]);
         }
         for (size_t j = 1; j <= nj; j++)
-            if ((*rword[j] & rm[j]) == rm[j])
+            if (bloom_hit(rword[j], rm[j]))
                 text_add(R, &R->dup, p, p->n - i, a, j, 1);
     }
     /* (b) exact counts of the selected co-occurrences. */
