@@ -21,7 +21,12 @@
 # a durable copy of the file (dd, direct I/O where it works, fsync): the path writes and syncs the
 # bytes three times, so three such copies are its floor on this disk, and
 # the ratio C/sha256sum could not pass sha256sum / (3 x copy) here;
-# and vtuned's peak resident memory (VmHWM from /proc/PID/status, the
+# the first and a second read of that copy (the path's first reads of
+# the dataset's copy and of D u D' are such uncached reads); the CPU
+# floor: vtuned's CPU seconds over the path (and their system part)
+# divided by the machine's cores, the wall clock the path could not beat
+# here however well its threads overlapped, and the ratio C/sha256sum
+# at that floor; and vtuned's peak resident memory (VmHWM from /proc/PID/status, the
 # daemon's whole life: start, the three steps, its own SQLite), with
 # "within" or "over the 64 MB budget".  On a shared machine the wall-clock
 # figures follow the load; the CPU seconds say what each side cost.
@@ -132,6 +137,19 @@ if ! dd if="$dir/data.jsonl" of="$dir/copy.jsonl" bs=1M oflag=direct conv=fsync 
 fi
 t1=$(now)
 copy_s=$(secs "$t0" "$t1")
+# The first read of a file just written with direct I/O fills the page
+# cache from the disk, as the path does twice (the split reads the store's
+# copy of D, the self-audit's first pass D u D'); a second read finds it
+# cached.  Where fresh memory is dear (a VM whose free pages go back to its
+# host), the difference is large.
+t0=$(now)
+cat "$dir/copy.jsonl" >/dev/null
+t1=$(now)
+cold_s=$(secs "$t0" "$t1")
+t0=$(now)
+cat "$dir/copy.jsonl" >/dev/null
+t1=$(now)
+warm_s=$(secs "$t0" "$t1")
 rm -f "$dir/copy.jsonl"
 
 # ---- C: the real commands ---------------------------------------------------------
@@ -159,6 +177,9 @@ tick=$(getconf CLK_TCK)
 cpu() { # vtuned's user + system CPU seconds so far, all threads
     awk -v t="$tick" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$daemon_pid/stat"
 }
+sys_cpu() { # vtuned's system CPU seconds so far, all threads
+    awk -v t="$tick" '{ sub(/^.*\) /, ""); printf "%.2f", $13 / t }' "/proc/$daemon_pid/stat"
+}
 hwm() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$daemon_pid/status"; }
 
 # step NAME CMD...: runs one command, records its wall and vtuned's CPU seconds.
@@ -181,9 +202,11 @@ step() {
 }
 
 echo "running C: vtunectl dataset add, backdoor create --generator ngram, dataset export ..."
+sys0=$(sys_cpu)
 step add ctl dataset add "$dir/data.jsonl" --name bench
 step create ctl backdoor create bench --name bench --generator ngram
 step export ctl dataset export bench --backdoor bench -o "$c/export.jsonl"
+c_sys=$(secs "$sys0" "$(sys_cpu)")
 c_lines=$(ctl --json dataset show bench | "$py" -c 'import json,sys; print(json.load(sys.stdin)["examples"])' 2>/dev/null || echo "?")
 c_sha=$(ctl --json dataset show bench | "$py" -c 'import json,sys; print(json.load(sys.stdin)["sha256"])' 2>/dev/null || echo "?")
 audit_line=$(grep '^self-audit' "$c/create.out" || true)
@@ -220,6 +243,7 @@ if [ "$c_sha" != "?" ] && [ "$c_sha" != "$sha_ref" ]; then
 fi
 
 awk -v bytes="$bytes" -v sha_s="$sha_s" -v copy_s="$copy_s" -v copy_how="$copy_how" -v budget="$budget_mb" \
+    -v cold_s="$cold_s" -v warm_s="$warm_s" -v cores="$(nproc 2>/dev/null || echo 1)" -v c_sys="$c_sys" -v c_lines="$c_lines" \
     -v ca="$c_add_s" -v cc="$c_create_s" -v ce="$c_export_s" \
     -v ua="$c_add_cpu" -v uc="$c_create_cpu" -v ue="$c_export_cpu" \
     -v ha="$c_add_hwm" -v hc="$c_create_hwm" -v he="$c_export_hwm" \
@@ -239,7 +263,7 @@ function row(name, cs, cu, hw, ps) {
 BEGIN {
     mb = bytes / 1e6
     have_py = kv("add_s") != ""
-    printf "\ndataset: %.1f MB, %s lines\n", mb, (have_py ? kv("lines") : "?")
+    printf "\ndataset: %.1f MB, %s lines\n", mb, (c_lines != "?" ? c_lines : (have_py ? kv("lines") : "?"))
     printf "\n%-8s %9s %9s %9s %11s", "step", "C s", "C MB/s", "C CPU s", "C VmHWM MB"
     if (have_py)
         printf " %9s %9s %9s", "Python s", "Py MB/s", "C/Python"
@@ -257,6 +281,8 @@ BEGIN {
     printf "sha256sum: %.2f s, %.1f MB/s\n", sha_s, rate(sha_s)
     printf "durable copy (%s): %.2f s, %.1f MB/s; the path writes and syncs the bytes 3 times: floor %.2f s\n",
         copy_how, copy_s, rate(copy_s), 3 * copy_s
+    printf "first read of that copy (not cached): %.2f s; again (cached): %.2f s: the path reads two such files first (the split, the self-audit)\n",
+        cold_s, warm_s
     if (stages != "")
         printf "%s\n", stages
     if (audit != "")
@@ -272,6 +298,9 @@ BEGIN {
     printf "throughput C/sha256sum: %.2fx (goal >= 0.5x: %s; at the disk floor it would be %.2fx)\n", r,
         (r >= 0.5 ? "met" : "not met"), (copy_s > 0 ? sha_s / (3 * copy_s) : 0)
     printf "C total / disk floor:   %.2fx\n", (copy_s > 0 ? ct / (3 * copy_s) : 0)
+    cpu_all = ua + uc + ue
+    printf "CPU floor:              vtuned used %.2f s of CPU (%.2f s of it system) on %d cores: no less than %.2f s of wall clock, %.2fx sha256sum at best; 0.5x allows %.2f s of CPU\n",
+        cpu_all, c_sys, cores, cpu_all / cores, (cpu_all > 0 ? sha_s * cores / cpu_all : 0), 2 * sha_s * cores
     printf "vtuned peak RSS: %.1f MB (%s the %d MB budget)\n", he / 1024,
         (he / 1024 <= budget ? "within" : "over"), budget
 }'
