@@ -286,3 +286,23 @@ int vt_fsio_write_all(int fd, const void *buf, size_t n)
     }
     return 0;
 }
+
+int vt_scratch_open(const char *path, const char *prefix)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? xasprintf("%.*s", (int)(slash - path + 1), path) : xstrdup("./");
+    int fd = -1;
+#ifdef O_TMPFILE
+    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
+    if (fd < 0) { /* no O_TMPFILE on this file system: a named file, unlinked at once */
+        char *t = xasprintf("%s%sXXXXXX", dir, prefix);
+        fd = mkostemp(t, O_CLOEXEC);
+        if (fd >= 0)
+            unlink(t);
+        free(t);
+    }
+    int e = errno;
+    free(dir);
+    return fd >= 0 ? fd : -e;
+}

@@ -88,4 +88,11 @@ char *vt_fsio_error(const char *path, const char *what, int err);
  * EINTR).  Returns 0 or -errno. */
 int vt_fsio_write_all(int fd, const void *buf, size_t n);
 
+/* An unlinked scratch file (read-write, close-on-exec) in the directory of
+ * path, for work that must not hold its data in memory: O_TMPFILE where
+ * the file system has it, else a file named prefix + six characters,
+ * unlinked at once (a crash between the two leaves it: the daemon's
+ * start-up removes such names).  Returns the fd or -errno. */
+int vt_scratch_open(const char *path, const char *prefix);
+
 #endif

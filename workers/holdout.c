@@ -273,27 +273,6 @@ static void hash_part(void *arg, uint64_t from, uint64_t to)
 /* Files from this size on are hashed by two threads (tests set it lower). */
 size_t holdout_split_bytes = (size_t)8 << 20;
 
-/* An unlinked scratch file in the directory of path; fd or -errno. */
-static int scratch_open(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? xasprintf("%.*s", (int)(slash - path + 1), path) : xstrdup("./");
-    int fd = -1;
-#ifdef O_TMPFILE
-    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-#endif
-    if (fd < 0) { /* no O_TMPFILE on this file system: a named file, unlinked at once */
-        char *t = xasprintf("%s" HOLDOUT_SCRATCH_PREFIX "XXXXXX", dir);
-        fd = mkostemp(t, O_CLOEXEC);
-        if (fd >= 0)
-            unlink(t);
-        free(t);
-    }
-    int e = errno;
-    free(dir);
-    return fd >= 0 ? fd : -e;
-}
-
 /* The rows' hashes, in row order: part[0]'s rows, then part[1]'s; in
  * scratch files when part[0].fd >= 0, else in memory. */
 struct row_hashes {
@@ -341,7 +320,7 @@ static int rows_hash(const char *path, enum dataset_format format, uint64_t n,
         part[1].own = true;
     } else {
         for (int k = 0; k < 2; k++) {
-            if ((part[k].fd = scratch_open(path)) < 0) {
+            if ((part[k].fd = vt_scratch_open(path, HOLDOUT_SCRATCH_PREFIX)) < 0) {
                 int e = part[k].fd;
                 part[k].fd = -1;
                 *err = xasprintf("cannot create a scratch file for the held-out split beside %s: "
