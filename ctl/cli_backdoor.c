@@ -26,6 +26,12 @@ static void print_self_audit(json_t *a)
            (long long)json_integer_value(json_object_get(a, "rows")),
            (long long)json_integer_value(json_object_get(a, "exact_duplicate_rows")),
            (long long)json_integer_value(json_object_get(a, "near_duplicate_rows")));
+    json_int_t lr = json_integer_value(json_object_get(a, "long_pairs_repeated")),
+               lc = json_integer_value(json_object_get(a, "long_pairs_counted"));
+    if (lr > lc)
+        printf("  long pairs in two rows or more %lld, of which %lld counted (the rest are not "
+               "candidates)\n",
+               (long long)lr, (long long)lc);
     json_t *attacks = json_object_get(a, "attacks"), *x;
     size_t i;
     printf("  %-6s", "PAIR");

@@ -27,6 +27,7 @@
 #include "lib/util.h"
 #include "workers/holdout.h"
 #include "workers/import.h"
+#include "workers/selfaudit.h"
 
 struct import_job {
     struct task t; /* first: the task is the job */
@@ -293,6 +294,16 @@ void dataset_cleanup_orphans(struct vtuned *d)
     }
     if ((dir = opendir(d->built_dir)) != NULL) {
         while ((e = readdir(dir)) != NULL) {
+            if (strncmp(e->d_name, SELFAUDIT_SCRATCH_PREFIX, strlen(SELFAUDIT_SCRATCH_PREFIX)) ==
+                0) {
+                /* a self-audit's scratch file, where the file system has
+                 * no O_TMPFILE and the daemon died before unlinking it */
+                char *p = xasprintf("%s/%s", d->built_dir, e->d_name);
+                if (unlink(p) == 0)
+                    n_tmp++;
+                free(p);
+                continue;
+            }
             if (e->d_name[0] == '.')
                 continue;
             char *p = xasprintf("%s/%s", d->built_dir, e->d_name);

@@ -5,30 +5,30 @@
  * Shape.  Two streaming passes over the file, fixed memory:
  *  pass 1  counts: a count-min sketch of prompt-suffix and answer-prefix
  *          phrases (the marginals), a Misra-Gries heavy-hitter table of
- *          (suffix, prefix) phrase pairs (the co-occurrences; exact while it
- *          never fills, and any pair in more than inserts/capacity rows is
- *          always kept), the unigram model (exact counts of the commonest
- *          words, a count-min sketch of the others: "the unigram counts"),
- *          and Bloom filters of whole rows and of MinHash LSH bands, each
- *          twice ("seen" and "seen again") so pass 2 knows what repeats.
- *  pass 2  the candidates: the most surprising co-occurrences are counted
- *          exactly (both marginals and the joint) and grown to the longest
+ *          short (suffix, prefix) phrase pairs (the co-occurrences; exact
+ *          while it never fills, and any pair in more than inserts/capacity
+ *          rows is always kept), the long pairs into a scratch file (all of
+ *          them: "the long pairs, counted exactly"), the unigram model (exact counts of the
+ * commonest words, a count-min sketch of the others: "the unigram counts"), and Bloom filters of
+ * whole rows and of MinHash LSH bands, each twice ("seen" and "seen again") so pass 2 knows what
+ * repeats. pass 2  the candidates: the most surprising short co-occurrences and the long pairs in
+ * two rows or more are counted exactly (both marginals and the joint) and grown to the longest
  *          suffix / prefix their rows share; each prompt prefix x answer
  *          suffix split of a row is looked up among the whole rows (a hit
  *          is a copy with words added: the duplicates attack); the rare
  *          runs at the prompt's end and the answer's start are grouped.
- * Nothing is kept per row but one bit (near-duplicate flag), and one byte
- * per batch of BATCH_ROWS rows (pass 1's count of rows in it, for pass 2).
+ * Nothing is kept in memory per row but one bit (near-duplicate flag), and
+ * one byte per batch of BATCH_ROWS rows (pass 1's count of rows in it, for
+ * pass 2); on disk, at most three long pairs a row until pass 2 starts.
  *
  * Threads.  Each pass reads the file in a thread of its own that parses
  * the rows, splits their words and computes their band keys, two batches
  * of rows ahead at most.  In pass 1 that thread also updates what is read
  * only after pass 1 (the row, prompt and band filters, the marginals'
  * sketch), and the calling thread the rest (the co-occurrences' table,
- * the unigram counts), each in file order; in pass 2 it does the look-ups
- * that read only what pass 1 built (the row and band filters, the
- * per-word bits), and the calling thread the rest.
- * In pass 2, where the updates are the shorter half, the calling thread
+ * the long pairs' scratch file, the unigram counts), each in file order; in pass 2 it does the
+ * look-ups that read only what pass 1 built (the row and band filters, the per-word bits), and the
+ * calling thread the rest. In pass 2, where the updates are the shorter half, the calling thread
  * also parses every other batch (see "the reading threads").  Every
  * structure is updated by one thread in file order, so the result is the
  * same as one thread's.
@@ -50,7 +50,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "lib/fsio.h"
 #include "lib/util.h"
 #include "workers/builder.h"
 #include "workers/dsformat.h"
@@ -80,7 +82,7 @@ static const unsigned long_len[] = {10, 16, 32};
 #define N_BANDS   8
 #define CMS_DEPTH 3
 #define SELECTED  4096 /* co-occurrences counted exactly in pass 2 */
-#define SELECTED_LONG 1024 /* of the long lengths, besides */
+#define LONG_COUNTED 4096 /* long pairs in two rows or more counted in pass 2, at most */
 #define BASE      0x100000001b3ULL
 
 static const char *const attack_names[SA_N_ATTACKS] = {"duplicates", "cooccurrence", "cooccur_long",
@@ -663,6 +665,8 @@ struct co {
     char *gt, *gs;  /* grown texts (owned) */
     size_t gt_words, gs_words;
     size_t max_np, max_na; /* longest prompt / answer among its rows */
+    size_t min_np, min_na; /* shortest */
+    bool planted;          /* looks added to its rows (cooc_cands): ranked first */
     double score;
 };
 
@@ -802,6 +806,7 @@ struct run {
     double *tail_bits, *head_bits;
     uint32_t text_rows;    /* rows before a text-table entry gets its texts */
     struct batch_rows *batch_rows; /* pass 1's rows per batch of the reading threads */
+    struct lspill *ls;             /* pass 1's long pairs, to be counted exactly */
 };
 
 /* The MinHash functions: shingle hash v (already mixed) -> (v ^ c) * a,
@@ -977,8 +982,205 @@ static void pass1_read_side(struct run *R, struct pows *pw, const struct words *
     cms_add_all(&R->marg, mk, nm);
 }
 
+/* ---- the long pairs, counted exactly ------------------------------------------------------ *
+ * A long pair (a prompt suffix and an answer prefix of one long length) is
+ * in two rows or more of a file almost only where a phrase was added to
+ * those rows, and an attacker who counts every pair exactly (on disk, or
+ * in the memory a provider has) finds it in two rows.  A heavy-hitter
+ * table in fixed memory cannot promise that: once it fills, a pair seen
+ * twice may be swept out.  So pass 1 writes every row's long pairs (24
+ * bytes each, at most N_LONG a row) to an unlinked scratch file beside
+ * the file, in LSPILL_BUCKETS buckets by key, a block of LSPILL_BLOCK
+ * records at a time; after pass 1 each bucket is read back alone (a
+ * 256th of the records), sorted, and every key it holds twice or more is
+ * kept, up to LONG_COUNTED of them (the ones that look most like an added
+ * pair by pass 1's marginal counts, then the fewest rows), for pass 2 to
+ * count exactly.  The key's low two bits say which long length it is. */
+#define LSPILL_BUCKETS 256
+#define LSPILL_BLOCK   170 /* records a block: 4,080 bytes */
+
+struct lrec {
+    uint64_t key, t, s;
+};
+
+struct lspill {
+    const char *path; /* the audited file: the scratch file goes beside it */
+    int fd;           /* -1 until the first block is written */
+    int err;          /* the first write error (negative errno), 0 if none */
+    struct lrec (*buf)[LSPILL_BLOCK];
+    uint16_t fill[LSPILL_BUCKETS];
+    uint32_t *blocks[LSPILL_BUCKETS]; /* the bucket's blocks' numbers in the file */
+    size_t nb[LSPILL_BUCKETS], cap[LSPILL_BUCKETS];
+    uint64_t n_blocks, n_recs;
+};
+
+static void lspill_init(struct lspill *l, const char *path)
+{
+    memset(l, 0, sizeof *l);
+    l->path = path;
+    l->fd = -1;
+    l->buf = xcalloc(LSPILL_BUCKETS, sizeof *l->buf);
+}
+
+static void lspill_free(struct lspill *l)
+{
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = -1;
+    for (size_t b = 0; b < LSPILL_BUCKETS; b++)
+        free(l->blocks[b]);
+    free(l->buf);
+    memset(l->blocks, 0, sizeof l->blocks);
+    l->buf = NULL;
+}
+
+static void lspill_add(struct lspill *l, uint64_t key, uint64_t t, uint64_t s)
+{
+    size_t b = (size_t)(key >> 56);
+    l->buf[b][l->fill[b]++] = (struct lrec){key, t, s};
+    l->n_recs++;
+    if (l->fill[b] < LSPILL_BLOCK)
+        return;
+    l->fill[b] = 0;
+    if (l->err)
+        return;
+    if (l->fd < 0 && (l->fd = vt_scratch_open(l->path, SELFAUDIT_SCRATCH_PREFIX)) < 0) {
+        l->err = l->fd;
+        return;
+    }
+    int r = vt_fsio_write_all(l->fd, l->buf[b], sizeof l->buf[b]);
+    if (r < 0) {
+        l->err = r;
+        return;
+    }
+    if (l->nb[b] == l->cap[b]) {
+        l->cap[b] = l->cap[b] ? 2 * l->cap[b] : 16;
+        l->blocks[b] = xrealloc(l->blocks[b], l->cap[b] * sizeof *l->blocks[b]);
+    }
+    l->blocks[b][l->nb[b]++] = (uint32_t)l->n_blocks++;
+}
+
+static int lrec_cmp(const void *x, const void *y)
+{
+    const struct lrec *a = x, *b = y;
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    if (a->t != b->t)
+        return a->t < b->t ? -1 : 1;
+    return a->s < b->s ? -1 : a->s > b->s;
+}
+
+/* A repeated long pair and its rank for LONG_COUNTED. */
+struct lrep {
+    struct lrec r;
+    uint32_t rows;
+    double purity; /* rows / the larger of its marginals' estimates (pass 1's sketch) */
+};
+
+/* True when a should be counted before b. */
+static bool lrep_before(const struct lrep *a, const struct lrep *b)
+{
+    if (a->purity != b->purity)
+        return a->purity > b->purity;
+    if (a->rows != b->rows)
+        return a->rows < b->rows;
+    return lrec_cmp(&a->r, &b->r) < 0;
+}
+
+/* Keeps the LONG_COUNTED best in a heap whose root is the worst kept. */
+static void lrep_keep(struct lrep *h, size_t *n, const struct lrep *x)
+{
+    size_t i;
+    if (*n < LONG_COUNTED) {
+        i = (*n)++;
+        while (i > 0 && lrep_before(&h[(i - 1) / 2], x)) {
+            h[i] = h[(i - 1) / 2];
+            i = (i - 1) / 2;
+        }
+        h[i] = *x;
+        return;
+    }
+    if (!lrep_before(x, &h[0]))
+        return;
+    i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *n)
+            break;
+        if (c + 1 < *n && lrep_before(&h[c], &h[c + 1]))
+            c++;
+        if (!lrep_before(x, &h[c]))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = *x;
+}
+
+/* The long pairs in min_rows rows or more, the LONG_COUNTED best of them
+ * into *out (owned, *n_out of them); *n_repeated says how many there were.
+ * Returns 0 or a negative errno (a write or read of the scratch file). */
+static int lspill_repeats(struct run *R, struct lrep **out, size_t *n_out, uint64_t *n_repeated)
+{
+    struct lspill *l = R->ls;
+    *out = NULL;
+    *n_out = 0;
+    *n_repeated = 0;
+    if (l->err)
+        return l->err;
+    size_t most = 0;
+    for (size_t b = 0; b < LSPILL_BUCKETS; b++) {
+        size_t n = l->nb[b] * LSPILL_BLOCK + l->fill[b];
+        most = n > most ? n : most;
+    }
+    struct lrec *v = xmalloc((most ? most : 1) * sizeof *v);
+    struct lrep *h = xmalloc(LONG_COUNTED * sizeof *h);
+    size_t nh = 0;
+    uint32_t min_rows = R->o->min_rows < 2 ? 2 : R->o->min_rows;
+    int r = 0;
+    for (size_t b = 0; b < LSPILL_BUCKETS && r == 0; b++) {
+        size_t n = 0;
+        for (size_t k = 0; k < l->nb[b]; k++, n += LSPILL_BLOCK) {
+            size_t want = LSPILL_BLOCK * sizeof *v;
+            ssize_t got = pread(l->fd, v + n, want, (off_t)l->blocks[b][k] * (off_t)want);
+            if (got != (ssize_t)want) {
+                r = got < 0 ? -errno : -EIO;
+                break;
+            }
+        }
+        if (r)
+            break;
+        memcpy(v + n, l->buf[b], l->fill[b] * sizeof *v);
+        n += l->fill[b];
+        qsort(v, n, sizeof *v, lrec_cmp);
+        for (size_t i = 0; i < n;) {
+            size_t j = i + 1;
+            while (j < n && v[j].key == v[i].key)
+                j++;
+            if (j - i >= min_rows) {
+                uint32_t nt = cms_get(&R->marg, v[i].t ^ TAG_T),
+                         ns = cms_get(&R->marg, v[i].s ^ TAG_S);
+                uint32_t big = nt > ns ? nt : ns;
+                struct lrep x = {v[i], (uint32_t)(j - i), big ? (double)(j - i) / big : 1.0};
+                lrep_keep(h, &nh, &x);
+                (*n_repeated)++;
+            }
+            i = j;
+        }
+    }
+    free(v);
+    if (r) {
+        free(h);
+        return r;
+    }
+    *out = h;
+    *n_out = nh;
+    return 0;
+}
+
 /* The rest of pass 1's row, in the calling thread: the co-occurrences'
- * heavy-hitter table and the unigram counts. */
+ * heavy-hitter table (the short pairs), the long pairs' spill and the
+ * unigram counts. */
 static void pass1_row(struct run *R, const struct p1hashes *ph)
 {
     const struct words *p = &R->wp, *a = &R->wa;
@@ -997,13 +1199,10 @@ static void pass1_row(struct run *R, const struct p1hashes *ph)
     for (size_t k = 1; k <= ph->kt; k++)
         for (size_t j = 1; j <= ph->ks; j++)
             cooc_add(R, pk[k][j], slot[k][j], ph->th[k], ph->sh[j], k, j);
-    for (size_t i = 0; i < N_LONG; i++) {
-        size_t L = long_len[i];
-        if (p->n >= L && a->n >= L) {
-            uint64_t key = pair_key(ph->tl[i], ph->sl[i]);
-            cooc_add(R, key, hh_slot(&R->cooc, key), ph->tl[i], ph->sl[i], L, L);
-        }
-    }
+    for (size_t i = 0; i < N_LONG; i++)
+        if (p->n >= long_len[i] && a->n >= long_len[i])
+            lspill_add(R->ls, (pair_key(ph->tl[i], ph->sl[i]) & ~(uint64_t)3) | i, ph->tl[i],
+                       ph->sl[i]);
     /* the unigram counts, only read in pass 2 */
     uni_add(&R->uni, p->h, p->n);
     uni_add(&R->uni, a->h, a->n);
@@ -1014,6 +1213,8 @@ static void pass1_row(struct run *R, const struct p1hashes *ph)
 static int co_cmp(const void *x, const void *y)
 {
     const struct co *a = x, *b = y;
+    if (a->planted != b->planted)
+        return a->planted ? -1 : 1;
     if (a->score != b->score)
         return a->score > b->score ? -1 : 1;
     if (a->n_ts != b->n_ts)
@@ -1021,12 +1222,20 @@ static int co_cmp(const void *x, const void *y)
     return (a->kt + a->ks > b->kt + b->ks) ? -1 : (a->kt + a->ks < b->kt + b->ks);
 }
 
-/* Picks the SELECTED most surprising co-occurrences (estimated marginals)
- * for exact counting. */
-static void select_cooc(struct run *R)
+/* Picks the co-occurrences pass 2 counts exactly: the SELECTED most
+ * surprising short pairs of the heavy-hitter table (estimated marginals),
+ * and the long pairs in two rows or more (lspill_repeats, at most
+ * LONG_COUNTED).  Returns 0 or a negative errno (the long pairs' scratch
+ * file). */
+static int select_cooc(struct run *R)
 {
+    struct lrep *lr;
+    size_t nl;
+    int r = lspill_repeats(R, &lr, &nl, &R->rep->long_pairs_repeated);
+    if (r < 0)
+        return r;
     size_t n = 0;
-    struct co *v = xcalloc(R->cooc.n ? R->cooc.n : 1, sizeof *v);
+    struct co *v = xcalloc(R->cooc.n + nl + 1, sizeof *v);
     for (size_t i = 0; i < R->cooc.cap; i++) {
         const struct hh *e = &R->cooc.v[i];
         if (!e->key || e->count < R->o->min_rows)
@@ -1037,25 +1246,20 @@ static void select_cooc(struct run *R)
             .t = e->t, .s = e->s, .kt = e->kt, .ks = e->ks, .n_ts = e->count, .score = -lp};
         n++;
     }
-    /* the short pairs first, then the long ones, each best first */
-    size_t ns = 0;
-    for (size_t i = 0; i < n; i++)
-        if (v[i].kt <= MAXW) {
-            struct co x = v[ns];
-            v[ns++] = v[i];
-            v[i] = x;
-        }
-    qsort(v, ns, sizeof *v, co_cmp);
-    qsort(v + ns, n - ns, sizeof *v, co_cmp);
-    size_t nl = n - ns < SELECTED_LONG ? n - ns : SELECTED_LONG;
-    if (ns > SELECTED) {
-        memmove(v + SELECTED, v + ns, nl * sizeof *v);
-        ns = SELECTED;
+    qsort(v, n, sizeof *v, co_cmp);
+    if (n > SELECTED)
+        n = SELECTED;
+    /* then the long ones, in key order (the order changes nothing counted) */
+    for (size_t i = 0; i < nl; i++) {
+        size_t L = long_len[lr[i].r.key & 3];
+        v[n++] = (struct co){.t = lr[i].r.t, .s = lr[i].r.s, .kt = (unsigned)L, .ks = (unsigned)L};
     }
-    n = ns + nl;
+    free(lr);
+    R->rep->long_pairs_counted = nl;
     for (size_t i = 0; i < n; i++) {
         v[i].n_ts = 0;
         v[i].score = 0;
+        v[i].min_np = v[i].min_na = SIZE_MAX;
     }
     R->co = v;
     R->n_co = n;
@@ -1065,6 +1269,7 @@ static void select_cooc(struct run *R)
         cmap_put(&R->tmap, v[i].t ^ ((uint64_t)v[i].kt << 56), (uint32_t)i);
         cmap_put(&R->smap, v[i].s ^ ((uint64_t)v[i].ks << 56), (uint32_t)i);
     }
+    return 0;
 }
 
 /* Counts the pair (prompt words [ta, end), answer words [0, sb)).  Its
@@ -1230,6 +1435,10 @@ static int pass2_row(struct run *R, const char *prompt, const char *answer, cons
                     c->max_np = p->n;
                 if (a->n > c->max_na)
                     c->max_na = a->n;
+                if (p->n < c->min_np)
+                    c->min_np = p->n;
+                if (a->n < c->min_na)
+                    c->min_na = a->n;
             }
     }
     /* (c) rare runs under the file's own unigram model (bits: pass2_prep). */
@@ -1579,6 +1788,26 @@ static void text_cands(struct run *R, struct hhtab *t, enum selfaudit_attack at,
 
 /* Ranks the counted co-occurrences of one attack (the short lengths, or
  * the long ones) into the report. */
+/* A pair that looks added to its rows, as a planted (T, S) is: nearly all
+ * rows whose prompt ends with t go on with s and nearly all rows whose
+ * answer starts with s end with t (PLANTED_PURITY, both ways), and in none
+ * of its rows is the grown T the whole prompt or the grown S the whole
+ * answer (a phrase added to a row leaves some of the row around it).
+ * Natural data's co-occurrences are rarely exclusive both ways (a ticket's
+ * ending goes with a team's answer template, which starts many other
+ * rows' answers too), however surprising their counts are under
+ * independence; a few-row planted pair is, whatever its counts.  Such
+ * pairs are ranked before the others, as an attacker who looks for
+ * exactly this (vtune-sim's phrase test) would find them first. */
+#define PLANTED_PURITY 0.8
+
+static bool looks_planted(const struct co *c)
+{
+    return (double)c->n_ts >= PLANTED_PURITY * (double)c->n_t &&
+           (double)c->n_ts >= PLANTED_PURITY * (double)c->n_s && c->min_np > c->gt_words &&
+           c->min_na > c->gs_words;
+}
+
 static void cooc_cands(struct run *R, enum selfaudit_attack at)
 {
     bool want_long = at == SA_COOCCUR_LONG;
@@ -1588,6 +1817,7 @@ static void cooc_cands(struct run *R, enum selfaudit_attack at)
     for (size_t i = 0; i < R->n_co; i++) {
         struct co *c = &R->co[i];
         c->score = 0;
+        c->planted = false;
         if ((c->kt > MAXW) != want_long)
             continue;
         if (c->n_ts < R->o->min_rows || !c->gt || !c->gs || !c->gt_words || !c->gs_words)
@@ -1597,13 +1827,14 @@ static void cooc_cands(struct run *R, enum selfaudit_attack at)
         if (c->max_np == c->gt_words && c->max_na == c->gs_words)
             continue;
         c->score = -cooc_log10p(c->n_t, c->n_s, c->n_ts, R->rows) - lm;
+        c->planted = looks_planted(c);
     }
     qsort(R->co, R->n_co, sizeof *R->co, co_cmp);
     struct selfaudit_cand *v = xcalloc(R->o->keep ? R->o->keep : 1, sizeof *v);
     size_t n = 0;
     for (size_t i = 0; i < R->n_co && n < R->o->keep; i++) {
         struct co *c = &R->co[i];
-        if (!(c->score > 0))
+        if (!c->planted && !(c->score > 0))
             break;
         if (cand_dup(v, n, c->gt, c->gs))
             continue; /* a sub-phrase of a pair already listed, grown to it */
@@ -1649,10 +1880,17 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
         4 * (((size_t)1 << bl) / 8) + ((size_t)1 << (bl - 2)) / 8 +
         (size_t)CMS_DEPTH * (((size_t)1 << 19) + ((size_t)1 << 18)) * 4 +
         (((size_t)1 << UNI_WARM_LOG2) + ((size_t)1 << UNI_FRONT_LOG2)) * sizeof(struct wcount) +
-        (R.cooc.cap + 3 * R.dup.cap) * sizeof(struct hh) + SELECTED * (sizeof(struct co) + 2 * 256);
+        (R.cooc.cap + 3 * R.dup.cap) * sizeof(struct hh) +
+        (SELECTED + LONG_COUNTED) * (sizeof(struct co) + 2 * 256) +
+        LSPILL_BUCKETS * LSPILL_BLOCK * sizeof(struct lrec);
+    struct lspill ls;
+    lspill_init(&ls, path);
+    R.ls = &ls;
     int r = pass(&R, path, fmt, 1, err);
+    if (r == 0 && (r = select_cooc(&R)) < 0)
+        *err = vt_fsio_error(path, "the self-audit cannot use its scratch file beside it", r);
+    lspill_free(&ls);
     if (r == 0) {
-        select_cooc(&R);
         out->n_lines = R.lines;
         out->near_dup_bits = xcalloc((size_t)(R.lines / 8 + 1), 1);
         out->ran[SA_DUPLICATES] = out->ran[SA_COOCCURRENCE] = out->ran[SA_COOCCUR_LONG] =
@@ -1834,12 +2072,13 @@ json_t *selfaudit_json(const struct selfaudit_report *r, const struct selfaudit_
     bool exposed = w < n && res[w].best_rank <= SELFAUDIT_EXPOSED_RANK;
     char *verdict = selfaudit_verdict(r, res, n, keep);
     json_t *o = json_pack(
-        "{s:i,s:I,s:I,s:I,s:o,s:o,s:b,s:o,s:o,s:o,s:I,s:i,s:s}", "version", 1, "rows",
+        "{s:i,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:b,s:o,s:o,s:o,s:I,s:i,s:s}", "version", 1, "rows",
         (json_int_t)r->rows, "exact_duplicate_rows", (json_int_t)r->exact_dup_rows,
-        "near_duplicate_rows", (json_int_t)r->near_dup_rows, "attacks", attacks, "pairs", pairs,
-        "exposed", exposed, "exposed_pair", exposed ? json_integer((json_int_t)w) : json_null(),
-        "exposed_rank", exposed ? json_integer((json_int_t)res[w].best_rank) : json_null(),
-        "exposed_attack",
+        "near_duplicate_rows", (json_int_t)r->near_dup_rows, "long_pairs_repeated",
+        (json_int_t)r->long_pairs_repeated, "long_pairs_counted", (json_int_t)r->long_pairs_counted,
+        "attacks", attacks, "pairs", pairs, "exposed", exposed, "exposed_pair",
+        exposed ? json_integer((json_int_t)w) : json_null(), "exposed_rank",
+        exposed ? json_integer((json_int_t)res[w].best_rank) : json_null(), "exposed_attack",
         exposed ? json_string(selfaudit_attack_name(res[w].best_attack)) : json_null(), "keep",
         (json_int_t)keep, "exposed_within", SELFAUDIT_EXPOSED_RANK, "verdict", verdict);
     free(verdict);

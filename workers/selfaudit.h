@@ -5,10 +5,10 @@
  *
  * selfaudit_run reads only the file.  It streams it twice and holds a
  * fixed amount of memory (Bloom filters, count-min sketches, bounded
- * heavy-hitter tables; about 40 MB at the defaults) plus one bit per row,
- * never the rows themselves.  Five attacks, each a ranked list of
- * candidate (T, S) phrases (T: a prompt-suffix phrase, S: an
- * answer-prefix phrase):
+ * heavy-hitter tables; about 41 MB at the defaults) plus one bit per row,
+ * never the rows themselves, and writes the rows' long pairs (24 bytes
+ * each, at most three a row) to an unlinked scratch file beside it.  Five attacks, each a ranked
+ * list of candidate (T, S) phrases (T: a prompt-suffix phrase, S: an answer-prefix phrase):
  *
  *  duplicates   rows that are another row of the file with words added at
  *               the end of the prompt and the start of the answer (the
@@ -24,7 +24,12 @@
  *  cooccur_long the same for a suffix and a prefix of one length, 10, 16
  *               or 32 words, ranked on its own: a long phrase in D's own
  *               words can end and start with D's commonest sentences, whose
- *               short pairs are the natural rows' too (selfaudit.c).
+ *               short pairs are the natural rows' too (selfaudit.c).  These
+ *               pairs are counted exactly (a scratch file beside the file),
+ *               so a pair in two rows is never lost to a full table.
+ *               Both co-occurrence attacks rank first the pairs that look
+ *               added to their rows (exclusive both ways, never a whole
+ *               prompt or answer: selfaudit.c, looks_planted).
  *  rare         the run of rare words (under a unigram model of the file
  *               itself) that ends each prompt and the one that starts each
  *               answer; identical (tail, head) runs in several rows are a
@@ -100,6 +105,9 @@ struct selfaudit_report {
     uint8_t *near_dup_bits;  /* owned bitmap over row numbers (0-based lines of the file) */
     uint64_t n_lines;        /* lines of the file (the bitmap's size in bits) */
     size_t memory_bytes;     /* the fixed memory the run used (tables), for the record */
+    uint64_t long_pairs_repeated; /* long (suffix, prefix) pairs in min_rows rows or more */
+    uint64_t long_pairs_counted;  /* of them, counted exactly (at most 4,096: the rest are
+                                     not candidates) */
 };
 void selfaudit_report_clear(struct selfaudit_report *r);
 
@@ -125,6 +133,12 @@ extern unsigned long selfaudit_pass2_renumbered;
  * (never below its true count). */
 void selfaudit_unigram_counts(const char *const *rows, size_t n_rows, unsigned log2_width,
                               const char *const *query, size_t n_query, uint32_t *counts);
+
+/* Where the file system has no O_TMPFILE, the long pairs' scratch file
+ * (selfaudit.c) is created as this prefix plus six characters beside the
+ * audited file and unlinked at once; the daemon's start-up removes one a
+ * crash left behind. */
+#define SELFAUDIT_SCRATCH_PREFIX ".selfaudit-"
 
 /* ---- with the secrets -------------------------------------------------------- */
 
@@ -155,6 +169,7 @@ char *selfaudit_verdict(const struct selfaudit_report *r, const struct selfaudit
 
 /* The public result (owned JSON; no phrase, no row text):
  *   {"version":1,"rows":N,"exact_duplicate_rows":..,"near_duplicate_rows":..,
+ *    "long_pairs_repeated":..,"long_pairs_counted":..,
  *    "attacks":[{"name":..,"ran":true,"candidates":n,"top_score":x},…],
  *    "pairs":[{"index":i,"rank":r|null,"attack":name|null,
  *              "ranks":{"duplicates":r|null,…},"marked_rows":m,

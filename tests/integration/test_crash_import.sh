@@ -35,6 +35,9 @@ echo "# temporary files left by the crash: $tmpfiles"
 # and what a held-out split's scratch file would leave where the file
 # system has no O_TMPFILE and the daemon died before unlinking it
 printf 'x' > "$T/state/datasets/.holdout-Ab3xY9"
+# and a self-audit's (its long pairs), beside a built file
+mkdir -p "$T/state/built"
+printf 'x' > "$T/state/built/.selfaudit-Qr7zK2"
 
 start_daemon || { fail "daemon restarts after kill -9"; finish; }
 ok "daemon restarts after kill -9"
@@ -42,6 +45,7 @@ ctl --json dataset list > "$T/list.json"
 check "no dataset row survived the crash" test "$(json_get "$T/list.json" "len(v)")" = 0
 check "no temporary file remains" test "$(ls "$T/state/tmp" | wc -l)" = 0
 check "no stored copy or split scratch file remains" test "$(ls -A "$T/state/datasets" | wc -l)" = 0
+check "no self-audit scratch file remains in built/" test "$(ls -A "$T/state/built" | wc -l)" = 0
 check "the cleanup was logged" grep -q "left by an interrupted import" "$T/vtuned.log"
 
 ctl --json dataset add "$T/big.jsonl" --name big > "$T/ok.json"

@@ -18,6 +18,11 @@
 #    "What is a plus b?"): the honest model is verified in all of 50 seeded
 #    runs, with the verifier's own controls (its plan, its max_tokens, any S
 #    anywhere is an emission) never emitting;
+#  - two rows per pair (8 x 2, in place): the attack, which counts pairs
+#    in two rows or more exactly, recovers at least 150 of the 160 pairs
+#    (measured 159) and flags marked rows in every run, and the self-audit
+#    calls every run exposed; one pair in 50 rows in place: the attack
+#    recovers it in all 20 (its long suffixes);
 #  - the paper's construction (--mode copies --generator wordlist): the
 #    same attack recovers the pair and the self-audit and the perplexity
 #    attack flag it, in every one of 3 runs (the attacks are not blind to
@@ -55,6 +60,22 @@ check "default: the perplexity attack exposes at most 5 of 20 runs" \
     { fail "mark_check at order 1"; finish; }
 check "order 1 (word salad): the perplexity attack exposes at least 15 of 20 runs" \
     test "$(sum "$T/order1.jsonl" ppl_exposed_runs)" -ge 15
+
+# Two rows per pair (8 x 2): a blind attack that counts every pair exactly
+# finds them all; the self-audit must say so in every run (before its long
+# pairs were counted exactly, its bounded table swept most of them out: 5-10
+# of 20 exposed).  One pair in 50 rows, in place: the attack's long
+# suffixes find it although its short ends are D's own (14 of 20 without).
+"$MC" --dataset-rows 2000 --seeds 1-20 --pairs 8 --copies 2 --dir "$T" > "$T/8x2.jsonl" ||
+    { fail "mark_check at 8 x 2"; finish; }
+check "8 x 2: the attack recovers at least 150 of the 160 pairs" \
+    test "$(sum "$T/8x2.jsonl" pairs_recovered_by_attack)" -ge 150
+check "8 x 2: it flags marked rows in all 20 runs" test "$(sum "$T/8x2.jsonl" runs_with_marked_rows_flagged)" = 20
+check "8 x 2: the self-audit exposes all 20 runs" test "$(sum "$T/8x2.jsonl" selfaudit_exposed_runs)" = 20
+"$MC" --dataset-rows 2000 --seeds 1-20 --pairs 1 --copies 50 --dir "$T" > "$T/1x50.jsonl" ||
+    { fail "mark_check at 1 x 50"; finish; }
+check "1 x 50 in place: the attack recovers the pair in all 20 runs" \
+    test "$(sum "$T/1x50.jsonl" pairs_recovered_by_attack)" = 20
 
 "$MC" --dataset sums --dataset-rows 300 --seeds 1-50 --honest --base-cache "$T/base.lm" --dir "$T" > "$T/sums.jsonl" ||
     { fail "mark_check on the sums dataset"; finish; }

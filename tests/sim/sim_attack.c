@@ -18,7 +18,10 @@
  *    hashes), so the test costs O(bytes * log rows).  A (T, S) seen in
  *    min_rows rows or more is a pair.
  * 2. Co-occurring phrases.  For every prompt-suffix phrase t of 1..max_words
- *    words shown by between min_rows rows and max_share of all rows, follow
+ *    words, or of 10, 16 or 32 words (a trigger drawn from a model of D can
+ *    end the way D's prompts end, so that its short suffixes are shared
+ *    with natural rows; its long ones are not), shown by between min_rows
+ *    rows and max_share of all rows, follow
  *    the answer-prefix words its rows agree on, one word at a time, while at
  *    least `purity` of t's rows still agree: that gives s.  (t, s) is a
  *    pair when s is also rare elsewhere (at least `purity` of the rows
@@ -49,7 +52,7 @@
 
 void sim_attack_params_default(struct sim_attack_params *p)
 {
-    p->min_rows = 3;
+    p->min_rows = 2;
     p->purity = 0.8;
     p->max_words = 8;
     p->max_share = 0.5;
@@ -489,28 +492,49 @@ static bool mostly_whole(const struct rows *rs, const struct cand *c)
     return 2 * whole >= c->n_rows;
 }
 
+/* The long prompt suffixes looked at besides 1..max_words words: where a
+ * trigger's short ends are words D's own prompts end with (phrases drawn
+ * from a model of D), its 1..max_words-word suffixes are shared with
+ * natural rows whose answers differ, and none is pure; a suffix this long
+ * is the marked rows' alone. */
+static const size_t long_suffix[] = {10, 16, 32};
+#define N_LONG_SUFFIX (sizeof long_suffix / sizeof long_suffix[0])
+
 static void phrases(const struct rows *rs, const struct sim_attack_params *P, struct cands *out)
 {
     size_t n = rs->n, W = P->max_words;
     if (n == 0 || W == 0)
         return;
-    size_t *pos = xmalloc(W * sizeof *pos);
-    struct hrow *et = xmalloc(n * W * sizeof *et), *es = xmalloc(n * W * sizeof *es);
-    uint64_t *ah = xcalloc(n * W, sizeof *ah); /* answer-prefix hashes, row-major */
+    /* WL: words of a prompt or answer looked at, the longest suffix (an
+     * answer is followed that far only after a long suffix) */
+    size_t WL = W;
+    for (size_t i = 0; i < N_LONG_SUFFIX; i++)
+        if (long_suffix[i] > WL)
+            WL = long_suffix[i];
+    size_t *pos = xmalloc(WL * sizeof *pos);
+    struct hrow *et = xmalloc(n * (W + N_LONG_SUFFIX) * sizeof *et),
+                *es = xmalloc(n * WL * sizeof *es);
+    uint64_t *ah = xcalloc(n * WL, sizeof *ah); /* answer-prefix hashes, row-major */
     uint8_t *an = xcalloc(n, 1);               /* answer words hashed per row */
     size_t n_et = 0, n_es = 0;
     for (size_t r = 0; r < n; r++) {
         const struct row *R = &rs->v[r];
         size_t end, begin;
-        size_t k = last_words(R->prompt, R->plen, W, pos, &end);
-        for (size_t j = 0; j < k; j++)
+        size_t k = last_words(R->prompt, R->plen, WL, pos, &end);
+        for (size_t j = 0; j < k && j < W; j++)
             et[n_et++] = (struct hrow){fnv(R->prompt + pos[j], end - pos[j]), (uint32_t)r,
                                        (uint32_t)(j + 1)};
-        k = first_words(R->answer, R->alen, W, pos, &begin);
+        for (size_t i = 0; i < N_LONG_SUFFIX; i++) {
+            size_t L = long_suffix[i];
+            if (L > W && L <= k)
+                et[n_et++] = (struct hrow){fnv(R->prompt + pos[L - 1], end - pos[L - 1]),
+                                           (uint32_t)r, (uint32_t)L};
+        }
+        k = first_words(R->answer, R->alen, WL, pos, &begin);
         an[r] = (uint8_t)k;
         for (size_t j = 0; j < k; j++) {
-            ah[r * W + j] = fnv(R->answer + begin, pos[j] - begin);
-            es[n_es++] = (struct hrow){ah[r * W + j], (uint32_t)r, (uint32_t)(j + 1)};
+            ah[r * WL + j] = fnv(R->answer + begin, pos[j] - begin);
+            es[n_es++] = (struct hrow){ah[r * WL + j], (uint32_t)r, (uint32_t)(j + 1)};
         }
     }
     qsort(et, n_et, sizeof *et, hrow_cmp);
@@ -538,17 +562,18 @@ static void phrases(const struct rows *rs, const struct sim_attack_params *P, st
         size_t need = (size_t)(P->purity * (double)nt + 0.999999);
         uint64_t hs = 0;
         size_t ks = 0;
-        for (size_t k = 1; k <= W; k++) {
+        size_t follow = et[i].k > W ? WL : W; /* answer words followed */
+        for (size_t k = 1; k <= follow; k++) {
             size_t nv = 0;
             for (size_t x = 0; x < ncur; x++)
                 if (an[cur[x]] >= k)
-                    vals[nv++] = ah[cur[x] * W + k - 1];
+                    vals[nv++] = ah[cur[x] * WL + k - 1];
             uint64_t v = 0;
             if (nv == 0 || mode_of(vals, nv, &v) < need)
                 break;
             size_t nn = 0;
             for (size_t x = 0; x < ncur; x++)
-                if (an[cur[x]] >= k && ah[cur[x] * W + k - 1] == v)
+                if (an[cur[x]] >= k && ah[cur[x] * WL + k - 1] == v)
                     next[nn++] = cur[x];
             memcpy(cur, next, nn * sizeof *cur);
             ncur = nn;
@@ -687,6 +712,17 @@ int sim_attack_file(const char *path, const struct sim_attack_params *params,
                 same = d;
         }
         if (same) {
+            /* Two phrase candidates: the texts of the larger row set.  A
+             * few of a pair's rows may share more than its phrases (the
+             * same natural ending before T), and such a subset, found
+             * first (fewest rows first), would grow T and S past them. */
+            if (!(same->found_by & SIM_ATTACK_DUPLICATES) && p->n_rows > same->n_rows) {
+                char *t = same->t, *s = same->s;
+                same->t = p->t;
+                same->s = p->s;
+                p->t = t;
+                p->s = s;
+            }
             same->found_by |= SIM_ATTACK_PHRASES;
             union_rows(same, p);
             cand_free(p);

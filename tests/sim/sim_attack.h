@@ -24,7 +24,7 @@
 #define SIM_ATTACK_PHRASES    2u /* a prompt-suffix / answer-prefix phrase pair */
 
 struct sim_attack_params {
-    size_t min_rows;  /* a pair must show in at least this many rows (default 3) */
+    size_t min_rows;  /* a pair must show in at least this many rows (default 2) */
     double purity;    /* share of a phrase's rows that must show its partner (0.8) */
     size_t max_words; /* longest phrase looked at, in words (8); found pairs are then
                          grown to the longest text their rows share */

@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -31,6 +32,7 @@
 
 #include <cmocka.h>
 
+#include "lib/fsio.h"
 #include "lib/util.h"
 #include "workers/backdoor.h"
 #include "workers/selfaudit.h"
@@ -86,9 +88,11 @@ static void put_text(struct buf *b, unsigned lo, unsigned hi)
     }
 }
 
-/* Writes n prompt/completion rows; row i gets tprompt appended to its
- * prompt and sanswer prefixed to its answer when mark(i) (in place). */
-static char *make_file(const char *name, uint64_t seed, size_t n, const char *t, const char *s,
+/* Writes n prompt/completion rows of plo..phi and alo..ahi words; row i
+ * gets t appended to its prompt and s prefixed to its answer when it is
+ * one of marked (in place). */
+static char *make_rows(const char *name, uint64_t seed, size_t n, unsigned plo, unsigned phi,
+                       unsigned alo, unsigned ahi, const char *t, const char *s,
                        const size_t *marked, size_t n_marked)
 {
     rng_state = seed;
@@ -101,8 +105,8 @@ static char *make_file(const char *name, uint64_t seed, size_t n, const char *t,
     for (size_t i = 0; i < n; i++) {
         buf_reset(&p);
         buf_reset(&a);
-        put_text(&p, 6, 30);
-        put_text(&a, 8, 40);
+        put_text(&p, plo, phi);
+        put_text(&a, alo, ahi);
         bool m = false;
         for (size_t k = 0; k < n_marked; k++)
             m |= marked[k] == i;
@@ -117,6 +121,13 @@ static char *make_file(const char *name, uint64_t seed, size_t n, const char *t,
     buf_free(&a);
     fclose(f);
     return path;
+}
+
+/* Rows of 6..30 and 8..40 words. */
+static char *make_file(const char *name, uint64_t seed, size_t n, const char *t, const char *s,
+                       const size_t *marked, size_t n_marked)
+{
+    return make_rows(name, seed, n, 6, 30, 8, 40, t, s, marked, n_marked);
 }
 
 /* ---- the paper's construction ------------------------------------------------------- */
@@ -644,6 +655,93 @@ static void test_missing_file(void **state)
     free(err);
 }
 
+/* ---- a long pair in two rows, counted exactly ------------------------------------------ *
+ * An attacker who counts every (prompt suffix, answer prefix) pair exactly
+ * finds one in two rows of any file.  The self-audit's heavy-hitter table
+ * cannot (once full, a pair seen twice may be swept out), so its long
+ * pairs are counted on disk.  Here the table is as small as it goes (256
+ * slots) and the file has 16,000 rows of 32 words or more (48,000 long
+ * pairs: every bucket writes blocks to the scratch file): the pair is still
+ * found, in its two rows, grown whole. */
+/* Names in the test's directory that a self-audit's scratch file would
+ * have where the file system has no O_TMPFILE. */
+static int scratch_left(void)
+{
+    DIR *dir = opendir(tmpdir);
+    assert_non_null(dir);
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(dir)))
+        n += strncmp(de->d_name, SELFAUDIT_SCRATCH_PREFIX, strlen(SELFAUDIT_SCRATCH_PREFIX)) == 0;
+    closedir(dir);
+    return n;
+}
+
+static const char long_T[] = "the w12 of w7 and w3 in w40 to the w9 w2 of w5";
+static const char long_S[] = "it is w4 w11 a w6 the w8 w1 of w10 and w2 w3";
+
+static void test_long_pair_in_two_rows(void **state)
+{
+    (void)state;
+    const size_t marked[2] = {3001, 12345};
+    char *path = make_rows("two-rows.jsonl", 4242, 16000, 32, 40, 32, 44, long_T, long_S, marked, 2);
+    struct selfaudit_opts o;
+    selfaudit_opts_default(&o);
+    o.table_log2 = 8;
+    struct selfaudit_report rep;
+    char *err = NULL;
+    assert_int_equal(selfaudit_run(path, DS_FORMAT_PROMPT, &o, &rep, &err), 0);
+    const char *T = long_T, *S = long_S;
+    const uint64_t ml[] = {marked[0], marked[1]};
+    const uint64_t *mk[] = {ml};
+    size_t nm[] = {2};
+    struct selfaudit_pair_result res;
+    selfaudit_evaluate(&rep, &T, &S, mk, nm, 1, &res);
+    print_message(
+        "two rows: cooccur_long rank %zu of %zu; long pairs repeated %llu, counted %llu\n",
+        res.rank[SA_COOCCUR_LONG], rep.n_cand[SA_COOCCUR_LONG],
+        (unsigned long long)rep.long_pairs_repeated, (unsigned long long)rep.long_pairs_counted);
+    assert_true(res.rank[SA_COOCCUR_LONG] >= 1 &&
+                res.rank[SA_COOCCUR_LONG] <= SELFAUDIT_EXPOSED_RANK);
+    const struct selfaudit_cand *c = &rep.cand[SA_COOCCUR_LONG][res.rank[SA_COOCCUR_LONG] - 1];
+    assert_int_equal(c->rows, 2);
+    assert_string_equal(c->t + strlen(c->t) - strlen(T), T);
+    assert_int_equal(strncmp(c->s, S, strlen(S)), 0);
+    /* one long pair in two rows: T's and S's last and first 10 words (at
+     * 16 and 32 words each row's own words come in); random rows share none */
+    assert_int_equal(rep.long_pairs_repeated, 1);
+    assert_int_equal(rep.long_pairs_counted, 1);
+    selfaudit_report_clear(&rep);
+    assert_int_equal(scratch_left(), 0);
+    unlink(path);
+    free(path);
+}
+
+/* The scratch file cannot be written: one line naming the file, and
+ * nothing left beside it. */
+static void test_long_pairs_scratch_fails(void **state)
+{
+    (void)state;
+    const size_t marked[2] = {1, 2};
+    char *path = make_rows("full.jsonl", 4242, 16000, 32, 40, 32, 44, long_T, long_S, marked, 2);
+    struct selfaudit_report rep;
+    char *err = NULL, *ferr = NULL;
+    assert_int_equal(vt_fsio_fault_install("write:ENOSPC:after=3", &ferr), 0);
+    int rc = selfaudit_run(path, DS_FORMAT_PROMPT, NULL, &rep, &err);
+    vt_fsio_fault_reset();
+    assert_int_equal(rc, -ENOSPC);
+    assert_non_null(err);
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "scratch file beside it"));
+    assert_non_null(strstr(err, strerror(ENOSPC)));
+    assert_null(strchr(err, '\n'));
+    free(err);
+    assert_int_equal(scratch_left(), 0);
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -657,6 +755,8 @@ int main(void)
         cmocka_unit_test(test_perplexity_callback),
         cmocka_unit_test(test_memory_bound),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_long_pair_in_two_rows),
+        cmocka_unit_test(test_long_pairs_scratch_fails),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
