@@ -5,6 +5,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "daemon/ctl.h"
 #include "daemon/task.h"
@@ -13,6 +16,12 @@ static void task_run(uv_work_t *w)
 {
     struct task *t = w->data;
     t->run(t);
+#ifdef __GLIBC__
+    /* A task's large blocks went back at free (vtuned.c, malloc_tune);
+     * what it left free inside the arenas goes back too, so the next
+     * task's peak starts from the daemon's own size. */
+    malloc_trim(0);
+#endif
 }
 
 static void task_after(uv_work_t *w, int status)

@@ -292,8 +292,9 @@ static void warn_fd_limit(const struct vtuned *d)
  * come from a thread's arena instead of mmap(2) and are not given back, and
  * each thread may have an arena of its own.  One self-audit peaked at 55
  * MB, three in a row at 95 MB.  A fixed threshold gives every large block
- * back when it is freed, and two arenas bound the rest: five self-audits
- * in a row then peaked at 56-62 MB (test_selfaudit.sh checks the bound). */
+ * back when it is freed, and two arenas bound the rest (task.c trims them
+ * after each task): five self-audits in a row then peaked at 53-58 MB
+ * (test_selfaudit.sh checks the bound). */
 static void malloc_tune(void)
 {
 #ifdef __GLIBC__
