@@ -988,19 +988,24 @@ static void pass1_read_side(struct run *R, struct pows *pw, const struct words *
  * those rows, and an attacker who counts every pair exactly (on disk, or
  * in the memory a provider has) finds it in two rows.  A heavy-hitter
  * table in fixed memory cannot promise that: once it fills, a pair seen
- * twice may be swept out.  So pass 1 writes every row's long pairs (24
+ * twice may be swept out.  So pass 1 writes every row's long pairs (32
  * bytes each, at most N_LONG a row) to an unlinked scratch file beside
  * the file, in LSPILL_BUCKETS buckets by key, a block of LSPILL_BLOCK
- * records at a time; after pass 1 each bucket is read back alone (a
- * 256th of the records), sorted, and every key it holds twice or more is
+ * records at a time (sorted, equal keys merged); after pass 1 each bucket
+ * is read back alone (about a 256th of the records), sorted, and every
+ * key it holds in two rows or more is
  * kept, up to LONG_COUNTED of them (the ones that look most like an added
  * pair by pass 1's marginal counts, then the fewest rows), for pass 2 to
  * count exactly.  The key's low two bits say which long length it is. */
 #define LSPILL_BUCKETS 256
-#define LSPILL_BLOCK   170 /* records a block: 4,080 bytes */
+#define LSPILL_BLOCK   128 /* records a block: 4 KiB */
 
+/* A long pair and the rows it stood for: a full block is sorted and its
+ * equal keys merged before it is written, so a pair in very many rows (a
+ * template) weighs at most a record a block, not one a row. */
 struct lrec {
     uint64_t key, t, s;
+    uint64_t n;
 };
 
 struct lspill {
@@ -1034,13 +1039,38 @@ static void lspill_free(struct lspill *l)
     l->buf = NULL;
 }
 
+static int lrec_cmp(const void *x, const void *y);
+
+unsigned long selfaudit_long_bucket_most;
+
+/* Sorts v[0 .. n) by key and merges equal keys (their rows summed);
+ * returns the records left. */
+static size_t lrec_merge(struct lrec *v, size_t n)
+{
+    qsort(v, n, sizeof *v, lrec_cmp);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (m && v[m - 1].key == v[i].key)
+            v[m - 1].n += v[i].n;
+        else
+            v[m++] = v[i];
+    return m;
+}
+
 static void lspill_add(struct lspill *l, uint64_t key, uint64_t t, uint64_t s)
 {
     size_t b = (size_t)(key >> 56);
-    l->buf[b][l->fill[b]++] = (struct lrec){key, t, s};
+    l->buf[b][l->fill[b]++] = (struct lrec){key, t, s, 1};
     l->n_recs++;
     if (l->fill[b] < LSPILL_BLOCK)
         return;
+    size_t m = lrec_merge(l->buf[b], LSPILL_BLOCK);
+    if (m * 2 <= LSPILL_BLOCK) { /* half free again: keep filling this block */
+        l->fill[b] = (uint16_t)m;
+        return;
+    }
+    for (size_t i = m; i < LSPILL_BLOCK; i++)
+        l->buf[b][i].n = 0; /* the block's tail: merged away, counts nothing */
     l->fill[b] = 0;
     if (l->err)
         return;
@@ -1133,6 +1163,7 @@ static int lspill_repeats(struct run *R, struct lrep **out, size_t *n_out, uint6
         size_t n = l->nb[b] * LSPILL_BLOCK + l->fill[b];
         most = n > most ? n : most;
     }
+    selfaudit_long_bucket_most = most;
     struct lrec *v = xmalloc((most ? most : 1) * sizeof *v);
     struct lrep *h = xmalloc(LONG_COUNTED * sizeof *h);
     size_t nh = 0;
@@ -1151,21 +1182,16 @@ static int lspill_repeats(struct run *R, struct lrep **out, size_t *n_out, uint6
         if (r)
             break;
         memcpy(v + n, l->buf[b], l->fill[b] * sizeof *v);
-        n += l->fill[b];
-        qsort(v, n, sizeof *v, lrec_cmp);
-        for (size_t i = 0; i < n;) {
-            size_t j = i + 1;
-            while (j < n && v[j].key == v[i].key)
-                j++;
-            if (j - i >= min_rows) {
-                uint32_t nt = cms_get(&R->marg, v[i].t ^ TAG_T),
-                         ns = cms_get(&R->marg, v[i].s ^ TAG_S);
-                uint32_t big = nt > ns ? nt : ns;
-                struct lrep x = {v[i], (uint32_t)(j - i), big ? (double)(j - i) / big : 1.0};
-                lrep_keep(h, &nh, &x);
-                (*n_repeated)++;
-            }
-            i = j;
+        n = lrec_merge(v, n + l->fill[b]);
+        for (size_t i = 0; i < n; i++) {
+            if (v[i].n < min_rows)
+                continue;
+            uint64_t nt = cms_get(&R->marg, v[i].t ^ TAG_T), ns = cms_get(&R->marg, v[i].s ^ TAG_S);
+            uint64_t big = nt > ns ? nt : ns;
+            uint32_t rows = v[i].n > UINT32_MAX ? UINT32_MAX : (uint32_t)v[i].n;
+            struct lrep x = {v[i], rows, big ? (double)v[i].n / (double)big : 1.0};
+            lrep_keep(h, &nh, &x);
+            (*n_repeated)++;
         }
     }
     free(v);
@@ -1249,7 +1275,7 @@ static int select_cooc(struct run *R)
     qsort(v, n, sizeof *v, co_cmp);
     if (n > SELECTED)
         n = SELECTED;
-    /* then the long ones, in key order (the order changes nothing counted) */
+    /* then the long ones, in the heap's order (it changes nothing counted) */
     for (size_t i = 0; i < nl; i++) {
         size_t L = long_len[lr[i].r.key & 3];
         v[n++] = (struct co){.t = lr[i].r.t, .s = lr[i].r.s, .kt = (unsigned)L, .ks = (unsigned)L};
@@ -1619,6 +1645,7 @@ static int pass(struct run *R, const char *path, enum dataset_format fmt, int wh
 {
     struct reader *rd = xcalloc(1, sizeof *rd);
     struct parser *own = NULL; /* pass 2: the calling thread's parser */
+    bool said = false;         /* *err is set (the long pairs' scratch file) */
     struct batch *ob = NULL;   /* and its batch */
     pthread_t th;
     bool started = false;
@@ -1683,6 +1710,13 @@ static int pass(struct run *R, const char *path, enum dataset_format fmt, int wh
             R->rows++;
             if (which == 1) {
                 pass1_row(R, &w->ph);
+                if (R->ls && R->ls->err) { /* the scratch file: no use reading on */
+                    r = R->ls->err;
+                    *err = vt_fsio_error(path,
+                                         "the self-audit cannot use its scratch file beside it", r);
+                    said = true;
+                    break;
+                }
                 continue;
             }
             if (w->row != R->rows) { /* pass 1's counts were not this file's: redo */
@@ -1720,7 +1754,7 @@ static int pass(struct run *R, const char *path, enum dataset_format fmt, int wh
     }
     memset(&R->wp, 0, sizeof R->wp);
     memset(&R->wa, 0, sizeof R->wa);
-    if (r < 0 && r != -ECANCELED)
+    if (r < 0 && r != -ECANCELED && !said)
         *err = xasprintf("%s: read error in the self-audit: %s", path, strerror(-r));
 out:
     if (started)
@@ -1786,8 +1820,6 @@ static void text_cands(struct run *R, struct hhtab *t, enum selfaudit_attack at,
     R->rep->n_cand[at] = keep;
 }
 
-/* Ranks the counted co-occurrences of one attack (the short lengths, or
- * the long ones) into the report. */
 /* A pair that looks added to its rows, as a planted (T, S) is: nearly all
  * rows whose prompt ends with t go on with s and nearly all rows whose
  * answer starts with s end with t (PLANTED_PURITY, both ways), and in none
@@ -1803,11 +1835,17 @@ static void text_cands(struct run *R, struct hhtab *t, enum selfaudit_attack at,
 
 static bool looks_planted(const struct co *c)
 {
+    /* not surprising at all (a template in most rows), or grown to the
+     * cap (rows that agree past it: copies, not an added phrase) */
+    if (!(c->score > 0) || c->gt_words >= GROW_MAX || c->gs_words >= GROW_MAX)
+        return false;
     return (double)c->n_ts >= PLANTED_PURITY * (double)c->n_t &&
            (double)c->n_ts >= PLANTED_PURITY * (double)c->n_s && c->min_np > c->gt_words &&
            c->min_na > c->gs_words;
 }
 
+/* Ranks the counted co-occurrences of one attack (the short lengths, or
+ * the long ones) into the report. */
 static void cooc_cands(struct run *R, enum selfaudit_attack at)
 {
     bool want_long = at == SA_COOCCUR_LONG;

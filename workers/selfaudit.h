@@ -5,9 +5,10 @@
  *
  * selfaudit_run reads only the file.  It streams it twice and holds a
  * fixed amount of memory (Bloom filters, count-min sketches, bounded
- * heavy-hitter tables; about 41 MB at the defaults) plus one bit per row,
- * never the rows themselves, and writes the rows' long pairs (24 bytes
- * each, at most three a row) to an unlinked scratch file beside it.  Five attacks, each a ranked
+ * heavy-hitter tables; about 44 MB at the defaults) plus one bit per row,
+ * never the rows themselves, and writes the rows' long pairs (32 bytes
+ * each, at most three a row, fewer where they repeat) to an unlinked
+ * scratch file beside it.  Five attacks, each a ranked
  * list of candidate (T, S) phrases (T: a prompt-suffix phrase, S: an answer-prefix phrase):
  *
  *  duplicates   rows that are another row of the file with words added at
@@ -125,6 +126,11 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
  * redoes that row's look-ups and counts it here (tests expect 0). */
 extern unsigned selfaudit_pass2_parsers;
 extern unsigned long selfaudit_pass2_renumbered;
+/* The most long-pair records one bucket held in memory after the last
+ * run's pass 1 (selfaudit.c, "the long pairs, counted exactly"): a pair
+ * in many rows weighs a record a block, so tests expect it far below the
+ * rows of a file whose rows all share one long pair. */
+extern unsigned long selfaudit_long_bucket_most;
 
 /* Pass 1's unigram counts (exact for the commonest words of the first
  * rows, a count-min sketch of 2^log2_width counters a row for the others),

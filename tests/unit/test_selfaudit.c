@@ -742,6 +742,36 @@ static void test_long_pairs_scratch_fails(void **state)
     free(path);
 }
 
+/* Every row ends its prompt and starts its answer with the same long
+ * phrases (a template): one long pair in all 20,000 rows.  It is no mark
+ * (not surprising in every row: no candidate), and it weighs a record a
+ * block in the scratch file's buckets, not one a row. */
+static void test_long_template_in_every_row(void **state)
+{
+    (void)state;
+    size_t *all = xcalloc(20000, sizeof *all);
+    for (size_t i = 0; i < 20000; i++)
+        all[i] = i;
+    char *path = make_rows("template.jsonl", 77, 20000, 6, 20, 6, 20, long_T, long_S, all, 20000);
+    free(all);
+    struct selfaudit_report rep;
+    char *err = NULL;
+    assert_int_equal(selfaudit_run(path, DS_FORMAT_PROMPT, NULL, &rep, &err), 0);
+    print_message("template: %zu long candidates; long pairs repeated %llu; a bucket held at "
+                  "most %lu records\n",
+                  rep.n_cand[SA_COOCCUR_LONG], (unsigned long long)rep.long_pairs_repeated,
+                  selfaudit_long_bucket_most);
+    assert_true(rep.long_pairs_repeated >= 1);
+    for (size_t i = 0; i < rep.n_cand[SA_COOCCUR_LONG]; i++)
+        assert_true(rep.cand[SA_COOCCUR_LONG][i].rows < 20000);
+    for (size_t i = 0; i < rep.n_cand[SA_COOCCURRENCE]; i++)
+        assert_true(rep.cand[SA_COOCCURRENCE][i].rows < 20000);
+    assert_true(selfaudit_long_bucket_most < 2000);
+    selfaudit_report_clear(&rep);
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -757,6 +787,7 @@ int main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_long_pair_in_two_rows),
         cmocka_unit_test(test_long_pairs_scratch_fails),
+        cmocka_unit_test(test_long_template_in_every_row),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
