@@ -286,7 +286,7 @@ static void warn_fd_limit(const struct vtuned *d)
 }
 
 /* The dataset workers allocate tens of MB at a time on the thread pool's
- * threads (the self-audit's filters and tables, about 40 MB a run).
+ * threads (the self-audit's filters and tables, about 44 MB a run).
  * glibc's defaults keep such blocks: its mmap threshold rises to the size
  * of the last large block freed (up to 32 MB), so the next run's tables
  * come from a thread's arena instead of mmap(2) and are not given back, and

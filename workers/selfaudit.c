@@ -8,11 +8,14 @@
  *          short (suffix, prefix) phrase pairs (the co-occurrences; exact
  *          while it never fills, and any pair in more than inserts/capacity
  *          rows is always kept), the long pairs into a scratch file (all of
- *          them: "the long pairs, counted exactly"), the unigram model (exact counts of the
- * commonest words, a count-min sketch of the others: "the unigram counts"), and Bloom filters of
- * whole rows and of MinHash LSH bands, each twice ("seen" and "seen again") so pass 2 knows what
- * repeats. pass 2  the candidates: the most surprising short co-occurrences and the long pairs in
- * two rows or more are counted exactly (both marginals and the joint) and grown to the longest
+ *          them: "the long pairs, counted exactly"), the unigram model
+ *          (exact counts of the commonest words, a count-min sketch of the
+ *          others: "the unigram counts"), and Bloom filters of whole rows
+ *          and of MinHash LSH bands, each twice ("seen" and "seen again")
+ *          so pass 2 knows what repeats.
+ *  pass 2  the candidates: the most surprising short co-occurrences and
+ *          the long pairs in two rows or more are counted exactly (both
+ *          marginals and the joint) and grown to the longest
  *          suffix / prefix their rows share; each prompt prefix x answer
  *          suffix split of a row is looked up among the whole rows (a hit
  *          is a copy with words added: the duplicates attack); the rare
@@ -26,9 +29,10 @@
  * of rows ahead at most.  In pass 1 that thread also updates what is read
  * only after pass 1 (the row, prompt and band filters, the marginals'
  * sketch), and the calling thread the rest (the co-occurrences' table,
- * the long pairs' scratch file, the unigram counts), each in file order; in pass 2 it does the
- * look-ups that read only what pass 1 built (the row and band filters, the per-word bits), and the
- * calling thread the rest. In pass 2, where the updates are the shorter half, the calling thread
+ * the long pairs' scratch file, the unigram counts), each in file order;
+ * in pass 2 it does the look-ups that read only what pass 1 built (the row
+ * and band filters, the per-word bits), and the calling thread the rest.
+ * In pass 2, where the updates are the shorter half, the calling thread
  * also parses every other batch (see "the reading threads").  Every
  * structure is updated by one thread in file order, so the result is the
  * same as one thread's.
@@ -1016,7 +1020,7 @@ struct lspill {
     uint16_t fill[LSPILL_BUCKETS];
     uint32_t *blocks[LSPILL_BUCKETS]; /* the bucket's blocks' numbers in the file */
     size_t nb[LSPILL_BUCKETS], cap[LSPILL_BUCKETS];
-    uint64_t n_blocks, n_recs;
+    uint64_t n_blocks;
 };
 
 static void lspill_init(struct lspill *l, const char *path)
@@ -1041,6 +1045,12 @@ static void lspill_free(struct lspill *l)
 
 static int lrec_cmp(const void *x, const void *y);
 
+/* The one line of a failed scratch file (owned). */
+static char *lspill_error(const char *path, int err)
+{
+    return vt_fsio_error(path, "the self-audit cannot use its scratch file beside it", err);
+}
+
 unsigned long selfaudit_long_bucket_most;
 
 /* Sorts v[0 .. n) by key and merges equal keys (their rows summed);
@@ -1061,7 +1071,6 @@ static void lspill_add(struct lspill *l, uint64_t key, uint64_t t, uint64_t s)
 {
     size_t b = (size_t)(key >> 56);
     l->buf[b][l->fill[b]++] = (struct lrec){key, t, s, 1};
-    l->n_recs++;
     if (l->fill[b] < LSPILL_BLOCK)
         return;
     size_t m = lrec_merge(l->buf[b], LSPILL_BLOCK);
@@ -1102,8 +1111,7 @@ static int lrec_cmp(const void *x, const void *y)
 
 /* A repeated long pair and its rank for LONG_COUNTED. */
 struct lrep {
-    struct lrec r;
-    uint32_t rows;
+    struct lrec r; /* r.n: its rows */
     double purity; /* rows / the larger of its marginals' estimates (pass 1's sketch) */
 };
 
@@ -1112,8 +1120,8 @@ static bool lrep_before(const struct lrep *a, const struct lrep *b)
 {
     if (a->purity != b->purity)
         return a->purity > b->purity;
-    if (a->rows != b->rows)
-        return a->rows < b->rows;
+    if (a->r.n != b->r.n)
+        return a->r.n < b->r.n;
     return lrec_cmp(&a->r, &b->r) < 0;
 }
 
@@ -1188,8 +1196,7 @@ static int lspill_repeats(struct run *R, struct lrep **out, size_t *n_out, uint6
                 continue;
             uint64_t nt = cms_get(&R->marg, v[i].t ^ TAG_T), ns = cms_get(&R->marg, v[i].s ^ TAG_S);
             uint64_t big = nt > ns ? nt : ns;
-            uint32_t rows = v[i].n > UINT32_MAX ? UINT32_MAX : (uint32_t)v[i].n;
-            struct lrep x = {v[i], rows, big ? (double)v[i].n / (double)big : 1.0};
+            struct lrep x = {v[i], big ? (double)v[i].n / (double)big : 1.0};
             lrep_keep(h, &nh, &x);
             (*n_repeated)++;
         }
@@ -1712,8 +1719,7 @@ static int pass(struct run *R, const char *path, enum dataset_format fmt, int wh
                 pass1_row(R, &w->ph);
                 if (R->ls && R->ls->err) { /* the scratch file: no use reading on */
                     r = R->ls->err;
-                    *err = vt_fsio_error(path,
-                                         "the self-audit cannot use its scratch file beside it", r);
+                    *err = lspill_error(path, r);
                     said = true;
                     break;
                 }
@@ -1926,7 +1932,7 @@ int selfaudit_run(const char *path, enum dataset_format fmt, const struct selfau
     R.ls = &ls;
     int r = pass(&R, path, fmt, 1, err);
     if (r == 0 && (r = select_cooc(&R)) < 0)
-        *err = vt_fsio_error(path, "the self-audit cannot use its scratch file beside it", r);
+        *err = lspill_error(path, r);
     lspill_free(&ls);
     if (r == 0) {
         out->n_lines = R.lines;

@@ -8,8 +8,9 @@
  * heavy-hitter tables; about 44 MB at the defaults) plus one bit per row,
  * never the rows themselves, and writes the rows' long pairs (32 bytes
  * each, at most three a row, fewer where they repeat) to an unlinked
- * scratch file beside it.  Five attacks, each a ranked
- * list of candidate (T, S) phrases (T: a prompt-suffix phrase, S: an answer-prefix phrase):
+ * scratch file beside it.  Five attacks, each a ranked list of
+ * candidate (T, S) phrases (T: a prompt-suffix phrase, S: an
+ * answer-prefix phrase):
  *
  *  duplicates   rows that are another row of the file with words added at
  *               the end of the prompt and the start of the answer (the
